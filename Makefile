@@ -1,0 +1,40 @@
+# CareDesk: `make run` starts the embedded default, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 8000
+HOST ?= 127.0.0.1
+BIN := $(VENV)/bin
+
+.PHONY: run test install install-test services bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+run: install
+	$(BIN)/caredesk prepare
+	$(BIN)/caredesk serve --host $(HOST) --port $(PORT)
+
+services:
+	bash scripts/test-services.sh
+
+test: install-test services
+	. var/test-services.env && $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install-test
+	$(BIN)/python bench/nlu_bench.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,110 @@
+"""What a handler sees of one turn and what it can do: say things, remember things, escalate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from connectors.base import Button, OutboundButtons, OutboundRatingRequest, OutboundText
+
+if TYPE_CHECKING:
+    from bot.knowledge import Knowledge
+    from bot.responses import Responses
+    from nlu import ParseResult
+
+
+class Parser(Protocol):
+    """Anything that reads a message into an intent and entities (the NLU)."""
+
+    async def aparse(self, text: str) -> ParseResult: ...
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One customer message as the bot receives it."""
+
+    conversation_key: str
+    recipient_id: str
+    channel: str
+    text: str = ""
+    payload: str | None = None
+    human_owned: bool = False
+    locale_hint: str | None = None
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """A request to hand the conversation to a person."""
+
+    reason: str
+    priority: str = "normal"
+    note: str | None = None
+
+
+Reply = OutboundText | OutboundButtons | OutboundRatingRequest
+
+
+@dataclass
+class Decision:
+    """What the bot decided for a turn."""
+
+    locale: str
+    replies: list[Reply] = field(default_factory=list)
+    nlu: ParseResult | None = None
+    escalation: Escalation | None = None
+    handled_by: str | None = None
+
+
+@dataclass
+class TurnContext:
+    """The turn, its NLU reading, the conversation's saved state and the decision being built."""
+
+    turn: Turn
+    nlu: ParseResult | None
+    state: dict[str, Any]
+    locale: str
+    responses: Responses
+    knowledge: Knowledge
+    decision: Decision
+    handled_by: str | None = None
+    template_values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def intent(self) -> str | None:
+        """The NLU's top intent name (``nlu_fallback`` when unsure), or None for a bare button press."""
+        return self.nlu.intent.name if self.nlu is not None else None
+
+    def entity(self, name: str) -> str | None:
+        """The first value of entity ``name`` in this message, if any."""
+        if self.nlu is None:
+            return None
+        for entity in self.nlu.entities:
+            if entity.entity == name:
+                return str(entity.value)
+        return None
+
+    def text(self, key: str, **values: Any) -> str:
+        """Render template ``key`` in the conversation's language."""
+        return self.responses.render(
+            key, self.locale, variant=self.state.get("turns", 0), **{**self.template_values, **values}
+        )
+
+    def say(self, key: str, **values: Any) -> None:
+        """Queue template ``key`` as a plain text reply."""
+        self.reply(self.text(key, **values))
+
+    def reply(self, text: str, buttons: tuple[Button, ...] = ()) -> None:
+        """Queue a reply with optional buttons."""
+        turn = self.turn
+        if buttons:
+            message: Reply = OutboundButtons(recipient_id=turn.recipient_id, text=text, buttons=buttons,
+                                             reply_to=turn.reply_to)
+        else:
+            message = OutboundText(recipient_id=turn.recipient_id, text=text, reply_to=turn.reply_to)
+        self.decision.replies.append(message)
+
+    def escalate(self, reason: str, priority: str = "normal", note: str | None = None) -> None:
+        """Ask for a person to take over the conversation."""
+        self.decision.escalation = Escalation(reason=reason, priority=priority, note=note)
+        self.state.pop("awaiting", None)

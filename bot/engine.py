@@ -1,0 +1,65 @@
+"""The conversation engine: one customer message in, a decision (replies, escalation) out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.context import Decision, Parser, Turn, TurnContext
+from bot.flows import default_routers
+from bot.knowledge import Knowledge
+from bot.language import detect_language
+from bot.responses import Responses
+from bot.router import Router
+from bot.state import DialogueStateStore, MemoryStateStore
+
+
+class ConversationEngine:
+    """Reads a turn with the NLU, lets the first matching router handle it, and remembers state."""
+
+    def __init__(
+        self,
+        parser: Parser,
+        responses: Responses,
+        knowledge: Knowledge,
+        state_store: DialogueStateStore | None = None,
+        *,
+        routers: Sequence[Router] | None = None,
+        default_locale: str = "vi",
+        fallbacks_before_handoff: int = 2,
+        template_values: dict[str, str] | None = None,
+    ):
+        self.parser = parser
+        self.responses = responses
+        self.knowledge = knowledge
+        self.state_store = state_store or MemoryStateStore()
+        self.routers = list(routers) if routers is not None else default_routers()
+        self.default_locale = default_locale
+        self.fallbacks_before_handoff = fallbacks_before_handoff
+        self.template_values = dict(template_values or {})
+
+    async def handle(self, turn: Turn) -> Decision:
+        """Decide what to do with one customer message."""
+        state = await self.state_store.load(turn.conversation_key)
+        nlu = await self.parser.aparse(turn.text) if turn.text.strip() else None
+        locale = detect_language(turn.text, default=state.get("locale") or turn.locale_hint or self.default_locale)
+        decision = Decision(locale=locale, nlu=nlu)
+        if turn.human_owned:
+            # A person owns the conversation: the bot reads (for the inbox and training) but stays silent.
+            return decision
+        state["locale"] = locale
+        state.setdefault("fallback_limit", self.fallbacks_before_handoff)
+        ctx = TurnContext(turn=turn, nlu=nlu, state=state, locale=locale, responses=self.responses,
+                          knowledge=self.knowledge, decision=decision, template_values=self.template_values)
+        for router in self.routers:
+            if await router.dispatch(ctx):
+                break
+        if ctx.handled_by and not ctx.handled_by.startswith("fallback."):
+            state["fallbacks"] = 0
+        state["turns"] = int(state.get("turns", 0)) + 1
+        decision.handled_by = ctx.handled_by
+        await self.state_store.save(turn.conversation_key, state)
+        return decision
+
+    async def reset(self, conversation_key: str) -> None:
+        """Forget a conversation's state (after resolution, so the next one starts fresh)."""
+        await self.state_store.delete(conversation_key)

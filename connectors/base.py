@@ -1,0 +1,271 @@
+"""Channel-neutral message types and the adapter base class every channel implements.
+
+A connector does three things and nothing else: ``verify`` an incoming webhook request,
+``parse`` its JSON into :class:`InboundMessage` objects (pure, no I/O), and ``send`` an
+:class:`OutboundMessage` to the platform, returning the platform's message id. It knows nothing
+about the database or the bot; the helpdesk wires it in.
+"""
+
+from __future__ import annotations
+
+import hmac
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+InboundKind = Literal[
+    "message",  # the customer wrote something (text and/or attachments)
+    "postback",  # the customer pressed a button; ``payload`` carries its data
+    "echo",  # the platform echoes what the page/bot itself sent
+    "delivery",  # delivery receipt
+    "read",  # read receipt
+    "follow",
+    "unfollow",
+    "unsupported",  # a well-formed event CareDesk does not act on
+]
+
+#: kinds a customer expects an answer to; the rest are recorded but never answered
+ANSWERABLE_KINDS: frozenset[str] = frozenset({"message", "postback"})
+
+
+class Attachment(BaseModel):
+    """A file, image or other media that came with a message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["image", "file", "audio", "video", "sticker", "location", "other"]
+    url: str | None = None
+    file_id: str | None = None
+    name: str | None = None
+    mime_type: str | None = None
+
+
+class InboundMessage(BaseModel):
+    """One thing a customer did on a channel, normalised."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    sender_id: str
+    external_id: str
+    text: str = ""
+    kind: InboundKind = "message"
+    payload: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    sender_name: str | None = None
+    reply_token: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def answerable(self) -> bool:
+        """Whether the customer expects the bot to react to this event."""
+        return self.kind in ANSWERABLE_KINDS
+
+
+class Button(BaseModel):
+    """A button or quick-reply option: what the customer sees and what comes back."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str
+    payload: str
+
+
+class _Outbound(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    recipient_id: str
+    text: str
+    reply_to: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class OutboundText(_Outbound):
+    """Plain text."""
+
+    kind: Literal["text"] = "text"
+
+
+class OutboundButtons(_Outbound):
+    """Text with buttons that stay under the message."""
+
+    kind: Literal["buttons"] = "buttons"
+    buttons: tuple[Button, ...]
+
+
+class OutboundQuickReplies(_Outbound):
+    """Text with one-tap answers that disappear once used."""
+
+    kind: Literal["quick_replies"] = "quick_replies"
+    options: tuple[Button, ...]
+
+
+class OutboundRatingRequest(_Outbound):
+    """A 1–5 star rating prompt; each button's payload is ``rating:<subject>:<stars>``."""
+
+    kind: Literal["rating_request"] = "rating_request"
+    subject: str
+
+    def buttons(self) -> tuple[Button, ...]:
+        """The five star buttons, one to five stars."""
+        return tuple(
+            Button(title="⭐" * stars, payload=rating_payload(self.subject, stars)) for stars in range(1, 6)
+        )
+
+
+OutboundMessage = Annotated[
+    OutboundText | OutboundButtons | OutboundQuickReplies | OutboundRatingRequest,
+    Field(discriminator="kind"),
+]
+
+
+def rating_payload(subject: str, stars: int) -> str:
+    """Button payload that carries a star rating for ``subject`` (a conversation or an order)."""
+    return f"rating:{subject}:{stars}"
+
+
+def parse_rating_payload(payload: str | None) -> tuple[str, int] | None:
+    """Read back ``(subject, stars)`` from a rating button payload, or None if it is not one."""
+    if not payload or not payload.startswith("rating:"):
+        return None
+    subject, _, stars = payload[len("rating:") :].rpartition(":")
+    if not subject or not stars.isdigit() or not 1 <= int(stars) <= 5:
+        return None
+    return subject, int(stars)
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """What a connector needs of an HTTP request to verify and parse it (no web framework types)."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        """A header value, looked up case-insensitively."""
+        lowered = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == lowered:
+                return value
+        return None
+
+
+class ConnectorError(Exception):
+    """Base class of errors a connector raises; ``status`` is the HTTP status the edge answers."""
+
+    status: int = 400
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class VerificationError(ConnectorError):
+    """The request is not from the platform (bad or missing secret or signature)."""
+
+    status = 403
+
+
+class PayloadError(ConnectorError):
+    """The body is not an event of the platform's shape."""
+
+    status = 422
+
+
+class DeliveryError(Exception):
+    """A send failed. ``retryable`` and ``retry_after`` tell the outbox what to do next."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        code: str | int | None = None,
+        unreachable: bool = False,
+        refresh_token: bool = False,
+    ):
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.code = code
+        self.unreachable = unreachable
+        self.refresh_token = refresh_token
+
+
+def secrets_match(expected: str | None, given: str | None) -> bool:
+    """Constant-time comparison of a configured secret with the one a request carries."""
+    if not expected or given is None:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def numbered_text(text: str, options: tuple[Button, ...]) -> str:
+    """Render buttons as numbered lines for channels that cannot show buttons."""
+    lines = [text, ""] + [f"{index}. {option.title}" for index, option in enumerate(options, start=1)]
+    return "\n".join(lines)
+
+
+class ChannelConnector(ABC):
+    """One messaging platform. Subclasses set ``name`` and implement verify, parse and send_text."""
+
+    name: ClassVar[str]
+    #: what the platform can show natively; the rest is rendered as text by ``send``
+    supports_buttons: ClassVar[bool] = False
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the channel has the credentials it needs to run."""
+        return True
+
+    @abstractmethod
+    async def verify(self, request: WebhookRequest) -> None:
+        """Raise VerificationError unless the request really comes from the platform."""
+
+    @abstractmethod
+    def parse(self, payload: Any) -> list[InboundMessage]:
+        """Turn one webhook body into normalised messages; raise PayloadError if malformed."""
+
+    @abstractmethod
+    async def send_text(self, recipient_id: str, text: str, *, reply_to: str | None = None) -> str:
+        """Send plain text and return the platform's message id."""
+
+    async def send_buttons(
+        self, recipient_id: str, text: str, buttons: tuple[Button, ...], *, reply_to: str | None = None
+    ) -> str:
+        """Send text with buttons; channels without buttons get numbered text."""
+        return await self.send_text(recipient_id, numbered_text(text, buttons), reply_to=reply_to)
+
+    async def send(self, message: OutboundText | OutboundButtons | OutboundQuickReplies | OutboundRatingRequest) -> str:
+        """Deliver any outbound message variant, rendering what the channel cannot show."""
+        match message:
+            case OutboundButtons(buttons=buttons):
+                return await self.send_buttons(message.recipient_id, message.text, buttons, reply_to=message.reply_to)
+            case OutboundQuickReplies(options=options):
+                return await self.send_buttons(message.recipient_id, message.text, options, reply_to=message.reply_to)
+            case OutboundRatingRequest():
+                return await self.send_buttons(
+                    message.recipient_id, message.text, message.buttons(), reply_to=message.reply_to
+                )
+            case _:
+                return await self.send_text(message.recipient_id, message.text, reply_to=message.reply_to)
+
+    async def acknowledge(self, message: InboundMessage) -> None:
+        """Tell the platform an event was handled where it expects that (e.g. a button press)."""
+
+    async def close(self) -> None:
+        """Release network resources."""
+
+
+def utc_from_timestamp(seconds: float | int | None) -> datetime:
+    """A platform's Unix timestamp (seconds) as an aware UTC datetime; now if missing."""
+    if seconds is None:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(float(seconds), UTC)

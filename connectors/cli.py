@@ -1,0 +1,59 @@
+"""The built-in terminal channel: ``caredesk chat`` posts here and reads replies back over HTTP.
+
+It needs no platform account, which is its point: anyone can try the bot. Sending is a no-op at
+the platform level (the reply is already stored in the conversation, where the chat client reads
+it), so ``send_text`` only mints an id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from connectors.base import ChannelConnector, InboundMessage, PayloadError, WebhookRequest
+
+
+class CliConnector(ChannelConnector):
+    """Terminal chat for trying CareDesk locally."""
+
+    name: ClassVar[str] = "cli"
+
+    def __init__(self, enabled: bool = True):
+        self._enabled = enabled
+
+    @property
+    def enabled(self) -> bool:
+        """On unless turned off (it is off by default in production)."""
+        return self._enabled
+
+    async def verify(self, request: WebhookRequest) -> None:
+        """Local channel: nothing to verify beyond being enabled."""
+
+    def parse(self, payload: Any) -> list[InboundMessage]:
+        """``{"sender_id": ..., "message_id": ..., "text": ..., "name": ...}`` -> one message."""
+        if not isinstance(payload, dict):
+            raise PayloadError("expected a JSON object")
+        sender_id, message_id = payload.get("sender_id"), payload.get("message_id")
+        text = payload.get("text", "")
+        if not isinstance(sender_id, str) or not sender_id.strip():
+            raise PayloadError("sender_id (a non-empty string) is required")
+        if not isinstance(message_id, str) or not message_id.strip():
+            raise PayloadError("message_id (a non-empty string) is required")
+        if not isinstance(text, str) or len(text) > 4096:
+            raise PayloadError("text must be a string of at most 4096 characters")
+        payload_value = payload.get("payload")
+        return [
+            InboundMessage(
+                channel=self.name,
+                sender_id=sender_id.strip()[:128],
+                external_id=message_id.strip()[:128],
+                text=text,
+                kind="postback" if payload_value else "message",
+                payload=payload_value if isinstance(payload_value, str) else None,
+                sender_name=payload.get("name") if isinstance(payload.get("name"), str) else None,
+            )
+        ]
+
+    async def send_text(self, recipient_id: str, text: str, *, reply_to: str | None = None) -> str:
+        """Nothing to transmit: the chat client reads the stored reply. Returns a fresh id."""
+        return f"cli-{uuid.uuid4().hex}"

@@ -1,0 +1,49 @@
+"""Agents (people who answer customers) and their login tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from helpdesk.core.db import UTCDateTime
+from helpdesk.core.types import created_at_field
+
+
+class AgentRole(StrEnum):
+    """What an account may do: agents answer, supervisors oversee a team, admins run the shop."""
+
+    agent = "agent"
+    supervisor = "supervisor"
+    admin = "admin"
+
+
+class Agent(SQLModel, table=True):
+    """A person who logs in to the helpdesk."""
+
+    __tablename__ = "agents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True, index=True)
+    name: str = Field(max_length=200)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(default=AgentRole.agent, max_length=20)
+    team: str | None = Field(default=None, max_length=100, index=True)
+    is_active: bool = True
+    is_online: bool = False
+    capacity: int = 5
+    created_at: datetime = created_at_field()
+
+
+class AuthToken(SQLModel, table=True):
+    """A bearer or session token; only its hash is stored."""
+
+    __tablename__ = "auth_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    agent_id: int = Field(foreign_key="agents.id", index=True)
+    kind: str = Field(default="bearer", max_length=20)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)

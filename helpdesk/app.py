@@ -1,0 +1,87 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from helpdesk.agents.api import router as agents_router
+from helpdesk.channels.api import router as webhooks_router
+from helpdesk.conversations.api import router as conversations_router
+from helpdesk.core.config import Settings, get_settings
+from helpdesk.core.errors import CareDeskError
+from helpdesk.nlu_admin.api import router as nlu_router
+from helpdesk.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; the runtime starts and stops with it."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        runtime = Runtime(settings)
+        app.state.runtime = runtime
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="CareDesk",
+        version="0.1.0",
+        description="Omnichannel chatbot and live-chat helpdesk for after-sales customer care.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(CareDeskError)
+    async def domain_error(_request: Request, exc: CareDeskError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": exc.reason}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(error.get("loc", ())), "msg": error.get("msg"), "type": error.get("type")}
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> JSONResponse:
+        """The database answers and an NLU model is loaded."""
+        runtime: Runtime = request.app.state.runtime
+        checks = {"database": False, "nlu_model": runtime.models.ready}
+
+        def ping() -> None:
+            with runtime.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+
+        try:
+            await to_thread.run_sync(ping)
+            checks["database"] = True
+        except Exception as exc:  # the reason goes to the log; the probe only needs the verdict
+            log.warning("readiness: database unreachable: %s", exc)
+        ready = all(checks.values())
+        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks,
+                             "model_version": runtime.models.version}, status_code=200 if ready else 503)
+
+    app.include_router(agents_router)
+    app.include_router(conversations_router)
+    app.include_router(webhooks_router)
+    app.include_router(nlu_router)
+    return app

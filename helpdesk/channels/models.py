@@ -1,0 +1,71 @@
+"""Raw inbound events (the dedup ledger) and the outbox of messages to send."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from helpdesk.core.types import created_at_field, json_field, timestamp_field
+
+
+class EventStatus(StrEnum):
+    """How far an inbound event got."""
+
+    received = "received"
+    processed = "processed"
+    ignored = "ignored"
+    failed = "failed"
+
+
+class InboundEvent(SQLModel, table=True):
+    """One event a platform delivered, stored once per (channel, platform id) before it is processed."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_inbound_channel_external"),
+        Index("ix_inbound_status", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    external_id: str = Field(max_length=128)
+    sender_id: str = Field(max_length=128)
+    kind: str = Field(max_length=16)
+    message: dict[str, Any] = json_field()
+    raw: dict[str, Any] | list[Any] | None = json_field(nullable=True)
+    status: str = Field(default=EventStatus.received, max_length=10)
+    error: str | None = Field(default=None, max_length=1000)
+    received_at: datetime = created_at_field()
+    processed_at: datetime | None = timestamp_field()
+
+
+class OutboxStatus(StrEnum):
+    """Where a queued outgoing message stands."""
+
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+
+
+class OutboxItem(SQLModel, table=True):
+    """A message waiting to be sent, being retried, sent, or finally failed."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int | None = Field(default=None, foreign_key="messages.id", index=True)
+    channel: str = Field(max_length=32)
+    recipient_id: str = Field(max_length=128)
+    body: dict[str, Any] = json_field()
+    status: str = Field(default=OutboxStatus.pending, max_length=10)
+    attempts: int = 0
+    next_attempt_at: datetime | None = timestamp_field()
+    last_error: str | None = Field(default=None, max_length=1000)
+    external_id: str | None = Field(default=None, max_length=128)
+    created_at: datetime = created_at_field()
+    sent_at: datetime | None = timestamp_field()

@@ -1,0 +1,136 @@
+"""The inbound ledger (store each platform event once) and outbox delivery."""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from connectors.base import ChannelConnector, DeliveryError, InboundMessage, OutboundMessage
+from helpdesk.channels.models import EventStatus, InboundEvent, OutboxItem, OutboxStatus
+from helpdesk.conversations.models import Conversation, DeliveryStatus, Message
+from helpdesk.core.db import utcnow
+from helpdesk.customers.models import ChannelIdentity
+
+log = logging.getLogger(__name__)
+
+OUTBOUND = TypeAdapter(OutboundMessage)
+MAX_ATTEMPTS = 8
+BASE_BACKOFF_S = 1.0
+MAX_BACKOFF_S = 300.0
+
+
+def record_inbound(session: Session, message: InboundMessage, raw: Any) -> InboundEvent | None:
+    """Store the event unless (channel, external id) was seen before; None for a duplicate."""
+    seen = session.exec(
+        select(InboundEvent.id).where(InboundEvent.channel == message.channel,
+                                      InboundEvent.external_id == message.external_id)
+    ).first()
+    if seen is not None:
+        return None
+    event = InboundEvent(
+        channel=message.channel,
+        external_id=message.external_id,
+        sender_id=message.sender_id,
+        kind=message.kind,
+        message=message.model_dump(mode="json"),
+        raw=raw,
+        status=EventStatus.received if message.answerable or message.kind == "message" else EventStatus.ignored,
+    )
+    try:
+        # A savepoint, so a concurrent duplicate only undoes this insert and not the whole request.
+        with session.begin_nested():
+            session.add(event)
+            session.flush()
+    except IntegrityError:
+        return None
+    return event
+
+
+def pending_events(session: Session, limit: int = 1000) -> list[InboundEvent]:
+    """Events stored but not yet processed (e.g. the process stopped after acknowledging them)."""
+    return list(session.exec(
+        select(InboundEvent).where(InboundEvent.status == EventStatus.received).order_by(col(InboundEvent.id))
+        .limit(limit)
+    ).all())
+
+
+def backoff_delay(attempts: int, retry_after: float | None = None) -> float:
+    """Seconds before the next try: the platform's retry_after if given, else exponential with jitter."""
+    if retry_after is not None:
+        return max(0.0, float(retry_after))
+    ceiling = min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2 ** max(0, attempts - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def due_outbox_items(session: Session, limit: int = 100) -> list[OutboxItem]:
+    """Pending outbox items whose next attempt is due, oldest first."""
+    return list(session.exec(
+        select(OutboxItem)
+        .where(OutboxItem.status == OutboxStatus.pending, col(OutboxItem.next_attempt_at) <= utcnow())
+        .order_by(col(OutboxItem.id)).limit(limit)
+    ).all())
+
+
+async def send_outbox_item(connector: ChannelConnector, item: OutboxItem) -> tuple[str | None, DeliveryError | None]:
+    """Try to send one item; returns the platform id or the error (never raises)."""
+    try:
+        outbound = OUTBOUND.validate_python(item.body)
+        return await connector.send(outbound), None
+    except DeliveryError as exc:
+        return None, exc
+    except Exception as exc:  # network trouble the connector did not classify: try again later
+        log.warning("unexpected error sending outbox item %s: %r", item.id, exc)
+        return None, DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+
+
+def record_delivery(session: Session, item_id: int, external_id: str | None, error: DeliveryError | None) -> OutboxItem:
+    """Store the outcome of a send on the outbox item and its message."""
+    item = session.get(OutboxItem, item_id)
+    message = session.get(Message, item.message_id) if item.message_id else None
+    now = utcnow()
+    item.attempts += 1
+    if error is None:
+        item.status = OutboxStatus.sent
+        item.external_id = external_id
+        item.sent_at = now
+        item.last_error = None
+        if message is not None:
+            message.delivery_status = DeliveryStatus.sent
+            message.channel_message_id = external_id
+            message.delivery_error = None
+        return item
+    item.last_error = error.reason[:1000]
+    if error.retryable and item.attempts < MAX_ATTEMPTS:
+        item.next_attempt_at = now + timedelta(seconds=backoff_delay(item.attempts, error.retry_after))
+        return item
+    item.status = OutboxStatus.failed
+    if message is not None:
+        message.delivery_status = DeliveryStatus.failed
+        message.delivery_error = error.reason[:1000]
+        if error.unreachable:
+            conversation = session.get(Conversation, message.conversation_id)
+            identity = session.get(ChannelIdentity, conversation.identity_id) if conversation else None
+            if identity is not None:
+                identity.reachable = False
+                identity.unreachable_reason = error.reason[:500]
+    return item
+
+
+def retry_failed(session: Session, message: Message) -> OutboxItem:
+    """Queue a failed message again (an agent pressed retry)."""
+    item = session.exec(select(OutboxItem).where(OutboxItem.message_id == message.id)
+                        .order_by(col(OutboxItem.id).desc())).first()
+    if item is None:
+        raise ValueError("message was never queued for delivery")
+    item.status = OutboxStatus.pending
+    item.attempts = 0
+    item.next_attempt_at = utcnow()
+    message.delivery_status = DeliveryStatus.pending
+    message.delivery_error = None
+    return item

@@ -1,0 +1,159 @@
+"""Background processing: inbound events after the webhook answered, and the outbox retry pump.
+
+Events of one sender are processed one at a time in arrival order (a lock per sender), so replies
+keep their order; different senders run concurrently up to a limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from anyio import to_thread
+from sqlmodel import Session
+
+from helpdesk.channels import service as channels
+
+if TYPE_CHECKING:
+    from helpdesk.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class KeyedLocks:
+    """One asyncio lock per key (a chat), forgotten when nobody holds a reference."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def get(self, key: str) -> asyncio.Lock:
+        """The lock for ``key``."""
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+
+class Worker:
+    """Runs inbound processing and outbox retries inside the server process."""
+
+    def __init__(self, runtime: Runtime, *, concurrency: int = 16, pump_interval_s: float = 0.5):
+        self.runtime = runtime
+        self.locks = KeyedLocks()
+        self._limit = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task] = set()
+        self._pump: asyncio.Task | None = None
+        self._pump_interval_s = pump_interval_s
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._inflight_outbox: set[int] = set()
+        self._loop = asyncio.get_running_loop()
+
+    async def start(self) -> None:
+        """Resume events left unprocessed by a previous run and start the outbox pump."""
+        from helpdesk.conversations.flows import process_inbound_event
+
+        def load_pending() -> list[tuple[int, str]]:
+            with Session(self.runtime.engine) as session:
+                return [(e.id, f"{e.channel}:{e.sender_id}") for e in channels.pending_events(session)]
+
+        for event_id, key in await to_thread.run_sync(load_pending):
+            self.submit(key, lambda event_id=event_id: process_inbound_event(self.runtime, event_id))
+        self._pump = asyncio.create_task(self._run_pump(), name="caredesk-outbox-pump")
+
+    def submit_event(self, event_id: int, channel: str, sender_id: str) -> None:
+        """Process a stored inbound event in the background."""
+        from helpdesk.conversations.flows import process_inbound_event
+
+        self.submit(f"{channel}:{sender_id}", lambda: process_inbound_event(self.runtime, event_id))
+
+    def submit_delivery(self, outbox_id: int, channel: str, recipient_id: str, *, only_if_due: bool = False) -> None:
+        """Send an outbox item in the background, in order with that chat's other messages."""
+        from helpdesk.conversations.flows import deliver_outbox_item
+
+        if outbox_id in self._inflight_outbox:
+            return
+        self._inflight_outbox.add(outbox_id)  # set.add is atomic, so this is safe from a route's thread
+
+        async def job() -> None:
+            try:
+                await deliver_outbox_item(self.runtime, outbox_id, only_if_due=only_if_due)
+            finally:
+                self._inflight_outbox.discard(outbox_id)
+
+        self.submit(f"{channel}:{recipient_id}", job)
+
+    def submit(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Run ``job`` after the jobs already queued for ``key`` (callable from any thread)."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self._loop:
+            # From a sync route's worker thread: hand over to the loop. The callback is queued before
+            # the route returns, so it runs before anyone awaiting the response can check for idleness.
+            self._loop.call_soon_threadsafe(self._start_job, key, job)
+            return
+        self._start_job(key, job)
+
+    def _start_job(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
+        lock = self.locks.get(key)
+        task = asyncio.create_task(self._run(lock, job))
+        self._tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._finished)
+
+    async def _run(self, lock: asyncio.Lock, job: Callable[[], Awaitable[None]]) -> None:
+        async with lock:
+            async with self._limit:
+                try:
+                    await job()
+                except Exception:
+                    log.exception("background job failed")
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self._idle.set()
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until every submitted job has finished (tests and graceful shutdown)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def _run_pump(self) -> None:
+        while True:
+            try:
+                await self.pump_once()
+            except Exception:
+                log.exception("outbox pump failed")
+            await asyncio.sleep(self._pump_interval_s)
+
+    async def pump_once(self) -> int:
+        """Submit every due outbox retry; how many were submitted."""
+
+        def load_due() -> list[tuple[int, str, str]]:
+            with Session(self.runtime.engine) as session:
+                return [(i.id, i.channel, i.recipient_id) for i in channels.due_outbox_items(session)]
+
+        due = await to_thread.run_sync(load_due)
+        for outbox_id, channel, recipient_id in due:
+            self.submit_delivery(outbox_id, channel, recipient_id, only_if_due=True)
+        return len(due)
+
+    async def stop(self) -> None:
+        """Stop the pump and let running jobs finish (bounded)."""
+        if self._pump is not None:
+            self._pump.cancel()
+            try:
+                await self._pump
+            except asyncio.CancelledError:
+                pass
+        if self._tasks:
+            try:
+                await self.wait_idle(timeout=10)
+            except TimeoutError:
+                log.warning("stopping with %d background jobs unfinished", len(self._tasks))

@@ -1,0 +1,245 @@
+"""The ``caredesk`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from nlu.cli import app as nlu_app
+
+app = typer.Typer(help="CareDesk: omnichannel chatbot and live-chat helpdesk for after-sales care.",
+                  no_args_is_help=True, add_completion=False)
+app.add_typer(nlu_app, name="nlu", help="Train, test and try NLU models.")
+console = Console()
+
+
+def _settings():
+    from pydantic import ValidationError
+
+    from helpdesk.core.config import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        console.print(f"[red]Configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the CareDesk server (webhooks, agent API, Rasa-compatible /model/parse)."""
+    import uvicorn
+
+    from helpdesk.app import create_app
+
+    settings = _settings()
+    _setup_logging(settings.log_level)
+    console.print(f"CareDesk listening on http://{host}:{port}  (database: {settings.database_url.split('@')[-1]})")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
+                proxy_headers=True)
+
+
+@app.command()
+def worker() -> None:
+    """Run background jobs (outbox retries, unprocessed events) without serving HTTP."""
+    from helpdesk.runtime import Runtime
+
+    settings = _settings()
+    _setup_logging(settings.log_level)
+
+    async def run() -> None:
+        runtime = Runtime(settings)
+        await runtime.start()
+        console.print("CareDesk worker running; Ctrl+C to stop.")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runtime.stop()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+def _migrate_and_admin(settings) -> None:
+    from sqlmodel import Session
+
+    from helpdesk.agents.service import ensure_admin
+    from helpdesk.core.db import make_engine, migrate
+
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with Session(engine) as session:
+        ensure_admin(session, email=settings.admin.email, password=settings.admin.password.get_secret_value(),
+                     name=settings.admin.name)
+        session.commit()
+    engine.dispose()
+
+
+def _load_demo(settings) -> dict[str, int]:
+    from sqlmodel import Session
+
+    from helpdesk.core.db import make_engine
+    from helpdesk.shop.service import load_shop_file
+
+    engine = make_engine(settings.database_url)
+    with Session(engine) as session:
+        counts = load_shop_file(session, settings.data_dir / "demo" / "shop.yml")
+        session.commit()
+    engine.dispose()
+    return counts
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo shop (products, orders DH100001 and DH100002, warranty SN100001)."""
+    settings = _settings()
+    _migrate_and_admin(settings)
+    counts = _load_demo(settings)
+    console.print(f"Demo shop loaded: {counts['products']} products, {counts['orders']} orders, "
+                  f"{counts['warranties']} new warranties.")
+
+
+@app.command()
+def prepare(
+    retrain: Annotated[bool, typer.Option(help="Train a new model even if one is active.")] = False,
+) -> None:
+    """Get the embedded default ready: database, first admin, demo shop and a trained NLU model."""
+    from nlu import ModelStore, load_training_data
+
+    settings = _settings()
+    _migrate_and_admin(settings)
+    counts = _load_demo(settings)
+    console.print(f"Database ready; demo shop: {counts['orders']} orders.")
+    store = ModelStore(settings.nlu.models_dir)
+    if store.active_version() is None or retrain:
+        started = time.perf_counter()
+        data = load_training_data([settings.data_dir / "nlu"])
+        with console.status("Training the NLU model…"):
+            version = store.train_and_add(data)
+        store.activate(version)
+        console.print(f"NLU model {version} trained in {time.perf_counter() - started:.1f}s and activated.")
+    else:
+        console.print(f"NLU model {store.active_version()} is active.")
+    console.print(f"Admin login: {settings.admin.email}")
+
+
+@app.command()
+def chat(
+    server: Annotated[str, typer.Option(help="CareDesk server to talk to.")] = "http://127.0.0.1:8000",
+    sender: Annotated[str | None, typer.Option("--as", help="Your customer id on the cli channel.")] = None,
+    name: Annotated[str, typer.Option(help="Your display name.")] = "Terminal customer",
+) -> None:
+    """Chat with the bot as a customer, from the terminal (the built-in "cli" channel)."""
+    import httpx
+
+    sender_id = sender or f"cli-{uuid.uuid4().hex[:10]}"
+    client = httpx.Client(base_url=server, timeout=10)
+    try:
+        client.get("/healthz").raise_for_status()
+    except httpx.HTTPError as exc:
+        console.print(f"[red]Cannot reach CareDesk at {server}[/red] ({exc}). Start it with `make run`.")
+        raise typer.Exit(1) from exc
+    seen = {"after": 0}
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def fetch_new() -> int:
+        response = client.get("/webhooks/cli/messages", params={"sender_id": sender_id, "after": seen["after"]})
+        if response.status_code == 404:
+            console.print("[red]The cli channel is not enabled on this server.[/red]")
+            stop.set()
+            return 0
+        response.raise_for_status()
+        rows = response.json()["data"]
+        with lock:
+            for row in rows:
+                who = "🤖 Bot" if row["author"] == "bot" else "🧑 Agent" if row["author"] == "agent" else row["author"]
+                console.print(f"[bold cyan]{who}:[/bold cyan] {row['text']}")
+                seen["after"] = max(seen["after"], row["id"])
+        return len(rows)
+
+    def poll() -> None:
+        while not stop.wait(0.5):
+            try:
+                fetch_new()
+            except httpx.HTTPError:
+                pass
+
+    console.print(f"Chatting as [bold]{sender_id}[/bold] on {server}. Type /quit to leave.")
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        for line in sys.stdin if not sys.stdin.isatty() else iter(lambda: console.input("[bold]Bạn:[/bold] "), None):
+            text = line.strip()
+            if not text:
+                continue
+            if text in {"/quit", "/exit"}:
+                break
+            response = client.post("/webhooks/cli", json={"sender_id": sender_id, "message_id": uuid.uuid4().hex,
+                                                          "text": text, "name": name})
+            if response.status_code != 200:
+                console.print(f"[red]{response.status_code}: {response.text}[/red]")
+                continue
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not fetch_new():
+                time.sleep(0.1)
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        time.sleep(0.3)
+        stop.set()
+        console.print("Bye!")
+
+
+@app.command("create-agent")
+def create_agent(
+    email: str, name: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    role: Annotated[str, typer.Option(help="agent, supervisor or admin")] = "agent",
+    team: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create an agent account."""
+    from sqlmodel import Session
+
+    from helpdesk.agents.models import AgentRole
+    from helpdesk.agents.service import create_agent as create
+    from helpdesk.core.db import make_engine, migrate
+    from helpdesk.core.errors import CareDeskError
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    try:
+        role_value = AgentRole(role)
+    except ValueError:
+        console.print(f"[red]Unknown role {role!r}[/red]; use agent, supervisor or admin.")
+        raise typer.Exit(2)
+    with Session(engine) as session:
+        try:
+            agent = create(session, email=email, name=name, password=password, role=role_value, team=team)
+        except CareDeskError as exc:
+            console.print(f"[red]{exc.reason}[/red]")
+            raise typer.Exit(1) from exc
+        session.commit()
+        console.print(f"Agent {agent.email} created (id {agent.id}).")
+
+
+__all__ = ["app", "Path"]

@@ -1,0 +1,86 @@
+"""Agent routes for conversations: list, read, reply, note, claim, hand back, resolve."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from sqlmodel import Session
+
+from helpdesk.conversations import service
+from helpdesk.conversations.models import Conversation, ConversationState
+from helpdesk.conversations.schemas import (
+    AgentMessageCreate,
+    ConversationDetail,
+    ConversationPublic,
+    ConversationsPublic,
+    MessagePublic,
+    NoteCreate,
+)
+from helpdesk.core.deps import CurrentAgent, RuntimeDep, SessionDep
+from helpdesk.customers.models import ChannelIdentity
+
+router = APIRouter(prefix="/api/conversations", tags=["conversations"])
+
+
+@router.get("", response_model=ConversationsPublic)
+def list_conversations(
+    agent: CurrentAgent,
+    session: SessionDep,
+    state: ConversationState | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> ConversationsPublic:
+    """Conversations the agent may see, optionally in one state, most urgent first."""
+    rows, count = service.list_conversations(session, agent, state=state, limit=limit, offset=offset)
+    return ConversationsPublic(data=[ConversationPublic.model_validate(r) for r in rows], count=count)
+
+
+@router.get("/{conversation_id}", response_model=ConversationDetail)
+def read_conversation(conversation_id: int, agent: CurrentAgent, session: SessionDep) -> ConversationDetail:
+    """One conversation with its whole timeline, notes included."""
+    conversation = service.get_conversation_for(session, agent, conversation_id)
+    messages = [MessagePublic.model_validate(m) for m in service.timeline(session, conversation, limit=10_000)]
+    return ConversationDetail(**ConversationPublic.model_validate(conversation).model_dump(), messages=messages)
+
+
+def _recipient(session: Session, conversation: Conversation) -> str:
+    return session.get(ChannelIdentity, conversation.identity_id).external_id
+
+
+@router.post("/{conversation_id}/messages", response_model=MessagePublic, status_code=201)
+def reply(
+    conversation_id: int, body: AgentMessageCreate, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep
+) -> MessagePublic:
+    """Send a reply to the customer through their channel (claims the conversation if unassigned)."""
+    conversation = service.get_conversation_for(session, agent, conversation_id)
+    message, item = service.agent_reply(session, conversation, agent, body.text, _recipient(session, conversation))
+    session.commit()
+    runtime.worker.submit_delivery(item.id, item.channel, item.recipient_id)
+    return MessagePublic.model_validate(message)
+
+
+@router.post("/{conversation_id}/notes", response_model=MessagePublic, status_code=201)
+def add_note(conversation_id: int, body: NoteCreate, agent: CurrentAgent, session: SessionDep) -> MessagePublic:
+    """A private note in the timeline; never sent to the customer."""
+    conversation = service.get_conversation_for(session, agent, conversation_id)
+    return MessagePublic.model_validate(service.add_note(session, conversation, agent, body.text))
+
+
+@router.post("/{conversation_id}/claim", response_model=ConversationPublic)
+def claim(conversation_id: int, agent: CurrentAgent, session: SessionDep) -> ConversationPublic:
+    """Take the conversation; the bot stays silent while the agent owns it."""
+    conversation = service.get_conversation_for(session, agent, conversation_id)
+    return ConversationPublic.model_validate(service.claim(session, conversation, agent))
+
+
+@router.post("/{conversation_id}/handback", response_model=ConversationPublic)
+def hand_back(conversation_id: int, agent: CurrentAgent, session: SessionDep) -> ConversationPublic:
+    """Return the conversation to the bot."""
+    conversation = service.get_conversation_for(session, agent, conversation_id)
+    return ConversationPublic.model_validate(service.hand_back_to_bot(session, conversation, agent))
+
+
+@router.post("/{conversation_id}/resolve", response_model=ConversationPublic)
+def resolve(conversation_id: int, agent: CurrentAgent, session: SessionDep) -> ConversationPublic:
+    """Close the conversation."""
+    conversation = service.get_conversation_for(session, agent, conversation_id)
+    return ConversationPublic.model_validate(service.resolve(session, conversation, agent))

@@ -1,0 +1,144 @@
+"""What happens to a stored inbound event: conversation, bot decision, replies to the outbox."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from anyio import to_thread
+from sqlmodel import Session
+
+from bot import Decision, Turn
+from connectors.base import InboundMessage
+from helpdesk.channels import service as channels
+from helpdesk.channels.models import EventStatus, InboundEvent, OutboxItem
+from helpdesk.conversations import service as conversations
+from helpdesk.conversations.models import HUMAN_STATES, DeliveryStatus, MessageAuthor
+from helpdesk.core.db import utcnow
+from helpdesk.customers.service import identify_sender
+
+if TYPE_CHECKING:
+    from helpdesk.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    event_id: int
+    conversation_id: int
+    message_id: int
+    turn: Turn
+    inbound: InboundMessage
+
+
+def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
+    """Record the customer's message in its conversation and build the bot's turn."""
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        event = session.get(InboundEvent, event_id)
+        if event is None or event.status != EventStatus.received:
+            return None  # processed already (e.g. by another worker) or nothing to do
+        inbound = InboundMessage.model_validate(event.message)
+        customer, identity = identify_sender(session, inbound.channel, inbound.sender_id, inbound.sender_name)
+        conversation = conversations.open_conversation(session, identity)
+        message = conversations.add_message(
+            session, conversation, direction="in", author=MessageAuthor.customer, text=inbound.text,
+            channel_message_id=inbound.external_id, payload=inbound.payload,
+            attachments=[a.model_dump(mode="json") for a in inbound.attachments],
+        )
+        turn = Turn(
+            conversation_key=f"conversation:{conversation.id}",
+            recipient_id=inbound.sender_id,
+            channel=inbound.channel,
+            text=inbound.text,
+            payload=inbound.payload,
+            human_owned=conversation.state in HUMAN_STATES,
+            locale_hint=customer.locale,
+            reply_to=inbound.reply_token,
+        )
+        session.commit()
+        return _Prepared(event_id, conversation.id, message.id, turn, inbound)
+
+
+def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> list[int]:
+    """Store the NLU reading, apply an escalation, queue the replies; returns outbox item ids."""
+    from helpdesk.conversations.models import Conversation, Message
+
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        conversation = session.get(Conversation, prepared.conversation_id)
+        message = session.get(Message, prepared.message_id)
+        if decision.nlu is not None:
+            message.nlu = decision.nlu.to_rasa()
+        outbox_ids = []
+        for reply in decision.replies:
+            stored = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
+                                               text=reply.text, delivery_status=DeliveryStatus.pending)
+            item = conversations.queue_outbound(session, conversation, stored, reply.model_dump(mode="json"),
+                                                reply.recipient_id)
+            outbox_ids.append(item.id)
+        if decision.escalation is not None:
+            conversations.escalate(session, conversation, decision.escalation.reason,
+                                   decision.escalation.priority)
+        event = session.get(InboundEvent, prepared.event_id)
+        event.status = EventStatus.processed
+        event.processed_at = utcnow()
+        session.commit()
+        return outbox_ids
+
+
+def _mark_failed(runtime: Runtime, event_id: int, error: str) -> None:
+    with Session(runtime.engine) as session:
+        event = session.get(InboundEvent, event_id)
+        if event is not None:
+            event.status = EventStatus.failed
+            event.error = error[:1000]
+            session.commit()
+
+
+async def process_inbound_event(runtime: Runtime, event_id: int) -> None:
+    """Run one stored event through conversation, bot and outbox; failures are recorded on the event."""
+    try:
+        prepared = await to_thread.run_sync(_prepare, runtime, event_id)
+        if prepared is None:
+            return
+        if prepared.inbound.kind == "postback":
+            connector = runtime.connectors.get(prepared.inbound.channel)
+            if connector is not None:
+                await connector.acknowledge(prepared.inbound)
+        decision = await runtime.bot.handle(prepared.turn)
+        outbox_ids = await to_thread.run_sync(_apply, runtime, prepared, decision)
+    except Exception as exc:
+        log.exception("processing inbound event %s failed", event_id)
+        await to_thread.run_sync(_mark_failed, runtime, event_id, f"{type(exc).__name__}: {exc}")
+        return
+    for outbox_id in outbox_ids:
+        await deliver_outbox_item(runtime, outbox_id)
+
+
+async def deliver_outbox_item(runtime: Runtime, outbox_id: int, *, only_if_due: bool = False) -> None:
+    """One send attempt of an outbox item, its outcome stored; retries wait until they are due."""
+
+    def load() -> OutboxItem | None:
+        with Session(runtime.engine, expire_on_commit=False) as session:
+            return session.get(OutboxItem, outbox_id)
+
+    item = await to_thread.run_sync(load)
+    if item is None or item.status != "pending":
+        return
+    if only_if_due and item.next_attempt_at is not None and item.next_attempt_at > utcnow():
+        return
+    connector = runtime.connectors.get(item.channel)
+    if connector is None:
+        from connectors.base import DeliveryError
+
+        external_id, error = None, DeliveryError(f"channel {item.channel} is not configured", retryable=False)
+    else:
+        external_id, error = await channels.send_outbox_item(connector, item)
+
+    def store() -> None:
+        with Session(runtime.engine) as session:
+            channels.record_delivery(session, outbox_id, external_id, error)
+            session.commit()
+
+    await to_thread.run_sync(store)

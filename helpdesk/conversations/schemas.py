@@ -1,0 +1,78 @@
+"""API shapes for conversations and messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MessagePublic(BaseModel):
+    """A message as agents see it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    conversation_id: int
+    direction: str
+    author: str
+    agent_id: int | None
+    channel: str
+    text: str
+    payload: str | None
+    attachments: list[dict[str, Any]]
+    nlu: dict[str, Any] | None
+    is_private: bool
+    delivery_status: str | None
+    delivery_error: str | None
+    created_at: datetime
+
+
+class ConversationPublic(BaseModel):
+    """A conversation with its queue and SLA fields."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    customer_id: int
+    channel: str
+    state: str
+    priority: str
+    team: str | None
+    assignee_id: int | None
+    escalation_reason: str | None
+    escalated_at: datetime | None
+    first_response_due_at: datetime | None
+    next_response_due_at: datetime | None
+    resolution_due_at: datetime | None
+    sla_status: str
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    last_message_at: datetime | None
+    created_at: datetime
+
+
+class ConversationsPublic(BaseModel):
+    """A page of conversations and how many match in all."""
+
+    data: list[ConversationPublic]
+    count: int
+
+
+class ConversationDetail(ConversationPublic):
+    """A conversation with its timeline."""
+
+    messages: list[MessagePublic]
+
+
+class AgentMessageCreate(BaseModel):
+    """An agent's reply to the customer."""
+
+    text: str = Field(min_length=1, max_length=4096)
+
+
+class NoteCreate(BaseModel):
+    """A private note for colleagues."""
+
+    text: str = Field(min_length=1, max_length=4096)

@@ -1,0 +1,252 @@
+"""Conversation life cycle: open, record messages, escalate, claim, reply, hand back, resolve."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func
+from sqlmodel import Session, col, select
+
+from helpdesk.agents.models import Agent, AgentRole
+from helpdesk.audit import service as audit
+from helpdesk.channels.models import OutboxItem
+from helpdesk.conversations.models import (
+    HUMAN_STATES,
+    OPEN_STATES,
+    Conversation,
+    ConversationState,
+    DeliveryStatus,
+    Message,
+    MessageAuthor,
+    Priority,
+)
+from helpdesk.core.db import utcnow
+from helpdesk.core.errors import Conflict, Forbidden, NotFound
+from helpdesk.customers.models import ChannelIdentity
+
+# Wall-clock targets until SLA policies and business hours exist (helpdesk issue); by priority.
+DEFAULT_FIRST_RESPONSE = {
+    Priority.urgent: timedelta(minutes=15),
+    Priority.high: timedelta(minutes=30),
+    Priority.normal: timedelta(hours=1),
+    Priority.low: timedelta(hours=4),
+}
+DEFAULT_RESOLUTION = {
+    Priority.urgent: timedelta(hours=4),
+    Priority.high: timedelta(hours=8),
+    Priority.normal: timedelta(hours=24),
+    Priority.low: timedelta(hours=72),
+}
+PRIORITY_RANK = {Priority.low: 0, Priority.normal: 1, Priority.high: 2, Priority.urgent: 3}
+FIRST_ATTEMPT_LEASE = timedelta(seconds=30)
+QUEUE_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
+
+def open_conversation(session: Session, identity: ChannelIdentity) -> Conversation:
+    """The identity's open conversation, or a new one handled by the bot."""
+    conversation = session.exec(
+        select(Conversation)
+        .where(Conversation.identity_id == identity.id, col(Conversation.state).in_(OPEN_STATES))
+        .order_by(col(Conversation.id).desc())
+    ).first()
+    if conversation is None:
+        conversation = Conversation(customer_id=identity.customer_id, identity_id=identity.id,
+                                    channel=identity.channel)
+        session.add(conversation)
+        session.flush()
+    return conversation
+
+
+def add_message(
+    session: Session,
+    conversation: Conversation,
+    *,
+    direction: str,
+    author: MessageAuthor,
+    text: str,
+    channel_message_id: str | None = None,
+    agent_id: int | None = None,
+    payload: str | None = None,
+    attachments: list[dict[str, Any]] | None = None,
+    is_private: bool = False,
+    delivery_status: DeliveryStatus | None = None,
+) -> Message:
+    """Append a message to the conversation's timeline."""
+    message = Message(
+        conversation_id=conversation.id,
+        direction=direction,
+        author=author,
+        agent_id=agent_id,
+        channel=conversation.channel,
+        channel_message_id=channel_message_id,
+        text=text,
+        payload=payload,
+        attachments=attachments or [],
+        is_private=is_private,
+        delivery_status=delivery_status,
+    )
+    session.add(message)
+    now = utcnow()
+    conversation.last_message_at = now
+    conversation.updated_at = now
+    session.flush()
+    return message
+
+
+def escalate(
+    session: Session, conversation: Conversation, reason: str, priority: str = Priority.normal,
+    *, actor_type: str = "system", actor_id: int | None = None,
+) -> Conversation:
+    """Put the conversation in the human queue with a reason, a priority and SLA due times."""
+    now = utcnow()
+    if conversation.state in HUMAN_STATES:
+        # Already with people: keep the queue position, but a more urgent reason raises the priority.
+        if PRIORITY_RANK.get(priority, 1) > PRIORITY_RANK.get(conversation.priority, 1):
+            conversation.priority = priority
+        return conversation
+    conversation.state = ConversationState.waiting_for_agent
+    conversation.escalation_reason = reason
+    conversation.priority = priority
+    conversation.escalated_at = now
+    conversation.first_response_due_at = now + DEFAULT_FIRST_RESPONSE.get(priority, timedelta(hours=1))
+    conversation.resolution_due_at = now + DEFAULT_RESOLUTION.get(priority, timedelta(hours=24))
+    conversation.first_response_at = None
+    conversation.sla_status = "ok"
+    conversation.updated_at = now
+    audit.record(session, "conversation_escalated", "conversation", conversation.id, actor_type=actor_type,
+                 actor_id=actor_id, reason=reason, priority=str(priority))
+    return conversation
+
+
+def visible_to(agent: Agent, conversation: Conversation) -> bool:
+    """Whether the agent may see the conversation (admins all; others their team's or unteamed ones)."""
+    if agent.role == AgentRole.admin:
+        return True
+    return conversation.team is None or conversation.team == agent.team or conversation.assignee_id == agent.id
+
+
+def get_conversation_for(session: Session, agent: Agent, conversation_id: int) -> Conversation:
+    """The conversation if it exists and the agent may see it; NotFound otherwise (no existence leak)."""
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None or not visible_to(agent, conversation):
+        raise NotFound(f"conversation {conversation_id} not found")
+    return conversation
+
+
+def list_conversations(
+    session: Session, agent: Agent, *, state: ConversationState | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[Conversation], int]:
+    """Conversations the agent may see, most urgent and oldest-waiting first."""
+    query = select(Conversation)
+    if state is not None:
+        query = query.where(Conversation.state == state)
+    if agent.role != AgentRole.admin:
+        query = query.where(
+            (Conversation.team == None) | (Conversation.team == agent.team)  # noqa: E711
+            | (Conversation.assignee_id == agent.id)
+        )
+    count = session.exec(select(func.count()).select_from(query.subquery())).one()
+    priority_order = case(QUEUE_ORDER, value=Conversation.priority, else_=len(QUEUE_ORDER))
+    rows = session.exec(
+        query.order_by(priority_order, col(Conversation.escalated_at).asc(), col(Conversation.id).desc())
+        .offset(offset).limit(limit)
+    ).all()
+    return list(rows), count
+
+
+def claim(session: Session, conversation: Conversation, agent: Agent) -> Conversation:
+    """The agent takes the conversation; the bot falls silent."""
+    if conversation.state == ConversationState.resolved:
+        raise Conflict("conversation is resolved; reopen it first")
+    if conversation.assignee_id not in (None, agent.id) and agent.role == AgentRole.agent:
+        raise Conflict("conversation is already assigned to another agent")
+    conversation.assignee_id = agent.id
+    conversation.state = ConversationState.with_agent
+    if conversation.escalated_at is None:
+        conversation.escalated_at = utcnow()
+        conversation.escalation_reason = conversation.escalation_reason or "agent_takeover"
+    conversation.updated_at = utcnow()
+    audit.record(session, "conversation_claimed", "conversation", conversation.id, actor_type="agent",
+                 actor_id=agent.id)
+    return conversation
+
+
+def queue_outbound(
+    session: Session, conversation: Conversation, message: Message, body: dict[str, Any], recipient_id: str
+) -> OutboxItem:
+    """Put a stored outgoing message in the outbox for delivery."""
+    # The first attempt is made right away by whoever queued it; the retry pump takes over only if
+    # that attempt has not finished within the lease (e.g. the process stopped).
+    item = OutboxItem(message_id=message.id, channel=conversation.channel, recipient_id=recipient_id, body=body,
+                      next_attempt_at=utcnow() + FIRST_ATTEMPT_LEASE)
+    session.add(item)
+    session.flush()
+    return item
+
+
+def agent_reply(
+    session: Session, conversation: Conversation, agent: Agent, text: str, recipient_id: str
+) -> tuple[Message, OutboxItem]:
+    """An agent answers the customer: claims if needed, stores the reply, queues it for delivery."""
+    if conversation.state == ConversationState.resolved:
+        raise Conflict("conversation is resolved; reopen it before replying")
+    if conversation.assignee_id not in (None, agent.id) and agent.role == AgentRole.agent:
+        raise Forbidden("conversation is assigned to another agent")
+    if conversation.state != ConversationState.with_agent or conversation.assignee_id is None:
+        claim(session, conversation, agent)
+    now = utcnow()
+    if conversation.first_response_at is None:
+        conversation.first_response_at = now
+    message = add_message(session, conversation, direction="out", author=MessageAuthor.agent, text=text,
+                          agent_id=agent.id, delivery_status=DeliveryStatus.pending)
+    item = queue_outbound(session, conversation, message, {"kind": "text", "recipient_id": recipient_id,
+                                                           "text": text}, recipient_id)
+    audit.record(session, "agent_replied", "conversation", conversation.id, actor_type="agent",
+                 actor_id=agent.id, message_id=message.id)
+    return message, item
+
+
+def add_note(session: Session, conversation: Conversation, agent: Agent, text: str) -> Message:
+    """A private note: in the timeline for colleagues, never sent to the customer."""
+    message = add_message(session, conversation, direction="out", author=MessageAuthor.agent, text=text,
+                          agent_id=agent.id, is_private=True)
+    audit.record(session, "note_added", "conversation", conversation.id, actor_type="agent", actor_id=agent.id)
+    return message
+
+
+def hand_back_to_bot(session: Session, conversation: Conversation, agent: Agent) -> Conversation:
+    """The agent returns the conversation to the bot."""
+    if conversation.state == ConversationState.resolved:
+        raise Conflict("conversation is resolved")
+    conversation.state = ConversationState.bot
+    conversation.assignee_id = None
+    conversation.updated_at = utcnow()
+    audit.record(session, "conversation_handed_back", "conversation", conversation.id, actor_type="agent",
+                 actor_id=agent.id)
+    return conversation
+
+
+def resolve(session: Session, conversation: Conversation, agent: Agent | None) -> Conversation:
+    """Close the conversation; the customer's next message opens a new one."""
+    if conversation.state == ConversationState.resolved:
+        raise Conflict("conversation is already resolved")
+    now = utcnow()
+    conversation.state = ConversationState.resolved
+    conversation.resolved_at = now
+    conversation.updated_at = now
+    audit.record(session, "conversation_resolved", "conversation", conversation.id,
+                 actor_type="agent" if agent else "system", actor_id=agent.id if agent else None)
+    return conversation
+
+
+def timeline(session: Session, conversation: Conversation, *, include_private: bool = True,
+             after_id: int = 0, limit: int = 200) -> list[Message]:
+    """The conversation's messages in order (optionally only after a message id)."""
+    query = select(Message).where(Message.conversation_id == conversation.id, Message.id > after_id)
+    if not include_private:
+        query = query.where(Message.is_private == False)  # noqa: E712
+    return list(session.exec(query.order_by(col(Message.id)).limit(limit)).all())
+
+
+__all__ = ["datetime"]

@@ -1,0 +1,108 @@
+"""The one settings object. Every setting is read from ``CAREDESK_*`` environment variables
+(nested with ``__``, e.g. ``CAREDESK_TELEGRAM__TOKEN``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.telegram import TelegramConfig
+
+#: the source checkout; data/ ships there (training data, FAQ, bot texts, demo shop)
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "admin", "password", "secret", "caredesk"}
+
+
+class AdminSettings(BaseModel):
+    """The first admin account, created at start when no agent has this email."""
+
+    email: str = "admin@caredesk.local"
+    password: SecretStr = SecretStr("changeme")
+    name: str = "Admin"
+
+
+class NLUSettings(BaseModel):
+    """Where models live and which backend parses."""
+
+    models_dir: Path = Path("var/models")
+    rasa_url: str = ""
+    rasa_timeout_s: float = 5.0
+
+
+class CliChannelSettings(BaseModel):
+    """The built-in terminal channel used by ``caredesk chat`` (off in production unless enabled)."""
+
+    enabled: bool | None = None
+
+
+class ShopSettings(BaseModel):
+    """The shop CareDesk serves."""
+
+    name: str = "Bếp Việt Demo"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    default_locale: str = "vi"
+
+
+class BotSettings(BaseModel):
+    """Conversation engine knobs."""
+
+    fallbacks_before_handoff: int = 2
+
+
+class Settings(BaseSettings):
+    """All of CareDesk's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CAREDESK_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite:///var/caredesk.db"
+    redis_url: str = ""
+    secret_key: SecretStr = SecretStr("changeme")
+    token_ttl_s: int = 12 * 3600
+    data_dir: Path = PROJECT_ROOT / "data"
+    log_level: str = "INFO"
+
+    admin: AdminSettings = AdminSettings()
+    nlu: NLUSettings = NLUSettings()
+    shop: ShopSettings = ShopSettings()
+    bot: BotSettings = BotSettings()
+    telegram: TelegramConfig = TelegramConfig()
+    cli: CliChannelSettings = CliChannelSettings()
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets_in_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        problems = []
+        if self.secret_key.get_secret_value().lower() in PLACEHOLDER_SECRETS or len(
+            self.secret_key.get_secret_value()
+        ) < 16:
+            problems.append("CAREDESK_SECRET_KEY must be set to a random value of at least 16 characters")
+        if self.admin.password.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+            problems.append("CAREDESK_ADMIN__PASSWORD must not be a placeholder")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @property
+    def cli_channel_enabled(self) -> bool:
+        """The terminal channel is on by default everywhere except production."""
+        if self.cli.enabled is not None:
+            return self.cli.enabled
+        return self.environment != "production"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

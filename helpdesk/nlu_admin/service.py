@@ -1,0 +1,73 @@
+"""The NLU model the running server answers with, and switching it without a restart."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from nlu import Interpreter, ModelStore, ParseResult, RasaHTTPInterpreter
+
+from helpdesk.core.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class ModelHolder:
+    """Holds the active interpreter; a switch replaces one reference, so requests never see half a model."""
+
+    def __init__(self, models_dir: Path, rasa_url: str = "", rasa_timeout_s: float = 5.0):
+        self.store = ModelStore(models_dir)
+        self._lock = threading.Lock()
+        self._interpreter: Interpreter | RasaHTTPInterpreter | None = None
+        if rasa_url:
+            self._interpreter = RasaHTTPInterpreter(rasa_url, timeout=rasa_timeout_s)
+
+    @property
+    def uses_rasa(self) -> bool:
+        """Whether parsing goes to a Rasa server."""
+        return isinstance(self._interpreter, RasaHTTPInterpreter)
+
+    @property
+    def ready(self) -> bool:
+        """Whether a model is loaded (or a Rasa server configured)."""
+        return self._interpreter is not None
+
+    @property
+    def version(self) -> str | None:
+        """The version of the model answering now."""
+        interpreter = self._interpreter
+        return getattr(interpreter, "version", None) if interpreter is not None else None
+
+    def load_active(self) -> bool:
+        """Load the store's active model (no-op with a Rasa backend); whether one is loaded now."""
+        if self.uses_rasa:
+            return True
+        if self.store.active_version() is None:
+            log.warning("no active NLU model in %s; train one with `caredesk nlu train`", self.store.root)
+            return False
+        interpreter = self.store.load_active()
+        with self._lock:
+            self._interpreter = interpreter
+        log.info("NLU model %s loaded", interpreter.version)
+        return True
+
+    def activate(self, version: str) -> str:
+        """Make ``version`` the active model and answer with it from now on."""
+        self.store.activate(version)
+        self.load_active()
+        return version
+
+    def _current(self) -> Interpreter | RasaHTTPInterpreter:
+        interpreter = self._interpreter
+        if interpreter is None:
+            raise ServiceUnavailable("no NLU model is loaded; train one with `caredesk nlu train`")
+        return interpreter
+
+    def parse(self, text: str) -> ParseResult:
+        """Parse with the current model."""
+        return self._current().parse(text)
+
+    async def aparse(self, text: str) -> ParseResult:
+        """Parse with the current model without blocking the event loop on a remote backend."""
+        return await self._current().aparse(text)

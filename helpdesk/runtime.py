@@ -1,0 +1,94 @@
+"""Wiring: one Runtime holds the settings, database, channels, NLU model, bot and background worker."""
+
+from __future__ import annotations
+
+import logging
+
+from anyio import to_thread
+from sqlmodel import Session
+
+from bot import ConversationEngine, Knowledge, Responses
+from bot.state import DialogueStateStore, RedisStateStore
+from connectors import CONNECTORS, ChannelConnector
+from connectors.cli import CliConnector
+from connectors.telegram import TelegramConnector
+from helpdesk.agents.service import ensure_admin
+from helpdesk.channels.worker import Worker
+from helpdesk.conversations.state_store import DatabaseStateStore
+from helpdesk.core.config import Settings
+from helpdesk.core.db import make_engine, migrate
+from helpdesk.nlu_admin.service import ModelHolder
+
+log = logging.getLogger(__name__)
+
+
+def build_connectors(settings: Settings) -> dict[str, ChannelConnector]:
+    """Every channel that has what it needs to run; the others are logged as off."""
+    candidates: dict[str, ChannelConnector] = {
+        TelegramConnector.name: TelegramConnector(settings.telegram),
+        CliConnector.name: CliConnector(enabled=settings.cli_channel_enabled),
+    }
+    enabled = {}
+    for name in CONNECTORS:
+        connector = candidates.get(name)
+        if connector is not None and connector.enabled:
+            enabled[name] = connector
+        else:
+            log.info("channel %s is off (no credentials configured)", name)
+    return enabled
+
+
+class Runtime:
+    """Everything a running CareDesk needs, built from the settings."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.connectors = build_connectors(settings)
+        self.models = ModelHolder(settings.nlu.models_dir, settings.nlu.rasa_url, settings.nlu.rasa_timeout_s)
+        self.redis = None
+        if settings.redis_url:
+            import redis.asyncio as aioredis
+
+            self.redis = aioredis.from_url(settings.redis_url, decode_responses=True)
+        state_store: DialogueStateStore = (
+            RedisStateStore(self.redis) if self.redis is not None else DatabaseStateStore(self.engine)
+        )
+        data = settings.data_dir
+        self.bot = ConversationEngine(
+            parser=self.models,
+            responses=Responses.load(data / "bot" / "responses.yml", settings.shop.default_locale),
+            knowledge=Knowledge.load(data / "faq"),
+            state_store=state_store,
+            default_locale=settings.shop.default_locale,
+            fallbacks_before_handoff=settings.bot.fallbacks_before_handoff,
+            template_values={"shop": settings.shop.name},
+        )
+        self.worker: Worker | None = None
+
+    def prepare_database(self) -> None:
+        """Apply migrations and make sure the first admin exists."""
+        migrate(self.engine)
+        with Session(self.engine) as session:
+            ensure_admin(session, email=self.settings.admin.email,
+                         password=self.settings.admin.password.get_secret_value(), name=self.settings.admin.name)
+            session.commit()
+
+    async def start(self) -> None:
+        """Prepare storage, load the model and start background processing."""
+        await to_thread.run_sync(self.prepare_database)
+        await to_thread.run_sync(self.models.load_active)
+        self.worker = Worker(self)
+        await self.worker.start()
+        for name in self.connectors:
+            log.info("channel %s is on", name)
+
+    async def stop(self) -> None:
+        """Finish background work and release connections."""
+        if self.worker is not None:
+            await self.worker.stop()
+        for connector in self.connectors.values():
+            await connector.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        self.engine.dispose()

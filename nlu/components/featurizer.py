@@ -1,0 +1,187 @@
+"""Sparse n-gram TF-IDF featuriser over the normalised views of a message."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from nlu.components.base import Component, register_component
+from nlu.message import Message
+from nlu.normalization import WORD_PATTERN
+
+
+def word_ngrams(text: str, low: int, high: int) -> list[str]:
+    """Return the word n-grams of ``text`` for n in [low, high]."""
+    tokens = WORD_PATTERN.findall(text)
+    grams: list[str] = []
+    if low <= 1 <= high:
+        grams.extend(tokens)
+    for n in range(max(low, 2), high + 1):
+        grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return grams
+
+
+def char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
+    """Return character n-grams inside space-padded words (like scikit-learn's char_wb)."""
+    grams: list[str] = []
+    for word in text.split():
+        padded = f" {word} "
+        length = len(padded)
+        for n in range(low, high + 1):
+            if n > length:
+                break
+            grams.extend(padded[i : i + n] for i in range(length - n + 1))
+    return grams
+
+
+ANALYZERS = {"word": word_ngrams, "char_wb": char_wb_ngrams}
+
+
+class NgramBlock:
+    """One vocabulary + IDF table for one (view, analyzer, n-gram range)."""
+
+    def __init__(self, view: str, analyzer: str, ngram_range: Sequence[int], weight: float = 1.0,
+                 min_df: int = 1, sublinear_tf: bool = True) -> None:
+        self.view = view
+        self.analyzer = analyzer
+        self.low, self.high = int(ngram_range[0]), int(ngram_range[1])
+        self.weight = float(weight)
+        self.min_df = int(min_df)
+        self.sublinear_tf = sublinear_tf
+        self.vocabulary: dict[str, int] = {}
+        self.idf = np.zeros(0, dtype=np.float32)
+        self._analyze = ANALYZERS[analyzer]
+
+    def grams(self, message: Message) -> list[str]:
+        """Return the n-grams of the message's view."""
+        return self._analyze(message.data.get(self.view, message.text), self.low, self.high)
+
+    def fit(self, gram_lists: list[list[str]]) -> None:
+        """Build the vocabulary and smoothed IDF from training n-grams."""
+        document_frequency: Counter[str] = Counter()
+        for grams in gram_lists:
+            document_frequency.update(set(grams))
+        kept = sorted(g for g, df in document_frequency.items() if df >= self.min_df)
+        self.vocabulary = {g: i for i, g in enumerate(kept)}
+        n_docs = len(gram_lists)
+        df = np.array([document_frequency[g] for g in kept], dtype=np.float64)
+        self.idf = (np.log((1.0 + n_docs) / (1.0 + df)) + 1.0).astype(np.float32)
+
+    def vectorize(self, grams: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Return (indices, values) of the L2-normalised, weighted TF-IDF vector."""
+        vocabulary = self.vocabulary
+        counts: dict[int, int] = {}
+        for gram in grams:
+            index = vocabulary.get(gram)
+            if index is not None:
+                counts[index] = counts.get(index, 0) + 1
+        if not counts:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        indices = np.fromiter(counts.keys(), dtype=np.int32, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+        if self.sublinear_tf:
+            tf = 1.0 + np.log(tf)
+        values = tf * self.idf[indices]
+        values *= self.weight / math.sqrt(float(values @ values))
+        return indices, values
+
+    def state(self) -> dict[str, Any]:
+        """Return the JSON-able configuration of this block."""
+        return {"view": self.view, "analyzer": self.analyzer, "ngram_range": [self.low, self.high],
+                "weight": self.weight, "min_df": self.min_df, "sublinear_tf": self.sublinear_tf}
+
+
+@register_component
+class NgramFeaturizer(Component):
+    """TF-IDF over word and char_wb n-grams of the accented and diacritic-free views."""
+
+    name = "NgramFeaturizer"
+
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        """Return the default configuration."""
+        return {
+            "sublinear_tf": True,
+            "blocks": [
+                {"view": "normalized", "analyzer": "word", "ngram_range": [1, 2]},
+                {"view": "folded", "analyzer": "word", "ngram_range": [1, 2]},
+                {"view": "normalized", "analyzer": "char_wb", "ngram_range": [1, 5]},
+                {"view": "folded", "analyzer": "char_wb", "ngram_range": [1, 5]},
+            ],
+        }
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self.blocks = [
+            NgramBlock(b["view"], b["analyzer"], b["ngram_range"], b.get("weight", 1.0), b.get("min_df", 1),
+                       b.get("sublinear_tf", self.config["sublinear_tf"]))
+            for b in self.config["blocks"]
+        ]
+        self._offsets: list[int] = []
+        self.dimension = 0
+
+    def _compute_offsets(self) -> None:
+        self._offsets, total = [], 0
+        for block in self.blocks:
+            self._offsets.append(total)
+            total += len(block.vocabulary)
+        self.dimension = total
+
+    def train(self, examples: Sequence[Message], data: Any = None) -> None:
+        """Build each block's vocabulary and IDF from the training messages."""
+        for block in self.blocks:
+            block.fit([block.grams(m) for m in examples])
+        self._compute_offsets()
+
+    def features(self, message: Message) -> tuple[np.ndarray, np.ndarray]:
+        """Return the (indices, values) sparse feature vector of a message."""
+        index_parts, value_parts = [], []
+        for block, offset in zip(self.blocks, self._offsets):
+            indices, values = block.vectorize(block.grams(message))
+            index_parts.append(indices + offset)
+            value_parts.append(values)
+        return np.concatenate(index_parts), np.concatenate(value_parts)
+
+    def process(self, message: Message) -> None:
+        """Attach ``sparse_features`` (indices, values) and ``feature_dim``."""
+        message.data["sparse_features"] = self.features(message)
+        message.data["feature_dim"] = self.dimension
+
+    def persist(self, path: Path) -> None:
+        """Save vocabularies (as ordered n-gram lists) and IDF tables."""
+        vocabularies = [sorted(b.vocabulary, key=b.vocabulary.__getitem__) for b in self.blocks]
+        (path / "vocabularies.json").write_text(json.dumps(vocabularies, ensure_ascii=False), encoding="utf-8")
+        np.savez(path / "idf.npz", *[b.idf for b in self.blocks])
+
+    @classmethod
+    def load(cls, path: Path, config: dict[str, Any]) -> NgramFeaturizer:
+        """Rebuild from saved vocabularies and IDF tables."""
+        featurizer = cls(config)
+        vocabularies = json.loads((path / "vocabularies.json").read_text(encoding="utf-8"))
+        with np.load(path / "idf.npz", allow_pickle=False) as arrays:
+            idfs = [arrays[f"arr_{i}"] for i in range(len(featurizer.blocks))]
+        for block, vocabulary, idf in zip(featurizer.blocks, vocabularies, idfs):
+            block.vocabulary = dict(zip(vocabulary, range(len(vocabulary))))
+            block.idf = idf.astype(np.float32)
+        featurizer._compute_offsets()
+        return featurizer
+
+
+def feature_matrix(messages: Sequence[Message]) -> sp.csr_matrix:
+    """Stack the messages' ``sparse_features`` into a CSR matrix."""
+    dimension = messages[0].data["feature_dim"] if messages else 0
+    parts = [m.data["sparse_features"] for m in messages]
+    lengths = np.fromiter((len(p[0]) for p in parts), dtype=np.int64, count=len(parts))
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
+    values = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
+    matrix = sp.csr_matrix((values, indices, indptr), shape=(len(parts), dimension))
+    matrix.sort_indices()
+    return matrix

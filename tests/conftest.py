@@ -1,0 +1,164 @@
+"""Shared fixtures: a trained model, databases (SQLite and the real PostgreSQL), Redis, the app."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.fakes.telegram_api import FakeTelegramAPI
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_EMAIL = "admin@test.local"
+ADMIN_PASSWORD = "admin-pass-123"
+TELEGRAM_SECRET = "tg-webhook-secret"
+
+
+def _service_url(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def require_service(name: str) -> str:
+    """The URL of a real test server started by `make test`; skip with the reason when absent."""
+    url = _service_url(name)
+    if url is None:
+        pytest.skip(f"{name} is not set: run the suite with `make test`, which starts the real server")
+    return url
+
+
+@pytest.fixture(scope="session")
+def trained_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model store with one model trained on the shipped data, active."""
+    from nlu import ModelStore, load_training_data
+
+    root = tmp_path_factory.mktemp("models")
+    store = ModelStore(root)
+    version = store.train_and_add(load_training_data([ROOT / "data" / "nlu"]))
+    store.activate(version)
+    return root
+
+
+def reset_postgres(url: str) -> None:
+    """Drop everything in the test database's public schema."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The real PostgreSQL test database, emptied."""
+    url = require_service("CAREDESK_TEST_POSTGRES_URL")
+    reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The real Redis test database, flushed before and after."""
+    import redis
+
+    url = require_service("CAREDESK_TEST_REDIS_URL")
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs on SQLite and on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/caredesk.db"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite database file."""
+    return f"sqlite:///{tmp_path}/caredesk.db"
+
+
+@pytest.fixture
+def fake_telegram() -> Iterator[FakeTelegramAPI]:
+    """A loopback Telegram Bot API that records what CareDesk sends."""
+    with FakeTelegramAPI(token="123456:TEST-TOKEN") as fake:
+        yield fake
+
+
+@pytest.fixture
+def make_settings(sqlite_url: str, trained_models_dir: Path) -> Callable[..., object]:
+    """Settings for a test app: its own database, the trained model, no .env file."""
+    from helpdesk.core.config import Settings
+
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "environment": "test",
+            "database_url": sqlite_url,
+            "nlu": {"models_dir": trained_models_dir},
+            "admin": {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)
+
+    return make
+
+
+@pytest.fixture
+def telegram_settings(make_settings: Callable[..., object], fake_telegram: FakeTelegramAPI):
+    """Settings with the Telegram channel pointed at the fake Bot API."""
+    return make_settings(telegram={"token": fake_telegram.token, "secret_token": TELEGRAM_SECRET,
+                                   "api_base": fake_telegram.base_url})
+
+
+class CareDeskClient(httpx.AsyncClient):
+    """An HTTP client bound to a running test app, with helpers to log in and wait for background work."""
+
+    app: object
+
+    @property
+    def runtime(self):
+        """The app's runtime (database engine, worker, connectors)."""
+        return self.app.state.runtime
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the background worker has processed and delivered everything submitted."""
+        await self.runtime.worker.wait_idle(timeout)
+
+    async def login(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> dict[str, str]:
+        """Authorization headers for the account."""
+        response = await self.post("/api/auth/token", json={"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def start_client(settings) -> AsyncIterator[CareDeskClient]:
+    """Run the app's lifespan and yield a client talking to it in-process."""
+    from helpdesk.app import create_app
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with CareDeskClient(transport=httpx.ASGITransport(app=app), base_url="http://caredesk.test") as client:
+            client.app = app
+            yield client
+
+
+@pytest.fixture
+async def client(make_settings) -> AsyncIterator[CareDeskClient]:
+    """The app on the embedded default (SQLite, no Redis), cli channel on, no platform channels."""
+    async for value in start_client(make_settings()):
+        yield value
+
+
+@pytest.fixture
+async def telegram_client(telegram_settings) -> AsyncIterator[CareDeskClient]:
+    """The app with Telegram pointed at the fake Bot API."""
+    async for value in start_client(telegram_settings):
+        yield value

@@ -1,0 +1,147 @@
+"""The first conversation end to end: a Telegram customer, the bot, an escalation and an agent.
+
+Real aiogram client, real app, real database; only Telegram is a loopback fake.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import Session, func, select
+
+from helpdesk.channels.models import InboundEvent
+from helpdesk.conversations.models import Message
+from tests.conftest import TELEGRAM_SECRET
+
+CHAT_ID = 777000111
+
+
+def telegram_update(update_id: int, text: str, chat_id: int = CHAT_ID) -> dict:
+    """A private-chat text update as Telegram posts it to a webhook."""
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id + 10,
+            "from": {"id": chat_id, "is_bot": False, "first_name": "Lan", "language_code": "vi"},
+            "chat": {"id": chat_id, "first_name": "Lan", "type": "private"},
+            "date": 1764000000,
+            "text": text,
+        },
+    }
+
+
+async def post_update(client, update: dict, secret: str | None = TELEGRAM_SECRET):
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+    return await client.post("/webhooks/telegram", json=update, headers=headers)
+
+
+def count_rows(client, model) -> int:
+    with Session(client.runtime.engine) as session:
+        return session.exec(select(func.count()).select_from(model)).one()
+
+
+async def test_faq_question_in_vietnamese_is_answered_through_send_message(telegram_client, fake_telegram):
+    response = await post_update(telegram_client, telegram_update(1001, "Sản phẩm bên shop bảo hành bao lâu vậy?"))
+    assert response.status_code == 200
+    await telegram_client.settle()
+    sent = fake_telegram.sent_messages(CHAT_ID)
+    assert len(sent) == 1
+    assert "12 tháng" in sent[0]["text"]
+
+
+async def test_duplicate_update_is_stored_once_and_answered_once(telegram_client, fake_telegram):
+    update = telegram_update(2001, "shop ơi bảo hành mấy tháng vậy")
+    first = await post_update(telegram_client, update)
+    await telegram_client.settle()
+    second = await post_update(telegram_client, update)
+    await telegram_client.settle()
+    assert first.status_code == 200 and second.status_code == 200
+    assert second.json()["new"] == 0
+    assert len(fake_telegram.sent_messages(CHAT_ID)) == 1
+    assert count_rows(telegram_client, InboundEvent) == 1
+    with Session(telegram_client.runtime.engine) as session:
+        inbound = session.exec(select(Message).where(Message.direction == "in")).all()
+    assert len(inbound) == 1
+
+
+async def test_request_for_a_person_escalates_and_the_agent_reply_reaches_the_customer(
+    telegram_client, fake_telegram
+):
+    await post_update(telegram_client, telegram_update(3001, "cho mình gặp nhân viên"))
+    await telegram_client.settle()
+    assert len(fake_telegram.sent_messages(CHAT_ID)) == 1  # the bot says a person will answer
+    headers = await telegram_client.login()
+
+    queue = await telegram_client.get("/api/conversations", params={"state": "waiting_for_agent"}, headers=headers)
+    assert queue.status_code == 200
+    conversations = queue.json()["data"]
+    assert len(conversations) == 1 and queue.json()["count"] == 1
+    conversation = conversations[0]
+    assert conversation["escalation_reason"] == "customer_request"
+    assert conversation["first_response_due_at"] is not None
+
+    reply = await telegram_client.post(f"/api/conversations/{conversation['id']}/messages",
+                                       json={"text": "Chào chị Lan, em là Hạnh bên CSKH ạ."}, headers=headers)
+    assert reply.status_code == 201
+    await telegram_client.settle()
+    sent = fake_telegram.sent_messages(CHAT_ID)
+    assert sent[-1]["text"] == "Chào chị Lan, em là Hạnh bên CSKH ạ."
+
+    detail = await telegram_client.get(f"/api/conversations/{conversation['id']}", headers=headers)
+    assert detail.json()["state"] == "with_agent"
+    agent_message = [m for m in detail.json()["messages"] if m["author"] == "agent"][0]
+    assert agent_message["delivery_status"] == "sent"
+
+    # While the agent owns the conversation the bot stays silent, but the message is kept.
+    await post_update(telegram_client, telegram_update(3002, "bảo hành bao lâu vậy em"))
+    await telegram_client.settle()
+    assert len(fake_telegram.sent_messages(CHAT_ID)) == 2
+    detail = await telegram_client.get(f"/api/conversations/{conversation['id']}", headers=headers)
+    assert detail.json()["messages"][-1]["text"] == "bảo hành bao lâu vậy em"
+
+
+async def test_handback_lets_the_bot_answer_again(telegram_client, fake_telegram):
+    await post_update(telegram_client, telegram_update(4001, "cho mình gặp nhân viên"))
+    await telegram_client.settle()
+    headers = await telegram_client.login()
+    conversation_id = (await telegram_client.get("/api/conversations", headers=headers)).json()["data"][0]["id"]
+    assert (await telegram_client.post(f"/api/conversations/{conversation_id}/claim", headers=headers)).status_code == 200
+    back = await telegram_client.post(f"/api/conversations/{conversation_id}/handback", headers=headers)
+    assert back.json()["state"] == "bot"
+    await post_update(telegram_client, telegram_update(4002, "bảo hành bao lâu vậy shop"))
+    await telegram_client.settle()
+    assert "12 tháng" in fake_telegram.sent_messages(CHAT_ID)[-1]["text"]
+
+
+async def test_wrong_secret_is_refused_and_nothing_is_stored(telegram_client, fake_telegram):
+    response = await post_update(telegram_client, telegram_update(5001, "xin chào"), secret="not-the-secret")
+    assert response.status_code in (401, 403)
+    assert count_rows(telegram_client, InboundEvent) == 0
+
+
+async def test_missing_secret_is_refused_and_nothing_is_stored(telegram_client, fake_telegram):
+    response = await post_update(telegram_client, telegram_update(5002, "xin chào"), secret=None)
+    assert response.status_code in (401, 403)
+    assert count_rows(telegram_client, InboundEvent) == 0
+
+
+async def test_malformed_json_gets_400_with_a_reason(telegram_client):
+    response = await telegram_client.post("/webhooks/telegram", content=b"{not json",
+                                          headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET,
+                                                   "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "JSON" in response.json()["detail"]
+    assert count_rows(telegram_client, InboundEvent) == 0
+
+
+async def test_body_that_is_not_an_update_gets_422_with_a_reason(telegram_client):
+    response = await telegram_client.post("/webhooks/telegram", content=json.dumps({"hello": "world"}),
+                                          headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET})
+    assert response.status_code == 422
+    assert response.json()["detail"]
+    assert count_rows(telegram_client, InboundEvent) == 0
+
+
+async def test_unconfigured_channel_webhook_is_404(client):
+    response = await client.post("/webhooks/telegram", json=telegram_update(1, "hi"))
+    assert response.status_code == 404
