@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_WORD = re.compile(r"\b[^\W\d_]+\b", re.UNICODE)  # whole words only: "DH100001" is no word
 
 # Letters that exist only in Vietnamese (đ) and combining marks Vietnamese uses for tones and vowels.
 _VIETNAMESE_MARKS = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323", "\u0302", "\u0306", "\u031b"}
@@ -13,7 +13,7 @@ _VIETNAMESE_MARKS = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323", "\u0302",
 # Frequent Vietnamese words as people type them without diacritics, and frequent English words.
 _VI_PLAIN = frozenset(
     "a anh ban bao bh bi cho chi chua co con cua da dang de den dh don duoc dc di em gi giup gio hang hay "
-    "hoi hom khong ko k la lam lai len luc mua mk minh mot nao nay nha nhe nhu nhung oi ok qua roi sao "
+    "hoi hom khong ko k la lam lai len luc mua mk minh mot nao nay nha nhe nhu nhung oi qua roi sao "
     "shop sp sdt tai thi tien toi tra tu vay vs voi xin ship nhan vien hu hong bep noi com dien kiem tra "
     "giao ngay mai bay gio bn mn j r ad ak a ah uh uk vang da dung thoi".split()
 )

@@ -25,6 +25,8 @@ def _service_url(name: str) -> str | None:
 def require_service(name: str) -> str:
     """The URL of a real test server started by `make test`; skip with the reason when absent."""
     url = _service_url(name)
+    if url is None and os.environ.get("CI"):
+        pytest.fail(f"{name} is not set in CI: .ci/run must run `make test`, which starts the real server")
     if url is None:
         pytest.skip(f"{name} is not set: run the suite with `make test`, which starts the real server")
     return url
@@ -162,3 +164,45 @@ async def telegram_client(telegram_settings) -> AsyncIterator[CareDeskClient]:
     """The app with Telegram pointed at the fake Bot API."""
     async for value in start_client(telegram_settings):
         yield value
+
+
+class LiveServer:
+    """The app served by uvicorn on a loopback port in a background thread (for subprocess clients)."""
+
+    def __init__(self, settings):
+        import socket
+
+        from helpdesk.app import create_app
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
+                                                    log_level="warning", lifespan="on"))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "LiveServer":
+        import threading
+        import time
+
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture
+def live_server(make_settings) -> Iterator[LiveServer]:
+    """CareDesk on a real port (embedded default: SQLite, no Redis, cli channel on)."""
+    with LiveServer(make_settings()) as server:
+        yield server

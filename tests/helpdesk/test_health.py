@@ -1,0 +1,32 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from tests.conftest import start_client
+
+
+async def test_healthz_answers_when_the_process_is_up(client):
+    response = await client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+async def test_readyz_is_ready_with_database_and_model(client):
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["checks"] == {"database": True, "nlu_model": True}
+    assert body["model_version"]
+
+
+async def test_readyz_is_503_without_a_model(make_settings, tmp_path):
+    settings = make_settings(nlu={"models_dir": tmp_path / "no-models"})
+    async for client in start_client(settings):
+        response = await client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["checks"]["nlu_model"] is False
+
+
+async def test_openapi_document_is_served(client):
+    response = await client.get("/openapi.json")
+    paths = response.json()["paths"]
+    assert "/api/conversations" in paths and "/webhooks/{channel}" in paths and "/model/parse" in paths
