@@ -135,7 +135,7 @@ def train_model(
     metadata = {
         "format": MODEL_FORMAT,
         "version": new_version(created, data_hash),
-        "created_at": created.isoformat(timespec="seconds"),
+        "created_at": created.isoformat(timespec="microseconds"),
         "training_data_hash": data_hash,
         "config": config,
         "intents": data.intents,

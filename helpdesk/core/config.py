@@ -14,6 +14,8 @@ from connectors.telegram import TelegramConfig
 
 #: the source checkout; data/ ships there (training data, FAQ, bot texts, demo shop)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: data/ of the checkout when running from one (editable install), else ./data (e.g. the Docker image)
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data" if (PROJECT_ROOT / "data").is_dir() else Path("data")
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "admin", "password", "secret", "caredesk"}
 
@@ -69,7 +71,7 @@ class Settings(BaseSettings):
     redis_url: str = ""
     secret_key: SecretStr = SecretStr("changeme")
     token_ttl_s: int = 12 * 3600
-    data_dir: Path = PROJECT_ROOT / "data"
+    data_dir: Path = DEFAULT_DATA_DIR
     log_level: str = "INFO"
 
     admin: AdminSettings = AdminSettings()

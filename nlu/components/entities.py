@@ -30,15 +30,14 @@ SERIAL_PATTERN = re.compile(r"(?<![\w-])SN[\s#:.\-]?(?=[A-Z0-9]*\d)[A-Z0-9]{3,16
 EMAIL_PATTERN = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w])")
 _WEEKDAY = (r"(?:thu\s*(?:[2-7]|hai|ba|tu|nam|sau|bay)|chu\s+nhat"
             r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday)")
-# Dates are matched on the diacritic-free, lower-cased view (same offsets as the text).
+# Dates are matched on the diacritic-free, lower-cased view (same offsets as the text). Like the
+# project's training data, only calendar dates, weekdays and "yesterday"-like past days are dates;
+# "today", "this week" and similar are left to the dialogue.
 DATE_PATTERN = re.compile(
     r"(?<![\w/.])(?:\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}|\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2})(?![\w/])"
-    r"|(?<!\w)(?:ngay\s+\d{1,2}(?:\s*thang\s*\d{1,2}(?:\s*nam\s*\d{4})?)?"
-    r"|hom\s+(?:nay|qua|kia|truoc)|hqua|hnay|bua\s+(?:nay|qua|truoc)|(?:sang|chieu|toi)\s+(?:nay|qua)"
-    r"|(?:tuan|thang)\s+(?:truoc|nay|roi|sau)|nam\s+(?:ngoai|nay|truoc)"
-    r"|\d{1,3}\s+(?:ngay|tuan|thang)\s+(?:truoc|nay|qua)"
-    rf"|{_WEEKDAY}(?:\s+(?:tuan\s+(?:truoc|nay|roi|sau)|last\s+week|next\s+week))?"
-    r"|yesterday|today|tomorrow|last\s+(?:week|month|year)|this\s+(?:week|month)|\d{1,3}\s+(?:days|weeks|months)\s+ago)(?!\w)"
+    r"|(?<!\w)(?:ngay\s+\d{1,2}(?![\d/.\-])(?:\s*thang\s*\d{1,2}(?:\s*nam\s*\d{4})?)?"
+    r"|hom\s+(?:qua|kia)|hqua|bua\s+(?:qua|truoc)|\d{1,3}\s+(?:ngay|tuan|thang)\s+truoc"
+    rf"|{_WEEKDAY}|yesterday|\d{{1,3}}\s+(?:days|weeks|months)\s+ago)(?!\w)"
 )
 
 
@@ -289,8 +288,8 @@ RATING_PATTERNS: list[tuple[re.Pattern, int | str]] = [
     # rate 4, rated it 5, đánh giá 5, chấm 4, vote 3: the entity is the number
     (re.compile(rf"(?<!\w)(?:rated?(?:\s+(?:it|you|this|us))?|rating|danh\s+gia|cham|vote|give)\s*:?\s*{_NUMBER}"
                 r"(?![\w.,/])(?!\s*(?:ngay|lan|gio|phut|thang|days?|times?|hours?|minutes?))"), "number"),
-    # a message that is only a rating: "5", "five", "năm"
-    (re.compile(rf"^\s*{_NUMBER}\s*[.!]*\s*$"), "number"),
+    # a message that is only a rating, maybe with a particle: "5", "five", "năm", "4 nha"
+    (re.compile(rf"^\s*{_NUMBER}\s*(?:nha|nhe|nhen|nhaa|a|ah|thoi|luon|di|ok|please|pls)?\s*[.!]*\s*$"), "number"),
 ]
 STARS_PATTERN = re.compile(r"(?:[⭐★🌟]\ufe0f?\s*){1,5}")
 
@@ -304,7 +303,7 @@ class RatingExtractor(Component):
     @classmethod
     def default_config(cls) -> dict[str, Any]:
         """Return the default configuration."""
-        return {"entity": "rating"}
+        return {"entity": "rating", "overrides": ["date"]}
 
     def extract(self, text: str) -> list[dict[str, Any]]:
         """Return the rating entities found in ``text``."""
@@ -322,8 +321,15 @@ class RatingExtractor(Component):
         return remove_overlaps(candidates)
 
     def process(self, message: Message) -> None:
-        """Append the rating entities to ``entities``."""
-        _append_entities(message, self.extract(message.text))
+        """Append the rating entities, dropping overlapping ``overrides`` entities (e.g. "3/5" as a date)."""
+        ratings = self.extract(message.text)
+        overridden = set(self.config["overrides"])
+        if ratings and overridden:
+            message.data["entities"] = [
+                e for e in message.data.get("entities", [])
+                if e["entity"] not in overridden or all(e["end"] <= r["start"] or e["start"] >= r["end"] for r in ratings)
+            ]
+        _append_entities(message, ratings)
 
 
 @register_component

@@ -145,3 +145,22 @@ async def test_body_that_is_not_an_update_gets_422_with_a_reason(telegram_client
 async def test_unconfigured_channel_webhook_is_404(client):
     response = await client.post("/webhooks/telegram", json=telegram_update(1, "hi"))
     assert response.status_code == 404
+
+
+async def test_with_redis_configured_dialogue_state_lives_in_redis(make_settings, fake_telegram, redis_url):
+    import redis
+
+    from tests.conftest import start_client
+
+    settings = make_settings(redis_url=redis_url, telegram={
+        "token": fake_telegram.token, "secret_token": TELEGRAM_SECRET, "api_base": fake_telegram.base_url})
+    async for client in start_client(settings):
+        await post_update(client, telegram_update(6001, "xyzzy qwerty plugh"))
+        await client.settle()
+        await post_update(client, telegram_update(6002, "blorp snarf wibble"))
+        await client.settle()
+        headers = await client.login()
+        queue = await client.get("/api/conversations", params={"state": "waiting_for_agent"}, headers=headers)
+        assert queue.json()["data"][0]["escalation_reason"] == "bot_failed"
+    keys = redis.Redis.from_url(redis_url).keys("caredesk:dialogue:*")
+    assert len(keys) == 1

@@ -161,3 +161,18 @@ def test_extractors_persist_and_load(tmp_path, tiny_data):
             target.data["entities"] = []
             instance.process(target)
         assert message.data == again.data
+
+
+def test_rating_out_of_five_wins_over_a_date_reading():
+    message = Message("3/5")
+    RegexEntityExtractor().process(message)
+    RatingExtractor().process(message)
+    assert found(message.data["entities"], "3/5") == [("rating", "3", "3/5")]
+
+
+def test_bare_rating_with_a_particle_is_a_rating():
+    assert found(RatingExtractor().extract("4 nha"), "4 nha") == [("rating", "4", "4")]
+
+
+def test_day_month_date_after_ngay_is_one_date():
+    assert regex_entities("đơn đặt ngày 20/11 ạ") == [("date", "20/11", "20/11")]
