@@ -2,10 +2,11 @@
 
 from connectors.base import ChannelConnector
 from connectors.cli import CliConnector
+from connectors.facebook import FacebookConnector
 from connectors.telegram import TelegramConnector
 
 CONNECTORS: dict[str, type[ChannelConnector]] = {
-    cls.name: cls for cls in (TelegramConnector, CliConnector)
+    cls.name: cls for cls in (TelegramConnector, FacebookConnector, CliConnector)
 }
 
 __all__ = ["CONNECTORS", "ChannelConnector"]

@@ -98,7 +98,7 @@ class FacebookConfig(BaseModel):
 def messaging_fields(
     metadata: Mapping[str, Any], *, human_agent_tag: bool, now: datetime | None = None
 ) -> dict[str, str]:
-    """The Send API's ``messaging_type`` (and ``tag``) for a reply, or DeliveryError if Messenger forbids it."""
+    """The Send API's ``messaging_type`` (and ``tag``) for a reply; DeliveryError if Messenger forbids it."""
     last_inbound = _last_inbound_at(metadata.get("last_inbound_at"))
     if last_inbound is None:
         # nothing known about the conversation (a direct send_text, a test): let Facebook decide
@@ -299,7 +299,8 @@ class FacebookConnector(ChannelConnector):
             if not isinstance(items, list):
                 raise PayloadError(f"{where}.{field} is not a list")
             for index, item in enumerate(items):
-                found.append(self._from_item(item, entry, f"{where}.{field}[{index}]", standby=field == "standby"))
+                item_where = f"{where}.{field}[{index}]"
+                found.append(self._from_item(item, entry, item_where, standby=field == "standby"))
         if not found and "messaging" not in entry and "standby" not in entry:
             # e.g. a feed "changes" entry from a wider subscription: record it, act on nothing
             found.append(
@@ -335,7 +336,8 @@ class FacebookConnector(ChannelConnector):
             return self._from_postback(item["postback"], sender, item, when, metadata, f"{where}.postback")
         for receipt in ("delivery", "read"):
             if receipt in item:
-                return self._from_receipt(receipt, item[receipt], sender, when, metadata, f"{where}.{receipt}")
+                receipt_where = f"{where}.{receipt}"
+                return self._from_receipt(receipt, item[receipt], sender, when, metadata, receipt_where)
 
         event = next((key for key in item if key not in ("sender", "recipient", "timestamp")), "unknown")
         metadata["event"] = event
@@ -365,16 +367,23 @@ class FacebookConnector(ChannelConnector):
         if isinstance(reply_to, dict) and reply_to.get("mid"):
             metadata["reply_to"] = reply_to["mid"]
 
+        if message.get("is_deleted"):
+            # the customer unsent a message: its mid is already stored, so this notice needs an id of its own
+            metadata["event"] = "message_deleted"
+            return self._message(sender, f"deleted:{mid}", "unsupported", when, metadata)
+
         if message.get("is_echo"):
             # the Page's own message (sent by CareDesk or typed in the Page inbox): the customer is the
             # recipient, and the sender is the Page
+            if recipient is None:
+                raise PayloadError(f"{where}: an echo without a recipient cannot be filed under a customer")
             metadata["page_id"] = sender
             metadata["event"] = "echo"
             if message.get("app_id") is not None:
                 metadata["app_id"] = str(message["app_id"])
             if message.get("metadata") is not None:
                 metadata["echo_metadata"] = message["metadata"]
-            return self._message(recipient or "", mid, "echo", when, metadata, text=text, attachments=attachments)
+            return self._message(recipient, mid, "echo", when, metadata, text=text, attachments=attachments)
 
         quick_reply = message.get("quick_reply")
         if quick_reply is not None:
@@ -521,7 +530,9 @@ class FacebookConnector(ChannelConnector):
         if not isinstance(message_id, str) or not message_id:
             # it may have been sent: retrying could send it twice
             raise DeliveryError(
-                f"unexpected answer from the Send API: {response.text[:200]!r}", retryable=False, code="answer"
+                f"unexpected answer from the Send API: {response.text[:200]!r}",
+                retryable=False,
+                code="answer",
             )
         return message_id
 

@@ -19,17 +19,20 @@ sender that waited reuses the pair the other one obtained) and every new pair is
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
 import logging
 import mimetypes
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
+import certifi
 import httpx
 from pydantic import BaseModel, ConfigDict
 
@@ -283,13 +286,9 @@ class ZaloOAConnector(ChannelConnector):
         if not isinstance(info, dict):
             raise PayloadError("user_submit_info has no info object")
         # the customer answered a request_user_info form; their phone is how orders are looked up
-        metadata["contact"] = {
-            "name": info.get("name"),
-            "phone_number": info.get("phone"),
-            "address": info.get("address") or info.get("full_address"),
-            "city": info.get("city"),
-            "district": info.get("district"),
-        }
+        metadata["contact"] = _clean(
+            {"name": info.get("name"), "phone_number": info.get("phone"), "address": _address(info)}
+        )
         metadata["oa_id"] = _optional_id(payload, "recipient")
         return InboundMessage(
             channel=self.name,
@@ -571,7 +570,7 @@ class ZaloOAConnector(ChannelConnector):
             # a client and a lock belong to the loop that made them (tests, a restarted worker): start over
             self._resources = _LoopResources(
                 loop=loop,
-                client=httpx.AsyncClient(timeout=self.config.request_timeout_s),
+                client=httpx.AsyncClient(timeout=self.config.request_timeout_s, verify=_tls_context()),
                 refresh_lock=asyncio.Lock(),
             )
         return self._resources
@@ -642,6 +641,17 @@ def _json_answer(response: httpx.Response) -> dict[str, Any]:
         raise DeliveryError(f"Zalo answered HTTP {status}", retryable=True, code=status)
     raise DeliveryError(f"unexpected answer from Zalo (HTTP {status}): {response.text[:200]!r}",
                         retryable=False, code=status)
+
+
+def _address(info: dict[str, Any]) -> str | None:
+    """One line of address from either shape Zalo has used for the form's answer."""
+    full = info.get("full_address")
+    if isinstance(full, dict):
+        parts = [full.get(key) for key in ("user_address", "user_ward", "user_district", "user_city")]
+    else:
+        parts = [info.get(key) for key in ("address", "ward", "district", "city")]
+    line = ", ".join(part for part in parts if isinstance(part, str) and part)
+    return line or None
 
 
 def _clean(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -730,3 +740,9 @@ def _attachments(raw: Any, event_name: str, metadata: dict[str, Any]) -> tuple[A
         else:
             found.append(Attachment(kind=kind, url=url))  # type: ignore[arg-type]
     return tuple(found)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process: loading the CA bundle for every new client costs about 0.1 s."""
+    return ssl.create_default_context(cafile=certifi.where())

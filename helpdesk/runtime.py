@@ -11,8 +11,10 @@ from bot import ConversationEngine, Knowledge, Responses
 from bot.state import DialogueStateStore, RedisStateStore
 from connectors import CONNECTORS, ChannelConnector
 from connectors.cli import CliConnector
+from connectors.facebook import FacebookConnector
 from connectors.telegram import TelegramConnector
 from helpdesk.agents.service import ensure_admin
+from helpdesk.channels.service import RetryPolicy
 from helpdesk.channels.worker import Worker
 from helpdesk.conversations.state_store import DatabaseStateStore
 from helpdesk.core.config import Settings
@@ -26,6 +28,7 @@ def build_connectors(settings: Settings) -> dict[str, ChannelConnector]:
     """Every channel that has what it needs to run; the others are logged as off."""
     candidates: dict[str, ChannelConnector] = {
         TelegramConnector.name: TelegramConnector(settings.telegram),
+        FacebookConnector.name: FacebookConnector(settings.facebook),
         CliConnector.name: CliConnector(enabled=settings.cli_channel_enabled),
     }
     enabled = {}
@@ -65,6 +68,8 @@ class Runtime:
             template_values={"shop": settings.shop.name},
         )
         self.worker: Worker | None = None
+        self.retry_policy = RetryPolicy(settings.outbox.max_attempts, settings.outbox.base_backoff_s,
+                                        settings.outbox.max_backoff_s)
 
     def prepare_database(self) -> None:
         """Apply migrations and make sure the first admin exists."""
@@ -78,7 +83,7 @@ class Runtime:
         """Prepare storage, load the model and start background processing."""
         await to_thread.run_sync(self.prepare_database)
         await to_thread.run_sync(self.models.load_active)
-        self.worker = Worker(self)
+        self.worker = Worker(self, pump_interval_s=self.settings.outbox.pump_interval_s)
         await self.worker.start()
         for name in self.connectors:
             log.info("channel %s is on", name)

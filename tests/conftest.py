@@ -78,13 +78,35 @@ def redis_url() -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each storage test runs on SQLite and on the real PostgreSQL."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/caredesk.db"
+        return f"sqlite:///{tmp_path}/empty.db"
     return request.getfixturevalue("postgres_url")
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database with the test admin, copied for each test (migrating and hashing
+    a password per test would cost most of a second)."""
+    from sqlmodel import Session
+
+    from helpdesk.agents.service import ensure_admin
+    from helpdesk.core.db import make_engine, migrate
+
+    path = tmp_path_factory.mktemp("template") / "caredesk.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    with Session(engine) as session:
+        ensure_admin(session, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
+        session.commit()
+    engine.dispose()  # closing the last connection checkpoints the WAL into the main file
+    return path
+
+
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    """A fresh SQLite database file."""
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A fresh, migrated SQLite database file of this test's own."""
+    import shutil
+
+    shutil.copyfile(sqlite_template, tmp_path / "caredesk.db")
     return f"sqlite:///{tmp_path}/caredesk.db"
 
 

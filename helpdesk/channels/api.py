@@ -6,7 +6,7 @@ import json
 import logging
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlmodel import Session, select
 
 from connectors.base import ChannelConnector, ConnectorError, WebhookRequest
@@ -26,6 +26,17 @@ def _connector_for(runtime, path_name: str) -> ChannelConnector:
     if connector is None:
         raise HTTPException(404, f"channel {path_name!r} is not enabled on this server")
     return connector
+
+
+@router.get("/webhooks/facebook", summary="Messenger's subscription handshake", response_class=PlainTextResponse)
+def facebook_subscription(request: Request, runtime: RuntimeDep) -> PlainTextResponse:
+    """Echo ``hub.challenge`` when ``hub.verify_token`` matches CAREDESK_FACEBOOK__VERIFY_TOKEN."""
+    connector = _connector_for(runtime, "facebook")
+    try:
+        challenge = connector.verify_subscription(dict(request.query_params))
+    except ConnectorError as exc:
+        return PlainTextResponse(exc.reason, status_code=exc.status)
+    return PlainTextResponse(challenge)
 
 
 @router.post("/webhooks/{channel}", summary="Receive a platform webhook")

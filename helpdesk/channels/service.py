@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -15,14 +16,31 @@ from connectors.base import ChannelConnector, DeliveryError, InboundMessage, Out
 from helpdesk.channels.models import EventStatus, InboundEvent, OutboxItem, OutboxStatus
 from helpdesk.conversations.models import Conversation, DeliveryStatus, Message
 from helpdesk.core.db import utcnow
+from helpdesk.core.errors import Conflict
 from helpdesk.customers.models import ChannelIdentity
 
 log = logging.getLogger(__name__)
 
 OUTBOUND = TypeAdapter(OutboundMessage)
-MAX_ATTEMPTS = 8
-BASE_BACKOFF_S = 1.0
-MAX_BACKOFF_S = 300.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a failed send is retried."""
+
+    max_attempts: int = 8
+    base_backoff_s: float = 1.0
+    max_backoff_s: float = 300.0
+
+    def delay(self, attempts: int, retry_after: float | None = None) -> float:
+        """Seconds before the next try: the platform's retry_after if given, else exponential with jitter."""
+        if retry_after is not None:
+            return max(0.0, float(retry_after))
+        ceiling = min(self.max_backoff_s, self.base_backoff_s * 2 ** max(0, attempts - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+DEFAULT_RETRY = RetryPolicy()
 
 
 def record_inbound(session: Session, message: InboundMessage, raw: Any) -> InboundEvent | None:
@@ -60,21 +78,24 @@ def pending_events(session: Session, limit: int = 1000) -> list[InboundEvent]:
     ).all())
 
 
-def backoff_delay(attempts: int, retry_after: float | None = None) -> float:
-    """Seconds before the next try: the platform's retry_after if given, else exponential with jitter."""
-    if retry_after is not None:
-        return max(0.0, float(retry_after))
-    ceiling = min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2 ** max(0, attempts - 1))
-    return random.uniform(ceiling / 2, ceiling)
-
-
-def due_outbox_items(session: Session, limit: int = 100) -> list[OutboxItem]:
-    """Pending outbox items whose next attempt is due, oldest first."""
-    return list(session.exec(
-        select(OutboxItem)
+def chats_with_due_items(session: Session, limit: int = 500) -> list[tuple[str, str]]:
+    """(channel, recipient) of chats that have a pending outbox item whose next attempt is due."""
+    rows = session.exec(
+        select(OutboxItem.channel, OutboxItem.recipient_id)
         .where(OutboxItem.status == OutboxStatus.pending, col(OutboxItem.next_attempt_at) <= utcnow())
-        .order_by(col(OutboxItem.id)).limit(limit)
-    ).all())
+        .distinct().limit(limit)
+    ).all()
+    return [(channel, recipient) for channel, recipient in rows]
+
+
+def oldest_pending_for_chat(session: Session, channel: str, recipient_id: str) -> OutboxItem | None:
+    """The chat's next message to send, if any."""
+    return session.exec(
+        select(OutboxItem)
+        .where(OutboxItem.status == OutboxStatus.pending, OutboxItem.channel == channel,
+               OutboxItem.recipient_id == recipient_id)
+        .order_by(col(OutboxItem.id)).limit(1)
+    ).first()
 
 
 async def send_outbox_item(connector: ChannelConnector, item: OutboxItem) -> tuple[str | None, DeliveryError | None]:
@@ -89,7 +110,10 @@ async def send_outbox_item(connector: ChannelConnector, item: OutboxItem) -> tup
         return None, DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
 
 
-def record_delivery(session: Session, item_id: int, external_id: str | None, error: DeliveryError | None) -> OutboxItem:
+def record_delivery(
+    session: Session, item_id: int, external_id: str | None, error: DeliveryError | None,
+    policy: RetryPolicy = DEFAULT_RETRY,
+) -> OutboxItem:
     """Store the outcome of a send on the outbox item and its message."""
     item = session.get(OutboxItem, item_id)
     message = session.get(Message, item.message_id) if item.message_id else None
@@ -106,8 +130,8 @@ def record_delivery(session: Session, item_id: int, external_id: str | None, err
             message.delivery_error = None
         return item
     item.last_error = error.reason[:1000]
-    if error.retryable and item.attempts < MAX_ATTEMPTS:
-        item.next_attempt_at = now + timedelta(seconds=backoff_delay(item.attempts, error.retry_after))
+    if error.retryable and item.attempts < policy.max_attempts:
+        item.next_attempt_at = now + timedelta(seconds=policy.delay(item.attempts, error.retry_after))
         return item
     item.status = OutboxStatus.failed
     if message is not None:
@@ -127,7 +151,7 @@ def retry_failed(session: Session, message: Message) -> OutboxItem:
     item = session.exec(select(OutboxItem).where(OutboxItem.message_id == message.id)
                         .order_by(col(OutboxItem.id).desc())).first()
     if item is None:
-        raise ValueError("message was never queued for delivery")
+        raise Conflict("message was never queued for delivery")
     item.status = OutboxStatus.pending
     item.attempts = 0
     item.next_attempt_at = utcnow()

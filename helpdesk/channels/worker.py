@@ -50,7 +50,7 @@ class Worker:
         self._pump_interval_s = pump_interval_s
         self._idle = asyncio.Event()
         self._idle.set()
-        self._inflight_outbox: set[int] = set()
+        self._draining: set[str] = set()
         self._loop = asyncio.get_running_loop()
 
     async def start(self) -> None:
@@ -71,21 +71,20 @@ class Worker:
 
         self.submit(f"{channel}:{sender_id}", lambda: process_inbound_event(self.runtime, event_id))
 
-    def submit_delivery(self, outbox_id: int, channel: str, recipient_id: str, *, only_if_due: bool = False) -> None:
-        """Send an outbox item in the background, in order with that chat's other messages."""
-        from helpdesk.conversations.flows import deliver_outbox_item
+    def submit_drain(self, channel: str, recipient_id: str) -> None:
+        """Send the chat's pending messages in the background, in order (callable from any thread)."""
+        from helpdesk.conversations.flows import drain_chat
 
-        if outbox_id in self._inflight_outbox:
-            return
-        self._inflight_outbox.add(outbox_id)  # set.add is atomic, so this is safe from a route's thread
+        key = f"{channel}:{recipient_id}"
+        if key in self._draining:
+            return  # a drain for this chat is queued and will see the new item too
+        self._draining.add(key)
 
         async def job() -> None:
-            try:
-                await deliver_outbox_item(self.runtime, outbox_id, only_if_due=only_if_due)
-            finally:
-                self._inflight_outbox.discard(outbox_id)
+            self._draining.discard(key)  # from here on, new items need a new drain
+            await drain_chat(self.runtime, channel, recipient_id)
 
-        self.submit(f"{channel}:{recipient_id}", job)
+        self.submit(key, job)
 
     def submit(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
         """Run ``job`` after the jobs already queued for ``key`` (callable from any thread)."""
@@ -133,15 +132,15 @@ class Worker:
             await asyncio.sleep(self._pump_interval_s)
 
     async def pump_once(self) -> int:
-        """Submit every due outbox retry; how many were submitted."""
+        """Start a drain for every chat with a due outbox retry; how many chats."""
 
-        def load_due() -> list[tuple[int, str, str]]:
+        def load_due() -> list[tuple[str, str]]:
             with Session(self.runtime.engine) as session:
-                return [(i.id, i.channel, i.recipient_id) for i in channels.due_outbox_items(session)]
+                return channels.chats_with_due_items(session)
 
         due = await to_thread.run_sync(load_due)
-        for outbox_id, channel, recipient_id in due:
-            self.submit_delivery(outbox_id, channel, recipient_id, only_if_due=True)
+        for channel, recipient_id in due:
+            self.submit_drain(channel, recipient_id)
         return len(due)
 
     async def stop(self) -> None:

@@ -54,7 +54,7 @@ def reply(
     conversation = service.get_conversation_for(session, agent, conversation_id)
     message, item = service.agent_reply(session, conversation, agent, body.text, _recipient(session, conversation))
     session.commit()
-    runtime.worker.submit_delivery(item.id, item.channel, item.recipient_id)
+    runtime.worker.submit_drain(item.channel, item.recipient_id)
     return MessagePublic.model_validate(message)
 
 
@@ -84,3 +84,24 @@ def resolve(conversation_id: int, agent: CurrentAgent, session: SessionDep) -> C
     """Close the conversation."""
     conversation = service.get_conversation_for(session, agent, conversation_id)
     return ConversationPublic.model_validate(service.resolve(session, conversation, agent))
+
+
+@router.post("/{conversation_id}/messages/{message_id}/retry", response_model=MessagePublic)
+def retry_message(
+    conversation_id: int, message_id: int, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep
+) -> MessagePublic:
+    """Send a message that finally failed once more."""
+    from helpdesk.channels.service import retry_failed
+    from helpdesk.conversations.models import Message
+    from helpdesk.core.errors import Conflict, NotFound
+
+    conversation = service.get_conversation_for(session, agent, conversation_id)
+    message = session.get(Message, message_id)
+    if message is None or message.conversation_id != conversation.id or message.direction != "out":
+        raise NotFound(f"message {message_id} not found in conversation {conversation_id}")
+    if message.delivery_status != "failed":
+        raise Conflict("only a failed message can be retried")
+    item = retry_failed(session, message)
+    session.commit()
+    runtime.worker.submit_drain(item.channel, item.recipient_id)
+    return MessagePublic.model_validate(message)

@@ -10,7 +10,7 @@ from anyio import to_thread
 from sqlmodel import Session
 
 from bot import Decision, Turn
-from connectors.base import InboundMessage
+from connectors.base import DeliveryError, InboundMessage
 from helpdesk.channels import service as channels
 from helpdesk.channels.models import EventStatus, InboundEvent, OutboxItem
 from helpdesk.conversations import service as conversations
@@ -112,33 +112,43 @@ async def process_inbound_event(runtime: Runtime, event_id: int) -> None:
         log.exception("processing inbound event %s failed", event_id)
         await to_thread.run_sync(_mark_failed, runtime, event_id, f"{type(exc).__name__}: {exc}")
         return
-    for outbox_id in outbox_ids:
-        await deliver_outbox_item(runtime, outbox_id)
+    if outbox_ids:
+        # The worker runs this job under the chat's lock, which is also the outbox's per-chat lock.
+        await drain_chat(runtime, prepared.inbound.channel, prepared.turn.recipient_id)
 
 
-async def deliver_outbox_item(runtime: Runtime, outbox_id: int, *, only_if_due: bool = False) -> None:
-    """One send attempt of an outbox item, its outcome stored; retries wait until they are due."""
+async def drain_chat(runtime: Runtime, channel: str, recipient_id: str) -> int:
+    """Send a chat's pending outbox items oldest first, stopping at one that must wait for a retry.
 
-    def load() -> OutboxItem | None:
-        with Session(runtime.engine, expire_on_commit=False) as session:
-            return session.get(OutboxItem, outbox_id)
+    The caller holds the chat's lock, so one chat's messages leave one at a time and in order; a
+    message waiting for its retry holds back the ones queued after it. Returns how many were sent.
+    """
+    connector = runtime.connectors.get(channel)
+    sent = 0
+    while True:
+        item = await to_thread.run_sync(_oldest_pending, runtime, channel, recipient_id)
+        if item is None:
+            return sent
+        if item.attempts > 0 and item.next_attempt_at is not None and item.next_attempt_at > utcnow():
+            return sent  # backing off; the retry pump comes back when it is due
+        if connector is None:
+            external_id, error = None, DeliveryError(f"channel {channel} is not configured", retryable=False)
+        else:
+            external_id, error = await channels.send_outbox_item(connector, item)
+        stored = await to_thread.run_sync(_record_delivery, runtime, item.id, external_id, error)
+        if stored.status == "pending":
+            return sent
+        sent += stored.status == "sent"
 
-    item = await to_thread.run_sync(load)
-    if item is None or item.status != "pending":
-        return
-    if only_if_due and item.next_attempt_at is not None and item.next_attempt_at > utcnow():
-        return
-    connector = runtime.connectors.get(item.channel)
-    if connector is None:
-        from connectors.base import DeliveryError
 
-        external_id, error = None, DeliveryError(f"channel {item.channel} is not configured", retryable=False)
-    else:
-        external_id, error = await channels.send_outbox_item(connector, item)
+def _oldest_pending(runtime: Runtime, channel: str, recipient_id: str) -> OutboxItem | None:
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        return channels.oldest_pending_for_chat(session, channel, recipient_id)
 
-    def store() -> None:
-        with Session(runtime.engine) as session:
-            channels.record_delivery(session, outbox_id, external_id, error)
-            session.commit()
 
-    await to_thread.run_sync(store)
+def _record_delivery(runtime: Runtime, item_id: int, external_id: str | None,
+                     error: DeliveryError | None) -> OutboxItem:
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        item = channels.record_delivery(session, item_id, external_id, error, runtime.retry_policy)
+        session.commit()
+        return item

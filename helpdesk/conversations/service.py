@@ -175,7 +175,18 @@ def claim(session: Session, conversation: Conversation, agent: Agent) -> Convers
 def queue_outbound(
     session: Session, conversation: Conversation, message: Message, body: dict[str, Any], recipient_id: str
 ) -> OutboxItem:
-    """Put a stored outgoing message in the outbox for delivery."""
+    """Put a stored outgoing message in the outbox for delivery.
+
+    The body's metadata tells the connector who speaks and when the customer last wrote, which
+    channels with messaging windows (Messenger, Zalo) need to choose how, or whether, to send.
+    """
+    identity = session.get(ChannelIdentity, conversation.identity_id)
+    body = {**body, "metadata": {
+        **(body.get("metadata") or {}),
+        "author": message.author,
+        "conversation_id": conversation.id,
+        "last_inbound_at": identity.last_inbound_at.isoformat() if identity and identity.last_inbound_at else None,
+    }}
     # The first attempt is made right away by whoever queued it; the retry pump takes over only if
     # that attempt has not finished within the lease (e.g. the process stopped).
     item = OutboxItem(message_id=message.id, channel=conversation.channel, recipient_id=recipient_id, body=body,

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.facebook import FacebookConfig
 from connectors.telegram import TelegramConfig
 
 #: the source checkout; data/ ships there (training data, FAQ, bot texts, demo shop)
@@ -56,6 +57,15 @@ class BotSettings(BaseModel):
     fallbacks_before_handoff: int = 2
 
 
+class OutboxSettings(BaseModel):
+    """Retries of outgoing messages."""
+
+    max_attempts: int = 8
+    base_backoff_s: float = 1.0
+    max_backoff_s: float = 300.0
+    pump_interval_s: float = 0.5
+
+
 class Settings(BaseSettings):
     """All of CareDesk's configuration."""
 
@@ -79,7 +89,9 @@ class Settings(BaseSettings):
     shop: ShopSettings = ShopSettings()
     bot: BotSettings = BotSettings()
     telegram: TelegramConfig = TelegramConfig()
+    facebook: FacebookConfig = FacebookConfig()
     cli: CliChannelSettings = CliChannelSettings()
+    outbox: OutboxSettings = OutboxSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> Settings:

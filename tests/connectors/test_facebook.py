@@ -241,7 +241,9 @@ def test_quick_reply_is_a_postback_carrying_its_payload(offline_connector):
 
 
 async def test_rating_round_trips_from_quick_reply_to_parsed_stars(connector, graph_api):
-    await connector.send(OutboundRatingRequest(recipient_id=CUSTOMER, text="Đánh giá giúp shop ạ", subject="conv-42"))
+    await connector.send(
+        OutboundRatingRequest(recipient_id=CUSTOMER, text="Đánh giá giúp shop ạ", subject="conv-42")
+    )
     [sent] = graph_api.sent_messages(psid=CUSTOMER)
     four_stars = sent["message"]["quick_replies"][3]
     event = load_event("quick_reply_rating")
@@ -345,9 +347,11 @@ def test_image_attachment_becomes_an_image_with_its_url(offline_connector):
         pytest.param({"type": "location", "title": "Vị trí của Hương",
                       "payload": {"coordinates": {"lat": 10.7769, "long": 106.7009}}},
                      ("location", "geo:10.7769,106.7009", "Vị trí của Hương"), id="location"),
-        pytest.param({"type": "fallback", "title": "Nồi cơm điện 1.8L", "payload": {"url": "https://shop.vn/p/1"}},
+        pytest.param({"type": "fallback", "title": "Nồi cơm điện 1.8L",
+                      "payload": {"url": "https://shop.vn/p/1"}},
                      ("other", "https://shop.vn/p/1", "Nồi cơm điện 1.8L"), id="fallback-link"),
-        pytest.param({"type": "image", "payload": {"url": "https://cdn.fb/like.png", "sticker_id": 369239263222822}},
+        pytest.param({"type": "image",
+                      "payload": {"url": "https://cdn.fb/like.png", "sticker_id": 369239263222822}},
                      ("sticker", "https://cdn.fb/like.png", None), id="like-sticker"),
     ],
 )
@@ -375,6 +379,18 @@ def test_reaction_is_recorded_as_unsupported_and_not_answered(offline_connector)
     assert reaction.sender_id == CUSTOMER
     assert reaction.metadata["event"] == "reaction"
     assert reaction.external_id.startswith(f"reaction:{CUSTOMER}:")
+
+
+def test_unsent_message_notice_does_not_collide_with_the_original(offline_connector):
+    [original] = offline_connector.parse(load_event("text_message"))
+    event = load_event("text_message")
+    event["entry"][0]["messaging"][0]["message"] = {"mid": original.external_id, "is_deleted": True}
+
+    [deleted] = offline_connector.parse(event)
+
+    assert deleted.kind == "unsupported"
+    assert deleted.metadata["event"] == "message_deleted"
+    assert deleted.external_id == f"deleted:{original.external_id}"
 
 
 def test_standby_event_of_a_thread_another_app_owns_is_not_answered(offline_connector):
@@ -405,14 +421,16 @@ def _text_event(**item_changes: Any) -> dict[str, Any]:
         pytest.param({"object": "instagram", "entry": []}, "object is 'instagram'", id="instagram"),
         pytest.param({"entry": []}, "object is None", id="no-object"),
         pytest.param({"object": "page", "entry": {"id": "1"}}, "list of entries", id="entry-not-a-list"),
-        pytest.param({"object": "page", "entry": ["x"]}, r"entry\[0\] is not an object", id="entry-not-an-object"),
+        pytest.param({"object": "page", "entry": ["x"]}, r"entry\[0\] is not an object",
+                     id="entry-not-an-object"),
         pytest.param({"object": "page", "entry": [{"id": "1", "messaging": {}}]}, "messaging is not a list",
                      id="messaging-not-a-list"),
         pytest.param(_text_event(sender=None), r"messaging\[0\]\.sender", id="no-sender"),
         pytest.param(_text_event(sender={"name": "x"}), r"sender\.id is missing", id="sender-without-id"),
         pytest.param(_text_event(timestamp="yesterday"), "not a timestamp", id="bad-timestamp"),
         pytest.param(_text_event(message="hello"), r"message is not an object", id="message-not-an-object"),
-        pytest.param(_text_event(message={"text": "hi"}), r"message\.mid is missing", id="message-without-mid"),
+        pytest.param(_text_event(message={"text": "hi"}), r"message\.mid is missing",
+                     id="message-without-mid"),
         pytest.param(_text_event(message={"mid": "m_1", "attachments": [{"payload": {}}]}), "has no type",
                      id="attachment-without-type"),
         pytest.param(_text_event(message={"mid": "m_1", "text": "hi", "quick_reply": {}}), "no payload",
@@ -489,7 +507,9 @@ async def test_agent_reply_at_30_hours_uses_the_human_agent_tag_when_enabled(age
     assert message_id.startswith("m_")
 
 
-async def test_agent_reply_at_30_hours_is_refused_with_a_reason_when_the_tag_is_disabled(connector, graph_api):
+async def test_agent_reply_at_30_hours_is_refused_with_a_reason_when_the_tag_is_disabled(
+    connector, graph_api
+):
     reply = OutboundText(recipient_id=CUSTOMER, text="Dạ em là Lan bên CSKH",
                          metadata={"last_inbound_at": hours_ago(30), "author": "agent"})
 
@@ -536,7 +556,9 @@ async def test_unreadable_last_inbound_at_is_refused_without_calling_facebook(co
 
 
 async def test_rating_request_renders_five_star_quick_replies(connector, graph_api):
-    request = OutboundRatingRequest(recipient_id=CUSTOMER, text="Bạn đánh giá hỗ trợ thế nào?", subject="conv-1")
+    request = OutboundRatingRequest(
+        recipient_id=CUSTOMER, text="Bạn đánh giá hỗ trợ thế nào?", subject="conv-1"
+    )
 
     message_id = await connector.send(request)
 
@@ -656,7 +678,9 @@ async def test_person_unavailable_marks_the_customer_unreachable(connector, grap
 
 @pytest.mark.parametrize(("code", "subcode"), [(10, 2018278), (200, 2018108)])
 async def test_outside_window_refusal_from_facebook_is_not_retryable(connector, graph_api, code, subcode):
-    graph_api.fail_next(400, code=code, subcode=subcode, message="(#10) This message is sent outside of allowed window.")
+    graph_api.fail_next(
+        400, code=code, subcode=subcode, message="(#10) This message is sent outside of allowed window."
+    )
 
     with pytest.raises(DeliveryError) as failed:
         await connector.send_text(CUSTOMER, "Xin chào")
@@ -750,7 +774,8 @@ def test_fake_refuses_message_tag_without_a_tag():
 def test_fake_accepts_the_documented_query_token_and_sender_actions():
     with FakeGraphAPI(page_access_token=PAGE_TOKEN) as fake:
         typing = _post(fake, {"recipient": {"id": CUSTOMER}, "sender_action": "typing_on"})
-        text = _post(fake, {"recipient": {"id": CUSTOMER}, "messaging_type": "UPDATE", "message": {"text": "hi"}})
+        text = _post(fake, {"recipient": {"id": CUSTOMER}, "messaging_type": "UPDATE",
+                            "message": {"text": "hi"}})
         fake.wait_for_calls_sync(2)
 
     assert typing.json() == {"recipient_id": CUSTOMER}

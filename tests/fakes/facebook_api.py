@@ -294,7 +294,8 @@ class FakeGraphAPI:
         recipient_id = str(body["recipient"].get("id", ""))
         if "sender_action" in body:
             return web.json_response({"recipient_id": recipient_id})
-        return web.json_response({"recipient_id": recipient_id, "message_id": f"m_fake{next(self._message_ids):012d}"})
+        message_id = f"m_fake{next(self._message_ids):012d}"
+        return web.json_response({"recipient_id": recipient_id, "message_id": message_id})
 
 
 def _invalid(body: dict[str, Any]) -> str | None:

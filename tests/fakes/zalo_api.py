@@ -1,0 +1,553 @@
+"""Loopback fakes of Zalo's two messaging platforms, for tests.
+
+:class:`FakeZaloOA` speaks the Official Account Open API: ``POST /v3.0/oa/message/cs`` authenticated by a
+bare ``access_token`` header and answering ``{"error": 0, "message": "Success", "data": {...}}`` or a
+non-zero ``error`` with HTTP 200, and ``POST /v4/oa/access_token``, which trades the current single-use
+refresh token for a new pair and kills the old one. :class:`FakeZaloBotAPI` speaks the Telegram-like Zalo
+Bot Platform (``POST /bot<token>/<method>``, ``{"ok": ..., "result"/"error_code"/"description"}``).
+
+Both record what they receive, fail on demand and run in their own thread with their own event loop, so
+sync tests, async tests and a server in yet another thread can all talk to them.
+
+    with FakeZaloOA() as zalo:
+        config = ZaloOAConfig(..., api_base=zalo.base_url, oauth_base=zalo.base_url)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import secrets
+import socket
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+MESSAGE_PATH = "/v3.0/oa/message/cs"
+TOKEN_PATH = "/v4/oa/access_token"
+#: an endpoint of the OA fake, as tests name it
+ENDPOINTS = {"message": MESSAGE_PATH, "token": TOKEN_PATH}
+MAX_TEXT_LENGTH = 2000
+MAX_BUTTONS = 5
+#: Zalo's own wording for the OA errors tests ask for most
+OA_ERROR_MESSAGES = {
+    -32: "Your application reached limit call api",
+    -200: "Send message failed",
+    -201: "{field} is invalid!",
+    -213: "User has not followed OA",
+    -216: "Access token is invalid",
+    -220: "access_token is expired or removed",
+    -230: "User has not interacted with the OA in the past 7 days",
+    -232: "User has not interacted, or last interaction expired",
+    -234: "This message cannot be sent at night (10:00PM - 6:00AM)",
+}
+#: Zalo documents -14002 for a wrong app id but publishes no table of its other -14xxx OAuth codes;
+#: this stands in for "invalid refresh token" (CareDesk does not branch on it)
+OAUTH_INVALID_APP_ID = -14002
+OAUTH_INVALID_GRANT = -14014
+BOT_DESCRIPTIONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden: the user has blocked the bot",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
+
+
+def sign_zalo(app_id: str, body: bytes | str, timestamp: str, oa_secret_key: str) -> str:
+    """The ``X-ZEvent-Signature`` Zalo sends with ``body``: ``mac=`` and a plain SHA-256, not an HMAC."""
+    raw = body.encode() if isinstance(body, str) else body
+    signed = app_id.encode() + raw + str(timestamp).encode() + oa_secret_key.encode()
+    return "mac=" + hashlib.sha256(signed).hexdigest()
+
+
+@dataclass(frozen=True)
+class ZaloCall:
+    """One request as the fake received it; ``endpoint`` is "message", "token" or a Bot API method."""
+
+    endpoint: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    token: str = ""
+
+
+class _LoopbackServer:
+    """An aiohttp app on a free 127.0.0.1 port, served from a thread with its own event loop."""
+
+    thread_name = "fake-zalo"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[ZaloCall] = []
+        self._delays: dict[str, deque[float]] = defaultdict(deque)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._stopping: asyncio.Event | None = None
+
+    def _routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    @property
+    def base_url(self) -> str:
+        """Where to point the connector's ``api_base`` (and, for the OA, ``oauth_base``)."""
+        if self._port is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    def start(self):
+        """Serve in a background thread; returns once the server accepts connections."""
+        if self._thread is not None:
+            return self
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self._port = sock.getsockname()[1]
+        ready = threading.Event()
+        problems: list[BaseException] = []
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._serve(sock))
+            except BaseException as error:  # noqa: BLE001 - handed to the starting thread
+                problems.append(error)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name=self.thread_name, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if problems:
+            self._thread = None
+            raise RuntimeError(f"{type(self).__name__} could not start") from problems[0]
+        return self
+
+    async def _serve(self, sock: socket.socket) -> None:
+        self._stopping = asyncio.Event()
+        app = web.Application()
+        self._routes(app)
+        # a delayed answer still pending must not hold stop() for aiohttp's default 60 s
+        self._runner = web.AppRunner(app, shutdown_timeout=0.2, access_log=None)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+
+    def stop(self) -> None:
+        """Stop serving and join the thread."""
+        if self._thread is None or self._loop is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._thread = self._loop = self._runner = None
+        self._port = None
+
+    async def _shutdown(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        # an answer still held by delay_next would otherwise be destroyed mid-sleep with the loop
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- what tests read -----------------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[ZaloCall]:
+        """Every request received, in order, including refused and failed ones."""
+        with self._lock:
+            return list(self._calls)
+
+    def calls_to(self, endpoint: str) -> list[ZaloCall]:
+        """Requests to one endpoint ("message", "token", or a Bot API method, case-insensitive)."""
+        return [call for call in self.calls if call.endpoint.lower() == endpoint.lower()]
+
+    def delay_next(self, seconds: float, endpoint: str = "message", *, times: int = 1) -> None:
+        """Hold the next ``times`` answers of ``endpoint`` for ``seconds`` (the request still goes through)."""
+        with self._lock:
+            self._delays[endpoint.lower()].extend([seconds] * times)
+
+    async def wait_for_calls(self, endpoint: str, count: int, timeout: float = 5.0) -> list[ZaloCall]:
+        """Wait until ``count`` requests to ``endpoint`` arrived; AssertionError with what did otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            calls = self.calls_to(endpoint)
+            if len(calls) >= count:
+                return calls
+            if time.monotonic() >= deadline:
+                recorded = [(call.endpoint, call.body) for call in self.calls]
+                raise AssertionError(
+                    f"expected {count} {endpoint} call(s) within {timeout}s, got {len(calls)}; "
+                    f"recorded: {recorded!r}"
+                )
+            await asyncio.sleep(0.01)
+
+    def _record(self, call: ZaloCall) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    async def _maybe_delay(self, endpoint: str) -> None:
+        with self._lock:
+            delays = self._delays.get(endpoint.lower())
+            delay = delays.popleft() if delays else 0.0
+        if delay and self._stopping is not None:
+            # wakes early when the fake stops, so a held answer does not hold up the test's teardown
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except TimeoutError:
+                pass
+
+
+@dataclass
+class _HttpFailure:
+    status: int
+    body: str
+
+
+class FakeZaloOA(_LoopbackServer):
+    """A real HTTP server on 127.0.0.1 answering like Zalo's OA message and OAuth v4 token endpoints."""
+
+    thread_name = "fake-zalo-oa"
+
+    def __init__(
+        self,
+        *,
+        app_id: str = "3608465248940903967",
+        app_secret_key: str = "app-secret-key-for-tests",
+        access_token: str = "oa-access-token-1",
+        refresh_token: str = "oa-refresh-token-1",
+        oa_id: str = "388613280878808645",
+    ):
+        super().__init__()
+        self.app_id = app_id
+        self.app_secret_key = app_secret_key
+        self.oa_id = oa_id
+        self._access_token = access_token
+        self._refresh_token = refresh_token
+        self._access_token_expired = False
+        self._refreshes = 0
+        self._generation = itertools.count(2)
+        self._sent: list[dict[str, Any]] = []
+        self._errors: deque[tuple[int, str]] = deque()
+        self._http_failures: dict[str, deque[_HttpFailure]] = defaultdict(deque)
+
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_post(MESSAGE_PATH, self._message)
+        app.router.add_post(TOKEN_PATH, self._token)
+
+    # -- what tests read and steer -------------------------------------------------------------------
+
+    @property
+    def access_token(self) -> str:
+        """The access token the fake currently accepts."""
+        with self._lock:
+            return self._access_token
+
+    @property
+    def refresh_token(self) -> str:
+        """The one refresh token the fake will currently trade for a new pair."""
+        with self._lock:
+            return self._refresh_token
+
+    @property
+    def refresh_count(self) -> int:
+        """How many refreshes succeeded."""
+        with self._lock:
+            return self._refreshes
+
+    def sent_messages(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """Bodies of messages Zalo accepted, optionally only those addressed to one user id."""
+        with self._lock:
+            sent = list(self._sent)
+        if user_id is None:
+            return sent
+        return [body for body in sent if str(body.get("recipient", {}).get("user_id")) == str(user_id)]
+
+    def expire_access_token(self) -> None:
+        """Make the current access token stop working, as after its 25 hours: sends answer -216."""
+        with self._lock:
+            self._access_token_expired = True
+
+    def fail_next(self, error_code: int, *, times: int = 1, message: str | None = None) -> None:
+        """Answer the next ``times`` message sends with Zalo's error ``error_code`` (HTTP 200, as Zalo does)."""
+        text = message or OA_ERROR_MESSAGES.get(error_code, f"Error {error_code}").format(field="message")
+        with self._lock:
+            self._errors.extend([(error_code, text)] * times)
+
+    def fail_next_http(
+        self, status: int, *, endpoint: str = "message", times: int = 1, body: str | None = None
+    ) -> None:
+        """Answer the next ``times`` requests to ``endpoint`` with a bare HTTP error, as a proxy would."""
+        page = body if body is not None else f"<html><body><h1>{status}</h1></body></html>"
+        with self._lock:
+            self._http_failures[endpoint.lower()].extend([_HttpFailure(status, page)] * times)
+
+    # -- HTTP ----------------------------------------------------------------------------------------
+
+    async def _message(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        self._record(ZaloCall("message", _plain_headers(request), body if isinstance(body, dict) else {}))
+        await self._maybe_delay("message")
+        if (failure := self._next_http_failure("message")) is not None:
+            return web.Response(status=failure.status, text=failure.body, content_type="text/html")
+        with self._lock:
+            scheduled = self._errors.popleft() if self._errors else None
+            token_ok = request.headers.get("access_token") == self._access_token and not self._access_token_expired
+        if scheduled is not None:
+            return _oa_error(*scheduled)
+        if not token_ok:
+            return _oa_error(-216, OA_ERROR_MESSAGES[-216])
+        if not isinstance(body, dict):
+            return _oa_error(-201, "body is invalid!")
+        invalid = _invalid_field(body)
+        if invalid is not None:
+            return _oa_error(-201, f"{invalid} is invalid!")
+        message_id = secrets.token_hex(10)
+        with self._lock:
+            self._sent.append(body)
+        data: dict[str, Any] = {"message_id": message_id}
+        if "user_id" in body["recipient"]:
+            data["user_id"] = str(body["recipient"]["user_id"])
+        return web.json_response({"data": data, "error": 0, "message": "Success"})
+
+    async def _token(self, request: web.Request) -> web.Response:
+        form = {key: str(value) for key, value in (await request.post()).items()}
+        self._record(ZaloCall("token", _plain_headers(request), form))
+        await self._maybe_delay("token")
+        if (failure := self._next_http_failure("token")) is not None:
+            return web.Response(status=failure.status, text=failure.body, content_type="text/html")
+        if form.get("app_id") != self.app_id:
+            return _oauth_error(OAUTH_INVALID_APP_ID, "Invalid appId", "app_id is not valid")
+        with self._lock:
+            secret_ok = request.headers.get("secret_key") == self.app_secret_key
+            grant_ok = form.get("grant_type") == "refresh_token" and form.get("refresh_token") == self._refresh_token
+            if secret_ok and grant_ok:
+                generation = next(self._generation)
+                # the old refresh token dies the moment the new pair exists
+                self._access_token = f"oa-access-token-{generation}"
+                self._refresh_token = f"oa-refresh-token-{generation}"
+                self._access_token_expired = False
+                self._refreshes += 1
+                issued = {"access_token": self._access_token, "refresh_token": self._refresh_token}
+        if not secret_ok:
+            return _oauth_error(OAUTH_INVALID_GRANT, "Invalid secret key", "secret_key is not valid")
+        if not grant_ok:
+            return _oauth_error(OAUTH_INVALID_GRANT, "Invalid refresh token", "refresh_token is invalid or used")
+        # Zalo sends expires_in as a string
+        return web.json_response({**issued, "expires_in": "90000"})
+
+    def _next_http_failure(self, endpoint: str) -> _HttpFailure | None:
+        with self._lock:
+            failures = self._http_failures.get(endpoint)
+            return failures.popleft() if failures else None
+
+
+def _plain_headers(request: web.Request) -> dict[str, str]:
+    return {key.lower(): value for key, value in request.headers.items()}
+
+
+def _oa_error(code: int, message: str) -> web.Response:
+    return web.json_response({"error": code, "message": message})
+
+
+def _oauth_error(code: int, name: str, description: str) -> web.Response:
+    return web.json_response(
+        {"error": code, "error_name": name, "error_reason": description, "error_description": description}
+    )
+
+
+def _invalid_field(body: dict[str, Any]) -> str | None:
+    """The field Zalo would name in a -201 answer, or None when the request is well formed."""
+    recipient = body.get("recipient")
+    if not isinstance(recipient, dict) or not (recipient.get("user_id") or recipient.get("message_id")):
+        return "recipient"
+    message = body.get("message")
+    if not isinstance(message, dict) or not (message.get("text") or message.get("attachment")):
+        return "message"
+    if len(str(message.get("text", ""))) > MAX_TEXT_LENGTH:
+        return "text"
+    attachment = message.get("attachment")
+    if attachment is not None:
+        if not isinstance(attachment, dict):
+            return "attachment"
+        payload = attachment.get("payload")
+        buttons = payload.get("buttons") if isinstance(payload, dict) else None
+        if attachment.get("type") != "template" or not isinstance(buttons, list) or not buttons:
+            return "attachment"
+        if len(buttons) > MAX_BUTTONS:
+            return "buttons"
+        for button in buttons:
+            if not isinstance(button, dict) or not button.get("title") or not button.get("type"):
+                return "buttons"
+    return None
+
+
+@dataclass
+class _BotFailure:
+    error_code: int
+    description: str
+    retry_after: int | None
+
+
+@dataclass
+class _BotState:
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    failures: dict[str, deque[_BotFailure]] = field(default_factory=lambda: defaultdict(deque))
+    webhook: dict[str, Any] = field(default_factory=dict)
+
+
+class FakeZaloBotAPI(_LoopbackServer):
+    """A real HTTP server on 127.0.0.1 answering like the Zalo Bot Platform API for one bot token."""
+
+    thread_name = "fake-zalo-bot-api"
+
+    def __init__(self, token: str = "1234567890:zalo-bot-test-token"):
+        super().__init__()
+        self.token = token
+        self._state = _BotState()
+        self._handlers = {
+            "getme": ("getMe", self._get_me),
+            "sendmessage": ("sendMessage", self._send_message),
+            "setwebhook": ("setWebhook", self._set_webhook),
+            "deletewebhook": ("deleteWebhook", self._delete_webhook),
+            "getwebhookinfo": ("getWebhookInfo", self._get_webhook_info),
+        }
+
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+
+    # -- what tests read and steer -------------------------------------------------------------------
+
+    def sent_messages(self, chat_id: str | None = None) -> list[dict[str, Any]]:
+        """Parameters of sendMessage calls that succeeded, optionally for one chat."""
+        with self._lock:
+            sent = list(self._state.sent)
+        if chat_id is None:
+            return sent
+        return [params for params in sent if str(params.get("chat_id")) == str(chat_id)]
+
+    @property
+    def webhook(self) -> dict[str, Any]:
+        """Parameters of the last successful setWebhook (empty after deleteWebhook)."""
+        with self._lock:
+            return dict(self._state.webhook)
+
+    def fail_next(
+        self,
+        method: str,
+        error_code: int,
+        *,
+        description: str | None = None,
+        retry_after: int | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next ``times`` calls of ``method`` with ``{"ok": false, "error_code": ...}``."""
+        text = description or BOT_DESCRIPTIONS.get(error_code, f"Error {error_code}")
+        with self._lock:
+            self._state.failures[method.lower()].extend([_BotFailure(error_code, text, retry_after)] * times)
+
+    # -- HTTP ----------------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        given_method = request.match_info["method"]
+        params: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
+            if isinstance(body, dict):
+                params.update(body)
+        known = self._handlers.get(given_method.lower())
+        method = known[0] if known else given_method
+        self._record(ZaloCall(method, _plain_headers(request), params, token))
+        if token != self.token:
+            return _bot_error(401, BOT_DESCRIPTIONS[401])
+        if known is None:
+            return _bot_error(404, BOT_DESCRIPTIONS[404])
+        await self._maybe_delay(method)
+        with self._lock:
+            failures = self._state.failures.get(method.lower())
+            failure = failures.popleft() if failures else None
+        if failure is not None:
+            return _bot_error(failure.error_code, failure.description, retry_after=failure.retry_after)
+        try:
+            result = known[1](params)
+        except _BadRequest as problem:
+            return _bot_error(400, f"Bad Request: {problem}")
+        return web.json_response({"ok": True, "result": result})
+
+    def _get_me(self, params: dict[str, Any]) -> dict[str, Any]:
+        bot_id = self.token.partition(":")[0]
+        return {"id": bot_id, "account_name": f"bot.{bot_id}", "account_type": "BASIC", "can_join_groups": False}
+
+    def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("chat_id"):
+            raise _BadRequest("chat_id is empty")
+        if not params.get("text"):
+            raise _BadRequest("text is empty")
+        if len(str(params["text"])) > MAX_TEXT_LENGTH:
+            raise _BadRequest("text is too long")
+        with self._lock:
+            self._state.sent.append(params)
+        return {"message_id": secrets.token_hex(16), "date": int(time.time() * 1000)}
+
+    def _set_webhook(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not str(params.get("url", "")).startswith("https://"):
+            raise _BadRequest("url must be an HTTPS URL")
+        if not 8 <= len(str(params.get("secret_token", ""))) <= 256:
+            raise _BadRequest("secret_token must be 8 to 256 characters")
+        with self._lock:
+            self._state.webhook = params
+        return {"url": params["url"], "updated_at": int(time.time() * 1000)}
+
+    def _delete_webhook(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._state.webhook = {}
+        return {"url": "", "updated_at": int(time.time() * 1000)}
+
+    def _get_webhook_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"url": self.webhook.get("url", ""), "updated_at": int(time.time() * 1000)}
+
+
+class _BadRequest(Exception):
+    """A request the Bot API would answer with 400."""
+
+
+def _bot_error(code: int, description: str, *, retry_after: int | None = None) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return web.json_response(body, status=code if 400 <= code < 600 else 400)
+
+
+def dumps(payload: dict[str, Any]) -> bytes:
+    """A webhook body as Zalo sends it: compact UTF-8 JSON, Vietnamese left unescaped."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
