@@ -4,9 +4,11 @@ from connectors.base import ChannelConnector
 from connectors.cli import CliConnector
 from connectors.facebook import FacebookConnector
 from connectors.telegram import TelegramConnector
+from connectors.zalo_bot import ZaloBotConnector
+from connectors.zalo_oa import ZaloOAConnector
 
 CONNECTORS: dict[str, type[ChannelConnector]] = {
-    cls.name: cls for cls in (TelegramConnector, FacebookConnector, CliConnector)
+    cls.name: cls for cls in (TelegramConnector, FacebookConnector, ZaloOAConnector, ZaloBotConnector, CliConnector)
 }
 
 __all__ = ["CONNECTORS", "ChannelConnector"]

@@ -14,7 +14,6 @@ import asyncio
 import functools
 import hashlib
 import json
-import logging
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,8 +35,6 @@ from connectors.base import (
     secrets_match,
     utc_from_timestamp,
 )
-
-logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
 #: events whose message CareDesk reads; others (and unsupported ones) are recorded, never answered
@@ -164,7 +161,7 @@ class ZaloBotConnector(ChannelConnector):
     # -- outbound ------------------------------------------------------------------------------------
 
     async def send_text(self, recipient_id: str, text: str, *, reply_to: str | None = None) -> str:
-        """Send plain text to a chat and return the platform's message id (the API cannot quote)."""
+        """Send plain text to a chat and return the platform's message id (``reply_to`` is not quoted)."""
         result = await self._call("sendMessage", {"chat_id": recipient_id, "text": text})
         if not isinstance(result, dict) or not result.get("message_id"):
             raise DeliveryError(f"Zalo accepted the message but returned no message_id: {result!r:.200}",

@@ -72,8 +72,8 @@ NIGHT_STARTS = time(22, 0)
 TOKEN_ERRORS = frozenset({-216, -220})
 #: the customer's 7-day interaction window is closed (-230) or never opened (-232)
 WINDOW_ERRORS = frozenset({-230, -232})
-#: not following (-213), blocked the OA (-217), banned or inactive 45 days (-227), refused this kind (-244)
-UNREACHABLE_ERRORS = frozenset({-213, -217, -227, -244})
+#: blocked the OA (-217), banned or gone from Zalo for 45 days (-227), refused messages of this kind (-244)
+UNREACHABLE_ERRORS = frozenset({-217, -227, -244})
 RATE_LIMITED = -32
 NIGHT_BAN = -234
 INVALID_PARAMETER = -201
@@ -171,7 +171,7 @@ class ZaloOAConnector(ChannelConnector):
         clock: Callable[[], datetime] | None = None,
     ):
         self.config = config
-        self.token_store: ZaloTokenStore = token_store if token_store is not None else InMemoryZaloTokenStore()
+        self.token_store: ZaloTokenStore = InMemoryZaloTokenStore() if token_store is None else token_store
         self._clock = clock or (lambda: datetime.now(UTC))
         self._tokens: ZaloTokens | None = None
         self._resources: _LoopResources | None = None
@@ -383,7 +383,9 @@ class ZaloOAConnector(ChannelConnector):
     async def send_buttons(
         self, recipient_id: str, text: str, buttons: tuple[Button, ...], *, reply_to: str | None = None
     ) -> str:
-        """Send text with buttons whose presses come back as postbacks; more than five become numbered text."""
+        """Send text with buttons that come back as postbacks; more than five become numbered text."""
+        if not buttons:
+            return await self.send_text(recipient_id, text, reply_to=reply_to)
         if len(buttons) > MAX_BUTTONS:
             return await self.send_text(recipient_id, numbered_text(text, buttons), reply_to=reply_to)
         zalo_buttons = []
@@ -451,11 +453,11 @@ class ZaloOAConnector(ChannelConnector):
         """Translate a non-zero Zalo ``error`` into what the outbox needs to decide on a retry."""
         reason = f"Zalo error {code}: {description}"
         if code in WINDOW_ERRORS:
+            # not unreachable: the window opens again the moment the customer writes
             return DeliveryError(
                 f"{reason}. Zalo only lets the shop answer within 7 days of the customer's last message; "
-                "the message will go through once the customer writes to the OA again",
+                "send it again once the customer writes to the OA",
                 retryable=False,
-                unreachable=True,
                 code=code,
             )
         if code in UNREACHABLE_ERRORS:
@@ -502,7 +504,15 @@ class ZaloOAConnector(ChannelConnector):
             current = await self._current_tokens()
             if current.access_token and current.access_token != stale_access_token:
                 return current.access_token
-            fresh = await self._request_new_tokens(current.refresh_token)
+            try:
+                fresh = await self._request_new_tokens(current.refresh_token)
+            except DeliveryError as refused:
+                configured = self.config.refresh_token
+                if refused.retryable or not configured or configured == current.refresh_token:
+                    raise
+                # the saved refresh token is dead and an admin has since configured a new one
+                logger.warning("saved Zalo OA refresh token refused; trying the configured one")
+                fresh = await self._request_new_tokens(configured)
             # write before use: if the process dies after Zalo rotated the pair, the saved one survives
             await self.token_store.save(fresh)
             self._tokens = fresh

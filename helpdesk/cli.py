@@ -36,6 +36,8 @@ def _settings():
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO, and some platforms put the bot token in the URL path.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @app.command()

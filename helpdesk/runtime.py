@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from anyio import to_thread
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot import ConversationEngine, Knowledge, Responses
@@ -13,6 +14,10 @@ from connectors import CONNECTORS, ChannelConnector
 from connectors.cli import CliConnector
 from connectors.facebook import FacebookConnector
 from connectors.telegram import TelegramConnector
+from connectors.zalo_bot import ZaloBotConnector
+from connectors.zalo_oa import ZaloOAConnector
+from helpdesk.channels.credentials import DatabaseZaloTokenStore
+from helpdesk.core.crypto import SecretBox
 from helpdesk.agents.service import ensure_admin
 from helpdesk.channels.service import RetryPolicy
 from helpdesk.channels.worker import Worker
@@ -24,11 +29,14 @@ from helpdesk.nlu_admin.service import ModelHolder
 log = logging.getLogger(__name__)
 
 
-def build_connectors(settings: Settings) -> dict[str, ChannelConnector]:
+def build_connectors(settings: Settings, engine: Engine) -> dict[str, ChannelConnector]:
     """Every channel that has what it needs to run; the others are logged as off."""
+    box = SecretBox(settings.secret_key.get_secret_value())
     candidates: dict[str, ChannelConnector] = {
         TelegramConnector.name: TelegramConnector(settings.telegram),
         FacebookConnector.name: FacebookConnector(settings.facebook),
+        ZaloOAConnector.name: ZaloOAConnector(settings.zalo_oa, DatabaseZaloTokenStore(engine, box)),
+        ZaloBotConnector.name: ZaloBotConnector(settings.zalo_bot),
         CliConnector.name: CliConnector(enabled=settings.cli_channel_enabled),
     }
     enabled = {}
@@ -47,7 +55,7 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.engine = make_engine(settings.database_url)
-        self.connectors = build_connectors(settings)
+        self.connectors = build_connectors(settings, self.engine)
         self.models = ModelHolder(settings.nlu.models_dir, settings.nlu.rasa_url, settings.nlu.rasa_timeout_s)
         self.redis = None
         if settings.redis_url:

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from helpdesk.core.types import created_at_field, json_field, timestamp_field
@@ -69,3 +69,13 @@ class OutboxItem(SQLModel, table=True):
     external_id: str | None = Field(default=None, max_length=128)
     created_at: datetime = created_at_field()
     sent_at: datetime | None = timestamp_field()
+
+
+class ChannelCredential(SQLModel, table=True):
+    """A channel secret that changes at run time (e.g. Zalo's rotating tokens), encrypted at rest."""
+
+    __tablename__ = "channel_credentials"
+
+    channel: str = Field(primary_key=True, max_length=32)
+    ciphertext: str = Field(sa_type=Text)
+    updated_at: datetime = created_at_field()

@@ -55,7 +55,9 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
             payload=inbound.payload,
             human_owned=conversation.state in HUMAN_STATES,
             locale_hint=customer.locale,
-            reply_to=inbound.reply_token,
+            # Reply by message id where the platform supports it; a button press's token (e.g. a
+            # Telegram callback query id) is for acknowledging, not for quoting.
+            reply_to=inbound.reply_token if inbound.kind == "message" else None,
         )
         session.commit()
         return _Prepared(event_id, conversation.id, message.id, turn, inbound)

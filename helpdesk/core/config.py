@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.facebook import FacebookConfig
 from connectors.telegram import TelegramConfig
+from connectors.zalo_bot import ZaloBotConfig
+from connectors.zalo_oa import ZaloOAConfig
 
 #: the source checkout; data/ ships there (training data, FAQ, bot texts, demo shop)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -90,6 +92,8 @@ class Settings(BaseSettings):
     bot: BotSettings = BotSettings()
     telegram: TelegramConfig = TelegramConfig()
     facebook: FacebookConfig = FacebookConfig()
+    zalo_oa: ZaloOAConfig = ZaloOAConfig()
+    zalo_bot: ZaloBotConfig = ZaloBotConfig()
     cli: CliChannelSettings = CliChannelSettings()
     outbox: OutboxSettings = OutboxSettings()
 

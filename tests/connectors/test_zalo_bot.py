@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from connectors.base import DeliveryError, OutboundRatingRequest, PayloadError, VerificationError, WebhookRequest
+from connectors.base import (
+    DeliveryError,
+    OutboundRatingRequest,
+    PayloadError,
+    VerificationError,
+    WebhookRequest,
+)
 from connectors.zalo_bot import ZaloBotConfig, ZaloBotConnector
 from tests.fakes.zalo_api import FakeZaloBotAPI
 
@@ -100,7 +106,10 @@ def test_text_message_keeps_vietnamese_text_chat_and_time(offline_connector):
 
 
 def test_documented_wrapped_body_and_real_flat_body_parse_alike(offline_connector):
-    assert offline_connector.parse(load_event("text_wrapped")) == offline_connector.parse(load_event("text_flat"))
+    wrapped = offline_connector.parse(load_event("text_wrapped"))
+    flat = offline_connector.parse(load_event("text_flat"))
+
+    assert wrapped == flat
 
 
 def test_redelivered_message_has_the_same_external_id(offline_connector):
@@ -118,7 +127,8 @@ def test_image_keeps_its_url_and_caption(offline_connector):
     assert message.kind == "message"
     assert message.text == "Máy xay bị nứt cối"
     [image] = message.attachments
-    assert (image.kind, image.url) == ("image", "https://f21-zpc.zdn.vn/jpg/8150238573941528041/3c5d2f0e9a1b.jpg")
+    assert image.kind == "image"
+    assert image.url == "https://f21-zpc.zdn.vn/jpg/8150238573941528041/3c5d2f0e9a1b.jpg"
 
 
 def test_image_url_is_read_from_photo_url_as_real_webhooks_send_it(offline_connector):
@@ -184,7 +194,8 @@ def test_message_from_another_bot_is_never_answered(offline_connector):
         pytest.param({"event_name": "message.text.received", "message": {"text": "hi", "message_id": "m"}},
                      id="no-chat-or-sender"),
         pytest.param({"event_name": "message.text.received", "message": {
-            "text": "hi", "message_id": "m", "chat": {"id": "c"}, "date": "hôm qua"}}, id="date-not-a-number"),
+            "text": "hi", "message_id": "m", "chat": {"id": "c"}, "date": "hôm qua"}},
+            id="date-not-a-number"),
     ],
 )
 def test_malformed_event_is_refused_with_a_reason(offline_connector, payload):
@@ -208,7 +219,9 @@ async def test_send_text_calls_send_message_and_returns_its_message_id(connector
 
 
 async def test_rating_request_becomes_numbered_text(connector, bot_api):
-    await connector.send(OutboundRatingRequest(recipient_id=CUSTOMER_CHAT, text="Đánh giá?", subject="conv-1"))
+    request = OutboundRatingRequest(recipient_id=CUSTOMER_CHAT, text="Đánh giá?", subject="conv-1")
+
+    await connector.send(request)
 
     [sent] = bot_api.sent_messages()
     assert sent["text"] == "Đánh giá?\n\n1. ⭐\n2. ⭐⭐\n3. ⭐⭐⭐\n4. ⭐⭐⭐⭐\n5. ⭐⭐⭐⭐⭐"

@@ -44,9 +44,9 @@ def load_event(name: str) -> dict[str, Any]:
     return json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def signed(body: bytes, *, app_id: str = APP_ID, secret: str = OA_SECRET, timestamp: str | None = None) -> WebhookRequest:
+def signed(body: bytes, *, app_id: str = APP_ID, secret: str = OA_SECRET) -> WebhookRequest:
     """A webhook request carrying ``body`` and the signature Zalo would compute for it."""
-    stamp = timestamp if timestamp is not None else str(json.loads(body)["timestamp"])
+    stamp = str(json.loads(body)["timestamp"])
     return WebhookRequest(headers={"X-ZEvent-Signature": sign_zalo(app_id, body, stamp, secret)}, body=body)
 
 
@@ -103,7 +103,7 @@ async def connector(zalo, token_store):
 @pytest.fixture
 def offline_connector():
     """A connector for verify and parse, which never touch the network."""
-    config = ZaloOAConfig(app_id=APP_ID, oa_secret_key=OA_SECRET, access_token="t", api_base="http://127.0.0.1:9")
+    config = ZaloOAConfig(app_id=APP_ID, oa_secret_key=OA_SECRET, access_token="t")
     return ZaloOAConnector(config)
 
 
@@ -135,7 +135,7 @@ async def test_event_without_the_signature_header_is_refused(offline_connector):
     body = (PAYLOADS / "user_send_text.json").read_bytes()
 
     with pytest.raises(VerificationError, match="missing"):
-        await offline_connector.verify(WebhookRequest(headers={"Content-Type": "application/json"}, body=body))
+        await offline_connector.verify(WebhookRequest(headers={"Content-Type": "text/json"}, body=body))
 
 
 async def test_event_for_another_app_is_refused_even_when_correctly_signed(offline_connector):
@@ -223,12 +223,12 @@ def test_image_keeps_its_url_and_caption(offline_connector):
         ),
     ],
 )
-def test_media_events_become_messages_with_one_attachment(offline_connector, event_name, zalo_payload, expected):
+def test_media_events_become_messages_with_one_attachment(offline_connector, event_name, zalo_payload,
+                                                          expected):
     event = load_event("user_send_image")
     event["event_name"] = event_name
-    event["message"] = {"msg_id": "e1f2a3b4c5d6e7f8a9b0", "attachments": [
-        {"type": event_name.removeprefix("user_send_"), "payload": zalo_payload}
-    ]}
+    attachment = {"type": event_name.removeprefix("user_send_"), "payload": zalo_payload}
+    event["message"] = {"msg_id": "e1f2a3b4c5d6e7f8a9b0", "attachments": [attachment]}
 
     [message] = offline_connector.parse(event)
 
@@ -375,12 +375,13 @@ def test_unknown_event_is_recorded_as_unsupported(offline_connector):
         pytest.param({"event_name": "user_send_text", "sender": {"id": "1"}}, id="text-without-message"),
         pytest.param({"event_name": "user_send_text", "sender": {"id": "1"}, "message": {"text": "hi"}},
                      id="text-without-msg-id"),
-        pytest.param({"event_name": "user_send_text", "message": {"text": "hi", "msg_id": "m"}}, id="no-sender"),
+        pytest.param({"event_name": "user_send_text", "message": {"text": "hi", "msg_id": "m"}},
+                     id="no-sender"),
         pytest.param({"event_name": "follow", "timestamp": "1"}, id="follow-without-follower"),
         pytest.param({"event_name": "user_send_text", "sender": {"id": "1"}, "timestamp": "yesterday",
                       "message": {"text": "hi", "msg_id": "m"}}, id="timestamp-not-a-number"),
-        pytest.param({"event_name": "user_seen_message", "recipient": {"id": "1"}, "message": {"msg_ids": []}},
-                     id="receipt-naming-no-message"),
+        pytest.param({"event_name": "user_seen_message", "recipient": {"id": "1"},
+                      "message": {"msg_ids": []}}, id="receipt-naming-no-message"),
     ],
 )
 def test_malformed_event_is_refused_with_a_reason(offline_connector, payload):
@@ -415,12 +416,12 @@ async def test_reply_is_addressed_to_the_customers_message(connector, zalo):
 
 
 async def test_rating_request_shows_five_hidden_query_buttons_that_come_back_as_ratings(connector, zalo):
-    request = OutboundRatingRequest(recipient_id=CUSTOMER, text="Bạn đánh giá hỗ trợ thế nào?", subject="conv-1")
+    request = OutboundRatingRequest(recipient_id=CUSTOMER, text="Bạn đánh giá thế nào?", subject="conv-1")
 
     await connector.send(request)
 
     [sent] = zalo.sent_messages()
-    assert sent["message"]["text"] == "Bạn đánh giá hỗ trợ thế nào?"
+    assert sent["message"]["text"] == "Bạn đánh giá thế nào?"
     attachment = sent["message"]["attachment"]
     assert attachment["type"] == "template"
     buttons = attachment["payload"]["buttons"]
@@ -437,7 +438,10 @@ async def test_menu_buttons_send_payloads_that_parse_back_to_the_same_postback(c
     menu = OutboundButtons(
         recipient_id=CUSTOMER,
         text="Bạn cần hỗ trợ gì?",
-        buttons=(Button(title="Tra cứu đơn hàng", payload="order_status"), Button(title="Bảo hành", payload="warranty")),
+        buttons=(
+            Button(title="Tra cứu đơn hàng", payload="order_status"),
+            Button(title="Bảo hành", payload="warranty"),
+        ),
     )
 
     await connector.send(menu)
@@ -472,7 +476,9 @@ async def test_expired_access_token_is_refreshed_once_and_the_send_succeeds(conn
     assert zalo.refresh_count == 1
     [refresh] = zalo.calls_to("token")
     assert refresh.headers["secret_key"] == APP_SECRET
-    assert refresh.body == {"refresh_token": old_refresh_token, "app_id": APP_ID, "grant_type": "refresh_token"}
+    assert refresh.body == {
+        "refresh_token": old_refresh_token, "app_id": APP_ID, "grant_type": "refresh_token"
+    }
     first, second = zalo.calls_to("message")
     assert first.headers["access_token"] != second.headers["access_token"] == zalo.access_token
     assert len(zalo.sent_messages()) == 1
@@ -516,6 +522,22 @@ async def test_pair_from_the_token_store_is_preferred_over_the_configured_one(za
         await connector.close()
 
     assert zalo.calls_to("token") == []
+    assert len(zalo.sent_messages()) == 1
+
+
+async def test_newly_configured_refresh_token_is_used_when_the_saved_one_is_refused(zalo):
+    # an admin authorised CareDesk again after the saved pair died, and configured the new refresh token
+    store = RecordingTokenStore(ZaloTokens(access_token="dead-access", refresh_token="dead-refresh"))
+    configured = zalo.refresh_token
+    connector = ZaloOAConnector(make_config(zalo, access_token=""), store)
+    try:
+        await connector.send_text(CUSTOMER, "Xin chào")
+    finally:
+        await connector.close()
+
+    assert [call.body["refresh_token"] for call in zalo.calls_to("token")] == ["dead-refresh", configured]
+    assert zalo.refresh_count == 1
+    assert store.saved[-1].refresh_token == zalo.refresh_token
     assert len(zalo.sent_messages()) == 1
 
 
@@ -571,10 +593,22 @@ async def test_closed_interaction_window_is_not_retryable_and_says_why(connector
         await connector.send_text(CUSTOMER, "Xin chào")
 
     assert not failed.value.retryable
-    assert failed.value.unreachable
+    assert not failed.value.unreachable
     assert failed.value.code == code
     assert "7 days" in failed.value.reason
     assert zalo.calls_to("token") == []
+
+
+@pytest.mark.parametrize("code", [-217, -227, -244])
+async def test_customer_who_blocked_or_left_zalo_is_marked_unreachable(connector, zalo, code):
+    zalo.fail_next(code, message="User cannot receive this message")
+
+    with pytest.raises(DeliveryError) as failed:
+        await connector.send_text(CUSTOMER, "Xin chào")
+
+    assert failed.value.unreachable
+    assert not failed.value.retryable
+    assert failed.value.code == code
 
 
 async def test_rate_limit_is_retryable_after_a_minute(connector, zalo):

@@ -12,6 +12,7 @@ tests, async tests and a uvicorn server in yet another thread can all talk to it
 from __future__ import annotations
 
 import asyncio
+import random
 import json
 import socket
 import threading
@@ -91,6 +92,8 @@ class _State:
     delays: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     webhook: dict[str, Any] = field(default_factory=dict)
     next_message_id: int = 1
+    chaos: dict[str, float] = field(default_factory=dict)
+    chaos_random: random.Random = field(default_factory=lambda: random.Random(0))
 
 
 class FakeTelegramAPI:
@@ -237,6 +240,20 @@ class FakeTelegramAPI:
         with self._lock:
             self._state.delays[method.lower()].extend([seconds] * times)
 
+    def chaos(self, *, server_errors: float = 0.0, rate_limits: float = 0.0, seed: int = 0) -> None:
+        """Fail that share of sendMessage calls at random: 5xx, and 429 with retry_after 1 (for load tests)."""
+        with self._lock:
+            self._state.chaos = {"server_errors": server_errors, "rate_limits": rate_limits}
+            self._state.chaos_random = random.Random(seed)
+
+    def _chaos_failure(self) -> _Failure | None:
+        draw = self._state.chaos_random.random()
+        if draw < self._state.chaos["server_errors"]:
+            return _Failure(502, "Bad Gateway", None, None)
+        if draw < self._state.chaos["server_errors"] + self._state.chaos["rate_limits"]:
+            return _Failure(429, "Too Many Requests: retry after 1", 1, None)
+        return None
+
     def reset(self) -> None:
         """Forget calls, sent messages, pending failures and delays (message ids keep counting)."""
         with self._lock:
@@ -295,6 +312,8 @@ class FakeTelegramAPI:
         with self._lock:
             failures = self._state.failures.get(method.lower())
             failure = failures.popleft() if failures else None
+            if failure is None and method == "sendMessage" and self._state.chaos:
+                failure = self._chaos_failure()
         if failure is not None:
             if failure.raw_body is not None:
                 return web.Response(status=failure.status, text=failure.raw_body, content_type="text/html")

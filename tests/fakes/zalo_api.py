@@ -31,8 +31,7 @@ from aiohttp import web
 
 MESSAGE_PATH = "/v3.0/oa/message/cs"
 TOKEN_PATH = "/v4/oa/access_token"
-#: an endpoint of the OA fake, as tests name it
-ENDPOINTS = {"message": MESSAGE_PATH, "token": TOKEN_PATH}
+#: the OA's documented limit; the Bot Platform publishes none, so its fake assumes the same
 MAX_TEXT_LENGTH = 2000
 MAX_BUTTONS = 5
 #: Zalo's own wording for the OA errors tests ask for most
@@ -51,6 +50,7 @@ OA_ERROR_MESSAGES = {
 #: this stands in for "invalid refresh token" (CareDesk does not branch on it)
 OAUTH_INVALID_APP_ID = -14002
 OAUTH_INVALID_GRANT = -14014
+#: the Bot Platform does not publish its error descriptions; these follow Telegram's style
 BOT_DESCRIPTIONS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -186,7 +186,7 @@ class _LoopbackServer:
         return [call for call in self.calls if call.endpoint.lower() == endpoint.lower()]
 
     def delay_next(self, seconds: float, endpoint: str = "message", *, times: int = 1) -> None:
-        """Hold the next ``times`` answers of ``endpoint`` for ``seconds`` (the request still goes through)."""
+        """Hold the next ``times`` answers of ``endpoint`` for ``seconds`` (the request goes through)."""
         with self._lock:
             self._delays[endpoint.lower()].extend([seconds] * times)
 
@@ -292,7 +292,7 @@ class FakeZaloOA(_LoopbackServer):
             self._access_token_expired = True
 
     def fail_next(self, error_code: int, *, times: int = 1, message: str | None = None) -> None:
-        """Answer the next ``times`` message sends with Zalo's error ``error_code`` (HTTP 200, as Zalo does)."""
+        """Answer the next ``times`` message sends with Zalo's ``error_code`` (HTTP 200, as Zalo does)."""
         text = message or OA_ERROR_MESSAGES.get(error_code, f"Error {error_code}").format(field="message")
         with self._lock:
             self._errors.extend([(error_code, text)] * times)
@@ -318,7 +318,8 @@ class FakeZaloOA(_LoopbackServer):
             return web.Response(status=failure.status, text=failure.body, content_type="text/html")
         with self._lock:
             scheduled = self._errors.popleft() if self._errors else None
-            token_ok = request.headers.get("access_token") == self._access_token and not self._access_token_expired
+            token = request.headers.get("access_token")
+            token_ok = token == self._access_token and not self._access_token_expired
         if scheduled is not None:
             return _oa_error(*scheduled)
         if not token_ok:
@@ -346,7 +347,9 @@ class FakeZaloOA(_LoopbackServer):
             return _oauth_error(OAUTH_INVALID_APP_ID, "Invalid appId", "app_id is not valid")
         with self._lock:
             secret_ok = request.headers.get("secret_key") == self.app_secret_key
-            grant_ok = form.get("grant_type") == "refresh_token" and form.get("refresh_token") == self._refresh_token
+            grant_ok = (
+                form.get("grant_type") == "refresh_token" and form.get("refresh_token") == self._refresh_token
+            )
             if secret_ok and grant_ok:
                 generation = next(self._generation)
                 # the old refresh token dies the moment the new pair exists
@@ -358,7 +361,7 @@ class FakeZaloOA(_LoopbackServer):
         if not secret_ok:
             return _oauth_error(OAUTH_INVALID_GRANT, "Invalid secret key", "secret_key is not valid")
         if not grant_ok:
-            return _oauth_error(OAUTH_INVALID_GRANT, "Invalid refresh token", "refresh_token is invalid or used")
+            return _oauth_error(OAUTH_INVALID_GRANT, "Invalid refresh token", "refresh_token is invalid")
         # Zalo sends expires_in as a string
         return web.json_response({**issued, "expires_in": "90000"})
 
@@ -506,7 +509,8 @@ class FakeZaloBotAPI(_LoopbackServer):
 
     def _get_me(self, params: dict[str, Any]) -> dict[str, Any]:
         bot_id = self.token.partition(":")[0]
-        return {"id": bot_id, "account_name": f"bot.{bot_id}", "account_type": "BASIC", "can_join_groups": False}
+        return {"id": bot_id, "account_name": f"bot.{bot_id}", "account_type": "BASIC",
+                "can_join_groups": False}
 
     def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("chat_id"):

@@ -1,0 +1,556 @@
+/*
+ * CareDesk web chat widget.
+ *
+ * Embed on a shop's page with one tag:
+ *   <script src="https://caredesk.example.vn/webchat/widget.js" defer></script>
+ * Options (attributes on that tag): data-lang="en" for English (Vietnamese by default),
+ * data-title="..." for the panel title, data-color="#0b7285" for the accent colour.
+ *
+ * It talks only to the server it was loaded from: POST /webchat/session once per browser, then a
+ * WebSocket at /webchat/ws. Every piece of text from the network is rendered with textContent.
+ */
+(function () {
+  "use strict";
+
+  if (window.CareDeskWebchat) return; // the tag was included twice
+
+  var script = document.currentScript;
+  if (!script) {
+    // currentScript is null when loaded by a module or injected oddly; find our tag by its path.
+    var tags = document.querySelectorAll('script[src*="/webchat/widget.js"]');
+    script = tags[tags.length - 1];
+  }
+  if (!script) return;
+
+  var base = new URL(script.src, window.location.href);
+  var ORIGIN = base.origin;
+  var SOCKET_URL = (base.protocol === "https:" ? "wss:" : "ws:") + "//" + base.host + "/webchat/ws";
+  var STORAGE_KEY = "caredesk.webchat:" + ORIGIN;
+  var LANG = /^en/i.test(script.getAttribute("data-lang") || "") ? "en" : "vi";
+  var ACCENT = script.getAttribute("data-color") || "#c2410c";
+
+  var TEXTS = {
+    vi: {
+      launcher: "Chat với shop",
+      title: "Hỗ trợ khách hàng",
+      subtitle: "Thường trả lời trong vài phút",
+      placeholder: "Nhập tin nhắn…",
+      send: "Gửi",
+      close: "Đóng",
+      welcome: "Xin chào! Shop có thể giúp gì cho bạn?",
+      connecting: "Đang kết nối…",
+      offline: "Mất kết nối, đang thử lại…",
+      unavailable: "Kênh chat đang tạm tắt.",
+      typing: "Đang soạn tin",
+      notSent: "Chưa gửi được",
+      agent: "Nhân viên",
+      bot: "Trợ lý ảo",
+    },
+    en: {
+      launcher: "Chat with us",
+      title: "Customer support",
+      subtitle: "We usually reply within minutes",
+      placeholder: "Type a message…",
+      send: "Send",
+      close: "Close",
+      welcome: "Hi! How can we help you?",
+      connecting: "Connecting…",
+      offline: "Connection lost, retrying…",
+      unavailable: "Chat is not available right now.",
+      typing: "Typing",
+      notSent: "Not sent",
+      agent: "Agent",
+      bot: "Assistant",
+    },
+  };
+  var T = TEXTS[LANG];
+  var TITLE = script.getAttribute("data-title") || T.title;
+
+  var PING_MS = 25000;
+  var TYPING_MAX_MS = 20000;
+  var BACKOFF_MAX_MS = 30000;
+
+  // ---------------------------------------------------------------------------------------------
+  // Storage (localStorage may be unavailable: private modes, blocked third-party storage)
+  // ---------------------------------------------------------------------------------------------
+  var memoryStore = {};
+  function loadSession() {
+    try {
+      var raw = window.localStorage.getItem(STORAGE_KEY);
+      return raw ? JSON.parse(raw) : memoryStore.session || null;
+    } catch (e) {
+      return memoryStore.session || null;
+    }
+  }
+  function saveSession(session) {
+    memoryStore.session = session;
+    try {
+      if (session) window.localStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+      else window.localStorage.removeItem(STORAGE_KEY);
+    } catch (e) {
+      /* memory only */
+    }
+  }
+
+  function newId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // State
+  // ---------------------------------------------------------------------------------------------
+  var state = {
+    session: loadSession(),
+    ws: null,
+    isOpen: false,
+    stopped: false,
+    attempt: 0,
+    reconnectTimer: null,
+    pingTimer: null,
+    typingTimer: null,
+    pending: [], // frames sent (or waiting to be) that the server has not acknowledged yet
+    shown: {}, // message id -> its row element
+    unread: 0,
+  };
+
+  // ---------------------------------------------------------------------------------------------
+  // DOM (inside a shadow root, so the shop's CSS and ours never meet)
+  // ---------------------------------------------------------------------------------------------
+  var CSS = [
+    ":host{all:initial}",
+    "*{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif}",
+    ".cdw-launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;display:flex;align-items:center;gap:8px;",
+    "padding:0 18px;height:52px;border:0;border-radius:26px;background:var(--cdw-accent);color:#fff;font-size:15px;",
+    "font-weight:600;cursor:pointer;box-shadow:0 6px 20px rgba(0,0,0,.25)}",
+    ".cdw-launcher:focus-visible,.cdw-btn:focus-visible,.cdw-send:focus-visible,.cdw-close:focus-visible{outline:3px solid #1c7ed6;outline-offset:2px}",
+    ".cdw-badge{min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#fff;color:var(--cdw-accent);",
+    "font-size:12px;line-height:20px;text-align:center}",
+    ".cdw-badge[hidden]{display:none}",
+    ".cdw-panel{position:fixed;right:20px;bottom:84px;z-index:2147483000;width:360px;height:540px;",
+    "max-height:calc(100vh - 110px);display:flex;flex-direction:column;background:#fff;border-radius:14px;",
+    "overflow:hidden;box-shadow:0 12px 40px rgba(0,0,0,.28);color:#1f2328;font-size:14px}",
+    ".cdw-panel[hidden]{display:none}",
+    "@media (max-width:480px){.cdw-panel{right:0;left:0;bottom:0;width:100%;height:100%;max-height:100%;border-radius:0}}",
+    ".cdw-header{display:flex;align-items:center;gap:10px;padding:12px 14px;background:var(--cdw-accent);color:#fff}",
+    ".cdw-heading{flex:1;min-width:0}",
+    ".cdw-title{font-size:16px;font-weight:700;margin:0}",
+    ".cdw-subtitle{font-size:12px;opacity:.9}",
+    ".cdw-close{border:0;background:transparent;color:#fff;font-size:22px;line-height:1;cursor:pointer;padding:4px 8px}",
+    ".cdw-status{padding:6px 14px;font-size:12px;background:#fff3bf;color:#5c3c00}",
+    ".cdw-status[hidden]{display:none}",
+    ".cdw-log{flex:1;overflow-y:auto;padding:14px;background:#f6f7f9;display:flex;flex-direction:column;gap:8px}",
+    ".cdw-msg{display:flex;flex-direction:column;max-width:82%}",
+    ".cdw-msg.cdw-customer{align-self:flex-end;align-items:flex-end}",
+    ".cdw-msg.cdw-bot,.cdw-msg.cdw-agent,.cdw-msg.cdw-welcome{align-self:flex-start;align-items:flex-start}",
+    ".cdw-msg.cdw-system{align-self:center;max-width:90%}",
+    ".cdw-who{font-size:11px;color:#667085;margin:0 4px 2px}",
+    ".cdw-bubble{padding:8px 12px;border-radius:14px;white-space:pre-wrap;overflow-wrap:anywhere;line-height:1.4}",
+    ".cdw-customer .cdw-bubble{background:var(--cdw-accent);color:#fff;border-bottom-right-radius:4px}",
+    ".cdw-bot .cdw-bubble,.cdw-welcome .cdw-bubble{background:#fff;border:1px solid #e4e7ec;border-bottom-left-radius:4px}",
+    ".cdw-agent .cdw-bubble{background:#e7f5ff;border:1px solid #a5d8ff;border-bottom-left-radius:4px}",
+    ".cdw-system .cdw-bubble{background:transparent;color:#667085;font-size:12px;text-align:center}",
+    ".cdw-pending .cdw-bubble{opacity:.6}",
+    ".cdw-failed .cdw-bubble{background:#fff5f5;color:#c92a2a;border:1px solid #ffa8a8}",
+    ".cdw-note{font-size:11px;color:#c92a2a;margin:2px 4px 0}",
+    ".cdw-buttons{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}",
+    ".cdw-btn{border:1px solid var(--cdw-accent);background:#fff;color:var(--cdw-accent);border-radius:16px;",
+    "padding:5px 12px;font-size:13px;cursor:pointer}",
+    ".cdw-btn:hover:not(:disabled){background:var(--cdw-accent);color:#fff}",
+    ".cdw-btn:disabled{opacity:.45;cursor:default}",
+    ".cdw-typing{align-self:flex-start;display:flex;gap:4px;padding:10px 12px;background:#fff;border:1px solid #e4e7ec;",
+    "border-radius:14px;border-bottom-left-radius:4px}",
+    ".cdw-typing[hidden]{display:none}",
+    ".cdw-typing span{width:7px;height:7px;border-radius:50%;background:#98a2b3;animation:cdw-bounce 1.2s infinite}",
+    ".cdw-typing span:nth-child(2){animation-delay:.15s}.cdw-typing span:nth-child(3){animation-delay:.3s}",
+    "@keyframes cdw-bounce{0%,60%,100%{transform:translateY(0)}30%{transform:translateY(-4px)}}",
+    "@media (prefers-reduced-motion:reduce){.cdw-typing span{animation:none}}",
+    ".cdw-form{display:flex;gap:8px;padding:10px;border-top:1px solid #e4e7ec;background:#fff}",
+    ".cdw-input{flex:1;min-width:0;border:1px solid #d0d5dd;border-radius:20px;padding:9px 14px;font-size:14px;color:#1f2328}",
+    ".cdw-input:focus{outline:none;border-color:var(--cdw-accent)}",
+    ".cdw-send{border:0;border-radius:20px;padding:0 16px;background:var(--cdw-accent);color:#fff;font-weight:600;cursor:pointer}",
+    ".cdw-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
+  ].join("");
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = String(text);
+    return node;
+  }
+
+  var ui = {};
+
+  function buildUi() {
+    var host = el("div");
+    host.id = "caredesk-webchat";
+    var root = host.attachShadow({ mode: "open" });
+    root.host.style.setProperty("--cdw-accent", ACCENT);
+
+    var style = el("style");
+    style.textContent = CSS;
+    root.appendChild(style);
+
+    var launcher = el("button", "cdw-launcher");
+    launcher.type = "button";
+    launcher.setAttribute("aria-haspopup", "dialog");
+    launcher.setAttribute("aria-expanded", "false");
+    launcher.appendChild(el("span", "cdw-launcher-text", T.launcher));
+    var badge = el("span", "cdw-badge");
+    badge.hidden = true;
+    launcher.appendChild(badge);
+
+    var panel = el("section", "cdw-panel");
+    panel.hidden = true;
+    panel.setAttribute("role", "dialog");
+    panel.setAttribute("aria-label", TITLE);
+
+    var header = el("header", "cdw-header");
+    var heading = el("div", "cdw-heading");
+    heading.appendChild(el("h2", "cdw-title", TITLE));
+    heading.appendChild(el("div", "cdw-subtitle", T.subtitle));
+    var close = el("button", "cdw-close", "×");
+    close.type = "button";
+    close.setAttribute("aria-label", T.close);
+    header.appendChild(heading);
+    header.appendChild(close);
+
+    var status = el("div", "cdw-status");
+    status.hidden = true;
+    status.setAttribute("role", "status");
+
+    var log = el("div", "cdw-log");
+    log.setAttribute("role", "log");
+    log.setAttribute("aria-live", "polite");
+
+    var typing = el("div", "cdw-typing");
+    typing.hidden = true;
+    typing.appendChild(el("span"));
+    typing.appendChild(el("span"));
+    typing.appendChild(el("span"));
+    typing.appendChild(el("span", "cdw-sr", T.typing));
+
+    var form = el("form", "cdw-form");
+    var input = el("input", "cdw-input");
+    input.type = "text";
+    input.maxLength = 2000;
+    input.autocomplete = "off";
+    input.placeholder = T.placeholder;
+    input.setAttribute("aria-label", T.placeholder);
+    var send = el("button", "cdw-send", T.send);
+    send.type = "submit";
+    form.appendChild(input);
+    form.appendChild(send);
+
+    panel.appendChild(header);
+    panel.appendChild(status);
+    panel.appendChild(log);
+    panel.appendChild(form);
+    root.appendChild(panel);
+    root.appendChild(launcher);
+    document.body.appendChild(host);
+
+    launcher.addEventListener("click", function () { state.isOpen ? closePanel() : openPanel(); });
+    close.addEventListener("click", closePanel);
+    panel.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") closePanel();
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var text = input.value.trim();
+      if (!text) return;
+      input.value = "";
+      sendText(text);
+    });
+
+    ui = { host: host, launcher: launcher, badge: badge, panel: panel, status: status, log: log,
+           typing: typing, input: input };
+    renderWelcomeIfEmpty();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Rendering
+  // ---------------------------------------------------------------------------------------------
+  function scrollToEnd() {
+    ui.log.scrollTop = ui.log.scrollHeight;
+  }
+
+  function renderWelcomeIfEmpty() {
+    if (ui.log.querySelector(".cdw-msg")) return;
+    var row = el("div", "cdw-msg cdw-welcome");
+    row.appendChild(el("div", "cdw-bubble", T.welcome));
+    ui.log.appendChild(row);
+  }
+
+  function removeWelcome() {
+    var welcome = ui.log.querySelector(".cdw-welcome");
+    if (welcome) welcome.remove();
+  }
+
+  function authorClass(author) {
+    return ["customer", "bot", "agent", "system"].indexOf(author) >= 0 ? author : "bot";
+  }
+
+  function renderMessage(message, pending) {
+    if (!message || typeof message.id !== "string" || state.shown[message.id]) return;
+    removeWelcome();
+    var author = authorClass(message.author);
+    var row = el("div", "cdw-msg cdw-" + author + (pending ? " cdw-pending" : ""));
+    row.setAttribute("data-id", message.id);
+    row.setAttribute("data-author", author);
+    if (author === "agent") row.appendChild(el("div", "cdw-who", T.agent));
+    row.appendChild(el("div", "cdw-bubble", message.text || ""));
+    if (Array.isArray(message.buttons) && message.buttons.length) {
+      var bar = el("div", "cdw-buttons");
+      message.buttons.forEach(function (button) {
+        if (!button || typeof button.payload !== "string") return;
+        var node = el("button", "cdw-btn", button.title || button.payload);
+        node.type = "button";
+        node.addEventListener("click", function () {
+          Array.prototype.forEach.call(bar.querySelectorAll("button"), function (b) { b.disabled = true; });
+          sendPostback(String(button.title || ""), button.payload);
+        });
+        bar.appendChild(node);
+      });
+      row.appendChild(bar);
+    }
+    state.shown[message.id] = row;
+    ui.log.insertBefore(row, ui.typing.parentNode === ui.log ? ui.typing : null);
+    scrollToEnd();
+  }
+
+  function markDelivered(id) {
+    var row = state.shown[id];
+    if (row) row.classList.remove("cdw-pending");
+  }
+
+  function markFailed(id) {
+    var row = state.shown[id];
+    if (!row || row.classList.contains("cdw-failed")) return;
+    row.classList.remove("cdw-pending");
+    row.classList.add("cdw-failed");
+    row.appendChild(el("div", "cdw-note", T.notSent));
+  }
+
+  function renderHistory(messages) {
+    // The server's history is the truth: start over from it, then put back what is still in flight.
+    state.shown = {};
+    while (ui.log.firstChild) ui.log.removeChild(ui.log.firstChild);
+    var stored = {};
+    (Array.isArray(messages) ? messages : []).forEach(function (message) {
+      stored[message.id] = true;
+      renderMessage(message, false);
+    });
+    state.pending = state.pending.filter(function (frame) { return !stored[frame.id]; });
+    state.pending.forEach(function (frame) {
+      renderMessage({ id: frame.id, author: "customer", text: frame.text || frame.title || "" }, true);
+    });
+    renderWelcomeIfEmpty();
+  }
+
+  function setTyping(on) {
+    clearTimeout(state.typingTimer);
+    if (on) {
+      ui.log.appendChild(ui.typing);
+      ui.typing.hidden = false;
+      scrollToEnd();
+      // If the "done" frame is lost (a dropped socket), do not leave the dots on forever.
+      state.typingTimer = setTimeout(function () { setTyping(false); }, TYPING_MAX_MS);
+    } else {
+      ui.typing.hidden = true;
+    }
+  }
+
+  function setStatus(text) {
+    ui.status.textContent = text || "";
+    ui.status.hidden = !text;
+  }
+
+  function setUnread(count) {
+    state.unread = count;
+    ui.badge.textContent = String(count);
+    ui.badge.hidden = count === 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Connection
+  // ---------------------------------------------------------------------------------------------
+  function ensureSession() {
+    if (state.session && state.session.token) return Promise.resolve(state.session);
+    return fetch(ORIGIN + "/webchat/session", { method: "POST", credentials: "omit" }).then(function (response) {
+      if (response.status === 404) {
+        state.stopped = true;
+        throw new Error("web chat is off");
+      }
+      if (!response.ok) throw new Error("session request failed: " + response.status);
+      return response.json();
+    }).then(function (body) {
+      state.session = { visitorId: body.visitor_id, token: body.token };
+      saveSession(state.session);
+      return state.session;
+    });
+  }
+
+  function connect() {
+    if (state.ws || state.stopped) return;
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = null;
+    setStatus(state.attempt ? T.offline : (state.isOpen ? T.connecting : ""));
+    ensureSession().then(openSocket, function () {
+      if (state.stopped) setStatus(T.unavailable);
+      else scheduleReconnect();
+    });
+  }
+
+  function openSocket(session) {
+    if (state.ws) return;
+    var ws = new WebSocket(SOCKET_URL + "?token=" + encodeURIComponent(session.token));
+    state.ws = ws;
+    ws.onopen = function () {
+      state.attempt = 0;
+      setStatus("");
+      // Resending is safe: the server stores each message id once and acknowledges repeats.
+      state.pending.forEach(function (frame) { ws.send(JSON.stringify(frame)); });
+      clearInterval(state.pingTimer);
+      state.pingTimer = setInterval(function () {
+        if (ws.readyState === WebSocket.OPEN) ws.send('{"type":"ping"}');
+      }, PING_MS);
+    };
+    ws.onmessage = function (event) {
+      var frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      if (frame && typeof frame === "object") handleFrame(frame);
+    };
+    ws.onclose = function (event) {
+      if (state.ws !== ws) return;
+      state.ws = null;
+      clearInterval(state.pingTimer);
+      setTyping(false);
+      if (event.code === 4401) {
+        // The server no longer knows this token (e.g. its key changed): start as a new visitor.
+        state.session = null;
+        saveSession(null);
+        scheduleReconnect(0);
+      } else if (event.code === 4404) {
+        state.stopped = true;
+        setStatus(T.unavailable);
+      } else {
+        scheduleReconnect();
+      }
+    };
+  }
+
+  function scheduleReconnect(delay) {
+    if (state.stopped || state.reconnectTimer) return;
+    if (delay == null) {
+      var ceiling = Math.min(BACKOFF_MAX_MS, 1000 * Math.pow(2, state.attempt));
+      delay = ceiling / 2 + Math.random() * ceiling / 2; // jitter, so a restart is not a stampede
+      state.attempt += 1;
+    }
+    setStatus(T.offline);
+    state.reconnectTimer = setTimeout(function () {
+      state.reconnectTimer = null;
+      connect();
+    }, delay);
+  }
+
+  function reconnectNow() {
+    if (state.ws || state.stopped || !state.session) return;
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = null;
+    connect();
+  }
+
+  function handleFrame(frame) {
+    switch (frame.type) {
+      case "history":
+        renderHistory(frame.messages);
+        break;
+      case "ack":
+        state.pending = state.pending.filter(function (f) { return f.id !== frame.id; });
+        markDelivered(frame.id);
+        break;
+      case "error":
+        if (typeof frame.id === "string") {
+          state.pending = state.pending.filter(function (f) { return f.id !== frame.id; });
+          markFailed(frame.id);
+        }
+        break;
+      case "typing":
+        setTyping(!!frame.on);
+        break;
+      case "message":
+        if (frame.author !== "customer") setTyping(false);
+        var isNew = !state.shown[frame.id];
+        renderMessage(frame, false);
+        if (isNew && !state.isOpen && frame.author !== "customer") setUnread(state.unread + 1);
+        break;
+      default:
+        break; // pong, and frame types newer than this script
+    }
+  }
+
+  function sendFrame(frame) {
+    state.pending.push(frame);
+    if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(frame));
+    else connect(); // queued; sent when the socket opens
+  }
+
+  function sendText(text) {
+    var frame = { type: "message", id: newId(), text: text };
+    renderMessage({ id: frame.id, author: "customer", text: text }, true);
+    sendFrame(frame);
+  }
+
+  function sendPostback(title, payload) {
+    var frame = { type: "postback", id: newId(), payload: payload, title: title };
+    renderMessage({ id: frame.id, author: "customer", text: title }, true);
+    sendFrame(frame);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Panel
+  // ---------------------------------------------------------------------------------------------
+  function openPanel() {
+    state.isOpen = true;
+    ui.panel.hidden = false;
+    ui.launcher.setAttribute("aria-expanded", "true");
+    setUnread(0);
+    connect();
+    scrollToEnd();
+    ui.input.focus();
+  }
+
+  function closePanel() {
+    state.isOpen = false;
+    ui.panel.hidden = true;
+    ui.launcher.setAttribute("aria-expanded", "false");
+    ui.launcher.focus();
+  }
+
+  function start() {
+    buildUi();
+    // A returning visitor connects at once, so an agent's reply shows as unread even before they
+    // open the panel; a new visitor costs the server nothing until they open it.
+    if (state.session) connect();
+    window.addEventListener("online", reconnectNow);
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible") reconnectNow();
+    });
+  }
+
+  // For a shop's own "chat with us" links; does nothing until the page has loaded.
+  window.CareDeskWebchat = {
+    open: function () { if (ui.panel) openPanel(); },
+    close: function () { if (ui.panel) closePanel(); },
+  };
+
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start);
+})();

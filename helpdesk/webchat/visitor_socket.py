@@ -1,0 +1,179 @@
+"""One visitor's open socket: history on connect, frames in through the webhook path, replies out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from anyio import to_thread
+from sqlmodel import Session
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from connectors.base import InboundMessage, PayloadError
+from connectors.webchat import Subscription, WebchatConnector, message_frame
+from helpdesk.channels.models import EventStatus
+from helpdesk.webchat import service
+
+if TYPE_CHECKING:
+    from helpdesk.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME_CHARS = 8192
+#: frames a socket may send per window before being told to slow down (a person types far slower)
+RATE_LIMIT = (20, 10.0)
+
+
+class _RateLimit:
+    """At most ``count`` events in any ``window_s`` seconds."""
+
+    def __init__(self, count: int, window_s: float):
+        self._count, self._window_s = count, window_s
+        self._times: deque[float] = deque()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        while self._times and now - self._times[0] > self._window_s:
+            self._times.popleft()
+        if len(self._times) >= self._count:
+            return False
+        self._times.append(now)
+        return True
+
+
+class VisitorSocket:
+    """Serves one accepted WebSocket of a visitor whose token has been checked."""
+
+    def __init__(self, runtime: Runtime, connector: WebchatConnector, websocket: WebSocket, visitor_id: str):
+        self.runtime = runtime
+        self.connector = connector
+        self.hub = connector.hub
+        self.websocket = websocket
+        self.visitor_id = visitor_id
+        self._send_lock = asyncio.Lock()
+        self._rate = _RateLimit(*RATE_LIMIT)
+
+    async def run(self) -> None:
+        """Replay the history, then serve frames both ways until the visitor leaves."""
+        # Subscribe before reading the history, so a reply sent in between is in one or the other.
+        subscription = await self.hub.subscribe(self.visitor_id)
+        forwarder: asyncio.Task | None = None
+        try:
+            replayed = await self.send_history()
+            forwarder = asyncio.create_task(self._forward(subscription, replayed))
+            await self._receive_frames()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            if forwarder is not None:
+                forwarder.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await forwarder
+            await self.hub.unsubscribe(subscription)
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        """Send one frame; the forwarder and the receive loop both send, one at a time."""
+        async with self._send_lock:
+            await self.websocket.send_json(frame)
+
+    async def send_history(self) -> set[str]:
+        """Send the visitor's stored messages; returns their ids."""
+
+        def load() -> list[dict[str, Any]]:
+            with Session(self.runtime.engine) as session:
+                return service.visitor_history(session, self.visitor_id)
+
+        messages = await to_thread.run_sync(load)
+        await self.send({"type": "history", "messages": messages})
+        return {m["id"] for m in messages}
+
+    async def _forward(self, subscription: Subscription, replayed: set[str]) -> None:
+        try:
+            async for frame in subscription:
+                if frame.get("type") == "resync":
+                    replayed = await self.send_history()
+                    continue
+                if frame.get("id") in replayed:
+                    continue  # published while the history was read, and already in it
+                await self.send(frame)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Without its live feed the socket would look alive but miss replies: end it, and the
+            # widget reconnects and replays the history.
+            log.warning("webchat socket of %s lost its feed", self.visitor_id, exc_info=True)
+            with contextlib.suppress(Exception):
+                await self.websocket.close(code=1011)
+
+    async def _receive_frames(self) -> None:
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            await self._handle(message.get("text"))
+
+    async def _error(self, reason: str, frame: Any = None) -> None:
+        reply: dict[str, Any] = {"type": "error", "reason": reason}
+        if isinstance(frame, dict) and isinstance(frame.get("id"), str):
+            reply["id"] = frame["id"][:128]
+        await self.send(reply)
+
+    async def _handle(self, text: str | None) -> None:
+        if text is None:
+            await self._error("frames must be JSON text, not binary")
+            return
+        if len(text) > MAX_FRAME_CHARS:
+            await self._error(f"frame is longer than {MAX_FRAME_CHARS} characters")
+            return
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            await self._error("frame is not valid JSON")
+            return
+        if isinstance(frame, dict) and frame.get("type") == "ping":
+            await self.send({"type": "pong"})
+            return
+        if not self._rate.allow():
+            await self._error("too many messages, please slow down", frame)
+            return
+        try:
+            [inbound] = self.connector.parse({"visitor_id": self.visitor_id, "frame": frame})
+        except PayloadError as exc:
+            await self._error(exc.reason, frame)
+            return
+        stored = await to_thread.run_sync(self._store, inbound, frame)
+        await self.send({"type": "ack", "id": inbound.external_id, "duplicate": stored is None})
+        if stored is None:
+            return  # seen before (a resend after a reconnect): stored and answered already
+        event_id, status = stored
+        await self._show_to_other_tabs(inbound)
+        if status == EventStatus.received:
+            await self.send({"type": "typing", "on": True})
+            self.runtime.worker.submit_event(event_id, inbound.channel, inbound.sender_id)
+            # Jobs of one chat run in order under the worker's key "<channel>:<sender>", so this one
+            # runs once the message has been processed and its replies sent.
+            self.runtime.worker.submit(f"{inbound.channel}:{inbound.sender_id}", self._typing_off)
+
+    def _store(self, inbound: InboundMessage, frame: dict[str, Any]) -> tuple[int, str] | None:
+        with Session(self.runtime.engine, expire_on_commit=False) as session:
+            event = service.record_frame(session, inbound, frame)
+            session.commit()
+            return None if event is None else (event.id, event.status)
+
+    async def _show_to_other_tabs(self, inbound: InboundMessage) -> None:
+        frame = message_frame(inbound.external_id, inbound.text, author="customer")
+        try:
+            await self.hub.publish(self.visitor_id, frame)
+        except Exception as exc:  # only a convenience for other tabs; they get it from history later
+            log.warning("could not echo a webchat message to other tabs: %s", exc)
+
+    async def _typing_off(self) -> None:
+        try:
+            await self.hub.publish(self.visitor_id, {"type": "typing", "on": False})
+        except Exception as exc:  # the widget also hides the indicator on its own after a while
+            log.warning("could not publish webchat typing-off: %s", exc)

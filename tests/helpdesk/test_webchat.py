@@ -1,0 +1,381 @@
+"""The web chat channel end to end, in process: session, socket, bot, dedupe, history, agent replies.
+
+The real app runs under starlette's TestClient (lifespan included); the widget's side of the socket is
+played by ``websocket_connect``.
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import pytest
+from sqlmodel import Session, func, select
+from starlette.websockets import WebSocketDisconnect
+
+from connectors.base import OutboundRatingRequest, parse_rating_payload
+from helpdesk.channels.models import InboundEvent
+from helpdesk.conversations import service as conversations
+from helpdesk.conversations.models import Conversation, DeliveryStatus, Message, MessageAuthor
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+with warnings.catch_warnings():
+    # Starlette would like httpx2 for its TestClient; httpx is what the project has and works.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
+
+Frame = dict[str, Any]
+
+
+class Socket:
+    """One widget connection: send frames, wait for the ones a test cares about (never forever)."""
+
+    def __init__(self, session: Any):
+        self.session = session
+        self.seen: list[Frame] = []
+        self._reader = ThreadPoolExecutor(max_workers=1)
+
+    def receive(self, timeout: float = 10.0) -> Frame:
+        """The next frame from the server."""
+        # receive_json blocks without a limit; a reader thread turns a missing frame into a failure.
+        future = self._reader.submit(self.session.receive_json)
+        try:
+            frame = future.result(timeout)
+        except FutureTimeout:
+            pytest.fail(f"no frame within {timeout}s; frames so far: {self.seen}")
+        self.seen.append(frame)
+        return frame
+
+    def wait_for(self, match: Callable[[Frame], bool], timeout: float = 10.0) -> Frame:
+        """Read frames until one matches; the ones before it stay in ``seen``."""
+        while True:
+            frame = self.receive(timeout)
+            if match(frame):
+                return frame
+
+    def send(self, frame: Frame) -> None:
+        """Send one frame as the widget would."""
+        self.session.send_json(frame)
+
+    def say(self, text: str, message_id: str | None = None) -> str:
+        """Send a text message; returns its client id."""
+        message_id = message_id or str(uuid.uuid4())
+        self.send({"type": "message", "id": message_id, "text": text})
+        return message_id
+
+    def bot_reply(self, timeout: float = 10.0) -> Frame:
+        """The next bubble from the bot."""
+        return self.wait_for(lambda f: f["type"] == "message" and f["author"] == "bot", timeout)
+
+    def idle(self) -> None:
+        """Wait for the "done thinking" frame that follows a processed message."""
+        self.wait_for(lambda f: f == {"type": "typing", "on": False})
+
+    def frames_until_pong(self) -> list[Frame]:
+        """Everything the server sends before answering a ping (it answers pings in order)."""
+        self.send({"type": "ping"})
+        frames = []
+        while (frame := self.receive())["type"] != "pong":
+            frames.append(frame)
+        return frames
+
+
+class Webchat:
+    """The app under a TestClient, with the few things the tests do to it."""
+
+    def __init__(self, client: TestClient):
+        self.client = client
+
+    @property
+    def runtime(self):
+        """The running app's runtime."""
+        return self.client.app.state.runtime
+
+    def new_session(self) -> dict[str, str]:
+        """POST /webchat/session."""
+        response = self.client.post("/webchat/session")
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def connect(self, token: str):
+        """Open the socket (a context manager yielding the raw session)."""
+        return self.client.websocket_connect(f"/webchat/ws?token={token}")
+
+    def settle(self) -> None:
+        """Wait until the worker has processed and delivered everything."""
+        self.client.portal.call(self.runtime.worker.wait_idle)
+
+    def agent_headers(self) -> dict[str, str]:
+        """Log in as the admin agent."""
+        response = self.client.post("/api/auth/token", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def count(self, model, *where) -> int:
+        """Rows of a table (optionally filtered)."""
+        with Session(self.runtime.engine) as session:
+            return session.exec(select(func.count()).select_from(model).where(*where)).one()
+
+
+@pytest.fixture
+def webchat(make_settings) -> Iterator[Webchat]:
+    """The app on SQLite, in-memory hub."""
+    from helpdesk.app import create_app
+
+    with TestClient(create_app(make_settings())) as client:
+        yield Webchat(client)
+
+
+def open_socket(webchat: Webchat, token: str):
+    """Connect and consume the history frame; yields (socket, history)."""
+
+    class _Open:
+        def __enter__(self) -> tuple[Socket, list[Frame]]:
+            self._context = webchat.connect(token)
+            self.socket = Socket(self._context.__enter__())
+            history = self.socket.receive()
+            assert history["type"] == "history", history
+            return self.socket, history["messages"]
+
+        def __exit__(self, *exc_info: object) -> None:
+            self._context.__exit__(*exc_info)
+            self.socket._reader.shutdown(wait=False)
+
+    return _Open()
+
+
+# --- sessions and tokens -----------------------------------------------------------------------
+
+
+def test_session_gives_a_new_visitor_a_token_signed_for_their_id(webchat):
+    first, second = webchat.new_session(), webchat.new_session()
+    assert first["visitor_id"] != second["visitor_id"]
+    assert first["token"].startswith(first["visitor_id"] + ".")
+    response = webchat.client.post("/webchat/session")
+    # The widget calls this from the shop's own site, which is another origin.
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("forge", ["missing", "garbage", "other_visitor", "other_key"])
+def test_socket_without_a_valid_token_is_closed_with_4401(webchat, forge):
+    from helpdesk.webchat.service import new_session
+
+    real = webchat.new_session()
+    mac = real["token"].split(".")[1]
+    token = {
+        "missing": "",
+        "garbage": "not-a-token",
+        "other_visitor": f"someone-elses-visitor-id.{mac}",
+        "other_key": new_session("another-secret-key-0123456789").token,
+    }[forge]
+    with webchat.connect(token) as session:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            session.receive_json()
+    assert closed.value.code == 4401
+
+
+def test_webhook_route_does_not_accept_webchat_frames(webchat):
+    frame = {"visitor_id": "visitor-aaaaaaaaaaaa", "frame": {"type": "message", "id": str(uuid.uuid4()),
+                                                             "text": "giả mạo"}}
+    response = webchat.client.post("/webhooks/webchat", json=frame)
+    assert response.status_code == 403
+    assert webchat.count(InboundEvent) == 0
+
+
+# --- conversation ------------------------------------------------------------------------------
+
+
+def test_new_visitor_gets_an_empty_history(webchat):
+    with open_socket(webchat, webchat.new_session()["token"]) as (_, history):
+        assert history == []
+
+
+def test_question_is_acknowledged_and_answered_by_the_bot(webchat):
+    with open_socket(webchat, webchat.new_session()["token"]) as (socket, _):
+        message_id = socket.say("bảo hành bao lâu")
+        assert socket.wait_for(lambda f: f["type"] == "ack") == {"type": "ack", "id": message_id,
+                                                                   "duplicate": False}
+        reply = socket.bot_reply()
+        assert "12 tháng" in reply["text"]
+        assert reply["id"].startswith("wc-")
+        socket.idle()
+    assert {"type": "typing", "on": True} in socket.seen
+    assert socket.seen.index({"type": "typing", "on": True}) < socket.seen.index(reply)
+
+
+def test_same_client_message_id_sent_twice_is_stored_and_answered_once(webchat):
+    with open_socket(webchat, webchat.new_session()["token"]) as (socket, _):
+        message_id = socket.say("shop ơi bảo hành mấy tháng vậy")
+        socket.bot_reply()
+        socket.idle()
+        # The widget resends whatever was not acknowledged after a reconnect.
+        socket.say("shop ơi bảo hành mấy tháng vậy", message_id)
+        assert socket.wait_for(lambda f: f["type"] == "ack") == {"type": "ack", "id": message_id,
+                                                                   "duplicate": True}
+        webchat.settle()
+        assert [f for f in socket.frames_until_pong() if f["type"] == "message"] == []
+    assert webchat.count(InboundEvent) == 1
+    assert webchat.count(Message, Message.direction == "in") == 1
+
+
+def test_history_after_reconnect_has_both_sides_under_their_live_ids(webchat):
+    token = webchat.new_session()["token"]
+    with open_socket(webchat, token) as (socket, _):
+        message_id = socket.say("bảo hành bao lâu vậy shop")
+        reply = socket.bot_reply()
+        socket.idle()
+    with open_socket(webchat, token) as (_, history):
+        assert [(m["id"], m["author"], m["text"]) for m in history] == [
+            (message_id, "customer", "bảo hành bao lâu vậy shop"),
+            (reply["id"], "bot", reply["text"]),
+        ]
+        assert all(m["created_at"] for m in history)
+
+
+def test_another_tab_of_the_same_visitor_sees_the_message_and_the_answer(webchat):
+    token = webchat.new_session()["token"]
+    with open_socket(webchat, token) as (writing_tab, _), open_socket(webchat, token) as (other_tab, _):
+        message_id = writing_tab.say("bảo hành bao lâu")
+        echoed = other_tab.wait_for(lambda f: f["type"] == "message" and f["author"] == "customer")
+        assert echoed["id"] == message_id and echoed["text"] == "bảo hành bao lâu"
+        assert "12 tháng" in other_tab.bot_reply()["text"]
+
+
+def test_bad_frames_get_an_error_and_the_socket_stays_usable(webchat):
+    with open_socket(webchat, webchat.new_session()["token"]) as (socket, _):
+        socket.session.send_text("{not json")
+        assert socket.receive()["type"] == "error"
+        socket.session.send_bytes(b"\x00\x01")
+        assert socket.receive()["type"] == "error"
+        bad_id = str(uuid.uuid4())
+        socket.send({"type": "shout", "id": bad_id, "text": "hi"})
+        error = socket.receive()
+        assert error["type"] == "error" and error["id"] == bad_id and error["reason"]
+        socket.send({"type": "message", "id": str(uuid.uuid4()), "text": "   "})
+        assert socket.receive()["type"] == "error"
+        assert socket.frames_until_pong() == []
+        assert "12 tháng" in (socket.say("bảo hành bao lâu") and socket.bot_reply()["text"])
+    assert webchat.count(InboundEvent) == 1
+
+
+# --- agents and buttons ------------------------------------------------------------------------
+
+
+def test_agent_reply_arrives_live_on_the_open_socket_and_stays_in_the_history(webchat):
+    token = webchat.new_session()["token"]
+    with open_socket(webchat, token) as (socket, _):
+        socket.say("cho mình gặp nhân viên")
+        socket.bot_reply()  # the bot says a person will answer
+        socket.idle()
+        headers = webchat.agent_headers()
+        queue = webchat.client.get("/api/conversations", params={"state": "waiting_for_agent"}, headers=headers)
+        [conversation] = queue.json()["data"]
+        assert conversation["channel"] == "webchat"
+        note = webchat.client.post(f"/api/conversations/{conversation['id']}/notes",
+                                   json={"text": "khách hỏi về bảo hành, nội bộ"}, headers=headers)
+        assert note.status_code == 201
+        reply = webchat.client.post(f"/api/conversations/{conversation['id']}/messages",
+                                    json={"text": "Chào bạn, em là Hạnh bên CSKH ạ."}, headers=headers)
+        assert reply.status_code == 201, reply.text
+        live = socket.wait_for(lambda f: f["type"] == "message" and f["author"] == "agent")
+        assert live["text"] == "Chào bạn, em là Hạnh bên CSKH ạ."
+    webchat.settle()
+    detail = webchat.client.get(f"/api/conversations/{conversation['id']}", headers=headers).json()
+    assert [m for m in detail["messages"] if m["author"] == "agent" and not m["is_private"]][0][
+        "delivery_status"] == "sent"
+    with open_socket(webchat, token) as (_, history):
+        assert [m["author"] for m in history] == ["customer", "bot", "agent"]
+        assert history[-1]["id"] == live["id"]
+        assert all("nội bộ" not in m["text"] for m in history)  # private notes never reach the visitor
+
+
+def _queue_rating_request(webchat: Webchat, visitor_id: str) -> None:
+    """Ask the visitor to rate their conversation, as the CSAT follow-up will."""
+    from helpdesk.customers.models import ChannelIdentity
+
+    with Session(webchat.runtime.engine, expire_on_commit=False) as session:
+        conversation = session.exec(
+            select(Conversation).join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
+            .where(ChannelIdentity.external_id == visitor_id)).one()
+        request = OutboundRatingRequest(recipient_id=visitor_id, text="Bạn chấm điểm giúp shop nhé",
+                                        subject=f"conversation:{conversation.id}")
+        message = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
+                                            text=request.text, delivery_status=DeliveryStatus.pending)
+        conversations.queue_outbound(session, conversation, message, request.model_dump(mode="json"), visitor_id)
+        session.commit()
+    webchat.runtime.worker.submit_drain("webchat", visitor_id)
+
+
+def test_rating_button_press_is_stored_as_a_postback_of_that_visitor(webchat):
+    rater, bystander = webchat.new_session(), webchat.new_session()
+    with open_socket(webchat, rater["token"]) as (socket, _), \
+            open_socket(webchat, bystander["token"]) as (other, _):
+        socket.say("bảo hành bao lâu")
+        socket.bot_reply()
+        socket.idle()
+        _queue_rating_request(webchat, rater["visitor_id"])
+        prompt = socket.wait_for(lambda f: f["type"] == "message" and "buttons" in f)
+        five_stars = prompt["buttons"][-1]
+        assert five_stars["title"] == "⭐⭐⭐⭐⭐" and five_stars["payload"].endswith(":5")
+        press_id = str(uuid.uuid4())
+        socket.send({"type": "postback", "id": press_id, **five_stars})
+        assert socket.wait_for(lambda f: f["type"] == "ack")["id"] == press_id
+        webchat.settle()
+        assert [f for f in other.frames_until_pong() if f["type"] == "message"] == []
+    with Session(webchat.runtime.engine) as session:
+        event = session.exec(select(InboundEvent).where(InboundEvent.external_id == press_id)).one()
+    assert event.kind == "postback"
+    assert event.sender_id == rater["visitor_id"]
+    subject, stars = parse_rating_payload(event.message["payload"])
+    assert subject.startswith("conversation:") and stars == 5
+    with open_socket(webchat, rater["token"]) as (_, history):
+        assert [m["author"] for m in history] == ["customer", "bot", "bot", "customer", "bot"]
+        assert history[2]["buttons"][-1] == five_stars  # the prompt keeps its buttons after a reload
+        assert (history[3]["id"], history[3]["text"]) == (press_id, "⭐⭐⭐⭐⭐")
+
+
+# --- static files ------------------------------------------------------------------------------
+
+
+def test_widget_script_is_served_as_cacheable_javascript(webchat):
+    response = webchat.client.get("/webchat/widget.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert "max-age" in response.headers["cache-control"]
+    assert "/webchat/ws" in response.text
+    again = webchat.client.get("/webchat/widget.js", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize("path", ["/", "/demo"])
+def test_demo_shop_page_embeds_the_widget(webchat, path):
+    response = webchat.client.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Bếp Việt Demo" in response.text
+    assert '<script src="/webchat/widget.js" defer></script>' in response.text
+
+
+# --- several processes -------------------------------------------------------------------------
+
+
+def test_with_redis_the_answer_travels_through_redis_pub_sub(make_settings, redis_url):
+    import redis
+
+    from connectors.webchat import RedisWebchatHub
+    from helpdesk.app import create_app
+
+    with TestClient(create_app(make_settings(redis_url=redis_url))) as client:
+        webchat = Webchat(client)
+        assert isinstance(webchat.runtime.connectors["webchat"].hub, RedisWebchatHub)
+        with open_socket(webchat, webchat.new_session()["token"]) as (socket, _):
+            probe = redis.Redis.from_url(redis_url)
+            assert probe.pubsub_numsub("caredesk:webchat")[0][1] == 1
+            probe.close()
+            socket.say("bảo hành bao lâu")
+            assert "12 tháng" in socket.bot_reply()["text"]
