@@ -23,22 +23,14 @@ class Responses:
 
     @classmethod
     def load(cls, path: Path, default_locale: str = "vi") -> Responses:
-        """Read a responses YAML file: ``key: {vi: text | [texts], en: ...}``."""
-        try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ResponseError(f"{path}: cannot read responses: {exc}") from exc
-        responses = document.get("responses", document)
-        if not isinstance(responses, dict):
-            raise ResponseError(f"{path}: expected a mapping of response keys")
+        """Read a responses YAML file, or every ``*.yml`` in a folder: ``key: {vi: text | [texts], en: ...}``."""
+        files = sorted(path.glob("*.yml")) if path.is_dir() else [path]
         templates: dict[str, dict[str, tuple[str, ...]]] = {}
-        for key, by_locale in responses.items():
-            if not isinstance(by_locale, dict):
-                raise ResponseError(f"{path}: response {key!r} must map locales to texts")
-            templates[key] = {
-                locale: tuple(texts) if isinstance(texts, list) else (str(texts),)
-                for locale, texts in by_locale.items()
-            }
+        for file in files:
+            for key, by_locale in _read_templates(file).items():
+                if key in templates:
+                    raise ResponseError(f"{file}: response {key!r} is defined twice")
+                templates[key] = by_locale
         return cls(templates, default_locale)
 
     def has(self, key: str) -> bool:
@@ -53,6 +45,24 @@ class Responses:
         texts = by_locale.get(locale) or by_locale.get(self.default_locale) or next(iter(by_locale.values()))
         template = texts[variant % len(texts)]
         return _SafeFormatter().format(template, **values)
+
+
+def _read_templates(path: Path) -> dict[str, dict[str, tuple[str, ...]]]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ResponseError(f"{path}: cannot read responses: {exc}") from exc
+    responses = document.get("responses", document)
+    if not isinstance(responses, dict):
+        raise ResponseError(f"{path}: expected a mapping of response keys")
+    templates: dict[str, dict[str, tuple[str, ...]]] = {}
+    for key, by_locale in responses.items():
+        if not isinstance(by_locale, dict):
+            raise ResponseError(f"{path}: response {key!r} must map locales to texts")
+        templates[key] = {
+            locale: tuple(texts) if isinstance(texts, list) else (str(texts),) for locale, texts in by_locale.items()
+        }
+    return templates
 
 
 class _SafeFormatter(string.Formatter):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 
 from anyio import to_thread
 from sqlalchemy.engine import Engine
@@ -23,7 +25,7 @@ from helpdesk.channels.service import RetryPolicy
 from helpdesk.channels.worker import Worker
 from helpdesk.conversations.state_store import DatabaseStateStore
 from helpdesk.core.config import Settings
-from helpdesk.core.db import make_engine, migrate
+from helpdesk.core.db import make_engine, migrate, utcnow
 from helpdesk.nlu_admin.service import ModelHolder
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ class Runtime:
         data = settings.data_dir
         self.bot = ConversationEngine(
             parser=self.models,
-            responses=Responses.load(data / "bot" / "responses.yml", settings.shop.default_locale),
+            responses=Responses.load(data / "bot", settings.shop.default_locale),
             knowledge=Knowledge.load(data / "faq"),
             state_store=state_store,
             default_locale=settings.shop.default_locale,
@@ -76,6 +78,8 @@ class Runtime:
             template_values={"shop": settings.shop.name},
         )
         self.worker: Worker | None = None
+        #: the time source of scheduled work (care messages, SLA); tests replace it with a fake clock
+        self.clock: Callable[[], datetime] = utcnow
         self.retry_policy = RetryPolicy(settings.outbox.max_attempts, settings.outbox.base_backoff_s,
                                         settings.outbox.max_backoff_s)
 

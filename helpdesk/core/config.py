@@ -59,6 +59,23 @@ class BotSettings(BaseModel):
     fallbacks_before_handoff: int = 2
 
 
+class CareSettings(BaseModel):
+    """After-delivery care: when each proactive message goes out."""
+
+    rating_delay_s: int = 86400
+    usage_tips_delay_s: int = 3 * 86400
+    check_in_delay_s: int = 7 * 86400
+    #: no proactive messages in this local-time window ("HH:MM-HH:MM"); empty turns quiet hours off
+    quiet_hours: str = "21:00-08:00"
+    check_interval_s: float = 5.0
+
+
+class IntegrationSettings(BaseModel):
+    """The shop's own systems (order system) calling CareDesk."""
+
+    api_key: SecretStr = SecretStr("")
+
+
 class OutboxSettings(BaseModel):
     """Retries of outgoing messages."""
 
@@ -96,6 +113,8 @@ class Settings(BaseSettings):
     zalo_bot: ZaloBotConfig = ZaloBotConfig()
     cli: CliChannelSettings = CliChannelSettings()
     outbox: OutboxSettings = OutboxSettings()
+    care: CareSettings = CareSettings()
+    integration: IntegrationSettings = IntegrationSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> Settings:

@@ -1,0 +1,91 @@
+"""The widget in a real browser against a real server: ask, get answers, talk to an agent, reload."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+pytest.importorskip("playwright", reason="the browser tests drive Chromium through playwright")
+
+from playwright.sync_api import expect  # noqa: E402
+
+CUSTOMER = ".cdw-msg.cdw-customer .cdw-bubble"
+BOT = ".cdw-msg.cdw-bot .cdw-bubble"
+AGENT = ".cdw-msg.cdw-agent .cdw-bubble"
+
+
+def watch_outside_requests(page, server_url: str) -> list[str]:
+    """Collect every request the page makes to anywhere but the CareDesk server (there must be none)."""
+    own = urlsplit(server_url).netloc
+    outside: list[str] = []
+    page.on("request", lambda request: outside.append(request.url)
+            if urlsplit(request.url).netloc not in (own, "") else None)
+    return outside
+
+
+def say(page, text: str) -> None:
+    """Type a message in the widget and send it with Enter."""
+    page.locator(".cdw-input").fill(text)
+    page.locator(".cdw-input").press("Enter")
+
+
+def agent_replies(server_url: str, text: str) -> None:
+    """An agent answers the conversation waiting in the queue, through the helpdesk API."""
+    with httpx.Client(base_url=server_url, timeout=10) as api:
+        token = api.post("/api/auth/token", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        waiting = api.get("/api/conversations", params={"state": "waiting_for_agent"}, headers=headers).json()
+        [conversation] = waiting["data"]
+        reply = api.post(f"/api/conversations/{conversation['id']}/messages", json={"text": text}, headers=headers)
+        assert reply.status_code == 201, reply.text
+
+
+def test_visitor_asks_the_bot_talks_to_an_agent_and_finds_it_all_after_a_reload(live_server, page):
+    outside = watch_outside_requests(page, live_server.url)
+    page.goto(f"{live_server.url}/")
+    expect(page.locator("h1")).to_contain_text("Nồi cơm điện")
+
+    page.locator(".cdw-launcher").click()
+    expect(page.locator(".cdw-panel")).to_be_visible()
+    expect(page.locator(".cdw-welcome")).to_contain_text("Xin chào")
+
+    say(page, "bảo hành bao lâu vậy shop")
+    expect(page.locator(BOT).first).to_contain_text("12 tháng")
+
+    say(page, "cho mình gặp nhân viên")
+    expect(page.locator(BOT)).to_have_count(2)
+
+    # Markup in a message must show as text, never become elements.
+    agent_replies(live_server.url, "Chào bạn, em là <b>Hạnh</b> bên CSKH ạ.")
+    agent_bubble = page.locator(AGENT)
+    expect(agent_bubble).to_have_text("Chào bạn, em là <b>Hạnh</b> bên CSKH ạ.")
+    expect(agent_bubble.locator("b")).to_have_count(0)
+
+    page.reload()
+    page.locator(".cdw-launcher").click()
+    expect(page.locator(CUSTOMER)).to_have_text(["bảo hành bao lâu vậy shop", "cho mình gặp nhân viên"])
+    expect(page.locator(BOT)).to_have_count(2)
+    expect(page.locator(BOT).first).to_contain_text("12 tháng")
+    expect(page.locator(AGENT)).to_have_text("Chào bạn, em là <b>Hạnh</b> bên CSKH ạ.")
+    assert outside == []
+
+
+def test_widget_on_another_origin_speaks_english_when_asked(live_server, page):
+    # The shop's site is another origin than CareDesk: localhost vs 127.0.0.1, both loopback.
+    port = urlsplit(live_server.url).port
+    shop = f"http://localhost:{port}/shop"
+    page.route(shop, lambda route: route.fulfill(content_type="text/html", body=(
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Shop</title></head><body>"
+        f"<h1>Rice cookers</h1><script src='{live_server.url}/webchat/widget.js' data-lang='en' defer></script>"
+        "</body></html>")))
+    page.goto(shop)
+    launcher = page.locator(".cdw-launcher")
+    expect(launcher).to_contain_text("Chat with us")
+    launcher.click()
+    expect(page.locator(".cdw-welcome")).to_contain_text("How can we help")
+    say(page, "how long is the warranty?")
+    expect(page.locator(BOT).first).to_contain_text("12")
