@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from connectors.base import Button, OutboundButtons, OutboundRatingRequest, OutboundText
 
+from bot.ports import CustomerDirectory, CustomerView, NullShop, ShopDirectory
+
 if TYPE_CHECKING:
     from bot.knowledge import Knowledge
     from bot.responses import Responses
@@ -31,6 +33,8 @@ class Turn:
     human_owned: bool = False
     locale_hint: str | None = None
     reply_to: str | None = None
+    customer: CustomerView | None = None
+    has_attachments: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,15 @@ class Decision:
 
 
 @dataclass
+class Services:
+    """The outside world as flows see it: the shop's records and the helpdesk's customer records."""
+
+    shop: ShopDirectory = field(default_factory=NullShop)
+    customers: CustomerDirectory | None = None
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+
+@dataclass
 class TurnContext:
     """The turn, its NLU reading, the conversation's saved state and the decision being built."""
 
@@ -69,6 +82,18 @@ class TurnContext:
     decision: Decision
     handled_by: str | None = None
     template_values: dict[str, Any] = field(default_factory=dict)
+    services: Services = field(default_factory=Services)
+
+    @property
+    def customer_id(self) -> int | None:
+        """The customer's id, when the helpdesk knows them."""
+        return self.turn.customer.id if self.turn.customer else None
+
+    def entities(self, name: str) -> list[str]:
+        """Every value of entity ``name`` in this message."""
+        if self.nlu is None:
+            return []
+        return [str(entity.value) for entity in self.nlu.entities if entity.entity == name]
 
     @property
     def intent(self) -> str | None:

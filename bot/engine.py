@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.context import Decision, Parser, Turn, TurnContext
-from bot.flows import default_routers
+from bot.context import Decision, Parser, Services, Turn, TurnContext
+from bot.flows import default_routers, optout
 from bot.knowledge import Knowledge
 from bot.language import detect_language
 from bot.responses import Responses
@@ -27,15 +27,18 @@ class ConversationEngine:
         default_locale: str = "vi",
         fallbacks_before_handoff: int = 2,
         template_values: dict[str, str] | None = None,
+        services: Services | None = None,
     ):
         self.parser = parser
         self.responses = responses
         self.knowledge = knowledge
         self.state_store = state_store or MemoryStateStore()
         self.routers = list(routers) if routers is not None else default_routers()
+        self.silent_router = optout.router
         self.default_locale = default_locale
         self.fallbacks_before_handoff = fallbacks_before_handoff
         self.template_values = dict(template_values or {})
+        self.services = services or Services()
 
     async def handle(self, turn: Turn) -> Decision:
         """Decide what to do with one customer message."""
@@ -43,13 +46,18 @@ class ConversationEngine:
         nlu = await self.parser.aparse(turn.text) if turn.text.strip() else None
         locale = detect_language(turn.text, default=state.get("locale") or turn.locale_hint or self.default_locale)
         decision = Decision(locale=locale, nlu=nlu)
+        ctx = TurnContext(turn=turn, nlu=nlu, state=state, locale=locale, responses=self.responses,
+                          knowledge=self.knowledge, decision=decision, template_values=self.template_values,
+                          services=self.services)
         if turn.human_owned:
-            # A person owns the conversation: the bot reads (for the inbox and training) but stays silent.
+            # A person owns the conversation: the bot reads (for the inbox and training) and stays
+            # silent, except for commands the customer gives explicitly (opting out of messages).
+            if await self.silent_router.dispatch(ctx):
+                await self.state_store.save(turn.conversation_key, state)
+            decision.handled_by = ctx.handled_by
             return decision
         state["locale"] = locale
         state.setdefault("fallback_limit", self.fallbacks_before_handoff)
-        ctx = TurnContext(turn=turn, nlu=nlu, state=state, locale=locale, responses=self.responses,
-                          knowledge=self.knowledge, decision=decision, template_values=self.template_values)
         for router in self.routers:
             if await router.dispatch(ctx):
                 break

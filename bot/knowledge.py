@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+
+_WORDS = re.compile(r"\w+")
 
 
 class KnowledgeError(Exception):
@@ -68,10 +72,19 @@ class Knowledge:
                 knowledge.by_intent.setdefault(entry.intent, []).append(entry)
         return knowledge
 
-    def answer_for(self, intent: str, text: str) -> FaqEntry | None:
-        """The entry of ``intent`` whose keywords best match ``text``; the first one on a tie."""
+    def answer_for(self, intent: str, text: str, locale: str = "vi") -> FaqEntry | None:
+        """The entry of ``intent`` that best matches ``text``: keywords first, then words shared with
+        the answer in the customer's language; the first entry (the general answer) on a tie."""
         entries = self.by_intent.get(intent)
         if not entries:
             return None
         folded = fold(text)
-        return max(entries, key=lambda entry: sum(fold(k) in folded for k in entry.keywords))
+        words = {word for word in _WORDS.findall(folded) if len(word) >= 4}
+
+        def score(entry: FaqEntry) -> tuple[int, int]:
+            keyword_hits = sum(fold(k) in folded for k in entry.keywords)
+            answer = fold(entry.answer.get(locale) or next(iter(entry.answer.values()), ""))
+            shared = len(words & {stem for word in _WORDS.findall(answer) for stem in (word, word.rstrip("s"))})
+            return keyword_hits, shared
+
+        return max(entries, key=score)

@@ -76,6 +76,10 @@ class CustomerDirectory(Protocol):
         """Store a 1–5 rating for ``subject`` (``order:<code>`` or ``conversation:<id>``); returns its kind."""
         ...
 
+    async def add_rating_comment(self, customer_id: int, subject: str, comment: str) -> None:
+        """Attach what went wrong to the customer's latest rating of ``subject``."""
+        ...
+
     async def pending_rating_subject(self, customer_id: int) -> str | None:
         """The subject of a rating the shop asked this customer for and has not received, if any."""
         ...

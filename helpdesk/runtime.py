@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot import ConversationEngine, Knowledge, Responses
+from bot.context import Services
 from bot.state import DialogueStateStore, RedisStateStore
 from connectors import CONNECTORS, ChannelConnector
 from connectors.cli import CliConnector
@@ -27,6 +28,7 @@ from helpdesk.conversations.state_store import DatabaseStateStore
 from helpdesk.core.config import Settings
 from helpdesk.core.db import make_engine, migrate, utcnow
 from helpdesk.nlu_admin.service import ModelHolder
+from helpdesk.shop.directory import DatabaseShopDirectory
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ class Runtime:
             default_locale=settings.shop.default_locale,
             fallbacks_before_handoff=settings.bot.fallbacks_before_handoff,
             template_values={"shop": settings.shop.name},
+            services=Services(shop=DatabaseShopDirectory(self.engine), timezone=settings.shop.timezone),
         )
         self.worker: Worker | None = None
         #: the time source of scheduled work (care messages, SLA); tests replace it with a fake clock

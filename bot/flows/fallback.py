@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.context import TurnContext
+from bot.flows.handoff import hand_over
 from bot.router import Router, always
 
 router = Router("fallback")
@@ -14,8 +15,7 @@ async def ask_to_rephrase_or_hand_over(ctx: TurnContext) -> None:
     misses = int(ctx.state.get("fallbacks", 0)) + 1
     ctx.state["fallbacks"] = misses
     if misses >= int(ctx.state.get("fallback_limit", 2)):
-        ctx.say("fallback_handoff")
-        ctx.escalate("bot_failed", priority="normal")
         ctx.state["fallbacks"] = 0
+        await hand_over(ctx, "bot_failed", template="fallback_handoff")
     else:
         ctx.say("fallback_rephrase")

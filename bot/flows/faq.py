@@ -21,9 +21,10 @@ FAQ_INTENTS = (
 @router.handler(intent_is(*FAQ_INTENTS))
 async def answer_faq(ctx: TurnContext) -> None:
     """Reply with the best matching FAQ answer, and its links."""
-    entry = ctx.knowledge.answer_for(ctx.intent or "", ctx.turn.text)
+    entry = ctx.knowledge.answer_for(ctx.intent or "", ctx.turn.text, ctx.locale)
     if entry is None:
         ctx.say("faq_missing")
+        ctx.state["awaiting"] = "offer_handoff"
         return
     answer = entry.answer.get(ctx.locale) or next(iter(entry.answer.values()))
     if entry.links:

@@ -10,6 +10,7 @@ from anyio import to_thread
 from sqlmodel import Session
 
 from bot import Decision, Turn
+from bot.ports import CustomerView
 from connectors.base import DeliveryError, InboundMessage
 from helpdesk.channels import service as channels
 from helpdesk.channels.models import EventStatus, InboundEvent, OutboxItem
@@ -58,6 +59,10 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
             # Reply by message id where the platform supports it; a button press's token (e.g. a
             # Telegram callback query id) is for acknowledging, not for quoting.
             reply_to=inbound.reply_token if inbound.kind == "message" else None,
+            customer=CustomerView(id=customer.id, name=customer.name,
+                                  verified_phone=customer.phone if customer.phone_verified else None,
+                                  locale=customer.locale),
+            has_attachments=bool(inbound.attachments),
         )
         session.commit()
         return _Prepared(event_id, conversation.id, message.id, turn, inbound)

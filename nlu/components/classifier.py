@@ -25,21 +25,24 @@ def softmax_rows(scores: np.ndarray) -> np.ndarray:
 
 @register_component
 class LinearIntentClassifier(Component):
-    """One-vs-rest linear SVM (or logistic regression); confidence = softmax(temperature * score)."""
+    """One-vs-rest linear SVM (or logistic regression); confidence = softmax(temperature * score),
+    with the temperature fitted on a held-out share of the training data (``temperature: auto``)."""
 
     name = "LinearIntentClassifier"
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:
         """Return the default configuration."""
-        return {"model": "svm", "C": 0.5, "class_weight": None, "temperature": 5.0, "max_iter": 2000}
+        return {"model": "svm", "C": 1.0, "class_weight": None, "temperature": "auto", "calibration_split": 0.2,
+                "max_iter": 2000, "random_state": 0}
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
         self.classes: list[str] = []
         self.weights_t = np.zeros((0, 0), dtype=np.float32)  # (n_features, n_classes)
         self.bias = np.zeros(0, dtype=np.float32)
-        self.temperature = float(self.config["temperature"])
+        configured = self.config["temperature"]
+        self.temperature = 1.0 if configured == "auto" else float(configured)
 
     def _estimator(self):
         model = self.config["model"]
@@ -55,16 +58,15 @@ class LinearIntentClassifier(Component):
                                       max_iter=self.config["max_iter"])
         raise ValueError(f"unknown model {model!r} for {self.name} (use 'svm' or 'logreg')")
 
-    def train(self, examples: Sequence[Message], data: Any = None) -> None:
-        """Fit the linear model on the training messages' features and intent labels."""
-        labels = [m.data["intent_label"] for m in examples]
-        self.classes = sorted(set(labels))
-        matrix = feature_matrix(examples)
+    def _fit(self, matrix, labels: list[str], classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Fit one model; return (weights transposed, bias) with columns in ``classes`` order."""
+        present = sorted(set(labels))
         dimension = matrix.shape[1]
-        if len(self.classes) < 2:
-            self.weights_t = np.zeros((dimension, len(self.classes)), dtype=np.float32)
-            self.bias = np.ones(len(self.classes), dtype=np.float32)
-            return
+        weights_t = np.zeros((dimension, len(classes)), dtype=np.float32)
+        bias = np.full(len(classes), -1e3, dtype=np.float32)  # classes missing from this fit never win
+        if len(present) < 2:
+            bias[[classes.index(c) for c in present]] = 1.0
+            return weights_t, bias
         estimator = self._estimator()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -74,9 +76,46 @@ class LinearIntentClassifier(Component):
         if coef.shape[0] == 1:  # binary problem: scikit-learn keeps one row for the second class
             coef = np.vstack([-coef, coef]) / 2
             intercept = np.array([-intercept[0], intercept[0]], dtype=np.float32) / 2
-        order = [list(estimator.classes_).index(c) for c in self.classes]
-        self.weights_t = np.ascontiguousarray(coef[order].T)
-        self.bias = intercept[order]
+        columns = [classes.index(c) for c in estimator.classes_]
+        weights_t[:, columns] = coef.T
+        bias[columns] = intercept
+        return weights_t, bias
+
+    def _calibrated_temperature(self, matrix, labels: list[str]) -> float:
+        """Fit the softmax temperature on a held-out part of the training data (minimum log loss)."""
+        from scipy.optimize import minimize_scalar
+
+        rng = np.random.default_rng(self.config["random_state"])
+        label_array = np.array(labels)
+        held_out = np.zeros(len(labels), dtype=bool)
+        for label in self.classes:  # stratified: hold out a share of each intent with >= 3 examples
+            members = np.flatnonzero(label_array == label)
+            if len(members) >= 3:
+                count = max(1, int(round(len(members) * self.config["calibration_split"])))
+                held_out[rng.choice(members, size=count, replace=False)] = True
+        if held_out.sum() < 2 or (~held_out).sum() < 2:
+            return 1.0
+        weights_t, bias = self._fit(matrix[~held_out], list(label_array[~held_out]), self.classes)
+        scores = np.asarray(matrix[held_out] @ weights_t + bias, dtype=np.float64)
+        truth = np.array([self.classes.index(label) for label in label_array[held_out]])
+
+        def log_loss(log_temperature: float) -> float:
+            scaled = scores * np.exp(log_temperature)
+            scaled -= scaled.max(axis=1, keepdims=True)
+            log_norm = np.log(np.exp(scaled).sum(axis=1))
+            return float(np.mean(log_norm - scaled[np.arange(len(truth)), truth]))
+
+        best = minimize_scalar(log_loss, bounds=(np.log(0.1), np.log(100.0)), method="bounded")
+        return float(np.exp(best.x))
+
+    def train(self, examples: Sequence[Message], data: Any = None) -> None:
+        """Fit the linear model on the training messages' features and intent labels."""
+        labels = [m.data["intent_label"] for m in examples]
+        self.classes = sorted(set(labels))
+        matrix = feature_matrix(examples)
+        if self.config["temperature"] == "auto":
+            self.temperature = self._calibrated_temperature(matrix, labels)
+        self.weights_t, self.bias = self._fit(matrix, labels, self.classes)
 
     def scores(self, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Return the raw class scores of one sparse feature vector."""

@@ -105,6 +105,7 @@
   var state = {
     session: loadSession(),
     ws: null,
+    connecting: false, // a session request is under way; the socket opens when it answers
     isOpen: false,
     stopped: false,
     attempt: 0,
@@ -394,11 +395,18 @@
   }
 
   function connect() {
-    if (state.ws || state.stopped) return;
+    // One attempt at a time: two session requests would mint two visitors, and the socket could
+    // end up on one while the browser remembers the other, losing the chat on the next reload.
+    if (state.ws || state.connecting || state.stopped) return;
+    state.connecting = true;
     clearTimeout(state.reconnectTimer);
     state.reconnectTimer = null;
     setStatus(state.attempt ? T.offline : (state.isOpen ? T.connecting : ""));
-    ensureSession().then(openSocket, function () {
+    ensureSession().then(function (session) {
+      state.connecting = false;
+      openSocket(session);
+    }, function () {
+      state.connecting = false;
       if (state.stopped) setStatus(T.unavailable);
       else scheduleReconnect();
     });
