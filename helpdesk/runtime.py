@@ -27,6 +27,7 @@ from helpdesk.channels.worker import Worker
 from helpdesk.conversations.state_store import DatabaseStateStore
 from helpdesk.core.config import Settings
 from helpdesk.core.db import make_engine, migrate, utcnow
+from helpdesk.core.events import EventBus
 from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.shop.directory import DatabaseShopDirectory
 
@@ -81,6 +82,7 @@ class Runtime:
             services=Services(shop=DatabaseShopDirectory(self.engine), timezone=settings.shop.timezone),
         )
         self.worker: Worker | None = None
+        self.events = EventBus(self.redis)
         #: the time source of scheduled work (care messages, SLA); tests replace it with a fake clock
         self.clock: Callable[[], datetime] = utcnow
         self.retry_policy = RetryPolicy(settings.outbox.max_attempts, settings.outbox.base_backoff_s,
@@ -98,6 +100,7 @@ class Runtime:
         """Prepare storage, load the model and start background processing."""
         await to_thread.run_sync(self.prepare_database)
         await to_thread.run_sync(self.models.load_active)
+        await self.events.start()
         self.worker = Worker(self, pump_interval_s=self.settings.outbox.pump_interval_s)
         await self.worker.start()
         for name in self.connectors:
@@ -107,6 +110,7 @@ class Runtime:
         """Finish background work and release connections."""
         if self.worker is not None:
             await self.worker.stop()
+        await self.events.stop()
         for connector in self.connectors.values():
             await connector.close()
         if self.redis is not None:

@@ -55,35 +55,55 @@ def reply(
     message, item = service.agent_reply(session, conversation, agent, body.text, _recipient(session, conversation))
     session.commit()
     runtime.worker.submit_drain(item.channel, item.recipient_id)
+    runtime.events.publish_soon("message_created", conversation_id=conversation.id, message_id=message.id,
+                                author="agent")
     return MessagePublic.model_validate(message)
 
 
+def _updated(runtime, session: Session, conversation: Conversation, action: str) -> ConversationPublic:
+    """Commit an agent's change and tell live views about it."""
+    session.commit()
+    runtime.events.publish_soon("conversation_updated", conversation_id=conversation.id, action=action,
+                                state=conversation.state, assignee_id=conversation.assignee_id)
+    return ConversationPublic.model_validate(conversation)
+
+
 @router.post("/{conversation_id}/notes", response_model=MessagePublic, status_code=201)
-def add_note(conversation_id: int, body: NoteCreate, agent: CurrentAgent, session: SessionDep) -> MessagePublic:
+def add_note(
+    conversation_id: int, body: NoteCreate, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep
+) -> MessagePublic:
     """A private note in the timeline; never sent to the customer."""
     conversation = service.get_conversation_for(session, agent, conversation_id)
-    return MessagePublic.model_validate(service.add_note(session, conversation, agent, body.text))
+    note = service.add_note(session, conversation, agent, body.text)
+    session.commit()
+    runtime.events.publish_soon("message_created", conversation_id=conversation.id, message_id=note.id,
+                                author="agent", private=True)
+    return MessagePublic.model_validate(note)
 
 
 @router.post("/{conversation_id}/claim", response_model=ConversationPublic)
-def claim(conversation_id: int, agent: CurrentAgent, session: SessionDep) -> ConversationPublic:
+def claim(conversation_id: int, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep) -> ConversationPublic:
     """Take the conversation; the bot stays silent while the agent owns it."""
     conversation = service.get_conversation_for(session, agent, conversation_id)
-    return ConversationPublic.model_validate(service.claim(session, conversation, agent))
+    return _updated(runtime, session, service.claim(session, conversation, agent), "claimed")
 
 
 @router.post("/{conversation_id}/handback", response_model=ConversationPublic)
-def hand_back(conversation_id: int, agent: CurrentAgent, session: SessionDep) -> ConversationPublic:
+def hand_back(
+    conversation_id: int, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep
+) -> ConversationPublic:
     """Return the conversation to the bot."""
     conversation = service.get_conversation_for(session, agent, conversation_id)
-    return ConversationPublic.model_validate(service.hand_back_to_bot(session, conversation, agent))
+    return _updated(runtime, session, service.hand_back_to_bot(session, conversation, agent), "handed_back")
 
 
 @router.post("/{conversation_id}/resolve", response_model=ConversationPublic)
-def resolve(conversation_id: int, agent: CurrentAgent, session: SessionDep) -> ConversationPublic:
+def resolve(
+    conversation_id: int, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep
+) -> ConversationPublic:
     """Close the conversation."""
     conversation = service.get_conversation_for(session, agent, conversation_id)
-    return ConversationPublic.model_validate(service.resolve(session, conversation, agent))
+    return _updated(runtime, session, service.resolve(session, conversation, agent), "resolved")
 
 
 @router.post("/{conversation_id}/messages/{message_id}/retry", response_model=MessagePublic)

@@ -32,6 +32,14 @@ class _Prepared:
     message_id: int
     turn: Turn
     inbound: InboundMessage
+    new_conversation: bool
+
+
+@dataclass(frozen=True)
+class _Applied:
+    outbox_ids: list[int]
+    message_ids: list[int]
+    escalated: bool
 
 
 def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
@@ -43,6 +51,7 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
         inbound = InboundMessage.model_validate(event.message)
         customer, identity = identify_sender(session, inbound.channel, inbound.sender_id, inbound.sender_name)
         conversation = conversations.open_conversation(session, identity)
+        new_conversation = conversation.last_message_at is None
         message = conversations.add_message(
             session, conversation, direction="in", author=MessageAuthor.customer, text=inbound.text,
             channel_message_id=inbound.external_id, payload=inbound.payload,
@@ -65,10 +74,10 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
             has_attachments=bool(inbound.attachments),
         )
         session.commit()
-        return _Prepared(event_id, conversation.id, message.id, turn, inbound)
+        return _Prepared(event_id, conversation.id, message.id, turn, inbound, new_conversation)
 
 
-def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> list[int]:
+def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applied:
     """Store the NLU reading, apply an escalation, queue the replies; returns outbox item ids."""
     from helpdesk.conversations.models import Conversation, Message
 
@@ -77,13 +86,15 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> list[in
         message = session.get(Message, prepared.message_id)
         if decision.nlu is not None:
             message.nlu = decision.nlu.to_rasa()
-        outbox_ids = []
+        outbox_ids, message_ids = [], []
+        state_before = conversation.state
         for reply in decision.replies:
             stored = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
                                                text=reply.text, delivery_status=DeliveryStatus.pending)
             item = conversations.queue_outbound(session, conversation, stored, reply.model_dump(mode="json"),
                                                 reply.recipient_id)
             outbox_ids.append(item.id)
+            message_ids.append(stored.id)
         if decision.escalation is not None:
             conversations.escalate(session, conversation, decision.escalation.reason,
                                    decision.escalation.priority)
@@ -91,7 +102,7 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> list[in
         event.status = EventStatus.processed
         event.processed_at = utcnow()
         session.commit()
-        return outbox_ids
+        return _Applied(outbox_ids, message_ids, conversation.state != state_before)
 
 
 def _mark_failed(runtime: Runtime, event_id: int, error: str) -> None:
@@ -113,8 +124,19 @@ async def process_inbound_event(runtime: Runtime, event_id: int) -> None:
             connector = runtime.connectors.get(prepared.inbound.channel)
             if connector is not None:
                 await connector.acknowledge(prepared.inbound)
+        events = runtime.events
+        await events.publish("message_created", conversation_id=prepared.conversation_id,
+                             message_id=prepared.message_id, author="customer",
+                             new_conversation=prepared.new_conversation)
         decision = await runtime.bot.handle(prepared.turn)
-        outbox_ids = await to_thread.run_sync(_apply, runtime, prepared, decision)
+        applied = await to_thread.run_sync(_apply, runtime, prepared, decision)
+        for message_id in applied.message_ids:
+            await events.publish("message_created", conversation_id=prepared.conversation_id,
+                                 message_id=message_id, author="bot")
+        if applied.escalated:
+            await events.publish("conversation_escalated", conversation_id=prepared.conversation_id,
+                                 reason=decision.escalation.reason, priority=decision.escalation.priority)
+        outbox_ids = applied.outbox_ids
     except Exception as exc:
         log.exception("processing inbound event %s failed", event_id)
         await to_thread.run_sync(_mark_failed, runtime, event_id, f"{type(exc).__name__}: {exc}")
@@ -143,6 +165,9 @@ async def drain_chat(runtime: Runtime, channel: str, recipient_id: str) -> int:
         else:
             external_id, error = await channels.send_outbox_item(connector, item)
         stored = await to_thread.run_sync(_record_delivery, runtime, item.id, external_id, error)
+        if stored.message_id is not None:
+            await runtime.events.publish("message_delivery", message_id=stored.message_id, status=stored.status,
+                                         error=stored.last_error)
         if stored.status == "pending":
             return sent
         sent += stored.status == "sent"

@@ -33,9 +33,13 @@ def browser_unavailable(reason: str) -> None:
     pytest.skip(f"{reason}; install it (apt-get install chromium; pip install playwright) to run browser tests")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    """One Chromium for the whole session (starting it is the slow part)."""
+    """One Chromium per test module.
+
+    Not per session: while Playwright's sync API is active its event loop counts as running in the
+    main thread, and every async test collected after the browser tests would then fail to start.
+    """
     if not CHROMIUM.exists():
         browser_unavailable(f"{CHROMIUM} is missing")
     try:

@@ -1,0 +1,130 @@
+"""Domain events (``message_created``, ``conversation_updated``, ``order_delivered`` …).
+
+In-process listeners react to them (follow-ups, surveys, SLA) without threading through the core,
+and live views (the inbox) subscribe to the stream. With Redis configured, events fan out through
+Redis pub/sub so a browser connected to one process sees what another process did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from helpdesk.core.db import utcnow
+
+log = logging.getLogger(__name__)
+
+REDIS_CHANNEL = "caredesk:events"
+
+Listener = Callable[["DomainEvent"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """Something that happened, with the ids a reader needs to look it up."""
+
+    name: str
+    data: dict[str, Any]
+    at: datetime = field(default_factory=utcnow)
+
+    def to_json(self) -> str:
+        """The event as JSON for the wire."""
+        return json.dumps({"event": self.name, "data": self.data, "at": self.at.isoformat()}, default=str)
+
+    @classmethod
+    def from_json(cls, raw: str) -> DomainEvent:
+        """Read an event back from the wire."""
+        document = json.loads(raw)
+        return cls(document["event"], document["data"], datetime.fromisoformat(document["at"]))
+
+
+class EventBus:
+    """Publishes events to listeners in this process and to every subscriber of every process."""
+
+    def __init__(self, redis: Any = None, *, channel: str = REDIS_CHANNEL):
+        self._redis = redis
+        self._channel = channel
+        self._listeners: dict[str, list[Listener]] = defaultdict(list)
+        self._subscribers: set[asyncio.Queue[DomainEvent]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._relay: asyncio.Task | None = None
+
+    def on(self, name: str) -> Callable[[Listener], Listener]:
+        """Register an in-process listener for events named ``name``."""
+
+        def register(listener: Listener) -> Listener:
+            self._listeners[name].append(listener)
+            return listener
+
+        return register
+
+    async def start(self) -> None:
+        """Bind to the running loop and, with Redis, relay events published by other processes."""
+        self._loop = asyncio.get_running_loop()
+        if self._redis is not None:
+            pubsub = self._redis.pubsub()
+            await pubsub.subscribe(self._channel)
+            self._relay = asyncio.create_task(self._relay_from_redis(pubsub), name="caredesk-event-relay")
+
+    async def stop(self) -> None:
+        """Stop relaying."""
+        if self._relay is not None:
+            self._relay.cancel()
+            try:
+                await self._relay
+            except asyncio.CancelledError:
+                pass
+
+    async def publish(self, name: str, **data: Any) -> DomainEvent:
+        """Run this process's listeners, then fan the event out to subscribers everywhere."""
+        event = DomainEvent(name, data)
+        for listener in self._listeners.get(name, ()):
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("listener %s of %s failed", getattr(listener, "__name__", listener), name)
+        if self._redis is not None:
+            await self._redis.publish(self._channel, event.to_json())
+        else:
+            self._fan_out(event)
+        return event
+
+    def publish_soon(self, name: str, **data: Any) -> None:
+        """Publish from any thread (sync routes and services run in worker threads)."""
+        if self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.publish(name, **data)))
+
+    def subscribe(self, maxsize: int = 1000) -> asyncio.Queue[DomainEvent]:
+        """A queue receiving every event from now on (drop it with ``unsubscribe``)."""
+        queue: asyncio.Queue[DomainEvent] = asyncio.Queue(maxsize)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[DomainEvent]) -> None:
+        """Stop delivering to ``queue``."""
+        self._subscribers.discard(queue)
+
+    def _fan_out(self, event: DomainEvent) -> None:
+        for queue in list(self._subscribers):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:  # a stalled browser must not block everyone else
+                log.warning("dropping an event for a subscriber that does not keep up")
+
+    async def _relay_from_redis(self, pubsub: Any) -> None:
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    try:
+                        self._fan_out(DomainEvent.from_json(message["data"]))
+                    except (ValueError, KeyError):
+                        log.warning("ignoring a malformed event from Redis")
+        finally:
+            await pubsub.aclose()

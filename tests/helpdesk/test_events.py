@@ -1,0 +1,73 @@
+"""Domain events reach in-process listeners and live subscribers, across processes with Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+
+from helpdesk.core.events import EventBus
+
+
+async def test_listener_and_subscriber_both_receive_an_event():
+    bus = EventBus()
+    await bus.start()
+    heard = []
+
+    @bus.on("order_delivered")
+    async def remember(event):
+        heard.append(event.data["code"])
+
+    queue = bus.subscribe()
+    await bus.publish("order_delivered", code="DH100001")
+    assert heard == ["DH100001"]
+    assert (await asyncio.wait_for(queue.get(), 1)).data == {"code": "DH100001"}
+
+
+async def test_a_failing_listener_does_not_stop_the_event():
+    bus = EventBus()
+    await bus.start()
+
+    @bus.on("message_created")
+    async def broken(event):
+        raise RuntimeError("boom")
+
+    queue = bus.subscribe()
+    await bus.publish("message_created", message_id=1)
+    assert (await asyncio.wait_for(queue.get(), 1)).name == "message_created"
+
+
+async def test_unsubscribed_queue_gets_nothing_more():
+    bus = EventBus()
+    await bus.start()
+    queue = bus.subscribe()
+    bus.unsubscribe(queue)
+    await bus.publish("message_created", message_id=1)
+    assert queue.empty()
+
+
+async def test_with_redis_an_event_published_by_one_process_reaches_another(redis_url):
+    first, second = aioredis.from_url(redis_url, decode_responses=True), aioredis.from_url(
+        redis_url, decode_responses=True)
+    publisher, receiver = EventBus(first), EventBus(second)
+    await publisher.start()
+    await receiver.start()
+    queue = receiver.subscribe()
+    await asyncio.sleep(0.1)  # let the subscription settle on the server
+    await publisher.publish("conversation_updated", conversation_id=7, action="claimed")
+    event = await asyncio.wait_for(queue.get(), 3)
+    assert (event.name, event.data["conversation_id"]) == ("conversation_updated", 7)
+    await publisher.stop()
+    await receiver.stop()
+    await first.aclose()
+    await second.aclose()
+
+
+async def test_agent_reply_is_announced_to_live_subscribers(client):
+    queue = client.runtime.events.subscribe()
+    await client.post("/webhooks/cli", json={"sender_id": "ev", "message_id": "ev-1", "text": "cho mình gặp nhân viên"})
+    await client.settle()
+    names = []
+    while not queue.empty():
+        names.append(queue.get_nowait().name)
+    assert "message_created" in names and "conversation_escalated" in names
