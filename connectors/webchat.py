@@ -206,7 +206,7 @@ class RedisWebchatHub(WebchatHub):
         """How many sockets of the visitor this process holds."""
         return self._local.socket_count(visitor_id)
 
-    async def _ensure_listening(self, timeout: float = 5.0) -> None:
+    async def _ensure_listening(self, timeout: float = 2.0) -> None:
         if self._reader is None or self._reader.done():
             self._listening = asyncio.Event()
             self._reader = asyncio.create_task(self._read_forever(), name="caredesk-webchat-hub")

@@ -14,9 +14,10 @@ from sqlalchemy import text
 from helpdesk.agents.api import router as agents_router
 from helpdesk.channels.api import router as webhooks_router
 from helpdesk.conversations.api import router as conversations_router
+from helpdesk.canned.api import router as canned_router
 from helpdesk.core.config import Settings, get_settings
 from helpdesk.customers.api import router as customers_router
-from helpdesk.core.errors import CareDeskError
+from helpdesk.core.errors import CareDeskError, TooManyRequests
 from helpdesk.nlu_admin.api import router as nlu_router
 from helpdesk.runtime import Runtime
 
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(CareDeskError)
     async def domain_error(_request: Request, exc: CareDeskError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse({"detail": exc.reason}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(agents_router)
     app.include_router(conversations_router)
     app.include_router(customers_router)
+    app.include_router(canned_router)
     app.include_router(webhooks_router)
     app.include_router(nlu_router)
     return app

@@ -1,21 +1,57 @@
-"""Routes for logging in and managing agents."""
+"""Routes for logging in (API tokens and browser sessions), agents, presence and teams."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
+from sqlmodel import Session, select
 
 from helpdesk.agents import service
-from helpdesk.agents.schemas import AgentCreate, AgentPublic, TokenPublic, TokenRequest
-from helpdesk.core.deps import CurrentAdmin, CurrentAgent, RuntimeDep, SessionDep
-from helpdesk.core.errors import BadRequest
+from helpdesk.agents.assignment import assign_waiting, requeue_conversations_of
+from helpdesk.agents.models import Agent, Team, TeamMember
+from helpdesk.agents.schemas import (
+    AgentCreate,
+    AgentPublic,
+    AgentsPublic,
+    AgentUpdate,
+    PresenceUpdate,
+    SessionPublic,
+    TeamCreate,
+    TeamPublic,
+    TokenPublic,
+    TokenRequest,
+)
+from helpdesk.agents.teams import ensure_team, set_teams, team_names
+from helpdesk.audit import service as audit
+from helpdesk.core.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    CurrentAdmin,
+    CurrentAgent,
+    CurrentSupervisor,
+    RuntimeDep,
+    SessionDep,
+    csrf_token_for,
+)
+from helpdesk.core.errors import BadRequest, Conflict, NotFound
+from helpdesk.core.security import hash_password
 
 router = APIRouter(prefix="/api", tags=["agents"])
 
+_CREDENTIALS_BODY = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": TokenRequest.model_json_schema()},
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "properties": {"username": {"type": "string"},
+                                                           "password": {"type": "string"}}}
+            },
+        }
+    }
+}
 
-async def _token_request(request: Request) -> TokenRequest:
+
+async def _credentials(request: Request) -> TokenRequest:
     """Accept credentials as JSON ({email, password}) or as an OAuth2 password form (username, password)."""
     content_type = request.headers.get("content-type", "")
     try:
@@ -33,42 +69,127 @@ async def _token_request(request: Request) -> TokenRequest:
         raise BadRequest("malformed body: expected JSON or form data with email and password") from exc
 
 
-@router.post(
-    "/auth/token",
-    response_model=TokenPublic,
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": TokenRequest.model_json_schema()},
-                "application/x-www-form-urlencoded": {
-                    "schema": {"type": "object", "properties": {"username": {"type": "string"},
-                                                               "password": {"type": "string"}}}
-                },
-            }
-        }
-    },
-)
+def agent_public(session: Session, agent: Agent) -> AgentPublic:
+    """An agent with their teams."""
+    return AgentPublic.model_validate(agent, from_attributes=True).model_copy(
+        update={"teams": team_names(session, agent)})
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.post("/auth/token", response_model=TokenPublic, openapi_extra=_CREDENTIALS_BODY)
 async def login(request: Request, runtime: RuntimeDep, session: SessionDep) -> TokenPublic:
-    """Exchange an email and password for a bearer token."""
-    credentials = await _token_request(request)
-    agent = service.authenticate(session, credentials.email, credentials.password)
+    """Exchange an email and password for a bearer token (for API clients)."""
+    credentials = await _credentials(request)
+    agent = service.authenticate(session, credentials.email, credentials.password, _client(request))
     token = service.issue_token(session, agent, runtime.settings.token_ttl_s)
     return TokenPublic(access_token=token, expires_in=runtime.settings.token_ttl_s,
-                       agent=AgentPublic.model_validate(agent, from_attributes=True))
+                       agent=agent_public(session, agent))
+
+
+@router.post("/auth/session", response_model=SessionPublic, openapi_extra=_CREDENTIALS_BODY)
+async def open_session(request: Request, response: Response, runtime: RuntimeDep,
+                       session: SessionDep) -> SessionPublic:
+    """Log a browser in: an HTTP-only, SameSite session cookie, and a CSRF token for unsafe requests."""
+    credentials = await _credentials(request)
+    agent = service.authenticate(session, credentials.email, credentials.password, _client(request))
+    ttl = runtime.settings.token_ttl_s
+    token = service.issue_token(session, agent, ttl, kind="session")
+    csrf = csrf_token_for(runtime.settings.secret_key.get_secret_value(), token)
+    secure = runtime.settings.environment == "production"
+    response.set_cookie(SESSION_COOKIE, token, max_age=ttl, httponly=True, samesite="lax", secure=secure, path="/")
+    response.set_cookie(CSRF_COOKIE, csrf, max_age=ttl, httponly=False, samesite="lax", secure=secure, path="/")
+    audit.record(session, "agent_logged_in", "agent", agent.id, actor_type="agent", actor_id=agent.id)
+    return SessionPublic(agent=agent_public(session, agent), csrf_token=csrf, expires_in=ttl)
+
+
+@router.post("/auth/logout", status_code=204)
+def logout(request: Request, response: Response, agent: CurrentAgent, session: SessionDep) -> Response:
+    """End the browser session (or revoke the bearer token used)."""
+    token = request.cookies.get(SESSION_COOKIE) or request.headers.get("authorization", "").removeprefix("Bearer ")
+    service.revoke_token(session, token)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
 
 
 @router.get("/me", response_model=AgentPublic)
-def read_me(agent: CurrentAgent) -> AgentPublic:
+def read_me(agent: CurrentAgent, session: SessionDep) -> AgentPublic:
     """The logged-in agent."""
-    return AgentPublic.model_validate(agent, from_attributes=True)
+    return agent_public(session, agent)
+
+
+@router.post("/me/presence", response_model=AgentPublic)
+def set_presence(body: PresenceUpdate, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep) -> AgentPublic:
+    """Go online (waiting conversations may be assigned to you) or offline (yours go back to the queue)."""
+    if agent.is_online != body.online:
+        agent.is_online = body.online
+        audit.record(session, "agent_online" if body.online else "agent_offline", "agent", agent.id,
+                     actor_type="agent", actor_id=agent.id)
+        session.flush()
+        if body.online:
+            assign_waiting(session)
+        else:
+            requeue_conversations_of(session, agent)
+        runtime.events.publish_soon("agent_presence", agent_id=agent.id, online=body.online)
+    return agent_public(session, agent)
+
+
+@router.get("/agents", response_model=AgentsPublic)
+def list_agents(agent: CurrentSupervisor, session: SessionDep) -> AgentsPublic:
+    """Every account (supervisors and admins)."""
+    agents = session.exec(select(Agent).order_by(Agent.name)).all()
+    return AgentsPublic(data=[agent_public(session, a) for a in agents], count=len(agents))
 
 
 @router.post("/agents", response_model=AgentPublic, status_code=201)
 def create_agent(body: AgentCreate, admin: CurrentAdmin, session: SessionDep) -> AgentPublic:
     """Create an agent account (admins only)."""
     agent = service.create_agent(session, email=body.email, name=body.name, password=body.password,
-                                 role=body.role, team=body.team, actor_id=admin.id)
-    return AgentPublic.model_validate(agent, from_attributes=True)
+                                 role=body.role, team=body.team, teams=body.teams, capacity=body.capacity,
+                                 actor_id=admin.id)
+    return agent_public(session, agent)
 
 
-__all__ = ["router", "Annotated"]
+@router.patch("/agents/{agent_id}", response_model=AgentPublic)
+def update_agent(agent_id: int, body: AgentUpdate, admin: CurrentAdmin, session: SessionDep) -> AgentPublic:
+    """Change an account's role, teams, capacity, password or whether it is active (admins only)."""
+    agent = session.get(Agent, agent_id)
+    if agent is None:
+        raise NotFound(f"agent {agent_id} not found")
+    changes = body.model_dump(exclude_unset=True, exclude={"password"})
+    for field in ("name", "role", "capacity", "is_active"):
+        if field in changes and changes[field] is not None:
+            setattr(agent, field, changes[field])
+    if body.teams is not None:
+        set_teams(session, agent, body.teams)
+    if body.password is not None:
+        agent.password_hash = hash_password(body.password)
+        changes["password"] = "changed"
+    if body.is_active is False:
+        agent.is_online = False
+        requeue_conversations_of(session, agent)
+    audit.record(session, "agent_updated", "agent", agent.id, actor_type="agent", actor_id=admin.id,
+                 changes={k: str(v) for k, v in changes.items()})
+    return agent_public(session, agent)
+
+
+@router.get("/teams", response_model=list[TeamPublic])
+def list_teams(agent: CurrentAgent, session: SessionDep) -> list[TeamPublic]:
+    """Every team with its members."""
+    teams = session.exec(select(Team).order_by(Team.name)).all()
+    return [TeamPublic(id=t.id, name=t.name, member_ids=list(session.exec(
+        select(TeamMember.agent_id).where(TeamMember.team_id == t.id)).all())) for t in teams]
+
+
+@router.post("/teams", response_model=TeamPublic, status_code=201)
+def create_team(body: TeamCreate, admin: CurrentAdmin, session: SessionDep) -> TeamPublic:
+    """Create a team (admins only)."""
+    if session.exec(select(Team).where(Team.name == body.name)).first() is not None:
+        raise Conflict(f"team {body.name} already exists")
+    team = ensure_team(session, body.name)
+    audit.record(session, "team_created", "team", team.id, actor_type="agent", actor_id=admin.id, name=body.name)
+    return TeamPublic(id=team.id, name=team.name, member_ids=[])

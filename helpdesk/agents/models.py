@@ -33,6 +33,8 @@ class Agent(SQLModel, table=True):
     is_active: bool = True
     is_online: bool = False
     capacity: int = 5
+    last_assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    locale: str = Field(default="vi", max_length=8)
     created_at: datetime = created_at_field()
 
 
@@ -47,3 +49,33 @@ class AuthToken(SQLModel, table=True):
     kind: str = Field(default="bearer", max_length=20)
     created_at: datetime = created_at_field()
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
+class Team(SQLModel, table=True):
+    """A group of agents that shares a queue (e.g. "care", "technical")."""
+
+    __tablename__ = "teams"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True, index=True)
+    created_at: datetime = created_at_field()
+
+
+class TeamMember(SQLModel, table=True):
+    """An agent's membership of a team."""
+
+    __tablename__ = "team_members"
+
+    team_id: int = Field(foreign_key="teams.id", primary_key=True)
+    agent_id: int = Field(foreign_key="agents.id", primary_key=True, index=True)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """A failed login, kept briefly to slow down password guessing."""
+
+    __tablename__ = "login_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, index=True)
+    client: str = Field(max_length=64, index=True)
+    created_at: datetime = created_at_field(index=True)

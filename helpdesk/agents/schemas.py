@@ -1,4 +1,4 @@
-"""API shapes for agents and logins."""
+"""API shapes for agents, teams and logins."""
 
 from __future__ import annotations
 
@@ -13,25 +13,67 @@ class AgentBase(BaseModel):
     email: str = Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     name: str = Field(min_length=1, max_length=200)
     role: AgentRole = AgentRole.agent
-    team: str | None = Field(default=None, max_length=100)
 
 
 class AgentCreate(AgentBase):
     """What an admin gives to create an account."""
 
     password: str = Field(min_length=8, max_length=200)
+    team: str | None = Field(default=None, max_length=100, description="one team (shorthand for teams)")
+    teams: list[str] = []
+    capacity: int = Field(default=5, ge=1, le=100)
+
+
+class AgentUpdate(BaseModel):
+    """What an admin may change on an account."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: AgentRole | None = None
+    teams: list[str] | None = None
+    capacity: int | None = Field(default=None, ge=1, le=100)
+    is_active: bool | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=200)
 
 
 class AgentPublic(AgentBase):
     """An agent as the API shows it."""
 
     id: int
+    teams: list[str] = []
+    capacity: int
     is_active: bool
     is_online: bool
 
 
+class AgentsPublic(BaseModel):
+    """A list of agents."""
+
+    data: list[AgentPublic]
+    count: int
+
+
+class PresenceUpdate(BaseModel):
+    """Going online (taking conversations) or offline."""
+
+    online: bool
+
+
+class TeamCreate(BaseModel):
+    """A new team."""
+
+    name: str = Field(min_length=1, max_length=100)
+
+
+class TeamPublic(BaseModel):
+    """A team and its members' ids."""
+
+    id: int
+    name: str
+    member_ids: list[int]
+
+
 class TokenRequest(BaseModel):
-    """Credentials exchanged for a bearer token."""
+    """Credentials exchanged for a bearer token or a browser session."""
 
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=200)
@@ -46,4 +88,9 @@ class TokenPublic(BaseModel):
     agent: AgentPublic
 
 
-__all__ = ["AgentCreate", "AgentPublic", "TokenRequest", "TokenPublic"]
+class SessionPublic(BaseModel):
+    """A browser session: the agent and the CSRF token to send back in ``X-CSRF-Token``."""
+
+    agent: AgentPublic
+    csrf_token: str
+    expires_in: int

@@ -9,6 +9,9 @@ from helpdesk.conversations import service
 from helpdesk.conversations.models import Conversation, ConversationState
 from helpdesk.conversations.schemas import (
     AgentMessageCreate,
+    AssignRequest,
+    ConversationUpdate,
+    TagsRequest,
     ConversationDetail,
     ConversationPublic,
     ConversationsPublic,
@@ -31,7 +34,9 @@ def list_conversations(
 ) -> ConversationsPublic:
     """Conversations the agent may see, optionally in one state, most urgent first."""
     rows, count = service.list_conversations(session, agent, state=state, limit=limit, offset=offset)
-    return ConversationsPublic(data=[ConversationPublic.model_validate(r) for r in rows], count=count)
+    tags = service.tags_of(session, [r.id for r in rows])
+    return ConversationsPublic(
+        data=[ConversationPublic.model_validate(r).model_copy(update={"tags": tags[r.id]}) for r in rows], count=count)
 
 
 @router.get("/{conversation_id}", response_model=ConversationDetail)
@@ -39,7 +44,9 @@ def read_conversation(conversation_id: int, agent: CurrentAgent, session: Sessio
     """One conversation with its whole timeline, notes included."""
     conversation = service.get_conversation_for(session, agent, conversation_id)
     messages = [MessagePublic.model_validate(m) for m in service.timeline(session, conversation, limit=10_000)]
-    return ConversationDetail(**ConversationPublic.model_validate(conversation).model_dump(), messages=messages)
+    public = ConversationPublic.model_validate(conversation).model_dump()
+    public["tags"] = service.tags_of(session, [conversation.id])[conversation.id]
+    return ConversationDetail(**public, messages=messages)
 
 
 def _recipient(session: Session, conversation: Conversation) -> str:
@@ -64,8 +71,49 @@ def _updated(runtime, session: Session, conversation: Conversation, action: str)
     """Commit an agent's change and tell live views about it."""
     session.commit()
     runtime.events.publish_soon("conversation_updated", conversation_id=conversation.id, action=action,
-                                state=conversation.state, assignee_id=conversation.assignee_id)
-    return ConversationPublic.model_validate(conversation)
+                                state=conversation.state, assignee_id=conversation.assignee_id,
+                                team=conversation.team, priority=conversation.priority)
+    public = ConversationPublic.model_validate(conversation)
+    return public.model_copy(update={"tags": service.tags_of(session, [conversation.id])[conversation.id]})
+
+
+@router.patch("/{conversation_id}", response_model=ConversationPublic)
+def update_conversation(
+    conversation_id: int, body: ConversationUpdate, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep
+) -> ConversationPublic:
+    """Change the priority."""
+    conversation = service.get_conversation_for(session, agent, conversation_id)
+    if body.priority is not None:
+        service.set_priority(session, conversation, agent, body.priority)
+    return _updated(runtime, session, conversation, "updated")
+
+
+@router.post("/{conversation_id}/assign", response_model=ConversationPublic)
+def assign(
+    conversation_id: int, body: AssignRequest, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep
+) -> ConversationPublic:
+    """Give the conversation to an agent (``agent_id``) or transfer it to a team's queue (``team``)."""
+    conversation = service.get_conversation_for(session, agent, conversation_id)
+    service.assign(session, conversation, agent, agent_id=body.agent_id, team=body.team)
+    return _updated(runtime, session, conversation, "assigned")
+
+
+@router.post("/{conversation_id}/reopen", response_model=ConversationPublic)
+def reopen(conversation_id: int, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep) -> ConversationPublic:
+    """Bring a resolved conversation back to the queue."""
+    conversation = service.get_conversation_for(session, agent, conversation_id)
+    return _updated(runtime, session, service.reopen(session, conversation, agent), "reopened")
+
+
+@router.post("/{conversation_id}/tags", response_model=ConversationPublic)
+def tags(
+    conversation_id: int, body: TagsRequest, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep
+) -> ConversationPublic:
+    """Add and remove tags."""
+    conversation = service.get_conversation_for(session, agent, conversation_id)
+    service.set_tags(session, conversation, agent, [t.strip().lower() for t in body.add],
+                     [t.strip().lower() for t in body.remove])
+    return _updated(runtime, session, conversation, "tagged")
 
 
 @router.post("/{conversation_id}/notes", response_model=MessagePublic, status_code=201)

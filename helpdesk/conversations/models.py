@@ -116,3 +116,13 @@ class DialogueState(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=128)
     data: dict[str, Any] = json_field()
     updated_at: datetime = created_at_field()
+
+
+class ConversationTag(SQLModel, table=True):
+    """A label on a conversation (a complaint reason, a product, …), used in views and reports."""
+
+    __tablename__ = "conversation_tags"
+
+    conversation_id: int = Field(foreign_key="conversations.id", primary_key=True)
+    tag: str = Field(max_length=64, primary_key=True, index=True)
+    created_at: datetime = created_at_field()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from helpdesk.conversations.models import Priority
 
 
 class MessagePublic(BaseModel):
@@ -47,6 +49,7 @@ class ConversationPublic(BaseModel):
     next_response_due_at: datetime | None
     resolution_due_at: datetime | None
     sla_status: str
+    tags: list[str] = []
     first_response_at: datetime | None
     resolved_at: datetime | None
     last_message_at: datetime | None
@@ -76,3 +79,23 @@ class NoteCreate(BaseModel):
     """A private note for colleagues."""
 
     text: str = Field(min_length=1, max_length=4096)
+
+
+class AssignRequest(BaseModel):
+    """Whom to give the conversation to: an agent, or a team's queue."""
+
+    agent_id: int | None = None
+    team: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class ConversationUpdate(BaseModel):
+    """Fields an agent may change directly."""
+
+    priority: Priority | None = None
+
+
+class TagsRequest(BaseModel):
+    """Tags to add and to remove."""
+
+    add: list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-:. ]+$")]] = []
+    remove: list[str] = []

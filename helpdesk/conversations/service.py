@@ -9,6 +9,7 @@ from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from helpdesk.agents.models import Agent, AgentRole
+from helpdesk.agents.teams import may_see, visibility_filter
 from helpdesk.audit import service as audit
 from helpdesk.channels.models import OutboxItem
 from helpdesk.conversations.models import (
@@ -22,7 +23,7 @@ from helpdesk.conversations.models import (
     Priority,
 )
 from helpdesk.core.db import utcnow
-from helpdesk.core.errors import Conflict, Forbidden, NotFound
+from helpdesk.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from helpdesk.customers.models import ChannelIdentity
 
 # Wall-clock targets until SLA policies and business hours exist (helpdesk issue); by priority.
@@ -116,20 +117,17 @@ def escalate(
     conversation.updated_at = now
     audit.record(session, "conversation_escalated", "conversation", conversation.id, actor_type=actor_type,
                  actor_id=actor_id, reason=reason, priority=str(priority))
+    session.flush()
+    from helpdesk.agents.assignment import auto_assign  # assignment reads conversations: import late
+
+    auto_assign(session, conversation)
     return conversation
-
-
-def visible_to(agent: Agent, conversation: Conversation) -> bool:
-    """Whether the agent may see the conversation (admins all; others their team's or unteamed ones)."""
-    if agent.role == AgentRole.admin:
-        return True
-    return conversation.team is None or conversation.team == agent.team or conversation.assignee_id == agent.id
 
 
 def get_conversation_for(session: Session, agent: Agent, conversation_id: int) -> Conversation:
     """The conversation if it exists and the agent may see it; NotFound otherwise (no existence leak)."""
     conversation = session.get(Conversation, conversation_id)
-    if conversation is None or not visible_to(agent, conversation):
+    if conversation is None or not may_see(session, agent, conversation):
         raise NotFound(f"conversation {conversation_id} not found")
     return conversation
 
@@ -141,11 +139,9 @@ def list_conversations(
     query = select(Conversation)
     if state is not None:
         query = query.where(Conversation.state == state)
-    if agent.role != AgentRole.admin:
-        query = query.where(
-            (Conversation.team == None) | (Conversation.team == agent.team)  # noqa: E711
-            | (Conversation.assignee_id == agent.id)
-        )
+    visible = visibility_filter(session, agent, Conversation)
+    if visible is not None:
+        query = query.where(visible)
     count = session.exec(select(func.count()).select_from(query.subquery())).one()
     priority_order = case(QUEUE_ORDER, value=Conversation.priority, else_=len(QUEUE_ORDER))
     rows = session.exec(
@@ -261,3 +257,92 @@ def timeline(session: Session, conversation: Conversation, *, include_private: b
 
 
 __all__ = ["datetime"]
+
+
+def reopen(session: Session, conversation: Conversation, agent: Agent) -> Conversation:
+    """Bring a resolved conversation back to the human queue."""
+    if conversation.state != ConversationState.resolved:
+        raise Conflict("only a resolved conversation can be reopened")
+    conversation.state = ConversationState.waiting_for_agent
+    conversation.resolved_at = None
+    conversation.assignee_id = None
+    conversation.updated_at = utcnow()
+    audit.record(session, "conversation_reopened", "conversation", conversation.id, actor_type="agent",
+                 actor_id=agent.id)
+    return conversation
+
+
+def assign(
+    session: Session, conversation: Conversation, actor: Agent, *, agent_id: int | None = None,
+    team: str | None = None,
+) -> Conversation:
+    """Give the conversation to an agent, or transfer it to a team's queue."""
+    from helpdesk.agents.assignment import assign_to, auto_assign
+    from helpdesk.agents.teams import team_names
+
+    if conversation.state == ConversationState.resolved:
+        raise Conflict("conversation is resolved; reopen it first")
+    if agent_id is None and team is None:
+        raise BadRequest("give agent_id or team")
+    if team is not None:
+        conversation.team = team
+        conversation.assignee_id = None
+        conversation.state = ConversationState.waiting_for_agent
+        conversation.escalated_at = conversation.escalated_at or utcnow()
+        audit.record(session, "conversation_transferred", "conversation", conversation.id, actor_type="agent",
+                     actor_id=actor.id, team=team)
+    if agent_id is not None:
+        target = session.get(Agent, agent_id)
+        if target is None or not target.is_active:
+            raise NotFound(f"agent {agent_id} not found")
+        if actor.role == AgentRole.agent and target.id != actor.id:
+            raise Forbidden("agents may only assign conversations to themselves; ask a supervisor")
+        if conversation.team is not None and target.role != AgentRole.admin and conversation.team not in team_names(
+                session, target):
+            raise Conflict(f"agent {agent_id} is not in team {conversation.team}")
+        assign_to(session, conversation, target, actor_id=actor.id)
+    else:
+        session.flush()
+        auto_assign(session, conversation)
+    return conversation
+
+
+def set_priority(session: Session, conversation: Conversation, actor: Agent, priority: Priority) -> Conversation:
+    """Change how urgent the conversation is."""
+    if conversation.priority != priority:
+        audit.record(session, "priority_changed", "conversation", conversation.id, actor_type="agent",
+                     actor_id=actor.id, before=conversation.priority, after=str(priority))
+        conversation.priority = priority
+        conversation.updated_at = utcnow()
+    return conversation
+
+
+def set_tags(session: Session, conversation: Conversation, actor: Agent, add: list[str], remove: list[str]) -> list[str]:
+    """Add and remove tags; returns the conversation's tags."""
+    from helpdesk.conversations.models import ConversationTag
+
+    current = {t.tag: t for t in session.exec(
+        select(ConversationTag).where(ConversationTag.conversation_id == conversation.id)).all()}
+    for tag in remove:
+        if tag in current:
+            session.delete(current.pop(tag))
+    for tag in add:
+        if tag not in current:
+            current[tag] = ConversationTag(conversation_id=conversation.id, tag=tag)
+            session.add(current[tag])
+    audit.record(session, "tags_changed", "conversation", conversation.id, actor_type="agent", actor_id=actor.id,
+                 added=add, removed=remove)
+    session.flush()
+    return sorted(current)
+
+
+def tags_of(session: Session, conversation_ids: list[int]) -> dict[int, list[str]]:
+    """Tags of several conversations at once."""
+    from helpdesk.conversations.models import ConversationTag
+
+    tags: dict[int, list[str]] = {cid: [] for cid in conversation_ids}
+    if conversation_ids:
+        for row in session.exec(select(ConversationTag).where(
+                col(ConversationTag.conversation_id).in_(conversation_ids)).order_by(ConversationTag.tag)):
+            tags[row.conversation_id].append(row.tag)
+    return tags

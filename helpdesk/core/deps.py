@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
@@ -41,19 +43,50 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _bearer = HTTPBearer(auto_error=False, description="Token from POST /api/auth/token")
 
 
+SESSION_COOKIE = "caredesk_session"
+CSRF_COOKIE = "caredesk_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def csrf_token_for(secret_key: str, session_token: str) -> str:
+    """The CSRF token bound to a browser session (nothing to store: it is derived from the session)."""
+    return hmac.new(secret_key.encode(), b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
+
+
 def get_current_agent(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Agent:
-    """The agent whose bearer token came with the request."""
+    """The agent behind the request: a bearer token (API), or a session cookie plus CSRF token (browser)."""
     from helpdesk.agents.service import agent_for_token
 
-    if credentials is None or not credentials.credentials:
-        raise Unauthorized("missing bearer token")
-    return agent_for_token(session, credentials.credentials)
+    if credentials is not None and credentials.credentials:
+        return agent_for_token(session, credentials.credentials)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise Unauthorized("missing bearer token or session")
+    agent = agent_for_token(session, cookie, kind="session")
+    if request.method in UNSAFE_METHODS:
+        secret = request.app.state.runtime.settings.secret_key.get_secret_value()
+        given = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(given.encode(), csrf_token_for(secret, cookie).encode()):
+            raise Forbidden("missing or wrong CSRF token (send the X-CSRF-Token header)")
+    return agent
 
 
 CurrentAgent = Annotated[Agent, Depends(get_current_agent)]
+
+
+def get_current_supervisor(agent: CurrentAgent) -> Agent:
+    """The current agent, who must be a supervisor or an admin."""
+    if agent.role not in (AgentRole.admin, AgentRole.supervisor):
+        raise Forbidden("supervisors and admins only")
+    return agent
+
+
+CurrentSupervisor = Annotated[Agent, Depends(get_current_supervisor)]
 
 
 def get_current_admin(agent: CurrentAgent) -> Agent:

@@ -43,6 +43,16 @@ class Conflict(CareDeskError):
     status = 409
 
 
+class TooManyRequests(CareDeskError):
+    """Slow down; ``retry_after`` seconds."""
+
+    status = 429
+
+    def __init__(self, reason: str, retry_after: int = 60):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(CareDeskError):
     """A dependency (database, NLU model) is not ready."""
 

@@ -1,14 +1,18 @@
 """Imports every table so that SQLModel's metadata (and Alembic) knows the whole schema."""
 
-from helpdesk.agents.models import Agent, AuthToken
+from helpdesk.agents.models import Agent, AuthToken, LoginAttempt, Team, TeamMember
 from helpdesk.audit.models import AuditEntry
+from helpdesk.care.models import CareMessage, CarePlan, RatingRequest
 from helpdesk.channels.models import ChannelCredential, InboundEvent, OutboxItem
-from helpdesk.conversations.models import Conversation, DialogueState, Message
+from helpdesk.conversations.models import Conversation, ConversationTag, DialogueState, Message
+from helpdesk.canned.models import CannedResponse
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.ratings.models import Rating
 from helpdesk.shop.models import Order, Product, Warranty
 
 __all__ = [
+    "LoginAttempt", "Team", "TeamMember", "ConversationTag", "CannedResponse",
     "Agent", "AuthToken", "AuditEntry", "ChannelCredential", "InboundEvent", "OutboxItem", "Conversation", "DialogueState",
-    "Message", "ChannelIdentity", "Customer", "Rating", "Order", "Product", "Warranty",
+    "Message", "ChannelIdentity", "Customer", "Rating", "Order", "Product", "Warranty", "CarePlan", "CareMessage",
+    "RatingRequest",
 ]

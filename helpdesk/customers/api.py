@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 
 from helpdesk.conversations.models import Conversation, Message
 from helpdesk.conversations.schemas import MessagePublic
-from helpdesk.conversations.service import visible_to
+from helpdesk.agents.teams import may_see
 from helpdesk.core.deps import CurrentAgent, SessionDep
 from helpdesk.core.errors import NotFound
 from helpdesk.customers import service
@@ -41,7 +41,7 @@ def customer_timeline(customer_id: int, agent: CurrentAgent, session: SessionDep
     """All the customer's messages on every channel, in order, from conversations the agent may see."""
     customer = _get(session, customer_id)
     conversations = [c for c in session.exec(select(Conversation).where(Conversation.customer_id == customer.id))
-                     if visible_to(agent, c)]
+                     if may_see(session, agent, c)]
     ids = [c.id for c in conversations]
     messages = session.exec(select(Message).where(col(Message.conversation_id).in_(ids))
                             .order_by(col(Message.created_at), col(Message.id))).all() if ids else []

@@ -22,6 +22,8 @@ class Customer(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=320)
     locale: str = Field(default="vi", max_length=8)
     merged_into_id: int | None = Field(default=None, foreign_key="customers.id")
+    #: the customer asked for no proactive care messages ("dừng", "stop")
+    care_opted_out: bool = False
     created_at: datetime = created_at_field()
 
 

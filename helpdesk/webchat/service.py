@@ -10,7 +10,13 @@ from typing import Any
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from connectors.base import Button, InboundMessage, OutboundButtons, OutboundQuickReplies, OutboundRatingRequest
+from connectors.base import (
+    Button,
+    InboundMessage,
+    OutboundButtons,
+    OutboundQuickReplies,
+    OutboundRatingRequest,
+)
 from connectors.webchat import ID_PATTERN, WebchatConnector
 from helpdesk.channels import service as channels
 from helpdesk.channels.models import InboundEvent, OutboxItem

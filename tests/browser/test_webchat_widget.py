@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.helpdesk.test_webchat import queue_rating_request
 
 pytest.importorskip("playwright", reason="the browser tests drive Chromium through playwright")
 
@@ -78,12 +79,24 @@ def test_visitor_asks_the_bot_talks_to_an_agent_and_finds_it_all_after_a_reload(
     expect(agent_bubble).to_have_text("Chào bạn, em là <b>Hạnh</b> bên CSKH ạ.")
     expect(agent_bubble.locator("b")).to_have_count(0)
 
+    # A rating prompt shows real star buttons; pressing one sends it back as the customer's answer.
+    visitor_id = page.evaluate("JSON.parse(localStorage.getItem('caredesk.webchat:' + location.origin)).visitorId")
+    queue_rating_request(live_server.server.config.app.state.runtime, visitor_id)
+    stars = page.locator(".cdw-btn")
+    expect(stars).to_have_text(["⭐", "⭐⭐", "⭐⭐⭐", "⭐⭐⭐⭐", "⭐⭐⭐⭐⭐"])
+    stars.last.click()
+    expect(page.locator(CUSTOMER).last).to_have_text("⭐⭐⭐⭐⭐")
+    expect(page.locator(".cdw-msg.cdw-customer.cdw-pending")).to_have_count(0)  # acknowledged
+    expect(stars.last).to_be_disabled()
+
     page.reload()
     page.locator(".cdw-launcher").click()
-    expect(page.locator(CUSTOMER)).to_have_text(["bảo hành bao lâu vậy shop", "cho mình gặp nhân viên"])
-    expect(page.locator(BOT)).to_have_count(2)
+    expect(page.locator(CUSTOMER)).to_have_text(["bảo hành bao lâu vậy shop", "cho mình gặp nhân viên", "⭐⭐⭐⭐⭐"])
     expect(page.locator(BOT).first).to_contain_text("12 tháng")
+    expect(page.locator(BOT).nth(2)).to_have_text("Bạn chấm điểm giúp shop nhé")
     expect(page.locator(AGENT)).to_have_text("Chào bạn, em là <b>Hạnh</b> bên CSKH ạ.")
+    expect(stars).to_have_count(5)
+    expect(stars.first).to_be_disabled()  # answered before the reload, still answered after it
     assert outside == []
 
 

@@ -224,3 +224,16 @@ async def test_redis_hub_fans_out_to_sockets_in_both_processes(redis_clients):
     finally:
         for hub in hubs:
             await hub.close()
+
+
+async def test_after_losing_redis_the_hub_resubscribes_and_asks_its_sockets_to_resync(redis_clients):
+    hub = RedisWebchatHub(redis_clients[0], reconnect_max_s=0.2)
+    try:
+        tab = await hub.subscribe(VISITOR)
+        # Drop every pub/sub connection, as a Redis restart or a network blip would.
+        await redis_clients[1].client_kill_filter(_type="pubsub")
+        assert await next_frame(tab, timeout=5) == {"type": "resync"}
+        await hub.publish(VISITOR, {"type": "typing", "on": True})
+        assert await next_frame(tab) == {"type": "typing", "on": True}
+    finally:
+        await hub.close()

@@ -173,9 +173,8 @@ def test_socket_without_a_valid_token_is_closed_with_4401(webchat, forge):
         "other_visitor": f"someone-elses-visitor-id.{mac}",
         "other_key": new_session("another-secret-key-0123456789").token,
     }[forge]
-    with webchat.connect(token) as session:
-        with pytest.raises(WebSocketDisconnect) as closed:
-            session.receive_json()
+    with webchat.connect(token) as session, pytest.raises(WebSocketDisconnect) as closed:
+        session.receive_json()
     assert closed.value.code == 4401
 
 
@@ -287,29 +286,30 @@ def test_agent_reply_arrives_live_on_the_open_socket_and_stays_in_the_history(we
         assert live["text"] == "Chào bạn, em là Hạnh bên CSKH ạ."
     webchat.settle()
     detail = webchat.client.get(f"/api/conversations/{conversation['id']}", headers=headers).json()
-    assert [m for m in detail["messages"] if m["author"] == "agent" and not m["is_private"]][0][
-        "delivery_status"] == "sent"
+    agent_message = next(m for m in detail["messages"] if m["author"] == "agent" and not m["is_private"])
+    assert agent_message["delivery_status"] == "sent"
     with open_socket(webchat, token) as (_, history):
         assert [m["author"] for m in history] == ["customer", "bot", "agent"]
         assert history[-1]["id"] == live["id"]
         assert all("nội bộ" not in m["text"] for m in history)  # private notes never reach the visitor
 
 
-def _queue_rating_request(webchat: Webchat, visitor_id: str) -> None:
-    """Ask the visitor to rate their conversation, as the CSAT follow-up will."""
+def queue_rating_request(runtime, visitor_id: str) -> None:
+    """Ask a web chat visitor to rate their conversation, as the CSAT follow-up will (any thread)."""
     from helpdesk.customers.models import ChannelIdentity
 
-    with Session(webchat.runtime.engine, expire_on_commit=False) as session:
+    with Session(runtime.engine, expire_on_commit=False) as session:
         conversation = session.exec(
             select(Conversation).join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
-            .where(ChannelIdentity.external_id == visitor_id)).one()
+            .where(ChannelIdentity.channel == "webchat", ChannelIdentity.external_id == visitor_id)
+            .order_by(Conversation.id.desc())).first()
         request = OutboundRatingRequest(recipient_id=visitor_id, text="Bạn chấm điểm giúp shop nhé",
                                         subject=f"conversation:{conversation.id}")
         message = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
                                             text=request.text, delivery_status=DeliveryStatus.pending)
         conversations.queue_outbound(session, conversation, message, request.model_dump(mode="json"), visitor_id)
         session.commit()
-    webchat.runtime.worker.submit_drain("webchat", visitor_id)
+    runtime.worker.submit_drain("webchat", visitor_id)
 
 
 def test_rating_button_press_is_stored_as_a_postback_of_that_visitor(webchat):
@@ -319,7 +319,7 @@ def test_rating_button_press_is_stored_as_a_postback_of_that_visitor(webchat):
         socket.say("bảo hành bao lâu")
         socket.bot_reply()
         socket.idle()
-        _queue_rating_request(webchat, rater["visitor_id"])
+        queue_rating_request(webchat.runtime, rater["visitor_id"])
         prompt = socket.wait_for(lambda f: f["type"] == "message" and "buttons" in f)
         five_stars = prompt["buttons"][-1]
         assert five_stars["title"] == "⭐⭐⭐⭐⭐" and five_stars["payload"].endswith(":5")

@@ -294,7 +294,11 @@
     return ["customer", "bot", "agent", "system"].indexOf(author) >= 0 ? author : "bot";
   }
 
-  function renderMessage(message, pending) {
+  function disableButtons(scope) {
+    Array.prototype.forEach.call(scope.querySelectorAll(".cdw-btn"), function (b) { b.disabled = true; });
+  }
+
+  function renderMessage(message, pending, answered) {
     if (!message || typeof message.id !== "string" || state.shown[message.id]) return;
     removeWelcome();
     var author = authorClass(message.author);
@@ -310,12 +314,12 @@
         var node = el("button", "cdw-btn", button.title || button.payload);
         node.type = "button";
         node.addEventListener("click", function () {
-          Array.prototype.forEach.call(bar.querySelectorAll("button"), function (b) { b.disabled = true; });
           sendPostback(String(button.title || ""), button.payload);
         });
         bar.appendChild(node);
       });
       row.appendChild(bar);
+      if (answered) disableButtons(bar);
     }
     state.shown[message.id] = row;
     ui.log.insertBefore(row, ui.typing.parentNode === ui.log ? ui.typing : null);
@@ -340,9 +344,15 @@
     state.shown = {};
     while (ui.log.firstChild) ui.log.removeChild(ui.log.firstChild);
     var stored = {};
-    (Array.isArray(messages) ? messages : []).forEach(function (message) {
+    var list = Array.isArray(messages) ? messages : [];
+    var lastCustomer = -1;
+    list.forEach(function (message, index) {
+      if (message.author === "customer") lastCustomer = index;
+    });
+    list.forEach(function (message, index) {
       stored[message.id] = true;
-      renderMessage(message, false);
+      // Buttons the customer has moved past (answered, or written after) are kept but inactive.
+      renderMessage(message, false, index < lastCustomer);
     });
     state.pending = state.pending.filter(function (frame) { return !stored[frame.id]; });
     state.pending.forEach(function (frame) {
@@ -505,6 +515,7 @@
   }
 
   function sendFrame(frame) {
+    disableButtons(ui.log); // whatever the customer says next answers the buttons shown so far
     state.pending.push(frame);
     if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(frame));
     else connect(); // queued; sent when the socket opens

@@ -1,0 +1,65 @@
+"""Teams and who may see which conversation."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_
+from sqlmodel import Session, select
+
+from helpdesk.agents.models import Agent, AgentRole, Team, TeamMember
+
+
+def ensure_team(session: Session, name: str) -> Team:
+    """The team with this name, created if new."""
+    team = session.exec(select(Team).where(Team.name == name)).first()
+    if team is None:
+        team = Team(name=name)
+        session.add(team)
+        session.flush()
+    return team
+
+
+def set_teams(session: Session, agent: Agent, names: list[str]) -> None:
+    """Make the agent a member of exactly these teams."""
+    for member in session.exec(select(TeamMember).where(TeamMember.agent_id == agent.id)).all():
+        session.delete(member)
+    session.flush()
+    for name in dict.fromkeys(names):
+        session.add(TeamMember(team_id=ensure_team(session, name).id, agent_id=agent.id))
+    agent.team = names[0] if names else None
+    session.flush()
+
+
+def team_names(session: Session, agent: Agent) -> list[str]:
+    """The teams the agent belongs to."""
+    return list(session.exec(
+        select(Team.name).join(TeamMember, TeamMember.team_id == Team.id).where(TeamMember.agent_id == agent.id)
+        .order_by(Team.name)
+    ).all())
+
+
+def visibility_filter(session: Session, agent: Agent, conversation_table):
+    """A SQL condition selecting the conversations this agent may see, or None for all (admins).
+
+    Conversations without a team are everyone's; a supervisor sees all of their teams'
+    conversations; an agent sees their teams' unassigned conversations and those assigned to them.
+    """
+    if agent.role == AgentRole.admin:
+        return None
+    teams = team_names(session, agent)
+    own_team = conversation_table.team.in_(teams) if teams else None
+    clauses = [conversation_table.team.is_(None), conversation_table.assignee_id == agent.id]
+    if own_team is not None:
+        if agent.role == AgentRole.supervisor:
+            clauses.append(own_team)
+        else:
+            clauses.append(own_team & conversation_table.assignee_id.is_(None))
+    return or_(*clauses)
+
+
+def may_see(session: Session, agent: Agent, conversation) -> bool:
+    """Whether the agent may see (and act on) this conversation."""
+    if agent.role == AgentRole.admin or conversation.team is None or conversation.assignee_id == agent.id:
+        return True
+    if conversation.team not in team_names(session, agent):
+        return False
+    return agent.role == AgentRole.supervisor or conversation.assignee_id is None

@@ -1,0 +1,1 @@
+"""After-delivery care: the thank-you, rating request, usage tips and check-in an order triggers."""

@@ -1,0 +1,85 @@
+"""Care plans per delivered order, the scheduled messages of each plan, and rating requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from helpdesk.core.db import UTCDateTime
+from helpdesk.core.types import created_at_field, timestamp_field
+
+
+class CareKind(StrEnum):
+    """The steps of the after-delivery sequence, in the order they go out."""
+
+    thank_you = "thank_you"
+    rating_request = "rating_request"
+    usage_tips = "usage_tips"
+    check_in = "check_in"
+
+
+class CareStatus(StrEnum):
+    """Where a scheduled care message stands."""
+
+    scheduled = "scheduled"
+    sent = "sent"  # handed to the outbox; the linked message carries the platform's delivery status
+    skipped = "skipped"  # not sent for a reason the platform or timing imposed (see ``reason``)
+    cancelled = "cancelled"  # the customer opted out or the order was cancelled
+
+
+class CarePlan(SQLModel, table=True):
+    """The care sequence of one delivered order; exists once the order was marked delivered."""
+
+    __tablename__ = "care_plans"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", unique=True)
+    delivered_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    created_at: datetime = created_at_field()
+
+
+class CareMessage(SQLModel, table=True):
+    """One proactive message of a care plan, to one channel identity, due at a given time."""
+
+    __tablename__ = "care_messages"
+    __table_args__ = (
+        # Duplicate delivered events, concurrent imports or a second worker can never double-schedule.
+        UniqueConstraint("order_id", "identity_id", "kind", name="uq_care_messages_order_identity_kind"),
+        # The periodic task asks for status = 'scheduled' AND due_at <= now.
+        Index("ix_care_messages_status_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    identity_id: int = Field(foreign_key="channel_identities.id", index=True)
+    kind: str = Field(max_length=20)
+    #: when the sequence meant it to go (delivery + the step's delay)
+    planned_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    #: when it may go: planned_at moved out of quiet hours, or postponed while an agent talks
+    due_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    status: str = Field(default=CareStatus.scheduled, max_length=12)
+    reason: str | None = Field(default=None, max_length=500)
+    message_id: int | None = Field(default=None, foreign_key="messages.id")
+    sent_at: datetime | None = timestamp_field()
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+
+
+class RatingRequest(SQLModel, table=True):
+    """A rating the shop asked a customer for, so a plain "5" typed back can be matched to it."""
+
+    __tablename__ = "rating_requests"
+    __table_args__ = (Index("ix_rating_requests_customer_open", "customer_id", "answered_at", "sent_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id")
+    identity_id: int | None = Field(default=None, foreign_key="channel_identities.id", index=True)
+    subject: str = Field(max_length=64)  # "order:<code>" or "conversation:<id>"
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    conversation_id: int | None = Field(default=None, foreign_key="conversations.id", index=True)
+    sent_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    answered_at: datetime | None = timestamp_field()
+    rating_id: int | None = Field(default=None, foreign_key="ratings.id")
