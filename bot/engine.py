@@ -40,9 +40,16 @@ class ConversationEngine:
         self.template_values = dict(template_values or {})
         self.services = services or Services()
 
-    async def handle(self, turn: Turn) -> Decision:
-        """Decide what to do with one customer message."""
-        state = await self.state_store.load(turn.conversation_key)
+    async def handle(self, turn: Turn, state: dict | None = None) -> Decision:
+        """Decide what to do with one customer message.
+
+        The caller may pass the conversation's state (e.g. read in the same transaction as the
+        message); it is then updated in place and left to the caller to save. Otherwise the
+        engine loads and saves it through its state store.
+        """
+        managed = state is None
+        if state is None:
+            state = await self.state_store.load(turn.conversation_key)
         nlu = await self.parser.aparse(turn.text) if turn.text.strip() else None
         locale = detect_language(turn.text, default=state.get("locale") or turn.locale_hint or self.default_locale)
         decision = Decision(locale=locale, nlu=nlu)
@@ -52,7 +59,7 @@ class ConversationEngine:
         if turn.human_owned:
             # A person owns the conversation: the bot reads (for the inbox and training) and stays
             # silent, except for commands the customer gives explicitly (opting out of messages).
-            if await self.silent_router.dispatch(ctx):
+            if await self.silent_router.dispatch(ctx) and managed:
                 await self.state_store.save(turn.conversation_key, state)
             decision.handled_by = ctx.handled_by
             return decision
@@ -65,7 +72,8 @@ class ConversationEngine:
             state["fallbacks"] = 0
         state["turns"] = int(state.get("turns", 0)) + 1
         decision.handled_by = ctx.handled_by
-        await self.state_store.save(turn.conversation_key, state)
+        if managed:
+            await self.state_store.save(turn.conversation_key, state)
         return decision
 
     async def reset(self, conversation_key: str) -> None:

@@ -23,8 +23,23 @@ from nlu.training_data import (
 )
 
 __all__ = [
-    "Entity", "EntityAnnotation", "IntentPrediction", "Interpreter", "ModelInfo", "ModelLoadError",
-    "ModelStore", "NLUConfigError", "NLUUnavailableError", "ParseResult", "RasaHTTPInterpreter",
-    "TrainingData", "TrainingDataError", "TrainingExample", "load_model", "load_pipeline_config",
-    "load_training_data", "train_model", "write_training_data",
+    "Entity",
+    "EntityAnnotation",
+    "IntentPrediction",
+    "Interpreter",
+    "ModelInfo",
+    "ModelLoadError",
+    "ModelStore",
+    "NLUConfigError",
+    "NLUUnavailableError",
+    "ParseResult",
+    "RasaHTTPInterpreter",
+    "TrainingData",
+    "TrainingDataError",
+    "TrainingExample",
+    "load_model",
+    "load_pipeline_config",
+    "load_training_data",
+    "train_model",
+    "write_training_data",
 ]

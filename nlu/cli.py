@@ -45,8 +45,12 @@ def open_interpreter(model: Path | None, models_dir: Path) -> Interpreter:
 @app.command()
 def train(
     data: Annotated[list[Path], typer.Option("--data", help="Training data file or directory (repeatable).")],
-    out: Annotated[Path | None, typer.Option("--out", help="Model directory to write (default: add to the store).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="Pipeline config.yml (default: built-in).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Model directory to write (default: add to the store).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Pipeline config.yml (default: built-in).")
+    ] = None,
     models_dir: ModelsDirOption = Path("var/models"),
     activate: Annotated[bool, typer.Option("--activate", help="Activate the new store version.")] = False,
 ) -> None:
@@ -57,11 +61,13 @@ def train(
         fail(str(exc))
     if not training_data.examples:
         fail("no intent examples found in " + ", ".join(map(str, data)))
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
-                  transient=True) as progress:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True
+    ) as progress:
         task = progress.add_task("training", total=1.0)
 
         def report(stage: str, fraction: float) -> None:
+            """Show the training stage on the progress bar."""
             progress.update(task, description=stage, completed=fraction)
 
         try:
@@ -77,8 +83,11 @@ def train(
         except NLUConfigError as exc:
             fail(str(exc))
     intents = len(training_data.intents)
-    console.print(f"trained model [bold]{version}[/] ({len(training_data.examples)} examples, {intents} intents) "
-                  f"-> {model_dir}", highlight=False)
+    console.print(
+        f"trained model [bold]{version}[/] ({len(training_data.examples)} examples, {intents} intents) "
+        f"-> {model_dir}",
+        highlight=False,
+    )
 
 
 def _report_table(report: dict[str, Any]) -> None:
@@ -87,11 +96,18 @@ def _report_table(report: dict[str, Any]) -> None:
         f"intent accuracy {intent['accuracy']:.4f}  macro F1 {intent['macro_f1']:.4f}  "
         f"weighted F1 {intent['weighted_f1']:.4f}  ({intent['n_examples']} examples, "
         f"fallback rate {report['fallback_rate']:.3f}, accuracy without fallback "
-        f"{report['intent_without_fallback']['accuracy']:.4f})", highlight=False)
+        f"{report['intent_without_fallback']['accuracy']:.4f})",
+        highlight=False,
+    )
     table = Table("intent", "precision", "recall", "f1", "support")
     for name, scores in sorted(intent["per_intent"].items()):
-        table.add_row(name, f"{scores['precision']:.3f}", f"{scores['recall']:.3f}", f"{scores['f1']:.3f}",
-                      str(scores["support"]))
+        table.add_row(
+            name,
+            f"{scores['precision']:.3f}",
+            f"{scores['recall']:.3f}",
+            f"{scores['f1']:.3f}",
+            str(scores["support"]),
+        )
     console.print(table)
     if intent["confused"]:
         confused = Table("intent", "predicted as", "count", title="most confused")
@@ -99,13 +115,21 @@ def _report_table(report: dict[str, Any]) -> None:
             confused.add_row(pair["intent"], pair["predicted"], str(pair["count"]))
         console.print(confused)
     entities = report["entities"]
-    console.print(f"entities: precision {entities['precision']:.4f}  recall {entities['recall']:.4f}  "
-                  f"F1 {entities['f1']:.4f}  (support {entities['support']})", highlight=False)
+    console.print(
+        f"entities: precision {entities['precision']:.4f}  recall {entities['recall']:.4f}  "
+        f"F1 {entities['f1']:.4f}  (support {entities['support']})",
+        highlight=False,
+    )
     if entities["per_entity"]:
         table = Table("entity", "precision", "recall", "f1", "support")
         for name, scores in entities["per_entity"].items():
-            table.add_row(name, f"{scores['precision']:.3f}", f"{scores['recall']:.3f}", f"{scores['f1']:.3f}",
-                          str(scores["support"]))
+            table.add_row(
+                name,
+                f"{scores['precision']:.3f}",
+                f"{scores['recall']:.3f}",
+                f"{scores['f1']:.3f}",
+                str(scores["support"]),
+            )
         console.print(table)
 
 
@@ -137,8 +161,10 @@ def test(
     console.print(f"model {interpreter.version}", highlight=False)
     _report_table(report)
     for error in report.get("errors", []):
-        console.print(f"  {error['intent']} -> {error['predicted']} ({error['confidence']:.2f}): {error['text']}",
-                      highlight=False)
+        console.print(
+            f"  {error['intent']} -> {error['predicted']} ({error['confidence']:.2f}): {error['text']}",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -163,8 +189,13 @@ def list_models(models_dir: ModelsDirOption = Path("var/models")) -> None:
     table = Table("", "version", "created", "intents", "accuracy")
     for info in infos:
         accuracy = (info.metrics or {}).get("accuracy")
-        table.add_row("*" if info.active else "", info.version, info.created_at, str(len(info.intents)),
-                      "" if accuracy is None else f"{accuracy:.4f}")
+        table.add_row(
+            "*" if info.active else "",
+            info.version,
+            info.created_at,
+            str(len(info.intents)),
+            "" if accuracy is None else f"{accuracy:.4f}",
+        )
     console.print(table)
 
 

@@ -14,7 +14,8 @@ from nlu.training_data import TrainingData
 class ParsesBatches(Protocol):
     """Anything with ``parse_batch`` (embedded or Rasa HTTP interpreter)."""
 
-    def parse_batch(self, texts: Sequence[str]) -> list[ParseResult]: ...
+    def parse_batch(self, texts: Sequence[str]) -> list[ParseResult]:
+        """Interpret many messages."""
 
 
 def _prf(true_positive: int, predicted: int, actual: int) -> dict[str, float]:
@@ -36,7 +37,9 @@ def intent_report(gold: Sequence[str], predicted: Sequence[str], top_confused: i
     gold_labels = sorted(set(gold))
     total = len(gold)
     macro = sum(per_intent[label]["f1"] for label in gold_labels) / len(gold_labels) if gold_labels else 0.0
-    weighted = sum(per_intent[label]["f1"] * actual_count[label] for label in gold_labels) / total if total else 0.0
+    weighted = (
+        sum(per_intent[label]["f1"] * actual_count[label] for label in gold_labels) / total if total else 0.0
+    )
     confusions = Counter((g, p) for g, p in zip(gold, predicted) if g != p)
     return {
         "accuracy": sum(true_positive.values()) / total if total else 0.0,
@@ -44,17 +47,24 @@ def intent_report(gold: Sequence[str], predicted: Sequence[str], top_confused: i
         "weighted_f1": weighted,
         "n_examples": total,
         "per_intent": per_intent,
-        "confused": [{"intent": g, "predicted": p, "count": c} for (g, p), c in confusions.most_common(top_confused)],
+        "confused": [
+            {"intent": g, "predicted": p, "count": c} for (g, p), c in confusions.most_common(top_confused)
+        ],
     }
 
 
-def entity_report(gold: Sequence[set[tuple[str, int, int]]], predicted: Sequence[set[tuple[str, int, int]]]) -> dict[str, Any]:
+def entity_report(
+    gold: Sequence[set[tuple[str, int, int]]], predicted: Sequence[set[tuple[str, int, int]]]
+) -> dict[str, Any]:
     """Return span-level (exact entity, start, end) precision/recall/F1, overall and per entity."""
     kinds = sorted({e[0] for spans in [*gold, *predicted] for e in spans})
     per_entity = {}
     total_tp = total_pred = total_gold = 0
     for kind in kinds:
-        tp = sum(len({e for e in g if e[0] == kind} & {e for e in p if e[0] == kind}) for g, p in zip(gold, predicted))
+        tp = sum(
+            len({e for e in g if e[0] == kind} & {e for e in p if e[0] == kind})
+            for g, p in zip(gold, predicted)
+        )
         n_pred = sum(1 for spans in predicted for e in spans if e[0] == kind)
         n_gold = sum(1 for spans in gold for e in spans if e[0] == kind)
         per_entity[kind] = {**_prf(tp, n_pred, n_gold), "support": n_gold}
@@ -71,12 +81,15 @@ def evaluate(interpreter: ParsesBatches, data: TrainingData) -> dict[str, Any]:
     results = interpreter.parse_batch([example.text for example in data.examples])
     gold = [example.intent for example in data.examples]
     predicted = [r.intent.name for r in results]
-    raw = [next((p.name for p in r.intent_ranking if p.name != FALLBACK_INTENT), r.intent.name) for r in results]
+    raw = [
+        next((p.name for p in r.intent_ranking if p.name != FALLBACK_INTENT), r.intent.name) for r in results
+    ]
     gold_entities = [{(e.entity, e.start, e.end) for e in example.entities} for example in data.examples]
     predicted_entities = [{(e.entity, e.start, e.end) for e in r.entities} for r in results]
     errors = [
         {"text": ex.text, "intent": ex.intent, "predicted": r.intent.name, "confidence": r.intent.confidence}
-        for ex, r in zip(data.examples, results) if r.intent.name != ex.intent
+        for ex, r in zip(data.examples, results)
+        if r.intent.name != ex.intent
     ]
     return {
         "intent": intent_report(gold, predicted),

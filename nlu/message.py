@@ -10,7 +10,7 @@ from nlu.training_data import TrainingExample
 class Message:
     """A text plus whatever the pipeline components attach to it (views, features, intent, entities)."""
 
-    __slots__ = ("text", "data")
+    __slots__ = ("data", "text")
 
     def __init__(self, text: str, data: dict[str, Any] | None = None) -> None:
         self.text = text

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,14 @@ class Entity:
 
     def to_rasa(self) -> dict[str, Any]:
         """Return the entity in Rasa's parse JSON shape."""
-        return {"entity": self.entity, "value": self.value, "start": self.start, "end": self.end,
-                "confidence": self.confidence, "extractor": self.extractor}
+        return {
+            "entity": self.entity,
+            "value": self.value,
+            "start": self.start,
+            "end": self.end,
+            "confidence": self.confidence,
+            "extractor": self.extractor,
+        }
 
 
 @dataclass
@@ -89,11 +95,22 @@ class ParseResult:
         return cls(
             text=payload.get("text", ""),
             intent=IntentPrediction(name, float(intent.get("confidence") or 0.0)),
-            intent_ranking=[IntentPrediction(r["name"], float(r.get("confidence") or 0.0))
-                            for r in payload.get("intent_ranking") or [] if r.get("name")],
-            entities=[Entity(e["entity"], e.get("value"), int(e.get("start", 0)), int(e.get("end", 0)),
-                             float(e.get("confidence", e.get("confidence_entity", 1.0)) or 1.0),
-                             e.get("extractor", "")) for e in payload.get("entities") or []],
+            intent_ranking=[
+                IntentPrediction(r["name"], float(r.get("confidence") or 0.0))
+                for r in payload.get("intent_ranking") or []
+                if r.get("name")
+            ],
+            entities=[
+                Entity(
+                    e["entity"],
+                    e.get("value"),
+                    int(e.get("start", 0)),
+                    int(e.get("end", 0)),
+                    float(e.get("confidence", e.get("confidence_entity", 1.0)) or 1.0),
+                    e.get("extractor", ""),
+                )
+                for e in payload.get("entities") or []
+            ],
             model_version=str(payload.get("model_version") or model_version),
         )
 
@@ -130,7 +147,7 @@ def train_model(
         if position + 1 < len(components):
             component.process_batch(messages)
     report("saving model", len(components) / (len(components) + 1))
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     data_hash = training_data_hash(data)
     metadata = {
         "format": MODEL_FORMAT,
@@ -152,9 +169,12 @@ def train_model(
             directory = f"{position:02d}_{component.name}"
             (staging / directory).mkdir()
             component.persist(staging / directory)
-            metadata["components"].append({"name": component.name, "directory": directory,
-                                           "config": component.config})
-        (staging / METADATA_FILE).write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
+            metadata["components"].append(
+                {"name": component.name, "directory": directory, "config": component.config}
+            )
+        (staging / METADATA_FILE).write_text(
+            json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(staging, out_dir)
@@ -190,7 +210,9 @@ def load_model(model_dir: str | Path) -> Interpreter:
 class Interpreter:
     """Parses messages with a loaded pipeline (synchronous, in-process)."""
 
-    def __init__(self, components: list[Component], metadata: dict[str, Any], model_dir: Path | None = None) -> None:
+    def __init__(
+        self, components: list[Component], metadata: dict[str, Any], model_dir: Path | None = None
+    ) -> None:
         self.components = components
         self.metadata = metadata
         self.model_dir = model_dir
@@ -212,8 +234,17 @@ class Interpreter:
             text=message.text,
             intent=IntentPrediction(intent["name"], float(intent["confidence"])),
             intent_ranking=[IntentPrediction(r["name"], float(r["confidence"])) for r in ranking],
-            entities=[Entity(e["entity"], e["value"], e["start"], e["end"], float(e.get("confidence", 1.0)),
-                             e.get("extractor", "")) for e in message.data.get("entities", [])],
+            entities=[
+                Entity(
+                    e["entity"],
+                    e["value"],
+                    e["start"],
+                    e["end"],
+                    float(e.get("confidence", 1.0)),
+                    e.get("extractor", ""),
+                )
+                for e in message.data.get("entities", [])
+            ],
             model_version=self.version,
         )
 

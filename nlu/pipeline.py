@@ -39,7 +39,7 @@ def check_pipeline_config(raw: Any, source: str = "<config>") -> dict[str, Any]:
         raise NLUConfigError(f"{source}: config needs a non-empty 'pipeline' list")
     unknown = set(raw) - CONFIG_TOP_KEYS
     if unknown:
-        raise NLUConfigError(f"{source}: unknown config key {sorted(unknown)[0]!r}")
+        raise NLUConfigError(f"{source}: unknown config key {min(unknown)!r}")
     pipeline = []
     for position, entry in enumerate(raw["pipeline"], start=1):
         if isinstance(entry, str):
@@ -54,7 +54,7 @@ def check_pipeline_config(raw: Any, source: str = "<config>") -> dict[str, Any]:
         unknown_options = set(options) - set(cls.default_config())
         if unknown_options:
             raise NLUConfigError(
-                f"{source}: pipeline entry {position} ({entry['name']}): unknown option {sorted(unknown_options)[0]!r}"
+                f"{source}: pipeline entry {position} ({entry['name']}): unknown option {min(unknown_options)!r}"
             )
         pipeline.append({"name": entry["name"], **options})
     config = copy.deepcopy(raw)
@@ -64,4 +64,6 @@ def check_pipeline_config(raw: Any, source: str = "<config>") -> dict[str, Any]:
 
 def build_components(config: dict[str, Any]) -> list[Component]:
     """Instantiate the configured components (untrained)."""
-    return [component_class(e["name"])({k: v for k, v in e.items() if k != "name"}) for e in config["pipeline"]]
+    return [
+        component_class(e["name"])({k: v for k, v in e.items() if k != "name"}) for e in config["pipeline"]
+    ]

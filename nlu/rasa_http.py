@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -18,8 +18,13 @@ class NLUUnavailableError(RuntimeError):
 class RasaHTTPInterpreter:
     """Parses messages by calling a Rasa 3 server over HTTP."""
 
-    def __init__(self, url: str = "http://localhost:5005", timeout: float = 5.0, token: str | None = None,
-                 max_concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        url: str = "http://localhost:5005",
+        timeout: float = 5.0,
+        token: str | None = None,
+        max_concurrency: int = 8,
+    ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.token = token
@@ -64,7 +69,9 @@ class RasaHTTPInterpreter:
         try:
             payload: dict[str, Any] = response.json()
         except ValueError:
-            raise NLUUnavailableError(f"Rasa server at {self.url} answered something that is not JSON") from None
+            raise NLUUnavailableError(
+                f"Rasa server at {self.url} answered something that is not JSON"
+            ) from None
         result = ParseResult.from_rasa(payload, self._version)
         if result.model_version:
             self._version = result.model_version
@@ -92,7 +99,9 @@ class RasaHTTPInterpreter:
                 response = await client.post(self.parse_url, json={"text": text}, params=self._params())
             else:
                 async with httpx.AsyncClient(timeout=self.timeout) as own_client:
-                    response = await own_client.post(self.parse_url, json={"text": text}, params=self._params())
+                    response = await own_client.post(
+                        self.parse_url, json={"text": text}, params=self._params()
+                    )
         except httpx.HTTPError as exc:
             raise self._unavailable(exc) from None
         return self._result(response)
@@ -103,6 +112,7 @@ class RasaHTTPInterpreter:
         async with httpx.AsyncClient(timeout=self.timeout) as client:
 
             async def one(text: str) -> ParseResult:
+                """Parse one text within the concurrency limit."""
                 async with semaphore:
                     return await self.aparse(text, client)
 
@@ -118,7 +128,7 @@ class RasaHTTPInterpreter:
             self._client.close()
             self._client = None
 
-    def __enter__(self) -> RasaHTTPInterpreter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -121,12 +121,18 @@ class ModelStore:
             except ModelLoadError:
                 continue
             version = str(metadata.get("version", path.name))
-            infos.append(ModelInfo(
-                version=version, path=path, created_at=str(metadata.get("created_at", "")),
-                training_data_hash=str(metadata.get("training_data_hash", "")),
-                intents=list(metadata.get("intents", [])), config=metadata.get("config", {}),
-                metrics=metadata.get("metrics"), active=version == active,
-            ))
+            infos.append(
+                ModelInfo(
+                    version=version,
+                    path=path,
+                    created_at=str(metadata.get("created_at", "")),
+                    training_data_hash=str(metadata.get("training_data_hash", "")),
+                    intents=list(metadata.get("intents", [])),
+                    config=metadata.get("config", {}),
+                    metrics=metadata.get("metrics"),
+                    active=version == active,
+                )
+            )
         return sorted(infos, key=lambda info: (info.created_at, info.version))
 
     def info(self, version: str) -> ModelInfo:
@@ -152,9 +158,13 @@ class ModelStore:
         """Make ``version`` the active model (atomic pointer switch)."""
         if not (self._version_dir(version) / METADATA_FILE).is_file():
             raise KeyError(f"no model version {version!r} in {self.root}")
-        write_json_atomically(self.pointer_path, {
-            "version": version, "activated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        })
+        write_json_atomically(
+            self.pointer_path,
+            {
+                "version": version,
+                "activated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
 
     def model_path(self, version: str) -> Path:
         """Return the directory of ``version``."""

@@ -154,7 +154,9 @@ def _merge_named(first: list, second: list, attr: str, kind: type) -> list:
 # Annotation parsing
 
 
-def parse_annotated_text(raw: str, file: str | None = None, line: int | None = None) -> tuple[str, list[EntityAnnotation]]:
+def parse_annotated_text(
+    raw: str, file: str | None = None, line: int | None = None
+) -> tuple[str, list[EntityAnnotation]]:
     """Split an annotated example into plain text and entity annotations."""
     pieces: list[str] = []
     entities: list[EntityAnnotation] = []
@@ -167,7 +169,9 @@ def parse_annotated_text(raw: str, file: str | None = None, line: int | None = N
         plain_length += len(before)
         surface = match.group("text")
         entity, value, role, group = _annotation_target(match, surface, raw, file, line)
-        entities.append(EntityAnnotation(entity, value, plain_length, plain_length + len(surface), role, group))
+        entities.append(
+            EntityAnnotation(entity, value, plain_length, plain_length + len(surface), role, group)
+        )
         pieces.append(surface)
         plain_length += len(surface)
         position = match.end()
@@ -191,12 +195,19 @@ def _annotation_target(
         try:
             spec = json.loads(match.group("json"))
         except json.JSONDecodeError as exc:
-            raise TrainingDataError(file, line, f"invalid JSON entity annotation in {raw!r}: {exc.msg}") from None
+            raise TrainingDataError(
+                file, line, f"invalid JSON entity annotation in {raw!r}: {exc.msg}"
+            ) from None
         if not isinstance(spec, dict) or not isinstance(spec.get("entity"), str) or not spec["entity"]:
             raise TrainingDataError(file, line, f"entity annotation without an 'entity' name in {raw!r}")
         value = spec.get("value", surface)
         role, group = spec.get("role"), spec.get("group")
-        return spec["entity"], str(value), None if role is None else str(role), None if group is None else str(group)
+        return (
+            spec["entity"],
+            str(value),
+            None if role is None else str(role),
+            None if group is None else str(group),
+        )
     short = match.group("short").strip()
     entity, _, value = short.partition(":")
     entity = entity.strip()
@@ -288,7 +299,9 @@ def read_training_yaml(text: str, file: str = "<string>") -> TrainingData:
         key = key_node.value
         if key not in KNOWN_TOP_KEYS:
             known = ", ".join(sorted(KNOWN_TOP_KEYS))
-            raise TrainingDataError(file, _line(key_node), f"unknown top-level key {key!r} (expected one of {known})")
+            raise TrainingDataError(
+                file, _line(key_node), f"unknown top-level key {key!r} (expected one of {known})"
+            )
         if key == "version":
             if not isinstance(value_node, yaml.ScalarNode):
                 raise TrainingDataError(file, _line(value_node), "'version' must be a string such as \"3.1\"")
@@ -312,13 +325,17 @@ def _read_nlu_section(node: yaml.Node, file: str, data: TrainingData) -> None:
 
 def _read_nlu_item(node: yaml.Node, file: str, data: TrainingData) -> None:
     if not isinstance(node, yaml.MappingNode):
-        raise TrainingDataError(file, _line(node), "each 'nlu' item must be a mapping with intent/synonym/regex/lookup")
+        raise TrainingDataError(
+            file, _line(node), "each 'nlu' item must be a mapping with intent/synonym/regex/lookup"
+        )
     fields = {key.value: (key, value) for key, value in node.value}
     kinds = [kind for kind in ITEM_KINDS if kind in fields]
     if len(kinds) != 1:
         problem = "has none" if not kinds else f"has {', '.join(kinds)}"
         raise TrainingDataError(
-            file, _line(node), f"an 'nlu' item needs exactly one of intent, synonym, regex, lookup ({problem})"
+            file,
+            _line(node),
+            f"an 'nlu' item needs exactly one of intent, synonym, regex, lookup ({problem})",
         )
     kind = kinds[0]
     allowed = {kind, "examples", "metadata"}
@@ -351,10 +368,16 @@ def _read_nlu_item(node: yaml.Node, file: str, data: TrainingData) -> None:
             try:
                 re.compile(raw)
             except re.error as exc:
-                raise TrainingDataError(file, line, f"invalid regular expression in regex {name!r}: {exc}") from None
-        data.regexes = _merge_named(data.regexes, [RegexFeature(name, [raw for raw, _, _ in entries])], "patterns", RegexFeature)
+                raise TrainingDataError(
+                    file, line, f"invalid regular expression in regex {name!r}: {exc}"
+                ) from None
+        data.regexes = _merge_named(
+            data.regexes, [RegexFeature(name, [raw for raw, _, _ in entries])], "patterns", RegexFeature
+        )
     else:
-        data.lookups = _merge_named(data.lookups, [LookupTable(name, [raw for raw, _, _ in entries])], "elements", LookupTable)
+        data.lookups = _merge_named(
+            data.lookups, [LookupTable(name, [raw for raw, _, _ in entries])], "elements", LookupTable
+        )
 
 
 def _example_entries(node: yaml.Node, file: str, kind: str, name: str) -> list[tuple[str, Any, int]]:
@@ -370,11 +393,15 @@ def _example_entries(node: yaml.Node, file: str, kind: str, name: str) -> list[t
                 entries.append((item.value.strip(), None, _line(item)))
                 continue
             if not isinstance(item, yaml.MappingNode):
-                raise TrainingDataError(file, _line(item), f"bad example in {kind} {name!r}: expected '- text: ...'")
+                raise TrainingDataError(
+                    file, _line(item), f"bad example in {kind} {name!r}: expected '- text: ...'"
+                )
             keys = {k.value: v for k, v in item.value}
             unknown = set(keys) - {"text", "metadata"}
             if unknown:
-                raise TrainingDataError(file, _line(item), f"unknown key {sorted(unknown)[0]!r} in example of {kind} {name!r}")
+                raise TrainingDataError(
+                    file, _line(item), f"unknown key {min(unknown)!r} in example of {kind} {name!r}"
+                )
             if "text" not in keys or not isinstance(keys["text"], yaml.ScalarNode):
                 raise TrainingDataError(file, _line(item), f"example of {kind} {name!r} has no 'text'")
             metadata = _to_python(keys["metadata"]) if "metadata" in keys else None
@@ -393,7 +420,9 @@ def _block_entries(node: yaml.ScalarNode, file: str, kind: str, name: str) -> li
             continue
         line = first_line + offset if block_style else first_line
         if not stripped.startswith("-"):
-            raise TrainingDataError(file, line, f"example lines of {kind} {name!r} must start with '- ', got {stripped!r}")
+            raise TrainingDataError(
+                file, line, f"example lines of {kind} {name!r} must start with '- ', got {stripped!r}"
+            )
         example = stripped[1:].strip()
         if not example:
             raise TrainingDataError(file, line, f"empty example in {kind} {name!r}")
@@ -431,7 +460,9 @@ def dump_training_data(data: TrainingData) -> str:
             meta = json.dumps(data.intent_metadata[intent], ensure_ascii=False)
             out.append(f"  metadata: {meta}")
         annotated = [example.annotated_text() for example in examples]
-        if any(example.metadata is not None for example in examples) or not all(map(_block_line_is_safe, annotated)):
+        if any(example.metadata is not None for example in examples) or not all(
+            map(_block_line_is_safe, annotated)
+        ):
             out.append("  examples:")
             for example, text in zip(examples, annotated):
                 out.append(f"  - text: {_yaml_scalar(text)}")

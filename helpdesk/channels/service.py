@@ -44,13 +44,10 @@ DEFAULT_RETRY = RetryPolicy()
 
 
 def record_inbound(session: Session, message: InboundMessage, raw: Any) -> InboundEvent | None:
-    """Store the event unless (channel, external id) was seen before; None for a duplicate."""
-    seen = session.exec(
-        select(InboundEvent.id).where(InboundEvent.channel == message.channel,
-                                      InboundEvent.external_id == message.external_id)
-    ).first()
-    if seen is not None:
-        return None
+    """Store the event unless (channel, external id) was seen before; None for a duplicate.
+
+    The unique constraint decides (no read first): one round trip for the common, new event.
+    """
     event = InboundEvent(
         channel=message.channel,
         external_id=message.external_id,

@@ -1,10 +1,15 @@
-"""What happens to a stored inbound event: conversation, bot decision, replies to the outbox."""
+"""What happens to a stored inbound event: conversation, bot decision, replies to the outbox.
+
+A turn costs three short transactions: record the customer's message (and read the dialogue
+state), store the bot's decision (replies queued in the outbox, state saved), and record how the
+sends went. Sending happens between the last two, outside any transaction.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
 from sqlmodel import Session
@@ -15,7 +20,8 @@ from connectors.base import DeliveryError, InboundMessage
 from helpdesk.channels import service as channels
 from helpdesk.channels.models import EventStatus, InboundEvent, OutboxItem
 from helpdesk.conversations import service as conversations
-from helpdesk.conversations.models import HUMAN_STATES, DeliveryStatus, MessageAuthor
+from helpdesk.conversations.models import HUMAN_STATES, Conversation, DeliveryStatus, Message, MessageAuthor
+from helpdesk.conversations.state_store import DatabaseStateStore, load_in, save_in
 from helpdesk.core.db import utcnow
 from helpdesk.customers.service import identify_sender
 
@@ -33,13 +39,21 @@ class _Prepared:
     turn: Turn
     inbound: InboundMessage
     new_conversation: bool
+    #: the dialogue state, when it lives in the database (read in the same transaction)
+    state: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
 class _Applied:
-    outbox_ids: list[int]
+    outbox: list[OutboxItem]
     message_ids: list[int]
     escalated: bool
+    #: an older message of this chat still waits for a retry: ours must queue behind it
+    behind_older: bool
+
+
+def _state_in_database(runtime: Runtime) -> bool:
+    return isinstance(runtime.bot.state_store, DatabaseStateStore)
 
 
 def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
@@ -73,36 +87,38 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
                                   locale=customer.locale),
             has_attachments=bool(inbound.attachments),
         )
+        state = load_in(session, turn.conversation_key) if _state_in_database(runtime) else None
         session.commit()
-        return _Prepared(event_id, conversation.id, message.id, turn, inbound, new_conversation)
+        return _Prepared(event_id, conversation.id, message.id, turn, inbound, new_conversation, state)
 
 
 def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applied:
-    """Store the NLU reading, apply an escalation, queue the replies; returns outbox item ids."""
-    from helpdesk.conversations.models import Conversation, Message
-
+    """Store the NLU reading, the replies (queued) and the state; apply an escalation."""
     with Session(runtime.engine, expire_on_commit=False) as session:
         conversation = session.get(Conversation, prepared.conversation_id)
         message = session.get(Message, prepared.message_id)
         if decision.nlu is not None:
             message.nlu = decision.nlu.to_rasa()
-        outbox_ids, message_ids = [], []
+        turn = prepared.turn
+        older = channels.oldest_pending_for_chat(session, turn.channel, turn.recipient_id)
+        outbox, message_ids = [], []
         state_before = conversation.state
         for reply in decision.replies:
             stored = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
                                                text=reply.text, delivery_status=DeliveryStatus.pending)
-            item = conversations.queue_outbound(session, conversation, stored, reply.model_dump(mode="json"),
-                                                reply.recipient_id)
-            outbox_ids.append(item.id)
+            outbox.append(conversations.queue_outbound(session, conversation, stored, reply.model_dump(mode="json"),
+                                                       reply.recipient_id))
             message_ids.append(stored.id)
         if decision.escalation is not None:
             conversations.escalate(session, conversation, decision.escalation.reason,
                                    decision.escalation.priority)
+        if prepared.state is not None:
+            save_in(session, turn.conversation_key, prepared.state)
         event = session.get(InboundEvent, prepared.event_id)
         event.status = EventStatus.processed
         event.processed_at = utcnow()
         session.commit()
-        return _Applied(outbox_ids, message_ids, conversation.state != state_before)
+        return _Applied(outbox, message_ids, conversation.state != state_before, older is not None)
 
 
 def _mark_failed(runtime: Runtime, event_id: int, error: str) -> None:
@@ -128,7 +144,7 @@ async def process_inbound_event(runtime: Runtime, event_id: int) -> None:
         await events.publish("message_created", conversation_id=prepared.conversation_id,
                              message_id=prepared.message_id, author="customer",
                              new_conversation=prepared.new_conversation)
-        decision = await runtime.bot.handle(prepared.turn)
+        decision = await runtime.bot.handle(prepared.turn, prepared.state)
         applied = await to_thread.run_sync(_apply, runtime, prepared, decision)
         for message_id in applied.message_ids:
             await events.publish("message_created", conversation_id=prepared.conversation_id,
@@ -136,14 +152,36 @@ async def process_inbound_event(runtime: Runtime, event_id: int) -> None:
         if applied.escalated:
             await events.publish("conversation_escalated", conversation_id=prepared.conversation_id,
                                  reason=decision.escalation.reason, priority=decision.escalation.priority)
-        outbox_ids = applied.outbox_ids
     except Exception as exc:
         log.exception("processing inbound event %s failed", event_id)
         await to_thread.run_sync(_mark_failed, runtime, event_id, f"{type(exc).__name__}: {exc}")
         return
-    if outbox_ids:
-        # The worker runs this job under the chat's lock, which is also the outbox's per-chat lock.
+    # The worker runs this job under the chat's lock, which is also the outbox's per-chat lock.
+    if applied.behind_older:
         await drain_chat(runtime, prepared.inbound.channel, prepared.turn.recipient_id)
+    elif applied.outbox:
+        await send_in_order(runtime, prepared.inbound.channel, applied.outbox)
+
+
+async def send_in_order(runtime: Runtime, channel: str, items: list[OutboxItem]) -> list[OutboxItem]:
+    """Send items one after the other, stopping at one that must wait for a retry; the outcomes
+    are recorded together. Returns the items attempted, as recorded."""
+    connector = runtime.connectors.get(channel)
+    outcomes: list[tuple[int, str | None, DeliveryError | None]] = []
+    for item in items:
+        if connector is None:
+            external_id, error = None, DeliveryError(f"channel {channel} is not configured", retryable=False)
+        else:
+            external_id, error = await channels.send_outbox_item(connector, item)
+        outcomes.append((item.id, external_id, error))
+        if error is not None and error.retryable:
+            break  # the rest stay pending behind it, in order; the retry pump drains them
+    recorded = await to_thread.run_sync(_record_deliveries, runtime, outcomes)
+    for item in recorded:
+        if item.message_id is not None:
+            await runtime.events.publish("message_delivery", message_id=item.message_id, status=item.status,
+                                         error=item.last_error)
+    return recorded
 
 
 async def drain_chat(runtime: Runtime, channel: str, recipient_id: str) -> int:
@@ -152,7 +190,6 @@ async def drain_chat(runtime: Runtime, channel: str, recipient_id: str) -> int:
     The caller holds the chat's lock, so one chat's messages leave one at a time and in order; a
     message waiting for its retry holds back the ones queued after it. Returns how many were sent.
     """
-    connector = runtime.connectors.get(channel)
     sent = 0
     while True:
         item = await to_thread.run_sync(_oldest_pending, runtime, channel, recipient_id)
@@ -160,17 +197,10 @@ async def drain_chat(runtime: Runtime, channel: str, recipient_id: str) -> int:
             return sent
         if item.attempts > 0 and item.next_attempt_at is not None and item.next_attempt_at > utcnow():
             return sent  # backing off; the retry pump comes back when it is due
-        if connector is None:
-            external_id, error = None, DeliveryError(f"channel {channel} is not configured", retryable=False)
-        else:
-            external_id, error = await channels.send_outbox_item(connector, item)
-        stored = await to_thread.run_sync(_record_delivery, runtime, item.id, external_id, error)
-        if stored.message_id is not None:
-            await runtime.events.publish("message_delivery", message_id=stored.message_id, status=stored.status,
-                                         error=stored.last_error)
-        if stored.status == "pending":
-            return sent
-        sent += stored.status == "sent"
+        [recorded] = await send_in_order(runtime, channel, [item])
+        if recorded.status == "pending":
+            return sent  # waiting for its retry; later messages wait behind it
+        sent += recorded.status == "sent"
 
 
 def _oldest_pending(runtime: Runtime, channel: str, recipient_id: str) -> OutboxItem | None:
@@ -178,9 +208,11 @@ def _oldest_pending(runtime: Runtime, channel: str, recipient_id: str) -> Outbox
         return channels.oldest_pending_for_chat(session, channel, recipient_id)
 
 
-def _record_delivery(runtime: Runtime, item_id: int, external_id: str | None,
-                     error: DeliveryError | None) -> OutboxItem:
+def _record_deliveries(
+    runtime: Runtime, outcomes: list[tuple[int, str | None, DeliveryError | None]]
+) -> list[OutboxItem]:
     with Session(runtime.engine, expire_on_commit=False) as session:
-        item = channels.record_delivery(session, item_id, external_id, error, runtime.retry_policy)
+        items = [channels.record_delivery(session, item_id, external_id, error, runtime.retry_policy)
+                 for item_id, external_id, error in outcomes]
         session.commit()
-        return item
+        return items

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from anyio import to_thread
@@ -13,6 +14,22 @@ from helpdesk.conversations.models import DialogueState
 from helpdesk.core.db import utcnow
 
 
+def load_in(session: Session, key: str) -> dict[str, Any]:
+    """The state for ``key`` read within an existing transaction."""
+    row = session.get(DialogueState, key)
+    return copy.deepcopy(row.data) if row is not None else {}
+
+
+def save_in(session: Session, key: str, state: dict[str, Any]) -> None:
+    """Write the state for ``key`` within an existing transaction."""
+    row = session.get(DialogueState, key)
+    if row is None:
+        session.add(DialogueState(key=key, data=copy.deepcopy(state)))
+    else:
+        row.data = copy.deepcopy(state)
+        row.updated_at = utcnow()
+
+
 class DatabaseStateStore(DialogueStateStore):
     """One row per conversation key; survives restarts."""
 
@@ -21,17 +38,11 @@ class DatabaseStateStore(DialogueStateStore):
 
     def _load(self, key: str) -> dict[str, Any]:
         with Session(self._engine) as session:
-            row = session.get(DialogueState, key)
-            return dict(row.data) if row is not None else {}
+            return load_in(session, key)
 
     def _save(self, key: str, state: dict[str, Any]) -> None:
         with Session(self._engine) as session:
-            row = session.get(DialogueState, key)
-            if row is None:
-                session.add(DialogueState(key=key, data=state))
-            else:
-                row.data = dict(state)
-                row.updated_at = utcnow()
+            save_in(session, key, state)
             session.commit()
 
     def _delete(self, key: str) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
 from sqlmodel import Session
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from connectors.base import InboundMessage, PayloadError
 from connectors.webchat import Subscription, WebchatConnector, message_frame
@@ -69,6 +69,11 @@ class VisitorSocket:
             await self._receive_frames()
         except WebSocketDisconnect:
             pass
+        except RuntimeError:
+            # Starlette's complaint about using a socket that has just closed (e.g. the forwarder
+            # closed it); anything else is a real error.
+            if WebSocketState.DISCONNECTED not in (self.websocket.client_state, self.websocket.application_state):
+                raise
         finally:
             if forwarder is not None:
                 forwarder.cancel()

@@ -13,7 +13,17 @@ from nlu.components.featurizer import NgramFeaturizer
 from nlu.components.normalizer import VietnameseNormalizer
 
 __all__ = [
-    "COMPONENT_REGISTRY", "Component", "component_class", "register_component", "LinearIntentClassifier",
-    "EntitySynonymMapper", "LookupEntityExtractor", "RatingExtractor", "RegexEntityExtractor",
-    "FALLBACK_INTENT", "FallbackClassifier", "NgramFeaturizer", "VietnameseNormalizer",
+    "COMPONENT_REGISTRY",
+    "FALLBACK_INTENT",
+    "Component",
+    "EntitySynonymMapper",
+    "FallbackClassifier",
+    "LinearIntentClassifier",
+    "LookupEntityExtractor",
+    "NgramFeaturizer",
+    "RatingExtractor",
+    "RegexEntityExtractor",
+    "VietnameseNormalizer",
+    "component_class",
+    "register_component",
 ]

@@ -33,8 +33,17 @@ class LinearIntentClassifier(Component):
     @classmethod
     def default_config(cls) -> dict[str, Any]:
         """Return the default configuration."""
-        return {"model": "svm", "C": 1.0, "class_weight": None, "temperature": "auto", "calibration_split": 0.2,
-                "max_iter": 2000, "random_state": 0}
+        return {
+            "model": "svm",
+            "C": 1.0,
+            "class_weight": None,
+            "temperature": "auto",
+            "calibration_split": 0.2,
+            "prior_temperature": 5.0,
+            "prior_strength": 20.0,
+            "max_iter": 2000,
+            "random_state": 0,
+        }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
@@ -49,13 +58,21 @@ class LinearIntentClassifier(Component):
         if model == "svm":
             from sklearn.svm import LinearSVC
 
-            return LinearSVC(C=self.config["C"], class_weight=self.config["class_weight"],
-                             max_iter=self.config["max_iter"])
+            return LinearSVC(
+                C=self.config["C"],
+                class_weight=self.config["class_weight"],
+                max_iter=self.config["max_iter"],
+                random_state=self.config["random_state"],
+            )
         if model == "logreg":
             from sklearn.linear_model import LogisticRegression
 
-            return LogisticRegression(C=self.config["C"], class_weight=self.config["class_weight"],
-                                      max_iter=self.config["max_iter"])
+            return LogisticRegression(
+                C=self.config["C"],
+                class_weight=self.config["class_weight"],
+                max_iter=self.config["max_iter"],
+                random_state=self.config["random_state"],
+            )
         raise ValueError(f"unknown model {model!r} for {self.name} (use 'svm' or 'logreg')")
 
     def _fit(self, matrix, labels: list[str], classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +108,7 @@ class LinearIntentClassifier(Component):
         for label in self.classes:  # stratified: hold out a share of each intent with >= 3 examples
             members = np.flatnonzero(label_array == label)
             if len(members) >= 3:
-                count = max(1, int(round(len(members) * self.config["calibration_split"])))
+                count = max(1, round(len(members) * self.config["calibration_split"]))
                 held_out[rng.choice(members, size=count, replace=False)] = True
         if held_out.sum() < 2 or (~held_out).sum() < 2:
             return 1.0
@@ -99,13 +116,20 @@ class LinearIntentClassifier(Component):
         scores = np.asarray(matrix[held_out] @ weights_t + bias, dtype=np.float64)
         truth = np.array([self.classes.index(label) for label in label_array[held_out]])
 
+        # A weak prior towards ``prior_temperature`` keeps small held-out sets (all correct, say)
+        # from pushing the temperature to its bound; it fades as the held-out set grows.
+        prior_log = np.log(self.config["prior_temperature"])
+        prior_weight = self.config["prior_strength"] / len(truth)
+
         def log_loss(log_temperature: float) -> float:
+            """Mean held-out log loss at this temperature, plus the prior."""
             scaled = scores * np.exp(log_temperature)
             scaled -= scaled.max(axis=1, keepdims=True)
             log_norm = np.log(np.exp(scaled).sum(axis=1))
-            return float(np.mean(log_norm - scaled[np.arange(len(truth)), truth]))
+            penalty = prior_weight * (log_temperature - prior_log) ** 2
+            return float(np.mean(log_norm - scaled[np.arange(len(truth)), truth]) + penalty)
 
-        best = minimize_scalar(log_loss, bounds=(np.log(0.1), np.log(100.0)), method="bounded")
+        best = minimize_scalar(log_loss, bounds=(np.log(0.5), np.log(50.0)), method="bounded")
         return float(np.exp(best.x))
 
     def train(self, examples: Sequence[Message], data: Any = None) -> None:
@@ -144,8 +168,10 @@ class LinearIntentClassifier(Component):
 
     def persist(self, path: Path) -> None:
         """Save classes, weights and bias."""
-        (path / "classes.json").write_text(json.dumps({"classes": self.classes, "temperature": self.temperature},
-                                                      ensure_ascii=False), encoding="utf-8")
+        (path / "classes.json").write_text(
+            json.dumps({"classes": self.classes, "temperature": self.temperature}, ensure_ascii=False),
+            encoding="utf-8",
+        )
         np.savez(path / "weights.npz", weights_t=self.weights_t, bias=self.bias)
 
     @classmethod

@@ -25,11 +25,16 @@ ORDER_NUMBER_PATTERN = re.compile(
     r"(?<!\w)(?:ma\s+)?(?:don(?:\s+hang)?|order(?:\s+(?:number|no\.?|id|code))?)"
     r"(?:\s+(?:so|ma|la|is|#))*\s*[:#]?\s*(?P<code>\d{6,12})(?![\w])"
 )
-SERIAL_PATTERN = re.compile(r"(?<![\w-])SN[\s#:.\-]?(?=[A-Z0-9]*\d)[A-Z0-9]{3,16}(?:-[A-Z0-9]{2,12})*(?![\w-])",
-                            re.IGNORECASE)
-EMAIL_PATTERN = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w])")
-_WEEKDAY = (r"(?:thu\s*(?:[2-7]|hai|ba|tu|nam|sau|bay)|chu\s+nhat"
-            r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday)")
+SERIAL_PATTERN = re.compile(
+    r"(?<![\w-])SN[\s#:.\-]?(?=[A-Z0-9]*\d)[A-Z0-9]{3,16}(?:-[A-Z0-9]{2,12})*(?![\w-])", re.IGNORECASE
+)
+EMAIL_PATTERN = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w])"
+)
+_WEEKDAY = (
+    r"(?:thu\s*(?:[2-7]|hai|ba|tu|nam|sau|bay)|chu\s+nhat"
+    r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+)
 # Dates are matched on the diacritic-free, lower-cased view (same offsets as the text). Like the
 # project's training data, only calendar dates, weekdays and "yesterday"-like past days are dates;
 # "today", "this week" and similar are left to the dialogue.
@@ -56,6 +61,7 @@ def normalize_code(prefix: str) -> Callable[[str], str]:
     """Return a normaliser upper-casing a code and dropping separators after ``prefix``."""
 
     def normalize(surface: str) -> str:
+        """Return the code upper-cased, separators dropped, prefixed."""
         cleaned = re.sub(r"[\s#:.\-_]", "", surface).upper().replace("Đ", "D")
         return cleaned if cleaned.startswith(prefix) else prefix + cleaned
 
@@ -103,10 +109,18 @@ BUILTIN_PATTERNS: dict[str, tuple[re.Pattern, bool]] = {  # entity -> (pattern, 
 }
 
 
-def entity_dict(entity: str, value: str, start: int, end: int, extractor: str, confidence: float = 1.0) -> dict[str, Any]:
+def entity_dict(
+    entity: str, value: str, start: int, end: int, extractor: str, confidence: float = 1.0
+) -> dict[str, Any]:
     """Return an entity in Rasa's parse JSON shape."""
-    return {"entity": entity, "value": value, "start": start, "end": end, "confidence": confidence,
-            "extractor": extractor}
+    return {
+        "entity": entity,
+        "value": value,
+        "start": start,
+        "end": end,
+        "confidence": confidence,
+        "extractor": extractor,
+    }
 
 
 def remove_overlaps(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -137,8 +151,11 @@ class RegexEntityExtractor(Component):
     @classmethod
     def default_config(cls) -> dict[str, Any]:
         """Return the default configuration."""
-        return {"builtins": ["order_id", "phone", "serial", "email", "date"], "use_data_regexes": True,
-                "normalize_values": True}
+        return {
+            "builtins": ["order_id", "phone", "serial", "email", "date"],
+            "use_data_regexes": True,
+            "normalize_values": True,
+        }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
@@ -167,7 +184,11 @@ class RegexEntityExtractor(Component):
                 folded = fold(text)
             for match in pattern.finditer(folded if on_folded else text):
                 surface = text[match.start() : match.end()]
-                value = VALUE_NORMALIZERS[entity](surface) if normalize and entity in VALUE_NORMALIZERS else surface
+                value = (
+                    VALUE_NORMALIZERS[entity](surface)
+                    if normalize and entity in VALUE_NORMALIZERS
+                    else surface
+                )
                 candidates.append(entity_dict(entity, value, match.start(), match.end(), self.name))
         if "order_id" in self.config["builtins"]:
             folded = folded if folded is not None else fold(text)
@@ -180,7 +201,9 @@ class RegexEntityExtractor(Component):
                 if match.end() == match.start():
                     continue
                 surface = text[match.start() : match.end()]
-                value = SAFE_NORMALIZERS[entity](surface) if normalize and entity in SAFE_NORMALIZERS else surface
+                value = (
+                    SAFE_NORMALIZERS[entity](surface) if normalize and entity in SAFE_NORMALIZERS else surface
+                )
                 candidates.append(entity_dict(entity, value, match.start(), match.end(), self.name))
         return remove_overlaps(candidates)
 
@@ -190,13 +213,17 @@ class RegexEntityExtractor(Component):
 
     def persist(self, path: Path) -> None:
         """Save the data's patterns."""
-        (path / "patterns.json").write_text(json.dumps(self.data_patterns, ensure_ascii=False), encoding="utf-8")
+        (path / "patterns.json").write_text(
+            json.dumps(self.data_patterns, ensure_ascii=False), encoding="utf-8"
+        )
 
     @classmethod
     def load(cls, path: Path, config: dict[str, Any]) -> RegexEntityExtractor:
         """Rebuild from the saved patterns."""
         extractor = cls(config)
-        extractor.data_patterns = [tuple(p) for p in json.loads((path / "patterns.json").read_text(encoding="utf-8"))]
+        extractor.data_patterns = [
+            tuple(p) for p in json.loads((path / "patterns.json").read_text(encoding="utf-8"))
+        ]
         extractor._compile()
         return extractor
 
@@ -242,7 +269,9 @@ class LookupEntityExtractor(Component):
                     spelling.setdefault(key, element.strip())
             if not spelling:
                 continue
-            alternatives = "|".join(re.escape(k).replace(r"\ ", r"\s+") for k in sorted(spelling, key=len, reverse=True))
+            alternatives = "|".join(
+                re.escape(k).replace(r"\ ", r"\s+") for k in sorted(spelling, key=len, reverse=True)
+            )
             self._compiled.append((name, re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)"), spelling))
 
     def extract(self, text: str) -> list[dict[str, Any]]:
@@ -252,8 +281,15 @@ class LookupEntityExtractor(Component):
         for name, pattern, spelling in self._compiled:
             for match in pattern.finditer(folded):
                 key = re.sub(r"\s+", " ", match.group(0))
-                candidates.append(entity_dict(name, spelling.get(key, text[match.start() : match.end()]),
-                                              match.start(), match.end(), self.name))
+                candidates.append(
+                    entity_dict(
+                        name,
+                        spelling.get(key, text[match.start() : match.end()]),
+                        match.start(),
+                        match.end(),
+                        self.name,
+                    )
+                )
         return remove_overlaps(candidates)
 
     def process(self, message: Message) -> None:
@@ -274,22 +310,48 @@ class LookupEntityExtractor(Component):
 
 
 NUMBER_WORDS = {
-    "1": "1", "2": "2", "3": "3", "4": "4", "5": "5",
-    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-    "mot": "1", "hai": "2", "ba": "3", "bon": "4", "tu": "4", "nam": "5",
+    "1": "1",
+    "2": "2",
+    "3": "3",
+    "4": "4",
+    "5": "5",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "mot": "1",
+    "hai": "2",
+    "ba": "3",
+    "bon": "4",
+    "tu": "4",
+    "nam": "5",
 }
 _NUMBER = r"(?P<number>[1-5]|one|two|three|four|five|mot|hai|ba|bon|tu|nam)"
 _STAR = r"(?:⭐|★|🌟)\ufe0f?"
 # (pattern, span group): the entity covers that group of the match (0 = the whole match).
 RATING_PATTERNS: list[tuple[re.Pattern, int | str]] = [
     # 5*, 5s, 5 sao, 4 stars, 3 điểm, năm sao, five stars, 4/5, 4 out of 5, 4 trên 5, 5 ⭐
-    (re.compile(rf"(?<![\w.,/]){_NUMBER}(?:[.,]0)?\s*(?:\*|s(?!\w)|sao(?!\w)|stars?(?!\w)|diem(?!\w)"
-                rf"|/\s*5(?!\d)|(?:out\s+of|tren)\s+5(?!\d)|{_STAR})"), 0),
+    (
+        re.compile(
+            rf"(?<![\w.,/]){_NUMBER}(?:[.,]0)?\s*(?:\*|s(?!\w)|sao(?!\w)|stars?(?!\w)|diem(?!\w)"
+            rf"|/\s*5(?!\d)|(?:out\s+of|tren)\s+5(?!\d)|{_STAR})"
+        ),
+        0,
+    ),
     # rate 4, rated it 5, đánh giá 5, chấm 4, vote 3: the entity is the number
-    (re.compile(rf"(?<!\w)(?:rated?(?:\s+(?:it|you|this|us))?|rating|danh\s+gia|cham|vote|give)\s*:?\s*{_NUMBER}"
-                r"(?![\w.,/])(?!\s*(?:ngay|lan|gio|phut|thang|days?|times?|hours?|minutes?))"), "number"),
+    (
+        re.compile(
+            rf"(?<!\w)(?:rated?(?:\s+(?:it|you|this|us))?|rating|danh\s+gia|cham|vote|give)\s*:?\s*{_NUMBER}"
+            r"(?![\w.,/])(?!\s*(?:ngay|lan|gio|phut|thang|days?|times?|hours?|minutes?))"
+        ),
+        "number",
+    ),
     # a message that is only a rating, maybe with a particle: "5", "five", "năm", "4 nha"
-    (re.compile(rf"^\s*{_NUMBER}\s*(?:nha|nhe|nhen|nhaa|a|ah|thoi|luon|di|ok|please|pls)?\s*[.!]*\s*$"), "number"),
+    (
+        re.compile(rf"^\s*{_NUMBER}\s*(?:nha|nhe|nhen|nhaa|a|ah|thoi|luon|di|ok|please|pls)?\s*[.!]*\s*$"),
+        "number",
+    ),
 ]
 STARS_PATTERN = re.compile(r"(?:[⭐★🌟]\ufe0f?\s*){1,5}")
 
@@ -313,11 +375,15 @@ class RatingExtractor(Component):
         for pattern, group in RATING_PATTERNS:
             for match in pattern.finditer(folded):
                 start, end = match.span(group)
-                candidates.append(entity_dict(entity, NUMBER_WORDS[match.group("number")], start, end, self.name))
+                candidates.append(
+                    entity_dict(entity, NUMBER_WORDS[match.group("number")], start, end, self.name)
+                )
         for match in STARS_PATTERN.finditer(text):
             surface = match.group(0).rstrip()
             count = sum(1 for c in surface if c in "⭐★🌟")
-            candidates.append(entity_dict(entity, str(count), match.start(), match.start() + len(surface), self.name))
+            candidates.append(
+                entity_dict(entity, str(count), match.start(), match.start() + len(surface), self.name)
+            )
         return remove_overlaps(candidates)
 
     def process(self, message: Message) -> None:
@@ -326,8 +392,10 @@ class RatingExtractor(Component):
         overridden = set(self.config["overrides"])
         if ratings and overridden:
             message.data["entities"] = [
-                e for e in message.data.get("entities", [])
-                if e["entity"] not in overridden or all(e["end"] <= r["start"] or e["start"] >= r["end"] for r in ratings)
+                e
+                for e in message.data.get("entities", [])
+                if e["entity"] not in overridden
+                or all(e["end"] <= r["start"] or e["start"] >= r["end"] for r in ratings)
             ]
         _append_entities(message, ratings)
 

@@ -7,6 +7,7 @@ fail in CI, where scripts/test-services.sh installs chromium.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,11 +27,23 @@ CHROMIUM_ARGS = [
 ]
 
 
-def browser_unavailable(reason: str) -> None:
-    """Skip on a developer machine, fail in CI (where the browser must be installed)."""
+def require_browser() -> None:
+    """Skip (fail in CI) unless Chromium and playwright are installed.
+
+    Browser test modules call it at import, so a machine without a browser skips them before any
+    slow fixture (model training, a live server) is set up.
+    """
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing"
+    elif importlib.util.find_spec("playwright") is None:
+        reason = "the playwright package is not installed"
+    else:
+        return
     if os.environ.get("CI"):
-        pytest.fail(f"{reason}; in CI scripts/test-services.sh must install chromium and the test extra playwright")
-    pytest.skip(f"{reason}; install it (apt-get install chromium; pip install playwright) to run browser tests")
+        pytest.fail(f"{reason}; in CI scripts/test-services.sh must install chromium and `make test` the "
+                    "test extra (playwright)", pytrace=False)
+    pytest.skip(f"{reason}; install it (apt-get install chromium; pip install playwright) to run the browser "
+                "tests", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +53,9 @@ def chromium() -> Iterator[object]:
     Not per session: while Playwright's sync API is active its event loop counts as running in the
     main thread, and every async test collected after the browser tests would then fail to start.
     """
-    if not CHROMIUM.exists():
-        browser_unavailable(f"{CHROMIUM} is missing")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        browser_unavailable("the playwright package is not installed")
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:

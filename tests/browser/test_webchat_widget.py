@@ -11,10 +11,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.browser.conftest import require_browser
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.helpdesk.test_webchat import queue_rating_request
 
-pytest.importorskip("playwright", reason="the browser tests drive Chromium through playwright")
+require_browser()
 
 from playwright.sync_api import expect  # noqa: E402
 

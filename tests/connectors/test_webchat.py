@@ -226,14 +226,20 @@ async def test_redis_hub_fans_out_to_sockets_in_both_processes(redis_clients):
             await hub.close()
 
 
-async def test_after_losing_redis_the_hub_resubscribes_and_asks_its_sockets_to_resync(redis_clients):
-    hub = RedisWebchatHub(redis_clients[0], reconnect_max_s=0.2)
+async def test_after_losing_redis_the_hub_resubscribes_and_asks_its_sockets_to_resync(redis_url, redis_clients):
+    import redis.asyncio as aioredis
+
+    name = f"webchat-test-{uuid.uuid4().hex[:8]}"
+    client = aioredis.from_url(redis_url, decode_responses=True, client_name=name)
+    hub = RedisWebchatHub(client, reconnect_max_s=0.2)
     try:
         tab = await hub.subscribe(VISITOR)
-        # Drop every pub/sub connection, as a Redis restart or a network blip would.
-        await redis_clients[1].client_kill_filter(_type="pubsub")
+        # Drop the hub's subscription (only ours), as a Redis restart or a network blip would.
+        [subscription] = [c for c in await redis_clients[1].client_list(_type="pubsub") if c["name"] == name]
+        await redis_clients[1].client_kill_filter(_id=subscription["id"])
         assert await next_frame(tab, timeout=5) == {"type": "resync"}
         await hub.publish(VISITOR, {"type": "typing", "on": True})
         assert await next_frame(tab) == {"type": "typing", "on": True}
     finally:
         await hub.close()
+        await client.aclose()

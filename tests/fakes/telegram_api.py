@@ -74,6 +74,8 @@ class RecordedCall:
     method: str
     params: dict[str, Any]
     token: str = ""
+    #: time.perf_counter() when the request arrived (for end-to-end latency benchmarks)
+    at: float = field(default_factory=time.perf_counter)
 
 
 @dataclass

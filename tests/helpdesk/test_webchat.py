@@ -236,6 +236,17 @@ def test_history_after_reconnect_has_both_sides_under_their_live_ids(webchat):
         assert all(m["created_at"] for m in history)
 
 
+def test_answer_to_a_visitor_who_left_waits_in_the_history(webchat):
+    token = webchat.new_session()["token"]
+    with open_socket(webchat, token) as (socket, _):
+        message_id = socket.say("bảo hành bao lâu")
+        socket.wait_for(lambda f: f["type"] == "ack")
+    webchat.settle()  # answered while no socket is open
+    with open_socket(webchat, token) as (_, history):
+        assert [m["author"] for m in history] == ["customer", "bot"]
+        assert history[0]["id"] == message_id and "12 tháng" in history[1]["text"]
+
+
 def test_another_tab_of_the_same_visitor_sees_the_message_and_the_answer(webchat):
     token = webchat.new_session()["token"]
     with open_socket(webchat, token) as (writing_tab, _), open_socket(webchat, token) as (other_tab, _):

@@ -21,8 +21,16 @@ def rasa_answer(text: str) -> dict[str, Any]:
     entities = []
     if "DH123456" in text:
         start = text.index("DH123456")
-        entities.append({"entity": "order_id", "start": start, "end": start + 8, "confidence_entity": 0.99,
-                         "value": "DH123456", "extractor": "DIETClassifier"})
+        entities.append(
+            {
+                "entity": "order_id",
+                "start": start,
+                "end": start + 8,
+                "confidence_entity": 0.99,
+                "value": "DH123456",
+                "extractor": "DIETClassifier",
+            }
+        )
     return {
         "text": text,
         "intent": {"name": intent, "confidence": 0.93},
@@ -71,14 +79,24 @@ class FakeRasaServer:
                     server._released.wait(server.hang_seconds)
                     self._send(200, rasa_answer(body.get("text", "")))
                 elif server.mode == "error":
-                    self._send(500, {"version": "3.6.21", "status": "failure", "message": "An unexpected error "
-                                     "occurred. Error: boom", "reason": "ParsingError", "code": 500})
+                    self._send(
+                        500,
+                        {
+                            "version": "3.6.21",
+                            "status": "failure",
+                            "message": "An unexpected error occurred. Error: boom",
+                            "reason": "ParsingError",
+                            "code": 500,
+                        },
+                    )
                 else:
                     self._send(200, rasa_answer(body.get("text", "")))
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:

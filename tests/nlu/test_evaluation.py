@@ -10,7 +10,12 @@ from nlu.evaluation import entity_report, evaluate, intent_report
 def test_intent_report_scores():
     report = intent_report(["a", "a", "b", "b"], ["a", "b", "b", "b"])
     assert report["accuracy"] == 0.75
-    assert report["per_intent"]["a"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
+    assert report["per_intent"]["a"] == {
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1": pytest.approx(2 / 3),
+        "support": 2,
+    }
     assert report["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
     assert report["confused"] == [{"intent": "a", "predicted": "b", "count": 1}]
 

@@ -31,7 +31,9 @@ def test_to_rasa_has_exactly_rasas_parse_shape(tiny_interpreter):
     payload = tiny_interpreter.parse("nồi cơm điện bảo hành bao lâu").to_rasa()
     assert list(payload) == ["text", "intent", "entities", "intent_ranking", "model_version"]
     assert set(payload["intent"]) == {"name", "confidence"}
-    assert all(set(e) == {"entity", "value", "start", "end", "confidence", "extractor"} for e in payload["entities"])
+    assert all(
+        set(e) == {"entity", "value", "start", "end", "confidence", "extractor"} for e in payload["entities"]
+    )
     assert all(set(r) == {"name", "confidence"} for r in payload["intent_ranking"])
     assert payload["model_version"] == tiny_interpreter.version
     json.dumps(payload)
@@ -40,7 +42,8 @@ def test_to_rasa_has_exactly_rasas_parse_shape(tiny_interpreter):
 def test_lookup_entity_value_goes_through_synonyms(tiny_interpreter):
     result = tiny_interpreter.parse("noi com dien nhà em bảo hành bao lâu")
     assert [(e.entity, e.value, e.extractor) for e in result.entities] == [
-        ("product", "nồi cơm điện", "LookupEntityExtractor")]
+        ("product", "nồi cơm điện", "LookupEntityExtractor")
+    ]
 
 
 def test_parse_batch_equals_parse(tiny_interpreter):
@@ -54,7 +57,9 @@ def test_parse_batch_equals_parse(tiny_interpreter):
 
 
 async def test_aparse_gives_the_same_result(tiny_interpreter):
-    assert (await tiny_interpreter.aparse("xin chào")).to_rasa() == tiny_interpreter.parse("xin chào").to_rasa()
+    assert (await tiny_interpreter.aparse("xin chào")).to_rasa() == tiny_interpreter.parse(
+        "xin chào"
+    ).to_rasa()
 
 
 def test_empty_text_is_a_fallback(tiny_interpreter):
@@ -66,7 +71,10 @@ def test_decomposed_unicode_input_is_parsed_like_composed(tiny_interpreter):
     import unicodedata
 
     decomposed = unicodedata.normalize("NFD", "chính sách bảo hành")
-    assert tiny_interpreter.parse(decomposed).to_rasa() == tiny_interpreter.parse("chính sách bảo hành").to_rasa()
+    assert (
+        tiny_interpreter.parse(decomposed).to_rasa()
+        == tiny_interpreter.parse("chính sách bảo hành").to_rasa()
+    )
 
 
 def test_model_directory_has_metadata(tiny_model_dir, tiny_data):
@@ -74,8 +82,11 @@ def test_model_directory_has_metadata(tiny_model_dir, tiny_data):
     assert metadata["intents"] == tiny_data.intents
     assert metadata["version"] == load_model(tiny_model_dir).version
     assert len(metadata["training_data_hash"]) == 64
-    assert [c["name"] for c in metadata["components"]][:3] == ["VietnameseNormalizer", "NgramFeaturizer",
-                                                              "LinearIntentClassifier"]
+    assert [c["name"] for c in metadata["components"]][:3] == [
+        "VietnameseNormalizer",
+        "NgramFeaturizer",
+        "LinearIntentClassifier",
+    ]
 
 
 def test_progress_reports_stages_up_to_done(tiny_data, tmp_path):

@@ -50,4 +50,7 @@ def test_normalize_without_abbreviations_only_folds_case():
 
 
 def test_views_give_accented_and_folded_text():
-    assert TextNormalizer().views("Bảo hành SP") == {"normalized": "bảo hành sản phẩm", "folded": "bao hanh san pham"}
+    assert TextNormalizer().views("Bảo hành SP") == {
+        "normalized": "bảo hành sản phẩm",
+        "folded": "bao hanh san pham",
+    }

@@ -31,7 +31,8 @@ def test_parse_maps_rasa_json_to_a_parse_result(rasa):
     assert (result.intent.name, result.intent.confidence) == ("order_status", 0.93)
     assert [p.name for p in result.intent_ranking] == ["order_status", "greet"]
     assert [(e.entity, e.value, e.start, e.end, e.confidence) for e in result.entities] == [
-        ("order_id", "DH123456", 4, 12, 0.99)]
+        ("order_id", "DH123456", 4, 12, 0.99)
+    ]
     assert rasa.requests == [{"text": "đơn DH123456 đâu"}]
 
 

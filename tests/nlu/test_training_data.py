@@ -39,7 +39,7 @@ def test_reads_inline_annotation_as_plain_text_with_offsets(tiny_data):
 
 def test_reads_json_annotation_with_value_role_and_group():
     data = read_training_yaml(
-        'nlu:\n- intent: buy\n  examples: |\n'
+        "nlu:\n- intent: buy\n  examples: |\n"
         '    - mua [noi com]{"entity": "product", "value": "nồi cơm điện", "role": "item", "group": "1"} nhé\n'
     )
     assert data.examples[0].text == "mua noi com nhé"
@@ -108,12 +108,16 @@ def test_missing_examples_is_an_error(tmp_path):
 
 
 def test_intent_without_examples_is_an_error(tmp_path):
-    error = error_for(tmp_path, "nlu:\n- intent: greet\n  examples: |\n\n- intent: bye\n  examples: |\n    - bye\n")
+    error = error_for(
+        tmp_path, "nlu:\n- intent: greet\n  examples: |\n\n- intent: bye\n  examples: |\n    - bye\n"
+    )
     assert error.line == 3 and "has no examples" in error.message
 
 
 def test_unbalanced_annotation_bracket_is_an_error(tmp_path):
-    error = error_for(tmp_path, "nlu:\n- intent: order\n  examples: |\n    - ok\n    - đơn [DH123456(order_id) đâu\n")
+    error = error_for(
+        tmp_path, "nlu:\n- intent: order\n  examples: |\n    - ok\n    - đơn [DH123456(order_id) đâu\n"
+    )
     assert error.line == 5 and "unbalanced" in error.message
 
 
@@ -159,7 +163,9 @@ def test_round_trip_reproduces_equal_data(tmp_path):
     assert again.to_yaml() == data.to_yaml()
 
 
-@pytest.mark.skipif(not REPO_DATA.is_dir() or not any(REPO_DATA.glob("*.yml")), reason="data/nlu not written yet")
+@pytest.mark.skipif(
+    not REPO_DATA.is_dir() or not any(REPO_DATA.glob("*.yml")), reason="data/nlu not written yet"
+)
 def test_round_trip_of_project_training_data():
     data = load_training_data([REPO_DATA])
     assert read_training_yaml(data.to_yaml()) == data

@@ -8,8 +8,16 @@ from nlu.components import COMPONENT_REGISTRY, Component, component_class, regis
 
 
 def test_default_pipeline_components_are_registered():
-    for name in ("VietnameseNormalizer", "NgramFeaturizer", "LinearIntentClassifier", "RegexEntityExtractor",
-                 "LookupEntityExtractor", "RatingExtractor", "EntitySynonymMapper", "FallbackClassifier"):
+    for name in (
+        "VietnameseNormalizer",
+        "NgramFeaturizer",
+        "LinearIntentClassifier",
+        "RegexEntityExtractor",
+        "LookupEntityExtractor",
+        "RatingExtractor",
+        "EntitySynonymMapper",
+        "FallbackClassifier",
+    ):
         assert component_class(name).name == name
 
 

@@ -21,9 +21,17 @@ def featurised(pairs, featurizer=None):
     return messages, featurizer
 
 
-TRAINING = [("xin chào shop", "greet"), ("chào bạn", "greet"), ("hello", "greet"),
-            ("đơn hàng ở đâu", "order"), ("kiểm tra đơn hàng", "order"), ("where is my order", "order"),
-            ("bảo hành bao lâu", "warranty"), ("chính sách bảo hành", "warranty"), ("warranty policy", "warranty")]
+TRAINING = [
+    ("xin chào shop", "greet"),
+    ("chào bạn", "greet"),
+    ("hello", "greet"),
+    ("đơn hàng ở đâu", "order"),
+    ("kiểm tra đơn hàng", "order"),
+    ("where is my order", "order"),
+    ("bảo hành bao lâu", "warranty"),
+    ("chính sách bảo hành", "warranty"),
+    ("warranty policy", "warranty"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -46,8 +46,18 @@ def test_number_without_order_context_is_not_an_order_id():
 
 @pytest.mark.parametrize(
     "surface",
-    ["0901234567", "090 123 4567", "090.123.4567", "0901 234 567", "090-123-4567", "+84 901 234 567",
-     "+84901234567", "84 901 234 567", "(+84) 901234567", "0084 901 234 567"],
+    [
+        "0901234567",
+        "090 123 4567",
+        "090.123.4567",
+        "0901 234 567",
+        "090-123-4567",
+        "+84 901 234 567",
+        "+84901234567",
+        "84 901 234 567",
+        "(+84) 901234567",
+        "0084 901 234 567",
+    ],
 )
 def test_each_vietnamese_phone_format_is_normalised(surface):
     assert regex_entities(f"gọi lại số {surface} giúp mình") == [("phone", "0901234567", surface)]
@@ -63,14 +73,21 @@ def test_too_short_number_is_not_a_phone():
 
 @pytest.mark.parametrize("surface", ["SN100001", "SN-2024-88812", "sn773201"])
 def test_serials_are_extracted(surface):
-    assert regex_entities(f"máy serial {surface} còn bảo hành không") == [("serial", surface.upper(), surface)]
+    assert regex_entities(f"máy serial {surface} còn bảo hành không") == [
+        ("serial", surface.upper(), surface)
+    ]
 
 
 def test_emails_are_extracted_without_trailing_dot():
-    assert regex_entities("mail mình là hoa.tran@gmail.com.") == [("email", "hoa.tran@gmail.com", "hoa.tran@gmail.com")]
+    assert regex_entities("mail mình là hoa.tran@gmail.com.") == [
+        ("email", "hoa.tran@gmail.com", "hoa.tran@gmail.com")
+    ]
 
 
-@pytest.mark.parametrize("surface", ["hôm qua", "hom qua", "hqua", "thứ 2", "chu nhat", "20/11", "15/11/2024", "yesterday", "Monday"])
+@pytest.mark.parametrize(
+    "surface",
+    ["hôm qua", "hom qua", "hqua", "thứ 2", "chu nhat", "20/11", "15/11/2024", "yesterday", "Monday"],
+)
 def test_dates_are_extracted_with_or_without_diacritics(surface):
     assert regex_entities(f"mình đặt {surface} rồi") == [("date", surface, surface)]
 
@@ -114,7 +131,9 @@ def test_star_ratings_are_extracted(text, surface, value):
     assert found(RatingExtractor().extract(text), text) == [("rating", value, surface)]
 
 
-@pytest.mark.parametrize("text", ["năm nay mua 2 cái", "ba mình hỏi", "giao 5 ngày rồi", "chấm 7 điểm", "3.5 sao"])
+@pytest.mark.parametrize(
+    "text", ["năm nay mua 2 cái", "ba mình hỏi", "giao 5 ngày rồi", "chấm 7 điểm", "3.5 sao"]
+)
 def test_numbers_that_are_not_ratings_are_ignored(text):
     assert RatingExtractor().extract(text) == []
 
@@ -136,7 +155,9 @@ def test_lookup_matches_whole_words_only():
 
 def test_lookup_learns_annotated_product_values(tiny_data):
     extractor = LookupEntityExtractor()
-    extractor.train([], read_training_yaml("nlu:\n- intent: x\n  examples: |\n    - hỏng [máy xay](product) rồi\n"))
+    extractor.train(
+        [], read_training_yaml("nlu:\n- intent: x\n  examples: |\n    - hỏng [máy xay](product) rồi\n")
+    )
     text = "may xay của em kêu to"
     assert found(extractor.extract(text), text) == [("product", "máy xay", "may xay")]
 
@@ -144,8 +165,21 @@ def test_lookup_learns_annotated_product_values(tiny_data):
 def test_synonym_mapper_maps_variants_to_canonical_values_ignoring_diacritics(tiny_data):
     mapper = EntitySynonymMapper()
     mapper.train([], tiny_data)
-    message = Message("Nồi Cơm bị hỏng", {"entities": [
-        {"entity": "product", "value": "Nồi Cơm", "start": 0, "end": 7, "confidence": 1.0, "extractor": "x"}]})
+    message = Message(
+        "Nồi Cơm bị hỏng",
+        {
+            "entities": [
+                {
+                    "entity": "product",
+                    "value": "Nồi Cơm",
+                    "start": 0,
+                    "end": 7,
+                    "confidence": 1.0,
+                    "extractor": "x",
+                }
+            ]
+        },
+    )
     mapper.process(message)
     assert message.data["entities"][0]["value"] == "nồi cơm điện"
 

@@ -34,9 +34,17 @@ def test_threshold_is_configurable_through_the_pipeline_config(tiny_data, tmp_pa
     from nlu import load_model, train_model
 
     config = tmp_path / "config.yml"
-    config.write_text("pipeline:\n- name: VietnameseNormalizer\n- name: NgramFeaturizer\n"
-                      "- name: LinearIntentClassifier\n- name: FallbackClassifier\n  threshold: 0.75\n")
+    config.write_text(
+        "pipeline:\n- name: VietnameseNormalizer\n- name: NgramFeaturizer\n"
+        "- name: LinearIntentClassifier\n- name: FallbackClassifier\n  threshold: 0.95\n"
+    )
     interpreter = load_model(train_model(tiny_data, tmp_path / "model", config_path=config))
-    unsure = interpreter.parse("qqq vvv")
-    assert unsure.intent.name == FALLBACK_INTENT and unsure.intent.confidence == 0.75
-    assert interpreter.parse("xin chào shop").intent.name == "greet"
+    outcomes = set()
+    for text in ["xin chào shop", "asdf ghjk", "what is the weather", "qqq vvv", "bảo hành", "đơn hàng đâu"]:
+        result = interpreter.parse(text)
+        real_top = next(p for p in result.intent_ranking if p.name != FALLBACK_INTENT)
+        fell_back = result.intent.name == FALLBACK_INTENT
+        assert fell_back == (real_top.confidence < 0.95)
+        assert not fell_back or result.intent.confidence == 0.95
+        outcomes.add(fell_back)
+    assert outcomes == {True, False}

@@ -1,0 +1,82 @@
+"""The bot's view of the helpdesk's customer records (bot.ports.CustomerDirectory) on the database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from anyio import to_thread
+from sqlmodel import Session
+
+from helpdesk.care import service
+from helpdesk.care.tasks import care_policy
+from helpdesk.core.errors import NotFound
+from helpdesk.customers import service as customers
+from helpdesk.customers.models import Customer
+
+if TYPE_CHECKING:
+    from helpdesk.runtime import Runtime
+
+T = TypeVar("T")
+
+
+class DatabaseCustomerDirectory:
+    """Implements bot.ports.CustomerDirectory; every call is one transaction in a worker thread."""
+
+    def __init__(self, runtime: Runtime):
+        # The runtime, not its parts: tests swap its clock, and the settings give the care policy.
+        self._runtime = runtime
+
+    async def _in_transaction(self, customer_id: int, work: Callable[[Session, Customer], T]) -> T:
+        def run() -> T:
+            with Session(self._runtime.engine, expire_on_commit=False) as session:
+                customer = session.get(Customer, customer_id)
+                if customer is None:
+                    raise NotFound(f"customer {customer_id} not found")
+                result = work(session, customers.primary_customer(session, customer))
+                session.commit()
+                return result
+
+        return await to_thread.run_sync(run)
+
+    async def link_verified_phone(self, customer_id: int, phone: str) -> None:
+        """Record the verified phone (merging with whoever verified it elsewhere) and reach the
+        customer with the care of that phone's recent orders."""
+        runtime = self._runtime
+
+        def link(session: Session, customer: Customer) -> None:
+            customer = customers.link_verified_phone(session, customer, phone)
+            session.flush()
+            service.attach_pending_care(session, customer, care_policy(runtime), runtime.clock())
+
+        await self._in_transaction(customer_id, link)
+
+    async def record_rating(self, customer_id: int, subject: str, stars: int, comment: str | None = None) -> str:
+        """Store the rating ("delivery" for ``order:<code>``, "csat" for ``conversation:<id>``)."""
+        now = self._runtime.clock()
+        return await self._in_transaction(
+            customer_id, lambda session, customer: service.record_rating(session, customer, subject, stars, now,
+                                                                         comment))
+
+    async def add_rating_comment(self, customer_id: int, subject: str, comment: str) -> None:
+        """Attach what went wrong to the customer's rating of ``subject``."""
+        await self._in_transaction(
+            customer_id, lambda session, customer: service.add_rating_comment(session, customer, subject, comment))
+
+    async def pending_rating_subject(self, customer_id: int) -> str | None:
+        """The newest rating the shop asked this customer for (within a week) and did not get."""
+        now = self._runtime.clock()
+        return await self._in_transaction(
+            customer_id, lambda session, customer: service.pending_rating_subject(session, customer, now))
+
+    async def set_opt_out(self, customer_id: int, opted_out: bool) -> None:
+        """Stop proactive care (cancelling what is scheduled), or resume it for future orders."""
+        now = self._runtime.clock()
+        await self._in_transaction(
+            customer_id, lambda session, customer: service.set_care_opt_out(session, customer, opted_out, now))
+
+    async def handoff_eta(self, priority: str, locale: str) -> str:
+        """When a person will answer: minutes by priority in business hours, the opening time outside."""
+        runtime = self._runtime
+        return service.handoff_eta(runtime.bot.responses, priority, locale, runtime.clock(),
+                                   care_policy(runtime).timezone)

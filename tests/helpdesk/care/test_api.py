@@ -1,0 +1,244 @@
+"""POST /api/orders/{code}/delivered, the order import and the care view, through the real app."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from helpdesk.care.tasks import run_due_care_messages
+from helpdesk.shop.models import Order, Warranty
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.helpdesk.care.conftest import (
+    API_KEY,
+    add_rice_cooker,
+    bot_texts,
+    local,
+    make_customer,
+    make_order,
+    started,
+    status_of,
+)
+
+KEY = {"X-Api-Key": API_KEY}
+
+
+async def test_delivered_call_by_an_agent_token_marks_the_order_and_schedules_the_sequence(care_client, clock):
+    engine = care_client.runtime.engine
+    make_order(engine)
+    make_customer(engine)
+    headers = await care_client.login()
+
+    response = await care_client.post("/api/orders/dh200001/delivered", headers=headers)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["newly_delivered"] is True and body["status"] == "delivered"
+    assert [row["kind"] for row in body["data"]] == ["thank_you", "rating_request", "usage_tips", "check_in"]
+    due = {row["kind"]: row["due_at"] for row in body["data"]}
+    assert due["rating_request"].startswith("2026-03-03T03:00")  # 24 h later, 10:00 shop time
+    with Session(engine) as session:
+        order = session.exec(select(Order).where(Order.code == "DH200001")).one()
+    assert order.delivered_at == clock.now
+
+
+async def test_delivered_call_by_the_order_system_with_its_api_key_is_accepted(care_client):
+    make_order(care_client.runtime.engine)
+    response = await care_client.post("/api/orders/DH200001/delivered", headers=KEY)
+    assert response.status_code == 200, response.text
+
+
+async def test_wrong_api_key_is_refused(care_client):
+    make_order(care_client.runtime.engine)
+    response = await care_client.post("/api/orders/DH200001/delivered", headers={"X-Api-Key": "guess"})
+    assert response.status_code == 401
+    assert status_of(care_client.runtime.engine, "DH200001") == {}
+
+
+async def test_no_api_key_configured_means_no_key_matches(care_settings, clock):
+    async for client in started(care_settings(integration={"api_key": ""}), clock):
+        make_order(client.runtime.engine)
+        response = await client.post("/api/orders/DH200001/delivered", headers={"X-Api-Key": ""})
+        assert response.status_code == 401
+
+
+async def test_unknown_order_is_not_found(care_client):
+    response = await care_client.post("/api/orders/DH999999/delivered", headers=KEY)
+    assert response.status_code == 404
+
+
+async def test_cancelled_order_cannot_be_delivered(care_client):
+    make_order(care_client.runtime.engine, status="cancelled")
+    response = await care_client.post("/api/orders/DH200001/delivered", headers=KEY)
+    assert response.status_code == 409
+
+
+async def test_thank_you_is_sent_at_once_and_nothing_else_before_it_is_due(care_client):
+    engine = care_client.runtime.engine
+    make_order(engine)
+    make_customer(engine, "cli", "cli-an")
+
+    await care_client.post("/api/orders/DH200001/delivered", headers=KEY)
+    await care_client.settle()
+
+    texts = bot_texts(engine, "cli", "cli-an")
+    assert len(texts) == 1
+    assert "DH200001" in texts[0] and "Cảm ơn" in texts[0]
+    assert status_of(engine, "DH200001") == {"thank_you": "sent", "rating_request": "scheduled",
+                                             "usage_tips": "scheduled", "check_in": "scheduled"}
+
+
+async def test_duplicate_delivered_events_schedule_the_sequence_once(care_client, clock):
+    engine = care_client.runtime.engine
+    make_order(engine)
+    make_customer(engine, "cli", "cli-an")
+
+    first = await care_client.post("/api/orders/DH200001/delivered", headers=KEY)
+    await care_client.settle()
+    clock.advance(minutes=5)
+    second = await care_client.post("/api/orders/DH200001/delivered", headers=KEY,
+                                    json={"delivered_at": clock.now.isoformat()})
+    await care_client.settle()
+
+    assert second.status_code == 200
+    assert second.json()["newly_delivered"] is False
+    assert second.json()["delivered_at"] == first.json()["delivered_at"]  # the first delivery time stays
+    assert second.json()["count"] == 4
+    assert len(bot_texts(engine, "cli", "cli-an")) == 1
+
+
+async def test_identity_named_in_the_delivered_call_is_created_linked_and_reached(care_client):
+    engine = care_client.runtime.engine
+    make_order(engine, phone="0987654321")  # nobody verified this phone
+
+    response = await care_client.post("/api/orders/DH200001/delivered", headers=KEY,
+                                      json={"channel": "cli", "external_id": "cli-from-order-system"})
+    await care_client.settle()
+
+    assert response.status_code == 200, response.text
+    assert {row["recipient_id"] for row in response.json()["data"]} == {"cli-from-order-system"}
+    assert len(bot_texts(engine, "cli", "cli-from-order-system")) == 1
+    with Session(engine) as session:
+        assert session.exec(select(Order)).one().customer_id is not None
+
+
+async def test_order_without_a_reachable_customer_waits_for_the_phone_to_be_verified(care_client):
+    from helpdesk.care.directory import DatabaseCustomerDirectory
+
+    engine = care_client.runtime.engine
+    make_order(engine)
+    customer_id, _ = make_customer(engine, "cli", "cli-late", phone=None)
+
+    waiting = await care_client.post("/api/orders/DH200001/delivered", headers=KEY)
+    assert waiting.json()["awaiting_customer"] is True and waiting.json()["count"] == 0
+
+    await DatabaseCustomerDirectory(care_client.runtime).link_verified_phone(customer_id, "090 123 4567")
+    await run_due_care_messages(care_client.runtime)
+    await care_client.settle()
+
+    assert status_of(engine, "DH200001")["thank_you"] == "sent"
+    assert len(bot_texts(engine, "cli", "cli-late")) == 1
+
+
+async def test_delivery_starts_the_warranty_from_the_delivery_date(care_client):
+    engine = care_client.runtime.engine
+    make_order(engine, serial="SN200001")
+    delivered_at = local("2026-03-01 15:00")
+
+    await care_client.post("/api/orders/DH200001/delivered", headers=KEY,
+                           json={"delivered_at": "2026-03-01T15:00:00"})  # shop time without a zone
+
+    with Session(engine) as session:
+        warranty = session.exec(select(Warranty).where(Warranty.serial == "SN200001")).one()
+    assert warranty.starts_at == delivered_at
+    assert warranty.ends_at == delivered_at.replace(year=2027)
+
+
+async def test_rating_request_arrives_as_five_star_buttons_on_telegram(care_settings, clock):
+    with FakeTelegramAPI(token="123456:TEST-TOKEN") as telegram:
+        settings = care_settings(telegram={"token": telegram.token, "secret_token": "s3cret",
+                                           "api_base": telegram.base_url})
+        async for client in started(settings, clock):
+            make_order(client.runtime.engine)
+            await client.post("/api/orders/DH200001/delivered", headers=KEY,
+                              json={"channel": "telegram", "external_id": "777000222"})
+            await client.settle()
+            clock.advance(hours=24)
+            assert await run_due_care_messages(client.runtime) == 1
+            await client.settle()
+
+        sent = telegram.sent_messages(777000222)
+    assert len(sent) == 2
+    keyboard = sent[1]["reply_markup"]["inline_keyboard"]
+    buttons = [button for row in keyboard for button in row]
+    assert [button["callback_data"] for button in buttons] == [f"rating:order:DH200001:{n}" for n in range(1, 6)]
+
+
+CSV_HEADER = "code,phone,customer_name,status,delivered_at,items,serials\n"
+
+
+async def test_order_import_creates_orders_and_starts_care_for_delivered_rows(care_client):
+    engine = care_client.runtime.engine
+    with Session(engine) as session:
+        add_rice_cooker(session)
+        session.commit()
+    make_customer(engine, "cli", "cli-an", phone="0901234567")
+    csv_text = CSV_HEADER + (
+        "DH300001,0901234567,Nguyễn Văn An,delivered,2026-03-02T09:30:00,RC-18:1,SN300001\n"
+        "DH300002,+84 912 345 678,Trần Thị Bình,in_transit,,RC-18:2,\n"
+    )
+
+    response = await care_client.post("/api/orders/import", headers=KEY,
+                                      files={"file": ("orders.csv", csv_text.encode(), "text/csv")})
+    await care_client.settle()
+
+    assert response.status_code == 200, response.text
+    assert response.json() | {"errors": []} == {"imported": True, "created": 2, "updated": 0, "delivered": 1,
+                                                 "care_scheduled": 4, "errors": []}
+    with Session(engine) as session:
+        orders = {o.code: o for o in session.exec(select(Order)).all()}
+        warranty = session.exec(select(Warranty).where(Warranty.serial == "SN300001")).one()
+    assert orders["DH300002"].phone == "0912345678" and orders["DH300002"].items[0]["qty"] == 2
+    assert warranty.order_id == orders["DH300001"].id
+    assert len(bot_texts(engine, "cli", "cli-an")) == 1  # the thank-you
+
+
+async def test_order_import_with_a_malformed_row_imports_nothing_and_names_the_line(care_client):
+    csv_text = CSV_HEADER + (
+        "DH300001,0901234567,An,delivered,2026-03-02T09:30:00,RC-18:1,SN300001\n"
+        "DH300002,12345,Bình,in_transit,,RC-18:1,\n"
+        "DH300003,0912345678,Chi,shipped,,RC-18:x,\n"
+    )
+    response = await care_client.post("/api/orders/import", headers=KEY,
+                                      files={"file": ("orders.csv", csv_text.encode(), "text/csv")})
+
+    assert response.status_code == 422
+    body = response.json()
+    assert body["imported"] is False
+    assert [error["line"] for error in body["errors"]] == [3, 4]
+    assert "12345" in body["errors"][0]["error"]
+    with Session(care_client.runtime.engine) as session:
+        assert session.exec(select(Order)).all() == []
+
+
+async def test_care_view_shows_why_a_message_was_skipped(care_client, clock):
+    engine = care_client.runtime.engine
+    make_order(engine)
+    make_customer(engine, "zalo_oa", "zalo-user-1", last_inbound_at=clock.now - timedelta(days=8))
+
+    await care_client.post("/api/orders/DH200001/delivered", headers=KEY)
+    await care_client.settle()
+    view = await care_client.get("/api/orders/DH200001/care", headers=await care_client.login())
+
+    thank_you = view.json()["data"][0]
+    assert thank_you["status"] == "skipped"
+    assert "Zalo OA" in thank_you["reason"] and "7 days" in thank_you["reason"]
+
+
+@pytest.mark.parametrize("path", ["/api/orders/DH200001/care", "/api/orders/DH200001/delivered"])
+async def test_order_routes_need_credentials(care_client, path):
+    make_order(care_client.runtime.engine)
+    method = care_client.get if path.endswith("care") else care_client.post
+    assert (await method(path)).status_code == 401
+
