@@ -15,8 +15,19 @@ class NLUUnavailableError(RuntimeError):
     """The NLU backend could not answer (down, timed out, or failed)."""
 
 
+def _version_from_status(response: httpx.Response) -> str:
+    """Return the model id from a Rasa ``GET /status`` answer, or "" when it has none."""
+    if response.status_code != 200:
+        return ""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("model_id") or body.get("model_file") or "") if isinstance(body, dict) else ""
+
+
 class RasaHTTPInterpreter:
-    """Parses messages by calling a Rasa 3 server over HTTP."""
+    """Parses messages by calling a Rasa 3 server over HTTP (pooled connections, sync and async)."""
 
     def __init__(
         self,
@@ -30,6 +41,8 @@ class RasaHTTPInterpreter:
         self.token = token
         self.max_concurrency = max_concurrency
         self._client: httpx.Client | None = None
+        self._async_client: httpx.AsyncClient | None = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
         self._version: str = ""
 
     @property
@@ -39,15 +52,26 @@ class RasaHTTPInterpreter:
 
     @property
     def version(self) -> str:
-        """Return the model version reported by the last answer (or the server's /status)."""
-        if not self._version:
-            try:
-                response = self._sync_client().get(f"{self.url}/status", params=self._params())
-                if response.status_code == 200:
-                    body = response.json()
-                    self._version = str(body.get("model_id") or body.get("model_file") or "")
-            except (httpx.HTTPError, ValueError):
-                pass
+        """Return the server's model id as last seen ("" until known); never blocks."""
+        return self._version
+
+    def fetch_version(self) -> str:
+        """Ask the server's ``GET /status`` for its model id (blocking); "" when unavailable."""
+        try:
+            self._version = _version_from_status(
+                self._sync_client().get(f"{self.url}/status", params=self._params())
+            )
+        except httpx.HTTPError:
+            pass
+        return self._version
+
+    async def afetch_version(self) -> str:
+        """Ask the server's ``GET /status`` for its model id without blocking the event loop."""
+        try:
+            response = await self._loop_client().get(f"{self.url}/status", params=self._params())
+            self._version = _version_from_status(response)
+        except httpx.HTTPError:
+            pass
         return self._version
 
     def _params(self) -> dict[str, str]:
@@ -57,6 +81,14 @@ class RasaHTTPInterpreter:
         if self._client is None:
             self._client = httpx.Client(timeout=self.timeout)
         return self._client
+
+    def _loop_client(self) -> httpx.AsyncClient:
+        """Return a pooled async client for the running event loop (a new one if the loop changed)."""
+        loop = asyncio.get_running_loop()
+        if self._async_client is None or self._async_loop is not loop or self._async_loop.is_closed():
+            self._async_client = httpx.AsyncClient(timeout=self.timeout)
+            self._async_loop = loop
+        return self._async_client
 
     def _result(self, response: httpx.Response) -> ParseResult:
         if response.status_code >= 500:
@@ -90,46 +122,59 @@ class RasaHTTPInterpreter:
             response = self._sync_client().post(self.parse_url, json={"text": text}, params=self._params())
         except httpx.HTTPError as exc:
             raise self._unavailable(exc) from None
+        if not self._version and response.status_code == 200:
+            self.fetch_version()
         return self._result(response)
 
-    async def aparse(self, text: str, client: httpx.AsyncClient | None = None) -> ParseResult:
+    async def aparse(self, text: str) -> ParseResult:
         """Interpret one message via Rasa without blocking the event loop."""
         try:
-            if client is not None:
-                response = await client.post(self.parse_url, json={"text": text}, params=self._params())
-            else:
-                async with httpx.AsyncClient(timeout=self.timeout) as own_client:
-                    response = await own_client.post(
-                        self.parse_url, json={"text": text}, params=self._params()
-                    )
+            response = await self._loop_client().post(
+                self.parse_url, json={"text": text}, params=self._params()
+            )
         except httpx.HTTPError as exc:
             raise self._unavailable(exc) from None
+        if not self._version and response.status_code == 200:
+            await self.afetch_version()
         return self._result(response)
 
     async def aparse_batch(self, texts: Sequence[str]) -> list[ParseResult]:
-        """Interpret many messages concurrently (bounded by ``max_concurrency``)."""
+        """Interpret many messages concurrently (at most ``max_concurrency`` requests in flight)."""
         semaphore = asyncio.Semaphore(self.max_concurrency)
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
 
-            async def one(text: str) -> ParseResult:
-                """Parse one text within the concurrency limit."""
-                async with semaphore:
-                    return await self.aparse(text, client)
+        async def one(text: str) -> ParseResult:
+            """Parse one text within the concurrency limit."""
+            async with semaphore:
+                return await self.aparse(text)
 
-            return list(await asyncio.gather(*(one(t) for t in texts)))
+        return list(await asyncio.gather(*(one(t) for t in texts)))
 
     def parse_batch(self, texts: Sequence[str]) -> list[ParseResult]:
-        """Interpret many messages (sequential requests over one connection)."""
+        """Interpret many messages (sequential requests over one pooled connection)."""
         return [self.parse(text) for text in texts]
 
     def close(self) -> None:
-        """Close the pooled HTTP connection."""
+        """Close the pooled synchronous connection."""
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    async def aclose(self) -> None:
+        """Close the pooled connections (sync and async)."""
+        self.close()
+        if self._async_client is not None:
+            await self._async_client.aclose()
+            self._async_client = None
+            self._async_loop = None
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -71,7 +71,8 @@ def _order_care(session: Session, order: Order, *, newly_delivered: bool = False
     data = [
         CareMessagePublic(id=care.id, kind=care.kind, identity_id=identity.id, channel=identity.channel,
                           recipient_id=identity.external_id, status=care.status, planned_at=care.planned_at,
-                          due_at=care.due_at, sent_at=care.sent_at, reason=care.reason, message_id=care.message_id)
+                          due_at=care.due_at, sent_at=care.sent_at, reason=care.reason,
+                          message_id=care.message_id)
         for care, identity in rows
     ]
     return OrderCarePublic(code=order.code, status=order.status, delivered_at=order.delivered_at,
@@ -106,7 +107,8 @@ def import_orders(file: UploadFile, caller: CallerDep, runtime: RuntimeDep, sess
 
 @router.post("/{code}/delivered", response_model=OrderCarePublic)
 def order_delivered(
-    code: str, caller: CallerDep, runtime: RuntimeDep, session: SessionDep, body: OrderDelivered | None = None,
+    code: str, caller: CallerDep, runtime: RuntimeDep, session: SessionDep,
+    body: OrderDelivered | None = None,
 ) -> OrderCarePublic:
     """Mark an order delivered and start its care sequence; a repeated call schedules nothing twice."""
     body = body or OrderDelivered()

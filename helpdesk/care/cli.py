@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-app = typer.Typer(help="Orders: import from the shop's order system, mark delivered (starts after-sales care).",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="Orders: import from the shop's order system, mark delivered (starts after-sales "
+                       "care).", no_args_is_help=True, add_completion=False)
 console = Console()
 
 
@@ -66,8 +66,8 @@ def import_file(
             session.commit()
     finally:
         engine.dispose()
-    console.print(f"Imported {report.created} new and {report.updated} updated orders; {report.delivered} newly "
-                  f"delivered, {report.care_scheduled} care messages scheduled.")
+    console.print(f"Imported {report.created} new and {report.updated} updated orders; "
+                  f"{report.delivered} newly delivered, {report.care_scheduled} care messages scheduled.")
 
 
 @app.command()
@@ -75,8 +75,8 @@ def delivered(
     code: Annotated[str, typer.Argument(help="The order code, e.g. DH100001.")],
     at: Annotated[str | None, typer.Option(help="When it was delivered (ISO; shop time without a zone). "
                                                 "Default: now.")] = None,
-    channel: Annotated[str | None, typer.Option(help="A channel to reach the customer on (with --external-id).")]
-    = None,
+    channel: Annotated[str | None, typer.Option(
+        help="A channel to reach the customer on (with --external-id).")] = None,
     external_id: Annotated[str | None, typer.Option(help="The customer's id on that channel.")] = None,
 ) -> None:
     """Mark an order delivered and schedule its care sequence (a repeat schedules nothing twice)."""
@@ -108,7 +108,8 @@ def delivered(
             identity = (service.identity_for_delivery(session, order, request.channel, request.external_id)
                         if request.channel else None)
             outcome = service.mark_order_delivered(session, order, policy=policy, now=now,
-                                                   delivered_at=delivered_at, identity=identity, actor_type="cli")
+                                                   delivered_at=delivered_at, identity=identity,
+                                                   actor_type="cli")
             session.commit()
             waiting = not service.care_messages_for_order(session, order)
     except CareDeskError as exc:

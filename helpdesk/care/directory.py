@@ -51,17 +51,23 @@ class DatabaseCustomerDirectory:
 
         await self._in_transaction(customer_id, link)
 
-    async def record_rating(self, customer_id: int, subject: str, stars: int, comment: str | None = None) -> str:
+    async def record_rating(
+        self, customer_id: int, subject: str, stars: int, comment: str | None = None,
+    ) -> str:
         """Store the rating ("delivery" for ``order:<code>``, "csat" for ``conversation:<id>``)."""
         now = self._runtime.clock()
-        return await self._in_transaction(
-            customer_id, lambda session, customer: service.record_rating(session, customer, subject, stars, now,
-                                                                         comment))
+
+        def record(session: Session, customer: Customer) -> str:
+            return service.record_rating(session, customer, subject, stars, now, comment)
+
+        return await self._in_transaction(customer_id, record)
 
     async def add_rating_comment(self, customer_id: int, subject: str, comment: str) -> None:
         """Attach what went wrong to the customer's rating of ``subject``."""
-        await self._in_transaction(
-            customer_id, lambda session, customer: service.add_rating_comment(session, customer, subject, comment))
+        def attach(session: Session, customer: Customer) -> bool:
+            return service.add_rating_comment(session, customer, subject, comment)
+
+        await self._in_transaction(customer_id, attach)
 
     async def pending_rating_subject(self, customer_id: int) -> str | None:
         """The newest rating the shop asked this customer for (within a week) and did not get."""
@@ -72,8 +78,10 @@ class DatabaseCustomerDirectory:
     async def set_opt_out(self, customer_id: int, opted_out: bool) -> None:
         """Stop proactive care (cancelling what is scheduled), or resume it for future orders."""
         now = self._runtime.clock()
-        await self._in_transaction(
-            customer_id, lambda session, customer: service.set_care_opt_out(session, customer, opted_out, now))
+        def set_flag(session: Session, customer: Customer) -> Customer:
+            return service.set_care_opt_out(session, customer, opted_out, now)
+
+        await self._in_transaction(customer_id, set_flag)
 
     async def handoff_eta(self, priority: str, locale: str) -> str:
         """When a person will answer: minutes by priority in business hours, the opening time outside."""

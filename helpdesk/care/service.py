@@ -105,7 +105,8 @@ class CarePolicy:
         try:
             zone = ZoneInfo(settings.shop.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"CAREDESK_SHOP__TIMEZONE: unknown time zone {settings.shop.timezone!r}") from exc
+            raise ValueError(f"CAREDESK_SHOP__TIMEZONE: unknown time zone {settings.shop.timezone!r}") \
+                from exc
         return cls(
             delays={
                 CareKind.thank_you: timedelta(0),
@@ -119,7 +120,9 @@ class CarePolicy:
 
     def is_quiet(self, moment: datetime) -> bool:
         """Whether ``moment`` falls in quiet hours, shop time."""
-        return self.quiet_hours is not None and self.quiet_hours.contains(moment.astimezone(self.timezone).time())
+        if self.quiet_hours is None:
+            return False
+        return self.quiet_hours.contains(moment.astimezone(self.timezone).time())
 
     def first_allowed(self, moment: datetime) -> datetime:
         """``moment``, or the end of the quiet hours it falls in (postponed, never dropped)."""
@@ -178,8 +181,9 @@ def identity_for_delivery(session: Session, order: Order, channel: str, external
 
 
 def mark_order_delivered(
-    session: Session, order: Order, *, policy: CarePolicy, now: datetime, delivered_at: datetime | None = None,
-    identity: ChannelIdentity | None = None, actor_type: str = "system", actor_id: int | None = None,
+    session: Session, order: Order, *, policy: CarePolicy, now: datetime,
+    delivered_at: datetime | None = None, identity: ChannelIdentity | None = None,
+    actor_type: str = "system", actor_id: int | None = None,
 ) -> DeliveryOutcome:
     """Mark the order delivered, start its warranties and schedule its care sequence (idempotent).
 
@@ -213,9 +217,11 @@ def start_warranties(session: Session, order: Order) -> int:
             serials[serial] = line.get("sku")
     known = {w.serial: w for w in session.exec(select(Warranty).where(Warranty.order_id == order.id)).all()}
     for serial, sku in serials.items():
-        warranty = known.get(serial) or session.exec(select(Warranty).where(Warranty.serial == serial)).first()
+        warranty = known.get(serial) or session.exec(
+            select(Warranty).where(Warranty.serial == serial)).first()
         if warranty is not None and warranty.order_id not in (None, order.id):
-            log.warning("serial %s of order %s already belongs to another order's warranty", serial, order.code)
+            log.warning("serial %s of order %s already belongs to another order's warranty", serial,
+                        order.code)
             continue
         product = session.exec(select(Product).where(Product.sku == sku)).first() if sku else None
         if warranty is None:
@@ -242,19 +248,24 @@ def _line_serials(line: dict[str, Any]) -> list[str]:
 # -- scheduling --------------------------------------------------------------------------------------
 
 
-def care_identities(session: Session, order: Order, extra: Iterable[ChannelIdentity] = ()) -> list[ChannelIdentity]:
+def care_identities(
+    session: Session, order: Order, extra: Iterable[ChannelIdentity] = (),
+) -> list[ChannelIdentity]:
     """Who the order's care reaches: identities of customers who verified the order's phone, of the
     order's customer, and any named explicitly; never those of customers who opted out."""
     customer_ids: set[int] = set()
     phone = normalise_phone(order.phone or "")
     if phone:
         customer_ids.update(session.exec(select(Customer.id).where(
-            Customer.phone == phone, Customer.phone_verified == True,  # noqa: E712
-            Customer.merged_into_id == None)).all())  # noqa: E711
+            Customer.phone == phone, col(Customer.phone_verified).is_(True),
+            col(Customer.merged_into_id).is_(None))).all())
     if order.customer_id is not None:
         customer_ids.add(primary_customer(session, session.get(Customer, order.customer_id)).id)
-    identities = {i.id: i for i in session.exec(
-        select(ChannelIdentity).where(col(ChannelIdentity.customer_id).in_(customer_ids))).all()} if customer_ids else {}
+    identities: dict[int, ChannelIdentity] = {}
+    if customer_ids:
+        found = session.exec(
+            select(ChannelIdentity).where(col(ChannelIdentity.customer_id).in_(customer_ids)))
+        identities = {identity.id: identity for identity in found.all()}
     for identity in extra:
         identities.setdefault(identity.id, identity)
     reachable = []
@@ -280,7 +291,8 @@ def ensure_care_plan(session: Session, order: Order) -> CarePlan:
 
 
 def schedule_care_sequence(
-    session: Session, order: Order, *, policy: CarePolicy, now: datetime, identities: Iterable[ChannelIdentity] = (),
+    session: Session, order: Order, *, policy: CarePolicy, now: datetime,
+    identities: Iterable[ChannelIdentity] = (),
 ) -> int:
     """Attach the order's care sequence to every identity that can be reached; how many rows were added.
 
@@ -320,7 +332,8 @@ def schedule_for_identity(
             if kind != latest_due:
                 row.status, row.reason = CareStatus.skipped, "superseded: a later step was already due"
             elif now - planned > MAX_LATENESS:
-                row.status, row.reason = CareStatus.skipped, "too late: the customer became reachable long after"
+                row.status = CareStatus.skipped
+                row.reason = "too late: the customer became reachable long after"
             elif kind in sent_elsewhere:
                 row.status, row.reason = CareStatus.skipped, "already sent on another channel"
         try:
@@ -387,7 +400,8 @@ def set_care_opt_out(session: Session, customer: Customer, opted_out: bool, now:
 def care_messages_for_order(session: Session, order: Order) -> list[tuple[CareMessage, ChannelIdentity]]:
     """The order's care messages with the identity each goes to, by due time."""
     rows = session.exec(
-        select(CareMessage, ChannelIdentity).join(ChannelIdentity, ChannelIdentity.id == CareMessage.identity_id)
+        select(CareMessage, ChannelIdentity)
+        .join(ChannelIdentity, ChannelIdentity.id == CareMessage.identity_id)
         .where(CareMessage.order_id == order.id).order_by(col(CareMessage.due_at), col(CareMessage.id))
     ).all()
     return [(message, identity) for message, identity in rows]
@@ -437,7 +451,8 @@ def claim_care_message(session: Session, care_id: int, now: datetime) -> CareMes
     """
     result = session.exec(
         update(CareMessage)
-        .where(CareMessage.id == care_id, CareMessage.status == CareStatus.scheduled, CareMessage.due_at <= now)
+        .where(CareMessage.id == care_id, CareMessage.status == CareStatus.scheduled,
+               CareMessage.due_at <= now)
         .values(status=_CLAIMED, updated_at=now)
     )
     if result.rowcount != 1:
@@ -491,7 +506,8 @@ def _open_conversation_if_any(session: Session, identity: ChannelIdentity) -> Co
     from helpdesk.conversations.models import OPEN_STATES
 
     return session.exec(
-        select(Conversation).where(Conversation.identity_id == identity.id, col(Conversation.state).in_(OPEN_STATES))
+        select(Conversation)
+        .where(Conversation.identity_id == identity.id, col(Conversation.state).in_(OPEN_STATES))
         .order_by(col(Conversation.id).desc())
     ).first()
 
@@ -516,12 +532,13 @@ def _verdict(
         last = identity.last_inbound_at
         if last is None or now - last > length:
             since = "never wrote" if last is None else f"last wrote {_duration(now - last)} ago"
-            return skipped, (f"outside {platform}'s {_duration(length)} messaging window (the customer {since}); "
-                             "the platform forbids proactive messages there"), None
+            return skipped, (f"outside {platform}'s {_duration(length)} messaging window "
+                             f"(the customer {since}); the platform forbids proactive messages there"), None
     if identity.channel not in channels.configured:
         return skipped, f"the {identity.channel} channel is not turned on", None
     if not identity.reachable:
-        return skipped, f"the customer cannot be reached there: {identity.unreachable_reason or 'unknown'}", None
+        why = identity.unreachable_reason or "unknown"
+        return skipped, f"the customer cannot be reached there: {why}", None
     if policy.is_quiet(now):
         return scheduled, "postponed: quiet hours", policy.first_allowed(now)
     if conversation is not None and conversation.state in HUMAN_STATES:
@@ -538,8 +555,9 @@ def _duration(span: timedelta) -> str:
 
 
 def _has_rated_order(session: Session, customer: Customer, order: Order) -> bool:
-    return session.exec(select(Rating.id).where(Rating.customer_id == customer.id, Rating.order_id == order.id,
-                                                Rating.kind == "delivery")).first() is not None
+    return session.exec(select(Rating.id).where(
+        Rating.customer_id == customer.id, Rating.order_id == order.id, Rating.kind == "delivery",
+    )).first() is not None
 
 
 # -- what the messages say ---------------------------------------------------------------------------
@@ -555,7 +573,8 @@ class CareComposer:
     usage_intent: str = "product_usage"
 
     def compose(
-        self, session: Session, kind: str, order: Order, customer: Customer, recipient_id: str, *, buttons: bool,
+        self, session: Session, kind: str, order: Order, customer: Customer, recipient_id: str, *,
+        buttons: bool,
     ) -> OutboundText | OutboundRatingRequest:
         """The outbound message for one step, in the customer's language."""
         locale = customer.locale or self.responses.default_locale
@@ -569,7 +588,8 @@ class CareComposer:
         if kind == CareKind.rating_request:
             if buttons:
                 text = self.responses.render("care_rating_request", locale, **values)
-                return OutboundRatingRequest(recipient_id=recipient_id, text=text, subject=f"order:{order.code}")
+                return OutboundRatingRequest(recipient_id=recipient_id, text=text,
+                                             subject=f"order:{order.code}")
             return OutboundText(recipient_id=recipient_id,
                                 text=self.responses.render("care_rating_request_text", locale, **values))
         if kind == CareKind.usage_tips:
@@ -588,7 +608,8 @@ class CareComposer:
         line, product = products[0]
         if product is not None:
             return (product.name_en if locale == "en" and product.name_en else product.name) or product.sku
-        return str(line.get("name") or line.get("sku") or self.responses.render("care_product_fallback", locale))
+        fallback = self.responses.render("care_product_fallback", locale)
+        return str(line.get("name") or line.get("sku") or fallback)
 
     def _usage_tips(self, products: list[tuple[dict[str, Any], Product | None]], locale: str,
                     values: dict[str, str]) -> str:
@@ -601,8 +622,9 @@ class CareComposer:
             names = {"product": self._product_name([(line, product)], locale)}
             text = self.responses.render("care_usage_tips", locale, **{**values, **names, "tip": tip})
             if entry.links:
-                text += "\n" + self.responses.render("care_usage_tips_link", locale, title=entry.links[0].title,
-                                                     url=entry.links[0].url)
+                link = entry.links[0]
+                text += "\n" + self.responses.render("care_usage_tips_link", locale, title=link.title,
+                                                     url=link.url)
             return text
         return self.responses.render("care_usage_tips_generic", locale, **values)
 
@@ -633,12 +655,13 @@ def _ordered_products(session: Session, order: Order) -> list[tuple[dict[str, An
 
 
 def request_rating(
-    session: Session, customer: Customer, subject: str, now: datetime, *, identity: ChannelIdentity | None = None,
-    order: Order | None = None, conversation: Conversation | None = None,
+    session: Session, customer: Customer, subject: str, now: datetime, *,
+    identity: ChannelIdentity | None = None, order: Order | None = None,
+    conversation: Conversation | None = None,
 ) -> RatingRequest:
     """Remember that the customer was asked to rate ``subject``, so a typed "5" can be matched to it."""
-    request = RatingRequest(customer_id=customer.id, identity_id=identity.id if identity else None, subject=subject,
-                            order_id=order.id if order else None,
+    request = RatingRequest(customer_id=customer.id, identity_id=identity.id if identity else None,
+                            subject=subject, order_id=order.id if order else None,
                             conversation_id=conversation.id if conversation else None, sent_at=now)
     session.add(request)
     session.flush()
@@ -653,7 +676,7 @@ def pending_rating_subject(session: Session, customer: Customer, now: datetime) 
     return session.exec(
         select(RatingRequest.subject)
         .where((RatingRequest.customer_id == customer.id) | col(RatingRequest.identity_id).in_(identity_ids),
-               RatingRequest.answered_at == None, RatingRequest.sent_at >= now - RATING_ANSWER_WINDOW)  # noqa: E711
+               col(RatingRequest.answered_at).is_(None), RatingRequest.sent_at >= now - RATING_ANSWER_WINDOW)
         .order_by(col(RatingRequest.sent_at).desc(), col(RatingRequest.id).desc())
     ).first()
 
@@ -699,7 +722,7 @@ def record_rating(
     identity_ids = select(ChannelIdentity.id).where(ChannelIdentity.customer_id == customer.id)
     session.exec(
         update(RatingRequest)
-        .where(RatingRequest.subject == subject, RatingRequest.answered_at == None,  # noqa: E711
+        .where(RatingRequest.subject == subject, col(RatingRequest.answered_at).is_(None),
                (RatingRequest.customer_id == customer.id) | col(RatingRequest.identity_id).in_(identity_ids))
         .values(answered_at=now, rating_id=rating.id)
     )
@@ -739,10 +762,11 @@ def _may_rate_order(session: Session, customer: Customer, order: Order, subject:
     if customer.phone_verified and customer.phone and normalise_phone(order.phone or "") == customer.phone:
         return True
     identity_ids = select(ChannelIdentity.id).where(ChannelIdentity.customer_id == customer.id)
-    return session.exec(select(RatingRequest.id).where(
+    asked = session.exec(select(RatingRequest.id).where(
         RatingRequest.subject == subject,
-        (RatingRequest.customer_id == customer.id) | col(RatingRequest.identity_id).in_(identity_ids))).first() \
-        is not None
+        (RatingRequest.customer_id == customer.id) | col(RatingRequest.identity_id).in_(identity_ids),
+    )).first()
+    return asked is not None
 
 
 # -- when a person will answer -----------------------------------------------------------------------
@@ -806,7 +830,9 @@ class ImportReport:
     delivered_codes: list[str] = field(default_factory=list)
 
 
-def read_orders_csv(data: bytes | str, *, timezone: tzinfo, now: datetime) -> tuple[list[OrderRow], list[ImportRowError]]:
+def read_orders_csv(
+    data: bytes | str, *, timezone: tzinfo, now: datetime,
+) -> tuple[list[OrderRow], list[ImportRowError]]:
     """Validate every line of an order CSV; returns the rows and every line's errors (nothing written).
 
     Columns: code, phone, customer_name, status, delivered_at (ISO; without a zone it is shop time),
@@ -874,7 +900,8 @@ def _order_row(line: int, record: dict[str, str], *, timezone: tzinfo, now: date
     try:
         status = OrderStatus(status_text)
     except ValueError as exc:
-        raise ValueError(f"status {status_text!r} is not one of {', '.join(s.value for s in OrderStatus)}") from exc
+        known = ", ".join(s.value for s in OrderStatus)
+        raise ValueError(f"status {status_text!r} is not one of {known}") from exc
     if status == OrderStatus.delivered and delivered_at is None:
         delivered_at = now
     items = _parse_items(record.get("items", ""), record.get("serials", ""))
@@ -919,8 +946,9 @@ def check_rows_against_orders(session: Session, rows: list[OrderRow]) -> list[Im
         return []
     cancelled = session.exec(select(Order.code).where(col(Order.code).in_(delivered),
                                                       Order.status == OrderStatus.cancelled)).all()
-    return sorted((ImportRowError(delivered[code], f"order {code} is cancelled and cannot be marked delivered")
-                   for code in cancelled), key=lambda error: error.line)
+    errors = [ImportRowError(delivered[code], f"order {code} is cancelled and cannot be marked delivered")
+              for code in cancelled]
+    return sorted(errors, key=lambda error: error.line)
 
 
 def import_orders(
@@ -948,8 +976,9 @@ def import_orders(
         session.add(order)
         session.flush()
         if row.status == OrderStatus.delivered:
-            outcome = mark_order_delivered(session, order, policy=policy, now=now, delivered_at=row.delivered_at,
-                                           actor_type=actor_type, actor_id=actor_id)
+            outcome = mark_order_delivered(session, order, policy=policy, now=now,
+                                           delivered_at=row.delivered_at, actor_type=actor_type,
+                                           actor_id=actor_id)
             report.care_scheduled += outcome.scheduled
             if outcome.newly_delivered:
                 report.delivered += 1

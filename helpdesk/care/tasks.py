@@ -10,7 +10,7 @@ from anyio import to_thread
 from sqlmodel import Session
 
 from helpdesk.care import service
-from helpdesk.care.service import ChannelAbilities, CareComposer, CarePolicy, QueuedCareMessage
+from helpdesk.care.service import CareComposer, CarePolicy, ChannelAbilities, QueuedCareMessage
 
 if TYPE_CHECKING:
     from helpdesk.runtime import Runtime
@@ -35,7 +35,8 @@ def channel_abilities(runtime: Runtime) -> ChannelAbilities:
     """Which channels are on, and which of them show buttons."""
     return ChannelAbilities(
         configured=frozenset(runtime.connectors),
-        with_buttons=frozenset(name for name, connector in runtime.connectors.items() if connector.supports_buttons),
+        with_buttons=frozenset(name for name, connector in runtime.connectors.items()
+                               if connector.supports_buttons),
     )
 
 

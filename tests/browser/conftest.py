@@ -27,23 +27,25 @@ CHROMIUM_ARGS = [
 ]
 
 
-def require_browser() -> None:
-    """Skip (fail in CI) unless Chromium and playwright are installed.
-
-    Browser test modules call it at import, so a machine without a browser skips them before any
-    slow fixture (model training, a live server) is set up.
-    """
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here, or None when Chromium and playwright are installed."""
     if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing"
-    elif importlib.util.find_spec("playwright") is None:
-        reason = "the playwright package is not installed"
-    else:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; in CI scripts/test-services.sh must install chromium and `make test` the "
-                    "test extra (playwright)", pytrace=False)
-    pytest.skip(f"{reason}; install it (apt-get install chromium; pip install playwright) to run the browser "
-                "tests", allow_module_level=True)
+        return f"{CHROMIUM} is missing"
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is not installed"
+    return None
+
+
+def skip_module_without_browser() -> None:
+    """At a browser test module's import: skip it on a machine without a browser.
+
+    Skipping here, before any fixture, spares the slow ones (model training, a live server). In CI
+    nothing is skipped: the ``chromium`` fixture then fails each test with the reason.
+    """
+    reason = missing_browser()
+    if reason and not os.environ.get("CI"):
+        pytest.skip(f"{reason}; install it (apt-get install chromium; pip install playwright) to run the "
+                    "browser tests", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,10 @@ def chromium() -> Iterator[object]:
     Not per session: while Playwright's sync API is active its event loop counts as running in the
     main thread, and every async test collected after the browser tests would then fail to start.
     """
-    require_browser()
+    reason = missing_browser()
+    if reason:
+        pytest.fail(f"{reason}: in CI, scripts/test-services.sh installs chromium and `make test` the test extra "
+                    "(playwright)", pytrace=False)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

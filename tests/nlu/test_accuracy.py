@@ -13,13 +13,12 @@ ROOT = Path(__file__).resolve().parents[2]
 TRAINING_DIR = ROOT / "data" / "nlu"
 HELDOUT_FILE = Path(__file__).with_name("heldout.yml")
 
-# Set a little under the accuracy measured when the floor was last raised (see the NLU report).
-INTENT_ACCURACY_FLOOR = 0.80
-ENTITY_RECALL_FLOOR = 0.80
-# Entities the held-out set annotates consistently (products and relative dates are often left
-# unannotated there, so their precision says little).
-STRUCTURED_ENTITIES = ("order_id", "phone", "serial", "email", "rating")
-STRUCTURED_ENTITY_F1_FLOOR = 0.80
+# A little under what was measured when the floors were set (intent accuracy 0.978, entity F1 1.0
+# on 325 held-out messages), so a real regression fails and noise from data edits does not.
+INTENT_ACCURACY_FLOOR = 0.95
+ENTITY_F1_FLOOR = 0.95
+PER_ENTITY_F1_FLOOR = 0.90
+ENTITY_TYPES = ("order_id", "phone", "serial", "email", "rating", "product", "date")
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +32,16 @@ def heldout_report(tmp_path_factory):
 
 
 def test_heldout_intent_accuracy_stays_above_the_floor(heldout_report):
-    assert heldout_report["intent"]["accuracy"] >= INTENT_ACCURACY_FLOOR
+    assert heldout_report["intent"]["accuracy"] >= INTENT_ACCURACY_FLOOR, heldout_report["errors"]
 
 
-def test_heldout_entity_recall_stays_above_the_floor(heldout_report):
-    assert heldout_report["entities"]["recall"] >= ENTITY_RECALL_FLOOR
+def test_heldout_entity_f1_stays_above_the_floor(heldout_report):
+    assert heldout_report["entities"]["f1"] >= ENTITY_F1_FLOOR
 
 
-@pytest.mark.parametrize("entity", STRUCTURED_ENTITIES)
-def test_heldout_structured_entity_f1_stays_above_the_floor(heldout_report, entity):
+@pytest.mark.parametrize("entity", ENTITY_TYPES)
+def test_heldout_f1_of_each_entity_stays_above_the_floor(heldout_report, entity):
     scores = heldout_report["entities"]["per_entity"].get(entity)
     if scores is None or scores["support"] == 0:
         pytest.skip(f"no {entity} annotated in heldout.yml")
-    assert scores["f1"] >= STRUCTURED_ENTITY_F1_FLOOR
+    assert scores["f1"] >= PER_ENTITY_F1_FLOOR

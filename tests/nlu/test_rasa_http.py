@@ -41,13 +41,27 @@ def test_to_rasa_of_a_remote_result_keeps_rasa_shape(rasa):
     assert set(payload) == {"text", "intent", "entities", "intent_ranking", "model_version"}
 
 
-def test_version_comes_from_the_status_endpoint(rasa):
-    assert RasaHTTPInterpreter(rasa.url).version == MODEL_ID
+def test_version_is_learned_from_the_status_endpoint_after_a_parse(rasa):
+    interpreter = RasaHTTPInterpreter(rasa.url)
+    assert interpreter.version == ""
+    assert interpreter.parse("hello").model_version == MODEL_ID
+    assert interpreter.version == MODEL_ID
 
 
-async def test_aparse_uses_the_server_without_blocking(rasa):
-    result = await RasaHTTPInterpreter(rasa.url).aparse("hello")
-    assert result.intent.name == "greet"
+def test_version_property_does_not_call_a_down_server():
+    interpreter = RasaHTTPInterpreter(f"http://127.0.0.1:{unused_port()}", timeout=5.0)
+    started = time.perf_counter()
+    assert interpreter.version == "" and interpreter.fetch_version() == ""
+    assert time.perf_counter() - started < 2
+
+
+async def test_aparse_uses_one_pooled_async_client(rasa):
+    async with RasaHTTPInterpreter(rasa.url) as interpreter:
+        first = await interpreter.aparse("hello")
+        client = interpreter._async_client
+        second = await interpreter.aparse("đơn hàng")
+        assert interpreter._async_client is client
+    assert (first.intent.name, second.intent.name, first.model_version) == ("greet", "order_status", MODEL_ID)
 
 
 async def test_aparse_batch_keeps_input_order(rasa):

@@ -105,8 +105,9 @@ def add_rice_cooker(session: Session) -> None:
     from helpdesk.shop.models import Product
 
     if session.exec(select(Product).where(Product.sku == "RC-18")).first() is None:
-        session.add(Product(sku="RC-18", name="Nồi cơm điện Bếp Việt 1.8L", name_en="Bếp Việt 1.8L electric rice cooker",
-                            category="kitchen", warranty_months=12))
+        session.add(Product(sku="RC-18", name="Nồi cơm điện Bếp Việt 1.8L",
+                            name_en="Bếp Việt 1.8L electric rice cooker", category="kitchen",
+                            warranty_months=12))
         session.flush()
 
 
@@ -127,8 +128,9 @@ def make_order(engine, code: str = "DH200001", phone: str = "0901234567", *, sta
         return order.id
 
 
-def make_customer(engine, channel: str = "cli", external_id: str = "cli-an", *, phone: str | None = "0901234567",
-                  locale: str = "vi", last_inbound_at: datetime | None = None) -> tuple[int, int]:
+def make_customer(engine, channel: str = "cli", external_id: str = "cli-an", *,
+                  phone: str | None = "0901234567", locale: str = "vi",
+                  last_inbound_at: datetime | None = None) -> tuple[int, int]:
     """A customer who verified ``phone`` (if given) and writes on one channel; (customer id, identity id)."""
     from helpdesk.customers.models import ChannelIdentity, Customer
 
@@ -149,8 +151,8 @@ def bot_texts(engine, channel: str, external_id: str) -> list[str]:
     from helpdesk.customers.models import ChannelIdentity
 
     with Session(engine) as session:
-        identity = session.exec(select(ChannelIdentity).where(ChannelIdentity.channel == channel,
-                                                              ChannelIdentity.external_id == external_id)).one()
+        identity = session.exec(select(ChannelIdentity).where(
+            ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id)).one()
         conversation_ids = select(Conversation.id).where(Conversation.identity_id == identity.id)
         rows = session.exec(select(Message).where(col(Message.conversation_id).in_(conversation_ids),
                                                   Message.direction == "out").order_by(col(Message.id))).all()

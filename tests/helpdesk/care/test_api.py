@@ -24,7 +24,7 @@ from tests.helpdesk.care.conftest import (
 KEY = {"X-Api-Key": API_KEY}
 
 
-async def test_delivered_call_by_an_agent_token_marks_the_order_and_schedules_the_sequence(care_client, clock):
+async def test_delivered_call_by_an_agent_token_marks_the_order_and_schedules_care(care_client, clock):
     engine = care_client.runtime.engine
     make_order(engine)
     make_customer(engine)
@@ -172,7 +172,8 @@ async def test_rating_request_arrives_as_five_star_buttons_on_telegram(care_sett
     assert len(sent) == 2
     keyboard = sent[1]["reply_markup"]["inline_keyboard"]
     buttons = [button for row in keyboard for button in row]
-    assert [button["callback_data"] for button in buttons] == [f"rating:order:DH200001:{n}" for n in range(1, 6)]
+    expected = [f"rating:order:DH200001:{stars}" for stars in range(1, 6)]
+    assert [button["callback_data"] for button in buttons] == expected
 
 
 CSV_HEADER = "code,phone,customer_name,status,delivered_at,items,serials\n"

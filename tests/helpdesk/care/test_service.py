@@ -63,7 +63,8 @@ def test_quiet_hours_across_midnight_end_the_next_morning():
 
 def test_quiet_hours_within_one_day_work_too():
     quiet = QuietHours.parse("12:00-13:30")
-    assert quiet.contains(time(12, 15)) and not quiet.contains(time(13, 30)) and not quiet.contains(time(23, 0))
+    assert quiet.contains(time(12, 15))
+    assert not quiet.contains(time(13, 30)) and not quiet.contains(time(23, 0))
     lunch = datetime(2026, 3, 2, 12, 15, tzinfo=SHOP_TZ)
     assert quiet.end_after(lunch) == datetime(2026, 3, 2, 13, 30, tzinfo=SHOP_TZ)
 
@@ -130,7 +131,8 @@ async def test_recording_an_order_rating_stores_a_delivery_rating_and_answers_th
         order = session.exec(select(Order)).one()
         ratings = session.exec(select(Rating)).all()
         request = session.exec(select(RatingRequest)).one()
-    assert [(r.kind, r.score, r.order_id, r.comment) for r in ratings] == [("delivery", 2, order.id, "hộp bị móp")]
+    assert [(r.kind, r.score, r.order_id, r.comment) for r in ratings] == [
+        ("delivery", 2, order.id, "hộp bị móp")]
     assert request.answered_at == clock.now and request.rating_id == ratings[0].id
     assert await directory.pending_rating_subject(customer_id) is None
 
@@ -147,12 +149,14 @@ async def test_recording_a_conversation_rating_stores_csat_for_the_agent(runtime
         session.commit()
         conversation_id, agent_id = conversation.id, agent.id
 
-    kind = await DatabaseCustomerDirectory(runtime).record_rating(customer_id, f"conversation:{conversation_id}", 5)
+    directory = DatabaseCustomerDirectory(runtime)
+    kind = await directory.record_rating(customer_id, f"conversation:{conversation_id}", 5)
 
     assert kind == "csat"
     with Session(runtime.engine) as session:
         rating = session.exec(select(Rating)).one()
-    assert (rating.kind, rating.conversation_id, rating.agent_id, rating.score) == ("csat", conversation_id, agent_id, 5)
+    assert (rating.kind, rating.conversation_id, rating.agent_id, rating.score) == (
+        "csat", conversation_id, agent_id, 5)
 
 
 async def test_a_rating_of_someone_elses_order_is_ignored(runtime):
@@ -191,7 +195,9 @@ async def test_opting_back_in_lets_future_orders_be_cared_for(runtime):
     ("2026-03-02 22:00", "normal", "vi", "từ 08:00 sáng mai, khi shop bắt đầu làm việc"),
     ("2026-03-03 06:30", "normal", "en", "from 08:00 this morning, when we open"),
 ])
-async def test_handoff_eta_follows_priority_and_business_hours(runtime, clock, moment, priority, locale, expected):
+async def test_handoff_eta_follows_priority_and_business_hours(
+    runtime, clock, moment, priority, locale, expected,
+):
     clock.set_local(moment)
     assert await DatabaseCustomerDirectory(runtime).handoff_eta(priority, locale) == expected
 

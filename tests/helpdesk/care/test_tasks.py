@@ -229,11 +229,13 @@ async def test_opt_out_cancels_what_is_scheduled_and_schedules_nothing_new(care_
 async def test_messenger_message_outside_the_24_hour_window_is_skipped_with_the_reason(care_settings, clock):
     with FakeGraphAPI(page_access_token="EAAG-page-token", page_id="104857600123456") as graph:
         settings = care_settings(facebook={"verify_token": "v", "app_secret": "fb-secret",
-                                           "page_access_token": "EAAG-page-token", "graph_api_base": graph.base_url})
+                                           "page_access_token": "EAAG-page-token",
+                                           "graph_api_base": graph.base_url})
         async for client in started(settings, clock):
             engine = client.runtime.engine
             make_order(engine)
-            make_customer(engine, "facebook", "6843215790123456", last_inbound_at=clock.now - timedelta(hours=30))
+            make_customer(engine, "facebook", "6843215790123456",
+                          last_inbound_at=clock.now - timedelta(hours=30))
             await deliver(client)
 
             thank_you = care_rows(engine, "DH200001")[0]
