@@ -211,6 +211,56 @@ def chat(
         console.print("Bye!")
 
 
+@app.command()
+def channels() -> None:
+    """Show which channels are on (they need credentials) and their webhook paths."""
+    from helpdesk.core.db import make_engine
+    from helpdesk.runtime import build_connectors
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    enabled = build_connectors(settings, engine)
+    from connectors import CONNECTORS
+
+    for name in CONNECTORS:
+        state = "[green]on[/green]" if name in enabled else "[dim]off (no credentials)[/dim]"
+        console.print(f"{name:10} {state}  POST /webhooks/{name.replace('_', '-')}")
+    engine.dispose()
+
+
+@app.command("set-webhook")
+def set_webhook(
+    channel: Annotated[str, typer.Argument(help="telegram or zalo_bot")],
+    url: Annotated[str, typer.Argument(help="public HTTPS URL of /webhooks/<channel>")],
+) -> None:
+    """Register CareDesk's webhook (with its secret token) with Telegram or the Zalo Bot API."""
+    from helpdesk.core.db import make_engine
+    from helpdesk.runtime import build_connectors
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    connector = build_connectors(settings, engine).get(channel.replace("-", "_"))
+    if connector is None or not hasattr(connector, "set_webhook"):
+        console.print(f"[red]{channel} is not on, or has no webhook registration[/red] (see `caredesk channels`)")
+        raise typer.Exit(2)
+
+    async def register() -> None:
+        try:
+            await connector.set_webhook(url)
+        finally:
+            await connector.close()
+
+    from connectors.base import DeliveryError
+
+    try:
+        asyncio.run(register())
+    except DeliveryError as exc:
+        console.print(f"[red]{channel} refused the webhook:[/red] {exc.reason}")
+        raise typer.Exit(1) from exc
+    console.print(f"{channel} webhook set to {url}")
+    engine.dispose()
+
+
 @app.command("create-agent")
 def create_agent(
     email: str, name: str,

@@ -49,3 +49,23 @@ def test_unknown_command_is_a_clear_error():
     result = run_caredesk("frobnicate")
     assert result.returncode == 2
     assert "No such command" in result.stderr
+
+
+def test_channels_lists_each_channel_and_whether_it_is_on(tmp_path):
+    result = run_caredesk("channels", env={"CAREDESK_DATABASE_URL": f"sqlite:///{tmp_path}/c.db",
+                                           "CAREDESK_TELEGRAM__TOKEN": "1:x", "CAREDESK_TELEGRAM__SECRET_TOKEN": "s"})
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    assert " on " in lines["telegram"] + " " and "off" in lines["facebook"]
+
+
+def test_set_webhook_registers_with_the_secret_token(tmp_path):
+    from tests.fakes.telegram_api import FakeTelegramAPI
+
+    with FakeTelegramAPI(token="123456:CLI") as fake:
+        result = run_caredesk("set-webhook", "telegram", "https://shop.example/webhooks/telegram", env={
+            "CAREDESK_DATABASE_URL": f"sqlite:///{tmp_path}/c.db", "CAREDESK_TELEGRAM__TOKEN": fake.token,
+            "CAREDESK_TELEGRAM__SECRET_TOKEN": "cli-secret", "CAREDESK_TELEGRAM__API_BASE": fake.base_url})
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert fake.webhook["url"] == "https://shop.example/webhooks/telegram"
+        assert fake.webhook["secret_token"] == "cli-secret"
