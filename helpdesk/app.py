@@ -20,6 +20,7 @@ from helpdesk.customers.api import router as customers_router
 from helpdesk.core.errors import CareDeskError, TooManyRequests
 from helpdesk.nlu_admin.api import router as nlu_router
 from helpdesk.runtime import Runtime
+from helpdesk.webchat.api import router as webchat_router
 
 log = logging.getLogger(__name__)
 
@@ -90,4 +91,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(canned_router)
     app.include_router(webhooks_router)
     app.include_router(nlu_router)
+    app.include_router(webchat_router)
     return app

@@ -17,6 +17,7 @@ from connectors import CONNECTORS, ChannelConnector
 from connectors.cli import CliConnector
 from connectors.facebook import FacebookConnector
 from connectors.telegram import TelegramConnector
+from connectors.webchat import WebchatConnector
 from connectors.zalo_bot import ZaloBotConnector
 from connectors.zalo_oa import ZaloOAConnector
 from helpdesk.channels.credentials import DatabaseZaloTokenStore
@@ -42,6 +43,7 @@ def build_connectors(settings: Settings, engine: Engine) -> dict[str, ChannelCon
         FacebookConnector.name: FacebookConnector(settings.facebook),
         ZaloOAConnector.name: ZaloOAConnector(settings.zalo_oa, DatabaseZaloTokenStore(engine, box)),
         ZaloBotConnector.name: ZaloBotConnector(settings.zalo_bot),
+        WebchatConnector.name: WebchatConnector(),
         CliConnector.name: CliConnector(enabled=settings.cli_channel_enabled),
     }
     enabled = {}
@@ -67,6 +69,9 @@ class Runtime:
             import redis.asyncio as aioredis
 
             self.redis = aioredis.from_url(settings.redis_url, decode_responses=True)
+            if WebchatConnector.name in self.connectors:
+                # a reply produced in one process must reach a visitor's socket held by another
+                self.connectors[WebchatConnector.name].use_redis(self.redis)
         state_store: DialogueStateStore = (
             RedisStateStore(self.redis) if self.redis is not None else DatabaseStateStore(self.engine)
         )

@@ -10,7 +10,7 @@
 # start something. Works with no TTY and no stdin (CI).
 #
 # Knobs (environment):
-#   CAREDESK_TEST_BROWSER=1             also install chromium + chromium-driver
+#   CAREDESK_TEST_BROWSER=0             skip installing chromium (the browser tests then fail in CI)
 #   CAREDESK_TEST_SERVICES_TIMEOUT=30   seconds to wait for each service
 set -euo pipefail
 
@@ -89,7 +89,7 @@ install_services() {
 
 # ---- browser (for the UI tests that are coming; off by default for now) ----
 install_browser() {
-    apt_install_missing chromium chromium-driver
+    apt_install_missing chromium
 }
 
 # ---------------------------------------------------------------------------
@@ -217,7 +217,7 @@ main() {
     flock -w 600 9 || die "another test-services.sh run holds $VAR_DIR/.test-services.lock"
 
     install_services
-    if [ "${CAREDESK_TEST_BROWSER:-0}" = 1 ]; then
+    if [ "${CAREDESK_TEST_BROWSER:-1}" = 1 ]; then
         install_browser
     fi
 

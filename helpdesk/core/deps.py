@@ -38,7 +38,9 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client that acts on the response at
+# once (e.g. uses a token it just received) always finds the change stored.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False, description="Token from POST /api/auth/token")
 

@@ -41,7 +41,17 @@ def char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
     return grams
 
 
-ANALYZERS = {"word": word_ngrams, "char_wb": char_wb_ngrams}
+def word_skip_pairs(text: str, low: int, high: int) -> list[str]:
+    """Return ordered word pairs ``a~b`` whose distance (j - i) lies in [low, high] (skip-bigrams)."""
+    tokens = WORD_PATTERN.findall(text)
+    return [
+        f"{tokens[i]}~{tokens[j]}"
+        for i in range(len(tokens))
+        for j in range(i + max(low, 1), min(len(tokens), i + high + 1))
+    ]
+
+
+ANALYZERS = {"word": word_ngrams, "char_wb": char_wb_ngrams, "word_skip": word_skip_pairs}
 WORD_CACHE_SIZE = 100_000
 
 

@@ -188,6 +188,15 @@ async def test_opting_back_in_lets_future_orders_be_cared_for(runtime):
 # -- when a person answers ---------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def responses():
+    """Every bot text, care.yml included."""
+    from bot.responses import Responses
+    from tests.conftest import ROOT
+
+    return Responses.load(ROOT / "data" / "bot")
+
+
 @pytest.mark.parametrize(("moment", "priority", "locale", "expected"), [
     ("2026-03-02 10:00", "urgent", "vi", "trong khoảng 15 phút"),
     ("2026-03-02 10:00", "low", "en", "within about 4 hours"),
@@ -195,11 +204,14 @@ async def test_opting_back_in_lets_future_orders_be_cared_for(runtime):
     ("2026-03-02 22:00", "normal", "vi", "từ 08:00 sáng mai, khi shop bắt đầu làm việc"),
     ("2026-03-03 06:30", "normal", "en", "from 08:00 this morning, when we open"),
 ])
-async def test_handoff_eta_follows_priority_and_business_hours(
-    runtime, clock, moment, priority, locale, expected,
-):
-    clock.set_local(moment)
-    assert await DatabaseCustomerDirectory(runtime).handoff_eta(priority, locale) == expected
+def test_handoff_eta_follows_priority_and_business_hours(responses, moment, priority, locale, expected):
+    assert service.handoff_eta(responses, priority, locale, local(moment), SHOP_TZ) == expected
+
+
+async def test_directory_tells_the_bot_the_handoff_eta_by_the_runtime_clock(runtime, clock):
+    clock.set_local("2026-03-02 23:00")
+    eta = await DatabaseCustomerDirectory(runtime).handoff_eta("urgent", "en")
+    assert eta == "from 08:00 tomorrow, when we open"
 
 
 # -- reading import files ----------------------------------------------------------------------------

@@ -1,0 +1,316 @@
+"""The inbox's live socket: domain events filtered per agent, and presence that follows open inboxes.
+
+Each browser tab holds one socket. The server subscribes it to ``runtime.events``, works out which
+conversation each event is about, asks ``may_see`` whether this agent may know about it, and sends a
+small JSON frame; the page then refetches what changed through the ordinary API. Nothing about a
+conversation travels on the socket beyond ids and states, so the API stays the one place that reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from anyio import to_thread
+from fastapi import WebSocket, WebSocketDisconnect
+from sqlmodel import Session
+
+from helpdesk.agents.assignment import assign_waiting, requeue_conversations_of
+from helpdesk.agents.models import Agent
+from helpdesk.agents.service import agent_for_token
+from helpdesk.agents.teams import may_see
+from helpdesk.audit import service as audit
+from helpdesk.conversations.models import Conversation, Message
+from helpdesk.core.deps import SESSION_COOKIE
+from helpdesk.core.errors import CareDeskError
+from helpdesk.core.events import DomainEvent
+
+log = logging.getLogger(__name__)
+
+#: close codes the page acts on: 4401 = log in again, 4403 = refused (another site's page)
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+#: a closed tab is only "gone" after this long, so a reload does not hand the agent's work to others
+OFFLINE_GRACE_S = 10.0
+#: how often an open socket re-checks that its session is still valid (logout, expiry, deactivation)
+SESSION_RECHECK_S = 60.0
+#: what of each event's data reaches the browser; anything else stays on the server
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "message_created": ("message_id", "author", "private", "new_conversation"),
+    "conversation_escalated": ("reason", "priority"),
+    "conversation_updated": ("action", "state", "assignee_id", "team", "priority"),
+    "message_delivery": ("message_id", "status", "error"),
+    "sla_warning": ("target", "assignee_id", "team"),
+    "sla_breached": ("target", "assignee_id", "team"),
+}
+BROADCAST_EVENTS: dict[str, tuple[str, ...]] = {"agent_presence": ("agent_id", "online")}
+MAX_WATCHED = 1000
+
+
+@dataclass(frozen=True)
+class ConversationSnapshot:
+    """What ``may_see`` reads of a conversation, as of the event."""
+
+    id: int
+    team: str | None
+    assignee_id: int | None
+
+
+def agent_for_session_cookie(engine, token: str | None) -> Agent | None:
+    """The active agent of a browser session token, or None (missing, expired, revoked)."""
+    if not token:
+        return None
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            agent = agent_for_token(session, token, kind="session")
+        except CareDeskError:
+            return None
+        session.expunge(agent)
+        return agent
+
+
+def apply_presence(engine, events, agent_id: int, online: bool) -> bool:
+    """Set an agent on- or offline the way ``/api/me/presence`` does; True if anything changed."""
+    with Session(engine, expire_on_commit=False) as session:
+        agent = session.get(Agent, agent_id)
+        if agent is None or agent.is_online == online or (online and not agent.is_active):
+            return False
+        agent.is_online = online
+        audit.record(session, "agent_online" if online else "agent_offline", "agent", agent.id,
+                     actor_type="system", via="inbox_socket")
+        session.flush()
+        if online:
+            assign_waiting(session)
+        else:
+            requeue_conversations_of(session, agent)
+        session.commit()
+    events.publish_soon("agent_presence", agent_id=agent_id, online=online)
+    return True
+
+
+class PresenceKeeper:
+    """Counts each agent's open inbox sockets: online with the first, offline a grace period after the last."""
+
+    def __init__(self, runtime: Any, grace_s: float = OFFLINE_GRACE_S):
+        self.runtime = runtime
+        self.grace_s = grace_s
+        self._sockets: dict[int, int] = {}
+        self._pending_offline: dict[int, asyncio.Task] = {}
+
+    def sockets_of(self, agent_id: int) -> int:
+        """How many inbox sockets the agent has open in this process."""
+        return self._sockets.get(agent_id, 0)
+
+    async def socket_opened(self, agent_id: int) -> None:
+        """An inbox opened: cancel a pending offline, and go online."""
+        self._sockets[agent_id] = self._sockets.get(agent_id, 0) + 1
+        pending = self._pending_offline.pop(agent_id, None)
+        if pending is not None:
+            pending.cancel()
+        await to_thread.run_sync(apply_presence, self.runtime.engine, self.runtime.events, agent_id, True)
+
+    def socket_closed(self, agent_id: int) -> None:
+        """An inbox closed: after the grace period without another one, go offline (re-queueing their work)."""
+        left = self._sockets.get(agent_id, 1) - 1
+        if left > 0:
+            self._sockets[agent_id] = left
+            return
+        self._sockets.pop(agent_id, None)
+        if agent_id not in self._pending_offline:
+            self._pending_offline[agent_id] = asyncio.ensure_future(self._offline_later(agent_id))
+
+    async def _offline_later(self, agent_id: int) -> None:
+        try:
+            await asyncio.sleep(self.grace_s)
+            if self._sockets.get(agent_id, 0) == 0:
+                await to_thread.run_sync(apply_presence, self.runtime.engine, self.runtime.events, agent_id, False)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("could not set agent %s offline", agent_id)
+        finally:
+            if self._pending_offline.get(agent_id) is asyncio.current_task():
+                del self._pending_offline[agent_id]
+
+
+class EventResolver:
+    """Finds the conversation an event is about, once per event however many sockets ask."""
+
+    def __init__(self, engine, remember: int = 512):
+        self.engine = engine
+        self._remember = remember
+        self._lookups: OrderedDict[int, tuple[DomainEvent, asyncio.Future]] = OrderedDict()
+
+    async def conversation_of(self, event: DomainEvent) -> ConversationSnapshot | None:
+        """The conversation as the event saw it (its own team/assignee if it carries them), else as stored."""
+        # Every subscriber's queue holds the same event object, so its identity keys the shared lookup;
+        # the cache keeps the object alive, so the id cannot be reused while it is remembered.
+        cached = self._lookups.get(id(event))
+        if cached is None or cached[0] is not event:
+            future = asyncio.ensure_future(to_thread.run_sync(self._lookup, event))
+            self._lookups[id(event)] = (event, future)
+            while len(self._lookups) > self._remember:
+                self._lookups.popitem(last=False)
+        else:
+            future = cached[1]
+        return await asyncio.shield(future)
+
+    def _lookup(self, event: DomainEvent) -> ConversationSnapshot | None:
+        data = event.data
+        with Session(self.engine) as session:
+            conversation_id = data.get("conversation_id")
+            if conversation_id is None and data.get("message_id") is not None:
+                message = session.get(Message, data["message_id"])
+                conversation_id = message.conversation_id if message else None
+            if conversation_id is None:
+                return None
+            if "team" in data and "assignee_id" in data:
+                return ConversationSnapshot(int(conversation_id), data["team"], data["assignee_id"])
+            conversation = session.get(Conversation, conversation_id)
+            if conversation is None:
+                return None
+            return ConversationSnapshot(conversation.id, conversation.team, conversation.assignee_id)
+
+
+class LiveHub:
+    """Per-application state of the live sockets: presence counts and the shared event lookups."""
+
+    def __init__(self, runtime: Any, grace_s: float = OFFLINE_GRACE_S):
+        self.runtime = runtime
+        self.presence = PresenceKeeper(runtime, grace_s)
+        self.resolver = EventResolver(runtime.engine)
+
+
+def hub_for(app: Any) -> LiveHub:
+    """The application's hub, made on first use (``app.state.inbox_offline_grace_s`` overrides the grace)."""
+    hub = getattr(app.state, "inbox_live_hub", None)
+    if hub is None or hub.runtime is not app.state.runtime:
+        grace = getattr(app.state, "inbox_offline_grace_s", OFFLINE_GRACE_S)
+        hub = app.state.inbox_live_hub = LiveHub(app.state.runtime, grace)
+    return hub
+
+
+def same_origin(websocket: WebSocket) -> bool:
+    """Whether the page that opened the socket is served by this host (no other site may ride the cookie)."""
+    origin = websocket.headers.get("origin")
+    if not origin:
+        return True  # not a browser page (e.g. a test client or a CLI)
+    return urlsplit(origin).netloc.lower() == websocket.headers.get("host", "").lower()
+
+
+class LiveConnection:
+    """One agent's socket: events in from the bus, filtered, and out as small frames."""
+
+    def __init__(self, hub: LiveHub, websocket: WebSocket, agent: Agent, token: str):
+        self.hub = hub
+        self.websocket = websocket
+        self.agent = agent
+        self.token = token
+        #: conversations this page knows about, so it hears when one leaves its sight
+        self.known: set[int] = set()
+
+    async def run(self) -> None:
+        """Serve until the page goes away or the session ends."""
+        runtime = self.hub.runtime
+        queue = runtime.events.subscribe()
+        await self.hub.presence.socket_opened(self.agent.id)
+        try:
+            await self.websocket.send_json({"type": "hello", "agent_id": self.agent.id})
+            reader = asyncio.ensure_future(self._read())
+            writer = asyncio.ensure_future(self._write(queue))
+            done, pending = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                    await task
+            for task in done:
+                if not task.cancelled() and task.exception() is not None and not isinstance(
+                        task.exception(), (WebSocketDisconnect, RuntimeError)):
+                    log.warning("inbox socket of agent %s ended: %r", self.agent.id, task.exception())
+        finally:
+            runtime.events.unsubscribe(queue)
+            self.hub.presence.socket_closed(self.agent.id)
+
+    async def _read(self) -> None:
+        while True:
+            message = await self.websocket.receive_json()
+            if isinstance(message, dict) and message.get("type") == "watch":
+                ids = message.get("ids")
+                if isinstance(ids, list):
+                    self.known = {i for i in ids[:MAX_WATCHED] if isinstance(i, int)}
+
+    async def _write(self, queue: asyncio.Queue[DomainEvent]) -> None:
+        loop = asyncio.get_running_loop()
+        recheck_at = loop.time() + SESSION_RECHECK_S
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout=max(0.0, recheck_at - loop.time()))
+            except TimeoutError:
+                event = None
+            if loop.time() >= recheck_at:
+                recheck_at = loop.time() + SESSION_RECHECK_S
+                agent = await to_thread.run_sync(agent_for_session_cookie, self.hub.runtime.engine, self.token)
+                if agent is None:
+                    await self.websocket.close(code=CLOSE_UNAUTHENTICATED, reason="session ended")
+                    return
+                self.agent = agent  # role and teams may have changed
+            if event is not None:
+                frame = await self.frame_for(event)
+                if frame is not None:
+                    await self.websocket.send_json(frame)
+
+    async def frame_for(self, event: DomainEvent) -> dict[str, Any] | None:
+        """The frame this agent gets for the event, or None if it is not theirs to know."""
+        if event.name in BROADCAST_EVENTS:
+            return {"type": "event", "event": event.name,
+                    **{key: event.data.get(key) for key in BROADCAST_EVENTS[event.name]}}
+        fields = EVENT_FIELDS.get(event.name)
+        if fields is None:
+            return None
+        snapshot = await self.hub.resolver.conversation_of(event)
+        if snapshot is None:
+            return None
+        if not await to_thread.run_sync(self._may_see, snapshot):
+            if snapshot.id in self.known:
+                # It was on this page (transferred away, taken by a colleague): tell the page to drop it.
+                self.known.discard(snapshot.id)
+                return {"type": "gone", "conversation_id": snapshot.id}
+            return None
+        self.known.add(snapshot.id)
+        frame = {"type": "event", "event": event.name, "conversation_id": snapshot.id}
+        frame.update({key: _plain(event.data[key]) for key in fields if key in event.data})
+        return frame
+
+    def _may_see(self, snapshot: ConversationSnapshot) -> bool:
+        with Session(self.hub.runtime.engine) as session:
+            return may_see(session, self.agent, snapshot)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly: enum members and other objects become their string value."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return str(value)
+
+
+async def serve_live(websocket: WebSocket) -> None:
+    """Authenticate the socket by the session cookie, then stream this agent's events."""
+    # Accept before refusing: a close before the handshake reaches the browser only as an anonymous
+    # failure, and the page needs the code to know that logging in again is the cure.
+    await websocket.accept()
+    if not same_origin(websocket):
+        await websocket.close(code=CLOSE_FORBIDDEN, reason="cross-origin socket refused")
+        return
+    hub = hub_for(websocket.app)
+    token = websocket.cookies.get(SESSION_COOKIE)
+    agent = await to_thread.run_sync(agent_for_session_cookie, hub.runtime.engine, token)
+    if agent is None:
+        await websocket.close(code=CLOSE_UNAUTHENTICATED, reason="log in first")
+        return
+    with contextlib.suppress(WebSocketDisconnect):
+        await LiveConnection(hub, websocket, agent, token).run()
