@@ -7,6 +7,7 @@ import unicodedata
 from functools import lru_cache
 
 # Typed chat abbreviations (lower case, matched as whole tokens, accented or not) -> expansion.
+# Ambiguous ones are left out (e.g. "hd": hóa đơn / hướng dẫn / hợp đồng).
 DEFAULT_ABBREVIATIONS: dict[str, str] = {
     "ko": "không",
     "k": "không",
@@ -76,7 +77,6 @@ DEFAULT_ABBREVIATIONS: dict[str, str] = {
     "mk": "mình",
     "mik": "mình",
     "mjk": "mình",
-    "ok": "ok",
     "oke": "ok",
     "okie": "ok",
     "okela": "ok",
@@ -88,15 +88,12 @@ DEFAULT_ABBREVIATIONS: dict[str, str] = {
     "tgian": "thời gian",
     "tg": "thời gian",
     "hđ": "hóa đơn",
-    "hd": "hóa đơn",
     "sn": "số seri",
     "đchi": "địa chỉ",
     "dchi": "địa chỉ",
-    "đ/c": "địa chỉ",
     "tk": "tài khoản",
 }
 
-TOKEN_PATTERN = re.compile(r"\w+(?:[/'’-]\w+)*|[^\w\s]", re.UNICODE)
 WORD_PATTERN = re.compile(r"\w+", re.UNICODE)
 REPEATED_LETTERS = re.compile(r"([^\W\d_])\1{2,}", re.UNICODE)
 
@@ -128,11 +125,6 @@ def strip_diacritics(text: str) -> str:
     return "".join(_fold_char(c).upper() if c.isupper() else _fold_char(c) for c in text)
 
 
-def tokenize(text: str) -> list[str]:
-    """Split into word tokens and single punctuation marks."""
-    return TOKEN_PATTERN.findall(text)
-
-
 def squeeze_repeated_letters(text: str) -> str:
     """Collapse runs of three or more of the same letter, ignoring diacritics ("quáaaa" -> "quá")."""
     runs = list(REPEATED_LETTERS.finditer(fold(text)))
@@ -150,10 +142,9 @@ class TextNormalizer:
     """Produces the normalised views of a message used by the featurisers."""
 
     def __init__(self, abbreviations: dict[str, str] | None = None, squeeze_repeats: bool = True) -> None:
-        self.abbreviations = dict(DEFAULT_ABBREVIATIONS if abbreviations is None else abbreviations)
+        source = DEFAULT_ABBREVIATIONS if abbreviations is None else abbreviations
+        self.abbreviations = {nfc(key).lower(): value for key, value in source.items()}
         self.squeeze_repeats = squeeze_repeats
-        self._folded_abbreviations = {fold(key): value for key, value in self.abbreviations.items()}
-        self._folded_abbreviations.update({key.lower(): value for key, value in self.abbreviations.items()})
 
     def normalize(self, text: str) -> str:
         """Return NFC, lower-cased text with repeated letters squeezed and abbreviations expanded."""
@@ -164,10 +155,7 @@ class TextNormalizer:
 
     def _expand(self, match: re.Match) -> str:
         word = match.group(0)
-        expansion = self.abbreviations.get(word)
-        if expansion is None and word.isascii():
-            expansion = self._folded_abbreviations.get(word)
-        return expansion if expansion is not None else word
+        return self.abbreviations.get(word, word)
 
     def views(self, text: str) -> dict[str, str]:
         """Return the ``normalized`` (accented) and ``folded`` (diacritic-free) views of ``text``."""

@@ -56,6 +56,12 @@ def check_pipeline_config(raw: Any, source: str = "<config>") -> dict[str, Any]:
             raise NLUConfigError(
                 f"{source}: pipeline entry {position} ({entry['name']}): unknown option {min(unknown_options)!r}"
             )
+        try:
+            cls(options)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NLUConfigError(
+                f"{source}: pipeline entry {position} ({entry['name']}): invalid options: {exc}"
+            ) from None
         pipeline.append({"name": entry["name"], **options})
     config = copy.deepcopy(raw)
     config["pipeline"] = pipeline

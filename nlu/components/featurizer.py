@@ -41,17 +41,7 @@ def char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
     return grams
 
 
-def word_skip_pairs(text: str, low: int, high: int) -> list[str]:
-    """Return ordered word pairs ``a~b`` whose distance (j - i) lies in [low, high] (skip-bigrams)."""
-    tokens = WORD_PATTERN.findall(text)
-    return [
-        f"{tokens[i]}~{tokens[j]}"
-        for i in range(len(tokens))
-        for j in range(i + max(low, 1), min(len(tokens), i + high + 1))
-    ]
-
-
-ANALYZERS = {"word": word_ngrams, "char_wb": char_wb_ngrams, "word_skip": word_skip_pairs}
+ANALYZERS = {"word": word_ngrams, "char_wb": char_wb_ngrams}
 WORD_CACHE_SIZE = 100_000
 
 
@@ -75,6 +65,8 @@ class NgramBlock:
         self.sublinear_tf = sublinear_tf
         self.vocabulary: dict[str, int] = {}
         self.idf = np.zeros(0, dtype=np.float32)
+        if analyzer not in ANALYZERS:
+            raise ValueError(f"unknown analyzer {analyzer!r} (use one of {', '.join(ANALYZERS)})")
         self._analyze = ANALYZERS[analyzer]
         self._word_cache: dict[str, list[int]] = {}  # char_wb: word -> indices of its known n-grams
 

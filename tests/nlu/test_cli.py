@@ -77,3 +77,10 @@ def test_invalid_yaml_exits_2_naming_file_and_line(tmp_path):
 def test_missing_model_exits_2(tmp_path):
     result = invoke("parse", "--models-dir", tmp_path / "empty", "hello")
     assert result.exit_code == 2 and "no active NLU model" in result.output
+
+
+def test_invalid_config_exits_2(tiny_data_file, tmp_path):
+    config = tmp_path / "config.yml"
+    config.write_text("pipeline:\n- name: NoSuchComponent\n")
+    result = invoke("train", "--data", tiny_data_file, "--out", tmp_path / "m", "--config", config)
+    assert result.exit_code == 2 and "unknown pipeline component 'NoSuchComponent'" in result.output

@@ -130,3 +130,12 @@ def test_loading_a_non_model_directory_fails_clearly(tmp_path):
 def test_parse_result_round_trips_through_rasa_json(tiny_interpreter):
     result = tiny_interpreter.parse("đơn DH123456")
     assert ParseResult.from_rasa(result.to_rasa()) == result
+
+
+def test_invalid_component_option_value_is_a_config_error(tiny_data, tmp_path):
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "pipeline:\n- name: NgramFeaturizer\n  blocks:\n  - {view: folded, analyzer: nope, ngram_range: [1, 2]}\n"
+    )
+    with pytest.raises(NLUConfigError, match="unknown analyzer 'nope'"):
+        train_model(tiny_data, tmp_path / "m", config_path=config)

@@ -54,3 +54,7 @@ def test_views_give_accented_and_folded_text():
         "normalized": "bảo hành sản phẩm",
         "folded": "bao hanh san pham",
     }
+
+
+def test_english_words_that_look_like_unaccented_abbreviations_stay_english():
+    assert TextNormalizer().normalize("a bit late for qa") == "a bit late for qa"
