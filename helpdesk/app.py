@@ -15,6 +15,7 @@ from helpdesk.agents.api import router as agents_router
 from helpdesk.channels.api import router as webhooks_router
 from helpdesk.conversations.api import router as conversations_router
 from helpdesk.canned.api import router as canned_router
+from helpdesk.care.api import router as orders_router
 from helpdesk.core.config import Settings, get_settings
 from helpdesk.customers.api import router as customers_router
 from helpdesk.core.errors import CareDeskError, TooManyRequests
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(conversations_router)
     app.include_router(customers_router)
     app.include_router(canned_router)
+    app.include_router(orders_router)
     app.include_router(webhooks_router)
     app.include_router(nlu_router)
     app.include_router(webchat_router)

@@ -14,11 +14,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from helpdesk.care.cli import app as orders_app
 from nlu.cli import app as nlu_app
 
 app = typer.Typer(help="CareDesk: omnichannel chatbot and live-chat helpdesk for after-sales care.",
                   no_args_is_help=True, add_completion=False)
 app.add_typer(nlu_app, name="nlu", help="Train, test and try NLU models.")
+app.add_typer(orders_app, name="orders", help="Import orders and mark them delivered (starts after-sales care).")
 console = Console()
 
 
@@ -104,6 +106,10 @@ def _load_demo(settings) -> dict[str, int]:
     engine = make_engine(settings.database_url)
     with Session(engine) as session:
         counts = load_shop_file(session, settings.data_dir / "demo" / "shop.yml")
+        from helpdesk.care.service import CarePolicy, start_care_for_delivered_orders
+        from helpdesk.core.db import utcnow
+
+        start_care_for_delivered_orders(session, CarePolicy.from_settings(settings), utcnow())
         session.commit()
     engine.dispose()
     return counts

@@ -20,6 +20,7 @@ from connectors.telegram import TelegramConnector
 from connectors.webchat import WebchatConnector
 from connectors.zalo_bot import ZaloBotConnector
 from connectors.zalo_oa import ZaloOAConnector
+from helpdesk.care.directory import DatabaseCustomerDirectory
 from helpdesk.channels.credentials import DatabaseZaloTokenStore
 from helpdesk.core.crypto import SecretBox
 from helpdesk.agents.service import ensure_admin
@@ -84,7 +85,8 @@ class Runtime:
             default_locale=settings.shop.default_locale,
             fallbacks_before_handoff=settings.bot.fallbacks_before_handoff,
             template_values={"shop": settings.shop.name},
-            services=Services(shop=DatabaseShopDirectory(self.engine), timezone=settings.shop.timezone),
+            services=Services(shop=DatabaseShopDirectory(self.engine), customers=DatabaseCustomerDirectory(self),
+                              timezone=settings.shop.timezone),
         )
         self.worker: Worker | None = None
         self.events = EventBus(self.redis)

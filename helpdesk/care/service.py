@@ -375,6 +375,21 @@ def attach_pending_care(
     return added
 
 
+def start_care_for_delivered_orders(session: Session, policy: CarePolicy, now: datetime) -> int:
+    """Start the care of recently delivered orders that have none (orders loaded from a file, such as
+    the demo shop); how many plans were started."""
+    started = 0
+    recent = session.exec(
+        select(Order).where(Order.status == OrderStatus.delivered, col(Order.delivered_at).is_not(None),
+                            Order.delivered_at > now - policy.horizon)
+    ).all()
+    for order in recent:
+        if not has_care_plan(session, order):
+            schedule_care_sequence(session, order, policy=policy, now=now)
+            started += 1
+    return started
+
+
 def cancel_care_for_customer(session: Session, customer: Customer, reason: str, now: datetime) -> int:
     """Cancel every care message still scheduled for the customer's identities; how many."""
     identity_ids = select(ChannelIdentity.id).where(ChannelIdentity.customer_id == customer.id)

@@ -124,11 +124,22 @@ class Worker:
         await asyncio.wait_for(self._idle.wait(), timeout)
 
     async def _run_pump(self) -> None:
+        from helpdesk.care.tasks import run_due_care_messages
+
+        loop = asyncio.get_running_loop()
+        # The first care check waits one interval, so tests can install their clock first.
+        next_care_check = loop.time() + self.runtime.settings.care.check_interval_s
         while True:
             try:
                 await self.pump_once()
             except Exception:
                 log.exception("outbox pump failed")
+            if loop.time() >= next_care_check:
+                next_care_check = loop.time() + self.runtime.settings.care.check_interval_s
+                try:
+                    await run_due_care_messages(self.runtime)
+                except Exception:
+                    log.exception("care check failed")
             await asyncio.sleep(self._pump_interval_s)
 
     async def pump_once(self) -> int:

@@ -9,10 +9,12 @@ from helpdesk.canned.models import CannedResponse
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.ratings.models import Rating
 from helpdesk.shop.models import Order, Product, Warranty
+from helpdesk.sla.models import BusinessHoursPeriod, Holiday, SLAEvent, SLAOutcome, SLAPolicy, SLATimer
 
 __all__ = [
     "LoginAttempt", "Team", "TeamMember", "ConversationTag", "CannedResponse",
     "Agent", "AuthToken", "AuditEntry", "ChannelCredential", "InboundEvent", "OutboxItem", "Conversation", "DialogueState",
     "Message", "ChannelIdentity", "Customer", "Rating", "Order", "Product", "Warranty", "CarePlan", "CareMessage",
     "RatingRequest",
+    "SLAPolicy", "BusinessHoursPeriod", "Holiday", "SLATimer", "SLAEvent", "SLAOutcome",
 ]

@@ -133,7 +133,8 @@ def login_page(request: Request, session: SessionDep,
     target = _safe_next(next_path)
     if _session_agent(request, session) is not None:
         return RedirectResponse(target, status_code=303)
-    return render_page(request, "inbox/login.html", boot={"next": target, "lang": page_language(request)})
+    return render_page(request, "inbox/login.html", boot={"next": target, "lang": page_language(request),
+                             "strings": ui_strings(page_language(request))})
 
 
 def _boot(request: Request, session, agent: Agent, conversation_id: int | None, not_found: bool,

@@ -32,6 +32,8 @@ class InboxRow(BaseModel):
     preview: MessagePreview | None
     escalation_reason: str | None
     escalated_at: datetime | None
+    #: when the queue clock started (escalation, else creation): the list's second sort key
+    waiting_since: datetime
     last_message_at: datetime | None
     first_response_due_at: datetime | None
     first_response_at: datetime | None

@@ -166,7 +166,7 @@ def inbox_rows(session: Session, scope: ViewScope, conversations: list[Conversat
             channel=c.channel, state=c.state, priority=c.priority, team=c.team, assignee_id=c.assignee_id,
             assignee_name=assignees.get(c.assignee_id) if c.assignee_id else None, tags=tags.get(c.id, []),
             preview=preview, escalation_reason=c.escalation_reason, escalated_at=c.escalated_at,
-            last_message_at=c.last_message_at, first_response_due_at=c.first_response_due_at,
+            waiting_since=c.escalated_at or c.created_at, last_message_at=c.last_message_at, first_response_due_at=c.first_response_due_at,
             first_response_at=c.first_response_at, next_response_due_at=c.next_response_due_at,
             resolution_due_at=c.resolution_due_at, resolved_at=c.resolved_at, sla_status=c.sla_status,
             views=memberships.get(c.id, []),

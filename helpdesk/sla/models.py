@@ -101,7 +101,7 @@ class SLATimer(SQLModel, table=True):
     #: bumped each time the clock starts afresh (a new escalation, a new unanswered customer message);
     #: warnings and breaches are recorded once per round
     round: int = 1
-    status: str = Field(default=TimerStatus.running, max_length=8)
+    status: str = Field(default=TimerStatus.stopped, max_length=8)  # until it first runs
     priority: str = Field(max_length=10)
     target_seconds: float
     consumed_seconds: float = 0.0

@@ -235,3 +235,22 @@ def test_import_reader_reports_every_bad_line_and_reads_shop_time():
                          {"sku": "BL-600", "qty": 1, "serials": ["SN3"], "serial": "SN3"}]
 
 
+
+
+def test_demo_orders_delivered_recently_get_their_care_started_once(runtime, clock):
+    make_order(runtime.engine, "DH200001", status="delivered")
+    make_order(runtime.engine, "DH200002", status="in_transit")
+    with Session(runtime.engine) as session:
+        order = service.get_order(session, "DH200001")
+        order.delivered_at = clock.now - timedelta(days=3)
+        session.commit()
+    policy = policy_of(runtime)
+
+    with Session(runtime.engine) as session:
+        first = service.start_care_for_delivered_orders(session, policy, clock.now)
+        again = service.start_care_for_delivered_orders(session, policy, clock.now)
+        session.commit()
+        plans = [service.has_care_plan(session, service.get_order(session, code))
+                 for code in ("DH200001", "DH200002")]
+
+    assert (first, again, plans) == (1, 0, [True, False])

@@ -1,0 +1,223 @@
+"""The periodic SLA check: warnings at 80% of a target, breaches past due, each recorded once.
+
+The check reads the clocks through one index (``check_at``: the next moment a clock needs attention)
+and works set by set rather than row by row: one UPDATE claims a batch of clocks and moves their
+``check_at`` on (to the due time after a warning, to nothing after a breach), one INSERT records the
+events, one UPDATE per few thousand conversations sets their status and priority. A clock with
+nothing due is never read, so a run that finds nothing costs one index probe whatever the number of
+open conversations.
+
+Two workers may run it at once: on PostgreSQL each claims clocks the other has not locked
+(``FOR UPDATE SKIP LOCKED``); on SQLite writers take turns and the claim re-reads ``check_at`` under
+the write lock. Either way the unique key of ``sla_events`` with an INSERT that ignores conflicts is
+the last word on "once".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from anyio import to_thread
+from sqlalchemy import Connection, case, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from helpdesk.audit.models import AuditEntry
+from helpdesk.conversations.models import Conversation, Priority
+from helpdesk.core.db import UTCDateTime
+from helpdesk.sla.models import SLAEvent, SLAEventKind, SLAStatus, SLATimer
+
+if TYPE_CHECKING:
+    from helpdesk.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: clocks claimed per transaction: big enough that a cold start with tens of thousands of late clocks
+#: takes a few round trips, small enough to keep locks and parameter lists modest
+BATCH_SIZE = 20_000
+#: conversations per UPDATE … WHERE id IN (…) (SQLite allows 32,766 parameters per statement)
+IDS_PER_STATEMENT = 5_000
+#: a breach raises the priority one step
+RAISED = {Priority.low: Priority.normal, Priority.normal: Priority.high, Priority.high: Priority.urgent}
+
+_timers = SLATimer.__table__
+_events = SLAEvent.__table__
+_conversations = Conversation.__table__
+_audit = AuditEntry.__table__
+
+
+@dataclass(frozen=True)
+class SLAFinding:
+    """One warning or breach the check recorded, with what a notification needs."""
+
+    conversation_id: int
+    target: str
+    kind: str
+    due_at: datetime | None
+    assignee_id: int | None
+    team: str | None
+    priority: str
+
+    @property
+    def event_name(self) -> str:
+        """The domain event announcing it (``sla_warning`` or ``sla_breached``)."""
+        return "sla_breached" if self.kind == SLAEventKind.breach else "sla_warning"
+
+
+@dataclass
+class SLACheckResult:
+    """What one run of the check found and recorded."""
+
+    findings: list[SLAFinding] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> int:
+        """How many warnings were recorded."""
+        return sum(1 for f in self.findings if f.kind == SLAEventKind.warning)
+
+    @property
+    def breaches(self) -> int:
+        """How many breaches were recorded."""
+        return sum(1 for f in self.findings if f.kind == SLAEventKind.breach)
+
+
+def _chunks(ids: Sequence[int], size: int = IDS_PER_STATEMENT) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
+def _claim(connection: Connection, now: datetime, limit: int) -> list[Any]:
+    """Move a batch of due clocks past this run and return them (conversation, target, round, due)."""
+    at = literal(now, UTCDateTime())
+    due = _timers.c.due_at <= at
+    batch = (select(_timers.c.id).where(_timers.c.check_at <= at).order_by(_timers.c.check_at).limit(limit)
+             .with_for_update(skip_locked=True))
+    claim = (
+        update(_timers)
+        .where(_timers.c.id.in_(batch.scalar_subquery()), _timers.c.check_at <= at)
+        .values(
+            breached_at=case((due, at), else_=_timers.c.breached_at),
+            warned_at=case((due, _timers.c.warned_at), else_=at),
+            # After a warning the breach is the next thing to look for; after a breach, nothing.
+            check_at=case((due, None), else_=_timers.c.due_at),
+        )
+        .returning(_timers.c.conversation_id, _timers.c.target, _timers.c.round, _timers.c.due_at)
+    )
+    return list(connection.execute(claim).all())
+
+
+def _record_events(connection: Connection, now: datetime, claimed: list[Any]) -> list[tuple[int, str, str, Any]]:
+    """Insert one event per claimed clock, skipping any already recorded; returns those inserted here."""
+    rows = sorted(
+        ({"conversation_id": c.conversation_id, "target": c.target, "round": c.round,
+          "kind": SLAEventKind.breach if c.due_at is not None and c.due_at <= now else SLAEventKind.warning,
+          "due_at": c.due_at, "created_at": now} for c in claimed),
+        key=lambda r: (r["conversation_id"], r["target"]))
+    if not rows:
+        return []
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = (dialect_insert(_events)
+                 .on_conflict_do_nothing(index_elements=["conversation_id", "target", "round", "kind"])
+                 .returning(_events.c.conversation_id, _events.c.target, _events.c.kind, _events.c.due_at))
+    return [tuple(row) for row in connection.execute(statement, rows).all()]
+
+
+def _lock_conversations(connection: Connection, ids: Sequence[int]) -> None:
+    # Two checks may touch the same conversation through different clocks; taking the rows in id
+    # order first keeps their UPDATEs from waiting on each other in a circle.
+    if connection.dialect.name != "postgresql":
+        return
+    for chunk in _chunks(ids):
+        connection.execute(select(_conversations.c.id).where(_conversations.c.id.in_(chunk))
+                           .order_by(_conversations.c.id).with_for_update())
+
+
+def _mark_conversations(connection: Connection, now: datetime, breached: list[int], warned: list[int]
+                        ) -> dict[int, Any]:
+    """Set the status (and raise the priority on breach); returns each conversation's routing fields."""
+    at = literal(now, UTCDateTime())
+    rows: dict[int, Any] = {}
+    columns = (_conversations.c.id, _conversations.c.assignee_id, _conversations.c.team, _conversations.c.priority)
+    raised = case(*[(_conversations.c.priority == str(old), str(new)) for old, new in RAISED.items()],
+                  else_=_conversations.c.priority)
+    for chunk in _chunks(breached):
+        for row in connection.execute(update(_conversations).where(_conversations.c.id.in_(chunk))
+                                      .values(sla_status=SLAStatus.breached, priority=raised, updated_at=at)
+                                      .returning(*columns)):
+            rows[row.id] = row
+    # A warning never lowers a breached conversation back to "warning".
+    warned_status = case((_conversations.c.sla_status == SLAStatus.ok, SLAStatus.warning.value),
+                         else_=_conversations.c.sla_status)
+    for chunk in _chunks(warned):
+        for row in connection.execute(update(_conversations).where(_conversations.c.id.in_(chunk))
+                                      .values(sla_status=warned_status).returning(*columns)):
+            rows[row.id] = row
+    return rows
+
+
+def check_batch(engine: Engine, now: datetime, limit: int = BATCH_SIZE) -> tuple[int, list[SLAFinding]]:
+    """One transaction of the check: how many clocks it claimed, and the findings recorded by it."""
+    with engine.begin() as connection:
+        claimed = _claim(connection, now, limit)
+        if not claimed:
+            return 0, []
+        recorded = _record_events(connection, now, claimed)
+        kinds: dict[int, set[str]] = defaultdict(set)
+        for conversation_id, _target, kind, _due in recorded:
+            kinds[conversation_id].add(kind)
+        breached = sorted(cid for cid, k in kinds.items() if SLAEventKind.breach in k)
+        warned = sorted(cid for cid, k in kinds.items() if SLAEventKind.breach not in k)
+        _lock_conversations(connection, sorted(kinds))
+        routing = _mark_conversations(connection, now, breached, warned)
+        findings = [SLAFinding(cid, target, kind, due, routing[cid].assignee_id, routing[cid].team,
+                               routing[cid].priority)
+                    for cid, target, kind, due in recorded if cid in routing]
+        if breached:
+            targets: dict[int, list[str]] = defaultdict(list)
+            for finding in findings:
+                if finding.kind == SLAEventKind.breach:
+                    targets[finding.conversation_id].append(finding.target)
+            # The priority change is a change to the conversation: it belongs in the audit trail.
+            connection.execute(insert(_audit), [
+                {"actor_type": "system", "actor_id": None, "action": "sla_breached", "entity_type": "conversation",
+                 "entity_id": cid, "details": {"targets": sorted(targets[cid]), "priority": routing[cid].priority},
+                 "created_at": now}
+                for cid in breached if cid in routing])
+        return len(claimed), findings
+
+
+async def run_sla_check(runtime: Runtime, now: datetime | None = None, *, batch_size: int = BATCH_SIZE
+                        ) -> SLACheckResult:
+    """Record the warnings and breaches due by ``now`` (default: the runtime's clock) and announce them.
+
+    Publishes ``sla_warning`` / ``sla_breached`` with the conversation, the target, its assignee and
+    team, so the inbox can tell the assignee and the team's supervisor at once.
+    """
+    now = now or runtime.clock()
+    result = SLACheckResult()
+    while True:
+        claimed, findings = await to_thread.run_sync(check_batch, runtime.engine, now, batch_size)
+        result.findings.extend(findings)
+        for finding in findings:
+            await runtime.events.publish(
+                finding.event_name, conversation_id=finding.conversation_id, target=finding.target,
+                due_at=finding.due_at.isoformat() if finding.due_at else None, assignee_id=finding.assignee_id,
+                team=finding.team, priority=finding.priority)
+        if claimed < batch_size:
+            return result
+
+
+async def run_sla_check_logged(runtime: Runtime) -> None:
+    """Run the check for the worker's pump, logging what it found instead of raising."""
+    try:
+        result = await run_sla_check(runtime)
+    except Exception:
+        log.exception("SLA check failed")
+        return
+    if result.findings:
+        log.info("SLA check: %d warning(s), %d breach(es)", result.warnings, result.breaches)

@@ -1,0 +1,350 @@
+"""The agent inbox in process: its live socket (who hears what, presence), its pages and its view queries.
+
+The real app runs under starlette's TestClient with the inbox wired in the way ``helpdesk/app.py``
+wires it; a browser's side of the socket is played by ``websocket_connect`` with the session cookie.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+from starlette.websockets import WebSocketDisconnect
+
+from helpdesk.conversations.models import Conversation
+from helpdesk.core.db import utcnow
+from helpdesk.core.deps import SESSION_COOKIE
+from helpdesk.customers.models import ChannelIdentity
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+with warnings.catch_warnings():
+    # Starlette would like httpx2 for its TestClient; httpx is what the project has and works.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
+
+PASSWORD = "agent-pass-1"
+XSS = "<img src=x onerror=alert(1)>"
+Frame = dict[str, Any]
+
+
+def inbox_app(settings):
+    """The app with the inbox wired in as helpdesk/app.py does (unless it already is)."""
+    from helpdesk.app import create_app
+    from helpdesk.inbox.api import inbox_static_files, router
+
+    app = create_app(settings)
+    if not any(getattr(route, "path", None) == "/inbox/live" for route in app.router.routes):
+        app.include_router(router)
+        app.mount("/inbox/static", inbox_static_files(), name="inbox-static")
+    return app
+
+
+class LiveSocket:
+    """One inbox tab's socket: frames with a time limit (a missing frame fails instead of hanging)."""
+
+    def __init__(self, session: Any):
+        self.session = session
+        self.seen: list[Frame] = []
+        self._reader = ThreadPoolExecutor(max_workers=1)
+
+    def receive(self, timeout: float = 10.0) -> Frame:
+        """The next frame."""
+        future = self._reader.submit(self.session.receive_json)
+        try:
+            frame = future.result(timeout)
+        except FutureTimeout:
+            pytest.fail(f"no frame within {timeout}s; frames so far: {self.seen}")
+        self.seen.append(frame)
+        return frame
+
+    def wait_for(self, match: Callable[[Frame], bool], timeout: float = 10.0) -> list[Frame]:
+        """Frames up to and including the first that matches."""
+        frames = []
+        while True:
+            frames.append(self.receive(timeout))
+            if match(frames[-1]):
+                return frames
+
+
+class Inbox:
+    """The app under a TestClient, with what the tests do to it."""
+
+    def __init__(self, client: TestClient):
+        self.client = client
+        self.admin = self.bearer(ADMIN_EMAIL, ADMIN_PASSWORD)
+
+    @property
+    def runtime(self):
+        """The running app's runtime."""
+        return self.client.app.state.runtime
+
+    def settle(self) -> None:
+        """Wait until the worker has processed everything submitted."""
+        self.client.portal.call(self.runtime.worker.wait_idle)
+
+    def bearer(self, email: str, password: str = PASSWORD) -> dict[str, str]:
+        """API headers for an account."""
+        response = self.client.post("/api/auth/token", json={"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def browser_session(self, email: str, password: str = PASSWORD) -> dict[str, str]:
+        """Log in as a browser does; returns the Cookie header (the client's own jar stays empty)."""
+        response = self.client.post("/api/auth/session", json={"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        token = response.cookies[SESSION_COOKIE]
+        self.client.cookies.clear()
+        return {"cookie": f"{SESSION_COOKIE}={token}"}
+
+    def make_agent(self, email: str, teams: list[str], role: str = "agent") -> int:
+        """Create an account in these teams; returns its id."""
+        response = self.client.post("/api/agents", headers=self.admin, json={
+            "email": email, "name": email.split("@")[0].title(), "password": PASSWORD, "role": role,
+            "teams": teams})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def customer_says(self, sender: str, text: str, name: str | None = None) -> int:
+        """A customer message through the cli channel, processed; returns the conversation id."""
+        body = {"sender_id": sender, "message_id": f"{sender}-{time.monotonic_ns()}", "text": text}
+        if name:
+            body["name"] = name
+        assert self.client.post("/webhooks/cli", json=body).status_code == 200
+        self.settle()
+        with Session(self.runtime.engine) as session:
+            return session.exec(
+                select(Conversation.id).join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
+                .where(ChannelIdentity.channel == "cli", ChannelIdentity.external_id == sender)
+                .order_by(Conversation.id.desc())).first()
+
+    def escalated(self, sender: str, team: str | None = None, name: str | None = None) -> int:
+        """A customer who asked for a person; optionally moved to a team's queue."""
+        conversation_id = self.customer_says(sender, "cho mình gặp nhân viên", name=name)
+        if team is not None:
+            moved = self.client.post(f"/api/conversations/{conversation_id}/assign", headers=self.admin,
+                                     json={"team": team})
+            assert moved.status_code == 200, moved.text
+        return conversation_id
+
+    def live(self, cookie: dict[str, str] | None = None, **headers: str):
+        """Open the live socket with these headers."""
+        return self.client.websocket_connect("/inbox/live", headers={**(cookie or {}), **headers})
+
+    def me(self, headers: dict[str, str]) -> dict:
+        """GET /api/me."""
+        return self.client.get("/api/me", headers=headers).json()
+
+    def conversation(self, conversation_id: int) -> dict:
+        """The conversation as the admin reads it."""
+        return self.client.get(f"/api/conversations/{conversation_id}", headers=self.admin).json()
+
+
+@pytest.fixture
+def inbox(make_settings) -> Iterator[Inbox]:
+    """The app with the inbox, on SQLite; a closed socket takes its agent offline at once."""
+    app = inbox_app(make_settings())
+    app.state.inbox_offline_grace_s = 0.0
+    with TestClient(app) as client:
+        yield Inbox(client)
+
+
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll until ``check`` holds (work after a socket closes runs on the server's own time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def about(conversation_id: int) -> Callable[[Frame], bool]:
+    """Matches a frame about this conversation."""
+    return lambda frame: frame.get("conversation_id") == conversation_id
+
+
+# ------------------------------------------------------------------------------------------ the socket
+
+
+def test_live_socket_refuses_without_a_valid_session(inbox):
+    for headers in ({}, {"cookie": f"{SESSION_COOKIE}=not-a-session"}):
+        with inbox.live(headers) as session:
+            with pytest.raises(WebSocketDisconnect) as refused:
+                session.receive_json()
+            assert refused.value.code == 4401
+    # A bearer token is for API clients; the socket only takes the browser's session cookie.
+    token = inbox.admin["Authorization"].removeprefix("Bearer ")
+    with inbox.live({"cookie": f"{SESSION_COOKIE}={token}"}) as session:
+        with pytest.raises(WebSocketDisconnect) as refused:
+            session.receive_json()
+        assert refused.value.code == 4401
+
+
+def test_live_socket_refuses_a_page_of_another_site(inbox):
+    cookie = inbox.browser_session(ADMIN_EMAIL, ADMIN_PASSWORD)
+    with inbox.live(cookie, origin="https://evil.example") as session:
+        with pytest.raises(WebSocketDisconnect) as refused:
+            session.receive_json()
+        assert refused.value.code == 4403
+
+
+def test_agent_hears_about_their_teams_conversations_and_not_another_teams(inbox):
+    inbox.make_agent("care@test.local", ["care"])
+    inbox.make_agent("tech@test.local", ["technical"])
+    theirs = inbox.escalated("live-care", team="care")
+    others = inbox.escalated("live-tech", team="technical")
+    cookie = inbox.browser_session("care@test.local")
+
+    with inbox.live(cookie) as raw:
+        socket = LiveSocket(raw)
+        assert socket.receive()["type"] == "hello"
+        # The other team's customer writes first: had it leaked, its frames would arrive first.
+        inbox.customer_says("live-tech", "alo shop ơi, máy xay bị rò nước")
+        inbox.customer_says("live-care", "alo shop ơi, nồi cơm không nóng")
+        frames = socket.wait_for(lambda f: about(theirs)(f) and f.get("author") == "customer")
+        assert not [f for f in frames if about(others)(f)], frames
+        customer_frame = frames[-1]
+        assert customer_frame == {"type": "event", "event": "message_created", "conversation_id": theirs,
+                                  "message_id": customer_frame["message_id"], "author": "customer",
+                                  "new_conversation": False}
+
+        # Moved to the other team, it leaves this agent's sight: one "gone" frame, then silence.
+        moved = inbox.client.post(f"/api/conversations/{theirs}/assign", headers=inbox.admin,
+                                  json={"team": "technical"})
+        assert moved.status_code == 200
+        frames = socket.wait_for(lambda f: f["type"] == "gone")
+        assert frames[-1] == {"type": "gone", "conversation_id": theirs}
+        inbox.customer_says("live-care", "còn ai ở đó không")
+        inbox.customer_says("live-other", "cho mình hỏi giờ mở cửa")  # a new conversation, no team: everyone's
+        frames = socket.wait_for(lambda f: f.get("event") == "message_created" and f.get("author") == "customer")
+        assert not [f for f in frames if about(theirs)(f) or about(others)(f)], frames
+
+
+def test_the_socket_sets_the_agent_online_and_the_last_close_sets_them_offline(inbox):
+    agent_id = inbox.make_agent("presence@test.local", [])
+    api = inbox.bearer("presence@test.local")
+    waiting = inbox.escalated("presence-1")
+    assert inbox.conversation(waiting)["state"] == "waiting_for_agent"
+    cookie = inbox.browser_session("presence@test.local")
+
+    with inbox.live(cookie) as first, inbox.live(cookie) as second:
+        LiveSocket(first).receive()
+        LiveSocket(second).receive()
+        assert inbox.me(api)["is_online"] is True
+        # Coming online takes the waiting conversation (round robin among online agents).
+        assert (inbox.conversation(waiting)["state"], inbox.conversation(waiting)["assignee_id"]) == (
+            "with_agent", agent_id)
+        second.close()
+        time.sleep(0.2)
+        assert inbox.me(api)["is_online"] is True  # another tab is still open
+
+    assert eventually(lambda: inbox.me(api)["is_online"] is False)
+    detail = inbox.conversation(waiting)
+    assert (detail["state"], detail["assignee_id"]) == ("waiting_for_agent", None)
+
+
+# ------------------------------------------------------------------------------------------ the pages
+
+
+def test_pages_ask_for_a_login_first(inbox):
+    for path in ("/inbox", "/inbox/conversations/1"):
+        response = inbox.client.get(path, follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/inbox/login?next={path}"
+    login = inbox.client.get("/inbox/login?next=https://evil.example/")
+    assert login.status_code == 200
+    assert 'id="login-form"' in login.text and "Đăng nhập" in login.text
+    assert '"next": "/inbox"' in login.text  # never bounced to another site
+    assert "script-src 'self'" in login.headers["content-security-policy"]
+    assert inbox.client.get("/inbox/static/inbox.js").status_code == 200
+    assert inbox.client.get("/inbox/static/i18n/en.json").json()["views.mine"] == "Mine"
+
+
+def test_customer_text_is_escaped_in_the_served_pages(inbox):
+    conversation_id = inbox.escalated("xss-1", name=XSS)
+    inbox.customer_says("xss-1", XSS)
+    cookie = inbox.browser_session(ADMIN_EMAIL, ADMIN_PASSWORD)
+
+    page = inbox.client.get(f"/inbox/conversations/{conversation_id}", headers=cookie)
+    assert page.status_code == 200
+    assert "<img" not in page.text
+    assert f"<title>{XSS.replace('<', '&lt;').replace('>', '&gt;')} · Hộp thư · CareDesk</title>" in page.text
+    assert "\\u003cimg src=x onerror=alert(1)\\u003e" in page.text  # the embedded data, still inert
+    assert "script-src 'self'" in page.headers["content-security-policy"]  # and no inline script would run
+    # The JSON the page reads carries the text as it was written; the page puts it in as text.
+    rows = inbox.client.get(f"/inbox/api/rows?ids={conversation_id}", headers=cookie).json()
+    assert rows["data"][0]["customer_name"] == XSS and rows["data"][0]["preview"]["author"] == "bot"
+
+
+def test_a_conversation_of_another_team_is_not_found(inbox):
+    inbox.make_agent("tech2@test.local", ["technical"])
+    theirs = inbox.escalated("nf-1", team="care")
+    cookie = inbox.browser_session("tech2@test.local")
+    for conversation_id in (theirs, 999_999):
+        page = inbox.client.get(f"/inbox/conversations/{conversation_id}", headers=cookie)
+        assert page.status_code == 404
+        assert "Không tìm thấy cuộc trò chuyện" in page.text
+        assert 'id="conv-notfound">' in page.text.replace(" hidden", "")  # shown, not hidden
+    assert inbox.client.get(f"/inbox/api/rows?ids={theirs}", headers=cookie).json()["missing"] == [theirs]
+    assert inbox.client.get(f"/inbox/api/conversations/{theirs}/commerce", headers=cookie).status_code == 404
+
+
+# ------------------------------------------------------------------------------------------ the views
+
+
+def test_views_count_and_sort_by_priority_then_waiting_time(inbox):
+    me = inbox.make_agent("views@test.local", ["care"])
+    api = inbox.bearer("views@test.local")
+    first = inbox.escalated("v-1", team="care")
+    second = inbox.escalated("v-2", team="care")
+    urgent = inbox.escalated("v-3", team="care")
+    inbox.client.patch(f"/api/conversations/{urgent}", headers=inbox.admin, json={"priority": "urgent"})
+    with Session(inbox.runtime.engine) as session:  # a deadline in ten minutes: "breaching soon"
+        row = session.get(Conversation, second)
+        row.first_response_due_at = utcnow() + timedelta(minutes=10)
+        session.commit()
+
+    page = inbox.client.get("/inbox/api/views?view=unassigned", headers=api).json()
+    assert [row["id"] for row in page["data"]] == [urgent, first, second]
+    assert page["counts"] == {"unassigned": 3, "mine": 0, "team": 3, "all": 3, "breaching": 1, "resolved": 0}
+    assert set(page["data"][0]["views"]) == {"unassigned", "team", "all"}
+    assert page["data"][0]["preview"]["author"] == "bot" and page["data"][0]["customer_name"] is None
+
+    assert inbox.client.post(f"/api/conversations/{first}/claim", headers=api).status_code == 200
+    assert inbox.client.post(f"/api/conversations/{urgent}/resolve", headers=inbox.admin).status_code == 200
+    counts = inbox.client.get("/inbox/api/counts", headers=api).json()["counts"]
+    assert counts == {"unassigned": 1, "mine": 1, "team": 2, "all": 2, "breaching": 1, "resolved": 1}
+    mine = inbox.client.get("/inbox/api/views?view=mine", headers=api).json()
+    assert [(row["id"], row["assignee_id"]) for row in mine["data"]] == [(first, me)]
+    assert inbox.client.get("/inbox/api/views?view=nope", headers=api).status_code == 422
+
+
+def test_orders_and_warranties_come_by_verified_phone_only(inbox):
+    from pathlib import Path
+
+    from helpdesk.customers.models import Customer
+    from helpdesk.shop.service import load_shop_file
+
+    conversation_id = inbox.escalated("shop-1")
+    with Session(inbox.runtime.engine) as session:
+        load_shop_file(session, Path(__file__).resolve().parents[2] / "data" / "demo" / "shop.yml")
+        customer = session.get(Customer, session.get(Conversation, conversation_id).customer_id)
+        customer.phone = "0901234567"  # DH100001's phone, not yet verified
+        session.commit()
+    path = f"/inbox/api/conversations/{conversation_id}/commerce"
+    assert inbox.client.get(path, headers=inbox.admin).json()["orders"] == []
+
+    with Session(inbox.runtime.engine) as session:
+        session.get(Customer, customer.id).phone_verified = True
+        session.commit()
+    commerce = inbox.client.get(path, headers=inbox.admin).json()
+    assert [(o["code"], o["status"]) for o in commerce["orders"]] == [("DH100001", "delivered")]
+    assert [(w["serial"], w["order_code"], w["active"]) for w in commerce["warranties"]] == [
+        ("SN100001", "DH100001", True)]
