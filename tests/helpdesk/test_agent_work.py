@@ -168,3 +168,24 @@ async def test_repeated_failed_logins_are_rate_limited(client):
     blocked = await client.post("/api/auth/token", json={"email": "admin@test.local", "password": "admin-pass-123"})
     assert blocked.status_code == 429
     assert int(blocked.headers["retry-after"]) > 0
+
+
+async def test_resolving_asks_the_customer_for_a_rating_that_is_stored_against_the_agent(client):
+    from helpdesk.ratings.models import Rating
+
+    admin = await client.login()
+    conversation_id = await escalate(client, "csat-1")
+    await client.post(f"/api/conversations/{conversation_id}/messages", headers=admin, json={"text": "Em giúp ạ"})
+    await client.post(f"/api/conversations/{conversation_id}/resolve", headers=admin)
+    await client.settle()
+    texts = [m["text"] for m in (await client.get("/webhooks/cli/messages",
+                                                 params={"sender_id": "csat-1"})).json()["data"]]
+    assert "đánh giá" in texts[-1]
+    await client.post("/webhooks/cli", json={"sender_id": "csat-1", "message_id": "csat-1-2", "text": "⭐⭐⭐⭐",
+                                             "payload": f"rating:conversation:{conversation_id}:4"})
+    await client.settle()
+    with Session(client.runtime.engine) as session:
+        rating = session.exec(select(Rating)).one()
+        admin_id = session.exec(select(Conversation.assignee_id).where(Conversation.id == conversation_id)).one()
+    assert (rating.kind, rating.score, rating.conversation_id, rating.agent_id) == (
+        "csat", 4, conversation_id, admin_id)

@@ -1,0 +1,485 @@
+"""Background retraining with live progress, activation and rollback, and keeping every process of
+a deployment on the active model and the current FAQ answers.
+
+A retrain trains the candidate in a worker process (the event loop and other requests never wait
+on it, and it uses a second core), while the active model is tested in a thread of this process;
+then both are compared and the candidate is stored with its metrics. Progress goes to the job's row
+(so any process can report it) and live through ``runtime.events`` as ``nlu_training_progress``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import multiprocessing
+import queue as queue_module
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from anyio import to_thread
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from helpdesk.audit import service as audit
+from helpdesk.core.db import utcnow
+from helpdesk.core.errors import Conflict, NotFound
+from helpdesk.training import candidate, faq, service
+from helpdesk.training.comparison import compare
+from helpdesk.training.models import JobStatus, NluTrainingJob
+from helpdesk.training.service import Actor, TrainingSnapshot
+from nlu import ModelStore
+
+if TYPE_CHECKING:
+    from helpdesk.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: a running job whose process has not written for this long died with it
+STALE_AFTER = timedelta(seconds=60)
+HEARTBEAT_S = 1.0
+#: overall progress: preparing up to here, then the candidate's own progress up to TESTED
+PREPARED, TESTED = 0.05, 0.92
+FAQ_CHECK_EVERY = 5
+
+
+# ---------------------------------------------------------------------------------------------
+# The steps of a job (synchronous, shared by the server and the command line)
+
+
+def prepare_job(engine: Engine, store: ModelStore, actor: Actor) -> tuple[NluTrainingJob, TrainingSnapshot]:
+    """Refuse a second concurrent retrain, read and split the training set, and record the job."""
+    with Session(engine, expire_on_commit=False) as session:
+        now = utcnow()
+        for job in session.exec(select(NluTrainingJob).where(
+                col(NluTrainingJob.status).in_([JobStatus.queued, JobStatus.running]))).all():
+            if job.heartbeat_at is not None and now - job.heartbeat_at < STALE_AFTER:
+                raise Conflict(f"training job {job.id} is still running")
+            job.status, job.error, job.finished_at = JobStatus.failed, "interrupted (its process stopped)", now
+            session.add(job)
+        snap = service.snapshot(session)
+        job = NluTrainingJob(status=JobStatus.running, stage="preparing", progress=0.01,
+                             requested_by=actor.id if actor.type == "agent" else None, data_revision=snap.revision,
+                             baseline_version=store.active_version(), n_train=len(snap.train.examples),
+                             n_holdout=len(snap.holdout.examples), n_review=len(snap.review), started_at=now,
+                             heartbeat_at=now)
+        session.add(job)
+        session.commit()
+        return job, snap
+
+
+def test_texts(snap: TrainingSnapshot) -> list[str]:
+    """The texts both models are tested on: held-out examples, then the review set."""
+    return [example.text for example in snap.holdout.examples] + [text for text, _ in snap.review]
+
+
+def predict_active(store: ModelStore, version: str | None, texts: list[str]) -> tuple[list[tuple[str, float]] | None, bool]:
+    """The active model's predictions, and whether it was trained on the held-out examples."""
+    if version is None:
+        return None, False
+    try:
+        info = store.info(version)
+    except KeyError:
+        return None, False
+    loop_marks = (info.metrics or {}).get("training_loop") or {}
+    # Only a model trained by this loop with the same split is known not to have seen the held-out examples.
+    saw_holdout = not (loop_marks.get("holdout_seed") == service.HOLDOUT_SEED
+                       and loop_marks.get("holdout_fraction") == service.HOLDOUT_FRACTION)
+    return candidate.predict(store, version, texts), saw_holdout
+
+
+def finish_job(engine: Engine, store: ModelStore, job_id: int, snap: TrainingSnapshot, trained: dict[str, Any],
+               active: tuple[list[tuple[str, float]] | None, bool]) -> NluTrainingJob:
+    """Compare, store the candidate's metrics in the model store, and close the job."""
+    with Session(engine, expire_on_commit=False) as session:
+        job = session.get(NluTrainingJob, job_id)
+        baseline = job.baseline_version
+    holdout = [(example.text, example.intent) for example in snap.holdout.examples]
+    predictions, saw_holdout = active
+    comparison = compare(holdout, snap.review, trained["predictions"], predictions, active_version=baseline,
+                         candidate_version=trained["version"], active_saw_holdout=saw_holdout)
+    candidate_scores = comparison["holdout"]["candidate"] or {}
+    store.set_metrics(trained["version"], {
+        "accuracy": candidate_scores.get("accuracy"),
+        "macro_f1": candidate_scores.get("macro_f1"),
+        "weighted_f1": candidate_scores.get("weighted_f1"),
+        "evaluated_on": "holdout",
+        "n_holdout": len(holdout),
+        "review_accuracy": (comparison["review"]["candidate"] or {}).get("accuracy"),
+        "n_review": len(snap.review),
+        "compared_with": baseline,
+        "verdict": comparison["verdict"],
+        "training_loop": {"job_id": job_id, "data_revision": snap.revision, "holdout_seed": service.HOLDOUT_SEED,
+                          "holdout_fraction": service.HOLDOUT_FRACTION},
+    })
+    with Session(engine, expire_on_commit=False) as session:
+        job = session.get(NluTrainingJob, job_id)
+        now = utcnow()
+        job.status, job.stage, job.progress = JobStatus.succeeded, "done", 1.0
+        job.candidate_version, job.comparison, job.finished_at, job.heartbeat_at = (
+            trained["version"], comparison, now, now)
+        session.add(job)
+        session.commit()
+        return job
+
+
+def fail_job(engine: Engine, job_id: int, error: str) -> None:
+    """Record why a job failed."""
+    with Session(engine) as session:
+        job = session.get(NluTrainingJob, job_id)
+        if job is not None:
+            job.status, job.error, job.finished_at = JobStatus.failed, error[:2000], utcnow()
+            session.add(job)
+            session.commit()
+
+
+def write_progress(engine: Engine, job_id: int, stage: str, progress: float) -> None:
+    """Store a running job's progress (and that its process is alive)."""
+    with Session(engine) as session:
+        job = session.get(NluTrainingJob, job_id)
+        if job is not None and job.status == JobStatus.running:
+            job.stage, job.progress, job.heartbeat_at = stage[:64], progress, utcnow()
+            session.add(job)
+            session.commit()
+
+
+def get_job(session: Session, job_id: int) -> NluTrainingJob:
+    """One job, shown as failed when its process died; NotFound otherwise."""
+    job = session.get(NluTrainingJob, job_id)
+    if job is None:
+        raise NotFound(f"training job {job_id} not found")
+    stale = job.heartbeat_at is not None and utcnow() - job.heartbeat_at > STALE_AFTER
+    if job.status in (JobStatus.queued, JobStatus.running) and stale:
+        job.status, job.error = JobStatus.failed, "interrupted (its process stopped)"
+    return job
+
+
+def list_jobs(session: Session, limit: int = 20) -> list[NluTrainingJob]:
+    """Recent jobs, newest first."""
+    return list(session.exec(select(NluTrainingJob).order_by(col(NluTrainingJob.id).desc()).limit(limit)).all())
+
+
+def record_decision(engine: Engine, actor: Actor, version: str, decision: str, **details: Any) -> None:
+    """Note on the candidate's job and in the audit trail that a model was activated or discarded."""
+    with Session(engine) as session:
+        job = session.exec(select(NluTrainingJob).where(NluTrainingJob.candidate_version == version)).first()
+        if job is not None:
+            job.decision = decision
+            session.add(job)
+        audit.record(session, f"nlu_model_{decision}", "nlu_model", job.id if job is not None else None,
+                     actor_type=actor.type, actor_id=actor.id, version=version, **details)
+        session.commit()
+
+
+@dataclass
+class ModelView:
+    """A stored model version with its metrics, whether it answers now, and the job that made it."""
+
+    version: str
+    created_at: str
+    active: bool
+    intents: int
+    metrics: dict[str, Any] | None
+    job_id: int | None
+    decision: str | None
+
+
+def list_models(engine: Engine, store: ModelStore) -> list[ModelView]:
+    """Every stored version, newest first."""
+    infos = store.versions()
+    with Session(engine) as session:
+        jobs = {job.candidate_version: job for job in session.exec(
+            select(NluTrainingJob).where(col(NluTrainingJob.candidate_version).is_not(None))).all()}
+    views = []
+    for info in reversed(infos):
+        job = jobs.get(info.version)
+        views.append(ModelView(info.version, info.created_at, info.active, len(info.intents), info.metrics,
+                               job.id if job else None, job.decision if job else None))
+    return views
+
+
+def run_job_here(engine: Engine, store: ModelStore, actor: Actor, report: candidate.Report) -> NluTrainingJob:
+    """A whole retrain in this process (for the command line): prepare, train, test, compare."""
+    job, snap = prepare_job(engine, store, actor)
+    try:
+        texts = test_texts(snap)
+        trained = candidate.train_candidate(job.id, str(store.root), snap.train, texts, report=report)
+        return finish_job(engine, store, job.id, snap, trained, predict_active(store, job.baseline_version, texts))
+    except BaseException as exc:
+        fail_job(engine, job.id, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop inside a running server or worker
+
+
+class TrainingLoop:
+    """The training loop of one process: runs retrains, switches models, follows other processes.
+
+    ``start`` lays the database's FAQ answers over the bot's knowledge and starts following the
+    model store's active pointer (a switch made by another process, or by ``caredesk nlu activate``,
+    reaches this one within ``follow_interval_s``; with Redis, at once through ``nlu_model_activated``).
+    """
+
+    def __init__(self, runtime: Runtime, *, use_processes: bool = True, follow_interval_s: float = 1.0):
+        self.runtime = runtime
+        self.use_processes = use_processes
+        self.follow_interval_s = follow_interval_s
+        self.base_knowledge = runtime.bot.knowledge
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._jobs: dict[int, asyncio.Task] = {}
+        self._live: dict[int, tuple[str, float]] = {}
+        self._start_lock = asyncio.Lock()
+        self._activation_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_queue: Any = None
+        self._relay: threading.Thread | None = None
+        self._relay_stop = threading.Event()
+        self._events_queue: asyncio.Queue | None = None
+        self._faq_revision: tuple[int, str] | None = None
+        self.started = False
+
+    @property
+    def engine(self) -> Engine:
+        """The database."""
+        return self.runtime.engine
+
+    @property
+    def store(self) -> ModelStore:
+        """The model store the running model comes from."""
+        return self.runtime.models.store
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Lay the FAQ overrides over the bot's knowledge and start following other processes."""
+        self._loop = asyncio.get_running_loop()
+        await to_thread.run_sync(self.refresh_faq)
+        self._events_queue = self.runtime.events.subscribe()
+        self._tasks = [asyncio.create_task(self._follow(), name="caredesk-nlu-follow"),
+                       asyncio.create_task(self._listen(), name="caredesk-nlu-listen")]
+        self.started = True
+
+    async def stop(self) -> None:
+        """Stop following, abandon running jobs (they show as interrupted) and end the worker process."""
+        for task in [*self._tasks, *self._jobs.values()]:
+            task.cancel()
+        for task in [*self._tasks, *self._jobs.values()]:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._events_queue is not None:
+            self.runtime.events.unsubscribe(self._events_queue)
+        self._relay_stop.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self.started = False
+
+    # -- following ------------------------------------------------------------------------------
+
+    def refresh_faq(self) -> None:
+        """Give the bot the file FAQ with the database's answers laid over it."""
+        revision = faq.revision(self.engine)  # read first: an edit in between is caught next time
+        self.runtime.bot.knowledge = faq.overlay(self.base_knowledge, faq.load_rows(self.engine))
+        self._faq_revision = revision
+
+    async def _follow(self) -> None:
+        ticks = 0
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.follow_interval_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            ticks += 1
+            try:
+                await self.follow_active_model()
+                if ticks % FAQ_CHECK_EVERY == 0 and await to_thread.run_sync(faq.revision, self.engine) != self._faq_revision:
+                    await to_thread.run_sync(self.refresh_faq)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("following the active NLU model or the FAQ answers failed; trying again")
+
+    async def follow_active_model(self) -> bool:
+        """Load the store's active model if this process answers with another one; whether it did."""
+        models = self.runtime.models
+        if models.uses_rasa:
+            return False
+        version = await to_thread.run_sync(self.store.active_version)
+        if version is None or version == models.version:
+            return False
+        async with self._activation_lock:
+            if await to_thread.run_sync(self.store.active_version) == models.version:
+                return False
+            await to_thread.run_sync(models.load_active)
+        log.info("NLU model %s activated elsewhere; answering with it now", models.version)
+        return True
+
+    async def _listen(self) -> None:
+        assert self._events_queue is not None
+        while True:
+            event = await self._events_queue.get()
+            if event.name == "nlu_model_activated":
+                self._wake.set()
+            elif event.name == "nlu_faq_changed":
+                try:
+                    await to_thread.run_sync(self.refresh_faq)
+                except Exception:
+                    log.exception("reloading the FAQ answers failed")
+
+    async def faq_changed(self) -> None:
+        """After an FAQ edit: use it here at once and tell the other processes."""
+        await to_thread.run_sync(self.refresh_faq)
+        await self.runtime.events.publish("nlu_faq_changed")
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    async def start_job(self, actor: Actor) -> NluTrainingJob:
+        """Start a retrain in the background; returns its job at once."""
+        async with self._start_lock:
+            await to_thread.run_sync(service.ensure_seeded, self.engine, self.runtime.settings.data_dir)
+            job, snap = await to_thread.run_sync(prepare_job, self.engine, self.store, actor)
+            self._live[job.id] = ("preparing", 0.01)
+            self._jobs[job.id] = asyncio.create_task(self._run(job.id, job.baseline_version, snap),
+                                                     name=f"caredesk-nlu-train-{job.id}")
+        await self._publish(job.id, JobStatus.running, "preparing", 0.01)
+        return job
+
+    def live_progress(self, job_id: int) -> tuple[str, float] | None:
+        """The freshest progress of a job running in this process."""
+        return self._live.get(job_id)
+
+    async def wait(self, job_id: int) -> None:
+        """Wait until a job of this process ends (tests, the bench)."""
+        task = self._jobs.get(job_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def _publish(self, job_id: int, status: str, stage: str, progress: float, **extra: Any) -> None:
+        await self.runtime.events.publish("nlu_training_progress", job_id=job_id, status=str(status), stage=stage,
+                                          progress=round(progress, 4), **extra)
+
+    def _progress(self, job_id: int, stage: str, progress: float) -> None:
+        """Record progress (in the event loop's thread) and publish it."""
+        before = self._live.get(job_id)
+        if before is not None and progress < before[1]:
+            progress = before[1]  # never run backwards
+        self._live[job_id] = (stage, progress)
+        asyncio.ensure_future(self._publish(job_id, JobStatus.running, stage, progress))
+
+    def _candidate_progress(self, job_id: int, stage: str, fraction: float) -> None:
+        self._progress(job_id, stage, PREPARED + (TESTED - PREPARED) * fraction)
+
+    async def _heartbeat(self, job_id: int) -> None:
+        while True:
+            stage, progress = self._live.get(job_id, ("running", 0.0))
+            await to_thread.run_sync(write_progress, self.engine, job_id, stage, progress)
+            await asyncio.sleep(HEARTBEAT_S)
+
+    async def _run(self, job_id: int, baseline: str | None, snap: TrainingSnapshot) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat(job_id))
+        try:
+            texts = test_texts(snap)
+            self._progress(job_id, "training the candidate", PREPARED)
+            # The active model is tested here while the candidate trains in the worker process.
+            active = asyncio.ensure_future(to_thread.run_sync(predict_active, self.store, baseline, texts))
+            trained = await self._train(job_id, snap, texts)
+            self._progress(job_id, "comparing with the active model", TESTED)
+            job = await to_thread.run_sync(finish_job, self.engine, self.store, job_id, snap, trained, await active)
+            heartbeat.cancel()
+            self._live[job_id] = ("done", 1.0)
+            await self._publish(job_id, JobStatus.succeeded, "done", 1.0, candidate_version=job.candidate_version,
+                                verdict=(job.comparison or {}).get("verdict"))
+        except asyncio.CancelledError:
+            heartbeat.cancel()
+            await asyncio.shield(to_thread.run_sync(fail_job, self.engine, job_id, "cancelled (the server stopped)"))
+            raise
+        except Exception as exc:
+            heartbeat.cancel()
+            log.exception("training job %s failed", job_id)
+            error = f"{type(exc).__name__}: {exc}"
+            await to_thread.run_sync(fail_job, self.engine, job_id, error)
+            await self._publish(job_id, JobStatus.failed, "failed", self._live.get(job_id, ("", 0.0))[1], error=error)
+        finally:
+            self._jobs.pop(job_id, None)
+            self._live.pop(job_id, None)
+
+    async def _train(self, job_id: int, snap: TrainingSnapshot, texts: list[str]) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        root = str(self.store.root)
+        if not self.use_processes:
+            def report(stage: str, fraction: float) -> None:
+                loop.call_soon_threadsafe(self._candidate_progress, job_id, stage, fraction)
+
+            return await to_thread.run_sync(
+                functools.partial(candidate.train_candidate, job_id, root, snap.train, texts, report=report))
+        pool = self._worker_pool()
+        try:
+            return await loop.run_in_executor(pool, candidate.train_candidate, job_id, root, snap.train, texts)
+        except BrokenProcessPool:
+            self._pool = None  # the worker died (e.g. out of memory): the next retrain starts a new one
+            raise RuntimeError("the training worker process stopped unexpectedly") from None
+
+    def _worker_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn, not fork: this process runs threads (the event loop, anyio's workers) that a
+            # fork would copy mid-flight, locks included.
+            context = multiprocessing.get_context("spawn")
+            self._pool_queue = context.Queue()
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=candidate.init_worker,
+                                             initargs=(self._pool_queue,))
+            self._relay_stop = threading.Event()
+            self._relay = threading.Thread(target=self._relay_progress, args=(self._pool_queue, self._relay_stop),
+                                           name="caredesk-nlu-progress", daemon=True)
+            self._relay.start()
+        return self._pool
+
+    def _relay_progress(self, progress_queue: Any, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                job_id, stage, fraction = progress_queue.get(timeout=0.5)
+            except queue_module.Empty:
+                continue
+            except (EOFError, OSError):
+                return
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._candidate_progress, job_id, stage, fraction)
+
+    # -- models ---------------------------------------------------------------------------------
+
+    async def activate(self, actor: Actor, version: str) -> tuple[str, str | None]:
+        """Switch this process to ``version`` (requests in flight finish on the old model) and tell the
+        others; returns (version, previous version)."""
+        models = self.runtime.models
+        if models.uses_rasa:
+            raise Conflict("parsing goes to a Rasa server (CAREDESK_NLU__RASA_URL): activate models there")
+        async with self._activation_lock:
+            previous = models.version
+            try:
+                await to_thread.run_sync(models.activate, version)
+            except (KeyError, ValueError):
+                raise NotFound(f"model version {version!r} not found") from None
+        await to_thread.run_sync(functools.partial(record_decision, self.engine, actor, version, "activated",
+                                                   previous=previous))
+        await self.runtime.events.publish("nlu_model_activated", version=version, previous=previous)
+        return version, previous
+
+    async def discard(self, actor: Actor, version: str) -> None:
+        """Delete a stored version that is not active."""
+        try:
+            await to_thread.run_sync(self.store.remove, version)
+        except KeyError:
+            raise NotFound(f"model version {version!r} not found") from None
+        except ValueError as exc:
+            raise Conflict(str(exc)) from None
+        await to_thread.run_sync(record_decision, self.engine, actor, version, "discarded")
