@@ -19,8 +19,11 @@ from helpdesk.care.api import router as orders_router
 from helpdesk.core.config import Settings, get_settings
 from helpdesk.customers.api import router as customers_router
 from helpdesk.core.errors import CareDeskError, TooManyRequests
+from helpdesk.inbox.api import inbox_static_files, router as inbox_router
 from helpdesk.nlu_admin.api import router as nlu_router
 from helpdesk.runtime import Runtime
+from helpdesk.sla.api import router as sla_router
+from helpdesk.training.api import pages as training_pages, router as training_router
 from helpdesk.webchat.api import router as webchat_router
 
 log = logging.getLogger(__name__)
@@ -94,4 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(nlu_router)
     app.include_router(webchat_router)
+    app.include_router(sla_router)
+    app.include_router(inbox_router)
+    app.mount("/inbox/static", inbox_static_files(), name="inbox-static")
+    app.include_router(training_router)
+    app.include_router(training_pages)
     return app

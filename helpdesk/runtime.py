@@ -32,6 +32,8 @@ from helpdesk.core.db import make_engine, migrate, utcnow
 from helpdesk.core.events import EventBus
 from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.shop.directory import DatabaseShopDirectory
+from helpdesk.sla.listeners import register_sla_listeners
+from helpdesk.training.jobs import TrainingLoop
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,8 @@ class Runtime:
         )
         self.worker: Worker | None = None
         self.events = EventBus(self.redis)
+        #: the admin training loop (retrains, model switches, FAQ answers edited in the admin pages)
+        self.training: TrainingLoop | None = None
         #: the time source of scheduled work (care messages, SLA); tests replace it with a fake clock
         self.clock: Callable[[], datetime] = utcnow
         self.retry_policy = RetryPolicy(settings.outbox.max_attempts, settings.outbox.base_backoff_s,
@@ -108,6 +112,9 @@ class Runtime:
         await to_thread.run_sync(self.prepare_database)
         await to_thread.run_sync(self.models.load_active)
         await self.events.start()
+        register_sla_listeners(self)
+        self.training = TrainingLoop(self)
+        await self.training.start()
         self.worker = Worker(self, pump_interval_s=self.settings.outbox.pump_interval_s)
         await self.worker.start()
         for name in self.connectors:
@@ -117,6 +124,8 @@ class Runtime:
         """Finish background work and release connections."""
         if self.worker is not None:
             await self.worker.stop()
+        if self.training is not None:
+            await self.training.stop()
         await self.events.stop()
         for connector in self.connectors.values():
             await connector.close()

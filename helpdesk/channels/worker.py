@@ -125,10 +125,12 @@ class Worker:
 
     async def _run_pump(self) -> None:
         from helpdesk.care.tasks import run_due_care_messages
+        from helpdesk.sla.tasks import run_sla_check_logged
 
         loop = asyncio.get_running_loop()
         # The first care check waits one interval, so tests can install their clock first.
         next_care_check = loop.time() + self.runtime.settings.care.check_interval_s
+        next_sla_check = loop.time() + self.runtime.settings.sla.check_interval_s
         while True:
             try:
                 await self.pump_once()
@@ -140,6 +142,9 @@ class Worker:
                     await run_due_care_messages(self.runtime)
                 except Exception:
                     log.exception("care check failed")
+            if loop.time() >= next_sla_check:
+                next_sla_check = loop.time() + self.runtime.settings.sla.check_interval_s
+                await run_sla_check_logged(self.runtime)
             await asyncio.sleep(self._pump_interval_s)
 
     async def pump_once(self) -> int:

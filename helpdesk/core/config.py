@@ -70,6 +70,12 @@ class CareSettings(BaseModel):
     check_interval_s: float = 5.0
 
 
+class SLASettings(BaseModel):
+    """The periodic SLA check (warnings at 80% of a target, breaches)."""
+
+    check_interval_s: float = 5.0
+
+
 class IntegrationSettings(BaseModel):
     """The shop's own systems (order system) calling CareDesk."""
 
@@ -114,6 +120,7 @@ class Settings(BaseSettings):
     cli: CliChannelSettings = CliChannelSettings()
     outbox: OutboxSettings = OutboxSettings()
     care: CareSettings = CareSettings()
+    sla: SLASettings = SLASettings()
     integration: IntegrationSettings = IntegrationSettings()
 
     @model_validator(mode="after")

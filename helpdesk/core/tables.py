@@ -10,6 +10,16 @@ from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.ratings.models import Rating
 from helpdesk.shop.models import Order, Product, Warranty
 from helpdesk.sla.models import BusinessHoursPeriod, Holiday, SLAEvent, SLAOutcome, SLAPolicy, SLATimer
+from helpdesk.training.models import (
+    NluExample,
+    NluFaqAnswer,
+    NluIntent,
+    NluReviewItem,
+    NluTrainingChange,
+    NluTrainingJob,
+    NluTrainingState,
+    NluVocabulary,
+)
 
 __all__ = [
     "LoginAttempt", "Team", "TeamMember", "ConversationTag", "CannedResponse",
@@ -17,4 +27,6 @@ __all__ = [
     "Message", "ChannelIdentity", "Customer", "Rating", "Order", "Product", "Warranty", "CarePlan", "CareMessage",
     "RatingRequest",
     "SLAPolicy", "BusinessHoursPeriod", "Holiday", "SLATimer", "SLAEvent", "SLAOutcome",
+    "NluIntent", "NluExample", "NluVocabulary", "NluTrainingChange", "NluFaqAnswer", "NluReviewItem",
+    "NluTrainingState", "NluTrainingJob",
 ]

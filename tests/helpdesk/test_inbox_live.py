@@ -34,21 +34,11 @@ XSS = "<img src=x onerror=alert(1)>"
 Frame = dict[str, Any]
 
 
-def wire_inbox(app):
-    """Wire the inbox into an app as helpdesk/app.py does (nothing to do once app.py does it itself)."""
-    from helpdesk.inbox.api import inbox_static_files, router
-
-    if not any(getattr(route, "path", None) == "/inbox/live" for route in app.router.routes):
-        app.include_router(router)
-        app.mount("/inbox/static", inbox_static_files(), name="inbox-static")
-    return app
-
-
 def inbox_app(settings):
     """The app with the inbox."""
     from helpdesk.app import create_app
 
-    return wire_inbox(create_app(settings))
+    return create_app(settings)
 
 
 class LiveSocket:

@@ -1,4 +1,4 @@
-"""SLA test fixtures: the app with the SLA routes and listeners wired, a clock-free way to build
+"""SLA test fixtures: the app on SQLite, a clock-free way to build
 conversations in the database, and shop-time helpers."""
 
 from __future__ import annotations
@@ -25,21 +25,10 @@ def local(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=HCM).astimezone(UTC)
 
 
-def wire_sla(app, runtime) -> None:
-    """Until app.py and runtime.py include them: the SLA routes and the clocks' listeners."""
-    from helpdesk.sla.api import router
-    from helpdesk.sla.listeners import register_sla_listeners
-
-    if not any(getattr(route, "path", "") == "/api/sla-policies" for route in app.router.routes):
-        app.include_router(router)
-    register_sla_listeners(runtime)
-
-
 @pytest.fixture
 async def sla_client(make_settings) -> AsyncIterator[CareDeskClient]:
     """The app on SQLite (cli channel on) with SLA wired in."""
     async for client in start_client(make_settings()):
-        wire_sla(client.app, client.runtime)
         yield client
 
 
