@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from helpdesk.agents.api import router as agents_router
 from helpdesk.channels.api import router as webhooks_router
+from helpdesk.channels.remote import RemoteWorker
 from helpdesk.conversations.api import router as conversations_router
 from helpdesk.canned.api import router as canned_router
 from helpdesk.care.api import router as orders_router
@@ -75,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The database answers and an NLU model is loaded."""
         runtime: Runtime = request.app.state.runtime
         checks = {"database": False, "nlu_model": runtime.models.ready}
+        if isinstance(runtime.worker, RemoteWorker):
+            checks["worker"] = runtime.worker.alive
 
         def ping() -> None:
             with runtime.engine.connect() as connection:
@@ -102,4 +105,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/inbox/static", inbox_static_files(), name="inbox-static")
     app.include_router(training_router)
     app.include_router(training_pages)
+    app.mount("/static/vendor", vendor_static_files(), name="vendor-static")
     return app

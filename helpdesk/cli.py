@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 import threading
 import time
@@ -53,6 +54,9 @@ def serve(
     from helpdesk.app import create_app
 
     settings = _settings()
+    if settings.worker.mode == "auto":
+        # messages are processed in a child process, so acknowledgements never wait for the bot
+        settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"mode": "process"})})
     _setup_logging(settings.log_level)
     console.print(f"CareDesk listening on http://{host}:{port}  (database: {settings.database_url.split('@')[-1]})")
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
@@ -70,10 +74,21 @@ def worker() -> None:
     async def run() -> None:
         runtime = Runtime(settings)
         await runtime.start()
-        console.print("CareDesk worker running; Ctrl+C to stop.")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        waits = [asyncio.ensure_future(stop.wait())]
+        if runtime.mode == "child":
+            # the serving process went away: nothing is left to work for
+            waits.append(asyncio.ensure_future(runtime.broker.closed.wait()))
+        else:
+            console.print("CareDesk worker running; Ctrl+C to stop.")
         try:
-            await asyncio.Event().wait()
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for wait in waits:
+                wait.cancel()
             await runtime.stop()
 
     try:

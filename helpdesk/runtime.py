@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from anyio import to_thread
 from sqlalchemy.engine import Engine
@@ -25,6 +27,8 @@ from helpdesk.channels.credentials import DatabaseZaloTokenStore
 from helpdesk.core.crypto import SecretBox
 from helpdesk.agents.service import ensure_admin
 from helpdesk.channels.service import RetryPolicy
+from helpdesk.channels.broker import BrokerClient, LocalBroker
+from helpdesk.channels.remote import RemoteWorker, broker_path, follow_jobs
 from helpdesk.channels.worker import Worker
 from helpdesk.conversations.state_store import DatabaseStateStore
 from helpdesk.core.config import Settings
@@ -65,6 +69,12 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.engine = make_engine(settings.database_url)
+        #: what the webhook edge stores events with; on SQLite, with a child process writing too, it
+        #: retries a locked database itself, every half millisecond, instead of in SQLite's busy
+        #: handler (whose sleeps grow to 100 ms), so acknowledgements get the lock first
+        self.edge_engine = self.engine
+        if settings.worker.mode == "process" and self.engine.dialect.name == "sqlite":
+            self.edge_engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=0)
         self.connectors = build_connectors(settings, self.engine)
         self.models = ModelHolder(settings.nlu.models_dir, settings.nlu.rasa_url, settings.nlu.rasa_timeout_s)
         self.redis = None
@@ -72,9 +82,22 @@ class Runtime:
             import redis.asyncio as aioredis
 
             self.redis = aioredis.from_url(settings.redis_url, decode_responses=True)
-            if WebchatConnector.name in self.connectors:
-                # a reply produced in one process must reach a visitor's socket held by another
-                self.connectors[WebchatConnector.name].use_redis(self.redis)
+        #: where processing runs: "inline" here, "process" in a child this process starts, "child" if
+        #: this is that child (see helpdesk.channels.remote)
+        self.mode = "inline" if settings.worker.mode == "auto" else settings.worker.mode
+        #: without Redis, the serving process and its child share events through the embedded broker
+        self.broker: LocalBroker | BrokerClient | None = None
+        if self.mode == "process":
+            self.broker = LocalBroker(Path(settings.worker.broker_path) if settings.worker.broker_path
+                                      else broker_path())
+        elif self.mode == "child":
+            if not settings.worker.broker_path:
+                raise ValueError("CAREDESK_WORKER__MODE=child needs CAREDESK_WORKER__BROKER_PATH")
+            self.broker = BrokerClient(Path(settings.worker.broker_path))
+        fan_out = self.redis if self.redis is not None else self.broker
+        if fan_out is not None and WebchatConnector.name in self.connectors:
+            # a reply produced in one process must reach a visitor's socket held by another
+            self.connectors[WebchatConnector.name].use_redis(fan_out)
         state_store: DialogueStateStore = (
             RedisStateStore(self.redis) if self.redis is not None else DatabaseStateStore(self.engine)
         )
@@ -90,10 +113,11 @@ class Runtime:
             services=Services(shop=DatabaseShopDirectory(self.engine), customers=DatabaseCustomerDirectory(self),
                               timezone=settings.shop.timezone),
         )
-        self.worker: Worker | None = None
-        self.events = EventBus(self.redis)
+        self.worker: Worker | RemoteWorker | None = None
+        self.events = EventBus(fan_out)
         #: the admin training loop (retrains, model switches, FAQ answers edited in the admin pages)
         self.training: TrainingLoop | None = None
+        self._jobs: asyncio.Task | None = None
         #: the time source of scheduled work (care messages, SLA); tests replace it with a fake clock
         self.clock: Callable[[], datetime] = utcnow
         self.retry_policy = RetryPolicy(settings.outbox.max_attempts, settings.outbox.base_backoff_s,
@@ -109,26 +133,44 @@ class Runtime:
 
     async def start(self) -> None:
         """Prepare storage, load the model and start background processing."""
-        await to_thread.run_sync(self.prepare_database)
+        if self.mode != "child":  # the serving process migrated before starting its child
+            await to_thread.run_sync(self.prepare_database)
         await to_thread.run_sync(self.models.load_active)
+        if isinstance(self.broker, LocalBroker):
+            await self.broker.start()
+        elif isinstance(self.broker, BrokerClient):
+            await self.broker.connect()
         await self.events.start()
         register_sla_listeners(self)
         self.training = TrainingLoop(self)
         await self.training.start()
-        self.worker = Worker(self, pump_interval_s=self.settings.outbox.pump_interval_s)
-        await self.worker.start()
+        if self.mode == "process":
+            self.worker = RemoteWorker(self, self.broker)
+            await self.worker.start()
+        else:
+            self.worker = Worker(self, pump_interval_s=self.settings.outbox.pump_interval_s)
+            if isinstance(self.broker, BrokerClient):
+                # subscribed before the sweep of stored events, so nothing falls in between
+                self._jobs = await follow_jobs(self.broker, self.worker)
+            await self.worker.start()
         for name in self.connectors:
             log.info("channel %s is on", name)
 
     async def stop(self) -> None:
         """Finish background work and release connections."""
+        if self._jobs is not None:
+            self._jobs.cancel()
         if self.worker is not None:
             await self.worker.stop()
         if self.training is not None:
             await self.training.stop()
         await self.events.stop()
+        if self.broker is not None:
+            await (self.broker.stop() if isinstance(self.broker, LocalBroker) else self.broker.aclose())
         for connector in self.connectors.values():
             await connector.close()
         if self.redis is not None:
             await self.redis.aclose()
         self.engine.dispose()
+        if self.edge_engine is not self.engine:
+            self.edge_engine.dispose()

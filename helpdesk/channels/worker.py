@@ -65,11 +65,25 @@ class Worker:
             self.submit(key, lambda event_id=event_id: process_inbound_event(self.runtime, event_id))
         self._pump = asyncio.create_task(self._run_pump(), name="caredesk-outbox-pump")
 
-    def submit_event(self, event_id: int, channel: str, sender_id: str) -> None:
-        """Process a stored inbound event in the background."""
+    def submit_event(self, event_id: int, channel: str, sender_id: str, *, typing_off: bool = False) -> None:
+        """Process a stored inbound event in the background; ``typing_off`` then hides the web chat's
+        typing indicator (once the replies are out)."""
         from helpdesk.conversations.flows import process_inbound_event
 
-        self.submit(f"{channel}:{sender_id}", lambda: process_inbound_event(self.runtime, event_id))
+        key = f"{channel}:{sender_id}"
+        self.submit(key, lambda: process_inbound_event(self.runtime, event_id))
+        if typing_off:
+            self.submit(key, lambda: self._typing_off(channel, sender_id))
+
+    async def _typing_off(self, channel: str, visitor_id: str) -> None:
+        connector = self.runtime.connectors.get(channel)
+        hub = getattr(connector, "hub", None)
+        if hub is None:
+            return
+        try:
+            await hub.publish(visitor_id, {"type": "typing", "on": False})
+        except Exception as exc:  # the widget also hides the indicator on its own after a while
+            log.warning("could not publish webchat typing-off: %s", exc)
 
     def submit_drain(self, channel: str, recipient_id: str) -> None:
         """Send the chat's pending messages in the background, in order (callable from any thread)."""

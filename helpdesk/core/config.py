@@ -76,6 +76,21 @@ class SLASettings(BaseModel):
     check_interval_s: float = 5.0
 
 
+class WorkerSettings(BaseModel):
+    """Where messages are processed.
+
+    ``inline``: in the serving process. ``process``: in a child process the server starts and
+    watches, at a lower CPU priority, so webhooks are acknowledged fast however busy the bot is.
+    ``auto``: ``process`` under ``caredesk serve``, ``inline`` elsewhere (an app built in code).
+    ``child`` and ``broker_path`` are set by the server for its child; not for hand use.
+    """
+
+    mode: Literal["auto", "inline", "process", "child"] = "auto"
+    #: how much lower the child's CPU priority is (Unix nice increment; 0 keeps it equal)
+    nice: int = 10
+    broker_path: str = ""
+
+
 class IntegrationSettings(BaseModel):
     """The shop's own systems (order system) calling CareDesk."""
 
@@ -121,6 +136,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     care: CareSettings = CareSettings()
     sla: SLASettings = SLASettings()
+    worker: WorkerSettings = WorkerSettings()
     integration: IntegrationSettings = IntegrationSettings()
 
     @model_validator(mode="after")

@@ -44,29 +44,39 @@ class UTCDateTime(TypeDecorator):
 JSONColumn = JSON
 
 
-def make_engine(database_url: str, *, echo: bool = False) -> Engine:
-    """An engine for the URL; SQLite gets a WAL journal and foreign keys, and its folder is created."""
+def make_engine(database_url: str, *, echo: bool = False, sqlite_busy_timeout_ms: int = 30000) -> Engine:
+    """An engine for the URL; SQLite gets a WAL journal and foreign keys, and its folder is created.
+
+    ``sqlite_busy_timeout_ms=0`` makes a locked SQLite database fail at once instead of waiting in
+    SQLite's own busy handler (which sleeps up to 100 ms a try), for callers that retry faster.
+    """
     url = make_url(database_url)
     kwargs: dict[str, Any] = {"echo": echo}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": sqlite_busy_timeout_ms / 1000}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
     engine = create_engine(database_url, **kwargs)
     if url.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "connect", lambda connection, _record: _configure_sqlite(connection, sqlite_busy_timeout_ms))
     return engine
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+def is_sqlite_busy(exc: BaseException) -> bool:
+    """The error SQLite gives when another connection holds the write lock."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+def _configure_sqlite(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the web process read while a worker writes; NORMAL sync is safe with WAL.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.close()
 
 

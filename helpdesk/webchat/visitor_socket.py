@@ -159,10 +159,8 @@ class VisitorSocket:
         await self._show_to_other_tabs(inbound)
         if status == EventStatus.received:
             await self.send({"type": "typing", "on": True})
-            self.runtime.worker.submit_event(event_id, inbound.channel, inbound.sender_id)
-            # Jobs of one chat run in order under the worker's key "<channel>:<sender>", so this one
-            # runs once the message has been processed and its replies sent.
-            self.runtime.worker.submit(f"{inbound.channel}:{inbound.sender_id}", self._typing_off)
+            # The typing indicator goes off once the message has been processed and its replies sent.
+            self.runtime.worker.submit_event(event_id, inbound.channel, inbound.sender_id, typing_off=True)
 
     def _store(self, inbound: InboundMessage, frame: dict[str, Any]) -> tuple[int, str] | None:
         with Session(self.runtime.engine, expire_on_commit=False) as session:
@@ -176,9 +174,3 @@ class VisitorSocket:
             await self.hub.publish(self.visitor_id, frame)
         except Exception as exc:  # only a convenience for other tabs; they get it from history later
             log.warning("could not echo a webchat message to other tabs: %s", exc)
-
-    async def _typing_off(self) -> None:
-        try:
-            await self.hub.publish(self.visitor_id, {"type": "typing", "on": False})
-        except Exception as exc:  # the widget also hides the indicator on its own after a while
-            log.warning("could not publish webchat typing-off: %s", exc)

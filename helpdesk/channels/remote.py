@@ -1,0 +1,223 @@
+"""Processing in a child process, so that acknowledging webhooks never waits for it.
+
+With ``CAREDESK_WORKER__MODE=process`` (what ``caredesk serve`` uses unless told otherwise) the
+serving process only verifies, stores and acknowledges; a child process it starts and watches
+(``caredesk worker`` in the "child" role, at a lower CPU priority) runs the NLU, the bot, the
+outbox, the care schedule and the SLA check. A burst of 300 webhooks a second then queues work in
+the database instead of queueing the acknowledgements behind it, and the platforms never time out.
+
+The two processes talk through the embedded broker (``helpdesk.channels.broker``): the serving
+process publishes jobs ("process stored event 42", "drain this chat") and the child publishes its
+domain events and web chat frames back, so the inbox and the widget see them live. Jobs are only
+hints: the events and the outbox are in the database, and the child sweeps both up when it starts
+and on every pump, so a job lost while the child restarts is late, never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from helpdesk.channels.broker import BrokerClient, LocalBroker
+
+if TYPE_CHECKING:
+    from helpdesk.channels.worker import Worker
+    from helpdesk.core.config import Settings
+    from helpdesk.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+JOBS_CHANNEL = "caredesk:jobs"
+#: restart delays of a child that keeps dying (seconds)
+RESTART_BACKOFF = (0.5, 1, 2, 5, 10, 30)
+STOP_GRACE_S = 10.0
+
+
+def broker_path() -> Path:
+    """A socket path in a fresh private directory."""
+    return Path(tempfile.mkdtemp(prefix="caredesk-")) / "broker.sock"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The settings as CAREDESK_* variables, so the child runs with exactly the parent's settings
+    (which may have been built in code rather than read from the environment)."""
+    env = {}
+    for name in type(settings).model_fields:
+        value = _plain(getattr(settings, name).model_dump() if hasattr(getattr(settings, name), "model_dump")
+                       else getattr(settings, name))
+        env[f"CAREDESK_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
+class RemoteWorker:
+    """The serving process's side: hands jobs to the child and keeps the child running."""
+
+    def __init__(self, runtime: Runtime, broker: LocalBroker):
+        self.runtime = runtime
+        self.broker = broker
+        self._loop = asyncio.get_running_loop()
+        self._process: asyncio.subprocess.Process | None = None
+        self._supervisor: asyncio.Task | None = None
+        self._local: set[asyncio.Task] = set()
+        self._stopping = False
+        self.restarts = 0
+
+    @property
+    def alive(self) -> bool:
+        """The child runs and is connected to the broker."""
+        return self._process is not None and self._process.returncode is None and self.broker.peer_count() > 0
+
+    async def start(self) -> None:
+        """Start the child and watch it."""
+        self._supervisor = asyncio.create_task(self._supervise(), name="caredesk-worker-supervisor")
+
+    async def wait_connected(self, timeout: float = 60.0) -> None:
+        """Wait until the child is connected (tests, readiness)."""
+        deadline = self._loop.time() + timeout
+        while not self.alive:
+            if self._loop.time() > deadline:
+                raise TimeoutError("the worker process did not connect")
+            await asyncio.sleep(0.05)
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("CAREDESK_")}
+        env.update(settings_environment(self.runtime.settings))
+        env["CAREDESK_WORKER__MODE"] = "child"
+        env["CAREDESK_WORKER__BROKER_PATH"] = str(self.broker.path)
+        nice = self.runtime.settings.worker.nice
+
+        def lower_priority() -> None:  # runs in the child before exec
+            if nice:
+                with contextlib.suppress(OSError):
+                    os.nice(nice)
+
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "from helpdesk.cli import app; app()", "worker", env=env,
+            preexec_fn=lower_priority, stdin=asyncio.subprocess.DEVNULL)
+
+    async def _supervise(self) -> None:
+        failures = 0
+        while not self._stopping:
+            started = self._loop.time()
+            self._process = await self._spawn()
+            log.info("worker process %s started", self._process.pid)
+            code = await self._process.wait()
+            if self._stopping:
+                return
+            failures = 0 if self._loop.time() - started > 60 else failures + 1
+            delay = RESTART_BACKOFF[min(failures, len(RESTART_BACKOFF) - 1)]
+            self.restarts += 1
+            log.error("worker process exited with %s; restarting in %.1fs", code, delay)
+            await asyncio.sleep(delay)
+
+    async def stop(self) -> None:
+        """Ask the child to finish its jobs and stop; kill it if it does not."""
+        self._stopping = True
+        process = self._process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), STOP_GRACE_S)
+            except TimeoutError:
+                log.warning("worker process did not stop in %.0fs; killing it", STOP_GRACE_S)
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        for task in list(self._local):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(task, 5)
+
+    # -- the Worker interface the routes use -------------------------------------------------------
+
+    def _job(self, **job: Any) -> None:
+        data = json.dumps(job)
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self.broker.publish_nowait(JOBS_CHANNEL, data)
+        else:  # from a sync route's thread
+            self._loop.call_soon_threadsafe(self.broker.publish_nowait, JOBS_CHANNEL, data)
+
+    def submit_event(self, event_id: int, channel: str, sender_id: str, *, typing_off: bool = False) -> None:
+        """Have the child process a stored inbound event."""
+        self._job(kind="event", event_id=event_id, channel=channel, sender_id=sender_id, typing_off=typing_off)
+
+    def submit_drain(self, channel: str, recipient_id: str) -> None:
+        """Have the child send the chat's pending messages."""
+        self._job(kind="drain", channel=channel, recipient_id=recipient_id)
+
+    def submit(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Other background work runs here (it only prepares rows; sending is the child's)."""
+
+        def start() -> None:
+            task = asyncio.ensure_future(job())
+            self._local.add(task)
+            task.add_done_callback(self._local.discard)
+
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            start()
+        else:
+            self._loop.call_soon_threadsafe(start)
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        """Local work only: what the child does is not visible from here."""
+        if self._local:
+            await asyncio.wait_for(asyncio.gather(*self._local, return_exceptions=True), timeout)
+
+
+async def follow_jobs(client: BrokerClient, worker: Worker) -> asyncio.Task:
+    """The child's side: run each job the serving process publishes (subscribed when this returns)."""
+    pubsub = client.pubsub()
+    await pubsub.subscribe(JOBS_CHANNEL)
+    ready = asyncio.Event()
+
+    async def read() -> None:
+        ready.set()
+        async for message in pubsub.listen():
+            try:
+                job = json.loads(message["data"])
+                if job["kind"] == "event":
+                    worker.submit_event(int(job["event_id"]), job["channel"], job["sender_id"],
+                                        typing_off=bool(job.get("typing_off")))
+                elif job["kind"] == "drain":
+                    worker.submit_drain(job["channel"], job["recipient_id"])
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("ignoring a malformed job: %s", exc)
+
+    task = asyncio.create_task(read(), name="caredesk-worker-jobs")
+    await ready.wait()
+    return task

@@ -1,0 +1,150 @@
+"""Processing in a child process (``CAREDESK_WORKER__MODE=process``, what ``caredesk serve`` runs).
+
+A real uvicorn server starts a real child worker process; the two talk through the embedded broker.
+Webhooks are processed by the child and its replies reach the fake Telegram; a web chat reply made in
+the child reaches the visitor's socket held by the server; the inbox's events cross too; a killed
+child is restarted and catches up with what arrived while it was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import websockets
+
+from helpdesk.channels.broker import BrokerClient, LocalBroker
+from tests.conftest import TELEGRAM_SECRET, LiveServer
+
+
+def telegram_update(update_id: int, chat_id: int, text: str) -> dict:
+    """A private-chat text update as Telegram posts it."""
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1764000000, "text": text,
+        "from": {"id": chat_id, "is_bot": False, "first_name": "Lan"},
+        "chat": {"id": chat_id, "type": "private", "first_name": "Lan"}}}
+
+
+def wait_until(check, timeout: float = 30.0, message: str = "timed out"):
+    """Poll until ``check()`` is truthy; return its value."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, message
+        time.sleep(0.05)
+    return value
+
+
+@pytest.fixture
+def process_server(make_settings, fake_telegram) -> Iterator[LiveServer]:
+    """CareDesk with a child worker process, Telegram pointed at the fake."""
+    settings = make_settings(worker={"mode": "process"},
+                             telegram={"token": fake_telegram.token, "secret_token": TELEGRAM_SECRET,
+                                       "api_base": fake_telegram.base_url})
+    with LiveServer(settings) as server:
+        wait_until(lambda: httpx.get(f"{server.url}/readyz").status_code == 200, 60, "worker never became ready")
+        yield server
+
+
+def post_update(server: LiveServer, update: dict) -> httpx.Response:
+    return httpx.post(f"{server.url}/webhooks/telegram", json=update,
+                      headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET})
+
+
+def runtime_of(server: LiveServer):
+    return server.server.config.app.state.runtime
+
+
+def test_webhooks_are_processed_by_the_child_and_replies_sent(process_server, fake_telegram):
+    ready = httpx.get(f"{process_server.url}/readyz").json()
+    assert ready["checks"]["worker"] is True
+    runtime = runtime_of(process_server)
+    child_pid = runtime.worker._process.pid
+    assert child_pid != os.getpid()
+
+    for index in range(5):
+        response = post_update(process_server, telegram_update(100 + index, 777, f"bảo hành bao lâu vậy {index}"))
+        assert response.status_code == 200, response.text
+    # a redelivery is acknowledged and not answered again
+    assert post_update(process_server, telegram_update(100, 777, "bảo hành bao lâu vậy 0")).json()["new"] == 0
+    wait_until(lambda: len(fake_telegram.sent_messages(777)) >= 5)
+    time.sleep(0.5)
+    assert len(fake_telegram.sent_messages(777)) == 5
+
+
+def test_a_killed_child_is_restarted_and_catches_up(process_server, fake_telegram):
+    runtime = runtime_of(process_server)
+    first = runtime.worker._process.pid
+    os.kill(first, signal.SIGKILL)
+    # while no child runs, webhooks are still acknowledged and stored
+    response = post_update(process_server, telegram_update(900, 4242, "cho mình hỏi chính sách đổi trả"))
+    assert response.status_code == 200
+    wait_until(lambda: runtime.worker._process.pid != first and runtime.worker.alive, 60, "no new child")
+    assert runtime.worker.restarts == 1
+    wait_until(lambda: fake_telegram.sent_messages(4242), 30, "the stored event was never processed")
+
+
+def test_web_chat_replies_and_inbox_events_cross_from_the_child(process_server):
+    url = process_server.url
+    runtime = runtime_of(process_server)
+
+    async def scenario() -> tuple[list[dict], list[str]]:
+        async with httpx.AsyncClient(base_url=url) as http:
+            session = (await http.post("/webchat/session")).json()
+        # the server's event stream, as the inbox reads it, through a broker connection of its own
+        observer = BrokerClient(runtime.broker.path)
+        await observer.connect()
+        events = observer.pubsub()
+        await events.subscribe("caredesk:events")
+        names: list[str] = []
+        async with websockets.connect(f"ws://127.0.0.1:{process_server.port}/webchat/ws?token={session['token']}",
+                                      origin=url) as socket:
+            await socket.send(json.dumps({"type": "message", "id": "msg-00000001", "text": "cho mình hỏi bảo hành bao lâu"}))
+            frames = []
+            try:
+                async with asyncio.timeout(30):
+                    while not any(f.get("type") == "message" and f.get("author") == "bot" for f in frames):
+                        frames.append(json.loads(await socket.recv()))
+                    async for message in events.listen():
+                        names.append(json.loads(message["data"])["event"])
+                        if names.count("message_created") >= 2:
+                            break
+            except TimeoutError:
+                pytest.fail(f"frames {frames}, events {names}")
+        await observer.aclose()
+        return frames, names
+
+    frames, names = asyncio.run(scenario())
+    assert [f for f in frames if f.get("author") == "bot"][0]["text"]
+    assert names.count("message_created") >= 2  # the customer's message and the bot's reply
+
+
+async def test_broker_fans_out_between_processes_and_to_itself(tmp_path):
+    broker = LocalBroker(tmp_path / "b" / "broker.sock")
+    await broker.start()
+    try:
+        client = BrokerClient(broker.path)
+        await client.connect()
+        mine, theirs = broker.pubsub(), client.pubsub()
+        await mine.subscribe("room")
+        await theirs.subscribe("room")
+        await asyncio.sleep(0.05)  # the subscription line reaches the broker
+        await broker.publish("room", "from server")
+        await asyncio.sleep(0.05)
+        await client.publish("room", "from client")
+        got_server = [await anext(mine.listen()), await anext(mine.listen())]
+        got_client = [await anext(theirs.listen()), await anext(theirs.listen())]
+        assert [m["data"] for m in got_server] == ["from server", "from client"]
+        assert [m["data"] for m in got_client] == ["from server", "from client"]
+        assert oct(os.stat(broker.path.parent).st_mode & 0o777) == "0o700"
+        await client.aclose()
+        await asyncio.sleep(0.05)
+        assert broker.peer_count() == 0
+    finally:
+        await broker.stop()
+    assert not broker.path.exists()
