@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The database answers and an NLU model is loaded."""
         runtime: Runtime = request.app.state.runtime
         checks = {"database": False, "nlu_model": runtime.models.ready}
-        if isinstance(runtime.worker, RemoteWorker):
+        if isinstance(runtime.worker, RemoteWorker) and runtime.worker.spawn:
             checks["worker"] = runtime.worker.alive
 
         def ping() -> None:

@@ -69,6 +69,9 @@ def worker() -> None:
     from helpdesk.runtime import Runtime
 
     settings = _settings()
+    if settings.worker.mode == "auto":
+        # follows the jobs a server in "external" mode publishes through Redis
+        settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"mode": "worker"})})
     _setup_logging(settings.log_level)
 
     async def run() -> None:

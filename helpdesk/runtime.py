@@ -85,6 +85,9 @@ class Runtime:
         #: where processing runs: "inline" here, "process" in a child this process starts, "child" if
         #: this is that child (see helpdesk.channels.remote)
         self.mode = "inline" if settings.worker.mode == "auto" else settings.worker.mode
+        if self.mode == "external" and self.redis is None:
+            raise ValueError("CAREDESK_WORKER__MODE=external hands jobs to `caredesk worker` through Redis: "
+                             "set CAREDESK_REDIS_URL")
         #: without Redis, the serving process and its child share events through the embedded broker
         self.broker: LocalBroker | BrokerClient | None = None
         if self.mode == "process":
@@ -144,14 +147,16 @@ class Runtime:
         register_sla_listeners(self)
         self.training = TrainingLoop(self)
         await self.training.start()
-        if self.mode == "process":
-            self.worker = RemoteWorker(self, self.broker)
+        if self.mode in ("process", "external"):
+            self.worker = RemoteWorker(self, self.broker if self.mode == "process" else self.redis,
+                                       spawn=self.mode == "process")
             await self.worker.start()
         else:
             self.worker = Worker(self, pump_interval_s=self.settings.outbox.pump_interval_s)
-            if isinstance(self.broker, BrokerClient):
+            jobs_from = self.broker if self.mode == "child" else self.redis if self.mode == "worker" else None
+            if jobs_from is not None:
                 # subscribed before the sweep of stored events, so nothing falls in between
-                self._jobs = await follow_jobs(self.broker, self.worker)
+                self._jobs = await follow_jobs(jobs_from, self.worker)
             await self.worker.start()
         for name in self.connectors:
             log.info("channel %s is on", name)

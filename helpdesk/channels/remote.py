@@ -11,6 +11,9 @@ process publishes jobs ("process stored event 42", "drain this chat") and the ch
 domain events and web chat frames back, so the inbox and the widget see them live. Jobs are only
 hints: the events and the outbox are in the database, and the child sweeps both up when it starts
 and on every pump, so a job lost while the child restarts is late, never lost.
+
+With ``CAREDESK_WORKER__MODE=external`` (the production compose file) the server starts no child:
+the jobs go through Redis to the ``caredesk worker`` service.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from helpdesk.channels.broker import BrokerClient, LocalBroker
+from helpdesk.channels.broker import LocalBroker
 
 if TYPE_CHECKING:
     from helpdesk.channels.worker import Worker
@@ -73,26 +76,45 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 
 
 class RemoteWorker:
-    """The serving process's side: hands jobs to the child and keeps the child running."""
+    """The serving process's side: hands jobs to the worker process, and starts and watches it when
+    it is this process's child (``spawn``; otherwise ``caredesk worker`` runs elsewhere and the jobs
+    go through Redis)."""
 
-    def __init__(self, runtime: Runtime, broker: LocalBroker):
+    def __init__(self, runtime: Runtime, bus: Any, *, spawn: bool = True):
         self.runtime = runtime
-        self.broker = broker
+        self.bus = bus  # the LocalBroker, or a redis.asyncio client
+        self.spawn = spawn
         self._loop = asyncio.get_running_loop()
         self._process: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task | None = None
+        self._sender: asyncio.Task | None = None
+        self._outgoing: asyncio.Queue[str] = asyncio.Queue()
         self._local: set[asyncio.Task] = set()
         self._stopping = False
         self.restarts = 0
 
     @property
-    def alive(self) -> bool:
-        """The child runs and is connected to the broker."""
-        return self._process is not None and self._process.returncode is None and self.broker.peer_count() > 0
+    def alive(self) -> bool | None:
+        """The child runs and is connected to the broker (None: the worker runs elsewhere)."""
+        if not self.spawn:
+            return None
+        return (self._process is not None and self._process.returncode is None
+                and isinstance(self.bus, LocalBroker) and self.bus.peer_count() > 0)
 
     async def start(self) -> None:
-        """Start the child and watch it."""
-        self._supervisor = asyncio.create_task(self._supervise(), name="caredesk-worker-supervisor")
+        """Start sending jobs, and start the child and watch it."""
+        self._sender = asyncio.create_task(self._send_jobs(), name="caredesk-job-sender")
+        if self.spawn:
+            self._supervisor = asyncio.create_task(self._supervise(), name="caredesk-worker-supervisor")
+
+    async def _send_jobs(self) -> None:
+        # one sender, so jobs leave in the order they were made (one chat's events stay in order)
+        while True:
+            data = await self._outgoing.get()
+            try:
+                await self.bus.publish(JOBS_CHANNEL, data)
+            except Exception as exc:  # the stored event is swept up by the worker later
+                log.warning("could not hand a job to the worker (%s); it will be picked up later", exc)
 
     async def wait_connected(self, timeout: float = 60.0) -> None:
         """Wait until the child is connected (tests, readiness)."""
@@ -106,7 +128,7 @@ class RemoteWorker:
         env = {key: value for key, value in os.environ.items() if not key.startswith("CAREDESK_")}
         env.update(settings_environment(self.runtime.settings))
         env["CAREDESK_WORKER__MODE"] = "child"
-        env["CAREDESK_WORKER__BROKER_PATH"] = str(self.broker.path)
+        env["CAREDESK_WORKER__BROKER_PATH"] = str(self.bus.path)
         nice = self.runtime.settings.worker.nice
 
         def lower_priority() -> None:  # runs in the child before exec
@@ -147,10 +169,11 @@ class RemoteWorker:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+        for task in (self._supervisor, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for task in list(self._local):
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(task, 5)
@@ -164,9 +187,9 @@ class RemoteWorker:
         except RuntimeError:
             running = None
         if running is self._loop:
-            self.broker.publish_nowait(JOBS_CHANNEL, data)
+            self._outgoing.put_nowait(data)
         else:  # from a sync route's thread
-            self._loop.call_soon_threadsafe(self.broker.publish_nowait, JOBS_CHANNEL, data)
+            self._loop.call_soon_threadsafe(self._outgoing.put_nowait, data)
 
     def submit_event(self, event_id: int, channel: str, sender_id: str, *, typing_off: bool = False) -> None:
         """Have the child process a stored inbound event."""
@@ -199,8 +222,10 @@ class RemoteWorker:
             await asyncio.wait_for(asyncio.gather(*self._local, return_exceptions=True), timeout)
 
 
-async def follow_jobs(client: BrokerClient, worker: Worker) -> asyncio.Task:
-    """The child's side: run each job the serving process publishes (subscribed when this returns)."""
+async def follow_jobs(client: Any, worker: Worker) -> asyncio.Task:
+    """The worker's side: run each job the serving process publishes (subscribed when this returns).
+
+    ``client`` is the BrokerClient of a child, or the Redis client of a ``caredesk worker``."""
     pubsub = client.pubsub()
     await pubsub.subscribe(JOBS_CHANNEL)
     ready = asyncio.Event()

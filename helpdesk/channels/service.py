@@ -67,12 +67,13 @@ def record_inbound(session: Session, message: InboundMessage, raw: Any) -> Inbou
     return event
 
 
-def pending_events(session: Session, limit: int = 1000) -> list[InboundEvent]:
-    """Events stored but not yet processed (e.g. the process stopped after acknowledging them)."""
-    return list(session.exec(
-        select(InboundEvent).where(InboundEvent.status == EventStatus.received).order_by(col(InboundEvent.id))
-        .limit(limit)
-    ).all())
+def pending_events(session: Session, limit: int = 1000, *, older_than_s: float = 0.0) -> list[InboundEvent]:
+    """Events stored but not yet processed (e.g. the process stopped after acknowledging them),
+    optionally only those received more than ``older_than_s`` ago."""
+    query = select(InboundEvent).where(InboundEvent.status == EventStatus.received)
+    if older_than_s:
+        query = query.where(col(InboundEvent.received_at) < utcnow() - timedelta(seconds=older_than_s))
+    return list(session.exec(query.order_by(col(InboundEvent.id)).limit(limit)).all())
 
 
 def chats_with_due_items(session: Session, limit: int = 500) -> list[tuple[str, str]]:

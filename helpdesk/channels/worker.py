@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: a stored event still unprocessed after this long was not handed to any worker (or its worker died)
+STRAY_EVENT_AGE_S = 30.0
+STRAY_SWEEP_INTERVAL_S = 10.0
+
 
 class KeyedLocks:
     """One asyncio lock per key (a chat), forgotten when nobody holds a reference."""
@@ -51,18 +55,18 @@ class Worker:
         self._idle = asyncio.Event()
         self._idle.set()
         self._draining: set[str] = set()
+        #: stored events submitted here and not finished yet (the stray sweep skips them)
+        self._queued_events: set[int] = set()
         self._loop = asyncio.get_running_loop()
 
     async def start(self) -> None:
         """Resume events left unprocessed by a previous run and start the outbox pump."""
-        from helpdesk.conversations.flows import process_inbound_event
-
-        def load_pending() -> list[tuple[int, str]]:
+        def load_pending() -> list[tuple[int, str, str]]:
             with Session(self.runtime.engine) as session:
-                return [(e.id, f"{e.channel}:{e.sender_id}") for e in channels.pending_events(session)]
+                return [(e.id, e.channel, e.sender_id) for e in channels.pending_events(session)]
 
-        for event_id, key in await to_thread.run_sync(load_pending):
-            self.submit(key, lambda event_id=event_id: process_inbound_event(self.runtime, event_id))
+        for event_id, channel, sender_id in await to_thread.run_sync(load_pending):
+            self.submit_event(event_id, channel, sender_id)
         self._pump = asyncio.create_task(self._run_pump(), name="caredesk-outbox-pump")
 
     def submit_event(self, event_id: int, channel: str, sender_id: str, *, typing_off: bool = False) -> None:
@@ -71,7 +75,15 @@ class Worker:
         from helpdesk.conversations.flows import process_inbound_event
 
         key = f"{channel}:{sender_id}"
-        self.submit(key, lambda: process_inbound_event(self.runtime, event_id))
+        self._queued_events.add(event_id)
+
+        async def job() -> None:
+            try:
+                await process_inbound_event(self.runtime, event_id)
+            finally:
+                self._queued_events.discard(event_id)
+
+        self.submit(key, job)
         if typing_off:
             self.submit(key, lambda: self._typing_off(channel, sender_id))
 
@@ -145,6 +157,7 @@ class Worker:
         # The first care check waits one interval, so tests can install their clock first.
         next_care_check = loop.time() + self.runtime.settings.care.check_interval_s
         next_sla_check = loop.time() + self.runtime.settings.sla.check_interval_s
+        next_sweep = loop.time() + STRAY_SWEEP_INTERVAL_S
         while True:
             try:
                 await self.pump_once()
@@ -159,6 +172,12 @@ class Worker:
             if loop.time() >= next_sla_check:
                 next_sla_check = loop.time() + self.runtime.settings.sla.check_interval_s
                 await run_sla_check_logged(self.runtime)
+            if loop.time() >= next_sweep:
+                next_sweep = loop.time() + STRAY_SWEEP_INTERVAL_S
+                try:
+                    await self.sweep_stray_events()
+                except Exception:
+                    log.exception("sweeping stray events failed")
             await asyncio.sleep(self._pump_interval_s)
 
     async def pump_once(self) -> int:
@@ -172,6 +191,20 @@ class Worker:
         for channel, recipient_id in due:
             self.submit_drain(channel, recipient_id)
         return len(due)
+
+    async def sweep_stray_events(self, older_than_s: float = STRAY_EVENT_AGE_S) -> int:
+        """Process stored events that nobody took up (their job was lost while this worker was
+        away, or went to a process that died); how many were submitted."""
+
+        def load() -> list[tuple[int, str, str]]:
+            with Session(self.runtime.engine) as session:
+                return [(e.id, e.channel, e.sender_id)
+                        for e in channels.pending_events(session, older_than_s=older_than_s)]
+
+        strays = [row for row in await to_thread.run_sync(load) if row[0] not in self._queued_events]
+        for event_id, channel, sender_id in strays:
+            self.submit_event(event_id, channel, sender_id)
+        return len(strays)
 
     async def stop(self) -> None:
         """Stop the pump and let running jobs finish (bounded)."""

@@ -81,11 +81,13 @@ class WorkerSettings(BaseModel):
 
     ``inline``: in the serving process. ``process``: in a child process the server starts and
     watches, at a lower CPU priority, so webhooks are acknowledged fast however busy the bot is.
-    ``auto``: ``process`` under ``caredesk serve``, ``inline`` elsewhere (an app built in code).
+    ``external``: in a separate ``caredesk worker`` service, the jobs going through Redis (the
+    production compose file). ``auto``: ``process`` under ``caredesk serve``, ``worker`` under
+    ``caredesk worker``, ``inline`` elsewhere (an app built in code).
     ``child`` and ``broker_path`` are set by the server for its child; not for hand use.
     """
 
-    mode: Literal["auto", "inline", "process", "child"] = "auto"
+    mode: Literal["auto", "inline", "process", "external", "worker", "child"] = "auto"
     #: how much lower the child's CPU priority is (Unix nice increment; 0 keeps it equal)
     nice: int = 10
     broker_path: str = ""

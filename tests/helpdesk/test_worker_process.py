@@ -148,3 +148,51 @@ async def test_broker_fans_out_between_processes_and_to_itself(tmp_path):
     finally:
         await broker.stop()
     assert not broker.path.exists()
+
+
+def test_external_mode_hands_jobs_to_a_caredesk_worker_through_redis(make_settings, fake_telegram, redis_url):
+    import subprocess
+    import sys
+
+    from helpdesk.channels.remote import settings_environment
+
+    settings = make_settings(worker={"mode": "external"}, redis_url=redis_url,
+                             telegram={"token": fake_telegram.token, "secret_token": TELEGRAM_SECRET,
+                                       "api_base": fake_telegram.base_url})
+    with LiveServer(settings) as server:
+        assert "worker" not in httpx.get(f"{server.url}/readyz").json()["checks"]
+        env = {key: value for key, value in os.environ.items() if not key.startswith("CAREDESK_")}
+        env.update(settings_environment(settings))
+        env["CAREDESK_WORKER__MODE"] = "auto"  # what `caredesk worker` runs with in the compose file
+        worker = subprocess.Popen([sys.executable, "-c", "from helpdesk.cli import app; app()", "worker"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_until(lambda: "worker running" in (worker.stdout.readline() or "") or worker.poll() is not None, 60)
+            assert worker.poll() is None, worker.stdout.read()
+            assert post_update(server, telegram_update(501, 9001, "cảm ơn shop nhé")).status_code == 200
+            wait_until(lambda: fake_telegram.sent_messages(9001), 30, "the worker never answered")
+        finally:
+            worker.terminate()
+            assert worker.wait(timeout=20) == 0
+
+
+async def test_events_nobody_took_up_are_swept_up(make_settings, fake_telegram):
+    from sqlmodel import Session
+
+    from connectors.base import InboundMessage
+    from helpdesk.channels import service
+    from tests.conftest import start_client
+
+    settings = make_settings(telegram={"token": fake_telegram.token, "secret_token": TELEGRAM_SECRET,
+                                       "api_base": fake_telegram.base_url})
+    async for client in start_client(settings):
+        runtime = client.runtime
+        with Session(runtime.engine) as session:  # stored, acknowledged, and its job lost
+            service.record_inbound(session, InboundMessage(channel="telegram", sender_id="31337", external_id="x-1",
+                                                           text="xin chào"), {})
+            session.commit()
+        assert await runtime.worker.sweep_stray_events(older_than_s=3600) == 0  # too young to be a stray
+        assert await runtime.worker.sweep_stray_events(older_than_s=0) == 1
+        await client.settle()
+        assert fake_telegram.sent_messages(31337)
+        assert await runtime.worker.sweep_stray_events(older_than_s=0) == 0
