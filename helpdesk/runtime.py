@@ -28,6 +28,8 @@ from helpdesk.core.crypto import SecretBox
 from helpdesk.agents.service import ensure_admin
 from helpdesk.channels.service import RetryPolicy
 from helpdesk.channels.broker import BrokerClient, LocalBroker
+from helpdesk.channels.edge import EdgeWriter
+from helpdesk.channels.gate import EdgeGate
 from helpdesk.channels.remote import RemoteWorker, broker_path, follow_jobs
 from helpdesk.channels.worker import Worker
 from helpdesk.conversations.state_store import DatabaseStateStore
@@ -69,9 +71,9 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.engine = make_engine(settings.database_url)
-        #: what the webhook edge stores events with; on SQLite, with a child process writing too, it
-        #: retries a locked database itself, every half millisecond, instead of in SQLite's busy
-        #: handler (whose sleeps grow to 100 ms), so acknowledgements get the lock first
+        #: on SQLite, the webhook edge stores through one writer thread, many requests a transaction;
+        #: with a child process writing too, it retries a locked file itself (every fraction of a
+        #: millisecond, not in SQLite's busy handler whose sleeps grow to 100 ms)
         self.edge_engine = self.engine
         if settings.worker.mode == "process" and self.engine.dialect.name == "sqlite":
             self.edge_engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=0)
@@ -97,6 +99,14 @@ class Runtime:
             if not settings.worker.broker_path:
                 raise ValueError("CAREDESK_WORKER__MODE=child needs CAREDESK_WORKER__BROKER_PATH")
             self.broker = BrokerClient(Path(settings.worker.broker_path))
+        #: the webhook edge's right of way on a SQLite file shared with the child (see channels.gate)
+        self.edge_gate: EdgeGate | None = None
+        if self.broker is not None and self.engine.dialect.name == "sqlite":
+            self.edge_gate = EdgeGate(self.broker.path.parent / "edge.gate", create=self.mode == "process")
+            if self.mode == "child":
+                self.edge_gate.install(self.engine)
+        self.edge_writer = (EdgeWriter(self.edge_engine, self.edge_gate)
+                            if self.engine.dialect.name == "sqlite" and self.mode != "child" else None)
         fan_out = self.redis if self.redis is not None else self.broker
         if fan_out is not None and WebchatConnector.name in self.connectors:
             # a reply produced in one process must reach a visitor's socket held by another
@@ -152,7 +162,8 @@ class Runtime:
                                        spawn=self.mode == "process")
             await self.worker.start()
         else:
-            self.worker = Worker(self, pump_interval_s=self.settings.outbox.pump_interval_s)
+            self.worker = Worker(self, concurrency=self.settings.worker.concurrency,
+                                 pump_interval_s=self.settings.outbox.pump_interval_s)
             jobs_from = self.broker if self.mode == "child" else self.redis if self.mode == "worker" else None
             if jobs_from is not None:
                 # subscribed before the sweep of stored events, so nothing falls in between
@@ -177,5 +188,9 @@ class Runtime:
         if self.redis is not None:
             await self.redis.aclose()
         self.engine.dispose()
+        if self.edge_writer is not None:
+            self.edge_writer.close()
         if self.edge_engine is not self.engine:
             self.edge_engine.dispose()
+        if self.edge_gate is not None:
+            self.edge_gate.close()

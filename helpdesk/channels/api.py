@@ -4,28 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable
-from typing import TypeVar
 
 from anyio import to_thread
-from sqlalchemy.exc import OperationalError
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlmodel import Session, select
 
 from connectors.base import ChannelConnector, ConnectorError, WebhookRequest
-from helpdesk.channels import service
+from helpdesk.channels import edge, service
 from helpdesk.conversations.models import Conversation, Message
-from helpdesk.core.db import is_sqlite_busy
 from helpdesk.core.deps import RuntimeDep, SessionDep
 from helpdesk.customers.models import ChannelIdentity
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["webhooks"])
-T = TypeVar("T")
 
 
 def _connector_for(runtime, path_name: str) -> ChannelConnector:
@@ -47,20 +41,6 @@ def facebook_subscription(request: Request, runtime: RuntimeDep) -> PlainTextRes
     return PlainTextResponse(challenge)
 
 
-def _retrying_while_locked(store: Callable[[], T], budget_s: float = 30.0) -> T:
-    """Run ``store``; while SQLite says another process holds the write lock, try again soon."""
-    deadline = time.monotonic() + budget_s
-    pause = 0.0005
-    while True:
-        try:
-            return store()
-        except OperationalError as exc:
-            if not is_sqlite_busy(exc) or time.monotonic() > deadline:
-                raise
-        time.sleep(pause)
-        pause = min(pause * 1.5, 0.005)
-
-
 @router.post("/webhooks/{channel}", summary="Receive a platform webhook")
 async def receive_webhook(channel: str, request: Request, runtime: RuntimeDep) -> JSONResponse:
     """Verify the request, store each event once, answer 200, and process in the background."""
@@ -80,17 +60,17 @@ async def receive_webhook(channel: str, request: Request, runtime: RuntimeDep) -
     except ConnectorError as exc:
         return JSONResponse({"detail": exc.reason}, status_code=exc.status)
 
-    def store() -> list[tuple[int, str, str, bool]]:
-        with Session(runtime.edge_engine, expire_on_commit=False) as session:
-            stored = []
-            for message in messages:
-                event = service.record_inbound(session, message, payload)
-                if event is not None:
-                    stored.append((event.id, message.channel, message.sender_id, event.status == "received"))
-            session.commit()
-            return stored
+    if runtime.edge_writer is not None:  # SQLite: stored by the edge's writer thread, in batches
+        stored = await runtime.edge_writer.store(messages, payload)
+    else:
 
-    stored = await to_thread.run_sync(_retrying_while_locked, store)
+        def store() -> list[tuple[int, str, str, bool]]:
+            with Session(runtime.engine, expire_on_commit=False) as session:
+                stored = edge.store_request(session, messages, payload)
+                session.commit()
+                return stored
+
+        stored = await to_thread.run_sync(store)
     for event_id, channel_name, sender_id, to_process in stored:
         if to_process:
             runtime.worker.submit_event(event_id, channel_name, sender_id)

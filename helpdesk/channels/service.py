@@ -9,6 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import TypeAdapter
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -46,9 +48,10 @@ DEFAULT_RETRY = RetryPolicy()
 def record_inbound(session: Session, message: InboundMessage, raw: Any) -> InboundEvent | None:
     """Store the event unless (channel, external id) was seen before; None for a duplicate.
 
-    The unique constraint decides (no read first): one round trip for the common, new event.
+    The unique constraint decides, in the insert itself (``ON CONFLICT DO NOTHING RETURNING``): one
+    round trip, no read first and no savepoint, so many events can share one transaction.
     """
-    event = InboundEvent(
+    values = dict(
         channel=message.channel,
         external_id=message.external_id,
         sender_id=message.sender_id,
@@ -56,15 +59,17 @@ def record_inbound(session: Session, message: InboundMessage, raw: Any) -> Inbou
         message=message.model_dump(mode="json"),
         raw=raw,
         status=EventStatus.received if message.answerable or message.kind == "message" else EventStatus.ignored,
+        received_at=utcnow(),
     )
-    try:
-        # A savepoint, so a concurrent duplicate only undoes this insert and not the whole request.
-        with session.begin_nested():
-            session.add(event)
-            session.flush()
-    except IntegrityError:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (insert(InboundEvent).values(**values)
+                 .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+                 .returning(InboundEvent.__table__.c.id))
+    event_id = session.execute(statement).scalar_one_or_none()
+    if event_id is None:
         return None
-    return event
+    return InboundEvent(id=event_id, **values)
 
 
 def pending_events(session: Session, limit: int = 1000, *, older_than_s: float = 0.0) -> list[InboundEvent]:

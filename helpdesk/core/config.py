@@ -90,6 +90,8 @@ class WorkerSettings(BaseModel):
     mode: Literal["auto", "inline", "process", "external", "worker", "child"] = "auto"
     #: how much lower the child's CPU priority is (Unix nice increment; 0 keeps it equal)
     nice: int = 10
+    #: chats processed at the same time by one worker (one chat's messages always one at a time)
+    concurrency: int = 16
     broker_path: str = ""
 
 

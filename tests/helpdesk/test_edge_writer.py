@@ -1,0 +1,80 @@
+"""The webhook edge's SQLite writer (many requests a transaction) and its right of way over a
+child process (the gate)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from sqlmodel import Session, func, select
+
+from connectors.base import InboundMessage
+from helpdesk.channels.edge import EdgeWriter
+from helpdesk.channels.gate import MAX_HOLD_S, EdgeGate
+from helpdesk.channels.models import InboundEvent
+from helpdesk.core.db import make_engine, migrate
+
+
+def message(external_id: str, sender: str = "42") -> InboundMessage:
+    return InboundMessage(channel="telegram", sender_id=sender, external_id=external_id, text="xin chào")
+
+
+@pytest.fixture
+def engine(sqlite_url):
+    engine = make_engine(sqlite_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+async def test_concurrent_requests_share_transactions_and_duplicates_are_dropped(engine):
+    writer = EdgeWriter(engine)
+    try:
+        requests = [[message(f"m-{i}", sender=str(i % 7))] for i in range(200)]
+        requests += [[message("m-3")], [message("m-5"), message("m-new")]]  # redeliveries, one with a new event
+        results = await asyncio.gather(*(writer.store(r, {"raw": i}) for i, r in enumerate(requests)))
+    finally:
+        writer.close()
+    assert all(len(result) == 1 for result in results[:200])
+    assert results[200] == []  # a duplicate is acknowledged, not stored again
+    assert [row[1:] for row in results[201]] == [("telegram", "42", True)]
+    assert writer.requests == 202 and writer.batches < 202  # requests were grouped
+    with Session(engine) as session:
+        assert session.exec(select(func.count()).select_from(InboundEvent)).one() == 201
+    ids = [row[0] for result in results for row in result]
+    assert len(set(ids)) == len(ids) == 201
+
+
+async def test_one_bad_request_does_not_fail_the_others(engine):
+    writer = EdgeWriter(engine)
+    try:
+        bad = [message("x" * 500)]  # longer than the column allows on PostgreSQL; on SQLite, payload breaks
+        good = [message("ok-1")]
+        results = await asyncio.gather(writer.store(good, {"a": 1}), writer.store(bad, {"b": object()}),
+                                       return_exceptions=True)
+    finally:
+        writer.close()
+    assert len(results[0]) == 1
+    assert isinstance(results[1], Exception)
+    with Session(engine) as session:
+        assert session.exec(select(InboundEvent.external_id)).all() == ["ok-1"]
+
+
+def test_the_gate_holds_a_writer_back_while_the_edge_waits_and_no_longer_than_its_limit(tmp_path):
+    edge = EdgeGate(tmp_path / "edge.gate", create=True)
+    child = EdgeGate(tmp_path / "edge.gate", create=False)
+    try:
+        started = time.monotonic()
+        child.hold_back()
+        assert time.monotonic() - started < 0.01  # nobody waits: no delay
+        with edge:
+            assert child.waiting == 1
+            started = time.monotonic()
+            child.hold_back()
+            held = time.monotonic() - started
+        assert MAX_HOLD_S * 0.9 <= held < MAX_HOLD_S + 0.05  # bounded: a stuck count only slows it
+        assert child.waiting == 0
+    finally:
+        edge.close()
+        child.close()
