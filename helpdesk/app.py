@@ -22,6 +22,8 @@ from helpdesk.customers.api import router as customers_router
 from helpdesk.core.errors import CareDeskError, TooManyRequests
 from helpdesk.inbox.api import inbox_static_files, router as inbox_router
 from helpdesk.nlu_admin.api import router as nlu_router
+from helpdesk.reports.api import pages as reports_pages, router as reports_router
+from helpdesk.reports.api import reports_static_files, vendor_static_files
 from helpdesk.runtime import Runtime
 from helpdesk.sla.api import router as sla_router
 from helpdesk.training.api import pages as training_pages, router as training_router
@@ -105,5 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/inbox/static", inbox_static_files(), name="inbox-static")
     app.include_router(training_router)
     app.include_router(training_pages)
+    app.include_router(reports_router)
+    app.include_router(reports_pages)
+    app.mount("/reports/static", reports_static_files(), name="reports-static")
     app.mount("/static/vendor", vendor_static_files(), name="vendor-static")
     return app

@@ -1,0 +1,1 @@
+"""After-sales reports: KPIs as JSON, a CSV export and a page with charts."""
