@@ -16,25 +16,21 @@ import typer
 from rich.console import Console
 
 from helpdesk.care.cli import app as orders_app
+from helpdesk.core.cli_support import settings_or_exit
+from helpdesk.training.cli import app as training_app
 from nlu.cli import app as nlu_app
 
 app = typer.Typer(help="CareDesk: omnichannel chatbot and live-chat helpdesk for after-sales care.",
                   no_args_is_help=True, add_completion=False)
 app.add_typer(nlu_app, name="nlu", help="Train, test and try NLU models.")
 app.add_typer(orders_app, name="orders", help="Import orders and mark them delivered (starts after-sales care).")
+app.add_typer(training_app, name="training", help="The bot's training loop on the database: review, label, retrain, "
+                                                   "compare, activate, export/import Rasa YAML.")
 console = Console()
 
 
 def _settings():
-    from pydantic import ValidationError
-
-    from helpdesk.core.config import get_settings
-
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        console.print(f"[red]Configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    return settings_or_exit(console)
 
 
 def _setup_logging(level: str) -> None:

@@ -13,21 +13,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from helpdesk.core.cli_support import settings_or_exit
+
 app = typer.Typer(help="Orders: import from the shop's order system, mark delivered (starts after-sales "
                        "care).", no_args_is_help=True, add_completion=False)
 console = Console()
 
 
 def _settings():
-    from pydantic import ValidationError
-
-    from helpdesk.core.config import get_settings
-
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        console.print(f"[red]Configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    return settings_or_exit(console)
 
 
 def _engine(settings):

@@ -53,10 +53,22 @@ class ModelHolder:
         return True
 
     def activate(self, version: str) -> str:
-        """Make ``version`` the active model and answer with it from now on."""
+        """Make ``version`` the active model and answer with it from now on.
+
+        The model is loaded before the store's pointer moves: a version that cannot be loaded is
+        refused here and never becomes what the other processes switch to.
+        """
+        interpreter = self.store.load(version)
         self.store.activate(version)
-        self.load_active()
+        with self._lock:
+            self._interpreter = interpreter
+        log.info("NLU model %s activated", version)
         return version
+
+    def interpreter_for(self, version: str) -> Interpreter | None:
+        """The loaded interpreter when it is ``version`` (spares loading it again from disk)."""
+        interpreter = self._interpreter
+        return interpreter if isinstance(interpreter, Interpreter) and interpreter.version == version else None
 
     def _current(self) -> Interpreter | RasaHTTPInterpreter:
         interpreter = self._interpreter

@@ -21,7 +21,7 @@ from helpdesk.core.deps import CurrentAdmin, CurrentAgent, RuntimeDep, SessionDe
 from helpdesk.core.errors import BadRequest, CareDeskError, NotFound
 from helpdesk.training import faq, jobs, review, service
 from helpdesk.training.jobs import TrainingLoop
-from helpdesk.training.models import JobStatus, NluTrainingJob, ReviewStatus
+from helpdesk.training.models import JobStatus, NluTrainingJob
 from helpdesk.training.schemas import (
     ActivationPublic,
     ChangePublic,
@@ -246,17 +246,10 @@ def export(admin: CurrentAdmin, _: Seeded, session: SessionDep,
                                             "required": True}})
 async def import_(request: Request, admin: CurrentAdmin, _: Seeded, runtime: RuntimeDep,
                   mode: Annotated[Literal["replace", "merge"], Query()] = "merge") -> ImportPublic:
-    """Load Rasa YAML sent as the body: ``replace`` makes the set exactly the file, ``merge`` adds
-    what is new (texts already examples of another intent are skipped and listed)."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_IMPORT_BYTES:
-            raise PayloadTooLarge(f"an import may be at most {MAX_IMPORT_BYTES // 1_000_000} MB")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest("the file is not UTF-8 text") from None
+    """Load Rasa YAML: ``replace`` makes the set exactly the file, ``merge`` adds what is new (texts
+    already examples of another intent are skipped and listed). The file is the request body, or
+    the one file of a multipart form (an HTML upload), or ``{"yaml": "..."}`` as JSON."""
+    text = await _uploaded_text(request)
 
     def run() -> service.ImportSummary:
         with Session(runtime.engine, expire_on_commit=False) as session:
@@ -266,6 +259,41 @@ async def import_(request: Request, admin: CurrentAdmin, _: Seeded, runtime: Run
 
     summary = await to_thread.run_sync(run)
     return ImportPublic(**summary.__dict__)
+
+
+async def _uploaded_text(request: Request) -> str:
+    """The YAML text of an import request, however it was sent."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_IMPORT_BYTES + 64_000:
+        raise PayloadTooLarge(f"an import may be at most {MAX_IMPORT_BYTES // 1_000_000} MB")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=10, max_part_size=MAX_IMPORT_BYTES)
+        uploads = [value for value in form.values() if not isinstance(value, str)]
+        if not uploads:
+            raise BadRequest("the form has no file: send the Rasa YAML file as its one file field")
+        body = await uploads[0].read(MAX_IMPORT_BYTES + 1)
+    else:
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > MAX_IMPORT_BYTES:
+                break
+    if len(body) > MAX_IMPORT_BYTES:
+        raise PayloadTooLarge(f"an import may be at most {MAX_IMPORT_BYTES // 1_000_000} MB")
+    try:
+        text = bytes(body).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the file is not UTF-8 text") from None
+    if content_type == "application/json":
+        try:
+            document = json.loads(text)
+        except ValueError:
+            raise BadRequest("the JSON body is not valid JSON") from None
+        if not isinstance(document, dict) or not isinstance(document.get("yaml"), str):
+            raise BadRequest('a JSON import is {"yaml": "<the Rasa YAML file>"}')
+        text = document["yaml"]
+    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,8 +358,8 @@ async def revert_faq(faq_id: str, admin: CurrentAdmin, training: Training) -> Re
 
 def _review_message(item) -> ReviewMessagePublic:
     return ReviewMessagePublic(
-        message_id=item.message_id, conversation_id=item.conversation_id, channel=item.channel, text=item.text,
-        reasons=[r for r in item.reasons.split(",") if r], predicted_intent=item.predicted_intent,
+        id=item.message_id, message_id=item.message_id, conversation_id=item.conversation_id, channel=item.channel,
+        text=item.text, reasons=[r for r in item.reasons.split(",") if r], predicted_intent=item.predicted_intent,
         confidence=item.confidence, model_version=item.model_version, escalation_reason=item.escalation_reason,
         status=item.status, label=item.label, message_at=item.message_at)
 
@@ -470,6 +498,7 @@ async def job_events(job_id: int, request: Request, admin: CurrentAdmin, runtime
 @router.get("/models", response_model=ModelsPublic)
 async def list_models(admin: CurrentAdmin, runtime: RuntimeDep, training: Training) -> ModelsPublic:
     """Stored model versions with their metrics, newest first; which one answers now."""
+    training.warm_up()  # the training page reads this first: the retrain button will not wait for a process
     views = await to_thread.run_sync(jobs.list_models, runtime.engine, training.store)
     data = [ModelPublic(**view.__dict__) for view in views]
     return ModelsPublic(data=data, count=len(data), active=next((m.version for m in data if m.active), None))

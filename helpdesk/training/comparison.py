@@ -11,6 +11,11 @@ from nlu.evaluation import intent_report
 #: a list of flips longer than this is cut (the counts stay exact)
 MAX_FLIPS = 300
 EPSILON = 1e-9
+#: how far below an active model that learnt the held-out examples a candidate may score on them
+#: before it is called worse anyway: learning them is worth about 0.1-0.15 accuracy on the shipped
+#: data (a fair retrain scores ~0.87 where the shipped model scores 1.0), while a candidate trained
+#: on badly mislabelled data falls much further (30 % of labels shuffled: 0.54)
+HOLDOUT_OPTIMISM_MARGIN = 0.2
 
 Prediction = tuple[str, float]
 
@@ -107,13 +112,13 @@ def _verdict(sections: dict[str, Any], has_active: bool, active_saw_holdout: boo
     notes: list[str] = []
     if not has_active:
         return "new", [], ["No model was active: nothing to compare with."]
-    judged = ["review"]
+    judged = ["holdout", "review"]
     if active_saw_holdout:
-        # Its held-out score would be a score on its own training data: shown, not judged on.
+        # Its held-out score is a score on its own training data: only a fall well beyond what
+        # having learnt those examples explains counts against the candidate.
         notes.append("The active model was trained on the held-out examples, so its held-out score is "
-                     "optimistic; the verdict rests on the review set.")
-    else:
-        judged.insert(0, "holdout")
+                     "optimistic; the verdict rests on the review set, unless the held-out accuracy falls by "
+                     f"more than {HOLDOUT_OPTIMISM_MARGIN:.0%}.")
     worse, better = [], []
     for name in judged:
         delta = sections[name]["delta"]
@@ -121,9 +126,10 @@ def _verdict(sections: dict[str, Any], has_active: bool, active_saw_holdout: boo
             continue
         label = "held-out" if name == "holdout" else "review-set"
         before, after = sections[name]["active"]["accuracy"], sections[name]["candidate"]["accuracy"]
-        if delta["accuracy"] < -EPSILON:
+        margin = HOLDOUT_OPTIMISM_MARGIN if name == "holdout" and active_saw_holdout else 0.0
+        if delta["accuracy"] < -margin - EPSILON:
             worse.append(f"{label} accuracy falls from {before:.1%} to {after:.1%}")
-        elif delta["accuracy"] > EPSILON:
+        elif delta["accuracy"] > EPSILON and not margin:
             better.append(f"{label} accuracy rises from {before:.1%} to {after:.1%}")
     if worse:
         return "worse", worse, notes

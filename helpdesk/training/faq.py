@@ -89,7 +89,7 @@ def _clean_answer(answer: dict[str, Any]) -> dict[str, str]:
         raise BadRequest("an answer needs text in at least one language (vi, en)")
     unknown = set(cleaned) - set(LOCALES)
     if unknown:
-        raise BadRequest(f"unknown answer language {sorted(unknown)[0]!r} (use vi or en)")
+        raise BadRequest(f"unknown answer language {min(unknown)!r} (use vi or en)")
     return cleaned
 
 

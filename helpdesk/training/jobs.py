@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import queue as queue_module
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -30,9 +32,9 @@ from helpdesk.core.db import utcnow
 from helpdesk.core.errors import Conflict, NotFound
 from helpdesk.training import candidate, faq, service
 from helpdesk.training.comparison import compare
-from helpdesk.training.models import JobStatus, NluTrainingJob
+from helpdesk.training.models import JobStatus, NluTrainingJob, NluTrainingState
 from helpdesk.training.service import Actor, TrainingSnapshot
-from nlu import ModelStore
+from nlu import Interpreter, ModelLoadError, ModelStore
 
 if TYPE_CHECKING:
     from helpdesk.runtime import Runtime
@@ -55,6 +57,10 @@ def prepare_job(engine: Engine, store: ModelStore, actor: Actor) -> tuple[NluTra
     """Refuse a second concurrent retrain, read and split the training set, and record the job."""
     with Session(engine, expire_on_commit=False) as session:
         now = utcnow()
+        # Write first: two processes starting a retrain at once queue on this row's lock, so the
+        # second one sees the first one's job below (the seeded marker is there once seeded).
+        session.execute(update(NluTrainingState).where(col(NluTrainingState.key) == service.SEEDED_KEY)
+                        .values(updated_at=now))
         for job in session.exec(select(NluTrainingJob).where(
                 col(NluTrainingJob.status).in_([JobStatus.queued, JobStatus.running]))).all():
             if job.heartbeat_at is not None and now - job.heartbeat_at < STALE_AFTER:
@@ -77,8 +83,12 @@ def test_texts(snap: TrainingSnapshot) -> list[str]:
     return [example.text for example in snap.holdout.examples] + [text for text, _ in snap.review]
 
 
-def predict_active(store: ModelStore, version: str | None, texts: list[str]) -> tuple[list[tuple[str, float]] | None, bool]:
-    """The active model's predictions, and whether it was trained on the held-out examples."""
+def predict_active(store: ModelStore, version: str | None, texts: list[str],
+                   interpreter: Interpreter | None = None) -> tuple[list[tuple[str, float]] | None, bool]:
+    """The active model's predictions, and whether it was trained on the held-out examples.
+
+    ``interpreter`` is the active model already loaded in this process, if it is at hand.
+    """
     if version is None:
         return None, False
     try:
@@ -89,6 +99,8 @@ def predict_active(store: ModelStore, version: str | None, texts: list[str]) -> 
     # Only a model trained by this loop with the same split is known not to have seen the held-out examples.
     saw_holdout = not (loop_marks.get("holdout_seed") == service.HOLDOUT_SEED
                        and loop_marks.get("holdout_fraction") == service.HOLDOUT_FRACTION)
+    if interpreter is not None and interpreter.version == version:
+        return candidate.predictions(interpreter, texts), saw_holdout
     return candidate.predict(store, version, texts), saw_holdout
 
 
@@ -175,6 +187,33 @@ def record_decision(engine: Engine, actor: Actor, version: str, decision: str, *
         session.commit()
 
 
+def activate_stored(engine: Engine, store: ModelStore, actor: Actor, version: str) -> str | None:
+    """Move the store's active pointer to ``version`` from outside a server (the command line):
+    running processes follow it. The model is loaded first, so a broken one is refused. Returns
+    the version it replaced."""
+    try:
+        store.load(version)
+    except (KeyError, ValueError):
+        raise NotFound(f"model version {version!r} not found") from None
+    except ModelLoadError as exc:
+        raise Conflict(f"model version {version!r} cannot be loaded: {exc}") from None
+    previous = store.active_version()
+    store.activate(version)
+    record_decision(engine, actor, version, "activated", previous=previous)
+    return previous
+
+
+def discard_stored(engine: Engine, store: ModelStore, actor: Actor, version: str) -> None:
+    """Delete a stored version that is not active."""
+    if version not in {info.version for info in store.versions()}:
+        raise NotFound(f"model version {version!r} not found")
+    try:
+        store.remove(version)
+    except ValueError as exc:  # the active one
+        raise Conflict(str(exc)) from None
+    record_decision(engine, actor, version, "discarded")
+
+
 @dataclass
 class ModelView:
     """A stored model version with its metrics, whether it answers now, and the job that made it."""
@@ -203,12 +242,30 @@ def list_models(engine: Engine, store: ModelStore) -> list[ModelView]:
 
 
 def run_job_here(engine: Engine, store: ModelStore, actor: Actor, report: candidate.Report) -> NluTrainingJob:
-    """A whole retrain in this process (for the command line): prepare, train, test, compare."""
+    """A whole retrain in this process (for the command line): prepare, train, test, compare.
+
+    Progress goes to ``report`` and to the job's row, so a running server shows it too and knows the
+    job is alive (a second retrain is refused meanwhile).
+    """
     job, snap = prepare_job(engine, store, actor)
+    last_write = [0.0]
+
+    def progress(stage: str, fraction: float) -> None:
+        overall = PREPARED + (TESTED - PREPARED) * fraction
+        report(stage, overall)
+        now = time.monotonic()
+        if now - last_write[0] >= HEARTBEAT_S:
+            last_write[0] = now
+            write_progress(engine, job.id, stage, overall)
+
     try:
         texts = test_texts(snap)
-        trained = candidate.train_candidate(job.id, str(store.root), snap.train, texts, report=report)
-        return finish_job(engine, store, job.id, snap, trained, predict_active(store, job.baseline_version, texts))
+        trained = candidate.train_candidate(job.id, str(store.root), snap.train, texts, report=progress)
+        report("comparing with the active model", TESTED)
+        active = predict_active(store, job.baseline_version, texts)
+        job = finish_job(engine, store, job.id, snap, trained, active)
+        report("done", 1.0)
+        return job
     except BaseException as exc:
         fail_job(engine, job.id, f"{type(exc).__name__}: {exc}")
         raise
@@ -392,7 +449,8 @@ class TrainingLoop:
             texts = test_texts(snap)
             self._progress(job_id, "training the candidate", PREPARED)
             # The active model is tested here while the candidate trains in the worker process.
-            active = asyncio.ensure_future(to_thread.run_sync(predict_active, self.store, baseline, texts))
+            loaded = self.runtime.models.interpreter_for(baseline) if baseline else None
+            active = asyncio.ensure_future(to_thread.run_sync(predict_active, self.store, baseline, texts, loaded))
             trained = await self._train(job_id, snap, texts)
             self._progress(job_id, "comparing with the active model", TESTED)
             job = await to_thread.run_sync(finish_job, self.engine, self.store, job_id, snap, trained, await active)
@@ -429,6 +487,23 @@ class TrainingLoop:
         except BrokenProcessPool:
             self._pool = None  # the worker died (e.g. out of memory): the next retrain starts a new one
             raise RuntimeError("the training worker process stopped unexpectedly") from None
+
+    def warm_up(self) -> None:
+        """Start the training worker process ahead of a retrain (an admin opened the training page),
+        so the click on "retrain" does not wait for it to start and import the NLU library."""
+        if not self.use_processes or self._pool is not None:
+            return
+        try:
+            future = self._worker_pool().submit(candidate.warm_up)
+        except (RuntimeError, OSError, BrokenProcessPool):
+            log.warning("could not start the NLU training worker ahead of time", exc_info=True)
+            self._pool = None
+            return
+        future.add_done_callback(self._warmed)
+
+    def _warmed(self, future: Any) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("the NLU training worker failed to start: %s", future.exception())
 
     def _worker_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -469,6 +544,8 @@ class TrainingLoop:
                 await to_thread.run_sync(models.activate, version)
             except (KeyError, ValueError):
                 raise NotFound(f"model version {version!r} not found") from None
+            except ModelLoadError as exc:
+                raise Conflict(f"model version {version!r} cannot be loaded: {exc}") from None
         await to_thread.run_sync(functools.partial(record_decision, self.engine, actor, version, "activated",
                                                    previous=previous))
         await self.runtime.events.publish("nlu_model_activated", version=version, previous=previous)
@@ -476,10 +553,4 @@ class TrainingLoop:
 
     async def discard(self, actor: Actor, version: str) -> None:
         """Delete a stored version that is not active."""
-        try:
-            await to_thread.run_sync(self.store.remove, version)
-        except KeyError:
-            raise NotFound(f"model version {version!r} not found") from None
-        except ValueError as exc:
-            raise Conflict(str(exc)) from None
-        await to_thread.run_sync(record_decision, self.engine, actor, version, "discarded")
+        await to_thread.run_sync(discard_stored, self.engine, self.store, actor, version)

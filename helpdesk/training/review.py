@@ -298,15 +298,19 @@ def list_groups(session: Session, flt: ReviewFilter, limit: int = 50, offset: in
 
 
 def _target_items(session: Session, target: str, open_only: bool) -> list[NluReviewItem]:
-    """The items a label or dismissal applies to: a group's open items (``g…``) or one message's."""
+    """The items a label or dismissal applies to: a group's (``g…``) open items, or one message's.
+
+    With ``open_only`` false, a group none of whose messages is open still answers with all of
+    them: labelling it again is a no-op, or a change of mind. An unknown group or message is
+    NotFound; a known group with nothing open, under ``open_only``, gives no items.
+    """
     if target.startswith("g") and len(target) > 1:
-        query = select(NluReviewItem).where(NluReviewItem.group_key == target[1:])
-        if open_only:
-            query = query.where(NluReviewItem.status == ReviewStatus.open)
-        items = session.exec(query.order_by(col(NluReviewItem.message_at).desc())).all()
+        items = session.exec(select(NluReviewItem).where(NluReviewItem.group_key == target[1:])
+                             .order_by(col(NluReviewItem.message_at).desc(), col(NluReviewItem.id).desc())).all()
         if not items:
-            raise NotFound(f"review group {target} has no open messages")
-        return list(items)
+            raise NotFound(f"no review group {target}")
+        still_open = [item for item in items if item.status == ReviewStatus.open]
+        return still_open if still_open or open_only else list(items)
     if target.isdigit():
         item = session.exec(select(NluReviewItem).where(NluReviewItem.message_id == int(target))).first()
         if item is None:
@@ -333,6 +337,21 @@ def _spans_for(text: str, marks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return spans
 
 
+def _queue_message(session: Session, actor: Actor, message_id: int) -> NluReviewItem | None:
+    """Let an admin label any customer message by id, queued or not (yet): one the sweep has not
+    reached is queued with the reason its reading gives, or as flagged by the admin."""
+    if session.exec(select(NluReviewItem.id).where(NluReviewItem.message_id == message_id)).first() is not None:
+        return None
+    message = session.get(Message, message_id)
+    if message is None or message.author != MessageAuthor.customer or not message.text.strip():
+        return None  # _target_items answers NotFound
+    reasons = reasons_for_reading(message.nlu, REVIEW_CONFIDENCE_THRESHOLD) or [ReviewReason.flagged]
+    item = _add_item(session, message, reasons[0],
+                     flagged_by=actor.id if reasons[0] == ReviewReason.flagged and actor.type == "agent" else None)
+    session.flush()
+    return item
+
+
 @dataclass
 class LabelOutcome:
     """What labelling did to the training set."""
@@ -345,18 +364,35 @@ class LabelOutcome:
     skipped: list[str] = field(default_factory=list)
 
 
+def representative_texts(items: list[NluReviewItem]) -> list[str]:
+    """One training text per near-identical variant among ``items``: the form customers wrote most
+    often (the newest on a tie), made safe for Rasa YAML.
+
+    Items arrive newest first. A group shares one normalised form, so a group gives one text:
+    labelling it adds one example however many customers wrote it.
+    """
+    by_form: dict[str, Counter[str]] = {}
+    for item in items:
+        text = service.without_brackets(service.clean_text(item.text))
+        if text:
+            by_form.setdefault(normalise(text), Counter())[text] += 1
+    # Counter.most_common keeps first-seen order among equal counts, and items come newest first.
+    return [variants.most_common(1)[0][0] for variants in by_form.values()]
+
+
 def label(session: Session, actor: Actor, target: str, intent: str,
           entities: list[dict[str, Any]] | None = None) -> LabelOutcome:
-    """Label a group (its open messages) or one message: each distinct text becomes one example."""
+    """Label a group (its open messages; all of them when none is open) or one message: it becomes
+    one example of ``intent`` (an example with the same text moves to it), and its messages join
+    the review set. Labelling the same group again adds nothing."""
     intent = service.check_intent_name(intent)
-    items = _target_items(session, target, open_only=True)
+    if target.isdigit():
+        _queue_message(session, actor, int(target))
+    items = _target_items(session, target, open_only=False)
     service.ensure_intent(session, actor, intent)
     outcome = LabelOutcome(intent=intent, messages=len(items))
-    texts = dict.fromkeys(service.without_brackets(service.clean_text(item.text)) for item in items)
     counter = service.HoldoutCounter(session)
-    for text in texts:
-        if not text:
-            continue
+    for text in representative_texts(items):
         existing = service.find_examples_by_text(session, text)
         if existing:
             view = existing[0]
@@ -385,11 +421,15 @@ def label(session: Session, actor: Actor, target: str, intent: str,
 
 
 def dismiss(session: Session, actor: Actor, target: str) -> int:
-    """Take a group's open messages (or one message) out of the queue without labelling."""
+    """Take a group's open messages (or one message) out of the queue without labelling; returns
+    how many (none when the group was dealt with already)."""
     items = _target_items(session, target, open_only=True)
+    if not items:
+        return 0
     now = utcnow()
     for item in items:
         item.status, item.decided_by, item.decided_at = ReviewStatus.dismissed, actor.id, now
         session.add(item)
+    service.record_change(session, actor, "review_dismissed", items[0].text, target=target, messages=len(items))
     session.flush()
     return len(items)

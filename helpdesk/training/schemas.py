@@ -158,8 +158,9 @@ class ChangesPublic(BaseModel):
 
 
 class ReviewMessagePublic(BaseModel):
-    """A message of a review group."""
+    """A message of a review group; ``id`` (its message id) labels or dismisses it alone."""
 
+    id: int
     message_id: int
     conversation_id: int
     channel: str

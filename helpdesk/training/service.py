@@ -7,6 +7,7 @@ Services add to the session and never commit: the request (or the CLI command) c
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import re
 import tempfile
@@ -48,6 +49,8 @@ HOLDOUT_SEED = "caredesk-holdout-v1"
 MIN_EXAMPLES_FOR_HOLDOUT = 5
 SEEDED_KEY = "seeded"
 INTENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_./-]{0,99}$")
+#: what the pipeline answers when unsure: never an intent of the training set
+RESERVED_INTENTS = frozenset({"nlu_fallback"})
 ENTITY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 VOCABULARY_KINDS = ("synonym", "regex", "lookup")
 MAX_EXAMPLE_CHARS = 2000
@@ -125,6 +128,8 @@ def check_intent_name(name: str) -> str:
     if not INTENT_NAME.match(name):
         raise BadRequest("an intent name starts with a letter and has only letters, digits, _ . - / "
                          "(at most 100 characters)")
+    if name in RESERVED_INTENTS:
+        raise BadRequest(f"{name!r} is reserved for what the bot answers when unsure; choose a real intent")
     return name
 
 
@@ -152,7 +157,7 @@ def check_entities(text: str, entities: list[dict[str, Any]]) -> list[dict[str, 
                 span[key] = str(raw[key])
         cleaned.append(span)
     cleaned.sort(key=lambda e: (e["start"], e["end"]))
-    for before, after in zip(cleaned, cleaned[1:]):
+    for before, after in itertools.pairwise(cleaned):
         if after["start"] < before["end"]:
             raise BadRequest("entity spans overlap")
     return cleaned
@@ -697,11 +702,20 @@ def import_yaml(session: Session, actor: Actor, text: str, mode: str = "merge") 
 
 
 def _merge(session: Session, actor: Actor, data: TrainingData, summary: ImportSummary) -> None:
-    known = {example.text: intent.name for example, intent in _ordered_examples(session)}
+    known = dict(session.exec(select(NluExample.text, NluIntent.name)
+                              .join(NluIntent, NluIntent.id == NluExample.intent_id)).all())
     counter = HoldoutCounter(session)
     positions: dict[int, int] = {}
+    intents: dict[str, NluIntent] = {}
+
+    def intent_named(name: str) -> NluIntent:
+        # One lookup per intent, not per example: a thousand-line import stays one batch of inserts.
+        if name not in intents:
+            intents[name] = ensure_intent(session, actor, name)
+        return intents[name]
+
     for name, metadata in data.intent_metadata.items():
-        intent = ensure_intent(session, actor, name)
+        intent = intent_named(name)
         intent.rasa_metadata = {"value": metadata}
         session.add(intent)
     for item in data.examples:
@@ -711,7 +725,7 @@ def _merge(session: Session, actor: Actor, data: TrainingData, summary: ImportSu
             else:
                 summary.skipped.append({"text": item.text, "intent": item.intent, "existing_intent": known[item.text]})
             continue
-        intent = ensure_intent(session, actor, item.intent)
+        intent = intent_named(item.intent)
         if intent.id not in positions:
             positions[intent.id] = _next_position(session, intent.id)
         example = NluExample(intent_id=intent.id, text=item.text, folded=fold(item.text),
