@@ -1,16 +1,20 @@
-"""Shared by the benchmarks: a trained model, a fake Telegram Bot API, and `caredesk serve` in a
-subprocess on the embedded default (SQLite, no Redis)."""
+"""Shared by the benchmarks: a trained model, a fake Telegram Bot API, `caredesk serve` in a
+subprocess on the embedded default (SQLite, no Redis), and scratch PostgreSQL databases and Redis
+servers of the bench's own (the test suite empties the shared ones whenever someone runs it)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +50,9 @@ class Harness:
     fake: FakeTelegramAPI
     http: aiohttp.ClientSession
     workdir: Path
+    port: int = 0
+    #: the `caredesk serve` process
+    server_pid: int = 0
 
     def webhook(self, update: dict):
         """POST one Telegram update with the right secret (an aiohttp request context)."""
@@ -89,8 +96,69 @@ async def running_caredesk(extra_env: dict[str, str] | None = None, demo: bool =
                 await asyncio.sleep(0.1)
             else:
                 raise SystemExit("server did not become ready")
-            yield Harness(fake, http, workdir)
+            yield Harness(fake, http, workdir, port, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
         fake.stop()
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def scratch_postgres(url: str, prefix: str = "caredesk_bench") -> Iterator[str]:
+    """A fresh database on the server of ``url`` (its role needs CREATEDB), dropped afterwards.
+
+    Benches never touch the database of the URL itself: the test suite drops and rebuilds that one's
+    schema at any moment, and a bench must not wipe a colleague's test run (nor be wiped by one).
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def private_redis() -> Iterator[str | None]:
+    """A redis-server of the bench's own on a free loopback port (no persistence), or None when
+    redis-server is not installed; stopped afterwards."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="caredesk-bench-redis-")
+    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", workdir],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("the bench's redis-server did not start")
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -59,6 +59,10 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversations_state_priority", "state", "priority", "escalated_at"),
         Index("ix_conversations_assignee_state", "assignee_id", "state"),
         Index("ix_conversations_customer_state", "customer_id", "state"),
+        # the "resolved" view and the inbox counts read only the recently resolved part of the history
+        Index("ix_conversations_state_resolved_at", "state", "resolved_at"),
+        # the reports select a period of conversations by when they started
+        Index("ix_conversations_created_at", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

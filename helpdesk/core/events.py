@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -84,16 +84,41 @@ class EventBus:
     async def publish(self, name: str, **data: Any) -> DomainEvent:
         """Run this process's listeners, then fan the event out to subscribers everywhere."""
         event = DomainEvent(name, data)
-        for listener in self._listeners.get(name, ()):
-            try:
-                await listener(event)
-            except Exception:
-                log.exception("listener %s of %s failed", getattr(listener, "__name__", listener), name)
+        await self._run_listeners(event)
         if self._redis is not None:
             await self._redis.publish(self._channel, event.to_json())
         else:
             self._fan_out(event)
         return event
+
+    async def publish_many(self, events: Iterable[tuple[str, dict[str, Any]]]) -> list[DomainEvent]:
+        """Publish ``(name, data)`` events in order: each one's listeners as ``publish`` runs them, then
+        all of them to the subscribers at once; with Redis in one round trip instead of one per event
+        (a cold SLA check may announce tens of thousands)."""
+        published = []
+        for name, data in events:
+            event = DomainEvent(name, data)
+            await self._run_listeners(event)
+            published.append(event)
+        if self._redis is None:
+            for event in published:
+                self._fan_out(event)
+        elif hasattr(self._redis, "pipeline") and published:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in published:
+                    pipe.publish(self._channel, event.to_json())
+                await pipe.execute()
+        else:  # a broker without pipelines
+            for event in published:
+                await self._redis.publish(self._channel, event.to_json())
+        return published
+
+    async def _run_listeners(self, event: DomainEvent) -> None:
+        for listener in self._listeners.get(event.name, ()):
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("listener %s of %s failed", getattr(listener, "__name__", listener), event.name)
 
     def publish_soon(self, name: str, **data: Any) -> None:
         """Publish from any thread (sync routes and services run in worker threads)."""

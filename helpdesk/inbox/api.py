@@ -120,8 +120,9 @@ def _to_login(request: Request) -> RedirectResponse:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path inside the inbox: the login page must not bounce anyone to another site."""
-    if target and target.startswith("/inbox") and not target.startswith("//") and "\\" not in target:
+    """Only a path inside the inbox or the reports: the login page must not bounce anyone to another site."""
+    inside = target and target.startswith(("/inbox", "/reports"))
+    if inside and not target.startswith("//") and "\\" not in target:
         return target
     return "/inbox"
 
@@ -173,7 +174,7 @@ def conversation_page(conversation_id: int, request: Request, session: SessionDe
         return render_page(request, "inbox/inbox.html", status_code=404, customer_name=None, not_found=True,
                            boot=_boot(request, session, agent, conversation_id, True, None))
     scope = views.scope_for(session, agent)
-    [row] = views.inbox_rows(session, scope, [conversation])
+    [row] = views.inbox_rows(session, scope, [conversation.id], visible_only=False)  # may_see said yes
     return render_page(request, "inbox/inbox.html", customer_name=row.customer_name, not_found=False,
                        boot=_boot(request, session, agent, conversation_id, False, row.model_dump(mode="json")))
 
@@ -189,7 +190,7 @@ def read_view(
     """Rows of one view (unassigned, mine, team, all, breaching, resolved) with every view's count."""
     scope = views.scope_for(session, agent)
     counts = views.view_counts(session, scope)
-    rows = views.inbox_rows(session, scope, views.list_view(session, scope, view, limit=limit, offset=offset))
+    rows = views.view_rows(session, scope, view, limit=limit, offset=offset)
     return InboxPage(view=view, data=rows, count=counts[view], counts=counts, now=scope.now)
 
 
@@ -210,8 +211,7 @@ def read_rows(agent: CurrentAgent, session: SessionDep, ids: str = Query(..., ma
     if len(wanted) > MAX_ROW_IDS:
         raise BadRequest(f"at most {MAX_ROW_IDS} ids at once")
     scope = views.scope_for(session, agent)
-    found = views.visible_conversations(session, scope, wanted)
-    rows = {row.id: row for row in views.inbox_rows(session, scope, found)}
+    rows = {row.id: row for row in views.inbox_rows(session, scope, wanted)}
     return InboxRows(data=[rows[i] for i in wanted if i in rows], missing=[i for i in wanted if i not in rows],
                      now=scope.now)
 

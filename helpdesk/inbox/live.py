@@ -1,15 +1,21 @@
 """The inbox's live socket: domain events filtered per agent, and presence that follows open inboxes.
 
 Each browser tab holds one socket. The server subscribes it to ``runtime.events``, works out which
-conversation each event is about, asks ``may_see`` whether this agent may know about it, and sends a
-small JSON frame; the page then refetches what changed through the ordinary API. Nothing about a
-conversation travels on the socket beyond ids and states, so the API stays the one place that reads.
+conversation each event is about, decides by the rule of ``may_see`` whether this agent may know about
+it, and sends a small JSON frame; the page then refetches what changed through the ordinary API.
+Nothing about a conversation travels on the socket beyond ids and states, so the API stays the one
+place that reads.
+
+An event is looked up once however many sockets hear it: one query for its conversation and the
+members of that conversation's team, and one encoding of its frame, shared by every socket; each
+socket then only compares its agent with that snapshot, without a query or a thread of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -18,12 +24,11 @@ from urllib.parse import urlsplit
 
 from anyio import to_thread
 from fastapi import WebSocket, WebSocketDisconnect
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from helpdesk.agents.assignment import assign_waiting, requeue_conversations_of
-from helpdesk.agents.models import Agent
+from helpdesk.agents.models import Agent, AgentRole, Team, TeamMember
 from helpdesk.agents.service import agent_for_token
-from helpdesk.agents.teams import may_see
 from helpdesk.audit import service as audit
 from helpdesk.conversations.models import Conversation, Message
 from helpdesk.core.deps import SESSION_COOKIE
@@ -59,6 +64,45 @@ class ConversationSnapshot:
     id: int
     team: str | None
     assignee_id: int | None
+    #: the agents in the conversation's team as of the event (empty when it has no team)
+    team_members: frozenset[int] = frozenset()
+
+
+def may_know(agent: Agent, snapshot: ConversationSnapshot) -> bool:
+    """``helpdesk.agents.teams.may_see`` decided on a snapshot: the same rule, with the team's members
+    read once for the event instead of each agent's teams once per socket."""
+    if agent.role == AgentRole.admin or snapshot.team is None or snapshot.assignee_id == agent.id:
+        return True
+    if agent.id not in snapshot.team_members:
+        return False
+    return agent.role == AgentRole.supervisor or snapshot.assignee_id is None
+
+
+@dataclass(frozen=True)
+class ResolvedEvent:
+    """An event as every socket needs it: its conversation's snapshot and its frame, encoded once."""
+
+    snapshot: ConversationSnapshot | None
+    #: the frame's JSON text, or None when the event is not for the inbox
+    frame: str | None
+
+
+def encode_frame(frame: dict[str, Any]) -> str:
+    """A frame as the socket sends it (the encoding of starlette's ``send_json``)."""
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_frame(event: DomainEvent, conversation_id: int | None = None) -> dict[str, Any] | None:
+    """The frame announcing the event to an agent who may know about it, or None if none is sent."""
+    if event.name in BROADCAST_EVENTS:
+        return {"type": "event", "event": event.name,
+                **{key: event.data.get(key) for key in BROADCAST_EVENTS[event.name]}}
+    fields = EVENT_FIELDS.get(event.name)
+    if fields is None or conversation_id is None:
+        return None
+    frame = {"type": "event", "event": event.name, "conversation_id": conversation_id}
+    frame.update({key: _plain(event.data[key]) for key in fields if key in event.data})
+    return frame
 
 
 def agent_for_session_cookie(engine, token: str | None) -> Agent | None:
@@ -139,20 +183,25 @@ class PresenceKeeper:
 
 
 class EventResolver:
-    """Finds the conversation an event is about, once per event however many sockets ask."""
+    """Resolves each event once however many sockets ask: its conversation, its team's members, its frame."""
 
     def __init__(self, engine, remember: int = 512):
         self.engine = engine
         self._remember = remember
         self._lookups: OrderedDict[int, tuple[DomainEvent, asyncio.Future]] = OrderedDict()
 
-    async def conversation_of(self, event: DomainEvent) -> ConversationSnapshot | None:
-        """The conversation as the event saw it (its own team/assignee if it carries them), else as stored."""
+    async def resolve(self, event: DomainEvent) -> ResolvedEvent:
+        """The event's snapshot and encoded frame, looked up by the first socket to ask."""
         # Every subscriber's queue holds the same event object, so its identity keys the shared lookup;
         # the cache keeps the object alive, so the id cannot be reused while it is remembered.
         cached = self._lookups.get(id(event))
         if cached is None or cached[0] is not event:
-            future = asyncio.ensure_future(to_thread.run_sync(self._lookup, event))
+            if event.name in BROADCAST_EVENTS or event.name not in EVENT_FIELDS:
+                future = asyncio.get_running_loop().create_future()
+                frame = event_frame(event)
+                future.set_result(ResolvedEvent(None, None if frame is None else encode_frame(frame)))
+            else:
+                future = asyncio.ensure_future(to_thread.run_sync(self._resolve, event))
             self._lookups[id(event)] = (event, future)
             while len(self._lookups) > self._remember:
                 self._lookups.popitem(last=False)
@@ -160,7 +209,13 @@ class EventResolver:
             future = cached[1]
         return await asyncio.shield(future)
 
+    def _resolve(self, event: DomainEvent) -> ResolvedEvent:
+        snapshot = self._lookup(event)
+        frame = event_frame(event, snapshot.id) if snapshot is not None else None
+        return ResolvedEvent(snapshot, None if frame is None else encode_frame(frame))
+
     def _lookup(self, event: DomainEvent) -> ConversationSnapshot | None:
+        """The conversation as the event saw it (its own team/assignee if it carries them), else as stored."""
         data = event.data
         with Session(self.engine) as session:
             conversation_id = data.get("conversation_id")
@@ -170,11 +225,18 @@ class EventResolver:
             if conversation_id is None:
                 return None
             if "team" in data and "assignee_id" in data:
-                return ConversationSnapshot(int(conversation_id), data["team"], data["assignee_id"])
-            conversation = session.get(Conversation, conversation_id)
-            if conversation is None:
-                return None
-            return ConversationSnapshot(conversation.id, conversation.team, conversation.assignee_id)
+                team, assignee_id = data["team"], data["assignee_id"]
+            else:
+                conversation = session.get(Conversation, conversation_id)
+                if conversation is None:
+                    return None
+                conversation_id, team, assignee_id = conversation.id, conversation.team, conversation.assignee_id
+            members: frozenset[int] = frozenset()
+            if team is not None:
+                members = frozenset(session.exec(
+                    select(TeamMember.agent_id).join(Team, Team.id == TeamMember.team_id).where(Team.name == team)
+                ).all())
+            return ConversationSnapshot(int(conversation_id), team, assignee_id, members)
 
 
 class LiveHub:
@@ -260,35 +322,24 @@ class LiveConnection:
                     return
                 self.agent = agent  # role and teams may have changed
             if event is not None:
-                frame = await self.frame_for(event)
+                frame = await self.encoded_frame_for(event)
                 if frame is not None:
-                    await self.websocket.send_json(frame)
+                    await self.websocket.send_text(frame)
 
-    async def frame_for(self, event: DomainEvent) -> dict[str, Any] | None:
-        """The frame this agent gets for the event, or None if it is not theirs to know."""
-        if event.name in BROADCAST_EVENTS:
-            return {"type": "event", "event": event.name,
-                    **{key: event.data.get(key) for key in BROADCAST_EVENTS[event.name]}}
-        fields = EVENT_FIELDS.get(event.name)
-        if fields is None:
-            return None
-        snapshot = await self.hub.resolver.conversation_of(event)
+    async def encoded_frame_for(self, event: DomainEvent) -> str | None:
+        """The frame this agent gets for the event as sent (JSON text), or None if it is not theirs to know."""
+        resolved = await self.hub.resolver.resolve(event)
+        snapshot = resolved.snapshot
         if snapshot is None:
-            return None
-        if not await to_thread.run_sync(self._may_see, snapshot):
+            return resolved.frame if event.name in BROADCAST_EVENTS else None
+        if not may_know(self.agent, snapshot):
             if snapshot.id in self.known:
                 # It was on this page (transferred away, taken by a colleague): tell the page to drop it.
                 self.known.discard(snapshot.id)
-                return {"type": "gone", "conversation_id": snapshot.id}
+                return encode_frame({"type": "gone", "conversation_id": snapshot.id})
             return None
         self.known.add(snapshot.id)
-        frame = {"type": "event", "event": event.name, "conversation_id": snapshot.id}
-        frame.update({key: _plain(event.data[key]) for key in fields if key in event.data})
-        return frame
-
-    def _may_see(self, snapshot: ConversationSnapshot) -> bool:
-        with Session(self.hub.runtime.engine) as session:
-            return may_see(session, self.agent, snapshot)
+        return resolved.frame
 
 
 def _plain(value: Any) -> Any:

@@ -6,10 +6,11 @@ never list, count or describe another team's conversation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
-from sqlalchemy import and_, case, func, or_, true
+from sqlalchemy import Select, and_, case, func, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
@@ -46,16 +47,26 @@ PREVIEW_CHARS = 160
 
 @dataclass(frozen=True)
 class ViewScope:
-    """Who is looking and when: the agent, their teams, and the moment deadlines are measured from."""
+    """Who is looking and when: the agent, their teams, what they may see, and the moment deadlines are
+    measured from."""
 
     agent: Agent
     teams: tuple[str, ...]
     now: datetime
+    #: the agent's visibility as a SQL condition, built once per request (it reads their teams)
+    visible: ColumnElement[bool] = field(default_factory=true)
+
+    @cached_property
+    def conditions(self) -> dict[str, ColumnElement[bool]]:
+        """The condition of each view (see ``view_conditions``), built once per scope."""
+        return view_conditions(self)
 
 
 def scope_for(session: Session, agent: Agent, now: datetime | None = None) -> ViewScope:
-    """The agent's scope for one request (their teams are read once)."""
-    return ViewScope(agent=agent, teams=tuple(team_names(session, agent)), now=now or utcnow())
+    """The agent's scope for one request (their teams and visibility are read once, at its start)."""
+    visible = visibility_filter(session, agent, Conversation)
+    return ViewScope(agent=agent, teams=tuple(team_names(session, agent)), now=now or utcnow(),
+                     visible=true() if visible is None else visible)
 
 
 def view_conditions(scope: ViewScope) -> dict[str, ColumnElement[bool]]:
@@ -82,96 +93,107 @@ def view_conditions(scope: ViewScope) -> dict[str, ColumnElement[bool]]:
     }
 
 
-def _visible(session: Session, scope: ViewScope) -> ColumnElement[bool]:
-    condition = visibility_filter(session, scope.agent, Conversation)
-    return true() if condition is None else condition
-
-
 def view_counts(session: Session, scope: ViewScope) -> dict[str, int]:
     """How many conversations each view holds, in one query."""
-    conditions = view_conditions(scope)
+    conditions = scope.conditions
     columns = [func.coalesce(func.sum(case((condition, 1), else_=0)), 0).label(name)
                for name, condition in conditions.items()]
     # Every view is a subset of "all" or "resolved": scanning only those keeps old history out.
     query = select(*columns).select_from(Conversation).where(
-        _visible(session, scope), or_(conditions["all"], conditions["resolved"]))
+        scope.visible, or_(conditions["all"], conditions["resolved"]))
     row = session.exec(query).one()
     return {name: int(value or 0) for name, value in zip(conditions, row, strict=True)}
 
 
-def list_view(session: Session, scope: ViewScope, view: str, *, limit: int = 50,
-              offset: int = 0) -> list[Conversation]:
+#: what a row reads of the conversation itself
+_ROW_FIELDS = ("id", "customer_id", "identity_id", "channel", "state", "priority", "team", "assignee_id",
+               "escalation_reason", "escalated_at", "created_at", "last_message_at", "first_response_due_at",
+               "first_response_at", "next_response_due_at", "resolution_due_at", "resolved_at", "sla_status")
+
+
+def _rows_query(scope: ViewScope, *where: ColumnElement[bool]) -> Select:
+    """One statement for everything a row shows but its tags and preview: the conversation, the names
+    of its customer, identity and assignee, and a flag per view it belongs to."""
+    table = Conversation.__table__
+    flags = [case((condition, 1), else_=0).label(f"in_{name}") for name, condition in scope.conditions.items()]
+    return (select(*(table.c[name] for name in _ROW_FIELDS), Customer.name.label("customer_name"),
+                   ChannelIdentity.display_name.label("identity_name"), Agent.name.label("assignee_name"), *flags)
+            .select_from(Conversation)
+            .outerjoin(Customer, Customer.id == Conversation.customer_id)
+            .outerjoin(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
+            .outerjoin(Agent, Agent.id == Conversation.assignee_id)
+            .where(*where))
+
+
+def view_rows(session: Session, scope: ViewScope, view: str, *, limit: int = 50, offset: int = 0) -> list[InboxRow]:
     """One page of a view: most urgent first, then longest waiting (resolved: latest first)."""
-    condition = view_conditions(scope)[view]
-    query = select(Conversation).where(_visible(session, scope), condition)
     if view == "resolved":
-        query = query.order_by(col(Conversation.resolved_at).desc(), col(Conversation.id).desc())
+        keys = [col(Conversation.resolved_at).label("k1")]
+        order = [keys[0].desc(), col(Conversation.id).desc()]
     else:
-        priority_order = case(QUEUE_ORDER, value=Conversation.priority, else_=len(QUEUE_ORDER))
-        waiting_since = func.coalesce(Conversation.escalated_at, Conversation.created_at)
-        query = query.order_by(priority_order, waiting_since, col(Conversation.id))
-    return list(session.exec(query.offset(offset).limit(limit)).all())
+        keys = [case(QUEUE_ORDER, value=Conversation.priority, else_=len(QUEUE_ORDER)).label("k1"),
+                func.coalesce(Conversation.escalated_at, Conversation.created_at).label("k2")]
+        order = [*keys, col(Conversation.id)]
+    # The page is picked from the conversations alone; only its rows are then joined to the names and
+    # flagged (joining every conversation of the view before the sort costs more than the sort).
+    page = (select(Conversation.id.label("page_id"), *keys).where(scope.visible, scope.conditions[view])
+            .order_by(*order).offset(offset).limit(limit).subquery())
+    if view == "resolved":
+        page_order = [page.c.k1.desc(), page.c.page_id.desc()]
+    else:
+        page_order = [page.c.k1, page.c.k2, page.c.page_id]
+    query = _rows_query(scope).join(page, page.c.page_id == Conversation.id).order_by(*page_order)
+    return _enrich(session, scope, session.exec(query).all())
 
 
-def visible_conversations(session: Session, scope: ViewScope, ids: list[int]) -> list[Conversation]:
-    """The conversations among ``ids`` that the agent may see."""
+def inbox_rows(session: Session, scope: ViewScope, ids: list[int], *, visible_only: bool = True) -> list[InboxRow]:
+    """The rows of these conversations (of those the agent may see, unless the caller checked already)."""
     if not ids:
         return []
-    query = select(Conversation).where(col(Conversation.id).in_(ids), _visible(session, scope))
-    return list(session.exec(query).all())
+    where = [col(Conversation.id).in_(ids)]
+    if visible_only:
+        where.append(scope.visible)
+    return _enrich(session, scope, session.exec(_rows_query(scope, *where)).all())
 
 
-def _memberships(session: Session, scope: ViewScope, ids: list[int]) -> dict[int, list[str]]:
-    conditions = view_conditions(scope)
-    columns = [case((condition, 1), else_=0) for condition in conditions.values()]
-    rows = session.exec(select(Conversation.id, *columns).where(col(Conversation.id).in_(ids))).all()
-    return {row[0]: [name for name, flag in zip(conditions, row[1:], strict=True) if flag] for row in rows}
-
-
-def _previews(session: Session, ids: list[int]) -> dict[int, Message]:
+def _previews(session: Session, ids: list[int]) -> dict[int, MessagePreview]:
     # Private notes never stand for the conversation: the list shows what the customer saw.
     latest = (select(func.max(Message.id)).where(col(Message.conversation_id).in_(ids),
                                                  Message.is_private == False)  # noqa: E712
               .group_by(Message.conversation_id))
-    return {m.conversation_id: m for m in session.exec(select(Message).where(col(Message.id).in_(latest)))}
+    query = select(Message.conversation_id, Message.text, Message.payload, Message.author, Message.created_at,
+                   Message.attachments).where(col(Message.id).in_(latest))
+    return {row.conversation_id: MessagePreview(text=(row.text or row.payload or "")[:PREVIEW_CHARS],
+                                                author=row.author, at=row.created_at,
+                                                has_attachments=bool(row.attachments))
+            for row in session.exec(query)}
+
+
+def _enrich(session: Session, scope: ViewScope, found) -> list[InboxRow]:
+    """Rows from the rows query's results, with their tags and previews (two more queries in all)."""
+    if not found:
+        return []
+    ids = [row.id for row in found]
+    tags = tags_of(session, ids)
+    previews = _previews(session, ids)
+    views = list(scope.conditions)
+    return [InboxRow(
+        id=row.id, customer_id=row.customer_id, customer_name=row.customer_name or row.identity_name,
+        channel=row.channel, state=row.state, priority=row.priority, team=row.team, assignee_id=row.assignee_id,
+        assignee_name=row.assignee_name if row.assignee_id else None, tags=tags.get(row.id, []),
+        preview=previews.get(row.id), escalation_reason=row.escalation_reason, escalated_at=row.escalated_at,
+        waiting_since=row.escalated_at or row.created_at, last_message_at=row.last_message_at,
+        first_response_due_at=row.first_response_due_at, first_response_at=row.first_response_at,
+        next_response_due_at=row.next_response_due_at, resolution_due_at=row.resolution_due_at,
+        resolved_at=row.resolved_at, sla_status=row.sla_status,
+        views=[name for name in views if getattr(row, f"in_{name}")],
+    ) for row in found]
 
 
 def _names(session: Session, model, ids: set[int], field) -> dict[int, str | None]:
     if not ids:
         return {}
     return dict(session.exec(select(model.id, field).where(col(model.id).in_(ids))).all())
-
-
-def inbox_rows(session: Session, scope: ViewScope, conversations: list[Conversation]) -> list[InboxRow]:
-    """Rows with customer name, assignee, tags, last message and view membership, in a few batched queries."""
-    if not conversations:
-        return []
-    ids = [c.id for c in conversations]
-    customers = _names(session, Customer, {c.customer_id for c in conversations}, Customer.name)
-    identities = _names(session, ChannelIdentity, {c.identity_id for c in conversations},
-                        ChannelIdentity.display_name)
-    assignees = _names(session, Agent, {c.assignee_id for c in conversations if c.assignee_id}, Agent.name)
-    tags = tags_of(session, ids)
-    previews = _previews(session, ids)
-    memberships = _memberships(session, scope, ids)
-    rows = []
-    for c in conversations:
-        last = previews.get(c.id)
-        preview = None if last is None else MessagePreview(
-            text=(last.text or last.payload or "")[:PREVIEW_CHARS], author=last.author, at=last.created_at,
-            has_attachments=bool(last.attachments))
-        rows.append(InboxRow(
-            id=c.id, customer_id=c.customer_id,
-            customer_name=customers.get(c.customer_id) or identities.get(c.identity_id),
-            channel=c.channel, state=c.state, priority=c.priority, team=c.team, assignee_id=c.assignee_id,
-            assignee_name=assignees.get(c.assignee_id) if c.assignee_id else None, tags=tags.get(c.id, []),
-            preview=preview, escalation_reason=c.escalation_reason, escalated_at=c.escalated_at,
-            waiting_since=c.escalated_at or c.created_at, last_message_at=c.last_message_at, first_response_due_at=c.first_response_due_at,
-            first_response_at=c.first_response_at, next_response_due_at=c.next_response_due_at,
-            resolution_due_at=c.resolution_due_at, resolved_at=c.resolved_at, sla_status=c.sla_status,
-            views=memberships.get(c.id, []),
-        ))
-    return rows
 
 
 def customer_commerce(session: Session, conversation: Conversation, now: datetime | None = None,

@@ -2,10 +2,11 @@
 
 The check reads the clocks through one index (``check_at``: the next moment a clock needs attention)
 and works set by set rather than row by row: one UPDATE claims a batch of clocks and moves their
-``check_at`` on (to the due time after a warning, to nothing after a breach), one INSERT records the
-events, one UPDATE per few thousand conversations sets their status and priority. A clock with
-nothing due is never read, so a run that finds nothing costs one index probe whatever the number of
-open conversations.
+``check_at`` on (to the due time after a warning, to nothing after a breach), one INSERT … SELECT
+records the events straight from the claimed clocks, one UPDATE per few thousand conversations sets
+their status and priority. Only ids travel from the database to Python and back between the steps
+(on PostgreSQL as one array parameter), not the rows themselves. A clock with nothing due is never
+read, so a run that finds nothing costs one index probe whatever the number of open conversations.
 
 Two workers may run it at once: on PostgreSQL each claims clocks the other has not locked
 (``FOR UPDATE SKIP LOCKED``); on SQLite writers take turns and the claim re-reads ``check_at`` under
@@ -23,9 +24,22 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
-from sqlalchemy import Connection, case, insert, literal, select, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    case,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from helpdesk.audit.models import AuditEntry
 from helpdesk.conversations.models import Conversation, Priority
@@ -33,6 +47,7 @@ from helpdesk.core.db import UTCDateTime
 from helpdesk.sla.models import SLAEvent, SLAEventKind, SLAStatus, SLATimer
 
 if TYPE_CHECKING:
+    from helpdesk.core.events import EventBus
     from helpdesk.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -91,8 +106,19 @@ def _chunks(ids: Sequence[int], size: int = IDS_PER_STATEMENT) -> Iterator[Seque
         yield ids[start:start + size]
 
 
-def _claim(connection: Connection, now: datetime, limit: int) -> list[Any]:
-    """Move a batch of due clocks past this run and return them (conversation, target, round, due)."""
+def _id_sets(connection: Connection, column, ids: Sequence[int]) -> Iterator[ColumnElement[bool]]:
+    """Conditions selecting ``column`` among ``ids``: one array parameter on PostgreSQL, chunks of
+    ``IN`` lists on SQLite (whose statements take a bounded number of parameters)."""
+    if connection.dialect.name == "postgresql":
+        if ids:
+            yield column == any_(bindparam("ids", list(ids), type_=ARRAY(Integer)))
+        return
+    for chunk in _chunks(ids):
+        yield column.in_(chunk)
+
+
+def _claim(connection: Connection, now: datetime, limit: int) -> list[int]:
+    """Move a batch of due clocks past this run; returns their ids."""
     at = literal(now, UTCDateTime())
     due = _timers.c.due_at <= at
     batch = (select(_timers.c.id).where(_timers.c.check_at <= at).order_by(_timers.c.check_at).limit(limit)
@@ -106,25 +132,29 @@ def _claim(connection: Connection, now: datetime, limit: int) -> list[Any]:
             # After a warning the breach is the next thing to look for; after a breach, nothing.
             check_at=case((due, None), else_=_timers.c.due_at),
         )
-        .returning(_timers.c.conversation_id, _timers.c.target, _timers.c.round, _timers.c.due_at)
+        .returning(_timers.c.id)
     )
-    return list(connection.execute(claim).all())
+    return list(connection.execute(claim).scalars())
 
 
-def _record_events(connection: Connection, now: datetime, claimed: list[Any]) -> list[tuple[int, str, str, Any]]:
+def _record_events(connection: Connection, now: datetime, claimed: list[int]) -> list[tuple[int, str, str, Any]]:
     """Insert one event per claimed clock, skipping any already recorded; returns those inserted here."""
-    rows = sorted(
-        ({"conversation_id": c.conversation_id, "target": c.target, "round": c.round,
-          "kind": SLAEventKind.breach if c.due_at is not None and c.due_at <= now else SLAEventKind.warning,
-          "due_at": c.due_at, "created_at": now} for c in claimed),
-        key=lambda r: (r["conversation_id"], r["target"]))
-    if not rows:
-        return []
+    at = literal(now, UTCDateTime())
+    # The claim left the due time alone: a clock due by now is a breach, one only warned is a warning.
+    kind = case((and_(_timers.c.due_at.is_not(None), _timers.c.due_at <= at), SLAEventKind.breach.value),
+                else_=SLAEventKind.warning.value)
     dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = (dialect_insert(_events)
-                 .on_conflict_do_nothing(index_elements=["conversation_id", "target", "round", "kind"])
-                 .returning(_events.c.conversation_id, _events.c.target, _events.c.kind, _events.c.due_at))
-    return [tuple(row) for row in connection.execute(statement, rows).all()]
+    recorded: list[tuple[int, str, str, Any]] = []
+    for claimed_here in _id_sets(connection, _timers.c.id, sorted(claimed)):
+        # Inserted in key order, so two checks meeting on the unique key take its locks in the same order.
+        rows = (select(_timers.c.conversation_id, _timers.c.target, _timers.c.round, kind, _timers.c.due_at, at)
+                .where(claimed_here).order_by(_timers.c.conversation_id, _timers.c.target))
+        statement = (dialect_insert(_events)
+                     .from_select(["conversation_id", "target", "round", "kind", "due_at", "created_at"], rows)
+                     .on_conflict_do_nothing(index_elements=["conversation_id", "target", "round", "kind"])
+                     .returning(_events.c.conversation_id, _events.c.target, _events.c.kind, _events.c.due_at))
+        recorded += [tuple(row) for row in connection.execute(statement).all()]
+    return recorded
 
 
 def _lock_conversations(connection: Connection, ids: Sequence[int]) -> None:
@@ -132,9 +162,8 @@ def _lock_conversations(connection: Connection, ids: Sequence[int]) -> None:
     # order first keeps their UPDATEs from waiting on each other in a circle.
     if connection.dialect.name != "postgresql":
         return
-    for chunk in _chunks(ids):
-        connection.execute(select(_conversations.c.id).where(_conversations.c.id.in_(chunk))
-                           .order_by(_conversations.c.id).with_for_update())
+    for chosen in _id_sets(connection, _conversations.c.id, ids):
+        connection.execute(select(_conversations.c.id).where(chosen).order_by(_conversations.c.id).with_for_update())
 
 
 def _mark_conversations(connection: Connection, now: datetime, breached: list[int], warned: list[int]
@@ -145,16 +174,16 @@ def _mark_conversations(connection: Connection, now: datetime, breached: list[in
     columns = (_conversations.c.id, _conversations.c.assignee_id, _conversations.c.team, _conversations.c.priority)
     raised = case(*[(_conversations.c.priority == str(old), str(new)) for old, new in RAISED.items()],
                   else_=_conversations.c.priority)
-    for chunk in _chunks(breached):
-        for row in connection.execute(update(_conversations).where(_conversations.c.id.in_(chunk))
+    for chosen in _id_sets(connection, _conversations.c.id, breached):
+        for row in connection.execute(update(_conversations).where(chosen)
                                       .values(sla_status=SLAStatus.breached, priority=raised, updated_at=at)
                                       .returning(*columns)):
             rows[row.id] = row
     # A warning never lowers a breached conversation back to "warning".
     warned_status = case((_conversations.c.sla_status == SLAStatus.ok, SLAStatus.warning.value),
                          else_=_conversations.c.sla_status)
-    for chunk in _chunks(warned):
-        for row in connection.execute(update(_conversations).where(_conversations.c.id.in_(chunk))
+    for chosen in _id_sets(connection, _conversations.c.id, warned):
+        for row in connection.execute(update(_conversations).where(chosen)
                                       .values(sla_status=warned_status).returning(*columns)):
             rows[row.id] = row
     return rows
@@ -203,13 +232,19 @@ async def run_sla_check(runtime: Runtime, now: datetime | None = None, *, batch_
     while True:
         claimed, findings = await to_thread.run_sync(check_batch, runtime.engine, now, batch_size)
         result.findings.extend(findings)
-        for finding in findings:
-            await runtime.events.publish(
-                finding.event_name, conversation_id=finding.conversation_id, target=finding.target,
-                due_at=finding.due_at.isoformat() if finding.due_at else None, assignee_id=finding.assignee_id,
-                team=finding.team, priority=finding.priority)
+        await announce_findings(runtime.events, findings)
         if claimed < batch_size:
             return result
+
+
+async def announce_findings(events: EventBus, findings: list[SLAFinding]) -> None:
+    """Publish ``sla_warning`` / ``sla_breached`` for each finding, in order, as one batch."""
+    await events.publish_many(
+        (finding.event_name, {"conversation_id": finding.conversation_id, "target": finding.target,
+                              "due_at": finding.due_at.isoformat() if finding.due_at else None,
+                              "assignee_id": finding.assignee_id, "team": finding.team,
+                              "priority": finding.priority})
+        for finding in findings)
 
 
 async def run_sla_check_logged(runtime: Runtime) -> None:

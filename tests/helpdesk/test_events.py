@@ -71,3 +71,43 @@ async def test_agent_reply_is_announced_to_live_subscribers(client):
     while not queue.empty():
         names.append(queue.get_nowait().name)
     assert "message_created" in names and "conversation_escalated" in names
+
+
+async def test_events_published_together_reach_listeners_and_subscribers_in_order():
+    bus = EventBus()
+    await bus.start()
+    heard = []
+
+    @bus.on("sla_warning")
+    async def remember(event):
+        heard.append(event.data["conversation_id"])
+
+    queue = bus.subscribe()
+    published = await bus.publish_many([("sla_warning", {"conversation_id": 1}),
+                                        ("sla_breached", {"conversation_id": 2}),
+                                        ("sla_warning", {"conversation_id": 3})])
+    assert [e.name for e in published] == ["sla_warning", "sla_breached", "sla_warning"]
+    assert heard == [1, 3]
+    received = [queue.get_nowait() for _ in range(3)]
+    assert [(e.name, e.data["conversation_id"]) for e in received] == [
+        ("sla_warning", 1), ("sla_breached", 2), ("sla_warning", 3)]
+
+
+async def test_with_redis_events_published_together_reach_another_process_in_order(redis_url):
+    import uuid
+
+    channel = f"caredesk:test-events:{uuid.uuid4().hex}"  # not the shared channel other test runs use
+    first, second = aioredis.from_url(redis_url, decode_responses=True), aioredis.from_url(
+        redis_url, decode_responses=True)
+    publisher, receiver = EventBus(first, channel=channel), EventBus(second, channel=channel)
+    await publisher.start()
+    await receiver.start()
+    queue = receiver.subscribe()
+    await asyncio.sleep(0.1)  # let the subscription settle on the server
+    await publisher.publish_many([("sla_warning", {"conversation_id": n}) for n in range(200)])
+    received = [await asyncio.wait_for(queue.get(), 3) for _ in range(200)]
+    assert [e.data["conversation_id"] for e in received] == list(range(200))
+    await publisher.stop()
+    await receiver.stop()
+    await first.aclose()
+    await second.aclose()

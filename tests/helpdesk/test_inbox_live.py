@@ -165,6 +165,11 @@ def about(conversation_id: int) -> Callable[[Frame], bool]:
     return lambda frame: frame.get("conversation_id") == conversation_id
 
 
+def from_customer(frame: Frame) -> bool:
+    """Matches the announcement of a customer's message."""
+    return frame.get("event") == "message_created" and frame.get("author") == "customer"
+
+
 # ------------------------------------------------------------------------------------------ the socket
 
 
@@ -243,6 +248,99 @@ def test_the_socket_sets_the_agent_online_and_the_last_close_sets_them_offline(i
     assert eventually(lambda: inbox.me(api)["is_online"] is False)
     detail = inbox.conversation(waiting)
     assert (detail["state"], detail["assignee_id"]) == ("waiting_for_agent", None)
+
+
+def test_every_socket_allowed_hears_a_message_at_once_and_no_other_does(inbox):
+    owner = inbox.make_agent("owner@test.local", ["care"])
+    inbox.make_agent("colleague@test.local", ["care"])
+    inbox.make_agent("lead@test.local", ["care"], role="supervisor")
+    inbox.make_agent("tech3@test.local", ["technical"])
+    theirs = inbox.escalated("fan-1", team="care")
+    assert inbox.client.post(f"/api/conversations/{theirs}/assign", headers=inbox.admin,
+                             json={"agent_id": owner}).status_code == 200
+    cookies = {who: inbox.browser_session(f"{who}@test.local")
+               for who in ("owner", "colleague", "lead", "tech3")}
+    cookies["admin"] = inbox.browser_session(ADMIN_EMAIL, ADMIN_PASSWORD)
+    with inbox.live(cookies["owner"]) as a, inbox.live(cookies["colleague"]) as b, \
+            inbox.live(cookies["lead"]) as c, inbox.live(cookies["tech3"]) as d, inbox.live(cookies["admin"]) as e:
+        sockets = {"owner": LiveSocket(a), "colleague": LiveSocket(b), "lead": LiveSocket(c),
+                   "tech3": LiveSocket(d), "admin": LiveSocket(e)}
+        for socket in sockets.values():
+            assert socket.receive()["type"] == "hello"
+        inbox.customer_says("fan-1", "shop ơi máy vẫn chưa chạy")
+        inbox.customer_says("fan-everyone", "cho mình hỏi giờ mở cửa")  # no team: everyone hears it
+        for who, socket in sockets.items():
+            frames = []
+            while len([f for f in frames if from_customer(f)]) < (2 if who in ("owner", "lead", "admin") else 1):
+                frames += socket.wait_for(from_customer)
+            about_theirs = [f for f in frames if from_customer(f) and about(theirs)(f)]
+            if who in ("owner", "lead", "admin"):
+                # The same frame, encoded once, for everyone who may see the conversation.
+                assert about_theirs == [{"type": "event", "event": "message_created", "conversation_id": theirs,
+                                         "message_id": about_theirs[0]["message_id"], "author": "customer",
+                                         "new_conversation": False}], who
+            else:
+                assert about_theirs == [], who
+
+
+def test_a_member_taken_out_of_a_team_stops_hearing_its_conversations_at_once(inbox):
+    leaving = inbox.make_agent("leaving@test.local", ["care"], role="supervisor")
+    colleague = inbox.make_agent("stays@test.local", ["care"])
+    theirs = inbox.escalated("leave-1", team="care")
+    assert inbox.client.post(f"/api/conversations/{theirs}/assign", headers=inbox.admin,
+                             json={"agent_id": colleague}).status_code == 200
+    cookie = inbox.browser_session("leaving@test.local")
+    with inbox.live(cookie) as raw:
+        socket = LiveSocket(raw)
+        assert socket.receive()["type"] == "hello"
+        inbox.customer_says("leave-1", "alo shop")
+        assert about(theirs)(socket.wait_for(from_customer)[-1])
+        moved = inbox.client.patch(f"/api/agents/{leaving}", headers=inbox.admin, json={"teams": ["technical"]})
+        assert moved.status_code == 200, moved.text
+        inbox.customer_says("leave-1", "còn ai không")
+        inbox.customer_says("leave-other", "cho mình hỏi giờ mở cửa")  # everyone's: it ends the wait
+        frames = socket.wait_for(lambda f: from_customer(f) and not about(theirs)(f))
+        assert [f for f in frames if from_customer(f) and about(theirs)(f)] == []
+        assert {"type": "gone", "conversation_id": theirs} in frames  # it was on this page
+
+
+def test_the_live_rule_is_the_rule_of_may_see(inbox):
+    import asyncio
+
+    from helpdesk.agents.models import Agent
+    from helpdesk.agents.teams import may_see
+    from helpdesk.core.events import DomainEvent
+    from helpdesk.inbox.live import EventResolver, may_know
+
+    people = {"care agent": inbox.make_agent("r-care@test.local", ["care"]),
+              "care lead": inbox.make_agent("r-lead@test.local", ["care"], role="supervisor"),
+              "both agent": inbox.make_agent("r-both@test.local", ["care", "technical"]),
+              "tech agent": inbox.make_agent("r-tech@test.local", ["technical"]),
+              "no-team agent": inbox.make_agent("r-none@test.local", []),
+              "other admin": inbox.make_agent("r-admin@test.local", [], role="admin")}
+    cases = []
+    for team in (None, "care", "technical"):
+        for assignee in (None, people["care agent"], people["tech agent"]):
+            conversation_id = inbox.escalated(f"rule-{team}-{assignee}")
+            with Session(inbox.runtime.engine) as session:
+                row = session.get(Conversation, conversation_id)
+                row.team, row.assignee_id = team, assignee
+                session.commit()
+            cases.append(conversation_id)
+    resolver = EventResolver(inbox.runtime.engine)
+    with Session(inbox.runtime.engine) as session:
+        agents = [session.get(Agent, agent_id) for agent_id in people.values()]
+        for conversation_id in cases:
+            conversation = session.get(Conversation, conversation_id)
+            stored = asyncio.run(resolver.resolve(DomainEvent("message_created", {
+                "conversation_id": conversation_id, "message_id": 1, "author": "customer"}))).snapshot
+            carried = asyncio.run(resolver.resolve(DomainEvent("conversation_updated", {
+                "conversation_id": conversation_id, "team": conversation.team,
+                "assignee_id": conversation.assignee_id}))).snapshot
+            for agent in agents:
+                expected = may_see(session, agent, conversation)
+                assert may_know(agent, stored) is expected, (agent.email, conversation.team, conversation.assignee_id)
+                assert may_know(agent, carried) is expected, (agent.email, conversation.team, conversation.assignee_id)
 
 
 # ------------------------------------------------------------------------------------------ the pages
@@ -344,3 +442,82 @@ def test_orders_and_warranties_come_by_verified_phone_only(inbox):
     assert [(o["code"], o["status"]) for o in commerce["orders"]] == [("DH100001", "delivered")]
     assert [(w["serial"], w["order_code"], w["active"]) for w in commerce["warranties"]] == [
         ("SN100001", "DH100001", True)]
+
+
+def test_a_row_carries_the_names_tags_and_last_message_the_customer_saw(inbox):
+    from helpdesk.customers.models import Customer
+
+    agent_id = inbox.make_agent("rows@test.local", ["care"])
+    api = inbox.bearer("rows@test.local")
+    conversation_id = inbox.escalated("row-1", team="care", name="Chị Lan")
+    with Session(inbox.runtime.engine) as session:  # no name on record: the channel's display name stands in
+        session.get(Customer, session.get(Conversation, conversation_id).customer_id).name = None
+        session.commit()
+    long_text = "máy xay " * 40
+    inbox.customer_says("row-1", long_text)
+    row = inbox.client.get(f"/inbox/api/rows?ids={conversation_id}", headers=api).json()["data"][0]
+    assert (row["customer_name"], row["assignee_id"], row["assignee_name"], row["tags"]) == (
+        "Chị Lan", None, None, [])
+    assert (row["preview"]["text"], row["preview"]["author"]) == (long_text[:160], "customer")
+    assert set(row["views"]) == {"unassigned", "team", "all"}
+
+    assert inbox.client.post(f"/api/conversations/{conversation_id}/messages", headers=api,
+                             json={"text": "Dạ em kiểm tra ngay ạ"}).status_code == 201
+    assert inbox.client.post(f"/api/conversations/{conversation_id}/notes", headers=api,
+                             json={"text": "khách quen, ưu tiên"}).status_code == 201
+    assert inbox.client.post(f"/api/conversations/{conversation_id}/tags", headers=api,
+                             json={"add": ["may_xay", "bao_hanh"], "remove": []}).status_code == 200
+    inbox.settle()
+    row = inbox.client.get(f"/inbox/api/rows?ids={conversation_id}", headers=api).json()["data"][0]
+    assert (row["assignee_id"], row["assignee_name"], row["tags"]) == (agent_id, "Rows", ["bao_hanh", "may_xay"])
+    # The private note is newer, but the list shows what the customer saw.
+    assert (row["preview"]["text"], row["preview"]["author"]) == ("Dạ em kiểm tra ngay ạ", "agent")
+    assert set(row["views"]) == {"mine", "team", "all"}
+    # The view's row and the row asked for by id are the same row.
+    listed = inbox.client.get("/inbox/api/views?view=mine", headers=api).json()["data"]
+    assert listed == [row]
+
+
+def test_pages_of_a_view_follow_each_other_without_gaps_or_repeats(inbox):
+    ids = [inbox.escalated(f"page-{n}") for n in range(5)]
+    inbox.client.patch(f"/api/conversations/{ids[3]}", headers=inbox.admin, json={"priority": "urgent"})
+    whole = [r["id"] for r in inbox.client.get("/inbox/api/views?view=all", headers=inbox.admin).json()["data"]]
+    assert whole == [ids[3], ids[0], ids[1], ids[2], ids[4]]
+    pages = [inbox.client.get(f"/inbox/api/views?view=all&limit=2&offset={offset}", headers=inbox.admin).json()
+             for offset in (0, 2, 4)]
+    assert [r["id"] for page in pages for r in page["data"]] == whole
+    assert {page["count"] for page in pages} == {5}
+
+    for conversation_id in (ids[1], ids[4], ids[0]):
+        assert inbox.client.post(f"/api/conversations/{conversation_id}/resolve",
+                                 headers=inbox.admin).status_code == 200
+    resolved = [inbox.client.get(f"/inbox/api/views?view=resolved&limit=1&offset={offset}",
+                                 headers=inbox.admin).json()["data"][0]["id"] for offset in range(3)]
+    assert resolved == [ids[0], ids[4], ids[1]]  # latest first
+
+
+def test_each_role_lists_exactly_the_conversations_it_may_see(inbox):
+    from helpdesk.agents.models import Agent
+    from helpdesk.agents.teams import may_see
+
+    worker = inbox.make_agent("see-agent@test.local", ["care"])
+    inbox.make_agent("see-lead@test.local", ["care"], role="supervisor")
+    other = inbox.make_agent("see-other@test.local", ["care"])
+    ids = [inbox.escalated("see-1"), inbox.escalated("see-2", team="care"), inbox.escalated("see-3", team="care"),
+           inbox.escalated("see-4", team="technical")]
+    assert inbox.client.post(f"/api/conversations/{ids[2]}/assign", headers=inbox.admin,
+                             json={"agent_id": other}).status_code == 200
+    with Session(inbox.runtime.engine) as session:  # another team's conversation, left with this agent
+        session.get(Conversation, ids[3]).assignee_id = worker
+        session.commit()
+    with Session(inbox.runtime.engine) as session:
+        for email in ("see-agent@test.local", "see-lead@test.local", ADMIN_EMAIL):
+            agent = session.exec(select(Agent).where(Agent.email == email)).one()
+            allowed = [i for i in ids if may_see(session, agent, session.get(Conversation, i))]
+            headers = inbox.bearer(email, ADMIN_PASSWORD if email == ADMIN_EMAIL else PASSWORD)
+            listed = {r["id"] for r in inbox.client.get("/inbox/api/views?view=all", headers=headers).json()["data"]}
+            assert listed == set(allowed), email
+            rows = inbox.client.get(f"/inbox/api/rows?ids={','.join(map(str, ids))}", headers=headers).json()
+            assert ([r["id"] for r in rows["data"]], rows["missing"]) == (
+                allowed, [i for i in ids if i not in allowed]), email
+    assert len(listed) == 4  # the admin sees everything

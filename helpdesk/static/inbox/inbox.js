@@ -543,7 +543,29 @@ function messageElement(message) {
   body && h("div", { class: "bubble" }, body),
   (message.attachments || []).map((attachment) => h("div", { class: "attachment" },
     t("message.attachment", { name: attachment.name || attachment.file_name || attachment.type || "?" }))),
+  readingElement(message),
   deliveryElement(message));
+}
+
+/** How the bot read a customer's message, which model read it, and "the bot misunderstood this". */
+function readingElement(message) {
+  if (message.author !== "customer" || !message.nlu || !message.nlu.intent) return null;
+  const intent = message.nlu.intent;
+  const version = message.nlu.model_version || "?";
+  const percent = Math.round((Number(intent.confidence) || 0) * 100);
+  return h("div", { class: "msg-nlu muted small", dataset: { model: version } },
+    h("span", { class: "msg-nlu-reading" }, t("message.nlu", { intent: intent.name || "?", percent, version })), " ",
+    h("button", { type: "button", class: "btn btn-ghost btn-small msg-flag", onclick: () => flagMisunderstood(message) },
+      t("message.flag")));
+}
+
+async function flagMisunderstood(message) {
+  try {
+    await api("/api/nlu/review/flag", { method: "POST", body: { message_id: message.id } });
+    toast(t("message.flagged"), "success", 4000);
+  } catch (error) {
+    failed(error);
+  }
 }
 
 function messageSignature(message) {
@@ -681,7 +703,8 @@ function renderNlu() {
   el.nluCard.replaceChildren(
     h("div", { class: "intent" }, h("code", {}, intent.name || "?"), h("span", { class: "muted small" }, t("details.confidence", { percent }))),
     bar,
-    h("p", { class: "muted small quote" }, last.text));
+    h("p", { class: "muted small quote" }, last.text),
+    last.nlu.model_version && h("p", { class: "muted small nlu-model" }, t("details.model", { version: last.nlu.model_version })));
 }
 
 function renderCommerce() {
