@@ -116,6 +116,7 @@ class EdgeWriter:
     def _store(self, batch: list[tuple]) -> None:
         def together() -> list[Stored]:
             with Session(self.engine, expire_on_commit=False) as session:
+                self._take_write_lock(session)
                 results = [store_request(session, messages, payload) for messages, payload, _f, _l in batch]
                 session.commit()
                 return results
@@ -136,8 +137,17 @@ class EdgeWriter:
         for (_messages, _payload, future, loop), result in zip(batch, results, strict=True):
             loop.call_soon_threadsafe(_settle, future, result)
 
+    def _take_write_lock(self, session: Session) -> None:
+        """Begin with SQLite's write lock held (``BEGIN IMMEDIATE``), waiting for it while another
+        process holds it: a failed try costs one statement, not the batch's inserts done again."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        connection = session.connection()
+        retry_while_busy(lambda: connection.exec_driver_sql("BEGIN IMMEDIATE"), None)
+
     def _alone(self, messages: list[InboundMessage], payload: Any) -> Stored:
         with Session(self.engine, expire_on_commit=False) as session:
+            self._take_write_lock(session)
             stored = store_request(session, messages, payload)
             session.commit()
             return stored

@@ -6,7 +6,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -45,7 +45,31 @@ class RetryPolicy:
 DEFAULT_RETRY = RetryPolicy()
 
 
-def record_inbound(session: Session, message: InboundMessage, raw: Any) -> InboundEvent | None:
+_INBOUND_INSERTS: dict[str, Any] = {}
+
+
+def _inbound_insert(dialect: str) -> Any:
+    """The dialect's ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` for inbound events, built
+    once: a Core statement on the table with the values bound at execution, so every webhook reuses
+    one compiled statement instead of building, caching and compiling one with its values inside."""
+    statement = _INBOUND_INSERTS.get(dialect)
+    if statement is None:
+        table = InboundEvent.__table__
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = (insert(table).on_conflict_do_nothing(index_elements=["channel", "external_id"])
+                     .returning(table.c.id))
+        _INBOUND_INSERTS[dialect] = statement
+    return statement
+
+
+class RecordedEvent(NamedTuple):
+    """A newly stored inbound event: its id and whether it waits to be processed."""
+
+    id: int
+    status: EventStatus
+
+
+def record_inbound(session: Session, message: InboundMessage, raw: Any) -> RecordedEvent | None:
     """Store the event unless (channel, external id) was seen before; None for a duplicate.
 
     The unique constraint decides, in the insert itself (``ON CONFLICT DO NOTHING RETURNING``): one
@@ -61,15 +85,9 @@ def record_inbound(session: Session, message: InboundMessage, raw: Any) -> Inbou
         status=EventStatus.received if message.answerable or message.kind == "message" else EventStatus.ignored,
         received_at=utcnow(),
     )
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = (insert(InboundEvent).values(**values)
-                 .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-                 .returning(InboundEvent.__table__.c.id))
-    event_id = session.execute(statement).scalar_one_or_none()
-    if event_id is None:
-        return None
-    return InboundEvent(id=event_id, **values)
+    connection = session.connection()
+    event_id = connection.execute(_inbound_insert(connection.dialect.name), values).scalar_one_or_none()
+    return None if event_id is None else RecordedEvent(event_id, values["status"])
 
 
 def pending_events(session: Session, limit: int = 1000, *, older_than_s: float = 0.0) -> list[InboundEvent]:

@@ -19,7 +19,7 @@ from connectors.base import (
 )
 from connectors.webchat import ID_PATTERN, WebchatConnector
 from helpdesk.channels import service as channels
-from helpdesk.channels.models import InboundEvent, OutboxItem
+from helpdesk.channels.models import OutboxItem
 from helpdesk.conversations.models import Conversation, DeliveryStatus, Message
 from helpdesk.customers.models import ChannelIdentity
 from helpdesk.webchat.schemas import WebchatSessionPublic
@@ -50,7 +50,7 @@ def visitor_for_token(secret_key: str, token: str | None) -> str | None:
     return visitor_id
 
 
-def record_frame(session: Session, message: InboundMessage, frame: dict[str, Any]) -> InboundEvent | None:
+def record_frame(session: Session, message: InboundMessage, frame: dict[str, Any]) -> channels.RecordedEvent | None:
     """Store a parsed frame exactly like a webhook event; None when its id was seen before."""
     return channels.record_inbound(session, message, frame)
 
