@@ -30,6 +30,7 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
@@ -73,11 +74,20 @@ class TelegramConfig(BaseModel):
     request_timeout_s: float = 30.0
 
 
+#: ``Response[T]`` of each method's result type, held here: aiogram parametrises the generic model on
+#: every call, and pydantic keeps parametrised models only weakly, so without a strong reference each
+#: one is built again (a new pydantic model, about a millisecond) after every garbage collection
+_RESPONSE_TYPES: dict[Any, Any] = {}
+
+
 class _CareDeskSession(AiohttpSession):
     """aiogram's aiohttp session, keeping Telegram's own error code and description on errors."""
 
     def check_response(self, bot: Bot, method: TelegramMethod[Any], status_code: int, content: str) -> Any:
         """Classify the response like aiogram does, remembering what Telegram actually answered."""
+        returning = method.__returning__
+        if returning not in _RESPONSE_TYPES:
+            _RESPONSE_TYPES[returning] = Response[returning]  # type: ignore[valid-type]
         try:
             return super().check_response(bot, method, status_code, content)
         except ClientDecodeError as error:

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Change = Callable[[Session, Clocks, SLAConfig], None]
+#: a change gets the session, the conversation's clocks and a function returning the SLA
+#: configuration, which is read only when the change needs it (most messages touch no clock: the
+#: bot's conversations have none running)
+Change = Callable[[Session, Clocks, Callable[[], SLAConfig]], None]
 
 
 def _in_transaction(runtime: Runtime, conversation_id: int, change: Change) -> None:
@@ -34,7 +37,14 @@ def _in_transaction(runtime: Runtime, conversation_id: int, change: Change) -> N
         clocks = service.load_clocks(session, conversation_id)
         if clocks is None:
             return
-        change(session, clocks, service.load_config(session, runtime.settings.shop.timezone))
+        loaded: list[SLAConfig] = []
+
+        def config() -> SLAConfig:
+            if not loaded:
+                loaded.append(service.load_config(session, runtime.settings.shop.timezone))
+            return loaded[0]
+
+        change(session, clocks, config)
         session.commit()
 
 
@@ -45,14 +55,14 @@ def _open_cycle(clocks: Clocks) -> bool:
 def on_escalated(event: DomainEvent) -> Change:
     """The change an escalation makes: first-response and resolution clocks start."""
 
-    def change(session: Session, clocks: Clocks, config: SLAConfig) -> None:
+    def change(session: Session, clocks: Clocks, config: Callable[[], SLAConfig]) -> None:
         conversation = clocks.conversation
         if conversation.state not in HUMAN_STATES:
             return
         at = conversation.escalated_at or event.at
         if _open_cycle(clocks) and clocks.outcome.escalated_at == at:
             return  # this escalation's clocks already run (the event came twice)
-        service.start_cycle(session, clocks, config, at)
+        service.start_cycle(session, clocks, config(), at)
 
     return change
 
@@ -64,15 +74,17 @@ def on_message(event: DomainEvent) -> Change | None:
         return None
     message_id = event.data.get("message_id")
 
-    def change(session: Session, clocks: Clocks, config: SLAConfig) -> None:
+    def change(session: Session, clocks: Clocks, config: Callable[[], SLAConfig]) -> None:
+        if author == MessageAuthor.customer and clocks.conversation.state not in HUMAN_STATES:
+            return  # the bot's conversation: no clock runs
         message = session.get(Message, message_id) if message_id is not None else None
         if message is None or message.is_private or message.conversation_id != clocks.conversation.id:
             return
         at = message.created_at
         if message.author == MessageAuthor.agent:
-            service.record_agent_reply(session, clocks, config, at)
+            service.record_agent_reply(session, clocks, config(), at)
         elif message.author == MessageAuthor.customer and clocks.conversation.state in HUMAN_STATES:
-            service.record_customer_message(session, clocks, config, at)
+            service.record_customer_message(session, clocks, config(), at)
 
     return change
 
@@ -81,18 +93,18 @@ def on_updated(event: DomainEvent) -> Change | None:
     """The change an agent's action makes: resolve and hand back stop the clocks, reopen resumes them."""
     action = event.data.get("action")
 
-    def change(session: Session, clocks: Clocks, config: SLAConfig) -> None:
+    def change(session: Session, clocks: Clocks, config: Callable[[], SLAConfig]) -> None:
         conversation = clocks.conversation
         if action == "resolved" and conversation.state == ConversationState.resolved:
-            service.end_cycle(session, clocks, config, conversation.resolved_at or event.at, ended_by="resolved")
+            service.end_cycle(session, clocks, config(), conversation.resolved_at or event.at, ended_by="resolved")
         elif action == "handed_back" and conversation.state == ConversationState.bot:
-            service.end_cycle(session, clocks, config, event.at, ended_by="handed_back")
+            service.end_cycle(session, clocks, config(), event.at, ended_by="handed_back")
         elif action == "reopened" and conversation.state in HUMAN_STATES:
-            service.resume_after_reopen(session, clocks, config, event.at)
+            service.resume_after_reopen(session, clocks, config(), event.at)
         elif action in ("claimed", "assigned") and conversation.state in HUMAN_STATES and not _open_cycle(clocks):
             # Taken over from the bot or transferred to a team without an escalation: the people's
             # clocks start now all the same.
-            service.start_cycle(session, clocks, config, event.at)
+            service.start_cycle(session, clocks, config(), event.at)
 
     return change if action in ("resolved", "handed_back", "reopened", "claimed", "assigned") else None
 
