@@ -45,7 +45,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _harness import percentile, private_redis, running_caredesk, scratch_postgres
+from _harness import children_of, cpu_seconds, percentile, private_redis, running_caredesk, scratch_postgres
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -368,27 +368,6 @@ class Receiver:
     agent: Agent
     socket: Any = None
     arrivals: dict[int, float] = field(default_factory=dict)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children_of(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (the server's message worker)."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
 
 
 def targets_for_live(engine: Engine, count: int, offset: int) -> list[int]:
