@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from sqlalchemy import or_
 from sqlmodel import Session, select
 
@@ -37,15 +39,17 @@ def team_names(session: Session, agent: Agent) -> list[str]:
     ).all())
 
 
-def visibility_filter(session: Session, agent: Agent, conversation_table):
+def visibility_filter(session: Session, agent: Agent, conversation_table, teams: Sequence[str] | None = None):
     """A SQL condition selecting the conversations this agent may see, or None for all (admins).
 
     Conversations without a team are everyone's; a supervisor sees all of their teams'
     conversations; an agent sees their teams' unassigned conversations and those assigned to them.
+    ``teams`` are the agent's team names when the caller has read them already.
     """
     if agent.role == AgentRole.admin:
         return None
-    teams = team_names(session, agent)
+    if teams is None:
+        teams = team_names(session, agent)
     own_team = conversation_table.team.in_(teams) if teams else None
     clauses = [conversation_table.team.is_(None), conversation_table.assignee_id == agent.id]
     if own_team is not None:
@@ -56,10 +60,17 @@ def visibility_filter(session: Session, agent: Agent, conversation_table):
     return or_(*clauses)
 
 
+def sees(agent: Agent, team: str | None, assignee_id: int | None, in_team: Callable[[], bool]) -> bool:
+    """The visibility rule for one conversation (its team and assignee); ``in_team`` tells whether the
+    agent belongs to its team, asked only when the answer depends on it."""
+    if agent.role == AgentRole.admin or team is None or assignee_id == agent.id:
+        return True
+    if not in_team():
+        return False
+    return agent.role == AgentRole.supervisor or assignee_id is None
+
+
 def may_see(session: Session, agent: Agent, conversation) -> bool:
     """Whether the agent may see (and act on) this conversation."""
-    if agent.role == AgentRole.admin or conversation.team is None or conversation.assignee_id == agent.id:
-        return True
-    if conversation.team not in team_names(session, agent):
-        return False
-    return agent.role == AgentRole.supervisor or conversation.assignee_id is None
+    return sees(agent, conversation.team, conversation.assignee_id,
+                lambda: conversation.team in team_names(session, agent))

@@ -140,8 +140,6 @@ class EdgeWriter:
     def _take_write_lock(self, session: Session) -> None:
         """Begin with SQLite's write lock held (``BEGIN IMMEDIATE``), waiting for it while another
         process holds it: a failed try costs one statement, not the batch's inserts done again."""
-        if self.engine.dialect.name != "sqlite":
-            return
         connection = session.connection()
         retry_while_busy(lambda: connection.exec_driver_sql("BEGIN IMMEDIATE"), None)
 

@@ -27,8 +27,9 @@ from fastapi import WebSocket, WebSocketDisconnect
 from sqlmodel import Session, select
 
 from helpdesk.agents.assignment import assign_waiting, requeue_conversations_of
-from helpdesk.agents.models import Agent, AgentRole, Team, TeamMember
+from helpdesk.agents.models import Agent, Team, TeamMember
 from helpdesk.agents.service import agent_for_token
+from helpdesk.agents.teams import sees
 from helpdesk.audit import service as audit
 from helpdesk.conversations.models import Conversation, Message
 from helpdesk.core.deps import SESSION_COOKIE
@@ -71,11 +72,7 @@ class ConversationSnapshot:
 def may_know(agent: Agent, snapshot: ConversationSnapshot) -> bool:
     """``helpdesk.agents.teams.may_see`` decided on a snapshot: the same rule, with the team's members
     read once for the event instead of each agent's teams once per socket."""
-    if agent.role == AgentRole.admin or snapshot.team is None or snapshot.assignee_id == agent.id:
-        return True
-    if agent.id not in snapshot.team_members:
-        return False
-    return agent.role == AgentRole.supervisor or snapshot.assignee_id is None
+    return sees(agent, snapshot.team, snapshot.assignee_id, lambda: agent.id in snapshot.team_members)
 
 
 @dataclass(frozen=True)

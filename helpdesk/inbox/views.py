@@ -64,9 +64,9 @@ class ViewScope:
 
 def scope_for(session: Session, agent: Agent, now: datetime | None = None) -> ViewScope:
     """The agent's scope for one request (their teams and visibility are read once, at its start)."""
-    visible = visibility_filter(session, agent, Conversation)
-    return ViewScope(agent=agent, teams=tuple(team_names(session, agent)), now=now or utcnow(),
-                     visible=true() if visible is None else visible)
+    teams = tuple(team_names(session, agent))
+    visible = visibility_filter(session, agent, Conversation, teams)
+    return ViewScope(agent=agent, teams=teams, now=now or utcnow(), visible=true() if visible is None else visible)
 
 
 def view_conditions(scope: ViewScope) -> dict[str, ColumnElement[bool]]:

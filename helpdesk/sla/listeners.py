@@ -7,6 +7,7 @@ listener does not shift anyone's due time.
 
 from __future__ import annotations
 
+import functools
 import logging
 import weakref
 from collections.abc import Callable
@@ -37,14 +38,7 @@ def _in_transaction(runtime: Runtime, conversation_id: int, change: Change) -> N
         clocks = service.load_clocks(session, conversation_id)
         if clocks is None:
             return
-        loaded: list[SLAConfig] = []
-
-        def config() -> SLAConfig:
-            if not loaded:
-                loaded.append(service.load_config(session, runtime.settings.shop.timezone))
-            return loaded[0]
-
-        change(session, clocks, config)
+        change(session, clocks, functools.cache(lambda: service.load_config(session, runtime.settings.shop.timezone)))
         session.commit()
 
 
