@@ -10,12 +10,14 @@ then both are compared and the candidate is stored with its metrics. Progress go
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import multiprocessing
 import queue as queue_module
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -187,16 +189,23 @@ def record_decision(engine: Engine, actor: Actor, version: str, decision: str, *
         session.commit()
 
 
-def activate_stored(engine: Engine, store: ModelStore, actor: Actor, version: str) -> str | None:
-    """Move the store's active pointer to ``version`` from outside a server (the command line):
-    running processes follow it. The model is loaded first, so a broken one is refused. Returns
-    the version it replaced."""
+@contextlib.contextmanager
+def _model_errors(version: str) -> Iterator[None]:
+    """A version the store does not have is NotFound; one that does not load is a Conflict."""
     try:
-        store.load(version)
+        yield
     except (KeyError, ValueError):
         raise NotFound(f"model version {version!r} not found") from None
     except ModelLoadError as exc:
         raise Conflict(f"model version {version!r} cannot be loaded: {exc}") from None
+
+
+def activate_stored(engine: Engine, store: ModelStore, actor: Actor, version: str) -> str | None:
+    """Move the store's active pointer to ``version`` from outside a server (the command line):
+    running processes follow it. The model is loaded first, so a broken one is refused. Returns
+    the version it replaced."""
+    with _model_errors(version):
+        store.load(version)
     previous = store.active_version()
     store.activate(version)
     record_decision(engine, actor, version, "activated", previous=previous)
@@ -540,12 +549,8 @@ class TrainingLoop:
             raise Conflict("parsing goes to a Rasa server (CAREDESK_NLU__RASA_URL): activate models there")
         async with self._activation_lock:
             previous = models.version
-            try:
+            with _model_errors(version):
                 await to_thread.run_sync(models.activate, version)
-            except (KeyError, ValueError):
-                raise NotFound(f"model version {version!r} not found") from None
-            except ModelLoadError as exc:
-                raise Conflict(f"model version {version!r} cannot be loaded: {exc}") from None
         await to_thread.run_sync(functools.partial(record_decision, self.engine, actor, version, "activated",
                                                    previous=previous))
         await self.runtime.events.publish("nlu_model_activated", version=version, previous=previous)
