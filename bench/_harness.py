@@ -79,8 +79,10 @@ async def running_caredesk(extra_env: dict[str, str] | None = None, demo: bool =
     caredesk = str(Path(sys.executable).with_name("caredesk"))
     if demo:
         subprocess.run([caredesk, "demo"], env=env, cwd=workdir, check=True, capture_output=True)
+    # the server's log goes to a file: a pipe nobody reads would block the server once it filled
+    log_file = open(workdir / "server.log", "wb")  # noqa: SIM115 - closed in the finally below
     server = subprocess.Popen([caredesk, "serve", "--port", str(port)], env=env, cwd=workdir,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=log_file)
     try:
         # aiohttp rather than httpx on the client side: the load generator must cost less than the server.
         async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}",
@@ -100,6 +102,7 @@ async def running_caredesk(extra_env: dict[str, str] | None = None, demo: bool =
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log_file.close()
         fake.stop()
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from anyio import to_thread
@@ -34,7 +36,7 @@ from helpdesk.channels.remote import RemoteWorker, broker_path, follow_jobs
 from helpdesk.channels.worker import Worker
 from helpdesk.conversations.state_store import DatabaseStateStore
 from helpdesk.core.config import Settings
-from helpdesk.core.db import make_engine, migrate, utcnow
+from helpdesk.core.db import checkpoint, make_engine, migrate, utcnow
 from helpdesk.core.events import EventBus
 from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.shop.directory import DatabaseShopDirectory
@@ -71,12 +73,14 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.engine = make_engine(settings.database_url)
-        #: on SQLite, the webhook edge stores through one writer thread, many requests a transaction;
-        #: with a child process writing too, it retries a locked file itself (every fraction of a
-        #: millisecond, not in SQLite's busy handler whose sleeps grow to 100 ms)
+        #: on SQLite, the webhook edge stores from the event loop, many requests a transaction; its
+        #: connections fail at once on a locked file (the loop must not sleep in SQLite's busy
+        #: handler) and the edge tries again itself (see channels.edge)
         self.edge_engine = self.engine
-        if settings.worker.mode == "process" and self.engine.dialect.name == "sqlite":
-            self.edge_engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=0)
+        if self.engine.dialect.name == "sqlite":
+            # ... and never checkpoint the journal on the loop (an fsync): a thread does (see EdgeWriter)
+            self.edge_engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=0,
+                                           sqlite_autocheckpoint=False)
         self.connectors = build_connectors(settings, self.engine)
         self.models = ModelHolder(settings.nlu.models_dir, settings.nlu.rasa_url, settings.nlu.rasa_timeout_s)
         self.redis = None
@@ -105,7 +109,7 @@ class Runtime:
             self.edge_gate = EdgeGate(self.broker.path.parent / "edge.gate", create=self.mode == "process")
             if self.mode == "child":
                 self.edge_gate.install(self.engine)
-        self.edge_writer = (EdgeWriter(self.edge_engine, self.edge_gate)
+        self.edge_writer = (EdgeWriter(self.edge_engine, self.edge_gate, partial(checkpoint, self.engine))
                             if self.engine.dialect.name == "sqlite" and self.mode != "child" else None)
         fan_out = self.redis if self.redis is not None else self.broker
         if fan_out is not None and WebchatConnector.name in self.connectors:
@@ -131,6 +135,7 @@ class Runtime:
         #: the admin training loop (retrains, model switches, FAQ answers edited in the admin pages)
         self.training: TrainingLoop | None = None
         self._jobs: asyncio.Task | None = None
+        self._frozen = False
         #: the time source of scheduled work (care messages, SLA); tests replace it with a fake clock
         self.clock: Callable[[], datetime] = utcnow
         self.retry_policy = RetryPolicy(settings.outbox.max_attempts, settings.outbox.base_backoff_s,
@@ -162,6 +167,12 @@ class Runtime:
                                        spawn=self.mode == "process")
             await self.worker.start()
         else:
+            if self.mode in ("child", "worker") and self.engine.dialect.name == "sqlite":
+                # SQLite writes one transaction at a time anyway. With many threads, the one holding
+                # the write lock also waits for the GIL behind the others at every step, and held
+                # the lock for hundreds of milliseconds (the webhook edge waiting all along); one
+                # thread for the blocking work keeps each transaction as short as its own work.
+                to_thread.current_default_thread_limiter().total_tokens = 1
             self.worker = Worker(self, concurrency=self.settings.worker.concurrency,
                                  pump_interval_s=self.settings.outbox.pump_interval_s)
             jobs_from = self.broker if self.mode == "child" else self.redis if self.mode == "worker" else None
@@ -171,9 +182,20 @@ class Runtime:
             await self.worker.start()
         for name in self.connectors:
             log.info("channel %s is on", name)
+        if self.mode != "inline":
+            # A long-running server process: what start-up built (the NLU model, aiogram's and the
+            # ORM's classes) lives as long as the process. Frozen out of the collector, it is not
+            # walked by every full collection, which here took close to half a second, in the
+            # worker with SQLite's write lock held and the webhook edge waiting behind it.
+            gc.collect()
+            gc.freeze()
+            self._frozen = True
 
     async def stop(self) -> None:
         """Finish background work and release connections."""
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
         if self._jobs is not None:
             self._jobs.cancel()
         if self.worker is not None:

@@ -60,7 +60,7 @@ async def receive_webhook(channel: str, request: Request, runtime: RuntimeDep) -
     except ConnectorError as exc:
         return JSONResponse({"detail": exc.reason}, status_code=exc.status)
 
-    if runtime.edge_writer is not None:  # SQLite: stored by the edge's writer thread, in batches
+    if runtime.edge_writer is not None:  # SQLite: stored from the loop, in batches
         stored = await runtime.edge_writer.store(messages, payload)
     else:
 

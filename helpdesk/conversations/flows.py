@@ -20,9 +20,17 @@ from connectors.base import DeliveryError, InboundMessage
 from helpdesk.channels import service as channels
 from helpdesk.channels.models import EventStatus, InboundEvent, OutboxItem
 from helpdesk.conversations import service as conversations
-from helpdesk.conversations.models import HUMAN_STATES, Conversation, DeliveryStatus, Message, MessageAuthor
+from helpdesk.conversations.models import (
+    HUMAN_STATES,
+    Conversation,
+    DeliveryStatus,
+    DialogueState,
+    Message,
+    MessageAuthor,
+)
 from helpdesk.conversations.state_store import DatabaseStateStore, load_in, save_in
 from helpdesk.core.db import utcnow
+from helpdesk.customers.models import ChannelIdentity
 from helpdesk.customers.service import identify_sender
 
 if TYPE_CHECKING:
@@ -57,8 +65,13 @@ def _state_in_database(runtime: Runtime) -> bool:
 
 
 def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
-    """Record the customer's message in its conversation and build the bot's turn."""
-    with Session(runtime.engine, expire_on_commit=False) as session:
+    """Record the customer's message in its conversation and build the bot's turn.
+
+    Reads come first and the writes last, back to back (autoflush off): on SQLite a transaction
+    holds the file's only write lock from its first write to its commit, and the webhook edge waits
+    for that lock.
+    """
+    with Session(runtime.engine, expire_on_commit=False) as session, session.no_autoflush:
         event = session.get(InboundEvent, event_id)
         if event is None or event.status != EventStatus.received:
             return None  # processed already (e.g. by another worker) or nothing to do
@@ -66,55 +79,62 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
         customer, identity = identify_sender(session, inbound.channel, inbound.sender_id, inbound.sender_name)
         conversation = conversations.open_conversation(session, identity)
         new_conversation = conversation.last_message_at is None
+        conversation_key = f"conversation:{conversation.id}"
+        state = load_in(session, conversation_key) if _state_in_database(runtime) else None
         message = conversations.add_message(
             session, conversation, direction="in", author=MessageAuthor.customer, text=inbound.text,
             channel_message_id=inbound.external_id, payload=inbound.payload,
             attachments=[a.model_dump(mode="json") for a in inbound.attachments],
         )
-        turn = Turn(
-            conversation_key=f"conversation:{conversation.id}",
-            recipient_id=inbound.sender_id,
-            channel=inbound.channel,
-            text=inbound.text,
-            payload=inbound.payload,
-            human_owned=conversation.state in HUMAN_STATES,
-            locale_hint=customer.locale,
-            # Reply by message id where the platform supports it; a button press's token (e.g. a
-            # Telegram callback query id) is for acknowledging, not for quoting.
-            reply_to=inbound.reply_token if inbound.kind == "message" else None,
-            customer=CustomerView(id=customer.id, name=customer.name,
-                                  verified_phone=customer.phone if customer.phone_verified else None,
-                                  locale=customer.locale),
-            has_attachments=bool(inbound.attachments),
-        )
-        state = load_in(session, turn.conversation_key) if _state_in_database(runtime) else None
         session.commit()
-        return _Prepared(event_id, conversation.id, message.id, turn, inbound, new_conversation, state)
+    turn = Turn(
+        conversation_key=conversation_key,
+        recipient_id=inbound.sender_id,
+        channel=inbound.channel,
+        text=inbound.text,
+        payload=inbound.payload,
+        human_owned=conversation.state in HUMAN_STATES,
+        locale_hint=customer.locale,
+        # Reply by message id where the platform supports it; a button press's token (e.g. a
+        # Telegram callback query id) is for acknowledging, not for quoting.
+        reply_to=inbound.reply_token if inbound.kind == "message" else None,
+        customer=CustomerView(id=customer.id, name=customer.name,
+                              verified_phone=customer.phone if customer.phone_verified else None,
+                              locale=customer.locale),
+        has_attachments=bool(inbound.attachments),
+    )
+    return _Prepared(event_id, conversation.id, message.id, turn, inbound, new_conversation, state)
 
 
 def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applied:
-    """Store the NLU reading, the replies (queued) and the state; apply an escalation."""
-    with Session(runtime.engine, expire_on_commit=False) as session:
+    """Store the NLU reading, the replies (queued) and the state; apply an escalation.
+
+    As in _prepare, everything the writes need is read before the first of them."""
+    turn = prepared.turn
+    replies = [(reply.text, reply.model_dump(mode="json"), reply.recipient_id) for reply in decision.replies]
+    with Session(runtime.engine, expire_on_commit=False) as session, session.no_autoflush:
         conversation = session.get(Conversation, prepared.conversation_id)
         message = session.get(Message, prepared.message_id)
+        event = session.get(InboundEvent, prepared.event_id)
+        older = channels.oldest_pending_for_chat(session, turn.channel, turn.recipient_id)
+        session.get(ChannelIdentity, conversation.identity_id)  # queue_outbound reads it: now, not later
+        if prepared.state is not None:
+            session.get(DialogueState, turn.conversation_key)  # likewise for save_in
+        state_before = conversation.state
+
         if decision.nlu is not None:
             message.nlu = decision.nlu.to_rasa()
-        turn = prepared.turn
-        older = channels.oldest_pending_for_chat(session, turn.channel, turn.recipient_id)
         outbox, message_ids = [], []
-        state_before = conversation.state
-        for reply in decision.replies:
+        for text, body, recipient_id in replies:
             stored = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
-                                               text=reply.text, delivery_status=DeliveryStatus.pending)
-            outbox.append(conversations.queue_outbound(session, conversation, stored, reply.model_dump(mode="json"),
-                                                       reply.recipient_id))
+                                               text=text, delivery_status=DeliveryStatus.pending)
+            outbox.append(conversations.queue_outbound(session, conversation, stored, body, recipient_id))
             message_ids.append(stored.id)
         if decision.escalation is not None:
             conversations.escalate(session, conversation, decision.escalation.reason,
                                    decision.escalation.priority)
         if prepared.state is not None:
             save_in(session, turn.conversation_key, prepared.state)
-        event = session.get(InboundEvent, prepared.event_id)
         event.status = EventStatus.processed
         event.processed_at = utcnow()
         session.commit()
@@ -224,7 +244,7 @@ def request_csat(runtime: Runtime, session: Session, conversation: Conversation)
     customer opted out of proactive messages."""
     from connectors.base import OutboundRatingRequest
     from helpdesk.care.service import request_rating
-    from helpdesk.customers.models import ChannelIdentity, Customer
+    from helpdesk.customers.models import Customer
     from helpdesk.customers.service import primary_customer
 
     if conversation.escalated_at is None:

@@ -44,11 +44,14 @@ class UTCDateTime(TypeDecorator):
 JSONColumn = JSON
 
 
-def make_engine(database_url: str, *, echo: bool = False, sqlite_busy_timeout_ms: int = 30000) -> Engine:
+def make_engine(database_url: str, *, echo: bool = False, sqlite_busy_timeout_ms: int = 30000,
+                sqlite_autocheckpoint: bool = True) -> Engine:
     """An engine for the URL; SQLite gets a WAL journal and foreign keys, and its folder is created.
 
     ``sqlite_busy_timeout_ms=0`` makes a locked SQLite database fail at once instead of waiting in
     SQLite's own busy handler (which sleeps up to 100 ms a try), for callers that retry faster.
+    ``sqlite_autocheckpoint=False``: this engine's commits never copy the journal back into the
+    database (which fsyncs); some other connection must (``checkpoint``).
     """
     url = make_url(database_url)
     kwargs: dict[str, Any] = {"echo": echo}
@@ -60,7 +63,8 @@ def make_engine(database_url: str, *, echo: bool = False, sqlite_busy_timeout_ms
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
     engine = create_engine(database_url, **kwargs)
     if url.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", lambda connection, _record: _configure_sqlite(connection, sqlite_busy_timeout_ms))
+        event.listen(engine, "connect", lambda connection, _record: _configure_sqlite(
+            connection, sqlite_busy_timeout_ms, sqlite_autocheckpoint))
     return engine
 
 
@@ -70,14 +74,23 @@ def is_sqlite_busy(exc: BaseException) -> bool:
     return "database is locked" in text or "database is busy" in text
 
 
-def _configure_sqlite(dbapi_connection: Any, busy_timeout_ms: int) -> None:
+def _configure_sqlite(dbapi_connection: Any, busy_timeout_ms: int, autocheckpoint: bool = True) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the web process read while a worker writes; NORMAL sync is safe with WAL.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    if not autocheckpoint:
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy what SQLite's write-ahead journal holds back into the database file, as far as readers
+    allow (``PASSIVE``: it waits for nobody)."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 @contextmanager

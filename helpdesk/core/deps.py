@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from helpdesk.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
-    """The application's wiring (settings, database, channels, bot)."""
+async def get_runtime(request: Request) -> Runtime:
+    """The application's wiring (settings, database, channels, bot). Async, so that FastAPI calls it
+    on the event loop instead of handing it to a worker thread (a hop that, on the webhook edge,
+    cost more than the dependency itself)."""
     return request.app.state.runtime
 
 

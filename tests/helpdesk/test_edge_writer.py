@@ -1,9 +1,10 @@
-"""The webhook edge's SQLite writer (many requests a transaction) and its right of way over a
-child process (the gate)."""
+"""The webhook edge's SQLite writer (many requests a transaction, on the event loop, never waiting
+on it for the write lock) and its right of way over a child process (the gate)."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 
 import pytest
@@ -22,7 +23,7 @@ def message(external_id: str, sender: str = "42") -> InboundMessage:
 
 @pytest.fixture
 def engine(sqlite_url):
-    engine = make_engine(sqlite_url)
+    engine = make_engine(sqlite_url, sqlite_busy_timeout_ms=0)
     migrate(engine)
     yield engine
     engine.dispose()
@@ -59,6 +60,32 @@ async def test_one_bad_request_does_not_fail_the_others(engine):
     assert isinstance(results[1], Exception)
     with Session(engine) as session:
         assert session.exec(select(InboundEvent.external_id)).all() == ["ok-1"]
+
+
+async def test_a_locked_database_is_waited_for_without_blocking_the_loop(engine, tmp_path):
+    gate = EdgeGate(tmp_path / "edge.gate", create=True)
+    holder = sqlite3.connect(engine.url.database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's transaction holds the write lock
+    writer = EdgeWriter(engine, gate)
+    try:
+        stored = asyncio.create_task(writer.store([message("locked-1")], {}))
+        ticks, until = 0, time.monotonic() + 0.2
+        while time.monotonic() < until:
+            await asyncio.sleep(0.005)
+            ticks += 1
+        assert ticks >= 20  # the loop kept running: nothing slept on it for the lock
+        assert not stored.done()
+        assert gate.waiting == 1  # and the other process is asked to hold back
+        holder.execute("COMMIT")
+        [(event_id, channel, sender, to_process)] = await asyncio.wait_for(stored, 2)
+        assert (channel, sender, to_process) == ("telegram", "42", True)
+        assert gate.waiting == 0
+    finally:
+        holder.close()
+        writer.close()
+        gate.close()
+    with Session(engine) as session:
+        assert session.exec(select(InboundEvent.id)).all() == [event_id]
 
 
 def test_the_gate_holds_a_writer_back_while_the_edge_waits_and_no_longer_than_its_limit(tmp_path):
