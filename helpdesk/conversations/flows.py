@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from anyio import to_thread
 from sqlmodel import Session
@@ -18,8 +18,9 @@ from bot import Decision, Turn
 from bot.ports import CustomerView
 from connectors.base import DeliveryError, InboundMessage
 from helpdesk.channels import service as channels
-from helpdesk.channels.models import EventStatus, InboundEvent, OutboxItem
+from helpdesk.channels.models import EventStatus, InboundEvent, OutboxItem, OutboxStatus
 from helpdesk.conversations import service as conversations
+from helpdesk.conversations import turns
 from helpdesk.conversations.models import (
     HUMAN_STATES,
     Conversation,
@@ -60,6 +61,15 @@ class _Applied:
     behind_older: bool
 
 
+class Delivery(NamedTuple):
+    """How a send went, as recorded."""
+
+    item_id: int
+    message_id: int | None
+    status: str
+    last_error: str | None
+
+
 def _state_in_database(runtime: Runtime) -> bool:
     return isinstance(runtime.bot.state_store, DatabaseStateStore)
 
@@ -69,49 +79,71 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
 
     Reads come first and the writes last, back to back (autoflush off): on SQLite a transaction
     holds the file's only write lock from its first write to its commit, and the webhook edge waits
-    for that lock.
+    for that lock. A known customer in an open conversation (most turns) takes plain statements
+    (``turns``); a first contact, a merged customer or a new conversation the ORM.
     """
+    in_database = _state_in_database(runtime)
     with Session(runtime.engine, expire_on_commit=False) as session, session.no_autoflush:
-        event = session.get(InboundEvent, event_id)
+        connection = session.connection()
+        event = connection.execute(turns.EVENT, {"id": event_id}).first()
         if event is None or event.status != EventStatus.received:
             return None  # processed already (e.g. by another worker) or nothing to do
         inbound = InboundMessage.model_validate(event.message)
-        customer, identity = identify_sender(session, inbound.channel, inbound.sender_id, inbound.sender_name)
-        conversation = conversations.open_conversation(session, identity)
-        new_conversation = conversation.last_message_at is None
-        conversation_key = f"conversation:{conversation.id}"
-        state = load_in(session, conversation_key) if _state_in_database(runtime) else None
-        message = conversations.add_message(
-            session, conversation, direction="in", author=MessageAuthor.customer, text=inbound.text,
-            channel_message_id=inbound.external_id, payload=inbound.payload,
-            attachments=[a.model_dump(mode="json") for a in inbound.attachments],
-        )
+        speaker = turns.known_speaker(connection, inbound)
+        if speaker is not None:
+            key = f"conversation:{speaker.conversation_id}"
+            state = turns.load_state(connection, key) if in_database else None
+            message_id = turns.record_customer_message(connection, speaker, inbound, utcnow())
+        else:
+            customer, identity = identify_sender(session, inbound.channel, inbound.sender_id, inbound.sender_name)
+            conversation = conversations.open_conversation(session, identity)
+            key = f"conversation:{conversation.id}"
+            state = load_in(session, key) if in_database else None
+            message_id = conversations.add_message(
+                session, conversation, direction="in", author=MessageAuthor.customer, text=inbound.text,
+                channel_message_id=inbound.external_id, payload=inbound.payload,
+                attachments=[a.model_dump(mode="json") for a in inbound.attachments],
+            ).id
+            speaker = turns.Speaker(identity.id, identity.display_name, customer.id, customer.name, customer.locale,
+                                    customer.phone, customer.phone_verified, conversation.id, conversation.state,
+                                    conversation.channel, conversation.last_message_at is None)
         session.commit()
     turn = Turn(
-        conversation_key=conversation_key,
+        conversation_key=key,
         recipient_id=inbound.sender_id,
         channel=inbound.channel,
         text=inbound.text,
         payload=inbound.payload,
-        human_owned=conversation.state in HUMAN_STATES,
-        locale_hint=customer.locale,
+        human_owned=speaker.conversation_state in HUMAN_STATES,
+        locale_hint=speaker.locale,
         # Reply by message id where the platform supports it; a button press's token (e.g. a
         # Telegram callback query id) is for acknowledging, not for quoting.
         reply_to=inbound.reply_token if inbound.kind == "message" else None,
-        customer=CustomerView(id=customer.id, name=customer.name,
-                              verified_phone=customer.phone if customer.phone_verified else None,
-                              locale=customer.locale),
+        customer=CustomerView(id=speaker.customer_id, name=speaker.name,
+                              verified_phone=speaker.phone if speaker.phone_verified else None,
+                              locale=speaker.locale),
         has_attachments=bool(inbound.attachments),
     )
-    return _Prepared(event_id, conversation.id, message.id, turn, inbound, new_conversation, state)
+    return _Prepared(event_id, speaker.conversation_id, message_id, turn, inbound, speaker.new_conversation, state)
 
 
 def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applied:
     """Store the NLU reading, the replies (queued) and the state; apply an escalation.
 
-    As in _prepare, everything the writes need is read before the first of them."""
+    Without an escalation (most turns) this is plain statements (``turns``); an escalation goes
+    through the ORM, as escalating and assigning work on objects. As in _prepare, everything the
+    writes need is read before the first of them."""
     turn = prepared.turn
     replies = [(reply.text, reply.model_dump(mode="json"), reply.recipient_id) for reply in decision.replies]
+    nlu = decision.nlu.to_rasa() if decision.nlu is not None else None
+    if decision.escalation is None:
+        with Session(runtime.engine) as session:
+            answer = turns.store_answer(
+                session.connection(), event_id=prepared.event_id, conversation_id=prepared.conversation_id,
+                message_id=prepared.message_id, channel=turn.channel, recipient_id=turn.recipient_id, nlu=nlu,
+                replies=replies, state_key=turn.conversation_key, state=prepared.state, now=utcnow())
+            session.commit()
+        return _Applied(answer.outbox, answer.message_ids, False, answer.behind_older)
     with Session(runtime.engine, expire_on_commit=False) as session, session.no_autoflush:
         conversation = session.get(Conversation, prepared.conversation_id)
         message = session.get(Message, prepared.message_id)
@@ -122,17 +154,15 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applie
             session.get(DialogueState, turn.conversation_key)  # likewise for save_in
         state_before = conversation.state
 
-        if decision.nlu is not None:
-            message.nlu = decision.nlu.to_rasa()
+        if nlu is not None:
+            message.nlu = nlu
         outbox, message_ids = [], []
         for text, body, recipient_id in replies:
             stored = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
                                                text=text, delivery_status=DeliveryStatus.pending)
             outbox.append(conversations.queue_outbound(session, conversation, stored, body, recipient_id))
             message_ids.append(stored.id)
-        if decision.escalation is not None:
-            conversations.escalate(session, conversation, decision.escalation.reason,
-                                   decision.escalation.priority)
+        conversations.escalate(session, conversation, decision.escalation.reason, decision.escalation.priority)
         if prepared.state is not None:
             save_in(session, turn.conversation_key, prepared.state)
         event.status = EventStatus.processed
@@ -163,7 +193,7 @@ async def process_inbound_event(runtime: Runtime, event_id: int) -> None:
         events = runtime.events
         await events.publish("message_created", conversation_id=prepared.conversation_id,
                              message_id=prepared.message_id, author="customer",
-                             new_conversation=prepared.new_conversation)
+                             new_conversation=prepared.new_conversation, human_owned=prepared.turn.human_owned)
         decision = await runtime.bot.handle(prepared.turn, prepared.state)
         applied = await to_thread.run_sync(_apply, runtime, prepared, decision)
         for message_id in applied.message_ids:
@@ -183,7 +213,7 @@ async def process_inbound_event(runtime: Runtime, event_id: int) -> None:
         await send_in_order(runtime, prepared.inbound.channel, applied.outbox)
 
 
-async def send_in_order(runtime: Runtime, channel: str, items: list[OutboxItem]) -> list[OutboxItem]:
+async def send_in_order(runtime: Runtime, channel: str, items: list[OutboxItem]) -> list[Delivery]:
     """Send items one after the other, stopping at one that must wait for a retry; the outcomes
     are recorded together. Returns the items attempted, as recorded."""
     connector = runtime.connectors.get(channel)
@@ -230,12 +260,19 @@ def _oldest_pending(runtime: Runtime, channel: str, recipient_id: str) -> Outbox
 
 def _record_deliveries(
     runtime: Runtime, outcomes: list[tuple[int, str | None, DeliveryError | None]]
-) -> list[OutboxItem]:
+) -> list[Delivery]:
+    now = utcnow()
+    recorded = []
     with Session(runtime.engine, expire_on_commit=False) as session:
-        items = [channels.record_delivery(session, item_id, external_id, error, runtime.retry_policy)
-                 for item_id, external_id, error in outcomes]
+        for item_id, external_id, error in outcomes:
+            if error is None:  # the common case, in two statements
+                message_id = turns.record_sent(session.connection(), item_id, external_id, now)
+                recorded.append(Delivery(item_id, message_id, OutboxStatus.sent, None))
+            else:
+                item = channels.record_delivery(session, item_id, external_id, error, runtime.retry_policy)
+                recorded.append(Delivery(item.id, item.message_id, item.status, item.last_error))
         session.commit()
-        return items
+    return recorded
 
 
 def request_csat(runtime: Runtime, session: Session, conversation: Conversation) -> OutboxItem | None:

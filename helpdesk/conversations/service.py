@@ -168,6 +168,17 @@ def claim(session: Session, conversation: Conversation, agent: Agent) -> Convers
     return conversation
 
 
+def outbound_body(body: dict[str, Any], author: str, conversation_id: int,
+                  last_inbound_at: datetime | None) -> dict[str, Any]:
+    """An outgoing message's body with the metadata its connector needs."""
+    return {**body, "metadata": {
+        **(body.get("metadata") or {}),
+        "author": author,
+        "conversation_id": conversation_id,
+        "last_inbound_at": last_inbound_at.isoformat() if last_inbound_at else None,
+    }}
+
+
 def queue_outbound(
     session: Session, conversation: Conversation, message: Message, body: dict[str, Any], recipient_id: str
 ) -> OutboxItem:
@@ -177,12 +188,7 @@ def queue_outbound(
     channels with messaging windows (Messenger, Zalo) need to choose how, or whether, to send.
     """
     identity = session.get(ChannelIdentity, conversation.identity_id)
-    body = {**body, "metadata": {
-        **(body.get("metadata") or {}),
-        "author": message.author,
-        "conversation_id": conversation.id,
-        "last_inbound_at": identity.last_inbound_at.isoformat() if identity and identity.last_inbound_at else None,
-    }}
+    body = outbound_body(body, message.author, conversation.id, identity.last_inbound_at if identity else None)
     # The first attempt is made right away by whoever queued it; the retry pump takes over only if
     # that attempt has not finished within the lease (e.g. the process stopped).
     item = OutboxItem(message_id=message.id, channel=conversation.channel, recipient_id=recipient_id, body=body,

@@ -66,6 +66,8 @@ def on_message(event: DomainEvent) -> Change | None:
     author = event.data.get("author")
     if author not in (MessageAuthor.agent, MessageAuthor.customer) or event.data.get("private"):
         return None
+    if author == MessageAuthor.customer and event.data.get("human_owned") is False:
+        return None  # written to the bot, as the worker knew when it stored it: no clock to look up
     message_id = event.data.get("message_id")
 
     def change(session: Session, clocks: Clocks, config: Callable[[], SLAConfig]) -> None:

@@ -164,3 +164,51 @@ async def test_with_redis_configured_dialogue_state_lives_in_redis(make_settings
         assert queue.json()["data"][0]["escalation_reason"] == "bot_failed"
     keys = redis.Redis.from_url(redis_url).keys("caredesk:dialogue:*")
     assert len(keys) == 1
+
+
+async def test_a_known_customers_turn_is_stored_as_a_first_contacts_turn_is(telegram_client, fake_telegram):
+    """The first turn goes through the ORM (a new customer and conversation), the second through the
+    plain statements of ``conversations.turns``: both must leave the same rows behind."""
+    from helpdesk.channels.models import OutboxItem
+    from helpdesk.conversations.models import Conversation, DialogueState
+    from helpdesk.customers.models import ChannelIdentity
+
+    for update_id, text in ((8001, "shop ơi bảo hành mấy tháng vậy"), (8002, "đổi trả trong bao lâu vậy")):
+        response = await post_update(telegram_client, telegram_update(update_id, text))
+        assert response.status_code == 200
+        await telegram_client.settle()
+    assert len(fake_telegram.sent_messages(CHAT_ID)) == 2
+    with Session(telegram_client.runtime.engine) as session:
+        [conversation] = session.exec(select(Conversation)).all()
+        [identity] = session.exec(select(ChannelIdentity)).all()
+        messages = session.exec(select(Message).order_by(Message.id)).all()
+        items = session.exec(select(OutboxItem).order_by(OutboxItem.id)).all()
+        events = session.exec(select(InboundEvent).order_by(InboundEvent.id)).all()
+        state = session.get(DialogueState, f"conversation:{conversation.id}")
+
+    def shape(message: Message) -> tuple:
+        return (message.conversation_id, message.direction, message.author, message.channel, message.is_private,
+                message.delivery_status, message.delivery_error, message.attachments, message.nlu is not None,
+                message.channel_message_id is not None)
+
+    first_in, first_out, second_in, second_out = messages
+    assert shape(first_in) == shape(second_in) == (conversation.id, "in", "customer", "telegram", False, None,
+                                                   None, [], True, True)
+    assert second_in.channel_message_id == "8002" and second_in.text == "đổi trả trong bao lâu vậy"
+    assert second_in.nlu["intent"]["name"] == "ask_return_policy"
+    assert shape(first_out) == shape(second_out) == (conversation.id, "out", "bot", "telegram", False, "sent",
+                                                     None, [], False, True)
+    assert conversation.last_message_at == second_out.created_at and conversation.state == "bot"
+    assert identity.last_inbound_at >= second_in.created_at > first_in.created_at
+    assert identity.display_name == "Lan"
+
+    assert [item.status for item in items] == ["sent", "sent"] and [item.attempts for item in items] == [1, 1]
+    assert [item.message_id for item in items] == [first_out.id, second_out.id]
+    assert all(item.sent_at is not None and item.external_id == message.channel_message_id
+               for item, message in zip(items, (first_out, second_out), strict=True))
+    first_meta, second_meta = (item.body["metadata"] for item in items)
+    assert first_meta.keys() == second_meta.keys() and second_meta["conversation_id"] == conversation.id
+    assert second_meta["author"] == "bot" and second_meta["last_inbound_at"] is not None
+    assert [event.status for event in events] == ["processed", "processed"]
+    assert all(event.processed_at is not None for event in events)
+    assert state is not None and state.updated_at >= first_out.created_at
