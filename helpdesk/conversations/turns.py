@@ -40,32 +40,51 @@ _outbox = OutboxItem.__table__
 _states = DialogueState.__table__
 
 EVENT = select(_events.c.status, _events.c.message).where(_events.c.id == bindparam("id"))
+#: the sender, their customer, and their newest open conversation if any, in one statement
+_open = _conversations.alias("open_conversations")
+_OPEN_ID = (
+    select(_open.c.id)
+    .where(_open.c.identity_id == _identities.c.id, _open.c.state.in_(OPEN_STATES))
+    .order_by(_open.c.id.desc()).limit(1).correlate(_identities).scalar_subquery()
+)
 _SPEAKER = (
     select(_identities.c.id, _identities.c.display_name, _customers.c.id.label("customer_id"), _customers.c.name,
-           _customers.c.locale, _customers.c.phone, _customers.c.phone_verified, _customers.c.merged_into_id)
-    .join_from(_identities, _customers, _customers.c.id == _identities.c.customer_id)
+           _customers.c.locale, _customers.c.phone, _customers.c.phone_verified, _customers.c.merged_into_id,
+           _conversations.c.id.label("conversation_id"), _conversations.c.state, _conversations.c.channel,
+           _conversations.c.last_message_at)
+    .select_from(_identities.join(_customers, _customers.c.id == _identities.c.customer_id)
+                 .outerjoin(_conversations, _conversations.c.id == _OPEN_ID))
     .where(_identities.c.channel == bindparam("channel"), _identities.c.external_id == bindparam("external_id"))
 )
-_OPEN_CONVERSATION = (
-    select(_conversations.c.id, _conversations.c.state, _conversations.c.channel, _conversations.c.last_message_at)
-    .where(_conversations.c.identity_id == bindparam("identity_id"), _conversations.c.state.in_(OPEN_STATES))
-    .order_by(_conversations.c.id.desc()).limit(1)
-)
 _STATE = select(_states.c.data).where(_states.c.key == bindparam("state_key"))
-_LAST_INBOUND = (
-    select(_identities.c.last_inbound_at)
-    .join_from(_conversations, _identities, _identities.c.id == _conversations.c.identity_id)
-    .where(_conversations.c.id == bindparam("conversation_id"))
-)
-_OLDER_PENDING = (
+#: what storing an answer needs to know, in one statement: whether an older message of the chat
+#: still waits, when the customer last wrote, and whether the dialogue state has a row yet
+_BEFORE_ANSWER = select(
     select(_outbox.c.id)
     .where(_outbox.c.status == OutboxStatus.pending, _outbox.c.channel == bindparam("channel"),
            _outbox.c.recipient_id == bindparam("recipient_id"))
-    .limit(1)
+    .limit(1).correlate(None).scalar_subquery().label("older"),
+    select(_identities.c.last_inbound_at)
+    .join_from(_conversations, _identities, _identities.c.id == _conversations.c.identity_id)
+    .where(_conversations.c.id == bindparam("conversation_id")).correlate(None).scalar_subquery()
+    .label("last_inbound_at"),
+    select(_states.c.key).where(_states.c.key == bindparam("state_key")).correlate(None).scalar_subquery()
+    .label("state_key"),
 )
+_SEEN = (update(_identities).where(_identities.c.id == bindparam("identity_id"))
+         .values(last_inbound_at=bindparam("now")))
+_SEEN_RENAMED = _SEEN.values(display_name=bindparam("sender_name"))
 _INSERT_MESSAGE = insert(_messages).returning(_messages.c.id)
 _INSERT_OUTBOX = insert(_outbox).returning(_outbox.c.id)
-_TOUCH_CONVERSATION = update(_conversations).where(_conversations.c.id == bindparam("conversation_id"))
+_TOUCH_CONVERSATION = (update(_conversations).where(_conversations.c.id == bindparam("conversation_id"))
+                       .values(last_message_at=bindparam("now"), updated_at=bindparam("now")))
+_READING = (update(_messages).where(_messages.c.id == bindparam("message_id"))
+            .values(nlu=bindparam("reading", type_=_messages.c.nlu.type)))
+_SAVE_STATE = (update(_states).where(_states.c.key == bindparam("state_key"))
+               .values(data=bindparam("state_data", type_=_states.c.data.type), updated_at=bindparam("now")))
+_NEW_STATE = insert(_states)
+_PROCESSED = (update(_events).where(_events.c.id == bindparam("event_id"))
+              .values(status=EventStatus.processed, processed_at=bindparam("now")))
 _SENT = (
     update(_outbox).where(_outbox.c.id == bindparam("item_id"))
     .values(attempts=_outbox.c.attempts + 1, status=OutboxStatus.sent, external_id=bindparam("external_id"),
@@ -98,13 +117,10 @@ def known_speaker(connection: Connection, inbound: InboundMessage) -> Speaker | 
     """The sender and their open conversation, when both exist and the customer is not merged into
     another (None: the ORM path creates or resolves them)."""
     who = connection.execute(_SPEAKER, {"channel": inbound.channel, "external_id": inbound.sender_id}).first()
-    if who is None or who.merged_into_id is not None:
-        return None
-    conversation = connection.execute(_OPEN_CONVERSATION, {"identity_id": who.id}).first()
-    if conversation is None:
+    if who is None or who.merged_into_id is not None or who.conversation_id is None:
         return None
     return Speaker(who.id, who.display_name, who.customer_id, who.name, who.locale, who.phone, who.phone_verified,
-                   conversation.id, conversation.state, conversation.channel, conversation.last_message_at is None)
+                   who.conversation_id, who.state, who.channel, who.last_message_at is None)
 
 
 def load_state(connection: Connection, key: str) -> dict[str, Any]:
@@ -116,18 +132,16 @@ def load_state(connection: Connection, key: str) -> dict[str, Any]:
 def record_customer_message(connection: Connection, speaker: Speaker, inbound: InboundMessage,
                             now: datetime) -> int:
     """Store the customer's message (the writes of ``identify_sender`` and ``add_message``)."""
-    seen: dict[str, Any] = {"last_inbound_at": now}
-    if inbound.sender_name and inbound.sender_name != speaker.display_name:
-        seen["display_name"] = inbound.sender_name
-    connection.execute(update(_identities).where(_identities.c.id == speaker.identity_id).values(**seen))
+    renamed = bool(inbound.sender_name) and inbound.sender_name != speaker.display_name
+    connection.execute(_SEEN_RENAMED if renamed else _SEEN, {"identity_id": speaker.identity_id, "now": now,
+                                                             "sender_name": inbound.sender_name})
     message_id = connection.execute(_INSERT_MESSAGE, insert_values(
         Message, conversation_id=speaker.conversation_id, direction="in", author=MessageAuthor.customer,
         channel=speaker.channel, channel_message_id=inbound.external_id, text=inbound.text,
         payload=inbound.payload, attachments=[a.model_dump(mode="json") for a in inbound.attachments],
         created_at=now,
     )).scalar_one()
-    connection.execute(_TOUCH_CONVERSATION, {"conversation_id": speaker.conversation_id, "last_message_at": now,
-                                             "updated_at": now})
+    connection.execute(_TOUCH_CONVERSATION, {"conversation_id": speaker.conversation_id, "now": now})
     return message_id
 
 
@@ -143,12 +157,12 @@ def store_answer(connection: Connection, *, event_id: int, conversation_id: int,
                  replies: list[tuple[str, dict[str, Any], str]], state_key: str, state: dict[str, Any] | None,
                  now: datetime) -> Answer:
     """Store the bot's reading and replies without an escalation (the writes of ``flows._apply``)."""
-    older = connection.execute(_OLDER_PENDING, {"channel": channel, "recipient_id": recipient_id}).first()
-    last_inbound_at = connection.execute(_LAST_INBOUND, {"conversation_id": conversation_id}).scalar()
-    has_state = state is not None and connection.execute(_STATE, {"state_key": state_key}).first() is not None
+    older, last_inbound_at, state_row = connection.execute(_BEFORE_ANSWER, {
+        "channel": channel, "recipient_id": recipient_id, "conversation_id": conversation_id, "state_key": state_key,
+    }).one()
 
     if nlu is not None:
-        connection.execute(update(_messages).where(_messages.c.id == message_id).values(nlu=nlu))
+        connection.execute(_READING, {"message_id": message_id, "reading": nlu})
     outbox, message_ids = [], []
     for text, body, reply_to in replies:
         reply_id = connection.execute(_INSERT_MESSAGE, insert_values(
@@ -164,16 +178,13 @@ def store_answer(connection: Connection, *, event_id: int, conversation_id: int,
         outbox.append(OutboxItem(id=item_id, **values))
         message_ids.append(reply_id)
     if replies:
-        connection.execute(_TOUCH_CONVERSATION, {"conversation_id": conversation_id, "last_message_at": now,
-                                                 "updated_at": now})
+        connection.execute(_TOUCH_CONVERSATION, {"conversation_id": conversation_id, "now": now})
     if state is not None:
-        if has_state:
-            connection.execute(update(_states).where(_states.c.key == state_key)
-                               .values(data=state, updated_at=now))
+        if state_row is not None:
+            connection.execute(_SAVE_STATE, {"state_key": state_key, "state_data": state, "now": now})
         else:
-            connection.execute(insert(_states).values(insert_values(DialogueState, key=state_key, data=state)))
-    connection.execute(update(_events).where(_events.c.id == event_id)
-                       .values(status=EventStatus.processed, processed_at=now))
+            connection.execute(_NEW_STATE, insert_values(DialogueState, key=state_key, data=state, updated_at=now))
+    connection.execute(_PROCESSED, {"event_id": event_id, "now": now})
     return Answer(outbox, message_ids, older is not None)
 
 
