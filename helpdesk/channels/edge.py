@@ -47,6 +47,8 @@ FIRST_PAUSE_S = 0.0002
 MAX_PAUSE_S = 0.002
 #: commits between two checkpoints of the journal (in a thread)
 CHECKPOINT_EVERY = 500
+#: most requests in one transaction (bounds how long one commit keeps the loop busy)
+MAX_BATCH = 256
 
 
 class _Busy(Exception):
@@ -126,7 +128,7 @@ class EdgeWriter:
 
     def _flush(self) -> None:
         self._scheduled = False
-        batch, self._pending = self._pending, []
+        batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
         if not batch:
             return
         try:
@@ -140,6 +142,9 @@ class EdgeWriter:
             results = [self._alone(messages, payload) for messages, payload, _future in batch]
         self._end_wait()
         self._settle(batch, results)
+        if self._pending and not self._scheduled:  # the rest in the next turn, after other requests
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def _retry_later(self) -> None:
         now = time.monotonic()

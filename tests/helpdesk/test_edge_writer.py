@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from connectors.base import InboundMessage
-from helpdesk.channels.edge import EdgeWriter
+from helpdesk.channels.edge import MAX_BATCH, EdgeWriter
 from helpdesk.channels.gate import MAX_HOLD_S, EdgeGate
 from helpdesk.channels.models import InboundEvent
 from helpdesk.core.db import make_engine, migrate
@@ -31,20 +31,22 @@ def engine(sqlite_url):
 
 async def test_concurrent_requests_share_transactions_and_duplicates_are_dropped(engine):
     writer = EdgeWriter(engine)
+    n = MAX_BATCH + 100
     try:
-        requests = [[message(f"m-{i}", sender=str(i % 7))] for i in range(200)]
+        requests = [[message(f"m-{i}", sender=str(i % 7))] for i in range(n)]
         requests += [[message("m-3")], [message("m-5"), message("m-new")]]  # redeliveries, one with a new event
         results = await asyncio.gather(*(writer.store(r, {"raw": i}) for i, r in enumerate(requests)))
     finally:
         writer.close()
-    assert all(len(result) == 1 for result in results[:200])
-    assert results[200] == []  # a duplicate is acknowledged, not stored again
-    assert [row[1:] for row in results[201]] == [("telegram", "42", True)]
-    assert writer.requests == 202 and writer.batches < 202  # requests were grouped
+    assert all(len(result) == 1 for result in results[:n])
+    assert results[n] == []  # a duplicate is acknowledged, not stored again
+    assert [row[1:] for row in results[n + 1]] == [("telegram", "42", True)]
+    # grouped, and no transaction longer than MAX_BATCH requests
+    assert writer.requests == n + 2 and writer.batches == 2
     with Session(engine) as session:
-        assert session.exec(select(func.count()).select_from(InboundEvent)).one() == 201
+        assert session.exec(select(func.count()).select_from(InboundEvent)).one() == n + 1
     ids = [row[0] for result in results for row in result]
-    assert len(set(ids)) == len(ids) == 201
+    assert len(set(ids)) == len(ids) == n + 1
 
 
 async def test_one_bad_request_does_not_fail_the_others(engine):
