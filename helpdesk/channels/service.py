@@ -11,7 +11,6 @@ from typing import Any, NamedTuple
 from pydantic import TypeAdapter
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from connectors.base import ChannelConnector, DeliveryError, InboundMessage, OutboundMessage
@@ -131,25 +130,16 @@ async def send_outbox_item(connector: ChannelConnector, item: OutboxItem) -> tup
         return None, DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
 
 
-def record_delivery(
-    session: Session, item_id: int, external_id: str | None, error: DeliveryError | None,
-    policy: RetryPolicy = DEFAULT_RETRY,
+def record_failed_send(
+    session: Session, item_id: int, error: DeliveryError, policy: RetryPolicy = DEFAULT_RETRY,
 ) -> OutboxItem:
-    """Store the outcome of a send on the outbox item and its message."""
+    """Store a failed send on the outbox item and its message: due again later if it may be
+    retried, failed for good otherwise. (A successful send is two plain statements:
+    ``conversations.turns.record_sent``.)"""
     item = session.get(OutboxItem, item_id)
     message = session.get(Message, item.message_id) if item.message_id else None
     now = utcnow()
     item.attempts += 1
-    if error is None:
-        item.status = OutboxStatus.sent
-        item.external_id = external_id
-        item.sent_at = now
-        item.last_error = None
-        if message is not None:
-            message.delivery_status = DeliveryStatus.sent
-            message.channel_message_id = external_id
-            message.delivery_error = None
-        return item
     item.last_error = error.reason[:1000]
     if error.retryable and item.attempts < policy.max_attempts:
         item.next_attempt_at = now + timedelta(seconds=policy.delay(item.attempts, error.retry_after))

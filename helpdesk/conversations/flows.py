@@ -90,23 +90,23 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
             return None  # processed already (e.g. by another worker) or nothing to do
         inbound = InboundMessage.model_validate(event.message)
         speaker = turns.known_speaker(connection, inbound)
-        if speaker is not None:
-            key = f"conversation:{speaker.conversation_id}"
-            state = turns.load_state(connection, key) if in_database else None
-            message_id = turns.record_customer_message(connection, speaker, inbound, utcnow())
-        else:
+        conversation = None
+        if speaker is None:
             customer, identity = identify_sender(session, inbound.channel, inbound.sender_id, inbound.sender_name)
             conversation = conversations.open_conversation(session, identity)
-            key = f"conversation:{conversation.id}"
-            state = load_in(session, key) if in_database else None
+            speaker = turns.Speaker(identity.id, identity.display_name, customer.id, customer.name, customer.locale,
+                                    customer.phone, customer.phone_verified, conversation.id, conversation.state,
+                                    conversation.channel, conversation.last_message_at is None)
+        key = f"conversation:{speaker.conversation_id}"
+        state = load_in(session, key) if in_database else None
+        if conversation is None:
+            message_id = turns.record_customer_message(connection, speaker, inbound, utcnow())
+        else:
             message_id = conversations.add_message(
                 session, conversation, direction="in", author=MessageAuthor.customer, text=inbound.text,
                 channel_message_id=inbound.external_id, payload=inbound.payload,
                 attachments=[a.model_dump(mode="json") for a in inbound.attachments],
             ).id
-            speaker = turns.Speaker(identity.id, identity.display_name, customer.id, customer.name, customer.locale,
-                                    customer.phone, customer.phone_verified, conversation.id, conversation.state,
-                                    conversation.channel, conversation.last_message_at is None)
         session.commit()
     turn = Turn(
         conversation_key=key,
@@ -269,7 +269,7 @@ def _record_deliveries(
                 message_id = turns.record_sent(session.connection(), item_id, external_id, now)
                 recorded.append(Delivery(item_id, message_id, OutboxStatus.sent, None))
             else:
-                item = channels.record_delivery(session, item_id, external_id, error, runtime.retry_policy)
+                item = channels.record_failed_send(session, item_id, error, runtime.retry_policy)
                 recorded.append(Delivery(item.id, item.message_id, item.status, item.last_error))
         session.commit()
     return recorded

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from anyio import to_thread
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -14,10 +15,14 @@ from helpdesk.conversations.models import DialogueState
 from helpdesk.core.db import utcnow
 
 
+_LOAD = select(DialogueState.__table__.c.data).where(DialogueState.__table__.c.key == bindparam("state_key"))
+
+
 def load_in(session: Session, key: str) -> dict[str, Any]:
-    """The state for ``key`` read within an existing transaction."""
-    row = session.get(DialogueState, key)
-    return copy.deepcopy(row.data) if row is not None else {}
+    """The state for ``key`` read within an existing transaction ({} when there is none); a fresh
+    copy, decoded from the stored JSON, that the caller may change."""
+    data = session.connection().execute(_LOAD, {"state_key": key}).scalar()
+    return data if data is not None else {}
 
 
 def save_in(session: Session, key: str, state: dict[str, Any]) -> None:

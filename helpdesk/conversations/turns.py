@@ -56,7 +56,6 @@ _SPEAKER = (
                  .outerjoin(_conversations, _conversations.c.id == _OPEN_ID))
     .where(_identities.c.channel == bindparam("channel"), _identities.c.external_id == bindparam("external_id"))
 )
-_STATE = select(_states.c.data).where(_states.c.key == bindparam("state_key"))
 #: what storing an answer needs to know, in one statement: whether an older message of the chat
 #: still waits, when the customer last wrote, and whether the dialogue state has a row yet
 _BEFORE_ANSWER = select(
@@ -123,12 +122,6 @@ def known_speaker(connection: Connection, inbound: InboundMessage) -> Speaker | 
                    who.conversation_id, who.state, who.channel, who.last_message_at is None)
 
 
-def load_state(connection: Connection, key: str) -> dict[str, Any]:
-    """The dialogue state stored for ``key`` ({} when there is none)."""
-    data = connection.execute(_STATE, {"state_key": key}).scalar()
-    return dict(data) if data is not None else {}
-
-
 def record_customer_message(connection: Connection, speaker: Speaker, inbound: InboundMessage,
                             now: datetime) -> int:
     """Store the customer's message (the writes of ``identify_sender`` and ``add_message``)."""
@@ -189,8 +182,7 @@ def store_answer(connection: Connection, *, event_id: int, conversation_id: int,
 
 
 def record_sent(connection: Connection, item_id: int, external_id: str | None, now: datetime) -> int | None:
-    """A successful send on the outbox item and its message (``record_delivery`` without an error);
-    returns the message's id."""
+    """A successful send on the outbox item and its message; returns the message's id."""
     message_id = connection.execute(_SENT, {"item_id": item_id, "external_id": external_id, "now": now}).scalar()
     if message_id is not None:
         connection.execute(_MESSAGE_SENT, {"message_id": message_id, "external_id": external_id})
