@@ -50,10 +50,19 @@ def visibility_filter(session: Session, agent: Agent, conversation_table, teams:
         return None
     if teams is None:
         teams = team_names(session, agent)
-    own_team = conversation_table.team.in_(teams) if teams else None
-    clauses = [conversation_table.team.is_(None), conversation_table.assignee_id == agent.id]
-    if own_team is not None:
-        if agent.role == AgentRole.supervisor:
+    return visibility_clause(agent.role, conversation_table, agent.id, teams if teams else None)
+
+
+def visibility_clause(role: AgentRole, conversation_table, agent_id, teams):
+    """``visibility_filter``'s condition for a role, with the agent's id and team names given as values
+    or as bind parameters (so that one statement serves every agent of the role); ``teams`` is None
+    for an agent without a team. None for admins, who see everything."""
+    if role == AgentRole.admin:
+        return None
+    clauses = [conversation_table.team.is_(None), conversation_table.assignee_id == agent_id]
+    if teams is not None:
+        own_team = conversation_table.team.in_(teams)
+        if role == AgentRole.supervisor:
             clauses.append(own_team)
         else:
             clauses.append(own_team & conversation_table.assignee_id.is_(None))

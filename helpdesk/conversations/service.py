@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func
+from sqlalchemy import bindparam, case, func
 from sqlmodel import Session, col, select
 
 from helpdesk.agents.models import Agent, AgentRole
@@ -17,6 +17,7 @@ from helpdesk.conversations.models import (
     OPEN_STATES,
     Conversation,
     ConversationState,
+    ConversationTag,
     DeliveryStatus,
     Message,
     MessageAuthor,
@@ -325,8 +326,6 @@ def set_priority(session: Session, conversation: Conversation, actor: Agent, pri
 
 def set_tags(session: Session, conversation: Conversation, actor: Agent, add: list[str], remove: list[str]) -> list[str]:
     """Add and remove tags; returns the conversation's tags."""
-    from helpdesk.conversations.models import ConversationTag
-
     current = {t.tag: t for t in session.exec(
         select(ConversationTag).where(ConversationTag.conversation_id == conversation.id)).all()}
     for tag in remove:
@@ -342,13 +341,17 @@ def set_tags(session: Session, conversation: Conversation, actor: Agent, add: li
     return sorted(current)
 
 
+_TAGS_OF = (select(ConversationTag.conversation_id, ConversationTag.tag)
+            .where(col(ConversationTag.conversation_id).in_(bindparam("ids", expanding=True)))
+            .order_by(ConversationTag.tag))
+
+
 def tags_of(session: Session, conversation_ids: list[int]) -> dict[int, list[str]]:
     """Tags of several conversations at once."""
-    from helpdesk.conversations.models import ConversationTag
-
     tags: dict[int, list[str]] = {cid: [] for cid in conversation_ids}
     if conversation_ids:
-        for row in session.exec(select(ConversationTag).where(
-                col(ConversationTag.conversation_id).in_(conversation_ids)).order_by(ConversationTag.tag)):
-            tags[row.conversation_id].append(row.tag)
+        for conversation_id, tag in session.exec(_TAGS_OF, params={"ids": conversation_ids}):
+            tags[conversation_id].append(tag)
     return tags
+
+

@@ -1,21 +1,22 @@
 """Server-side queries behind the inbox: the views, their counts, enriched rows, orders and warranties.
 
-Every query starts from the conversations the agent may see (``visibility_filter``), so a view can
+Every query starts from the conversations the agent may see (``visibility_clause``), so a view can
 never list, count or describe another team's conversation.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, true
+from sqlalchemy import Integer, Select, and_, bindparam, case, func, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from helpdesk.agents.models import Agent
-from helpdesk.agents.teams import team_names, visibility_filter
+from helpdesk.agents.models import Agent, AgentRole
+from helpdesk.agents.teams import team_names, visibility_clause
 from helpdesk.conversations.models import (
     HUMAN_STATES,
     OPEN_STATES,
@@ -47,62 +48,65 @@ PREVIEW_CHARS = 160
 
 @dataclass(frozen=True)
 class ViewScope:
-    """Who is looking and when: the agent, their teams, what they may see, and the moment deadlines are
-    measured from."""
+    """Who is looking and when: the agent, their teams, and the moment deadlines are measured from."""
 
     agent: Agent
     teams: tuple[str, ...]
     now: datetime
-    #: the agent's visibility as a SQL condition, built once per request (it reads their teams)
-    visible: ColumnElement[bool] = field(default_factory=true)
 
-    @cached_property
-    def conditions(self) -> dict[str, ColumnElement[bool]]:
-        """The condition of each view (see ``view_conditions``), built once per scope."""
-        return view_conditions(self)
+    @property
+    def statements(self) -> _Statements:
+        """The view statements of the agent's kind: their role, and whether they belong to a team."""
+        return _statements(AgentRole(self.agent.role), bool(self.teams))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The values of the statements' bind parameters for this agent at this moment."""
+        return {"me": self.agent.id, "teams": list(self.teams), "soon": self.now + BREACHING_WINDOW,
+                "since": self.now - RESOLVED_WINDOW}
 
 
 def scope_for(session: Session, agent: Agent, now: datetime | None = None) -> ViewScope:
-    """The agent's scope for one request (their teams and visibility are read once, at its start)."""
-    teams = tuple(team_names(session, agent))
-    visible = visibility_filter(session, agent, Conversation, teams)
-    return ViewScope(agent=agent, teams=teams, now=now or utcnow(), visible=true() if visible is None else visible)
+    """The agent's scope for one request (their teams are read once, at its start)."""
+    return ViewScope(agent=agent, teams=tuple(team_names(session, agent)), now=now or utcnow())
 
 
-def view_conditions(scope: ViewScope) -> dict[str, ColumnElement[bool]]:
+# The statements are built once per kind of agent, with the agent, their teams and the time as bind
+# parameters: building a statement of this size and computing its cache key cost more than running it.
+_ME, _TEAMS = bindparam("me"), bindparam("teams", expanding=True)
+_SOON, _SINCE = bindparam("soon"), bindparam("since")
+_IDS = bindparam("ids", expanding=True)
+
+
+def view_conditions(role: AgentRole, has_teams: bool) -> dict[str, ColumnElement[bool]]:
     """The SQL condition of each view, before visibility."""
     human = col(Conversation.state).in_(HUMAN_STATES)
-    soon = scope.now + BREACHING_WINDOW
     # An agent without a team works the conversations nobody routed to a team.
-    own_team = col(Conversation.team).in_(scope.teams) if scope.teams else col(Conversation.team).is_(None)
+    own_team = col(Conversation.team).in_(_TEAMS) if has_teams else col(Conversation.team).is_(None)
     return {
         "unassigned": and_(Conversation.state == ConversationState.waiting_for_agent,
                            col(Conversation.assignee_id).is_(None)),
-        "mine": and_(human, Conversation.assignee_id == scope.agent.id),
+        "mine": and_(human, Conversation.assignee_id == _ME),
         "team": and_(human, own_team),
         "all": col(Conversation.state).in_(OPEN_STATES),
         "breaching": and_(human, or_(
             col(Conversation.sla_status).in_(("warning", "breached")),
             # The first-response clock only matters until someone has answered.
-            and_(col(Conversation.first_response_at).is_(None), col(Conversation.first_response_due_at) <= soon),
-            col(Conversation.next_response_due_at) <= soon,
-            col(Conversation.resolution_due_at) <= soon,
+            and_(col(Conversation.first_response_at).is_(None), col(Conversation.first_response_due_at) <= _SOON),
+            col(Conversation.next_response_due_at) <= _SOON,
+            col(Conversation.resolution_due_at) <= _SOON,
         )),
         "resolved": and_(Conversation.state == ConversationState.resolved,
-                         col(Conversation.resolved_at) >= scope.now - RESOLVED_WINDOW),
+                         col(Conversation.resolved_at) >= _SINCE),
     }
 
 
-def view_counts(session: Session, scope: ViewScope) -> dict[str, int]:
-    """How many conversations each view holds, in one query."""
-    conditions = scope.conditions
-    columns = [func.coalesce(func.sum(case((condition, 1), else_=0)), 0).label(name)
-               for name, condition in conditions.items()]
-    # Every view is a subset of "all" or "resolved": scanning only those keeps old history out.
-    query = select(*columns).select_from(Conversation).where(
-        scope.visible, or_(conditions["all"], conditions["resolved"]))
-    row = session.exec(query).one()
-    return {name: int(value or 0) for name, value in zip(conditions, row, strict=True)}
+@dataclass(frozen=True)
+class _Statements:
+    counts: Select
+    pages: dict[str, Select]
+    rows_by_id: Select
+    rows_by_id_unchecked: Select
 
 
 #: what a row reads of the conversation itself
@@ -111,49 +115,71 @@ _ROW_FIELDS = ("id", "customer_id", "identity_id", "channel", "state", "priority
                "first_response_at", "next_response_due_at", "resolution_due_at", "resolved_at", "sla_status")
 
 
-def _rows_query(scope: ViewScope, *where: ColumnElement[bool]) -> Select:
-    """One statement for everything a row shows but its tags and preview: the conversation, the names
-    of its customer, identity and assignee, and a flag per view it belongs to."""
+@cache
+def _statements(role: AgentRole, has_teams: bool) -> _Statements:
+    conditions = view_conditions(role, has_teams)
+    visible = visibility_clause(role, Conversation, _ME, _TEAMS if has_teams else None)
+    if visible is None:
+        visible = true()
+
+    columns = [func.coalesce(func.sum(case((condition, 1), else_=0)), 0).label(name)
+               for name, condition in conditions.items()]
+    # Every view is a subset of "all" or "resolved": scanning only those keeps old history out.
+    counts = select(*columns).select_from(Conversation).where(
+        visible, or_(conditions["all"], conditions["resolved"]))
+
     table = Conversation.__table__
-    flags = [case((condition, 1), else_=0).label(f"in_{name}") for name, condition in scope.conditions.items()]
-    return (select(*(table.c[name] for name in _ROW_FIELDS), Customer.name.label("customer_name"),
+    flags = [case((condition, 1), else_=0).label(f"in_{name}") for name, condition in conditions.items()]
+    rows = (select(*(table.c[name] for name in _ROW_FIELDS), Customer.name.label("customer_name"),
                    ChannelIdentity.display_name.label("identity_name"), Agent.name.label("assignee_name"), *flags)
             .select_from(Conversation)
             .outerjoin(Customer, Customer.id == Conversation.customer_id)
             .outerjoin(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
-            .outerjoin(Agent, Agent.id == Conversation.assignee_id)
-            .where(*where))
+            .outerjoin(Agent, Agent.id == Conversation.assignee_id))
+
+    pages = {}
+    for view, condition in conditions.items():
+        # Most urgent first, then longest waiting (resolved: latest first).
+        if view == "resolved":
+            keys = [col(Conversation.resolved_at).label("k1")]
+            order = [keys[0].desc(), col(Conversation.id).desc()]
+        else:
+            keys = [case(QUEUE_ORDER, value=Conversation.priority, else_=len(QUEUE_ORDER)).label("k1"),
+                    func.coalesce(Conversation.escalated_at, Conversation.created_at).label("k2")]
+            order = [*keys, col(Conversation.id)]
+        # The page is picked from the conversations alone; only its rows are then joined to the names
+        # and flagged (joining every conversation of the view before the sort costs more than the sort).
+        page = (select(Conversation.id.label("page_id"), *keys).where(visible, condition).order_by(*order)
+                .offset(bindparam("offset", type_=Integer)).limit(bindparam("limit", type_=Integer)).subquery())
+        if view == "resolved":
+            page_order = [page.c.k1.desc(), page.c.page_id.desc()]
+        else:
+            page_order = [page.c.k1, page.c.k2, page.c.page_id]
+        pages[view] = rows.join(page, page.c.page_id == Conversation.id).order_by(*page_order)
+
+    by_id = rows.where(col(Conversation.id).in_(_IDS))
+    return _Statements(counts=counts, pages=pages, rows_by_id=by_id.where(visible), rows_by_id_unchecked=by_id)
+
+
+def view_counts(session: Session, scope: ViewScope) -> dict[str, int]:
+    """How many conversations each view holds, in one query."""
+    row = session.exec(scope.statements.counts, params=scope.params).one()
+    return {name: int(value or 0) for name, value in zip(VIEWS, row, strict=True)}
 
 
 def view_rows(session: Session, scope: ViewScope, view: str, *, limit: int = 50, offset: int = 0) -> list[InboxRow]:
     """One page of a view: most urgent first, then longest waiting (resolved: latest first)."""
-    if view == "resolved":
-        keys = [col(Conversation.resolved_at).label("k1")]
-        order = [keys[0].desc(), col(Conversation.id).desc()]
-    else:
-        keys = [case(QUEUE_ORDER, value=Conversation.priority, else_=len(QUEUE_ORDER)).label("k1"),
-                func.coalesce(Conversation.escalated_at, Conversation.created_at).label("k2")]
-        order = [*keys, col(Conversation.id)]
-    # The page is picked from the conversations alone; only its rows are then joined to the names and
-    # flagged (joining every conversation of the view before the sort costs more than the sort).
-    page = (select(Conversation.id.label("page_id"), *keys).where(scope.visible, scope.conditions[view])
-            .order_by(*order).offset(offset).limit(limit).subquery())
-    if view == "resolved":
-        page_order = [page.c.k1.desc(), page.c.page_id.desc()]
-    else:
-        page_order = [page.c.k1, page.c.k2, page.c.page_id]
-    query = _rows_query(scope).join(page, page.c.page_id == Conversation.id).order_by(*page_order)
-    return _enrich(session, scope, session.exec(query).all())
+    found = session.exec(scope.statements.pages[view], params={**scope.params, "limit": limit, "offset": offset})
+    return _enrich(session, found.all())
 
 
 def inbox_rows(session: Session, scope: ViewScope, ids: list[int], *, visible_only: bool = True) -> list[InboxRow]:
     """The rows of these conversations (of those the agent may see, unless the caller checked already)."""
     if not ids:
         return []
-    where = [col(Conversation.id).in_(ids)]
-    if visible_only:
-        where.append(scope.visible)
-    return _enrich(session, scope, session.exec(_rows_query(scope, *where)).all())
+    statements = scope.statements
+    query = statements.rows_by_id if visible_only else statements.rows_by_id_unchecked
+    return _enrich(session, session.exec(query, params={**scope.params, "ids": ids}).all())
 
 
 def _previews(session: Session, ids: list[int]) -> dict[int, MessagePreview]:
@@ -169,14 +195,13 @@ def _previews(session: Session, ids: list[int]) -> dict[int, MessagePreview]:
             for row in session.exec(query)}
 
 
-def _enrich(session: Session, scope: ViewScope, found) -> list[InboxRow]:
+def _enrich(session: Session, found) -> list[InboxRow]:
     """Rows from the rows query's results, with their tags and previews (two more queries in all)."""
     if not found:
         return []
     ids = [row.id for row in found]
     tags = tags_of(session, ids)
     previews = _previews(session, ids)
-    views = list(scope.conditions)
     return [InboxRow(
         id=row.id, customer_id=row.customer_id, customer_name=row.customer_name or row.identity_name,
         channel=row.channel, state=row.state, priority=row.priority, team=row.team, assignee_id=row.assignee_id,
@@ -186,7 +211,7 @@ def _enrich(session: Session, scope: ViewScope, found) -> list[InboxRow]:
         first_response_due_at=row.first_response_due_at, first_response_at=row.first_response_at,
         next_response_due_at=row.next_response_due_at, resolution_due_at=row.resolution_due_at,
         resolved_at=row.resolved_at, sla_status=row.sla_status,
-        views=[name for name in views if getattr(row, f"in_{name}")],
+        views=[name for name in VIEWS if getattr(row, f"in_{name}")],
     ) for row in found]
 
 

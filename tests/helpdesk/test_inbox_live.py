@@ -503,6 +503,7 @@ def test_each_role_lists_exactly_the_conversations_it_may_see(inbox):
     worker = inbox.make_agent("see-agent@test.local", ["care"])
     inbox.make_agent("see-lead@test.local", ["care"], role="supervisor")
     other = inbox.make_agent("see-other@test.local", ["care"])
+    loner = inbox.make_agent("see-loner@test.local", [])  # in no team: works what nobody routed
     ids = [inbox.escalated("see-1"), inbox.escalated("see-2", team="care"), inbox.escalated("see-3", team="care"),
            inbox.escalated("see-4", team="technical")]
     assert inbox.client.post(f"/api/conversations/{ids[2]}/assign", headers=inbox.admin,
@@ -511,7 +512,7 @@ def test_each_role_lists_exactly_the_conversations_it_may_see(inbox):
         session.get(Conversation, ids[3]).assignee_id = worker
         session.commit()
     with Session(inbox.runtime.engine) as session:
-        for email in ("see-agent@test.local", "see-lead@test.local", ADMIN_EMAIL):
+        for email in ("see-agent@test.local", "see-lead@test.local", "see-loner@test.local", ADMIN_EMAIL):
             agent = session.exec(select(Agent).where(Agent.email == email)).one()
             allowed = [i for i in ids if may_see(session, agent, session.get(Conversation, i))]
             headers = inbox.bearer(email, ADMIN_PASSWORD if email == ADMIN_EMAIL else PASSWORD)
@@ -520,4 +521,10 @@ def test_each_role_lists_exactly_the_conversations_it_may_see(inbox):
             rows = inbox.client.get(f"/inbox/api/rows?ids={','.join(map(str, ids))}", headers=headers).json()
             assert ([r["id"] for r in rows["data"]], rows["missing"]) == (
                 allowed, [i for i in ids if i not in allowed]), email
+            counts = inbox.client.get("/inbox/api/counts", headers=headers).json()["counts"]
+            assert counts["all"] == len(allowed), email
+            if agent.id == loner:
+                assert allowed == [ids[0]]
+                team_view = inbox.client.get("/inbox/api/views?view=team", headers=headers).json()
+                assert [r["id"] for r in team_view["data"]] == [ids[0]] and team_view["count"] == 1
     assert len(listed) == 4  # the admin sees everything
