@@ -179,6 +179,8 @@ async def bench(label: str, url: str, conversations: int) -> None:
         print(f"{label}_cold_flagged {len(cold.findings)}")
         print(f"{label}_cold_warnings {cold.warnings}")
         print(f"{label}_cold_breaches {cold.breaches}")
+        print(f"{label}_cold_transactions {cold.transactions}")
+        print(f"{label}_cold_longest_transaction_s {cold.longest_transaction_s:.3f}")
         print(f"{label}_warm_check_s {warm_s:.4f}")
         print(f"{label}_warm_flagged {len(warm.findings)}")
         print(f"{label}_tick_check_s {tick_s:.4f}")

@@ -6,7 +6,7 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from helpdesk.core.events import EventBus
+from helpdesk.core.events import EVENTS_PER_MESSAGE, EventBus
 
 
 async def test_listener_and_subscriber_both_receive_an_event():
@@ -102,11 +102,26 @@ async def test_with_redis_events_published_together_reach_another_process_in_ord
     publisher, receiver = EventBus(first, channel=channel), EventBus(second, channel=channel)
     await publisher.start()
     await receiver.start()
-    queue = receiver.subscribe()
-    await asyncio.sleep(0.1)  # let the subscription settle on the server
-    await publisher.publish_many([("sla_warning", {"conversation_id": n}) for n in range(200)])
-    received = [await asyncio.wait_for(queue.get(), 3) for _ in range(200)]
-    assert [e.data["conversation_id"] for e in received] == list(range(200))
+    queue = receiver.subscribe(maxsize=5000)
+    wire = second.pubsub()
+    await wire.subscribe(channel)
+    await asyncio.sleep(0.1)  # let the subscriptions settle on the server
+    count = 2 * EVENTS_PER_MESSAGE + 7
+    await publisher.publish_many([("sla_warning", {"conversation_id": n}) for n in range(count)])
+    received = [await asyncio.wait_for(queue.get(), 3) for _ in range(count)]
+    assert [e.data["conversation_id"] for e in received] == list(range(count))
+    assert {e.name for e in received} == {"sla_warning"}
+    # three messages on the wire, not one per event
+    messages = []
+    async with asyncio.timeout(3):
+        while len(messages) < 3:
+            message = await wire.get_message(ignore_subscribe_messages=True, timeout=1)
+            if message is not None:
+                messages.append(message)
+    assert await wire.get_message(ignore_subscribe_messages=True, timeout=0.2) is None
+    await publisher.publish("sla_breached", conversation_id=1)  # a single event stays a single object
+    assert (await asyncio.wait_for(queue.get(), 3)).name == "sla_breached"
+    await wire.aclose()
     await publisher.stop()
     await receiver.stop()
     await first.aclose()
