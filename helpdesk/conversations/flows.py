@@ -1,8 +1,12 @@
 """What happens to a stored inbound event: conversation, bot decision, replies to the outbox.
 
-A turn costs three short transactions: record the customer's message (and read the dialogue
-state), store the bot's decision (replies queued in the outbox, state saved), and record how the
-sends went. Sending happens between the last two, outside any transaction.
+A known customer's turn costs one read and two short write transactions: read who writes and the
+dialogue state; store the customer's message with the bot's decision (replies queued in the outbox,
+state saved, the event marked processed) all at once; record how the sends went. The bot runs
+between the read and the first write, and sending between the two writes, outside any transaction.
+Storing the message and marking the event in one transaction is also what keeps a worker that dies
+mid-turn from storing the message twice when the event is processed again. A first contact (a new
+customer or conversation) is stored before the bot runs, with the ORM, in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from bot import Decision, Turn
 from bot.ports import CustomerView
 from connectors.base import DeliveryError, InboundMessage
 from helpdesk.channels import service as channels
-from helpdesk.channels.models import EventStatus, InboundEvent, OutboxItem, OutboxStatus
+from helpdesk.channels.models import EventStatus, OutboxItem, OutboxStatus
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations import turns
 from helpdesk.conversations.models import (
@@ -44,7 +48,10 @@ log = logging.getLogger(__name__)
 class _Prepared:
     event_id: int
     conversation_id: int
-    message_id: int
+    #: the customer's message, when already stored (a first contact); else None and stored with the answer
+    message_id: int | None
+    #: the sender and conversation read by the plain-statement path (None on the ORM path)
+    speaker: turns.Speaker | None
     turn: Turn
     inbound: InboundMessage
     new_conversation: bool
@@ -54,6 +61,8 @@ class _Prepared:
 
 @dataclass(frozen=True)
 class _Applied:
+    #: the customer's message
+    message_id: int
     outbox: list[OutboxItem]
     message_ids: list[int]
     escalated: bool
@@ -99,15 +108,14 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
                                     conversation.channel, conversation.last_message_at is None)
         key = f"conversation:{speaker.conversation_id}"
         state = load_in(session, key) if in_database else None
-        if conversation is None:
-            message_id = turns.record_customer_message(connection, speaker, inbound, utcnow())
-        else:
+        message_id = None
+        if conversation is not None:
             message_id = conversations.add_message(
                 session, conversation, direction="in", author=MessageAuthor.customer, text=inbound.text,
                 channel_message_id=inbound.external_id, payload=inbound.payload,
                 attachments=[a.model_dump(mode="json") for a in inbound.attachments],
             ).id
-        session.commit()
+            session.commit()
     turn = Turn(
         conversation_key=key,
         recipient_id=inbound.sender_id,
@@ -124,11 +132,14 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
                               locale=speaker.locale),
         has_attachments=bool(inbound.attachments),
     )
-    return _Prepared(event_id, speaker.conversation_id, message_id, turn, inbound, speaker.new_conversation, state)
+    return _Prepared(event_id, speaker.conversation_id, message_id, speaker if conversation is None else None, turn,
+                     inbound, speaker.new_conversation, state)
 
 
-def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applied:
-    """Store the NLU reading, the replies (queued) and the state; apply an escalation.
+def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applied | None:
+    """Store the customer's message if _prepare did not, the NLU reading, the replies (queued) and the
+    state, and mark the event processed; apply an escalation. None when another worker settled the
+    event first (nothing stored then).
 
     Without an escalation (most turns) this is plain statements (``turns``); an escalation goes
     through the ORM, as escalating and assigning work on objects. As in _prepare, everything the
@@ -140,22 +151,32 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applie
         with Session(runtime.engine) as session:
             answer = turns.store_answer(
                 session.connection(), event_id=prepared.event_id, conversation_id=prepared.conversation_id,
-                message_id=prepared.message_id, channel=turn.channel, recipient_id=turn.recipient_id, nlu=nlu,
-                replies=replies, state_key=turn.conversation_key, state=prepared.state, now=utcnow())
+                message_id=prepared.message_id, customer=_customer(prepared), channel=turn.channel,
+                recipient_id=turn.recipient_id, nlu=nlu, replies=replies, state_key=turn.conversation_key,
+                state=prepared.state, now=utcnow())
+            if answer is None:
+                return None
             session.commit()
-        return _Applied(answer.outbox, answer.message_ids, False, answer.behind_older)
+        return _Applied(answer.message_id, answer.outbox, answer.message_ids, False, answer.behind_older)
     with Session(runtime.engine, expire_on_commit=False) as session, session.no_autoflush:
         conversation = session.get(Conversation, prepared.conversation_id)
-        message = session.get(Message, prepared.message_id)
-        event = session.get(InboundEvent, prepared.event_id)
+        message = session.get(Message, prepared.message_id) if prepared.message_id is not None else None
         older = channels.oldest_pending_for_chat(session, turn.channel, turn.recipient_id)
         session.get(ChannelIdentity, conversation.identity_id)  # queue_outbound reads it: now, not later
         if prepared.state is not None:
             session.get(DialogueState, turn.conversation_key)  # likewise for save_in
         state_before = conversation.state
 
-        if nlu is not None:
-            message.nlu = nlu
+        now = utcnow()
+        if not turns.settle_event(session.connection(), prepared.event_id, now):
+            return None
+        if message is None:
+            message_id = turns.record_customer_message(session.connection(), prepared.speaker, prepared.inbound,
+                                                       now, nlu)
+        else:
+            message_id = message.id
+            if nlu is not None:
+                message.nlu = nlu
         outbox, message_ids = [], []
         for text, body, recipient_id in replies:
             stored = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
@@ -165,23 +186,33 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applie
         conversations.escalate(session, conversation, decision.escalation.reason, decision.escalation.priority)
         if prepared.state is not None:
             save_in(session, turn.conversation_key, prepared.state)
-        event.status = EventStatus.processed
-        event.processed_at = utcnow()
         session.commit()
-        return _Applied(outbox, message_ids, conversation.state != state_before, older is not None)
+        return _Applied(message_id, outbox, message_ids, conversation.state != state_before, older is not None)
 
 
-def _mark_failed(runtime: Runtime, event_id: int, error: str) -> None:
+def _customer(prepared: _Prepared) -> tuple[turns.Speaker, InboundMessage] | None:
+    return (prepared.speaker, prepared.inbound) if prepared.message_id is None else None
+
+
+def _mark_failed(runtime: Runtime, event_id: int, error: str, prepared: _Prepared | None) -> int | None:
+    """Mark the event failed, storing the customer's message if that has not happened yet (so that what
+    they wrote reaches the agents even when the bot could not answer); returns the message's id (None
+    when the turn got no further than reading, or another worker settled the event)."""
     with Session(runtime.engine) as session:
-        event = session.get(InboundEvent, event_id)
-        if event is not None:
-            event.status = EventStatus.failed
-            event.error = error[:1000]
-            session.commit()
+        connection = session.connection()
+        if not turns.settle_event(connection, event_id, utcnow(), error):
+            return None
+        message_id = prepared.message_id if prepared is not None else None
+        if prepared is not None and message_id is None:
+            message_id = turns.record_customer_message(connection, prepared.speaker, prepared.inbound, utcnow())
+        session.commit()
+        return message_id
 
 
 async def process_inbound_event(runtime: Runtime, event_id: int) -> None:
     """Run one stored event through conversation, bot and outbox; failures are recorded on the event."""
+    prepared = None
+    events = runtime.events
     try:
         prepared = await to_thread.run_sync(_prepare, runtime, event_id)
         if prepared is None:
@@ -190,12 +221,11 @@ async def process_inbound_event(runtime: Runtime, event_id: int) -> None:
             connector = runtime.connectors.get(prepared.inbound.channel)
             if connector is not None:
                 await connector.acknowledge(prepared.inbound)
-        events = runtime.events
-        await events.publish("message_created", conversation_id=prepared.conversation_id,
-                             message_id=prepared.message_id, author="customer",
-                             new_conversation=prepared.new_conversation, human_owned=prepared.turn.human_owned)
         decision = await runtime.bot.handle(prepared.turn, prepared.state)
         applied = await to_thread.run_sync(_apply, runtime, prepared, decision)
+        if applied is None:
+            return  # another worker processed it
+        await _announce_customer_message(runtime, prepared, applied.message_id)
         for message_id in applied.message_ids:
             await events.publish("message_created", conversation_id=prepared.conversation_id,
                                  message_id=message_id, author="bot")
@@ -204,13 +234,22 @@ async def process_inbound_event(runtime: Runtime, event_id: int) -> None:
                                  reason=decision.escalation.reason, priority=decision.escalation.priority)
     except Exception as exc:
         log.exception("processing inbound event %s failed", event_id)
-        await to_thread.run_sync(_mark_failed, runtime, event_id, f"{type(exc).__name__}: {exc}")
+        message_id = await to_thread.run_sync(_mark_failed, runtime, event_id, f"{type(exc).__name__}: {exc}",
+                                              prepared)
+        if message_id is not None:
+            await _announce_customer_message(runtime, prepared, message_id)
         return
     # The worker runs this job under the chat's lock, which is also the outbox's per-chat lock.
     if applied.behind_older:
         await drain_chat(runtime, prepared.inbound.channel, prepared.turn.recipient_id)
     elif applied.outbox:
         await send_in_order(runtime, prepared.inbound.channel, applied.outbox)
+
+
+async def _announce_customer_message(runtime: Runtime, prepared: _Prepared, message_id: int) -> None:
+    await runtime.events.publish("message_created", conversation_id=prepared.conversation_id, message_id=message_id,
+                                 author="customer", new_conversation=prepared.new_conversation,
+                                 human_owned=prepared.turn.human_owned)
 
 
 async def send_in_order(runtime: Runtime, channel: str, items: list[OutboxItem]) -> list[Delivery]:

@@ -82,8 +82,9 @@ _READING = (update(_messages).where(_messages.c.id == bindparam("message_id"))
 _SAVE_STATE = (update(_states).where(_states.c.key == bindparam("state_key"))
                .values(data=bindparam("state_data", type_=_states.c.data.type), updated_at=bindparam("now")))
 _NEW_STATE = insert(_states)
-_PROCESSED = (update(_events).where(_events.c.id == bindparam("event_id"))
-              .values(status=EventStatus.processed, processed_at=bindparam("now")))
+#: an event still waiting becomes processed or failed (no row changed: another worker got there first)
+_SETTLE_EVENT = (update(_events).where(_events.c.id == bindparam("event_id"), _events.c.status == EventStatus.received)
+                 .values(status=bindparam("status"), processed_at=bindparam("now"), error=bindparam("error")))
 _SENT = (
     update(_outbox).where(_outbox.c.id == bindparam("item_id"))
     .values(attempts=_outbox.c.attempts + 1, status=OutboxStatus.sent, external_id=bindparam("external_id"),
@@ -122,9 +123,19 @@ def known_speaker(connection: Connection, inbound: InboundMessage) -> Speaker | 
                    who.conversation_id, who.state, who.channel, who.last_message_at is None)
 
 
+def settle_event(connection: Connection, event_id: int, now: datetime, error: str | None = None) -> bool:
+    """Mark a waiting event processed (or failed, with ``error``); False when it was not waiting any
+    more, i.e. another worker settled it first and this transaction must not store anything."""
+    status = EventStatus.processed if error is None else EventStatus.failed
+    changed = connection.execute(_SETTLE_EVENT, {"event_id": event_id, "status": status, "now": now,
+                                                 "error": error[:1000] if error is not None else None})
+    return changed.rowcount == 1
+
+
 def record_customer_message(connection: Connection, speaker: Speaker, inbound: InboundMessage,
-                            now: datetime) -> int:
-    """Store the customer's message (the writes of ``identify_sender`` and ``add_message``)."""
+                            now: datetime, nlu: dict[str, Any] | None = None) -> int:
+    """Store the customer's message (the writes of ``identify_sender`` and ``add_message``), with the
+    bot's reading of it when there is one."""
     renamed = bool(inbound.sender_name) and inbound.sender_name != speaker.display_name
     connection.execute(_SEEN_RENAMED if renamed else _SEEN, {"identity_id": speaker.identity_id, "now": now,
                                                              "sender_name": inbound.sender_name})
@@ -132,29 +143,38 @@ def record_customer_message(connection: Connection, speaker: Speaker, inbound: I
         Message, conversation_id=speaker.conversation_id, direction="in", author=MessageAuthor.customer,
         channel=speaker.channel, channel_message_id=inbound.external_id, text=inbound.text,
         payload=inbound.payload, attachments=[a.model_dump(mode="json") for a in inbound.attachments],
-        created_at=now,
+        nlu=nlu, created_at=now,
     )).scalar_one()
     connection.execute(_TOUCH_CONVERSATION, {"conversation_id": speaker.conversation_id, "now": now})
     return message_id
 
 
 class Answer(NamedTuple):
+    #: the customer's message answered
+    message_id: int
     outbox: list[OutboxItem]
     message_ids: list[int]
     #: an older message of this chat still waits for a retry
     behind_older: bool
 
 
-def store_answer(connection: Connection, *, event_id: int, conversation_id: int, message_id: int,
-                 channel: str, recipient_id: str, nlu: dict[str, Any] | None,
-                 replies: list[tuple[str, dict[str, Any], str]], state_key: str, state: dict[str, Any] | None,
-                 now: datetime) -> Answer:
-    """Store the bot's reading and replies without an escalation (the writes of ``flows._apply``)."""
+def store_answer(connection: Connection, *, event_id: int, conversation_id: int, message_id: int | None,
+                 customer: tuple[Speaker, InboundMessage] | None, channel: str, recipient_id: str,
+                 nlu: dict[str, Any] | None, replies: list[tuple[str, dict[str, Any], str]], state_key: str,
+                 state: dict[str, Any] | None, now: datetime) -> Answer | None:
+    """Settle the event and store the bot's reading and replies without an escalation (the writes of
+    ``flows._apply``), with the customer's message itself when it is not stored yet (``message_id``
+    None: ``customer`` says who wrote what). None, with nothing written, when another worker settled
+    the event first."""
     older, last_inbound_at, state_row = connection.execute(_BEFORE_ANSWER, {
         "channel": channel, "recipient_id": recipient_id, "conversation_id": conversation_id, "state_key": state_key,
     }).one()
-
-    if nlu is not None:
+    if not settle_event(connection, event_id, now):
+        return None
+    if message_id is None:
+        speaker, inbound = customer
+        message_id = record_customer_message(connection, speaker, inbound, now, nlu)
+    elif nlu is not None:
         connection.execute(_READING, {"message_id": message_id, "reading": nlu})
     outbox, message_ids = [], []
     for text, body, reply_to in replies:
@@ -177,8 +197,7 @@ def store_answer(connection: Connection, *, event_id: int, conversation_id: int,
             connection.execute(_SAVE_STATE, {"state_key": state_key, "state_data": state, "now": now})
         else:
             connection.execute(_NEW_STATE, insert_values(DialogueState, key=state_key, data=state, updated_at=now))
-    connection.execute(_PROCESSED, {"event_id": event_id, "now": now})
-    return Answer(outbox, message_ids, older is not None)
+    return Answer(message_id, outbox, message_ids, older is not None)
 
 
 def record_sent(connection: Connection, item_id: int, external_id: str | None, now: datetime) -> int | None:

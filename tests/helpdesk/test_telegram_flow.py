@@ -212,3 +212,54 @@ async def test_a_known_customers_turn_is_stored_as_a_first_contacts_turn_is(tele
     assert [event.status for event in events] == ["processed", "processed"]
     assert all(event.processed_at is not None for event in events)
     assert state is not None and state.updated_at >= first_out.created_at
+
+
+async def test_two_workers_on_one_event_store_and_answer_it_once(telegram_client, fake_telegram):
+    """Both read the event while it waits; the first to store settles it, the second stores nothing.
+    (Reading writes nothing, so a worker that dies before storing leaves nothing to repeat either.)"""
+    from helpdesk.channels import edge
+    from helpdesk.conversations import flows
+
+    runtime = telegram_client.runtime
+    await post_update(telegram_client, telegram_update(8101, "chào shop"))  # a known customer from here on
+    await telegram_client.settle()
+    messages = runtime.connectors["telegram"].parse(telegram_update(8102, "đổi trả trong bao lâu vậy"))
+    with Session(runtime.engine, expire_on_commit=False) as session:  # stored as the edge does, not handed on
+        [(event_id, *_rest)] = edge.store_request(session, messages, {})
+        session.commit()
+
+    first, second = flows._prepare(runtime, event_id), flows._prepare(runtime, event_id)
+    assert first is not None and second is not None and first.message_id is None  # nothing written yet
+    assert count_rows(telegram_client, Message) == 2
+    applied = flows._apply(runtime, first, await runtime.bot.handle(first.turn, first.state))
+    assert applied is not None and len(applied.message_ids) == 1
+    assert flows._apply(runtime, second, await runtime.bot.handle(second.turn, second.state)) is None
+    with Session(runtime.engine) as session:
+        inbound = session.exec(select(Message).where(Message.channel_message_id == "8102")).all()
+        assert [m.id for m in inbound] == [applied.message_id]
+        assert count_rows(telegram_client, Message) == 4  # two turns, each a question and an answer
+        assert session.get(InboundEvent, event_id).status == "processed"
+
+
+async def test_a_turn_the_bot_fails_on_keeps_what_the_customer_wrote(telegram_client, fake_telegram, monkeypatch):
+    runtime = telegram_client.runtime
+    await post_update(telegram_client, telegram_update(8201, "chào shop"))
+    await telegram_client.settle()
+    heard = runtime.events.subscribe()
+
+    async def broken(turn, state):
+        raise RuntimeError("the bot fell over")
+
+    monkeypatch.setattr(runtime.bot, "handle", broken)
+    response = await post_update(telegram_client, telegram_update(8202, "máy xay bị rò nước"))
+    assert response.status_code == 200
+    await telegram_client.settle()
+    with Session(runtime.engine) as session:
+        [message] = session.exec(select(Message).where(Message.channel_message_id == "8202")).all()
+        event = session.exec(select(InboundEvent).where(InboundEvent.external_id.like("%8202%"))).one()
+    assert (message.author, message.text, message.nlu) == ("customer", "máy xay bị rò nước", None)
+    assert event.status == "failed" and "the bot fell over" in event.error
+    assert len(fake_telegram.sent_messages(CHAT_ID)) == 1  # the greeting's answer only
+    created = [heard.get_nowait() for _ in range(heard.qsize())]
+    assert [(e.name, e.data["message_id"]) for e in created if e.name == "message_created"] == [
+        ("message_created", message.id)]
