@@ -6,7 +6,8 @@ state saved, the event marked processed) all at once; record how the sends went.
 between the read and the first write, and sending between the two writes, outside any transaction.
 Storing the message and marking the event in one transaction is also what keeps a worker that dies
 mid-turn from storing the message twice when the event is processed again. A first contact (a new
-customer or conversation) is stored before the bot runs, with the ORM, in a transaction of its own.
+customer, identity or conversation) first creates those, with the ORM, in a transaction of its own;
+its message too is stored with the answer.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from helpdesk.conversations.models import (
     Conversation,
     DeliveryStatus,
     DialogueState,
-    Message,
     MessageAuthor,
 )
 from helpdesk.conversations.state_store import DatabaseStateStore, load_in, save_in
@@ -48,10 +48,8 @@ log = logging.getLogger(__name__)
 class _Prepared:
     event_id: int
     conversation_id: int
-    #: the customer's message, when already stored (a first contact); else None and stored with the answer
-    message_id: int | None
-    #: the sender and conversation read by the plain-statement path (None on the ORM path)
-    speaker: turns.Speaker | None
+    #: who writes, in which conversation (their message is stored with the answer)
+    speaker: turns.Speaker
     turn: Turn
     inbound: InboundMessage
     new_conversation: bool
@@ -84,12 +82,13 @@ def _state_in_database(runtime: Runtime) -> bool:
 
 
 def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
-    """Record the customer's message in its conversation and build the bot's turn.
+    """Find who writes and in which conversation, and build the bot's turn.
 
-    Reads come first and the writes last, back to back (autoflush off): on SQLite a transaction
-    holds the file's only write lock from its first write to its commit, and the webhook edge waits
-    for that lock. A known customer in an open conversation (most turns) takes plain statements
-    (``turns``); a first contact, a merged customer or a new conversation the ORM.
+    A known customer in an open conversation (most turns) only reads, with plain statements
+    (``turns``). A first contact, a merged customer or a new conversation is created with the ORM and
+    committed here; reads come first and the writes last, back to back (autoflush off), as on SQLite
+    a transaction holds the file's only write lock from its first write to its commit, and the
+    webhook edge waits for that lock. The customer's message is stored later, by ``_apply``.
     """
     in_database = _state_in_database(runtime)
     with Session(runtime.engine, expire_on_commit=False) as session, session.no_autoflush:
@@ -99,23 +98,15 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
             return None  # processed already (e.g. by another worker) or nothing to do
         inbound = InboundMessage.model_validate(event.message)
         speaker = turns.known_speaker(connection, inbound)
-        conversation = None
         if speaker is None:
             customer, identity = identify_sender(session, inbound.channel, inbound.sender_id, inbound.sender_name)
             conversation = conversations.open_conversation(session, identity)
+            session.commit()
             speaker = turns.Speaker(identity.id, identity.display_name, customer.id, customer.name, customer.locale,
                                     customer.phone, customer.phone_verified, conversation.id, conversation.state,
                                     conversation.channel, conversation.last_message_at is None)
         key = f"conversation:{speaker.conversation_id}"
         state = load_in(session, key) if in_database else None
-        message_id = None
-        if conversation is not None:
-            message_id = conversations.add_message(
-                session, conversation, direction="in", author=MessageAuthor.customer, text=inbound.text,
-                channel_message_id=inbound.external_id, payload=inbound.payload,
-                attachments=[a.model_dump(mode="json") for a in inbound.attachments],
-            ).id
-            session.commit()
     turn = Turn(
         conversation_key=key,
         recipient_id=inbound.sender_id,
@@ -132,14 +123,13 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
                               locale=speaker.locale),
         has_attachments=bool(inbound.attachments),
     )
-    return _Prepared(event_id, speaker.conversation_id, message_id, speaker if conversation is None else None, turn,
-                     inbound, speaker.new_conversation, state)
+    return _Prepared(event_id, speaker.conversation_id, speaker, turn, inbound, speaker.new_conversation, state)
 
 
 def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applied | None:
-    """Store the customer's message if _prepare did not, the NLU reading, the replies (queued) and the
-    state, and mark the event processed; apply an escalation. None when another worker settled the
-    event first (nothing stored then).
+    """Store the customer's message with its NLU reading, the replies (queued) and the state, and mark
+    the event processed; apply an escalation. None when another worker settled the event first
+    (nothing stored then).
 
     Without an escalation (most turns) this is plain statements (``turns``); an escalation goes
     through the ORM, as escalating and assigning work on objects. As in _prepare, everything the
@@ -151,7 +141,7 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applie
         with Session(runtime.engine) as session:
             answer = turns.store_answer(
                 session.connection(), event_id=prepared.event_id, conversation_id=prepared.conversation_id,
-                message_id=prepared.message_id, customer=_customer(prepared), channel=turn.channel,
+                speaker=prepared.speaker, inbound=prepared.inbound, channel=turn.channel,
                 recipient_id=turn.recipient_id, nlu=nlu, replies=replies, state_key=turn.conversation_key,
                 state=prepared.state, now=utcnow())
             if answer is None:
@@ -160,7 +150,6 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applie
         return _Applied(answer.message_id, answer.outbox, answer.message_ids, False, answer.behind_older)
     with Session(runtime.engine, expire_on_commit=False) as session, session.no_autoflush:
         conversation = session.get(Conversation, prepared.conversation_id)
-        message = session.get(Message, prepared.message_id) if prepared.message_id is not None else None
         older = channels.oldest_pending_for_chat(session, turn.channel, turn.recipient_id)
         session.get(ChannelIdentity, conversation.identity_id)  # queue_outbound reads it: now, not later
         if prepared.state is not None:
@@ -170,13 +159,8 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applie
         now = utcnow()
         if not turns.settle_event(session.connection(), prepared.event_id, now):
             return None
-        if message is None:
-            message_id = turns.record_customer_message(session.connection(), prepared.speaker, prepared.inbound,
-                                                       now, nlu)
-        else:
-            message_id = message.id
-            if nlu is not None:
-                message.nlu = nlu
+        message_id = turns.record_customer_message(session.connection(), prepared.speaker, prepared.inbound, now,
+                                                   nlu)
         outbox, message_ids = [], []
         for text, body, recipient_id in replies:
             stored = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
@@ -190,20 +174,16 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applie
         return _Applied(message_id, outbox, message_ids, conversation.state != state_before, older is not None)
 
 
-def _customer(prepared: _Prepared) -> tuple[turns.Speaker, InboundMessage] | None:
-    return (prepared.speaker, prepared.inbound) if prepared.message_id is None else None
-
-
 def _mark_failed(runtime: Runtime, event_id: int, error: str, prepared: _Prepared | None) -> int | None:
     """Mark the event failed, storing the customer's message if that has not happened yet (so that what
     they wrote reaches the agents even when the bot could not answer); returns the message's id (None
-    when the turn got no further than reading, or another worker settled the event)."""
+    when the turn did not get as far as knowing who wrote, or another worker settled the event)."""
     with Session(runtime.engine) as session:
         connection = session.connection()
         if not turns.settle_event(connection, event_id, utcnow(), error):
             return None
-        message_id = prepared.message_id if prepared is not None else None
-        if prepared is not None and message_id is None:
+        message_id = None
+        if prepared is not None:
             message_id = turns.record_customer_message(connection, prepared.speaker, prepared.inbound, utcnow())
         session.commit()
         return message_id

@@ -77,8 +77,6 @@ _INSERT_MESSAGE = insert(_messages).returning(_messages.c.id)
 _INSERT_OUTBOX = insert(_outbox).returning(_outbox.c.id)
 _TOUCH_CONVERSATION = (update(_conversations).where(_conversations.c.id == bindparam("conversation_id"))
                        .values(last_message_at=bindparam("now"), updated_at=bindparam("now")))
-_READING = (update(_messages).where(_messages.c.id == bindparam("message_id"))
-            .values(nlu=bindparam("reading", type_=_messages.c.nlu.type)))
 _SAVE_STATE = (update(_states).where(_states.c.key == bindparam("state_key"))
                .values(data=bindparam("state_data", type_=_states.c.data.type), updated_at=bindparam("now")))
 _NEW_STATE = insert(_states)
@@ -158,24 +156,19 @@ class Answer(NamedTuple):
     behind_older: bool
 
 
-def store_answer(connection: Connection, *, event_id: int, conversation_id: int, message_id: int | None,
-                 customer: tuple[Speaker, InboundMessage] | None, channel: str, recipient_id: str,
-                 nlu: dict[str, Any] | None, replies: list[tuple[str, dict[str, Any], str]], state_key: str,
-                 state: dict[str, Any] | None, now: datetime) -> Answer | None:
-    """Settle the event and store the bot's reading and replies without an escalation (the writes of
-    ``flows._apply``), with the customer's message itself when it is not stored yet (``message_id``
-    None: ``customer`` says who wrote what). None, with nothing written, when another worker settled
-    the event first."""
+def store_answer(connection: Connection, *, event_id: int, conversation_id: int, speaker: Speaker,
+                 inbound: InboundMessage, channel: str, recipient_id: str, nlu: dict[str, Any] | None,
+                 replies: list[tuple[str, dict[str, Any], str]], state_key: str, state: dict[str, Any] | None,
+                 now: datetime) -> Answer | None:
+    """Settle the event and store the customer's message with the bot's reading, and the replies,
+    without an escalation (the writes of ``flows._apply``). None, with nothing written, when another
+    worker settled the event first."""
     older, last_inbound_at, state_row = connection.execute(_BEFORE_ANSWER, {
         "channel": channel, "recipient_id": recipient_id, "conversation_id": conversation_id, "state_key": state_key,
     }).one()
     if not settle_event(connection, event_id, now):
         return None
-    if message_id is None:
-        speaker, inbound = customer
-        message_id = record_customer_message(connection, speaker, inbound, now, nlu)
-    elif nlu is not None:
-        connection.execute(_READING, {"message_id": message_id, "reading": nlu})
+    message_id = record_customer_message(connection, speaker, inbound, now, nlu)
     outbox, message_ids = [], []
     for text, body, reply_to in replies:
         reply_id = connection.execute(_INSERT_MESSAGE, insert_values(

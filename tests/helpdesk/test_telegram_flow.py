@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlmodel import Session, func, select
 
 from helpdesk.channels.models import InboundEvent
@@ -214,29 +215,34 @@ async def test_a_known_customers_turn_is_stored_as_a_first_contacts_turn_is(tele
     assert state is not None and state.updated_at >= first_out.created_at
 
 
-async def test_two_workers_on_one_event_store_and_answer_it_once(telegram_client, fake_telegram):
+@pytest.mark.parametrize("first_contact", [False, True], ids=["known-customer", "first-contact"])
+async def test_two_workers_on_one_event_store_and_answer_it_once(telegram_client, fake_telegram, first_contact):
     """Both read the event while it waits; the first to store settles it, the second stores nothing.
-    (Reading writes nothing, so a worker that dies before storing leaves nothing to repeat either.)"""
+    (The customer's message is stored only with the answer, so a worker that dies before that leaves
+    nothing to repeat either; a first contact's customer and conversation are found again.)"""
     from helpdesk.channels import edge
     from helpdesk.conversations import flows
 
     runtime = telegram_client.runtime
-    await post_update(telegram_client, telegram_update(8101, "chào shop"))  # a known customer from here on
+    chat_id = CHAT_ID + 1 if first_contact else CHAT_ID
+    await post_update(telegram_client, telegram_update(8101, "chào shop"))
     await telegram_client.settle()
-    messages = runtime.connectors["telegram"].parse(telegram_update(8102, "đổi trả trong bao lâu vậy"))
+    messages = runtime.connectors["telegram"].parse(telegram_update(8102, "đổi trả trong bao lâu vậy", chat_id))
     with Session(runtime.engine, expire_on_commit=False) as session:  # stored as the edge does, not handed on
         [(event_id, *_rest)] = edge.store_request(session, messages, {})
         session.commit()
 
     first, second = flows._prepare(runtime, event_id), flows._prepare(runtime, event_id)
-    assert first is not None and second is not None and first.message_id is None  # nothing written yet
-    assert count_rows(telegram_client, Message) == 2
+    assert first is not None and second is not None
+    assert first.conversation_id == second.conversation_id and first.new_conversation == first_contact
+    assert count_rows(telegram_client, Message) == 2  # the customer's message is not written yet
     applied = flows._apply(runtime, first, await runtime.bot.handle(first.turn, first.state))
     assert applied is not None and len(applied.message_ids) == 1
     assert flows._apply(runtime, second, await runtime.bot.handle(second.turn, second.state)) is None
     with Session(runtime.engine) as session:
         inbound = session.exec(select(Message).where(Message.channel_message_id == "8102")).all()
-        assert [m.id for m in inbound] == [applied.message_id]
+        assert [(m.id, m.conversation_id, m.nlu is not None) for m in inbound] == [
+            (applied.message_id, first.conversation_id, True)]
         assert count_rows(telegram_client, Message) == 4  # two turns, each a question and an answer
         assert session.get(InboundEvent, event_id).status == "processed"
 
