@@ -47,14 +47,20 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class _Prepared:
     event_id: int
-    conversation_id: int
     #: who writes, in which conversation (their message is stored with the answer)
     speaker: turns.Speaker
     turn: Turn
     inbound: InboundMessage
-    new_conversation: bool
     #: the dialogue state, when it lives in the database (read in the same transaction)
     state: dict[str, Any] | None
+
+    @property
+    def conversation_id(self) -> int:
+        return self.speaker.conversation_id
+
+    @property
+    def new_conversation(self) -> bool:
+        return self.speaker.new_conversation
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,7 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
                               locale=speaker.locale),
         has_attachments=bool(inbound.attachments),
     )
-    return _Prepared(event_id, speaker.conversation_id, speaker, turn, inbound, speaker.new_conversation, state)
+    return _Prepared(event_id, speaker, turn, inbound, state)
 
 
 def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applied | None:
@@ -140,8 +146,7 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applie
     if decision.escalation is None:
         with Session(runtime.engine) as session:
             answer = turns.store_answer(
-                session.connection(), event_id=prepared.event_id, conversation_id=prepared.conversation_id,
-                speaker=prepared.speaker, inbound=prepared.inbound, channel=turn.channel,
+                session.connection(), event_id=prepared.event_id, speaker=prepared.speaker, inbound=prepared.inbound, channel=turn.channel,
                 recipient_id=turn.recipient_id, nlu=nlu, replies=replies, state_key=turn.conversation_key,
                 state=prepared.state, now=utcnow())
             if answer is None:
@@ -179,12 +184,12 @@ def _mark_failed(runtime: Runtime, event_id: int, error: str, prepared: _Prepare
     they wrote reaches the agents even when the bot could not answer); returns the message's id (None
     when the turn did not get as far as knowing who wrote, or another worker settled the event)."""
     with Session(runtime.engine) as session:
-        connection = session.connection()
-        if not turns.settle_event(connection, event_id, utcnow(), error):
+        connection, now = session.connection(), utcnow()
+        if not turns.settle_event(connection, event_id, now, error):
             return None
         message_id = None
         if prepared is not None:
-            message_id = turns.record_customer_message(connection, prepared.speaker, prepared.inbound, utcnow())
+            message_id = turns.record_customer_message(connection, prepared.speaker, prepared.inbound, now)
         session.commit()
         return message_id
 

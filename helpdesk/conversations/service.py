@@ -353,5 +353,3 @@ def tags_of(session: Session, conversation_ids: list[int]) -> dict[int, list[str
         for conversation_id, tag in session.exec(_TAGS_OF, params={"ids": conversation_ids}):
             tags[conversation_id].append(tag)
     return tags
-
-

@@ -156,13 +156,14 @@ class Answer(NamedTuple):
     behind_older: bool
 
 
-def store_answer(connection: Connection, *, event_id: int, conversation_id: int, speaker: Speaker,
-                 inbound: InboundMessage, channel: str, recipient_id: str, nlu: dict[str, Any] | None,
+def store_answer(connection: Connection, *, event_id: int, speaker: Speaker, inbound: InboundMessage, channel: str, recipient_id: str, nlu: dict[str, Any] | None,
                  replies: list[tuple[str, dict[str, Any], str]], state_key: str, state: dict[str, Any] | None,
                  now: datetime) -> Answer | None:
     """Settle the event and store the customer's message with the bot's reading, and the replies,
     without an escalation (the writes of ``flows._apply``). None, with nothing written, when another
-    worker settled the event first."""
+    worker settled the event first. (Storing the customer's message moves the conversation's last
+    message time to ``now``, which is also the replies' time.)"""
+    conversation_id = speaker.conversation_id
     older, last_inbound_at, state_row = connection.execute(_BEFORE_ANSWER, {
         "channel": channel, "recipient_id": recipient_id, "conversation_id": conversation_id, "state_key": state_key,
     }).one()
@@ -183,8 +184,6 @@ def store_answer(connection: Connection, *, event_id: int, conversation_id: int,
         item_id = connection.execute(_INSERT_OUTBOX, values).scalar_one()
         outbox.append(OutboxItem(id=item_id, **values))
         message_ids.append(reply_id)
-    if replies:
-        connection.execute(_TOUCH_CONVERSATION, {"conversation_id": conversation_id, "now": now})
     if state is not None:
         if state_row is not None:
             connection.execute(_SAVE_STATE, {"state_key": state_key, "state_data": state, "now": now})

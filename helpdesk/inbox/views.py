@@ -78,7 +78,7 @@ _SOON, _SINCE = bindparam("soon"), bindparam("since")
 _IDS = bindparam("ids", expanding=True)
 
 
-def view_conditions(role: AgentRole, has_teams: bool) -> dict[str, ColumnElement[bool]]:
+def view_conditions(has_teams: bool) -> dict[str, ColumnElement[bool]]:
     """The SQL condition of each view, before visibility."""
     human = col(Conversation.state).in_(HUMAN_STATES)
     # An agent without a team works the conversations nobody routed to a team.
@@ -117,7 +117,7 @@ _ROW_FIELDS = ("id", "customer_id", "identity_id", "channel", "state", "priority
 
 @cache
 def _statements(role: AgentRole, has_teams: bool) -> _Statements:
-    conditions = view_conditions(role, has_teams)
+    conditions = view_conditions(has_teams)
     visible = visibility_clause(role, Conversation, _ME, _TEAMS if has_teams else None)
     if visible is None:
         visible = true()

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: clocks claimed per transaction. On SQLite a transaction holds the one write lock, which the webhook
-#: edge needs to acknowledge anything: 2,000 clocks hold it about 0.2 s (20,000 held it over 2 s, past
+#: edge needs to acknowledge anything: 2,000 clocks held it at most about 0.5 s (20,000 over 2 s, past
 #: Zalo's patience), while a backlog of tens of thousands still goes in a few dozen round trips
 BATCH_SIZE = 2_000
 #: conversations per UPDATE … WHERE id IN (…) (SQLite allows 32,766 parameters per statement)
