@@ -31,7 +31,6 @@ from helpdesk.agents.service import ensure_admin
 from helpdesk.channels.service import RetryPolicy
 from helpdesk.channels.broker import BrokerClient, LocalBroker
 from helpdesk.channels.edge import EdgeWriter
-from helpdesk.channels.gate import EdgeGate
 from helpdesk.channels.remote import RemoteWorker, broker_path, follow_jobs
 from helpdesk.channels.worker import Worker
 from helpdesk.conversations.state_store import DatabaseStateStore
@@ -73,14 +72,15 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.engine = make_engine(settings.database_url)
-        #: on SQLite, the webhook edge stores from the event loop, many requests a transaction; its
-        #: connections fail at once on a locked file (the loop must not sleep in SQLite's busy
+        #: on SQLite, the webhook edge stores from the event loop, many requests a transaction, into
+        #: the inbound ledger's own file (core.db.inbound_database_path), which nothing else writes;
+        #: its connections fail at once on a locked file (the loop must not sleep in SQLite's busy
         #: handler) and the edge tries again itself (see channels.edge)
         self.edge_engine = self.engine
         if self.engine.dialect.name == "sqlite":
             # ... and never checkpoint the journal on the loop (an fsync): a thread does (see EdgeWriter)
             self.edge_engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=0,
-                                           sqlite_autocheckpoint=False)
+                                           sqlite_autocheckpoint=False, inbound_ledger=True)
         self.connectors = build_connectors(settings, self.engine)
         self.models = ModelHolder(settings.nlu.models_dir, settings.nlu.rasa_url, settings.nlu.rasa_timeout_s)
         self.redis = None
@@ -103,13 +103,7 @@ class Runtime:
             if not settings.worker.broker_path:
                 raise ValueError("CAREDESK_WORKER__MODE=child needs CAREDESK_WORKER__BROKER_PATH")
             self.broker = BrokerClient(Path(settings.worker.broker_path))
-        #: the webhook edge's right of way on a SQLite file shared with the child (see channels.gate)
-        self.edge_gate: EdgeGate | None = None
-        if self.broker is not None and self.engine.dialect.name == "sqlite":
-            self.edge_gate = EdgeGate(self.broker.path.parent / "edge.gate", create=self.mode == "process")
-            if self.mode == "child":
-                self.edge_gate.install(self.engine)
-        self.edge_writer = (EdgeWriter(self.edge_engine, self.edge_gate, partial(checkpoint, self.engine))
+        self.edge_writer = (EdgeWriter(self.edge_engine, partial(checkpoint, self.edge_engine))
                             if self.engine.dialect.name == "sqlite" and self.mode != "child" else None)
         fan_out = self.redis if self.redis is not None else self.broker
         if fan_out is not None and WebchatConnector.name in self.connectors:
@@ -214,5 +208,3 @@ class Runtime:
             self.edge_writer.close()
         if self.edge_engine is not self.engine:
             self.edge_engine.dispose()
-        if self.edge_gate is not None:
-            self.edge_gate.close()

@@ -106,8 +106,12 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
     """A fresh, migrated SQLite database file of this test's own."""
     import shutil
 
+    from helpdesk.core.db import inbound_database_path
+
+    url = f"sqlite:///{tmp_path}/caredesk.db"
     shutil.copyfile(sqlite_template, tmp_path / "caredesk.db")
-    return f"sqlite:///{tmp_path}/caredesk.db"
+    shutil.copyfile(inbound_database_path(f"sqlite:///{sqlite_template}"), inbound_database_path(url))
+    return url
 
 
 @pytest.fixture

@@ -1,18 +1,19 @@
 """Storing webhook events on SQLite: on the event loop, many requests per transaction, never waiting
 on the loop for the write lock.
 
-SQLite has one write lock per file. The edge stores the requests that arrived in one turn of the
-event loop in one transaction, on the loop itself: with the WAL journal and ``synchronous=NORMAL`` a
-commit is a write into the journal, no fsync, well under a millisecond for a batch. Doing it on the
-loop rather than in a writer thread matters: a thread that hands the GIL back on every SQLite call
-waits up to the interpreter's switch interval to get it again each time, while the loop parses
-other requests, and a batch of ten inserts then took 20-80 ms instead of 1.
+The edge writes the inbound ledger, which on SQLite is a file of its own
+(``core.db.inbound_database_path``) that nothing else writes in normal running: the message worker's
+transactions are on the main file, so the edge never queues behind them. It stores the requests that
+arrived in one turn of the event loop in one transaction, on the loop itself: with the WAL journal
+and ``synchronous=NORMAL`` a commit is a write into the journal, no fsync, well under a millisecond
+for a batch. Doing it on the loop rather than in a writer thread matters: a thread that hands the
+GIL back on every SQLite call waits up to the interpreter's switch interval to get it again each
+time, while the loop parses other requests, and a batch of ten inserts then took 20-80 ms instead of 1.
 
-When another connection holds the write lock (the child process, or a worker thread), taking it
-fails at once (busy timeout 0): the requests stay queued, the loop serves other requests, and the
-writer tries again a fraction of a millisecond later, with the gate raised so that the child holds
-back its next transaction. Each request is answered only after the commit that holds its events, so
-an acknowledgement still means "stored".
+Should another connection hold the ledger's write lock all the same (a web chat frame stored by a
+thread, a migration), taking it fails at once (busy timeout 0): the requests stay queued, the loop
+serves other requests, and the writer tries again a fraction of a millisecond later. Each request is
+answered only after the commit that holds its events, so an acknowledgement still means "stored".
 
 The edge's connections never checkpoint the journal themselves (that fsyncs, for tens of
 milliseconds, on the loop); every CHECKPOINT_EVERY commits the writer has a thread do it.
@@ -21,7 +22,6 @@ milliseconds, on the loop); every CHECKPOINT_EVERY commits the writer has a thre
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -33,7 +33,6 @@ from sqlmodel import Session
 
 from connectors.base import InboundMessage
 from helpdesk.channels import service
-from helpdesk.channels.gate import EdgeGate
 from helpdesk.core.db import is_sqlite_busy
 
 log = logging.getLogger(__name__)
@@ -65,22 +64,20 @@ def store_request(session: Session, messages: list[InboundMessage], payload: Any
     return stored
 
 
-def retry_while_busy(work: Callable[[], Any], gate: EdgeGate | None, budget_s: float = BUSY_BUDGET_S) -> Any:
-    """Run ``work``, blocking; while SQLite says another connection holds the write lock, try again
-    soon, with that connection's process holding back its next writes meanwhile (``gate``)."""
+def retry_while_busy(work: Callable[[], Any], budget_s: float = BUSY_BUDGET_S) -> Any:
+    """Run ``work``, blocking; while SQLite says another connection holds the write lock, try again soon."""
     deadline = time.monotonic() + budget_s
     pause = FIRST_PAUSE_S
-    with gate or contextlib.nullcontext():
-        while True:
-            try:
-                return work()
-            except _Busy:
-                pass
-            except OperationalError as exc:
-                if not is_sqlite_busy(exc) or time.monotonic() > deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 1.5, MAX_PAUSE_S)
+    while True:
+        try:
+            return work()
+        except _Busy:
+            pass
+        except OperationalError as exc:
+            if not is_sqlite_busy(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 1.5, MAX_PAUSE_S)
 
 
 class EdgeWriter:
@@ -91,10 +88,8 @@ class EdgeWriter:
     the database; it runs in a thread every CHECKPOINT_EVERY commits.
     """
 
-    def __init__(self, engine: Engine, gate: EdgeGate | None = None,
-                 checkpoint: Callable[[], None] | None = None):
+    def __init__(self, engine: Engine, checkpoint: Callable[[], None] | None = None):
         self.engine = engine
-        self.gate = gate
         self.checkpoint = checkpoint
         self._checkpointing: asyncio.Future | None = None
         self._pending: list[tuple[list[InboundMessage], Any, asyncio.Future]] = []
@@ -120,7 +115,7 @@ class EdgeWriter:
         batch, self._pending = self._pending, []
         if batch:
             try:
-                results = retry_while_busy(lambda: self._together(batch), self.gate)
+                results = retry_while_busy(lambda: self._together(batch))
             except Exception as exc:
                 results = [exc] * len(batch)
             self._settle(batch, results)
@@ -151,8 +146,6 @@ class EdgeWriter:
         if self._waiting_since is None:
             self._waiting_since = now
             self._pause = FIRST_PAUSE_S
-            if self.gate is not None:
-                self.gate.__enter__()  # the child holds back its next write while we wait
         elif now - self._waiting_since > BUSY_BUDGET_S:
             batch, self._pending = self._pending, []
             self._end_wait()
@@ -163,10 +156,7 @@ class EdgeWriter:
         self._pause = min(self._pause * 1.5, MAX_PAUSE_S)
 
     def _end_wait(self) -> None:
-        if self._waiting_since is not None:
-            self._waiting_since = None
-            if self.gate is not None:
-                self.gate.__exit__(None, None, None)
+        self._waiting_since = None
 
     def _together(self, batch: list[tuple]) -> list[Stored]:
         with Session(self.engine, expire_on_commit=False) as session:
@@ -196,7 +186,7 @@ class EdgeWriter:
 
     def _alone(self, messages: list[InboundMessage], payload: Any) -> Stored | BaseException:
         try:
-            [stored] = retry_while_busy(lambda: self._together([(messages, payload, None)]), self.gate, budget_s=1.0)
+            [stored] = retry_while_busy(lambda: self._together([(messages, payload, None)]), budget_s=1.0)
             return stored
         except Exception as exc:
             log.exception("storing a webhook event failed")

@@ -13,7 +13,8 @@ from helpdesk.core.types import created_at_field, json_field, timestamp_field
 
 
 class EventStatus(StrEnum):
-    """How far an inbound event got."""
+    """How far an inbound event got: ``received`` (to be processed) or ``ignored`` when stored, then
+    ``processed`` or ``failed`` (its ``InboundOutcome``)."""
 
     received = "received"
     processed = "processed"
@@ -22,13 +23,13 @@ class EventStatus(StrEnum):
 
 
 class InboundEvent(SQLModel, table=True):
-    """One event a platform delivered, stored once per (channel, platform id) before it is processed."""
+    """One event a platform delivered, stored once per (channel, platform id) before it is processed.
+
+    Written only by the webhook edge, never changed (on SQLite it lives in a file of its own, see
+    ``core.db.inbound_database_path``); what became of it is its ``InboundOutcome``."""
 
     __tablename__ = "inbound_events"
-    __table_args__ = (
-        UniqueConstraint("channel", "external_id", name="uq_inbound_channel_external"),
-        Index("ix_inbound_status", "status", "id"),
-    )
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_inbound_channel_external"),)
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=32)
@@ -38,9 +39,20 @@ class InboundEvent(SQLModel, table=True):
     message: dict[str, Any] = json_field()
     raw: dict[str, Any] | list[Any] | None = json_field(nullable=True)
     status: str = Field(default=EventStatus.received, max_length=10)
-    error: str | None = Field(default=None, max_length=1000)
     received_at: datetime = created_at_field()
-    processed_at: datetime | None = timestamp_field()
+
+
+class InboundOutcome(SQLModel, table=True):
+    """What became of a received event: processed, or failed with the error. Written by the worker in
+    the transaction that stores the turn; a second worker on the same event finds the row there and
+    stores nothing."""
+
+    __tablename__ = "inbound_outcomes"
+
+    event_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    status: str = Field(max_length=10)
+    error: str | None = Field(default=None, max_length=1000)
+    processed_at: datetime = created_at_field()
 
 
 class OutboxStatus(StrEnum):

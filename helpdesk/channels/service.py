@@ -11,10 +11,11 @@ from typing import Any, NamedTuple
 from pydantic import TypeAdapter
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import exists, func
 from sqlmodel import Session, col, select
 
 from connectors.base import ChannelConnector, DeliveryError, InboundMessage, OutboundMessage
-from helpdesk.channels.models import EventStatus, InboundEvent, OutboxItem, OutboxStatus
+from helpdesk.channels.models import EventStatus, InboundEvent, InboundOutcome, OutboxItem, OutboxStatus
 from helpdesk.conversations.models import Conversation, DeliveryStatus, Message
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import Conflict
@@ -89,13 +90,40 @@ def record_inbound(session: Session, message: InboundMessage, raw: Any) -> Recor
     return None if event_id is None else RecordedEvent(event_id, values["status"])
 
 
-def pending_events(session: Session, limit: int = 1000, *, older_than_s: float = 0.0) -> list[InboundEvent]:
-    """Events stored but not yet processed (e.g. the process stopped after acknowledging them),
-    optionally only those received more than ``older_than_s`` ago."""
-    query = select(InboundEvent).where(InboundEvent.status == EventStatus.received)
-    if older_than_s:
-        query = query.where(col(InboundEvent.received_at) < utcnow() - timedelta(seconds=older_than_s))
-    return list(session.exec(query.order_by(col(InboundEvent.id)).limit(limit)).all())
+class PendingEvent(NamedTuple):
+    """A stored event that waits to be processed."""
+
+    id: int
+    channel: str
+    sender_id: str
+
+
+#: events received this much before the sweep's cut-off are taken to be committed: the ids below
+#: theirs need not be looked at again once settled (ids come in commit order on one SQLite writer;
+#: on PostgreSQL concurrent edges may commit them a little out of order)
+SETTLED_MARGIN = timedelta(seconds=60)
+_events, _outcomes = InboundEvent.__table__, InboundOutcome.__table__
+
+
+def pending_events(session: Session, *, after_id: int = 0, older_than_s: float = 0.0,
+                   limit: int = 1000) -> tuple[list[PendingEvent], int]:
+    """Events stored to be processed and not settled yet (e.g. the process stopped after acknowledging
+    them), oldest first: those with an id above ``after_id``, received more than ``older_than_s`` ago.
+    Also the ``after_id`` for the next look, below which every event is settled (the ledger is never
+    scanned from its beginning twice)."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    unsettled = ~exists().where(_outcomes.c.event_id == _events.c.id)
+    rows = session.connection().execute(
+        select(_events.c.id, _events.c.channel, _events.c.sender_id)
+        .where(_events.c.id > after_id, _events.c.status == EventStatus.received, _events.c.received_at <= cutoff,
+               unsettled)
+        .order_by(_events.c.id).limit(limit)).all()
+    if rows:
+        return [PendingEvent(*row) for row in rows], rows[0].id - 1
+    settled_through = session.connection().execute(
+        select(func.max(_events.c.id)).where(_events.c.id > after_id,
+                                             _events.c.received_at <= cutoff - SETTLED_MARGIN)).scalar()
+    return [], after_id if settled_through is None else settled_through
 
 
 def chats_with_due_items(session: Session, limit: int = 500) -> list[tuple[str, str]]:

@@ -57,16 +57,13 @@ class Worker:
         self._draining: set[str] = set()
         #: stored events submitted here and not finished yet (the stray sweep skips them)
         self._queued_events: set[int] = set()
+        #: every stored event up to this id is settled: the stray sweep looks above it
+        self._swept_through = 0
         self._loop = asyncio.get_running_loop()
 
     async def start(self) -> None:
         """Resume events left unprocessed by a previous run and start the outbox pump."""
-        def load_pending() -> list[tuple[int, str, str]]:
-            with Session(self.runtime.engine) as session:
-                return [(e.id, e.channel, e.sender_id) for e in channels.pending_events(session)]
-
-        for event_id, channel, sender_id in await to_thread.run_sync(load_pending):
-            self.submit_event(event_id, channel, sender_id)
+        await self.sweep_stray_events(older_than_s=0.0)
         self._pump = asyncio.create_task(self._run_pump(), name="caredesk-outbox-pump")
 
     def submit_event(self, event_id: int, channel: str, sender_id: str, *, typing_off: bool = False) -> None:
@@ -196,12 +193,12 @@ class Worker:
         """Process stored events that nobody took up (their job was lost while this worker was
         away, or went to a process that died); how many were submitted."""
 
-        def load() -> list[tuple[int, str, str]]:
+        def load() -> tuple[list[channels.PendingEvent], int]:
             with Session(self.runtime.engine) as session:
-                return [(e.id, e.channel, e.sender_id)
-                        for e in channels.pending_events(session, older_than_s=older_than_s)]
+                return channels.pending_events(session, after_id=self._swept_through, older_than_s=older_than_s)
 
-        strays = [row for row in await to_thread.run_sync(load) if row[0] not in self._queued_events]
+        pending, self._swept_through = await to_thread.run_sync(load)
+        strays = [event for event in pending if event.id not in self._queued_events]
         for event_id, channel, sender_id in strays:
             self.submit_event(event_id, channel, sender_id)
         return len(strays)

@@ -100,7 +100,7 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
     with Session(runtime.engine, expire_on_commit=False) as session, session.no_autoflush:
         connection = session.connection()
         event = connection.execute(turns.EVENT, {"id": event_id}).first()
-        if event is None or event.status != EventStatus.received:
+        if event is None or event.status != EventStatus.received or event.outcome is not None:
             return None  # processed already (e.g. by another worker) or nothing to do
         inbound = InboundMessage.model_validate(event.message)
         speaker = turns.known_speaker(connection, inbound)

@@ -15,10 +15,12 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from connectors.base import InboundMessage
-from helpdesk.channels.models import EventStatus, InboundEvent, OutboxItem, OutboxStatus
+from helpdesk.channels.models import EventStatus, InboundEvent, InboundOutcome, OutboxItem, OutboxStatus
 from helpdesk.conversations.models import (
     OPEN_STATES,
     Conversation,
@@ -32,6 +34,7 @@ from helpdesk.core.types import insert_values
 from helpdesk.customers.models import ChannelIdentity, Customer
 
 _events = InboundEvent.__table__
+_outcomes = InboundOutcome.__table__
 _identities = ChannelIdentity.__table__
 _customers = Customer.__table__
 _conversations = Conversation.__table__
@@ -39,7 +42,10 @@ _messages = Message.__table__
 _outbox = OutboxItem.__table__
 _states = DialogueState.__table__
 
-EVENT = select(_events.c.status, _events.c.message).where(_events.c.id == bindparam("id"))
+#: an event, and what became of it if it was settled already
+EVENT = (select(_events.c.status, _events.c.message, _outcomes.c.status.label("outcome"))
+         .select_from(_events.outerjoin(_outcomes, _outcomes.c.event_id == _events.c.id))
+         .where(_events.c.id == bindparam("id")))
 #: the sender, their customer, and their newest open conversation if any, in one statement
 _open = _conversations.alias("open_conversations")
 _OPEN_ID = (
@@ -80,9 +86,11 @@ _TOUCH_CONVERSATION = (update(_conversations).where(_conversations.c.id == bindp
 _SAVE_STATE = (update(_states).where(_states.c.key == bindparam("state_key"))
                .values(data=bindparam("state_data", type_=_states.c.data.type), updated_at=bindparam("now")))
 _NEW_STATE = insert(_states)
-#: an event still waiting becomes processed or failed (no row changed: another worker got there first)
-_SETTLE_EVENT = (update(_events).where(_events.c.id == bindparam("event_id"), _events.c.status == EventStatus.received)
-                 .values(status=bindparam("status"), processed_at=bindparam("now"), error=bindparam("error")))
+#: an event still waiting becomes processed or failed (no row added: another worker got there first)
+_SETTLE_EVENT = {
+    dialect: insert_for(_outcomes).on_conflict_do_nothing(index_elements=["event_id"]).returning(_outcomes.c.event_id)
+    for dialect, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
 _SENT = (
     update(_outbox).where(_outbox.c.id == bindparam("item_id"))
     .values(attempts=_outbox.c.attempts + 1, status=OutboxStatus.sent, external_id=bindparam("external_id"),
@@ -125,9 +133,9 @@ def settle_event(connection: Connection, event_id: int, now: datetime, error: st
     """Mark a waiting event processed (or failed, with ``error``); False when it was not waiting any
     more, i.e. another worker settled it first and this transaction must not store anything."""
     status = EventStatus.processed if error is None else EventStatus.failed
-    changed = connection.execute(_SETTLE_EVENT, {"event_id": event_id, "status": status, "now": now,
-                                                 "error": error[:1000] if error is not None else None})
-    return changed.rowcount == 1
+    added = connection.execute(_SETTLE_EVENT[connection.dialect.name], {
+        "event_id": event_id, "status": status, "processed_at": now, "error": error[:1000] if error is not None else None})
+    return added.scalar_one_or_none() is not None  # (psycopg gives no row count for ON CONFLICT)
 
 
 def record_customer_message(connection: Connection, speaker: Speaker, inbound: InboundMessage,

@@ -3,7 +3,7 @@
 from helpdesk.agents.models import Agent, AuthToken, LoginAttempt, Team, TeamMember
 from helpdesk.audit.models import AuditEntry
 from helpdesk.care.models import CareMessage, CarePlan, RatingRequest
-from helpdesk.channels.models import ChannelCredential, InboundEvent, OutboxItem
+from helpdesk.channels.models import ChannelCredential, InboundEvent, InboundOutcome, OutboxItem
 from helpdesk.conversations.models import Conversation, ConversationTag, DialogueState, Message
 from helpdesk.canned.models import CannedResponse
 from helpdesk.customers.models import ChannelIdentity, Customer
@@ -23,7 +23,7 @@ from helpdesk.training.models import (
 
 __all__ = [
     "LoginAttempt", "Team", "TeamMember", "ConversationTag", "CannedResponse",
-    "Agent", "AuthToken", "AuditEntry", "ChannelCredential", "InboundEvent", "OutboxItem", "Conversation", "DialogueState",
+    "Agent", "AuthToken", "AuditEntry", "ChannelCredential", "InboundEvent", "InboundOutcome", "OutboxItem", "Conversation", "DialogueState",
     "Message", "ChannelIdentity", "Customer", "Rating", "Order", "Product", "Warranty", "CarePlan", "CareMessage",
     "RatingRequest",
     "SLAPolicy", "BusinessHoursPeriod", "Holiday", "SLATimer", "SLAEvent", "SLAOutcome",

@@ -1,10 +1,10 @@
 """Alembic environment: runs CareDesk's migrations against the configured connection or URL."""
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 import helpdesk.core.tables  # noqa: F401  (registers every table on the metadata)
+from helpdesk.core.db import INBOUND_SCHEMA, INBOUND_TABLE, make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -28,16 +28,28 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = engine_from_config(config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.",
-                                poolclass=pool.NullPool)
-    with engine.connect() as connection:
-        _run(connection)
+    # CareDesk's own engine: on a SQLite file its connections attach the inbound ledger's file
+    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    try:
+        with engine.connect() as connection:
+            _run(connection)
+    finally:
+        engine.dispose()
 
 
 def _run(connection) -> None:
+    # On a SQLite file the inbound ledger lives in an attached file of its own, created and checked
+    # by the engine (helpdesk.core.db), not in the database these migrations compare.
+    ledger_apart = connection.dialect.name == "sqlite" and any(
+        row[1] == INBOUND_SCHEMA for row in connection.exec_driver_sql("PRAGMA database_list"))
+
+    def include_object(obj, name, type_, reflected, compare_to) -> bool:
+        table = obj if type_ == "table" else getattr(obj, "table", None)
+        return not (ledger_apart and table is not None and table.name == INBOUND_TABLE)
+
     # SQLite cannot ALTER most things in place; batch mode recreates tables when needed.
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True)
+                      compare_type=True, include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -1,5 +1,6 @@
-"""The webhook edge's SQLite writer (many requests a transaction, on the event loop, never waiting
-on it for the write lock) and its right of way over a child process (the gate)."""
+"""The webhook edge's SQLite writer: many requests a transaction, on the event loop, never waiting on
+it for the write lock, in the inbound ledger's own file, which the worker's transactions on the main
+database do not lock."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from sqlmodel import Session, func, select
 
 from connectors.base import InboundMessage
 from helpdesk.channels.edge import MAX_BATCH, EdgeWriter
-from helpdesk.channels.gate import MAX_HOLD_S, EdgeGate
 from helpdesk.channels.models import InboundEvent
 from helpdesk.core.db import make_engine, migrate
 
@@ -23,8 +23,11 @@ def message(external_id: str, sender: str = "42") -> InboundMessage:
 
 @pytest.fixture
 def engine(sqlite_url):
-    engine = make_engine(sqlite_url, sqlite_busy_timeout_ms=0)
-    migrate(engine)
+    """The edge's engine: the ledger's file, failing at once on a lock."""
+    main = make_engine(sqlite_url)
+    migrate(main)
+    main.dispose()
+    engine = make_engine(sqlite_url, sqlite_busy_timeout_ms=0, inbound_ledger=True)
     yield engine
     engine.dispose()
 
@@ -64,11 +67,10 @@ async def test_one_bad_request_does_not_fail_the_others(engine):
         assert session.exec(select(InboundEvent.external_id)).all() == ["ok-1"]
 
 
-async def test_a_locked_database_is_waited_for_without_blocking_the_loop(engine, tmp_path):
-    gate = EdgeGate(tmp_path / "edge.gate", create=True)
+async def test_a_locked_ledger_is_waited_for_without_blocking_the_loop(engine):
     holder = sqlite3.connect(engine.url.database, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # another process's transaction holds the write lock
-    writer = EdgeWriter(engine, gate)
+    holder.execute("BEGIN IMMEDIATE")  # another connection's transaction holds the ledger's write lock
+    writer = EdgeWriter(engine)
     try:
         stored = asyncio.create_task(writer.store([message("locked-1")], {}))
         ticks, until = 0, time.monotonic() + 0.2
@@ -77,33 +79,32 @@ async def test_a_locked_database_is_waited_for_without_blocking_the_loop(engine,
             ticks += 1
         assert ticks >= 20  # the loop kept running: nothing slept on it for the lock
         assert not stored.done()
-        assert gate.waiting == 1  # and the other process is asked to hold back
         holder.execute("COMMIT")
         [(event_id, channel, sender, to_process)] = await asyncio.wait_for(stored, 2)
         assert (channel, sender, to_process) == ("telegram", "42", True)
-        assert gate.waiting == 0
     finally:
         holder.close()
         writer.close()
-        gate.close()
     with Session(engine) as session:
         assert session.exec(select(InboundEvent.id)).all() == [event_id]
 
 
-def test_the_gate_holds_a_writer_back_while_the_edge_waits_and_no_longer_than_its_limit(tmp_path):
-    edge = EdgeGate(tmp_path / "edge.gate", create=True)
-    child = EdgeGate(tmp_path / "edge.gate", create=False)
+async def test_the_workers_write_lock_on_the_database_does_not_hold_the_edge_up(engine, sqlite_url):
+    """The worker writes the main file; the edge writes the ledger's: a long transaction of the
+    worker's does not delay an acknowledgement, and the worker's connections see the new event."""
+    worker = make_engine(sqlite_url)
+    holder = worker.raw_connection()
     try:
-        started = time.monotonic()
-        child.hold_back()
-        assert time.monotonic() - started < 0.01  # nobody waits: no delay
-        with edge:
-            assert child.waiting == 1
-            started = time.monotonic()
-            child.hold_back()
-            held = time.monotonic() - started
-        assert MAX_HOLD_S * 0.9 <= held < MAX_HOLD_S + 0.05  # bounded: a stuck count only slows it
-        assert child.waiting == 0
+        holder.execute("BEGIN")  # as the worker's transactions: the lock of each file written
+        holder.execute("UPDATE agents SET name = name")  # the main file's write lock, held
+        writer = EdgeWriter(engine)
+        try:
+            [(event_id, *_rest)] = await asyncio.wait_for(writer.store([message("free-1")], {}), 0.5)
+        finally:
+            writer.close()
+        assert holder.execute("SELECT external_id FROM inbound_events WHERE id = ?", (event_id,)).fetchall() == [
+            ("free-1",)]
+        holder.execute("COMMIT")
     finally:
-        edge.close()
-        child.close()
+        holder.close()
+        worker.dispose()

@@ -6,14 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from connectors.base import InboundMessage
-from helpdesk.channels.service import record_inbound
+from helpdesk.channels.models import InboundEvent, InboundOutcome
+from helpdesk.channels.service import PendingEvent, pending_events, record_inbound
+from helpdesk.conversations.turns import settle_event
 from helpdesk.conversations.models import Conversation, Message
-from helpdesk.core.db import alembic_config, make_engine, migrate
+from helpdesk.core.db import INBOUND_SCHEMA, alembic_config, inbound_database_path, make_engine, migrate
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import identify_sender
 from helpdesk.shop.models import Order, Warranty
@@ -33,8 +35,82 @@ def test_migrations_create_every_table_and_are_idempotent(engine):
     migrate(engine)  # a second run is a no-op
     tables = set(inspect(engine).get_table_names())
     assert {"customers", "channel_identities", "conversations", "messages", "products", "orders", "warranties",
-            "ratings", "agents", "auth_tokens", "audit_log", "inbound_events", "outbox",
+            "ratings", "agents", "auth_tokens", "audit_log", "inbound_outcomes", "outbox",
             "dialogue_states"} <= tables
+    # on a SQLite file the inbound ledger is a file of its own beside the database, attached
+    ledger_file = inbound_database_path(engine.url.render_as_string(hide_password=False))
+    if engine.dialect.name == "sqlite":
+        assert "inbound_events" not in tables and ledger_file.exists()
+        assert inspect(engine).get_table_names(schema=INBOUND_SCHEMA) == ["inbound_events"]
+    else:
+        assert "inbound_events" in tables and ledger_file is None
+
+
+def _event(external_id: str) -> InboundMessage:
+    return InboundMessage(channel="telegram", external_id=external_id, sender_id="42", kind="message", text="hi")
+
+
+def test_events_settled_before_the_ledger_moved_stay_settled(database_url):
+    """Upgrading a database from before the ledger's move: what became of each event moves to
+    inbound_outcomes, the events themselves (on SQLite) into the ledger's file, and only the one
+    still waiting is pending."""
+    engine = make_engine(database_url)
+    config = alembic_config(database_url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0008")
+    with engine.begin() as connection:
+        for number, status in enumerate(("processed", "failed", "received", "ignored"), 1):
+            connection.execute(text(
+                "INSERT INTO {} (channel, external_id, sender_id, kind, message, status, error, received_at, "
+                "processed_at) VALUES ('telegram', :external_id, '42', 'message', '{{}}', :status, :error, "
+                ":received_at, :processed_at)".format(
+                    "main.inbound_events" if engine.dialect.name == "sqlite" else "inbound_events")),
+                {"external_id": f"e{number}", "status": status,
+                 "error": "boom" if status == "failed" else None, "received_at": datetime(2026, 12, 1, 10, number),
+                 "processed_at": datetime(2026, 12, 1, 11) if status in ("processed", "failed") else None})
+    migrate(engine)
+    with Session(engine) as session:
+        outcomes = session.exec(select(InboundOutcome).order_by(InboundOutcome.event_id)).all()
+        assert [(o.event_id, o.status, o.error) for o in outcomes] == [(1, "processed", None), (2, "failed", "boom")]
+        assert outcomes[0].processed_at == datetime(2026, 12, 1, 11, tzinfo=UTC)
+        assert [(e.id, e.status) for e in session.exec(select(InboundEvent).order_by(InboundEvent.id))] == [
+            (1, "received"), (2, "received"), (3, "received"), (4, "ignored")]
+        pending, after = pending_events(session)
+        assert [event.id for event in pending] == [3] and after == 2
+        assert record_inbound(session, _event("e5"), {}).id == 5
+    engine.dispose()
+
+
+def test_an_event_is_settled_once(engine):
+    """The second worker to settle an event learns that it was first settled by another."""
+    with Session(engine) as session:
+        event = record_inbound(session, _event("once"), {})
+        connection, now = session.connection(), datetime.now(UTC)
+        assert settle_event(connection, event.id, now)
+        assert not settle_event(connection, event.id, now, "a later failure")
+        session.commit()
+        assert session.get(InboundOutcome, event.id).status == "processed"
+
+
+def test_a_lost_ledger_file_starts_after_the_settled_events(sqlite_url):
+    """A new ledger beside a database with settled events must not hand out their ids again: a new
+    event would be taken for the settled one and never answered."""
+    engine = make_engine(sqlite_url)
+    with Session(engine) as session:
+        for number in range(1, 4):
+            event = record_inbound(session, _event(f"old-{number}"), {})
+            assert settle_event(session.connection(), event.id, datetime.now(UTC))
+        session.commit()
+    engine.dispose()
+    inbound_database_path(sqlite_url).unlink()
+
+    engine = make_engine(sqlite_url)
+    with Session(engine) as session:
+        fresh = record_inbound(session, _event("new-1"), {})
+        session.commit()
+        assert fresh.id == 4 and pending_events(session) == ([PendingEvent(4, "telegram", "42")], 3)
+    engine.dispose()
 
 
 def test_models_and_migrations_agree(engine):

@@ -10,7 +10,7 @@ import json
 import pytest
 from sqlmodel import Session, func, select
 
-from helpdesk.channels.models import InboundEvent
+from helpdesk.channels.models import InboundEvent, InboundOutcome
 from helpdesk.conversations.models import Message
 from tests.conftest import TELEGRAM_SECRET
 
@@ -185,6 +185,7 @@ async def test_a_known_customers_turn_is_stored_as_a_first_contacts_turn_is(tele
         messages = session.exec(select(Message).order_by(Message.id)).all()
         items = session.exec(select(OutboxItem).order_by(OutboxItem.id)).all()
         events = session.exec(select(InboundEvent).order_by(InboundEvent.id)).all()
+        outcomes = [session.get(InboundOutcome, event.id) for event in events]
         state = session.get(DialogueState, f"conversation:{conversation.id}")
 
     def shape(message: Message) -> tuple:
@@ -210,8 +211,9 @@ async def test_a_known_customers_turn_is_stored_as_a_first_contacts_turn_is(tele
     first_meta, second_meta = (item.body["metadata"] for item in items)
     assert first_meta.keys() == second_meta.keys() and second_meta["conversation_id"] == conversation.id
     assert second_meta["author"] == "bot" and second_meta["last_inbound_at"] is not None
-    assert [event.status for event in events] == ["processed", "processed"]
-    assert all(event.processed_at is not None for event in events)
+    assert [event.status for event in events] == ["received", "received"]
+    assert [(outcome.status, outcome.error) for outcome in outcomes] == [("processed", None)] * 2
+    assert outcomes[0].processed_at <= outcomes[1].processed_at
     assert state is not None and state.updated_at >= first_out.created_at
 
 
@@ -244,7 +246,7 @@ async def test_two_workers_on_one_event_store_and_answer_it_once(telegram_client
         assert [(m.id, m.conversation_id, m.nlu is not None) for m in inbound] == [
             (applied.message_id, first.conversation_id, True)]
         assert count_rows(telegram_client, Message) == 4  # two turns, each a question and an answer
-        assert session.get(InboundEvent, event_id).status == "processed"
+        assert session.get(InboundOutcome, event_id).status == "processed"
 
 
 async def test_a_turn_the_bot_fails_on_keeps_what_the_customer_wrote(telegram_client, fake_telegram, monkeypatch):
@@ -263,8 +265,9 @@ async def test_a_turn_the_bot_fails_on_keeps_what_the_customer_wrote(telegram_cl
     with Session(runtime.engine) as session:
         [message] = session.exec(select(Message).where(Message.channel_message_id == "8202")).all()
         event = session.exec(select(InboundEvent).where(InboundEvent.external_id.like("%8202%"))).one()
+        outcome = session.get(InboundOutcome, event.id)
     assert (message.author, message.text, message.nlu) == ("customer", "máy xay bị rò nước", None)
-    assert event.status == "failed" and "the bot fell over" in event.error
+    assert outcome.status == "failed" and "the bot fell over" in outcome.error
     assert len(fake_telegram.sent_messages(CHAT_ID)) == 1  # the greeting's answer only
     created = [heard.get_nowait() for _ in range(heard.qsize())]
     assert [(e.name, e.data["message_id"]) for e in created if e.name == "message_created"] == [
