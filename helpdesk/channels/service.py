@@ -9,9 +9,9 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
+from sqlalchemy import exists, func
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy import exists, func
 from sqlmodel import Session, col, select
 
 from connectors.base import ChannelConnector, DeliveryError, InboundMessage, OutboundMessage
@@ -115,8 +115,8 @@ def pending_events(session: Session, *, after_id: int = 0, older_than_s: float =
     unsettled = ~exists().where(_outcomes.c.event_id == _events.c.id)
     rows = session.connection().execute(
         select(_events.c.id, _events.c.channel, _events.c.sender_id)
-        .where(_events.c.id > after_id, _events.c.status == EventStatus.received, _events.c.received_at <= cutoff,
-               unsettled)
+        .where(_events.c.id > after_id, _events.c.status == EventStatus.received,
+               _events.c.received_at <= cutoff, unsettled)
         .order_by(_events.c.id).limit(limit)).all()
     if rows:
         return [PendingEvent(*row) for row in rows], rows[0].id - 1

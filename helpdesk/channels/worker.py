@@ -195,7 +195,8 @@ class Worker:
 
         def load() -> tuple[list[channels.PendingEvent], int]:
             with Session(self.runtime.engine) as session:
-                return channels.pending_events(session, after_id=self._swept_through, older_than_s=older_than_s)
+                return channels.pending_events(session, after_id=self._swept_through,
+                                               older_than_s=older_than_s)
 
         pending, self._swept_through = await to_thread.run_sync(load)
         strays = [event for event in pending if event.id not in self._queued_events]

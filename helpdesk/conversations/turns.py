@@ -88,7 +88,8 @@ _SAVE_STATE = (update(_states).where(_states.c.key == bindparam("state_key"))
 _NEW_STATE = insert(_states)
 #: an event still waiting becomes processed or failed (no row added: another worker got there first)
 _SETTLE_EVENT = {
-    dialect: insert_for(_outcomes).on_conflict_do_nothing(index_elements=["event_id"]).returning(_outcomes.c.event_id)
+    dialect: (insert_for(_outcomes).on_conflict_do_nothing(index_elements=["event_id"])
+              .returning(_outcomes.c.event_id))
     for dialect, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
 }
 _SENT = (
@@ -134,7 +135,8 @@ def settle_event(connection: Connection, event_id: int, now: datetime, error: st
     more, i.e. another worker settled it first and this transaction must not store anything."""
     status = EventStatus.processed if error is None else EventStatus.failed
     added = connection.execute(_SETTLE_EVENT[connection.dialect.name], {
-        "event_id": event_id, "status": status, "processed_at": now, "error": error[:1000] if error is not None else None})
+        "event_id": event_id, "status": status, "processed_at": now,
+        "error": error[:1000] if error is not None else None})
     return added.scalar_one_or_none() is not None  # (psycopg gives no row count for ON CONFLICT)
 
 

@@ -139,13 +139,14 @@ def _ensure_ledger(dbapi_connection: Any, schema: str) -> None:
             return
         for statement in _ledger_ddl(schema):
             cursor.execute(statement)
-        if schema == INBOUND_SCHEMA and cursor.execute(
-                "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'inbound_outcomes'").fetchone():
+        outcomes = cursor.execute(
+            "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'inbound_outcomes'").fetchone()
+        if schema == INBOUND_SCHEMA and outcomes:
             [last] = cursor.execute("SELECT max(event_id) FROM main.inbound_outcomes").fetchone()
             if last:
                 cursor.execute(
-                    f"INSERT OR IGNORE INTO {schema}.{INBOUND_TABLE} (id, channel, external_id, sender_id, kind, message, "
-                    "status, received_at) VALUES (?, '', '', '', 'gap', '{}', 'ignored', ?)",
+                    f"INSERT OR IGNORE INTO {schema}.{INBOUND_TABLE} (id, channel, external_id, sender_id, kind, "
+                    "message, status, received_at) VALUES (?, '', '', '', 'gap', '{}', 'ignored', ?)",
                     (last, utcnow().replace(tzinfo=None).isoformat(sep=" ")))
         dbapi_connection.commit()
     finally:

@@ -23,7 +23,8 @@ from helpdesk.training.models import (
 
 __all__ = [
     "LoginAttempt", "Team", "TeamMember", "ConversationTag", "CannedResponse",
-    "Agent", "AuthToken", "AuditEntry", "ChannelCredential", "InboundEvent", "InboundOutcome", "OutboxItem", "Conversation", "DialogueState",
+    "Agent", "AuthToken", "AuditEntry", "ChannelCredential", "InboundEvent", "InboundOutcome", "OutboxItem",
+    "Conversation", "DialogueState",
     "Message", "ChannelIdentity", "Customer", "Rating", "Order", "Product", "Warranty", "CarePlan", "CareMessage",
     "RatingRequest",
     "SLAPolicy", "BusinessHoursPeriod", "Holiday", "SLATimer", "SLAEvent", "SLAOutcome",

@@ -204,3 +204,29 @@ def test_demo_shop_loads_the_documented_orders_and_reloads_without_duplicates(en
         assert warranty.starts_at == delivered.delivered_at
         assert 365 <= (warranty.ends_at - warranty.starts_at).days <= 366
         assert len(session.exec(select(Order)).all()) == 2
+
+
+def test_the_ledger_move_can_be_undone_and_redone(database_url):
+    engine = make_engine(database_url)
+    migrate(engine)
+    with Session(engine) as session:
+        for number in range(3):
+            event = record_inbound(session, _event(f"r{number}"), {})
+            if number < 2:
+                settle_event(session.connection(), event.id, datetime.now(UTC), None if number == 0 else "err")
+        session.commit()
+    config = alembic_config(database_url)
+    for step in (command.downgrade, command.upgrade):
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            step(config, "0008" if step is command.downgrade else "head")
+        if step is command.downgrade:
+            with engine.connect() as connection:
+                assert connection.exec_driver_sql(
+                    "SELECT id, status, error FROM inbound_events ORDER BY id").all() == [
+                    (1, "processed", None), (2, "failed", "err"), (3, "received", None)]
+    with Session(engine) as session:
+        assert [(o.event_id, o.status) for o in session.exec(select(InboundOutcome))] == [
+            (1, "processed"), (2, "failed")]
+        assert [event.id for event in pending_events(session)[0]] == [3]
+    engine.dispose()

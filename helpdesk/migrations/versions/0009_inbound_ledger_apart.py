@@ -46,7 +46,8 @@ def upgrade() -> None:
         # The attached file got an empty ledger when the connection opened; a ledger already there
         # belongs to an older database that was deleted beside it.
         bind.exec_driver_sql("DELETE FROM inbound.inbound_events")
-        bind.exec_driver_sql(f"INSERT INTO inbound.inbound_events ({COLUMNS}) SELECT {COLUMNS} FROM main.inbound_events")
+        bind.exec_driver_sql(
+            f"INSERT INTO inbound.inbound_events ({COLUMNS}) SELECT {COLUMNS} FROM main.inbound_events")
         bind.exec_driver_sql("DROP TABLE main.inbound_events")
         return
     with op.batch_alter_table('inbound_events', schema=None) as batch_op:
@@ -75,19 +76,19 @@ def downgrade() -> None:
             sa.UniqueConstraint('channel', 'external_id', name='uq_inbound_channel_external'),
             schema='main',
         )
-        bind.exec_driver_sql(f"INSERT INTO main.inbound_events ({COLUMNS}) SELECT {COLUMNS} FROM inbound.inbound_events "
-                             "WHERE kind != 'gap'")
+        bind.exec_driver_sql(
+            f"INSERT INTO main.inbound_events ({COLUMNS}) SELECT {COLUMNS} FROM inbound.inbound_events "
+            "WHERE kind != 'gap'")
         target = "main.inbound_events"
     else:
         with op.batch_alter_table('inbound_events', schema=None) as batch_op:
             batch_op.add_column(sa.Column('error', sa.String(length=1000), nullable=True))
             batch_op.add_column(sa.Column('processed_at', sa.DateTime(), nullable=True))
         target = "inbound_events"
+    outcome = "(SELECT o.{} FROM inbound_outcomes o WHERE o.event_id = " + target + ".id)"
     bind.exec_driver_sql(
-        f"UPDATE {target} SET status = (SELECT o.status FROM inbound_outcomes o WHERE o.event_id = {target}.id), "
-        f"error = (SELECT o.error FROM inbound_outcomes o WHERE o.event_id = {target}.id), "
-        f"processed_at = (SELECT o.processed_at FROM inbound_outcomes o WHERE o.event_id = {target}.id) "
-        f"WHERE id IN (SELECT event_id FROM inbound_outcomes)")
+        f"UPDATE {target} SET status = {outcome.format('status')}, error = {outcome.format('error')}, "
+        f"processed_at = {outcome.format('processed_at')} WHERE id IN (SELECT event_id FROM inbound_outcomes)")
     op.create_index('ix_inbound_status', 'inbound_events', ['status', 'id'], unique=False,
                     schema='main' if target.startswith("main.") else None)
     op.drop_table('inbound_outcomes')
