@@ -115,9 +115,21 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+class _FoldTable(dict):
+    """``str.translate``'s table for ``fold``: each character's folded form, worked out the first time
+    the character is met (translating in C is about ten times faster than joining folded characters)."""
+
+    def __missing__(self, codepoint: int) -> str:
+        folded = self[codepoint] = _fold_char(chr(codepoint))
+        return folded
+
+
+_FOLD_TABLE = _FoldTable()
+
+
 def fold(text: str) -> str:
     """Lower-case and strip diacritics (đ -> d) char by char, keeping the length and offsets."""
-    return "".join(_fold_char(c) for c in text)
+    return text.translate(_FOLD_TABLE)
 
 
 def strip_diacritics(text: str) -> str:
