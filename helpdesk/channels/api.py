@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import logging
 
-from anyio import to_thread
-
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from connectors.base import ChannelConnector, ConnectorError, WebhookRequest
-from helpdesk.channels import edge, service
+from helpdesk.channels import edge
 from helpdesk.conversations.models import Conversation, Message
 from helpdesk.core.deps import RuntimeDep, SessionDep
 from helpdesk.customers.models import ChannelIdentity
@@ -60,17 +58,7 @@ async def receive_webhook(channel: str, request: Request, runtime: RuntimeDep) -
     except ConnectorError as exc:
         return JSONResponse({"detail": exc.reason}, status_code=exc.status)
 
-    if runtime.edge_writer is not None:  # SQLite: stored from the loop, in batches
-        stored = await runtime.edge_writer.store(messages, payload)
-    else:
-
-        def store() -> list[tuple[int, str, str, bool]]:
-            with Session(runtime.engine, expire_on_commit=False) as session:
-                stored = edge.store_request(session, messages, payload)
-                session.commit()
-                return stored
-
-        stored = await to_thread.run_sync(store)
+    stored = await edge.store_events(runtime, messages, payload)
     for event_id, channel_name, sender_id, to_process in stored:
         if to_process:
             runtime.worker.submit_event(event_id, channel_name, sender_id)

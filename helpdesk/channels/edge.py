@@ -10,9 +10,9 @@ for a batch. Doing it on the loop rather than in a writer thread matters: a thre
 GIL back on every SQLite call waits up to the interpreter's switch interval to get it again each
 time, while the loop parses other requests, and a batch of ten inserts then took 20-80 ms instead of 1.
 
-Should another connection hold the ledger's write lock all the same (a web chat frame stored by a
-thread, a migration), taking it fails at once (busy timeout 0): the requests stay queued, the loop
-serves other requests, and the writer tries again a fraction of a millisecond later. Each request is
+Web chat frames come through here too. Should another connection hold the ledger's write lock all
+the same (a migration, another process), taking it fails at once (busy timeout 0): the requests stay
+queued, the loop serves other requests, and the writer tries again a fraction of a millisecond later. Each request is
 answered only after the commit that holds its events, so an acknowledgement still means "stored".
 
 The edge's connections never checkpoint the journal themselves (that fsyncs, for tens of
@@ -25,8 +25,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from anyio import to_thread
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -34,6 +35,9 @@ from sqlmodel import Session
 from connectors.base import InboundMessage
 from helpdesk.channels import service
 from helpdesk.core.db import is_sqlite_busy
+
+if TYPE_CHECKING:
+    from helpdesk.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,22 @@ def store_request(session: Session, messages: list[InboundMessage], payload: Any
         if event is not None:
             stored.append((event.id, message.channel, message.sender_id, event.status == "received"))
     return stored
+
+
+async def store_events(runtime: Runtime, messages: list[InboundMessage], payload: Any) -> Stored:
+    """Store one request's (or web chat frame's) events and return once they are committed: on SQLite
+    through the runtime's ``EdgeWriter`` (from the loop, batched, into the ledger's own file), on
+    PostgreSQL in a thread. A duplicate of an event stored before is left out of the result."""
+    if runtime.edge_writer is not None:
+        return await runtime.edge_writer.store(messages, payload)
+
+    def store() -> Stored:
+        with Session(runtime.engine, expire_on_commit=False) as session:
+            stored = store_request(session, messages, payload)
+            session.commit()
+            return stored
+
+    return await to_thread.run_sync(store)
 
 
 def retry_while_busy(work: Callable[[], Any], budget_s: float = BUSY_BUDGET_S) -> Any:

@@ -1,4 +1,5 @@
-"""Web chat visitors: signed identities, storing their frames once, and their history (no HTTP here)."""
+"""Web chat visitors: signed identities and their history (no HTTP here; frames are stored by the
+webhook edge's ``store_events``, like any webhook event)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from sqlmodel import Session, col, select
 
 from connectors.base import (
     Button,
-    InboundMessage,
     OutboundButtons,
     OutboundQuickReplies,
     OutboundRatingRequest,
@@ -48,11 +48,6 @@ def visitor_for_token(secret_key: str, token: str | None) -> str | None:
     if not hmac.compare_digest(_signature(secret_key, visitor_id).encode(), signature.encode()):
         return None
     return visitor_id
-
-
-def record_frame(session: Session, message: InboundMessage, frame: dict[str, Any]) -> channels.RecordedEvent | None:
-    """Store a parsed frame exactly like a webhook event; None when its id was seen before."""
-    return channels.record_inbound(session, message, frame)
 
 
 def _buttons_of(body: dict[str, Any] | None) -> tuple[Button, ...]:

@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from connectors.base import InboundMessage, PayloadError
 from connectors.webchat import Subscription, WebchatConnector, message_frame
-from helpdesk.channels.models import EventStatus
+from helpdesk.channels import edge
 from helpdesk.webchat import service
 
 if TYPE_CHECKING:
@@ -151,22 +151,16 @@ class VisitorSocket:
         except PayloadError as exc:
             await self._error(exc.reason, frame)
             return
-        stored = await to_thread.run_sync(self._store, inbound, frame)
-        await self.send({"type": "ack", "id": inbound.external_id, "duplicate": stored is None})
-        if stored is None:
+        stored = await edge.store_events(self.runtime, [inbound], frame)
+        await self.send({"type": "ack", "id": inbound.external_id, "duplicate": not stored})
+        if not stored:
             return  # seen before (a resend after a reconnect): stored and answered already
-        event_id, status = stored
+        [(event_id, _channel, _sender, to_process)] = stored
         await self._show_to_other_tabs(inbound)
-        if status == EventStatus.received:
+        if to_process:
             await self.send({"type": "typing", "on": True})
             # The typing indicator goes off once the message has been processed and its replies sent.
             self.runtime.worker.submit_event(event_id, inbound.channel, inbound.sender_id, typing_off=True)
-
-    def _store(self, inbound: InboundMessage, frame: dict[str, Any]) -> tuple[int, str] | None:
-        with Session(self.runtime.engine, expire_on_commit=False) as session:
-            event = service.record_frame(session, inbound, frame)
-            session.commit()
-            return None if event is None else (event.id, event.status)
 
     async def _show_to_other_tabs(self, inbound: InboundMessage) -> None:
         frame = message_frame(inbound.external_id, inbound.text, author="customer")
