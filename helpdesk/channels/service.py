@@ -10,14 +10,12 @@ from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 from sqlalchemy import exists, func
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from connectors.base import ChannelConnector, DeliveryError, InboundMessage, OutboundMessage
 from helpdesk.channels.models import EventStatus, InboundEvent, InboundOutcome, OutboxItem, OutboxStatus
 from helpdesk.conversations.models import Conversation, DeliveryStatus, Message
-from helpdesk.core.db import utcnow
+from helpdesk.core.db import insert_unless_present, utcnow
 from helpdesk.core.errors import Conflict
 from helpdesk.customers.models import ChannelIdentity
 
@@ -45,21 +43,9 @@ class RetryPolicy:
 DEFAULT_RETRY = RetryPolicy()
 
 
-_INBOUND_INSERTS: dict[str, Any] = {}
-
-
-def _inbound_insert(dialect: str) -> Any:
-    """The dialect's ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` for inbound events, built
-    once: a Core statement on the table with the values bound at execution, so every webhook reuses
-    one compiled statement instead of building, caching and compiling one with its values inside."""
-    statement = _INBOUND_INSERTS.get(dialect)
-    if statement is None:
-        table = InboundEvent.__table__
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statement = (insert(table).on_conflict_do_nothing(index_elements=["channel", "external_id"])
-                     .returning(table.c.id))
-        _INBOUND_INSERTS[dialect] = statement
-    return statement
+#: an inbound event, unless (channel, external id) is stored already
+_INBOUND_INSERT = insert_unless_present(InboundEvent.__table__, ["channel", "external_id"],
+                                        InboundEvent.__table__.c.id)
 
 
 class RecordedEvent(NamedTuple):
@@ -86,7 +72,7 @@ def record_inbound(session: Session, message: InboundMessage, raw: Any) -> Recor
         received_at=utcnow(),
     )
     connection = session.connection()
-    event_id = connection.execute(_inbound_insert(connection.dialect.name), values).scalar_one_or_none()
+    event_id = connection.execute(_INBOUND_INSERT[connection.dialect.name], values).scalar_one_or_none()
     return None if event_id is None else RecordedEvent(event_id, values["status"])
 
 

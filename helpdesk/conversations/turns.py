@@ -15,8 +15,6 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from connectors.base import InboundMessage
@@ -30,6 +28,7 @@ from helpdesk.conversations.models import (
     MessageAuthor,
 )
 from helpdesk.conversations.service import FIRST_ATTEMPT_LEASE, outbound_body
+from helpdesk.core.db import insert_unless_present
 from helpdesk.core.types import insert_values
 from helpdesk.customers.models import ChannelIdentity, Customer
 
@@ -87,11 +86,7 @@ _SAVE_STATE = (update(_states).where(_states.c.key == bindparam("state_key"))
                .values(data=bindparam("state_data", type_=_states.c.data.type), updated_at=bindparam("now")))
 _NEW_STATE = insert(_states)
 #: an event still waiting becomes processed or failed (no row added: another worker got there first)
-_SETTLE_EVENT = {
-    dialect: (insert_for(_outcomes).on_conflict_do_nothing(index_elements=["event_id"])
-              .returning(_outcomes.c.event_id))
-    for dialect, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
-}
+_SETTLE_EVENT = insert_unless_present(_outcomes, ["event_id"], _outcomes.c.event_id)
 _SENT = (
     update(_outbox).where(_outbox.c.id == bindparam("item_id"))
     .values(attempts=_outbox.c.attempts + 1, status=OutboxStatus.sent, external_id=bindparam("external_id"),
@@ -137,7 +132,7 @@ def settle_event(connection: Connection, event_id: int, now: datetime, error: st
     added = connection.execute(_SETTLE_EVENT[connection.dialect.name], {
         "event_id": event_id, "status": status, "processed_at": now,
         "error": error[:1000] if error is not None else None})
-    return added.scalar_one_or_none() is not None  # (psycopg gives no row count for ON CONFLICT)
+    return added.scalar_one_or_none() is not None
 
 
 def record_customer_message(connection: Connection, speaker: Speaker, inbound: InboundMessage,

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
@@ -48,6 +50,15 @@ class UTCDateTime(TypeDecorator):
 JSONColumn = JSON
 
 
+def insert_unless_present(table: Any, keys: list[str], returning: Any) -> dict[str, Any]:
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING returning`` on ``table``, one per dialect
+    (SQLite, PostgreSQL), built once with the values bound at execution, so that every call reuses one
+    compiled statement. A returned row says the row was inserted (psycopg gives no row count for
+    ON CONFLICT)."""
+    return {dialect: insert_for(table).on_conflict_do_nothing(index_elements=keys).returning(returning)
+            for dialect, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))}
+
+
 def inbound_database_path(database_url: str) -> Path | None:
     """The file of the inbound ledger beside a SQLite database file (``caredesk.db`` ->
     ``caredesk.inbound.db``); None where the ledger is a table of the database itself (PostgreSQL,
@@ -80,11 +91,12 @@ def make_engine(database_url: str, *, echo: bool = False, sqlite_busy_timeout_ms
     url = make_url(database_url)
     kwargs: dict[str, Any] = {"echo": echo}
     ledger = inbound_database_path(database_url)
+    opens_ledger = inbound_ledger and ledger is not None
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": sqlite_busy_timeout_ms / 1000}
-        if inbound_ledger and ledger is not None:
+        if opens_ledger:
             database_url = url.set(database=str(ledger)).render_as_string(hide_password=False)
     else:
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -93,7 +105,7 @@ def make_engine(database_url: str, *, echo: bool = False, sqlite_busy_timeout_ms
         attach = None if inbound_ledger else ledger
         event.listen(engine, "connect", lambda connection, _record: _configure_sqlite(
             connection, sqlite_busy_timeout_ms, sqlite_autocheckpoint, attach))
-        if inbound_ledger and ledger is not None:
+        if opens_ledger:
             event.listen(engine, "connect", lambda connection, _record: _ensure_ledger(connection, "main"))
     return engine
 
@@ -139,9 +151,8 @@ def _ensure_ledger(dbapi_connection: Any, schema: str) -> None:
             return
         for statement in _ledger_ddl(schema):
             cursor.execute(statement)
-        outcomes = cursor.execute(
-            "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'inbound_outcomes'").fetchone()
-        if schema == INBOUND_SCHEMA and outcomes:
+        if schema == INBOUND_SCHEMA and cursor.execute(
+                "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'inbound_outcomes'").fetchone():
             [last] = cursor.execute("SELECT max(event_id) FROM main.inbound_outcomes").fetchone()
             if last:
                 cursor.execute(
