@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from helpdesk.agents.api import router as agents_router
+from helpdesk.channels.admin_api import router as pipeline_router
 from helpdesk.channels.api import router as webhooks_router
 from helpdesk.channels.remote import RemoteWorker
 from helpdesk.conversations.api import router as conversations_router
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(canned_router)
     app.include_router(orders_router)
     app.include_router(webhooks_router)
+    app.include_router(pipeline_router)
     app.include_router(nlu_router)
     app.include_router(webchat_router)
     app.include_router(sla_router)

@@ -13,6 +13,7 @@ from connectors.base import ChannelConnector, ConnectorError, WebhookRequest
 from helpdesk.channels import edge
 from helpdesk.conversations.models import Conversation, Message
 from helpdesk.core.deps import RuntimeDep, SessionDep
+from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.customers.models import ChannelIdentity
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,15 @@ async def receive_webhook(channel: str, request: Request, runtime: RuntimeDep) -
     except ConnectorError as exc:
         return JSONResponse({"detail": exc.reason}, status_code=exc.status)
 
-    stored = await edge.store_events(runtime, messages, payload)
+    try:
+        stored = await edge.store_events(runtime, messages, payload)
+    except Exception as exc:
+        if not is_infrastructure_error(exc):
+            raise
+        # not stored: the platform must deliver it again (they all retry on a 5xx)
+        log.warning("webhook %s not stored, the database is away: %s", channel, exc)
+        return JSONResponse({"detail": "the database is unavailable; deliver this event again"},
+                            status_code=503, headers={"Retry-After": "5"})
     for event_id, channel_name, sender_id, to_process in stored:
         if to_process:
             runtime.worker.submit_event(event_id, channel_name, sender_id)

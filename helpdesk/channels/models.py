@@ -14,12 +14,14 @@ from helpdesk.core.types import created_at_field, json_field, timestamp_field
 
 class EventStatus(StrEnum):
     """How far an inbound event got: ``received`` (to be processed) or ``ignored`` when stored, then
-    ``processed`` or ``failed`` (its ``InboundOutcome``)."""
+    ``processed``, ``failed`` (before parking existed) or ``parked`` (its turn failed too often, for a
+    reason of its own; an admin may try it again) as its ``InboundOutcome``."""
 
     received = "received"
     processed = "processed"
     ignored = "ignored"
     failed = "failed"
+    parked = "parked"
 
 
 class InboundEvent(SQLModel, table=True):
@@ -29,7 +31,11 @@ class InboundEvent(SQLModel, table=True):
     ``core.db.inbound_database_path``); what became of it is its ``InboundOutcome``."""
 
     __tablename__ = "inbound_events"
-    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_inbound_channel_external"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_inbound_channel_external"),
+        # a chat's events in order: a turn first takes the chat's older events still waiting
+        Index("ix_inbound_chat", "channel", "sender_id", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=32)
@@ -53,6 +59,20 @@ class InboundOutcome(SQLModel, table=True):
     status: str = Field(max_length=10)
     error: str | None = Field(default=None, max_length=1000)
     processed_at: datetime = created_at_field()
+
+
+class InboundAttempt(SQLModel, table=True):
+    """A waiting event whose turn failed for a reason of its own: how often, the last error, and the
+    customer's message once it was stored (at parking, so that agents see what was written; a later
+    try answers that message instead of storing it again). Gone once the event is settled."""
+
+    __tablename__ = "inbound_attempts"
+
+    event_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=1000)
+    message_id: int | None = Field(default=None)
+    updated_at: datetime = created_at_field()
 
 
 class OutboxStatus(StrEnum):

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from helpdesk.channels.broker import LocalBroker
+from helpdesk.core.errors import is_infrastructure_error
 
 if TYPE_CHECKING:
     from helpdesk.channels.worker import Worker
@@ -104,6 +105,10 @@ class RemoteWorker:
     async def start(self) -> None:
         """Start sending jobs, and start the child and watch it."""
         self._sender = asyncio.create_task(self._send_jobs(), name="caredesk-job-sender")
+        if not self.spawn:
+            # Jobs this server made before it stopped may not have left it: the workers take up
+            # every waiting event now rather than at their next look for strays.
+            self._job(kind="sweep")
         if self.spawn:
             self._supervisor = asyncio.create_task(self._supervise(), name="caredesk-worker-supervisor")
 
@@ -222,27 +227,59 @@ class RemoteWorker:
             await asyncio.wait_for(asyncio.gather(*self._local, return_exceptions=True), timeout)
 
 
-async def follow_jobs(client: Any, worker: Worker) -> asyncio.Task:
-    """The worker's side: run each job the serving process publishes (subscribed when this returns).
+async def follow_jobs(client: Any, worker: Worker, *, longest_pause_s: float = 5.0) -> asyncio.Task:
+    """The worker's side: run each job the serving process publishes (subscribed when this returns,
+    or, if the transport is away at start, trying in the background).
 
-    ``client`` is the BrokerClient of a child, or the Redis client of a ``caredesk worker``."""
-    pubsub = client.pubsub()
-    await pubsub.subscribe(JOBS_CHANNEL)
+    ``client`` is the BrokerClient of a child, or the Redis client of a ``caredesk worker``. A lost
+    Redis connection is taken up again for as long as it takes; jobs published meanwhile are lost
+    with it, so every waiting event is swept up once the subscription is back (their chats' order
+    holds: a turn takes the chat's older waiting events first)."""
     ready = asyncio.Event()
 
     async def read() -> None:
-        ready.set()
-        async for message in pubsub.listen():
+        pause, lost = 0.1, False
+        while True:
+            pubsub = client.pubsub()
             try:
-                job = json.loads(message["data"])
-                if job["kind"] == "event":
-                    worker.submit_event(int(job["event_id"]), job["channel"], job["sender_id"],
-                                        typing_off=bool(job.get("typing_off")))
-                elif job["kind"] == "drain":
-                    worker.submit_drain(job["channel"], job["recipient_id"])
-            except (ValueError, KeyError, TypeError) as exc:
-                log.warning("ignoring a malformed job: %s", exc)
+                await pubsub.subscribe(JOBS_CHANNEL)
+                ready.set()
+                if lost:
+                    log.info("job subscription is back; sweeping up the waiting events")
+                    await worker.sweep_stray_events(older_than_s=0.0)
+                pause, lost = 0.1, False
+                async for message in pubsub.listen():
+                    _run_job(worker, message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not is_infrastructure_error(exc):
+                    raise
+                log.warning("lost the job subscription (%s); again in %.1fs", exc, pause)
+                lost = True
+                ready.set()
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, longest_pause_s)
 
     task = asyncio.create_task(read(), name="caredesk-worker-jobs")
-    await ready.wait()
+    await asyncio.wait([task, asyncio.ensure_future(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
     return task
+
+
+def _run_job(worker: Worker, message: dict[str, Any]) -> None:
+    if message.get("type", "message") != "message":
+        return  # a subscription confirmation
+    try:
+        job = json.loads(message["data"])
+        if job["kind"] == "event":
+            worker.submit_event(int(job["event_id"]), job["channel"], job["sender_id"],
+                                typing_off=bool(job.get("typing_off")))
+        elif job["kind"] == "drain":
+            worker.submit_drain(job["channel"], job["recipient_id"])
+        elif job["kind"] == "sweep":
+            worker.sweep_soon()
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring a malformed job: %s", exc)

@@ -91,8 +91,12 @@ SETTLED_MARGIN = timedelta(seconds=60)
 _events, _outcomes = InboundEvent.__table__, InboundOutcome.__table__
 
 
+#: waiting events read by one look of the sweep
+PENDING_PAGE = 1000
+
+
 def pending_events(session: Session, *, after_id: int = 0, older_than_s: float = 0.0,
-                   limit: int = 1000) -> tuple[list[PendingEvent], int]:
+                   limit: int = PENDING_PAGE) -> tuple[list[PendingEvent], int]:
     """Events stored to be processed and not settled yet (e.g. the process stopped after acknowledging
     them), oldest first: those with an id above ``after_id``, received more than ``older_than_s`` ago.
     Also the ``after_id`` for the next look, below which every event is settled (the ledger is never

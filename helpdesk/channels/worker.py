@@ -16,6 +16,8 @@ from anyio import to_thread
 from sqlmodel import Session
 
 from helpdesk.channels import service as channels
+from helpdesk.conversations.flows import TryAgainLater
+from helpdesk.core.errors import is_infrastructure_error
 
 if TYPE_CHECKING:
     from helpdesk.runtime import Runtime
@@ -67,16 +69,16 @@ class Worker:
         self._pump = asyncio.create_task(self._run_pump(), name="caredesk-outbox-pump")
 
     def submit_event(self, event_id: int, channel: str, sender_id: str, *, typing_off: bool = False) -> None:
-        """Process a stored inbound event in the background; ``typing_off`` then hides the web chat's
-        typing indicator (once the replies are out)."""
-        from helpdesk.conversations.flows import process_inbound_event
+        """Process a stored inbound event in the background, after the chat's older events still
+        waiting; ``typing_off`` then hides the web chat's typing indicator (once the replies are out)."""
+        from helpdesk.conversations.flows import process_chat_events
 
         key = f"{channel}:{sender_id}"
         self._queued_events.add(event_id)
 
         async def job() -> None:
             try:
-                await process_inbound_event(self.runtime, event_id)
+                await process_chat_events(self.runtime, channel, sender_id, event_id, floor=self._swept_through)
             finally:
                 self._queued_events.discard(event_id)
 
@@ -130,12 +132,23 @@ class Worker:
         task.add_done_callback(self._finished)
 
     async def _run(self, lock: asyncio.Lock, job: Callable[[], Awaitable[None]]) -> None:
+        # The chat's lock is held through the pauses, so the chat's later jobs wait behind this one
+        # (its messages stay in order); the concurrency slot is not, so other chats go on.
+        settings = self.runtime.settings.worker
+        pause = settings.retry_base_s
         async with lock:
-            async with self._limit:
-                try:
-                    await job()
-                except Exception:
-                    log.exception("background job failed")
+            while True:
+                async with self._limit:
+                    try:
+                        await job()
+                        return
+                    except Exception as exc:
+                        if not (isinstance(exc, TryAgainLater) or is_infrastructure_error(exc)):
+                            log.exception("background job failed")
+                            return
+                        log.warning("background job will be tried again in %.1fs: %s", pause, exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, settings.retry_max_s)
 
     def _finished(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
@@ -193,16 +206,36 @@ class Worker:
         """Process stored events that nobody took up (their job was lost while this worker was
         away, or went to a process that died); how many were submitted."""
 
-        def load() -> tuple[list[channels.PendingEvent], int]:
+        def load(after_id: int) -> tuple[list[channels.PendingEvent], int]:
             with Session(self.runtime.engine) as session:
-                return channels.pending_events(session, after_id=self._swept_through,
-                                               older_than_s=older_than_s)
+                return channels.pending_events(session, after_id=after_id, older_than_s=older_than_s)
 
-        pending, self._swept_through = await to_thread.run_sync(load)
-        strays = [event for event in pending if event.id not in self._queued_events]
-        for event_id, channel, sender_id in strays:
-            self.submit_event(event_id, channel, sender_id)
-        return len(strays)
+        pending, self._swept_through = await to_thread.run_sync(load, self._swept_through)
+        submitted = 0
+        while pending:
+            strays = [event for event in pending if event.id not in self._queued_events]
+            for event_id, channel, sender_id in strays:
+                self.submit_event(event_id, channel, sender_id)
+            submitted += len(strays)
+            if len(pending) < channels.PENDING_PAGE:
+                break
+            # a backlog (after downtime) is taken up whole, page after page, not a page a sweep
+            pending, _ = await to_thread.run_sync(load, pending[-1].id)
+        return submitted
+
+    def sweep_soon(self) -> None:
+        """Take up every waiting event now (a server restarted, and jobs it made may be lost)."""
+
+        async def sweep() -> None:
+            try:
+                await self.sweep_stray_events(older_than_s=0.0)
+            except Exception:
+                log.exception("sweeping waiting events failed")
+
+        task = asyncio.ensure_future(sweep())
+        self._tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._finished)
 
     async def stop(self) -> None:
         """Stop the pump and let running jobs finish (bounded)."""

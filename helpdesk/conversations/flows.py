@@ -12,7 +12,9 @@ its message too is stored with the answer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -23,7 +25,7 @@ from bot import Decision, Turn
 from bot.ports import CustomerView
 from connectors.base import DeliveryError, InboundMessage
 from helpdesk.channels import service as channels
-from helpdesk.channels.models import EventStatus, OutboxItem, OutboxStatus
+from helpdesk.channels.models import InboundAttempt, OutboxItem, OutboxStatus
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations import turns
 from helpdesk.conversations.models import (
@@ -35,6 +37,7 @@ from helpdesk.conversations.models import (
 )
 from helpdesk.conversations.state_store import DatabaseStateStore, load_in, save_in
 from helpdesk.core.db import utcnow
+from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.customers.models import ChannelIdentity
 from helpdesk.customers.service import identify_sender
 
@@ -53,6 +56,8 @@ class _Prepared:
     inbound: InboundMessage
     #: the dialogue state, when it lives in the database (read in the same transaction)
     state: dict[str, Any] | None
+    #: the event's earlier failed tries, if any
+    earlier: WaitingEvent
 
     @property
     def conversation_id(self) -> int:
@@ -74,6 +79,22 @@ class _Applied:
     behind_older: bool
 
 
+class WaitingEvent(NamedTuple):
+    """A stored event to be processed: a chat's oldest still waiting."""
+
+    id: int
+    message: dict[str, Any]
+    #: how often its turn failed before (None: never)
+    attempts: int | None
+    #: the customer's message, when parking the event stored it
+    stored_message_id: int | None
+
+
+class TryAgainLater(Exception):
+    """A chat's turn could not be completed now (a dependency is away, or the turn failed and has
+    tries left); the worker runs the chat's job again after a pause, its later messages waiting."""
+
+
 class Delivery(NamedTuple):
     """How a send went, as recorded."""
 
@@ -87,7 +108,17 @@ def _state_in_database(runtime: Runtime) -> bool:
     return isinstance(runtime.bot.state_store, DatabaseStateStore)
 
 
-def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
+def next_waiting_event(runtime: Runtime, channel: str, sender_id: str, up_to_id: int,
+                       floor: int = 0) -> WaitingEvent | None:
+    """The chat's oldest event still waiting, up to ``up_to_id`` (every event at or below ``floor`` is
+    known to be settled)."""
+    with runtime.engine.connect() as connection:
+        row = connection.execute(turns.NEXT_WAITING, {"channel": channel, "sender_id": sender_id,
+                                                      "floor": floor, "up_to": up_to_id}).first()
+    return None if row is None else WaitingEvent(row.id, row.message, row.attempts, row.message_id)
+
+
+def _prepare(runtime: Runtime, event: WaitingEvent) -> _Prepared:
     """Find who writes and in which conversation, and build the bot's turn.
 
     A known customer in an open conversation (most turns) only reads, with plain statements
@@ -97,12 +128,9 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
     webhook edge waits for that lock. The customer's message is stored later, by ``_apply``.
     """
     in_database = _state_in_database(runtime)
+    inbound = InboundMessage.model_validate(event.message)
     with Session(runtime.engine, expire_on_commit=False) as session, session.no_autoflush:
         connection = session.connection()
-        event = connection.execute(turns.EVENT, {"id": event_id}).first()
-        if event is None or event.status != EventStatus.received or event.outcome is not None:
-            return None  # processed already (e.g. by another worker) or nothing to do
-        inbound = InboundMessage.model_validate(event.message)
         speaker = turns.known_speaker(connection, inbound)
         if speaker is None:
             customer, identity = identify_sender(session, inbound.channel, inbound.sender_id, inbound.sender_name)
@@ -129,7 +157,7 @@ def _prepare(runtime: Runtime, event_id: int) -> _Prepared | None:
                               locale=speaker.locale),
         has_attachments=bool(inbound.attachments),
     )
-    return _Prepared(event_id, speaker, turn, inbound, state)
+    return _Prepared(event.id, speaker, turn, inbound, state, event)
 
 
 def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applied | None:
@@ -148,7 +176,8 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applie
             answer = turns.store_answer(
                 session.connection(), event_id=prepared.event_id, speaker=prepared.speaker, inbound=prepared.inbound, channel=turn.channel,
                 recipient_id=turn.recipient_id, nlu=nlu, replies=replies, state_key=turn.conversation_key,
-                state=prepared.state, now=utcnow())
+                state=prepared.state, now=utcnow(), retried=prepared.earlier.attempts is not None,
+                stored_message_id=prepared.earlier.stored_message_id)
             if answer is None:
                 return None
             session.commit()
@@ -164,8 +193,10 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applie
         now = utcnow()
         if not turns.settle_event(session.connection(), prepared.event_id, now):
             return None
-        message_id = turns.record_customer_message(session.connection(), prepared.speaker, prepared.inbound, now,
-                                                   nlu)
+        if prepared.earlier.attempts is not None:
+            turns.forget_attempts(session.connection(), prepared.event_id)
+        message_id = turns.customer_message(session.connection(), prepared.speaker, prepared.inbound, now, nlu,
+                                            prepared.earlier.stored_message_id)
         outbox, message_ids = [], []
         for text, body, recipient_id in replies:
             stored = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
@@ -179,51 +210,123 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applie
         return _Applied(message_id, outbox, message_ids, conversation.state != state_before, older is not None)
 
 
-def _mark_failed(runtime: Runtime, event_id: int, error: str, prepared: _Prepared | None) -> int | None:
-    """Mark the event failed, storing the customer's message if that has not happened yet (so that what
-    they wrote reaches the agents even when the bot could not answer); returns the message's id (None
-    when the turn did not get as far as knowing who wrote, or another worker settled the event)."""
-    with Session(runtime.engine) as session:
-        connection, now = session.connection(), utcnow()
-        if not turns.settle_event(connection, event_id, now, error):
+class _Parked(NamedTuple):
+    """An event given up on after too many failed tries."""
+
+    #: the customer's message, stored so that agents see what was written (None: the turn did not get
+    #: as far as knowing who wrote)
+    message_id: int | None
+    #: the conversation went to the human queue with it
+    escalated: bool
+
+
+_attempts = InboundAttempt.__table__
+
+
+def _record_failure(runtime: Runtime, event: WaitingEvent, error: str, prepared: _Prepared | None) -> _Parked | None:
+    """Count a failed try of the event's turn. None while it has tries left (the worker tries again
+    later). After the last, park it: settled with the error (an admin may try it again), the
+    customer's message stored, and the conversation handed to a person, so that somebody answers."""
+    attempts = (event.attempts or 0) + 1
+    now = utcnow()
+    error = error[:1000]
+    with Session(runtime.engine, expire_on_commit=False) as session, session.no_autoflush:
+        connection = session.connection()
+        if event.attempts is None:
+            connection.execute(_attempts.insert().values(event_id=event.id, attempts=attempts, last_error=error,
+                                                         updated_at=now))
+        else:
+            connection.execute(_attempts.update().where(_attempts.c.event_id == event.id)
+                               .values(attempts=attempts, last_error=error, updated_at=now))
+        if attempts < runtime.settings.worker.max_attempts:
+            session.commit()
             return None
-        message_id = None
+        if not turns.settle_event(connection, event.id, now, error):
+            return None  # another worker settled it meanwhile
+        message_id, escalated = event.stored_message_id, False
         if prepared is not None:
-            message_id = turns.record_customer_message(connection, prepared.speaker, prepared.inbound, now)
+            if message_id is None:
+                message_id = turns.record_customer_message(connection, prepared.speaker, prepared.inbound, now)
+                connection.execute(_attempts.update().where(_attempts.c.event_id == event.id)
+                                   .values(message_id=message_id))
+            conversation = session.get(Conversation, prepared.conversation_id)
+            if conversation is not None and conversation.state not in HUMAN_STATES:
+                conversations.escalate(session, conversation, "bot_error", "high")
+                escalated = True
         session.commit()
-        return message_id
+    log.error("inbound event %s parked after %d failed tries: %s", event.id, attempts, error)
+    return _Parked(message_id, escalated)
 
 
-async def process_inbound_event(runtime: Runtime, event_id: int) -> None:
-    """Run one stored event through conversation, bot and outbox; failures are recorded on the event."""
+def _park_bare(runtime: Runtime, event: WaitingEvent, error: str) -> None:
+    """Park an event whose failure could not even be recorded in full (storing what the customer
+    wrote failed too): the event alone is settled, so that it is never tried without end."""
+    with Session(runtime.engine) as session:
+        turns.settle_event(session.connection(), event.id, utcnow(), error[:1000])
+        session.commit()
+    log.error("inbound event %s parked without its message: %s", event.id, error)
+
+
+async def process_chat_events(runtime: Runtime, channel: str, sender_id: str, up_to_id: int,
+                              floor: int = 0) -> None:
+    """Run the chat's waiting events through conversation, bot and outbox, oldest first, up to
+    ``up_to_id``: an event whose job arrived before an older one's (a restart, a lost job) still
+    waits its turn. Raises TryAgainLater when one must be tried again later (the ones after it wait)."""
+    while True:
+        event = await to_thread.run_sync(next_waiting_event, runtime, channel, sender_id, up_to_id, floor)
+        if event is None:
+            return
+        await take_turn(runtime, event)
+        if event.id >= up_to_id:
+            return
+        floor = event.id
+
+
+async def take_turn(runtime: Runtime, event: WaitingEvent) -> None:
+    """One waiting event's turn. A dependency that is away (database, Redis, network) is never the
+    final outcome: TryAgainLater. A failure of the turn's own is counted, tried again, and parked
+    after ``CAREDESK_WORKER__MAX_ATTEMPTS`` tries."""
     prepared = None
     events = runtime.events
     try:
-        prepared = await to_thread.run_sync(_prepare, runtime, event_id)
-        if prepared is None:
-            return
+        prepared = await to_thread.run_sync(_prepare, runtime, event)
         if prepared.inbound.kind == "postback":
             connector = runtime.connectors.get(prepared.inbound.channel)
             if connector is not None:
                 await connector.acknowledge(prepared.inbound)
         decision = await runtime.bot.handle(prepared.turn, prepared.state)
         applied = await to_thread.run_sync(_apply, runtime, prepared, decision)
-        if applied is None:
-            return  # another worker processed it
-        await _announce_customer_message(runtime, prepared, applied.message_id)
-        for message_id in applied.message_ids:
-            await events.publish("message_created", conversation_id=prepared.conversation_id,
-                                 message_id=message_id, author="bot")
-        if applied.escalated:
-            await events.publish("conversation_escalated", conversation_id=prepared.conversation_id,
-                                 reason=decision.escalation.reason, priority=decision.escalation.priority)
     except Exception as exc:
-        log.exception("processing inbound event %s failed", event_id)
-        message_id = await to_thread.run_sync(_mark_failed, runtime, event_id, f"{type(exc).__name__}: {exc}",
-                                              prepared)
-        if message_id is not None:
-            await _announce_customer_message(runtime, prepared, message_id)
+        error = f"{type(exc).__name__}: {exc}"
+        if is_infrastructure_error(exc):
+            raise TryAgainLater(error) from exc
+        log.warning("turn of inbound event %s failed: %s", event.id, error, exc_info=True)
+        try:
+            parked = await to_thread.run_sync(_record_failure, runtime, event, error, prepared)
+        except Exception as failure:
+            if is_infrastructure_error(failure):
+                raise TryAgainLater(error) from failure
+            log.exception("recording the failure of inbound event %s failed", event.id)
+            await to_thread.run_sync(_park_bare, runtime, event, error)
+            return
+        if parked is None:
+            raise TryAgainLater(error) from exc
+        if parked.message_id is not None and event.stored_message_id is None:
+            await _announce_customer_message(runtime, prepared, parked.message_id)
+        if parked.escalated:
+            await events.publish("conversation_escalated", conversation_id=prepared.conversation_id,
+                                  reason="bot_error", priority="high")
         return
+    if applied is None:
+        return  # another worker processed it
+    if event.stored_message_id is None:
+        await _announce_customer_message(runtime, prepared, applied.message_id)
+    for message_id in applied.message_ids:
+        await events.publish("message_created", conversation_id=prepared.conversation_id,
+                             message_id=message_id, author="bot")
+    if applied.escalated:
+        await events.publish("conversation_escalated", conversation_id=prepared.conversation_id,
+                             reason=decision.escalation.reason, priority=decision.escalation.priority)
     # The worker runs this job under the chat's lock, which is also the outbox's per-chat lock.
     if applied.behind_older:
         await drain_chat(runtime, prepared.inbound.channel, prepared.turn.recipient_id)
@@ -250,7 +353,9 @@ async def send_in_order(runtime: Runtime, channel: str, items: list[OutboxItem])
         outcomes.append((item.id, external_id, error))
         if error is not None and error.retryable:
             break  # the rest stay pending behind it, in order; the retry pump drains them
-    recorded = await to_thread.run_sync(_record_deliveries, runtime, outcomes)
+    # What the platform answered is known: it is recorded even if the database is away for a while,
+    # as an item left pending would be sent to the customer a second time.
+    recorded = await until_stored(_record_deliveries, runtime, outcomes)
     for item in recorded:
         if item.message_id is not None:
             await runtime.events.publish("message_delivery", message_id=item.message_id, status=item.status,
@@ -275,6 +380,22 @@ async def drain_chat(runtime: Runtime, channel: str, recipient_id: str) -> int:
         if recorded.status == "pending":
             return sent  # waiting for its retry; later messages wait behind it
         sent += recorded.status == "sent"
+
+
+async def until_stored(work: Callable[..., Any], *args: Any, first_pause_s: float = 0.1,
+                       longest_pause_s: float = 5.0) -> Any:
+    """Run the blocking ``work`` in a thread, trying again for as long as the database (or another
+    dependency) is away; any other error is raised."""
+    pause = first_pause_s
+    while True:
+        try:
+            return await to_thread.run_sync(work, *args)
+        except Exception as exc:
+            if not is_infrastructure_error(exc):
+                raise
+            log.warning("storing waits for the database (%s: %s); again in %.1fs", type(exc).__name__, exc, pause)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, longest_pause_s)
 
 
 def _oldest_pending(runtime: Runtime, channel: str, recipient_id: str) -> OutboxItem | None:

@@ -14,11 +14,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from connectors.base import InboundMessage
-from helpdesk.channels.models import EventStatus, InboundEvent, InboundOutcome, OutboxItem, OutboxStatus
+from helpdesk.channels.models import (
+    EventStatus,
+    InboundAttempt,
+    InboundEvent,
+    InboundOutcome,
+    OutboxItem,
+    OutboxStatus,
+)
 from helpdesk.conversations.models import (
     OPEN_STATES,
     Conversation,
@@ -34,6 +41,7 @@ from helpdesk.customers.models import ChannelIdentity, Customer
 
 _events = InboundEvent.__table__
 _outcomes = InboundOutcome.__table__
+_attempts = InboundAttempt.__table__
 _identities = ChannelIdentity.__table__
 _customers = Customer.__table__
 _conversations = Conversation.__table__
@@ -41,10 +49,17 @@ _messages = Message.__table__
 _outbox = OutboxItem.__table__
 _states = DialogueState.__table__
 
-#: an event, and what became of it if it was settled already
-EVENT = (select(_events.c.status, _events.c.message, _outcomes.c.status.label("outcome"))
-         .select_from(_events.outerjoin(_outcomes, _outcomes.c.event_id == _events.c.id))
-         .where(_events.c.id == bindparam("id")))
+#: a chat's oldest event still waiting (above ``floor``, up to ``up_to``), with its failed tries if any:
+#: a chat's events are taken in the order they were stored, whatever order their jobs arrive in
+NEXT_WAITING = (
+    select(_events.c.id, _events.c.message, _attempts.c.attempts, _attempts.c.message_id)
+    .select_from(_events.outerjoin(_outcomes, _outcomes.c.event_id == _events.c.id)
+                 .outerjoin(_attempts, _attempts.c.event_id == _events.c.id))
+    .where(_events.c.channel == bindparam("channel"), _events.c.sender_id == bindparam("sender_id"),
+           _events.c.id > bindparam("floor"), _events.c.id <= bindparam("up_to"),
+           _events.c.status == EventStatus.received, _outcomes.c.event_id.is_(None))
+    .order_by(_events.c.id).limit(1)
+)
 #: the sender, their customer, and their newest open conversation if any, in one statement
 _open = _conversations.alias("open_conversations")
 _OPEN_ID = (
@@ -87,6 +102,9 @@ _SAVE_STATE = (update(_states).where(_states.c.key == bindparam("state_key"))
 _NEW_STATE = insert(_states)
 #: an event still waiting becomes processed or failed (no row added: another worker got there first)
 _SETTLE_EVENT = insert_unless_present(_outcomes, ["event_id"], _outcomes.c.event_id)
+_FORGET_ATTEMPTS = delete(_attempts).where(_attempts.c.event_id == bindparam("event_id"))
+_ANSWERED_AGAIN = (update(_messages).where(_messages.c.id == bindparam("message_id"))
+                   .values(nlu=bindparam("nlu", type_=_messages.c.nlu.type)))
 _SENT = (
     update(_outbox).where(_outbox.c.id == bindparam("item_id"))
     .values(attempts=_outbox.c.attempts + 1, status=OutboxStatus.sent, external_id=bindparam("external_id"),
@@ -126,13 +144,28 @@ def known_speaker(connection: Connection, inbound: InboundMessage) -> Speaker | 
 
 
 def settle_event(connection: Connection, event_id: int, now: datetime, error: str | None = None) -> bool:
-    """Mark a waiting event processed (or failed, with ``error``); False when it was not waiting any
+    """Mark a waiting event processed (or parked, with ``error``); False when it was not waiting any
     more, i.e. another worker settled it first and this transaction must not store anything."""
-    status = EventStatus.processed if error is None else EventStatus.failed
+    status = EventStatus.processed if error is None else EventStatus.parked
     added = connection.execute(_SETTLE_EVENT[connection.dialect.name], {
         "event_id": event_id, "status": status, "processed_at": now,
         "error": error[:1000] if error is not None else None})
     return added.scalar_one_or_none() is not None
+
+
+def forget_attempts(connection: Connection, event_id: int) -> None:
+    """Drop the record of an event's failed tries (it has been answered)."""
+    connection.execute(_FORGET_ATTEMPTS, {"event_id": event_id})
+
+
+def customer_message(connection: Connection, speaker: Speaker, inbound: InboundMessage, now: datetime,
+                     nlu: dict[str, Any] | None, stored_message_id: int | None) -> int:
+    """The customer's message of a turn: stored now, or, when an earlier try parked the event and
+    stored it then, that message with the bot's reading added."""
+    if stored_message_id is None:
+        return record_customer_message(connection, speaker, inbound, now, nlu)
+    connection.execute(_ANSWERED_AGAIN, {"message_id": stored_message_id, "nlu": nlu})
+    return stored_message_id
 
 
 def record_customer_message(connection: Connection, speaker: Speaker, inbound: InboundMessage,
@@ -161,20 +194,24 @@ class Answer(NamedTuple):
     behind_older: bool
 
 
-def store_answer(connection: Connection, *, event_id: int, speaker: Speaker, inbound: InboundMessage, channel: str, recipient_id: str, nlu: dict[str, Any] | None,
+def store_answer(connection: Connection, *, event_id: int, speaker: Speaker, inbound: InboundMessage,
+                 channel: str, recipient_id: str, nlu: dict[str, Any] | None,
                  replies: list[tuple[str, dict[str, Any], str]], state_key: str, state: dict[str, Any] | None,
-                 now: datetime) -> Answer | None:
+                 now: datetime, retried: bool = False, stored_message_id: int | None = None) -> Answer | None:
     """Settle the event and store the customer's message with the bot's reading, and the replies,
     without an escalation (the writes of ``flows._apply``). None, with nothing written, when another
     worker settled the event first. (Storing the customer's message moves the conversation's last
-    message time to ``now``, which is also the replies' time.)"""
+    message time to ``now``, which is also the replies' time.) ``retried``: earlier tries failed, and
+    their record goes; ``stored_message_id``: the customer's message stored by one of them."""
     conversation_id = speaker.conversation_id
     older, last_inbound_at, state_row = connection.execute(_BEFORE_ANSWER, {
         "channel": channel, "recipient_id": recipient_id, "conversation_id": conversation_id, "state_key": state_key,
     }).one()
     if not settle_event(connection, event_id, now):
         return None
-    message_id = record_customer_message(connection, speaker, inbound, now, nlu)
+    if retried:
+        forget_attempts(connection, event_id)
+    message_id = customer_message(connection, speaker, inbound, now, nlu, stored_message_id)
     outbox, message_ids = [], []
     for text, body, reply_to in replies:
         reply_id = connection.execute(_INSERT_MESSAGE, insert_values(

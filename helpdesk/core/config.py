@@ -93,6 +93,12 @@ class WorkerSettings(BaseModel):
     #: chats processed at the same time by one worker (one chat's messages always one at a time)
     concurrency: int = 16
     broker_path: str = ""
+    #: a message whose turn fails this many times for a reason of its own is parked for an admin
+    max_attempts: int = 5
+    #: first and longest pause before trying a failed turn again (doubling in between); a turn that
+    #: failed because the database or Redis was away is tried again for as long as it takes
+    retry_base_s: float = 0.5
+    retry_max_s: float = 30.0
 
 
 class IntegrationSettings(BaseModel):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
+from redis import exceptions as redis_errors
+from sqlalchemy import exc as sql_errors
+
 
 class CareDeskError(Exception):
     """Base of every domain error; ``status`` is the HTTP status, ``reason`` the message shown."""
@@ -57,3 +61,27 @@ class ServiceUnavailable(CareDeskError):
     """A dependency (database, NLU model) is not ready."""
 
     status = 503
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a dependency being away — the database, Redis, the
+    network — rather than something wrong with the work itself. Work that fails this way is tried
+    again until the dependency returns; it is never given up on."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, redis_errors.ConnectionError | redis_errors.TimeoutError
+                      | redis_errors.BusyLoadingError | redis_errors.ClusterDownError):
+            return True
+        if isinstance(current, sql_errors.OperationalError | sql_errors.InterfaceError | sql_errors.TimeoutError):
+            return True
+        if isinstance(current, sql_errors.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, ConnectionError | TimeoutError):
+            return True
+        if isinstance(current, httpx.TransportError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+

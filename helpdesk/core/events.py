@@ -8,6 +8,7 @@ Redis pub/sub so a browser connected to one process sees what another process di
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import defaultdict
@@ -17,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from helpdesk.core.db import utcnow
+from helpdesk.core.errors import is_infrastructure_error
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +93,10 @@ class EventBus:
         """Bind to the running loop and, with Redis, relay events published by other processes."""
         self._loop = asyncio.get_running_loop()
         if self._redis is not None:
-            pubsub = self._redis.pubsub()
-            await pubsub.subscribe(self._channel)
-            self._relay = asyncio.create_task(self._relay_from_redis(pubsub), name="caredesk-event-relay")
+            subscribed = asyncio.Event()
+            self._relay = asyncio.create_task(self._relay_from_redis(subscribed), name="caredesk-event-relay")
+            await asyncio.wait([self._relay, asyncio.ensure_future(subscribed.wait())],
+                               return_when=asyncio.FIRST_COMPLETED)
 
     async def stop(self) -> None:
         """Stop relaying."""
@@ -109,10 +112,21 @@ class EventBus:
         event = DomainEvent(name, data)
         await self._run_listeners(event)
         if self._redis is not None:
-            await self._redis.publish(self._channel, event.to_json())
+            await self._send(event.to_json())
         else:
             self._fan_out(event)
         return event
+
+    async def _send(self, wire: str) -> None:
+        # The listeners of this process have run; what is lost while Redis is away is the live view
+        # of other processes, which reload what they show when they reconnect. A customer's turn must
+        # not fail for it.
+        try:
+            await self._redis.publish(self._channel, wire)
+        except Exception as exc:
+            if not is_infrastructure_error(exc):
+                raise
+            log.warning("could not fan an event out (%s: %s)", type(exc).__name__, exc)
 
     async def publish_many(self, events: Iterable[tuple[str, dict[str, Any]]]) -> list[DomainEvent]:
         """Publish ``(name, data)`` events in order: each one's listeners as ``publish`` runs them, then
@@ -128,10 +142,10 @@ class EventBus:
             for event in published:
                 self._fan_out(event)
         elif len(published) == 1:
-            await self._redis.publish(self._channel, published[0].to_json())
+            await self._send(published[0].to_json())
         else:
             for start in range(0, len(published), EVENTS_PER_MESSAGE):
-                await self._redis.publish(self._channel, batch_to_json(published[start:start + EVENTS_PER_MESSAGE]))
+                await self._send(batch_to_json(published[start:start + EVENTS_PER_MESSAGE]))
         return published
 
     async def _run_listeners(self, event: DomainEvent) -> None:
@@ -164,14 +178,31 @@ class EventBus:
             except asyncio.QueueFull:  # a stalled browser must not block everyone else
                 log.warning("dropping an event for a subscriber that does not keep up")
 
-    async def _relay_from_redis(self, pubsub: Any) -> None:
-        try:
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    try:
-                        for event in events_from_json(message["data"]):
-                            self._fan_out(event)
-                    except (ValueError, KeyError, TypeError):
-                        log.warning("ignoring a malformed event from Redis")
-        finally:
-            await pubsub.aclose()
+    async def _relay_from_redis(self, subscribed: asyncio.Event, longest_pause_s: float = 5.0) -> None:
+        pause = 0.1
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(self._channel)
+                subscribed.set()
+                pause = 0.1
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        try:
+                            for event in events_from_json(message["data"]):
+                                self._fan_out(event)
+                        except (ValueError, KeyError, TypeError):
+                            log.warning("ignoring a malformed event from Redis")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not is_infrastructure_error(exc):
+                    raise
+                # the live views miss what is published meanwhile; the processes' work goes on
+                log.warning("event relay lost Redis (%s); again in %.1fs", exc, pause)
+                subscribed.set()
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, longest_pause_s)
