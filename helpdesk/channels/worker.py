@@ -61,11 +61,19 @@ class Worker:
         self._queued_events: set[int] = set()
         #: every stored event up to this id is settled: the stray sweep looks above it
         self._swept_through = 0
+        #: every waiting event is to be taken up at the pump's next turn, however young
+        self._catch_up = False
         self._loop = asyncio.get_running_loop()
 
     async def start(self) -> None:
         """Resume events left unprocessed by a previous run and start the outbox pump."""
-        await self.sweep_stray_events(older_than_s=0.0)
+        try:
+            await self.sweep_stray_events(older_than_s=0.0)
+        except Exception as exc:
+            if not is_infrastructure_error(exc):
+                raise
+            log.warning("could not look for waiting events at start (%s); the pump will", exc)
+            self._catch_up = True
         self._pump = asyncio.create_task(self._run_pump(), name="caredesk-outbox-pump")
 
     def submit_event(self, event_id: int, channel: str, sender_id: str, *, typing_off: bool = False) -> None:
@@ -182,12 +190,13 @@ class Worker:
             if loop.time() >= next_sla_check:
                 next_sla_check = loop.time() + self.runtime.settings.sla.check_interval_s
                 await run_sla_check_logged(self.runtime)
-            if loop.time() >= next_sweep:
+            if loop.time() >= next_sweep or self._catch_up:
                 next_sweep = loop.time() + STRAY_SWEEP_INTERVAL_S
                 try:
-                    await self.sweep_stray_events()
-                except Exception:
-                    log.exception("sweeping stray events failed")
+                    await self.sweep_stray_events(older_than_s=0.0 if self._catch_up else STRAY_EVENT_AGE_S)
+                    self._catch_up = False
+                except Exception as exc:
+                    log.warning("sweeping stray events failed: %s", exc, exc_info=not is_infrastructure_error(exc))
             await asyncio.sleep(self._pump_interval_s)
 
     async def pump_once(self) -> int:

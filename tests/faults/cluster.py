@@ -81,8 +81,10 @@ class PrivatePostgres:
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
-        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off")
+        # fsync off only spares the disk: the server is stopped as a crashed process, never as a crashed
+        # machine. Commits stay synchronous: an acknowledged commit must survive that crash, as in
+        # production (with synchronous_commit off, a crash loses the last commits it acknowledged).
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
         subprocess.run(_as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
                                      "-l", str(self.dir / "server.log"), "-w", "start"]),
                        check=True, capture_output=True)
@@ -252,3 +254,85 @@ def verdict(sent: list[dict], chat_ids: list[int], per_chat: int) -> dict[str, i
         if len(answers) == per_chat and answers != expected:
             out_of_order += 1
     return {"lost": lost, "duplicated": duplicated, "out_of_order_chats": out_of_order, "unexpected": unexpected}
+
+
+def ledger_summary(database_url: str) -> str:
+    """What the database says became of the messages (for a failing test's message)."""
+    from sqlalchemy import text
+
+    from helpdesk.core.db import make_engine
+
+    engine = make_engine(database_url)  # on SQLite, with the inbound ledger's file attached
+    try:
+        with engine.connect() as connection:
+            lines = [
+                "waiting events: " + str(connection.execute(text(
+                    "SELECT count(*) FROM inbound_events e WHERE e.status = 'received' AND NOT EXISTS "
+                    "(SELECT 1 FROM inbound_outcomes o WHERE o.event_id = e.id)")).scalar()),
+                "outcomes: " + str(connection.execute(text(
+                    "SELECT status, count(*) FROM inbound_outcomes GROUP BY status")).all()),
+                "attempts: " + str(connection.execute(text(
+                    "SELECT attempts, last_error FROM inbound_attempts LIMIT 5")).all()),
+                "outbox: " + str(connection.execute(text(
+                    "SELECT status, attempts, count(*) FROM outbox GROUP BY status, attempts")).all()),
+            ]
+    except Exception as exc:  # a diagnosis must not hide the failure it explains
+        lines = [f"(could not read the database: {exc})"]
+    finally:
+        engine.dispose()
+    return "\n".join(lines)
+
+
+def missing_by_chat(sent: list[dict], chat_ids: list[int], per_chat: int) -> dict[int, int]:
+    """Chats that got fewer answers than questions, and how many fewer."""
+    counts = Counter(str(params.get("chat_id")) for params in sent)
+    return {chat_id: per_chat - counts[str(chat_id)] for chat_id in chat_ids if counts[str(chat_id)] < per_chat}
+
+
+async def first_answer(fake, port: int, chat_id: int = 4_999_999, timeout: float = 90.0) -> None:
+    """Send one question and wait for its answer: the whole pipeline runs (a worker too)."""
+    update = {"update_id": 1, "message": {"message_id": 1, "date": int(time.time()), "text": QUESTIONS[0],
+                                          "from": {"id": chat_id, "is_bot": False, "first_name": "Khách"},
+                                          "chat": {"id": chat_id, "type": "private", "first_name": "Khách"}}}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        response = await http.post("/webhooks/telegram", json=update,
+                                   headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+        assert response.status_code == 200, response.text
+    deadline = time.monotonic() + timeout
+    while not fake.sent_messages(chat_id):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the first question was not answered")
+        await asyncio.sleep(0.1)
+
+
+def duplicates_timeline(fake, chat_ids: list[int], per_chat: int, since: float) -> list[tuple[int, list[float]]]:
+    """For each chat answered more often than asked: when (seconds after ``since``) its answers that
+    repeat the one before went out."""
+    found = []
+    for chat_id in chat_ids:
+        calls = [call for call in fake.calls_to("sendMessage") if str(call.params.get("chat_id")) == str(chat_id)]
+        if len(calls) <= per_chat:
+            continue
+        texts = [call.params.get("text", "") for call in calls]
+        found.append((chat_id, [(round(calls[n - 1].at - since, 3), round(calls[n].at - since, 3))
+                                for n in range(1, len(calls)) if texts[n] == texts[n - 1]]))
+    return found
+
+
+def waiting_work(database_url: str) -> bool:
+    """Whether an event waits to be processed or a message waits in the outbox."""
+    from sqlalchemy import text
+
+    from helpdesk.core.db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return bool(connection.execute(text(
+                "SELECT EXISTS (SELECT 1 FROM inbound_events e WHERE e.status = 'received' AND NOT EXISTS "
+                "(SELECT 1 FROM inbound_outcomes o WHERE o.event_id = e.id)) "
+                "OR EXISTS (SELECT 1 FROM outbox WHERE status = 'pending')")).scalar())
+    except Exception:  # not reachable yet: keep waiting
+        return True
+    finally:
+        engine.dispose()
