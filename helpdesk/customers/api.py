@@ -72,7 +72,8 @@ def list_merges(customer_id: int, supervisor: CurrentSupervisor, session: Sessio
 
 
 @router.post("/{customer_id}/split", response_model=CustomerPublic)
-def split(customer_id: int, body: CustomerSplit, supervisor: CurrentSupervisor, session: SessionDep) -> CustomerPublic:
+def split(customer_id: int, body: CustomerSplit, supervisor: CurrentSupervisor,
+          session: SessionDep) -> CustomerPublic:
     """Undo a merge into this customer: what it moved goes back and the merged customer stands alone
     again (returned); supervisors and admins."""
     customer = session.get(Customer, customer_id)
