@@ -121,6 +121,8 @@ async def customer_in_team(client, admin, sender: str, team: str | None) -> tupl
         identity = session.exec(select(ChannelIdentity).where(ChannelIdentity.external_id == sender)).one()
         conversation = session.exec(select(Conversation).where(Conversation.identity_id == identity.id)).one()
     if team is not None:
+        created = await client.post("/api/teams", headers=admin, json={"name": team})
+        assert created.status_code in (201, 409), created.text  # 409: the team exists already
         moved = await client.post(f"/api/conversations/{conversation.id}/assign", headers=admin,
                                   json={"team": team})
         assert moved.status_code == 200, moved.text
