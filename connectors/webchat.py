@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: client message ids and visitor ids: what ``crypto.randomUUID()`` and the session route produce
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+#: what the inbound ledger and the messages table keep of an external id
+MAX_EXTERNAL_ID = 128
 MAX_TEXT = 2000
 MAX_PAYLOAD = 512  # the messages.payload column
 MAX_TITLE = 200
@@ -51,6 +53,24 @@ def _client_id(frame: dict[str, Any]) -> str:
     if not isinstance(value, str) or not ID_PATTERN.match(value):
         raise PayloadError("id must be 8-64 letters, digits, '-' or '_' (a client-generated uuid)")
     return value
+
+
+def scoped_message_id(visitor_id: str, client_id: str) -> str:
+    """A visitor's message as the channel keys it: each widget mints its own ids, so one is only unique
+    together with its visitor (two visitors' messages with the same id are two messages)."""
+    return f"{visitor_id}:{client_id}"
+
+
+def client_message_id(external_id: str) -> str:
+    """The widget's own id of a message keyed by :func:`scoped_message_id` (any other id as it is)."""
+    return external_id.rpartition(":")[2]  # neither id may contain ':', so the last one separates them
+
+
+def _external_id(visitor_id: str, frame: dict[str, Any]) -> str:
+    external_id = scoped_message_id(visitor_id, _client_id(frame))
+    if len(external_id) > MAX_EXTERNAL_ID:
+        raise PayloadError(f"visitor id and message id together are longer than {MAX_EXTERNAL_ID - 1} characters")
+    return external_id
 
 
 def parse_frame(visitor_id: str, frame: Any) -> InboundMessage:
@@ -66,8 +86,8 @@ def parse_frame(visitor_id: str, frame: Any) -> InboundMessage:
             raise PayloadError("text (a non-empty string) is required")
         if len(text) > MAX_TEXT:
             raise PayloadError(f"text is longer than {MAX_TEXT} characters")
-        return InboundMessage(channel=WebchatConnector.name, sender_id=visitor_id, external_id=_client_id(frame),
-                              text=text.strip())
+        return InboundMessage(channel=WebchatConnector.name, sender_id=visitor_id,
+                              external_id=_external_id(visitor_id, frame), text=text.strip())
     if kind == "postback":
         payload, title = frame.get("payload"), frame.get("title", "")
         if not isinstance(payload, str) or not payload or len(payload) > MAX_PAYLOAD:
@@ -75,8 +95,9 @@ def parse_frame(visitor_id: str, frame: Any) -> InboundMessage:
         if not isinstance(title, str) or len(title) > MAX_TITLE:
             raise PayloadError(f"title must be a string of at most {MAX_TITLE} characters")
         # The button's title becomes the text, so the timeline shows what the customer pressed.
-        return InboundMessage(channel=WebchatConnector.name, sender_id=visitor_id, external_id=_client_id(frame),
-                              kind="postback", payload=payload, text=title)
+        return InboundMessage(channel=WebchatConnector.name, sender_id=visitor_id,
+                              external_id=_external_id(visitor_id, frame), kind="postback", payload=payload,
+                              text=title)
     raise PayloadError("type must be 'message' or 'postback'")
 
 

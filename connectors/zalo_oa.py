@@ -1,7 +1,8 @@
 """Zalo Official Account (OA) through the Open API v3 consultation-message endpoint, using httpx.
 
 Webhooks carry ``X-ZEvent-Signature: mac=<hex sha256(app_id + raw body + timestamp + OA secret key)>``,
-a plain digest rather than an HMAC, where ``timestamp`` is the field of the body itself. Every event,
+a plain digest rather than an HMAC, where ``timestamp`` is the field of the body itself; an event
+whose timestamp is further from now than ``max_event_age_s`` is refused as a replay. Every event,
 including receipts and the OA's own messages echoed back, is parsed into exactly one message so the edge
 stores it once; only what the customer did is answerable.
 
@@ -109,6 +110,10 @@ class ZaloOAConfig(BaseModel):
     api_base: str = "https://openapi.zalo.me"
     oauth_base: str = "https://oauth.zaloapp.com"
     request_timeout_s: float = 10.0
+    #: a signed event whose timestamp is further than this from now (either way) is refused: the
+    #: timestamp is signed so that a captured event cannot be played again later. 0 turns it off
+    #: (to take in a backlog Zalo redelivers after a long outage).
+    max_event_age_s: float = 600.0
 
 
 class ZaloTokens(BaseModel):
@@ -210,6 +215,20 @@ class ZaloOAConnector(ChannelConnector):
         _, _, digest = given.strip().rpartition("=")
         if not hmac.compare_digest(expected.encode(), digest.strip().lower().encode()):
             raise VerificationError(f"{SIGNATURE_HEADER} does not match the body")
+        self._check_fresh(timestamp)
+
+    def _check_fresh(self, timestamp: Any) -> None:
+        """Refuse a (correctly signed) event whose timestamp is too far from now: a replay."""
+        window = self.config.max_event_age_s
+        if window <= 0:
+            return
+        if not str(timestamp).isdigit():
+            raise VerificationError(f"the event's timestamp is not a time in milliseconds: {timestamp!r}")
+        skew = (self._clock() - datetime.fromtimestamp(int(timestamp) / 1000, UTC)).total_seconds()
+        if abs(skew) > window:
+            when = "old" if skew > 0 else "in the future"
+            raise VerificationError(f"the event is {abs(skew):.0f} s {when}; events more than {window:.0f} s "
+                                    "from now are refused as replays (CAREDESK_ZALO_OA__MAX_EVENT_AGE_S)")
 
     def parse(self, payload: Any) -> list[InboundMessage]:
         """Normalise one Zalo OA event; events CareDesk does not act on become one ``unsupported`` message."""

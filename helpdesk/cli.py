@@ -168,12 +168,16 @@ def chat(
     server: Annotated[str, typer.Option(help="CareDesk server to talk to.")] = "http://127.0.0.1:8000",
     sender: Annotated[str | None, typer.Option("--as", help="Your customer id on the cli channel.")] = None,
     name: Annotated[str, typer.Option(help="Your display name.")] = "Terminal customer",
+    token: Annotated[str | None, typer.Option(
+        envvar="CAREDESK_CHAT_TOKEN",
+        help="An admin's bearer token, needed when the server is not on this machine.")] = None,
 ) -> None:
     """Chat with the bot as a customer, from the terminal (the built-in "cli" channel)."""
     import httpx
 
     sender_id = sender or f"cli-{uuid.uuid4().hex[:10]}"
-    client = httpx.Client(base_url=server, timeout=10)
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    client = httpx.Client(base_url=server, timeout=10, headers=headers)
     try:
         client.get("/healthz").raise_for_status()
     except httpx.HTTPError as exc:

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from connectors.base import secrets_match
+from helpdesk.agents.models import Agent, AgentRole
 from helpdesk.care import service
 from helpdesk.care.schemas import (
     CareMessagePublic,
@@ -23,7 +24,9 @@ from helpdesk.care.schemas import (
 )
 from helpdesk.care.tasks import care_policy, send_due_care_soon
 from helpdesk.core.deps import RuntimeDep, SessionDep, get_current_agent
-from helpdesk.core.errors import BadRequest, CareDeskError, Unauthorized
+from helpdesk.core.errors import BadRequest, CareDeskError, NotFound, Unauthorized
+from helpdesk.customers.models import Customer
+from helpdesk.customers.service import may_see_customer
 from helpdesk.shop.models import Order
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -44,6 +47,8 @@ class Caller:
 
     actor_type: str
     actor_id: int | None = None
+    #: the agent, when an agent called: what they are shown is limited to the customers they may see
+    agent: Agent | None = None
 
 
 def order_system_or_agent(
@@ -60,10 +65,21 @@ def order_system_or_agent(
             raise Unauthorized("invalid API key")
         return Caller("integration")
     agent = get_current_agent(request=request, session=session, credentials=credentials)
-    return Caller("agent", agent.id)
+    return Caller("agent", agent.id, agent)
 
 
 CallerDep = Annotated[Caller, Depends(order_system_or_agent)]
+
+
+def _order_for(session: Session, caller: Caller, code: str) -> Order:
+    """The order, if the caller may see it: the order system sees every order, an agent those of the
+    customers they may see (the same 404 as for an unknown code, so that codes cannot be probed)."""
+    order = service.get_order(session, code)
+    if caller.agent is not None and caller.agent.role != AgentRole.admin and not any(
+            may_see_customer(session, caller.agent, session.get(Customer, customer_id))
+            for customer_id in sorted(service.order_customer_ids(session, order))):
+        raise NotFound(f"order {code} not found")
+    return order
 
 
 def _order_care(session: Session, order: Order, *, newly_delivered: bool = False) -> OrderCarePublic:
@@ -113,7 +129,7 @@ def order_delivered(
     """Mark an order delivered and start its care sequence; a repeated call schedules nothing twice."""
     body = body or OrderDelivered()
     policy, now = care_policy(runtime), runtime.clock()
-    order = service.get_order(session, code)
+    order = _order_for(session, caller, code)
     identity = None
     if body.channel is not None:
         identity = service.identity_for_delivery(session, order, body.channel, body.external_id)
@@ -135,5 +151,5 @@ def order_delivered(
 @router.get("/{code}/care", response_model=OrderCarePublic)
 def order_care(code: str, caller: CallerDep, session: SessionDep) -> OrderCarePublic:
     """The order's care sequence: what is scheduled, sent, skipped (with the reason) or cancelled."""
-    return _order_care(session, service.get_order(session, code))
+    return _order_care(session, _order_for(session, caller, code))
 

@@ -248,11 +248,8 @@ def _line_serials(line: dict[str, Any]) -> list[str]:
 # -- scheduling --------------------------------------------------------------------------------------
 
 
-def care_identities(
-    session: Session, order: Order, extra: Iterable[ChannelIdentity] = (),
-) -> list[ChannelIdentity]:
-    """Who the order's care reaches: identities of customers who verified the order's phone, of the
-    order's customer, and any named explicitly; never those of customers who opted out."""
+def order_customer_ids(session: Session, order: Order) -> set[int]:
+    """The customers an order is theirs: its customer (following merges) and whoever verified its phone."""
     customer_ids: set[int] = set()
     phone = normalise_phone(order.phone or "")
     if phone:
@@ -261,6 +258,15 @@ def care_identities(
             col(Customer.merged_into_id).is_(None))).all())
     if order.customer_id is not None:
         customer_ids.add(primary_customer(session, session.get(Customer, order.customer_id)).id)
+    return customer_ids
+
+
+def care_identities(
+    session: Session, order: Order, extra: Iterable[ChannelIdentity] = (),
+) -> list[ChannelIdentity]:
+    """Who the order's care reaches: identities of customers who verified the order's phone, of the
+    order's customer, and any named explicitly; never those of customers who opted out."""
+    customer_ids = order_customer_ids(session, order)
     identities: dict[int, ChannelIdentity] = {}
     if customer_ids:
         found = session.exec(

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from anyio import to_thread
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from connectors.base import ChannelConnector, ConnectorError, WebhookRequest
+from helpdesk.agents.models import AgentRole
 from helpdesk.channels import edge
 from helpdesk.conversations.models import Conversation, Message
 from helpdesk.core.deps import RuntimeDep, SessionDep
-from helpdesk.core.errors import is_infrastructure_error
+from helpdesk.core.errors import Forbidden, is_infrastructure_error
 from helpdesk.customers.models import ChannelIdentity
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,50 @@ def _connector_for(runtime, path_name: str) -> ChannelConnector:
     if connector is None:
         raise HTTPException(404, f"channel {path_name!r} is not enabled on this server")
     return connector
+
+
+#: headers a reverse proxy adds: behind one, a loopback peer is the proxy speaking for someone else
+PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+def is_local_request(request: Request) -> bool:
+    """Whether the request comes straight from this machine: a loopback peer and no proxy header."""
+    if any(name in request.headers for name in PROXY_HEADERS):
+        return False
+    try:
+        address = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:
+        return False  # e.g. a Unix socket, which is how proxies usually reach the server
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def _admin_token_check(session: Session, request: Request) -> None:
+    from helpdesk.agents.service import agent_for_token
+
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Forbidden("the cli channel answers only this machine, or an admin's bearer token")
+    if agent_for_token(session, token.strip()).role != AgentRole.admin:
+        raise Forbidden("the cli channel answers only this machine, or an admin's bearer token")
+
+
+def require_cli_caller(request: Request, session: SessionDep) -> None:
+    """The cli channel has no platform signing its requests, and anyone who could reach it could write
+    and read as any customer: it answers ``caredesk chat`` on this machine, or an admin's token."""
+    if not is_local_request(request):
+        _admin_token_check(session, request)
+
+
+async def _require_cli_caller_async(request: Request, runtime) -> None:
+    if is_local_request(request):
+        return
+
+    def check() -> None:
+        with Session(runtime.engine) as session:
+            _admin_token_check(session, request)
+
+    await to_thread.run_sync(check)
 
 
 @router.get("/webhooks/facebook", summary="Messenger's subscription handshake", response_class=PlainTextResponse)
@@ -44,6 +91,8 @@ def facebook_subscription(request: Request, runtime: RuntimeDep) -> PlainTextRes
 async def receive_webhook(channel: str, request: Request, runtime: RuntimeDep) -> JSONResponse:
     """Verify the request, store each event once, answer 200, and process in the background."""
     connector = _connector_for(runtime, channel)
+    if connector.name == "cli":
+        await _require_cli_caller_async(request, runtime)
     body = await request.body()
     webhook = WebhookRequest(headers=dict(request.headers), body=body, query=dict(request.query_params))
     try:
@@ -74,7 +123,8 @@ async def receive_webhook(channel: str, request: Request, runtime: RuntimeDep) -
     return JSONResponse({"ok": True, "received": len(messages), "new": len(stored)})
 
 
-@router.get("/webhooks/cli/messages", summary="Replies for a terminal chat session")
+@router.get("/webhooks/cli/messages", summary="Replies for a terminal chat session",
+            dependencies=[Depends(require_cli_caller)])
 def cli_messages(
     runtime: RuntimeDep,
     session: SessionDep,

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, func
 from sqlmodel import Session, col, select
 
-from helpdesk.agents.models import Agent, AgentRole
+from helpdesk.agents.models import Agent, AgentRole, Team
 from helpdesk.agents.teams import may_see, visibility_filter
 from helpdesk.audit import service as audit
 from helpdesk.channels.models import OutboxItem
@@ -292,6 +292,9 @@ def assign(
     if agent_id is None and team is None:
         raise BadRequest("give agent_id or team")
     if team is not None:
+        # In a team that does not exist, the conversation would be hidden from everyone but admins.
+        if session.exec(select(Team.id).where(Team.name == team)).first() is None:
+            raise NotFound(f"team {team!r} not found (create it first)")
         conversation.team = team
         conversation.assignee_id = None
         conversation.state = ConversationState.waiting_for_agent

@@ -6,7 +6,7 @@ from helpdesk.care.models import CareMessage, CarePlan, RatingRequest
 from helpdesk.channels.models import ChannelCredential, InboundEvent, InboundOutcome, OutboxItem
 from helpdesk.conversations.models import Conversation, ConversationTag, DialogueState, Message
 from helpdesk.canned.models import CannedResponse
-from helpdesk.customers.models import ChannelIdentity, Customer
+from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
 from helpdesk.ratings.models import Rating
 from helpdesk.shop.models import Order, Product, Warranty
 from helpdesk.sla.models import BusinessHoursPeriod, Holiday, SLAEvent, SLAOutcome, SLAPolicy, SLATimer
@@ -25,7 +25,8 @@ __all__ = [
     "LoginAttempt", "Team", "TeamMember", "ConversationTag", "CannedResponse",
     "Agent", "AuthToken", "AuditEntry", "ChannelCredential", "InboundEvent", "InboundOutcome", "OutboxItem",
     "Conversation", "DialogueState",
-    "Message", "ChannelIdentity", "Customer", "Rating", "Order", "Product", "Warranty", "CarePlan", "CareMessage",
+    "Message", "ChannelIdentity", "Customer", "CustomerMerge", "Rating", "Order", "Product", "Warranty",
+    "CarePlan", "CareMessage",
     "RatingRequest",
     "SLAPolicy", "BusinessHoursPeriod", "Holiday", "SLATimer", "SLAEvent", "SLAOutcome",
     "NluIntent", "NluExample", "NluVocabulary", "NluTrainingChange", "NluFaqAnswer", "NluReviewItem",

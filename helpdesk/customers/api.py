@@ -1,27 +1,30 @@
-"""Agent routes for customers: profile with identities, one timeline across channels, merging."""
+"""Agent routes for customers: profile with identities, one timeline across channels, merging and
+splitting. A customer is visible to whoever may see one of their conversations (admins: all); to
+anyone else it does not exist."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from sqlmodel import Session, col, select
 
+from helpdesk.agents.teams import may_see
 from helpdesk.conversations.models import Conversation, Message
 from helpdesk.conversations.schemas import MessagePublic
-from helpdesk.agents.teams import may_see
-from helpdesk.core.deps import CurrentAgent, SessionDep
+from helpdesk.core.deps import CurrentAgent, CurrentSupervisor, SessionDep
 from helpdesk.core.errors import NotFound
 from helpdesk.customers import service
-from helpdesk.customers.models import ChannelIdentity, Customer
-from helpdesk.customers.schemas import CustomerMerge, CustomerPublic, IdentityPublic, TimelinePublic
+from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
+from helpdesk.customers.schemas import (
+    CustomerMergeCreate,
+    CustomerMergePublic,
+    CustomerMergesPublic,
+    CustomerPublic,
+    CustomerSplit,
+    IdentityPublic,
+    TimelinePublic,
+)
 
 router = APIRouter(prefix="/api/customers", tags=["customers"])
-
-
-def _get(session: Session, customer_id: int) -> Customer:
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        raise NotFound(f"customer {customer_id} not found")
-    return service.primary_customer(session, customer)
 
 
 def _public(session: Session, customer: Customer) -> CustomerPublic:
@@ -33,13 +36,13 @@ def _public(session: Session, customer: Customer) -> CustomerPublic:
 @router.get("/{customer_id}", response_model=CustomerPublic)
 def read_customer(customer_id: int, agent: CurrentAgent, session: SessionDep) -> CustomerPublic:
     """A customer (following merges) with every channel identity."""
-    return _public(session, _get(session, customer_id))
+    return _public(session, service.visible_customer(session, agent, customer_id))
 
 
 @router.get("/{customer_id}/timeline", response_model=TimelinePublic)
 def customer_timeline(customer_id: int, agent: CurrentAgent, session: SessionDep) -> TimelinePublic:
     """All the customer's messages on every channel, in order, from conversations the agent may see."""
-    customer = _get(session, customer_id)
+    customer = service.visible_customer(session, agent, customer_id)
     conversations = [c for c in session.exec(select(Conversation).where(Conversation.customer_id == customer.id))
                      if may_see(session, agent, c)]
     ids = [c.id for c in conversations]
@@ -49,8 +52,33 @@ def customer_timeline(customer_id: int, agent: CurrentAgent, session: SessionDep
 
 
 @router.post("/{customer_id}/merge", response_model=CustomerPublic)
-def merge(customer_id: int, body: CustomerMerge, agent: CurrentAgent, session: SessionDep) -> CustomerPublic:
-    """Fold another customer record into this one (the same person on two channels)."""
-    primary = service.merge_customers(session, _get(session, customer_id), _get(session, body.other_id),
-                                      actor_type="agent", actor_id=agent.id)
-    return _public(session, primary)
+def merge(customer_id: int, body: CustomerMergeCreate, supervisor: CurrentSupervisor,
+          session: SessionDep) -> CustomerPublic:
+    """Fold another customer record into this one (the same person on two channels); supervisors and
+    admins, for customers they may see. The merge is recorded and can be split again."""
+    primary = service.visible_customer(session, supervisor, customer_id)
+    other = service.visible_customer(session, supervisor, body.other_id)
+    return _public(session, service.merge_customers(session, primary, other, actor_type="agent",
+                                                     actor_id=supervisor.id))
+
+
+@router.get("/{customer_id}/merges", response_model=CustomerMergesPublic)
+def list_merges(customer_id: int, supervisor: CurrentSupervisor, session: SessionDep) -> CustomerMergesPublic:
+    """The merges into this customer (following merges), newest first, split ones included."""
+    customer = service.visible_customer(session, supervisor, customer_id)
+    rows = session.exec(select(CustomerMerge).where(CustomerMerge.primary_id == customer.id)
+                        .order_by(col(CustomerMerge.id).desc())).all()
+    return CustomerMergesPublic(data=[CustomerMergePublic.model_validate(r) for r in rows], count=len(rows))
+
+
+@router.post("/{customer_id}/split", response_model=CustomerPublic)
+def split(customer_id: int, body: CustomerSplit, supervisor: CurrentSupervisor,
+          session: SessionDep) -> CustomerPublic:
+    """Undo a merge into this customer: what it moved goes back and the merged customer stands alone
+    again (returned); supervisors and admins."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or not service.may_see_customer(session, supervisor, customer):
+        raise NotFound(f"customer {customer_id} not found")
+    record = service.find_merge(session, customer, merge_id=body.merge_id, merged_customer_id=body.customer_id)
+    merged = service.split_customer(session, record, actor_type="agent", actor_id=supervisor.id)
+    return _public(session, merged)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from helpdesk.core.types import created_at_field, timestamp_field
+from helpdesk.core.types import created_at_field, json_field, timestamp_field
 
 
 class Customer(SQLModel, table=True):
@@ -42,3 +43,22 @@ class ChannelIdentity(SQLModel, table=True):
     unreachable_reason: str | None = Field(default=None, max_length=500)
     last_inbound_at: datetime | None = timestamp_field()
     created_at: datetime = created_at_field()
+
+
+class CustomerMerge(SQLModel, table=True):
+    """One customer folded into another, with exactly what moved, so that it can be split again."""
+
+    __tablename__ = "customer_merges"
+
+    id: int | None = Field(default=None, primary_key=True)
+    primary_id: int = Field(foreign_key="customers.id", index=True)
+    merged_id: int = Field(foreign_key="customers.id", index=True)
+    #: ids of the rows that moved to the primary: {"identities": [...], "conversations": [...], ...}
+    moved: dict[str, Any] = json_field()
+    #: fields copied onto the primary: {"name": [value before, value copied], ...}
+    copied: dict[str, Any] = json_field()
+    actor_type: str = Field(max_length=16)  # agent, or system for a merge by a verified phone
+    actor_id: int | None = None
+    created_at: datetime = created_at_field()
+    split_at: datetime | None = timestamp_field()
+    split_by_id: int | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from helpdesk.conversations.schemas import MessagePublic
 
@@ -37,10 +37,47 @@ class CustomerPublic(BaseModel):
     identities: list[IdentityPublic] = []
 
 
-class CustomerMerge(BaseModel):
+class CustomerMergeCreate(BaseModel):
     """Which customer record to fold into this one."""
 
     other_id: int
+
+
+class CustomerSplit(BaseModel):
+    """Which merge into this customer to undo: by its id, or by the customer it folded in."""
+
+    merge_id: int | None = None
+    customer_id: int | None = None
+
+    @model_validator(mode="after")
+    def _names_one(self) -> CustomerSplit:
+        if (self.merge_id is None) == (self.customer_id is None):
+            raise ValueError("give exactly one of merge_id and customer_id")
+        return self
+
+
+class CustomerMergePublic(BaseModel):
+    """A merge into a customer: what moved and which fields were copied, and whether it was split."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    primary_id: int
+    merged_id: int
+    moved: dict[str, list[int]]
+    copied: dict[str, list]
+    actor_type: str
+    actor_id: int | None
+    created_at: datetime
+    split_at: datetime | None
+    split_by_id: int | None
+
+
+class CustomerMergesPublic(BaseModel):
+    """The merges into a customer, newest first."""
+
+    data: list[CustomerMergePublic]
+    count: int
 
 
 class TimelinePublic(BaseModel):

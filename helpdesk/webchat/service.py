@@ -17,7 +17,7 @@ from connectors.base import (
     OutboundQuickReplies,
     OutboundRatingRequest,
 )
-from connectors.webchat import ID_PATTERN, WebchatConnector
+from connectors.webchat import ID_PATTERN, WebchatConnector, client_message_id
 from helpdesk.channels import service as channels
 from helpdesk.channels.models import OutboxItem
 from helpdesk.conversations.models import Conversation, DeliveryStatus, Message
@@ -68,9 +68,10 @@ def _buttons_of(body: dict[str, Any] | None) -> tuple[Button, ...]:
 def history_item(message: Message, outbox_body: dict[str, Any] | None) -> dict[str, Any]:
     """A stored message as the widget shows it; ``id`` is the one the live frame carried."""
     item: dict[str, Any] = {
-        # Inbound: the widget's own client id; outbound: the id the connector minted when it
-        # published the frame. Either way the widget can tell a replayed message from a new one.
-        "id": message.channel_message_id or f"m{message.id}",
+        # Inbound: the widget's own client id (stored scoped to the visitor); outbound: the id the
+        # connector minted when it published the frame. Either way the widget can tell a replayed
+        # message from a new one.
+        "id": client_message_id(message.channel_message_id) if message.channel_message_id else f"m{message.id}",
         "author": message.author,
         "text": message.text,
         "created_at": message.created_at.isoformat(),

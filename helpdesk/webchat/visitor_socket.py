@@ -15,7 +15,7 @@ from sqlmodel import Session
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from connectors.base import InboundMessage, PayloadError
-from connectors.webchat import Subscription, WebchatConnector, message_frame
+from connectors.webchat import Subscription, WebchatConnector, client_message_id, message_frame
 from helpdesk.channels import edge
 from helpdesk.webchat import service
 
@@ -152,7 +152,7 @@ class VisitorSocket:
             await self._error(exc.reason, frame)
             return
         stored = await edge.store_events(self.runtime, [inbound], frame)
-        await self.send({"type": "ack", "id": inbound.external_id, "duplicate": not stored})
+        await self.send({"type": "ack", "id": client_message_id(inbound.external_id), "duplicate": not stored})
         if not stored:
             return  # seen before (a resend after a reconnect): stored and answered already
         [(event_id, _channel, _sender, to_process)] = stored
@@ -163,7 +163,7 @@ class VisitorSocket:
             self.runtime.worker.submit_event(event_id, inbound.channel, inbound.sender_id, typing_off=True)
 
     async def _show_to_other_tabs(self, inbound: InboundMessage) -> None:
-        frame = message_frame(inbound.external_id, inbound.text, author="customer")
+        frame = message_frame(client_message_id(inbound.external_id), inbound.text, author="customer")
         try:
             await self.hub.publish(self.visitor_id, frame)
         except Exception as exc:  # only a convenience for other tabs; they get it from history later

@@ -17,7 +17,13 @@ from connectors.base import (
     VerificationError,
     WebhookRequest,
 )
-from connectors.webchat import InMemoryWebchatHub, RedisWebchatHub, Subscription, WebchatConnector
+from connectors.webchat import (
+    InMemoryWebchatHub,
+    RedisWebchatHub,
+    Subscription,
+    WebchatConnector,
+    client_message_id,
+)
 
 VISITOR = "visitor-aaaaaaaaaaaa"
 OTHER_VISITOR = "visitor-bbbbbbbbbbbb"
@@ -47,16 +53,26 @@ async def assert_nothing_arrives(subscription: Subscription, wait: float = 0.2) 
 # --- parsing -----------------------------------------------------------------------------------
 
 
-def test_text_frame_becomes_a_message_from_the_visitor_keyed_by_the_client_id():
+def test_text_frame_becomes_a_message_from_the_visitor_keyed_by_visitor_and_client_id():
     message_id = client_id()
     [message] = WebchatConnector().parse(envelope({"type": "message", "id": message_id,
                                                     "text": "  bảo hành bao lâu vậy shop  "}))
     assert message.channel == "webchat"
     assert message.sender_id == VISITOR
-    assert message.external_id == message_id
+    assert message.external_id == f"{VISITOR}:{message_id}"
+    assert client_message_id(message.external_id) == message_id
     assert message.kind == "message"
     assert message.text == "bảo hành bao lâu vậy shop"
     assert message.answerable
+
+
+def test_two_visitors_using_the_same_client_id_send_two_messages():
+    message_id = client_id()
+    frame = {"type": "message", "id": message_id, "text": "alo"}
+    [mine] = WebchatConnector().parse({"visitor_id": VISITOR, "frame": frame})
+    [theirs] = WebchatConnector().parse({"visitor_id": OTHER_VISITOR, "frame": frame})
+    assert mine.external_id != theirs.external_id
+    assert client_message_id(mine.external_id) == client_message_id(theirs.external_id) == message_id
 
 
 def test_button_press_becomes_a_postback_whose_text_is_the_button_title():
@@ -66,7 +82,7 @@ def test_button_press_becomes_a_postback_whose_text_is_the_button_title():
     assert message.kind == "postback"
     assert message.payload == "rating:conversation:7:5"
     assert message.text == "⭐⭐⭐⭐⭐"
-    assert message.external_id == message_id
+    assert message.external_id == f"{VISITOR}:{message_id}"
     assert message.sender_id == VISITOR
 
 

@@ -100,11 +100,16 @@ async def connector(zalo, token_store):
     await connector.close()
 
 
+#: when the saved events were sent (their timestamps run from 08:00 to 08:04 UTC that day)
+SAVED_EVENTS_AT = datetime(2024, 11, 25, 8, 2, tzinfo=UTC)
+
+
 @pytest.fixture
 def offline_connector():
-    """A connector for verify and parse, which never touch the network."""
+    """A connector for verify and parse, which never touch the network, its clock at the time the
+    saved events were sent."""
     config = ZaloOAConfig(app_id=APP_ID, oa_secret_key=OA_SECRET, access_token="t")
-    return ZaloOAConnector(config)
+    return ZaloOAConnector(config, clock=lambda: SAVED_EVENTS_AT)
 
 
 # -- verify -----------------------------------------------------------------------------------------
@@ -136,6 +141,28 @@ async def test_event_without_the_signature_header_is_refused(offline_connector):
 
     with pytest.raises(VerificationError, match="missing"):
         await offline_connector.verify(WebhookRequest(headers={"Content-Type": "text/json"}, body=body))
+
+
+@pytest.mark.parametrize("offset", [timedelta(minutes=11), timedelta(days=30), -timedelta(minutes=11)],
+                         ids=["11-minutes-old", "a-month-old", "11-minutes-ahead"])
+async def test_correctly_signed_event_far_from_now_is_refused_as_a_replay(offset):
+    event = load_event("user_send_text")
+    sent_at = datetime.fromtimestamp(int(event["timestamp"]) / 1000, UTC)
+    config = ZaloOAConfig(app_id=APP_ID, oa_secret_key=OA_SECRET, access_token="t")
+    connector = ZaloOAConnector(config, clock=lambda: sent_at + offset)
+
+    with pytest.raises(VerificationError, match="replay") as refused:
+        await connector.verify(signed(dumps(event)))
+    assert refused.value.status == 403
+
+
+async def test_event_within_the_window_is_accepted_and_the_window_can_be_widened_or_turned_off():
+    event = load_event("user_send_text")
+    sent_at = datetime.fromtimestamp(int(event["timestamp"]) / 1000, UTC)
+    body = dumps(event)
+    for window, late in ((600, timedelta(minutes=9)), (3600, timedelta(minutes=50)), (0, timedelta(days=30))):
+        config = ZaloOAConfig(app_id=APP_ID, oa_secret_key=OA_SECRET, access_token="t", max_event_age_s=window)
+        await ZaloOAConnector(config, clock=lambda late=late: sent_at + late).verify(signed(body))
 
 
 async def test_event_for_another_app_is_refused_even_when_correctly_signed(offline_connector):

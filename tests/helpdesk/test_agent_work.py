@@ -189,3 +189,19 @@ async def test_resolving_asks_the_customer_for_a_rating_that_is_stored_against_t
         admin_id = session.exec(select(Conversation.assignee_id).where(Conversation.id == conversation_id)).one()
     assert (rating.kind, rating.score, rating.conversation_id, rating.agent_id) == (
         "csat", 4, conversation_id, admin_id)
+
+
+async def test_transferring_to_a_team_that_does_not_exist_is_refused_and_changes_nothing(client):
+    admin = await client.login()
+    _, agent = await make_agent(client, admin, "hider@test.local", teams=["care"])
+    conversation_id = await escalate(client, "transfer-nowhere")
+    before = (await client.get(f"/api/conversations/{conversation_id}", headers=admin)).json()
+
+    response = await client.post(f"/api/conversations/{conversation_id}/assign", headers=agent,
+                                 json={"team": "no-such-team"})
+    assert response.status_code == 404
+    assert "no-such-team" in response.json()["detail"]
+    assert (await client.get(f"/api/conversations/{conversation_id}", headers=admin)).json() == before
+    assert (await client.get(f"/api/conversations/{conversation_id}", headers=agent)).status_code == 200
+    with Session(client.runtime.engine) as session:
+        assert not session.exec(select(AuditEntry).where(AuditEntry.action == "conversation_transferred")).all()

@@ -106,6 +106,11 @@ class Inbox:
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
+    def make_team(self, name: str) -> None:
+        """Create a team nobody is in yet (conversations can be moved only to teams that exist)."""
+        response = self.client.post("/api/teams", headers=self.admin, json={"name": name})
+        assert response.status_code == 201, response.text
+
     def customer_says(self, sender: str, text: str, name: str | None = None) -> int:
         """A customer message through the cli channel, processed; returns the conversation id."""
         body = {"sender_id": sender, "message_id": f"{sender}-{time.monotonic_ns()}", "text": text}
@@ -146,7 +151,8 @@ def inbox(make_settings) -> Iterator[Inbox]:
     """The app with the inbox, on SQLite; a closed socket takes its agent offline at once."""
     app = inbox_app(make_settings())
     app.state.inbox_offline_grace_s = 0.0
-    with TestClient(app) as client:
+    # From this machine, as `caredesk chat` is: the cli channel answers only loopback callers.
+    with TestClient(app, client=("127.0.0.1", 50000)) as client:
         yield Inbox(client)
 
 
@@ -378,6 +384,7 @@ def test_customer_text_is_escaped_in_the_served_pages(inbox):
 
 def test_a_conversation_of_another_team_is_not_found(inbox):
     inbox.make_agent("tech2@test.local", ["technical"])
+    inbox.make_team("care")
     theirs = inbox.escalated("nf-1", team="care")
     cookie = inbox.browser_session("tech2@test.local")
     for conversation_id in (theirs, 999_999):
@@ -504,6 +511,7 @@ def test_each_role_lists_exactly_the_conversations_it_may_see(inbox):
     inbox.make_agent("see-lead@test.local", ["care"], role="supervisor")
     other = inbox.make_agent("see-other@test.local", ["care"])
     loner = inbox.make_agent("see-loner@test.local", [])  # in no team: works what nobody routed
+    inbox.make_team("technical")
     ids = [inbox.escalated("see-1"), inbox.escalated("see-2", team="care"), inbox.escalated("see-3", team="care"),
            inbox.escalated("see-4", team="technical")]
     assert inbox.client.post(f"/api/conversations/{ids[2]}/assign", headers=inbox.admin,

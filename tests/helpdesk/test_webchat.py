@@ -222,6 +222,27 @@ def test_same_client_message_id_sent_twice_is_stored_and_answered_once(webchat):
     assert webchat.count(Message, Message.direction == "in") == 1
 
 
+def test_two_visitors_using_the_same_client_message_id_are_both_stored_and_answered(webchat):
+    message_id = str(uuid.uuid4())
+    first, second = webchat.new_session(), webchat.new_session()
+    with open_socket(webchat, first["token"]) as (socket, _):
+        socket.say("bảo hành bao lâu vậy shop", message_id)
+        assert socket.wait_for(lambda f: f["type"] == "ack")["duplicate"] is False
+        socket.bot_reply()
+        socket.idle()
+    with open_socket(webchat, second["token"]) as (socket, _):
+        socket.say("cho mình hỏi giờ mở cửa", message_id)
+        assert socket.wait_for(lambda f: f["type"] == "ack") == {"type": "ack", "id": message_id,
+                                                                   "duplicate": False}
+        socket.bot_reply()
+        socket.idle()
+    assert webchat.count(InboundEvent) == 2
+    assert webchat.count(Message, Message.direction == "in") == 2
+    with open_socket(webchat, second["token"]) as (_, history):
+        assert [(m["id"], m["text"]) for m in history if m["author"] == "customer"] == [
+            (message_id, "cho mình hỏi giờ mở cửa")]
+
+
 def test_history_after_reconnect_has_both_sides_under_their_live_ids(webchat):
     token = webchat.new_session()["token"]
     with open_socket(webchat, token) as (socket, _):
@@ -340,7 +361,8 @@ def test_rating_button_press_is_stored_as_a_postback_of_that_visitor(webchat):
         webchat.settle()
         assert [f for f in other.frames_until_pong() if f["type"] == "message"] == []
     with Session(webchat.runtime.engine) as session:
-        event = session.exec(select(InboundEvent).where(InboundEvent.external_id == press_id)).one()
+        event = session.exec(select(InboundEvent).where(
+            InboundEvent.external_id == f"{rater['visitor_id']}:{press_id}")).one()
     assert event.kind == "postback"
     assert event.sender_id == rater["visitor_id"]
     subject, stars = parse_rating_payload(event.message["payload"])

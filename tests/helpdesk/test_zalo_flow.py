@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from sqlmodel import Session, func, select
@@ -32,9 +33,14 @@ async def oa_client(make_settings, zalo_oa):
         yield client
 
 
+def now_millis() -> str:
+    """The time now as Zalo stamps its events (milliseconds, a string): older events are refused."""
+    return str(time.time_ns() // 1_000_000)
+
+
 def oa_event(app_id: str, text: str, msg_id: str) -> dict:
     return {"app_id": app_id, "user_id_by_app": "552177279717587730", "event_name": "user_send_text",
-            "timestamp": "1764000000123", "sender": {"id": USER_ID}, "recipient": {"id": "388613280878808645"},
+            "timestamp": now_millis(), "sender": {"id": USER_ID}, "recipient": {"id": "388613280878808645"},
             "message": {"text": text, "msg_id": msg_id}}
 
 
@@ -65,9 +71,19 @@ async def test_oa_event_with_a_wrong_signature_is_refused_and_not_stored(oa_clie
     assert stored_events(oa_client) == 0
 
 
+async def test_an_old_correctly_signed_oa_event_is_refused_as_a_replay_and_not_stored(oa_client, zalo_oa):
+    event = oa_event(zalo_oa.app_id, "alo", "m-replayed")
+    event["timestamp"] = str(int(event["timestamp"]) - 3600 * 1000)  # captured an hour ago
+    response = await post_oa(oa_client, event, zalo_oa.app_id)
+    assert response.status_code == 403
+    assert "replay" in response.json()["detail"]
+    assert stored_events(oa_client) == 0
+
+
 async def test_receipts_are_stored_but_never_answered(oa_client, zalo_oa):
     payload = json.loads((ROOT / "tests" / "payloads" / "zalo_oa" / "user_seen_message.json").read_text())
     payload["app_id"] = zalo_oa.app_id
+    payload["timestamp"] = now_millis()
     response = await post_oa(oa_client, payload, zalo_oa.app_id)
     assert response.status_code == 200
     await oa_client.settle()

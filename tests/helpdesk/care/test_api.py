@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from helpdesk.care.tasks import run_due_care_messages
+from helpdesk.conversations.models import Conversation
 from helpdesk.shop.models import Order, Warranty
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.helpdesk.care.conftest import (
@@ -243,3 +244,33 @@ async def test_order_routes_need_credentials(care_client, path):
     method = care_client.get if path.endswith("care") else care_client.post
     assert (await method(path)).status_code == 401
 
+
+
+async def agent_of(client, admin, email: str, team: str) -> dict[str, str]:
+    """Authorization headers of a new agent in ``team``."""
+    response = await client.post("/api/agents", headers=admin, json={
+        "email": email, "name": email.split("@")[0], "password": "agent-pass-1", "role": "agent",
+        "teams": [team]})
+    assert response.status_code == 201, response.text
+    return await client.login(email, "agent-pass-1")
+
+
+@pytest.mark.parametrize("path", ["/api/orders/DH200001/care", "/api/orders/DH200001/delivered"])
+async def test_an_order_follows_its_customer_for_agents(care_client, path):
+    engine = care_client.runtime.engine
+    make_order(engine)
+    customer_id, identity_id = make_customer(engine)  # verified the order's phone
+    with Session(engine) as session:
+        session.add(Conversation(customer_id=customer_id, identity_id=identity_id, channel="cli", team="care",
+                                 state="waiting_for_agent"))
+        session.commit()
+    admin = await care_client.login()
+    care = await agent_of(care_client, admin, "order-care@test.local", "care")
+    tech = await agent_of(care_client, admin, "order-tech@test.local", "technical")
+    method = care_client.get if path.endswith("care") else care_client.post
+
+    hidden = await method(path, headers=tech)
+    assert hidden.status_code == 404
+    assert hidden.json() == {"detail": "order DH200001 not found"}  # as for an unknown code
+    assert (await method(path, headers=care)).status_code == 200
+    assert (await method(path, headers=KEY)).status_code == 200  # the order system is not an agent

@@ -242,5 +242,8 @@ async def test_an_agent_of_another_team_cannot_read_a_conversations_clocks(sla_c
     admin = await always_open(sla_client)
     _, outsider = await make_agent(sla_client, admin, "sla-out@test.local", teams=["technical"])
     conversation_id = await escalate(sla_client, "sla-hidden")
-    await sla_client.post(f"/api/conversations/{conversation_id}/assign", headers=admin, json={"team": "care"})
+    assert (await sla_client.post("/api/teams", headers=admin, json={"name": "care"})).status_code == 201
+    moved = await sla_client.post(f"/api/conversations/{conversation_id}/assign", headers=admin,
+                                  json={"team": "care"})
+    assert moved.status_code == 200, moved.text
     assert (await sla_client.get(f"/api/conversations/{conversation_id}/sla", headers=outsider)).status_code == 404
