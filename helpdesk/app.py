@@ -17,6 +17,7 @@ from helpdesk.channels.remote import RemoteWorker
 from helpdesk.conversations.api import router as conversations_router
 from helpdesk.canned.api import router as canned_router
 from helpdesk.care.api import router as orders_router
+from helpdesk.core.body_limits import BodyLimitMiddleware, RouteLimit
 from helpdesk.core.config import Settings, get_settings
 from helpdesk.customers.api import router as customers_router
 from helpdesk.core.errors import CareDeskError, TooManyRequests
@@ -111,4 +112,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports_pages)
     app.mount("/reports/static", reports_static_files(), name="reports-static")
     app.mount("/static/vendor", vendor_static_files(), name="vendor-static")
+
+    # -- request body limits: how much each route may receive, checked before any route reads it --
+    limits = settings.limits
+    app.add_middleware(
+        BodyLimitMiddleware, default_bytes=limits.api_body_bytes, max_json_depth=limits.json_max_depth,
+        routes=[RouteLimit("/webhooks/", limits.webhook_body_bytes, always_json=True),
+                RouteLimit("/api/nlu/import", limits.import_body_bytes),
+                RouteLimit("/api/orders/import", limits.import_body_bytes)])
     return app
