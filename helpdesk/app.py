@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 
 from helpdesk.agents.api import router as agents_router
 from helpdesk.channels.api import router as webhooks_router
@@ -120,4 +121,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routes=[RouteLimit("/webhooks/", limits.webhook_body_bytes, always_json=True),
                 RouteLimit("/api/nlu/import", limits.import_body_bytes),
                 RouteLimit("/api/orders/import", limits.import_body_bytes)])
+
+    # A value the schema let through but the database cannot hold (an id past 64 bits on SQLite, past
+    # 32 on PostgreSQL, a string longer than its column): the request is at fault, not the server.
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def value_out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+        log.info("refused a request with a value out of range: %s", str(exc).splitlines()[0][:200])
+        # shaped like the validation errors above, which is what the schema documents for 422
+        error = {"loc": ["request"], "msg": "a value in the request is out of range for what it names",
+                 "type": "out_of_range"}
+        return JSONResponse({"detail": [error]}, status_code=422)
     return app
