@@ -9,13 +9,15 @@ about the database or the bot; the helpdesk wires it in.
 from __future__ import annotations
 
 import hmac
+import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 InboundKind = Literal[
     "message",  # the customer wrote something (text and/or attachments)
@@ -32,6 +34,31 @@ InboundKind = Literal[
 ANSWERABLE_KINDS: frozenset[str] = frozenset({"message", "postback"})
 
 
+#: code points no database column can hold: lone surrogates (JSON lets anyone send "\ud800", which
+#: no UTF-8 encoder accepts) and NUL (PostgreSQL text refuses it)
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` with unstorable code points replaced by U+FFFD, in Unicode normal form C."""
+    if text.isascii():
+        return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    text = _UNSTORABLE.sub("\ufffd", text)
+    # NFC: the same word typed on two keyboards (precomposed or combining accents) is one string
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
+def clean_json(value: Any) -> Any:
+    """A JSON-like value with every string in it, keys included, passed through ``clean_text``."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(key) if isinstance(key, str) else key: clean_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_json(item) for item in value]
+    return value
+
+
 class Attachment(BaseModel):
     """A file, image or other media that came with a message."""
 
@@ -42,6 +69,11 @@ class Attachment(BaseModel):
     file_id: str | None = None
     name: str | None = None
     mime_type: str | None = None
+
+    @field_validator("url", "file_id", "name", "mime_type")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        return None if value is None else clean_text(value)
 
 
 class InboundMessage(BaseModel):
@@ -60,6 +92,18 @@ class InboundMessage(BaseModel):
     sender_name: str | None = None
     reply_token: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    # Every channel's text passes here, so no channel can hand the rest of CareDesk a string that
+    # fails to store (and so is never answered) or two spellings of one word.
+    @field_validator("channel", "sender_id", "external_id", "text", "payload", "sender_name", "reply_token")
+    @classmethod
+    def _storable_text(cls, value: str | None) -> str | None:
+        return None if value is None else clean_text(value)
+
+    @field_validator("metadata")
+    @classmethod
+    def _storable_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return clean_json(value)
 
     @property
     def answerable(self) -> bool:

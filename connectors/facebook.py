@@ -680,7 +680,7 @@ def _add_rating(metadata: dict[str, Any], payload: str | None) -> None:
 def _digest(value: Any) -> str:
     """A short stable fingerprint for events Facebook gives no id of their own."""
     canonical = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def _is_number(value: Any) -> bool:

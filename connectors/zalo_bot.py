@@ -149,7 +149,9 @@ class ZaloBotConnector(ChannelConnector):
         )
 
     def _without_message(self, event: dict[str, Any], event_name: str) -> InboundMessage:
-        digest = hashlib.sha256(json.dumps(event, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        canonical = json.dumps(event, sort_keys=True, ensure_ascii=False)
+        # surrogatepass: a lone surrogate in the event must still give it an id, not an error
+        digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
         return InboundMessage(
             channel=self.name,
             sender_id="",

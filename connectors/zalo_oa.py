@@ -733,7 +733,9 @@ def _derived_id(event_name: str, subject: str, payload: dict[str, Any]) -> str:
     timestamp = payload.get("timestamp")
     if isinstance(timestamp, str | int) and str(timestamp):
         return f"{event_name}:{subject}:{timestamp}"
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    # surrogatepass: a lone surrogate in the event must still give it an id, not an error
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{event_name}:{subject}:{digest[:32]}"
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 
 from helpdesk.agents.api import router as agents_router
 from helpdesk.channels.admin_api import router as pipeline_router
@@ -18,6 +19,7 @@ from helpdesk.channels.remote import RemoteWorker
 from helpdesk.conversations.api import router as conversations_router
 from helpdesk.canned.api import router as canned_router
 from helpdesk.care.api import router as orders_router
+from helpdesk.core.body_limits import BodyLimitMiddleware, RouteLimit
 from helpdesk.core.config import Settings, get_settings
 from helpdesk.customers.api import router as customers_router
 from helpdesk.core.errors import CareDeskError, TooManyRequests
@@ -113,4 +115,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports_pages)
     app.mount("/reports/static", reports_static_files(), name="reports-static")
     app.mount("/static/vendor", vendor_static_files(), name="vendor-static")
+
+    # -- request body limits: how much each route may receive, checked before any route reads it --
+    limits = settings.limits
+    app.add_middleware(
+        BodyLimitMiddleware, default_bytes=limits.api_body_bytes, max_json_depth=limits.json_max_depth,
+        routes=[RouteLimit("/webhooks/", limits.webhook_body_bytes, always_json=True),
+                RouteLimit("/api/nlu/import", limits.import_body_bytes),
+                RouteLimit("/api/orders/import", limits.import_body_bytes)])
+
+    # A value the schema let through but the database cannot hold (an id past 64 bits on SQLite, past
+    # 32 on PostgreSQL, a string longer than its column): the request is at fault, not the server.
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def value_out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+        log.info("refused a request with a value out of range: %s", str(exc).splitlines()[0][:200])
+        # shaped like the validation errors above, which is what the schema documents for 422
+        error = {"loc": ["request"], "msg": "a value in the request is out of range for what it names",
+                 "type": "out_of_range"}
+        return JSONResponse({"detail": [error]}, status_code=422)
     return app

@@ -69,3 +69,20 @@ def test_set_webhook_registers_with_the_secret_token(tmp_path):
         assert result.returncode == 0, result.stdout + result.stderr
         assert fake.webhook["url"] == "https://shop.example/webhooks/telegram"
         assert fake.webhook["secret_token"] == "cli-secret"
+
+
+def test_serve_caps_web_chat_frames_at_the_configured_size(monkeypatch, tmp_path):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from helpdesk.cli import app
+
+    given: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda _app, **options: given.update(options))
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout
+    monkeypatch.setenv("CAREDESK_ENVIRONMENT", "test")
+    monkeypatch.setenv("CAREDESK_DATABASE_URL", f"sqlite:///{tmp_path}/caredesk.db")
+    monkeypatch.setenv("CAREDESK_LIMITS__WEBCHAT_FRAME_BYTES", "12345")
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 0, result.output
+    assert given["ws_max_size"] == 12345

@@ -97,8 +97,12 @@ def _order_care(session: Session, order: Order, *, newly_delivered: bool = False
                            count=len(data))
 
 
+# 422 is either the file's errors by line or, for a request without a file, FastAPI's validation errors
 @router.post("/import", response_model=OrderImportPublic,
-             responses={422: {"model": OrderImportPublic, "description": "errors by line; nothing imported"}})
+             responses={422: {"description": "errors by line, nothing imported; or no file in the request",
+                              "content": {"application/json": {"schema": {"anyOf": [
+                                  {"$ref": "#/components/schemas/OrderImportPublic"},
+                                  {"$ref": "#/components/schemas/HTTPValidationError"}]}}}}})
 def import_orders(file: UploadFile, caller: CallerDep, runtime: RuntimeDep, session: SessionDep):
     """Create or update orders from a CSV file and mark delivered ones delivered; all or nothing."""
     data = file.file.read(MAX_IMPORT_BYTES + 1)

@@ -116,6 +116,23 @@ class OutboxSettings(BaseModel):
     pump_interval_s: float = 0.5
 
 
+class LimitsSettings(BaseModel):
+    """How much a client may send (``CAREDESK_LIMITS__...``): request bodies by route, web chat
+    frames, JSON nesting. A route that takes files declares its own, larger, limit."""
+
+    #: platform webhooks: their events are a few kilobytes
+    webhook_body_bytes: int = 1024 * 1024
+    #: every other route (the JSON API)
+    api_body_bytes: int = 1024 * 1024
+    #: the training data and order imports (their own checks allow 20 MB and 5 MB files), with room
+    #: for the multipart form around the file
+    import_body_bytes: int = 21 * 1024 * 1024
+    #: one web chat socket frame (the server closes the socket on a larger one)
+    webchat_frame_bytes: int = 64 * 1024
+    #: deepest nesting of a JSON body or frame (CareDesk's own documents need fewer than ten levels)
+    json_max_depth: int = 64
+
+
 class Settings(BaseSettings):
     """All of CareDesk's configuration."""
 
@@ -148,6 +165,7 @@ class Settings(BaseSettings):
     sla: SLASettings = SLASettings()
     worker: WorkerSettings = WorkerSettings()
     integration: IntegrationSettings = IntegrationSettings()
+    limits: LimitsSettings = LimitsSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> Settings:

@@ -12,6 +12,12 @@ from sqlmodel import Field, SQLModel
 from helpdesk.core.db import JSONColumn, UTCDateTime, utcnow
 
 
+#: the largest id an integer key holds on every database CareDesk runs on (PostgreSQL's INTEGER);
+#: a route that reads an id after its answer has begun (a streamed export) must refuse larger ones
+#: up front, as the app's out-of-range handler can no longer answer then
+MAX_ROW_ID = 2**31 - 1
+
+
 def created_at_field(**kwargs: Any) -> Any:
     """A creation timestamp set by the application, in UTC."""
     return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, **kwargs)
@@ -46,4 +52,4 @@ def insert_values(model: type[SQLModel], **values: Any) -> dict[str, Any]:
     return row
 
 
-__all__ = ["created_at_field", "timestamp_field", "json_field", "insert_values", "datetime"]
+__all__ = ["MAX_ROW_ID", "created_at_field", "timestamp_field", "json_field", "insert_values", "datetime"]

@@ -20,6 +20,7 @@ from connectors import CONNECTORS
 from helpdesk.agents.teams import team_names
 from helpdesk.core.deps import CurrentAgent, RuntimeDep, SessionDep
 from helpdesk.core.errors import Forbidden
+from helpdesk.core.types import MAX_ROW_ID
 from helpdesk.inbox.api import (
     HELPDESK_DIR,
     LANGUAGES,
@@ -55,7 +56,8 @@ def report_query(
                                     examples=["2026-03-31"])] = None,
     channel: Annotated[str | None, Query(max_length=32, description="Only this channel")] = None,
     team: Annotated[str | None, Query(max_length=100, description="Only this team")] = None,
-    agent_id: Annotated[int | None, Query(ge=1, description="Only those assigned to this agent")] = None,
+    agent_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID,
+                                          description="Only those assigned to this agent")] = None,
 ) -> service.ReportQuery:
     """The report asked for, checked against what the caller may see."""
     return service.build_query(session, agent, timezone=runtime.settings.shop.timezone, now=runtime.clock(),

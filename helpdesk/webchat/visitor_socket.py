@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from connectors.base import InboundMessage, PayloadError
 from connectors.webchat import Subscription, WebchatConnector, client_message_id, message_frame
 from helpdesk.channels import edge
+from helpdesk.core.body_limits import json_too_deep
 from helpdesk.webchat import service
 
 if TYPE_CHECKING:
@@ -134,6 +135,11 @@ class VisitorSocket:
             return
         if len(text) > MAX_FRAME_CHARS:
             await self._error(f"frame is longer than {MAX_FRAME_CHARS} characters")
+            return
+        max_depth = self.runtime.settings.limits.json_max_depth
+        if json_too_deep(text, max_depth):
+            # json.loads would recurse until RecursionError, which would end the socket
+            await self._error(f"frame is nested deeper than {max_depth} levels")
             return
         try:
             frame = json.loads(text)

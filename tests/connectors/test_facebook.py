@@ -283,6 +283,17 @@ def test_postback_without_mid_gets_a_stable_id_of_its_own(offline_connector):
     assert len(first.external_id) <= 128
 
 
+def test_event_without_an_id_and_with_a_lone_surrogate_still_gets_one(offline_connector):
+    event = load_event("postback")
+    del event["entry"][0]["messaging"][0]["postback"]["mid"]
+    event["entry"][0]["messaging"][0]["postback"]["payload"] = "warranty\ud800"
+
+    [press] = offline_connector.parse(event)
+
+    assert press.external_id.startswith(f"postback:{CUSTOMER}:1732521720501:")
+    assert press.payload == "warranty\ufffd"
+
+
 def test_echo_of_the_pages_own_message_is_recorded_never_answered(offline_connector):
     [echo] = offline_connector.parse(load_event("echo"))
 

@@ -173,6 +173,12 @@ def test_unknown_event_without_a_message_is_unsupported(offline_connector):
     assert event.external_id.startswith("bot.removed:")
 
 
+def test_unknown_event_with_a_lone_surrogate_still_gets_an_id(offline_connector):
+    [event] = offline_connector.parse({"event_name": "bot.removed", "chat_id": CUSTOMER_CHAT, "note": "\ud800"})
+
+    assert event.external_id.startswith("bot.removed:")
+
+
 def test_message_from_another_bot_is_never_answered(offline_connector):
     event = load_event("text_flat")
     event["message"]["from"]["is_bot"] = True

@@ -309,6 +309,16 @@ def test_follow_is_recorded_under_the_follower_with_a_stable_id(offline_connecto
     assert follow.external_id == redelivered.external_id == f"follow:{CUSTOMER}:1732521000789"
 
 
+def test_follow_without_a_timestamp_and_with_a_lone_surrogate_still_gets_an_id(offline_connector):
+    event = load_event("follow")
+    del event["timestamp"]
+    event["source"] = "oa\ud800"
+
+    [follow] = offline_connector.parse(event)
+
+    assert follow.kind == "follow" and follow.external_id.startswith(f"follow:{CUSTOMER}:")
+
+
 def test_unfollow_is_recorded_apart_from_the_follow(offline_connector):
     event = load_event("follow")
     event["event_name"] = "unfollow"

@@ -230,3 +230,28 @@ def test_the_ledger_move_can_be_undone_and_redone(database_url):
             (1, "processed"), (2, "failed")]
         assert [event.id for event in pending_events(session)[0]] == [3]
     engine.dispose()
+
+
+def test_poison_text_from_a_channel_is_stored_with_its_raw_event(engine):
+    """A lone surrogate or a NUL (any web chat visitor can send either) is stored: the message's
+    text and sender name cleaned, the raw event as it came."""
+    raw = {"update_id": 77, "message": {"text": "alo \ud800 x\x00y", "\udfff": ["\ud83d"]}}
+    message = InboundMessage(channel="telegram", sender_id="42", external_id="poison-1",
+                             text=raw["message"]["text"], sender_name="Lan\ud800", metadata={"caption": "\udc00"})
+    with Session(engine) as session:
+        event = record_inbound(session, message, raw)
+        customer, identity = identify_sender(session, message.channel, message.sender_id, message.sender_name)
+        conversation = Conversation(customer_id=customer.id, identity_id=identity.id, channel=identity.channel)
+        session.add(conversation)
+        session.flush()
+        session.add(Message(conversation_id=conversation.id, direction="in", author="customer",
+                            channel=message.channel, text=message.text))
+        session.commit()
+    with Session(engine) as session:
+        stored = session.get(InboundEvent, event.id)
+        assert stored.raw == raw
+        assert stored.message["text"] == "alo \ufffd x\ufffdy"
+        assert stored.message["sender_name"] == "Lan\ufffd"
+        assert stored.message["metadata"] == {"caption": "\ufffd"}
+        assert session.exec(select(Message.text)).one() == "alo \ufffd x\ufffdy"
+

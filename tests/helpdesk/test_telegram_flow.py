@@ -50,6 +50,20 @@ async def test_faq_question_in_vietnamese_is_answered_through_send_message(teleg
     assert "12 tháng" in sent[0]["text"]
 
 
+async def test_a_lone_surrogate_in_the_text_is_stored_and_answered(telegram_client, fake_telegram):
+    update = telegram_update(1101, "Sản phẩm bên shop bảo hành bao lâu vậy? \ud800")
+    update["message"]["from"]["first_name"] = "Lan\udfff"
+    response = await telegram_client.post("/webhooks/telegram", content=json.dumps(update),  # "\ud800" escaped
+                                          headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET,
+                                                   "Content-Type": "application/json"})
+    assert response.status_code == 200
+    await telegram_client.settle()
+    assert "12 tháng" in fake_telegram.sent_messages(CHAT_ID)[0]["text"]
+    with Session(telegram_client.runtime.engine) as session:
+        text = session.exec(select(Message.text).where(Message.direction == "in")).one()
+    assert text == "Sản phẩm bên shop bảo hành bao lâu vậy? \ufffd"
+
+
 async def test_duplicate_update_is_stored_once_and_answered_once(telegram_client, fake_telegram):
     update = telegram_update(2001, "shop ơi bảo hành mấy tháng vậy")
     first = await post_update(telegram_client, update)

@@ -6,6 +6,7 @@ played by ``websocket_connect``.
 
 from __future__ import annotations
 
+import json
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -205,6 +206,27 @@ def test_question_is_acknowledged_and_answered_by_the_bot(webchat):
         socket.idle()
     assert {"type": "typing", "on": True} in socket.seen
     assert socket.seen.index({"type": "typing", "on": True}) < socket.seen.index(reply)
+
+
+def test_a_lone_surrogate_in_a_visitors_text_is_stored_and_answered(webchat):
+    with open_socket(webchat, webchat.new_session()["token"]) as (socket, _):
+        message_id = str(uuid.uuid4())
+        # "\ud800" is valid JSON text that no UTF-8 encoder accepts; json.dumps escapes it as the
+        # browser's JSON.stringify does
+        socket.session.send_text(json.dumps({"type": "message", "id": message_id, "text": "bảo hành bao lâu \ud800"}))
+        assert socket.wait_for(lambda f: f["type"] == "ack")["id"] == message_id
+        assert "12 tháng" in socket.bot_reply()["text"]
+        socket.idle()
+    with Session(webchat.runtime.engine) as session:
+        assert session.exec(select(Message.text).where(Message.direction == "in")).one() == "bảo hành bao lâu \ufffd"
+
+
+def test_a_frame_nested_too_deep_gets_an_error_and_the_socket_stays_usable(webchat):
+    with open_socket(webchat, webchat.new_session()["token"]) as (socket, _):
+        socket.session.send_text('{"type": "message", "text": "hi", "x": ' + "[" * 3000 + "]" * 3000 + "}")
+        assert "nested" in socket.wait_for(lambda f: f["type"] == "error")["reason"]
+        socket.say("bảo hành bao lâu")
+        assert "12 tháng" in socket.bot_reply()["text"]
 
 
 def test_same_client_message_id_sent_twice_is_stored_and_answered_once(webchat):
