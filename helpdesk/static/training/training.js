@@ -9,6 +9,9 @@ import { $, h } from "/inbox/static/dom.js";
     vi: {
       title: "Huấn luyện bot", tab_review: "Cần xem lại", tab_data: "Dữ liệu huấn luyện",
       tab_models: "Các phiên bản mô hình", tab_changes: "Lịch sử thay đổi", logout: "Đăng xuất",
+      tab_parked: "Tin nhắn xử lý lỗi", parked_text: "Tin nhắn", parked_error: "Lỗi", parked_retry: "Xử lý lại",
+      parked_none: "Không có tin nhắn nào bị treo.", parked_queued: "Đã đưa tin nhắn vào xử lý lại.",
+      parked_help: "Tin nhắn bot xử lý thất bại nhiều lần. Khách đã được chuyển cho nhân viên; sửa nguyên nhân rồi bấm \"Xử lý lại\".",
       login_title: "Đăng nhập quản trị", email: "Email", password: "Mật khẩu", login: "Đăng nhập",
       login_failed: "Đăng nhập không thành công: {reason}", admins_only: "Chỉ quản trị viên được huấn luyện bot.",
       channel: "Kênh", all: "Tất cả", period: "Thời gian", all_time: "Mọi lúc", last_day: "24 giờ qua",
@@ -56,6 +59,9 @@ import { $, h } from "/inbox/static/dom.js";
     en: {
       title: "Bot training", tab_review: "Needs review", tab_data: "Training data", tab_models: "Model versions",
       tab_changes: "Change history", logout: "Log out", login_title: "Admin login", email: "Email",
+      tab_parked: "Failed messages", parked_text: "Message", parked_error: "Error", parked_retry: "Process again",
+      parked_none: "No message is parked.", parked_queued: "The message is being processed again.",
+      parked_help: "Messages the bot failed to process several times. The customer was handed to an agent; fix the cause, then press \"Process again\".",
       password: "Password", login: "Log in", login_failed: "Login failed: {reason}",
       admins_only: "Only admins may train the bot.", channel: "Channel", all: "All", period: "Period",
       all_time: "All time", last_day: "Last 24 hours", last_week: "Last 7 days", last_month: "Last 30 days",
@@ -219,6 +225,7 @@ import { $, h } from "/inbox/static/dom.js";
     if (name === "data") Promise.all([loadIntents(), loadExamples(), loadFaq()]).catch(failed);
     if (name === "models") loadModels().catch(failed);
     if (name === "changes") loadChanges().catch(failed);
+    if (name === "parked") loadParked().catch(failed);
   }
 
   // ---------------------------------------------------------------- intents (shared by every tab)
@@ -757,6 +764,30 @@ import { $, h } from "/inbox/static/dom.js";
     $("#changes").replaceChildren(...data.data.map((entry) => h("tr", { dataset: { action: entry.action } },
       h("td", {}, when(entry.created_at)), h("td", {}, actorName(entry)), h("td", {}, h("code", {}, entry.action)),
       h("td", {}, h("div", {}, entry.subject), h("div", { class: "muted" }, changeSummary(entry))))));
+  }
+
+  // ---------------------------------------------------------------- parked messages
+
+  async function loadParked() {
+    const data = await api("/api/admin/parked-events?limit=200");
+    $("#parked-empty").hidden = data.count > 0;
+    $("#parked").replaceChildren(...data.data.map((event) => {
+      const retry = h("button", { type: "button", class: "primary", dataset: { event: String(event.id) } }, t("parked_retry"));
+      retry.addEventListener("click", async () => {
+        retry.disabled = true;
+        try {
+          await api(`/api/admin/parked-events/${event.id}/retry`, { method: "POST" });
+          flash(t("parked_queued"));
+          await loadParked();
+        } catch (error) {
+          retry.disabled = false;
+          failed(error);
+        }
+      });
+      return h("tr", { dataset: { parked: String(event.id) } },
+        h("td", {}, when(event.parked_at)), h("td", {}, event.channel),
+        h("td", {}, event.text || ""), h("td", {}, h("code", {}, event.error || "")), h("td", {}, retry));
+    }));
   }
 
   // ---------------------------------------------------------------- start
