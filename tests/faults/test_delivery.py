@@ -33,7 +33,10 @@ from tests.faults.cluster import (
 )
 from tests.fakes.telegram_api import FakeTelegramAPI
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+#: how long Redis and PostgreSQL stay away (a longer run: CAREDESK_FAULT_OUTAGE_S=20)
+OUTAGE_S = float(os.environ.get("CAREDESK_FAULT_OUTAGE_S", "6"))
 
 
 #: (what, when) of the faults of the running test, for its failure message
@@ -105,7 +108,8 @@ async def test_production_shape_loses_nothing_through_kills_and_outages(
                        database_url=postgres.url, redis_url=redis.url, worker__mode="external")
     server = CareDesk(["serve", "--port", str(port)], env, tmp_path, "server", port)
     worker = CareDesk(["worker"], {**env, "CAREDESK_WORKER__MODE": "auto"}, tmp_path, "worker")
-    crowd = Crowd(port, chats=40, per_chat=50, pause_s=0.3)
+    # the crowd writes through the whole schedule of faults
+    crowd = Crowd(port, chats=40, per_chat=max(50, int((13 + 2 * OUTAGE_S) / 0.3)), pause_s=0.3)
     database = postgres.url
     try:
         server.start()
@@ -128,9 +132,9 @@ async def test_production_shape_loses_nothing_through_kills_and_outages(
         await asyncio.gather(
             crowd.write(),
             later(2, restart, worker, kills_sender=True),
-            later(5, outage, redis.kill, redis.start, 6),
-            later(13, outage, postgres.stop, postgres.start, 6),
-            later(21, restart, server),
+            later(5, outage, redis.kill, redis.start, OUTAGE_S),
+            later(7 + OUTAGE_S, outage, postgres.stop, postgres.start, OUTAGE_S),
+            later(9 + 2 * OUTAGE_S, restart, server),
         )
         took = await all_answered(fake_platform, crowd.chats * crowd.per_chat, timeout=120)
         await everything_settled(database)
