@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from helpdesk.channels.broker import LocalBroker
-from helpdesk.core.errors import is_infrastructure_error
+from helpdesk.core.subscription import start_following
 
 if TYPE_CHECKING:
     from helpdesk.channels.worker import Worker
@@ -235,43 +235,16 @@ async def follow_jobs(client: Any, worker: Worker, *, longest_pause_s: float = 5
     Redis connection is taken up again for as long as it takes; jobs published meanwhile are lost
     with it, so every waiting event is swept up once the subscription is back (their chats' order
     holds: a turn takes the chat's older waiting events first)."""
-    ready = asyncio.Event()
 
-    async def read() -> None:
-        pause, lost = 0.1, False
-        while True:
-            pubsub = client.pubsub()
-            try:
-                await pubsub.subscribe(JOBS_CHANNEL)
-                ready.set()
-                if lost:
-                    log.info("job subscription is back; sweeping up the waiting events")
-                    await worker.sweep_stray_events(older_than_s=0.0)
-                pause, lost = 0.1, False
-                async for message in pubsub.listen():
-                    _run_job(worker, message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not is_infrastructure_error(exc):
-                    raise
-                log.warning("lost the job subscription (%s); again in %.1fs", exc, pause)
-                lost = True
-                ready.set()
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, longest_pause_s)
+    async def catch_up() -> None:
+        await worker.sweep_stray_events(older_than_s=0.0)
 
-    task = asyncio.create_task(read(), name="caredesk-worker-jobs")
-    await asyncio.wait([task, asyncio.ensure_future(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
-    return task
+    return await start_following(client, JOBS_CHANNEL, lambda message: _run_job(worker, message),
+                                 name="caredesk-worker-jobs", on_resubscribed=catch_up,
+                                 what="job subscription", longest_pause_s=longest_pause_s)
 
 
 def _run_job(worker: Worker, message: dict[str, Any]) -> None:
-    if message.get("type", "message") != "message":
-        return  # a subscription confirmation
     try:
         job = json.loads(message["data"])
         if job["kind"] == "event":

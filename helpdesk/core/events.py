@@ -8,7 +8,6 @@ Redis pub/sub so a browser connected to one process sees what another process di
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import defaultdict
@@ -19,6 +18,7 @@ from typing import Any
 
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import is_infrastructure_error
+from helpdesk.core.subscription import start_following
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class EventBus:
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
         self._subscribers: set[asyncio.Queue[DomainEvent]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._relay: asyncio.Task | None = None
+        self._relay_task: asyncio.Task | None = None
 
     def on(self, name: str) -> Callable[[Listener], Listener]:
         """Register an in-process listener for events named ``name``."""
@@ -93,17 +93,16 @@ class EventBus:
         """Bind to the running loop and, with Redis, relay events published by other processes."""
         self._loop = asyncio.get_running_loop()
         if self._redis is not None:
-            subscribed = asyncio.Event()
-            self._relay = asyncio.create_task(self._relay_from_redis(subscribed), name="caredesk-event-relay")
-            await asyncio.wait([self._relay, asyncio.ensure_future(subscribed.wait())],
-                               return_when=asyncio.FIRST_COMPLETED)
+            # the live views miss what is published while Redis is away; the processes' work goes on
+            self._relay_task = await start_following(self._redis, self._channel, self._relay,
+                                                     name="caredesk-event-relay", what="event relay's Redis")
 
     async def stop(self) -> None:
         """Stop relaying."""
-        if self._relay is not None:
-            self._relay.cancel()
+        if self._relay_task is not None:
+            self._relay_task.cancel()
             try:
-                await self._relay
+                await self._relay_task
             except asyncio.CancelledError:
                 pass
 
@@ -178,31 +177,9 @@ class EventBus:
             except asyncio.QueueFull:  # a stalled browser must not block everyone else
                 log.warning("dropping an event for a subscriber that does not keep up")
 
-    async def _relay_from_redis(self, subscribed: asyncio.Event, longest_pause_s: float = 5.0) -> None:
-        pause = 0.1
-        while True:
-            pubsub = self._redis.pubsub()
-            try:
-                await pubsub.subscribe(self._channel)
-                subscribed.set()
-                pause = 0.1
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        try:
-                            for event in events_from_json(message["data"]):
-                                self._fan_out(event)
-                        except (ValueError, KeyError, TypeError):
-                            log.warning("ignoring a malformed event from Redis")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not is_infrastructure_error(exc):
-                    raise
-                # the live views miss what is published meanwhile; the processes' work goes on
-                log.warning("event relay lost Redis (%s); again in %.1fs", exc, pause)
-                subscribed.set()
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, longest_pause_s)
+    def _relay(self, message: dict[str, Any]) -> None:
+        try:
+            for event in events_from_json(message["data"]):
+                self._fan_out(event)
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed event from Redis")

@@ -88,6 +88,23 @@ async def all_answered(fake: FakeTelegramAPI, expected: int, timeout: float) -> 
     return time.monotonic() - started
 
 
+async def assert_every_message_answered_once_in_order(fake: FakeTelegramAPI, crowd: Crowd, started: float,
+                                                     database: str, *processes: CareDesk) -> None:
+    """Every message the crowd got acknowledged is answered, once, in its chat's order (a repeat only
+    of a send in flight at a kill); and the faults did reach the crowd."""
+    took = await all_answered(fake, crowd.chats * crowd.per_chat, timeout=120)
+    await everything_settled(database)
+    result = verdict(fake.sent_messages(), crowd.chat_ids(), crowd.per_chat)
+    repeats = unexplained_repeats(fake, crowd, started)
+    print(f"fault suite: {result}, refused deliveries {dict(crowd.refused)}")
+    assert (result["lost"], result["out_of_order_chats"], result["unexpected"], repeats) == (0, 0, 0, []), (
+        f"{result}; refused deliveries {dict(crowd.refused)}; settled {took:.1f}s after the crowd\n"
+        + faults_and_duplicates(fake, crowd, started)
+        + f"missing {missing_by_chat(fake.sent_messages(), crowd.chat_ids(), crowd.per_chat)}\n"
+        + ledger_summary(database) + "\n" + explain(*processes))
+    assert crowd.refused, "no fault reached a delivery: the test did not test anything"
+
+
 def explain(*processes: CareDesk) -> str:
     return "\n".join(f"--- {p.name} ---\n{p.log_tail()}" for p in processes)
 
@@ -136,17 +153,7 @@ async def test_production_shape_loses_nothing_through_kills_and_outages(
             later(7 + OUTAGE_S, outage, postgres.stop, postgres.start, OUTAGE_S),
             later(9 + 2 * OUTAGE_S, restart, server),
         )
-        took = await all_answered(fake_platform, crowd.chats * crowd.per_chat, timeout=120)
-        await everything_settled(database)
-        result = verdict(fake_platform.sent_messages(), crowd.chat_ids(), crowd.per_chat)
-        repeats = unexplained_repeats(fake_platform, crowd, started)
-        print(f"fault suite: {result}, refused deliveries {dict(crowd.refused)}")
-        assert (result["lost"], result["out_of_order_chats"], result["unexpected"], repeats) == (0, 0, 0, []), (
-            f"{result}; refused deliveries {dict(crowd.refused)}; settled {took:.1f}s after the crowd\n"
-            + faults_and_duplicates(fake_platform, crowd, started) +
-            f"missing {missing_by_chat(fake_platform.sent_messages(), crowd.chat_ids(), crowd.per_chat)}\n"
-            + ledger_summary(database) + "\n" + explain(server, worker))
-        assert crowd.refused, "no fault reached a delivery: the test did not test anything"
+        await assert_every_message_answered_once_in_order(fake_platform, crowd, started, database, server, worker)
     finally:
         server.kill()
         worker.kill()
@@ -193,16 +200,6 @@ async def test_embedded_default_loses_nothing_through_kills_and_restarts(
             later(7, crash_and_restart, kills_sender=True),
             later(14, orderly_restart),
         )
-        took = await all_answered(fake_platform, crowd.chats * crowd.per_chat, timeout=120)
-        await everything_settled(database)
-        result = verdict(fake_platform.sent_messages(), crowd.chat_ids(), crowd.per_chat)
-        repeats = unexplained_repeats(fake_platform, crowd, started)
-        print(f"fault suite: {result}, refused deliveries {dict(crowd.refused)}")
-        assert (result["lost"], result["out_of_order_chats"], result["unexpected"], repeats) == (0, 0, 0, []), (
-            f"{result}; refused deliveries {dict(crowd.refused)}; settled {took:.1f}s after the crowd\n"
-            + faults_and_duplicates(fake_platform, crowd, started) +
-            f"missing {missing_by_chat(fake_platform.sent_messages(), crowd.chat_ids(), crowd.per_chat)}\n"
-            + ledger_summary(database) + "\n" + explain(server))
-        assert crowd.refused, "no fault reached a delivery: the test did not test anything"
+        await assert_every_message_answered_once_in_order(fake_platform, crowd, started, database, server)
     finally:
         server.kill()

@@ -126,3 +126,44 @@ async def test_with_redis_events_published_together_reach_another_process_in_ord
     await receiver.stop()
     await first.aclose()
     await second.aclose()
+
+
+async def test_events_reach_other_processes_again_after_redis_restarts():
+    """Redis killed and started on the same port: publishing while it is away does not fail the
+    publisher (its listeners still ran), and the relay subscribes again by itself."""
+    from tests.faults.cluster import PrivateRedis
+
+    server = PrivateRedis()
+    server.start()
+    one, other = aioredis.from_url(server.url, decode_responses=True), aioredis.from_url(server.url, decode_responses=True)
+    sender, receiver = EventBus(one), EventBus(other)
+    try:
+        await sender.start()
+        await receiver.start()
+        heard = []
+        sender.on("order_delivered")(lambda event: _remember(heard, event))
+        queue = receiver.subscribe()
+
+        server.kill()
+        await sender.publish("order_delivered", code="while-away")  # does not raise
+        assert heard == ["while-away"]
+        server.start()
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:  # the relay takes up its subscription again within a few seconds
+            await sender.publish("order_delivered", code="back")
+            try:
+                event = await asyncio.wait_for(queue.get(), 0.5)
+                break
+            except TimeoutError:
+                assert asyncio.get_running_loop().time() < deadline, "the relay never came back"
+        assert event.data == {"code": "back"}
+    finally:
+        await sender.stop()
+        await receiver.stop()
+        await one.aclose()
+        await other.aclose()
+        server.remove()
+
+
+async def _remember(heard: list, event) -> None:
+    heard.append(event.data["code"])
