@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -37,6 +37,8 @@ from helpdesk.conversations.state_store import DatabaseStateStore
 from helpdesk.core.config import Settings
 from helpdesk.core.db import checkpoint, make_engine, migrate, utcnow
 from helpdesk.core.events import EventBus
+from helpdesk.core.looplag import LoopLagMonitor
+from helpdesk.core.security import PASSWORD_HASHING_CONCURRENCY
 from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.shop.directory import DatabaseShopDirectory
 from helpdesk.sla.listeners import register_sla_listeners
@@ -128,6 +130,11 @@ class Runtime:
         self.events = EventBus(fan_out)
         #: the admin training loop (retrains, model switches, FAQ answers edited in the admin pages)
         self.training: TrainingLoop | None = None
+        #: watches this process's event loop for stalls (synchronous work that ran on it)
+        self.loop_lag = LoopLagMonitor(settings.loop_lag_warn_ms / 1000)
+        #: password hashes run in threads, this many at a time: a burst of logins must neither take
+        #: every worker thread that sync routes need nor leave the event loop without a CPU
+        self.password_hashing: CapacityLimiter | None = None
         self._jobs: asyncio.Task | None = None
         self._frozen = False
         #: the time source of scheduled work (care messages, SLA); tests replace it with a fake clock
@@ -145,6 +152,7 @@ class Runtime:
 
     async def start(self) -> None:
         """Prepare storage, load the model and start background processing."""
+        self.password_hashing = CapacityLimiter(PASSWORD_HASHING_CONCURRENCY)
         if self.mode != "child":  # the serving process migrated before starting its child
             await to_thread.run_sync(self.prepare_database)
         await to_thread.run_sync(self.models.load_active)
@@ -184,9 +192,10 @@ class Runtime:
             gc.collect()
             gc.freeze()
             self._frozen = True
-
+        self.loop_lag.start()  # after start-up's one-off work, which no request waits for
     async def stop(self) -> None:
         """Finish background work and release connections."""
+        await self.loop_lag.stop()
         if self._frozen:
             gc.unfreeze()
             self._frozen = False

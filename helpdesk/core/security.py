@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 _password_hash = PasswordHash((Argon2Hasher(),))
+
+#: password hashes computed at the same time in one process (each is CPU- and memory-hard on purpose)
+PASSWORD_HASHING_CONCURRENCY = max(1, (os.cpu_count() or 2) // 2)
 
 
 def hash_password(password: str) -> str:
