@@ -55,8 +55,10 @@ def serve(
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"mode": "process"})})
     _setup_logging(settings.log_level)
     console.print(f"CareDesk listening on http://{host}:{port}  (database: {settings.database_url.split('@')[-1]})")
+    # proxy_headers=False: uvicorn would take X-Forwarded-For from any client on 127.0.0.1 as the
+    # client's address; CareDesk believes it only from CAREDESK_TRUSTED_PROXIES (core.deps.client_address)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
-                proxy_headers=True)
+                proxy_headers=False)
 
 
 @app.command()

@@ -38,7 +38,7 @@ from helpdesk.core.config import Settings
 from helpdesk.core.db import checkpoint, make_engine, migrate, utcnow
 from helpdesk.core.events import EventBus
 from helpdesk.core.looplag import LoopLagMonitor
-from helpdesk.core.security import PASSWORD_HASHING_CONCURRENCY
+from helpdesk.core.security import PASSWORD_HASHING_CONCURRENCY, PasswordHashing
 from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.shop.directory import DatabaseShopDirectory
 from helpdesk.sla.listeners import register_sla_listeners
@@ -132,9 +132,12 @@ class Runtime:
         self.training: TrainingLoop | None = None
         #: watches this process's event loop for stalls (synchronous work that ran on it)
         self.loop_lag = LoopLagMonitor(settings.loop_lag_warn_ms / 1000)
-        #: password hashes run in threads, this many at a time: a burst of logins must neither take
-        #: every worker thread that sync routes need nor leave the event loop without a CPU
-        self.password_hashing: CapacityLimiter | None = None
+        #: password hashes run in threads of their own at a lower CPU priority, so that a burst of
+        #: logins neither takes the worker threads that sync routes need nor the event loop's CPU
+        self.password_hashing = PasswordHashing()
+        #: logins in progress at once (each checks its throttle, hashes, records): no more than there
+        #: are hashing threads, so a burst cannot all pass the throttle before the first failure counts
+        self.login_slots: CapacityLimiter | None = None
         self._jobs: asyncio.Task | None = None
         self._frozen = False
         #: the time source of scheduled work (care messages, SLA); tests replace it with a fake clock
@@ -152,7 +155,7 @@ class Runtime:
 
     async def start(self) -> None:
         """Prepare storage, load the model and start background processing."""
-        self.password_hashing = CapacityLimiter(PASSWORD_HASHING_CONCURRENCY)
+        self.login_slots = CapacityLimiter(PASSWORD_HASHING_CONCURRENCY)
         if self.mode != "child":  # the serving process migrated before starting its child
             await to_thread.run_sync(self.prepare_database)
         await to_thread.run_sync(self.models.load_active)
@@ -212,6 +215,7 @@ class Runtime:
             await connector.close()
         if self.redis is not None:
             await self.redis.aclose()
+        self.password_hashing.close()
         self.engine.dispose()
         if self.edge_writer is not None:
             self.edge_writer.close()

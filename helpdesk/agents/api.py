@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from helpdesk.agents import service
 from helpdesk.agents.assignment import assign_waiting, requeue_conversations_of
@@ -23,8 +23,10 @@ from helpdesk.agents.schemas import (
 )
 from helpdesk.agents.teams import ensure_team, set_teams, team_names
 from helpdesk.audit import service as audit
+from helpdesk.agents.login import agent_public, log_in
 from helpdesk.core.deps import (
     CSRF_COOKIE,
+    ClientAddress,
     SESSION_COOKIE,
     CurrentAdmin,
     CurrentAgent,
@@ -69,40 +71,27 @@ async def _credentials(request: Request) -> TokenRequest:
         raise BadRequest("malformed body: expected JSON or form data with email and password") from exc
 
 
-def agent_public(session: Session, agent: Agent) -> AgentPublic:
-    """An agent with their teams."""
-    return AgentPublic.model_validate(agent, from_attributes=True).model_copy(
-        update={"teams": team_names(session, agent)})
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 @router.post("/auth/token", response_model=TokenPublic, openapi_extra=_CREDENTIALS_BODY)
-async def login(request: Request, runtime: RuntimeDep, session: SessionDep) -> TokenPublic:
+async def login(request: Request, runtime: RuntimeDep, client: ClientAddress) -> TokenPublic:
     """Exchange an email and password for a bearer token (for API clients)."""
     credentials = await _credentials(request)
-    agent = service.authenticate(session, credentials.email, credentials.password, _client(request))
-    token = service.issue_token(session, agent, runtime.settings.token_ttl_s)
-    return TokenPublic(access_token=token, expires_in=runtime.settings.token_ttl_s,
-                       agent=agent_public(session, agent))
+    done = await log_in(runtime, credentials.email, credentials.password, client)
+    return TokenPublic(access_token=done.token, expires_in=runtime.settings.token_ttl_s, agent=done.agent)
 
 
 @router.post("/auth/session", response_model=SessionPublic, openapi_extra=_CREDENTIALS_BODY)
 async def open_session(request: Request, response: Response, runtime: RuntimeDep,
-                       session: SessionDep) -> SessionPublic:
+                       client: ClientAddress) -> SessionPublic:
     """Log a browser in: an HTTP-only, SameSite session cookie, and a CSRF token for unsafe requests."""
     credentials = await _credentials(request)
-    agent = service.authenticate(session, credentials.email, credentials.password, _client(request))
+    done = await log_in(runtime, credentials.email, credentials.password, client, kind="session")
     ttl = runtime.settings.token_ttl_s
-    token = service.issue_token(session, agent, ttl, kind="session")
-    csrf = csrf_token_for(runtime.settings.secret_key.get_secret_value(), token)
+    csrf = csrf_token_for(runtime.settings.secret_key.get_secret_value(), done.token)
     secure = runtime.settings.environment == "production"
-    response.set_cookie(SESSION_COOKIE, token, max_age=ttl, httponly=True, samesite="lax", secure=secure, path="/")
+    response.set_cookie(SESSION_COOKIE, done.token, max_age=ttl, httponly=True, samesite="lax", secure=secure,
+                        path="/")
     response.set_cookie(CSRF_COOKIE, csrf, max_age=ttl, httponly=False, samesite="lax", secure=secure, path="/")
-    audit.record(session, "agent_logged_in", "agent", agent.id, actor_type="agent", actor_id=agent.id)
-    return SessionPublic(agent=agent_public(session, agent), csrf_token=csrf, expires_in=ttl)
+    return SessionPublic(agent=done.agent, csrf_token=csrf, expires_in=ttl)
 
 
 @router.post("/auth/logout", status_code=204)

@@ -10,12 +10,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import time
 
 log = logging.getLogger(__name__)
 
 #: how often the watchdog wakes; a stall shorter than this can go unseen, which is fine at its size
 CHECK_INTERVAL_S = 0.05
+
+
+class _GarbageCollectionClock:
+    """Adds up the time the garbage collector ran (in any thread: it stops them all), so that a stall
+    can say how much of it was collection rather than code run on the loop."""
+
+    def __init__(self) -> None:
+        self.total_s = 0.0
+        self._started: float | None = None
+
+    def __call__(self, phase: str, _info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            self.total_s += time.perf_counter() - self._started
+            self._started = None
+
+
+_gc_clock = _GarbageCollectionClock()
+gc.callbacks.append(_gc_clock)
 
 
 class LoopLagMonitor:
@@ -52,14 +74,16 @@ class LoopLagMonitor:
         loop = asyncio.get_running_loop()
         while True:
             due = loop.time() + self.interval_s
+            collected_before = _gc_clock.total_s
             await asyncio.sleep(self.interval_s)
-            self.observe(loop.time() - due)
+            self.observe(loop.time() - due, _gc_clock.total_s - collected_before)
 
-    def observe(self, lag_s: float) -> None:
-        """Record one measured lag, logging it when it is a stall."""
+    def observe(self, lag_s: float, gc_s: float = 0.0) -> None:
+        """Record one measured lag (``gc_s`` of it garbage collection), logging it when it is a stall."""
         self.max_lag_s = max(self.max_lag_s, lag_s)
         if lag_s >= self.warn_after_s:
             self.stalls += 1
-            lag_ms = round(lag_s * 1000)
-            log.warning("event loop blocked for %d ms: synchronous work ran on it, delaying every request "
-                        "of this process", lag_ms, extra={"lag_ms": lag_ms})
+            lag_ms, gc_ms = round(lag_s * 1000), round(min(gc_s, lag_s) * 1000)
+            log.warning("event loop blocked for %d ms (%d ms of it garbage collection): work that does not "
+                        "yield ran on it, delaying every request of this process", lag_ms, gc_ms,
+                        extra={"lag_ms": lag_ms, "gc_ms": gc_ms})
