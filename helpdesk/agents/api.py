@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Request, Response
 from pydantic import ValidationError
 from sqlmodel import select
 
@@ -144,12 +144,18 @@ def create_agent(body: AgentCreate, admin: CurrentAdmin, session: SessionDep) ->
 
 
 @router.patch("/agents/{agent_id}", response_model=AgentPublic)
-def update_agent(agent_id: int, body: AgentUpdate, admin: CurrentAdmin, session: SessionDep) -> AgentPublic:
-    """Change an account's role, teams, capacity, password or whether it is active (admins only)."""
+def update_agent(agent_id: int, body: AgentUpdate, admin: CurrentAdmin, session: SessionDep, runtime: RuntimeDep,
+                 background: BackgroundTasks) -> AgentPublic:
+    """Change an account's role, teams, capacity, password or whether it is active (admins only).
+
+    A new password, a deactivation or a new role ends the account's sessions and tokens: whoever held
+    one logs in again, and gets the new rights (or none)."""
     agent = session.get(Agent, agent_id)
     if agent is None:
         raise NotFound(f"agent {agent_id} not found")
     changes = body.model_dump(exclude_unset=True, exclude={"password"})
+    revoke = (body.password is not None or body.is_active is False
+              or (body.role is not None and body.role != agent.role))
     for field in ("name", "role", "capacity", "is_active"):
         if field in changes and changes[field] is not None:
             setattr(agent, field, changes[field])
@@ -161,6 +167,10 @@ def update_agent(agent_id: int, body: AgentUpdate, admin: CurrentAdmin, session:
     if body.is_active is False:
         agent.is_online = False
         requeue_conversations_of(session, agent)
+    if revoke:
+        changes["sessions_revoked"] = service.revoke_agent_tokens(session, agent.id)
+        # after the response, so after the commit: a socket that re-checks then finds the tokens gone
+        background.add_task(runtime.events.publish, service.SESSIONS_REVOKED, agent_id=agent.id)
     audit.record(session, "agent_updated", "agent", agent.id, actor_type="agent", actor_id=admin.id,
                  changes={k: str(v) for k, v in changes.items()})
     return agent_public(session, agent)

@@ -154,6 +154,18 @@ def revoke_token(session: Session, token: str) -> None:
         session.delete(row)
 
 
+#: the event announcing that an agent's sessions were revoked (open inbox sockets re-check at once)
+SESSIONS_REVOKED = "agent_sessions_revoked"
+
+
+def revoke_agent_tokens(session: Session, agent_id: int) -> int:
+    """End every browser session and bearer token of an agent; how many there were."""
+    tokens = session.exec(select(AuthToken).where(AuthToken.agent_id == agent_id)).all()
+    for token in tokens:
+        session.delete(token)
+    return len(tokens)
+
+
 def agent_for_token(session: Session, token: str, kind: str | None = None) -> Agent:
     """The active agent a valid, unexpired token (of ``kind``, if given) belongs to, or Unauthorized."""
     row = session.exec(select(AuthToken).where(AuthToken.token_hash == token_digest(token))).first()

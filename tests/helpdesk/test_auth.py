@@ -167,3 +167,32 @@ def test_twenty_concurrent_logins_keep_healthz_fast(live_server):
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     assert p99 < 0.050, f"/healthz p99 {p99 * 1000:.1f} ms during 20 logins (max {latencies[-1] * 1000:.0f} ms)"
+
+
+@pytest.mark.parametrize("change", [{"password": "a-new-password-1"}, {"is_active": False}, {"role": "supervisor"}])
+async def test_a_password_reset_deactivation_or_role_change_ends_the_agents_sessions(client, change):
+    admin = await client.login()
+    created = await client.post("/api/agents", headers=admin, json={
+        "email": "revoked@test.local", "name": "Revoked", "password": "agent-pass-1"})
+    bearer = await client.login("revoked@test.local", "agent-pass-1")
+    browser = await client.post("/api/auth/session", json={"email": "revoked@test.local", "password": "agent-pass-1"})
+    client.cookies.clear()
+    cookie = {"cookie": f"caredesk_session={browser.cookies['caredesk_session']}"}
+    assert (await client.get("/api/me", headers=bearer)).status_code == 200
+    assert (await client.get("/api/me", headers=cookie)).status_code == 200
+    changed = await client.patch(f"/api/agents/{created.json()['id']}", headers=admin, json=change)
+    assert changed.status_code == 200, changed.text
+    assert (await client.get("/api/me", headers=bearer)).status_code == 401
+    assert (await client.get("/api/me", headers=cookie)).status_code == 401
+    assert (await client.get("/api/me", headers=admin)).status_code == 200  # nobody else's
+
+
+async def test_renaming_or_new_teams_keep_the_agents_sessions(client):
+    admin = await client.login()
+    created = await client.post("/api/agents", headers=admin, json={
+        "email": "kept@test.local", "name": "Kept", "password": "agent-pass-1", "role": "agent"})
+    bearer = await client.login("kept@test.local", "agent-pass-1")
+    changed = await client.patch(f"/api/agents/{created.json()['id']}", headers=admin,
+                                 json={"name": "Still Kept", "teams": ["care"], "role": "agent"})
+    assert changed.status_code == 200
+    assert (await client.get("/api/me", headers=bearer)).status_code == 200
