@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
+from urllib.parse import urlsplit
+
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 from pydantic import ValidationError
 from sqlmodel import select
@@ -26,6 +29,9 @@ from helpdesk.audit import service as audit
 from helpdesk.agents.login import agent_public, log_in
 from helpdesk.core.deps import (
     CSRF_COOKIE,
+    CSRF_HEADER,
+    LOGIN_CSRF_COOKIE,
+    LOGIN_CSRF_FIELD,
     ClientAddress,
     SESSION_COOKIE,
     CurrentAdmin,
@@ -35,7 +41,7 @@ from helpdesk.core.deps import (
     SessionDep,
     csrf_token_for,
 )
-from helpdesk.core.errors import BadRequest, Conflict, NotFound
+from helpdesk.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from helpdesk.core.security import hash_password
 
 router = APIRouter(prefix="/api", tags=["agents"])
@@ -53,14 +59,22 @@ _CREDENTIALS_BODY = {
 }
 
 
-async def _credentials(request: Request) -> TokenRequest:
-    """Accept credentials as JSON ({email, password}) or as an OAuth2 password form (username, password)."""
+async def _credentials(request: Request, form_token_cookie: str | None = None) -> TokenRequest:
+    """Accept credentials as JSON ({email, password}) or as an OAuth2 password form (username, password).
+
+    With ``form_token_cookie`` (a browser login), a form must also carry the login form's token equal
+    to that cookie: any site can post a form without asking first, but cannot read or set our cookie.
+    """
     content_type = request.headers.get("content-type", "")
     try:
         if content_type.startswith("application/json"):
             data = await request.json()
         else:
             form = await request.form()
+            if form_token_cookie is not None:
+                given = str(form.get(LOGIN_CSRF_FIELD) or request.headers.get(CSRF_HEADER) or "")
+                if not form_token_cookie or not hmac.compare_digest(given.encode(), form_token_cookie.encode()):
+                    raise Forbidden("the login form's token is missing or wrong: reload the login page")
             data = {"email": form.get("email") or form.get("username"), "password": form.get("password")}
         if not isinstance(data, dict):
             raise BadRequest("expected a JSON object with email and password")
@@ -69,6 +83,16 @@ async def _credentials(request: Request) -> TokenRequest:
         raise BadRequest("email and password are required") from exc
     except ValueError as exc:
         raise BadRequest("malformed body: expected JSON or form data with email and password") from exc
+
+
+def _refuse_other_sites(request: Request) -> None:
+    """Login CSRF: another site's page must not log a visitor's browser in (to an account of its choosing)."""
+    fetched_from = request.headers.get("sec-fetch-site")
+    if fetched_from is not None and fetched_from not in ("same-origin", "none"):
+        raise Forbidden("a login from another site's page is refused")
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower():
+        raise Forbidden("a login from another site's page is refused")
 
 
 @router.post("/auth/token", response_model=TokenPublic, openapi_extra=_CREDENTIALS_BODY)
@@ -82,8 +106,12 @@ async def login(request: Request, runtime: RuntimeDep, client: ClientAddress) ->
 @router.post("/auth/session", response_model=SessionPublic, openapi_extra=_CREDENTIALS_BODY)
 async def open_session(request: Request, response: Response, runtime: RuntimeDep,
                        client: ClientAddress) -> SessionPublic:
-    """Log a browser in: an HTTP-only, SameSite session cookie, and a CSRF token for unsafe requests."""
-    credentials = await _credentials(request)
+    """Log a browser in: an HTTP-only, SameSite session cookie, and a CSRF token for unsafe requests.
+
+    Only from this site's pages: JSON (which another site cannot send without asking), or the login
+    form with its token."""
+    _refuse_other_sites(request)
+    credentials = await _credentials(request, form_token_cookie=request.cookies.get(LOGIN_CSRF_COOKIE, ""))
     done = await log_in(runtime, credentials.email, credentials.password, client, kind="session")
     ttl = runtime.settings.token_ttl_s
     csrf = csrf_token_for(runtime.settings.secret_key.get_secret_value(), done.token)

@@ -96,6 +96,9 @@ _bearer = HTTPBearer(auto_error=False, description="Token from POST /api/auth/to
 SESSION_COOKIE = "caredesk_session"
 CSRF_COOKIE = "caredesk_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+#: the login form's double-submit token: a cookie the login page sets, and the form field that repeats it
+LOGIN_CSRF_COOKIE = "caredesk_login_csrf"
+LOGIN_CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

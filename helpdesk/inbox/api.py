@@ -7,6 +7,7 @@ fills from the JSON API; ``/inbox/static`` serves that script, its styles and th
 from __future__ import annotations
 
 import json
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from helpdesk.agents.service import agent_for_token
 from helpdesk.agents.teams import may_see, team_names
 from helpdesk.conversations.models import Conversation
 from helpdesk.conversations.service import get_conversation_for
-from helpdesk.core.deps import SESSION_COOKIE, CurrentAgent, SessionDep
+from helpdesk.core.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, CurrentAgent, SessionDep
 from helpdesk.core.errors import BadRequest, CareDeskError
 from helpdesk.inbox import views
 from helpdesk.inbox.live import serve_live
@@ -134,8 +135,15 @@ def login_page(request: Request, session: SessionDep,
     target = _safe_next(next_path)
     if _session_agent(request, session) is not None:
         return RedirectResponse(target, status_code=303)
-    return render_page(request, "inbox/login.html", boot={"next": target, "lang": page_language(request),
+    # The form without the script posts form data, which any site can do too: the form's token,
+    # repeated in a cookie only this site sets, is what tells the two apart (see agents.api).
+    form_token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    page = render_page(request, "inbox/login.html", form_token=form_token,
+                       boot={"next": target, "lang": page_language(request),
                              "strings": ui_strings(page_language(request))})
+    page.set_cookie(LOGIN_CSRF_COOKIE, form_token, httponly=True, samesite="strict", path="/api/auth/session",
+                    secure=request.app.state.runtime.settings.environment == "production")
+    return page
 
 
 def _boot(request: Request, session, agent: Agent, conversation_id: int | None, not_found: bool,

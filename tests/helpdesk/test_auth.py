@@ -196,3 +196,37 @@ async def test_renaming_or_new_teams_keep_the_agents_sessions(client):
                                  json={"name": "Still Kept", "teams": ["care"], "role": "agent"})
     assert changed.status_code == 200
     assert (await client.get("/api/me", headers=bearer)).status_code == 200
+
+
+CREDENTIALS = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "https://evil.example"},
+    {"Origin": "null"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site", "Origin": "https://shop.caredesk.test"},
+])
+async def test_another_sites_page_cannot_log_a_browser_in(client, headers):
+    response = await client.post("/api/auth/session", json=CREDENTIALS, headers=headers)
+    assert response.status_code == 403
+    assert "caredesk_session" not in response.cookies
+
+
+async def test_this_sites_pages_and_api_clients_log_in_with_json(client):
+    same_site = {"Origin": "http://caredesk.test", "Sec-Fetch-Site": "same-origin"}
+    assert (await client.post("/api/auth/session", json=CREDENTIALS, headers=same_site)).status_code == 200
+    client.cookies.clear()
+    assert (await client.post("/api/auth/session", json=CREDENTIALS)).status_code == 200
+
+
+async def test_a_posted_login_form_needs_the_login_pages_token(client):
+    refused = await client.post("/api/auth/session", data=CREDENTIALS)
+    assert refused.status_code == 403
+    page = await client.get("/inbox/login")
+    token = page.cookies["caredesk_login_csrf"]
+    assert f'name="csrf_token" value="{token}"' in page.text
+    forged = await client.post("/api/auth/session", data={**CREDENTIALS, "csrf_token": "guessed"})
+    assert forged.status_code == 403
+    accepted = await client.post("/api/auth/session", data={**CREDENTIALS, "csrf_token": token})
+    assert accepted.status_code == 200, accepted.text
