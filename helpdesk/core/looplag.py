@@ -12,7 +12,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
+import threading
 import time
+import traceback
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +54,21 @@ class LoopLagMonitor:
         #: how many stalls reached ``warn_after_s``
         self.stalls = 0
         self._task: asyncio.Task | None = None
+        # A thread looks at the loop while it is stuck, so the log can say what it was doing.
+        self._awake_at = time.monotonic()
+        self._stuck_in: str | None = None
+        self._sampler: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def start(self) -> None:
         """Start watching the running loop."""
         if self._task is None:
+            self._awake_at = time.monotonic()
             self._task = asyncio.get_running_loop().create_task(self._watch(), name="caredesk-loop-lag")
+            self._stop.clear()
+            self._sampler = threading.Thread(target=self._sample, args=(threading.get_ident(),),
+                                             name="caredesk-loop-lag", daemon=True)
+            self._sampler.start()
 
     async def stop(self) -> None:
         """Stop watching."""
@@ -64,6 +77,14 @@ class LoopLagMonitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._stop.set()
+
+    def _sample(self, loop_thread: int) -> None:
+        while not self._stop.wait(self.interval_s):
+            if self._stuck_in is None and time.monotonic() - self._awake_at >= self.warn_after_s:
+                frame = sys._current_frames().get(loop_thread)
+                if frame is not None:
+                    self._stuck_in = "".join(traceback.format_stack(frame, limit=12))
 
     def reset(self) -> None:
         """Forget what was measured so far (a bench or a test measures one stretch)."""
@@ -76,14 +97,18 @@ class LoopLagMonitor:
             due = loop.time() + self.interval_s
             collected_before = _gc_clock.total_s
             await asyncio.sleep(self.interval_s)
-            self.observe(loop.time() - due, _gc_clock.total_s - collected_before)
+            self._awake_at = time.monotonic()
+            stuck_in, self._stuck_in = self._stuck_in, None
+            self.observe(loop.time() - due, _gc_clock.total_s - collected_before, stuck_in)
 
-    def observe(self, lag_s: float, gc_s: float = 0.0) -> None:
-        """Record one measured lag (``gc_s`` of it garbage collection), logging it when it is a stall."""
+    def observe(self, lag_s: float, gc_s: float = 0.0, stuck_in: str | None = None) -> None:
+        """Record one measured lag (``gc_s`` of it garbage collection, ``stuck_in`` where the loop was
+        seen stuck), logging it when it is a stall."""
         self.max_lag_s = max(self.max_lag_s, lag_s)
         if lag_s >= self.warn_after_s:
             self.stalls += 1
             lag_ms, gc_ms = round(lag_s * 1000), round(min(gc_s, lag_s) * 1000)
             log.warning("event loop blocked for %d ms (%d ms of it garbage collection): work that does not "
-                        "yield ran on it, delaying every request of this process", lag_ms, gc_ms,
-                        extra={"lag_ms": lag_ms, "gc_ms": gc_ms})
+                        "yield ran on it, delaying every request of this process%s", lag_ms, gc_ms,
+                        f"; it was in:\n{stuck_in}" if stuck_in else "",
+                        extra={"lag_ms": lag_ms, "gc_ms": gc_ms, "stuck_in": stuck_in})

@@ -26,6 +26,7 @@ from helpdesk.conversations.models import Conversation
 from helpdesk.conversations.service import get_conversation_for
 from helpdesk.core.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, CurrentAgent, SessionDep
 from helpdesk.core.errors import BadRequest, CareDeskError
+from helpdesk.core.headers import security_headers
 from helpdesk.inbox import views
 from helpdesk.inbox.live import serve_live
 from helpdesk.inbox.schemas import CustomerCommerce, InboxPage, InboxRows, ViewCounts
@@ -82,13 +83,8 @@ def page_language(request: Request) -> str:
 
 
 def _security_headers(request: Request) -> dict[str, str]:
-    host = request.headers.get("host", "")
     # Only this server's own files and sockets: no inline script, nothing from a CDN.
-    policy = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-              f"connect-src 'self' ws://{host} wss://{host}; frame-ancestors 'none'; base-uri 'none'; "
-              "form-action 'self'; object-src 'none'")
-    return {"Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "same-origin", "Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+    return security_headers(request.headers.get("host", ""))
 
 
 def render_page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
