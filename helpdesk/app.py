@@ -22,7 +22,9 @@ from helpdesk.care.api import router as orders_router
 from helpdesk.core.body_limits import BodyLimitMiddleware, RouteLimit
 from helpdesk.core.config import Settings, get_settings
 from helpdesk.customers.api import router as customers_router
+from helpdesk.core.apidocs import add_docs_pages
 from helpdesk.core.errors import CareDeskError, TooManyRequests
+from helpdesk.core.headers import SecurityHeadersMiddleware
 from helpdesk.inbox.api import inbox_static_files, router as inbox_router
 from helpdesk.nlu_admin.api import router as nlu_router
 from helpdesk.reports.api import pages as reports_pages, router as reports_router
@@ -54,7 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Omnichannel chatbot and live-chat helpdesk for after-sales customer care.",
         lifespan=lifespan,
+        docs_url=None,  # served by add_docs_pages, with a security policy that fits them
+        redoc_url=None,
     )
+    # Every HTML page gets the inbox's security headers, whichever route (or error handler) sent it.
+    app.add_middleware(SecurityHeadersMiddleware)
+    add_docs_pages(app)
 
     @app.exception_handler(CareDeskError)
     async def domain_error(_request: Request, exc: CareDeskError) -> JSONResponse:

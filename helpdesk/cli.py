@@ -55,10 +55,12 @@ def serve(
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"mode": "process"})})
     _setup_logging(settings.log_level)
     console.print(f"CareDesk listening on http://{host}:{port}  (database: {settings.database_url.split('@')[-1]})")
+    # proxy_headers=False: uvicorn would take X-Forwarded-For from any client on 127.0.0.1 as the
+    # client's address; CareDesk believes it only from CAREDESK_TRUSTED_PROXIES (core.deps.client_address).
     # ws_max_size: uvicorn would otherwise take in web chat frames of up to 16 MiB before the socket
     # could refuse them; a larger frame closes the socket (1009)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
-                proxy_headers=True, ws_max_size=settings.limits.webchat_frame_bytes)
+                proxy_headers=False, ws_max_size=settings.limits.webchat_frame_bytes)
 
 
 @app.command()

@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -38,6 +38,8 @@ from helpdesk.core.config import Settings
 from helpdesk.core.db import checkpoint, make_engine, migrate, utcnow
 from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.core.events import EventBus
+from helpdesk.core.looplag import LoopLagMonitor
+from helpdesk.core.security import PASSWORD_HASHING_CONCURRENCY, PasswordHashing
 from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.shop.directory import DatabaseShopDirectory
 from helpdesk.sla.listeners import register_sla_listeners
@@ -129,6 +131,14 @@ class Runtime:
         self.events = EventBus(fan_out)
         #: the admin training loop (retrains, model switches, FAQ answers edited in the admin pages)
         self.training: TrainingLoop | None = None
+        #: watches this process's event loop for stalls (synchronous work that ran on it)
+        self.loop_lag = LoopLagMonitor(settings.loop_lag_warn_ms / 1000)
+        #: password hashes run in threads of their own at a lower CPU priority, so that a burst of
+        #: logins neither takes the worker threads that sync routes need nor the event loop's CPU
+        self.password_hashing = PasswordHashing()
+        #: logins in progress at once (each checks its throttle, hashes, records): no more than there
+        #: are hashing threads, so a burst cannot all pass the throttle before the first failure counts
+        self.login_slots: CapacityLimiter | None = None
         self._jobs: asyncio.Task | None = None
         self._frozen = False
         #: the time source of scheduled work (care messages, SLA); tests replace it with a fake clock
@@ -160,6 +170,7 @@ class Runtime:
 
     async def start(self) -> None:
         """Prepare storage, load the model and start background processing."""
+        self.login_slots = CapacityLimiter(PASSWORD_HASHING_CONCURRENCY)
         if self.mode != "child":  # the serving process migrated before starting its child
             await self._when_database_answers(self.prepare_database)
         await to_thread.run_sync(self.models.load_active)
@@ -199,9 +210,10 @@ class Runtime:
             gc.collect()
             gc.freeze()
             self._frozen = True
-
+        self.loop_lag.start()  # after start-up's one-off work, which no request waits for
     async def stop(self) -> None:
         """Finish background work and release connections."""
+        await self.loop_lag.stop()
         if self._frozen:
             gc.unfreeze()
             self._frozen = False
@@ -218,6 +230,7 @@ class Runtime:
             await connector.close()
         if self.redis is not None:
             await self.redis.aclose()
+        self.password_hashing.close()
         self.engine.dispose()
         if self.edge_writer is not None:
             self.edge_writer.close()

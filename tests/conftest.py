@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,55 @@ ROOT = Path(__file__).resolve().parents[1]
 ADMIN_EMAIL = "admin@test.local"
 ADMIN_PASSWORD = "admin-pass-123"
 TELEGRAM_SECRET = "tg-webhook-secret"
+#: a test fails when an event loop of CareDesk stalled at least this long while it ran: synchronous
+#: work on the loop holds up every request of the process. Generous, for a loaded 2-core CI machine
+#: where threads that hold the GIL (model training, big test fixtures) also delay the loop by a few
+#: hundred ms; the login tests hold the loop to 250 ms themselves. Shorter stalls are still logged.
+LOOP_STALL_LIMIT_MS = float(os.environ.get("CAREDESK_TEST_LOOP_STALL_MS", "2000"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers of this suite."""
+    config.addinivalue_line("markers", "loop_may_block: the test blocks an event loop on purpose (the "
+                                       "loop-stall check does not fail it)")
+
+
+class LoopStalls(logging.Handler):
+    """Collects the stalls that ``helpdesk.core.looplag`` logs, from whichever loop (in-process app or
+    live server thread) they happened on."""
+
+    def __init__(self, limit_ms: float):
+        super().__init__(logging.WARNING)
+        self.limit_ms = limit_ms
+        self.stalls: list[int] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the stall if it reached the limit without the garbage collector's share.
+
+        A full collection of the test process's large heap (trained models, many apps) pauses every
+        thread for up to half a second; `caredesk serve` freezes its start-up objects out of it (see
+        Runtime.start). It says nothing about the code under test, so it does not count here.
+        """
+        lag_ms = getattr(record, "lag_ms", None)
+        if lag_ms is not None and lag_ms - getattr(record, "gc_ms", 0) >= self.limit_ms:
+            self.stalls.append(lag_ms)
+
+
+@pytest.fixture(autouse=True)
+def event_loop_never_stalls(request: pytest.FixtureRequest) -> Iterator[LoopStalls]:
+    """Fail any test during which a CareDesk event loop was blocked (see LOOP_STALL_LIMIT_MS)."""
+    watched = logging.getLogger("helpdesk.core.looplag")
+    handler = LoopStalls(LOOP_STALL_LIMIT_MS)
+    watched.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        watched.removeHandler(handler)
+    if handler.stalls and request.node.get_closest_marker("loop_may_block") is None:
+        pytest.fail(f"the event loop was blocked for {max(handler.stalls)} ms during this test "
+                    f"({len(handler.stalls)} stalls of {LOOP_STALL_LIMIT_MS:.0f} ms or more): something "
+                    "synchronous (database, hashing, file I/O) ran on it instead of in a thread",
+                    pytrace=False)
 
 
 def _service_url(name: str) -> str | None:

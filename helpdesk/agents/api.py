@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+import hmac
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, BackgroundTasks, Request, Response
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from helpdesk.agents import service
 from helpdesk.agents.assignment import assign_waiting, requeue_conversations_of
@@ -23,8 +26,13 @@ from helpdesk.agents.schemas import (
 )
 from helpdesk.agents.teams import ensure_team, set_teams, team_names
 from helpdesk.audit import service as audit
+from helpdesk.agents.login import agent_public, log_in
 from helpdesk.core.deps import (
     CSRF_COOKIE,
+    CSRF_HEADER,
+    LOGIN_CSRF_COOKIE,
+    LOGIN_CSRF_FIELD,
+    ClientAddress,
     SESSION_COOKIE,
     CurrentAdmin,
     CurrentAgent,
@@ -33,7 +41,7 @@ from helpdesk.core.deps import (
     SessionDep,
     csrf_token_for,
 )
-from helpdesk.core.errors import BadRequest, Conflict, NotFound
+from helpdesk.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from helpdesk.core.security import hash_password
 
 router = APIRouter(prefix="/api", tags=["agents"])
@@ -51,14 +59,22 @@ _CREDENTIALS_BODY = {
 }
 
 
-async def _credentials(request: Request) -> TokenRequest:
-    """Accept credentials as JSON ({email, password}) or as an OAuth2 password form (username, password)."""
+async def _credentials(request: Request, form_token_cookie: str | None = None) -> TokenRequest:
+    """Accept credentials as JSON ({email, password}) or as an OAuth2 password form (username, password).
+
+    With ``form_token_cookie`` (a browser login), a form must also carry the login form's token equal
+    to that cookie: any site can post a form without asking first, but cannot read or set our cookie.
+    """
     content_type = request.headers.get("content-type", "")
     try:
         if content_type.startswith("application/json"):
             data = await request.json()
         else:
             form = await request.form()
+            if form_token_cookie is not None:
+                given = str(form.get(LOGIN_CSRF_FIELD) or request.headers.get(CSRF_HEADER) or "")
+                if not form_token_cookie or not hmac.compare_digest(given.encode(), form_token_cookie.encode()):
+                    raise Forbidden("the login form's token is missing or wrong: reload the login page")
             data = {"email": form.get("email") or form.get("username"), "password": form.get("password")}
         if not isinstance(data, dict):
             raise BadRequest("expected a JSON object with email and password")
@@ -69,40 +85,41 @@ async def _credentials(request: Request) -> TokenRequest:
         raise BadRequest("malformed body: expected JSON or form data with email and password") from exc
 
 
-def agent_public(session: Session, agent: Agent) -> AgentPublic:
-    """An agent with their teams."""
-    return AgentPublic.model_validate(agent, from_attributes=True).model_copy(
-        update={"teams": team_names(session, agent)})
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def _refuse_other_sites(request: Request) -> None:
+    """Login CSRF: another site's page must not log a visitor's browser in (to an account of its choosing)."""
+    fetched_from = request.headers.get("sec-fetch-site")
+    if fetched_from is not None and fetched_from not in ("same-origin", "none"):
+        raise Forbidden("a login from another site's page is refused")
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower():
+        raise Forbidden("a login from another site's page is refused")
 
 
 @router.post("/auth/token", response_model=TokenPublic, openapi_extra=_CREDENTIALS_BODY)
-async def login(request: Request, runtime: RuntimeDep, session: SessionDep) -> TokenPublic:
+async def login(request: Request, runtime: RuntimeDep, client: ClientAddress) -> TokenPublic:
     """Exchange an email and password for a bearer token (for API clients)."""
     credentials = await _credentials(request)
-    agent = service.authenticate(session, credentials.email, credentials.password, _client(request))
-    token = service.issue_token(session, agent, runtime.settings.token_ttl_s)
-    return TokenPublic(access_token=token, expires_in=runtime.settings.token_ttl_s,
-                       agent=agent_public(session, agent))
+    done = await log_in(runtime, credentials.email, credentials.password, client)
+    return TokenPublic(access_token=done.token, expires_in=runtime.settings.token_ttl_s, agent=done.agent)
 
 
 @router.post("/auth/session", response_model=SessionPublic, openapi_extra=_CREDENTIALS_BODY)
 async def open_session(request: Request, response: Response, runtime: RuntimeDep,
-                       session: SessionDep) -> SessionPublic:
-    """Log a browser in: an HTTP-only, SameSite session cookie, and a CSRF token for unsafe requests."""
-    credentials = await _credentials(request)
-    agent = service.authenticate(session, credentials.email, credentials.password, _client(request))
+                       client: ClientAddress) -> SessionPublic:
+    """Log a browser in: an HTTP-only, SameSite session cookie, and a CSRF token for unsafe requests.
+
+    Only from this site's pages: JSON (which another site cannot send without asking), or the login
+    form with its token."""
+    _refuse_other_sites(request)
+    credentials = await _credentials(request, form_token_cookie=request.cookies.get(LOGIN_CSRF_COOKIE, ""))
+    done = await log_in(runtime, credentials.email, credentials.password, client, kind="session")
     ttl = runtime.settings.token_ttl_s
-    token = service.issue_token(session, agent, ttl, kind="session")
-    csrf = csrf_token_for(runtime.settings.secret_key.get_secret_value(), token)
+    csrf = csrf_token_for(runtime.settings.secret_key.get_secret_value(), done.token)
     secure = runtime.settings.environment == "production"
-    response.set_cookie(SESSION_COOKIE, token, max_age=ttl, httponly=True, samesite="lax", secure=secure, path="/")
+    response.set_cookie(SESSION_COOKIE, done.token, max_age=ttl, httponly=True, samesite="lax", secure=secure,
+                        path="/")
     response.set_cookie(CSRF_COOKIE, csrf, max_age=ttl, httponly=False, samesite="lax", secure=secure, path="/")
-    audit.record(session, "agent_logged_in", "agent", agent.id, actor_type="agent", actor_id=agent.id)
-    return SessionPublic(agent=agent_public(session, agent), csrf_token=csrf, expires_in=ttl)
+    return SessionPublic(agent=done.agent, csrf_token=csrf, expires_in=ttl)
 
 
 @router.post("/auth/logout", status_code=204)
@@ -155,12 +172,18 @@ def create_agent(body: AgentCreate, admin: CurrentAdmin, session: SessionDep) ->
 
 
 @router.patch("/agents/{agent_id}", response_model=AgentPublic)
-def update_agent(agent_id: int, body: AgentUpdate, admin: CurrentAdmin, session: SessionDep) -> AgentPublic:
-    """Change an account's role, teams, capacity, password or whether it is active (admins only)."""
+def update_agent(agent_id: int, body: AgentUpdate, admin: CurrentAdmin, session: SessionDep, runtime: RuntimeDep,
+                 background: BackgroundTasks) -> AgentPublic:
+    """Change an account's role, teams, capacity, password or whether it is active (admins only).
+
+    A new password, a deactivation or a new role ends the account's sessions and tokens: whoever held
+    one logs in again, and gets the new rights (or none)."""
     agent = session.get(Agent, agent_id)
     if agent is None:
         raise NotFound(f"agent {agent_id} not found")
     changes = body.model_dump(exclude_unset=True, exclude={"password"})
+    revoke = (body.password is not None or body.is_active is False
+              or (body.role is not None and body.role != agent.role))
     for field in ("name", "role", "capacity", "is_active"):
         if field in changes and changes[field] is not None:
             setattr(agent, field, changes[field])
@@ -172,6 +195,10 @@ def update_agent(agent_id: int, body: AgentUpdate, admin: CurrentAdmin, session:
     if body.is_active is False:
         agent.is_online = False
         requeue_conversations_of(session, agent)
+    if revoke:
+        changes["sessions_revoked"] = service.revoke_agent_tokens(session, agent.id)
+        # after the response, so after the commit: a socket that re-checks then finds the tokens gone
+        background.add_task(runtime.events.publish, service.SESSIONS_REVOKED, agent_id=agent.id)
     audit.record(session, "agent_updated", "agent", agent.id, actor_type="agent", actor_id=admin.id,
                  changes={k: str(v) for k, v in changes.items()})
     return agent_public(session, agent)

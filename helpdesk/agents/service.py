@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import delete, func
 from sqlmodel import Session, select
-
-from sqlalchemy import func
 
 from helpdesk.agents.models import Agent, AgentRole, AuthToken, LoginAttempt
 from helpdesk.audit import service as audit
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import Conflict, TooManyRequests, Unauthorized
-from helpdesk.core.security import (
-    DUMMY_PASSWORD_HASH,
-    hash_password,
-    new_token,
-    token_digest,
-    verify_password,
-)
+from helpdesk.core.security import hash_password, new_token, token_digest
+
+log = logging.getLogger(__name__)
 
 
 def normalise_email(email: str) -> str:
@@ -66,35 +63,78 @@ def ensure_admin(session: Session, *, email: str, password: str, name: str = "Ad
     return create_agent(session, email=email, name=name, password=password, role=AgentRole.admin)
 
 
-LOGIN_WINDOW = timedelta(minutes=15)
-MAX_FAILED_LOGINS = 5
+#: failed logins to one account from one address that cost nothing; each one after makes the next wait twice as long
+FREE_FAILURES_PER_ACCOUNT = 5
+#: failed logins from one address, whatever the accounts, before that address waits too (spraying many accounts)
+FREE_FAILURES_PER_CLIENT = 50
+FIRST_DELAY_S = 15
+MAX_DELAY_S = 15 * 60
+#: an account's failures from an address are forgotten this long after the last one (or at a success)
+ACCOUNT_FAILURE_MEMORY = timedelta(hours=24)
+#: an address's failures across accounts count for this long
+CLIENT_FAILURE_WINDOW = timedelta(hours=1)
 
 
-def check_login_rate(session: Session, email: str, client: str) -> None:
-    """Refuse another try after too many failures for this email or from this client recently."""
-    since = utcnow() - LOGIN_WINDOW
-    recent = session.exec(
-        select(func.count()).select_from(LoginAttempt).where(
-            LoginAttempt.created_at >= since,
-            (LoginAttempt.email == normalise_email(email)) | (LoginAttempt.client == client))
+def _delay_s(failures: int, free: int) -> int:
+    """How long after the last failure the next try must wait: nothing until ``free``, then doubling."""
+    if failures < free:
+        return 0
+    return min(FIRST_DELAY_S * 2 ** min(failures - free, 16), MAX_DELAY_S)
+
+
+def _failures(session: Session, since: datetime, *conditions: Any) -> tuple[int, datetime | None]:
+    count, last = session.exec(
+        select(func.count(), func.max(LoginAttempt.created_at)).where(LoginAttempt.created_at >= since, *conditions)
     ).one()
-    if recent >= MAX_FAILED_LOGINS:
-        raise TooManyRequests("too many failed logins; try again in 15 minutes", retry_after=900)
+    return count, last
 
 
-def authenticate(session: Session, email: str, password: str, client: str = "unknown") -> Agent:
-    """The active agent with these credentials, or Unauthorized (failures are counted per email and client)."""
-    check_login_rate(session, email, client)
-    agent = get_agent_by_email(session, email)
-    if agent is None:
-        verify_password(password, DUMMY_PASSWORD_HASH)
-    elif verify_password(password, agent.password_hash) and agent.is_active:
-        return agent
-    # Recorded in its own transaction: the request's session rolls back when we raise.
-    with Session(session.get_bind()) as ledger:
-        ledger.add(LoginAttempt(email=normalise_email(email), client=client[:64]))
-        ledger.commit()
-    raise Unauthorized("wrong email or password")
+def login_wait_s(session: Session, email: str, client: str, now: datetime | None = None) -> int:
+    """Seconds before this address may try this account again (0: now).
+
+    Failures are counted per (account, address), so a guesser elsewhere never locks the owner out, and
+    per address across accounts with a much higher allowance. Past the allowance each failure doubles
+    the wait (up to MAX_DELAY_S); a success clears the account's failures from that address.
+    """
+    now = now or utcnow()
+    email = normalise_email(email)
+    client = client[:64]
+    waits = [0]
+    count, last = _failures(session, now - ACCOUNT_FAILURE_MEMORY,
+                            LoginAttempt.email == email, LoginAttempt.client == client)
+    if last is not None:
+        waits.append(_delay_s(count, FREE_FAILURES_PER_ACCOUNT) - int((now - last).total_seconds()))
+    count, last = _failures(session, now - CLIENT_FAILURE_WINDOW, LoginAttempt.client == client)
+    if last is not None:
+        waits.append(_delay_s(count, FREE_FAILURES_PER_CLIENT) - int((now - last).total_seconds()))
+    return max(waits)
+
+
+def check_login_allowed(session: Session, email: str, client: str) -> None:
+    """Refuse (429 with Retry-After) a try that comes before its wait is over; every refusal is logged."""
+    wait = login_wait_s(session, email, client)
+    if wait > 0:
+        log.warning("login throttled: account %r from %s must wait %d s after repeated failures",
+                    normalise_email(email), client, wait)
+        raise TooManyRequests(f"too many failed logins; try again in {wait} seconds", retry_after=wait)
+
+
+def record_failed_login(session: Session, email: str, client: str) -> None:
+    """Count a failed login against the account and the address (and forget failures too old to count)."""
+    now = utcnow()
+    session.exec(delete(LoginAttempt).where(LoginAttempt.created_at < now - ACCOUNT_FAILURE_MEMORY))
+    session.add(LoginAttempt(email=normalise_email(email), client=client[:64], created_at=now))
+    session.flush()
+    wait = login_wait_s(session, email, client, now)
+    if wait > 0:
+        log.warning("login locked: account %r from %s waits %d s before the next try", normalise_email(email),
+                    client, wait)
+
+
+def clear_failed_logins(session: Session, email: str, client: str) -> None:
+    """A success: this address's failures for this account no longer count."""
+    session.exec(delete(LoginAttempt).where(LoginAttempt.email == normalise_email(email),
+                                            LoginAttempt.client == client[:64]))
 
 
 def issue_token(session: Session, agent: Agent, ttl_s: int, kind: str = "bearer") -> str:
@@ -112,6 +152,18 @@ def revoke_token(session: Session, token: str) -> None:
     row = session.exec(select(AuthToken).where(AuthToken.token_hash == token_digest(token))).first()
     if row is not None:
         session.delete(row)
+
+
+#: the event announcing that an agent's sessions were revoked (open inbox sockets re-check at once)
+SESSIONS_REVOKED = "agent_sessions_revoked"
+
+
+def revoke_agent_tokens(session: Session, agent_id: int) -> int:
+    """End every browser session and bearer token of an agent; how many there were."""
+    tokens = session.exec(select(AuthToken).where(AuthToken.agent_id == agent_id)).all()
+    for token in tokens:
+        session.delete(token)
+    return len(tokens)
 
 
 def agent_for_token(session: Session, token: str, kind: str | None = None) -> Agent:

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connectors.facebook import FacebookConfig
 from connectors.telegram import TelegramConfig
@@ -150,6 +152,11 @@ class Settings(BaseSettings):
     token_ttl_s: int = 12 * 3600
     data_dir: Path = DEFAULT_DATA_DIR
     log_level: str = "INFO"
+    #: a stall of the event loop at least this long is logged as a warning (see core.looplag)
+    loop_lag_warn_ms: int = 250
+    #: reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; from the environment
+    #: as a JSON list or comma-separated. Empty: the connecting address is the client.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
 
     admin: AdminSettings = AdminSettings()
     nlu: NLUSettings = NLUSettings()
@@ -166,6 +173,28 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     integration: IntegrationSettings = IntegrationSettings()
     limits: LimitsSettings = LimitsSettings()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except ValueError as exc:
+                    raise ValueError(f"CAREDESK_TRUSTED_PROXIES is not a valid JSON list: {exc}") from None
+            else:
+                value = [part for part in (piece.strip() for piece in text.split(",")) if part]
+        if isinstance(value, list):
+            for entry in value:
+                try:
+                    ipaddress.ip_network(str(entry).strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"CAREDESK_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR "
+                                     "network") from None
+            value = [str(entry).strip() for entry in value]
+        return value
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> Settings:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
+import ipaddress
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -26,6 +28,50 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated["Runtime", Depends(get_runtime)]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=8)
+def _networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def _within(address: str, networks: Sequence[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_address(peer: str | None, forwarded_for: Sequence[str], trusted_proxies: Sequence[str]) -> str:
+    """Who is really asking: the connecting address, unless that is a trusted proxy, in which case the
+    nearest address in ``X-Forwarded-For`` that is not one (the rightmost untrusted hop; anything left of
+    it was written by the client and proves nothing)."""
+    peer = peer or "unknown"
+    networks = _networks(tuple(trusted_proxies))
+    if not networks or not _within(peer, networks):
+        return peer
+    hops = [hop.strip() for header in forwarded_for for hop in header.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # the proxy passed on garbage: fall back to what is known for sure
+        if not _within(hop, networks):
+            return hop
+    return hops[0] if hops else peer
+
+
+async def get_client_address(request: Request) -> str:
+    """The client's address as ``client_address`` decides it with CAREDESK_TRUSTED_PROXIES."""
+    return client_address(request.client.host if request.client else None,
+                          request.headers.getlist("x-forwarded-for"),
+                          request.app.state.runtime.settings.trusted_proxies)
+
+
+ClientAddress = Annotated[str, Depends(get_client_address)]
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -50,6 +96,9 @@ _bearer = HTTPBearer(auto_error=False, description="Token from POST /api/auth/to
 SESSION_COOKIE = "caredesk_session"
 CSRF_COOKIE = "caredesk_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+#: the login form's double-submit token: a cookie the login page sets, and the form field that repeats it
+LOGIN_CSRF_COOKIE = "caredesk_login_csrf"
+LOGIN_CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

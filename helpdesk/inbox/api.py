@@ -7,6 +7,7 @@ fills from the JSON API; ``/inbox/static`` serves that script, its styles and th
 from __future__ import annotations
 
 import json
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,9 @@ from helpdesk.agents.service import agent_for_token
 from helpdesk.agents.teams import may_see, team_names
 from helpdesk.conversations.models import Conversation
 from helpdesk.conversations.service import get_conversation_for
-from helpdesk.core.deps import SESSION_COOKIE, CurrentAgent, SessionDep
+from helpdesk.core.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, CurrentAgent, SessionDep
 from helpdesk.core.errors import BadRequest, CareDeskError
+from helpdesk.core.headers import security_headers
 from helpdesk.inbox import views
 from helpdesk.inbox.live import serve_live
 from helpdesk.inbox.schemas import CustomerCommerce, InboxPage, InboxRows, ViewCounts
@@ -81,13 +83,8 @@ def page_language(request: Request) -> str:
 
 
 def _security_headers(request: Request) -> dict[str, str]:
-    host = request.headers.get("host", "")
     # Only this server's own files and sockets: no inline script, nothing from a CDN.
-    policy = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-              f"connect-src 'self' ws://{host} wss://{host}; frame-ancestors 'none'; base-uri 'none'; "
-              "form-action 'self'; object-src 'none'")
-    return {"Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "same-origin", "Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+    return security_headers(request.headers.get("host", ""))
 
 
 def render_page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -134,8 +131,15 @@ def login_page(request: Request, session: SessionDep,
     target = _safe_next(next_path)
     if _session_agent(request, session) is not None:
         return RedirectResponse(target, status_code=303)
-    return render_page(request, "inbox/login.html", boot={"next": target, "lang": page_language(request),
+    # The form without the script posts form data, which any site can do too: the form's token,
+    # repeated in a cookie only this site sets, is what tells the two apart (see agents.api).
+    form_token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    page = render_page(request, "inbox/login.html", form_token=form_token,
+                       boot={"next": target, "lang": page_language(request),
                              "strings": ui_strings(page_language(request))})
+    page.set_cookie(LOGIN_CSRF_COOKIE, form_token, httponly=True, samesite="strict", path="/api/auth/session",
+                    secure=request.app.state.runtime.settings.environment == "production")
+    return page
 
 
 def _boot(request: Request, session, agent: Agent, conversation_id: int | None, not_found: bool,

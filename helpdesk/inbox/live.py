@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 
 from helpdesk.agents.assignment import assign_waiting, requeue_conversations_of
 from helpdesk.agents.models import Agent, Team, TeamMember
-from helpdesk.agents.service import agent_for_token
+from helpdesk.agents.service import SESSIONS_REVOKED, agent_for_token
 from helpdesk.agents.teams import sees
 from helpdesk.audit import service as audit
 from helpdesk.conversations.models import Conversation, Message
@@ -43,7 +43,8 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 #: a closed tab is only "gone" after this long, so a reload does not hand the agent's work to others
 OFFLINE_GRACE_S = 10.0
-#: how often an open socket re-checks that its session is still valid (logout, expiry, deactivation)
+#: how often an open socket re-checks that its session is still valid (logout, expiry); a revocation
+#: (new password, deactivation, new role) is announced and checked at once
 SESSION_RECHECK_S = 60.0
 #: what of each event's data reaches the browser; anything else stays on the server
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -311,7 +312,9 @@ class LiveConnection:
                 event = await asyncio.wait_for(queue.get(), timeout=max(0.0, recheck_at - loop.time()))
             except TimeoutError:
                 event = None
-            if loop.time() >= recheck_at:
+            revoked = (event is not None and event.name == SESSIONS_REVOKED
+                       and event.data.get("agent_id") == self.agent.id)
+            if revoked or loop.time() >= recheck_at:
                 recheck_at = loop.time() + SESSION_RECHECK_S
                 agent = await to_thread.run_sync(agent_for_session_cookie, self.hub.runtime.engine, self.token)
                 if agent is None:

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from helpdesk.core.db import utcnow
 from helpdesk.core.deps import CurrentAdmin, CurrentAgent, RuntimeDep, SessionDep
 from helpdesk.core.errors import BadRequest, CareDeskError, NotFound
+from helpdesk.core.headers import security_headers
 from helpdesk.training import faq, jobs, review, service
 from helpdesk.training.jobs import TrainingLoop
 from helpdesk.training.models import JobStatus, NluTrainingJob
@@ -529,16 +530,11 @@ def _asset(path: Path, mtime_ns: int) -> tuple[bytes, str]:
 
 
 @pages.get("/admin/nlu")
-def admin_page() -> HTMLResponse:
+def admin_page(request: Request) -> HTMLResponse:
     """The training page: review, label, retrain, compare, activate, roll back (data comes from the API)."""
     body, _ = _asset(PAGE_PATH, PAGE_PATH.stat().st_mtime_ns)
-    return HTMLResponse(body.decode("utf-8"), headers={
-        "Cache-Control": "no-store",
-        # Nothing but this server: no CDN, no inline script, no framing.
-        "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                   "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        "X-Content-Type-Options": "nosniff",
-    })
+    # Nothing but this server: no CDN, no inline script, no framing.
+    return HTMLResponse(body.decode("utf-8"), headers=security_headers(request.headers.get("host", "")))
 
 
 @pages.get("/admin/nlu/assets/{name}")

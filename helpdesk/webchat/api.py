@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from connectors.webchat import WebchatConnector
 from helpdesk.core.deps import RuntimeDep
+from helpdesk.core.headers import page_policy, security_headers
 from helpdesk.webchat import service
 from helpdesk.webchat.schemas import WebchatSessionPublic
 from helpdesk.webchat.visitor_socket import VisitorSocket
@@ -84,7 +85,10 @@ def widget_script(request: Request) -> Response:
 
 @router.get("/", include_in_schema=False)
 @router.get("/demo", include_in_schema=False)
-def demo_shop() -> HTMLResponse:
+def demo_shop(request: Request) -> HTMLResponse:
     """A sample shop page with the widget on it, to try the web chat."""
     body, _ = _cached_asset(DEMO_PAGE_PATH)
-    return HTMLResponse(body.decode("utf-8"))
+    host = request.headers.get("host", "")
+    # Inline styles: the page's own, and the widget's in its shadow root; scripts still only from here.
+    policy = page_policy(host, style_src="'self' 'unsafe-inline'")
+    return HTMLResponse(body.decode("utf-8"), headers=security_headers(host, policy))

@@ -201,6 +201,24 @@ def test_live_socket_refuses_a_page_of_another_site(inbox):
         assert refused.value.code == 4403
 
 
+def test_a_revoked_agents_open_socket_is_closed_at_once(inbox):
+    agent_id = inbox.make_agent("revoked@test.local", ["care"])
+    cookie = inbox.browser_session("revoked@test.local")
+    with inbox.live(cookie) as raw:
+        socket = LiveSocket(raw)
+        assert socket.receive()["type"] == "hello"
+        changed = inbox.client.patch(f"/api/agents/{agent_id}", headers=inbox.admin, json={"is_active": False})
+        assert changed.status_code == 200, changed.text
+        with pytest.raises(WebSocketDisconnect) as closed:
+            while True:
+                socket.receive(timeout=5)
+        assert closed.value.code == 4401
+    with inbox.live(cookie) as raw:  # and the session cannot open another
+        with pytest.raises(WebSocketDisconnect) as refused:
+            raw.receive_json()
+        assert refused.value.code == 4401
+
+
 def test_agent_hears_about_their_teams_conversations_and_not_another_teams(inbox):
     inbox.make_agent("care@test.local", ["care"])
     inbox.make_agent("tech@test.local", ["technical"])
