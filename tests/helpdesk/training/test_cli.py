@@ -45,6 +45,9 @@ async def follow(client, version: str) -> tuple[str, str]:
     raise AssertionError(f"the server still answers with {answering}")
 
 
+# The commands are synchronous and run here, on the loop that also serves the app the test talks to:
+# the test itself blocks that loop while a command runs (training takes a second or two).
+@pytest.mark.loop_may_block
 async def test_the_training_loop_can_be_scripted_from_the_command_line(app, command, tmp_path):
     admin = await app.login()
     await customer_says(app, "cli-1", MISUNDERSTOOD)
@@ -84,6 +87,7 @@ async def test_the_training_loop_can_be_scripted_from_the_command_line(app, comm
     assert "review_labelled" in [entry["action"] for entry in log]
 
 
+@pytest.mark.loop_may_block  # the commands run on the app's loop too (see above)
 async def test_the_command_line_explains_what_it_refuses(app, command, tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text('version: "3.1"\nnlu:\n- intent: greet\n  examples: |\n    - hello [there\n', encoding="utf-8")
