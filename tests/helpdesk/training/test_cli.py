@@ -45,6 +45,7 @@ async def follow(client, version: str) -> tuple[str, str]:
     raise AssertionError(f"the server still answers with {answering}")
 
 
+@pytest.mark.slow
 async def test_the_training_loop_can_be_scripted_from_the_command_line(app, command, tmp_path):
     admin = await app.login()
     await customer_says(app, "cli-1", MISUNDERSTOOD)
