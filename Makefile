@@ -1,11 +1,12 @@
-# CareDesk: `make run` starts the embedded default, `make test` runs the whole suite.
+# CareDesk: `make run` starts the embedded default, `make test` runs the whole suite, `make test-fast`
+# leaves out the tests marked slow (browser, fault suite, child processes, fuzzing, accuracy).
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 8000
 HOST ?= 127.0.0.1
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-test services audit bench clean
+.PHONY: run test test-fast install install-test services audit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +36,12 @@ audit: install-test
 	$(BIN)/python scripts/audit_dependencies.py
 
 test: install-test services audit
-	. var/test-services.env && $(BIN)/python -m pytest $(PYTEST_ARGS)
+	. var/test-services.env && $(BIN)/python -m pytest --durations=20 $(PYTEST_ARGS)
+
+# Redis and PostgreSQL are still needed; chromium is not (the browser tests are all marked slow)
+test-fast: install-test
+	CAREDESK_TEST_BROWSER=0 bash scripts/test-services.sh
+	. var/test-services.env && $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: install-test
 	$(BIN)/python bench/nlu_bench.py

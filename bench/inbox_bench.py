@@ -53,8 +53,9 @@ from sqlmodel import Session, select
 from helpdesk.agents.models import Agent, Team, TeamMember
 from helpdesk.agents.teams import may_see
 from helpdesk.conversations.models import OPEN_STATES, Conversation, ConversationTag, Message
-from helpdesk.core.db import make_engine, migrate, utcnow
-from helpdesk.core.deps import SESSION_COOKIE
+from helpdesk.channels.ledger import make_database_engine
+from helpdesk.core.db import migrate, utcnow
+from helpdesk.agents.deps import SESSION_COOKIE
 from helpdesk.core.security import hash_password
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.sla.models import SLAOutcome, SLATimer
@@ -391,7 +392,7 @@ async def live(label: str, url: str, people: list[Account], messages: int, redis
     """Post customer messages and time their frames at every socket allowed to see them."""
     from websockets.asyncio.client import connect
 
-    engine = make_engine(url)
+    engine = make_database_engine(url)
     with Session(engine) as session:
         agents = {a.id: a for a in session.exec(select(Agent)).all()}
         for a in agents.values():
@@ -492,7 +493,7 @@ async def live(label: str, url: str, people: list[Account], messages: int, redis
 
 async def bench_database(label: str, url: str, args: argparse.Namespace) -> None:
     """Seed one database, then run the chosen parts against it."""
-    engine = make_engine(url)
+    engine = make_database_engine(url)
     migrate(engine)
     started = time.perf_counter()
     people = seed(engine, utcnow(), args.conversations, args.resolved)

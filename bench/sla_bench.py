@@ -39,7 +39,8 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Engine
 
 from helpdesk.conversations.models import Conversation
-from helpdesk.core.db import make_engine, migrate, utcnow
+from helpdesk.channels.ledger import make_database_engine
+from helpdesk.core.db import migrate, utcnow
 from helpdesk.core.events import EventBus
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.sla.models import SLATimer
@@ -152,7 +153,7 @@ async def publish_via_redis(findings) -> float | None:
 
 
 async def bench(label: str, url: str, conversations: int) -> None:
-    engine = make_engine(url)
+    engine = make_database_engine(url)
     try:
         migrate(engine)
         now = utcnow()

@@ -104,9 +104,10 @@ def _migrate_and_admin(settings) -> None:
     from sqlmodel import Session
 
     from helpdesk.agents.service import ensure_admin
-    from helpdesk.core.db import make_engine, migrate
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.core.db import migrate
 
-    engine = make_engine(settings.database_url)
+    engine = make_database_engine(settings.database_url)
     migrate(engine)
     with Session(engine) as session:
         ensure_admin(session, email=settings.admin.email, password=settings.admin.password.get_secret_value(),
@@ -118,10 +119,10 @@ def _migrate_and_admin(settings) -> None:
 def _load_demo(settings) -> dict[str, int]:
     from sqlmodel import Session
 
-    from helpdesk.core.db import make_engine
+    from helpdesk.channels.ledger import make_database_engine
     from helpdesk.shop.service import load_shop_file
 
-    engine = make_engine(settings.database_url)
+    engine = make_database_engine(settings.database_url)
     with Session(engine) as session:
         counts = load_shop_file(session, settings.data_dir / "demo" / "shop.yml")
         from helpdesk.care.service import CarePolicy, start_care_for_delivered_orders
@@ -242,11 +243,11 @@ def chat(
 @app.command()
 def channels() -> None:
     """Show which channels are on (they need credentials) and their webhook paths."""
-    from helpdesk.core.db import make_engine
+    from helpdesk.channels.ledger import make_database_engine
     from helpdesk.runtime import build_connectors
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
+    engine = make_database_engine(settings.database_url)
     enabled = build_connectors(settings, engine)
     from connectors import CONNECTORS
 
@@ -262,11 +263,11 @@ def set_webhook(
     url: Annotated[str, typer.Argument(help="public HTTPS URL of /webhooks/<channel>")],
 ) -> None:
     """Register CareDesk's webhook (with its secret token) with Telegram or the Zalo Bot API."""
-    from helpdesk.core.db import make_engine
+    from helpdesk.channels.ledger import make_database_engine
     from helpdesk.runtime import build_connectors
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
+    engine = make_database_engine(settings.database_url)
     connector = build_connectors(settings, engine).get(channel.replace("-", "_"))
     if connector is None or not hasattr(connector, "set_webhook"):
         console.print(f"[red]{channel} is not on, or has no webhook registration[/red] (see `caredesk channels`)")
@@ -301,11 +302,12 @@ def create_agent(
 
     from helpdesk.agents.models import AgentRole
     from helpdesk.agents.service import create_agent as create
-    from helpdesk.core.db import make_engine, migrate
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.core.db import migrate
     from helpdesk.core.errors import CareDeskError
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
+    engine = make_database_engine(settings.database_url)
     migrate(engine)
     try:
         role_value = AgentRole(role)

@@ -35,7 +35,8 @@ from helpdesk.channels.remote import RemoteWorker, broker_path, follow_jobs
 from helpdesk.channels.worker import Worker
 from helpdesk.conversations.state_store import DatabaseStateStore
 from helpdesk.core.config import Settings
-from helpdesk.core.db import checkpoint, make_engine, migrate, utcnow
+from helpdesk.channels.ledger import make_database_engine, make_ledger_engine
+from helpdesk.core.db import checkpoint, migrate, utcnow
 from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.core.events import EventBus
 from helpdesk.core.looplag import LoopLagMonitor
@@ -74,16 +75,16 @@ class Runtime:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.engine = make_engine(settings.database_url)
+        self.engine = make_database_engine(settings.database_url)
         #: on SQLite, the webhook edge stores from the event loop, many requests a transaction, into
-        #: the inbound ledger's own file (core.db.inbound_database_path), which nothing else writes;
+        #: the inbound ledger's own file (channels.ledger.inbound_database_path), which nothing else writes;
         #: its connections fail at once on a locked file (the loop must not sleep in SQLite's busy
         #: handler) and the edge tries again itself (see channels.edge)
         self.edge_engine = self.engine
         if self.engine.dialect.name == "sqlite":
             # ... and never checkpoint the journal on the loop (an fsync): a thread does (see EdgeWriter)
-            self.edge_engine = make_engine(settings.database_url, sqlite_busy_timeout_ms=0,
-                                           sqlite_autocheckpoint=False, inbound_ledger=True)
+            self.edge_engine = make_ledger_engine(settings.database_url, sqlite_busy_timeout_ms=0,
+                                                  sqlite_autocheckpoint=False)
         self.connectors = build_connectors(settings, self.engine)
         self.models = ModelHolder(settings.nlu.models_dir, settings.nlu.rasa_url, settings.nlu.rasa_timeout_s)
         self.redis = None

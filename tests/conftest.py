@@ -162,10 +162,11 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sqlmodel import Session
 
     from helpdesk.agents.service import ensure_admin
-    from helpdesk.core.db import make_engine, migrate
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.core.db import migrate
 
     path = tmp_path_factory.mktemp("template") / "caredesk.db"
-    engine = make_engine(f"sqlite:///{path}")
+    engine = make_database_engine(f"sqlite:///{path}")
     migrate(engine)
     with Session(engine) as session:
         ensure_admin(session, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
@@ -179,7 +180,7 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
     """A fresh, migrated SQLite database file of this test's own."""
     import shutil
 
-    from helpdesk.core.db import inbound_database_path
+    from helpdesk.channels.ledger import inbound_database_path
 
     url = f"sqlite:///{tmp_path}/caredesk.db"
     shutil.copyfile(sqlite_template, tmp_path / "caredesk.db")

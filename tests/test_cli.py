@@ -7,9 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 
-from helpdesk.core.db import make_engine
+from helpdesk.channels.ledger import make_database_engine
 from helpdesk.shop.models import Order
 
 CAREDESK = str(Path(sys.executable).with_name("caredesk"))
@@ -20,17 +21,19 @@ def run_caredesk(*args: str, env: dict[str, str] | None = None, input_text: str 
                           env={**os.environ, "CAREDESK_ENVIRONMENT": "test", **(env or {})})
 
 
+@pytest.mark.slow
 def test_demo_loads_the_documented_orders(tmp_path):
     url = f"sqlite:///{tmp_path}/demo.db"
     result = run_caredesk("demo", env={"CAREDESK_DATABASE_URL": url})
     assert result.returncode == 0, result.stderr
-    engine = make_engine(url)
+    engine = make_database_engine(url)
     with Session(engine) as session:
         codes = {order.code for order in session.exec(select(Order)).all()}
     engine.dispose()
     assert {"DH100001", "DH100002"} <= codes
 
 
+@pytest.mark.slow
 def test_chat_gets_vietnamese_answers_from_a_running_server(live_server):
     result = run_caredesk("chat", "--server", live_server.url, "--as", "cli-test-1",
                           input_text="bảo hành bao lâu vậy shop\ncho mình gặp nhân viên\n/quit\n", timeout=60)
@@ -39,18 +42,21 @@ def test_chat_gets_vietnamese_answers_from_a_running_server(live_server):
     assert "nhân viên" in result.stdout
 
 
+@pytest.mark.slow
 def test_chat_explains_when_no_server_answers():
     result = run_caredesk("chat", "--server", "http://127.0.0.1:9", input_text="alo\n", timeout=30)
     assert result.returncode == 1
     assert "Cannot reach CareDesk" in result.stdout
 
 
+@pytest.mark.slow
 def test_unknown_command_is_a_clear_error():
     result = run_caredesk("frobnicate")
     assert result.returncode == 2
     assert "No such command" in result.stderr
 
 
+@pytest.mark.slow
 def test_channels_lists_each_channel_and_whether_it_is_on(tmp_path):
     result = run_caredesk("channels", env={"CAREDESK_DATABASE_URL": f"sqlite:///{tmp_path}/c.db",
                                            "CAREDESK_TELEGRAM__TOKEN": "1:x", "CAREDESK_TELEGRAM__SECRET_TOKEN": "s"})
@@ -59,6 +65,7 @@ def test_channels_lists_each_channel_and_whether_it_is_on(tmp_path):
     assert " on " in lines["telegram"] + " " and "off" in lines["facebook"]
 
 
+@pytest.mark.slow
 def test_set_webhook_registers_with_the_secret_token(tmp_path):
     from tests.fakes.telegram_api import FakeTelegramAPI
 

@@ -27,20 +27,18 @@ from helpdesk.agents.schemas import (
 from helpdesk.agents.teams import ensure_team, set_teams, team_names
 from helpdesk.audit import service as audit
 from helpdesk.agents.login import agent_public, log_in
-from helpdesk.core.deps import (
+from helpdesk.agents.deps import (
     CSRF_COOKIE,
     CSRF_HEADER,
     LOGIN_CSRF_COOKIE,
     LOGIN_CSRF_FIELD,
-    ClientAddress,
     SESSION_COOKIE,
     CurrentAdmin,
     CurrentAgent,
     CurrentSupervisor,
-    RuntimeDep,
-    SessionDep,
     csrf_token_for,
 )
+from helpdesk.core.deps import ClientAddress, RuntimeDep, SessionDep
 from helpdesk.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from helpdesk.core.security import hash_password
 

@@ -9,7 +9,8 @@ from sqlmodel import select
 from helpdesk.audit import service as audit
 from helpdesk.canned.models import CannedResponse
 from helpdesk.canned.schemas import CannedResponseCreate, CannedResponsePublic, CannedResponsesPublic
-from helpdesk.core.deps import CurrentAgent, CurrentSupervisor, SessionDep
+from helpdesk.agents.deps import CurrentAgent, CurrentSupervisor
+from helpdesk.core.deps import SessionDep
 from helpdesk.core.errors import Conflict
 
 router = APIRouter(prefix="/api/canned-responses", tags=["canned responses"])

@@ -23,7 +23,8 @@ from helpdesk.care.schemas import (
     OrderImportPublic,
 )
 from helpdesk.care.tasks import care_policy, send_due_care_soon
-from helpdesk.core.deps import RuntimeDep, SessionDep, get_current_agent
+from helpdesk.agents.deps import get_current_agent
+from helpdesk.core.deps import RuntimeDep, SessionDep
 from helpdesk.core.errors import BadRequest, CareDeskError, NotFound, Unauthorized
 from helpdesk.customers.models import Customer
 from helpdesk.customers.service import may_see_customer

@@ -25,9 +25,10 @@ def _settings():
 
 
 def _engine(settings):
-    from helpdesk.core.db import make_engine, migrate
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.core.db import migrate
 
-    engine = make_engine(settings.database_url)
+    engine = make_database_engine(settings.database_url)
     migrate(engine)
     return engine
 

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Query
 
 from helpdesk.channels import parked
 from helpdesk.channels.parked import ParkedEventsPublic
-from helpdesk.core.deps import CurrentAdmin, RuntimeDep, SessionDep
+from helpdesk.agents.deps import CurrentAdmin
+from helpdesk.core.deps import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 

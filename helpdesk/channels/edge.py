@@ -2,7 +2,7 @@
 on the loop for the write lock.
 
 The edge writes the inbound ledger, which on SQLite is a file of its own
-(``core.db.inbound_database_path``) that nothing else writes in normal running: the message worker's
+(``channels.ledger.inbound_database_path``) that nothing else writes in normal running: the message worker's
 transactions are on the main file, so the edge never queues behind them. It stores the requests that
 arrived in one turn of the event loop in one transaction, on the loop itself: with the WAL journal
 and ``synchronous=NORMAL`` a commit is a write into the journal, no fsync, well under a millisecond
@@ -103,7 +103,7 @@ def retry_while_busy(work: Callable[[], Any], budget_s: float = BUSY_BUDGET_S) -
 class EdgeWriter:
     """Stores the edge's events from the event loop, one transaction per batch of requests.
 
-    ``engine`` must fail at once on a locked file (``make_engine(..., sqlite_busy_timeout_ms=0)``):
+    ``engine`` must fail at once on a locked file (``make_ledger_engine(..., sqlite_busy_timeout_ms=0)``):
     the loop must never sleep in SQLite's busy handler. ``checkpoint`` copies the journal back into
     the database; it runs in a thread every CHECKPOINT_EVERY commits.
     """

@@ -28,7 +28,7 @@ class InboundEvent(SQLModel, table=True):
     """One event a platform delivered, stored once per (channel, platform id) before it is processed.
 
     Written only by the webhook edge, never changed (on SQLite it lives in a file of its own, see
-    ``core.db.inbound_database_path``); what became of it is its ``InboundOutcome``."""
+    ``channels.ledger.inbound_database_path``); what became of it is its ``InboundOutcome``."""
 
     __tablename__ = "inbound_events"
     __table_args__ = (

@@ -18,7 +18,8 @@ from helpdesk.conversations.schemas import (
     MessagePublic,
     NoteCreate,
 )
-from helpdesk.core.deps import CurrentAgent, RuntimeDep, SessionDep
+from helpdesk.agents.deps import CurrentAgent
+from helpdesk.core.deps import RuntimeDep, SessionDep
 from helpdesk.customers.models import ChannelIdentity
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])

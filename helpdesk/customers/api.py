@@ -10,7 +10,8 @@ from sqlmodel import Session, col, select
 from helpdesk.agents.teams import may_see
 from helpdesk.conversations.models import Conversation, Message
 from helpdesk.conversations.schemas import MessagePublic
-from helpdesk.core.deps import CurrentAgent, CurrentSupervisor, SessionDep
+from helpdesk.agents.deps import CurrentAgent, CurrentSupervisor
+from helpdesk.core.deps import SessionDep
 from helpdesk.core.errors import NotFound
 from helpdesk.customers import service
 from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge

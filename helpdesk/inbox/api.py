@@ -24,7 +24,8 @@ from helpdesk.agents.service import agent_for_token
 from helpdesk.agents.teams import may_see, team_names
 from helpdesk.conversations.models import Conversation
 from helpdesk.conversations.service import get_conversation_for
-from helpdesk.core.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, CurrentAgent, SessionDep
+from helpdesk.agents.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, CurrentAgent
+from helpdesk.core.deps import SessionDep
 from helpdesk.core.errors import BadRequest, CareDeskError
 from helpdesk.core.headers import security_headers
 from helpdesk.inbox import views

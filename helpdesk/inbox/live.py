@@ -32,7 +32,7 @@ from helpdesk.agents.service import SESSIONS_REVOKED, agent_for_token
 from helpdesk.agents.teams import sees
 from helpdesk.audit import service as audit
 from helpdesk.conversations.models import Conversation, Message
-from helpdesk.core.deps import SESSION_COOKIE
+from helpdesk.agents.deps import SESSION_COOKIE
 from helpdesk.core.errors import CareDeskError
 from helpdesk.core.events import DomainEvent
 

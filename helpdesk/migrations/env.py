@@ -3,8 +3,8 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import helpdesk.core.tables  # noqa: F401  (registers every table on the metadata)
-from helpdesk.core.db import INBOUND_SCHEMA, INBOUND_TABLE, make_engine
+import helpdesk.migrations.tables  # noqa: F401  (registers every table on the metadata)
+from helpdesk.channels.ledger import INBOUND_SCHEMA, INBOUND_TABLE, make_database_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -29,7 +29,7 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     # CareDesk's own engine: on a SQLite file its connections attach the inbound ledger's file
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    engine = make_database_engine(config.get_main_option("sqlalchemy.url"))
     try:
         with engine.connect() as connection:
             _run(connection)
@@ -39,7 +39,7 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:
     # On a SQLite file the inbound ledger lives in an attached file of its own, created and checked
-    # by the engine (helpdesk.core.db), not in the database these migrations compare.
+    # by the engine (helpdesk.channels.ledger), not in the database these migrations compare.
     ledger_apart = connection.dialect.name == "sqlite" and any(
         row[1] == INBOUND_SCHEMA for row in connection.exec_driver_sql("PRAGMA database_list"))
 

@@ -18,7 +18,8 @@ from starlette.staticfiles import StaticFiles
 
 from connectors import CONNECTORS
 from helpdesk.agents.teams import team_names
-from helpdesk.core.deps import CurrentAgent, RuntimeDep, SessionDep
+from helpdesk.agents.deps import CurrentAgent
+from helpdesk.core.deps import RuntimeDep, SessionDep
 from helpdesk.core.errors import Forbidden
 from helpdesk.core.types import MAX_ROW_ID
 from helpdesk.inbox.api import (

@@ -6,7 +6,8 @@ from fastapi import APIRouter
 from sqlmodel import Session, col, select
 
 from helpdesk.conversations.service import get_conversation_for
-from helpdesk.core.deps import CurrentAdmin, CurrentAgent, RuntimeDep, SessionDep
+from helpdesk.agents.deps import CurrentAdmin, CurrentAgent
+from helpdesk.core.deps import RuntimeDep, SessionDep
 from helpdesk.core.errors import CareDeskError
 from helpdesk.sla import service
 from helpdesk.sla.models import SLAOutcome, SLATimer

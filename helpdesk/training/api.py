@@ -17,7 +17,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from sqlmodel import Session
 
 from helpdesk.core.db import utcnow
-from helpdesk.core.deps import CurrentAdmin, CurrentAgent, RuntimeDep, SessionDep
+from helpdesk.agents.deps import CurrentAdmin, CurrentAgent
+from helpdesk.core.deps import RuntimeDep, SessionDep
 from helpdesk.core.errors import BadRequest, CareDeskError, NotFound
 from helpdesk.core.headers import security_headers
 from helpdesk.training import faq, jobs, review, service

@@ -38,12 +38,13 @@ def _settings():
 def _database() -> Iterator[tuple[Any, Any]]:
     """(settings, engine) with the schema up to date and the training set seeded; domain errors
     become a one-line message and exit status 1."""
-    from helpdesk.core.db import make_engine, migrate
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.core.db import migrate
     from helpdesk.core.errors import CareDeskError
     from helpdesk.training import service
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
+    engine = make_database_engine(settings.database_url)
     try:
         migrate(engine)
         service.ensure_seeded(engine, settings.data_dir)

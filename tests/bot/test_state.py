@@ -6,7 +6,8 @@ import pytest
 
 from bot.state import MemoryStateStore, RedisStateStore
 from helpdesk.conversations.state_store import DatabaseStateStore
-from helpdesk.core.db import make_engine, migrate
+from helpdesk.channels.ledger import make_database_engine
+from helpdesk.core.db import migrate
 
 
 @pytest.fixture(params=["memory", "redis", "database"])
@@ -20,7 +21,7 @@ async def store(request, tmp_path):
         yield RedisStateStore(client)
         await client.aclose()
     else:
-        engine = make_engine(f"sqlite:///{tmp_path}/state.db")
+        engine = make_database_engine(f"sqlite:///{tmp_path}/state.db")
         migrate(engine)
         yield DatabaseStateStore(engine)
         engine.dispose()
@@ -50,7 +51,7 @@ async def test_deleted_state_is_gone(store):
 
 
 async def test_database_state_survives_a_new_store_on_the_same_database(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path}/state.db")
+    engine = make_database_engine(f"sqlite:///{tmp_path}/state.db")
     migrate(engine)
     await DatabaseStateStore(engine).save("conversation:9", {"fallbacks": 1})
     assert await DatabaseStateStore(engine).load("conversation:9") == {"fallbacks": 1}

@@ -13,6 +13,8 @@ import pytest
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer
 
+pytestmark = pytest.mark.slow  # a real Chromium against a live server
+
 pytest.importorskip("playwright", reason="the browser tests drive Chromium through playwright")
 
 from playwright.sync_api import expect  # noqa: E402

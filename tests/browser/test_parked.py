@@ -13,6 +13,8 @@ import pytest
 from tests.browser.conftest import skip_module_without_browser
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer
 
+pytestmark = pytest.mark.slow  # a real Chromium against a live server
+
 skip_module_without_browser()
 
 from playwright.sync_api import expect

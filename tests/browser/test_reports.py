@@ -9,10 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from helpdesk.core.db import make_engine
+from helpdesk.channels.ledger import make_database_engine
 from tests.browser.conftest import skip_module_without_browser
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer
 from tests.helpdesk.reports.factories import Shop
+
+pytestmark = pytest.mark.slow  # a real Chromium against a live server
 
 skip_module_without_browser()
 pytest.importorskip("playwright", reason="the browser tests drive Chromium through playwright")
@@ -27,7 +29,7 @@ def reports_server(make_settings) -> Iterator[tuple[LiveServer, Shop]]:
     """CareDesk on a real port (SQLite) and a way to write the week the report will show."""
     settings = make_settings()
     with LiveServer(settings) as server:
-        engine = make_engine(settings.database_url)
+        engine = make_database_engine(settings.database_url)
         try:
             yield server, Shop(engine)
         finally:

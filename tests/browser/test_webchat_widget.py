@@ -13,7 +13,9 @@ import pytest
 
 from tests.browser.conftest import skip_module_without_browser
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.helpdesk.test_webchat import queue_rating_request
+from tests.helpdesk.webchat.test_webchat import queue_rating_request
+
+pytestmark = pytest.mark.slow  # a real Chromium against a live server
 
 skip_module_without_browser()
 

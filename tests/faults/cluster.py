@@ -260,9 +260,9 @@ def ledger_summary(database_url: str) -> str:
     """What the database says became of the messages (for a failing test's message)."""
     from sqlalchemy import text
 
-    from helpdesk.core.db import make_engine
+    from helpdesk.channels.ledger import make_database_engine
 
-    engine = make_engine(database_url)  # on SQLite, with the inbound ledger's file attached
+    engine = make_database_engine(database_url)  # on SQLite, with the inbound ledger's file attached
     try:
         with engine.connect() as connection:
             lines = [
@@ -323,9 +323,9 @@ def waiting_work(database_url: str) -> bool:
     """Whether an event waits to be processed or a message waits in the outbox."""
     from sqlalchemy import text
 
-    from helpdesk.core.db import make_engine
+    from helpdesk.channels.ledger import make_database_engine
 
-    engine = make_engine(database_url)
+    engine = make_database_engine(database_url)
     try:
         with engine.connect() as connection:
             return bool(connection.execute(text(

@@ -22,8 +22,10 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from schemathesis.generation import GenerationMode
 from sqlalchemy import inspect, text
 
-from helpdesk.core.db import INBOUND_SCHEMA, inbound_database_path
+from helpdesk.channels.ledger import INBOUND_SCHEMA, inbound_database_path
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer
+
+pytestmark = pytest.mark.slow  # generated requests to every operation of a live server
 
 #: CAREDESK_FUZZ_EXAMPLES=200 for a longer hunt, with new random examples each run
 EXAMPLES_PER_OPERATION = int(os.environ.get("CAREDESK_FUZZ_EXAMPLES", "12"))

@@ -9,6 +9,8 @@ import pytest
 from nlu import load_model, load_training_data, train_model
 from nlu.evaluation import evaluate
 
+pytestmark = pytest.mark.slow  # trains a model on the whole data set, then scores the held-out set
+
 ROOT = Path(__file__).resolve().parents[2]
 TRAINING_DIR = ROOT / "data" / "nlu"
 HELDOUT_FILE = Path(__file__).with_name("heldout.yml")

@@ -1,6 +1,6 @@
 """Inbound ledger apart: what became of an event moves to inbound_outcomes, written by the worker; the
 ledger (inbound_events) is written only by the webhook edge and, on a SQLite file, moves into a file of
-its own (attached as ``inbound``, see helpdesk.core.db.inbound_database_path)
+its own (attached as ``inbound``, see helpdesk.channels.ledger.inbound_database_path)
 
 Revision ID: 0009
 Revises: 0008

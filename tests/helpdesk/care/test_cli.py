@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from helpdesk.care import cli
-from helpdesk.core.db import make_engine
+from helpdesk.channels.ledger import make_database_engine
 from helpdesk.shop.models import Order
 from tests.helpdesk.care.conftest import make_customer, make_order, status_of
 
@@ -18,7 +18,7 @@ runner = CliRunner()
 def engine(care_settings, monkeypatch):
     settings = care_settings()
     monkeypatch.setattr(cli, "_settings", lambda: settings)
-    engine = make_engine(settings.database_url)
+    engine = make_database_engine(settings.database_url)
     yield engine
     engine.dispose()
 

@@ -163,10 +163,11 @@ async def test_message_missed_by_more_than_two_days_is_skipped_not_sent_stale(ca
 async def test_two_workers_send_each_message_once(database_url, tmp_path, clock):
     from helpdesk.channels.worker import Worker
     from helpdesk.core.config import Settings
-    from helpdesk.core.db import make_engine, migrate
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.core.db import migrate
     from helpdesk.runtime import Runtime
 
-    engine = make_engine(database_url)
+    engine = make_database_engine(database_url)
     migrate(engine)
     for number in range(4):
         code = f"DH40000{number}"

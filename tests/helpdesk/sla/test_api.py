@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from helpdesk.audit.models import AuditEntry
 from helpdesk.sla.models import SLAOutcome
 from tests.helpdesk.sla.conftest import ALWAYS_OPEN, always_open, customer_says, escalate, settle_events
-from tests.helpdesk.test_agent_work import make_agent
+from tests.helpdesk.agents.test_agent_work import make_agent
 
 POLICY_FIELDS = {"id", "priority", "first_response_minutes", "next_response_minutes", "resolution_minutes",
                  "updated_at"}

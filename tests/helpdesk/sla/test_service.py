@@ -11,7 +11,8 @@ from sqlmodel import Session, select
 
 from helpdesk.audit.models import AuditEntry
 from helpdesk.conversations.models import Conversation
-from helpdesk.core.db import make_engine, migrate
+from helpdesk.channels.ledger import make_database_engine
+from helpdesk.core.db import migrate
 from helpdesk.sla import service
 from helpdesk.sla.models import SLAOutcome, SLAPolicy, SLATimer
 from helpdesk.sla.service import DEFAULT_POLICIES, BusinessSchedule, PolicyTargets, SLAConfig
@@ -24,7 +25,7 @@ CONFIG = SLAConfig(dict(DEFAULT_POLICIES), WORKDAYS, HCM)
 @pytest.fixture
 def engine(sqlite_url: str) -> Iterator:
     """A migrated SQLite database of the test's own."""
-    engine = make_engine(sqlite_url)
+    engine = make_database_engine(sqlite_url)
     yield engine
     engine.dispose()
 
@@ -200,7 +201,7 @@ def test_changing_the_schedule_is_audited_and_does_not_move_running_clocks(engin
 
 
 def test_clocks_move_the_same_on_postgresql(database_url):
-    engine = make_engine(database_url)
+    engine = make_database_engine(database_url)
     try:
         migrate(engine)
         conversation_id = escalated(engine, "pg", "2026-03-06 17:00")

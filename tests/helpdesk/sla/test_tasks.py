@@ -14,7 +14,8 @@ from sqlmodel import Session, func, select
 
 from helpdesk.audit.models import AuditEntry
 from helpdesk.conversations.models import Conversation
-from helpdesk.core.db import make_engine, migrate
+from helpdesk.channels.ledger import make_database_engine
+from helpdesk.core.db import migrate
 from helpdesk.core.events import EventBus
 from helpdesk.sla import service
 from helpdesk.sla.models import SLAEvent, SLATimer
@@ -45,7 +46,7 @@ class Recorder:
 @pytest.fixture
 def engine(sqlite_url: str) -> Iterator:
     """A migrated SQLite database of the test's own."""
-    engine = make_engine(sqlite_url)
+    engine = make_database_engine(sqlite_url)
     yield engine
     engine.dispose()
 
@@ -172,12 +173,12 @@ async def test_the_check_reads_due_clocks_through_the_index(engine):
 
 
 async def test_two_checks_at_once_record_and_raise_each_breach_once(database_url):
-    engine = make_engine(database_url)
+    engine = make_database_engine(database_url)
     migrate(engine)
     ids = [escalated(engine, f"race-{n}") for n in range(60)]
     engine.dispose()
     now = local("2026-03-02 11:05")  # every first response is past due, no resolution clock warned yet
-    first, second = Recorder(make_engine(database_url)), Recorder(make_engine(database_url))
+    first, second = Recorder(make_database_engine(database_url)), Recorder(make_database_engine(database_url))
     try:
         results = await asyncio.gather(run_sla_check(first, now=now, batch_size=7),
                                        run_sla_check(second, now=now, batch_size=7))

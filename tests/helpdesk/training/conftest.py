@@ -35,12 +35,12 @@ def models_dir(tmp_path: Path, trained_models_dir: Path) -> Path:
 def seeded_template(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Path:
     """The migrated test database with the training set already read from data/nlu (seeding once
     instead of in every test)."""
-    from helpdesk.core.db import make_engine
+    from helpdesk.channels.ledger import make_database_engine
     from helpdesk.training.service import ensure_seeded
 
     path = tmp_path_factory.mktemp("training-template") / "caredesk.db"
     shutil.copyfile(sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
+    engine = make_database_engine(f"sqlite:///{path}")
     ensure_seeded(engine, ROOT / "data")
     engine.dispose()
     return path

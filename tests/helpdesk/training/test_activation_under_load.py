@@ -12,9 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from nlu import ModelStore
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer
+
+pytestmark = pytest.mark.slow  # two live servers under parse load while a model is switched
 
 #: read as report_defect with ~0.96 confidence: the strict copy falls back on it
 PROBE = "máy giặt kêu to quá"

@@ -47,6 +47,7 @@ async def follow(client, version: str) -> tuple[str, str]:
 
 # The commands are synchronous and run here, on the loop that also serves the app the test talks to:
 # the test itself blocks that loop while a command runs (training takes a second or two).
+@pytest.mark.slow
 @pytest.mark.loop_may_block
 async def test_the_training_loop_can_be_scripted_from_the_command_line(app, command, tmp_path):
     admin = await app.login()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from helpdesk.core.db import utcnow
 from tests.helpdesk.training.conftest import (
     CLEAR,
@@ -93,6 +95,7 @@ async def test_near_identical_messages_are_one_group_with_counts_newest_first(ap
     assert newest == sorted(newest, reverse=True)
 
 
+@pytest.mark.slow
 async def test_the_queue_filters_by_channel_and_period(app):
     admin = await app.login()
     await customer_says(app, "fl-1", MISUNDERSTOOD)

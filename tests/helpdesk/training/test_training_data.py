@@ -3,6 +3,8 @@ change log, FAQ answers, Rasa YAML export and import, and refusing bad input wit
 
 from __future__ import annotations
 
+import pytest
+
 from nlu import load_training_data
 from nlu.training_data import read_training_yaml
 from tests.conftest import ROOT
@@ -80,6 +82,7 @@ async def test_the_shipped_data_is_the_first_training_set_and_exports_as_rasa_ya
         (shipped.synonyms, shipped.regexes, shipped.lookups)
 
 
+@pytest.mark.slow
 async def test_export_then_import_round_trips_exactly(storage_app):
     admin = await storage_app.login()
     merged = await import_yaml(storage_app, admin, RASA_FILE)

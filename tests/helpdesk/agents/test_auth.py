@@ -107,6 +107,7 @@ def _burst_of_logins(correct: int, wrong_for_admin: int, unknown: int) -> list[d
     return [bodies[i] for i in sorted(range(len(bodies)), key=lambda i: (i * 7) % len(bodies))]
 
 
+@pytest.mark.slow
 async def test_concurrent_logins_do_not_block_the_event_loop(client):
     monitor = client.runtime.loop_lag
     monitor.reset()
@@ -118,6 +119,7 @@ async def test_concurrent_logins_do_not_block_the_event_loop(client):
     assert monitor.max_lag_s < 0.25, f"the event loop stalled for {monitor.max_lag_s * 1000:.0f} ms"
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_logins_keep_healthz_fast(live_server):
     stop = threading.Event()
     latencies: list[float] = []

@@ -15,7 +15,8 @@ from helpdesk.channels.models import InboundEvent, InboundOutcome
 from helpdesk.channels.service import PendingEvent, pending_events, record_inbound
 from helpdesk.conversations.turns import settle_event
 from helpdesk.conversations.models import Conversation, Message
-from helpdesk.core.db import INBOUND_SCHEMA, alembic_config, inbound_database_path, make_engine, migrate
+from helpdesk.channels.ledger import INBOUND_SCHEMA, inbound_database_path, make_database_engine
+from helpdesk.core.db import alembic_config, migrate
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import identify_sender
 from helpdesk.shop.models import Order, Warranty
@@ -25,7 +26,7 @@ from tests.conftest import ROOT
 
 @pytest.fixture
 def engine(database_url):
-    engine = make_engine(database_url)
+    engine = make_database_engine(database_url)
     migrate(engine)
     yield engine
     engine.dispose()
@@ -54,7 +55,7 @@ def test_events_settled_before_the_ledger_moved_stay_settled(database_url):
     """Upgrading a database from before the ledger's move: what became of each event moves to
     inbound_outcomes, the events themselves (on SQLite) into the ledger's file, and only the one
     still waiting is pending."""
-    engine = make_engine(database_url)
+    engine = make_database_engine(database_url)
     config = alembic_config(database_url)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -96,7 +97,7 @@ def test_an_event_is_settled_once(engine):
 def test_a_lost_ledger_file_starts_after_the_settled_events(sqlite_url):
     """A new ledger beside a database with settled events must not hand out their ids again: a new
     event would be taken for the settled one and never answered."""
-    engine = make_engine(sqlite_url)
+    engine = make_database_engine(sqlite_url)
     with Session(engine) as session:
         for number in range(1, 4):
             event = record_inbound(session, _event(f"old-{number}"), {})
@@ -105,7 +106,7 @@ def test_a_lost_ledger_file_starts_after_the_settled_events(sqlite_url):
     engine.dispose()
     inbound_database_path(sqlite_url).unlink()
 
-    engine = make_engine(sqlite_url)
+    engine = make_database_engine(sqlite_url)
     with Session(engine) as session:
         fresh = record_inbound(session, _event("new-1"), {})
         session.commit()
@@ -207,7 +208,7 @@ def test_demo_shop_loads_the_documented_orders_and_reloads_without_duplicates(en
 
 
 def test_the_ledger_move_can_be_undone_and_redone(database_url):
-    engine = make_engine(database_url)
+    engine = make_database_engine(database_url)
     migrate(engine)
     with Session(engine) as session:
         for number in range(3):

@@ -22,6 +22,8 @@ import websockets
 from helpdesk.channels.broker import BrokerClient, LocalBroker
 from tests.conftest import TELEGRAM_SECRET, LiveServer
 
+pytestmark = pytest.mark.slow  # each test starts a server and its worker child process
+
 
 def telegram_update(update_id: int, chat_id: int, text: str) -> dict:
     """A private-chat text update as Telegram posts it."""

@@ -14,7 +14,8 @@ from sqlmodel import Session, func, select
 from connectors.base import InboundMessage
 from helpdesk.channels.edge import MAX_BATCH, EdgeWriter
 from helpdesk.channels.models import InboundEvent
-from helpdesk.core.db import make_engine, migrate
+from helpdesk.channels.ledger import make_database_engine, make_ledger_engine
+from helpdesk.core.db import migrate
 
 
 def message(external_id: str, sender: str = "42") -> InboundMessage:
@@ -24,10 +25,10 @@ def message(external_id: str, sender: str = "42") -> InboundMessage:
 @pytest.fixture
 def engine(sqlite_url):
     """The edge's engine: the ledger's file, failing at once on a lock."""
-    main = make_engine(sqlite_url)
+    main = make_database_engine(sqlite_url)
     migrate(main)
     main.dispose()
-    engine = make_engine(sqlite_url, sqlite_busy_timeout_ms=0, inbound_ledger=True)
+    engine = make_ledger_engine(sqlite_url, sqlite_busy_timeout_ms=0)
     yield engine
     engine.dispose()
 
@@ -92,7 +93,7 @@ async def test_a_locked_ledger_is_waited_for_without_blocking_the_loop(engine):
 async def test_the_workers_write_lock_on_the_database_does_not_hold_the_edge_up(engine, sqlite_url):
     """The worker writes the main file; the edge writes the ledger's: a long transaction of the
     worker's does not delay an acknowledgement, and the worker's connections see the new event."""
-    worker = make_engine(sqlite_url)
+    worker = make_database_engine(sqlite_url)
     holder = worker.raw_connection()
     try:
         holder.execute("BEGIN")  # as the worker's transactions: the lock of each file written

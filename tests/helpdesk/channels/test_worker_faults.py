@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from helpdesk.channels import edge
 from helpdesk.channels.models import InboundAttempt, InboundOutcome
 from helpdesk.conversations.models import Conversation, Message
-from tests.helpdesk.test_telegram_flow import CHAT_ID, post_update, telegram_update
+from tests.helpdesk.channels.test_telegram_flow import CHAT_ID, post_update, telegram_update
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ async def test_a_loop_that_only_awaits_has_no_stall():
     assert monitor.stalls == 0 and monitor.max_lag_s < 0.2
 
 
+@pytest.mark.slow
 def test_the_suite_fails_a_test_that_blocks_the_app_loop(pytester, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     pytester.makeconftest("from tests.conftest import event_loop_never_stalls, pytest_configure\n")

@@ -79,6 +79,7 @@ async def test_one_address_trying_many_accounts_waits_only_after_many_more_failu
     assert (await client.post("/api/auth/token", json=RIGHT)).status_code == 200
 
 
+@pytest.mark.slow
 async def test_every_throttle_is_logged_with_account_and_address(client, caplog):
     caplog.set_level(logging.WARNING, logger="helpdesk.agents.service")
     await fail(client, 5)
@@ -88,6 +89,7 @@ async def test_every_throttle_is_logged_with_account_and_address(client, caplog)
     assert any("throttled" in m and ADMIN_EMAIL in m and "127.0.0.1" in m for m in warnings), warnings
 
 
+@pytest.mark.slow
 async def test_forwarded_for_from_a_client_that_is_not_a_proxy_is_ignored(client):
     statuses = [(await client.post("/api/auth/token", json=WRONG,
                                    headers={"X-Forwarded-For": f"192.0.2.{i}"})).status_code for i in range(6)]
@@ -101,6 +103,7 @@ async def behind_proxy(make_settings) -> AsyncIterator[object]:
         yield value
 
 
+@pytest.mark.slow
 async def test_behind_a_trusted_proxy_the_forwarded_client_is_throttled(behind_proxy):
     guesser = {"X-Forwarded-For": "198.51.100.7"}
     assert await fail(behind_proxy, 5, headers=guesser) == [401] * 5

@@ -8,7 +8,8 @@ from sqlmodel import Session, select
 
 from helpdesk.audit.models import AuditEntry
 from helpdesk.conversations.models import Conversation
-from helpdesk.core.db import make_engine, migrate
+from helpdesk.channels.ledger import make_database_engine
+from helpdesk.core.db import migrate
 from helpdesk.core.errors import BadRequest, Conflict
 from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
 from helpdesk.customers.service import (
@@ -36,7 +37,7 @@ def test_non_vietnamese_mobiles_are_not_phones(raw):
 
 @pytest.fixture
 def session(sqlite_url):
-    engine = make_engine(sqlite_url)
+    engine = make_database_engine(sqlite_url)
     migrate(engine)
     with Session(engine) as session:
         yield session

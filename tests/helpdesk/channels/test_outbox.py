@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from helpdesk.customers.models import ChannelIdentity
 from tests.conftest import TELEGRAM_SECRET, start_client
-from tests.helpdesk.test_telegram_flow import CHAT_ID, post_update, telegram_update
+from tests.helpdesk.channels.test_telegram_flow import CHAT_ID, post_update, telegram_update
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import json
 
 from helpdesk.channels.models import InboundEvent
 from tests.conftest import TELEGRAM_SECRET, start_client
-from tests.helpdesk.test_telegram_flow import count_rows, telegram_update
-from tests.helpdesk.test_zalo_flow import oa_client, oa_event, post_oa, zalo_oa  # noqa: F401 (fixtures)
+from tests.helpdesk.channels.test_telegram_flow import count_rows, telegram_update
+from tests.helpdesk.channels.test_zalo_flow import oa_client, oa_event, post_oa, zalo_oa  # noqa: F401 (fixtures)
 
 MiB = 1024 * 1024
 TELEGRAM_HEADERS = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET, "Content-Type": "application/json"}

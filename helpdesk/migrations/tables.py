@@ -1,4 +1,4 @@
-"""Imports every table so that SQLModel's metadata (and Alembic) knows the whole schema."""
+"""Imports every table so that SQLModel's metadata knows the whole schema, for Alembic (env.py) to compare."""
 
 from helpdesk.agents.models import Agent, AuthToken, LoginAttempt, Team, TeamMember
 from helpdesk.audit.models import AuditEntry

@@ -20,7 +20,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from helpdesk.conversations.models import Conversation
 from helpdesk.core.db import utcnow
-from helpdesk.core.deps import SESSION_COOKIE
+from helpdesk.agents.deps import SESSION_COOKIE
 from helpdesk.customers.models import ChannelIdentity
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
@@ -251,6 +251,7 @@ def test_agent_hears_about_their_teams_conversations_and_not_another_teams(inbox
         assert not [f for f in frames if about(theirs)(f) or about(others)(f)], frames
 
 
+@pytest.mark.slow
 def test_the_socket_sets_the_agent_online_and_the_last_close_sets_them_offline(inbox):
     agent_id = inbox.make_agent("presence@test.local", [])
     api = inbox.bearer("presence@test.local")
@@ -452,7 +453,7 @@ def test_orders_and_warranties_come_by_verified_phone_only(inbox):
 
     conversation_id = inbox.escalated("shop-1")
     with Session(inbox.runtime.engine) as session:
-        load_shop_file(session, Path(__file__).resolve().parents[2] / "data" / "demo" / "shop.yml")
+        load_shop_file(session, Path(__file__).resolve().parents[3] / "data" / "demo" / "shop.yml")
         customer = session.get(Customer, session.get(Conversation, conversation_id).customer_id)
         customer.phone = "0901234567"  # DH100001's phone, not yet verified
         customer_id = customer.id
