@@ -14,8 +14,8 @@ import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -222,6 +222,12 @@ class PayloadError(ConnectorError):
     status = 422
 
 
+class NoHandshake(ConnectorError):
+    """The channel has no GET handshake on its webhook path."""
+
+    status = 405
+
+
 class DeliveryError(Exception):
     """A send failed. ``retryable`` and ``retry_after`` tell the outbox what to do next."""
 
@@ -257,12 +263,67 @@ def numbered_text(text: str, options: tuple[Button, ...]) -> str:
     return "\n".join(lines)
 
 
+class ProactiveWindow(NamedTuple):
+    """How long after the customer's last message the platform still lets the shop write first."""
+
+    platform: str
+    length: timedelta
+
+
+class CredentialStore(Protocol):
+    """Where a channel keeps credentials it renews itself (e.g. rotating tokens) across restarts."""
+
+    async def load(self) -> Any:
+        """The last saved value, or None."""
+        ...
+
+    async def save(self, value: Any) -> None:
+        """Persist ``value``; durable when this returns."""
+        ...
+
+
+class ChannelServices(Protocol):
+    """What the application lends a connector it builds: a connector takes only what it declares."""
+
+    #: "development", "production" or "test"
+    environment: str
+
+    def credential_store(self, channel: str, model: type[BaseModel]) -> CredentialStore:
+        """A durable store for ``channel``'s credentials of shape ``model``."""
+        ...
+
+
 class ChannelConnector(ABC):
-    """One messaging platform. Subclasses set ``name`` and implement verify, parse and send_text."""
+    """One messaging platform. Subclasses set ``name`` and implement verify, parse and send_text.
+
+    A subclass also declares what the application needs to know of it, so that the registry in
+    ``connectors/__init__.py`` is the only list of channels: its settings (``config_model``, read
+    from ``CAREDESK_<NAME>__*``), how it is built from them (``from_config``), the platform's rule for
+    messages the shop starts (``proactive_window``) and, if any, its webhook handshake.
+    """
 
     name: ClassVar[str]
     #: what the platform can show natively; the rest is rendered as text by ``send``
     supports_buttons: ClassVar[bool] = False
+    #: the channel's settings (one nested settings section), or None if it has none
+    config_model: ClassVar[type[BaseModel] | None] = None
+    #: None: the platform lets the shop write first at any time
+    proactive_window: ClassVar[ProactiveWindow | None] = None
+
+    @classmethod
+    def from_config(cls, config: BaseModel | None, services: ChannelServices) -> Self:
+        """Build the connector from its settings section (None if it declares none)."""
+        return cls(config) if cls.config_model is not None else cls()  # type: ignore[call-arg]
+
+    def webhook_handshake(self, query: Mapping[str, str]) -> str:
+        """Answer a platform's GET check of the webhook URL; raise ConnectorError to refuse it."""
+        raise NoHandshake(f"the {self.name} channel has no webhook handshake; it takes POST only")
+
+    async def typing_off(self, recipient_id: str) -> None:
+        """Hide a typing indicator the channel showed while replies were being made (if it has one)."""
+
+    def share_across_processes(self, bus: Any) -> None:
+        """Use ``bus`` (Redis or the embedded broker) for state several server processes must share."""
 
     @property
     def enabled(self) -> bool:

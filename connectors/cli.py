@@ -10,16 +10,35 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
-from connectors.base import ChannelConnector, InboundMessage, PayloadError, WebhookRequest
+from pydantic import BaseModel
+
+from connectors.base import ChannelConnector, ChannelServices, InboundMessage, PayloadError, WebhookRequest
+
+
+class CliConfig(BaseModel):
+    """The built-in terminal channel used by ``caredesk chat`` (``CAREDESK_CLI__ENABLED``)."""
+
+    #: None: on everywhere except production
+    enabled: bool | None = None
+
+    def enabled_in(self, environment: str) -> bool:
+        """Whether the channel is on in ``environment``."""
+        return self.enabled if self.enabled is not None else environment != "production"
 
 
 class CliConnector(ChannelConnector):
     """Terminal chat for trying CareDesk locally."""
 
     name: ClassVar[str] = "cli"
+    config_model: ClassVar[type[BaseModel]] = CliConfig
 
     def __init__(self, enabled: bool = True):
         self._enabled = enabled
+
+    @classmethod
+    def from_config(cls, config: CliConfig, services: ChannelServices) -> CliConnector:
+        """On by default except in production, where anyone could otherwise chat as any customer."""
+        return cls(enabled=config.enabled_in(services.environment))
 
     @property
     def enabled(self) -> bool:

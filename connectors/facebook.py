@@ -41,6 +41,7 @@ from connectors.base import (
     OutboundRatingRequest,
     OutboundText,
     PayloadError,
+    ProactiveWindow,
     VerificationError,
     WebhookRequest,
     numbered_text,
@@ -225,6 +226,9 @@ class FacebookConnector(ChannelConnector):
 
     name: ClassVar[str] = "facebook"
     supports_buttons: ClassVar[bool] = True
+    config_model: ClassVar[type[BaseModel]] = FacebookConfig
+    # Messenger's standard messaging window; a tagged reply may go later, but a care message may not
+    proactive_window: ClassVar[ProactiveWindow] = ProactiveWindow("Messenger", timedelta(hours=24))
 
     def __init__(self, config: FacebookConfig):
         self.config = config
@@ -254,6 +258,10 @@ class FacebookConnector(ChannelConnector):
         if not challenge:
             raise VerificationError("missing hub.challenge")
         return challenge
+
+    def webhook_handshake(self, query: Mapping[str, str]) -> str:
+        """Messenger checks the webhook URL with a GET subscription request."""
+        return self.verify_subscription(query)
 
     async def verify(self, request: WebhookRequest) -> None:
         """Accept only bodies signed with the app secret (``X-Hub-Signature-256``)."""

@@ -178,6 +178,7 @@ class TelegramConnector(ChannelConnector):
     """A Telegram bot: verifies webhooks by secret token, parses updates, sends through the Bot API."""
 
     name: ClassVar[str] = "telegram"
+    config_model: ClassVar[type[BaseModel]] = TelegramConfig
     supports_buttons: ClassVar[bool] = True
 
     def __init__(self, config: TelegramConfig):

@@ -300,6 +300,14 @@ class WebchatConnector(ChannelConnector):
         """Fan replies out through Redis, so any process can reach a socket another one holds."""
         self.hub = RedisWebchatHub(redis)
 
+    def share_across_processes(self, bus: Any) -> None:
+        """A reply made in one process must reach a visitor's socket held by another."""
+        self.use_redis(bus)
+
+    async def typing_off(self, recipient_id: str) -> None:
+        """The widget shows "typing" from the visitor's message until the replies are out."""
+        await self.hub.publish(recipient_id, {"type": "typing", "on": False})
+
     async def verify(self, request: WebhookRequest) -> None:
         """Always refuses: web chat frames arrive over the authenticated socket, never as webhooks."""
         raise VerificationError("web chat messages arrive over the socket at /webchat/ws, not as webhooks")

@@ -62,6 +62,7 @@ class ZaloBotConnector(ChannelConnector):
     """A Zalo bot: verifies webhooks by secret token, parses events, sends text through the Bot API."""
 
     name: ClassVar[str] = "zalo_bot"
+    config_model: ClassVar[type[BaseModel]] = ZaloBotConfig
 
     def __init__(self, config: ZaloBotConfig):
         self.config = config

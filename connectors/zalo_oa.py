@@ -41,10 +41,12 @@ from connectors.base import (
     Attachment,
     Button,
     ChannelConnector,
+    ChannelServices,
     DeliveryError,
     InboundKind,
     InboundMessage,
     PayloadError,
+    ProactiveWindow,
     VerificationError,
     WebhookRequest,
     numbered_text,
@@ -167,6 +169,13 @@ class ZaloOAConnector(ChannelConnector):
 
     name: ClassVar[str] = "zalo_oa"
     supports_buttons: ClassVar[bool] = True
+    config_model: ClassVar[type[BaseModel]] = ZaloOAConfig
+    proactive_window: ClassVar[ProactiveWindow] = ProactiveWindow("Zalo OA", timedelta(days=7))
+
+    @classmethod
+    def from_config(cls, config: ZaloOAConfig, services: ChannelServices) -> ZaloOAConnector:
+        """The OA's tokens rotate, so the pair Zalo issued last is kept in the application's store."""
+        return cls(config, services.credential_store(cls.name, ZaloTokens))
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 from anyio import CapacityLimiter, to_thread
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -18,14 +19,8 @@ from bot import ConversationEngine, Knowledge, Responses
 from bot.context import Services
 from bot.state import DialogueStateStore, RedisStateStore
 from connectors import CONNECTORS, ChannelConnector
-from connectors.cli import CliConnector
-from connectors.facebook import FacebookConnector
-from connectors.telegram import TelegramConnector
-from connectors.webchat import WebchatConnector
-from connectors.zalo_bot import ZaloBotConnector
-from connectors.zalo_oa import ZaloOAConnector
 from helpdesk.care.directory import DatabaseCustomerDirectory
-from helpdesk.channels.credentials import DatabaseZaloTokenStore
+from helpdesk.channels.credentials import DatabaseCredentialStore
 from helpdesk.core.crypto import SecretBox
 from helpdesk.agents.service import ensure_admin
 from helpdesk.channels.service import RetryPolicy
@@ -49,21 +44,27 @@ from helpdesk.training.jobs import TrainingLoop
 log = logging.getLogger(__name__)
 
 
+class ConnectorServices:
+    """What the application lends the connectors it builds (see ChannelServices)."""
+
+    def __init__(self, settings: Settings, engine: Engine):
+        self.environment = settings.environment
+        self._engine = engine
+        self._box = SecretBox(settings.secret_key.get_secret_value())
+
+    def credential_store(self, channel: str, model: type[BaseModel]) -> DatabaseCredentialStore:
+        """The channel's credentials, encrypted with the secret key, in this database."""
+        return DatabaseCredentialStore(self._engine, self._box, channel, model)
+
+
 def build_connectors(settings: Settings, engine: Engine) -> dict[str, ChannelConnector]:
-    """Every channel that has what it needs to run; the others are logged as off."""
-    box = SecretBox(settings.secret_key.get_secret_value())
-    candidates: dict[str, ChannelConnector] = {
-        TelegramConnector.name: TelegramConnector(settings.telegram),
-        FacebookConnector.name: FacebookConnector(settings.facebook),
-        ZaloOAConnector.name: ZaloOAConnector(settings.zalo_oa, DatabaseZaloTokenStore(engine, box)),
-        ZaloBotConnector.name: ZaloBotConnector(settings.zalo_bot),
-        WebchatConnector.name: WebchatConnector(),
-        CliConnector.name: CliConnector(enabled=settings.cli_channel_enabled),
-    }
+    """Every registered channel that has what it needs to run; the others are logged as off."""
+    services = ConnectorServices(settings, engine)
     enabled = {}
-    for name in CONNECTORS:
-        connector = candidates.get(name)
-        if connector is not None and connector.enabled:
+    for name, connector_class in CONNECTORS.items():
+        config = getattr(settings, name) if connector_class.config_model is not None else None
+        connector = connector_class.from_config(config, services)
+        if connector.enabled:
             enabled[name] = connector
         else:
             log.info("channel %s is off (no credentials configured)", name)
@@ -110,9 +111,9 @@ class Runtime:
         self.edge_writer = (EdgeWriter(self.edge_engine, partial(checkpoint, self.edge_engine))
                             if self.engine.dialect.name == "sqlite" and self.mode != "child" else None)
         fan_out = self.redis if self.redis is not None else self.broker
-        if fan_out is not None and WebchatConnector.name in self.connectors:
-            # a reply produced in one process must reach a visitor's socket held by another
-            self.connectors[WebchatConnector.name].use_redis(fan_out)
+        if fan_out is not None:
+            for connector in self.connectors.values():
+                connector.share_across_processes(fan_out)
         state_store: DialogueStateStore = (
             RedisStateStore(self.redis) if self.redis is not None else DatabaseStateStore(self.engine)
         )

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from bot.knowledge import FaqEntry, Knowledge, fold
 from bot.responses import Responses
+from connectors import CONNECTORS
 from connectors.base import OutboundRatingRequest, OutboundText
 from helpdesk.audit import service as audit
 from helpdesk.care.models import CareKind, CareMessage, CarePlan, CareStatus, RatingRequest
@@ -44,11 +45,6 @@ SEQUENCE = (CareKind.thank_you, CareKind.rating_request, CareKind.usage_tips, Ca
 MAX_LATENESS = timedelta(days=2)
 #: while a person talks with the customer the bot keeps quiet; care waits this long and looks again
 HUMAN_OWNED_RETRY = timedelta(minutes=30)
-#: platforms that forbid proactive messages some time after the customer's last message
-PROACTIVE_WINDOWS: dict[str, tuple[str, timedelta]] = {
-    "facebook": ("Messenger", timedelta(hours=24)),
-    "zalo_oa": ("Zalo OA", timedelta(days=7)),
-}
 #: a typed "5" answers a rating request only this long after it was sent
 RATING_ANSWER_WINDOW = timedelta(days=7)
 #: when agents are at work (shop time); handoff ETAs outside these hours say when they are back
@@ -547,7 +543,9 @@ def _verdict(
         return skipped, "the customer already rated this order", None
     if now - care.due_at > MAX_LATENESS:
         return skipped, f"missed: it was due at {care.due_at.isoformat()}", None
-    window = PROACTIVE_WINDOWS.get(identity.channel)
+    # each connector declares how long after the customer's last message its platform allows these
+    connector_class = CONNECTORS.get(identity.channel)
+    window = connector_class.proactive_window if connector_class is not None else None
     if window is not None:
         platform, length = window
         last = identity.last_inbound_at

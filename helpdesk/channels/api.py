@@ -76,15 +76,17 @@ async def _require_cli_caller_async(request: Request, runtime) -> None:
     await to_thread.run_sync(check)
 
 
-@router.get("/webhooks/facebook", summary="Messenger's subscription handshake", response_class=PlainTextResponse)
-def facebook_subscription(request: Request, runtime: RuntimeDep) -> PlainTextResponse:
-    """Echo ``hub.challenge`` when ``hub.verify_token`` matches CAREDESK_FACEBOOK__VERIFY_TOKEN."""
-    connector = _connector_for(runtime, "facebook")
+@router.get("/webhooks/{channel}", summary="A platform's check of its webhook URL", response_class=PlainTextResponse)
+def webhook_handshake(channel: str, request: Request, runtime: RuntimeDep) -> PlainTextResponse:
+    """The channel's answer to its platform's GET check (Messenger: ``hub.challenge`` when
+    ``hub.verify_token`` matches CAREDESK_FACEBOOK__VERIFY_TOKEN); 405 for a channel without one."""
+    connector = _connector_for(runtime, channel)
     try:
-        challenge = connector.verify_subscription(dict(request.query_params))
+        answer = connector.webhook_handshake(dict(request.query_params))
     except ConnectorError as exc:
-        return PlainTextResponse(exc.reason, status_code=exc.status)
-    return PlainTextResponse(challenge)
+        headers = {"Allow": "POST"} if exc.status == 405 else None
+        return PlainTextResponse(exc.reason, status_code=exc.status, headers=headers)
+    return PlainTextResponse(answer)
 
 
 @router.post("/webhooks/{channel}", summary="Receive a platform webhook")

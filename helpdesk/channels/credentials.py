@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from anyio import to_thread
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from connectors.zalo_oa import ZaloTokens
 from helpdesk.channels.models import ChannelCredential
 from helpdesk.core.crypto import SecretBox
 from helpdesk.core.db import utcnow
@@ -16,30 +16,32 @@ from helpdesk.core.db import utcnow
 log = logging.getLogger(__name__)
 
 
-class DatabaseZaloTokenStore:
-    """Zalo OA's access/refresh token pair, encrypted at rest, replaced in one transaction."""
+class DatabaseCredentialStore:
+    """One channel's rotating credentials (e.g. Zalo OA's token pair), encrypted at rest, replaced in
+    one transaction."""
 
-    channel = "zalo_oa"
-
-    def __init__(self, engine: Engine, box: SecretBox):
+    def __init__(self, engine: Engine, box: SecretBox, channel: str, model: type[BaseModel]):
         self._engine = engine
         self._box = box
+        self.channel = channel
+        self._model = model
 
-    def _load(self) -> ZaloTokens | None:
+    def _load(self) -> BaseModel | None:
         with Session(self._engine) as session:
             row = session.get(ChannelCredential, self.channel)
             if row is None:
                 return None
             try:
-                return ZaloTokens.model_validate_json(self._box.open(row.ciphertext))
-            except ValueError as exc:  # secret key changed: fall back to the configured tokens
-                log.error("stored Zalo tokens are unreadable (%s); using the configured ones", exc)
+                return self._model.model_validate_json(self._box.open(row.ciphertext))
+            except ValueError as exc:  # secret key changed: fall back to the configured credentials
+                log.error("stored %s credentials are unreadable (%s); using the configured ones",
+                          self.channel, exc)
                 return None
 
-    def _save(self, tokens: ZaloTokens) -> None:
+    def _save(self, value: BaseModel) -> None:
         with Session(self._engine) as session:
             row = session.get(ChannelCredential, self.channel)
-            sealed = self._box.seal(tokens.model_dump_json())
+            sealed = self._box.seal(value.model_dump_json())
             if row is None:
                 session.add(ChannelCredential(channel=self.channel, ciphertext=sealed))
             else:
@@ -47,10 +49,10 @@ class DatabaseZaloTokenStore:
                 row.updated_at = utcnow()
             session.commit()
 
-    async def load(self) -> ZaloTokens | None:
-        """The saved pair, if any."""
+    async def load(self) -> BaseModel | None:
+        """The saved credentials, if any."""
         return await to_thread.run_sync(self._load)
 
-    async def save(self, tokens: ZaloTokens) -> None:
-        """Replace the saved pair; durable when this returns."""
-        await to_thread.run_sync(self._save, tokens)
+    async def save(self, value: BaseModel) -> None:
+        """Replace the saved credentials; durable when this returns."""
+        await to_thread.run_sync(self._save, value)

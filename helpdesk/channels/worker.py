@@ -78,7 +78,7 @@ class Worker:
 
     def submit_event(self, event_id: int, channel: str, sender_id: str, *, typing_off: bool = False) -> None:
         """Process a stored inbound event in the background, after the chat's older events still
-        waiting; ``typing_off`` then hides the web chat's typing indicator (once the replies are out)."""
+        waiting; ``typing_off`` then hides the channel's typing indicator (once the replies are out)."""
         from helpdesk.conversations.flows import process_chat_events
 
         key = f"{channel}:{sender_id}"
@@ -94,15 +94,14 @@ class Worker:
         if typing_off:
             self.submit(key, lambda: self._typing_off(channel, sender_id))
 
-    async def _typing_off(self, channel: str, visitor_id: str) -> None:
+    async def _typing_off(self, channel: str, recipient_id: str) -> None:
         connector = self.runtime.connectors.get(channel)
-        hub = getattr(connector, "hub", None)
-        if hub is None:
+        if connector is None:
             return
         try:
-            await hub.publish(visitor_id, {"type": "typing", "on": False})
+            await connector.typing_off(recipient_id)
         except Exception as exc:  # the widget also hides the indicator on its own after a while
-            log.warning("could not publish webchat typing-off: %s", exc)
+            log.warning("could not hide the %s typing indicator: %s", channel, exc)
 
     def submit_drain(self, channel: str, recipient_id: str) -> None:
         """Send the chat's pending messages in the background, in order (callable from any thread)."""

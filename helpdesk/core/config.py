@@ -1,5 +1,6 @@
 """The one settings object. Every setting is read from ``CAREDESK_*`` environment variables
-(nested with ``__``, e.g. ``CAREDESK_TELEGRAM__TOKEN``) or a ``.env`` file."""
+(nested with ``__``, e.g. ``CAREDESK_TELEGRAM__TOKEN``) or a ``.env`` file. Each channel's section
+(``settings.telegram``) is the ``config_model`` its connector declares in the registry."""
 
 from __future__ import annotations
 
@@ -7,15 +8,12 @@ import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from connectors.facebook import FacebookConfig
-from connectors.telegram import TelegramConfig
-from connectors.zalo_bot import ZaloBotConfig
-from connectors.zalo_oa import ZaloOAConfig
+from connectors import CONNECTORS
 
 #: the source checkout; data/ ships there (training data, FAQ, bot texts, demo shop)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -39,12 +37,6 @@ class NLUSettings(BaseModel):
     models_dir: Path = Path("var/models")
     rasa_url: str = ""
     rasa_timeout_s: float = 5.0
-
-
-class CliChannelSettings(BaseModel):
-    """The built-in terminal channel used by ``caredesk chat`` (off in production unless enabled)."""
-
-    enabled: bool | None = None
 
 
 class ShopSettings(BaseModel):
@@ -162,17 +154,17 @@ class Settings(BaseSettings):
     nlu: NLUSettings = NLUSettings()
     shop: ShopSettings = ShopSettings()
     bot: BotSettings = BotSettings()
-    telegram: TelegramConfig = TelegramConfig()
-    facebook: FacebookConfig = FacebookConfig()
-    zalo_oa: ZaloOAConfig = ZaloOAConfig()
-    zalo_bot: ZaloBotConfig = ZaloBotConfig()
-    cli: CliChannelSettings = CliChannelSettings()
     outbox: OutboxSettings = OutboxSettings()
     care: CareSettings = CareSettings()
     sla: SLASettings = SLASettings()
     worker: WorkerSettings = WorkerSettings()
     integration: IntegrationSettings = IntegrationSettings()
     limits: LimitsSettings = LimitsSettings()
+
+    # The channels' sections are not written out above: ``Settings(...)`` builds an instance of a
+    # subclass that has one more field per connector in the registry (see ``with_channel_sections``).
+    def __new__(cls, *args: Any, **kwargs: Any) -> Settings:
+        return super().__new__(with_channel_sections(cls))
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -211,12 +203,28 @@ class Settings(BaseSettings):
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self
 
-    @property
-    def cli_channel_enabled(self) -> bool:
-        """The terminal channel is on by default everywhere except production."""
-        if self.cli.enabled is not None:
-            return self.cli.enabled
-        return self.environment != "production"
+
+#: the classes ``with_channel_sections`` made, by (base class, the registry's sections)
+_SECTIONED: dict[tuple[type, tuple[tuple[str, type[BaseModel]], ...]], type] = {}
+
+
+def with_channel_sections(base: type[Settings]) -> type[Settings]:
+    """``base`` with a field per registered channel that declares settings (``CAREDESK_<NAME>__*``).
+
+    Built when settings are made rather than at import, so a channel added to the registry later (a
+    test's) has its section too."""
+    if base in _SECTIONED.values():
+        return base
+    sections = tuple((name, cls.config_model) for name, cls in CONNECTORS.items() if cls.config_model is not None)
+    key = (base, sections)
+    if key not in _SECTIONED:
+        clashes = sorted(name for name, _ in sections if name in base.model_fields)
+        if clashes:  # a channel's section would silently replace one of CareDesk's own
+            raise ValueError(f"channel names {clashes} are taken by CareDesk's own settings")
+        fields: dict[str, Any] = {name: (model, Field(default_factory=model)) for name, model in sections}
+        _SECTIONED[key] = create_model(base.__name__, __base__=base, __module__=base.__module__,
+                                       __doc__=base.__doc__, **fields)
+    return _SECTIONED[key]
 
 
 @lru_cache

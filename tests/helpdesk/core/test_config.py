@@ -47,4 +47,4 @@ def test_production_refuses_a_placeholder_admin_password():
 def test_production_starts_with_real_secrets():
     settings = Settings(_env_file=None, environment="production", secret_key="k" * 40,
                         admin={"password": "Long-Real-Password-1"})
-    assert settings.cli_channel_enabled is False
+    assert settings.cli.enabled_in(settings.environment) is False
