@@ -27,6 +27,9 @@ from helpdesk.core.deps import RuntimeDep, SessionDep, get_current_agent
 from helpdesk.core.errors import BadRequest, CareDeskError, NotFound, Unauthorized
 from helpdesk.customers.models import Customer
 from helpdesk.customers.service import may_see_customer
+from helpdesk.shop import imports
+from helpdesk.shop import service as shop
+from helpdesk.shop.flows import deliver_order
 from helpdesk.shop.models import Order
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -74,10 +77,10 @@ CallerDep = Annotated[Caller, Depends(order_system_or_agent)]
 def _order_for(session: Session, caller: Caller, code: str) -> Order:
     """The order, if the caller may see it: the order system sees every order, an agent those of the
     customers they may see (the same 404 as for an unknown code, so that codes cannot be probed)."""
-    order = service.get_order(session, code)
+    order = shop.get_order(session, code)
     if caller.agent is not None and caller.agent.role != AgentRole.admin and not any(
             may_see_customer(session, caller.agent, session.get(Customer, customer_id))
-            for customer_id in sorted(service.order_customer_ids(session, order))):
+            for customer_id in sorted(shop.order_customer_ids(session, order))):
         raise NotFound(f"order {code} not found")
     return order
 
@@ -109,13 +112,13 @@ def import_orders(file: UploadFile, caller: CallerDep, runtime: RuntimeDep, sess
     if len(data) > MAX_IMPORT_BYTES:
         raise PayloadTooLarge(f"an import may be at most {MAX_IMPORT_BYTES // 1_000_000} MB")
     policy, now = care_policy(runtime), runtime.clock()
-    rows, errors = service.read_orders_csv(data, timezone=policy.timezone, now=now)
-    errors += service.check_rows_against_orders(session, rows)
+    rows, errors = imports.read_orders_csv(data, timezone=policy.timezone, now=now)
+    errors += imports.check_rows_against_orders(session, rows)
     if errors:
         report = OrderImportPublic(imported=False, errors=[
             ImportRowErrorPublic(line=e.line, error=e.error) for e in sorted(errors, key=lambda e: e.line)])
         return JSONResponse(report.model_dump(mode="json"), status_code=422)
-    report = service.import_orders(session, rows, policy=policy, now=now, actor_type=caller.actor_type,
+    report = imports.import_orders(session, rows, policy=policy, now=now, actor_type=caller.actor_type,
                                    actor_id=caller.actor_id)
     session.commit()
     for code in report.delivered_codes:
@@ -136,15 +139,14 @@ def order_delivered(
     order = _order_for(session, caller, code)
     identity = None
     if body.channel is not None:
-        identity = service.identity_for_delivery(session, order, body.channel, body.external_id)
+        identity = shop.identity_for_delivery(session, order, body.channel, body.external_id)
     delivered_at = body.delivered_at
     if delivered_at is not None and delivered_at.tzinfo is None:
         delivered_at = delivered_at.replace(tzinfo=policy.timezone)
     if delivered_at is not None and delivered_at > now + timedelta(minutes=5):
         raise BadRequest("delivered_at is in the future")
-    outcome = service.mark_order_delivered(session, order, policy=policy, now=now, delivered_at=delivered_at,
-                                           identity=identity, actor_type=caller.actor_type,
-                                           actor_id=caller.actor_id)
+    outcome = deliver_order(session, order, policy=policy, now=now, delivered_at=delivered_at, identity=identity,
+                            actor_type=caller.actor_type, actor_id=caller.actor_id)
     session.commit()
     runtime.events.publish_soon("order_delivered", code=order.code, order_id=order.id,
                                 newly_delivered=outcome.newly_delivered, scheduled=outcome.scheduled)

@@ -10,7 +10,8 @@ from anyio import to_thread
 from sqlmodel import Session
 
 from helpdesk.care import service
-from helpdesk.care.service import CareComposer, CarePolicy, ChannelAbilities, QueuedCareMessage
+from helpdesk.care.composer import CareComposer
+from helpdesk.care.service import CarePolicy, ChannelAbilities, QueuedCareMessage
 
 if TYPE_CHECKING:
     from helpdesk.runtime import Runtime

@@ -150,11 +150,11 @@ def resolve(
     conversation_id: int, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep
 ) -> ConversationPublic:
     """Close the conversation."""
-    from helpdesk.conversations.flows import request_csat
+    from helpdesk.ratings.service import request_csat
 
     conversation = service.get_conversation_for(session, agent, conversation_id)
     service.resolve(session, conversation, agent)
-    survey = request_csat(runtime, session, conversation)
+    survey = request_csat(session, conversation, responses=runtime.bot.responses, now=runtime.clock())
     public = _updated(runtime, session, conversation, "resolved")
     if survey is not None:
         runtime.worker.submit_drain(survey.channel, survey.recipient_id)

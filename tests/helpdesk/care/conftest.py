@@ -161,7 +161,8 @@ def bot_texts(engine, channel: str, external_id: str) -> list[str]:
 
 def care_rows(engine, code: str) -> list[dict]:
     """The order's care messages as plain dicts, by due time."""
-    from helpdesk.care.service import care_messages_for_order, get_order
+    from helpdesk.care.service import care_messages_for_order
+    from helpdesk.shop.service import get_order
 
     with Session(engine) as session:
         order = get_order(session, code)
