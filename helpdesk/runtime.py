@@ -25,6 +25,8 @@ from connectors.webchat import WebchatConnector
 from connectors.zalo_bot import ZaloBotConnector
 from connectors.zalo_oa import ZaloOAConnector
 from helpdesk.care.directory import DatabaseCustomerDirectory
+from helpdesk.care.listeners import register_care_listeners
+from helpdesk.care.tasks import send_due_care_soon
 from helpdesk.channels.credentials import DatabaseZaloTokenStore
 from helpdesk.core.crypto import SecretBox
 from helpdesk.agents.service import ensure_admin
@@ -42,6 +44,7 @@ from helpdesk.core.looplag import LoopLagMonitor
 from helpdesk.core.security import PASSWORD_HASHING_CONCURRENCY, PasswordHashing
 from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.shop.directory import DatabaseShopDirectory
+from helpdesk.ratings.listeners import register_ratings_listeners
 from helpdesk.sla.listeners import register_sla_listeners
 from helpdesk.training.jobs import TrainingLoop
 
@@ -179,6 +182,10 @@ class Runtime:
         elif isinstance(self.broker, BrokerClient):
             await self.broker.connect()
         await self.events.start()
+        # Listeners that hand work to the worker come first: they submit it before anything awaits,
+        # so whoever then waits for the worker to be idle waits for that work too.
+        register_ratings_listeners(self)
+        register_care_listeners(self.events, lambda: send_due_care_soon(self))
         register_sla_listeners(self)
         self.training = TrainingLoop(self)
         await self.training.start()

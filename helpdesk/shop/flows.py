@@ -4,7 +4,8 @@ warranties, and after-delivery care schedules its sequence, in one transaction.
 Care is started here, not by a listener of the ``order_delivered`` event, because callers need
 the scheduled rows at once and atomically: the delivered route answers with the order's care
 sequence, the CSV import reports how many messages it scheduled, and the ``caredesk orders``
-commands run without an event bus. The routes publish ``order_delivered`` after they commit.
+commands run without an event bus. The routes publish ``order_delivered`` after they commit, and
+what hangs off it is the early send of what was scheduled (``helpdesk/care/listeners.py``).
 """
 
 from __future__ import annotations

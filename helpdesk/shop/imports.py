@@ -16,7 +16,7 @@ from helpdesk.audit import service as audit
 from helpdesk.care.service import CarePolicy
 from helpdesk.customers.service import normalise_phone
 from helpdesk.shop.directory import normalise_order_code
-from helpdesk.shop.flows import deliver_order
+from helpdesk.shop.flows import DeliveryOutcome, deliver_order
 from helpdesk.shop.models import Order, OrderStatus, Product
 
 IMPORT_COLUMNS = ("code", "phone", "customer_name", "status", "delivered_at", "items", "serials")
@@ -53,7 +53,8 @@ class ImportReport:
     delivered: int = 0
     care_scheduled: int = 0
     errors: list[ImportRowError] = field(default_factory=list)
-    delivered_codes: list[str] = field(default_factory=list)
+    #: every delivered row's outcome, repeats included (a repeat may reach a new identity)
+    deliveries: list[DeliveryOutcome] = field(default_factory=list)
 
 
 def read_orders_csv(
@@ -205,9 +206,9 @@ def import_orders(
             outcome = deliver_order(session, order, policy=policy, now=now, delivered_at=row.delivered_at,
                                     actor_type=actor_type, actor_id=actor_id)
             report.care_scheduled += outcome.scheduled
+            report.deliveries.append(outcome)
             if outcome.newly_delivered:
                 report.delivered += 1
-                report.delivered_codes.append(order.code)
     audit.record(session, "orders_imported", "order", None, actor_type=actor_type, actor_id=actor_id,
                  created=report.created, updated=report.updated, delivered=report.delivered)
     return report

@@ -81,7 +81,7 @@ async def started(settings, clock: FakeClock) -> AsyncIterator[CareDeskClient]:
 
 def wire_care(app, runtime) -> None:
     """Until app.py and runtime.py include them: the care router and the customer directory."""
-    from helpdesk.care.api import router
+    from helpdesk.shop.api import router
     from helpdesk.care.directory import DatabaseCustomerDirectory
 
     if not any(getattr(route, "path", "").startswith("/api/orders") for route in app.router.routes):

@@ -78,7 +78,7 @@ def delivered(
     from pydantic import ValidationError
     from sqlmodel import Session
 
-    from helpdesk.care.schemas import OrderDelivered
+    from helpdesk.shop.schemas import OrderDelivered
     from helpdesk.care.service import CarePolicy, care_messages_for_order
     from helpdesk.core.db import utcnow
     from helpdesk.core.errors import CareDeskError
