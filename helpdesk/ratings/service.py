@@ -12,13 +12,12 @@ from sqlmodel import Session, col, select
 
 from bot.responses import Responses
 from connectors.base import OutboundRatingRequest
-from helpdesk.care.models import RatingRequest
 from helpdesk.channels.models import OutboxItem
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations.models import Conversation, DeliveryStatus, MessageAuthor
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import normalise_phone, primary_customer
-from helpdesk.ratings.models import Rating
+from helpdesk.ratings.models import Rating, RatingRequest
 from helpdesk.shop.directory import normalise_order_code
 from helpdesk.shop.models import Order
 

@@ -8,10 +8,9 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from helpdesk.care.directory import DatabaseCustomerDirectory
-from helpdesk.care.models import RatingRequest
 from helpdesk.conversations.models import Conversation
 from helpdesk.ratings import service
-from helpdesk.ratings.models import Rating
+from helpdesk.ratings.models import Rating, RatingRequest
 from helpdesk.shop.models import Order
 from tests.helpdesk.care.conftest import make_customer, make_order
 
