@@ -18,7 +18,7 @@ from helpdesk.channels.api import router as webhooks_router
 from helpdesk.channels.remote import RemoteWorker
 from helpdesk.conversations.api import router as conversations_router
 from helpdesk.canned.api import router as canned_router
-from helpdesk.care.api import router as orders_router
+from helpdesk.care.api import router as order_care_router
 from helpdesk.core.body_limits import BodyLimitMiddleware, RouteLimit
 from helpdesk.core.config import Settings, get_settings
 from helpdesk.customers.api import router as customers_router
@@ -30,6 +30,7 @@ from helpdesk.nlu_admin.api import router as nlu_router
 from helpdesk.reports.api import pages as reports_pages, router as reports_router
 from helpdesk.reports.api import reports_static_files, vendor_static_files
 from helpdesk.runtime import Runtime
+from helpdesk.shop.api import router as orders_router
 from helpdesk.sla.api import router as sla_router
 from helpdesk.training.api import pages as training_pages, router as training_router
 from helpdesk.webchat.api import router as webchat_router
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers_router)
     app.include_router(canned_router)
     app.include_router(orders_router)
+    app.include_router(order_care_router)
     app.include_router(webhooks_router)
     app.include_router(pipeline_router)
     app.include_router(nlu_router)

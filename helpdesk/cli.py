@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from helpdesk.care.cli import app as orders_app
+from helpdesk.shop.cli import app as orders_app
 from helpdesk.core.cli_support import settings_or_exit
 from helpdesk.training.cli import app as training_app
 from nlu.cli import app as nlu_app

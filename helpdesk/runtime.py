@@ -20,6 +20,8 @@ from bot.context import Services
 from bot.state import DialogueStateStore, RedisStateStore
 from connectors import CONNECTORS, ChannelConnector
 from helpdesk.care.directory import DatabaseCustomerDirectory
+from helpdesk.care.listeners import register_care_listeners
+from helpdesk.care.tasks import send_due_care_soon
 from helpdesk.channels.credentials import DatabaseCredentialStore
 from helpdesk.core.crypto import SecretBox
 from helpdesk.agents.service import ensure_admin
@@ -38,6 +40,7 @@ from helpdesk.core.looplag import LoopLagMonitor
 from helpdesk.core.security import PASSWORD_HASHING_CONCURRENCY, PasswordHashing
 from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.shop.directory import DatabaseShopDirectory
+from helpdesk.ratings.listeners import register_ratings_listeners
 from helpdesk.sla.listeners import register_sla_listeners
 from helpdesk.training.jobs import TrainingLoop
 
@@ -181,6 +184,10 @@ class Runtime:
         elif isinstance(self.broker, BrokerClient):
             await self.broker.connect()
         await self.events.start()
+        # Listeners that hand work to the worker come first: they submit it before anything awaits,
+        # so whoever then waits for the worker to be idle waits for that work too.
+        register_ratings_listeners(self)
+        register_care_listeners(self.events, lambda: send_due_care_soon(self))
         register_sla_listeners(self)
         self.training = TrainingLoop(self)
         await self.training.start()

@@ -13,6 +13,7 @@ from helpdesk.care.tasks import care_policy
 from helpdesk.core.errors import NotFound
 from helpdesk.customers import service as customers
 from helpdesk.customers.models import Customer
+from helpdesk.ratings import service as ratings
 
 if TYPE_CHECKING:
     from helpdesk.runtime import Runtime
@@ -58,14 +59,14 @@ class DatabaseCustomerDirectory:
         now = self._runtime.clock()
 
         def record(session: Session, customer: Customer) -> str:
-            return service.record_rating(session, customer, subject, stars, now, comment)
+            return ratings.record_rating(session, customer, subject, stars, now, comment)
 
         return await self._in_transaction(customer_id, record)
 
     async def add_rating_comment(self, customer_id: int, subject: str, comment: str) -> None:
         """Attach what went wrong to the customer's rating of ``subject``."""
         def attach(session: Session, customer: Customer) -> bool:
-            return service.add_rating_comment(session, customer, subject, comment)
+            return ratings.add_rating_comment(session, customer, subject, comment)
 
         await self._in_transaction(customer_id, attach)
 
@@ -73,7 +74,7 @@ class DatabaseCustomerDirectory:
         """The newest rating the shop asked this customer for (within a week) and did not get."""
         now = self._runtime.clock()
         return await self._in_transaction(
-            customer_id, lambda session, customer: service.pending_rating_subject(session, customer, now))
+            customer_id, lambda session, customer: ratings.pending_rating_subject(session, customer, now))
 
     async def set_opt_out(self, customer_id: int, opted_out: bool) -> None:
         """Stop proactive care (cancelling what is scheduled), or resume it for future orders."""

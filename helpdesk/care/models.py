@@ -1,4 +1,4 @@
-"""Care plans per delivered order, the scheduled messages of each plan, and rating requests."""
+"""Care plans per delivered order and the scheduled messages of each plan."""
 
 from __future__ import annotations
 
@@ -66,20 +66,3 @@ class CareMessage(SQLModel, table=True):
     sent_at: datetime | None = timestamp_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
-
-
-class RatingRequest(SQLModel, table=True):
-    """A rating the shop asked a customer for, so a plain "5" typed back can be matched to it."""
-
-    __tablename__ = "rating_requests"
-    __table_args__ = (Index("ix_rating_requests_customer_open", "customer_id", "answered_at", "sent_at"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    customer_id: int = Field(foreign_key="customers.id")
-    identity_id: int | None = Field(default=None, foreign_key="channel_identities.id", index=True)
-    subject: str = Field(max_length=64)  # "order:<code>" or "conversation:<id>"
-    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
-    conversation_id: int | None = Field(default=None, foreign_key="conversations.id", index=True)
-    sent_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    answered_at: datetime | None = timestamp_field()
-    rating_id: int | None = Field(default=None, foreign_key="ratings.id")

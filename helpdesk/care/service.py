@@ -1,5 +1,7 @@
-"""After-delivery care: marking orders delivered, scheduling the care sequence per channel identity,
-deciding at send time whether a message may go, ratings the shop asked for, and order imports.
+"""After-delivery care: its policy (delays, quiet hours, time zone), scheduling the care sequence
+per channel identity, and deciding at send time whether a message may go. Marking orders delivered
+and importing them is the shop's (``helpdesk/shop/``), ratings are ``helpdesk/ratings/``'s, and
+what the messages say is ``helpdesk/care/composer.py``'s.
 
 The sequence is data, not timers: one ``care_messages`` row per (order, identity, step) with the
 time it is due. A periodic task (``helpdesk/care/tasks.py``) sends what is due. Nothing here talks
@@ -8,11 +10,8 @@ HTTP or commits; callers own the transaction.
 
 from __future__ import annotations
 
-import csv
-import io
-import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,23 +20,19 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.knowledge import FaqEntry, Knowledge, fold
 from bot.responses import Responses
 from connectors import CONNECTORS
-from connectors.base import OutboundRatingRequest, OutboundText
 from helpdesk.audit import service as audit
-from helpdesk.care.models import CareKind, CareMessage, CarePlan, CareStatus, RatingRequest
+from helpdesk.care.composer import CareComposer
+from helpdesk.care.models import CareKind, CareMessage, CarePlan, CareStatus
 from helpdesk.conversations import service as conversations
-from helpdesk.conversations.models import HUMAN_STATES, Conversation, DeliveryStatus, MessageAuthor
-from helpdesk.core.errors import Conflict, NotFound
+from helpdesk.conversations.models import HUMAN_STATES, OPEN_STATES, Conversation, DeliveryStatus, MessageAuthor
+from helpdesk.conversations.service import DEFAULT_FIRST_RESPONSE
 from helpdesk.customers.models import ChannelIdentity, Customer
-from helpdesk.customers.service import normalise_phone, primary_customer
-from helpdesk.ratings.models import Rating
-from helpdesk.shop.directory import normalise_order_code
-from helpdesk.shop.models import Order, OrderStatus, Product, Warranty
-from helpdesk.shop.service import add_months
-
-log = logging.getLogger(__name__)
+from helpdesk.customers.service import primary_customer
+from helpdesk.ratings.service import has_rated_order, request_rating
+from helpdesk.shop.models import Order, OrderStatus
+from helpdesk.shop.service import order_customer_ids
 
 #: the steps in the order they go out
 SEQUENCE = (CareKind.thank_you, CareKind.rating_request, CareKind.usage_tips, CareKind.check_in)
@@ -45,8 +40,6 @@ SEQUENCE = (CareKind.thank_you, CareKind.rating_request, CareKind.usage_tips, Ca
 MAX_LATENESS = timedelta(days=2)
 #: while a person talks with the customer the bot keeps quiet; care waits this long and looks again
 HUMAN_OWNED_RETRY = timedelta(minutes=30)
-#: a typed "5" answers a rating request only this long after it was sent
-RATING_ANSWER_WINDOW = timedelta(days=7)
 #: when agents are at work (shop time); handoff ETAs outside these hours say when they are back
 BUSINESS_OPENS, BUSINESS_CLOSES = time(8, 0), time(21, 0)
 _CLAIMED = "sending"  # only ever visible inside the claiming transaction
@@ -136,125 +129,8 @@ class CarePolicy:
         return max(self.delays.values()) + MAX_LATENESS
 
 
-# -- marking orders delivered ------------------------------------------------------------------------
-
-
-@dataclass
-class DeliveryOutcome:
-    """What marking an order delivered did."""
-
-    order: Order
-    newly_delivered: bool
-    scheduled: int = 0
-
-
-def get_order(session: Session, code: str) -> Order:
-    """The order with this code (any case, with or without '#'); NotFound otherwise."""
-    order = session.exec(select(Order).where(Order.code == normalise_order_code(code))).first()
-    if order is None:
-        raise NotFound(f"order {code} not found")
-    return order
-
-
-def identity_for_delivery(session: Session, order: Order, channel: str, external_id: str) -> ChannelIdentity:
-    """The channel identity the order system named, created if new and tied to the order's customer."""
-    identity = session.exec(select(ChannelIdentity).where(ChannelIdentity.channel == channel,
-                                                          ChannelIdentity.external_id == external_id)).first()
-    if identity is None:
-        customer = session.get(Customer, order.customer_id) if order.customer_id else None
-        if customer is None:
-            # The phone stays unverified: the order system vouches for the chat, not for the phone.
-            customer = Customer(name=order.customer_name, phone=normalise_phone(order.phone or ""))
-            session.add(customer)
-            session.flush()
-        customer = primary_customer(session, customer)
-        identity = ChannelIdentity(customer_id=customer.id, channel=channel, external_id=external_id)
-        session.add(identity)
-        session.flush()
-    if order.customer_id is None:
-        order.customer_id = primary_customer(session, session.get(Customer, identity.customer_id)).id
-    return identity
-
-
-def mark_order_delivered(
-    session: Session, order: Order, *, policy: CarePolicy, now: datetime,
-    delivered_at: datetime | None = None, identity: ChannelIdentity | None = None,
-    actor_type: str = "system", actor_id: int | None = None,
-) -> DeliveryOutcome:
-    """Mark the order delivered, start its warranties and schedule its care sequence (idempotent).
-
-    A repeated call keeps the first delivery time and schedules nothing twice; it may add the
-    identity it names. The caller publishes the ``order_delivered`` event after committing.
-    """
-    if order.status == OrderStatus.cancelled:
-        raise Conflict(f"order {order.code} is cancelled")
-    newly = order.status != OrderStatus.delivered or order.delivered_at is None
-    if newly:
-        order.status = OrderStatus.delivered
-        order.delivered_at = delivered_at or order.delivered_at or now
-        start_warranties(session, order)
-    session.add(order)
-    session.flush()
-    audit.record(session, "order_delivered", "order", order.id, actor_type=actor_type, actor_id=actor_id,
-                 code=order.code, delivered_at=order.delivered_at.isoformat(), repeated=not newly,
-                 identity_id=identity.id if identity else None)
-    scheduled = schedule_care_sequence(session, order, policy=policy, now=now,
-                                       identities=[identity] if identity else [])
-    return DeliveryOutcome(order, newly, scheduled)
-
-
-def start_warranties(session: Session, order: Order) -> int:
-    """Start the warranties of the order's units from its delivery; creates missing ones. How many."""
-    starts = order.delivered_at
-    started = 0
-    serials: dict[str, str | None] = {}  # serial -> sku
-    for line in order.items:
-        for serial in _line_serials(line):
-            serials[serial] = line.get("sku")
-    known = {w.serial: w for w in session.exec(select(Warranty).where(Warranty.order_id == order.id)).all()}
-    for serial, sku in serials.items():
-        warranty = known.get(serial) or session.exec(
-            select(Warranty).where(Warranty.serial == serial)).first()
-        if warranty is not None and warranty.order_id not in (None, order.id):
-            log.warning("serial %s of order %s already belongs to another order's warranty", serial,
-                        order.code)
-            continue
-        product = session.exec(select(Product).where(Product.sku == sku)).first() if sku else None
-        if warranty is None:
-            if product is None:
-                continue  # unknown product: no warranty term to start
-            warranty = Warranty(serial=serial, product_id=product.id, order_id=order.id, starts_at=starts,
-                                ends_at=add_months(starts, product.warranty_months))
-        known[serial] = warranty
-    for warranty in known.values():
-        product = session.get(Product, warranty.product_id)
-        warranty.order_id = order.id
-        warranty.starts_at = starts
-        warranty.ends_at = add_months(starts, product.warranty_months if product else 12)
-        session.add(warranty)
-        started += 1
-    return started
-
-
-def _line_serials(line: dict[str, Any]) -> list[str]:
-    serials = line.get("serials") or ([line["serial"]] if line.get("serial") else [])
-    return [str(serial) for serial in serials]
-
-
 # -- scheduling --------------------------------------------------------------------------------------
 
-
-def order_customer_ids(session: Session, order: Order) -> set[int]:
-    """The customers an order is theirs: its customer (following merges) and whoever verified its phone."""
-    customer_ids: set[int] = set()
-    phone = normalise_phone(order.phone or "")
-    if phone:
-        customer_ids.update(session.exec(select(Customer.id).where(
-            Customer.phone == phone, col(Customer.phone_verified).is_(True),
-            col(Customer.merged_into_id).is_(None))).all())
-    if order.customer_id is not None:
-        customer_ids.add(primary_customer(session, session.get(Customer, order.customer_id)).id)
-    return customer_ids
 
 
 def care_identities(
@@ -520,8 +396,6 @@ def send_care_message(
 
 
 def _open_conversation_if_any(session: Session, identity: ChannelIdentity) -> Conversation | None:
-    from helpdesk.conversations.models import OPEN_STATES
-
     return session.exec(
         select(Conversation)
         .where(Conversation.identity_id == identity.id, col(Conversation.state).in_(OPEN_STATES))
@@ -539,7 +413,7 @@ def _verdict(
         return cancelled, "the customer opted out", None
     if order.status != OrderStatus.delivered:
         return cancelled, f"the order is now {order.status}", None
-    if care.kind == CareKind.rating_request and _has_rated_order(session, customer, order):
+    if care.kind == CareKind.rating_request and has_rated_order(session, customer, order):
         return skipped, "the customer already rated this order", None
     if now - care.due_at > MAX_LATENESS:
         return skipped, f"missed: it was due at {care.due_at.isoformat()}", None
@@ -573,229 +447,12 @@ def _duration(span: timedelta) -> str:
     return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
 
 
-def _has_rated_order(session: Session, customer: Customer, order: Order) -> bool:
-    return session.exec(select(Rating.id).where(
-        Rating.customer_id == customer.id, Rating.order_id == order.id, Rating.kind == "delivery",
-    )).first() is not None
-
-
-# -- what the messages say ---------------------------------------------------------------------------
-
-
-@dataclass
-class CareComposer:
-    """Renders care messages from the templates in data/bot/care.yml and the FAQ's usage answers."""
-
-    responses: Responses
-    knowledge: Knowledge
-    shop_name: str
-    usage_intent: str = "product_usage"
-
-    def compose(
-        self, session: Session, kind: str, order: Order, customer: Customer, recipient_id: str, *,
-        buttons: bool,
-    ) -> OutboundText | OutboundRatingRequest:
-        """The outbound message for one step, in the customer's language."""
-        locale = customer.locale or self.responses.default_locale
-        products = _ordered_products(session, order)
-        values = {
-            "shop": self.shop_name,
-            "order": order.code,
-            "greeting": self._greeting(customer.name or order.customer_name, locale),
-            "product": self._product_name(products, locale),
-        }
-        if kind == CareKind.rating_request:
-            if buttons:
-                text = self.responses.render("care_rating_request", locale, **values)
-                return OutboundRatingRequest(recipient_id=recipient_id, text=text,
-                                             subject=f"order:{order.code}")
-            return OutboundText(recipient_id=recipient_id,
-                                text=self.responses.render("care_rating_request_text", locale, **values))
-        if kind == CareKind.usage_tips:
-            return OutboundText(recipient_id=recipient_id, text=self._usage_tips(products, locale, values))
-        key = {CareKind.thank_you: "care_thank_you", CareKind.check_in: "care_check_in"}[CareKind(kind)]
-        return OutboundText(recipient_id=recipient_id, text=self.responses.render(key, locale, **values))
-
-    def _greeting(self, name: str | None, locale: str) -> str:
-        if name and name.strip():
-            return self.responses.render("care_greeting_named", locale, name=name.strip())
-        return self.responses.render("care_greeting", locale)
-
-    def _product_name(self, products: list[tuple[dict[str, Any], Product | None]], locale: str) -> str:
-        if not products:
-            return self.responses.render("care_product_fallback", locale)
-        line, product = products[0]
-        if product is not None:
-            return (product.name_en if locale == "en" and product.name_en else product.name) or product.sku
-        fallback = self.responses.render("care_product_fallback", locale)
-        return str(line.get("name") or line.get("sku") or fallback)
-
-    def _usage_tips(self, products: list[tuple[dict[str, Any], Product | None]], locale: str,
-                    values: dict[str, str]) -> str:
-        for line, product in products:
-            entry = self.usage_tip_for(line, product)
-            if entry is None:
-                continue
-            tip = entry.answer.get(locale) or entry.answer.get(self.responses.default_locale) \
-                or next(iter(entry.answer.values()))
-            names = {"product": self._product_name([(line, product)], locale)}
-            text = self.responses.render("care_usage_tips", locale, **{**values, **names, "tip": tip})
-            if entry.links:
-                link = entry.links[0]
-                text += "\n" + self.responses.render("care_usage_tips_link", locale, title=link.title,
-                                                     url=link.url)
-            return text
-        return self.responses.render("care_usage_tips_generic", locale, **values)
-
-    def usage_tip_for(self, line: dict[str, Any], product: Product | None) -> FaqEntry | None:
-        """The product-usage FAQ answer whose keywords best match the product's names, if any match."""
-        names = [str(line.get("name") or ""), str(line.get("sku") or "")]
-        if product is not None:
-            names += [product.name, product.name_en or "", product.category or ""]
-        folded = fold(" ".join(names))
-        best, best_score = None, 0
-        for entry in self.knowledge.by_intent.get(self.usage_intent, []):
-            score = sum(fold(keyword) in folded for keyword in entry.keywords)
-            if score > best_score:  # the first entry wins a tie: FAQ files list the basics first
-                best, best_score = entry, score
-        return best
-
-
-def _ordered_products(session: Session, order: Order) -> list[tuple[dict[str, Any], Product | None]]:
-    lines = []
-    for line in order.items:
-        sku = line.get("sku")
-        product = session.exec(select(Product).where(Product.sku == sku)).first() if sku else None
-        lines.append((line, product))
-    return lines
-
-
-# -- ratings the shop asked for ----------------------------------------------------------------------
-
-
-def request_rating(
-    session: Session, customer: Customer, subject: str, now: datetime, *,
-    identity: ChannelIdentity | None = None, order: Order | None = None,
-    conversation: Conversation | None = None,
-) -> RatingRequest:
-    """Remember that the customer was asked to rate ``subject``, so a typed "5" can be matched to it."""
-    request = RatingRequest(customer_id=customer.id, identity_id=identity.id if identity else None,
-                            subject=subject, order_id=order.id if order else None,
-                            conversation_id=conversation.id if conversation else None, sent_at=now)
-    session.add(request)
-    session.flush()
-    return request
-
-
-def pending_rating_subject(session: Session, customer: Customer, now: datetime) -> str | None:
-    """The newest subject the customer was asked to rate within RATING_ANSWER_WINDOW and did not."""
-    customer = primary_customer(session, customer)
-    # Requests follow identities, which follow merges; the customer column may name a merged record.
-    identity_ids = select(ChannelIdentity.id).where(ChannelIdentity.customer_id == customer.id)
-    return session.exec(
-        select(RatingRequest.subject)
-        .where((RatingRequest.customer_id == customer.id) | col(RatingRequest.identity_id).in_(identity_ids),
-               col(RatingRequest.answered_at).is_(None), RatingRequest.sent_at >= now - RATING_ANSWER_WINDOW)
-        .order_by(col(RatingRequest.sent_at).desc(), col(RatingRequest.id).desc())
-    ).first()
-
-
-def record_rating(
-    session: Session, customer: Customer, subject: str, stars: int, now: datetime, comment: str | None = None,
-) -> str:
-    """Store a 1–5 rating of ``order:<code>`` (kind "delivery") or ``conversation:<id>`` (kind "csat").
-
-    One rating per customer and subject: pressing another star later changes it. A subject that is
-    unknown or not the customer's is not stored and the kind "ignored" is returned.
-    """
-    if not 1 <= stars <= 5:
-        raise ValueError(f"a rating is 1 to 5 stars, got {stars}")
-    customer = primary_customer(session, customer)
-    kind, _, reference = subject.partition(":")
-    if kind == "order":
-        order = session.exec(select(Order).where(Order.code == normalise_order_code(reference))).first()
-        if order is None or not _may_rate_order(session, customer, order, subject):
-            log.info("ignoring a rating of %s by customer %s: unknown or not theirs", subject, customer.id)
-            return "ignored"
-        rating_kind, target = "delivery", {"order_id": order.id}
-        agent_id = None
-    elif kind == "conversation" and reference.isdigit():
-        conversation = session.get(Conversation, int(reference))
-        if conversation is None or primary_customer(
-                session, session.get(Customer, conversation.customer_id)).id != customer.id:
-            log.info("ignoring a rating of %s by customer %s: unknown or not theirs", subject, customer.id)
-            return "ignored"
-        rating_kind, target = "csat", {"conversation_id": conversation.id}
-        agent_id = conversation.assignee_id
-    else:
-        log.info("ignoring a rating of unknown subject %r", subject)
-        return "ignored"
-    rating = _rating_of(session, customer, rating_kind, target)
-    if rating is None:
-        rating = Rating(kind=rating_kind, score=stars, customer_id=customer.id, agent_id=agent_id, **target)
-    rating.score = stars
-    if comment:
-        rating.comment = comment[:2000]
-    session.add(rating)
-    session.flush()
-    identity_ids = select(ChannelIdentity.id).where(ChannelIdentity.customer_id == customer.id)
-    session.exec(
-        update(RatingRequest)
-        .where(RatingRequest.subject == subject, col(RatingRequest.answered_at).is_(None),
-               (RatingRequest.customer_id == customer.id) | col(RatingRequest.identity_id).in_(identity_ids))
-        .values(answered_at=now, rating_id=rating.id)
-    )
-    return rating_kind
-
-
-def add_rating_comment(session: Session, customer: Customer, subject: str, comment: str) -> bool:
-    """Attach what went wrong to the customer's rating of ``subject``; whether there was one."""
-    customer = primary_customer(session, customer)
-    kind, _, reference = subject.partition(":")
-    if kind == "order":
-        order = session.exec(select(Order).where(Order.code == normalise_order_code(reference))).first()
-        rating = _rating_of(session, customer, "delivery", {"order_id": order.id}) if order else None
-    elif kind == "conversation" and reference.isdigit():
-        rating = _rating_of(session, customer, "csat", {"conversation_id": int(reference)})
-    else:
-        rating = None
-    if rating is None:
-        return False
-    rating.comment = comment[:2000]
-    session.add(rating)
-    return True
-
-
-def _rating_of(session: Session, customer: Customer, kind: str, target: dict[str, int]) -> Rating | None:
-    query = select(Rating).where(Rating.customer_id == customer.id, Rating.kind == kind)
-    for column, value in target.items():
-        query = query.where(getattr(Rating, column) == value)
-    return session.exec(query.order_by(col(Rating.id).desc())).first()
-
-
-def _may_rate_order(session: Session, customer: Customer, order: Order, subject: str) -> bool:
-    """Asked to rate it, or it is theirs (their order, or placed with the phone they verified)."""
-    if order.customer_id is not None and primary_customer(
-            session, session.get(Customer, order.customer_id)).id == customer.id:
-        return True
-    if customer.phone_verified and customer.phone and normalise_phone(order.phone or "") == customer.phone:
-        return True
-    identity_ids = select(ChannelIdentity.id).where(ChannelIdentity.customer_id == customer.id)
-    asked = session.exec(select(RatingRequest.id).where(
-        RatingRequest.subject == subject,
-        (RatingRequest.customer_id == customer.id) | col(RatingRequest.identity_id).in_(identity_ids),
-    )).first()
-    return asked is not None
-
-
 # -- when a person will answer -----------------------------------------------------------------------
 
 
 def handoff_eta(responses: Responses, priority: str, locale: str, now: datetime, timezone: tzinfo) -> str:
     """When an agent will answer, in the customer's words: a first-response target during business
     hours, the opening time outside them (or when the target would fall after closing)."""
-    from helpdesk.conversations.service import DEFAULT_FIRST_RESPONSE
-
     target = DEFAULT_FIRST_RESPONSE.get(priority, timedelta(hours=1))
     local = now.astimezone(timezone)
     opens = BUSINESS_OPENS.strftime("%H:%M")
@@ -808,205 +465,3 @@ def handoff_eta(responses: Responses, priority: str, locale: str, now: datetime,
     if minutes >= 60 and minutes % 60 == 0:
         return responses.render("care_eta_hours", locale, hours=minutes // 60)
     return responses.render("care_eta_minutes", locale, minutes=minutes)
-
-
-# -- importing orders --------------------------------------------------------------------------------
-
-IMPORT_COLUMNS = ("code", "phone", "customer_name", "status", "delivered_at", "items", "serials")
-REQUIRED_COLUMNS = ("code", "phone")
-
-
-@dataclass(frozen=True)
-class ImportRowError:
-    """A problem with one line of an import file (line 1 is the header)."""
-
-    line: int
-    error: str
-
-
-@dataclass(frozen=True)
-class OrderRow:
-    """One valid line of an order import."""
-
-    line: int
-    code: str
-    phone: str
-    customer_name: str | None
-    status: OrderStatus
-    delivered_at: datetime | None
-    items: list[dict[str, Any]] | None  # None: keep the order's items
-
-
-@dataclass
-class ImportReport:
-    """What an import did, or why it did nothing."""
-
-    created: int = 0
-    updated: int = 0
-    delivered: int = 0
-    care_scheduled: int = 0
-    errors: list[ImportRowError] = field(default_factory=list)
-    delivered_codes: list[str] = field(default_factory=list)
-
-
-def read_orders_csv(
-    data: bytes | str, *, timezone: tzinfo, now: datetime,
-) -> tuple[list[OrderRow], list[ImportRowError]]:
-    """Validate every line of an order CSV; returns the rows and every line's errors (nothing written).
-
-    Columns: code, phone, customer_name, status, delivered_at (ISO; without a zone it is shop time),
-    items (``sku:qty;sku:qty``) and serials (``;``-separated, given to the units in item order).
-    """
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8-sig")  # spreadsheets often add a BOM
-        except UnicodeDecodeError:
-            return [], [ImportRowError(1, "the file is not UTF-8 text")]
-    reader = csv.reader(io.StringIO(data))
-    header = next(reader, None)
-    if header is None:
-        return [], [ImportRowError(1, "the file is empty")]
-    columns = [name.strip().lower() for name in header]
-    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
-    unknown = [name for name in columns if name not in IMPORT_COLUMNS]
-    if missing or unknown:
-        problems = ([f"missing column(s): {', '.join(missing)}"] if missing else []) + \
-                   ([f"unknown column(s): {', '.join(unknown)}"] if unknown else [])
-        return [], [ImportRowError(1, "; ".join(problems) + f" (expected {', '.join(IMPORT_COLUMNS)})")]
-    rows: list[OrderRow] = []
-    errors: list[ImportRowError] = []
-    seen: dict[str, int] = {}
-    for values in reader:
-        line = reader.line_num
-        if not any(value.strip() for value in values):
-            continue
-        if len(values) != len(columns):
-            errors.append(ImportRowError(line, f"expected {len(columns)} fields, found {len(values)}"))
-            continue
-        record = {name: value.strip() for name, value in zip(columns, values, strict=True)}
-        try:
-            row = _order_row(line, record, timezone=timezone, now=now)
-        except ValueError as exc:
-            errors.append(ImportRowError(line, str(exc)))
-            continue
-        if row.code in seen:
-            errors.append(ImportRowError(line, f"order {row.code} already appears on line {seen[row.code]}"))
-            continue
-        seen[row.code] = line
-        rows.append(row)
-    return rows, errors
-
-
-def _order_row(line: int, record: dict[str, str], *, timezone: tzinfo, now: datetime) -> OrderRow:
-    code = normalise_order_code(record.get("code", ""))
-    if not code or len(code) > 32:
-        raise ValueError("code is required (at most 32 characters)")
-    phone = normalise_phone(record.get("phone", ""))
-    if phone is None:
-        raise ValueError(f"phone {record.get('phone', '')!r} is not a Vietnamese mobile number")
-    delivered_at = None
-    if record.get("delivered_at"):
-        try:
-            delivered_at = datetime.fromisoformat(record["delivered_at"])
-        except ValueError as exc:
-            raise ValueError(f"delivered_at {record['delivered_at']!r} is not an ISO date and time") from exc
-        if delivered_at.tzinfo is None:
-            delivered_at = delivered_at.replace(tzinfo=timezone)
-        delivered_at = delivered_at.astimezone(UTC)
-        if delivered_at > now + timedelta(minutes=5):
-            raise ValueError("delivered_at is in the future")
-    status_text = record.get("status", "").lower() or ("delivered" if delivered_at else "pending")
-    try:
-        status = OrderStatus(status_text)
-    except ValueError as exc:
-        known = ", ".join(s.value for s in OrderStatus)
-        raise ValueError(f"status {status_text!r} is not one of {known}") from exc
-    if status == OrderStatus.delivered and delivered_at is None:
-        delivered_at = now
-    items = _parse_items(record.get("items", ""), record.get("serials", ""))
-    name = record.get("customer_name") or None
-    return OrderRow(line, code, phone, name[:200] if name else None, status, delivered_at, items)
-
-
-def _parse_items(items_text: str, serials_text: str) -> list[dict[str, Any]] | None:
-    serials = [serial.strip().upper() for serial in serials_text.split(";") if serial.strip()]
-    if not items_text:
-        if serials:
-            raise ValueError("serials need items to belong to")
-        return None
-    items: list[dict[str, Any]] = []
-    for part in items_text.split(";"):
-        if not part.strip():
-            continue
-        sku, _, qty_text = part.strip().partition(":")
-        sku = sku.strip()
-        qty_text = qty_text.strip() or "1"
-        if not sku or not qty_text.isdigit() or int(qty_text) < 1:
-            raise ValueError(f"item {part.strip()!r} must look like SKU:quantity")
-        items.append({"sku": sku, "qty": int(qty_text)})
-    units = sum(item["qty"] for item in items)
-    if len(serials) > units:
-        raise ValueError(f"{len(serials)} serials for {units} unit(s)")
-    remaining = list(serials)
-    for item in items:
-        mine, remaining = remaining[:item["qty"]], remaining[item["qty"]:]
-        if mine:
-            item["serials"] = mine
-            if len(mine) == 1:
-                item["serial"] = mine[0]  # the shape the demo shop file uses
-    return items
-
-
-def check_rows_against_orders(session: Session, rows: list[OrderRow]) -> list[ImportRowError]:
-    """Errors only the stored orders reveal (a cancelled order cannot be marked delivered), so the
-    write phase never stops half way."""
-    delivered = {row.code: row.line for row in rows if row.status == OrderStatus.delivered}
-    if not delivered:
-        return []
-    cancelled = session.exec(select(Order.code).where(col(Order.code).in_(delivered),
-                                                      Order.status == OrderStatus.cancelled)).all()
-    errors = [ImportRowError(delivered[code], f"order {code} is cancelled and cannot be marked delivered")
-              for code in cancelled]
-    return sorted(errors, key=lambda error: error.line)
-
-
-def import_orders(
-    session: Session, rows: list[OrderRow], *, policy: CarePolicy, now: datetime, actor_type: str = "system",
-    actor_id: int | None = None,
-) -> ImportReport:
-    """Create or update the validated orders and mark delivered ones delivered (care included)."""
-    report = ImportReport()
-    for row in rows:
-        order = session.exec(select(Order).where(Order.code == row.code)).first()
-        if order is None:
-            order = Order(code=row.code, phone=row.phone)
-            report.created += 1
-        else:
-            report.updated += 1
-        order.phone = row.phone
-        if row.customer_name:
-            order.customer_name = row.customer_name
-        if row.items is not None:
-            order.items = [_named_item(session, item) for item in row.items]
-        if row.status != OrderStatus.delivered:
-            order.status = row.status
-            if row.delivered_at is not None and order.delivered_at is None:
-                order.delivered_at = row.delivered_at
-        session.add(order)
-        session.flush()
-        if row.status == OrderStatus.delivered:
-            outcome = mark_order_delivered(session, order, policy=policy, now=now,
-                                           delivered_at=row.delivered_at, actor_type=actor_type,
-                                           actor_id=actor_id)
-            report.care_scheduled += outcome.scheduled
-            if outcome.newly_delivered:
-                report.delivered += 1
-                report.delivered_codes.append(order.code)
-    audit.record(session, "orders_imported", "order", None, actor_type=actor_type, actor_id=actor_id,
-                 created=report.created, updated=report.updated, delivered=report.delivered)
-    return report
-
-
-def _named_item(session: Session, item: dict[str, Any]) -> dict[str, Any]:
-    product = session.exec(select(Product).where(Product.sku == item["sku"])).first()
-    return {**item, "name": product.name if product else item["sku"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -10,7 +11,8 @@ from anyio import to_thread
 from sqlmodel import Session
 
 from helpdesk.care import service
-from helpdesk.care.service import CareComposer, CarePolicy, ChannelAbilities, QueuedCareMessage
+from helpdesk.care.composer import CareComposer
+from helpdesk.care.service import CarePolicy, ChannelAbilities, QueuedCareMessage
 
 if TYPE_CHECKING:
     from helpdesk.runtime import Runtime
@@ -86,10 +88,22 @@ async def _deliver(runtime: Runtime, queued: QueuedCareMessage) -> None:
         await drain_chat(runtime, queued.channel, queued.recipient_id)
 
 
+#: runtimes with an early care run queued and not yet started: calls meanwhile need no run of their own
+_QUEUED: weakref.WeakSet[Runtime] = weakref.WeakSet()
+
+
 def send_due_care_soon(runtime: Runtime) -> None:
-    """Run the care task now in the background rather than at the next tick (callable from any thread)."""
-    if runtime.worker is not None:
-        runtime.worker.submit(CARE_JOB_KEY, lambda: _run_logged(runtime))
+    """Run the care task now in the background rather than at the next tick; any number of calls before
+    the run starts share it (call on the event loop)."""
+    if runtime.worker is None or runtime in _QUEUED:
+        return
+    _QUEUED.add(runtime)
+
+    async def run() -> None:
+        _QUEUED.discard(runtime)  # what is scheduled from here on needs a run of its own
+        await _run_logged(runtime)
+
+    runtime.worker.submit(CARE_JOB_KEY, run)
 
 
 async def _run_logged(runtime: Runtime) -> None:

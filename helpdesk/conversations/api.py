@@ -150,16 +150,9 @@ def hand_back(
 def resolve(
     conversation_id: int, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep
 ) -> ConversationPublic:
-    """Close the conversation."""
-    from helpdesk.conversations.flows import request_csat
-
+    """Close the conversation (ratings listen for it: helpdesk/ratings/listeners.py)."""
     conversation = service.get_conversation_for(session, agent, conversation_id)
-    service.resolve(session, conversation, agent)
-    survey = request_csat(runtime, session, conversation)
-    public = _updated(runtime, session, conversation, "resolved")
-    if survey is not None:
-        runtime.worker.submit_drain(survey.channel, survey.recipient_id)
-    return public
+    return _updated(runtime, session, service.resolve(session, conversation, agent), "resolved")
 
 
 @router.post("/{conversation_id}/messages/{message_id}/retry", response_model=MessagePublic)

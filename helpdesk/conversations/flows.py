@@ -418,28 +418,3 @@ def _record_deliveries(
                 recorded.append(Delivery(item.id, item.message_id, item.status, item.last_error))
         session.commit()
     return recorded
-
-
-def request_csat(runtime: Runtime, session: Session, conversation: Conversation) -> OutboxItem | None:
-    """After a person resolved the conversation, ask the customer for a 1–5 rating of the help
-    (buttons where the channel has them). Not when nobody from the team took part, or the
-    customer opted out of proactive messages."""
-    from connectors.base import OutboundRatingRequest
-    from helpdesk.care.service import request_rating
-    from helpdesk.customers.models import Customer
-    from helpdesk.customers.service import primary_customer
-
-    if conversation.escalated_at is None:
-        return None
-    identity = session.get(ChannelIdentity, conversation.identity_id)
-    customer = primary_customer(session, session.get(Customer, conversation.customer_id))
-    if identity is None or not identity.reachable or customer.care_opted_out:
-        return None
-    text = runtime.bot.responses.render("csat_request", customer.locale or "vi")
-    subject = f"conversation:{conversation.id}"
-    prompt = OutboundRatingRequest(recipient_id=identity.external_id, text=text, subject=subject)
-    message = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
-                                        text=text, delivery_status=DeliveryStatus.pending)
-    request_rating(session, customer, subject, runtime.clock(), identity=identity, conversation=conversation)
-    return conversations.queue_outbound(session, conversation, message, prompt.model_dump(mode="json"),
-                                        identity.external_id)

@@ -2,12 +2,12 @@
 
 from helpdesk.agents.models import Agent, AuthToken, LoginAttempt, Team, TeamMember
 from helpdesk.audit.models import AuditEntry
-from helpdesk.care.models import CareMessage, CarePlan, RatingRequest
-from helpdesk.channels.models import ChannelCredential, InboundEvent, InboundOutcome, OutboxItem
+from helpdesk.care.models import CareMessage, CarePlan
+from helpdesk.channels.models import ChannelCredential, InboundAttempt, InboundEvent, InboundOutcome, OutboxItem
 from helpdesk.conversations.models import Conversation, ConversationTag, DialogueState, Message
 from helpdesk.canned.models import CannedResponse
 from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
-from helpdesk.ratings.models import Rating
+from helpdesk.ratings.models import Rating, RatingRequest
 from helpdesk.shop.models import Order, Product, Warranty
 from helpdesk.sla.models import BusinessHoursPeriod, Holiday, SLAEvent, SLAOutcome, SLAPolicy, SLATimer
 from helpdesk.training.models import (
@@ -23,7 +23,7 @@ from helpdesk.training.models import (
 
 __all__ = [
     "LoginAttempt", "Team", "TeamMember", "ConversationTag", "CannedResponse",
-    "Agent", "AuthToken", "AuditEntry", "ChannelCredential", "InboundEvent", "InboundOutcome", "OutboxItem",
+    "Agent", "AuthToken", "AuditEntry", "ChannelCredential", "InboundEvent", "InboundOutcome", "InboundAttempt", "OutboxItem",
     "Conversation", "DialogueState",
     "Message", "ChannelIdentity", "Customer", "CustomerMerge", "Rating", "Order", "Product", "Warranty",
     "CarePlan", "CareMessage",

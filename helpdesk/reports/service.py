@@ -49,7 +49,6 @@ from sqlmodel import Session, col
 from bot.flows.complaints import COMPLAINT_INTENTS
 from helpdesk.agents.models import Agent, AgentRole, Team, TeamMember
 from helpdesk.agents.teams import team_names
-from helpdesk.care.models import RatingRequest
 from helpdesk.conversations.models import (
     Conversation,
     ConversationState,
@@ -60,7 +59,7 @@ from helpdesk.conversations.models import (
 from helpdesk.core.db import UTCDateTime
 from helpdesk.core.errors import BadRequest, CareDeskError, Forbidden
 from helpdesk.customers.models import ChannelIdentity
-from helpdesk.ratings.models import Rating
+from helpdesk.ratings.models import Rating, RatingRequest
 from helpdesk.reports.schemas import (
     AfterDeliveryStats,
     RatingDistribution,

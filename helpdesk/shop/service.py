@@ -1,23 +1,30 @@
-"""Orders, products and warranties: loading the demo shop and looking things up."""
+"""Orders, products and warranties: loading the demo shop, looking orders up, marking them delivered
+and starting their warranties. Nothing here talks HTTP or commits; callers own the transaction."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import calendar
+import logging
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from helpdesk.audit import service as audit
 from helpdesk.core.db import utcnow
+from helpdesk.core.errors import Conflict, NotFound
+from helpdesk.customers.models import ChannelIdentity, Customer
+from helpdesk.customers.service import normalise_phone, primary_customer
+from helpdesk.shop.directory import normalise_order_code
 from helpdesk.shop.models import Order, OrderStatus, Product, Warranty
+
+log = logging.getLogger(__name__)
 
 
 def add_months(moment, months: int):
     """The same day ``months`` later (clamped to the month's last day)."""
-    import calendar
-
     month_index = moment.month - 1 + months
     year, month = moment.year + month_index // 12, month_index % 12 + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])
@@ -69,3 +76,112 @@ def load_shop_file(session: Session, path: Path) -> dict[str, int]:
                 counts["warranties"] += 1
     audit.record(session, "shop_data_loaded", "shop", None, source=str(path), **counts)
     return counts
+
+
+# -- looking orders up -------------------------------------------------------------------------------
+
+
+def get_order(session: Session, code: str) -> Order:
+    """The order with this code (any case, with or without '#'); NotFound otherwise."""
+    order = session.exec(select(Order).where(Order.code == normalise_order_code(code))).first()
+    if order is None:
+        raise NotFound(f"order {code} not found")
+    return order
+
+
+def order_customer_ids(session: Session, order: Order) -> set[int]:
+    """The customers an order is theirs: its customer (following merges) and whoever verified its phone."""
+    customer_ids: set[int] = set()
+    phone = normalise_phone(order.phone or "")
+    if phone:
+        customer_ids.update(session.exec(select(Customer.id).where(
+            Customer.phone == phone, col(Customer.phone_verified).is_(True),
+            col(Customer.merged_into_id).is_(None))).all())
+    if order.customer_id is not None:
+        customer_ids.add(primary_customer(session, session.get(Customer, order.customer_id)).id)
+    return customer_ids
+
+
+# -- delivery and warranties -------------------------------------------------------------------------
+
+
+def identity_for_delivery(session: Session, order: Order, channel: str, external_id: str) -> ChannelIdentity:
+    """The channel identity the order system named, created if new and tied to the order's customer."""
+    identity = session.exec(select(ChannelIdentity).where(ChannelIdentity.channel == channel,
+                                                          ChannelIdentity.external_id == external_id)).first()
+    if identity is None:
+        customer = session.get(Customer, order.customer_id) if order.customer_id else None
+        if customer is None:
+            # The phone stays unverified: the order system vouches for the chat, not for the phone.
+            customer = Customer(name=order.customer_name, phone=normalise_phone(order.phone or ""))
+            session.add(customer)
+            session.flush()
+        customer = primary_customer(session, customer)
+        identity = ChannelIdentity(customer_id=customer.id, channel=channel, external_id=external_id)
+        session.add(identity)
+        session.flush()
+    if order.customer_id is None:
+        order.customer_id = primary_customer(session, session.get(Customer, identity.customer_id)).id
+    return identity
+
+
+def mark_order_delivered(
+    session: Session, order: Order, *, now: datetime, delivered_at: datetime | None = None,
+    identity: ChannelIdentity | None = None, actor_type: str = "system", actor_id: int | None = None,
+) -> bool:
+    """Mark the order delivered and start its warranties; whether it was not delivered before.
+
+    A repeated call keeps the first delivery time and is audited as a repeat. The after-delivery care
+    is not started here: ``helpdesk.shop.flows.deliver_order`` does both in one transaction.
+    """
+    if order.status == OrderStatus.cancelled:
+        raise Conflict(f"order {order.code} is cancelled")
+    newly = order.status != OrderStatus.delivered or order.delivered_at is None
+    if newly:
+        order.status = OrderStatus.delivered
+        order.delivered_at = delivered_at or order.delivered_at or now
+        start_warranties(session, order)
+    session.add(order)
+    session.flush()
+    audit.record(session, "order_delivered", "order", order.id, actor_type=actor_type, actor_id=actor_id,
+                 code=order.code, delivered_at=order.delivered_at.isoformat(), repeated=not newly,
+                 identity_id=identity.id if identity else None)
+    return newly
+
+
+def start_warranties(session: Session, order: Order) -> int:
+    """Start the warranties of the order's units from its delivery; creates missing ones. How many."""
+    starts = order.delivered_at
+    started = 0
+    serials: dict[str, str | None] = {}  # serial -> sku
+    for line in order.items:
+        for serial in _line_serials(line):
+            serials[serial] = line.get("sku")
+    known = {w.serial: w for w in session.exec(select(Warranty).where(Warranty.order_id == order.id)).all()}
+    for serial, sku in serials.items():
+        warranty = known.get(serial) or session.exec(
+            select(Warranty).where(Warranty.serial == serial)).first()
+        if warranty is not None and warranty.order_id not in (None, order.id):
+            log.warning("serial %s of order %s already belongs to another order's warranty", serial,
+                        order.code)
+            continue
+        product = session.exec(select(Product).where(Product.sku == sku)).first() if sku else None
+        if warranty is None:
+            if product is None:
+                continue  # unknown product: no warranty term to start
+            warranty = Warranty(serial=serial, product_id=product.id, order_id=order.id, starts_at=starts,
+                                ends_at=add_months(starts, product.warranty_months))
+        known[serial] = warranty
+    for warranty in known.values():
+        product = session.get(Product, warranty.product_id)
+        warranty.order_id = order.id
+        warranty.starts_at = starts
+        warranty.ends_at = add_months(starts, product.warranty_months if product else 12)
+        session.add(warranty)
+        started += 1
+    return started
+
+
+def _line_serials(line: dict[str, Any]) -> list[str]:
+    serials = line.get("serials") or ([line["serial"]] if line.get("serial") else [])
+    return [str(serial) for serial in serials]

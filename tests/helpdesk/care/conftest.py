@@ -81,7 +81,7 @@ async def started(settings, clock: FakeClock) -> AsyncIterator[CareDeskClient]:
 
 def wire_care(app, runtime) -> None:
     """Until app.py and runtime.py include them: the care router and the customer directory."""
-    from helpdesk.care.api import router
+    from helpdesk.shop.api import router
     from helpdesk.care.directory import DatabaseCustomerDirectory
 
     if not any(getattr(route, "path", "").startswith("/api/orders") for route in app.router.routes):
@@ -161,7 +161,8 @@ def bot_texts(engine, channel: str, external_id: str) -> list[str]:
 
 def care_rows(engine, code: str) -> list[dict]:
     """The order's care messages as plain dicts, by due time."""
-    from helpdesk.care.service import care_messages_for_order, get_order
+    from helpdesk.care.service import care_messages_for_order
+    from helpdesk.shop.service import get_order
 
     with Session(engine) as session:
         order = get_order(session, code)

@@ -183,14 +183,15 @@ async def test_two_workers_send_each_message_once(database_url, tmp_path, clock)
         runtime.clock = clock
         runtime.worker = Worker(runtime)  # drains only; no pump
     try:
-        from helpdesk.care import service
+        from helpdesk.care.service import CarePolicy
+        from helpdesk.shop.flows import deliver_order
 
         with Session(first.engine) as session:
-            policy = service.CarePolicy.from_settings(settings)
+            policy = CarePolicy.from_settings(settings)
             from helpdesk.shop.models import Order
 
             for order in session.exec(select(Order)).all():
-                service.mark_order_delivered(session, order, policy=policy, now=clock.now)
+                deliver_order(session, order, policy=policy, now=clock.now)
             session.commit()
         clock.advance(days=1)  # thank-you and rating due for 8 identities: 16 messages
 

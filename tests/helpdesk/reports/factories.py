@@ -11,10 +11,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from helpdesk.care.models import RatingRequest
 from helpdesk.conversations.models import Conversation, ConversationTag, Message
 from helpdesk.customers.models import ChannelIdentity, Customer
-from helpdesk.ratings.models import Rating
+from helpdesk.ratings.models import Rating, RatingRequest
 from helpdesk.sla.models import SLAEvent, SLAOutcome
 from tests.conftest import CareDeskClient
 

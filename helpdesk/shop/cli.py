@@ -42,22 +42,23 @@ def import_file(
     """Create or update orders from a CSV file; delivered rows start their care. All or nothing."""
     from sqlmodel import Session
 
-    from helpdesk.care import service
+    from helpdesk.care.service import CarePolicy
     from helpdesk.core.db import utcnow
+    from helpdesk.shop import imports
 
     settings = _settings()
-    policy, now = service.CarePolicy.from_settings(settings), utcnow()
+    policy, now = CarePolicy.from_settings(settings), utcnow()
     engine = _engine(settings)
     try:
         with Session(engine) as session:
-            rows, errors = service.read_orders_csv(file.read_bytes(), timezone=policy.timezone, now=now)
-            errors += service.check_rows_against_orders(session, rows)
+            rows, errors = imports.read_orders_csv(file.read_bytes(), timezone=policy.timezone, now=now)
+            errors += imports.check_rows_against_orders(session, rows)
             if errors:
                 for error in sorted(errors, key=lambda e: e.line):
                     console.print(f"[red]{file.name}:{error.line}:[/red] {error.error}")
                 console.print("Nothing was imported.")
                 raise typer.Exit(1)
-            report = service.import_orders(session, rows, policy=policy, now=now, actor_type="cli")
+            report = imports.import_orders(session, rows, policy=policy, now=now, actor_type="cli")
             session.commit()
     finally:
         engine.dispose()
@@ -78,13 +79,15 @@ def delivered(
     from pydantic import ValidationError
     from sqlmodel import Session
 
-    from helpdesk.care import service
-    from helpdesk.care.schemas import OrderDelivered
+    from helpdesk.shop.schemas import OrderDelivered
+    from helpdesk.care.service import CarePolicy, care_messages_for_order
     from helpdesk.core.db import utcnow
     from helpdesk.core.errors import CareDeskError
+    from helpdesk.shop import service as shop
+    from helpdesk.shop.flows import deliver_order
 
     settings = _settings()
-    policy, now = service.CarePolicy.from_settings(settings), utcnow()
+    policy, now = CarePolicy.from_settings(settings), utcnow()
     try:
         request = OrderDelivered(delivered_at=at, channel=channel, external_id=external_id)
     except ValidationError as exc:
@@ -99,14 +102,13 @@ def delivered(
     engine = _engine(settings)
     try:
         with Session(engine) as session:
-            order = service.get_order(session, code)
-            identity = (service.identity_for_delivery(session, order, request.channel, request.external_id)
+            order = shop.get_order(session, code)
+            identity = (shop.identity_for_delivery(session, order, request.channel, request.external_id)
                         if request.channel else None)
-            outcome = service.mark_order_delivered(session, order, policy=policy, now=now,
-                                                   delivered_at=delivered_at, identity=identity,
-                                                   actor_type="cli")
+            outcome = deliver_order(session, order, policy=policy, now=now, delivered_at=delivered_at,
+                                    identity=identity, actor_type="cli")
             session.commit()
-            waiting = not service.care_messages_for_order(session, order)
+            waiting = not care_messages_for_order(session, order)
     except CareDeskError as exc:
         console.print(f"[red]{exc.reason}[/red]")
         raise typer.Exit(1) from exc

@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from helpdesk.care import cli
+from helpdesk.shop import cli
 from helpdesk.channels.ledger import make_database_engine
 from helpdesk.shop.models import Order
 from tests.helpdesk.care.conftest import make_customer, make_order, status_of
