@@ -89,7 +89,7 @@ class CustomerDirectory(Protocol):
         ...
 
     async def handoff_eta(self, priority: str, locale: str) -> str:
-        """When a person will answer, in words for the customer (from the SLA and business hours)."""
+        """When a person will answer, in words for the customer."""
         ...
 
 

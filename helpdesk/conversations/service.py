@@ -27,7 +27,9 @@ from helpdesk.core.db import utcnow
 from helpdesk.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from helpdesk.customers.models import ChannelIdentity
 
-# Wall-clock targets until SLA policies and business hours exist (helpdesk issue); by priority.
+# Wall-clock targets by priority, written on the conversation when it escalates and used for the
+# handoff ETA. The SLA clocks (helpdesk/sla) keep their own due times from the policies and business
+# hours, so the two can differ; one business clock for both is still to come.
 DEFAULT_FIRST_RESPONSE = {
     Priority.urgent: timedelta(minutes=15),
     Priority.high: timedelta(minutes=30),
