@@ -34,7 +34,7 @@ from helpdesk.conversations.state_store import DatabaseStateStore
 from helpdesk.core.config import Settings
 from helpdesk.channels.ledger import make_database_engine, make_ledger_engine
 from helpdesk.core.db import checkpoint, migrate, utcnow
-from helpdesk.core.errors import is_infrastructure_error
+from helpdesk.core.outages import when_available
 from helpdesk.core.events import EventBus
 from helpdesk.core.looplag import LoopLagMonitor
 from helpdesk.core.security import PASSWORD_HASHING_CONCURRENCY, PasswordHashing
@@ -159,25 +159,13 @@ class Runtime:
                          password=self.settings.admin.password.get_secret_value(), name=self.settings.admin.name)
             session.commit()
 
-    async def _when_database_answers(self, work: Callable[[], None], longest_pause_s: float = 5.0) -> None:
-        # A process started while the database is away (a restart during an outage, or every service
-        # of a stack starting at once) waits for it, instead of exiting with its work undone.
-        pause = 0.2
-        while True:
-            try:
-                return await to_thread.run_sync(work)
-            except Exception as exc:
-                if not is_infrastructure_error(exc):
-                    raise
-                log.warning("waiting for the database (%s); again in %.1fs", type(exc).__name__, pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, longest_pause_s)
-
     async def start(self) -> None:
         """Prepare storage, load the model and start background processing."""
         self.login_slots = CapacityLimiter(PASSWORD_HASHING_CONCURRENCY)
         if self.mode != "child":  # the serving process migrated before starting its child
-            await self._when_database_answers(self.prepare_database)
+            # started while the database is away (a restart in an outage, a whole stack starting at
+            # once): wait for it rather than exit with the work undone
+            await when_available(self.prepare_database, doing="preparing the database", first_pause_s=0.2)
         await to_thread.run_sync(self.models.load_active)
         if isinstance(self.broker, LocalBroker):
             await self.broker.start()

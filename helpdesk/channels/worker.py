@@ -233,17 +233,7 @@ class Worker:
 
     def sweep_soon(self) -> None:
         """Take up every waiting event now (a server restarted, and jobs it made may be lost)."""
-
-        async def sweep() -> None:
-            try:
-                await self.sweep_stray_events(older_than_s=0.0)
-            except Exception:
-                log.exception("sweeping waiting events failed")
-
-        task = asyncio.ensure_future(sweep())
-        self._tasks.add(task)
-        self._idle.clear()
-        task.add_done_callback(self._finished)
+        self.submit("sweep", lambda: self.sweep_stray_events(older_than_s=0.0))
 
     async def stop(self) -> None:
         """Stop the pump and let running jobs finish (bounded)."""

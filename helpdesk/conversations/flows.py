@@ -12,9 +12,7 @@ its message too is stored with the answer.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -38,6 +36,7 @@ from helpdesk.conversations.models import (
 from helpdesk.conversations.state_store import DatabaseStateStore, load_in, save_in
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import is_infrastructure_error
+from helpdesk.core.outages import when_available
 from helpdesk.customers.models import ChannelIdentity
 from helpdesk.customers.service import identify_sender
 
@@ -355,7 +354,7 @@ async def send_in_order(runtime: Runtime, channel: str, items: list[OutboxItem])
             break  # the rest stay pending behind it, in order; the retry pump drains them
     # What the platform answered is known: it is recorded even if the database is away for a while,
     # as an item left pending would be sent to the customer a second time.
-    recorded = await until_stored(_record_deliveries, runtime, outcomes)
+    recorded = await when_available(_record_deliveries, runtime, outcomes, doing="recording sends")
     for item in recorded:
         if item.message_id is not None:
             await runtime.events.publish("message_delivery", message_id=item.message_id, status=item.status,
@@ -380,22 +379,6 @@ async def drain_chat(runtime: Runtime, channel: str, recipient_id: str) -> int:
         if recorded.status == "pending":
             return sent  # waiting for its retry; later messages wait behind it
         sent += recorded.status == "sent"
-
-
-async def until_stored(work: Callable[..., Any], *args: Any, first_pause_s: float = 0.1,
-                       longest_pause_s: float = 5.0) -> Any:
-    """Run the blocking ``work`` in a thread, trying again for as long as the database (or another
-    dependency) is away; any other error is raised."""
-    pause = first_pause_s
-    while True:
-        try:
-            return await to_thread.run_sync(work, *args)
-        except Exception as exc:
-            if not is_infrastructure_error(exc):
-                raise
-            log.warning("storing waits for the database (%s: %s); again in %.1fs", type(exc).__name__, exc, pause)
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, longest_pause_s)
 
 
 def _oldest_pending(runtime: Runtime, channel: str, recipient_id: str) -> OutboxItem | None:
