@@ -3,12 +3,13 @@ them: a first contact or a known customer, an answer or an escalation. These tes
 customer message with the same bot decision through the turn and through the ORM services the rest
 of CareDesk writes the same rows with (``identify_sender``, ``add_message``, ``queue_outbound``,
 ``escalate``, ``save_in``), each in a database of its own, and compare every table afterwards,
-ids and timestamps aside: a column that one side writes and the other does not fails them."""
+ids and timestamps aside: a column that one side writes and the other does not fails them. Both on
+SQLite and on PostgreSQL, as the statements differ by dialect."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,13 @@ from helpdesk.conversations import flows
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations.models import DeliveryStatus, MessageAuthor
 from helpdesk.conversations.state_store import DatabaseStateStore, save_in
+from helpdesk.core.db import migrate
 from helpdesk.core.events import EventBus
 from helpdesk.customers.service import identify_sender
 from helpdesk.outbox.models import OutboxItem
 from helpdesk.outbox.queue import queue_outbound
 from nlu.model import IntentPrediction, ParseResult
+from tests.conftest import require_service, reset_postgres
 
 SENDER = "7001"
 INBOUND = InboundMessage(channel="telegram", sender_id=SENDER, external_id="tg-55", text="đơn DH1234 của mình đâu rồi",
@@ -163,55 +166,69 @@ def rows(engine: Engine) -> dict[str, list[dict[str, Any]]]:
     return snapshot
 
 
-@pytest.fixture
-def two_databases(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[Engine, Engine]]:
-    """Two copies of the same migrated database: one for the turn, one for the ORM services."""
-    engines = []
-    for name in ("turn", "orm"):
-        url = f"sqlite:///{tmp_path}/{name}.db"
-        shutil.copyfile(sqlite_template, tmp_path / f"{name}.db")
-        shutil.copyfile(inbound_database_path(f"sqlite:///{sqlite_template}"), inbound_database_path(url))
-        engines.append(make_database_engine(url))
-    yield engines[0], engines[1]
+#: PostgreSQL migrates each new database (seconds a test): in the full run, not the fast one
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Callable[[], Engine]]:
+    """Gives a new, migrated database each call (on PostgreSQL the test database, emptied again; the
+    previous one's engine is closed)."""
+    engines: list[Engine] = []
+
+    def fresh() -> Engine:
+        for engine in engines:
+            engine.dispose()
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path}/copy{len(engines)}.db"
+            shutil.copyfile(sqlite_template, tmp_path / f"copy{len(engines)}.db")
+            shutil.copyfile(inbound_database_path(f"sqlite:///{sqlite_template}"), inbound_database_path(url))
+            engines.append(make_database_engine(url))
+        else:
+            url = require_service("CAREDESK_TEST_POSTGRES_URL")
+            reset_postgres(url)
+            engines.append(make_database_engine(url))
+            migrate(engines[-1])
+        return engines[-1]
+
+    yield fresh
     for engine in engines:
         engine.dispose()
 
 
-def assert_same_rows(turn: Engine, orm: Engine) -> dict[str, list[dict[str, Any]]]:
-    by_turn, by_orm = rows(turn), rows(orm)
+def assert_same_rows(by_turn: dict[str, list[dict[str, Any]]], by_orm: dict[str, list[dict[str, Any]]]) -> None:
     assert by_turn.keys() == by_orm.keys()
     for table in by_turn:
         assert by_turn[table] == by_orm[table], f"the turn and the ORM services wrote {table} differently"
-    return by_turn
 
 
 @pytest.mark.parametrize("first_contact", [True, False], ids=["first_contact", "known_customer"])
 @pytest.mark.parametrize("escalates", [False, True], ids=["answer", "escalation"])
-async def test_a_turn_writes_the_rows_the_orm_services_would(two_databases, first_contact, escalates):
-    turn, orm = two_databases
+async def test_a_turn_writes_the_rows_the_orm_services_would(fresh_database, first_contact, escalates):
+    turn = fresh_database()
     if not first_contact:
         known_customer(turn)
-        known_customer(orm)
     outbox = await turn_by_flows(turn, decision(escalates))
+    by_turn = rows(turn)
+    orm = fresh_database()
+    if not first_contact:
+        known_customer(orm)
     turn_by_orm(orm, decision(escalates))
 
-    written = assert_same_rows(turn, orm)
+    assert_same_rows(by_turn, rows(orm))
     # the comparison is about something: the turn stored its message, replies, queue and outcome
-    assert [m["author"] for m in written["messages"]] == ["customer", "bot", "bot"]
-    assert [o["status"] for o in written["outbox"]] == ["pending", "pending"]
-    assert [o["status"] for o in written["inbound_outcomes"]] == ["processed"]
-    assert written["conversations"][0]["state"] == ("waiting_for_agent" if escalates else "bot")
+    assert [m["author"] for m in by_turn["messages"]] == ["customer", "bot", "bot"]
+    assert [o["status"] for o in by_turn["outbox"]] == ["pending", "pending"]
+    assert [o["status"] for o in by_turn["inbound_outcomes"]] == ["processed"]
+    assert by_turn["conversations"][0]["state"] == ("waiting_for_agent" if escalates else "bot")
     # and handed the queued replies to the outbox, in order
     [handed] = outbox.handed
     assert [item.body["text"] for item in handed] == [reply.text for reply in decision(escalates).replies]
 
 
-async def test_an_escalating_turn_stores_its_answer_as_an_answering_turn_does(two_databases):
-    answering, escalating = two_databases
-    await turn_by_flows(answering, decision(escalate=False))
-    await turn_by_flows(escalating, decision(escalate=True))
+async def test_an_escalating_turn_stores_its_answer_as_an_answering_turn_does(fresh_database):
+    await turn_by_flows(answering := fresh_database(), decision(escalate=False))
+    answered = rows(answering)
+    await turn_by_flows(escalating := fresh_database(), decision(escalate=True))
+    escalated = rows(escalating)
 
-    answered, escalated = rows(answering), rows(escalating)
     for table in ("customers", "channel_identities", "messages", "outbox", "inbound_outcomes", "dialogue_states"):
         assert answered[table] == escalated[table], table
     handoff = {"state", "escalation_reason", "priority", "escalated_at", "first_response_due_at",
