@@ -25,7 +25,6 @@ from helpdesk.care.tasks import send_due_care_soon
 from helpdesk.channels.credentials import DatabaseCredentialStore
 from helpdesk.core.crypto import SecretBox
 from helpdesk.agents.service import ensure_admin
-from helpdesk.channels.service import RetryPolicy
 from helpdesk.channels.broker import BrokerClient, LocalBroker
 from helpdesk.channels.edge import EdgeWriter
 from helpdesk.channels.remote import RemoteWorker, broker_path, follow_jobs
@@ -39,6 +38,7 @@ from helpdesk.core.events import EventBus
 from helpdesk.core.looplag import LoopLagMonitor
 from helpdesk.core.security import PASSWORD_HASHING_CONCURRENCY, PasswordHashing
 from helpdesk.nlu_admin.service import ModelHolder
+from helpdesk.outbox.service import Outbox, RetryPolicy
 from helpdesk.shop.directory import DatabaseShopDirectory
 from helpdesk.ratings.listeners import register_ratings_listeners
 from helpdesk.sla.listeners import register_sla_listeners
@@ -148,8 +148,10 @@ class Runtime:
         self._frozen = False
         #: the time source of scheduled work (care messages, SLA); tests replace it with a fake clock
         self.clock: Callable[[], datetime] = utcnow
-        self.retry_policy = RetryPolicy(settings.outbox.max_attempts, settings.outbox.base_backoff_s,
-                                        settings.outbox.max_backoff_s)
+        #: queued messages sent in order per chat, each send recorded, failed ones retried
+        self.outbox = Outbox(self.engine, self.connectors, self.events,
+                             RetryPolicy(settings.outbox.max_attempts, settings.outbox.base_backoff_s,
+                                         settings.outbox.max_backoff_s))
 
     def prepare_database(self) -> None:
         """Apply migrations and make sure the first admin exists."""

@@ -30,6 +30,7 @@ from helpdesk.conversations.models import HUMAN_STATES, OPEN_STATES, Conversatio
 from helpdesk.conversations.service import DEFAULT_FIRST_RESPONSE
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import primary_customer
+from helpdesk.outbox.queue import queue_outbound
 from helpdesk.ratings.service import has_rated_order, request_rating
 from helpdesk.shop.models import Order, OrderStatus
 from helpdesk.shop.service import order_customer_ids
@@ -385,8 +386,7 @@ def send_care_message(
     conversation = conversation or conversations.open_conversation(session, identity)
     message = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
                                         text=outbound.text, delivery_status=DeliveryStatus.pending)
-    conversations.queue_outbound(session, conversation, message, outbound.model_dump(mode="json"),
-                                 identity.external_id)
+    queue_outbound(session, conversation, message, outbound.model_dump(mode="json"), identity.external_id)
     if care.kind == CareKind.rating_request:
         request_rating(session, customer, f"order:{order.code}", now, identity=identity, order=order)
     care.status, care.reason, care.sent_at, care.message_id = CareStatus.sent, None, now, message.id

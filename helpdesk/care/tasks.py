@@ -83,9 +83,7 @@ async def _deliver(runtime: Runtime, queued: QueuedCareMessage) -> None:
     if runtime.worker is not None:
         runtime.worker.submit_drain(queued.channel, queued.recipient_id)
     else:  # a runtime without a worker (a script): send in line
-        from helpdesk.conversations.flows import drain_chat
-
-        await drain_chat(runtime, queued.channel, queued.recipient_id)
+        await runtime.outbox.drain(queued.channel, queued.recipient_id)
 
 
 #: runtimes with an early care run queued and not yet started: calls meanwhile need no run of their own

@@ -1,4 +1,4 @@
-"""Raw inbound events (the dedup ledger) and the outbox of messages to send."""
+"""Raw inbound events (the dedup ledger), what became of them, and channel credentials."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from helpdesk.core.types import created_at_field, json_field, timestamp_field
+from helpdesk.core.types import created_at_field, json_field
 
 
 class EventStatus(StrEnum):
@@ -73,34 +73,6 @@ class InboundAttempt(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=1000)
     message_id: int | None = Field(default=None)
     updated_at: datetime = created_at_field()
-
-
-class OutboxStatus(StrEnum):
-    """Where a queued outgoing message stands."""
-
-    pending = "pending"
-    sent = "sent"
-    failed = "failed"
-
-
-class OutboxItem(SQLModel, table=True):
-    """A message waiting to be sent, being retried, sent, or finally failed."""
-
-    __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    message_id: int | None = Field(default=None, foreign_key="messages.id", index=True)
-    channel: str = Field(max_length=32)
-    recipient_id: str = Field(max_length=128)
-    body: dict[str, Any] = json_field()
-    status: str = Field(default=OutboxStatus.pending, max_length=10)
-    attempts: int = 0
-    next_attempt_at: datetime | None = timestamp_field()
-    last_error: str | None = Field(default=None, max_length=1000)
-    external_id: str | None = Field(default=None, max_length=128)
-    created_at: datetime = created_at_field()
-    sent_at: datetime | None = timestamp_field()
 
 
 class ChannelCredential(SQLModel, table=True):

@@ -1,47 +1,16 @@
-"""The inbound ledger (store each platform event once) and outbox delivery."""
+"""The inbound ledger: store each platform event once, and find the ones still waiting."""
 
 from __future__ import annotations
 
-import logging
-import random
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from pydantic import TypeAdapter
 from sqlalchemy import exists, func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from connectors.base import ChannelConnector, DeliveryError, InboundMessage, OutboundMessage
-from helpdesk.channels.models import EventStatus, InboundEvent, InboundOutcome, OutboxItem, OutboxStatus
-from helpdesk.conversations.models import Conversation, DeliveryStatus, Message
+from connectors.base import InboundMessage
+from helpdesk.channels.models import EventStatus, InboundEvent, InboundOutcome
 from helpdesk.core.db import insert_unless_present, utcnow
-from helpdesk.core.errors import Conflict
-from helpdesk.customers.models import ChannelIdentity
-
-log = logging.getLogger(__name__)
-
-OUTBOUND = TypeAdapter(OutboundMessage)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently a failed send is retried."""
-
-    max_attempts: int = 8
-    base_backoff_s: float = 1.0
-    max_backoff_s: float = 300.0
-
-    def delay(self, attempts: int, retry_after: float | None = None) -> float:
-        """Seconds before the next try: the platform's retry_after if given, else exponential with jitter."""
-        if retry_after is not None:
-            return max(0.0, float(retry_after))
-        ceiling = min(self.max_backoff_s, self.base_backoff_s * 2 ** max(0, attempts - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-
-DEFAULT_RETRY = RetryPolicy()
-
 
 #: an inbound event, unless (channel, external id) is stored already
 _INBOUND_INSERT = insert_unless_present(InboundEvent.__table__, ["channel", "external_id"],
@@ -114,76 +83,3 @@ def pending_events(session: Session, *, after_id: int = 0, older_than_s: float =
         select(func.max(_events.c.id)).where(_events.c.id > after_id,
                                              _events.c.received_at <= cutoff - SETTLED_MARGIN)).scalar()
     return [], after_id if settled_through is None else settled_through
-
-
-def chats_with_due_items(session: Session, limit: int = 500) -> list[tuple[str, str]]:
-    """(channel, recipient) of chats that have a pending outbox item whose next attempt is due."""
-    rows = session.exec(
-        select(OutboxItem.channel, OutboxItem.recipient_id)
-        .where(OutboxItem.status == OutboxStatus.pending, col(OutboxItem.next_attempt_at) <= utcnow())
-        .distinct().limit(limit)
-    ).all()
-    return [(channel, recipient) for channel, recipient in rows]
-
-
-def oldest_pending_for_chat(session: Session, channel: str, recipient_id: str) -> OutboxItem | None:
-    """The chat's next message to send, if any."""
-    return session.exec(
-        select(OutboxItem)
-        .where(OutboxItem.status == OutboxStatus.pending, OutboxItem.channel == channel,
-               OutboxItem.recipient_id == recipient_id)
-        .order_by(col(OutboxItem.id)).limit(1)
-    ).first()
-
-
-async def send_outbox_item(connector: ChannelConnector, item: OutboxItem) -> tuple[str | None, DeliveryError | None]:
-    """Try to send one item; returns the platform id or the error (never raises)."""
-    try:
-        outbound = OUTBOUND.validate_python(item.body)
-        return await connector.send(outbound), None
-    except DeliveryError as exc:
-        return None, exc
-    except Exception as exc:  # network trouble the connector did not classify: try again later
-        log.warning("unexpected error sending outbox item %s: %r", item.id, exc)
-        return None, DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
-
-
-def record_failed_send(
-    session: Session, item_id: int, error: DeliveryError, policy: RetryPolicy = DEFAULT_RETRY,
-) -> OutboxItem:
-    """Store a failed send on the outbox item and its message: due again later if it may be
-    retried, failed for good otherwise. (A successful send is two plain statements:
-    ``conversations.turns.record_sent``.)"""
-    item = session.get(OutboxItem, item_id)
-    message = session.get(Message, item.message_id) if item.message_id else None
-    now = utcnow()
-    item.attempts += 1
-    item.last_error = error.reason[:1000]
-    if error.retryable and item.attempts < policy.max_attempts:
-        item.next_attempt_at = now + timedelta(seconds=policy.delay(item.attempts, error.retry_after))
-        return item
-    item.status = OutboxStatus.failed
-    if message is not None:
-        message.delivery_status = DeliveryStatus.failed
-        message.delivery_error = error.reason[:1000]
-        if error.unreachable:
-            conversation = session.get(Conversation, message.conversation_id)
-            identity = session.get(ChannelIdentity, conversation.identity_id) if conversation else None
-            if identity is not None:
-                identity.reachable = False
-                identity.unreachable_reason = error.reason[:500]
-    return item
-
-
-def retry_failed(session: Session, message: Message) -> OutboxItem:
-    """Queue a failed message again (an agent pressed retry)."""
-    item = session.exec(select(OutboxItem).where(OutboxItem.message_id == message.id)
-                        .order_by(col(OutboxItem.id).desc())).first()
-    if item is None:
-        raise Conflict("message was never queued for delivery")
-    item.status = OutboxStatus.pending
-    item.attempts = 0
-    item.next_attempt_at = utcnow()
-    message.delivery_status = DeliveryStatus.pending
-    message.delivery_error = None
-    return item

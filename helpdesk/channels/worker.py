@@ -105,8 +105,6 @@ class Worker:
 
     def submit_drain(self, channel: str, recipient_id: str) -> None:
         """Send the chat's pending messages in the background, in order (callable from any thread)."""
-        from helpdesk.conversations.flows import drain_chat
-
         key = f"{channel}:{recipient_id}"
         if key in self._draining:
             return  # a drain for this chat is queued and will see the new item too
@@ -114,7 +112,7 @@ class Worker:
 
         async def job() -> None:
             self._draining.discard(key)  # from here on, new items need a new drain
-            await drain_chat(self.runtime, channel, recipient_id)
+            await self.runtime.outbox.drain(channel, recipient_id)
 
         self.submit(key, job)
 
@@ -200,12 +198,7 @@ class Worker:
 
     async def pump_once(self) -> int:
         """Start a drain for every chat with a due outbox retry; how many chats."""
-
-        def load_due() -> list[tuple[str, str]]:
-            with Session(self.runtime.engine) as session:
-                return channels.chats_with_due_items(session)
-
-        due = await to_thread.run_sync(load_due)
+        due = await to_thread.run_sync(self.runtime.outbox.due_chats)
         for channel, recipient_id in due:
             self.submit_drain(channel, recipient_id)
         return len(due)

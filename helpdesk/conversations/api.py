@@ -160,7 +160,7 @@ def retry_message(
     conversation_id: int, message_id: int, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep
 ) -> MessagePublic:
     """Send a message that finally failed once more."""
-    from helpdesk.channels.service import retry_failed
+    from helpdesk.outbox.queue import retry_failed
     from helpdesk.conversations.models import Message
     from helpdesk.core.errors import Conflict, NotFound
 

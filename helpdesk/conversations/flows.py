@@ -7,7 +7,8 @@ between the read and the first write, and sending between the two writes, outsid
 Storing the message and marking the event in one transaction is also what keeps a worker that dies
 mid-turn from storing the message twice when the event is processed again. A first contact (a new
 customer, identity or conversation) first creates those, with the ORM, in a transaction of its own;
-its message too is stored with the answer.
+its message too is stored with the answer, by the same statements (``turns.store_answer``) as every
+turn's. Sending is the outbox's (``runtime.outbox``).
 """
 
 from __future__ import annotations
@@ -21,24 +22,16 @@ from sqlmodel import Session
 
 from bot import Decision, Turn
 from bot.ports import CustomerView
-from connectors.base import DeliveryError, InboundMessage
-from helpdesk.channels import service as channels
-from helpdesk.channels.models import InboundAttempt, OutboxItem, OutboxStatus
+from connectors.base import InboundMessage
+from helpdesk.channels.models import InboundAttempt
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations import turns
-from helpdesk.conversations.models import (
-    HUMAN_STATES,
-    Conversation,
-    DeliveryStatus,
-    DialogueState,
-    MessageAuthor,
-)
-from helpdesk.conversations.state_store import DatabaseStateStore, load_in, save_in
+from helpdesk.conversations.models import HUMAN_STATES, Conversation
+from helpdesk.conversations.state_store import DatabaseStateStore, load_in
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import is_infrastructure_error
-from helpdesk.core.outages import when_available
-from helpdesk.customers.models import ChannelIdentity
 from helpdesk.customers.service import identify_sender
+from helpdesk.outbox.models import OutboxItem
 
 if TYPE_CHECKING:
     from helpdesk.runtime import Runtime
@@ -92,15 +85,6 @@ class WaitingEvent(NamedTuple):
 class TryAgainLater(Exception):
     """A chat's turn could not be completed now (a dependency is away, or the turn failed and has
     tries left); the worker runs the chat's job again after a pause, its later messages waiting."""
-
-
-class Delivery(NamedTuple):
-    """How a send went, as recorded."""
-
-    item_id: int
-    message_id: int | None
-    status: str
-    last_error: str | None
 
 
 def _state_in_database(runtime: Runtime) -> bool:
@@ -164,49 +148,31 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applie
     the event processed; apply an escalation. None when another worker settled the event first
     (nothing stored then).
 
-    Without an escalation (most turns) this is plain statements (``turns``); an escalation goes
-    through the ORM, as escalating and assigning work on objects. As in _prepare, everything the
-    writes need is read before the first of them."""
+    Every turn stores its answer the same way, in plain statements (``turns.store_answer``); an
+    escalation then goes through the ORM, as escalating and assigning work on objects. As in
+    _prepare, what the writes need is read before the first of them (the conversation too, when it
+    escalates)."""
     turn = prepared.turn
     replies = [(reply.text, reply.model_dump(mode="json"), reply.recipient_id) for reply in decision.replies]
     nlu = decision.nlu.to_rasa() if decision.nlu is not None else None
-    if decision.escalation is None:
-        with Session(runtime.engine) as session:
-            answer = turns.store_answer(
-                session.connection(), event_id=prepared.event_id, speaker=prepared.speaker, inbound=prepared.inbound, channel=turn.channel,
-                recipient_id=turn.recipient_id, nlu=nlu, replies=replies, state_key=turn.conversation_key,
-                state=prepared.state, now=utcnow(), retried=prepared.earlier.attempts is not None,
-                stored_message_id=prepared.earlier.stored_message_id)
-            if answer is None:
-                return None
-            session.commit()
-        return _Applied(answer.message_id, answer.outbox, answer.message_ids, False, answer.behind_older)
     with Session(runtime.engine, expire_on_commit=False) as session, session.no_autoflush:
-        conversation = session.get(Conversation, prepared.conversation_id)
-        older = channels.oldest_pending_for_chat(session, turn.channel, turn.recipient_id)
-        session.get(ChannelIdentity, conversation.identity_id)  # queue_outbound reads it: now, not later
-        if prepared.state is not None:
-            session.get(DialogueState, turn.conversation_key)  # likewise for save_in
-        state_before = conversation.state
-
-        now = utcnow()
-        if not turns.settle_event(session.connection(), prepared.event_id, now):
+        conversation = None
+        if decision.escalation is not None:
+            conversation = session.get(Conversation, prepared.conversation_id)
+        answer = turns.store_answer(
+            session.connection(), event_id=prepared.event_id, speaker=prepared.speaker, inbound=prepared.inbound,
+            channel=turn.channel, recipient_id=turn.recipient_id, nlu=nlu, replies=replies,
+            state_key=turn.conversation_key, state=prepared.state, now=utcnow(),
+            retried=prepared.earlier.attempts is not None, stored_message_id=prepared.earlier.stored_message_id)
+        if answer is None:
             return None
-        if prepared.earlier.attempts is not None:
-            turns.forget_attempts(session.connection(), prepared.event_id)
-        message_id = turns.customer_message(session.connection(), prepared.speaker, prepared.inbound, now, nlu,
-                                            prepared.earlier.stored_message_id)
-        outbox, message_ids = [], []
-        for text, body, recipient_id in replies:
-            stored = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
-                                               text=text, delivery_status=DeliveryStatus.pending)
-            outbox.append(conversations.queue_outbound(session, conversation, stored, body, recipient_id))
-            message_ids.append(stored.id)
-        conversations.escalate(session, conversation, decision.escalation.reason, decision.escalation.priority)
-        if prepared.state is not None:
-            save_in(session, turn.conversation_key, prepared.state)
+        escalated = False
+        if conversation is not None:
+            state_before = conversation.state
+            conversations.escalate(session, conversation, decision.escalation.reason, decision.escalation.priority)
+            escalated = conversation.state != state_before
         session.commit()
-        return _Applied(message_id, outbox, message_ids, conversation.state != state_before, older is not None)
+    return _Applied(answer.message_id, answer.outbox, answer.message_ids, escalated, answer.behind_older)
 
 
 class _Parked(NamedTuple):
@@ -328,76 +294,12 @@ async def take_turn(runtime: Runtime, event: WaitingEvent) -> None:
                              reason=decision.escalation.reason, priority=decision.escalation.priority)
     # The worker runs this job under the chat's lock, which is also the outbox's per-chat lock.
     if applied.behind_older:
-        await drain_chat(runtime, prepared.inbound.channel, prepared.turn.recipient_id)
+        await runtime.outbox.drain(prepared.inbound.channel, prepared.turn.recipient_id)
     elif applied.outbox:
-        await send_in_order(runtime, prepared.inbound.channel, applied.outbox)
+        await runtime.outbox.send_in_order(prepared.inbound.channel, applied.outbox)
 
 
 async def _announce_customer_message(runtime: Runtime, prepared: _Prepared, message_id: int) -> None:
     await runtime.events.publish("message_created", conversation_id=prepared.conversation_id, message_id=message_id,
                                  author="customer", new_conversation=prepared.new_conversation,
                                  human_owned=prepared.turn.human_owned)
-
-
-async def send_in_order(runtime: Runtime, channel: str, items: list[OutboxItem]) -> list[Delivery]:
-    """Send items one after the other, stopping at one that must wait for a retry; the outcomes
-    are recorded together. Returns the items attempted, as recorded."""
-    connector = runtime.connectors.get(channel)
-    outcomes: list[tuple[int, str | None, DeliveryError | None]] = []
-    for item in items:
-        if connector is None:
-            external_id, error = None, DeliveryError(f"channel {channel} is not configured", retryable=False)
-        else:
-            external_id, error = await channels.send_outbox_item(connector, item)
-        outcomes.append((item.id, external_id, error))
-        if error is not None and error.retryable:
-            break  # the rest stay pending behind it, in order; the retry pump drains them
-    # What the platform answered is known: it is recorded even if the database is away for a while,
-    # as an item left pending would be sent to the customer a second time.
-    recorded = await when_available(_record_deliveries, runtime, outcomes, doing="recording sends")
-    for item in recorded:
-        if item.message_id is not None:
-            await runtime.events.publish("message_delivery", message_id=item.message_id, status=item.status,
-                                         error=item.last_error)
-    return recorded
-
-
-async def drain_chat(runtime: Runtime, channel: str, recipient_id: str) -> int:
-    """Send a chat's pending outbox items oldest first, stopping at one that must wait for a retry.
-
-    The caller holds the chat's lock, so one chat's messages leave one at a time and in order; a
-    message waiting for its retry holds back the ones queued after it. Returns how many were sent.
-    """
-    sent = 0
-    while True:
-        item = await to_thread.run_sync(_oldest_pending, runtime, channel, recipient_id)
-        if item is None:
-            return sent
-        if item.attempts > 0 and item.next_attempt_at is not None and item.next_attempt_at > utcnow():
-            return sent  # backing off; the retry pump comes back when it is due
-        [recorded] = await send_in_order(runtime, channel, [item])
-        if recorded.status == "pending":
-            return sent  # waiting for its retry; later messages wait behind it
-        sent += recorded.status == "sent"
-
-
-def _oldest_pending(runtime: Runtime, channel: str, recipient_id: str) -> OutboxItem | None:
-    with Session(runtime.engine, expire_on_commit=False) as session:
-        return channels.oldest_pending_for_chat(session, channel, recipient_id)
-
-
-def _record_deliveries(
-    runtime: Runtime, outcomes: list[tuple[int, str | None, DeliveryError | None]]
-) -> list[Delivery]:
-    now = utcnow()
-    recorded = []
-    with Session(runtime.engine, expire_on_commit=False) as session:
-        for item_id, external_id, error in outcomes:
-            if error is None:  # the common case, in two statements
-                message_id = turns.record_sent(session.connection(), item_id, external_id, now)
-                recorded.append(Delivery(item_id, message_id, OutboxStatus.sent, None))
-            else:
-                item = channels.record_failed_send(session, item_id, error, runtime.retry_policy)
-                recorded.append(Delivery(item.id, item.message_id, item.status, item.last_error))
-        session.commit()
-    return recorded

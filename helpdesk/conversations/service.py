@@ -11,7 +11,6 @@ from sqlmodel import Session, col, select
 from helpdesk.agents.models import Agent, AgentRole, Team
 from helpdesk.agents.teams import may_see, visibility_filter
 from helpdesk.audit import service as audit
-from helpdesk.channels.models import OutboxItem
 from helpdesk.conversations.models import (
     HUMAN_STATES,
     OPEN_STATES,
@@ -26,6 +25,8 @@ from helpdesk.conversations.models import (
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from helpdesk.customers.models import ChannelIdentity
+from helpdesk.outbox.models import OutboxItem
+from helpdesk.outbox.queue import queue_outbound
 
 # Wall-clock targets by priority, written on the conversation when it escalates and used for the
 # handoff ETA. The SLA clocks (helpdesk/sla) keep their own due times from the policies and business
@@ -43,7 +44,6 @@ DEFAULT_RESOLUTION = {
     Priority.low: timedelta(hours=72),
 }
 PRIORITY_RANK = {Priority.low: 0, Priority.normal: 1, Priority.high: 2, Priority.urgent: 3}
-FIRST_ATTEMPT_LEASE = timedelta(seconds=30)
 QUEUE_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 
 
@@ -169,36 +169,6 @@ def claim(session: Session, conversation: Conversation, agent: Agent) -> Convers
     audit.record(session, "conversation_claimed", "conversation", conversation.id, actor_type="agent",
                  actor_id=agent.id)
     return conversation
-
-
-def outbound_body(body: dict[str, Any], author: str, conversation_id: int,
-                  last_inbound_at: datetime | None) -> dict[str, Any]:
-    """An outgoing message's body with the metadata its connector needs."""
-    return {**body, "metadata": {
-        **(body.get("metadata") or {}),
-        "author": author,
-        "conversation_id": conversation_id,
-        "last_inbound_at": last_inbound_at.isoformat() if last_inbound_at else None,
-    }}
-
-
-def queue_outbound(
-    session: Session, conversation: Conversation, message: Message, body: dict[str, Any], recipient_id: str
-) -> OutboxItem:
-    """Put a stored outgoing message in the outbox for delivery.
-
-    The body's metadata tells the connector who speaks and when the customer last wrote, which
-    channels with messaging windows (Messenger, Zalo) need to choose how, or whether, to send.
-    """
-    identity = session.get(ChannelIdentity, conversation.identity_id)
-    body = outbound_body(body, message.author, conversation.id, identity.last_inbound_at if identity else None)
-    # The first attempt is made right away by whoever queued it; the retry pump takes over only if
-    # that attempt has not finished within the lease (e.g. the process stopped).
-    item = OutboxItem(message_id=message.id, channel=conversation.channel, recipient_id=recipient_id, body=body,
-                      next_attempt_at=utcnow() + FIRST_ATTEMPT_LEASE)
-    session.add(item)
-    session.flush()
-    return item
 
 
 def agent_reply(

@@ -1,12 +1,12 @@
-"""A bot turn's storage in plain SQL statements, for the common case.
+"""A bot turn's storage in plain SQL statements: the one way every turn stores its answer.
 
-Most turns are a known customer writing in an open conversation and the bot answering without
-calling a person. For those, the worker's transactions are a handful of prebuilt statements instead
-of ORM objects loaded, changed and flushed: on a small machine the ORM cost about 10 ms of CPU a
-turn, most of the worker's time, and on SQLite part of it with the file's write lock held. Anything
-else (a first contact, a merged customer, a new conversation, an escalation, a failed send) takes
-the ORM path in ``flows``, which these statements must agree with: they write the same columns with
-the same values.
+The worker's transactions are a handful of prebuilt statements instead of ORM objects loaded,
+changed and flushed, which cost most of the worker's CPU time, and on SQLite part of it with the
+file's write lock held. What needs the ORM happens around them in ``flows``: creating a first
+contact's customer, identity or conversation before the turn (in a transaction of its own), and
+escalating after the answer is stored (in the same transaction). The statements write what the
+ORM's ``add_message`` and ``outbox.queue.queue_outbound`` would, column for column
+(tests/helpdesk/conversations/test_turn_writes.py compares the turns' rows).
 """
 
 from __future__ import annotations
@@ -18,14 +18,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from connectors.base import InboundMessage
-from helpdesk.channels.models import (
-    EventStatus,
-    InboundAttempt,
-    InboundEvent,
-    InboundOutcome,
-    OutboxItem,
-    OutboxStatus,
-)
+from helpdesk.channels.models import EventStatus, InboundAttempt, InboundEvent, InboundOutcome
 from helpdesk.conversations.models import (
     OPEN_STATES,
     Conversation,
@@ -34,10 +27,12 @@ from helpdesk.conversations.models import (
     Message,
     MessageAuthor,
 )
-from helpdesk.conversations.service import FIRST_ATTEMPT_LEASE, outbound_body
 from helpdesk.core.db import insert_unless_present
 from helpdesk.core.types import insert_values
 from helpdesk.customers.models import ChannelIdentity, Customer
+from helpdesk.outbox.models import OutboxItem
+from helpdesk.outbox.queue import queue_reply
+from helpdesk.outbox.service import PENDING_IN_CHAT
 
 _events = InboundEvent.__table__
 _outcomes = InboundOutcome.__table__
@@ -46,7 +41,6 @@ _identities = ChannelIdentity.__table__
 _customers = Customer.__table__
 _conversations = Conversation.__table__
 _messages = Message.__table__
-_outbox = OutboxItem.__table__
 _states = DialogueState.__table__
 
 #: a chat's oldest event still waiting (above ``floor``, up to ``up_to``), with its failed tries if any:
@@ -79,10 +73,7 @@ _SPEAKER = (
 #: what storing an answer needs to know, in one statement: whether an older message of the chat
 #: still waits, when the customer last wrote, and whether the dialogue state has a row yet
 _BEFORE_ANSWER = select(
-    select(_outbox.c.id)
-    .where(_outbox.c.status == OutboxStatus.pending, _outbox.c.channel == bindparam("channel"),
-           _outbox.c.recipient_id == bindparam("recipient_id"))
-    .limit(1).correlate(None).scalar_subquery().label("older"),
+    PENDING_IN_CHAT.label("older"),
     select(_identities.c.last_inbound_at)
     .join_from(_conversations, _identities, _identities.c.id == _conversations.c.identity_id)
     .where(_conversations.c.id == bindparam("conversation_id")).correlate(None).scalar_subquery()
@@ -94,7 +85,6 @@ _SEEN = (update(_identities).where(_identities.c.id == bindparam("identity_id"))
          .values(last_inbound_at=bindparam("now")))
 _SEEN_RENAMED = _SEEN.values(display_name=bindparam("sender_name"))
 _INSERT_MESSAGE = insert(_messages).returning(_messages.c.id)
-_INSERT_OUTBOX = insert(_outbox).returning(_outbox.c.id)
 _TOUCH_CONVERSATION = (update(_conversations).where(_conversations.c.id == bindparam("conversation_id"))
                        .values(last_message_at=bindparam("now"), updated_at=bindparam("now")))
 _SAVE_STATE = (update(_states).where(_states.c.key == bindparam("state_key"))
@@ -105,17 +95,6 @@ _SETTLE_EVENT = insert_unless_present(_outcomes, ["event_id"], _outcomes.c.event
 _FORGET_ATTEMPTS = delete(_attempts).where(_attempts.c.event_id == bindparam("event_id"))
 _ANSWERED_AGAIN = (update(_messages).where(_messages.c.id == bindparam("message_id"))
                    .values(nlu=bindparam("nlu", type_=_messages.c.nlu.type)))
-_SENT = (
-    update(_outbox).where(_outbox.c.id == bindparam("item_id"))
-    .values(attempts=_outbox.c.attempts + 1, status=OutboxStatus.sent, external_id=bindparam("external_id"),
-            sent_at=bindparam("now"), last_error=None)
-    .returning(_outbox.c.message_id)
-)
-_MESSAGE_SENT = (
-    update(_messages).where(_messages.c.id == bindparam("message_id"))
-    .values(delivery_status=DeliveryStatus.sent, channel_message_id=bindparam("external_id"), delivery_error=None)
-)
-
 
 class Speaker(NamedTuple):
     """Who writes, and the open conversation they write in."""
@@ -198,8 +177,9 @@ def store_answer(connection: Connection, *, event_id: int, speaker: Speaker, inb
                  channel: str, recipient_id: str, nlu: dict[str, Any] | None,
                  replies: list[tuple[str, dict[str, Any], str]], state_key: str, state: dict[str, Any] | None,
                  now: datetime, retried: bool = False, stored_message_id: int | None = None) -> Answer | None:
-    """Settle the event and store the customer's message with the bot's reading, and the replies,
-    without an escalation (the writes of ``flows._apply``). None, with nothing written, when another
+    """Settle the event and store the customer's message with the bot's reading, and the replies
+    (queued in the outbox), and save the dialogue state (the writes of ``flows._apply`` before any
+    escalation). None, with nothing written, when another
     worker settled the event first. (Storing the customer's message moves the conversation's last
     message time to ``now``, which is also the replies' time.) ``retried``: earlier tries failed, and
     their record goes; ``stored_message_id``: the customer's message stored by one of them."""
@@ -218,13 +198,9 @@ def store_answer(connection: Connection, *, event_id: int, speaker: Speaker, inb
             Message, conversation_id=conversation_id, direction="out", author=MessageAuthor.bot, channel=channel,
             text=text, delivery_status=DeliveryStatus.pending, created_at=now,
         )).scalar_one()
-        values = insert_values(
-            OutboxItem, message_id=reply_id, channel=channel, recipient_id=reply_to,
-            body=outbound_body(body, MessageAuthor.bot, conversation_id, last_inbound_at),
-            next_attempt_at=now + FIRST_ATTEMPT_LEASE, created_at=now,
-        )
-        item_id = connection.execute(_INSERT_OUTBOX, values).scalar_one()
-        outbox.append(OutboxItem(id=item_id, **values))
+        outbox.append(queue_reply(connection, message_id=reply_id, channel=channel, recipient_id=reply_to, body=body,
+                                  author=MessageAuthor.bot, conversation_id=conversation_id,
+                                  last_inbound_at=last_inbound_at, now=now))
         message_ids.append(reply_id)
     if state is not None:
         if state_row is not None:
@@ -232,11 +208,3 @@ def store_answer(connection: Connection, *, event_id: int, speaker: Speaker, inb
         else:
             connection.execute(_NEW_STATE, insert_values(DialogueState, key=state_key, data=state, updated_at=now))
     return Answer(message_id, outbox, message_ids, older is not None)
-
-
-def record_sent(connection: Connection, item_id: int, external_id: str | None, now: datetime) -> int | None:
-    """A successful send on the outbox item and its message; returns the message's id."""
-    message_id = connection.execute(_SENT, {"item_id": item_id, "external_id": external_id, "now": now}).scalar()
-    if message_id is not None:
-        connection.execute(_MESSAGE_SENT, {"message_id": message_id, "external_id": external_id})
-    return message_id

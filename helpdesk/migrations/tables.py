@@ -3,10 +3,11 @@
 from helpdesk.agents.models import Agent, AuthToken, LoginAttempt, Team, TeamMember
 from helpdesk.audit.models import AuditEntry
 from helpdesk.care.models import CareMessage, CarePlan
-from helpdesk.channels.models import ChannelCredential, InboundAttempt, InboundEvent, InboundOutcome, OutboxItem
+from helpdesk.channels.models import ChannelCredential, InboundAttempt, InboundEvent, InboundOutcome
 from helpdesk.conversations.models import Conversation, ConversationTag, DialogueState, Message
 from helpdesk.canned.models import CannedResponse
 from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
+from helpdesk.outbox.models import OutboxItem
 from helpdesk.ratings.models import Rating, RatingRequest
 from helpdesk.shop.models import Order, Product, Warranty
 from helpdesk.sla.models import BusinessHoursPeriod, Holiday, SLAEvent, SLAOutcome, SLAPolicy, SLATimer

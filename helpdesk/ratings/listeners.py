@@ -18,9 +18,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.responses import Responses
-from helpdesk.channels.models import OutboxItem
 from helpdesk.conversations.models import Conversation, ConversationState
 from helpdesk.core.events import DomainEvent, EventBus
+from helpdesk.outbox.models import OutboxItem
 from helpdesk.ratings import service
 
 

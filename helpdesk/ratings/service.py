@@ -12,11 +12,12 @@ from sqlmodel import Session, col, select
 
 from bot.responses import Responses
 from connectors.base import OutboundRatingRequest
-from helpdesk.channels.models import OutboxItem
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations.models import Conversation, DeliveryStatus, MessageAuthor
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import normalise_phone, primary_customer
+from helpdesk.outbox.models import OutboxItem
+from helpdesk.outbox.queue import queue_outbound
 from helpdesk.ratings.models import Rating, RatingRequest
 from helpdesk.shop.directory import normalise_order_code
 from helpdesk.shop.models import Order
@@ -168,5 +169,4 @@ def request_csat(
     message = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
                                         text=text, delivery_status=DeliveryStatus.pending)
     request_rating(session, customer, subject, now, identity=identity, conversation=conversation)
-    return conversations.queue_outbound(session, conversation, message, prompt.model_dump(mode="json"),
-                                        identity.external_id)
+    return queue_outbound(session, conversation, message, prompt.model_dump(mode="json"), identity.external_id)

@@ -18,10 +18,10 @@ from connectors.base import (
     OutboundRatingRequest,
 )
 from connectors.webchat import ID_PATTERN, WebchatConnector, client_message_id
-from helpdesk.channels import service as channels
-from helpdesk.channels.models import OutboxItem
 from helpdesk.conversations.models import Conversation, DeliveryStatus, Message
 from helpdesk.customers.models import ChannelIdentity
+from helpdesk.outbox.models import OutboxItem
+from helpdesk.outbox.service import OUTBOUND
 from helpdesk.webchat.schemas import WebchatSessionPublic
 
 HISTORY_LIMIT = 200
@@ -54,7 +54,7 @@ def _buttons_of(body: dict[str, Any] | None) -> tuple[Button, ...]:
     if not body:
         return ()
     try:
-        outbound = channels.OUTBOUND.validate_python(body)
+        outbound = OUTBOUND.validate_python(body)
     except ValueError:
         return ()
     match outbound:

@@ -11,7 +11,7 @@ from sqlmodel import Session, func, select
 from helpdesk.care.directory import DatabaseCustomerDirectory
 from helpdesk.care.models import CareMessage
 from helpdesk.care.tasks import run_due_care_messages
-from helpdesk.channels.models import OutboxItem
+from helpdesk.outbox.models import OutboxItem
 from tests.fakes.facebook_api import FakeGraphAPI
 from tests.helpdesk.care.conftest import (
     API_KEY,

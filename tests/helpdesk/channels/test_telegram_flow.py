@@ -184,7 +184,7 @@ async def test_with_redis_configured_dialogue_state_lives_in_redis(make_settings
 async def test_a_known_customers_turn_is_stored_as_a_first_contacts_turn_is(telegram_client, fake_telegram):
     """The first turn goes through the ORM (a new customer and conversation), the second through the
     plain statements of ``conversations.turns``: both must leave the same rows behind."""
-    from helpdesk.channels.models import OutboxItem
+    from helpdesk.outbox.models import OutboxItem
     from helpdesk.conversations.models import Conversation, DialogueState
     from helpdesk.customers.models import ChannelIdentity
 

@@ -22,6 +22,7 @@ from connectors.base import OutboundRatingRequest, parse_rating_payload
 from helpdesk.channels.models import InboundEvent
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations.models import Conversation, DeliveryStatus, Message, MessageAuthor
+from helpdesk.outbox.queue import queue_outbound
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
 with warnings.catch_warnings():
@@ -361,7 +362,7 @@ def queue_rating_request(runtime, visitor_id: str) -> None:
                                         subject=f"conversation:{conversation.id}")
         message = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
                                             text=request.text, delivery_status=DeliveryStatus.pending)
-        conversations.queue_outbound(session, conversation, message, request.model_dump(mode="json"), visitor_id)
+        queue_outbound(session, conversation, message, request.model_dump(mode="json"), visitor_id)
         session.commit()
     runtime.worker.submit_drain("webchat", visitor_id)
 

@@ -1,4 +1,5 @@
-"""Outbound delivery: retries, ordering per chat, rate limits, blocked customers, manual retry."""
+"""Outbound delivery through the running app: retries, ordering per chat, rate limits, blocked customers,
+manual retry."""
 
 from __future__ import annotations
 
