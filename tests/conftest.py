@@ -25,9 +25,43 @@ LOOP_STALL_LIMIT_MS = float(os.environ.get("CAREDESK_TEST_LOOP_STALL_MS", "1000"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the markers of this suite."""
+    """Register the markers of this suite; under pytest-xdist, give this worker servers of its own."""
     config.addinivalue_line("markers", "loop_may_block: the test blocks an event loop on purpose (the "
                                        "loop-stall check does not fail it)")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker != "gw0":
+        _own_databases(int(worker[2:]))
+
+
+def _own_databases(worker: int) -> None:
+    """Point a parallel test worker (``pytest -n``, gw1 and up) at a PostgreSQL database and a Redis
+    database of its own, so that one worker's reset never empties another's in the middle of a test
+    (worker gw0 keeps the configured ones)."""
+    from sqlalchemy.engine import make_url
+
+    postgres = os.environ.get("CAREDESK_TEST_POSTGRES_URL")
+    if postgres:
+        url = make_url(postgres)
+        name = f"{url.database}_gw{worker}"
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
+            if exists.first() is None:
+                connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+        admin.dispose()
+        os.environ["CAREDESK_TEST_POSTGRES_URL"] = url.set(database=name).render_as_string(hide_password=False)
+    redis_url = os.environ.get("CAREDESK_TEST_REDIS_URL")
+    if redis_url:
+        import redis
+
+        base, _, db = redis_url.rpartition("/")
+        client = redis.Redis.from_url(redis_url)
+        databases = int(client.config_get("databases")["databases"])
+        client.close()
+        # scripts/test-services.sh starts Redis with 64 databases: workers take 16 apart from the
+        # configured one; a server with fewer gets the ones below it
+        index = int(db) + 16 * worker if int(db) + 16 * worker < databases else (int(db) - worker) % databases
+        os.environ["CAREDESK_TEST_REDIS_URL"] = f"{base}/{index}"
 
 
 class LoopStalls(logging.Handler):
