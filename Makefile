@@ -41,7 +41,7 @@ test: install-test services audit
 # Redis and PostgreSQL are still needed; chromium is not (the browser tests are all marked slow)
 test-fast: install-test
 	CAREDESK_TEST_BROWSER=0 bash scripts/test-services.sh
-	. var/test-services.env && $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	. var/test-services.env && $(BIN)/python -m pytest -m "not slow" -n auto --dist worksteal $(PYTEST_ARGS)
 
 bench: install-test
 	$(BIN)/python bench/nlu_bench.py

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from nlu import yaml_io
 
 _WORDS = re.compile(r"\w+")
 
@@ -54,7 +55,7 @@ class Knowledge:
         knowledge = cls()
         for path in sorted(directory.glob("*.yml")):
             try:
-                document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                document = yaml_io.safe_load(path.read_text(encoding="utf-8")) or {}
             except yaml.YAMLError as exc:
                 raise KnowledgeError(f"{path}: invalid YAML: {exc}") from exc
             for index, item in enumerate(document.get("faqs", [])):

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from nlu import yaml_io
+
 
 class ResponseError(Exception):
     """The responses file is missing a template or is malformed."""
@@ -49,7 +51,7 @@ class Responses:
 
 def _read_templates(path: Path) -> dict[str, dict[str, tuple[str, ...]]]:
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        document = yaml_io.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ResponseError(f"{path}: cannot read responses: {exc}") from exc
     responses = document.get("responses", document)

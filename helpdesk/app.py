@@ -57,8 +57,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Omnichannel chatbot and live-chat helpdesk for after-sales customer care.",
         lifespan=lifespan,
-        docs_url=None,  # served by add_docs_pages, with a security policy that fits them
+        # served by add_docs_pages: the pages with a security policy that fits them, the document
+        # built off the event loop
+        docs_url=None,
         redoc_url=None,
+        openapi_url=None,
     )
     # Every HTML page gets the inbox's security headers, whichever route (or error handler) sent it.
     app.add_middleware(SecurityHeadersMiddleware)

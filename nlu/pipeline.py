@@ -10,6 +10,7 @@ import yaml
 
 import nlu.components  # noqa: F401  (registers the components)
 from nlu.components.base import Component, component_class
+from nlu import yaml_io
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("config.yml")
 CONFIG_TOP_KEYS = {"recipe", "language", "pipeline", "assistant_id", "policies"}
@@ -23,7 +24,7 @@ def load_pipeline_config(path: str | Path | None = None) -> dict[str, Any]:
     """Read and check a pipeline config file (None = the packaged default)."""
     path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml_io.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise NLUConfigError(f"{path}: cannot read config: {exc.strerror}") from None
     except yaml.YAMLError as exc:

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from nlu import yaml_io
+
 KNOWN_TOP_KEYS = {"version", "nlu", "responses", "stories", "rules"}
 IGNORED_TOP_KEYS = {"responses", "stories", "rules"}
 ITEM_KINDS = ("intent", "synonym", "regex", "lookup")
@@ -282,7 +284,7 @@ def read_training_file(path: str | Path) -> TrainingData:
 def read_training_yaml(text: str, file: str = "<string>") -> TrainingData:
     """Parse Rasa YAML NLU data given as a string (``file`` is used in error messages)."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=yaml_io.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

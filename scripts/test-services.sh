@@ -106,7 +106,7 @@ start_redis() {
     redis_up && return 0
     log "starting redis-server on $REDIS_HOST:$REDIS_PORT"
     redis-server --port "$REDIS_PORT" --bind "$REDIS_HOST" \
-        --daemonize yes --save '' --appendonly no \
+        --daemonize yes --save '' --appendonly no --databases 64 \
         --dir "$VAR_DIR" \
         --pidfile "$VAR_DIR/test-redis.pid" \
         --logfile "$VAR_DIR/test-redis.log" </dev/null 9>&-

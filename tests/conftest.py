@@ -25,9 +25,45 @@ LOOP_STALL_LIMIT_MS = float(os.environ.get("CAREDESK_TEST_LOOP_STALL_MS", "1000"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the markers of this suite."""
+    """Register the markers of this suite; under pytest-xdist, give this worker servers of its own."""
     config.addinivalue_line("markers", "loop_may_block: the test blocks an event loop on purpose (the "
                                        "loop-stall check does not fail it)")
+    config.addinivalue_line("markers", "real_password_hashing: the test hashes passwords at CareDesk's real "
+                                       "cost (the others use the cheapest argon2id)")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker != "gw0":
+        _own_databases(int(worker[2:]))
+
+
+def _own_databases(worker: int) -> None:
+    """Point a parallel test worker (``pytest -n``, gw1 and up) at a PostgreSQL database and a Redis
+    database of its own, so that one worker's reset never empties another's in the middle of a test
+    (worker gw0 keeps the configured ones)."""
+    from sqlalchemy.engine import make_url
+
+    postgres = os.environ.get("CAREDESK_TEST_POSTGRES_URL")
+    if postgres:
+        url = make_url(postgres)
+        name = f"{url.database}_gw{worker}"
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
+            if exists.first() is None:
+                connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+        admin.dispose()
+        os.environ["CAREDESK_TEST_POSTGRES_URL"] = url.set(database=name).render_as_string(hide_password=False)
+    redis_url = os.environ.get("CAREDESK_TEST_REDIS_URL")
+    if redis_url:
+        import redis
+
+        base, _, db = redis_url.rpartition("/")
+        client = redis.Redis.from_url(redis_url)
+        databases = int(client.config_get("databases")["databases"])
+        client.close()
+        # scripts/test-services.sh starts Redis with 64 databases: workers take 16 apart from the
+        # configured one; a server with fewer gets the ones below it
+        index = int(db) + 16 * worker if int(db) + 16 * worker < databases else (int(db) - worker) % databases
+        os.environ["CAREDESK_TEST_REDIS_URL"] = f"{base}/{index}"
 
 
 class LoopStalls(logging.Handler):
@@ -155,6 +191,27 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+def _quick_password_hash():
+    """Argon2id in CareDesk's stored format at the lowest cost the library allows: a login verifies
+    in well under a millisecond instead of about 70 ms (hundreds of logins and new accounts run in the
+    suite). Hashes keep their parameters, so each is verified at the cost it was made with."""
+    from pwdlib import PasswordHash
+    from pwdlib.hashers.argon2 import Argon2Hasher
+
+    return PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),))
+
+
+QUICK_PASSWORD_HASH = _quick_password_hash()
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap password hashes in this process, except for tests marked ``real_password_hashing`` (those
+    that measure what real hashing does to the server)."""
+    if request.node.get_closest_marker("real_password_hashing") is None:
+        monkeypatch.setattr("helpdesk.core.security._password_hash", QUICK_PASSWORD_HASH)
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite database with the test admin, copied for each test (migrating and hashing
@@ -168,7 +225,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "caredesk.db"
     engine = make_database_engine(f"sqlite:///{path}")
     migrate(engine)
-    with Session(engine) as session:
+    with pytest.MonkeyPatch.context() as patch, Session(engine) as session:
+        patch.setattr("helpdesk.core.security._password_hash", QUICK_PASSWORD_HASH)
         ensure_admin(session, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
         session.commit()
     engine.dispose()  # closing the last connection checkpoints the WAL into the main file
@@ -176,7 +234,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+def sqlite_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     """A fresh, migrated SQLite database file of this test's own."""
     import shutil
 
@@ -185,6 +243,14 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
     url = f"sqlite:///{tmp_path}/caredesk.db"
     shutil.copyfile(sqlite_template, tmp_path / "caredesk.db")
     shutil.copyfile(inbound_database_path(f"sqlite:///{sqlite_template}"), inbound_database_path(url))
+    if request.node.get_closest_marker("real_password_hashing") is not None:
+        from helpdesk.core.security import hash_password
+
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE agents SET password_hash = :hash WHERE email = :email"),
+                               {"hash": hash_password(ADMIN_PASSWORD), "email": ADMIN_EMAIL})
+        engine.dispose()
     return url
 
 

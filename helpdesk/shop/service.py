@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlmodel import Session, col, select
 
 from helpdesk.audit import service as audit
@@ -19,6 +18,7 @@ from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import normalise_phone, primary_customer
 from helpdesk.shop.directory import normalise_order_code
 from helpdesk.shop.models import Order, OrderStatus, Product, Warranty
+from nlu import yaml_io
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def add_months(moment, months: int):
 
 def load_shop_file(session: Session, path: Path) -> dict[str, int]:
     """Insert or update the products, orders and warranties described in a shop YAML file."""
-    document: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    document: dict[str, Any] = yaml_io.safe_load(path.read_text(encoding="utf-8")) or {}
     counts = {"products": 0, "orders": 0, "warranties": 0}
     products: dict[str, Product] = {}
     for item in document.get("products", []):

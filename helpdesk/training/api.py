@@ -21,7 +21,7 @@ from helpdesk.agents.deps import CurrentAdmin, CurrentAgent
 from helpdesk.core.deps import RuntimeDep, SessionDep
 from helpdesk.core.errors import BadRequest, CareDeskError, NotFound
 from helpdesk.core.headers import security_headers
-from helpdesk.training import faq, jobs, review, service
+from helpdesk.training import dataset, faq, jobs, review, service
 from helpdesk.training.jobs import TrainingLoop
 from helpdesk.training.models import JobStatus, NluTrainingJob
 from helpdesk.training.schemas import (
@@ -97,7 +97,7 @@ Training = Annotated[TrainingLoop, Depends(get_training)]
 
 def seeded(runtime: RuntimeDep) -> None:
     """Fill the training set from data/nlu on first use."""
-    service.ensure_seeded(runtime.engine, runtime.settings.data_dir)
+    dataset.ensure_seeded(runtime.engine, runtime.settings.data_dir)
 
 
 # Listed after the admin check in each route, so that refused callers never trigger seeding.
@@ -240,7 +240,7 @@ def export(admin: CurrentAdmin, _: Seeded, session: SessionDep,
            download: Annotated[bool, Query(description="Answer as a file to save")] = False) -> Response:
     """The whole training set as one Rasa 3 YAML file (``rasa train nlu`` reads it)."""
     headers = {"Content-Disposition": 'attachment; filename="caredesk-nlu.yml"'} if download else None
-    return Response(service.export_yaml(session), media_type="application/x-yaml; charset=utf-8", headers=headers)
+    return Response(dataset.export_yaml(session), media_type="application/x-yaml; charset=utf-8", headers=headers)
 
 
 @router.post("/import", response_model=ImportPublic,
@@ -253,9 +253,9 @@ async def import_(request: Request, admin: CurrentAdmin, _: Seeded, runtime: Run
     the one file of a multipart form (an HTML upload), or ``{"yaml": "..."}`` as JSON."""
     text = await _uploaded_text(request)
 
-    def run() -> service.ImportSummary:
+    def run() -> dataset.ImportSummary:
         with Session(runtime.engine, expire_on_commit=False) as session:
-            summary = service.import_yaml(session, _actor(admin), text, mode)
+            summary = dataset.import_yaml(session, _actor(admin), text, mode)
             session.commit()
             return summary
 

@@ -41,13 +41,13 @@ def _database() -> Iterator[tuple[Any, Any]]:
     from helpdesk.channels.ledger import make_database_engine
     from helpdesk.core.db import migrate
     from helpdesk.core.errors import CareDeskError
-    from helpdesk.training import service
+    from helpdesk.training import dataset
 
     settings = _settings()
     engine = make_database_engine(settings.database_url)
     try:
         migrate(engine)
-        service.ensure_seeded(engine, settings.data_dir)
+        dataset.ensure_seeded(engine, settings.data_dir)
         yield settings, engine
     except CareDeskError as exc:
         error_console.print(f"[red]error:[/red] {exc.reason}", highlight=False)
@@ -244,10 +244,10 @@ def export_file(
     """Write the whole training set as one Rasa 3 YAML file (`rasa train nlu` reads it)."""
     from sqlmodel import Session
 
-    from helpdesk.training import service
+    from helpdesk.training import dataset
 
     with _database() as (_, engine), Session(engine) as session:
-        text = service.export_yaml(session)
+        text = dataset.export_yaml(session)
     if file is None or str(file) == "-":
         sys.stdout.write(text)
         return
@@ -263,7 +263,7 @@ def import_file(
     """Load a Rasa YAML file into the training set (nothing changes when the file is invalid)."""
     from sqlmodel import Session
 
-    from helpdesk.training import service
+    from helpdesk.training import dataset
 
     try:
         text = file.read_text(encoding="utf-8")
@@ -271,7 +271,7 @@ def import_file(
         error_console.print(f"[red]error:[/red] {file} is not UTF-8 text")
         raise typer.Exit(1) from None
     with _database() as (_, engine), Session(engine) as session:
-        summary = service.import_yaml(session, _actor(), text, mode)
+        summary = dataset.import_yaml(session, _actor(), text, mode)
         session.commit()
     console.print(f"{summary.mode}: {summary.intents} intents; {summary.added} added, {summary.updated} updated, "
                   f"{summary.removed} removed, {summary.unchanged} unchanged.", highlight=False)

@@ -32,10 +32,12 @@ from sqlmodel import Session, col, select
 from helpdesk.audit import service as audit
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import Conflict, NotFound
-from helpdesk.training import candidate, faq, service
+from helpdesk.training import candidate, dataset, faq
 from helpdesk.training.comparison import compare
+from helpdesk.training.dataset import TrainingSnapshot
+from helpdesk.training.holdout import HOLDOUT_FRACTION, HOLDOUT_SEED
 from helpdesk.training.models import JobStatus, NluTrainingJob, NluTrainingState
-from helpdesk.training.service import Actor, TrainingSnapshot
+from helpdesk.training.service import Actor
 from nlu import Interpreter, ModelLoadError, ModelStore
 
 if TYPE_CHECKING:
@@ -61,7 +63,7 @@ def prepare_job(engine: Engine, store: ModelStore, actor: Actor) -> tuple[NluTra
         now = utcnow()
         # Write first: two processes starting a retrain at once queue on this row's lock, so the
         # second one sees the first one's job below (the seeded marker is there once seeded).
-        session.execute(update(NluTrainingState).where(col(NluTrainingState.key) == service.SEEDED_KEY)
+        session.execute(update(NluTrainingState).where(col(NluTrainingState.key) == dataset.SEEDED_KEY)
                         .values(updated_at=now))
         for job in session.exec(select(NluTrainingJob).where(
                 col(NluTrainingJob.status).in_([JobStatus.queued, JobStatus.running]))).all():
@@ -69,7 +71,7 @@ def prepare_job(engine: Engine, store: ModelStore, actor: Actor) -> tuple[NluTra
                 raise Conflict(f"training job {job.id} is still running")
             job.status, job.error, job.finished_at = JobStatus.failed, "interrupted (its process stopped)", now
             session.add(job)
-        snap = service.snapshot(session)
+        snap = dataset.snapshot(session)
         job = NluTrainingJob(status=JobStatus.running, stage="preparing", progress=0.01,
                              requested_by=actor.id if actor.type == "agent" else None, data_revision=snap.revision,
                              baseline_version=store.active_version(), n_train=len(snap.train.examples),
@@ -99,8 +101,8 @@ def predict_active(store: ModelStore, version: str | None, texts: list[str],
         return None, False
     loop_marks = (info.metrics or {}).get("training_loop") or {}
     # Only a model trained by this loop with the same split is known not to have seen the held-out examples.
-    saw_holdout = not (loop_marks.get("holdout_seed") == service.HOLDOUT_SEED
-                       and loop_marks.get("holdout_fraction") == service.HOLDOUT_FRACTION)
+    saw_holdout = not (loop_marks.get("holdout_seed") == HOLDOUT_SEED
+                       and loop_marks.get("holdout_fraction") == HOLDOUT_FRACTION)
     if interpreter is not None and interpreter.version == version:
         return candidate.predictions(interpreter, texts), saw_holdout
     return candidate.predict(store, version, texts), saw_holdout
@@ -127,8 +129,8 @@ def finish_job(engine: Engine, store: ModelStore, job_id: int, snap: TrainingSna
         "n_review": len(snap.review),
         "compared_with": baseline,
         "verdict": comparison["verdict"],
-        "training_loop": {"job_id": job_id, "data_revision": snap.revision, "holdout_seed": service.HOLDOUT_SEED,
-                          "holdout_fraction": service.HOLDOUT_FRACTION},
+        "training_loop": {"job_id": job_id, "data_revision": snap.revision, "holdout_seed": HOLDOUT_SEED,
+                          "holdout_fraction": HOLDOUT_FRACTION},
     })
     with Session(engine, expire_on_commit=False) as session:
         job = session.get(NluTrainingJob, job_id)
@@ -413,7 +415,7 @@ class TrainingLoop:
     async def start_job(self, actor: Actor) -> NluTrainingJob:
         """Start a retrain in the background; returns its job at once."""
         async with self._start_lock:
-            await to_thread.run_sync(service.ensure_seeded, self.engine, self.runtime.settings.data_dir)
+            await to_thread.run_sync(dataset.ensure_seeded, self.engine, self.runtime.settings.data_dir)
             job, snap = await to_thread.run_sync(prepare_job, self.engine, self.store, actor)
             self._live[job.id] = ("preparing", 0.01)
             self._jobs[job.id] = asyncio.create_task(self._run(job.id, job.baseline_version, snap),

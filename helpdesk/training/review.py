@@ -32,6 +32,7 @@ from helpdesk.conversations.service import get_conversation_for
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import BadRequest, NotFound
 from helpdesk.training import service
+from helpdesk.training.holdout import HoldoutCounter
 from helpdesk.training.models import ExampleSource, NluReviewItem, ReviewReason, ReviewStatus
 from helpdesk.training.service import Actor
 
@@ -391,7 +392,7 @@ def label(session: Session, actor: Actor, target: str, intent: str,
     items = _target_items(session, target, open_only=False)
     service.ensure_intent(session, actor, intent)
     outcome = LabelOutcome(intent=intent, messages=len(items))
-    counter = service.HoldoutCounter(session)
+    counter = HoldoutCounter(session)
     for text in representative_texts(items):
         existing = service.find_examples_by_text(session, text)
         if existing:

@@ -108,6 +108,7 @@ def _burst_of_logins(correct: int, wrong_for_admin: int, unknown: int) -> list[d
 
 
 @pytest.mark.slow
+@pytest.mark.real_password_hashing
 async def test_concurrent_logins_do_not_block_the_event_loop(client):
     monitor = client.runtime.loop_lag
     monitor.reset()
@@ -120,6 +121,7 @@ async def test_concurrent_logins_do_not_block_the_event_loop(client):
 
 
 @pytest.mark.slow
+@pytest.mark.real_password_hashing
 def test_twenty_concurrent_logins_keep_healthz_fast(live_server):
     stop = threading.Event()
     latencies: list[float] = []

@@ -36,7 +36,7 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory, sqlite_template: P
     """The migrated test database with the training set already read from data/nlu (seeding once
     instead of in every test)."""
     from helpdesk.channels.ledger import make_database_engine
-    from helpdesk.training.service import ensure_seeded
+    from helpdesk.training.dataset import ensure_seeded
 
     path = tmp_path_factory.mktemp("training-template") / "caredesk.db"
     shutil.copyfile(sqlite_template, path)
