@@ -180,9 +180,8 @@ class BusinessClock:
     def next_opening(self, moment: datetime) -> datetime:
         """``moment`` if the shop is open then, else the next moment it opens (UTC)."""
         moment = _aware(moment)
-        for opens, _closes in self._periods_from(moment):
-            return max(opens, moment)
-        raise AssertionError("unreachable")  # _periods_from raises when nothing opens
+        opens, _closes = next(self._periods_from(moment))
+        return max(opens, moment)
 
     def add_minutes(self, start: datetime, minutes: float) -> datetime:
         """The moment ``minutes`` of business time after ``start`` (a start outside hours counts from the
