@@ -14,7 +14,7 @@ import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -270,6 +270,17 @@ class ProactiveWindow(NamedTuple):
     length: timedelta
 
 
+class NightWindow(NamedTuple):
+    """Local hours in which the platform refuses messages the shop starts, as data: the connector
+    knows the platform's rule, the helpdesk's care scheduler keeps proactive messages out of it."""
+
+    platform: str
+    starts: time
+    ends: time
+    #: the zone the platform reads the hours in (an IANA name)
+    timezone: str
+
+
 class CredentialStore(Protocol):
     """Where a channel keeps credentials it renews itself (e.g. rotating tokens) across restarts."""
 
@@ -309,6 +320,8 @@ class ChannelConnector(ABC):
     config_model: ClassVar[type[BaseModel] | None] = None
     #: None: the platform lets the shop write first at any time
     proactive_window: ClassVar[ProactiveWindow | None] = None
+    #: None: the platform takes messages at any hour
+    night_window: ClassVar[NightWindow | None] = None
 
     @classmethod
     def from_config(cls, config: BaseModel | None, services: ChannelServices) -> Self:

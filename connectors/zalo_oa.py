@@ -45,6 +45,7 @@ from connectors.base import (
     DeliveryError,
     InboundKind,
     InboundMessage,
+    NightWindow,
     PayloadError,
     ProactiveWindow,
     VerificationError,
@@ -171,6 +172,7 @@ class ZaloOAConnector(ChannelConnector):
     supports_buttons: ClassVar[bool] = True
     config_model: ClassVar[type[BaseModel]] = ZaloOAConfig
     proactive_window: ClassVar[ProactiveWindow] = ProactiveWindow("Zalo OA", timedelta(days=7))
+    night_window: ClassVar[NightWindow] = NightWindow("Zalo OA", NIGHT_STARTS, NIGHT_ENDS, VIETNAM.key)
 
     @classmethod
     def from_config(cls, config: ZaloOAConfig, services: ChannelServices) -> ZaloOAConnector:

@@ -14,6 +14,7 @@ from helpdesk.core.errors import NotFound
 from helpdesk.customers import service as customers
 from helpdesk.customers.models import Customer
 from helpdesk.ratings import service as ratings
+from helpdesk.sla import service as sla
 
 if TYPE_CHECKING:
     from helpdesk.runtime import Runtime
@@ -85,7 +86,16 @@ class DatabaseCustomerDirectory:
         await self._in_transaction(customer_id, set_flag)
 
     async def handoff_eta(self, priority: str, locale: str) -> str:
-        """When a person will answer: minutes by priority in business hours, the opening time outside."""
+        """When a person will answer: the first-response target of the priority's SLA policy in
+        business hours, the next opening outside them (the configured week and holidays)."""
         runtime = self._runtime
-        return service.handoff_eta(runtime.bot.responses, priority, locale, runtime.clock(),
-                                   care_policy(runtime).timezone)
+        now = runtime.clock()
+
+        def eta() -> str:
+            with Session(runtime.engine) as session:
+                config = sla.load_config(session, care_policy(runtime).timezone)
+                session.commit()  # the default policies and week, if this was their first use
+            return service.handoff_eta(runtime.bot.responses, config.targets(priority).first_response_minutes,
+                                       locale, now, config.clock)
+
+        return await to_thread.run_sync(eta)

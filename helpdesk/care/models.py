@@ -58,7 +58,8 @@ class CareMessage(SQLModel, table=True):
     kind: str = Field(max_length=20)
     #: when the sequence meant it to go (delivery + the step's delay)
     planned_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    #: when it may go: planned_at moved out of quiet hours, or postponed while an agent talks
+    #: when it may go: planned_at moved out of quiet hours (or the platform's night), or postponed while an
+    #: agent talks
     due_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     status: str = Field(default=CareStatus.scheduled, max_length=12)
     reason: str | None = Field(default=None, max_length=500)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,13 +27,13 @@ from helpdesk.care.composer import CareComposer
 from helpdesk.care.models import CareKind, CareMessage, CarePlan, CareStatus
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations.models import HUMAN_STATES, OPEN_STATES, Conversation, DeliveryStatus, MessageAuthor
-from helpdesk.conversations.service import DEFAULT_FIRST_RESPONSE
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import primary_customer
 from helpdesk.outbox.queue import queue_outbound
 from helpdesk.ratings.service import has_rated_order, request_rating
 from helpdesk.shop.models import Order, OrderStatus
 from helpdesk.shop.service import order_customer_ids
+from helpdesk.sla.clock import BusinessClock, DailyWindow
 
 #: the steps in the order they go out
 SEQUENCE = (CareKind.thank_you, CareKind.rating_request, CareKind.usage_tips, CareKind.check_in)
@@ -41,8 +41,6 @@ SEQUENCE = (CareKind.thank_you, CareKind.rating_request, CareKind.usage_tips, Ca
 MAX_LATENESS = timedelta(days=2)
 #: while a person talks with the customer the bot keeps quiet; care waits this long and looks again
 HUMAN_OWNED_RETRY = timedelta(minutes=30)
-#: when agents are at work (shop time); handoff ETAs outside these hours say when they are back
-BUSINESS_OPENS, BUSINESS_CLOSES = time(8, 0), time(21, 0)
 _CLAIMED = "sending"  # only ever visible inside the claiming transaction
 
 
@@ -50,42 +48,12 @@ _CLAIMED = "sending"  # only ever visible inside the claiming transaction
 
 
 @dataclass(frozen=True)
-class QuietHours:
-    """A daily local-time window without proactive messages; may cross midnight (21:00-08:00)."""
-
-    starts: time
-    ends: time
-
-    @classmethod
-    def parse(cls, value: str) -> QuietHours | None:
-        """``"21:00-08:00"`` -> a window; an empty value (or equal ends) -> None, meaning no quiet hours."""
-        if not value or not value.strip():
-            return None
-        try:
-            start_text, end_text = (part.strip() for part in value.split("-"))
-            starts, ends = time.fromisoformat(start_text), time.fromisoformat(end_text)
-        except ValueError as exc:
-            raise ValueError(f"quiet hours must look like 21:00-08:00, got {value!r}") from exc
-        return None if starts == ends else cls(starts, ends)
-
-    def contains(self, local: time) -> bool:
-        """Whether a local wall-clock time falls inside the window."""
-        if self.starts < self.ends:
-            return self.starts <= local < self.ends
-        return local >= self.starts or local < self.ends
-
-    def end_after(self, local: datetime) -> datetime:
-        """The end of the window ``local`` (an aware local time inside it) belongs to."""
-        end = local.replace(hour=self.ends.hour, minute=self.ends.minute, second=0, microsecond=0)
-        return end if end > local else end + timedelta(days=1)
-
-
-@dataclass(frozen=True)
 class CarePolicy:
     """When each step goes out and when nothing may go out, from the settings."""
 
     delays: dict[str, timedelta]
-    quiet_hours: QuietHours | None
+    #: a daily window in shop time (``helpdesk.sla.clock``), or None for no quiet hours
+    quiet_hours: DailyWindow | None
     timezone: tzinfo
 
     @classmethod
@@ -104,21 +72,17 @@ class CarePolicy:
                 CareKind.usage_tips: timedelta(seconds=care.usage_tips_delay_s),
                 CareKind.check_in: timedelta(seconds=care.check_in_delay_s),
             },
-            quiet_hours=QuietHours.parse(care.quiet_hours),
+            quiet_hours=_quiet_hours(care.quiet_hours, zone),
             timezone=zone,
         )
 
     def is_quiet(self, moment: datetime) -> bool:
         """Whether ``moment`` falls in quiet hours, shop time."""
-        if self.quiet_hours is None:
-            return False
-        return self.quiet_hours.contains(moment.astimezone(self.timezone).time())
+        return self.quiet_hours is not None and self.quiet_hours.contains(moment)
 
     def first_allowed(self, moment: datetime) -> datetime:
         """``moment``, or the end of the quiet hours it falls in (postponed, never dropped)."""
-        if not self.is_quiet(moment):
-            return moment
-        return self.quiet_hours.end_after(moment.astimezone(self.timezone)).astimezone(UTC)
+        return moment if self.quiet_hours is None else self.quiet_hours.first_moment_outside(moment)
 
     def local(self, moment: datetime) -> datetime:
         """``moment`` in the shop's time zone."""
@@ -128,6 +92,13 @@ class CarePolicy:
     def horizon(self) -> timedelta:
         """How long after delivery a plan can still produce a message."""
         return max(self.delays.values()) + MAX_LATENESS
+
+
+def _quiet_hours(value: str, zone: tzinfo) -> DailyWindow | None:
+    try:
+        return DailyWindow.parse(value, zone)
+    except ValueError as exc:
+        raise ValueError(f"quiet hours must look like 21:00-08:00, got {value!r}") from exc
 
 
 # -- scheduling --------------------------------------------------------------------------------------
@@ -434,12 +405,24 @@ def _verdict(
         return skipped, f"the customer cannot be reached there: {why}", None
     if policy.is_quiet(now):
         return scheduled, "postponed: quiet hours", policy.first_allowed(now)
+    night = _platform_night(connector_class)
+    if night is not None and night.contains(now):
+        platform = connector_class.night_window.platform
+        return scheduled, f"postponed: {platform} refuses messages at night", night.first_moment_outside(now)
     if conversation is not None and conversation.state in HUMAN_STATES:
         if now - care.planned_at > MAX_LATENESS:
             return skipped, "the customer was talking with an agent until it was too late", None
         return scheduled, "postponed: an agent is talking with the customer", policy.first_allowed(
             now + HUMAN_OWNED_RETRY)
     return None
+
+
+def _platform_night(connector_class: type | None) -> DailyWindow | None:
+    """The night the channel's platform refuses messages in, as its connector declares it."""
+    declared = getattr(connector_class, "night_window", None)
+    if declared is None:
+        return None
+    return DailyWindow(declared.starts, declared.ends, ZoneInfo(declared.timezone))
 
 
 def _duration(span: timedelta) -> str:
@@ -450,18 +433,28 @@ def _duration(span: timedelta) -> str:
 # -- when a person will answer -----------------------------------------------------------------------
 
 
-def handoff_eta(responses: Responses, priority: str, locale: str, now: datetime, timezone: tzinfo) -> str:
-    """When an agent will answer, in the customer's words: a first-response target during business
-    hours, the opening time outside them (or when the target would fall after closing)."""
-    target = DEFAULT_FIRST_RESPONSE.get(priority, timedelta(hours=1))
-    local = now.astimezone(timezone)
-    opens = BUSINESS_OPENS.strftime("%H:%M")
-    if local.time() < BUSINESS_OPENS:
-        return responses.render("care_eta_this_morning", locale, opens=opens)
-    closes = local.replace(hour=BUSINESS_CLOSES.hour, minute=BUSINESS_CLOSES.minute, second=0, microsecond=0)
-    if local + target > closes:
-        return responses.render("care_eta_tomorrow", locale, opens=opens)
-    minutes = int(target.total_seconds() // 60)
-    if minutes >= 60 and minutes % 60 == 0:
-        return responses.render("care_eta_hours", locale, hours=minutes // 60)
-    return responses.render("care_eta_minutes", locale, minutes=minutes)
+def handoff_eta(responses: Responses, first_response_minutes: int, locale: str, now: datetime,
+                clock: BusinessClock) -> str:
+    """When an agent will answer, in the customer's words: the first-response target of the
+    conversation's SLA policy while the shop is open and the answer falls due before the opening
+    period ends; otherwise when the shop next opens (the configured business hours and holidays)."""
+    period = clock.current_period(now)
+    if period is not None:
+        _opened, closes = period
+        if clock.add_minutes(now, first_response_minutes) <= closes:
+            if first_response_minutes >= 60 and first_response_minutes % 60 == 0:
+                return responses.render("care_eta_hours", locale, hours=first_response_minutes // 60)
+            return responses.render("care_eta_minutes", locale, minutes=first_response_minutes)
+        opens = clock.next_opening(closes)
+    else:
+        opens = clock.next_opening(now)
+    today, opening = clock.local(now), clock.local(opens)
+    days = (opening.date() - today.date()).days
+    hhmm = opening.strftime("%H:%M")
+    if days == 0:
+        key = "care_eta_this_morning" if opening.hour < 12 else "care_eta_later_today"
+        return responses.render(key, locale, opens=hhmm)
+    if days == 1:
+        return responses.render("care_eta_tomorrow", locale, opens=hhmm)
+    return responses.render("care_eta_on_day", locale, opens=hhmm, weekday=opening.strftime("%A"),
+                            date=opening.strftime("%d/%m"))

@@ -28,21 +28,6 @@ from helpdesk.customers.models import ChannelIdentity
 from helpdesk.outbox.models import OutboxItem
 from helpdesk.outbox.queue import queue_outbound
 
-# Wall-clock targets by priority, written on the conversation when it escalates and used for the
-# handoff ETA. The SLA clocks (helpdesk/sla) keep their own due times from the policies and business
-# hours, so the two can differ; one business clock for both is still to come.
-DEFAULT_FIRST_RESPONSE = {
-    Priority.urgent: timedelta(minutes=15),
-    Priority.high: timedelta(minutes=30),
-    Priority.normal: timedelta(hours=1),
-    Priority.low: timedelta(hours=4),
-}
-DEFAULT_RESOLUTION = {
-    Priority.urgent: timedelta(hours=4),
-    Priority.high: timedelta(hours=8),
-    Priority.normal: timedelta(hours=24),
-    Priority.low: timedelta(hours=72),
-}
 PRIORITY_RANK = {Priority.low: 0, Priority.normal: 1, Priority.high: 2, Priority.urgent: 3}
 QUEUE_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 
@@ -102,7 +87,12 @@ def escalate(
     session: Session, conversation: Conversation, reason: str, priority: str = Priority.normal,
     *, actor_type: str = "system", actor_id: int | None = None,
 ) -> Conversation:
-    """Put the conversation in the human queue with a reason, a priority and SLA due times."""
+    """Put the conversation in the human queue with a reason and a priority.
+
+    The due times are the SLA domain's: its listener on ``conversation_escalated``
+    (``helpdesk/sla/listeners.py``) starts the clocks from the policies and the business hours and
+    writes them on the conversation; until it has, none is shown.
+    """
     now = utcnow()
     if conversation.state in HUMAN_STATES:
         # Already with people: keep the queue position, but a more urgent reason raises the priority.
@@ -113,8 +103,7 @@ def escalate(
     conversation.escalation_reason = reason
     conversation.priority = priority
     conversation.escalated_at = now
-    conversation.first_response_due_at = now + DEFAULT_FIRST_RESPONSE.get(priority, timedelta(hours=1))
-    conversation.resolution_due_at = now + DEFAULT_RESOLUTION.get(priority, timedelta(hours=24))
+    conversation.first_response_due_at = conversation.resolution_due_at = None
     conversation.first_response_at = None
     conversation.sla_status = "ok"
     conversation.updated_at = now

@@ -21,7 +21,6 @@ from helpdesk.conversations.models import Conversation, Message
 from helpdesk.conversations.service import tags_of
 from helpdesk.ratings.models import Rating
 from helpdesk.reports.service import (
-    BusinessClock,
     ReportQuery,
     breached_condition,
     came_back,
@@ -35,6 +34,7 @@ from helpdesk.reports.service import (
     resolution_seconds,
     substantive_condition,
 )
+from helpdesk.sla.clock import BusinessClock
 from helpdesk.sla.service import SLAConfig
 
 COLUMNS = (
@@ -142,7 +142,7 @@ def csv_chunks(engine: Engine, query: ReportQuery, config: SLAConfig, *, excel: 
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     yield (BOM if excel else "") + buffer.getvalue()
-    clock = BusinessClock(config)
+    clock = config.clock
     after_id: int | None = 0
     while after_id is not None:
         with Session(engine) as session:

@@ -35,11 +35,9 @@ A rate with nothing to measure is ``None`` (``null``), never a division by zero.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, case, false, func, literal, or_, select, union
 from sqlalchemy.orm import aliased
@@ -57,131 +55,36 @@ from helpdesk.conversations.models import (
     MessageAuthor,
 )
 from helpdesk.core.db import UTCDateTime
-from helpdesk.core.errors import BadRequest, CareDeskError, Forbidden
+from helpdesk.core.errors import Forbidden
 from helpdesk.customers.models import ChannelIdentity
 from helpdesk.ratings.models import Rating, RatingRequest
+from helpdesk.reports.period import Period, local_midnight, parse_period
 from helpdesk.reports.schemas import (
     AfterDeliveryStats,
     RatingDistribution,
     ReasonCount,
     ReportCounts,
     ReportFilters,
-    ReportPeriod,
     ReportSummary,
     VolumeBucket,
     VolumeSeries,
 )
 from helpdesk.sla.models import SLAEvent, SLAEventKind, SLAOutcome, SLAStatus
-from helpdesk.sla.service import MINUTES_PER_DAY, SLAConfig
+from helpdesk.sla.clock import BusinessClock
+from helpdesk.sla.service import SLAConfig
 
 #: a conversation left with the bot this long without a message has ended
 IDLE_AFTER = timedelta(minutes=30)
 #: how soon after a resolution a new conversation counts as the customer coming back
 RECONTACT_WINDOW = timedelta(days=7)
-#: the default period: this many shop-local days up to and including today
-DEFAULT_DAYS = 30
 #: CSAT counts these stars as satisfied
 SATISFIED_STARS = 4
 TOP_REASONS = 5
 #: typed answers to a rating request that say nothing else (compared trimmed and lower-cased)
 STAR_ANSWERS = tuple(f"{stars}{suffix}" for stars in "12345"
                      for suffix in ("", "*", " *", "⭐", " ⭐", " sao", "sao", " star", " stars", "/5"))
-#: dates outside these years are typing mistakes, not periods
-MIN_YEAR, MAX_YEAR = 1970, 2999
 #: volume buckets: days up to this many, then weeks, then months, then years
 MAX_BUCKETS = 62
-
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# A "+07:00" offset typed into a URL without encoding arrives as " 07:00".
-_SPACED_OFFSET = re.compile(r"(T[\d:.]+) (\d{2}:?\d{2})$")
-
-
-class InvalidReportQuery(CareDeskError):
-    """A period or filter that cannot be read."""
-
-    status = 422
-
-
-# -- the period ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    """A half-open interval of UTC moments and the shop time zone its days are read in."""
-
-    start: datetime
-    end: datetime
-    timezone: str
-    tz: tzinfo
-
-    def public(self) -> ReportPeriod:
-        """As the API shows it."""
-        return ReportPeriod(from_=self.start, to=self.end, timezone=self.timezone)
-
-    @property
-    def first_day(self) -> date:
-        """The shop-local day the period starts on."""
-        return self.start.astimezone(self.tz).date()
-
-    @property
-    def last_day(self) -> date:
-        """The shop-local day of the period's last moment."""
-        return max((self.end - timedelta(microseconds=1)).astimezone(self.tz).date(), self.first_day)
-
-
-def local_midnight(day: date, tz: tzinfo) -> datetime:
-    """The UTC moment a shop-local day begins."""
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-
-
-def _parse_bound(name: str, text: str, tz: tzinfo, *, end: bool) -> datetime:
-    """A ``from``/``to`` value as a UTC moment; a date is a whole shop-local day (``to`` includes it)."""
-    value = text.strip()
-    problem = (f"{name} must be an ISO date (2026-03-31) or date-time (2026-03-31T17:30:00+07:00), "
-               f"got {text!r}")
-    if _DATE.match(value):
-        try:
-            day = date.fromisoformat(value)
-        except ValueError as exc:
-            raise InvalidReportQuery(f"{problem}: {exc}") from exc
-        if not MIN_YEAR <= day.year <= MAX_YEAR:
-            raise InvalidReportQuery(f"{name} must be between the years {MIN_YEAR} and {MAX_YEAR}")
-        return local_midnight(day + timedelta(days=1) if end else day, tz)
-    try:
-        moment = datetime.fromisoformat(_SPACED_OFFSET.sub(r"\1+\2", value))
-    except ValueError as exc:
-        raise InvalidReportQuery(problem) from exc
-    if not MIN_YEAR <= moment.year <= MAX_YEAR:
-        raise InvalidReportQuery(f"{name} must be between the years {MIN_YEAR} and {MAX_YEAR}")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)  # a wall-clock time is the shop's
-    return moment.astimezone(UTC)
-
-
-def parse_period(from_text: str | None, to_text: str | None, timezone: str, now: datetime) -> Period:
-    """The period of ``from``/``to`` (dates or date-times; either may be left out).
-
-    Without ``to`` the period runs to the end of today (shop time); without ``from`` it starts
-    ``DEFAULT_DAYS`` days before ``to``. ``from`` after ``to`` is refused.
-    """
-    tz = ZoneInfo(timezone)
-    from_text = (from_text or "").strip() or None
-    to_text = (to_text or "").strip() or None
-    if to_text is None:
-        end = local_midnight(now.astimezone(tz).date() + timedelta(days=1), tz)
-    else:
-        end = _parse_bound("to", to_text, tz, end=True)
-    # A ``to`` date is a whole day: a ``from`` at or after the day's end comes after it.
-    to_is_day = to_text is None or bool(_DATE.match(to_text))
-    if from_text is None:
-        last_day = (end - timedelta(microseconds=1)).astimezone(tz).date()
-        start = local_midnight(last_day - timedelta(days=DEFAULT_DAYS - 1), tz)
-    else:
-        start = _parse_bound("from", from_text, tz, end=False)
-    if start > end or (to_is_day and start == end):
-        raise BadRequest(f"from ({start.isoformat()}) is after to ({end.isoformat()})")
-    return Period(start=start, end=end, timezone=timezone, tz=tz)
-
 
 # -- who is asking, and for what ----------------------------------------------------------------------
 
@@ -368,68 +271,12 @@ def came_back(resolved_at: datetime | None, next_started_at: datetime | None) ->
 # -- business time ---------------------------------------------------------------------------------------
 
 
-class BusinessClock:
-    """Business seconds between moments, as ``business_seconds_between`` counts them, with each
-    local day's opening periods worked out once (a report measures thousands of spans)."""
-
-    def __init__(self, config: SLAConfig):
-        self.schedule = config.schedule
-        self.tz = config.tz
-        self._openings: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
-        self._open_time: dict[date, timedelta] = {}
-
-    def _moment(self, day: date, minute: int) -> datetime:
-        # Wall times resolve as the SLA clocks resolve them (minute 1440 is the next midnight).
-        if minute >= MINUTES_PER_DAY:
-            day, minute = day + timedelta(days=1), minute - MINUTES_PER_DAY
-        return datetime.combine(day, time(minute // 60, minute % 60), tzinfo=self.tz).astimezone(UTC)
-
-    def openings(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
-        """The day's opening periods as UTC intervals (none on a holiday)."""
-        found = self._openings.get(day)
-        if found is None:
-            periods = () if day in self.schedule.holidays else self.schedule.week[day.weekday()]
-            found = self._openings[day] = tuple((self._moment(day, start), self._moment(day, end))
-                                                for start, end in periods)
-        return found
-
-    def _open_between(self, day: date, a: datetime | None, b: datetime | None) -> timedelta:
-        total = timedelta()
-        for opens, closes in self.openings(day):
-            overlap = min(closes, b or closes) - max(opens, a or opens)
-            if overlap > timedelta():
-                total += overlap
-        return total
-
-    def _whole_day(self, day: date) -> timedelta:
-        total = self._open_time.get(day)
-        if total is None:
-            total = self._open_time[day] = self._open_between(day, None, None)
-        return total
-
-    def seconds(self, a: datetime, b: datetime) -> float:
-        """Business seconds from ``a`` to ``b`` (negative when ``b`` is earlier)."""
-        if b < a:
-            return -self.seconds(b, a)
-        a, b = a.astimezone(UTC), b.astimezone(UTC)
-        first, last = a.astimezone(self.tz).date(), b.astimezone(self.tz).date()
-        if first == last:
-            return self._open_between(first, a, b).total_seconds()
-        # Opening periods never cross local midnight: the days in between count whole.
-        total = self._open_between(first, a, None) + self._open_between(last, None, b)
-        day = first + timedelta(days=1)
-        while day < last:
-            total += self._whole_day(day)
-            day += timedelta(days=1)
-        return total.total_seconds()
-
-
 def first_response_seconds(clock: BusinessClock, escalated_at: datetime | None,
                            first_response_at: datetime | None) -> float | None:
     """Business seconds the customer waited for a person's first reply, if one came."""
     if escalated_at is None or first_response_at is None:
         return None
-    return max(clock.seconds(escalated_at, first_response_at), 0.0)
+    return max(clock.seconds_between(escalated_at, first_response_at), 0.0)
 
 
 def resolution_seconds(clock: BusinessClock, created_at: datetime, escalated_at: datetime | None,
@@ -437,7 +284,7 @@ def resolution_seconds(clock: BusinessClock, created_at: datetime, escalated_at:
     """Business seconds from reaching the people (or the start) to the resolution, if resolved."""
     if resolved_at is None:
         return None
-    return max(clock.seconds(escalated_at or created_at, resolved_at), 0.0)
+    return max(clock.seconds_between(escalated_at or created_at, resolved_at), 0.0)
 
 
 def percentile(values: Sequence[float], share: float) -> float | None:
@@ -614,7 +461,7 @@ def summarize(session: Session, query: ReportQuery, config: SLAConfig) -> Report
     by_reason = session.exec(select(Conversation.escalation_reason, func.count())
                              .where(*conditions, escalated).group_by(Conversation.escalation_reason)).all()
 
-    first, resolution = _durations(session, conditions, BusinessClock(config))
+    first, resolution = _durations(session, conditions, config.clock)
     recontact_base, recontacted = _recontacts(session, query, conditions)
 
     return ReportSummary(

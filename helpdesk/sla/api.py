@@ -24,7 +24,8 @@ from helpdesk.sla.schemas import (
     SLAPolicyPublic,
     SLATimerPublic,
 )
-from helpdesk.sla.service import WEEKDAYS, PolicyTargets, format_hhmm
+from helpdesk.sla.clock import WEEKDAYS, format_hhmm
+from helpdesk.sla.service import PolicyTargets
 
 router = APIRouter(tags=["sla"])
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from helpdesk.conversations.models import Priority
-from helpdesk.sla.service import WEEKDAYS, period_problems
+from helpdesk.sla.clock import WEEKDAYS, period_problems
 
 #: a year of business minutes is more than any promise a shop makes
 MAX_TARGET_MINUTES = 525_600

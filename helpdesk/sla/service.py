@@ -1,19 +1,15 @@
-"""Business-time arithmetic and the SLA clocks of a conversation.
+"""The SLA policies, the configured business hours, and the SLA clocks of a conversation.
 
-The first half is pure: given a weekly schedule (several periods a day), holidays and a time zone,
-add business minutes to a moment and measure the business seconds between two moments. Business
-time is real elapsed time inside opening periods, so a period that spans a DST change counts the
-hours that really passed.
-
-The second half moves a conversation's clocks through its life (escalated, answered, the customer
-writes again, resolved, reopened) inside the caller's transaction; nothing here commits.
+The policies and the week of opening periods are what admins configure; ``load_config`` reads them
+into an ``SLAConfig`` whose ``clock`` (``helpdesk.sla.clock.BusinessClock``) does the business-time
+arithmetic. The rest moves a conversation's clocks through its life (escalated, answered, the
+customer writes again, resolved, reopened) inside the caller's transaction; nothing here commits.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +19,15 @@ from sqlmodel import Session, col, select
 from helpdesk.audit import service as audit
 from helpdesk.conversations.models import Conversation, Priority
 from helpdesk.core.db import utcnow
+from helpdesk.sla.clock import (
+    DEFAULT_SCHEDULE,
+    WEEKDAYS,
+    BusinessClock,
+    BusinessSchedule,
+    Period,
+    format_hhmm,
+    period_problems,
+)
 from helpdesk.sla.models import (
     BusinessHoursPeriod,
     Holiday,
@@ -34,164 +39,10 @@ from helpdesk.sla.models import (
     TimerStatus,
 )
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-MINUTES_PER_DAY = 24 * 60
 #: share of a target after which the check warns
 WARNING_SHARE = 0.8
 #: a clock stopped this close to its due time still met it (float sums of business seconds)
 MET_TOLERANCE_S = 1e-3
-#: how far ahead the arithmetic looks for an opening before deciding the schedule never opens
-MAX_DAYS_AHEAD = 3 * 366
-
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
-
-
-# -- the schedule --------------------------------------------------------------------------------------
-
-
-Period = tuple[int, int]  # (start, end) in minutes after local midnight; end may be 1440
-
-
-@dataclass(frozen=True)
-class BusinessSchedule:
-    """Opening periods per weekday (Monday first) and closed dates, in local time."""
-
-    week: tuple[tuple[Period, ...], ...]
-    holidays: frozenset[date] = field(default_factory=frozenset)
-
-    def __post_init__(self) -> None:
-        if len(self.week) != 7:
-            raise ValueError("a week has seven days")
-        object.__setattr__(self, "week", tuple(tuple(sorted(day)) for day in self.week))
-
-    @classmethod
-    def from_days(cls, days: dict[str, list[tuple[str, str]]], holidays: frozenset[date] | set[date] = frozenset()
-                  ) -> BusinessSchedule:
-        """A schedule from ``{"mon": [("08:00", "12:00"), …], …}`` (days left out are closed)."""
-        unknown = set(days) - set(WEEKDAYS)
-        if unknown:
-            raise ValueError(f"unknown weekday(s): {', '.join(sorted(unknown))}")
-        week = tuple(tuple((parse_hhmm(start), parse_hhmm(end)) for start, end in days.get(name, ()))
-                     for name in WEEKDAYS)
-        return cls(week, frozenset(holidays))
-
-    @property
-    def ever_open(self) -> bool:
-        """Whether any weekday has an opening period (else no clock could ever run)."""
-        return any(end > start for day in self.week for start, end in day)
-
-
-#: Monday to Saturday, 08:00–21:00, no holidays
-DEFAULT_SCHEDULE = BusinessSchedule(tuple(((8 * 60, 21 * 60),) if n < 6 else () for n in range(7)))
-
-
-def parse_hhmm(text: str) -> int:
-    """Minutes after midnight of an ``HH:MM`` time (``24:00`` allowed, as the end of a day)."""
-    match = _HHMM.match(text or "")
-    if match is None:
-        raise ValueError(f"{text!r} is not a time of day as HH:MM")
-    hours, minutes = text.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def format_hhmm(minutes: int) -> str:
-    """``HH:MM`` of minutes after midnight."""
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def period_problems(days: dict[str, list[tuple[str, str]]]) -> list[str]:
-    """Why a week of periods is unusable (bad times, start not before end, overlaps, never open)."""
-    problems: list[str] = []
-    any_period = False
-    for name in WEEKDAYS:
-        parsed: list[tuple[int, int, str]] = []
-        for start, end in days.get(name, ()):
-            try:
-                a, b = parse_hhmm(start), parse_hhmm(end)
-            except ValueError as exc:
-                problems.append(f"{name}: {exc}")
-                continue
-            if a >= b:
-                problems.append(f"{name}: period {start}-{end} must start before it ends")
-                continue
-            parsed.append((a, b, f"{start}-{end}"))
-        parsed.sort()
-        for (_, end_a, label_a), (start_b, _, label_b) in zip(parsed, parsed[1:]):
-            if start_b < end_a:
-                problems.append(f"{name}: periods {label_a} and {label_b} overlap")
-        any_period = any_period or bool(parsed)
-    if not any_period and not problems:
-        problems.append("at least one opening period is needed, or no SLA clock could ever run")
-    return problems
-
-
-def _local_moment(day: date, minute: int, tz: tzinfo) -> datetime:
-    """The UTC moment of a local wall-clock minute (minute 1440 is the next midnight).
-
-    A wall time that does not exist (the hour skipped in spring) resolves with the offset before the
-    change, i.e. to the first real moment after the gap; an ambiguous one (autumn) to its first
-    occurrence. Both are what a shop opening "at 02:30" would mean on such a day.
-    """
-    if minute >= MINUTES_PER_DAY:
-        day, minute = day + timedelta(days=1), minute - MINUTES_PER_DAY
-    local = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=tz)
-    return local.astimezone(UTC)
-
-
-def _openings(day: date, schedule: BusinessSchedule, tz: tzinfo) -> list[tuple[datetime, datetime]]:
-    """The day's opening periods as UTC intervals (none on a holiday)."""
-    if day in schedule.holidays:
-        return []
-    return [(_local_moment(day, start, tz), _local_moment(day, end, tz))
-            for start, end in schedule.week[day.weekday()]]
-
-
-def _aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime given where an aware one is required")
-    return moment.astimezone(UTC)
-
-
-def add_business_time(start: datetime, minutes: float, schedule: BusinessSchedule, tz: tzinfo) -> datetime:
-    """The moment ``minutes`` of business time after ``start`` (a start outside hours counts from the
-    next opening); returned in UTC."""
-    if minutes < 0:
-        raise ValueError("business time is only added forwards")
-    if not schedule.ever_open:
-        raise ValueError("the schedule never opens")
-    cursor = _aware(start)
-    left = timedelta(minutes=minutes)
-    # Periods never cross local midnight, so nothing before the start's local date can still be open.
-    day = cursor.astimezone(tz).date()
-    for _ in range(MAX_DAYS_AHEAD):
-        for opens, closes in _openings(day, schedule, tz):
-            if closes <= cursor:
-                continue
-            begin = max(opens, cursor)
-            available = closes - begin
-            if left <= available:
-                return begin + left
-            left -= available
-            cursor = closes
-        day += timedelta(days=1)
-    raise ValueError(f"no business time found within {MAX_DAYS_AHEAD} days (is every day a holiday?)")
-
-
-def business_seconds_between(a: datetime, b: datetime, schedule: BusinessSchedule, tz: tzinfo) -> float:
-    """Business seconds from ``a`` to ``b`` (negative when ``b`` is before ``a``)."""
-    a, b = _aware(a), _aware(b)
-    if b < a:
-        return -business_seconds_between(b, a, schedule, tz)
-    total = timedelta()
-    day = a.astimezone(tz).date()
-    last = b.astimezone(tz).date()
-    while day <= last:
-        for opens, closes in _openings(day, schedule, tz):
-            overlap = min(closes, b) - max(opens, a)
-            if overlap > timedelta():
-                total += overlap
-        day += timedelta(days=1)
-    return total.total_seconds()
 
 
 # -- policies and the configuration of the clocks ---------------------------------------------------------
@@ -225,6 +76,11 @@ class SLAConfig:
     policies: dict[str, PolicyTargets]
     schedule: BusinessSchedule
     tz: tzinfo
+    #: the business clock of the schedule and zone (one per config, so its per-day cache is shared)
+    clock: BusinessClock = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "clock", BusinessClock(self.schedule, self.tz))
 
     def targets(self, priority: str) -> PolicyTargets:
         """The targets of a priority (an unknown priority is treated as normal)."""
@@ -232,11 +88,11 @@ class SLAConfig:
 
     def add(self, start: datetime, seconds: float) -> datetime:
         """``start`` plus business seconds."""
-        return add_business_time(start, max(seconds, 0.0) / 60, self.schedule, self.tz)
+        return self.clock.add_minutes(start, max(seconds, 0.0) / 60)
 
     def between(self, a: datetime, b: datetime) -> float:
         """Business seconds from ``a`` to ``b``."""
-        return business_seconds_between(a, b, self.schedule, self.tz)
+        return self.clock.seconds_between(a, b)
 
     def expected_first_response(self, priority: str, now: datetime) -> datetime:
         """When a person should have answered a conversation escalated now (for telling the customer)."""

@@ -3,17 +3,19 @@ the bot uses, handoff ETAs, starting the care of orders loaded from a file."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from sqlmodel import Session, select
 
 from helpdesk.care import service
 from helpdesk.care.directory import DatabaseCustomerDirectory
-from helpdesk.care.service import QuietHours
 from helpdesk.shop.flows import deliver_order
 from helpdesk.shop.service import get_order
-from tests.helpdesk.care.conftest import SHOP_TZ, local, make_customer, make_order, status_of
+from helpdesk.sla.clock import DEFAULT_SCHEDULE, BusinessClock, BusinessSchedule, DailyWindow
+from helpdesk.sla.service import DEFAULT_POLICIES
+from tests.helpdesk.care.conftest import SHOP_TZ, care_rows, local, make_customer, make_order, status_of
 
 
 @pytest.fixture
@@ -41,27 +43,40 @@ def deliver(runtime, code: str = "DH200001", at: datetime | None = None) -> None
 # -- quiet hours -------------------------------------------------------------------------------------
 
 
+def quiet_hours(value: str) -> DailyWindow | None:
+    """Care's quiet hours as the settings give them, read by the business clock in shop time."""
+    return DailyWindow.parse(value, SHOP_TZ)
+
+
 def test_quiet_hours_across_midnight_end_the_next_morning():
-    quiet = QuietHours.parse("21:00-08:00")
-    assert quiet.contains(time(22, 30)) and quiet.contains(time(3, 0)) and not quiet.contains(time(8, 0))
+    quiet = quiet_hours("21:00-08:00")
+    assert quiet.contains_time(time(22, 30)) and quiet.contains_time(time(3, 0))
+    assert not quiet.contains_time(time(8, 0))
     evening = datetime(2026, 3, 2, 22, 30, tzinfo=SHOP_TZ)
-    assert quiet.end_after(evening) == datetime(2026, 3, 3, 8, 0, tzinfo=SHOP_TZ)
+    assert quiet.end_after_local(evening) == datetime(2026, 3, 3, 8, 0, tzinfo=SHOP_TZ)
     night = datetime(2026, 3, 3, 3, 0, tzinfo=SHOP_TZ)
-    assert quiet.end_after(night) == datetime(2026, 3, 3, 8, 0, tzinfo=SHOP_TZ)
+    assert quiet.end_after_local(night) == datetime(2026, 3, 3, 8, 0, tzinfo=SHOP_TZ)
 
 
 def test_quiet_hours_within_one_day_work_too():
-    quiet = QuietHours.parse("12:00-13:30")
-    assert quiet.contains(time(12, 15))
-    assert not quiet.contains(time(13, 30)) and not quiet.contains(time(23, 0))
+    quiet = quiet_hours("12:00-13:30")
+    assert quiet.contains_time(time(12, 15))
+    assert not quiet.contains_time(time(13, 30)) and not quiet.contains_time(time(23, 0))
     lunch = datetime(2026, 3, 2, 12, 15, tzinfo=SHOP_TZ)
-    assert quiet.end_after(lunch) == datetime(2026, 3, 2, 13, 30, tzinfo=SHOP_TZ)
+    assert quiet.end_after_local(lunch) == datetime(2026, 3, 2, 13, 30, tzinfo=SHOP_TZ)
 
 
 def test_empty_quiet_hours_turn_them_off_and_nonsense_is_refused():
-    assert QuietHours.parse("") is None and QuietHours.parse("  ") is None
+    assert quiet_hours("") is None and quiet_hours("  ") is None
     with pytest.raises(ValueError, match="21:00-08:00"):
-        QuietHours.parse("late evening")
+        quiet_hours("late evening")
+
+
+def test_the_care_policy_reads_its_quiet_hours_with_the_business_clock(runtime):
+    policy = policy_of(runtime)
+    assert policy.quiet_hours == DailyWindow(time(21, 0), time(8, 0), SHOP_TZ)
+    assert policy.is_quiet(local("2026-03-02 21:30")) and not policy.is_quiet(local("2026-03-02 20:30"))
+    assert policy.first_allowed(local("2026-03-02 21:30")) == local("2026-03-03 08:00")
 
 
 # -- scheduling late ---------------------------------------------------------------------------------
@@ -118,6 +133,10 @@ def responses():
     return Responses.load(ROOT / "data" / "bot")
 
 
+#: the default week (Monday to Saturday, 08:00–21:00) as the business clock reads it
+DEFAULT_HOURS = BusinessClock(DEFAULT_SCHEDULE, SHOP_TZ)
+
+
 @pytest.mark.parametrize(("moment", "priority", "locale", "expected"), [
     ("2026-03-02 10:00", "urgent", "vi", "trong khoảng 15 phút"),
     ("2026-03-02 10:00", "low", "en", "within about 4 hours"),
@@ -126,13 +145,47 @@ def responses():
     ("2026-03-03 06:30", "normal", "en", "from 08:00 this morning, when we open"),
 ])
 def test_handoff_eta_follows_priority_and_business_hours(responses, moment, priority, locale, expected):
-    assert service.handoff_eta(responses, priority, locale, local(moment), SHOP_TZ) == expected
+    minutes = DEFAULT_POLICIES[priority].first_response_minutes
+    assert service.handoff_eta(responses, minutes, locale, local(moment), DEFAULT_HOURS) == expected
+
+
+@pytest.mark.parametrize(("moment", "minutes", "expected"), [
+    ("2026-03-07 20:00", 30, "within about 30 minutes"),  # Saturday, open
+    ("2026-03-07 22:00", 30, "from 08:00 on Monday (09/03), when we open"),  # Sunday is closed
+    ("2026-03-02 11:45", 30, "from 13:30 today, when we are back"),  # the answer would fall in lunch
+    ("2026-03-02 12:30", 30, "from 13:30 today, when we are back"),
+    ("2026-03-02 18:00", 30, "from 09:00 on Wednesday (04/03), when we open"),  # Tuesday is a holiday
+])
+def test_handoff_eta_follows_the_configured_week_and_holidays(responses, moment, minutes, expected):
+    split = [("08:00", "12:00"), ("13:30", "17:30")]
+    week = BusinessSchedule.from_days({"mon": split, "tue": split, "wed": [("09:00", "17:30")], "thu": split,
+                                       "fri": split, "sat": [("08:00", "21:00")]}, holidays={date(2026, 3, 3)})
+    clock = BusinessClock(week, SHOP_TZ)
+    assert service.handoff_eta(responses, minutes, "en", local(moment), clock) == expected
 
 
 async def test_directory_tells_the_bot_the_handoff_eta_by_the_runtime_clock(runtime, clock):
     clock.set_local("2026-03-02 23:00")
     eta = await DatabaseCustomerDirectory(runtime).handoff_eta("urgent", "en")
     assert eta == "from 08:00 tomorrow, when we open"
+
+
+async def test_directory_tells_the_eta_from_the_configured_hours_and_policy(runtime, clock):
+    from helpdesk.sla import service as sla
+    from helpdesk.sla.service import PolicyTargets
+
+    with Session(runtime.engine) as session:
+        sla.replace_business_hours(session, {day: [("09:00", "17:00")] for day in ("mon", "tue", "wed", "thu", "fri")},
+                                   [], actor_id=None)
+        sla.upsert_policy(session, "urgent", PolicyTargets(45, 45, 240), actor_id=None)
+        session.commit()
+    directory = DatabaseCustomerDirectory(runtime)
+    clock.set_local("2026-03-02 10:00")
+    assert await directory.handoff_eta("urgent", "en") == "within about 45 minutes"
+    clock.set_local("2026-03-02 16:30")
+    assert await directory.handoff_eta("urgent", "en") == "from 09:00 tomorrow, when we open"
+    clock.set_local("2026-03-02 08:00")
+    assert await directory.handoff_eta("urgent", "en") == "from 09:00 this morning, when we open"
 
 
 def test_demo_orders_delivered_recently_get_their_care_started_once(runtime, clock):
@@ -152,3 +205,31 @@ def test_demo_orders_delivered_recently_get_their_care_started_once(runtime, clo
                  for code in ("DH200001", "DH200002")]
 
     assert (first, again, plans) == (1, 0, [True, False])
+
+
+# -- a platform's night ---------------------------------------------------------------------------------
+
+
+def test_zalo_care_waits_out_zalos_night_even_without_quiet_hours(runtime, clock):
+    """Zalo's connector declares its night (22:00-06:00 in Vietnam) as data; care keeps out of it."""
+    from connectors.zalo_oa import ZaloOAConnector
+    from helpdesk.care.models import CareMessage
+
+    assert ZaloOAConnector.night_window.timezone == "Asia/Ho_Chi_Minh"
+    policy = replace(policy_of(runtime), quiet_hours=None)
+    make_order(runtime.engine)
+    make_customer(runtime.engine, "zalo_oa", "zalo-user-1", last_inbound_at=local("2026-03-02 20:00"))
+    clock.set_local("2026-03-02 23:00")
+    with Session(runtime.engine) as session:
+        deliver_order(session, get_order(session, "DH200001"), policy=policy, now=clock.now)
+        session.commit()
+        care_id = session.exec(select(CareMessage.id).where(CareMessage.kind == "thank_you")).one()
+        channels = service.ChannelAbilities(configured=frozenset({"zalo_oa"}), with_buttons=frozenset())
+        queued = service.send_care_message(session, care_id, now=clock.now, policy=policy, composer=None,
+                                           channels=channels)
+        session.commit()
+
+    assert queued is None
+    thank_you = next(row for row in care_rows(runtime.engine, "DH200001") if row["kind"] == "thank_you")
+    assert (thank_you["status"], thank_you["due_at"]) == ("scheduled", local("2026-03-03 06:00"))
+    assert thank_you["reason"] == "postponed: Zalo OA refuses messages at night"

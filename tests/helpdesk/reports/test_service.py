@@ -1,31 +1,16 @@
-"""The pure parts of the reports: periods, percentiles, business time, volume buckets, CSV cells."""
+"""The pure parts of the reports: periods, percentiles, volume buckets, CSV cells (business time is
+tested with the clock, tests/helpdesk/sla/test_clock.py)."""
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from helpdesk.core.errors import BadRequest
 from helpdesk.reports.export import safe_cell
-from helpdesk.reports.service import (
-    BusinessClock,
-    InvalidReportQuery,
-    Period,
-    parse_period,
-    percentile,
-    ratio,
-    volume_buckets,
-)
-from helpdesk.sla.service import (
-    DEFAULT_POLICIES,
-    DEFAULT_SCHEDULE,
-    BusinessSchedule,
-    SLAConfig,
-    business_seconds_between,
-)
+from helpdesk.reports.period import InvalidReportQuery, Period, parse_period
+from helpdesk.reports.service import percentile, ratio, volume_buckets
 
 HCM = "Asia/Ho_Chi_Minh"
 NOW = datetime(2026, 3, 18, 3, 0, tzinfo=UTC)  # 10:00 on Wednesday 18 March in Hồ Chí Minh City
@@ -82,33 +67,6 @@ def test_a_ratio_of_nothing_is_none():
     assert ratio(0, 0) is None
     assert ratio(0, 3) == 0.0
     assert ratio(3, 4) == 0.75
-
-
-@pytest.mark.parametrize("zone", [HCM, "Europe/Berlin"])
-def test_the_business_clock_agrees_with_the_sla_arithmetic(zone):
-    tz = ZoneInfo(zone)
-    schedule = BusinessSchedule.from_days(
-        {"mon": [("08:00", "12:00"), ("13:30", "21:00")], "tue": [("08:00", "21:00")],
-         "wed": [("08:00", "21:00")], "thu": [("00:00", "24:00")], "fri": [("08:00", "17:00")],
-         "sat": [("09:00", "12:00")]},
-        holidays={date(2026, 3, 26), date(2026, 4, 30)})
-    clock = BusinessClock(SLAConfig(DEFAULT_POLICIES, schedule, tz))
-    rng = random.Random(7)
-    origin = datetime(2026, 3, 20, tzinfo=UTC)  # the span crosses Europe's change to summer time
-    for _ in range(300):
-        a = origin + timedelta(seconds=rng.randrange(0, 30 * 86400))
-        b = a + timedelta(seconds=rng.choice([rng.randrange(0, 7200), rng.randrange(0, 20 * 86400)]))
-        assert clock.seconds(a, b) == pytest.approx(business_seconds_between(a, b, schedule, tz), abs=1e-6)
-        assert clock.seconds(b, a) == pytest.approx(-business_seconds_between(a, b, schedule, tz), abs=1e-6)
-
-
-def test_an_answer_before_opening_counts_from_the_opening():
-    clock = BusinessClock(SLAConfig(DEFAULT_POLICIES, DEFAULT_SCHEDULE, ZoneInfo(HCM)))
-    monday_7am = datetime(2026, 3, 2, 0, tzinfo=UTC)
-    assert clock.seconds(monday_7am, monday_7am + timedelta(minutes=70)) == 600
-    saturday_8pm = datetime(2026, 3, 7, 13, tzinfo=UTC)
-    # Sunday is closed.
-    assert clock.seconds(saturday_8pm, saturday_8pm + timedelta(days=2)) == 3600 + 12 * 3600
 
 
 def _period(start: str, end: str) -> Period:

@@ -9,15 +9,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from helpdesk.sla.models import SLATimer, TimerStatus
-from helpdesk.sla.service import (
+from helpdesk.sla.clock import (
     DEFAULT_SCHEDULE,
     BusinessSchedule,
-    PolicyTargets,
-    SLAConfig,
     add_business_time,
     business_seconds_between,
-    pause_timer,
     period_problems,
+)
+from helpdesk.sla.service import (
+    PolicyTargets,
+    SLAConfig,
+    pause_timer,
     start_timer,
     stop_timer,
 )

@@ -214,3 +214,22 @@ def test_clocks_move_the_same_on_postgresql(database_url):
         assert conversation.resolution_due_at - local("2026-03-09 08:00") > timedelta(days=2)
     finally:
         engine.dispose()
+
+
+def test_escalating_leaves_the_due_times_to_the_sla_clocks(engine):
+    """conversations.escalate writes no wall-clock due time of its own; the clocks write theirs."""
+    from helpdesk.conversations import service as conversations
+
+    conversation_id = make_conversation(engine, sender="esc-due", state="bot")
+    with Session(engine, expire_on_commit=False) as session:
+        conversation = session.get(Conversation, conversation_id)
+        conversation.first_response_due_at = local("2026-03-01 09:00")  # left from an earlier cycle
+        conversations.escalate(session, conversation, "customer_request", "urgent")
+        assert (conversation.first_response_due_at, conversation.resolution_due_at) == (None, None)
+        session.commit()
+    at = local("2026-03-06 17:25")  # Friday, five minutes before closing
+    apply(engine, conversation_id, service.start_cycle, at)
+
+    conversation = state(engine, conversation_id)[0]
+    assert conversation.first_response_due_at == CONFIG.clock.add_minutes(at, 15) == local("2026-03-09 08:10")
+    assert conversation.resolution_due_at == CONFIG.clock.add_minutes(at, 240)
