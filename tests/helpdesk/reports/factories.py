@@ -4,6 +4,7 @@ the API."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -157,77 +158,86 @@ async def build_week(client: CareDeskClient, shop: Shop) -> Week:
                                     teams=("care",))
     _, tech_lead = await make_agent(client, admin, "tech.lead@test.local", role="supervisor",
                                     teams=("technical",))
-    ids: dict[str, int] = {}
 
-    # Escalated at 07:00, before opening: the first answer at 08:10 took 10 business minutes.
-    ids["c1"] = c1 = shop.conversation(
-        "2026-03-02 07:00", team="care", assignee_id=lan, state="resolved",
-        escalated_at="2026-03-02 07:00", escalation_reason="report_defect",
-        first_response_at="2026-03-02 08:10", resolved_at="2026-03-02 09:00")
-    shop.message(c1, "2026-03-02 07:00", "Nồi cơm điện bị lỗi, không nấu được", intent="report_defect")
-    shop.csat(c1, 5, "2026-03-02 09:05")
-    # Resolved the next morning: 11 business hours on Monday and 1 on Tuesday; breached.
-    ids["c2"] = c2 = shop.conversation(
-        "2026-03-02 10:00", team="care", assignee_id=lan, state="resolved", escalated_at="2026-03-02 10:00",
-        escalation_reason="complain_delivery", first_response_at="2026-03-02 10:20",
-        resolved_at="2026-03-03 09:00", sla_status="breached")
-    shop.message(c2, "2026-03-02 10:00", "Giao hàng trễ 5 ngày rồi", intent="complain_delivery")
-    shop.tag(c2, "giao-tre")
-    shop.csat(c2, 4, "2026-03-03 09:10")
-    # Escalated ten minutes before closing: 10 minutes that evening, 5 the next morning.
-    ids["c3"] = c3 = shop.conversation(
-        "2026-03-04 20:50", channel="zalo_oa", team="technical", assignee_id=minh, state="resolved",
-        escalated_at="2026-03-04 20:50", escalation_reason="report_defect",
-        first_response_at="2026-03-05 08:05", resolved_at="2026-03-05 10:00")
-    shop.message(c3, "2026-03-04 20:50", "Máy xay không chạy", intent="ask_warranty")
-    shop.tag(c3, "giao-tre")
-    shop.breach_event(c3, "2026-03-05 08:00")
-    shop.csat(c3, 2, "2026-03-05 10:30")
-    # The bot alone: one idle, one closed without anyone taking it.
-    ids["c4"] = c4 = shop.conversation("2026-03-03 12:00", last_message_at="2026-03-03 12:05")
-    shop.message(c4, "2026-03-03 12:00", "Cửa hàng mở cửa mấy giờ?", intent="ask_opening_hours")
-    shop.tag(c4, "zalo")
-    ids["c5"] = c5 = shop.conversation("2026-03-06 08:30", state="resolved", resolved_at="2026-03-06 09:00")
-    shop.message(c5, "2026-03-06 08:30", "Phí ship bao nhiêu?", intent="ask_shipping_fee")
-    shop.tag(c5, "vip")
-    # Waiting on Saturday morning, never answered; its outcome missed the first response.
-    ids["c6"] = c6 = shop.conversation(
-        "2026-03-07 09:00", channel="webchat", team="care", state="waiting_for_agent",
-        escalated_at="2026-03-07 09:00", escalation_reason="complain_service")
-    shop.message(c6, "2026-03-07 09:00", "Nhân viên trả lời rất thô lỗ", intent="complain_service")
-    shop.missed_outcome(c6, "2026-03-07 09:00")
-    # Not a complaint (the bot's own reading of its message does not count).
-    ids["c9"] = c9 = shop.conversation(
-        "2026-03-06 14:00", team="technical", assignee_id=minh, state="resolved",
-        escalated_at="2026-03-06 14:00", escalation_reason="customer_request",
-        first_response_at="2026-03-06 14:01", resolved_at="2026-03-06 15:00")
-    shop.message(c9, "2026-03-06 14:00", "Cho mình gặp nhân viên", intent="request_human")
-    shop.message(c9, "2026-03-06 14:00", "Dạ em chuyển anh/chị cho nhân viên", author="bot",
-                 intent="complain_service")
-    shop.csat(c9, 1, "2026-03-06 15:05")
+    def seed() -> dict[str, int]:
+        """The rows, written in a thread: synchronous database work on this loop would hold up the app
+        running on it (and the loop-stall check fails the test for it)."""
+        ids: dict[str, int] = {}
 
-    # Noise: outside the week, the care sequence's own conversation, answers to rating requests.
-    before = shop.conversation("2026-03-01 10:00", escalated_at="2026-03-01 10:00", state="resolved",
-                               escalation_reason="report_defect", resolved_at="2026-03-01 11:00")
-    shop.csat(before, 5, "2026-03-01 11:00")
-    # c1's customer is back within the week after; c3's only ten days on.
-    ids["c7"] = c7 = shop.conversation("2026-03-09 08:00", customer=shop.customer_of(c1))
-    shop.message(c7, "2026-03-09 08:00", "Nồi lại hỏng rồi", intent="report_defect")
-    c8 = shop.conversation("2026-03-15 09:00", channel="zalo_oa", customer=shop.customer_of(c3))
-    shop.message(c8, "2026-03-15 09:00", "Cho hỏi bảo hành", intent="ask_warranty")
-    care = shop.conversation("2026-03-03 09:00")
-    shop.message(care, "2026-03-03 09:00", "Cảm ơn anh/chị đã mua hàng!", author="bot")
-    answer = shop.conversation("2026-03-03 09:30", customer=shop.customer_of(c2))
-    shop.message(answer, "2026-03-03 09:30", "⭐⭐⭐⭐", payload=f"rating:conversation:{c2}:4")
-    typed = shop.conversation("2026-03-06 15:10", customer=shop.customer_of(c9))
-    shop.message(typed, "2026-03-06 15:10", " 1 sao ")
+        # Escalated at 07:00, before opening: the first answer at 08:10 took 10 business minutes.
+        ids["c1"] = c1 = shop.conversation(
+            "2026-03-02 07:00", team="care", assignee_id=lan, state="resolved",
+            escalated_at="2026-03-02 07:00", escalation_reason="report_defect",
+            first_response_at="2026-03-02 08:10", resolved_at="2026-03-02 09:00")
+        shop.message(c1, "2026-03-02 07:00", "Nồi cơm điện bị lỗi, không nấu được", intent="report_defect")
+        shop.csat(c1, 5, "2026-03-02 09:05")
+        # Resolved the next morning: 11 business hours on Monday and 1 on Tuesday; breached.
+        ids["c2"] = c2 = shop.conversation(
+            "2026-03-02 10:00", team="care", assignee_id=lan, state="resolved",
+            escalated_at="2026-03-02 10:00",
+            escalation_reason="complain_delivery", first_response_at="2026-03-02 10:20",
+            resolved_at="2026-03-03 09:00", sla_status="breached")
+        shop.message(c2, "2026-03-02 10:00", "Giao hàng trễ 5 ngày rồi", intent="complain_delivery")
+        shop.tag(c2, "giao-tre")
+        shop.csat(c2, 4, "2026-03-03 09:10")
+        # Escalated ten minutes before closing: 10 minutes that evening, 5 the next morning.
+        ids["c3"] = c3 = shop.conversation(
+            "2026-03-04 20:50", channel="zalo_oa", team="technical", assignee_id=minh, state="resolved",
+            escalated_at="2026-03-04 20:50", escalation_reason="report_defect",
+            first_response_at="2026-03-05 08:05", resolved_at="2026-03-05 10:00")
+        shop.message(c3, "2026-03-04 20:50", "Máy xay không chạy", intent="ask_warranty")
+        shop.tag(c3, "giao-tre")
+        shop.breach_event(c3, "2026-03-05 08:00")
+        shop.csat(c3, 2, "2026-03-05 10:30")
+        # The bot alone: one idle, one closed without anyone taking it.
+        ids["c4"] = c4 = shop.conversation("2026-03-03 12:00", last_message_at="2026-03-03 12:05")
+        shop.message(c4, "2026-03-03 12:00", "Cửa hàng mở cửa mấy giờ?", intent="ask_opening_hours")
+        shop.tag(c4, "zalo")
+        ids["c5"] = c5 = shop.conversation("2026-03-06 08:30", state="resolved",
+                                           resolved_at="2026-03-06 09:00")
+        shop.message(c5, "2026-03-06 08:30", "Phí ship bao nhiêu?", intent="ask_shipping_fee")
+        shop.tag(c5, "vip")
+        # Waiting on Saturday morning, never answered; its outcome missed the first response.
+        ids["c6"] = c6 = shop.conversation(
+            "2026-03-07 09:00", channel="webchat", team="care", state="waiting_for_agent",
+            escalated_at="2026-03-07 09:00", escalation_reason="complain_service")
+        shop.message(c6, "2026-03-07 09:00", "Nhân viên trả lời rất thô lỗ", intent="complain_service")
+        shop.missed_outcome(c6, "2026-03-07 09:00")
+        # Not a complaint (the bot's own reading of its message does not count).
+        ids["c9"] = c9 = shop.conversation(
+            "2026-03-06 14:00", team="technical", assignee_id=minh, state="resolved",
+            escalated_at="2026-03-06 14:00", escalation_reason="customer_request",
+            first_response_at="2026-03-06 14:01", resolved_at="2026-03-06 15:00")
+        shop.message(c9, "2026-03-06 14:00", "Cho mình gặp nhân viên", intent="request_human")
+        shop.message(c9, "2026-03-06 14:00", "Dạ em chuyển anh/chị cho nhân viên", author="bot",
+                     intent="complain_service")
+        shop.csat(c9, 1, "2026-03-06 15:05")
 
-    # After delivery: three requests in the week (two answered), one older request answered in it.
-    telegram_buyer, zalo_buyer = shop.customer("telegram"), shop.customer("zalo_oa")
-    shop.delivery_request(telegram_buyer, "DH001", "2026-03-03 10:00", stars=5, answered="2026-03-03 12:00")
-    shop.delivery_request(zalo_buyer, "DH002", "2026-03-04 10:00", stars=3, answered="2026-03-05 09:00")
-    shop.delivery_request(telegram_buyer, "DH003", "2026-03-05 10:00")
-    shop.delivery_request(zalo_buyer, "DH000", "2026-02-20 10:00", stars=1, answered="2026-03-04 18:00")
+        # Noise: outside the week, the care sequence's own conversation, answers to rating requests.
+        before = shop.conversation("2026-03-01 10:00", escalated_at="2026-03-01 10:00", state="resolved",
+                                   escalation_reason="report_defect", resolved_at="2026-03-01 11:00")
+        shop.csat(before, 5, "2026-03-01 11:00")
+        # c1's customer is back within the week after; c3's only ten days on.
+        ids["c7"] = c7 = shop.conversation("2026-03-09 08:00", customer=shop.customer_of(c1))
+        shop.message(c7, "2026-03-09 08:00", "Nồi lại hỏng rồi", intent="report_defect")
+        c8 = shop.conversation("2026-03-15 09:00", channel="zalo_oa", customer=shop.customer_of(c3))
+        shop.message(c8, "2026-03-15 09:00", "Cho hỏi bảo hành", intent="ask_warranty")
+        care = shop.conversation("2026-03-03 09:00")
+        shop.message(care, "2026-03-03 09:00", "Cảm ơn anh/chị đã mua hàng!", author="bot")
+        answer = shop.conversation("2026-03-03 09:30", customer=shop.customer_of(c2))
+        shop.message(answer, "2026-03-03 09:30", "⭐⭐⭐⭐", payload=f"rating:conversation:{c2}:4")
+        typed = shop.conversation("2026-03-06 15:10", customer=shop.customer_of(c9))
+        shop.message(typed, "2026-03-06 15:10", " 1 sao ")
 
+        # After delivery: three requests in the week (two answered), one older request answered in it.
+        telegram_buyer, zalo_buyer = shop.customer("telegram"), shop.customer("zalo_oa")
+        shop.delivery_request(telegram_buyer, "DH001", "2026-03-03 10:00", stars=5,
+                              answered="2026-03-03 12:00")
+        shop.delivery_request(zalo_buyer, "DH002", "2026-03-04 10:00", stars=3, answered="2026-03-05 09:00")
+        shop.delivery_request(telegram_buyer, "DH003", "2026-03-05 10:00")
+        shop.delivery_request(zalo_buyer, "DH000", "2026-02-20 10:00", stars=1, answered="2026-03-04 18:00")
+        return ids
+
+    ids = await asyncio.to_thread(seed)
     return Week(lan=lan, minh=minh, admin=admin, ids=ids, headers={
         "lan": lan_headers, "minh": minh_headers, "care_lead": care_lead, "tech_lead": tech_lead})
