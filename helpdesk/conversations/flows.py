@@ -39,6 +39,7 @@ from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.core.outages import when_available
 from helpdesk.customers.models import ChannelIdentity
 from helpdesk.customers.service import identify_sender
+from helpdesk.jobs.runner import TryAgainLater
 
 if TYPE_CHECKING:
     from helpdesk.runtime import Runtime
@@ -87,11 +88,6 @@ class WaitingEvent(NamedTuple):
     attempts: int | None
     #: the customer's message, when parking the event stored it
     stored_message_id: int | None
-
-
-class TryAgainLater(Exception):
-    """A chat's turn could not be completed now (a dependency is away, or the turn failed and has
-    tries left); the worker runs the chat's job again after a pause, its later messages waiting."""
 
 
 class Delivery(NamedTuple):
