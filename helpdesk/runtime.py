@@ -190,8 +190,10 @@ class Runtime:
         register_ratings_listeners(self)
         register_care_listeners(self.events, lambda: send_due_care_soon(self))
         register_sla_listeners(self)
+        # each domain registers its periodic work; the scheduler turns every outbox pump interval
+        self.scheduler = Scheduler(tick_s=self.settings.outbox.pump_interval_s)
         self.training = TrainingLoop(self)
-        await self.training.start()
+        await self.training.start(self.scheduler)
         if self.mode in ("process", "external"):
             # Without a child, jobs this server made before it stopped may not have left it: the
             # workers take up every waiting event now rather than at their next look for strays.
@@ -213,13 +215,11 @@ class Runtime:
                 self._jobs = await follow_jobs(jobs_from, self.worker,
                                                on_resubscribed=self.channel_jobs.catch_up_now)
             await self.channel_jobs.sweep_at_start()
-            # each domain registers its periodic work; the scheduler turns every outbox pump interval
-            self.scheduler = Scheduler(tick_s=self.settings.outbox.pump_interval_s)
             schedule_outbox_pump(self.scheduler, self.channel_jobs)
             schedule_care_check(self.scheduler, self)
             schedule_sla_check(self.scheduler, self)
             schedule_stray_sweep(self.scheduler, self.channel_jobs)
-            await self.scheduler.start()
+        await self.scheduler.start()
         for name in self.connectors:
             log.info("channel %s is on", name)
         if self.mode != "inline":

@@ -42,6 +42,8 @@ class Scheduler:
         after ``first_after_s`` (default: one interval) from when the scheduler starts."""
         interval = every_s if callable(every_s) else (lambda: every_s)
         first = interval() if first_after_s is None else first_after_s
+        if self._task is not None:  # added to a running scheduler: counted from now
+            first += asyncio.get_running_loop().time()
         self._work[name] = _Periodic(name, work, interval, first)  # relative until start()
 
     def run_soon(self, name: str) -> None:
