@@ -173,7 +173,7 @@ class ChannelJobs:
         except Exception as exc:
             if not is_infrastructure_error(exc):
                 raise
-            log.warning("could not look for waiting events at start (%s); the pump will", exc)
+            log.warning("could not look for waiting events at start (%s); the periodic sweep will", exc)
             self.catch_up = True
 
     async def sweep_periodically(self) -> None:
