@@ -10,7 +10,7 @@ are named with plain JSON arguments, so the serving process can hand them to a w
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from anyio import to_thread
 from sqlmodel import Session
