@@ -15,7 +15,6 @@ from sqlalchemy.exc import DataError
 from helpdesk.agents.api import router as agents_router
 from helpdesk.channels.admin_api import router as pipeline_router
 from helpdesk.channels.api import router as webhooks_router
-from helpdesk.channels.remote import RemoteWorker
 from helpdesk.conversations.api import router as conversations_router
 from helpdesk.canned.api import router as canned_router
 from helpdesk.care.api import router as order_care_router
@@ -26,6 +25,7 @@ from helpdesk.core.apidocs import add_docs_pages
 from helpdesk.core.errors import CareDeskError, TooManyRequests
 from helpdesk.core.headers import SecurityHeadersMiddleware
 from helpdesk.inbox.api import inbox_static_files, router as inbox_router
+from helpdesk.jobs.remote import RemoteJobs
 from helpdesk.nlu_admin.api import router as nlu_router
 from helpdesk.reports.api import pages as reports_pages, router as reports_router
 from helpdesk.reports.api import reports_static_files, vendor_static_files
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The database answers and an NLU model is loaded."""
         runtime: Runtime = request.app.state.runtime
         checks = {"database": False, "nlu_model": runtime.models.ready}
-        if isinstance(runtime.worker, RemoteWorker) and runtime.worker.spawn:
+        if isinstance(runtime.worker, RemoteJobs) and runtime.worker.spawn:
             checks["worker"] = runtime.worker.alive
 
         def ping() -> None:

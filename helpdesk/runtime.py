@@ -21,14 +21,18 @@ from bot.state import DialogueStateStore, RedisStateStore
 from connectors import CONNECTORS, ChannelConnector
 from helpdesk.care.directory import DatabaseCustomerDirectory
 from helpdesk.care.listeners import register_care_listeners
-from helpdesk.care.tasks import send_due_care_soon
+from helpdesk.care.tasks import schedule_care_check, send_due_care_soon
 from helpdesk.channels.credentials import DatabaseCredentialStore
 from helpdesk.core.crypto import SecretBox
 from helpdesk.agents.service import ensure_admin
-from helpdesk.channels.broker import BrokerClient, LocalBroker
 from helpdesk.channels.edge import EdgeWriter
-from helpdesk.channels.remote import RemoteWorker, broker_path, follow_jobs
-from helpdesk.channels.worker import Worker
+from helpdesk.channels.tasks import (
+    SWEEP_EVENTS,
+    ChannelJobs,
+    register_channel_jobs,
+    schedule_outbox_pump,
+    schedule_stray_sweep,
+)
 from helpdesk.conversations.state_store import DatabaseStateStore
 from helpdesk.core.config import Settings
 from helpdesk.channels.ledger import make_database_engine, make_ledger_engine
@@ -37,11 +41,16 @@ from helpdesk.core.outages import when_available
 from helpdesk.core.events import EventBus
 from helpdesk.core.looplag import LoopLagMonitor
 from helpdesk.core.security import PASSWORD_HASHING_CONCURRENCY, PasswordHashing
+from helpdesk.jobs.broker import BrokerClient, LocalBroker
+from helpdesk.jobs.remote import RemoteJobs, broker_path, follow_jobs
+from helpdesk.jobs.runner import JobRunner
+from helpdesk.jobs.scheduler import Scheduler
 from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.outbox.service import Outbox, RetryPolicy
 from helpdesk.shop.directory import DatabaseShopDirectory
 from helpdesk.ratings.listeners import register_ratings_listeners
 from helpdesk.sla.listeners import register_sla_listeners
+from helpdesk.sla.tasks import schedule_sla_check
 from helpdesk.training.jobs import TrainingLoop
 
 log = logging.getLogger(__name__)
@@ -97,7 +106,7 @@ class Runtime:
 
             self.redis = aioredis.from_url(settings.redis_url, decode_responses=True)
         #: where processing runs: "inline" here, "process" in a child this process starts, "child" if
-        #: this is that child (see helpdesk.channels.remote)
+        #: this is that child (see helpdesk.jobs.remote)
         self.mode = "inline" if settings.worker.mode == "auto" else settings.worker.mode
         if self.mode == "external" and self.redis is None:
             raise ValueError("CAREDESK_WORKER__MODE=external hands jobs to `caredesk worker` through Redis: "
@@ -132,7 +141,11 @@ class Runtime:
             services=Services(shop=DatabaseShopDirectory(self.engine), customers=DatabaseCustomerDirectory(self),
                               timezone=settings.shop.timezone),
         )
-        self.worker: Worker | RemoteWorker | None = None
+        #: where background jobs go: this process's runner, or the transport to the worker process
+        self.worker: JobRunner | RemoteJobs | None = None
+        #: the channels' jobs and the periodic work, in a process that runs the jobs
+        self.channel_jobs: ChannelJobs | None = None
+        self.scheduler: Scheduler | None = None
         self.events = EventBus(fan_out)
         #: the admin training loop (retrains, model switches, FAQ answers edited in the admin pages)
         self.training: TrainingLoop | None = None
@@ -179,11 +192,15 @@ class Runtime:
         register_ratings_listeners(self)
         register_care_listeners(self.events, lambda: send_due_care_soon(self))
         register_sla_listeners(self)
+        # each domain registers its periodic work; the scheduler turns every outbox pump interval
+        self.scheduler = Scheduler(tick_s=self.settings.outbox.pump_interval_s)
         self.training = TrainingLoop(self)
-        await self.training.start()
+        await self.training.start(self.scheduler)
         if self.mode in ("process", "external"):
-            self.worker = RemoteWorker(self, self.broker if self.mode == "process" else self.redis,
-                                       spawn=self.mode == "process")
+            # Without a child, jobs this server made before it stopped may not have left it: the
+            # workers take up every waiting event now rather than at their next look for strays.
+            self.worker = RemoteJobs(self.broker if self.mode == "process" else self.redis, self.settings,
+                                     spawn=self.mode == "process", start_jobs=(SWEEP_EVENTS,))
             await self.worker.start()
         else:
             if self.mode in ("child", "worker") and self.engine.dialect.name == "sqlite":
@@ -192,13 +209,19 @@ class Runtime:
                 # the lock for hundreds of milliseconds (the webhook edge waiting all along); one
                 # thread for the blocking work keeps each transaction as short as its own work.
                 to_thread.current_default_thread_limiter().total_tokens = 1
-            self.worker = Worker(self, concurrency=self.settings.worker.concurrency,
-                                 pump_interval_s=self.settings.outbox.pump_interval_s)
+            self.worker = JobRunner(self.settings.worker, concurrency=self.settings.worker.concurrency)
+            self.channel_jobs = register_channel_jobs(self, self.worker)
             jobs_from = self.broker if self.mode == "child" else self.redis if self.mode == "worker" else None
             if jobs_from is not None:
                 # subscribed before the sweep of stored events, so nothing falls in between
-                self._jobs = await follow_jobs(jobs_from, self.worker)
-            await self.worker.start()
+                self._jobs = await follow_jobs(jobs_from, self.worker,
+                                               on_resubscribed=self.channel_jobs.catch_up_now)
+            await self.channel_jobs.sweep_at_start()
+            schedule_outbox_pump(self.scheduler, self.channel_jobs)
+            schedule_care_check(self.scheduler, self)
+            schedule_sla_check(self.scheduler, self)
+            schedule_stray_sweep(self.scheduler, self.channel_jobs)
+        await self.scheduler.start()
         for name in self.connectors:
             log.info("channel %s is on", name)
         if self.mode != "inline":
@@ -218,6 +241,8 @@ class Runtime:
             self._frozen = False
         if self._jobs is not None:
             self._jobs.cancel()
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         if self.worker is not None:
             await self.worker.stop()
         if self.training is not None:

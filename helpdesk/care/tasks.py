@@ -13,12 +13,16 @@ from sqlmodel import Session
 from helpdesk.care import service
 from helpdesk.care.composer import CareComposer
 from helpdesk.care.service import CarePolicy, ChannelAbilities, QueuedCareMessage
+from helpdesk.channels.tasks import drain_chat_soon
+from helpdesk.jobs.scheduler import Scheduler
 
 if TYPE_CHECKING:
     from helpdesk.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+#: the periodic work registered here
+CARE_CHECK = "care check"
 #: worker key the immediate care runs queue under, so they run one after another in a process
 CARE_JOB_KEY = "care:due"
 
@@ -81,7 +85,7 @@ async def _deliver(runtime: Runtime, queued: QueuedCareMessage) -> None:
         await events.publish("message_created", conversation_id=queued.conversation_id,
                              message_id=queued.message_id, author="bot", care_message_id=queued.care_id)
     if runtime.worker is not None:
-        runtime.worker.submit_drain(queued.channel, queued.recipient_id)
+        drain_chat_soon(runtime.worker, queued.channel, queued.recipient_id)
     else:  # a runtime without a worker (a script): send in line
         await runtime.outbox.drain(queued.channel, queued.recipient_id)
 
@@ -108,3 +112,10 @@ async def _run_logged(runtime: Runtime) -> None:
     sent = await run_due_care_messages(runtime)
     if sent:
         log.info("sent %d care message(s)", sent)
+
+
+def schedule_care_check(scheduler: Scheduler, runtime: Runtime) -> None:
+    """Send the due care messages every ``CAREDESK_CARE__CHECK_INTERVAL_S``; the first check waits one
+    interval, so tests can install their clock first."""
+    scheduler.add(CARE_CHECK, lambda: run_due_care_messages(runtime),
+                  every_s=lambda: runtime.settings.care.check_interval_s)

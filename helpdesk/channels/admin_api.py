@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from helpdesk.channels import parked
 from helpdesk.channels.parked import ParkedEventsPublic
+from helpdesk.channels.tasks import process_event_soon
 from helpdesk.agents.deps import CurrentAdmin
 from helpdesk.core.deps import RuntimeDep, SessionDep
 
@@ -24,5 +25,5 @@ def retry_parked_event(event_id: int, admin: CurrentAdmin, session: SessionDep, 
     """Process a parked message again (admins), e.g. once the cause of its failure is fixed."""
     channel, sender_id = parked.release_parked(session, event_id, actor_id=admin.id)
     session.commit()  # the worker must find the event waiting
-    runtime.worker.submit_event(event_id, channel, sender_id)
+    process_event_soon(runtime.worker, event_id, channel, sender_id)
     return {"id": event_id, "status": "queued"}

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from connectors.base import ChannelConnector, ConnectorError, WebhookRequest
 from helpdesk.agents.models import AgentRole
 from helpdesk.channels import edge
+from helpdesk.channels.tasks import process_event_soon
 from helpdesk.conversations.models import Conversation, Message
 from helpdesk.core.deps import RuntimeDep, SessionDep
 from helpdesk.core.errors import Forbidden, is_infrastructure_error
@@ -121,7 +122,7 @@ async def receive_webhook(channel: str, request: Request, runtime: RuntimeDep) -
                             status_code=503, headers={"Retry-After": "5"})
     for event_id, channel_name, sender_id, to_process in stored:
         if to_process:
-            runtime.worker.submit_event(event_id, channel_name, sender_id)
+            process_event_soon(runtime.worker, event_id, channel_name, sender_id)
     return JSONResponse({"ok": True, "received": len(messages), "new": len(stored)})
 
 

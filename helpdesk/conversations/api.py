@@ -19,6 +19,7 @@ from helpdesk.conversations.schemas import (
     NoteCreate,
 )
 from helpdesk.agents.deps import CurrentAgent
+from helpdesk.channels.tasks import drain_chat_soon
 from helpdesk.core.deps import RuntimeDep, SessionDep
 from helpdesk.customers.models import ChannelIdentity
 
@@ -62,7 +63,7 @@ def reply(
     conversation = service.get_conversation_for(session, agent, conversation_id)
     message, item = service.agent_reply(session, conversation, agent, body.text, _recipient(session, conversation))
     session.commit()
-    runtime.worker.submit_drain(item.channel, item.recipient_id)
+    drain_chat_soon(runtime.worker, item.channel, item.recipient_id)
     runtime.events.publish_soon("message_created", conversation_id=conversation.id, message_id=message.id,
                                 author="agent")
     return MessagePublic.model_validate(message)
@@ -172,5 +173,5 @@ def retry_message(
         raise Conflict("only a failed message can be retried")
     item = retry_failed(session, message)
     session.commit()
-    runtime.worker.submit_drain(item.channel, item.recipient_id)
+    drain_chat_soon(runtime.worker, item.channel, item.recipient_id)
     return MessagePublic.model_validate(message)

@@ -31,6 +31,7 @@ from helpdesk.conversations.state_store import DatabaseStateStore, load_in
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.customers.service import identify_sender
+from helpdesk.jobs.runner import TryAgainLater
 from helpdesk.outbox.models import OutboxItem
 
 if TYPE_CHECKING:
@@ -82,9 +83,6 @@ class WaitingEvent(NamedTuple):
     stored_message_id: int | None
 
 
-class TryAgainLater(Exception):
-    """A chat's turn could not be completed now (a dependency is away, or the turn failed and has
-    tries left); the worker runs the chat's job again after a pause, its later messages waiting."""
 
 
 def _state_in_database(runtime: Runtime) -> bool:

@@ -18,16 +18,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.responses import Responses
+from helpdesk.channels.tasks import drain_chat_soon
 from helpdesk.conversations.models import Conversation, ConversationState
 from helpdesk.core.events import DomainEvent, EventBus
+from helpdesk.jobs.runner import JobQueue
 from helpdesk.outbox.models import OutboxItem
 from helpdesk.ratings import service
-
-
-class _Worker(Protocol):
-    def submit(self, key: str, job: Callable[[], object]) -> None: ...
-
-    def submit_drain(self, channel: str, recipient_id: str) -> None: ...
 
 
 class _Bot(Protocol):
@@ -40,7 +36,7 @@ class Runtime(Protocol):
     engine: Engine
     events: EventBus
     bot: _Bot
-    worker: _Worker | None
+    worker: JobQueue | None
     clock: Callable[[], datetime]
 
 
@@ -68,7 +64,7 @@ async def ask_for_csat(runtime: Runtime, conversation_id: int) -> None:
     await runtime.events.publish("message_created", conversation_id=conversation_id, message_id=item.message_id,
                                  author="bot")
     if runtime.worker is not None:
-        runtime.worker.submit_drain(item.channel, item.recipient_id)
+        drain_chat_soon(runtime.worker, item.channel, item.recipient_id)
 
 
 def register_ratings_listeners(runtime: Runtime) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from anyio import to_thread
 from sqlmodel import Session
 
-from helpdesk.channels.worker import KeyedLocks
+from helpdesk.jobs.locks import KeyedLocks
 from helpdesk.conversations.models import HUMAN_STATES, ConversationState, Message, MessageAuthor
 from helpdesk.core.events import DomainEvent, EventBus
 from helpdesk.sla import service

@@ -45,6 +45,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from helpdesk.audit.models import AuditEntry
 from helpdesk.conversations.models import Conversation, Priority
 from helpdesk.core.db import UTCDateTime
+from helpdesk.jobs.scheduler import Scheduler
 from helpdesk.sla.models import SLAEvent, SLAEventKind, SLAStatus, SLATimer
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: the periodic work registered here
+SLA_CHECK = "SLA check"
 #: clocks claimed per transaction. On SQLite a transaction holds the one write lock, which the webhook
 #: edge needs to acknowledge anything: 2,000 clocks held it at most about 0.5 s (20,000 over 2 s, past
 #: Zalo's patience), while a backlog of tens of thousands still goes in a few dozen round trips
@@ -256,7 +259,7 @@ async def announce_findings(events: EventBus, findings: list[SLAFinding]) -> Non
 
 
 async def run_sla_check_logged(runtime: Runtime) -> None:
-    """Run the check for the worker's pump, logging what it found instead of raising."""
+    """Run the check for the scheduler, logging what it found instead of raising."""
     try:
         result = await run_sla_check(runtime)
     except Exception:
@@ -265,3 +268,9 @@ async def run_sla_check_logged(runtime: Runtime) -> None:
     if result.findings:
         log.info("SLA check: %d warning(s), %d breach(es) in %d transaction(s), the longest %.0f ms",
                  result.warnings, result.breaches, result.transactions, result.longest_transaction_s * 1000)
+
+
+def schedule_sla_check(scheduler: Scheduler, runtime: Runtime) -> None:
+    """Run the SLA check every ``CAREDESK_SLA__CHECK_INTERVAL_S``, the first one interval after start."""
+    scheduler.add(SLA_CHECK, lambda: run_sla_check_logged(runtime),
+                  every_s=lambda: runtime.settings.sla.check_interval_s)

@@ -32,12 +32,15 @@ from sqlmodel import Session, col, select
 from helpdesk.audit import service as audit
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import Conflict, NotFound
+from helpdesk.jobs.scheduler import Scheduler
 from helpdesk.training import candidate, dataset, faq
 from helpdesk.training.comparison import compare
 from helpdesk.training.dataset import TrainingSnapshot
 from helpdesk.training.holdout import HOLDOUT_FRACTION, HOLDOUT_SEED
 from helpdesk.training.models import JobStatus, NluTrainingJob, NluTrainingState
 from helpdesk.training.service import Actor
+from helpdesk.training.tasks import TrainingReloads
+from bot import Knowledge
 from nlu import Interpreter, ModelLoadError, ModelStore
 
 if TYPE_CHECKING:
@@ -50,7 +53,6 @@ STALE_AFTER = timedelta(seconds=60)
 HEARTBEAT_S = 1.0
 #: overall progress: preparing up to here, then the candidate's own progress up to TESTED
 PREPARED, TESTED = 0.05, 0.92
-FAQ_CHECK_EVERY = 5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,31 +289,26 @@ def run_job_here(engine: Engine, store: ModelStore, actor: Actor, report: candid
 
 
 class TrainingLoop:
-    """The training loop of one process: runs retrains, switches models, follows other processes.
+    """The training loop of one process: runs retrains and switches models; its ``reloads`` keep the
+    process on the active model and the current FAQ answers (see ``helpdesk.training.tasks``).
 
-    ``start`` lays the database's FAQ answers over the bot's knowledge and starts following the
-    model store's active pointer (a switch made by another process, or by ``caredesk nlu activate``,
-    reaches this one within ``follow_interval_s``; with Redis, at once through ``nlu_model_activated``).
+    ``start`` lays the database's FAQ answers over the bot's knowledge and registers the reloads
+    with the process's scheduler (or, without one, a scheduler of its own).
     """
 
     def __init__(self, runtime: Runtime, *, use_processes: bool = True, follow_interval_s: float = 1.0):
         self.runtime = runtime
         self.use_processes = use_processes
-        self.follow_interval_s = follow_interval_s
-        self.base_knowledge = runtime.bot.knowledge
+        self.reloads = TrainingReloads(runtime, follow_interval_s=follow_interval_s)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: list[asyncio.Task] = []
         self._jobs: dict[int, asyncio.Task] = {}
         self._live: dict[int, tuple[str, float]] = {}
         self._start_lock = asyncio.Lock()
-        self._activation_lock = asyncio.Lock()
-        self._wake = asyncio.Event()
         self._pool: ProcessPoolExecutor | None = None
         self._pool_queue: Any = None
         self._relay: threading.Thread | None = None
         self._relay_stop = threading.Event()
-        self._events_queue: asyncio.Queue | None = None
-        self._faq_revision: tuple[int, str] | None = None
+        self._own_scheduler: Scheduler | None = None
         self.started = False
 
     @property
@@ -324,91 +321,46 @@ class TrainingLoop:
         """The model store the running model comes from."""
         return self.runtime.models.store
 
+    @property
+    def base_knowledge(self) -> Knowledge:
+        """The file FAQ, under the database's answers."""
+        return self.reloads.base_knowledge
+
     # -- life cycle -----------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Lay the FAQ overrides over the bot's knowledge and start following other processes."""
+    async def start(self, scheduler: Scheduler | None = None) -> None:
+        """Lay the FAQ overrides over the bot's knowledge and start following other processes
+        (on ``scheduler``, started by the caller; without one, on a scheduler of its own)."""
         self._loop = asyncio.get_running_loop()
-        await to_thread.run_sync(self.refresh_faq)
-        self._events_queue = self.runtime.events.subscribe()
-        self._tasks = [asyncio.create_task(self._follow(), name="caredesk-nlu-follow"),
-                       asyncio.create_task(self._listen(), name="caredesk-nlu-listen")]
+        if scheduler is None:
+            scheduler = self._own_scheduler = Scheduler(tick_s=self.reloads.follow_interval_s,
+                                                        name="caredesk-nlu-follow")
+        await self.reloads.start(scheduler)
+        if self._own_scheduler is not None:
+            await self._own_scheduler.start()
         self.started = True
 
     async def stop(self) -> None:
         """Stop following, abandon running jobs (they show as interrupted) and end the worker process."""
-        for task in [*self._tasks, *self._jobs.values()]:
+        if self._own_scheduler is not None:
+            await self._own_scheduler.stop()
+        await self.reloads.stop()
+        for task in self._jobs.values():
             task.cancel()
-        for task in [*self._tasks, *self._jobs.values()]:
+        for task in list(self._jobs.values()):
             try:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
-        if self._events_queue is not None:
-            self.runtime.events.unsubscribe(self._events_queue)
         self._relay_stop.set()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         self.started = False
 
-    # -- following ------------------------------------------------------------------------------
-
-    def refresh_faq(self) -> None:
-        """Give the bot the file FAQ with the database's answers laid over it."""
-        revision = faq.revision(self.engine)  # read first: an edit in between is caught next time
-        self.runtime.bot.knowledge = faq.overlay(self.base_knowledge, faq.load_rows(self.engine))
-        self._faq_revision = revision
-
-    async def _follow(self) -> None:
-        ticks = 0
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.follow_interval_s)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            ticks += 1
-            try:
-                await self.follow_active_model()
-                if ticks % FAQ_CHECK_EVERY == 0 and await to_thread.run_sync(faq.revision, self.engine) != self._faq_revision:
-                    await to_thread.run_sync(self.refresh_faq)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("following the active NLU model or the FAQ answers failed; trying again")
-
-    async def follow_active_model(self) -> bool:
-        """Load the store's active model if this process answers with another one; whether it did."""
-        models = self.runtime.models
-        if models.uses_rasa:
-            return False
-        version = await to_thread.run_sync(self.store.active_version)
-        if version is None or version == models.version:
-            return False
-        async with self._activation_lock:
-            if await to_thread.run_sync(self.store.active_version) == models.version:
-                return False
-            await to_thread.run_sync(models.load_active)
-        log.info("NLU model %s activated elsewhere; answering with it now", models.version)
-        return True
-
-    async def _listen(self) -> None:
-        assert self._events_queue is not None
-        while True:
-            event = await self._events_queue.get()
-            if event.name == "nlu_model_activated":
-                self._wake.set()
-            elif event.name == "nlu_faq_changed":
-                try:
-                    await to_thread.run_sync(self.refresh_faq)
-                except Exception:
-                    log.exception("reloading the FAQ answers failed")
-
     async def faq_changed(self) -> None:
         """After an FAQ edit: use it here at once and tell the other processes."""
-        await to_thread.run_sync(self.refresh_faq)
-        await self.runtime.events.publish("nlu_faq_changed")
+        await self.reloads.faq_changed()
 
     # -- jobs -----------------------------------------------------------------------------------
 
@@ -549,7 +501,7 @@ class TrainingLoop:
         models = self.runtime.models
         if models.uses_rasa:
             raise Conflict("parsing goes to a Rasa server (CAREDESK_NLU__RASA_URL): activate models there")
-        async with self._activation_lock:
+        async with self.reloads.activation_lock:
             previous = models.version
             with _model_errors(version):
                 await to_thread.run_sync(models.activate, version)

@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from connectors.base import InboundMessage, PayloadError
 from connectors.webchat import Subscription, WebchatConnector, client_message_id, message_frame
 from helpdesk.channels import edge
+from helpdesk.channels.tasks import process_event_soon
 from helpdesk.core.body_limits import json_too_deep
 from helpdesk.webchat import service
 
@@ -166,7 +167,8 @@ class VisitorSocket:
         if to_process:
             await self.send({"type": "typing", "on": True})
             # The typing indicator goes off once the message has been processed and its replies sent.
-            self.runtime.worker.submit_event(event_id, inbound.channel, inbound.sender_id, typing_off=True)
+            process_event_soon(self.runtime.worker, event_id, inbound.channel, inbound.sender_id,
+                               typing_off=True)
 
     async def _show_to_other_tabs(self, inbound: InboundMessage) -> None:
         frame = message_frame(client_message_id(inbound.external_id), inbound.text, author="customer")

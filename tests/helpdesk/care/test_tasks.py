@@ -161,7 +161,8 @@ async def test_message_missed_by_more_than_two_days_is_skipped_not_sent_stale(ca
 
 
 async def test_two_workers_send_each_message_once(database_url, tmp_path, clock):
-    from helpdesk.channels.worker import Worker
+    from helpdesk.channels.tasks import register_channel_jobs
+    from helpdesk.jobs.runner import JobRunner
     from helpdesk.core.config import Settings
     from helpdesk.channels.ledger import make_database_engine
     from helpdesk.core.db import migrate
@@ -181,7 +182,8 @@ async def test_two_workers_send_each_message_once(database_url, tmp_path, clock)
     first, second = Runtime(settings), Runtime(settings)
     for runtime in (first, second):
         runtime.clock = clock
-        runtime.worker = Worker(runtime)  # drains only; no pump
+        runtime.worker = JobRunner(settings.worker)  # drains only; no scheduler
+        register_channel_jobs(runtime, runtime.worker)
     try:
         from helpdesk.care.service import CarePolicy
         from helpdesk.shop.flows import deliver_order

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from helpdesk.channels import edge
 from helpdesk.channels.models import InboundAttempt, InboundOutcome
+from helpdesk.channels.tasks import process_event_soon
 from helpdesk.conversations.models import Conversation, Message
 from tests.helpdesk.channels.test_telegram_flow import CHAT_ID, post_update, telegram_update
 
@@ -143,7 +144,7 @@ async def test_a_chats_older_waiting_messages_are_answered_first(telegram_client
             stored += edge.store_request(session, connector.parse(telegram_update(update_id, text)), {})
             session.commit()
     newest_id, channel, sender_id, _ = stored[-1]
-    runtime.worker.submit_event(newest_id, channel, sender_id)
+    process_event_soon(runtime.worker, newest_id, channel, sender_id)
     await telegram_client.settle()
 
     replies = [reply["text"] for reply in fake_telegram.sent_messages(CHAT_ID)]

@@ -20,6 +20,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from connectors.base import OutboundRatingRequest, parse_rating_payload
 from helpdesk.channels.models import InboundEvent
+from helpdesk.channels.tasks import drain_chat_soon
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations.models import Conversation, DeliveryStatus, Message, MessageAuthor
 from helpdesk.outbox.queue import queue_outbound
@@ -364,7 +365,7 @@ def queue_rating_request(runtime, visitor_id: str) -> None:
                                             text=request.text, delivery_status=DeliveryStatus.pending)
         queue_outbound(session, conversation, message, request.model_dump(mode="json"), visitor_id)
         session.commit()
-    runtime.worker.submit_drain("webchat", visitor_id)
+    drain_chat_soon(runtime.worker, "webchat", visitor_id)
 
 
 def test_rating_button_press_is_stored_as_a_postback_of_that_visitor(webchat):

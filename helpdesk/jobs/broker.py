@@ -1,7 +1,7 @@
 """An embedded publish/subscribe broker for the processes of one machine, when there is no Redis.
 
 `caredesk serve` answers webhooks in one process and processes messages in a child process (see
-``helpdesk.channels.remote``). Domain events, web chat frames and processing jobs cross between the
+``helpdesk.jobs.remote``). Domain events, web chat frames and processing jobs cross between the
 two through this broker: the serving process hosts it on a Unix socket in a private directory and
 the child connects to it. Both sides offer the small part of the ``redis.asyncio`` client that the
 event bus and the web chat hub use (``publish``, ``pubsub().subscribe/listen/aclose``), so those

@@ -6,11 +6,12 @@ serving process only verifies, stores and acknowledges; a child process it start
 outbox, the care schedule and the SLA check. A burst of 300 webhooks a second then queues work in
 the database instead of queueing the acknowledgements behind it, and the platforms never time out.
 
-The two processes talk through the embedded broker (``helpdesk.channels.broker``): the serving
-process publishes jobs ("process stored event 42", "drain this chat") and the child publishes its
+The two processes talk through the embedded broker (``helpdesk.jobs.broker``): the serving
+process publishes named jobs with plain JSON arguments (``{"kind": "inbound_event", "event_id": 42,
+…}``; the domains register their handlers, see ``helpdesk.jobs.runner``) and the child publishes its
 domain events and web chat frames back, so the inbox and the widget see them live. Jobs are only
-hints: the events and the outbox are in the database, and the child sweeps both up when it starts
-and on every pump, so a job lost while the child restarts is late, never lost.
+hints: what they are about is in the database, and the domains' periodic work in the child sweeps it
+up, so a job lost while the child restarts is late, never lost.
 
 With ``CAREDESK_WORKER__MODE=external`` (the production compose file) the server starts no child:
 the jobs go through Redis to the ``caredesk worker`` service.
@@ -28,17 +29,14 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import SecretStr
 
-from helpdesk.channels.broker import LocalBroker
+from helpdesk.core.config import Settings
 from helpdesk.core.subscription import start_following
-
-if TYPE_CHECKING:
-    from helpdesk.channels.worker import Worker
-    from helpdesk.core.config import Settings
-    from helpdesk.runtime import Runtime
+from helpdesk.jobs.broker import LocalBroker
+from helpdesk.jobs.runner import JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +74,16 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-class RemoteWorker:
-    """The serving process's side: hands jobs to the worker process, and starts and watches it when
-    it is this process's child (``spawn``; otherwise ``caredesk worker`` runs elsewhere and the jobs
-    go through Redis)."""
+class RemoteJobs:
+    """The serving process's side: hands named jobs to the worker process, and starts and watches it
+    when it is this process's child (``spawn``: it runs with ``settings``; otherwise ``caredesk
+    worker`` runs elsewhere and the jobs go through Redis). ``start_jobs`` are dispatched when it
+    starts without a child (jobs this server made before it stopped may not have left it)."""
 
-    def __init__(self, runtime: Runtime, bus: Any, *, spawn: bool = True):
-        self.runtime = runtime
+    def __init__(self, bus: Any, settings: Settings, *, spawn: bool = True,
+                 start_jobs: tuple[str, ...] = ()):
+        self.settings = settings
+        self.start_jobs = start_jobs
         self.bus = bus  # the LocalBroker, or a redis.asyncio client
         self.spawn = spawn
         self._loop = asyncio.get_running_loop()
@@ -106,10 +107,9 @@ class RemoteWorker:
         """Start sending jobs, and start the child and watch it."""
         self._sender = asyncio.create_task(self._send_jobs(), name="caredesk-job-sender")
         if not self.spawn:
-            # Jobs this server made before it stopped may not have left it: the workers take up
-            # every waiting event now rather than at their next look for strays.
-            self._job(kind="sweep")
-        if self.spawn:
+            for name in self.start_jobs:
+                self.dispatch(name)
+        else:
             self._supervisor = asyncio.create_task(self._supervise(), name="caredesk-worker-supervisor")
 
     async def _send_jobs(self) -> None:
@@ -131,10 +131,10 @@ class RemoteWorker:
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         env = {key: value for key, value in os.environ.items() if not key.startswith("CAREDESK_")}
-        env.update(settings_environment(self.runtime.settings))
+        env.update(settings_environment(self.settings))
         env["CAREDESK_WORKER__MODE"] = "child"
         env["CAREDESK_WORKER__BROKER_PATH"] = str(self.bus.path)
-        nice = self.runtime.settings.worker.nice
+        nice = self.settings.worker.nice
 
         def lower_priority() -> None:  # runs in the child before exec
             if nice:
@@ -183,10 +183,11 @@ class RemoteWorker:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(task, 5)
 
-    # -- the Worker interface the routes use -------------------------------------------------------
+    # -- the runner's interface -------------------------------------------------------------------
 
-    def _job(self, **job: Any) -> None:
-        data = json.dumps(job)
+    def dispatch(self, name: str, /, **args: Any) -> None:
+        """Have the worker process run the named job (callable from any thread)."""
+        data = json.dumps({"kind": name, **args})
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -195,14 +196,6 @@ class RemoteWorker:
             self._outgoing.put_nowait(data)
         else:  # from a sync route's thread
             self._loop.call_soon_threadsafe(self._outgoing.put_nowait, data)
-
-    def submit_event(self, event_id: int, channel: str, sender_id: str, *, typing_off: bool = False) -> None:
-        """Have the child process a stored inbound event."""
-        self._job(kind="event", event_id=event_id, channel=channel, sender_id=sender_id, typing_off=typing_off)
-
-    def submit_drain(self, channel: str, recipient_id: str) -> None:
-        """Have the child send the chat's pending messages."""
-        self._job(kind="drain", channel=channel, recipient_id=recipient_id)
 
     def submit(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
         """Other background work runs here (it only prepares rows; sending is the child's)."""
@@ -227,32 +220,26 @@ class RemoteWorker:
             await asyncio.wait_for(asyncio.gather(*self._local, return_exceptions=True), timeout)
 
 
-async def follow_jobs(client: Any, worker: Worker, *, longest_pause_s: float = 5.0) -> asyncio.Task:
+async def follow_jobs(client: Any, runner: JobRunner, *, on_resubscribed: Callable[[], Awaitable[None]],
+                      longest_pause_s: float = 5.0) -> asyncio.Task:
     """The worker's side: run each job the serving process publishes (subscribed when this returns,
     or, if the transport is away at start, trying in the background).
 
     ``client`` is the BrokerClient of a child, or the Redis client of a ``caredesk worker``. A lost
     Redis connection is taken up again for as long as it takes; jobs published meanwhile are lost
-    with it, so every waiting event is swept up once the subscription is back (their chats' order
-    holds: a turn takes the chat's older waiting events first)."""
-
-    async def catch_up() -> None:
-        await worker.sweep_stray_events(older_than_s=0.0)
-
-    return await start_following(client, JOBS_CHANNEL, lambda message: _run_job(worker, message),
-                                 name="caredesk-worker-jobs", on_resubscribed=catch_up,
+    with it, so ``on_resubscribed`` (the domains' catch-up) runs once the subscription is back."""
+    return await start_following(client, JOBS_CHANNEL, lambda message: _run_job(runner, message),
+                                 name="caredesk-worker-jobs", on_resubscribed=on_resubscribed,
                                  what="job subscription", longest_pause_s=longest_pause_s)
 
 
-def _run_job(worker: Worker, message: dict[str, Any]) -> None:
+def _run_job(runner: JobRunner, message: dict[str, Any]) -> None:
     try:
         job = json.loads(message["data"])
-        if job["kind"] == "event":
-            worker.submit_event(int(job["event_id"]), job["channel"], job["sender_id"],
-                                typing_off=bool(job.get("typing_off")))
-        elif job["kind"] == "drain":
-            worker.submit_drain(job["channel"], job["recipient_id"])
-        elif job["kind"] == "sweep":
-            worker.sweep_soon()
-    except (ValueError, KeyError, TypeError) as exc:
+        name = job.pop("kind")
+        if not isinstance(name, str):
+            raise TypeError("a job's kind is a string")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("ignoring a malformed job: %s", exc)
+        return
+    runner.dispatch(name, **job)

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import websockets
 
-from helpdesk.channels.broker import BrokerClient, LocalBroker
+from helpdesk.jobs.broker import BrokerClient
 from tests.conftest import TELEGRAM_SECRET, LiveServer
 
 pytestmark = pytest.mark.slow  # each test starts a server and its worker child process
@@ -126,37 +126,11 @@ def test_web_chat_replies_and_inbox_events_cross_from_the_child(process_server):
     assert names.count("message_created") >= 2  # the customer's message and the bot's reply
 
 
-async def test_broker_fans_out_between_processes_and_to_itself(tmp_path):
-    broker = LocalBroker(tmp_path / "b" / "broker.sock")
-    await broker.start()
-    try:
-        client = BrokerClient(broker.path)
-        await client.connect()
-        mine, theirs = broker.pubsub(), client.pubsub()
-        await mine.subscribe("room")
-        await theirs.subscribe("room")
-        await asyncio.sleep(0.05)  # the subscription line reaches the broker
-        await broker.publish("room", "from server")
-        await asyncio.sleep(0.05)
-        await client.publish("room", "from client")
-        got_server = [await anext(mine.listen()), await anext(mine.listen())]
-        got_client = [await anext(theirs.listen()), await anext(theirs.listen())]
-        assert [m["data"] for m in got_server] == ["from server", "from client"]
-        assert [m["data"] for m in got_client] == ["from server", "from client"]
-        assert oct(os.stat(broker.path.parent).st_mode & 0o777) == "0o700"
-        await client.aclose()
-        await asyncio.sleep(0.05)
-        assert broker.peer_count() == 0
-    finally:
-        await broker.stop()
-    assert not broker.path.exists()
-
-
 def test_external_mode_hands_jobs_to_a_caredesk_worker_through_redis(make_settings, fake_telegram, redis_url):
     import subprocess
     import sys
 
-    from helpdesk.channels.remote import settings_environment
+    from helpdesk.jobs.remote import settings_environment
 
     settings = make_settings(worker={"mode": "external"}, redis_url=redis_url,
                              telegram={"token": fake_telegram.token, "secret_token": TELEGRAM_SECRET,
@@ -193,8 +167,8 @@ async def test_events_nobody_took_up_are_swept_up(make_settings, fake_telegram):
             service.record_inbound(session, InboundMessage(channel="telegram", sender_id="31337", external_id="x-1",
                                                            text="xin chào"), {})
             session.commit()
-        assert await runtime.worker.sweep_stray_events(older_than_s=3600) == 0  # too young to be a stray
-        assert await runtime.worker.sweep_stray_events(older_than_s=0) == 1
+        assert await runtime.channel_jobs.sweep_stray_events(older_than_s=3600) == 0  # too young to be a stray
+        assert await runtime.channel_jobs.sweep_stray_events(older_than_s=0) == 1
         await client.settle()
         assert fake_telegram.sent_messages(31337)
-        assert await runtime.worker.sweep_stray_events(older_than_s=0) == 0
+        assert await runtime.channel_jobs.sweep_stray_events(older_than_s=0) == 0

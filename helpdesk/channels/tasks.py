@@ -1,0 +1,207 @@
+"""The channels' background work: processing stored inbound events, sending a chat's outbox, and
+the periodic sweeps that take up what no job did.
+
+Events of one sender are processed one at a time in arrival order (the runner's key is the chat), so
+replies keep their order; different senders run concurrently up to the runner's limit. The jobs
+are named with plain JSON arguments, so the serving process can hand them to a worker process
+(``helpdesk.jobs.remote``); whichever process runs them registers the handlers here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from anyio import to_thread
+from sqlmodel import Session
+
+from helpdesk.channels import service as channels
+from helpdesk.conversations.flows import process_chat_events
+from helpdesk.core.errors import is_infrastructure_error
+from helpdesk.jobs.runner import JobQueue, JobRunner
+from helpdesk.jobs.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from helpdesk.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: job names (their arguments in the functions that dispatch them)
+INBOUND_EVENT = "inbound_event"
+TYPING_OFF = "typing_off"
+DRAIN_CHAT = "drain_chat"
+SWEEP_EVENTS = "sweep_events"
+
+#: names of the periodic work registered here
+OUTBOX_PUMP = "outbox retry pump"
+STRAY_SWEEP = "stray event sweep"
+
+#: a stored event still unprocessed after this long was not handed to any worker (or its worker died)
+STRAY_EVENT_AGE_S = 30.0
+STRAY_SWEEP_INTERVAL_S = 10.0
+
+
+def chat_key(channel: str, recipient_id: str) -> str:
+    """The runner key of one chat: its jobs run one at a time, in order."""
+    return f"{channel}:{recipient_id}"
+
+
+def process_event_soon(jobs: JobQueue, event_id: int, channel: str, sender_id: str, *,
+                       typing_off: bool = False) -> None:
+    """Process a stored inbound event in the background, after the chat's older events still
+    waiting; ``typing_off`` then hides the channel's typing indicator (once the replies are out).
+    Callable from any thread."""
+    jobs.dispatch(INBOUND_EVENT, event_id=event_id, channel=channel, sender_id=sender_id)
+    if typing_off:
+        jobs.dispatch(TYPING_OFF, channel=channel, recipient_id=sender_id)
+
+
+def drain_chat_soon(jobs: JobQueue, channel: str, recipient_id: str) -> None:
+    """Send the chat's pending messages in the background, in order (callable from any thread)."""
+    jobs.dispatch(DRAIN_CHAT, channel=channel, recipient_id=recipient_id)
+
+
+class ChannelJobs:
+    """The channels' jobs in the process that runs them."""
+
+    def __init__(self, runtime: Runtime, runner: JobRunner):
+        self.runtime = runtime
+        self.runner = runner
+        self._draining: set[str] = set()
+        #: stored events submitted here and not finished yet (the stray sweep skips them)
+        self._queued_events: set[int] = set()
+        #: every stored event up to this id is settled: the stray sweep looks above it
+        self._swept_through = 0
+        #: every waiting event is to be taken up at the next sweep, however young
+        self.catch_up = False
+
+    def register(self) -> None:
+        """Register the handlers of the channels' named jobs with the runner."""
+        self.runner.register(INBOUND_EVENT, lambda args: self.submit_event(
+            int(args["event_id"]), args["channel"], args["sender_id"]))
+        self.runner.register(TYPING_OFF, lambda args: self._submit_typing_off(args["channel"], args["recipient_id"]))
+        self.runner.register(DRAIN_CHAT, lambda args: self.submit_drain(args["channel"], args["recipient_id"]))
+        self.runner.register(SWEEP_EVENTS, lambda _args: self.sweep_soon())
+
+    # -- handlers -------------------------------------------------------------------------------
+
+    def submit_event(self, event_id: int, channel: str, sender_id: str) -> None:
+        """Process a stored inbound event on the runner, after the chat's jobs already queued."""
+        self._queued_events.add(event_id)
+
+        async def job() -> None:
+            try:
+                await process_chat_events(self.runtime, channel, sender_id, event_id, floor=self._swept_through)
+            finally:
+                self._queued_events.discard(event_id)
+
+        self.runner.submit(chat_key(channel, sender_id), job)
+
+    def _submit_typing_off(self, channel: str, recipient_id: str) -> None:
+        self.runner.submit(chat_key(channel, recipient_id), lambda: self._typing_off(channel, recipient_id))
+
+    async def _typing_off(self, channel: str, recipient_id: str) -> None:
+        connector = self.runtime.connectors.get(channel)
+        if connector is None:
+            return
+        try:
+            await connector.typing_off(recipient_id)
+        except Exception as exc:  # the widget also hides the indicator on its own after a while
+            log.warning("could not hide the %s typing indicator: %s", channel, exc)
+
+    def submit_drain(self, channel: str, recipient_id: str) -> None:
+        """Send the chat's pending messages on the runner, in order."""
+        key = chat_key(channel, recipient_id)
+        if key in self._draining:
+            return  # a drain for this chat is queued and will see the new item too
+        self._draining.add(key)
+
+        async def job() -> None:
+            self._draining.discard(key)  # from here on, new items need a new drain
+            await self.runtime.outbox.drain(channel, recipient_id)
+
+        self.runner.submit(key, job)
+
+    # -- periodic work --------------------------------------------------------------------------
+
+    async def pump_outbox(self) -> int:
+        """Start a drain for every chat with a due outbox retry; how many chats."""
+        due = await to_thread.run_sync(self.runtime.outbox.due_chats)
+        for channel, recipient_id in due:
+            self.submit_drain(channel, recipient_id)
+        return len(due)
+
+    async def sweep_stray_events(self, older_than_s: float = STRAY_EVENT_AGE_S) -> int:
+        """Process stored events that nobody took up (their job was lost while this worker was
+        away, or went to a process that died); how many were submitted."""
+
+        def load(after_id: int) -> tuple[list[channels.PendingEvent], int]:
+            with Session(self.runtime.engine) as session:
+                return channels.pending_events(session, after_id=after_id, older_than_s=older_than_s)
+
+        pending, self._swept_through = await to_thread.run_sync(load, self._swept_through)
+        submitted = 0
+        while pending:
+            strays = [event for event in pending if event.id not in self._queued_events]
+            for event_id, channel, sender_id in strays:
+                self.submit_event(event_id, channel, sender_id)
+            submitted += len(strays)
+            if len(pending) < channels.PENDING_PAGE:
+                break
+            # a backlog (after downtime) is taken up whole, page after page, not a page a sweep
+            pending, _ = await to_thread.run_sync(load, pending[-1].id)
+        return submitted
+
+    def sweep_soon(self) -> None:
+        """Take up every waiting event now (a server restarted, and jobs it made may be lost)."""
+        self.runner.submit("sweep", lambda: self.sweep_stray_events(older_than_s=0.0))
+
+    async def catch_up_now(self) -> None:
+        """Take up every waiting event (jobs published while the subscription was away are lost)."""
+        await self.sweep_stray_events(older_than_s=0.0)
+
+    async def sweep_at_start(self) -> None:
+        """Resume events left unprocessed by a previous run; if the database is away, the periodic
+        sweep takes them up (however young) as soon as it can."""
+        try:
+            await self.sweep_stray_events(older_than_s=0.0)
+        except Exception as exc:
+            if not is_infrastructure_error(exc):
+                raise
+            log.warning("could not look for waiting events at start (%s); the periodic sweep will", exc)
+            self.catch_up = True
+
+    async def sweep_periodically(self) -> None:
+        """The periodic sweep: events older than a worker takes (all of them when catching up)."""
+        try:
+            await self.sweep_stray_events(older_than_s=0.0 if self.catch_up else STRAY_EVENT_AGE_S)
+            self.catch_up = False
+        except Exception as exc:
+            log.warning("sweeping stray events failed: %s", exc, exc_info=not is_infrastructure_error(exc))
+
+
+def register_channel_jobs(runtime: Runtime, runner: JobRunner) -> ChannelJobs:
+    """Have ``runner`` run the channels' named jobs; the jobs' state, for the periodic work."""
+    jobs = ChannelJobs(runtime, runner)
+    jobs.register()
+    return jobs
+
+
+def schedule_outbox_pump(scheduler: Scheduler, jobs: ChannelJobs) -> None:
+    """Drain the chats with a due outbox retry at every turn of the scheduler (its ``tick_s``, the
+    outbox's pump interval), the first at once."""
+    scheduler.add(OUTBOX_PUMP, jobs.pump_outbox, every_s=0.0, first_after_s=0.0)
+
+
+def schedule_stray_sweep(scheduler: Scheduler, jobs: ChannelJobs) -> None:
+    """Sweep up stray events every ``STRAY_SWEEP_INTERVAL_S``, and at once while catching up after a
+    failed start-up sweep (until one succeeds)."""
+
+    async def sweep() -> None:
+        await jobs.sweep_periodically()
+        if jobs.catch_up:
+            scheduler.run_soon(STRAY_SWEEP)
+
+    scheduler.add(STRAY_SWEEP, sweep, every_s=STRAY_SWEEP_INTERVAL_S)
+    if jobs.catch_up:
+        scheduler.run_soon(STRAY_SWEEP)

@@ -1,0 +1,127 @@
+"""The training domain's periodic work: keeping this process on the active NLU model and the
+current FAQ answers.
+
+A model switch made by another process (or by ``caredesk nlu activate``) reaches this one within
+``follow_interval_s``, or at once when ``nlu_model_activated`` arrives on the event bus (with Redis
+or the embedded broker); an FAQ edit made elsewhere arrives as ``nlu_faq_changed``, and the FAQ's
+revision is also looked at every few intervals in case that event was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from anyio import to_thread
+from sqlalchemy.engine import Engine
+
+from helpdesk.jobs.scheduler import Scheduler
+from helpdesk.training import faq
+
+if TYPE_CHECKING:
+    from helpdesk.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: the FAQ's revision is looked at every this many model follows
+FAQ_CHECK_EVERY = 5
+#: names of the periodic work registered here
+MODEL_FOLLOW = "NLU model follow"
+FAQ_CHECK = "FAQ answers check"
+
+
+class TrainingReloads:
+    """What this process answers with: the active model of the store, the FAQ answers of the database."""
+
+    def __init__(self, runtime: Runtime, *, follow_interval_s: float = 1.0):
+        self.runtime = runtime
+        self.follow_interval_s = follow_interval_s
+        #: the file FAQ, under the database's answers
+        self.base_knowledge = runtime.bot.knowledge
+        #: held while this process switches models (an activation here, or a follow)
+        self.activation_lock = asyncio.Lock()
+        self._faq_revision: tuple[int, str] | None = None
+        self._events_queue: asyncio.Queue | None = None
+        self._listener: asyncio.Task | None = None
+        self._scheduler: Scheduler | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The database."""
+        return self.runtime.engine
+
+    async def start(self, scheduler: Scheduler) -> None:
+        """Lay the FAQ overrides over the bot's knowledge and follow other processes on ``scheduler``."""
+        await to_thread.run_sync(self.refresh_faq)
+        self._scheduler = scheduler
+        scheduler.add(MODEL_FOLLOW, self.follow_logged, every_s=self.follow_interval_s)
+        scheduler.add(FAQ_CHECK, self.check_faq_logged, every_s=self.follow_interval_s * FAQ_CHECK_EVERY)
+        self._events_queue = self.runtime.events.subscribe()
+        self._listener = asyncio.create_task(self._listen(), name="caredesk-nlu-listen")
+
+    async def stop(self) -> None:
+        """Stop listening to the other processes."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None
+        if self._events_queue is not None:
+            self.runtime.events.unsubscribe(self._events_queue)
+            self._events_queue = None
+
+    def refresh_faq(self) -> None:
+        """Give the bot the file FAQ with the database's answers laid over it."""
+        revision = faq.revision(self.engine)  # read first: an edit in between is caught next time
+        self.runtime.bot.knowledge = faq.overlay(self.base_knowledge, faq.load_rows(self.engine))
+        self._faq_revision = revision
+
+    async def faq_changed(self) -> None:
+        """After an FAQ edit: use it here at once and tell the other processes."""
+        await to_thread.run_sync(self.refresh_faq)
+        await self.runtime.events.publish("nlu_faq_changed")
+
+    async def follow_active_model(self) -> bool:
+        """Load the store's active model if this process answers with another one; whether it did."""
+        models = self.runtime.models
+        if models.uses_rasa:
+            return False
+        version = await to_thread.run_sync(models.store.active_version)
+        if version is None or version == models.version:
+            return False
+        async with self.activation_lock:
+            if await to_thread.run_sync(models.store.active_version) == models.version:
+                return False
+            await to_thread.run_sync(models.load_active)
+        log.info("NLU model %s activated elsewhere; answering with it now", models.version)
+        return True
+
+    async def follow_logged(self) -> None:
+        """``follow_active_model`` for the scheduler, logging a failure (tried again next time)."""
+        try:
+            await self.follow_active_model()
+        except Exception:
+            log.exception("following the active NLU model or the FAQ answers failed; trying again")
+
+    async def check_faq_logged(self) -> None:
+        """Reload the FAQ answers if their revision moved (an ``nlu_faq_changed`` that got lost)."""
+        try:
+            if await to_thread.run_sync(faq.revision, self.engine) != self._faq_revision:
+                await to_thread.run_sync(self.refresh_faq)
+        except Exception:
+            log.exception("following the active NLU model or the FAQ answers failed; trying again")
+
+    async def _listen(self) -> None:
+        assert self._events_queue is not None
+        while True:
+            event = await self._events_queue.get()
+            if event.name == "nlu_model_activated":
+                if self._scheduler is not None:
+                    self._scheduler.run_soon(MODEL_FOLLOW)
+            elif event.name == "nlu_faq_changed":
+                try:
+                    await to_thread.run_sync(self.refresh_faq)
+                except Exception:
+                    log.exception("reloading the FAQ answers failed")
