@@ -37,8 +37,8 @@ def add_docs_pages(app: FastAPI) -> None:
     @app.get(OPENAPI_URL, include_in_schema=False)
     async def openapi_document() -> JSONResponse:
         """The OpenAPI document. FastAPI's own route builds it on the event loop at the first request,
-        walking every route's models: that held every other request of the process for up to a second.
-        Here a thread builds it (once; the app keeps it)."""
+        walking every route's models while every other request of the process waits; here a thread
+        builds it (once: the app keeps it)."""
         if app.openapi_schema is None:
             await to_thread.run_sync(app.openapi)
         return JSONResponse(app.openapi_schema)

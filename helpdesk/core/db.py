@@ -158,8 +158,8 @@ def migrate(engine: Engine) -> None:
 
     with engine.connect() as connection:
         if current_revision(connection) == head_revision():
-            # Up to date (every start but the first after an upgrade): no need for Alembic to load
-            # and compile every migration file again, which cost more than the rest of a start.
+            # Up to date (every start but the first after an upgrade): Alembic would load and compile
+            # every migration file only to find nothing to do.
             return
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
