@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from tests.conftest import CareDeskClient
 from tests.helpdesk.training.conftest import (
     MISUNDERSTOOD,
@@ -115,6 +117,7 @@ async def test_a_labelled_message_is_understood_after_retraining_activation_and_
     assert (await app.get("/api/nlu/models", headers=admin)).json()["active"] == shipped_version
 
 
+@pytest.mark.slow  # trains a model: seconds of work
 async def test_a_retrain_that_would_lower_accuracy_is_shown_as_worse(app):
     admin = await app.login()
     first, _ = await retrain(app, admin)
@@ -155,6 +158,7 @@ async def test_a_retrain_that_would_lower_accuracy_is_shown_as_worse(app):
     assert (await app.get(f"/api/nlu/jobs/{worse['id']}", headers=admin)).json()["decision"] == "discarded"
 
 
+@pytest.mark.slow  # trains a model: seconds of work
 async def test_two_processes_asked_to_retrain_at_once_start_one_job(training_settings):
     from contextlib import aclosing
 
