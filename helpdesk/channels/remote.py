@@ -38,7 +38,6 @@ from helpdesk.core.subscription import start_following
 if TYPE_CHECKING:
     from helpdesk.channels.worker import Worker
     from helpdesk.core.config import Settings
-    from helpdesk.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +80,8 @@ class RemoteWorker:
     it is this process's child (``spawn``; otherwise ``caredesk worker`` runs elsewhere and the jobs
     go through Redis)."""
 
-    def __init__(self, runtime: Runtime, bus: Any, *, spawn: bool = True):
-        self.runtime = runtime
+    def __init__(self, settings: Settings, bus: Any, *, spawn: bool = True):
+        self.settings = settings
         self.bus = bus  # the LocalBroker, or a redis.asyncio client
         self.spawn = spawn
         self._loop = asyncio.get_running_loop()
@@ -131,10 +130,10 @@ class RemoteWorker:
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         env = {key: value for key, value in os.environ.items() if not key.startswith("CAREDESK_")}
-        env.update(settings_environment(self.runtime.settings))
+        env.update(settings_environment(self.settings))
         env["CAREDESK_WORKER__MODE"] = "child"
         env["CAREDESK_WORKER__BROKER_PATH"] = str(self.bus.path)
-        nice = self.runtime.settings.worker.nice
+        nice = self.settings.worker.nice
 
         def lower_priority() -> None:  # runs in the child before exec
             if nice:

@@ -10,17 +10,15 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 from anyio import to_thread
 from sqlmodel import Session
 
 from helpdesk.channels import service as channels
-from helpdesk.conversations.flows import TryAgainLater
+from helpdesk.conversations.flows import ConversationFlow, TryAgainLater, drain_chat, process_chat_events
+from helpdesk.core.config import Settings
 from helpdesk.core.errors import is_infrastructure_error
-
-if TYPE_CHECKING:
-    from helpdesk.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +45,15 @@ class KeyedLocks:
 class Worker:
     """Runs inbound processing and outbox retries inside the server process."""
 
-    def __init__(self, runtime: Runtime, *, concurrency: int = 16, pump_interval_s: float = 0.5):
-        self.runtime = runtime
+    def __init__(self, flow: ConversationFlow, settings: Settings, *,
+                 care_check: Callable[[], Awaitable[Any]] | None = None,
+                 sla_check: Callable[[], Awaitable[Any]] | None = None,
+                 concurrency: int = 16, pump_interval_s: float = 0.5):
+        self.flow = flow
+        self.settings = settings
+        #: the periodic care and SLA checks the pump runs (None: not in this worker)
+        self._care_check = care_check
+        self._sla_check = sla_check
         self.locks = KeyedLocks()
         self._limit = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task] = set()
@@ -79,14 +84,12 @@ class Worker:
     def submit_event(self, event_id: int, channel: str, sender_id: str, *, typing_off: bool = False) -> None:
         """Process a stored inbound event in the background, after the chat's older events still
         waiting; ``typing_off`` then hides the channel's typing indicator (once the replies are out)."""
-        from helpdesk.conversations.flows import process_chat_events
-
         key = f"{channel}:{sender_id}"
         self._queued_events.add(event_id)
 
         async def job() -> None:
             try:
-                await process_chat_events(self.runtime, channel, sender_id, event_id, floor=self._swept_through)
+                await process_chat_events(self.flow, channel, sender_id, event_id, floor=self._swept_through)
             finally:
                 self._queued_events.discard(event_id)
 
@@ -95,7 +98,7 @@ class Worker:
             self.submit(key, lambda: self._typing_off(channel, sender_id))
 
     async def _typing_off(self, channel: str, recipient_id: str) -> None:
-        connector = self.runtime.connectors.get(channel)
+        connector = self.flow.connectors.get(channel)
         if connector is None:
             return
         try:
@@ -105,8 +108,6 @@ class Worker:
 
     def submit_drain(self, channel: str, recipient_id: str) -> None:
         """Send the chat's pending messages in the background, in order (callable from any thread)."""
-        from helpdesk.conversations.flows import drain_chat
-
         key = f"{channel}:{recipient_id}"
         if key in self._draining:
             return  # a drain for this chat is queued and will see the new item too
@@ -114,7 +115,7 @@ class Worker:
 
         async def job() -> None:
             self._draining.discard(key)  # from here on, new items need a new drain
-            await drain_chat(self.runtime, channel, recipient_id)
+            await drain_chat(self.flow.outbox, channel, recipient_id)
 
         self.submit(key, job)
 
@@ -141,7 +142,7 @@ class Worker:
     async def _run(self, lock: asyncio.Lock, job: Callable[[], Awaitable[None]]) -> None:
         # The chat's lock is held through the pauses, so the chat's later jobs wait behind this one
         # (its messages stay in order); the concurrency slot is not, so other chats go on.
-        settings = self.runtime.settings.worker
+        settings = self.settings.worker
         pause = settings.retry_base_s
         async with lock:
             while True:
@@ -167,13 +168,10 @@ class Worker:
         await asyncio.wait_for(self._idle.wait(), timeout)
 
     async def _run_pump(self) -> None:
-        from helpdesk.care.tasks import run_due_care_messages
-        from helpdesk.sla.tasks import run_sla_check_logged
-
         loop = asyncio.get_running_loop()
         # The first care check waits one interval, so tests can install their clock first.
-        next_care_check = loop.time() + self.runtime.settings.care.check_interval_s
-        next_sla_check = loop.time() + self.runtime.settings.sla.check_interval_s
+        next_care_check = loop.time() + self.settings.care.check_interval_s
+        next_sla_check = loop.time() + self.settings.sla.check_interval_s
         next_sweep = loop.time() + STRAY_SWEEP_INTERVAL_S
         while True:
             try:
@@ -181,14 +179,16 @@ class Worker:
             except Exception:
                 log.exception("outbox pump failed")
             if loop.time() >= next_care_check:
-                next_care_check = loop.time() + self.runtime.settings.care.check_interval_s
+                next_care_check = loop.time() + self.settings.care.check_interval_s
                 try:
-                    await run_due_care_messages(self.runtime)
+                    if self._care_check is not None:
+                        await self._care_check()
                 except Exception:
                     log.exception("care check failed")
             if loop.time() >= next_sla_check:
-                next_sla_check = loop.time() + self.runtime.settings.sla.check_interval_s
-                await run_sla_check_logged(self.runtime)
+                next_sla_check = loop.time() + self.settings.sla.check_interval_s
+                if self._sla_check is not None:
+                    await self._sla_check()
             if loop.time() >= next_sweep or self._catch_up:
                 next_sweep = loop.time() + STRAY_SWEEP_INTERVAL_S
                 try:
@@ -202,7 +202,7 @@ class Worker:
         """Start a drain for every chat with a due outbox retry; how many chats."""
 
         def load_due() -> list[tuple[str, str]]:
-            with Session(self.runtime.engine) as session:
+            with Session(self.flow.engine) as session:
                 return channels.chats_with_due_items(session)
 
         due = await to_thread.run_sync(load_due)
@@ -215,7 +215,7 @@ class Worker:
         away, or went to a process that died); how many were submitted."""
 
         def load(after_id: int) -> tuple[list[channels.PendingEvent], int]:
-            with Session(self.runtime.engine) as session:
+            with Session(self.flow.engine) as session:
                 return channels.pending_events(session, after_id=after_id, older_than_s=older_than_s)
 
         pending, self._swept_through = await to_thread.run_sync(load, self._swept_through)

@@ -48,8 +48,8 @@ from helpdesk.core.db import UTCDateTime
 from helpdesk.sla.models import SLAEvent, SLAEventKind, SLAStatus, SLATimer
 
 if TYPE_CHECKING:
+    from helpdesk.core.clock import Clock
     from helpdesk.core.events import EventBus
-    from helpdesk.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -225,22 +225,21 @@ def check_batch(engine: Engine, now: datetime, limit: int = BATCH_SIZE) -> tuple
         return len(claimed), findings
 
 
-async def run_sla_check(runtime: Runtime, now: datetime | None = None, *, batch_size: int = BATCH_SIZE
+async def run_sla_check(engine: Engine, events: EventBus, now: datetime, *, batch_size: int = BATCH_SIZE
                         ) -> SLACheckResult:
-    """Record the warnings and breaches due by ``now`` (default: the runtime's clock) and announce them.
+    """Record the warnings and breaches due by ``now`` and announce them on ``events``.
 
     Publishes ``sla_warning`` / ``sla_breached`` with the conversation, the target, its assignee and
     team, so the inbox can tell the assignee and the team's supervisor at once.
     """
-    now = now or runtime.clock()
     result = SLACheckResult()
     while True:
         started = time.perf_counter()
-        claimed, findings = await to_thread.run_sync(check_batch, runtime.engine, now, batch_size)
+        claimed, findings = await to_thread.run_sync(check_batch, engine, now, batch_size)
         result.transactions += 1
         result.longest_transaction_s = max(result.longest_transaction_s, time.perf_counter() - started)
         result.findings.extend(findings)
-        await announce_findings(runtime.events, findings)
+        await announce_findings(events, findings)
         if claimed < batch_size:
             return result
 
@@ -255,10 +254,10 @@ async def announce_findings(events: EventBus, findings: list[SLAFinding]) -> Non
         for finding in findings)
 
 
-async def run_sla_check_logged(runtime: Runtime) -> None:
-    """Run the check for the worker's pump, logging what it found instead of raising."""
+async def run_sla_check_logged(engine: Engine, events: EventBus, clock: Clock) -> None:
+    """Run the check as of ``clock``'s time for the worker's pump, logging what it found instead of raising."""
     try:
-        result = await run_sla_check(runtime)
+        result = await run_sla_check(engine, events, clock.now())
     except Exception:
         log.exception("SLA check failed")
         return

@@ -1,14 +1,20 @@
-"""Wiring: one Runtime holds the settings, database, channels, NLU model, bot and background worker."""
+"""The composition root: builds the application's parts from the settings, hands each domain only the
+parts it uses, and starts and stops them.
+
+Only ``helpdesk.app``, ``helpdesk.cli`` and tests import this module; no domain does. Routes reach a
+part through its FastAPI dependency (``helpdesk.core.deps``: settings, engine, events, clock, jobs; a
+domain's own in its package, e.g. ``helpdesk.channels.deps``), which reads it from ``app.state.wiring``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
-from collections.abc import Callable
-from datetime import datetime
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from anyio import CapacityLimiter, to_thread
 from pydantic import BaseModel
@@ -19,32 +25,72 @@ from bot import ConversationEngine, Knowledge, Responses
 from bot.context import Services
 from bot.state import DialogueStateStore, RedisStateStore
 from connectors import CONNECTORS, ChannelConnector
+from helpdesk.agents.login import Logins
+from helpdesk.agents.service import ensure_admin
 from helpdesk.care.directory import DatabaseCustomerDirectory
 from helpdesk.care.listeners import register_care_listeners
-from helpdesk.care.tasks import send_due_care_soon
-from helpdesk.channels.credentials import DatabaseCredentialStore
-from helpdesk.core.crypto import SecretBox
-from helpdesk.agents.service import ensure_admin
-from helpdesk.channels.service import RetryPolicy
+from helpdesk.care.tasks import CareSender, run_due_care_messages, send_due_care_soon
 from helpdesk.channels.broker import BrokerClient, LocalBroker
-from helpdesk.channels.edge import EdgeWriter
-from helpdesk.channels.remote import RemoteWorker, broker_path, follow_jobs
-from helpdesk.channels.worker import Worker
-from helpdesk.conversations.state_store import DatabaseStateStore
-from helpdesk.core.config import Settings
+from helpdesk.channels.credentials import DatabaseCredentialStore
+from helpdesk.channels.edge import EdgeWriter, InboundEdge
 from helpdesk.channels.ledger import make_database_engine, make_ledger_engine
-from helpdesk.core.db import checkpoint, migrate, utcnow
-from helpdesk.core.outages import when_available
+from helpdesk.channels.remote import RemoteWorker, broker_path, follow_jobs
+from helpdesk.channels.service import RetryPolicy
+from helpdesk.channels.worker import Worker
+from helpdesk.conversations.flows import ConversationFlow, OutboxSender
+from helpdesk.conversations.state_store import DatabaseStateStore
+from helpdesk.core.clock import Clock
+from helpdesk.core.config import Settings
+from helpdesk.core.crypto import SecretBox
+from helpdesk.core.db import checkpoint, migrate
 from helpdesk.core.events import EventBus
 from helpdesk.core.looplag import LoopLagMonitor
+from helpdesk.core.outages import when_available
 from helpdesk.core.security import PASSWORD_HASHING_CONCURRENCY, PasswordHashing
 from helpdesk.nlu_admin.service import ModelHolder
+from helpdesk.ratings.listeners import CsatRequester, register_ratings_listeners
 from helpdesk.shop.directory import DatabaseShopDirectory
-from helpdesk.ratings.listeners import register_ratings_listeners
 from helpdesk.sla.listeners import register_sla_listeners
+from helpdesk.sla.tasks import run_sla_check_logged
 from helpdesk.training.jobs import TrainingLoop
 
 log = logging.getLogger(__name__)
+
+
+class WorkerMode(StrEnum):
+    """Where background processing runs (``CAREDESK_WORKER__MODE``)."""
+
+    #: in this process (what "auto" means)
+    INLINE = "inline"
+    #: in a child process this serving process starts and watches, through the embedded broker
+    PROCESS = "process"
+    #: this process is that child
+    CHILD = "child"
+    #: ``caredesk worker`` following a server in "external" mode through Redis
+    WORKER = "worker"
+    #: this server hands its jobs through Redis to ``caredesk worker`` processes elsewhere
+    EXTERNAL = "external"
+
+
+def worker_mode(settings: Settings) -> WorkerMode:
+    """The mode the settings ask for ("auto" is inline)."""
+    return WorkerMode.INLINE if settings.worker.mode == "auto" else WorkerMode(settings.worker.mode)
+
+
+JobRunner = Worker | RemoteWorker
+
+
+def build_job_runner(mode: WorkerMode, settings: Settings, flow: ConversationFlow, care: CareSender,
+                     events: EventBus, clock: Clock, *, transport: Any = None) -> JobRunner:
+    """The job runner of a process in ``mode``: one that hands jobs to a worker process (through
+    ``transport``, the embedded broker or Redis) in "process" and "external" modes, otherwise one
+    that runs them here (with the periodic care and SLA checks)."""
+    if mode in (WorkerMode.PROCESS, WorkerMode.EXTERNAL):
+        return RemoteWorker(settings, transport, spawn=mode == WorkerMode.PROCESS)
+    return Worker(flow, settings,
+                  care_check=partial(run_due_care_messages, care),
+                  sla_check=partial(run_sla_check_logged, flow.engine, events, clock),
+                  concurrency=settings.worker.concurrency, pump_interval_s=settings.outbox.pump_interval_s)
 
 
 class ConnectorServices:
@@ -74,11 +120,13 @@ def build_connectors(settings: Settings, engine: Engine) -> dict[str, ChannelCon
     return enabled
 
 
-class Runtime:
+class Wiring:
     """Everything a running CareDesk needs, built from the settings."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        #: the time source of scheduled and business work; tests point it at a fake (``clock.use``)
+        self.clock = Clock()
         self.engine = make_database_engine(settings.database_url)
         #: on SQLite, the webhook edge stores from the event loop, many requests a transaction, into
         #: the inbound ledger's own file (channels.ledger.inbound_database_path), which nothing else writes;
@@ -96,23 +144,24 @@ class Runtime:
             import redis.asyncio as aioredis
 
             self.redis = aioredis.from_url(settings.redis_url, decode_responses=True)
-        #: where processing runs: "inline" here, "process" in a child this process starts, "child" if
-        #: this is that child (see helpdesk.channels.remote)
-        self.mode = "inline" if settings.worker.mode == "auto" else settings.worker.mode
-        if self.mode == "external" and self.redis is None:
+        #: where processing runs (see WorkerMode)
+        self.mode = worker_mode(settings)
+        if self.mode == WorkerMode.EXTERNAL and self.redis is None:
             raise ValueError("CAREDESK_WORKER__MODE=external hands jobs to `caredesk worker` through Redis: "
                              "set CAREDESK_REDIS_URL")
         #: without Redis, the serving process and its child share events through the embedded broker
         self.broker: LocalBroker | BrokerClient | None = None
-        if self.mode == "process":
+        if self.mode == WorkerMode.PROCESS:
             self.broker = LocalBroker(Path(settings.worker.broker_path) if settings.worker.broker_path
                                       else broker_path())
-        elif self.mode == "child":
+        elif self.mode == WorkerMode.CHILD:
             if not settings.worker.broker_path:
                 raise ValueError("CAREDESK_WORKER__MODE=child needs CAREDESK_WORKER__BROKER_PATH")
             self.broker = BrokerClient(Path(settings.worker.broker_path))
+        serves_webhooks = self.mode != WorkerMode.CHILD
         self.edge_writer = (EdgeWriter(self.edge_engine, partial(checkpoint, self.edge_engine))
-                            if self.engine.dialect.name == "sqlite" and self.mode != "child" else None)
+                            if self.engine.dialect.name == "sqlite" and serves_webhooks else None)
+        self.inbound = InboundEdge(self.engine, self.edge_writer)
         fan_out = self.redis if self.redis is not None else self.broker
         if fan_out is not None:
             for connector in self.connectors.values():
@@ -121,19 +170,30 @@ class Runtime:
             RedisStateStore(self.redis) if self.redis is not None else DatabaseStateStore(self.engine)
         )
         data = settings.data_dir
+        responses = Responses.load(data / "bot", settings.shop.default_locale)
+        self.customers = DatabaseCustomerDirectory(self.engine, settings, responses, self.clock)
         self.bot = ConversationEngine(
             parser=self.models,
-            responses=Responses.load(data / "bot", settings.shop.default_locale),
+            responses=responses,
             knowledge=Knowledge.load(data / "faq"),
             state_store=state_store,
             default_locale=settings.shop.default_locale,
             fallbacks_before_handoff=settings.bot.fallbacks_before_handoff,
             template_values={"shop": settings.shop.name},
-            services=Services(shop=DatabaseShopDirectory(self.engine), customers=DatabaseCustomerDirectory(self),
+            services=Services(shop=DatabaseShopDirectory(self.engine), customers=self.customers,
                               timezone=settings.shop.timezone),
         )
-        self.worker: Worker | RemoteWorker | None = None
         self.events = EventBus(fan_out)
+        self.retry_policy = RetryPolicy(settings.outbox.max_attempts, settings.outbox.base_backoff_s,
+                                        settings.outbox.max_backoff_s)
+        self.outbox = OutboxSender(self.engine, self.connectors, self.events, self.retry_policy)
+        self.flow = ConversationFlow(self.engine, self.bot, self.events, self.connectors, self.outbox,
+                                     settings.worker)
+        self.care = CareSender(self.engine, settings, self.bot, self.connectors, self.events, self.clock,
+                               self.outbox)
+        self.csat = CsatRequester(self.engine, self.events, responses, self.clock)
+        #: the job runner, once started (None: a script, or before start)
+        self.worker: JobRunner | None = None
         #: the admin training loop (retrains, model switches, FAQ answers edited in the admin pages)
         self.training: TrainingLoop | None = None
         #: watches this process's event loop for stalls (synchronous work that ran on it)
@@ -141,15 +201,16 @@ class Runtime:
         #: password hashes run in threads of their own at a lower CPU priority, so that a burst of
         #: logins neither takes the worker threads that sync routes need nor the event loop's CPU
         self.password_hashing = PasswordHashing()
-        #: logins in progress at once (each checks its throttle, hashes, records): no more than there
-        #: are hashing threads, so a burst cannot all pass the throttle before the first failure counts
-        self.login_slots: CapacityLimiter | None = None
+        #: what logging in needs, once started (its slots are made on the running loop)
+        self.logins: Logins | None = None
         self._jobs: asyncio.Task | None = None
         self._frozen = False
-        #: the time source of scheduled work (care messages, SLA); tests replace it with a fake clock
-        self.clock: Callable[[], datetime] = utcnow
-        self.retry_policy = RetryPolicy(settings.outbox.max_attempts, settings.outbox.base_backoff_s,
-                                        settings.outbox.max_backoff_s)
+
+    def use_jobs(self, runner: Any) -> None:
+        """Hand background work to ``runner`` from now on (the domains that queue work hold it too)."""
+        self.worker = runner
+        self.care.jobs = runner
+        self.csat.jobs = runner
 
     def prepare_database(self) -> None:
         """Apply migrations and make sure the first admin exists."""
@@ -161,8 +222,11 @@ class Runtime:
 
     async def start(self) -> None:
         """Prepare storage, load the model and start background processing."""
-        self.login_slots = CapacityLimiter(PASSWORD_HASHING_CONCURRENCY)
-        if self.mode != "child":  # the serving process migrated before starting its child
+        #: logins in progress at once (each checks its throttle, hashes, records): no more than there
+        #: are hashing threads, so a burst cannot all pass the throttle before the first failure counts
+        self.logins = Logins(self.engine, self.password_hashing,
+                             CapacityLimiter(PASSWORD_HASHING_CONCURRENCY), self.settings.token_ttl_s)
+        if self.mode != WorkerMode.CHILD:  # the serving process migrated before starting its child
             # started while the database is away (a restart in an outage, a whole stack starting at
             # once): wait for it rather than exit with the work undone
             await when_available(self.prepare_database, doing="preparing the database", first_pause_s=0.2)
@@ -174,32 +238,29 @@ class Runtime:
         await self.events.start()
         # Listeners that hand work to the worker come first: they submit it before anything awaits,
         # so whoever then waits for the worker to be idle waits for that work too.
-        register_ratings_listeners(self)
-        register_care_listeners(self.events, lambda: send_due_care_soon(self))
-        register_sla_listeners(self)
-        self.training = TrainingLoop(self)
+        register_ratings_listeners(self.csat)
+        register_care_listeners(self.events, lambda: send_due_care_soon(self.care))
+        register_sla_listeners(self.events, self.engine, self.settings.shop.timezone)
+        self.training = TrainingLoop(self.engine, self.events, self.models, self.bot, self.settings.data_dir)
         await self.training.start()
-        if self.mode in ("process", "external"):
-            self.worker = RemoteWorker(self, self.broker if self.mode == "process" else self.redis,
-                                       spawn=self.mode == "process")
-            await self.worker.start()
-        else:
-            if self.mode in ("child", "worker") and self.engine.dialect.name == "sqlite":
-                # SQLite writes one transaction at a time anyway. With many threads, the one holding
-                # the write lock also waits for the GIL behind the others at every step, and held
-                # the lock for hundreds of milliseconds (the webhook edge waiting all along); one
-                # thread for the blocking work keeps each transaction as short as its own work.
-                to_thread.current_default_thread_limiter().total_tokens = 1
-            self.worker = Worker(self, concurrency=self.settings.worker.concurrency,
-                                 pump_interval_s=self.settings.outbox.pump_interval_s)
-            jobs_from = self.broker if self.mode == "child" else self.redis if self.mode == "worker" else None
-            if jobs_from is not None:
-                # subscribed before the sweep of stored events, so nothing falls in between
-                self._jobs = await follow_jobs(jobs_from, self.worker)
-            await self.worker.start()
+        if self.mode in (WorkerMode.CHILD, WorkerMode.WORKER) and self.engine.dialect.name == "sqlite":
+            # SQLite writes one transaction at a time anyway. With many threads, the one holding
+            # the write lock also waits for the GIL behind the others at every step, and held
+            # the lock for hundreds of milliseconds (the webhook edge waiting all along); one
+            # thread for the blocking work keeps each transaction as short as its own work.
+            to_thread.current_default_thread_limiter().total_tokens = 1
+        transport = {WorkerMode.PROCESS: self.broker, WorkerMode.EXTERNAL: self.redis}.get(self.mode)
+        runner = build_job_runner(self.mode, self.settings, self.flow, self.care, self.events, self.clock,
+                                  transport=transport)
+        self.use_jobs(runner)
+        jobs_from = {WorkerMode.CHILD: self.broker, WorkerMode.WORKER: self.redis}.get(self.mode)
+        if jobs_from is not None:
+            # subscribed before the sweep of stored events, so nothing falls in between
+            self._jobs = await follow_jobs(jobs_from, runner)
+        await runner.start()
         for name in self.connectors:
             log.info("channel %s is on", name)
-        if self.mode != "inline":
+        if self.mode != WorkerMode.INLINE:
             # A long-running server process: what start-up built (the NLU model, aiogram's and the
             # ORM's classes) lives as long as the process. Frozen out of the collector, it is not
             # walked by every full collection, which here took close to half a second, in the
@@ -208,6 +269,7 @@ class Runtime:
             gc.freeze()
             self._frozen = True
         self.loop_lag.start()  # after start-up's one-off work, which no request waits for
+
     async def stop(self) -> None:
         """Finish background work and release connections."""
         await self.loop_lag.stop()
