@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -31,10 +31,9 @@ ESCALATED = "2026-03-02 10:00"  # a Monday: first response due 11:00, warned fro
 class Recorder:
     """The parts the check is handed (engine, events), remembering what it published."""
 
-    def __init__(self, engine, now: datetime | None = None):
+    def __init__(self, engine):
         self.engine = engine
         self.events = EventBus()
-        self.clock = lambda: now
         self.published: list[tuple[str, dict]] = []
         for name in ("sla_warning", "sla_breached"):
             self.events.on(name)(self._remember)
