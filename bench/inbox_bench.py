@@ -288,7 +288,7 @@ async def listing(label: str, url: str, people: list[Account], samples: int) -> 
            "supervisor": next(p for p in people if p.role == "supervisor"),
            "admin": next(p for p in people if p.role == "admin")}
     async with app.router.lifespan_context(app):
-        engine = app.state.runtime.engine
+        engine = app.state.wiring.engine
         transport = httpx.ASGITransport(app=timer)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench.local") as client:
             cookies = {}

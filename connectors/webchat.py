@@ -270,7 +270,7 @@ class RedisWebchatHub(WebchatHub):
             log.warning("ignoring a malformed webchat hub message: %s", exc)
 
     async def close(self) -> None:
-        """Stop listening on Redis (the client itself belongs to the runtime)."""
+        """Stop listening on Redis (the client itself belongs to the wiring)."""
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

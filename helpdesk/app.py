@@ -29,28 +29,28 @@ from helpdesk.jobs.remote import RemoteJobs
 from helpdesk.nlu_admin.api import router as nlu_router
 from helpdesk.reports.api import pages as reports_pages, router as reports_router
 from helpdesk.reports.api import reports_static_files, vendor_static_files
-from helpdesk.runtime import Runtime
 from helpdesk.shop.api import router as orders_router
 from helpdesk.sla.api import router as sla_router
 from helpdesk.training.api import pages as training_pages, router as training_router
 from helpdesk.webchat.api import router as webchat_router
+from helpdesk.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the application; the runtime starts and stops with it."""
+    """Build the application; its wiring (``app.state.wiring``) starts and stops with it."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        runtime = Runtime(settings)
-        app.state.runtime = runtime
-        await runtime.start()
+        wiring = Wiring(settings)
+        app.state.wiring = wiring
+        await wiring.start()
         try:
             yield
         finally:
-            await runtime.stop()
+            await wiring.stop()
 
     app = FastAPI(
         title="CareDesk",
@@ -90,13 +90,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", tags=["health"])
     async def readyz(request: Request) -> JSONResponse:
         """The database answers and an NLU model is loaded."""
-        runtime: Runtime = request.app.state.runtime
-        checks = {"database": False, "nlu_model": runtime.models.ready}
-        if isinstance(runtime.worker, RemoteJobs) and runtime.worker.spawn:
-            checks["worker"] = runtime.worker.alive
+        wiring: Wiring = request.app.state.wiring
+        checks = {"database": False, "nlu_model": wiring.models.ready}
+        if isinstance(wiring.worker, RemoteJobs) and wiring.worker.spawn:
+            checks["worker"] = wiring.worker.alive
 
         def ping() -> None:
-            with runtime.engine.connect() as connection:
+            with wiring.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
 
         try:
@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("readiness: database unreachable: %s", exc)
         ready = all(checks.values())
         return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks,
-                             "model_version": runtime.models.version}, status_code=200 if ready else 503)
+                             "model_version": wiring.models.version}, status_code=200 if ready else 503)
 
     app.include_router(agents_router)
     app.include_router(conversations_router)

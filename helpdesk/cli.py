@@ -66,7 +66,7 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run background jobs (outbox retries, unprocessed events) without serving HTTP."""
-    from helpdesk.runtime import Runtime
+    from helpdesk.wiring import Wiring, WorkerMode
 
     settings = _settings()
     if settings.worker.mode == "auto":
@@ -75,16 +75,16 @@ def worker() -> None:
     _setup_logging(settings.log_level)
 
     async def run() -> None:
-        runtime = Runtime(settings)
-        await runtime.start()
+        wiring = Wiring(settings)
+        await wiring.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         waits = [asyncio.ensure_future(stop.wait())]
-        if runtime.mode == "child":
+        if wiring.mode == WorkerMode.CHILD:
             # the serving process went away: nothing is left to work for
-            waits.append(asyncio.ensure_future(runtime.broker.closed.wait()))
+            waits.append(asyncio.ensure_future(wiring.broker.closed.wait()))
         else:
             console.print("CareDesk worker running; Ctrl+C to stop.")
         try:
@@ -92,7 +92,7 @@ def worker() -> None:
         finally:
             for wait in waits:
                 wait.cancel()
-            await runtime.stop()
+            await wiring.stop()
 
     try:
         asyncio.run(run())
@@ -244,7 +244,7 @@ def chat(
 def channels() -> None:
     """Show which channels are on (they need credentials) and their webhook paths."""
     from helpdesk.channels.ledger import make_database_engine
-    from helpdesk.runtime import build_connectors
+    from helpdesk.wiring import build_connectors
 
     settings = _settings()
     engine = make_database_engine(settings.database_url)
@@ -264,7 +264,7 @@ def set_webhook(
 ) -> None:
     """Register CareDesk's webhook (with its secret token) with Telegram or the Zalo Bot API."""
     from helpdesk.channels.ledger import make_database_engine
-    from helpdesk.runtime import build_connectors
+    from helpdesk.wiring import build_connectors
 
     settings = _settings()
     engine = make_database_engine(settings.database_url)

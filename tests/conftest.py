@@ -80,7 +80,7 @@ class LoopStalls(logging.Handler):
 
         A full collection of the test process's large heap (trained models, many apps) pauses every
         thread for up to half a second; `caredesk serve` freezes its start-up objects out of it (see
-        Runtime.start). It says nothing about the code under test, so it does not count here.
+        Wiring.start). It says nothing about the code under test, so it does not count here.
         """
         lag_ms = getattr(record, "lag_ms", None)
         if lag_ms is None or lag_ms - getattr(record, "gc_ms", 0) < self.limit_ms:
@@ -292,13 +292,13 @@ class CareDeskClient(httpx.AsyncClient):
     app: object
 
     @property
-    def runtime(self):
-        """The app's runtime (database engine, worker, connectors)."""
-        return self.app.state.runtime
+    def wiring(self):
+        """The app's wiring (database engine, worker, connectors)."""
+        return self.app.state.wiring
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until the background worker has processed and delivered everything submitted."""
-        await self.runtime.worker.wait_idle(timeout)
+        await self.wiring.worker.wait_idle(timeout)
 
     async def login(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> dict[str, str]:
         """Authorization headers for the account."""

@@ -36,9 +36,10 @@ from helpdesk.agents.deps import (
     CurrentAdmin,
     CurrentAgent,
     CurrentSupervisor,
+    LoginsDep,
     csrf_token_for,
 )
-from helpdesk.core.deps import ClientAddress, RuntimeDep, SessionDep
+from helpdesk.core.deps import ClientAddress, EventsDep, SessionDep, SettingsDep
 from helpdesk.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from helpdesk.core.security import hash_password
 
@@ -94,15 +95,15 @@ def _refuse_other_sites(request: Request) -> None:
 
 
 @router.post("/auth/token", response_model=TokenPublic, openapi_extra=_CREDENTIALS_BODY)
-async def login(request: Request, runtime: RuntimeDep, client: ClientAddress) -> TokenPublic:
+async def login(request: Request, logins: LoginsDep, settings: SettingsDep, client: ClientAddress) -> TokenPublic:
     """Exchange an email and password for a bearer token (for API clients)."""
     credentials = await _credentials(request)
-    done = await log_in(runtime, credentials.email, credentials.password, client)
-    return TokenPublic(access_token=done.token, expires_in=runtime.settings.token_ttl_s, agent=done.agent)
+    done = await log_in(logins, credentials.email, credentials.password, client)
+    return TokenPublic(access_token=done.token, expires_in=settings.token_ttl_s, agent=done.agent)
 
 
 @router.post("/auth/session", response_model=SessionPublic, openapi_extra=_CREDENTIALS_BODY)
-async def open_session(request: Request, response: Response, runtime: RuntimeDep,
+async def open_session(request: Request, response: Response, logins: LoginsDep, settings: SettingsDep,
                        client: ClientAddress) -> SessionPublic:
     """Log a browser in: an HTTP-only, SameSite session cookie, and a CSRF token for unsafe requests.
 
@@ -110,10 +111,10 @@ async def open_session(request: Request, response: Response, runtime: RuntimeDep
     form with its token."""
     _refuse_other_sites(request)
     credentials = await _credentials(request, form_token_cookie=request.cookies.get(LOGIN_CSRF_COOKIE, ""))
-    done = await log_in(runtime, credentials.email, credentials.password, client, kind="session")
-    ttl = runtime.settings.token_ttl_s
-    csrf = csrf_token_for(runtime.settings.secret_key.get_secret_value(), done.token)
-    secure = runtime.settings.environment == "production"
+    done = await log_in(logins, credentials.email, credentials.password, client, kind="session")
+    ttl = settings.token_ttl_s
+    csrf = csrf_token_for(settings.secret_key.get_secret_value(), done.token)
+    secure = settings.environment == "production"
     response.set_cookie(SESSION_COOKIE, done.token, max_age=ttl, httponly=True, samesite="lax", secure=secure,
                         path="/")
     response.set_cookie(CSRF_COOKIE, csrf, max_age=ttl, httponly=False, samesite="lax", secure=secure, path="/")
@@ -138,7 +139,7 @@ def read_me(agent: CurrentAgent, session: SessionDep) -> AgentPublic:
 
 
 @router.post("/me/presence", response_model=AgentPublic)
-def set_presence(body: PresenceUpdate, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep) -> AgentPublic:
+def set_presence(body: PresenceUpdate, agent: CurrentAgent, session: SessionDep, events: EventsDep) -> AgentPublic:
     """Go online (waiting conversations may be assigned to you) or offline (yours go back to the queue)."""
     if agent.is_online != body.online:
         agent.is_online = body.online
@@ -149,7 +150,7 @@ def set_presence(body: PresenceUpdate, agent: CurrentAgent, session: SessionDep,
             assign_waiting(session)
         else:
             requeue_conversations_of(session, agent)
-        runtime.events.publish_soon("agent_presence", agent_id=agent.id, online=body.online)
+        events.publish_soon("agent_presence", agent_id=agent.id, online=body.online)
     return agent_public(session, agent)
 
 
@@ -170,7 +171,7 @@ def create_agent(body: AgentCreate, admin: CurrentAdmin, session: SessionDep) ->
 
 
 @router.patch("/agents/{agent_id}", response_model=AgentPublic)
-def update_agent(agent_id: int, body: AgentUpdate, admin: CurrentAdmin, session: SessionDep, runtime: RuntimeDep,
+def update_agent(agent_id: int, body: AgentUpdate, admin: CurrentAdmin, session: SessionDep, events: EventsDep,
                  background: BackgroundTasks) -> AgentPublic:
     """Change an account's role, teams, capacity, password or whether it is active (admins only).
 
@@ -196,7 +197,7 @@ def update_agent(agent_id: int, body: AgentUpdate, admin: CurrentAdmin, session:
     if revoke:
         changes["sessions_revoked"] = service.revoke_agent_tokens(session, agent.id)
         # after the response, so after the commit: a socket that re-checks then finds the tokens gone
-        background.add_task(runtime.events.publish, service.SESSIONS_REVOKED, agent_id=agent.id)
+        background.add_task(events.publish, service.SESSIONS_REVOKED, agent_id=agent.id)
     audit.record(session, "agent_updated", "agent", agent.id, actor_type="agent", actor_id=admin.id,
                  changes={k: str(v) for k, v in changes.items()})
     return agent_public(session, agent)

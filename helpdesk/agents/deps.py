@@ -8,10 +8,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
+from helpdesk.agents.login import Logins
 from helpdesk.agents.models import Agent, AgentRole
 from helpdesk.agents.service import agent_for_token
-from helpdesk.core.deps import SessionDep
+from helpdesk.core.deps import SessionDep, SettingsDep
 from helpdesk.core.errors import Forbidden, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="Token from POST /api/auth/token")
@@ -31,9 +33,18 @@ def csrf_token_for(secret_key: str, session_token: str) -> str:
     return hmac.new(secret_key.encode(), b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
 
 
+async def get_logins(connection: HTTPConnection) -> Logins:
+    """What logging in needs (the database, the hashing threads, the login slots)."""
+    return connection.app.state.wiring.logins
+
+
+LoginsDep = Annotated[Logins, Depends(get_logins)]
+
+
 def get_current_agent(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Agent:
     """The agent behind the request: a bearer token (API), or a session cookie plus CSRF token (browser)."""
@@ -44,7 +55,7 @@ def get_current_agent(
         raise Unauthorized("missing bearer token or session")
     agent = agent_for_token(session, cookie, kind="session")
     if request.method in UNSAFE_METHODS:
-        secret = request.app.state.runtime.settings.secret_key.get_secret_value()
+        secret = settings.secret_key.get_secret_value()
         given = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(given.encode(), csrf_token_for(secret, cookie).encode()):
             raise Forbidden("missing or wrong CSRF token (send the X-CSRF-Token header)")

@@ -4,7 +4,7 @@ A login hashes a password (argon2 is slow on purpose: about a tenth of a second 
 the database. Run on the event loop, both stall every request of the process, and on SQLite a second
 login waits on the loop for a write lock that the first can only release when the loop runs again.
 So a login reads and writes in worker threads, in short transactions of its own (none open while the
-password is hashed), and hashes in the runtime's hashing threads (``Runtime.password_hashing``): few,
+password is hashed), and hashes in the application's hashing threads (``Logins.hashing``): few,
 at a lower CPU priority, so that a burst of logins neither takes every worker thread the other routes
 need nor the event loop's CPU.
 """
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from helpdesk.agents import service
@@ -24,12 +24,19 @@ from helpdesk.agents.schemas import AgentPublic
 from helpdesk.agents.teams import team_names
 from helpdesk.audit import service as audit
 from helpdesk.core.errors import Unauthorized
-from helpdesk.core.security import DUMMY_PASSWORD_HASH
+from helpdesk.core.security import DUMMY_PASSWORD_HASH, PasswordHashing
 
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
 
-    from helpdesk.runtime import Runtime
+@dataclass(frozen=True, eq=False)
+class Logins:
+    """What logging in needs: the database, the hashing threads, the slots that bound logins in
+    progress at once (no more than there are hashing threads, so a burst cannot all pass the throttle
+    before the first failure counts), and how long an issued token lives."""
+
+    engine: Engine
+    hashing: PasswordHashing
+    slots: CapacityLimiter
+    token_ttl_s: int
 
 
 @dataclass(frozen=True)
@@ -81,16 +88,16 @@ def _conclude(engine: Engine, candidate: _Candidate, matches: bool, email: str, 
     return LoggedIn(token=token, agent=public)
 
 
-async def log_in(runtime: Runtime, email: str, password: str, client: str, kind: str = "bearer") -> LoggedIn:
+async def log_in(logins: Logins, email: str, password: str, client: str, kind: str = "bearer") -> LoggedIn:
     """Check the credentials and issue a token of ``kind``; Unauthorized or TooManyRequests otherwise.
 
     The database work runs in worker threads, in short transactions (none is open while hashing), and
-    the hash in the runtime's hashing threads; nothing of it on the event loop.
+    the hash in the hashing threads; nothing of it on the event loop.
     """
     # Throttle check, hash and failure count all inside one slot: concurrent guesses cannot all pass
     # the check before the first failure is counted.
-    async with runtime.login_slots:
-        candidate = await to_thread.run_sync(_look_up, runtime.engine, email, client)
-        matches = await runtime.password_hashing.verify(password, candidate.password_hash)
-        return await to_thread.run_sync(partial(_conclude, runtime.engine, candidate, matches, email, client,
-                                                runtime.settings.token_ttl_s, kind))
+    async with logins.slots:
+        candidate = await to_thread.run_sync(_look_up, logins.engine, email, client)
+        matches = await logins.hashing.verify(password, candidate.password_hash)
+        return await to_thread.run_sync(partial(_conclude, logins.engine, candidate, matches, email, client,
+                                                logins.token_ttl_s, kind))

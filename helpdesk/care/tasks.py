@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from anyio import to_thread
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import ConversationEngine
+from connectors import ChannelConnector
 from helpdesk.care import service
 from helpdesk.care.composer import CareComposer
 from helpdesk.care.service import CarePolicy, ChannelAbilities, QueuedCareMessage
 from helpdesk.channels.tasks import drain_chat_soon
+from helpdesk.core.clock import Clock
+from helpdesk.core.config import Settings
+from helpdesk.core.events import EventBus
+from helpdesk.jobs.runner import JobQueue
 from helpdesk.jobs.scheduler import Scheduler
-
-if TYPE_CHECKING:
-    from helpdesk.runtime import Runtime
+from helpdesk.outbox.service import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -27,39 +33,56 @@ CARE_CHECK = "care check"
 CARE_JOB_KEY = "care:due"
 
 
-def care_policy(runtime: Runtime) -> CarePolicy:
-    """The care timing of this runtime's settings."""
-    return CarePolicy.from_settings(runtime.settings)
+@dataclass(eq=False)
+class CareSender:
+    """What sending the due care messages needs. ``jobs`` is the process's job runner once it runs
+    (None: a script, which sends in line through ``outbox``)."""
+
+    engine: Engine
+    settings: Settings
+    #: the bot's templates and FAQ, read at each run (the training loop swaps the FAQ)
+    bot: ConversationEngine
+    connectors: Mapping[str, ChannelConnector]
+    events: EventBus | None
+    clock: Clock
+    outbox: Outbox
+    jobs: JobQueue | None = None
 
 
-def care_composer(runtime: Runtime) -> CareComposer:
+def care_policy(settings: Settings) -> CarePolicy:
+    """The care timing of these settings."""
+    return CarePolicy.from_settings(settings)
+
+
+def care_composer(bot: ConversationEngine, settings: Settings) -> CareComposer:
     """Renders care messages with the bot's templates and FAQ."""
-    return CareComposer(runtime.bot.responses, runtime.bot.knowledge, runtime.settings.shop.name)
+    return CareComposer(bot.responses, bot.knowledge, settings.shop.name)
 
 
-def channel_abilities(runtime: Runtime) -> ChannelAbilities:
+def channel_abilities(connectors: Mapping[str, ChannelConnector]) -> ChannelAbilities:
     """Which channels are on, and which of them show buttons."""
     return ChannelAbilities(
-        configured=frozenset(runtime.connectors),
-        with_buttons=frozenset(name for name, connector in runtime.connectors.items()
+        configured=frozenset(connectors),
+        with_buttons=frozenset(name for name, connector in connectors.items()
                                if connector.supports_buttons),
     )
 
 
-async def run_due_care_messages(runtime: Runtime, now: datetime | None = None) -> int:
-    """Send the care messages due by ``now`` (default: the runtime's clock); how many went to the outbox.
+async def run_due_care_messages(care: CareSender, now: datetime | None = None) -> int:
+    """Send the care messages due by ``now`` (default: the care clock's time); how many went to the outbox.
 
     Safe to run in several workers at once: each message is claimed in its own transaction.
     """
-    now = now or runtime.clock()
-    policy, composer, channels = care_policy(runtime), care_composer(runtime), channel_abilities(runtime)
+    now = now or care.clock.now()
+    policy = care_policy(care.settings)
+    composer, channels = care_composer(care.bot, care.settings), channel_abilities(care.connectors)
 
     def due() -> list[int]:
-        with Session(runtime.engine) as session:
+        with Session(care.engine) as session:
             return service.due_care_message_ids(session, now)
 
     def send(care_id: int) -> QueuedCareMessage | None:
-        with Session(runtime.engine, expire_on_commit=False) as session:
+        with Session(care.engine, expire_on_commit=False) as session:
             queued = service.send_care_message(session, care_id, now=now, policy=policy, composer=composer,
                                                channels=channels)
             session.commit()
@@ -75,47 +98,47 @@ async def run_due_care_messages(runtime: Runtime, now: datetime | None = None) -
         if queued is None:
             continue
         sent += 1
-        await _deliver(runtime, queued)
+        await _deliver(care, queued)
     return sent
 
 
-async def _deliver(runtime: Runtime, queued: QueuedCareMessage) -> None:
-    events = getattr(runtime, "events", None)
+async def _deliver(care: CareSender, queued: QueuedCareMessage) -> None:
+    events = care.events
     if events is not None:
         await events.publish("message_created", conversation_id=queued.conversation_id,
                              message_id=queued.message_id, author="bot", care_message_id=queued.care_id)
-    if runtime.worker is not None:
-        drain_chat_soon(runtime.worker, queued.channel, queued.recipient_id)
-    else:  # a runtime without a worker (a script): send in line
-        await runtime.outbox.drain(queued.channel, queued.recipient_id)
+    if care.jobs is not None:
+        drain_chat_soon(care.jobs, queued.channel, queued.recipient_id)
+    else:  # no job runner (a script): send in line
+        await care.outbox.drain(queued.channel, queued.recipient_id)
 
 
-#: runtimes with an early care run queued and not yet started: calls meanwhile need no run of their own
-_QUEUED: weakref.WeakSet[Runtime] = weakref.WeakSet()
+#: senders with an early care run queued and not yet started: calls meanwhile need no run of their own
+_QUEUED: weakref.WeakSet[CareSender] = weakref.WeakSet()
 
 
-def send_due_care_soon(runtime: Runtime) -> None:
+def send_due_care_soon(care: CareSender) -> None:
     """Run the care task now in the background rather than at the next tick; any number of calls before
     the run starts share it (call on the event loop)."""
-    if runtime.worker is None or runtime in _QUEUED:
+    if care.jobs is None or care in _QUEUED:
         return
-    _QUEUED.add(runtime)
+    _QUEUED.add(care)
 
     async def run() -> None:
-        _QUEUED.discard(runtime)  # what is scheduled from here on needs a run of its own
-        await _run_logged(runtime)
+        _QUEUED.discard(care)  # what is scheduled from here on needs a run of its own
+        await _run_logged(care)
 
-    runtime.worker.submit(CARE_JOB_KEY, run)
+    care.jobs.submit(CARE_JOB_KEY, run)
 
 
-async def _run_logged(runtime: Runtime) -> None:
-    sent = await run_due_care_messages(runtime)
+async def _run_logged(care: CareSender) -> None:
+    sent = await run_due_care_messages(care)
     if sent:
         log.info("sent %d care message(s)", sent)
 
 
-def schedule_care_check(scheduler: Scheduler, runtime: Runtime) -> None:
+def schedule_care_check(scheduler: Scheduler, care: CareSender) -> None:
     """Send the due care messages every ``CAREDESK_CARE__CHECK_INTERVAL_S``; the first check waits one
     interval, so tests can install their clock first."""
-    scheduler.add(CARE_CHECK, lambda: run_due_care_messages(runtime),
-                  every_s=lambda: runtime.settings.care.check_interval_s)
+    scheduler.add(CARE_CHECK, lambda: run_due_care_messages(care),
+                  every_s=lambda: care.settings.care.check_interval_s)

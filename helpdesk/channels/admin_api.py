@@ -8,7 +8,8 @@ from helpdesk.channels import parked
 from helpdesk.channels.parked import ParkedEventsPublic
 from helpdesk.channels.tasks import process_event_soon
 from helpdesk.agents.deps import CurrentAdmin
-from helpdesk.core.deps import RuntimeDep, SessionDep
+from helpdesk.core.deps import SessionDep
+from helpdesk.jobs.deps import JobsDep
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -21,9 +22,9 @@ def list_parked_events(_admin: CurrentAdmin, session: SessionDep, limit: int = Q
 
 
 @router.post("/parked-events/{event_id}/retry", status_code=202)
-def retry_parked_event(event_id: int, admin: CurrentAdmin, session: SessionDep, runtime: RuntimeDep) -> dict:
+def retry_parked_event(event_id: int, admin: CurrentAdmin, session: SessionDep, jobs: JobsDep) -> dict:
     """Process a parked message again (admins), e.g. once the cause of its failure is fixed."""
     channel, sender_id = parked.release_parked(session, event_id, actor_id=admin.id)
     session.commit()  # the worker must find the event waiting
-    process_event_soon(runtime.worker, event_id, channel, sender_id)
+    process_event_soon(jobs, event_id, channel, sender_id)
     return {"id": event_id, "status": "queued"}

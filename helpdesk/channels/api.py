@@ -5,18 +5,21 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+from collections.abc import Mapping
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from connectors.base import ChannelConnector, ConnectorError, WebhookRequest
 from helpdesk.agents.models import AgentRole
-from helpdesk.channels import edge
+from helpdesk.channels.deps import ConnectorsDep, InboundEdgeDep
 from helpdesk.channels.tasks import process_event_soon
 from helpdesk.conversations.models import Conversation, Message
-from helpdesk.core.deps import RuntimeDep, SessionDep
+from helpdesk.core.deps import SessionDep
+from helpdesk.jobs.deps import JobsDep
 from helpdesk.core.errors import Forbidden, is_infrastructure_error
 from helpdesk.customers.models import ChannelIdentity
 
@@ -25,9 +28,9 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhooks"])
 
 
-def _connector_for(runtime, path_name: str) -> ChannelConnector:
+def _connector_for(connectors: Mapping[str, ChannelConnector], path_name: str) -> ChannelConnector:
     name = path_name.replace("-", "_")
-    connector = runtime.connectors.get(name)
+    connector = connectors.get(name)
     if connector is None:
         raise HTTPException(404, f"channel {path_name!r} is not enabled on this server")
     return connector
@@ -66,22 +69,22 @@ def require_cli_caller(request: Request, session: SessionDep) -> None:
         _admin_token_check(session, request)
 
 
-async def _require_cli_caller_async(request: Request, runtime) -> None:
+async def _require_cli_caller_async(request: Request, engine: Engine) -> None:
     if is_local_request(request):
         return
 
     def check() -> None:
-        with Session(runtime.engine) as session:
+        with Session(engine) as session:
             _admin_token_check(session, request)
 
     await to_thread.run_sync(check)
 
 
 @router.get("/webhooks/{channel}", summary="A platform's check of its webhook URL", response_class=PlainTextResponse)
-def webhook_handshake(channel: str, request: Request, runtime: RuntimeDep) -> PlainTextResponse:
+def webhook_handshake(channel: str, request: Request, connectors: ConnectorsDep) -> PlainTextResponse:
     """The channel's answer to its platform's GET check (Messenger: ``hub.challenge`` when
     ``hub.verify_token`` matches CAREDESK_FACEBOOK__VERIFY_TOKEN); 405 for a channel without one."""
-    connector = _connector_for(runtime, channel)
+    connector = _connector_for(connectors, channel)
     try:
         answer = connector.webhook_handshake(dict(request.query_params))
     except ConnectorError as exc:
@@ -91,11 +94,12 @@ def webhook_handshake(channel: str, request: Request, runtime: RuntimeDep) -> Pl
 
 
 @router.post("/webhooks/{channel}", summary="Receive a platform webhook")
-async def receive_webhook(channel: str, request: Request, runtime: RuntimeDep) -> JSONResponse:
+async def receive_webhook(channel: str, request: Request, connectors: ConnectorsDep, inbound: InboundEdgeDep,
+                          jobs: JobsDep) -> JSONResponse:
     """Verify the request, store each event once, answer 200, and process in the background."""
-    connector = _connector_for(runtime, channel)
+    connector = _connector_for(connectors, channel)
     if connector.name == "cli":
-        await _require_cli_caller_async(request, runtime)
+        await _require_cli_caller_async(request, inbound.engine)
     body = await request.body()
     webhook = WebhookRequest(headers=dict(request.headers), body=body, query=dict(request.query_params))
     try:
@@ -112,7 +116,7 @@ async def receive_webhook(channel: str, request: Request, runtime: RuntimeDep) -
         return JSONResponse({"detail": exc.reason}, status_code=exc.status)
 
     try:
-        stored = await edge.store_events(runtime, messages, payload)
+        stored = await inbound.store(messages, payload)
     except Exception as exc:
         if not is_infrastructure_error(exc):
             raise
@@ -122,20 +126,20 @@ async def receive_webhook(channel: str, request: Request, runtime: RuntimeDep) -
                             status_code=503, headers={"Retry-After": "5"})
     for event_id, channel_name, sender_id, to_process in stored:
         if to_process:
-            process_event_soon(runtime.worker, event_id, channel_name, sender_id)
+            process_event_soon(jobs, event_id, channel_name, sender_id)
     return JSONResponse({"ok": True, "received": len(messages), "new": len(stored)})
 
 
 @router.get("/webhooks/cli/messages", summary="Replies for a terminal chat session",
             dependencies=[Depends(require_cli_caller)])
 def cli_messages(
-    runtime: RuntimeDep,
+    connectors: ConnectorsDep,
     session: SessionDep,
     sender_id: str = Query(min_length=1, max_length=128),
     after: int = Query(0, ge=0),
 ) -> dict:
     """What the shop sent to this terminal chat after message id ``after`` (for `caredesk chat`)."""
-    if "cli" not in runtime.connectors:
+    if "cli" not in connectors:
         raise HTTPException(404, "the cli channel is not enabled on this server")
     identity = session.exec(
         select(ChannelIdentity).where(ChannelIdentity.channel == "cli", ChannelIdentity.external_id == sender_id)

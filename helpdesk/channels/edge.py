@@ -25,7 +25,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from anyio import to_thread
 from sqlalchemy.engine import Engine
@@ -35,9 +36,6 @@ from sqlmodel import Session
 from connectors.base import InboundMessage
 from helpdesk.channels import service
 from helpdesk.core.db import is_sqlite_busy
-
-if TYPE_CHECKING:
-    from helpdesk.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +66,28 @@ def store_request(session: Session, messages: list[InboundMessage], payload: Any
     return stored
 
 
-async def store_events(runtime: Runtime, messages: list[InboundMessage], payload: Any) -> Stored:
+@dataclass(frozen=True, eq=False)
+class InboundEdge:
+    """Where the webhook edge stores inbound events: the database, and on SQLite the ``EdgeWriter``
+    that writes the inbound ledger from the loop (None on PostgreSQL, or in a process that serves none)."""
+
+    engine: Engine
+    writer: EdgeWriter | None = None
+
+    async def store(self, messages: list[InboundMessage], payload: Any) -> Stored:
+        """Store the events of one request (see ``store_events``)."""
+        return await store_events(self, messages, payload)
+
+
+async def store_events(edge: InboundEdge, messages: list[InboundMessage], payload: Any) -> Stored:
     """Store one request's (or web chat frame's) events and return once they are committed: on SQLite
-    through the runtime's ``EdgeWriter`` (from the loop, batched, into the ledger's own file), on
+    through the edge's ``EdgeWriter`` (from the loop, batched, into the ledger's own file), on
     PostgreSQL in a thread. A duplicate of an event stored before is left out of the result."""
-    if runtime.edge_writer is not None:
-        return await runtime.edge_writer.store(messages, payload)
+    if edge.writer is not None:
+        return await edge.writer.store(messages, payload)
 
     def store() -> Stored:
-        with Session(runtime.engine, expire_on_commit=False) as session:
+        with Session(edge.engine, expire_on_commit=False) as session:
             stored = store_request(session, messages, payload)
             session.commit()
             return stored

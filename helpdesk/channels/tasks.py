@@ -10,19 +10,15 @@ are named with plain JSON arguments, so the serving process can hand them to a w
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from anyio import to_thread
 from sqlmodel import Session
 
 from helpdesk.channels import service as channels
-from helpdesk.conversations.flows import process_chat_events
+from helpdesk.conversations.flows import ConversationFlow, process_chat_events
 from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.jobs.runner import JobQueue, JobRunner
 from helpdesk.jobs.scheduler import Scheduler
-
-if TYPE_CHECKING:
-    from helpdesk.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +58,11 @@ def drain_chat_soon(jobs: JobQueue, channel: str, recipient_id: str) -> None:
 
 
 class ChannelJobs:
-    """The channels' jobs in the process that runs them."""
+    """The channels' jobs in the process that runs them: conversation turns through ``flow`` (which
+    holds the database, the channels and the outbox too)."""
 
-    def __init__(self, runtime: Runtime, runner: JobRunner):
-        self.runtime = runtime
+    def __init__(self, flow: ConversationFlow, runner: JobRunner):
+        self.flow = flow
         self.runner = runner
         self._draining: set[str] = set()
         #: stored events submitted here and not finished yet (the stray sweep skips them)
@@ -91,7 +88,7 @@ class ChannelJobs:
 
         async def job() -> None:
             try:
-                await process_chat_events(self.runtime, channel, sender_id, event_id, floor=self._swept_through)
+                await process_chat_events(self.flow, channel, sender_id, event_id, floor=self._swept_through)
             finally:
                 self._queued_events.discard(event_id)
 
@@ -101,7 +98,7 @@ class ChannelJobs:
         self.runner.submit(chat_key(channel, recipient_id), lambda: self._typing_off(channel, recipient_id))
 
     async def _typing_off(self, channel: str, recipient_id: str) -> None:
-        connector = self.runtime.connectors.get(channel)
+        connector = self.flow.connectors.get(channel)
         if connector is None:
             return
         try:
@@ -118,7 +115,7 @@ class ChannelJobs:
 
         async def job() -> None:
             self._draining.discard(key)  # from here on, new items need a new drain
-            await self.runtime.outbox.drain(channel, recipient_id)
+            await self.flow.outbox.drain(channel, recipient_id)
 
         self.runner.submit(key, job)
 
@@ -126,7 +123,7 @@ class ChannelJobs:
 
     async def pump_outbox(self) -> int:
         """Start a drain for every chat with a due outbox retry; how many chats."""
-        due = await to_thread.run_sync(self.runtime.outbox.due_chats)
+        due = await to_thread.run_sync(self.flow.outbox.due_chats)
         for channel, recipient_id in due:
             self.submit_drain(channel, recipient_id)
         return len(due)
@@ -136,7 +133,7 @@ class ChannelJobs:
         away, or went to a process that died); how many were submitted."""
 
         def load(after_id: int) -> tuple[list[channels.PendingEvent], int]:
-            with Session(self.runtime.engine) as session:
+            with Session(self.flow.engine) as session:
                 return channels.pending_events(session, after_id=after_id, older_than_s=older_than_s)
 
         pending, self._swept_through = await to_thread.run_sync(load, self._swept_through)
@@ -180,9 +177,9 @@ class ChannelJobs:
             log.warning("sweeping stray events failed: %s", exc, exc_info=not is_infrastructure_error(exc))
 
 
-def register_channel_jobs(runtime: Runtime, runner: JobRunner) -> ChannelJobs:
+def register_channel_jobs(flow: ConversationFlow, runner: JobRunner) -> ChannelJobs:
     """Have ``runner`` run the channels' named jobs; the jobs' state, for the periodic work."""
-    jobs = ChannelJobs(runtime, runner)
+    jobs = ChannelJobs(flow, runner)
     jobs.register()
     return jobs
 

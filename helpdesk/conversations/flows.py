@@ -8,36 +8,52 @@ Storing the message and marking the event in one transaction is also what keeps 
 mid-turn from storing the message twice when the event is processed again. A first contact (a new
 customer, identity or conversation) first creates those, with the ORM, in a transaction of its own;
 its message too is stored with the answer, by the same statements (``turns.store_answer``) as every
-turn's. Sending is the outbox's (``runtime.outbox``).
+turn's. Sending is the outbox's (``ConversationFlow.outbox``).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from anyio import to_thread
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot import Decision, Turn
+from bot import ConversationEngine, Decision, Turn
 from bot.ports import CustomerView
-from connectors.base import InboundMessage
+from connectors.base import ChannelConnector, InboundMessage
 from helpdesk.channels.models import InboundAttempt
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations import turns
 from helpdesk.conversations.models import HUMAN_STATES, Conversation
 from helpdesk.conversations.state_store import DatabaseStateStore, load_in
 from helpdesk.core.db import utcnow
+from helpdesk.core.config import WorkerSettings
 from helpdesk.core.errors import is_infrastructure_error
+from helpdesk.core.events import EventBus
 from helpdesk.customers.service import identify_sender
 from helpdesk.jobs.runner import TryAgainLater
 from helpdesk.outbox.models import OutboxItem
-
-if TYPE_CHECKING:
-    from helpdesk.runtime import Runtime
+from helpdesk.outbox.service import Outbox
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class ConversationFlow:
+    """What a conversation turn needs: the database, the bot, the bus, the channels (a postback's
+    acknowledgement), the outbox, and the worker settings (how often a failing turn is tried before
+    it is parked, read at each failure)."""
+
+    engine: Engine
+    bot: ConversationEngine
+    events: EventBus
+    connectors: Mapping[str, ChannelConnector]
+    outbox: Outbox
+    worker_settings: WorkerSettings
 
 
 @dataclass(frozen=True)
@@ -85,21 +101,21 @@ class WaitingEvent(NamedTuple):
 
 
 
-def _state_in_database(runtime: Runtime) -> bool:
-    return isinstance(runtime.bot.state_store, DatabaseStateStore)
+def _state_in_database(flow: ConversationFlow) -> bool:
+    return isinstance(flow.bot.state_store, DatabaseStateStore)
 
 
-def next_waiting_event(runtime: Runtime, channel: str, sender_id: str, up_to_id: int,
+def next_waiting_event(flow: ConversationFlow, channel: str, sender_id: str, up_to_id: int,
                        floor: int = 0) -> WaitingEvent | None:
     """The chat's oldest event still waiting, up to ``up_to_id`` (every event at or below ``floor`` is
     known to be settled)."""
-    with runtime.engine.connect() as connection:
+    with flow.engine.connect() as connection:
         row = connection.execute(turns.NEXT_WAITING, {"channel": channel, "sender_id": sender_id,
                                                       "floor": floor, "up_to": up_to_id}).first()
     return None if row is None else WaitingEvent(row.id, row.message, row.attempts, row.message_id)
 
 
-def _prepare(runtime: Runtime, event: WaitingEvent) -> _Prepared:
+def _prepare(flow: ConversationFlow, event: WaitingEvent) -> _Prepared:
     """Find who writes and in which conversation, and build the bot's turn.
 
     A known customer in an open conversation (most turns) only reads, with plain statements
@@ -108,9 +124,9 @@ def _prepare(runtime: Runtime, event: WaitingEvent) -> _Prepared:
     a transaction holds the file's only write lock from its first write to its commit, and the
     webhook edge waits for that lock. The customer's message is stored later, by ``_apply``.
     """
-    in_database = _state_in_database(runtime)
+    in_database = _state_in_database(flow)
     inbound = InboundMessage.model_validate(event.message)
-    with Session(runtime.engine, expire_on_commit=False) as session, session.no_autoflush:
+    with Session(flow.engine, expire_on_commit=False) as session, session.no_autoflush:
         connection = session.connection()
         speaker = turns.known_speaker(connection, inbound)
         if speaker is None:
@@ -141,7 +157,7 @@ def _prepare(runtime: Runtime, event: WaitingEvent) -> _Prepared:
     return _Prepared(event.id, speaker, turn, inbound, state, event)
 
 
-def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applied | None:
+def _apply(flow: ConversationFlow, prepared: _Prepared, decision: Decision) -> _Applied | None:
     """Store the customer's message with its NLU reading, the replies (queued) and the state, and mark
     the event processed; apply an escalation. None when another worker settled the event first
     (nothing stored then).
@@ -153,7 +169,7 @@ def _apply(runtime: Runtime, prepared: _Prepared, decision: Decision) -> _Applie
     turn = prepared.turn
     replies = [(reply.text, reply.model_dump(mode="json"), reply.recipient_id) for reply in decision.replies]
     nlu = decision.nlu.to_rasa() if decision.nlu is not None else None
-    with Session(runtime.engine, expire_on_commit=False) as session, session.no_autoflush:
+    with Session(flow.engine, expire_on_commit=False) as session, session.no_autoflush:
         conversation = None
         if decision.escalation is not None:
             conversation = session.get(Conversation, prepared.conversation_id)
@@ -186,14 +202,14 @@ class _Parked(NamedTuple):
 _attempts = InboundAttempt.__table__
 
 
-def _record_failure(runtime: Runtime, event: WaitingEvent, error: str, prepared: _Prepared | None) -> _Parked | None:
+def _record_failure(flow: ConversationFlow, event: WaitingEvent, error: str, prepared: _Prepared | None) -> _Parked | None:
     """Count a failed try of the event's turn. None while it has tries left (the worker tries again
     later). After the last, park it: settled with the error (an admin may try it again), the
     customer's message stored, and the conversation handed to a person, so that somebody answers."""
     attempts = (event.attempts or 0) + 1
     now = utcnow()
     error = error[:1000]
-    with Session(runtime.engine, expire_on_commit=False) as session, session.no_autoflush:
+    with Session(flow.engine, expire_on_commit=False) as session, session.no_autoflush:
         connection = session.connection()
         if event.attempts is None:
             connection.execute(_attempts.insert().values(event_id=event.id, attempts=attempts, last_error=error,
@@ -201,7 +217,7 @@ def _record_failure(runtime: Runtime, event: WaitingEvent, error: str, prepared:
         else:
             connection.execute(_attempts.update().where(_attempts.c.event_id == event.id)
                                .values(attempts=attempts, last_error=error, updated_at=now))
-        if attempts < runtime.settings.worker.max_attempts:
+        if attempts < flow.worker_settings.max_attempts:
             session.commit()
             return None
         if not turns.settle_event(connection, event.id, now, error):
@@ -221,61 +237,61 @@ def _record_failure(runtime: Runtime, event: WaitingEvent, error: str, prepared:
     return _Parked(message_id, escalated)
 
 
-def _park_bare(runtime: Runtime, event: WaitingEvent, error: str) -> None:
+def _park_bare(flow: ConversationFlow, event: WaitingEvent, error: str) -> None:
     """Park an event whose failure could not even be recorded in full (storing what the customer
     wrote failed too): the event alone is settled, so that it is never tried without end."""
-    with Session(runtime.engine) as session:
+    with Session(flow.engine) as session:
         turns.settle_event(session.connection(), event.id, utcnow(), error[:1000])
         session.commit()
     log.error("inbound event %s parked without its message: %s", event.id, error)
 
 
-async def process_chat_events(runtime: Runtime, channel: str, sender_id: str, up_to_id: int,
+async def process_chat_events(flow: ConversationFlow, channel: str, sender_id: str, up_to_id: int,
                               floor: int = 0) -> None:
     """Run the chat's waiting events through conversation, bot and outbox, oldest first, up to
     ``up_to_id``: an event whose job arrived before an older one's (a restart, a lost job) still
     waits its turn. Raises TryAgainLater when one must be tried again later (the ones after it wait)."""
     while True:
-        event = await to_thread.run_sync(next_waiting_event, runtime, channel, sender_id, up_to_id, floor)
+        event = await to_thread.run_sync(next_waiting_event, flow, channel, sender_id, up_to_id, floor)
         if event is None:
             return
-        await take_turn(runtime, event)
+        await take_turn(flow, event)
         if event.id >= up_to_id:
             return
         floor = event.id
 
 
-async def take_turn(runtime: Runtime, event: WaitingEvent) -> None:
+async def take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
     """One waiting event's turn. A dependency that is away (database, Redis, network) is never the
     final outcome: TryAgainLater. A failure of the turn's own is counted, tried again, and parked
     after ``CAREDESK_WORKER__MAX_ATTEMPTS`` tries."""
     prepared = None
-    events = runtime.events
+    events = flow.events
     try:
-        prepared = await to_thread.run_sync(_prepare, runtime, event)
+        prepared = await to_thread.run_sync(_prepare, flow, event)
         if prepared.inbound.kind == "postback":
-            connector = runtime.connectors.get(prepared.inbound.channel)
+            connector = flow.connectors.get(prepared.inbound.channel)
             if connector is not None:
                 await connector.acknowledge(prepared.inbound)
-        decision = await runtime.bot.handle(prepared.turn, prepared.state)
-        applied = await to_thread.run_sync(_apply, runtime, prepared, decision)
+        decision = await flow.bot.handle(prepared.turn, prepared.state)
+        applied = await to_thread.run_sync(_apply, flow, prepared, decision)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         if is_infrastructure_error(exc):
             raise TryAgainLater(error) from exc
         log.warning("turn of inbound event %s failed: %s", event.id, error, exc_info=True)
         try:
-            parked = await to_thread.run_sync(_record_failure, runtime, event, error, prepared)
+            parked = await to_thread.run_sync(_record_failure, flow, event, error, prepared)
         except Exception as failure:
             if is_infrastructure_error(failure):
                 raise TryAgainLater(error) from failure
             log.exception("recording the failure of inbound event %s failed", event.id)
-            await to_thread.run_sync(_park_bare, runtime, event, error)
+            await to_thread.run_sync(_park_bare, flow, event, error)
             return
         if parked is None:
             raise TryAgainLater(error) from exc
         if parked.message_id is not None and event.stored_message_id is None:
-            await _announce_customer_message(runtime, prepared, parked.message_id)
+            await _announce_customer_message(flow, prepared, parked.message_id)
         if parked.escalated:
             await events.publish("conversation_escalated", conversation_id=prepared.conversation_id,
                                   reason="bot_error", priority="high")
@@ -283,7 +299,7 @@ async def take_turn(runtime: Runtime, event: WaitingEvent) -> None:
     if applied is None:
         return  # another worker processed it
     if event.stored_message_id is None:
-        await _announce_customer_message(runtime, prepared, applied.message_id)
+        await _announce_customer_message(flow, prepared, applied.message_id)
     for message_id in applied.message_ids:
         await events.publish("message_created", conversation_id=prepared.conversation_id,
                              message_id=message_id, author="bot")
@@ -292,12 +308,12 @@ async def take_turn(runtime: Runtime, event: WaitingEvent) -> None:
                              reason=decision.escalation.reason, priority=decision.escalation.priority)
     # The worker runs this job under the chat's lock, which is also the outbox's per-chat lock.
     if applied.behind_older:
-        await runtime.outbox.drain(prepared.inbound.channel, prepared.turn.recipient_id)
+        await flow.outbox.drain(prepared.inbound.channel, prepared.turn.recipient_id)
     elif applied.outbox:
-        await runtime.outbox.send_in_order(prepared.inbound.channel, applied.outbox)
+        await flow.outbox.send_in_order(prepared.inbound.channel, applied.outbox)
 
 
-async def _announce_customer_message(runtime: Runtime, prepared: _Prepared, message_id: int) -> None:
-    await runtime.events.publish("message_created", conversation_id=prepared.conversation_id, message_id=message_id,
+async def _announce_customer_message(flow: ConversationFlow, prepared: _Prepared, message_id: int) -> None:
+    await flow.events.publish("message_created", conversation_id=prepared.conversation_id, message_id=message_id,
                                  author="customer", new_conversation=prepared.new_conversation,
                                  human_owned=prepared.turn.human_owned)

@@ -1,26 +1,54 @@
-"""FastAPI dependencies that know no domain: the runtime, a database session, the client's address."""
+"""FastAPI dependencies that know no domain: the parts of the application's wiring that core defines
+(settings, database engine, event bus, clock), a database session, the client's address.
+
+Each part comes from ``app.state.wiring`` (helpdesk.wiring, the composition root, which core does not
+import). The getters are async so that FastAPI calls them on the event loop instead of handing each
+to a worker thread (a hop that, on the webhook edge, cost more than the dependency itself). Parts of a
+domain's type have their dependency in that domain's package (e.g. ``helpdesk.channels.deps``; the
+job queue's in ``helpdesk.jobs.deps``).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from starlette.requests import HTTPConnection
+
+from helpdesk.core.clock import Clock
+from helpdesk.core.config import Settings
+from helpdesk.core.events import EventBus
 
 
-async def get_runtime(request: Request) -> Any:
-    """The application's wiring (settings, database, channels, bot). Async, so that FastAPI calls it
-    on the event loop instead of handing it to a worker thread (a hop that, on the webhook edge,
-    cost more than the dependency itself)."""
-    return request.app.state.runtime
+async def get_app_settings(connection: HTTPConnection) -> Settings:
+    """The running application's settings."""
+    return connection.app.state.wiring.settings
 
 
-# typed loosely: the runtime is the application's composition root (helpdesk.runtime), which imports
-# every domain, and core must import none of them
-RuntimeDep = Annotated[Any, Depends(get_runtime)]
+async def get_engine(connection: HTTPConnection) -> Engine:
+    """The database engine."""
+    return connection.app.state.wiring.engine
+
+
+async def get_events(connection: HTTPConnection) -> EventBus:
+    """The domain event bus."""
+    return connection.app.state.wiring.events
+
+
+async def get_clock(connection: HTTPConnection) -> Clock:
+    """The business clock (tests set it to a fake)."""
+    return connection.app.state.wiring.clock
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+EventsDep = Annotated[EventBus, Depends(get_events)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -61,7 +89,7 @@ async def get_client_address(request: Request) -> str:
     """The client's address as ``client_address`` decides it with CAREDESK_TRUSTED_PROXIES."""
     return client_address(request.client.host if request.client else None,
                           request.headers.getlist("x-forwarded-for"),
-                          request.app.state.runtime.settings.trusted_proxies)
+                          request.app.state.wiring.settings.trusted_proxies)
 
 
 ClientAddress = Annotated[str, Depends(get_client_address)]
@@ -69,8 +97,7 @@ ClientAddress = Annotated[str, Depends(get_client_address)]
 
 def get_session(request: Request) -> Iterator[Session]:
     """A database session for one request, committed when the route returns without error."""
-    runtime = request.app.state.runtime
-    with Session(runtime.engine, expire_on_commit=False) as session:
+    with Session(request.app.state.wiring.engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

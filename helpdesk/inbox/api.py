@@ -25,7 +25,7 @@ from helpdesk.agents.teams import may_see, team_names
 from helpdesk.conversations.models import Conversation
 from helpdesk.conversations.service import get_conversation_for
 from helpdesk.agents.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, CurrentAgent
-from helpdesk.core.deps import SessionDep
+from helpdesk.core.deps import EngineDep, EventsDep, SessionDep, SettingsDep
 from helpdesk.core.errors import BadRequest, CareDeskError
 from helpdesk.core.headers import security_headers
 from helpdesk.inbox import views
@@ -126,7 +126,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/inbox/login", include_in_schema=False)
-def login_page(request: Request, session: SessionDep,
+def login_page(request: Request, session: SessionDep, settings: SettingsDep,
                next_path: str | None = Query(None, alias="next", max_length=500)) -> Response:
     """The login form (an agent already logged in goes straight to the inbox)."""
     target = _safe_next(next_path)
@@ -139,7 +139,7 @@ def login_page(request: Request, session: SessionDep,
                        boot={"next": target, "lang": page_language(request),
                              "strings": ui_strings(page_language(request))})
     page.set_cookie(LOGIN_CSRF_COOKIE, form_token, httponly=True, samesite="strict", path="/api/auth/session",
-                    secure=request.app.state.runtime.settings.environment == "production")
+                    secure=settings.environment == "production")
     return page
 
 
@@ -230,6 +230,6 @@ def read_commerce(conversation_id: int, agent: CurrentAgent, session: SessionDep
 
 
 @router.websocket("/inbox/live")
-async def live(websocket: WebSocket) -> None:
+async def live(websocket: WebSocket, engine: EngineDep, events: EventsDep) -> None:
     """Live events for the logged-in agent (session cookie), filtered to what they may see."""
-    await serve_live(websocket)
+    await serve_live(websocket, engine, events)

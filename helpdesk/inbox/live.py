@@ -1,6 +1,6 @@
 """The inbox's live socket: domain events filtered per agent, and presence that follows open inboxes.
 
-Each browser tab holds one socket. The server subscribes it to ``runtime.events``, works out which
+Each browser tab holds one socket. The server subscribes it to the event bus, works out which
 conversation each event is about, decides by the rule of ``may_see`` whether this agent may know about
 it, and sends a small JSON frame; the page then refetches what changed through the ordinary API.
 Nothing about a conversation travels on the socket beyond ids and states, so the API stays the one
@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from anyio import to_thread
 from fastapi import WebSocket, WebSocketDisconnect
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from helpdesk.agents.assignment import assign_waiting, requeue_conversations_of
@@ -34,7 +35,7 @@ from helpdesk.audit import service as audit
 from helpdesk.conversations.models import Conversation, Message
 from helpdesk.agents.deps import SESSION_COOKIE
 from helpdesk.core.errors import CareDeskError
-from helpdesk.core.events import DomainEvent
+from helpdesk.core.events import DomainEvent, EventBus
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +139,9 @@ def apply_presence(engine, events, agent_id: int, online: bool) -> bool:
 class PresenceKeeper:
     """Counts each agent's open inbox sockets: online with the first, offline a grace period after the last."""
 
-    def __init__(self, runtime: Any, grace_s: float = OFFLINE_GRACE_S):
-        self.runtime = runtime
+    def __init__(self, engine: Engine, events: EventBus, grace_s: float = OFFLINE_GRACE_S):
+        self.engine = engine
+        self.events = events
         self.grace_s = grace_s
         self._sockets: dict[int, int] = {}
         self._pending_offline: dict[int, asyncio.Task] = {}
@@ -154,7 +156,7 @@ class PresenceKeeper:
         pending = self._pending_offline.pop(agent_id, None)
         if pending is not None:
             pending.cancel()
-        await to_thread.run_sync(apply_presence, self.runtime.engine, self.runtime.events, agent_id, True)
+        await to_thread.run_sync(apply_presence, self.engine, self.events, agent_id, True)
 
     def socket_closed(self, agent_id: int) -> None:
         """An inbox closed: after the grace period without another one, go offline (re-queueing their work)."""
@@ -170,7 +172,7 @@ class PresenceKeeper:
         try:
             await asyncio.sleep(self.grace_s)
             if self._sockets.get(agent_id, 0) == 0:
-                await to_thread.run_sync(apply_presence, self.runtime.engine, self.runtime.events, agent_id, False)
+                await to_thread.run_sync(apply_presence, self.engine, self.events, agent_id, False)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -240,18 +242,20 @@ class EventResolver:
 class LiveHub:
     """Per-application state of the live sockets: presence counts and the shared event lookups."""
 
-    def __init__(self, runtime: Any, grace_s: float = OFFLINE_GRACE_S):
-        self.runtime = runtime
-        self.presence = PresenceKeeper(runtime, grace_s)
-        self.resolver = EventResolver(runtime.engine)
+    def __init__(self, engine: Engine, events: EventBus, grace_s: float = OFFLINE_GRACE_S):
+        self.engine = engine
+        self.events = events
+        self.presence = PresenceKeeper(engine, events, grace_s)
+        self.resolver = EventResolver(engine)
 
 
-def hub_for(app: Any) -> LiveHub:
-    """The application's hub, made on first use (``app.state.inbox_offline_grace_s`` overrides the grace)."""
+def hub_for(app: Any, engine: Engine, events: EventBus) -> LiveHub:
+    """The application's hub on this database and bus, made on first use (and again when the
+    application was started anew); ``app.state.inbox_offline_grace_s`` overrides the grace."""
     hub = getattr(app.state, "inbox_live_hub", None)
-    if hub is None or hub.runtime is not app.state.runtime:
+    if hub is None or hub.events is not events or hub.engine is not engine:
         grace = getattr(app.state, "inbox_offline_grace_s", OFFLINE_GRACE_S)
-        hub = app.state.inbox_live_hub = LiveHub(app.state.runtime, grace)
+        hub = app.state.inbox_live_hub = LiveHub(engine, events, grace)
     return hub
 
 
@@ -276,8 +280,8 @@ class LiveConnection:
 
     async def run(self) -> None:
         """Serve until the page goes away or the session ends."""
-        runtime = self.hub.runtime
-        queue = runtime.events.subscribe()
+        events = self.hub.events
+        queue = events.subscribe()
         await self.hub.presence.socket_opened(self.agent.id)
         try:
             await self.websocket.send_json({"type": "hello", "agent_id": self.agent.id})
@@ -293,7 +297,7 @@ class LiveConnection:
                         task.exception(), (WebSocketDisconnect, RuntimeError)):
                     log.warning("inbox socket of agent %s ended: %r", self.agent.id, task.exception())
         finally:
-            runtime.events.unsubscribe(queue)
+            events.unsubscribe(queue)
             self.hub.presence.socket_closed(self.agent.id)
 
     async def _read(self) -> None:
@@ -316,7 +320,7 @@ class LiveConnection:
                        and event.data.get("agent_id") == self.agent.id)
             if revoked or loop.time() >= recheck_at:
                 recheck_at = loop.time() + SESSION_RECHECK_S
-                agent = await to_thread.run_sync(agent_for_session_cookie, self.hub.runtime.engine, self.token)
+                agent = await to_thread.run_sync(agent_for_session_cookie, self.hub.engine, self.token)
                 if agent is None:
                     await self.websocket.close(code=CLOSE_UNAUTHENTICATED, reason="session ended")
                     return
@@ -349,7 +353,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-async def serve_live(websocket: WebSocket) -> None:
+async def serve_live(websocket: WebSocket, engine: Engine, events: EventBus) -> None:
     """Authenticate the socket by the session cookie, then stream this agent's events."""
     # Accept before refusing: a close before the handshake reaches the browser only as an anonymous
     # failure, and the page needs the code to know that logging in again is the cure.
@@ -357,9 +361,9 @@ async def serve_live(websocket: WebSocket) -> None:
     if not same_origin(websocket):
         await websocket.close(code=CLOSE_FORBIDDEN, reason="cross-origin socket refused")
         return
-    hub = hub_for(websocket.app)
+    hub = hub_for(websocket.app, engine, events)
     token = websocket.cookies.get(SESSION_COOKIE)
-    agent = await to_thread.run_sync(agent_for_session_cookie, hub.runtime.engine, token)
+    agent = await to_thread.run_sync(agent_for_session_cookie, hub.engine, token)
     if agent is None:
         await websocket.close(code=CLOSE_UNAUTHENTICATED, reason="log in first")
         return

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from helpdesk.core.deps import RuntimeDep
+from helpdesk.nlu_admin.deps import ModelsDep
 
 router = APIRouter(tags=["nlu"])
 
@@ -20,7 +20,7 @@ class ParseRequest(BaseModel):
 
 
 @router.post("/model/parse")
-async def parse(body: ParseRequest, runtime: RuntimeDep) -> dict[str, Any]:
+async def parse(body: ParseRequest, models: ModelsDep) -> dict[str, Any]:
     """Intent, ranking and entities of a text, in Rasa's response shape, naming the model version."""
-    result = await runtime.models.aparse(body.text)
+    result = await models.aparse(body.text)
     return result.to_rasa()

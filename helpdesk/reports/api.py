@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from connectors import CONNECTORS
 from helpdesk.agents.teams import team_names
 from helpdesk.agents.deps import CurrentAgent
-from helpdesk.core.deps import RuntimeDep, SessionDep
+from helpdesk.core.deps import ClockDep, EngineDep, SessionDep, SettingsDep
 from helpdesk.core.errors import Forbidden
 from helpdesk.core.types import MAX_ROW_ID
 from helpdesk.inbox.api import (
@@ -50,7 +50,7 @@ _PERIOD_HELP = ("ISO date (a whole shop-local day; `to` includes it) or date-tim
 def report_query(
     agent: CurrentAgent,
     session: SessionDep,
-    runtime: RuntimeDep,
+    settings: SettingsDep, clock: ClockDep,
     from_: Annotated[str | None, Query(alias="from", max_length=40, description=f"Start: {_PERIOD_HELP}. "
                                        "Default: 30 days before `to`.", examples=["2026-03-01"])] = None,
     to: Annotated[str | None, Query(max_length=40, description=f"End: {_PERIOD_HELP}. Default: end of today.",
@@ -61,7 +61,7 @@ def report_query(
                                           description="Only those assigned to this agent")] = None,
 ) -> service.ReportQuery:
     """The report asked for, checked against what the caller may see."""
-    return service.build_query(session, agent, timezone=runtime.settings.shop.timezone, now=runtime.clock(),
+    return service.build_query(session, agent, timezone=settings.shop.timezone, now=clock.now(),
                                from_text=from_, to_text=to, channel=channel, team=team, agent_id=agent_id)
 
 
@@ -92,13 +92,13 @@ def read_summary(query: ReportQueryDep, session: SessionDep, response: Response)
         "content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 def export_csv(
-    query: ReportQueryDep, session: SessionDep, runtime: RuntimeDep,
+    query: ReportQueryDep, session: SessionDep, engine: EngineDep,
     excel: Annotated[bool, Query(description="Start with a byte order mark so Excel reads UTF-8")] = False,
 ) -> StreamingResponse:
     """One row per conversation of the period and filters, with what the summary counts about it."""
     config = load_config(session, query.period.tz)
     return StreamingResponse(
-        export.csv_chunks(runtime.engine, query, config, excel=excel), media_type="text/csv; charset=utf-8",
+        export.csv_chunks(engine, query, config, excel=excel), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{export.file_name(query)}"',
                  "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
@@ -106,12 +106,12 @@ def export_csv(
 @router.get("/api/reports/options", response_model=ReportOptions,
             responses={status: _NOT_ALLOWED[status] for status in (401, 403)},
             summary="What the caller may filter reports by")
-def read_options(agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep) -> ReportOptions:
+def read_options(agent: CurrentAgent, session: SessionDep, settings: SettingsDep) -> ReportOptions:
     """Channels, the teams the caller may report on, and their agents."""
     teams, agents = service.filter_choices(session, service.reporting_teams(session, agent))
     return ReportOptions(channels=sorted(CONNECTORS), teams=teams,
                          agents=[AgentChoice(id=i, name=name) for i, name in agents],
-                         timezone=runtime.settings.shop.timezone, role=agent.role)
+                         timezone=settings.shop.timezone, role=agent.role)
 
 
 # -- the page ------------------------------------------------------------------------------------------

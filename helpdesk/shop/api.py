@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from helpdesk.care.api import order_care_public
 from helpdesk.care.schemas import OrderCarePublic
 from helpdesk.care.tasks import care_policy
-from helpdesk.core.deps import RuntimeDep, SessionDep
+from helpdesk.core.deps import ClockDep, EventsDep, SessionDep, SettingsDep
 from helpdesk.core.errors import BadRequest, CareDeskError
 from helpdesk.shop import imports
 from helpdesk.shop import service as shop
@@ -35,12 +35,13 @@ class PayloadTooLarge(CareDeskError):
                               "content": {"application/json": {"schema": {"anyOf": [
                                   {"$ref": "#/components/schemas/OrderImportPublic"},
                                   {"$ref": "#/components/schemas/HTTPValidationError"}]}}}}})
-def import_orders(file: UploadFile, caller: CallerDep, runtime: RuntimeDep, session: SessionDep):
+def import_orders(file: UploadFile, caller: CallerDep, settings: SettingsDep, clock: ClockDep, events: EventsDep,
+                  session: SessionDep):
     """Create or update orders from a CSV file and mark delivered ones delivered; all or nothing."""
     data = file.file.read(MAX_IMPORT_BYTES + 1)
     if len(data) > MAX_IMPORT_BYTES:
         raise PayloadTooLarge(f"an import may be at most {MAX_IMPORT_BYTES // 1_000_000} MB")
-    policy, now = care_policy(runtime), runtime.clock()
+    policy, now = care_policy(settings), clock.now()
     rows, errors = imports.read_orders_csv(data, timezone=policy.timezone, now=now)
     errors += imports.check_rows_against_orders(session, rows)
     if errors:
@@ -53,19 +54,19 @@ def import_orders(file: UploadFile, caller: CallerDep, runtime: RuntimeDep, sess
                       scheduled=outcome.scheduled) for outcome in report.deliveries]
     session.commit()
     for event in delivered:  # care listens: what it scheduled goes out now (helpdesk/care/listeners.py)
-        runtime.events.publish_soon("order_delivered", **event, source="import")
+        events.publish_soon("order_delivered", **event, source="import")
     return OrderImportPublic(imported=True, created=report.created, updated=report.updated,
                              delivered=report.delivered, care_scheduled=report.care_scheduled)
 
 
 @router.post("/{code}/delivered", response_model=OrderCarePublic)
 def order_delivered(
-    code: str, caller: CallerDep, runtime: RuntimeDep, session: SessionDep,
+    code: str, caller: CallerDep, settings: SettingsDep, clock: ClockDep, events: EventsDep, session: SessionDep,
     body: OrderDelivered | None = None,
 ) -> OrderCarePublic:
     """Mark an order delivered and start its care sequence; a repeated call schedules nothing twice."""
     body = body or OrderDelivered()
-    policy, now = care_policy(runtime), runtime.clock()
+    policy, now = care_policy(settings), clock.now()
     order = order_for(session, caller, code)
     identity = None
     if body.channel is not None:
@@ -79,6 +80,6 @@ def order_delivered(
                             actor_type=caller.actor_type, actor_id=caller.actor_id)
     session.commit()
     # care listens: the thank-you goes at once, not at the next tick (helpdesk/care/listeners.py)
-    runtime.events.publish_soon("order_delivered", code=order.code, order_id=order.id,
+    events.publish_soon("order_delivered", code=order.code, order_id=order.id,
                                 newly_delivered=outcome.newly_delivered, scheduled=outcome.scheduled)
     return order_care_public(session, order, newly_delivered=outcome.newly_delivered)

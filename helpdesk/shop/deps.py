@@ -13,7 +13,7 @@ from sqlmodel import Session
 from connectors.base import secrets_match
 from helpdesk.agents.models import Agent, AgentRole
 from helpdesk.agents.deps import get_current_agent
-from helpdesk.core.deps import RuntimeDep, SessionDep
+from helpdesk.core.deps import SessionDep, SettingsDep
 from helpdesk.core.errors import NotFound, Unauthorized
 from helpdesk.customers.models import Customer
 from helpdesk.customers.service import may_see_customer
@@ -35,7 +35,7 @@ class Caller:
 
 def order_system_or_agent(
     request: Request,
-    runtime: RuntimeDep,
+    settings: SettingsDep,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     x_api_key: Annotated[str | None, Header()] = None,
@@ -43,10 +43,10 @@ def order_system_or_agent(
     """Accept ``X-Api-Key`` equal to CAREDESK_INTEGRATION__API_KEY, or an agent's bearer token."""
     if x_api_key is not None:
         # An empty configured key never matches: the integration is off until a key is set.
-        if not secrets_match(runtime.settings.integration.api_key.get_secret_value(), x_api_key):
+        if not secrets_match(settings.integration.api_key.get_secret_value(), x_api_key):
             raise Unauthorized("invalid API key")
         return Caller("integration")
-    agent = get_current_agent(request=request, session=session, credentials=credentials)
+    agent = get_current_agent(request=request, session=session, settings=settings, credentials=credentials)
     return Caller("agent", agent.id, agent)
 
 

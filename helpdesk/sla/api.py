@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 
 from helpdesk.conversations.service import get_conversation_for
 from helpdesk.agents.deps import CurrentAdmin, CurrentAgent
-from helpdesk.core.deps import RuntimeDep, SessionDep
+from helpdesk.core.deps import ClockDep, SessionDep, SettingsDep
 from helpdesk.core.errors import CareDeskError
 from helpdesk.sla import service
 from helpdesk.sla.models import SLAOutcome, SLATimer
@@ -64,17 +64,17 @@ def _business_hours(session: Session, timezone: str) -> BusinessHoursPublic:
 
 
 @router.get("/api/business-hours", response_model=BusinessHoursPublic)
-def read_business_hours(_agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep) -> BusinessHoursPublic:
+def read_business_hours(_agent: CurrentAgent, session: SessionDep, settings: SettingsDep) -> BusinessHoursPublic:
     """Opening periods per weekday and holidays, in the shop's time zone."""
-    return _business_hours(session, runtime.settings.shop.timezone)
+    return _business_hours(session, settings.shop.timezone)
 
 
 @router.put("/api/business-hours", response_model=BusinessHoursPublic)
 def replace_business_hours(
-    body: BusinessHoursUpdate, admin: CurrentAdmin, session: SessionDep, runtime: RuntimeDep
+    body: BusinessHoursUpdate, admin: CurrentAdmin, session: SessionDep, settings: SettingsDep
 ) -> BusinessHoursPublic:
     """Replace the week and the holidays (admins); clocks started from now on use them."""
-    timezone = runtime.settings.shop.timezone
+    timezone = settings.shop.timezone
     if body.timezone is not None and body.timezone != timezone:
         raise InvalidSchedule(f"the time zone is the shop's setting ({timezone}); set CAREDESK_SHOP__TIMEZONE "
                               "to change it")
@@ -85,12 +85,12 @@ def replace_business_hours(
 
 @router.get("/api/conversations/{conversation_id}/sla", response_model=ConversationSLAPublic)
 def read_conversation_sla(
-    conversation_id: int, agent: CurrentAgent, session: SessionDep, runtime: RuntimeDep
+    conversation_id: int, agent: CurrentAgent, session: SessionDep, settings: SettingsDep, clock: ClockDep
 ) -> ConversationSLAPublic:
     """A conversation's clocks: what each target has consumed and has left, paused or running."""
     conversation = get_conversation_for(session, agent, conversation_id)
-    config = service.load_config(session, runtime.settings.shop.timezone)
-    now = runtime.clock()
+    config = service.load_config(session, settings.shop.timezone)
+    now = clock.now()
     timers = session.exec(select(SLATimer).where(SLATimer.conversation_id == conversation.id)
                           .order_by(col(SLATimer.id))).all()
     outcome = session.exec(select(SLAOutcome).where(SLAOutcome.conversation_id == conversation.id)

@@ -11,9 +11,9 @@ import functools
 import logging
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from anyio import to_thread
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from helpdesk.jobs.locks import KeyedLocks
@@ -21,9 +21,6 @@ from helpdesk.conversations.models import HUMAN_STATES, ConversationState, Messa
 from helpdesk.core.events import DomainEvent, EventBus
 from helpdesk.sla import service
 from helpdesk.sla.service import Clocks, SLAConfig
-
-if TYPE_CHECKING:
-    from helpdesk.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +30,12 @@ log = logging.getLogger(__name__)
 Change = Callable[[Session, Clocks, Callable[[], SLAConfig]], None]
 
 
-def _in_transaction(runtime: Runtime, conversation_id: int, change: Change) -> None:
-    with Session(runtime.engine, expire_on_commit=False) as session:
+def _in_transaction(engine: Engine, timezone: str, conversation_id: int, change: Change) -> None:
+    with Session(engine, expire_on_commit=False) as session:
         clocks = service.load_clocks(session, conversation_id)
         if clocks is None:
             return
-        change(session, clocks, functools.cache(lambda: service.load_config(session, runtime.settings.shop.timezone)))
+        change(session, clocks, functools.cache(lambda: service.load_config(session, timezone)))
         session.commit()
 
 
@@ -115,11 +112,12 @@ HANDLERS: dict[str, Callable[[DomainEvent], Change | None]] = {
 }
 
 
-def register_sla_listeners(runtime: Runtime) -> None:
-    """Subscribe the SLA clocks to ``runtime.events`` (escalations, messages, agents' actions); idempotent."""
-    if runtime.events in _REGISTERED:
+def register_sla_listeners(events: EventBus, engine: Engine, timezone: str) -> None:
+    """Subscribe the SLA clocks to ``events`` (escalations, messages, agents' actions); idempotent.
+    ``timezone`` is the shop's, in which business hours are read."""
+    if events in _REGISTERED:
         return
-    _REGISTERED.add(runtime.events)
+    _REGISTERED.add(events)
     # Events of one conversation are applied one at a time in this process, so two listeners never
     # read the same clocks before either wrote (SQLite has no row locks to do that for us).
     locks = KeyedLocks()
@@ -131,11 +129,11 @@ def register_sla_listeners(runtime: Runtime) -> None:
             if conversation_id is None or change is None:
                 return
             async with locks.get(f"sla:{conversation_id}"):
-                await to_thread.run_sync(_in_transaction, runtime, int(conversation_id), change)
+                await to_thread.run_sync(_in_transaction, engine, timezone, int(conversation_id), change)
 
         apply.__name__ = f"sla_{handler.__name__}"
         return apply
 
     for name, handler in HANDLERS.items():
-        runtime.events.on(name)(listener(handler))
+        events.on(name)(listener(handler))
 

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from anyio import to_thread
 from sqlalchemy import (
@@ -44,13 +44,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from helpdesk.audit.models import AuditEntry
 from helpdesk.conversations.models import Conversation, Priority
+from helpdesk.core.clock import Clock
+from helpdesk.core.config import Settings
 from helpdesk.core.db import UTCDateTime
+from helpdesk.core.events import EventBus
 from helpdesk.jobs.scheduler import Scheduler
 from helpdesk.sla.models import SLAEvent, SLAEventKind, SLAStatus, SLATimer
-
-if TYPE_CHECKING:
-    from helpdesk.core.events import EventBus
-    from helpdesk.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -228,22 +227,21 @@ def check_batch(engine: Engine, now: datetime, limit: int = BATCH_SIZE) -> tuple
         return len(claimed), findings
 
 
-async def run_sla_check(runtime: Runtime, now: datetime | None = None, *, batch_size: int = BATCH_SIZE
+async def run_sla_check(engine: Engine, events: EventBus, now: datetime, *, batch_size: int = BATCH_SIZE
                         ) -> SLACheckResult:
-    """Record the warnings and breaches due by ``now`` (default: the runtime's clock) and announce them.
+    """Record the warnings and breaches due by ``now`` and announce them on ``events``.
 
     Publishes ``sla_warning`` / ``sla_breached`` with the conversation, the target, its assignee and
     team, so the inbox can tell the assignee and the team's supervisor at once.
     """
-    now = now or runtime.clock()
     result = SLACheckResult()
     while True:
         started = time.perf_counter()
-        claimed, findings = await to_thread.run_sync(check_batch, runtime.engine, now, batch_size)
+        claimed, findings = await to_thread.run_sync(check_batch, engine, now, batch_size)
         result.transactions += 1
         result.longest_transaction_s = max(result.longest_transaction_s, time.perf_counter() - started)
         result.findings.extend(findings)
-        await announce_findings(runtime.events, findings)
+        await announce_findings(events, findings)
         if claimed < batch_size:
             return result
 
@@ -258,10 +256,10 @@ async def announce_findings(events: EventBus, findings: list[SLAFinding]) -> Non
         for finding in findings)
 
 
-async def run_sla_check_logged(runtime: Runtime) -> None:
-    """Run the check for the scheduler, logging what it found instead of raising."""
+async def run_sla_check_logged(engine: Engine, events: EventBus, clock: Clock) -> None:
+    """Run the check as of ``clock``'s time for the scheduler, logging what it found instead of raising."""
     try:
-        result = await run_sla_check(runtime)
+        result = await run_sla_check(engine, events, clock.now())
     except Exception:
         log.exception("SLA check failed")
         return
@@ -270,7 +268,8 @@ async def run_sla_check_logged(runtime: Runtime) -> None:
                  result.warnings, result.breaches, result.transactions, result.longest_transaction_s * 1000)
 
 
-def schedule_sla_check(scheduler: Scheduler, runtime: Runtime) -> None:
+def schedule_sla_check(scheduler: Scheduler, engine: Engine, events: EventBus, clock: Clock,
+                       settings: Settings) -> None:
     """Run the SLA check every ``CAREDESK_SLA__CHECK_INTERVAL_S``, the first one interval after start."""
-    scheduler.add(SLA_CHECK, lambda: run_sla_check_logged(runtime),
-                  every_s=lambda: runtime.settings.sla.check_interval_s)
+    scheduler.add(SLA_CHECK, lambda: run_sla_check_logged(engine, events, clock),
+                  every_s=lambda: settings.sla.check_interval_s)

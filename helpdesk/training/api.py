@@ -14,11 +14,12 @@ from typing import Annotated, Any, Literal
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
+from starlette.requests import HTTPConnection
 from sqlmodel import Session
 
 from helpdesk.core.db import utcnow
 from helpdesk.agents.deps import CurrentAdmin, CurrentAgent
-from helpdesk.core.deps import RuntimeDep, SessionDep
+from helpdesk.core.deps import EngineDep, EventsDep, SessionDep, SettingsDep
 from helpdesk.core.errors import BadRequest, CareDeskError, NotFound
 from helpdesk.core.headers import security_headers
 from helpdesk.training import dataset, faq, jobs, review, service
@@ -74,30 +75,17 @@ class PayloadTooLarge(CareDeskError):
     status = 413
 
 
-_attach_lock = asyncio.Lock()
-
-
-async def get_training(runtime: RuntimeDep) -> TrainingLoop:
-    """The process's training loop (started with the runtime; started here if it was not wired in)."""
-    loop = getattr(runtime, "training", None)
-    if loop is None:
-        async with _attach_lock:
-            loop = getattr(runtime, "training", None)
-            if loop is None:
-                log.warning("the training loop was not started with the runtime; starting it now "
-                            "(wire TrainingLoop into Runtime so every process follows model switches)")
-                loop = TrainingLoop(runtime)
-                await loop.start()
-                runtime.training = loop
-    return loop
+async def get_training(connection: HTTPConnection) -> TrainingLoop:
+    """The process's training loop (started with the application's wiring)."""
+    return connection.app.state.wiring.training
 
 
 Training = Annotated[TrainingLoop, Depends(get_training)]
 
 
-def seeded(runtime: RuntimeDep) -> None:
+def seeded(engine: EngineDep, settings: SettingsDep) -> None:
     """Fill the training set from data/nlu on first use."""
-    dataset.ensure_seeded(runtime.engine, runtime.settings.data_dir)
+    dataset.ensure_seeded(engine, settings.data_dir)
 
 
 # Listed after the admin check in each route, so that refused callers never trigger seeding.
@@ -246,7 +234,7 @@ def export(admin: CurrentAdmin, _: Seeded, session: SessionDep,
 @router.post("/import", response_model=ImportPublic,
              openapi_extra={"requestBody": {"content": {"application/x-yaml": {"schema": {"type": "string"}}},
                                             "required": True}})
-async def import_(request: Request, admin: CurrentAdmin, _: Seeded, runtime: RuntimeDep,
+async def import_(request: Request, admin: CurrentAdmin, _: Seeded, engine: EngineDep,
                   mode: Annotated[Literal["replace", "merge"], Query()] = "merge") -> ImportPublic:
     """Load Rasa YAML: ``replace`` makes the set exactly the file, ``merge`` adds what is new (texts
     already examples of another intent are skipped and listed). The file is the request body, or
@@ -254,7 +242,7 @@ async def import_(request: Request, admin: CurrentAdmin, _: Seeded, runtime: Run
     text = await _uploaded_text(request)
 
     def run() -> dataset.ImportSummary:
-        with Session(runtime.engine, expire_on_commit=False) as session:
+        with Session(engine, expire_on_commit=False) as session:
             summary = dataset.import_yaml(session, _actor(admin), text, mode)
             session.commit()
             return summary
@@ -368,7 +356,7 @@ def _review_message(item) -> ReviewMessagePublic:
 
 @router.get("/review", response_model=ReviewGroupsPublic)
 def review_queue(
-    admin: CurrentAdmin, _: Seeded, runtime: RuntimeDep, session: SessionDep,
+    admin: CurrentAdmin, _: Seeded, engine: EngineDep, session: SessionDep,
     channel: Annotated[str | None, Query(max_length=32)] = None,
     reason: Annotated[Literal["low_confidence", "fallback", "handoff", "flagged"] | None, Query()] = None,
     since: Annotated[datetime | None, Query(description="Messages from this time (ISO 8601)")] = None,
@@ -379,7 +367,7 @@ def review_queue(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ReviewGroupsPublic:
     """Messages the bot may have misunderstood, grouped (near-identical texts together), newest first."""
-    review.collect(runtime.engine)
+    review.collect(engine)
     if days is not None:
         since = max(since, utcnow() - timedelta(days=days)) if since else utcnow() - timedelta(days=days)
     for moment in (since, until):
@@ -455,19 +443,19 @@ def read_job(job_id: int, admin: CurrentAdmin, session: SessionDep, training: Tr
 
 
 @router.get("/jobs/{job_id}/events")
-async def job_events(job_id: int, request: Request, admin: CurrentAdmin, runtime: RuntimeDep,
+async def job_events(job_id: int, request: Request, admin: CurrentAdmin, events: EventsDep, engine: EngineDep,
                      training: Training) -> StreamingResponse:
     """Server-sent events: the job now, then each ``nlu_training_progress`` until it ends."""
-    queue = runtime.events.subscribe()  # before reading the job, so nothing falls in between
+    queue = events.subscribe()  # before reading the job, so nothing falls in between
 
     def read() -> JobPublic:
-        with Session(runtime.engine) as session:
+        with Session(engine) as session:
             return _job_public(jobs.get_job(session, job_id), training)
 
     try:
         current = await to_thread.run_sync(read)
     except NotFound:
-        runtime.events.unsubscribe(queue)
+        events.unsubscribe(queue)
         raise
 
     async def stream():
@@ -491,17 +479,17 @@ async def job_events(job_id: int, request: Request, admin: CurrentAdmin, runtime
                     yield f"event: job\ndata: {final.model_dump_json()}\n\n"
                     return
         finally:
-            runtime.events.unsubscribe(queue)
+            events.unsubscribe(queue)
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 @router.get("/models", response_model=ModelsPublic)
-async def list_models(admin: CurrentAdmin, runtime: RuntimeDep, training: Training) -> ModelsPublic:
+async def list_models(admin: CurrentAdmin, engine: EngineDep, training: Training) -> ModelsPublic:
     """Stored model versions with their metrics, newest first; which one answers now."""
     training.warm_up()  # the training page reads this first: the retrain button will not wait for a process
-    views = await to_thread.run_sync(jobs.list_models, runtime.engine, training.store)
+    views = await to_thread.run_sync(jobs.list_models, engine, training.store)
     data = [ModelPublic(**view.__dict__) for view in views]
     return ModelsPublic(data=data, count=len(data), active=next((m.version for m in data if m.active), None))
 

@@ -4,7 +4,7 @@ a deployment on the active model and the current FAQ answers.
 A retrain trains the candidate in a worker process (the event loop and other requests never wait
 on it, and it uses a second core), while the active model is tested in a thread of this process;
 then both are compared and the candidate is stored with its metrics. Progress goes to the job's row
-(so any process can report it) and live through ``runtime.events`` as ``nlu_training_progress``.
+(so any process can report it) and live through the event bus as ``nlu_training_progress``.
 """
 
 from __future__ import annotations
@@ -22,18 +22,22 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from anyio import to_thread
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bot import ConversationEngine
 from helpdesk.audit import service as audit
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import Conflict, NotFound
+from helpdesk.core.events import EventBus
 from helpdesk.jobs.scheduler import Scheduler
-from helpdesk.training import candidate, dataset, faq
+from helpdesk.nlu_admin.service import ModelHolder
+from helpdesk.training import candidate, dataset
 from helpdesk.training.comparison import compare
 from helpdesk.training.dataset import TrainingSnapshot
 from helpdesk.training.holdout import HOLDOUT_FRACTION, HOLDOUT_SEED
@@ -42,9 +46,6 @@ from helpdesk.training.service import Actor
 from helpdesk.training.tasks import TrainingReloads
 from bot import Knowledge
 from nlu import Interpreter, ModelLoadError, ModelStore
-
-if TYPE_CHECKING:
-    from helpdesk.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -296,10 +297,16 @@ class TrainingLoop:
     with the process's scheduler (or, without one, a scheduler of its own).
     """
 
-    def __init__(self, runtime: Runtime, *, use_processes: bool = True, follow_interval_s: float = 1.0):
-        self.runtime = runtime
+    def __init__(self, engine: Engine, events: EventBus, models: ModelHolder, bot: ConversationEngine,
+                 data_dir: Path, *, use_processes: bool = True, follow_interval_s: float = 1.0):
+        self._engine = engine
+        self.events = events
+        self.models = models
+        #: whose knowledge the FAQ answers are laid over
+        self.bot = bot
+        self.data_dir = data_dir
         self.use_processes = use_processes
-        self.reloads = TrainingReloads(runtime, follow_interval_s=follow_interval_s)
+        self.reloads = TrainingReloads(engine, events, models, bot, follow_interval_s=follow_interval_s)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs: dict[int, asyncio.Task] = {}
         self._live: dict[int, tuple[str, float]] = {}
@@ -314,12 +321,12 @@ class TrainingLoop:
     @property
     def engine(self) -> Engine:
         """The database."""
-        return self.runtime.engine
+        return self._engine
 
     @property
     def store(self) -> ModelStore:
         """The model store the running model comes from."""
-        return self.runtime.models.store
+        return self.models.store
 
     @property
     def base_knowledge(self) -> Knowledge:
@@ -367,7 +374,7 @@ class TrainingLoop:
     async def start_job(self, actor: Actor) -> NluTrainingJob:
         """Start a retrain in the background; returns its job at once."""
         async with self._start_lock:
-            await to_thread.run_sync(dataset.ensure_seeded, self.engine, self.runtime.settings.data_dir)
+            await to_thread.run_sync(dataset.ensure_seeded, self.engine, self.data_dir)
             job, snap = await to_thread.run_sync(prepare_job, self.engine, self.store, actor)
             self._live[job.id] = ("preparing", 0.01)
             self._jobs[job.id] = asyncio.create_task(self._run(job.id, job.baseline_version, snap),
@@ -386,7 +393,7 @@ class TrainingLoop:
             await asyncio.shield(task)
 
     async def _publish(self, job_id: int, status: str, stage: str, progress: float, **extra: Any) -> None:
-        await self.runtime.events.publish("nlu_training_progress", job_id=job_id, status=str(status), stage=stage,
+        await self.events.publish("nlu_training_progress", job_id=job_id, status=str(status), stage=stage,
                                           progress=round(progress, 4), **extra)
 
     def _progress(self, job_id: int, stage: str, progress: float) -> None:
@@ -412,7 +419,7 @@ class TrainingLoop:
             texts = test_texts(snap)
             self._progress(job_id, "training the candidate", PREPARED)
             # The active model is tested here while the candidate trains in the worker process.
-            loaded = self.runtime.models.interpreter_for(baseline) if baseline else None
+            loaded = self.models.interpreter_for(baseline) if baseline else None
             active = asyncio.ensure_future(to_thread.run_sync(predict_active, self.store, baseline, texts, loaded))
             trained = await self._train(job_id, snap, texts)
             self._progress(job_id, "comparing with the active model", TESTED)
@@ -498,7 +505,7 @@ class TrainingLoop:
     async def activate(self, actor: Actor, version: str) -> tuple[str, str | None]:
         """Switch this process to ``version`` (requests in flight finish on the old model) and tell the
         others; returns (version, previous version)."""
-        models = self.runtime.models
+        models = self.models
         if models.uses_rasa:
             raise Conflict("parsing goes to a Rasa server (CAREDESK_NLU__RASA_URL): activate models there")
         async with self.reloads.activation_lock:
@@ -507,7 +514,7 @@ class TrainingLoop:
                 await to_thread.run_sync(models.activate, version)
         await to_thread.run_sync(functools.partial(record_decision, self.engine, actor, version, "activated",
                                                    previous=previous))
-        await self.runtime.events.publish("nlu_model_activated", version=version, previous=previous)
+        await self.events.publish("nlu_model_activated", version=version, previous=previous)
         return version, previous
 
     async def discard(self, actor: Actor, version: str) -> None:

@@ -12,16 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
 
 from anyio import to_thread
 from sqlalchemy.engine import Engine
 
+from bot import ConversationEngine
+from helpdesk.core.events import EventBus
 from helpdesk.jobs.scheduler import Scheduler
+from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.training import faq
-
-if TYPE_CHECKING:
-    from helpdesk.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +34,16 @@ FAQ_CHECK = "FAQ answers check"
 class TrainingReloads:
     """What this process answers with: the active model of the store, the FAQ answers of the database."""
 
-    def __init__(self, runtime: Runtime, *, follow_interval_s: float = 1.0):
-        self.runtime = runtime
+    def __init__(self, engine: Engine, events: EventBus, models: ModelHolder, bot: ConversationEngine, *,
+                 follow_interval_s: float = 1.0):
+        self.engine = engine
+        self.events = events
+        self.models = models
+        #: whose knowledge the FAQ answers are laid over
+        self.bot = bot
         self.follow_interval_s = follow_interval_s
         #: the file FAQ, under the database's answers
-        self.base_knowledge = runtime.bot.knowledge
+        self.base_knowledge = bot.knowledge
         #: held while this process switches models (an activation here, or a follow)
         self.activation_lock = asyncio.Lock()
         self._faq_revision: tuple[int, str] | None = None
@@ -47,18 +51,13 @@ class TrainingReloads:
         self._listener: asyncio.Task | None = None
         self._scheduler: Scheduler | None = None
 
-    @property
-    def engine(self) -> Engine:
-        """The database."""
-        return self.runtime.engine
-
     async def start(self, scheduler: Scheduler) -> None:
         """Lay the FAQ overrides over the bot's knowledge and follow other processes on ``scheduler``."""
         await to_thread.run_sync(self.refresh_faq)
         self._scheduler = scheduler
         scheduler.add(MODEL_FOLLOW, self.follow_logged, every_s=self.follow_interval_s)
         scheduler.add(FAQ_CHECK, self.check_faq_logged, every_s=self.follow_interval_s * FAQ_CHECK_EVERY)
-        self._events_queue = self.runtime.events.subscribe()
+        self._events_queue = self.events.subscribe()
         self._listener = asyncio.create_task(self._listen(), name="caredesk-nlu-listen")
 
     async def stop(self) -> None:
@@ -69,23 +68,23 @@ class TrainingReloads:
                 await self._listener
             self._listener = None
         if self._events_queue is not None:
-            self.runtime.events.unsubscribe(self._events_queue)
+            self.events.unsubscribe(self._events_queue)
             self._events_queue = None
 
     def refresh_faq(self) -> None:
         """Give the bot the file FAQ with the database's answers laid over it."""
         revision = faq.revision(self.engine)  # read first: an edit in between is caught next time
-        self.runtime.bot.knowledge = faq.overlay(self.base_knowledge, faq.load_rows(self.engine))
+        self.bot.knowledge = faq.overlay(self.base_knowledge, faq.load_rows(self.engine))
         self._faq_revision = revision
 
     async def faq_changed(self) -> None:
         """After an FAQ edit: use it here at once and tell the other processes."""
         await to_thread.run_sync(self.refresh_faq)
-        await self.runtime.events.publish("nlu_faq_changed")
+        await self.events.publish("nlu_faq_changed")
 
     async def follow_active_model(self) -> bool:
         """Load the store's active model if this process answers with another one; whether it did."""
-        models = self.runtime.models
+        models = self.models
         if models.uses_rasa:
             return False
         version = await to_thread.run_sync(models.store.active_version)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request, Response, WebSocket
 from fastapi.responses import HTMLResponse
 
+from connectors import ChannelConnector
 from connectors.webchat import WebchatConnector
-from helpdesk.core.deps import RuntimeDep
+from helpdesk.channels.deps import ConnectorsDep, InboundEdgeDep
+from helpdesk.core.deps import SettingsDep
+from helpdesk.jobs.deps import JobsDep
 from helpdesk.core.headers import page_policy, security_headers
 from helpdesk.webchat import service
 from helpdesk.webchat.schemas import WebchatSessionPublic
@@ -26,8 +30,8 @@ CLOSE_CHANNEL_OFF = 4404
 router = APIRouter(tags=["webchat"])
 
 
-def _webchat(runtime) -> WebchatConnector | None:
-    return runtime.connectors.get(WebchatConnector.name)
+def _webchat(connectors: Mapping[str, ChannelConnector]) -> WebchatConnector | None:
+    return connectors.get(WebchatConnector.name)
 
 
 @lru_cache(maxsize=8)
@@ -43,33 +47,35 @@ def _cached_asset(path: Path) -> tuple[bytes, str]:
 
 @router.post("/webchat/session", response_model=WebchatSessionPublic, status_code=201,
              summary="Start a web chat visitor")
-def create_session(runtime: RuntimeDep, response: Response) -> WebchatSessionPublic:
+def create_session(settings: SettingsDep, connectors: ConnectorsDep,
+                   response: Response) -> WebchatSessionPublic:
     """A new visitor id and its token; nothing is stored until the visitor writes."""
-    if _webchat(runtime) is None:
+    if _webchat(connectors) is None:
         raise HTTPException(404, "the web chat channel is not enabled on this server")
     # The widget runs on the shop's own site, usually another origin than CareDesk. The answer is
     # a fresh anonymous identity that no cookie or credential guards, so any origin may ask.
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Cache-Control"] = "no-store"
-    return service.new_session(runtime.settings.secret_key.get_secret_value())
+    return service.new_session(settings.secret_key.get_secret_value())
 
 
 @router.websocket("/webchat/ws")
-async def visitor_socket(websocket: WebSocket, token: str = "") -> None:
+async def visitor_socket(websocket: WebSocket, settings: SettingsDep, connectors: ConnectorsDep,
+                         inbound: InboundEdgeDep, jobs: JobsDep, token: str = "") -> None:
     """The visitor's live chat: history first, then their messages in and replies out."""
-    runtime = websocket.app.state.runtime
     # Accept before refusing: a close before the handshake reaches the browser only as an
     # anonymous failure, and the widget needs the code to know a new session will help.
     await websocket.accept()
-    connector = _webchat(runtime)
+    connector = _webchat(connectors)
     if connector is None:
         await websocket.close(code=CLOSE_CHANNEL_OFF, reason="web chat is not enabled")
         return
-    visitor_id = service.visitor_for_token(runtime.settings.secret_key.get_secret_value(), token)
+    visitor_id = service.visitor_for_token(settings.secret_key.get_secret_value(), token)
     if visitor_id is None:
         await websocket.close(code=CLOSE_BAD_TOKEN, reason="invalid or missing token")
         return
-    await VisitorSocket(runtime, connector, websocket, visitor_id).run()
+    await VisitorSocket(connector, websocket, visitor_id, inbound=inbound, jobs=jobs,
+                        json_max_depth=settings.limits.json_max_depth).run()
 
 
 @router.get("/webchat/widget.js", include_in_schema=False)

@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from anyio import to_thread
 from sqlmodel import Session
@@ -16,13 +16,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from connectors.base import InboundMessage, PayloadError
 from connectors.webchat import Subscription, WebchatConnector, client_message_id, message_frame
-from helpdesk.channels import edge
+from helpdesk.channels.edge import InboundEdge
 from helpdesk.channels.tasks import process_event_soon
 from helpdesk.core.body_limits import json_too_deep
+from helpdesk.jobs.runner import JobQueue
 from helpdesk.webchat import service
-
-if TYPE_CHECKING:
-    from helpdesk.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +49,12 @@ class _RateLimit:
 class VisitorSocket:
     """Serves one accepted WebSocket of a visitor whose token has been checked."""
 
-    def __init__(self, runtime: Runtime, connector: WebchatConnector, websocket: WebSocket, visitor_id: str):
-        self.runtime = runtime
+    def __init__(self, connector: WebchatConnector, websocket: WebSocket, visitor_id: str, *,
+                 inbound: InboundEdge, jobs: JobQueue, json_max_depth: int):
+        #: where the visitor's messages are stored (and the history read from)
+        self.inbound = inbound
+        self.jobs = jobs
+        self.json_max_depth = json_max_depth
         self.connector = connector
         self.hub = connector.hub
         self.websocket = websocket
@@ -92,7 +94,7 @@ class VisitorSocket:
         """Send the visitor's stored messages; returns their ids."""
 
         def load() -> list[dict[str, Any]]:
-            with Session(self.runtime.engine) as session:
+            with Session(self.inbound.engine) as session:
                 return service.visitor_history(session, self.visitor_id)
 
         messages = await to_thread.run_sync(load)
@@ -137,7 +139,7 @@ class VisitorSocket:
         if len(text) > MAX_FRAME_CHARS:
             await self._error(f"frame is longer than {MAX_FRAME_CHARS} characters")
             return
-        max_depth = self.runtime.settings.limits.json_max_depth
+        max_depth = self.json_max_depth
         if json_too_deep(text, max_depth):
             # json.loads would recurse until RecursionError, which would end the socket
             await self._error(f"frame is nested deeper than {max_depth} levels")
@@ -158,7 +160,7 @@ class VisitorSocket:
         except PayloadError as exc:
             await self._error(exc.reason, frame)
             return
-        stored = await edge.store_events(self.runtime, [inbound], frame)
+        stored = await self.inbound.store([inbound], frame)
         await self.send({"type": "ack", "id": client_message_id(inbound.external_id), "duplicate": not stored})
         if not stored:
             return  # seen before (a resend after a reconnect): stored and answered already
@@ -167,8 +169,7 @@ class VisitorSocket:
         if to_process:
             await self.send({"type": "typing", "on": True})
             # The typing indicator goes off once the message has been processed and its replies sent.
-            process_event_soon(self.runtime.worker, event_id, inbound.channel, inbound.sender_id,
-                               typing_off=True)
+            process_event_soon(self.jobs, event_id, inbound.channel, inbound.sender_id, typing_off=True)
 
     async def _show_to_other_tabs(self, inbound: InboundMessage) -> None:
         frame = message_frame(client_message_id(inbound.external_id), inbound.text, author="customer")

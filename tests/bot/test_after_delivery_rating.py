@@ -16,8 +16,8 @@ SENDER = "rater"
 
 async def deliver_and_ask_for_a_rating(client) -> tuple[dict, FakeClock]:
     clock = FakeClock(local("2026-03-02 10:00"))
-    client.runtime.clock = clock
-    with Session(client.runtime.engine) as session:
+    client.wiring.clock.use(clock)
+    with Session(client.wiring.engine) as session:
         load_shop_file(session, ROOT / "data" / "demo" / "shop.yml")
         session.commit()
     headers = await client.login()
@@ -26,7 +26,7 @@ async def deliver_and_ask_for_a_rating(client) -> tuple[dict, FakeClock]:
     assert delivered.status_code == 200, delivered.text
     await client.settle()
     clock.advance(hours=25)
-    await run_due_care_messages(client.runtime)
+    await run_due_care_messages(client.wiring.care)
     await client.settle()
     return headers, clock
 
@@ -52,7 +52,7 @@ async def test_a_typed_low_rating_asks_what_went_wrong_and_escalates_with_high_p
     conversation = (await client.get("/api/conversations", headers=headers)).json()["data"][0]
     assert (conversation["state"], conversation["priority"], conversation["escalation_reason"]) == (
         "waiting_for_agent", "high", "low_rating")
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         rating = session.exec(select(Rating)).one()
     assert (rating.kind, rating.score) == ("delivery", 2)
     assert "trầy xước" in rating.comment
@@ -62,6 +62,6 @@ async def test_a_five_star_button_is_thanked_with_a_review_invitation(client):
     await deliver_and_ask_for_a_rating(client)
     replies = await say(client, "⭐⭐⭐⭐⭐", 1, payload="rating:order:DH100002:5")
     assert any("5 sao" in r and "danh-gia" in r for r in replies), replies
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         rating = session.exec(select(Rating)).one()
     assert (rating.kind, rating.score) == ("delivery", 5)

@@ -26,7 +26,7 @@ def load_stories() -> list[pytest.param]:
 @pytest.mark.parametrize("story", load_stories())
 async def test_story(client, story):
     if story.get("demo"):
-        with Session(client.runtime.engine) as session:
+        with Session(client.wiring.engine) as session:
             load_shop_file(session, ROOT / "data" / "demo" / "shop.yml")
             session.commit()
     headers = await client.login()

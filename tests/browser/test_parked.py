@@ -41,15 +41,15 @@ def parked(http: httpx.Client, admin: dict, timeout: float = 15.0) -> list[dict]
 
 
 def test_admin_sends_a_parked_message_through_again(server, page):
-    runtime = server.server.config.app.state.runtime
-    handle = runtime.bot.handle
+    wiring = server.server.config.app.state.wiring
+    handle = wiring.bot.handle
 
     async def broken(turn, state):
         if turn.text == POISON:
             raise RuntimeError("the bot fell over on this one")
         return await handle(turn, state)
 
-    runtime.bot.handle = broken
+    wiring.bot.handle = broken
     http = httpx.Client(base_url=server.url, timeout=10)
     token = http.post("/api/auth/token", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()
     admin = {"Authorization": f"Bearer {token['access_token']}"}
@@ -67,7 +67,7 @@ def test_admin_sends_a_parked_message_through_again(server, page):
     expect(listed).to_contain_text(POISON)
     expect(listed).to_contain_text("the bot fell over on this one")
 
-    runtime.bot.handle = handle  # the cause is fixed
+    wiring.bot.handle = handle  # the cause is fixed
     listed.locator("button").click()
     expect(page.locator("#flash")).to_be_visible()
     expect(page.locator("#parked-empty")).to_be_visible()

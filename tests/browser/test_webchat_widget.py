@@ -87,7 +87,7 @@ def test_visitor_asks_the_bot_talks_to_an_agent_and_finds_it_all_after_a_reload(
 
     # A rating prompt shows real star buttons; pressing one sends it back as the customer's answer.
     visitor_id = page.evaluate("JSON.parse(localStorage.getItem('caredesk.webchat:' + location.origin)).visitorId")
-    queue_rating_request(live_server.server.config.app.state.runtime, visitor_id)
+    queue_rating_request(live_server.server.config.app.state.wiring, visitor_id)
     stars = page.locator(".cdw-btn")
     expect(stars).to_have_text(["⭐", "⭐⭐", "⭐⭐⭐", "⭐⭐⭐⭐", "⭐⭐⭐⭐⭐"])
     stars.last.click()

@@ -54,8 +54,8 @@ class FuzzTarget:
         self.server, self.recorder = server, recorder
         self.headers = {"Authorization": f"Bearer {token}"}
         self.admin_id = admin_id
-        self.runtime = recorder.app.state.runtime
-        engine = self.runtime.engine
+        self.wiring = recorder.app.state.wiring
+        engine = self.wiring.engine
         tables = [(None, name) for name in inspect(engine).get_table_names()]
         if engine.dialect.name == "sqlite":
             tables += [(INBOUND_SCHEMA, name) for name in inspect(engine).get_table_names(schema=INBOUND_SCHEMA)]
@@ -66,12 +66,12 @@ class FuzzTarget:
 
     def census(self) -> dict[str, int]:
         """Rows in each table."""
-        with self.runtime.engine.connect() as connection:
+        with self.wiring.engine.connect() as connection:
             return dict(zip(self.tables, connection.execute(self._census).one(), strict=True))
 
     def settle(self) -> None:
         """Wait until the worker has finished what accepted requests gave it."""
-        future = asyncio.run_coroutine_threadsafe(self.runtime.worker.wait_idle(10), self.recorder.loop)
+        future = asyncio.run_coroutine_threadsafe(self.wiring.worker.wait_idle(10), self.recorder.loop)
         future.result(15)
 
 

@@ -23,7 +23,7 @@ async def escalate(client, sender: str) -> int:
     await client.post("/webhooks/cli", json={"sender_id": sender, "message_id": f"{sender}-1",
                                              "text": "cho mình gặp nhân viên"})
     await client.settle()
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         conversation = session.exec(select(Conversation).order_by(Conversation.id.desc())).first()
         return conversation.id
 
@@ -115,7 +115,7 @@ async def test_tags_priority_resolve_and_reopen(client):
     assert (await client.post(f"/api/conversations/{conversation_id}/resolve", headers=admin)).status_code == 409
     assert (await client.post(f"/api/conversations/{conversation_id}/reopen", headers=admin)).json()[
         "state"] == "waiting_for_agent"
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         actions = {e.action for e in session.exec(select(AuditEntry).where(AuditEntry.entity_id == conversation_id))}
     assert {"tags_changed", "priority_changed", "conversation_resolved", "conversation_reopened"} <= actions
 
@@ -184,7 +184,7 @@ async def test_resolving_asks_the_customer_for_a_rating_that_is_stored_against_t
     await client.post("/webhooks/cli", json={"sender_id": "csat-1", "message_id": "csat-1-2", "text": "⭐⭐⭐⭐",
                                              "payload": f"rating:conversation:{conversation_id}:4"})
     await client.settle()
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         rating = session.exec(select(Rating)).one()
         admin_id = session.exec(select(Conversation.assignee_id).where(Conversation.id == conversation_id)).one()
     assert (rating.kind, rating.score, rating.conversation_id, rating.agent_id) == (
@@ -203,5 +203,5 @@ async def test_transferring_to_a_team_that_does_not_exist_is_refused_and_changes
     assert "no-such-team" in response.json()["detail"]
     assert (await client.get(f"/api/conversations/{conversation_id}", headers=admin)).json() == before
     assert (await client.get(f"/api/conversations/{conversation_id}", headers=agent)).status_code == 200
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         assert not session.exec(select(AuditEntry).where(AuditEntry.action == "conversation_transferred")).all()

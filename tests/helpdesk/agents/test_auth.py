@@ -73,7 +73,7 @@ async def test_garbage_token_is_401(client):
 
 async def test_expired_token_is_401(client):
     headers = await client.login()
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         for token in session.exec(select(AuthToken)).all():
             token.expires_at = token.expires_at - timedelta(days=2)
         session.commit()
@@ -110,7 +110,7 @@ def _burst_of_logins(correct: int, wrong_for_admin: int, unknown: int) -> list[d
 @pytest.mark.slow
 @pytest.mark.real_password_hashing
 async def test_concurrent_logins_do_not_block_the_event_loop(client):
-    monitor = client.runtime.loop_lag
+    monitor = client.wiring.loop_lag
     monitor.reset()
     bodies = _burst_of_logins(correct=8, wrong_for_admin=4, unknown=8)
     responses = await asyncio.gather(*(client.post("/api/auth/token", json=body) for body in bodies))
@@ -151,7 +151,7 @@ def test_twenty_concurrent_logins_keep_healthz_fast(live_server):
 
     bodies = _burst_of_logins(correct=10, wrong_for_admin=4, unknown=6)
     poller = threading.Thread(target=poll_health)
-    # As `caredesk serve` does once started (Runtime.start): what exists now stays out of full garbage
+    # As `caredesk serve` does once started (Wiring.start): what exists now stays out of full garbage
     # collections, which in this test process's big heap pause every thread for up to half a second.
     gc.freeze()
     poller.start()

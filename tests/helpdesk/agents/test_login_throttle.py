@@ -29,7 +29,7 @@ def from_address(client, address: str) -> httpx.AsyncClient:
 
 def age_failures(client, seconds: float) -> None:
     """Move every recorded failure ``seconds`` into the past (instead of waiting)."""
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         for attempt in session.exec(select(LoginAttempt)).all():
             attempt.created_at = attempt.created_at - timedelta(seconds=seconds)
         session.commit()
@@ -58,7 +58,7 @@ async def test_waits_double_with_each_further_failure_and_a_success_clears_them(
     assert 2 * FIRST_DELAY_S - 2 <= int(second.headers["retry-after"]) <= 2 * FIRST_DELAY_S
     age_failures(client, 2 * FIRST_DELAY_S)
     assert (await client.post("/api/auth/token", json=RIGHT)).status_code == 200
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         assert session.exec(select(LoginAttempt)).all() == []
     assert await fail(client, 5) == [401] * 5  # back to the free tries
 
@@ -67,7 +67,7 @@ async def test_one_address_trying_many_accounts_waits_only_after_many_more_failu
     for i in range(8):  # more than one account's allowance, spread over accounts
         assert await fail(client, 1, {"email": f"ghost{i}@test.local", "password": "guess-guess"}) == [401]
     assert (await client.post("/api/auth/token", json=RIGHT)).status_code == 200
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         session.add_all(LoginAttempt(email=f"spray{i}@test.local", client="127.0.0.1")
                         for i in range(FREE_FAILURES_PER_CLIENT))
         session.commit()

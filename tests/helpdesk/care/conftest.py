@@ -18,7 +18,7 @@ API_KEY = "order-system-key-0123456789"
 
 
 class FakeClock:
-    """A clock tests move by hand; install it as ``runtime.clock``."""
+    """A clock tests move by hand; install it as ``wiring.clock``."""
 
     def __init__(self, now: datetime):
         self.now = now
@@ -71,23 +71,22 @@ def care_settings(sqlite_url: str, tmp_path: Path) -> Callable[..., object]:
 
 
 async def started(settings, clock: FakeClock) -> AsyncIterator[CareDeskClient]:
-    """A running app whose runtime uses ``clock``, with the care routes and directory wired the way
-    the lead wires them in app.py and runtime.py."""
+    """A running app whose wiring uses ``clock``, with the care routes and directory wired the way
+    the lead wires them in app.py and wiring.py."""
     async for client in start_client(settings):
-        wire_care(client.app, client.runtime)
-        client.runtime.clock = clock
+        wire_care(client.app, client.wiring)
+        client.wiring.clock.use(clock)
         yield client
 
 
-def wire_care(app, runtime) -> None:
-    """Until app.py and runtime.py include them: the care router and the customer directory."""
+def wire_care(app, wiring) -> None:
+    """Until app.py and wiring.py include them: the care router and the customer directory."""
     from helpdesk.shop.api import router
-    from helpdesk.care.directory import DatabaseCustomerDirectory
 
     if not any(getattr(route, "path", "").startswith("/api/orders") for route in app.router.routes):
         app.include_router(router)
-    if runtime.bot.services.customers is None:
-        runtime.bot.services.customers = DatabaseCustomerDirectory(runtime)
+    if wiring.bot.services.customers is None:
+        wiring.bot.services.customers = wiring.customers
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ KEY = {"X-Api-Key": API_KEY}
 
 
 async def test_delivered_call_by_an_agent_token_marks_the_order_and_schedules_care(care_client, clock):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine)
     make_customer(engine)
     headers = await care_client.login()
@@ -44,21 +44,21 @@ async def test_delivered_call_by_an_agent_token_marks_the_order_and_schedules_ca
 
 
 async def test_delivered_call_by_the_order_system_with_its_api_key_is_accepted(care_client):
-    make_order(care_client.runtime.engine)
+    make_order(care_client.wiring.engine)
     response = await care_client.post("/api/orders/DH200001/delivered", headers=KEY)
     assert response.status_code == 200, response.text
 
 
 async def test_wrong_api_key_is_refused(care_client):
-    make_order(care_client.runtime.engine)
+    make_order(care_client.wiring.engine)
     response = await care_client.post("/api/orders/DH200001/delivered", headers={"X-Api-Key": "guess"})
     assert response.status_code == 401
-    assert status_of(care_client.runtime.engine, "DH200001") == {}
+    assert status_of(care_client.wiring.engine, "DH200001") == {}
 
 
 async def test_no_api_key_configured_means_no_key_matches(care_settings, clock):
     async for client in started(care_settings(integration={"api_key": ""}), clock):
-        make_order(client.runtime.engine)
+        make_order(client.wiring.engine)
         response = await client.post("/api/orders/DH200001/delivered", headers={"X-Api-Key": ""})
         assert response.status_code == 401
 
@@ -69,13 +69,13 @@ async def test_unknown_order_is_not_found(care_client):
 
 
 async def test_cancelled_order_cannot_be_delivered(care_client):
-    make_order(care_client.runtime.engine, status="cancelled")
+    make_order(care_client.wiring.engine, status="cancelled")
     response = await care_client.post("/api/orders/DH200001/delivered", headers=KEY)
     assert response.status_code == 409
 
 
 async def test_thank_you_is_sent_at_once_and_nothing_else_before_it_is_due(care_client):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine)
     make_customer(engine, "cli", "cli-an")
 
@@ -90,7 +90,7 @@ async def test_thank_you_is_sent_at_once_and_nothing_else_before_it_is_due(care_
 
 
 async def test_duplicate_delivered_events_schedule_the_sequence_once(care_client, clock):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine)
     make_customer(engine, "cli", "cli-an")
 
@@ -109,7 +109,7 @@ async def test_duplicate_delivered_events_schedule_the_sequence_once(care_client
 
 
 async def test_identity_named_in_the_delivered_call_is_created_linked_and_reached(care_client):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine, phone="0987654321")  # nobody verified this phone
 
     response = await care_client.post("/api/orders/DH200001/delivered", headers=KEY,
@@ -124,17 +124,15 @@ async def test_identity_named_in_the_delivered_call_is_created_linked_and_reache
 
 
 async def test_order_without_a_reachable_customer_waits_for_the_phone_to_be_verified(care_client):
-    from helpdesk.care.directory import DatabaseCustomerDirectory
-
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine)
     customer_id, _ = make_customer(engine, "cli", "cli-late", phone=None)
 
     waiting = await care_client.post("/api/orders/DH200001/delivered", headers=KEY)
     assert waiting.json()["awaiting_customer"] is True and waiting.json()["count"] == 0
 
-    await DatabaseCustomerDirectory(care_client.runtime).link_verified_phone(customer_id, "090 123 4567")
-    await run_due_care_messages(care_client.runtime)
+    await care_client.wiring.customers.link_verified_phone(customer_id, "090 123 4567")
+    await run_due_care_messages(care_client.wiring.care)
     await care_client.settle()
 
     assert status_of(engine, "DH200001")["thank_you"] == "sent"
@@ -146,12 +144,12 @@ async def test_rating_request_arrives_as_five_star_buttons_on_telegram(care_sett
         settings = care_settings(telegram={"token": telegram.token, "secret_token": "s3cret",
                                            "api_base": telegram.base_url})
         async for client in started(settings, clock):
-            make_order(client.runtime.engine)
+            make_order(client.wiring.engine)
             await client.post("/api/orders/DH200001/delivered", headers=KEY,
                               json={"channel": "telegram", "external_id": "777000222"})
             await client.settle()
             clock.advance(hours=24)
-            assert await run_due_care_messages(client.runtime) == 1
+            assert await run_due_care_messages(client.wiring.care) == 1
             await client.settle()
 
         sent = telegram.sent_messages(777000222)
@@ -163,7 +161,7 @@ async def test_rating_request_arrives_as_five_star_buttons_on_telegram(care_sett
 
 
 async def test_care_view_shows_why_a_message_was_skipped(care_client, clock):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine)
     make_customer(engine, "zalo_oa", "zalo-user-1", last_inbound_at=clock.now - timedelta(days=8))
 
@@ -178,7 +176,7 @@ async def test_care_view_shows_why_a_message_was_skipped(care_client, clock):
 
 @pytest.mark.parametrize("path", ["/api/orders/DH200001/care", "/api/orders/DH200001/delivered"])
 async def test_order_routes_need_credentials(care_client, path):
-    make_order(care_client.runtime.engine)
+    make_order(care_client.wiring.engine)
     method = care_client.get if path.endswith("care") else care_client.post
     assert (await method(path)).status_code == 401
 
@@ -195,7 +193,7 @@ async def agent_of(client, admin, email: str, team: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("path", ["/api/orders/DH200001/care", "/api/orders/DH200001/delivered"])
 async def test_an_order_follows_its_customer_for_agents(care_client, path):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine)
     customer_id, identity_id = make_customer(engine)  # verified the order's phone
     with Session(engine) as session:

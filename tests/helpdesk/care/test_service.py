@@ -10,7 +10,6 @@ import pytest
 from sqlmodel import Session, select
 
 from helpdesk.care import service
-from helpdesk.care.directory import DatabaseCustomerDirectory
 from helpdesk.shop.flows import deliver_order
 from helpdesk.shop.service import get_order
 from helpdesk.sla.clock import DEFAULT_SCHEDULE, BusinessClock, BusinessSchedule, DailyWindow
@@ -19,24 +18,24 @@ from tests.helpdesk.care.conftest import SHOP_TZ, care_rows, local, make_custome
 
 
 @pytest.fixture
-def runtime(care_settings, clock):
-    """A runtime on a migrated database, not started: no worker, no HTTP."""
-    from helpdesk.runtime import Runtime
+def wiring(care_settings, clock):
+    """A wiring on a migrated database, not started: no worker, no HTTP."""
+    from helpdesk.wiring import Wiring
 
-    runtime = Runtime(care_settings())
-    runtime.clock = clock
-    yield runtime
-    runtime.engine.dispose()
-
-
-def policy_of(runtime) -> service.CarePolicy:
-    return service.CarePolicy.from_settings(runtime.settings)
+    wiring = Wiring(care_settings())
+    wiring.clock.use(clock)
+    yield wiring
+    wiring.engine.dispose()
 
 
-def deliver(runtime, code: str = "DH200001", at: datetime | None = None) -> None:
-    with Session(runtime.engine) as session:
+def policy_of(wiring) -> service.CarePolicy:
+    return service.CarePolicy.from_settings(wiring.settings)
+
+
+def deliver(wiring, code: str = "DH200001", at: datetime | None = None) -> None:
+    with Session(wiring.engine) as session:
         order = get_order(session, code)
-        deliver_order(session, order, policy=policy_of(runtime), now=runtime.clock(), delivered_at=at)
+        deliver_order(session, order, policy=policy_of(wiring), now=wiring.clock.now(), delivered_at=at)
         session.commit()
 
 
@@ -72,8 +71,8 @@ def test_empty_quiet_hours_turn_them_off_and_nonsense_is_refused():
         quiet_hours("late evening")
 
 
-def test_the_care_policy_reads_its_quiet_hours_with_the_business_clock(runtime):
-    policy = policy_of(runtime)
+def test_the_care_policy_reads_its_quiet_hours_with_the_business_clock(wiring):
+    policy = policy_of(wiring)
     assert policy.quiet_hours == DailyWindow(time(21, 0), time(8, 0), SHOP_TZ)
     assert policy.is_quiet(local("2026-03-02 21:30")) and not policy.is_quiet(local("2026-03-02 20:30"))
     assert policy.first_allowed(local("2026-03-02 21:30")) == local("2026-03-03 08:00")
@@ -82,43 +81,43 @@ def test_the_care_policy_reads_its_quiet_hours_with_the_business_clock(runtime):
 # -- scheduling late ---------------------------------------------------------------------------------
 
 
-def test_a_customer_found_days_after_delivery_gets_only_the_latest_due_step(runtime, clock):
-    make_order(runtime.engine)
-    deliver(runtime, at=clock.now - timedelta(days=1, hours=2))  # nobody reachable yet
-    make_customer(runtime.engine, phone="0901234567")
+def test_a_customer_found_days_after_delivery_gets_only_the_latest_due_step(wiring, clock):
+    make_order(wiring.engine)
+    deliver(wiring, at=clock.now - timedelta(days=1, hours=2))  # nobody reachable yet
+    make_customer(wiring.engine, phone="0901234567")
     from helpdesk.customers.models import Customer
 
-    with Session(runtime.engine) as session:
+    with Session(wiring.engine) as session:
         customer = session.exec(select(Customer)).one()
-        added = service.attach_pending_care(session, customer, policy_of(runtime), clock.now)
+        added = service.attach_pending_care(session, customer, policy_of(wiring), clock.now)
         session.commit()
 
     assert added == 4
-    assert status_of(runtime.engine, "DH200001") == {"thank_you": "skipped", "rating_request": "scheduled",
+    assert status_of(wiring.engine, "DH200001") == {"thank_you": "skipped", "rating_request": "scheduled",
                                                      "usage_tips": "scheduled", "check_in": "scheduled"}
 
 
-def test_order_delivered_long_ago_sends_nothing_late(runtime, clock):
-    make_order(runtime.engine)
-    make_customer(runtime.engine)
-    deliver(runtime, at=clock.now - timedelta(days=30))
+def test_order_delivered_long_ago_sends_nothing_late(wiring, clock):
+    make_order(wiring.engine)
+    make_customer(wiring.engine)
+    deliver(wiring, at=clock.now - timedelta(days=30))
 
-    assert set(status_of(runtime.engine, "DH200001").values()) == {"skipped"}
+    assert set(status_of(wiring.engine, "DH200001").values()) == {"skipped"}
 
 
 # -- opting out through the directory ---------------------------------------------------------------
 
 
-async def test_opting_back_in_lets_future_orders_be_cared_for(runtime):
-    make_order(runtime.engine, "DH200001")
-    customer_id, _ = make_customer(runtime.engine)
-    directory = DatabaseCustomerDirectory(runtime)
+async def test_opting_back_in_lets_future_orders_be_cared_for(wiring):
+    make_order(wiring.engine, "DH200001")
+    customer_id, _ = make_customer(wiring.engine)
+    directory = wiring.customers
 
     await directory.set_opt_out(customer_id, True)
     await directory.set_opt_out(customer_id, False)
-    deliver(runtime)
+    deliver(wiring)
 
-    assert status_of(runtime.engine, "DH200001")["thank_you"] == "scheduled"
+    assert status_of(wiring.engine, "DH200001")["thank_you"] == "scheduled"
 
 
 # -- when a person answers ---------------------------------------------------------------------------
@@ -164,22 +163,22 @@ def test_handoff_eta_follows_the_configured_week_and_holidays(responses, moment,
     assert service.handoff_eta(responses, minutes, "en", local(moment), clock) == expected
 
 
-async def test_directory_tells_the_bot_the_handoff_eta_by_the_runtime_clock(runtime, clock):
+async def test_directory_tells_the_bot_the_handoff_eta_by_the_wiring_clock(wiring, clock):
     clock.set_local("2026-03-02 23:00")
-    eta = await DatabaseCustomerDirectory(runtime).handoff_eta("urgent", "en")
+    eta = await wiring.customers.handoff_eta("urgent", "en")
     assert eta == "from 08:00 tomorrow, when we open"
 
 
-async def test_directory_tells_the_eta_from_the_configured_hours_and_policy(runtime, clock):
+async def test_directory_tells_the_eta_from_the_configured_hours_and_policy(wiring, clock):
     from helpdesk.sla import service as sla
     from helpdesk.sla.service import PolicyTargets
 
-    with Session(runtime.engine) as session:
+    with Session(wiring.engine) as session:
         sla.replace_business_hours(session, {day: [("09:00", "17:00")] for day in ("mon", "tue", "wed", "thu", "fri")},
                                    [], actor_id=None)
         sla.upsert_policy(session, "urgent", PolicyTargets(45, 45, 240), actor_id=None)
         session.commit()
-    directory = DatabaseCustomerDirectory(runtime)
+    directory = wiring.customers
     clock.set_local("2026-03-02 10:00")
     assert await directory.handoff_eta("urgent", "en") == "within about 45 minutes"
     clock.set_local("2026-03-02 16:30")
@@ -188,16 +187,16 @@ async def test_directory_tells_the_eta_from_the_configured_hours_and_policy(runt
     assert await directory.handoff_eta("urgent", "en") == "from 09:00 this morning, when we open"
 
 
-def test_demo_orders_delivered_recently_get_their_care_started_once(runtime, clock):
-    make_order(runtime.engine, "DH200001", status="delivered")
-    make_order(runtime.engine, "DH200002", status="in_transit")
-    with Session(runtime.engine) as session:
+def test_demo_orders_delivered_recently_get_their_care_started_once(wiring, clock):
+    make_order(wiring.engine, "DH200001", status="delivered")
+    make_order(wiring.engine, "DH200002", status="in_transit")
+    with Session(wiring.engine) as session:
         order = get_order(session, "DH200001")
         order.delivered_at = clock.now - timedelta(days=3)
         session.commit()
-    policy = policy_of(runtime)
+    policy = policy_of(wiring)
 
-    with Session(runtime.engine) as session:
+    with Session(wiring.engine) as session:
         first = service.start_care_for_delivered_orders(session, policy, clock.now)
         again = service.start_care_for_delivered_orders(session, policy, clock.now)
         session.commit()
@@ -210,17 +209,17 @@ def test_demo_orders_delivered_recently_get_their_care_started_once(runtime, clo
 # -- a platform's night ---------------------------------------------------------------------------------
 
 
-def test_zalo_care_waits_out_zalos_night_even_without_quiet_hours(runtime, clock):
+def test_zalo_care_waits_out_zalos_night_even_without_quiet_hours(wiring, clock):
     """Zalo's connector declares its night (22:00-06:00 in Vietnam) as data; care keeps out of it."""
     from connectors.zalo_oa import ZaloOAConnector
     from helpdesk.care.models import CareMessage
 
     assert ZaloOAConnector.night_window.timezone == "Asia/Ho_Chi_Minh"
-    policy = replace(policy_of(runtime), quiet_hours=None)
-    make_order(runtime.engine)
-    make_customer(runtime.engine, "zalo_oa", "zalo-user-1", last_inbound_at=local("2026-03-02 20:00"))
+    policy = replace(policy_of(wiring), quiet_hours=None)
+    make_order(wiring.engine)
+    make_customer(wiring.engine, "zalo_oa", "zalo-user-1", last_inbound_at=local("2026-03-02 20:00"))
     clock.set_local("2026-03-02 23:00")
-    with Session(runtime.engine) as session:
+    with Session(wiring.engine) as session:
         deliver_order(session, get_order(session, "DH200001"), policy=policy, now=clock.now)
         session.commit()
         care_id = session.exec(select(CareMessage.id).where(CareMessage.kind == "thank_you")).one()
@@ -230,6 +229,6 @@ def test_zalo_care_waits_out_zalos_night_even_without_quiet_hours(runtime, clock
         session.commit()
 
     assert queued is None
-    thank_you = next(row for row in care_rows(runtime.engine, "DH200001") if row["kind"] == "thank_you")
+    thank_you = next(row for row in care_rows(wiring.engine, "DH200001") if row["kind"] == "thank_you")
     assert (thank_you["status"], thank_you["due_at"]) == ("scheduled", local("2026-03-03 06:00"))
     assert thank_you["reason"] == "postponed: Zalo OA refuses messages at night"

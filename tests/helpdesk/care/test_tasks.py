@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from sqlmodel import Session, func, select
 
-from helpdesk.care.directory import DatabaseCustomerDirectory
 from helpdesk.care.models import CareMessage
 from helpdesk.care.tasks import run_due_care_messages
 from helpdesk.outbox.models import OutboxItem
@@ -35,13 +34,13 @@ async def deliver(client, code: str = "DH200001", **body) -> dict:
 
 
 async def run_and_settle(client) -> int:
-    sent = await run_due_care_messages(client.runtime)
+    sent = await run_due_care_messages(client.wiring.care)
     await client.settle()
     return sent
 
 
 async def test_rating_request_is_due_after_the_delay_and_not_before(care_client, clock):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine)
     make_customer(engine)
     await deliver(care_client)
@@ -56,7 +55,7 @@ async def test_rating_request_is_due_after_the_delay_and_not_before(care_client,
 
 
 async def test_usage_tips_on_day_three_come_from_the_product_usage_faq(care_client, clock):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine)
     make_customer(engine, locale="en")
     await deliver(care_client)
@@ -69,7 +68,7 @@ async def test_usage_tips_on_day_three_come_from_the_product_usage_faq(care_clie
 
 
 async def test_check_in_on_day_seven_completes_the_sequence(care_client, clock):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine)
     make_customer(engine)
     await deliver(care_client)
@@ -84,7 +83,7 @@ async def test_check_in_on_day_seven_completes_the_sequence(care_client, clock):
 
 async def test_rating_due_in_quiet_hours_is_postponed_to_eight_not_dropped(care_settings, clock):
     async for client in started(care_settings(care={"rating_delay_s": 6 * 3600 + 30 * 60}), clock):
-        engine = client.runtime.engine
+        engine = client.wiring.engine
         make_order(engine)
         make_customer(engine)
         clock.set_local("2026-03-02 16:00")
@@ -104,7 +103,7 @@ async def test_rating_due_in_quiet_hours_is_postponed_to_eight_not_dropped(care_
 async def test_empty_quiet_hours_send_at_once(care_settings, clock):
     async for client in started(care_settings(care={"rating_delay_s": 6 * 3600 + 30 * 60, "quiet_hours": ""}),
                                 clock):
-        engine = client.runtime.engine
+        engine = client.wiring.engine
         make_order(engine)
         make_customer(engine)
         clock.set_local("2026-03-02 16:00")
@@ -115,7 +114,7 @@ async def test_empty_quiet_hours_send_at_once(care_settings, clock):
 
 
 async def test_message_found_late_inside_quiet_hours_waits_for_the_morning(care_client, clock):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine)
     make_customer(engine)
     clock.set_local("2026-03-02 20:50")
@@ -130,7 +129,7 @@ async def test_message_found_late_inside_quiet_hours_waits_for_the_morning(care_
 async def test_restart_in_the_middle_sends_the_remaining_messages_once(care_settings, clock):
     settings = care_settings()
     async for client in started(settings, clock):
-        engine = client.runtime.engine
+        engine = client.wiring.engine
         make_order(engine)
         make_customer(engine)
         await deliver(client)
@@ -143,12 +142,12 @@ async def test_restart_in_the_middle_sends_the_remaining_messages_once(care_sett
         for days in (2, 4):
             clock.advance(days=days)
             assert await run_and_settle(client) == 1
-        texts = bot_texts(client.runtime.engine, "cli", "cli-an")
+        texts = bot_texts(client.wiring.engine, "cli", "cli-an")
     assert len(texts) == 4
 
 
 async def test_message_missed_by_more_than_two_days_is_skipped_not_sent_stale(care_client, clock):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine)
     make_customer(engine)
     await deliver(care_client)
@@ -166,7 +165,7 @@ async def test_two_workers_send_each_message_once(database_url, tmp_path, clock)
     from helpdesk.core.config import Settings
     from helpdesk.channels.ledger import make_database_engine
     from helpdesk.core.db import migrate
-    from helpdesk.runtime import Runtime
+    from helpdesk.wiring import Wiring
 
     engine = make_database_engine(database_url)
     migrate(engine)
@@ -179,11 +178,11 @@ async def test_two_workers_send_each_message_once(database_url, tmp_path, clock)
 
     settings = Settings(_env_file=None, environment="test", database_url=database_url,
                         nlu={"models_dir": tmp_path / "no-models"})
-    first, second = Runtime(settings), Runtime(settings)
-    for runtime in (first, second):
-        runtime.clock = clock
-        runtime.worker = JobRunner(settings.worker)  # drains only; no scheduler
-        register_channel_jobs(runtime, runtime.worker)
+    first, second = Wiring(settings), Wiring(settings)
+    for wiring in (first, second):
+        wiring.clock.use(clock)
+        wiring.use_jobs(JobRunner(settings.worker))  # drains only; no scheduler
+        register_channel_jobs(wiring.flow, wiring.worker)
     try:
         from helpdesk.care.service import CarePolicy
         from helpdesk.shop.flows import deliver_order
@@ -197,9 +196,9 @@ async def test_two_workers_send_each_message_once(database_url, tmp_path, clock)
             session.commit()
         clock.advance(days=1)  # thank-you and rating due for 8 identities: 16 messages
 
-        sent = await asyncio.gather(run_due_care_messages(first), run_due_care_messages(second))
-        for runtime in (first, second):
-            await runtime.worker.wait_idle()
+        sent = await asyncio.gather(run_due_care_messages(first.care), run_due_care_messages(second.care))
+        for wiring in (first, second):
+            await wiring.worker.wait_idle()
 
         assert sum(sent) == 16
         with Session(first.engine) as session:
@@ -208,18 +207,18 @@ async def test_two_workers_send_each_message_once(database_url, tmp_path, clock)
         assert sorted(statuses).count(("rating_request", "sent")) == 8
         assert sorted(statuses).count(("thank_you", "sent")) == 8
     finally:
-        for runtime in (first, second):
-            runtime.engine.dispose()
+        for wiring in (first, second):
+            wiring.engine.dispose()
 
 
 async def test_opt_out_cancels_what_is_scheduled_and_schedules_nothing_new(care_client, clock):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine)
     make_order(engine, "DH200002")
     customer_id, _ = make_customer(engine)
     await deliver(care_client)
 
-    await DatabaseCustomerDirectory(care_client.runtime).set_opt_out(customer_id, True)
+    await care_client.wiring.customers.set_opt_out(customer_id, True)
     later = await deliver(care_client, "DH200002")
     clock.advance(days=8)
     assert await run_and_settle(care_client) == 0
@@ -236,7 +235,7 @@ async def test_messenger_message_outside_the_24_hour_window_is_skipped_with_the_
                                            "page_access_token": "EAAG-page-token",
                                            "graph_api_base": graph.base_url})
         async for client in started(settings, clock):
-            engine = client.runtime.engine
+            engine = client.wiring.engine
             make_order(engine)
             make_customer(engine, "facebook", "6843215790123456",
                           last_inbound_at=clock.now - timedelta(hours=30))
@@ -249,11 +248,11 @@ async def test_messenger_message_outside_the_24_hour_window_is_skipped_with_the_
 
 
 async def test_rating_request_is_skipped_once_the_customer_rated_on_another_channel(care_client, clock):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine)
     customer_id, _ = make_customer(engine, "cli", "cli-an")
     await deliver(care_client)
-    await DatabaseCustomerDirectory(care_client.runtime).record_rating(customer_id, "order:DH200001", 5)
+    await care_client.wiring.customers.record_rating(customer_id, "order:DH200001", 5)
 
     clock.advance(days=1)
     await run_and_settle(care_client)

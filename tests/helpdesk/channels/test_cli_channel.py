@@ -28,7 +28,7 @@ async def remote(make_settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def stored_events(client) -> int:
-    with Session(client.app.state.runtime.engine) as session:
+    with Session(client.app.state.wiring.engine) as session:
         return session.exec(select(func.count()).select_from(InboundEvent)).one()
 
 
@@ -50,7 +50,7 @@ async def test_a_remote_caller_without_a_token_can_neither_post_nor_read(remote)
 async def test_a_remote_caller_with_an_admins_token_may_chat(remote):
     admin = await token_of(remote, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert (await remote.post("/webhooks/cli", json=MESSAGE, headers=admin)).status_code == 200
-    await remote.app.state.runtime.worker.wait_idle(10)
+    await remote.app.state.wiring.worker.wait_idle(10)
     replies = await remote.get("/webhooks/cli/messages", params={"sender_id": "remote-1"}, headers=admin)
     assert replies.status_code == 200 and replies.json()["data"]
 

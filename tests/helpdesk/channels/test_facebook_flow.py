@@ -48,7 +48,7 @@ async def post_signed(client, payload: dict, secret: str = APP_SECRET):
 
 
 def stored_events(client) -> int:
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         return session.exec(select(func.count()).select_from(InboundEvent)).one()
 
 
@@ -109,7 +109,7 @@ async def test_redelivered_event_is_answered_once(fb_client, graph):
 async def test_agent_reply_after_the_24_hour_window_fails_visibly_without_the_tag(fb_client, graph):
     await post_signed(fb_client, event("cho mình gặp nhân viên", "m_3"))
     await fb_client.settle()
-    with Session(fb_client.runtime.engine) as session:
+    with Session(fb_client.wiring.engine) as session:
         identity = session.exec(select(ChannelIdentity).where(ChannelIdentity.external_id == PSID)).one()
         identity.last_inbound_at = utcnow() - timedelta(hours=30)
         session.commit()
@@ -132,7 +132,7 @@ async def test_agent_reply_inside_seven_days_uses_the_human_agent_tag_when_enabl
     async for client in start_client(settings):
         await post_signed(client, event("cho mình gặp nhân viên", "m_4"))
         await client.settle()
-        with Session(client.runtime.engine) as session:
+        with Session(client.wiring.engine) as session:
             identity = session.exec(select(ChannelIdentity).where(ChannelIdentity.external_id == PSID)).one()
             identity.last_inbound_at = utcnow() - timedelta(hours=30)
             session.commit()

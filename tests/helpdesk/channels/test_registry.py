@@ -84,7 +84,7 @@ async def loopback_client(monkeypatch, make_settings) -> AsyncIterator[CareDeskC
 
 
 async def test_a_channel_registered_in_one_place_answers_through_its_own_send_text(loopback_client):
-    connector = loopback_client.runtime.connectors["loop_back"]
+    connector = loopback_client.wiring.connectors["loop_back"]
     assert connector.config.token == TOKEN  # read from CAREDESK_LOOP_BACK__TOKEN
     response = await loopback_client.post("/webhooks/loop-back", headers={"X-Loopback-Token": TOKEN},
                                           json={"from": "lan", "id": "m-1",
@@ -98,7 +98,7 @@ async def test_a_channel_registered_in_one_place_answers_through_its_own_send_te
 async def test_a_registered_channel_refuses_a_webhook_without_its_token(loopback_client):
     response = await loopback_client.post("/webhooks/loop-back", json={"from": "lan", "id": "m-2", "text": "hi"})
     assert response.status_code == 403
-    assert loopback_client.runtime.connectors["loop_back"].sent == []
+    assert loopback_client.wiring.connectors["loop_back"].sent == []
 
 
 async def test_the_webhook_handshake_is_the_connectors_own(loopback_client):
@@ -118,5 +118,5 @@ async def test_a_channel_without_a_handshake_answers_get_with_405_and_an_off_cha
 async def test_a_channel_without_its_setting_stays_off(monkeypatch, make_settings):
     monkeypatch.setitem(CONNECTORS, LoopbackConnector.name, LoopbackConnector)
     async for client in start_client(make_settings()):
-        assert "loop_back" not in client.runtime.connectors
+        assert "loop_back" not in client.wiring.connectors
         assert (await client.post("/webhooks/loop-back", json={})).status_code == 404

@@ -37,7 +37,7 @@ async def post_update(client, update: dict, secret: str | None = TELEGRAM_SECRET
 
 
 def count_rows(client, model) -> int:
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         return session.exec(select(func.count()).select_from(model)).one()
 
 
@@ -59,7 +59,7 @@ async def test_a_lone_surrogate_in_the_text_is_stored_and_answered(telegram_clie
     assert response.status_code == 200
     await telegram_client.settle()
     assert "12 tháng" in fake_telegram.sent_messages(CHAT_ID)[0]["text"]
-    with Session(telegram_client.runtime.engine) as session:
+    with Session(telegram_client.wiring.engine) as session:
         text = session.exec(select(Message.text).where(Message.direction == "in")).one()
     assert text == "Sản phẩm bên shop bảo hành bao lâu vậy? \ufffd"
 
@@ -74,7 +74,7 @@ async def test_duplicate_update_is_stored_once_and_answered_once(telegram_client
     assert second.json()["new"] == 0
     assert len(fake_telegram.sent_messages(CHAT_ID)) == 1
     assert count_rows(telegram_client, InboundEvent) == 1
-    with Session(telegram_client.runtime.engine) as session:
+    with Session(telegram_client.wiring.engine) as session:
         inbound = session.exec(select(Message).where(Message.direction == "in")).all()
     assert len(inbound) == 1
 
@@ -193,7 +193,7 @@ async def test_a_known_customers_turn_is_stored_as_a_first_contacts_turn_is(tele
         assert response.status_code == 200
         await telegram_client.settle()
     assert len(fake_telegram.sent_messages(CHAT_ID)) == 2
-    with Session(telegram_client.runtime.engine) as session:
+    with Session(telegram_client.wiring.engine) as session:
         [conversation] = session.exec(select(Conversation)).all()
         [identity] = session.exec(select(ChannelIdentity)).all()
         messages = session.exec(select(Message).order_by(Message.id)).all()
@@ -239,25 +239,25 @@ async def test_two_workers_on_one_event_store_and_answer_it_once(telegram_client
     from helpdesk.channels import edge
     from helpdesk.conversations import flows
 
-    runtime = telegram_client.runtime
+    wiring = telegram_client.wiring
     chat_id = CHAT_ID + 1 if first_contact else CHAT_ID
     await post_update(telegram_client, telegram_update(8101, "chào shop"))
     await telegram_client.settle()
-    messages = runtime.connectors["telegram"].parse(telegram_update(8102, "đổi trả trong bao lâu vậy", chat_id))
-    with Session(runtime.engine, expire_on_commit=False) as session:  # stored as the edge does, not handed on
+    messages = wiring.connectors["telegram"].parse(telegram_update(8102, "đổi trả trong bao lâu vậy", chat_id))
+    with Session(wiring.engine, expire_on_commit=False) as session:  # stored as the edge does, not handed on
         [(event_id, *_rest)] = edge.store_request(session, messages, {})
         session.commit()
 
-    waiting = flows.next_waiting_event(runtime, "telegram", messages[0].sender_id, event_id)
+    waiting = flows.next_waiting_event(wiring.flow, "telegram", messages[0].sender_id, event_id)
     assert waiting is not None and waiting.id == event_id
-    first, second = flows._prepare(runtime, waiting), flows._prepare(runtime, waiting)
+    first, second = flows._prepare(wiring.flow, waiting), flows._prepare(wiring.flow, waiting)
     assert first is not None and second is not None
     assert first.conversation_id == second.conversation_id and first.new_conversation == first_contact
     assert count_rows(telegram_client, Message) == 2  # the customer's message is not written yet
-    applied = flows._apply(runtime, first, await runtime.bot.handle(first.turn, first.state))
+    applied = flows._apply(wiring.flow, first, await wiring.bot.handle(first.turn, first.state))
     assert applied is not None and len(applied.message_ids) == 1
-    assert flows._apply(runtime, second, await runtime.bot.handle(second.turn, second.state)) is None
-    with Session(runtime.engine) as session:
+    assert flows._apply(wiring.flow, second, await wiring.bot.handle(second.turn, second.state)) is None
+    with Session(wiring.engine) as session:
         inbound = session.exec(select(Message).where(Message.channel_message_id == "8102")).all()
         assert [(m.id, m.conversation_id, m.nlu is not None) for m in inbound] == [
             (applied.message_id, first.conversation_id, True)]

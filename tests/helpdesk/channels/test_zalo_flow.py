@@ -52,7 +52,7 @@ async def post_oa(client, payload: dict, app_id: str, secret: str = OA_SECRET):
 
 
 def stored_events(client) -> int:
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         return session.exec(select(func.count()).select_from(InboundEvent)).one()
 
 
@@ -97,11 +97,11 @@ async def test_expired_token_is_refreshed_once_and_the_new_pair_is_stored_encryp
     await oa_client.settle()
     assert zalo_oa.refresh_count == 1
     assert len(zalo_oa.sent_messages()) == 1
-    with Session(oa_client.runtime.engine) as session:
+    with Session(oa_client.wiring.engine) as session:
         stored = session.get(ChannelCredential, "zalo_oa")
     assert stored is not None
     assert zalo_oa.refresh_token not in stored.ciphertext and zalo_oa.access_token not in stored.ciphertext
-    tokens = await oa_client.runtime.connectors["zalo_oa"].token_store.load()
+    tokens = await oa_client.wiring.connectors["zalo_oa"].token_store.load()
     assert (tokens.access_token, tokens.refresh_token) == (zalo_oa.access_token, zalo_oa.refresh_token)
 
 

@@ -29,6 +29,7 @@ from helpdesk.conversations import flows
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations.models import DeliveryStatus, MessageAuthor
 from helpdesk.conversations.state_store import DatabaseStateStore, save_in
+from helpdesk.core.config import WorkerSettings
 from helpdesk.core.db import migrate
 from helpdesk.core.events import EventBus
 from helpdesk.customers.service import identify_sender
@@ -82,15 +83,9 @@ class _Outbox:
         raise AssertionError("nothing was waiting in this chat")
 
 
-class _Runtime:
-    """What a turn uses of the runtime."""
-
-    def __init__(self, engine: Engine, decision: Decision):
-        self.engine = engine
-        self.bot = _Bot(engine, decision)
-        self.connectors: dict = {}
-        self.events = EventBus()
-        self.outbox = _Outbox()
+def _flow(engine: Engine, decision: Decision) -> flows.ConversationFlow:
+    """What a turn uses: the database, a bot that decides ``decision``, an outbox that records."""
+    return flows.ConversationFlow(engine, _Bot(engine, decision), EventBus(), {}, _Outbox(), WorkerSettings())
 
 
 def record_event(engine: Engine) -> int:
@@ -101,11 +96,11 @@ def record_event(engine: Engine) -> int:
 
 
 async def turn_by_flows(engine: Engine, decision: Decision) -> _Outbox:
-    runtime = _Runtime(engine, decision)
+    flow = _flow(engine, decision)
     event_id = record_event(engine)
-    event = flows.next_waiting_event(runtime, INBOUND.channel, SENDER, event_id)
-    await flows.take_turn(runtime, event)
-    return runtime.outbox
+    event = flows.next_waiting_event(flow, INBOUND.channel, SENDER, event_id)
+    await flows.take_turn(flow, event)
+    return flow.outbox
 
 
 def turn_by_orm(engine: Engine, decision: Decision) -> None:

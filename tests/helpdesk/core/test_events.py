@@ -64,7 +64,7 @@ async def test_with_redis_an_event_published_by_one_process_reaches_another(redi
 
 
 async def test_agent_reply_is_announced_to_live_subscribers(client):
-    queue = client.runtime.events.subscribe()
+    queue = client.wiring.events.subscribe()
     await client.post("/webhooks/cli", json={"sender_id": "ev", "message_id": "ev-1", "text": "cho mình gặp nhân viên"})
     await client.settle()
     names = []

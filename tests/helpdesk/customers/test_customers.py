@@ -118,7 +118,7 @@ async def customer_in_team(client, admin, sender: str, team: str | None) -> tupl
     await client.post("/webhooks/cli", json={"sender_id": sender, "message_id": f"{sender}-1",
                                              "text": "cho mình gặp nhân viên", "name": f"Khách {sender}"})
     await client.settle()
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         identity = session.exec(select(ChannelIdentity).where(ChannelIdentity.external_id == sender)).one()
         conversation = session.exec(select(Conversation).where(Conversation.identity_id == identity.id)).one()
     if team is not None:
@@ -146,7 +146,7 @@ async def test_a_customer_of_another_team_is_404_for_an_agent(client):
 async def test_a_customer_without_a_conversation_is_only_for_admins(client):
     admin = await client.login()
     agent = await make_agent(client, admin, "plain@test.local")
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         customer_id = identify_sender(session, "telegram", "no-conversation")[0].id
         session.commit()
     assert (await client.get(f"/api/customers/{customer_id}", headers=agent)).status_code == 404
@@ -160,7 +160,7 @@ async def test_an_agent_may_not_merge_customers(client):
     second, _ = await customer_in_team(client, admin, "m-agent-2", None)
     response = await client.post(f"/api/customers/{first}/merge", json={"other_id": second}, headers=agent)
     assert response.status_code == 403
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         assert session.get(Customer, second).merged_into_id is None
 
 
@@ -193,7 +193,7 @@ async def test_a_supervisor_splits_a_merge_and_both_customers_are_as_before(clie
     assert split.status_code == 200, split.text
     assert split.json() == before[second]
     assert (await client.get(f"/api/customers/{first}", headers=admin)).json() == before[first]
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         assert session.get(Conversation, second_conversation).customer_id == second
         assert session.get(Conversation, first_conversation).customer_id == first
         actions = [e.action for e in session.exec(select(AuditEntry).where(AuditEntry.entity_type == "customer")

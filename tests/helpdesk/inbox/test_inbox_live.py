@@ -76,13 +76,13 @@ class Inbox:
         self.admin = self.bearer(ADMIN_EMAIL, ADMIN_PASSWORD)
 
     @property
-    def runtime(self):
-        """The running app's runtime."""
-        return self.client.app.state.runtime
+    def wiring(self):
+        """The running app's wiring."""
+        return self.client.app.state.wiring
 
     def settle(self) -> None:
         """Wait until the worker has processed everything submitted."""
-        self.client.portal.call(self.runtime.worker.wait_idle)
+        self.client.portal.call(self.wiring.worker.wait_idle)
 
     def bearer(self, email: str, password: str = PASSWORD) -> dict[str, str]:
         """API headers for an account."""
@@ -118,7 +118,7 @@ class Inbox:
             body["name"] = name
         assert self.client.post("/webhooks/cli", json=body).status_code == 200
         self.settle()
-        with Session(self.runtime.engine) as session:
+        with Session(self.wiring.engine) as session:
             return session.exec(
                 select(Conversation.id).join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
                 .where(ChannelIdentity.channel == "cli", ChannelIdentity.external_id == sender)
@@ -347,13 +347,13 @@ def test_the_live_rule_is_the_rule_of_may_see(inbox):
     for team in (None, "care", "technical"):
         for assignee in (None, people["care agent"], people["tech agent"]):
             conversation_id = inbox.escalated(f"rule-{team}-{assignee}")
-            with Session(inbox.runtime.engine) as session:
+            with Session(inbox.wiring.engine) as session:
                 row = session.get(Conversation, conversation_id)
                 row.team, row.assignee_id = team, assignee
                 session.commit()
             cases.append(conversation_id)
-    resolver = EventResolver(inbox.runtime.engine)
-    with Session(inbox.runtime.engine) as session:
+    resolver = EventResolver(inbox.wiring.engine)
+    with Session(inbox.wiring.engine) as session:
         agents = [session.get(Agent, agent_id) for agent_id in people.values()]
         for conversation_id in cases:
             conversation = session.get(Conversation, conversation_id)
@@ -425,7 +425,7 @@ def test_views_count_and_sort_by_priority_then_waiting_time(inbox):
     second = inbox.escalated("v-2", team="care")
     urgent = inbox.escalated("v-3", team="care")
     inbox.client.patch(f"/api/conversations/{urgent}", headers=inbox.admin, json={"priority": "urgent"})
-    with Session(inbox.runtime.engine) as session:  # a deadline in ten minutes: "breaching soon"
+    with Session(inbox.wiring.engine) as session:  # a deadline in ten minutes: "breaching soon"
         row = session.get(Conversation, second)
         row.first_response_due_at = utcnow() + timedelta(minutes=10)
         session.commit()
@@ -452,7 +452,7 @@ def test_orders_and_warranties_come_by_verified_phone_only(inbox):
     from helpdesk.shop.service import load_shop_file
 
     conversation_id = inbox.escalated("shop-1")
-    with Session(inbox.runtime.engine) as session:
+    with Session(inbox.wiring.engine) as session:
         load_shop_file(session, Path(__file__).resolve().parents[3] / "data" / "demo" / "shop.yml")
         customer = session.get(Customer, session.get(Conversation, conversation_id).customer_id)
         customer.phone = "0901234567"  # DH100001's phone, not yet verified
@@ -461,7 +461,7 @@ def test_orders_and_warranties_come_by_verified_phone_only(inbox):
     path = f"/inbox/api/conversations/{conversation_id}/commerce"
     assert inbox.client.get(path, headers=inbox.admin).json()["orders"] == []
 
-    with Session(inbox.runtime.engine) as session:
+    with Session(inbox.wiring.engine) as session:
         session.get(Customer, customer_id).phone_verified = True
         session.commit()
     commerce = inbox.client.get(path, headers=inbox.admin).json()
@@ -476,7 +476,7 @@ def test_a_row_carries_the_names_tags_and_last_message_the_customer_saw(inbox):
     agent_id = inbox.make_agent("rows@test.local", ["care"])
     api = inbox.bearer("rows@test.local")
     conversation_id = inbox.escalated("row-1", team="care", name="Chị Lan")
-    with Session(inbox.runtime.engine) as session:  # no name on record: the channel's display name stands in
+    with Session(inbox.wiring.engine) as session:  # no name on record: the channel's display name stands in
         session.get(Customer, session.get(Conversation, conversation_id).customer_id).name = None
         session.commit()
     long_text = "máy xay " * 40
@@ -535,10 +535,10 @@ def test_each_role_lists_exactly_the_conversations_it_may_see(inbox):
            inbox.escalated("see-4", team="technical")]
     assert inbox.client.post(f"/api/conversations/{ids[2]}/assign", headers=inbox.admin,
                              json={"agent_id": other}).status_code == 200
-    with Session(inbox.runtime.engine) as session:  # another team's conversation, left with this agent
+    with Session(inbox.wiring.engine) as session:  # another team's conversation, left with this agent
         session.get(Conversation, ids[3]).assignee_id = worker
         session.commit()
-    with Session(inbox.runtime.engine) as session:
+    with Session(inbox.wiring.engine) as session:
         for email in ("see-agent@test.local", "see-lead@test.local", "see-loner@test.local", ADMIN_EMAIL):
             agent = session.exec(select(Agent).where(Agent.email == email)).one()
             allowed = [i for i in ids if may_see(session, agent, session.get(Conversation, i))]

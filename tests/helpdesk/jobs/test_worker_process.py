@@ -58,15 +58,15 @@ def post_update(server: LiveServer, update: dict) -> httpx.Response:
                       headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET})
 
 
-def runtime_of(server: LiveServer):
-    return server.server.config.app.state.runtime
+def wiring_of(server: LiveServer):
+    return server.server.config.app.state.wiring
 
 
 def test_webhooks_are_processed_by_the_child_and_replies_sent(process_server, fake_telegram):
     ready = httpx.get(f"{process_server.url}/readyz").json()
     assert ready["checks"]["worker"] is True
-    runtime = runtime_of(process_server)
-    child_pid = runtime.worker._process.pid
+    wiring = wiring_of(process_server)
+    child_pid = wiring.worker._process.pid
     assert child_pid != os.getpid()
 
     for index in range(5):
@@ -80,26 +80,26 @@ def test_webhooks_are_processed_by_the_child_and_replies_sent(process_server, fa
 
 
 def test_a_killed_child_is_restarted_and_catches_up(process_server, fake_telegram):
-    runtime = runtime_of(process_server)
-    first = runtime.worker._process.pid
+    wiring = wiring_of(process_server)
+    first = wiring.worker._process.pid
     os.kill(first, signal.SIGKILL)
     # while no child runs, webhooks are still acknowledged and stored
     response = post_update(process_server, telegram_update(900, 4242, "cho mình hỏi chính sách đổi trả"))
     assert response.status_code == 200
-    wait_until(lambda: runtime.worker._process.pid != first and runtime.worker.alive, 60, "no new child")
-    assert runtime.worker.restarts == 1
+    wait_until(lambda: wiring.worker._process.pid != first and wiring.worker.alive, 60, "no new child")
+    assert wiring.worker.restarts == 1
     wait_until(lambda: fake_telegram.sent_messages(4242), 30, "the stored event was never processed")
 
 
 def test_web_chat_replies_and_inbox_events_cross_from_the_child(process_server):
     url = process_server.url
-    runtime = runtime_of(process_server)
+    wiring = wiring_of(process_server)
 
     async def scenario() -> tuple[list[dict], list[str]]:
         async with httpx.AsyncClient(base_url=url) as http:
             session = (await http.post("/webchat/session")).json()
         # the server's event stream, as the inbox reads it, through a broker connection of its own
-        observer = BrokerClient(runtime.broker.path)
+        observer = BrokerClient(wiring.broker.path)
         await observer.connect()
         events = observer.pubsub()
         await events.subscribe("caredesk:events")
@@ -162,13 +162,13 @@ async def test_events_nobody_took_up_are_swept_up(make_settings, fake_telegram):
     settings = make_settings(telegram={"token": fake_telegram.token, "secret_token": TELEGRAM_SECRET,
                                        "api_base": fake_telegram.base_url})
     async for client in start_client(settings):
-        runtime = client.runtime
-        with Session(runtime.engine) as session:  # stored, acknowledged, and its job lost
+        wiring = client.wiring
+        with Session(wiring.engine) as session:  # stored, acknowledged, and its job lost
             service.record_inbound(session, InboundMessage(channel="telegram", sender_id="31337", external_id="x-1",
                                                            text="xin chào"), {})
             session.commit()
-        assert await runtime.channel_jobs.sweep_stray_events(older_than_s=3600) == 0  # too young to be a stray
-        assert await runtime.channel_jobs.sweep_stray_events(older_than_s=0) == 1
+        assert await wiring.channel_jobs.sweep_stray_events(older_than_s=3600) == 0  # too young to be a stray
+        assert await wiring.channel_jobs.sweep_stray_events(older_than_s=0) == 1
         await client.settle()
         assert fake_telegram.sent_messages(31337)
-        assert await runtime.channel_jobs.sweep_stray_events(older_than_s=0) == 0
+        assert await wiring.channel_jobs.sweep_stray_events(older_than_s=0) == 0

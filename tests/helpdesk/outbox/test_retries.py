@@ -101,7 +101,7 @@ async def test_blocked_bot_marks_the_customer_unreachable_and_the_failure_is_sho
     state = await message_state(fast_retry_client, conversation_id, headers, message["id"])
     assert state["delivery_status"] == "failed"
     assert "blocked" in state["delivery_error"]
-    with Session(fast_retry_client.runtime.engine) as session:
+    with Session(fast_retry_client.wiring.engine) as session:
         identity = session.exec(select(ChannelIdentity).where(ChannelIdentity.external_id == str(CHAT_ID))).one()
         assert identity.reachable is False
 

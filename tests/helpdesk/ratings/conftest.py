@@ -1,4 +1,4 @@
-"""Ratings tests reuse the care tests' settings and fake clock, and run on a runtime that is not
+"""Ratings tests reuse the care tests' settings and fake clock, and run on a wiring that is not
 started (no worker, no HTTP)."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from tests.helpdesk.care.conftest import FakeClock, care_settings, clock  # noqa
 
 
 @pytest.fixture
-def runtime(care_settings, clock: FakeClock):  # noqa: F811
-    """A runtime on a migrated database, not started: no worker, no HTTP."""
-    from helpdesk.runtime import Runtime
+def wiring(care_settings, clock: FakeClock):  # noqa: F811
+    """A wiring on a migrated database, not started: no worker, no HTTP."""
+    from helpdesk.wiring import Wiring
 
-    runtime = Runtime(care_settings())
-    runtime.clock = clock
-    yield runtime
-    runtime.engine.dispose()
+    wiring = Wiring(care_settings())
+    wiring.clock.use(clock)
+    yield wiring
+    wiring.engine.dispose()

@@ -24,4 +24,4 @@ async def any_client(request: pytest.FixtureRequest, make_settings) -> AsyncIter
 @pytest.fixture
 def shop(any_client: CareDeskClient) -> Shop:
     """The factory, writing into the app's database."""
-    return Shop(any_client.runtime.engine)
+    return Shop(any_client.wiring.engine)

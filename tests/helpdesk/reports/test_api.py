@@ -117,7 +117,7 @@ async def test_a_conversation_from_the_real_flow_counts_and_its_rating_answer_do
 
 
 async def test_supervisors_see_their_teams_and_agents_see_no_reports(client):
-    week = await build_week(client, Shop(client.runtime.engine))
+    week = await build_week(client, Shop(client.wiring.engine))
 
     tech = await summary(client, week.headers["tech_lead"])
     assert (tech["counts"]["conversations"], tech["csat"]) == (2, 0.0)  # c3 and c9
@@ -139,7 +139,7 @@ async def test_supervisors_see_their_teams_and_agents_see_no_reports(client):
 
 
 async def test_options_list_what_an_admin_may_filter_by(client):
-    week = await build_week(client, Shop(client.runtime.engine))
+    week = await build_week(client, Shop(client.wiring.engine))
     options = (await client.get("/api/reports/options", headers=week.admin)).json()
     assert options["teams"] == ["care", "technical"]
     assert {"telegram", "zalo_oa", "webchat"} <= set(options["channels"])
@@ -164,7 +164,7 @@ async def test_a_bad_period_is_refused_with_the_reason(client, params, status, p
 
 
 async def test_date_times_bound_the_period_exactly(client):
-    shop = Shop(client.runtime.engine)
+    shop = Shop(client.wiring.engine)
     admin = await client.login()
     inside = shop.conversation("2026-03-02 10:00")
     shop.conversation("2026-03-02 12:00")

@@ -15,7 +15,7 @@ def rows_of(text: str) -> list[dict[str, str]]:
 
 
 async def test_one_row_per_conversation_with_what_the_summary_counts(client):
-    week = await build_week(client, Shop(client.runtime.engine))
+    week = await build_week(client, Shop(client.wiring.engine))
     response = await client.get("/api/reports/export.csv", headers=week.admin, params=WEEK)
 
     assert response.status_code == 200, response.text
@@ -56,7 +56,7 @@ async def test_one_row_per_conversation_with_what_the_summary_counts(client):
 
 
 async def test_cells_that_would_run_as_formulas_are_quoted_and_vietnamese_stays_intact(client):
-    shop = Shop(client.runtime.engine)
+    shop = Shop(client.wiring.engine)
     admin = await client.login()
     created = await client.post("/api/agents", headers=admin, json={
         "email": "lan@test.local", "name": "Nguyễn Thị Lan", "password": PASSWORD, "teams": ["+cộng"]})
@@ -82,7 +82,7 @@ async def test_cells_that_would_run_as_formulas_are_quoted_and_vietnamese_stays_
 
 async def test_a_large_export_streams_every_row_once(client, monkeypatch):
     monkeypatch.setattr(export, "BATCH", 3)
-    shop = Shop(client.runtime.engine)
+    shop = Shop(client.wiring.engine)
     admin = await client.login()
     made = []
     for n in range(8):
@@ -93,7 +93,7 @@ async def test_a_large_export_streams_every_row_once(client, monkeypatch):
 
 
 async def test_the_export_follows_the_filters_and_the_callers_teams(client):
-    week = await build_week(client, Shop(client.runtime.engine))
+    week = await build_week(client, Shop(client.wiring.engine))
     care = await client.get("/api/reports/export.csv", headers=week.headers["care_lead"], params=WEEK)
     assert sorted(int(r["conversation_id"]) for r in rows_of(care.text)) == sorted(
         week.ids[name] for name in ("c1", "c2", "c6"))

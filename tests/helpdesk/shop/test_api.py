@@ -11,7 +11,7 @@ KEY = {"X-Api-Key": API_KEY}
 
 
 async def test_delivery_starts_the_warranty_from_the_delivery_date(care_client):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     make_order(engine, serial="SN200001")
     delivered_at = local("2026-03-01 15:00")
 
@@ -28,7 +28,7 @@ CSV_HEADER = "code,phone,customer_name,status,delivered_at,items,serials\n"
 
 
 async def test_order_import_creates_orders_and_starts_care_for_delivered_rows(care_client):
-    engine = care_client.runtime.engine
+    engine = care_client.wiring.engine
     with Session(engine) as session:
         add_rice_cooker(session)
         session.commit()
@@ -67,5 +67,5 @@ async def test_order_import_with_a_malformed_row_imports_nothing_and_names_the_l
     assert body["imported"] is False
     assert [error["line"] for error in body["errors"]] == [3, 4]
     assert "12345" in body["errors"][0]["error"]
-    with Session(care_client.runtime.engine) as session:
+    with Session(care_client.wiring.engine) as session:
         assert session.exec(select(Order)).all() == []

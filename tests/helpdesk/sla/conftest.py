@@ -46,7 +46,7 @@ async def escalate(client: CareDeskClient, sender: str) -> int:
                                                        "text": "cho mình gặp nhân viên"})
     assert response.status_code == 200, response.text
     await client.settle()
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         conversation = session.exec(select(Conversation).order_by(Conversation.id.desc())).first()
         assert conversation.state in (ConversationState.waiting_for_agent, ConversationState.with_agent)
         return conversation.id

@@ -43,7 +43,7 @@ async def test_posting_a_policy_replaces_that_prioritys_targets_and_is_audited(s
     listed = (await sla_client.get("/api/sla-policies", headers=admin)).json()
     assert [p for p in listed["data"] if p["priority"] == "high"][0]["resolution_minutes"] == 300
     assert listed["count"] == 4
-    with Session(sla_client.runtime.engine) as session:
+    with Session(sla_client.wiring.engine) as session:
         entry = session.exec(select(AuditEntry).where(AuditEntry.action == "sla_policy_changed")).one()
     assert entry.details["before"]["first_response_minutes"] == 30
     assert entry.details["after"]["first_response_minutes"] == 20
@@ -97,7 +97,7 @@ async def test_putting_business_hours_replaces_the_week_and_holidays_and_is_audi
                                 {"date": "2026-05-01", "name": ""}]
     # A GET's body can be sent back as it is.
     assert (await sla_client.put("/api/business-hours", headers=admin, json=body)).status_code == 200
-    with Session(sla_client.runtime.engine) as session:
+    with Session(sla_client.wiring.engine) as session:
         entries = session.exec(select(AuditEntry).where(AuditEntry.action == "business_hours_changed")).all()
     assert len(entries) == 2
     assert entries[0].details["before"]["sat"] == ["08:00-21:00"]
@@ -215,7 +215,7 @@ async def test_resolving_stops_the_clocks_and_records_the_outcome(sla_client):
     await settle_events(sla_client)
     detail = (await sla_client.get(f"/api/conversations/{conversation_id}", headers=admin)).json()
     assert (detail["next_response_due_at"], detail["resolution_due_at"]) == (None, None)
-    with Session(sla_client.runtime.engine) as session:
+    with Session(sla_client.wiring.engine) as session:
         outcome = session.exec(select(SLAOutcome).where(SLAOutcome.conversation_id == conversation_id)).one()
     assert (outcome.ended_by, outcome.first_response_met, outcome.resolution_met) == ("resolved", True, True)
     assert outcome.next_responses == 0 and outcome.next_response_breaches == 0

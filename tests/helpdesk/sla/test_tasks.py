@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import datetime, timedelta
-from types import SimpleNamespace
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -29,12 +28,11 @@ ESCALATED = "2026-03-02 10:00"  # a Monday: first response due 11:00, warned fro
 
 
 class Recorder:
-    """A runtime as the check sees it (engine, events, clock), remembering what it published."""
+    """The parts the check is handed (engine, events), remembering what it published."""
 
-    def __init__(self, engine, now: datetime | None = None):
+    def __init__(self, engine):
         self.engine = engine
         self.events = EventBus()
-        self.clock = lambda: now
         self.published: list[tuple[str, dict]] = []
         for name in ("sla_warning", "sla_breached"):
             self.events.on(name)(self._remember)
@@ -71,37 +69,37 @@ def recorded(engine) -> list[tuple[int, str, str]]:
 
 async def test_nothing_is_flagged_before_80_percent_of_the_target(engine):
     escalated(engine, "early")
-    result = await run_sla_check(Recorder(engine), now=local("2026-03-02 10:47"))
+    result = await run_sla_check(engine, Recorder(engine).events, now=local("2026-03-02 10:47"))
     assert result.findings == [] and recorded(engine) == []
 
 
 async def test_a_clock_at_80_percent_is_warned_once_and_the_warning_is_published(engine):
     conversation_id = escalated(engine, "warn")
-    runtime = Recorder(engine)
-    first = await run_sla_check(runtime, now=local("2026-03-02 10:48"))
-    again = await run_sla_check(runtime, now=local("2026-03-02 10:55"))
+    recorder = Recorder(engine)
+    first = await run_sla_check(recorder.engine, recorder.events, now=local("2026-03-02 10:48"))
+    again = await run_sla_check(recorder.engine, recorder.events, now=local("2026-03-02 10:55"))
     assert (first.warnings, first.breaches, again.findings) == (1, 0, [])
     assert recorded(engine) == [(conversation_id, "first_response", "warning")]
     assert conversation(engine, conversation_id).sla_status == "warning"
     assert conversation(engine, conversation_id).priority == "normal"
-    assert runtime.published == [("sla_warning", {
+    assert recorder.published == [("sla_warning", {
         "conversation_id": conversation_id, "target": "first_response",
         "due_at": local("2026-03-02 11:00").isoformat(), "assignee_id": None, "team": None, "priority": "normal"})]
 
 
 async def test_a_breach_is_recorded_once_raises_the_priority_and_is_published(engine):
     conversation_id = escalated(engine, "breach")
-    runtime = Recorder(engine)
-    await run_sla_check(runtime, now=local("2026-03-02 10:50"))
-    breach = await run_sla_check(runtime, now=local("2026-03-02 11:00"))
-    again = await run_sla_check(runtime, now=local("2026-03-02 12:00"))
+    recorder = Recorder(engine)
+    await run_sla_check(recorder.engine, recorder.events, now=local("2026-03-02 10:50"))
+    breach = await run_sla_check(recorder.engine, recorder.events, now=local("2026-03-02 11:00"))
+    again = await run_sla_check(recorder.engine, recorder.events, now=local("2026-03-02 12:00"))
     assert (breach.breaches, again.findings) == (1, [])
     assert recorded(engine) == [(conversation_id, "first_response", "breach"),
                                 (conversation_id, "first_response", "warning")]
     stored = conversation(engine, conversation_id)
     assert (stored.sla_status, stored.priority) == ("breached", "high")
-    assert [name for name, _ in runtime.published] == ["sla_warning", "sla_breached"]
-    assert runtime.published[-1][1]["priority"] == "high"
+    assert [name for name, _ in recorder.published] == ["sla_warning", "sla_breached"]
+    assert recorder.published[-1][1]["priority"] == "high"
     with Session(engine) as session:
         entry = session.exec(select(AuditEntry).where(AuditEntry.action == "sla_breached")).one()
     assert (entry.entity_id, entry.details) == (conversation_id, {"targets": ["first_response"], "priority": "high"})
@@ -109,23 +107,23 @@ async def test_a_breach_is_recorded_once_raises_the_priority_and_is_published(en
 
 async def test_a_clock_found_past_due_is_breached_without_a_late_warning(engine):
     conversation_id = escalated(engine, "skip")
-    result = await run_sla_check(Recorder(engine), now=local("2026-03-02 11:30"))
+    result = await run_sla_check(engine, Recorder(engine).events, now=local("2026-03-02 11:30"))
     assert [(f.target, f.kind) for f in result.findings] == [("first_response", "breach")]
     assert recorded(engine) == [(conversation_id, "first_response", "breach")]
 
 
 async def test_an_urgent_conversation_stays_urgent_when_it_breaches(engine):
     conversation_id = escalated(engine, "urgent", priority="urgent")
-    await run_sla_check(Recorder(engine), now=local("2026-03-02 10:20"))
+    await run_sla_check(engine, Recorder(engine).events, now=local("2026-03-02 10:20"))
     assert conversation(engine, conversation_id).priority == "urgent"
 
 
 async def test_a_later_warning_does_not_turn_a_breached_conversation_back_to_warning(engine):
     conversation_id = escalated(engine, "worse")
-    runtime = Recorder(engine)
-    await run_sla_check(runtime, now=local("2026-03-02 11:00"))  # first response breached
+    recorder = Recorder(engine)
+    await run_sla_check(recorder.engine, recorder.events, now=local("2026-03-02 11:00"))  # first response breached
     # Resolution (24 business hours, normal priority when its clock started) warns at 80%.
-    later = await run_sla_check(runtime, now=local("2026-03-04 12:00"))
+    later = await run_sla_check(recorder.engine, recorder.events, now=local("2026-03-04 12:00"))
     assert [(f.target, f.kind) for f in later.findings] == [("resolution", "warning")]
     assert conversation(engine, conversation_id).sla_status == "breached"
 
@@ -136,7 +134,7 @@ async def test_a_paused_or_stopped_clock_is_never_flagged(engine):
         service.record_agent_reply(session, service.load_clocks(session, conversation_id), CONFIG,
                                    local("2026-03-02 10:10"))
         session.commit()
-    result = await run_sla_check(Recorder(engine), now=local("2026-03-20 10:00"))
+    result = await run_sla_check(engine, Recorder(engine).events, now=local("2026-03-20 10:00"))
     assert result.findings == [] and conversation(engine, conversation_id).sla_status == "ok"
 
 
@@ -147,9 +145,9 @@ async def test_an_event_already_recorded_is_neither_recorded_nor_published_again
         session.add(SLAEvent(conversation_id=conversation_id, target="first_response", round=1, kind="breach",
                              created_at=local("2026-03-02 11:00")))
         session.commit()
-    runtime = Recorder(engine)
-    result = await run_sla_check(runtime, now=local("2026-03-02 11:01"))
-    assert result.findings == [] and runtime.published == []
+    recorder = Recorder(engine)
+    result = await run_sla_check(recorder.engine, recorder.events, now=local("2026-03-02 11:01"))
+    assert result.findings == [] and recorder.published == []
     assert recorded(engine) == [(conversation_id, "first_response", "breach")]
     with Session(engine) as session:
         timer = session.exec(select(SLATimer).where(SLATimer.target == "first_response")).one()
@@ -180,8 +178,8 @@ async def test_two_checks_at_once_record_and_raise_each_breach_once(database_url
     now = local("2026-03-02 11:05")  # every first response is past due, no resolution clock warned yet
     first, second = Recorder(make_database_engine(database_url)), Recorder(make_database_engine(database_url))
     try:
-        results = await asyncio.gather(run_sla_check(first, now=now, batch_size=7),
-                                       run_sla_check(second, now=now, batch_size=7))
+        results = await asyncio.gather(run_sla_check(first.engine, first.events, now=now, batch_size=7),
+                                       run_sla_check(second.engine, second.events, now=now, batch_size=7))
         assert sum(r.breaches for r in results) == 60
         assert len(first.published) + len(second.published) == 60
         with Session(first.engine) as session:
@@ -199,11 +197,12 @@ async def test_two_checks_at_once_record_and_raise_each_breach_once(database_url
 async def test_the_check_warns_the_assignee_live_through_the_app(sla_client):
     admin = await always_open(sla_client)
     conversation_id = await escalate(sla_client, "live-warn")
-    with Session(sla_client.runtime.engine) as session:
+    with Session(sla_client.wiring.engine) as session:
         escalated_at = session.get(Conversation, conversation_id).escalated_at
-    queue = sla_client.runtime.events.subscribe()
-    sla_client.runtime.clock = lambda: escalated_at + timedelta(minutes=49)
-    result = await run_sla_check(sla_client.runtime)
+    queue = sla_client.wiring.events.subscribe()
+    sla_client.wiring.clock.use(lambda: escalated_at + timedelta(minutes=49))
+    wiring = sla_client.wiring
+    result = await run_sla_check(wiring.engine, wiring.events, wiring.clock.now())
     assert [(f.conversation_id, f.target, f.kind) for f in result.findings] == [
         (conversation_id, "first_response", "warning")]
     event = await asyncio.wait_for(queue.get(), 1)

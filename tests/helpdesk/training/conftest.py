@@ -100,7 +100,7 @@ async def customer_says(client: CareDeskClient, sender: str, text: str, message_
 
 def customer_message(client: CareDeskClient, text: str) -> Message:
     """The newest customer message with this text."""
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         message = session.exec(select(Message).where(Message.author == MessageAuthor.customer, Message.text == text)
                                .order_by(Message.id.desc())).first()
         assert message is not None, text
@@ -109,7 +109,7 @@ def customer_message(client: CareDeskClient, text: str) -> Message:
 
 def rewrite_message(client: CareDeskClient, message_id: int, **values: object) -> None:
     """Change a stored message (its channel, its time) before the review queue reads it."""
-    with Session(client.runtime.engine) as session:
+    with Session(client.wiring.engine) as session:
         message = session.get(Message, message_id)
         for key, value in values.items():
             setattr(message, key, value)

@@ -59,7 +59,7 @@ async def test_a_labelled_message_is_understood_after_retraining_activation_and_
     labelled = await app.post(f"/api/nlu/review/{group['id']}/label", headers=admin, json={"intent": MISUNDERSTOOD_INTENT})
     assert labelled.status_code == 200, labelled.text
 
-    live = app.runtime.events.subscribe(maxsize=10_000)
+    live = app.wiring.events.subscribe(maxsize=10_000)
     started = await app.post("/api/nlu/train", headers=admin)
     assert started.status_code == 202, started.text
     assert started.json()["status"] == "running" and started.json()["progress"] < 1
@@ -73,7 +73,7 @@ async def test_a_labelled_message_is_understood_after_retraining_activation_and_
     # Progress was reported on the way: the live events say so whatever the polling above caught
     # (on a busy machine the whole training can fall between two polls).
     events = [live.get_nowait() for _ in range(live.qsize())]
-    app.runtime.events.unsubscribe(live)
+    app.wiring.events.unsubscribe(live)
     published = [e.data["progress"] for e in events
                  if e.name == "nlu_training_progress" and e.data["job_id"] == job["id"]]
     assert published == sorted(published) and published[-1] == 1.0

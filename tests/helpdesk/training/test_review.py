@@ -236,7 +236,7 @@ async def test_only_a_customers_text_can_be_flagged_and_only_by_someone_who_sees
 
     from helpdesk.conversations.models import Message, MessageAuthor
 
-    with Session(app.runtime.engine) as session:
+    with Session(app.wiring.engine) as session:
         bot_reply = session.exec(select(Message).where(Message.author == MessageAuthor.bot)).first()
 
     refused = await app.post("/api/nlu/review/flag", headers=agent, json={"message_id": bot_reply.id})

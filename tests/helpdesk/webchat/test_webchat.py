@@ -94,9 +94,9 @@ class Webchat:
         self.client = client
 
     @property
-    def runtime(self):
-        """The running app's runtime."""
-        return self.client.app.state.runtime
+    def wiring(self):
+        """The running app's wiring."""
+        return self.client.app.state.wiring
 
     def new_session(self) -> dict[str, str]:
         """POST /webchat/session."""
@@ -110,7 +110,7 @@ class Webchat:
 
     def settle(self) -> None:
         """Wait until the worker has processed and delivered everything."""
-        self.client.portal.call(self.runtime.worker.wait_idle)
+        self.client.portal.call(self.wiring.worker.wait_idle)
 
     def agent_headers(self) -> dict[str, str]:
         """Log in as the admin agent."""
@@ -120,7 +120,7 @@ class Webchat:
 
     def count(self, model, *where) -> int:
         """Rows of a table (optionally filtered)."""
-        with Session(self.runtime.engine) as session:
+        with Session(self.wiring.engine) as session:
             return session.exec(select(func.count()).select_from(model).where(*where)).one()
 
 
@@ -219,7 +219,7 @@ def test_a_lone_surrogate_in_a_visitors_text_is_stored_and_answered(webchat):
         assert socket.wait_for(lambda f: f["type"] == "ack")["id"] == message_id
         assert "12 tháng" in socket.bot_reply()["text"]
         socket.idle()
-    with Session(webchat.runtime.engine) as session:
+    with Session(webchat.wiring.engine) as session:
         assert session.exec(select(Message.text).where(Message.direction == "in")).one() == "bảo hành bao lâu \ufffd"
 
 
@@ -350,11 +350,11 @@ def test_agent_reply_arrives_live_on_the_open_socket_and_stays_in_the_history(we
         assert all("nội bộ" not in m["text"] for m in history)  # private notes never reach the visitor
 
 
-def queue_rating_request(runtime, visitor_id: str) -> None:
+def queue_rating_request(wiring, visitor_id: str) -> None:
     """Ask a web chat visitor to rate their conversation, as the CSAT follow-up will (any thread)."""
     from helpdesk.customers.models import ChannelIdentity
 
-    with Session(runtime.engine, expire_on_commit=False) as session:
+    with Session(wiring.engine, expire_on_commit=False) as session:
         conversation = session.exec(
             select(Conversation).join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
             .where(ChannelIdentity.channel == "webchat", ChannelIdentity.external_id == visitor_id)
@@ -365,7 +365,7 @@ def queue_rating_request(runtime, visitor_id: str) -> None:
                                             text=request.text, delivery_status=DeliveryStatus.pending)
         queue_outbound(session, conversation, message, request.model_dump(mode="json"), visitor_id)
         session.commit()
-    drain_chat_soon(runtime.worker, "webchat", visitor_id)
+    drain_chat_soon(wiring.worker, "webchat", visitor_id)
 
 
 def test_rating_button_press_is_stored_as_a_postback_of_that_visitor(webchat):
@@ -375,7 +375,7 @@ def test_rating_button_press_is_stored_as_a_postback_of_that_visitor(webchat):
         socket.say("bảo hành bao lâu")
         socket.bot_reply()
         socket.idle()
-        queue_rating_request(webchat.runtime, rater["visitor_id"])
+        queue_rating_request(webchat.wiring, rater["visitor_id"])
         prompt = socket.wait_for(lambda f: f["type"] == "message" and "buttons" in f)
         five_stars = prompt["buttons"][-1]
         assert five_stars["title"] == "⭐⭐⭐⭐⭐" and five_stars["payload"].endswith(":5")
@@ -384,7 +384,7 @@ def test_rating_button_press_is_stored_as_a_postback_of_that_visitor(webchat):
         assert socket.wait_for(lambda f: f["type"] == "ack")["id"] == press_id
         webchat.settle()
         assert [f for f in other.frames_until_pong() if f["type"] == "message"] == []
-    with Session(webchat.runtime.engine) as session:
+    with Session(webchat.wiring.engine) as session:
         event = session.exec(select(InboundEvent).where(
             InboundEvent.external_id == f"{rater['visitor_id']}:{press_id}")).one()
     assert event.kind == "postback"
@@ -430,7 +430,7 @@ def test_with_redis_the_answer_travels_through_redis_pub_sub(make_settings, redi
 
     with TestClient(create_app(make_settings(redis_url=redis_url))) as client:
         webchat = Webchat(client)
-        assert isinstance(webchat.runtime.connectors["webchat"].hub, RedisWebchatHub)
+        assert isinstance(webchat.wiring.connectors["webchat"].hub, RedisWebchatHub)
         with open_socket(webchat, webchat.new_session()["token"]) as (socket, _):
             probe = redis.Redis.from_url(redis_url)
             assert probe.pubsub_numsub("caredesk:webchat")[0][1] == 1

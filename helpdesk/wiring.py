@@ -1,12 +1,18 @@
-"""Wiring: one Runtime holds the settings, database, channels, NLU model, bot and background worker."""
+"""The composition root: builds the application's parts from the settings, hands each domain only the
+parts it uses, and starts and stops them.
+
+Only ``helpdesk.app``, ``helpdesk.cli`` and tests import this module; no domain does. Routes reach a
+part through its FastAPI dependency (``helpdesk.core.deps``: settings, engine, events, clock; a
+domain's own in its package, e.g. ``helpdesk.channels.deps``, ``helpdesk.jobs.deps``), which reads it
+from ``app.state.wiring``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
-from collections.abc import Callable
-from datetime import datetime
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
 
@@ -19,13 +25,14 @@ from bot import ConversationEngine, Knowledge, Responses
 from bot.context import Services
 from bot.state import DialogueStateStore, RedisStateStore
 from connectors import CONNECTORS, ChannelConnector
+from helpdesk.agents.login import Logins
+from helpdesk.agents.service import ensure_admin
 from helpdesk.care.directory import DatabaseCustomerDirectory
 from helpdesk.care.listeners import register_care_listeners
-from helpdesk.care.tasks import schedule_care_check, send_due_care_soon
+from helpdesk.care.tasks import CareSender, schedule_care_check, send_due_care_soon
 from helpdesk.channels.credentials import DatabaseCredentialStore
-from helpdesk.core.crypto import SecretBox
-from helpdesk.agents.service import ensure_admin
-from helpdesk.channels.edge import EdgeWriter
+from helpdesk.channels.edge import EdgeWriter, InboundEdge
+from helpdesk.channels.ledger import make_database_engine, make_ledger_engine
 from helpdesk.channels.tasks import (
     SWEEP_EVENTS,
     ChannelJobs,
@@ -33,13 +40,15 @@ from helpdesk.channels.tasks import (
     schedule_outbox_pump,
     schedule_stray_sweep,
 )
+from helpdesk.conversations.flows import ConversationFlow
 from helpdesk.conversations.state_store import DatabaseStateStore
+from helpdesk.core.clock import Clock
 from helpdesk.core.config import Settings
-from helpdesk.channels.ledger import make_database_engine, make_ledger_engine
-from helpdesk.core.db import checkpoint, migrate, utcnow
-from helpdesk.core.outages import when_available
+from helpdesk.core.crypto import SecretBox
+from helpdesk.core.db import checkpoint, migrate
 from helpdesk.core.events import EventBus
 from helpdesk.core.looplag import LoopLagMonitor
+from helpdesk.core.outages import when_available
 from helpdesk.core.security import PASSWORD_HASHING_CONCURRENCY, PasswordHashing
 from helpdesk.jobs.broker import BrokerClient, LocalBroker
 from helpdesk.jobs.remote import RemoteJobs, broker_path, follow_jobs
@@ -47,13 +56,48 @@ from helpdesk.jobs.runner import JobRunner
 from helpdesk.jobs.scheduler import Scheduler
 from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.outbox.service import Outbox, RetryPolicy
+from helpdesk.ratings.listeners import CsatRequester, register_ratings_listeners
 from helpdesk.shop.directory import DatabaseShopDirectory
-from helpdesk.ratings.listeners import register_ratings_listeners
 from helpdesk.sla.listeners import register_sla_listeners
 from helpdesk.sla.tasks import schedule_sla_check
 from helpdesk.training.jobs import TrainingLoop
 
 log = logging.getLogger(__name__)
+
+
+class WorkerMode(StrEnum):
+    """Where background processing runs (``CAREDESK_WORKER__MODE``)."""
+
+    #: in this process (what "auto" means)
+    INLINE = "inline"
+    #: in a child process this serving process starts and watches, through the embedded broker
+    PROCESS = "process"
+    #: this process is that child
+    CHILD = "child"
+    #: ``caredesk worker`` following a server in "external" mode through Redis
+    WORKER = "worker"
+    #: this server hands its jobs through Redis to ``caredesk worker`` processes elsewhere
+    EXTERNAL = "external"
+
+
+#: the modes whose jobs run in another process (this one only hands them over)
+REMOTE_MODES = (WorkerMode.PROCESS, WorkerMode.EXTERNAL)
+
+
+def worker_mode(settings: Settings) -> WorkerMode:
+    """The mode the settings ask for ("auto" is inline)."""
+    return WorkerMode.INLINE if settings.worker.mode == "auto" else WorkerMode(settings.worker.mode)
+
+
+def build_job_runner(mode: WorkerMode, settings: Settings, *, transport: object = None) -> JobRunner | RemoteJobs:
+    """The job queue of a process in ``mode``: one that hands named jobs to a worker process (through
+    ``transport``, the embedded broker or Redis) in "process" and "external" modes, otherwise a runner
+    that runs them here (the caller registers the domains' jobs with it)."""
+    if mode in REMOTE_MODES:
+        # Without a child, jobs this server made before it stopped may not have left it: the
+        # workers take up every waiting event now rather than at their next look for strays.
+        return RemoteJobs(transport, settings, spawn=mode == WorkerMode.PROCESS, start_jobs=(SWEEP_EVENTS,))
+    return JobRunner(settings.worker, concurrency=settings.worker.concurrency)
 
 
 class ConnectorServices:
@@ -83,11 +127,13 @@ def build_connectors(settings: Settings, engine: Engine) -> dict[str, ChannelCon
     return enabled
 
 
-class Runtime:
+class Wiring:
     """Everything a running CareDesk needs, built from the settings."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        #: the time source of scheduled and business work; tests point it at a fake (``clock.use``)
+        self.clock = Clock()
         self.engine = make_database_engine(settings.database_url)
         #: on SQLite, the webhook edge stores from the event loop, many requests a transaction, into
         #: the inbound ledger's own file (channels.ledger.inbound_database_path), which nothing else writes;
@@ -105,23 +151,24 @@ class Runtime:
             import redis.asyncio as aioredis
 
             self.redis = aioredis.from_url(settings.redis_url, decode_responses=True)
-        #: where processing runs: "inline" here, "process" in a child this process starts, "child" if
-        #: this is that child (see helpdesk.jobs.remote)
-        self.mode = "inline" if settings.worker.mode == "auto" else settings.worker.mode
-        if self.mode == "external" and self.redis is None:
+        #: where processing runs (see WorkerMode)
+        self.mode = worker_mode(settings)
+        if self.mode == WorkerMode.EXTERNAL and self.redis is None:
             raise ValueError("CAREDESK_WORKER__MODE=external hands jobs to `caredesk worker` through Redis: "
                              "set CAREDESK_REDIS_URL")
         #: without Redis, the serving process and its child share events through the embedded broker
         self.broker: LocalBroker | BrokerClient | None = None
-        if self.mode == "process":
+        if self.mode == WorkerMode.PROCESS:
             self.broker = LocalBroker(Path(settings.worker.broker_path) if settings.worker.broker_path
                                       else broker_path())
-        elif self.mode == "child":
+        elif self.mode == WorkerMode.CHILD:
             if not settings.worker.broker_path:
                 raise ValueError("CAREDESK_WORKER__MODE=child needs CAREDESK_WORKER__BROKER_PATH")
             self.broker = BrokerClient(Path(settings.worker.broker_path))
+        serves_webhooks = self.mode != WorkerMode.CHILD
         self.edge_writer = (EdgeWriter(self.edge_engine, partial(checkpoint, self.edge_engine))
-                            if self.engine.dialect.name == "sqlite" and self.mode != "child" else None)
+                            if self.engine.dialect.name == "sqlite" and serves_webhooks else None)
+        self.inbound = InboundEdge(self.engine, self.edge_writer)
         fan_out = self.redis if self.redis is not None else self.broker
         if fan_out is not None:
             for connector in self.connectors.values():
@@ -130,23 +177,35 @@ class Runtime:
             RedisStateStore(self.redis) if self.redis is not None else DatabaseStateStore(self.engine)
         )
         data = settings.data_dir
+        responses = Responses.load(data / "bot", settings.shop.default_locale)
+        self.customers = DatabaseCustomerDirectory(self.engine, settings, responses, self.clock)
         self.bot = ConversationEngine(
             parser=self.models,
-            responses=Responses.load(data / "bot", settings.shop.default_locale),
+            responses=responses,
             knowledge=Knowledge.load(data / "faq"),
             state_store=state_store,
             default_locale=settings.shop.default_locale,
             fallbacks_before_handoff=settings.bot.fallbacks_before_handoff,
             template_values={"shop": settings.shop.name},
-            services=Services(shop=DatabaseShopDirectory(self.engine), customers=DatabaseCustomerDirectory(self),
+            services=Services(shop=DatabaseShopDirectory(self.engine), customers=self.customers,
                               timezone=settings.shop.timezone),
         )
-        #: where background jobs go: this process's runner, or the transport to the worker process
+        self.events = EventBus(fan_out)
+        #: queued messages sent in order per chat, each send recorded, failed ones retried
+        self.outbox = Outbox(self.engine, self.connectors, self.events,
+                             RetryPolicy(settings.outbox.max_attempts, settings.outbox.base_backoff_s,
+                                         settings.outbox.max_backoff_s))
+        self.flow = ConversationFlow(self.engine, self.bot, self.events, self.connectors, self.outbox,
+                                     settings.worker)
+        self.care = CareSender(self.engine, settings, self.bot, self.connectors, self.events, self.clock,
+                               self.outbox)
+        self.csat = CsatRequester(self.engine, self.events, responses, self.clock)
+        #: where background jobs go, once started: this process's runner, or the transport to the
+        #: worker process (None: a script, or before start)
         self.worker: JobRunner | RemoteJobs | None = None
         #: the channels' jobs and the periodic work, in a process that runs the jobs
         self.channel_jobs: ChannelJobs | None = None
         self.scheduler: Scheduler | None = None
-        self.events = EventBus(fan_out)
         #: the admin training loop (retrains, model switches, FAQ answers edited in the admin pages)
         self.training: TrainingLoop | None = None
         #: watches this process's event loop for stalls (synchronous work that ran on it)
@@ -154,17 +213,16 @@ class Runtime:
         #: password hashes run in threads of their own at a lower CPU priority, so that a burst of
         #: logins neither takes the worker threads that sync routes need nor the event loop's CPU
         self.password_hashing = PasswordHashing()
-        #: logins in progress at once (each checks its throttle, hashes, records): no more than there
-        #: are hashing threads, so a burst cannot all pass the throttle before the first failure counts
-        self.login_slots: CapacityLimiter | None = None
+        #: what logging in needs, once started (its slots are made on the running loop)
+        self.logins: Logins | None = None
         self._jobs: asyncio.Task | None = None
         self._frozen = False
-        #: the time source of scheduled work (care messages, SLA); tests replace it with a fake clock
-        self.clock: Callable[[], datetime] = utcnow
-        #: queued messages sent in order per chat, each send recorded, failed ones retried
-        self.outbox = Outbox(self.engine, self.connectors, self.events,
-                             RetryPolicy(settings.outbox.max_attempts, settings.outbox.base_backoff_s,
-                                         settings.outbox.max_backoff_s))
+
+    def use_jobs(self, jobs: JobRunner | RemoteJobs) -> None:
+        """Hand background work to ``jobs`` from now on (the domains that queue work hold it too)."""
+        self.worker = jobs
+        self.care.jobs = jobs
+        self.csat.jobs = jobs
 
     def prepare_database(self) -> None:
         """Apply migrations and make sure the first admin exists."""
@@ -176,8 +234,11 @@ class Runtime:
 
     async def start(self) -> None:
         """Prepare storage, load the model and start background processing."""
-        self.login_slots = CapacityLimiter(PASSWORD_HASHING_CONCURRENCY)
-        if self.mode != "child":  # the serving process migrated before starting its child
+        #: logins in progress at once (each checks its throttle, hashes, records): no more than there
+        #: are hashing threads, so a burst cannot all pass the throttle before the first failure counts
+        self.logins = Logins(self.engine, self.password_hashing,
+                             CapacityLimiter(PASSWORD_HASHING_CONCURRENCY), self.settings.token_ttl_s)
+        if self.mode != WorkerMode.CHILD:  # the serving process migrated before starting its child
             # started while the database is away (a restart in an outage, a whole stack starting at
             # once): wait for it rather than exit with the work undone
             await when_available(self.prepare_database, doing="preparing the database", first_pause_s=0.2)
@@ -189,42 +250,39 @@ class Runtime:
         await self.events.start()
         # Listeners that hand work to the worker come first: they submit it before anything awaits,
         # so whoever then waits for the worker to be idle waits for that work too.
-        register_ratings_listeners(self)
-        register_care_listeners(self.events, lambda: send_due_care_soon(self))
-        register_sla_listeners(self)
+        register_ratings_listeners(self.csat)
+        register_care_listeners(self.events, lambda: send_due_care_soon(self.care))
+        register_sla_listeners(self.events, self.engine, self.settings.shop.timezone)
         # each domain registers its periodic work; the scheduler turns every outbox pump interval
         self.scheduler = Scheduler(tick_s=self.settings.outbox.pump_interval_s)
-        self.training = TrainingLoop(self)
+        self.training = TrainingLoop(self.engine, self.events, self.models, self.bot, self.settings.data_dir)
         await self.training.start(self.scheduler)
-        if self.mode in ("process", "external"):
-            # Without a child, jobs this server made before it stopped may not have left it: the
-            # workers take up every waiting event now rather than at their next look for strays.
-            self.worker = RemoteJobs(self.broker if self.mode == "process" else self.redis, self.settings,
-                                     spawn=self.mode == "process", start_jobs=(SWEEP_EVENTS,))
-            await self.worker.start()
+        if self.mode in (WorkerMode.CHILD, WorkerMode.WORKER) and self.engine.dialect.name == "sqlite":
+            # SQLite writes one transaction at a time anyway. With many threads, the one holding
+            # the write lock also waits for the GIL behind the others at every step, and held
+            # the lock for hundreds of milliseconds (the webhook edge waiting all along); one
+            # thread for the blocking work keeps each transaction as short as its own work.
+            to_thread.current_default_thread_limiter().total_tokens = 1
+        transport = {WorkerMode.PROCESS: self.broker, WorkerMode.EXTERNAL: self.redis}.get(self.mode)
+        jobs = build_job_runner(self.mode, self.settings, transport=transport)
+        self.use_jobs(jobs)
+        if isinstance(jobs, RemoteJobs):
+            await jobs.start()
         else:
-            if self.mode in ("child", "worker") and self.engine.dialect.name == "sqlite":
-                # SQLite writes one transaction at a time anyway. With many threads, the one holding
-                # the write lock also waits for the GIL behind the others at every step, and held
-                # the lock for hundreds of milliseconds (the webhook edge waiting all along); one
-                # thread for the blocking work keeps each transaction as short as its own work.
-                to_thread.current_default_thread_limiter().total_tokens = 1
-            self.worker = JobRunner(self.settings.worker, concurrency=self.settings.worker.concurrency)
-            self.channel_jobs = register_channel_jobs(self, self.worker)
-            jobs_from = self.broker if self.mode == "child" else self.redis if self.mode == "worker" else None
+            self.channel_jobs = register_channel_jobs(self.flow, jobs)
+            jobs_from = {WorkerMode.CHILD: self.broker, WorkerMode.WORKER: self.redis}.get(self.mode)
             if jobs_from is not None:
                 # subscribed before the sweep of stored events, so nothing falls in between
-                self._jobs = await follow_jobs(jobs_from, self.worker,
-                                               on_resubscribed=self.channel_jobs.catch_up_now)
+                self._jobs = await follow_jobs(jobs_from, jobs, on_resubscribed=self.channel_jobs.catch_up_now)
             await self.channel_jobs.sweep_at_start()
             schedule_outbox_pump(self.scheduler, self.channel_jobs)
-            schedule_care_check(self.scheduler, self)
-            schedule_sla_check(self.scheduler, self)
+            schedule_care_check(self.scheduler, self.care)
+            schedule_sla_check(self.scheduler, self.engine, self.events, self.clock, self.settings)
             schedule_stray_sweep(self.scheduler, self.channel_jobs)
         await self.scheduler.start()
         for name in self.connectors:
             log.info("channel %s is on", name)
-        if self.mode != "inline":
+        if self.mode != WorkerMode.INLINE:
             # A long-running server process: what start-up built (the NLU model, aiogram's and the
             # ORM's classes) lives as long as the process. Frozen out of the collector, it is not
             # walked by every full collection, which here took close to half a second, in the
@@ -233,6 +291,7 @@ class Runtime:
             gc.freeze()
             self._frozen = True
         self.loop_lag.start()  # after start-up's one-off work, which no request waits for
+
     async def stop(self) -> None:
         """Finish background work and release connections."""
         await self.loop_lag.stop()
