@@ -285,8 +285,8 @@ class Wiring:
         if self.mode != WorkerMode.INLINE:
             # A long-running server process: what start-up built (the NLU model, aiogram's and the
             # ORM's classes) lives as long as the process. Frozen out of the collector, it is not
-            # walked by every full collection, which here took close to half a second, in the
-            # worker with SQLite's write lock held and the webhook edge waiting behind it.
+            # walked by every full collection: a long pause, which in the worker could come with
+            # SQLite's write lock held and the webhook edge waiting behind it.
             gc.collect()
             gc.freeze()
             self._frozen = True
