@@ -41,7 +41,7 @@ async def get_events(connection: HTTPConnection) -> EventBus:
 
 
 async def get_clock(connection: HTTPConnection) -> Clock:
-    """The business clock (tests set it to a fake)."""
+    """The time source (tests set it to a fake one)."""
     return connection.app.state.wiring.clock
 
 
