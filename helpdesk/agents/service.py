@@ -10,6 +10,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
 from helpdesk.agents.models import Agent, AgentRole, AuthToken, LoginAttempt
+from helpdesk.agents.teams import set_teams
 from helpdesk.audit import service as audit
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import Conflict, TooManyRequests, Unauthorized
@@ -41,7 +42,6 @@ def create_agent(
     actor_id: int | None = None,
 ) -> Agent:
     """Create an account; the email must be new."""
-    from helpdesk.agents.teams import set_teams
 
     if get_agent_by_email(session, email) is not None:
         raise Conflict(f"an agent with email {email} already exists")

@@ -15,13 +15,14 @@ from sqlmodel import Session, select
 
 from connectors.base import ChannelConnector, ConnectorError, WebhookRequest
 from helpdesk.agents.models import AgentRole
+from helpdesk.agents.service import agent_for_token
 from helpdesk.channels.deps import ConnectorsDep, InboundEdgeDep
 from helpdesk.channels.tasks import process_event_soon
 from helpdesk.conversations.models import Conversation, Message
 from helpdesk.core.deps import SessionDep
-from helpdesk.jobs.deps import JobsDep
 from helpdesk.core.errors import Forbidden, is_infrastructure_error
 from helpdesk.customers.models import ChannelIdentity
+from helpdesk.jobs.deps import JobsDep
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,6 @@ def is_local_request(request: Request) -> bool:
 
 
 def _admin_token_check(session: Session, request: Request) -> None:
-    from helpdesk.agents.service import agent_for_token
 
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -5,25 +5,27 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from sqlmodel import Session
 
+from helpdesk.agents.deps import CurrentAgent
+from helpdesk.channels.tasks import drain_chat_soon
 from helpdesk.conversations import service
-from helpdesk.conversations.models import Conversation, ConversationState
+from helpdesk.conversations.models import Conversation, ConversationState, Message
 from helpdesk.conversations.schemas import (
     AgentMessageCreate,
     AssignRequest,
-    ConversationUpdate,
-    TagsRequest,
     ConversationDetail,
     ConversationPublic,
+    ConversationUpdate,
     ConversationsPublic,
     MessagePublic,
     NoteCreate,
+    TagsRequest,
 )
-from helpdesk.agents.deps import CurrentAgent
-from helpdesk.channels.tasks import drain_chat_soon
 from helpdesk.core.deps import EventsDep, SessionDep
+from helpdesk.core.errors import Conflict, NotFound
 from helpdesk.core.events import EventBus
-from helpdesk.jobs.deps import JobsDep
 from helpdesk.customers.models import ChannelIdentity
+from helpdesk.jobs.deps import JobsDep
+from helpdesk.outbox.queue import retry_failed
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
 
@@ -164,9 +166,6 @@ def retry_message(
     conversation_id: int, message_id: int, agent: CurrentAgent, session: SessionDep, jobs: JobsDep
 ) -> MessagePublic:
     """Send a message that finally failed once more."""
-    from helpdesk.outbox.queue import retry_failed
-    from helpdesk.conversations.models import Message
-    from helpdesk.core.errors import Conflict, NotFound
 
     conversation = service.get_conversation_for(session, agent, conversation_id)
     message = session.get(Message, message_id)

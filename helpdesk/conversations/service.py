@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import bindparam, case, func
 from sqlmodel import Session, col, select
 
+from helpdesk.agents.assignment import assign_to, auto_assign
 from helpdesk.agents.models import Agent, AgentRole, Team
-from helpdesk.agents.teams import may_see, visibility_filter
+from helpdesk.agents.teams import may_see, team_names, visibility_filter
 from helpdesk.audit import service as audit
 from helpdesk.conversations.models import (
     HUMAN_STATES,
@@ -110,7 +111,6 @@ def escalate(
     audit.record(session, "conversation_escalated", "conversation", conversation.id, actor_type=actor_type,
                  actor_id=actor_id, reason=reason, priority=str(priority))
     session.flush()
-    from helpdesk.agents.assignment import auto_assign  # assignment reads conversations: import late
 
     auto_assign(session, conversation)
     return conversation
@@ -245,8 +245,6 @@ def assign(
     team: str | None = None,
 ) -> Conversation:
     """Give the conversation to an agent, or transfer it to a team's queue."""
-    from helpdesk.agents.assignment import assign_to, auto_assign
-    from helpdesk.agents.teams import team_names
 
     if conversation.state == ConversationState.resolved:
         raise Conflict("conversation is resolved; reopen it first")

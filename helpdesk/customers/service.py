@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlmodel import Session, col, select
 
+from helpdesk.agents.models import Agent
+from helpdesk.agents.teams import visibility_filter
+from helpdesk.audit import service as audit
+from helpdesk.conversations.models import Conversation
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import BadRequest, Conflict, NotFound
 from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
-
-if TYPE_CHECKING:
-    from helpdesk.agents.models import Agent
+from helpdesk.ratings.models import Rating
+from helpdesk.shop.models import Order
 
 
 def identify_sender(
@@ -62,9 +63,6 @@ def primary_customer(session: Session, customer: Customer) -> Customer:
 
 def _moved_models() -> dict[str, type]:
     """What a merge moves to the primary, by the key it is recorded under."""
-    from helpdesk.conversations.models import Conversation
-    from helpdesk.ratings.models import Rating
-    from helpdesk.shop.models import Order
 
     return {"identities": ChannelIdentity, "conversations": Conversation, "orders": Order, "ratings": Rating}
 
@@ -86,8 +84,6 @@ def merged_customer_ids(session: Session, customer: Customer) -> list[int]:
 def may_see_customer(session: Session, agent: Agent, customer: Customer) -> bool:
     """Whether the agent may see this customer: admins always, others when they may see at least one
     of the customer's conversations (after following merges)."""
-    from helpdesk.agents.teams import visibility_filter
-    from helpdesk.conversations.models import Conversation
 
     condition = visibility_filter(session, agent, Conversation)
     if condition is None:
@@ -112,7 +108,6 @@ def merge_customers(
 ) -> Customer:
     """Fold ``secondary`` into ``primary``: identities, conversations, orders and ratings move over, and
     what moved is recorded so that :func:`split_customer` can undo it."""
-    from helpdesk.audit import service as audit
 
     primary, secondary = primary_customer(session, primary), primary_customer(session, secondary)
     if primary.id == secondary.id:
@@ -164,9 +159,6 @@ def split_customer(
 ) -> Customer:
     """Undo a merge: the rows it moved that are still on the primary go back, the fields it copied are
     restored where nobody changed them since, and the merged customer stands on its own again."""
-    from helpdesk.audit import service as audit
-    from helpdesk.conversations.models import Conversation
-    from helpdesk.ratings.models import Rating
 
     if record.split_at is not None:
         raise Conflict(f"merge {record.id} was split already")
