@@ -9,13 +9,14 @@ it and the test suite can fail the test during which it happened.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import sys
 import threading
 import time
 import traceback
+
+from helpdesk.core.aio import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,8 @@ class LoopLagMonitor:
 
     async def stop(self) -> None:
         """Stop watching."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self._stop.set()
 
     def _sample(self, loop_thread: int) -> None:

@@ -24,6 +24,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from helpdesk.core.aio import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 #: a line longer than this is refused (events and frames are small)
@@ -220,10 +222,7 @@ class BrokerClient(_Endpoint):
 
     async def aclose(self) -> None:
         """Close the connection."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(Exception):

@@ -33,6 +33,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from helpdesk.core.aio import cancel_and_wait
 from helpdesk.core.config import Settings
 from helpdesk.core.subscription import start_following
 from helpdesk.jobs.broker import LocalBroker
@@ -175,10 +176,7 @@ class RemoteJobs:
                     process.kill()
                 await process.wait()
         for task in (self._supervisor, self._sender):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
         for task in list(self._local):
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(task, 5)

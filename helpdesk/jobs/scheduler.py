@@ -15,6 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from helpdesk.core.aio import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 
@@ -81,8 +83,5 @@ class Scheduler:
 
     async def stop(self) -> None:
         """Stop the loop (work running is cancelled)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
