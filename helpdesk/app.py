@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 
@@ -9,7 +10,6 @@ from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.exc import DataError
 
 from helpdesk.agents.api import router as agents_router
@@ -20,6 +20,7 @@ from helpdesk.canned.api import router as canned_router
 from helpdesk.care.api import router as order_care_router
 from helpdesk.core.body_limits import BodyLimitMiddleware, RouteLimit
 from helpdesk.core.config import Settings, get_settings
+from helpdesk.core.db import current_revision, head_revision
 from helpdesk.customers.api import router as customers_router
 from helpdesk.core.apidocs import add_docs_pages
 from helpdesk.core.errors import CareDeskError, TooManyRequests
@@ -36,6 +37,9 @@ from helpdesk.webchat.api import router as webchat_router
 from helpdesk.wiring import Wiring
 
 log = logging.getLogger(__name__)
+
+#: how long /readyz waits for Redis to answer a ping
+READY_TIMEOUT_S = 1.0
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -89,21 +93,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["health"])
     async def readyz(request: Request) -> JSONResponse:
-        """The database answers and an NLU model is loaded."""
+        """The database answers and has every migration, an NLU model is loaded, and Redis (when
+        configured) answers; 503 naming what is not ready."""
         wiring: Wiring = request.app.state.wiring
-        checks = {"database": False, "nlu_model": wiring.models.ready}
+        checks = {"database": False, "migrations": False, "nlu_model": wiring.models.ready}
         if isinstance(wiring.worker, RemoteJobs) and wiring.worker.spawn:
             checks["worker"] = wiring.worker.alive
 
-        def ping() -> None:
+        def ping() -> bool:
             with wiring.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+                return current_revision(connection) == head_revision()
 
         try:
-            await to_thread.run_sync(ping)
+            checks["migrations"] = await to_thread.run_sync(ping)
             checks["database"] = True
         except Exception as exc:  # the reason goes to the log; the probe only needs the verdict
             log.warning("readiness: database unreachable: %s", exc)
+        if wiring.redis is not None:  # the job queue and the events between processes
+            checks["redis"] = False
+            try:
+                checks["redis"] = bool(await asyncio.wait_for(wiring.redis.ping(), READY_TIMEOUT_S))
+            except Exception as exc:
+                log.warning("readiness: Redis unreachable: %s", exc)
         ready = all(checks.values())
         return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks,
                              "model_version": wiring.models.version}, status_code=200 if ready else 503)
