@@ -22,6 +22,7 @@ from starlette.requests import HTTPConnection
 
 from helpdesk.core.clock import Clock
 from helpdesk.core.config import Settings
+from helpdesk.core.db import session_scope
 from helpdesk.core.events import EventBus
 
 
@@ -97,13 +98,8 @@ ClientAddress = Annotated[str, Depends(get_client_address)]
 
 def get_session(request: Request) -> Iterator[Session]:
     """A database session for one request, committed when the route returns without error."""
-    with Session(request.app.state.wiring.engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope(request.app.state.wiring.engine) as session:
+        yield session
 
 
 # scope="function": commit before the response is sent, so a client that acts on the response at

@@ -9,10 +9,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from sqlmodel import Session, select
@@ -23,6 +20,7 @@ from helpdesk.core.db import utcnow
 from helpdesk.agents.deps import SESSION_COOKIE
 from helpdesk.customers.models import ChannelIdentity
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.sockets import Frame, FrameReader
 
 with warnings.catch_warnings():
     # Starlette would like httpx2 for its TestClient; httpx is what the project has and works.
@@ -31,7 +29,6 @@ with warnings.catch_warnings():
 
 PASSWORD = "agent-pass-1"
 XSS = "<img src=x onerror=alert(1)>"
-Frame = dict[str, Any]
 
 
 def inbox_app(settings):
@@ -41,23 +38,8 @@ def inbox_app(settings):
     return create_app(settings)
 
 
-class LiveSocket:
+class LiveSocket(FrameReader):
     """One inbox tab's socket: frames with a time limit (a missing frame fails instead of hanging)."""
-
-    def __init__(self, session: Any):
-        self.session = session
-        self.seen: list[Frame] = []
-        self._reader = ThreadPoolExecutor(max_workers=1)
-
-    def receive(self, timeout: float = 10.0) -> Frame:
-        """The next frame."""
-        future = self._reader.submit(self.session.receive_json)
-        try:
-            frame = future.result(timeout)
-        except FutureTimeout:
-            pytest.fail(f"no frame within {timeout}s; frames so far: {self.seen}")
-        self.seen.append(frame)
-        return frame
 
     def wait_for(self, match: Callable[[Frame], bool], timeout: float = 10.0) -> list[Frame]:
         """Frames up to and including the first that matches."""

@@ -10,9 +10,6 @@ import json
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
 
 import pytest
 from sqlmodel import Session, func, select
@@ -25,33 +22,16 @@ from helpdesk.conversations import service as conversations
 from helpdesk.conversations.models import Conversation, DeliveryStatus, Message, MessageAuthor
 from helpdesk.outbox.queue import queue_outbound
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.sockets import Frame, FrameReader
 
 with warnings.catch_warnings():
     # Starlette would like httpx2 for its TestClient; httpx is what the project has and works.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
-Frame = dict[str, Any]
 
-
-class Socket:
+class Socket(FrameReader):
     """One widget connection: send frames, wait for the ones a test cares about (never forever)."""
-
-    def __init__(self, session: Any):
-        self.session = session
-        self.seen: list[Frame] = []
-        self._reader = ThreadPoolExecutor(max_workers=1)
-
-    def receive(self, timeout: float = 10.0) -> Frame:
-        """The next frame from the server."""
-        # receive_json blocks without a limit; a reader thread turns a missing frame into a failure.
-        future = self._reader.submit(self.session.receive_json)
-        try:
-            frame = future.result(timeout)
-        except FutureTimeout:
-            pytest.fail(f"no frame within {timeout}s; frames so far: {self.seen}")
-        self.seen.append(frame)
-        return frame
 
     def wait_for(self, match: Callable[[Frame], bool], timeout: float = 10.0) -> Frame:
         """Read frames until one matches; the ones before it stay in ``seen``."""
