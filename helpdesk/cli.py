@@ -37,6 +37,8 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request URL at INFO, and some platforms put the bot token in the URL path.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # one line per Alembic plugin at every start says nothing to an operator
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 @app.command()
@@ -100,20 +102,52 @@ def worker() -> None:
         pass
 
 
-def _migrate_and_admin(settings) -> None:
-    from sqlmodel import Session
+@app.command("migrate")
+def migrate_command(
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the database to accept connections.")] = 60.0,
+) -> None:
+    """Prepare the database for this version (one-shot, once per deploy): migrations, the first admin and,
+    on a fresh database, an active NLU model. Safe to run twice, or from several places at once."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
 
-    from helpdesk.agents.service import ensure_admin
     from helpdesk.channels.ledger import make_database_engine
-    from helpdesk.core.db import migrate
+    from helpdesk.deploy import prepare_database
+
+    settings = _settings()
+    _setup_logging(settings.log_level)
+    engine = make_database_engine(settings.database_url)
+    try:
+        deadline = time.monotonic() + wait
+        pause = 0.5
+        while True:
+            try:
+                with engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+                break
+            except OperationalError as exc:
+                if time.monotonic() + pause > deadline:
+                    console.print(f"[red]The database is not reachable[/red] after {wait:.0f}s: {exc.orig}")
+                    raise typer.Exit(1) from exc
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
+        started = time.perf_counter()
+        prepare_database(engine, settings.admin)
+        console.print(f"Database at the newest migration ({time.perf_counter() - started:.1f}s); "
+                      f"admin {settings.admin.email}.")
+    finally:
+        engine.dispose()
+
+
+def _migrate_and_admin(settings) -> None:
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.deploy import prepare_database
 
     engine = make_database_engine(settings.database_url)
-    migrate(engine)
-    with Session(engine) as session:
-        ensure_admin(session, email=settings.admin.email, password=settings.admin.password.get_secret_value(),
-                     name=settings.admin.name)
-        session.commit()
-    engine.dispose()
+    try:
+        prepare_database(engine, settings.admin)
+    finally:
+        engine.dispose()
 
 
 def _load_demo(settings) -> dict[str, int]:

@@ -19,14 +19,12 @@ from pathlib import Path
 from anyio import CapacityLimiter, to_thread
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from bot import ConversationEngine, Knowledge, Responses
 from bot.context import Services
 from bot.state import DialogueStateStore, RedisStateStore
 from connectors import CONNECTORS, ChannelConnector
 from helpdesk.agents.login import Logins
-from helpdesk.agents.service import ensure_admin
 from helpdesk.care.directory import DatabaseCustomerDirectory
 from helpdesk.care.listeners import register_care_listeners
 from helpdesk.care.tasks import CareSender, schedule_care_check, send_due_care_soon
@@ -45,11 +43,12 @@ from helpdesk.conversations.state_store import DatabaseStateStore
 from helpdesk.core.clock import Clock
 from helpdesk.core.config import Settings
 from helpdesk.core.crypto import SecretBox
-from helpdesk.core.db import checkpoint, migrate
+from helpdesk.core.db import checkpoint
 from helpdesk.core.events import EventBus
 from helpdesk.core.looplag import LoopLagMonitor
 from helpdesk.core.outages import when_available
 from helpdesk.core.security import PASSWORD_HASHING_CONCURRENCY, PasswordHashing
+from helpdesk.deploy import prepare_database
 from helpdesk.jobs.broker import BrokerClient, LocalBroker
 from helpdesk.jobs.remote import RemoteJobs, broker_path, follow_jobs
 from helpdesk.jobs.runner import JobRunner
@@ -226,11 +225,7 @@ class Wiring:
 
     def prepare_database(self) -> None:
         """Apply migrations and make sure the first admin exists."""
-        migrate(self.engine)
-        with Session(self.engine) as session:
-            ensure_admin(session, email=self.settings.admin.email,
-                         password=self.settings.admin.password.get_secret_value(), name=self.settings.admin.name)
-            session.commit()
+        prepare_database(self.engine, self.settings.admin)
 
     async def start(self) -> None:
         """Prepare storage, load the model and start background processing."""

@@ -152,16 +152,48 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+#: the PostgreSQL advisory lock key that serialises migrations (any constant, the same in every process)
+MIGRATION_LOCK_KEY = 0x43415245  # "CARE"
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the database schema up to the newest migration."""
+    """Bring the database schema up to the newest migration; safe when several processes do it at once.
+
+    On PostgreSQL the upgrade runs in one transaction holding an advisory lock: a second process
+    waits for the first, then finds the schema at head and does nothing (DDL is transactional there,
+    so a process killed mid-way leaves the schema as it was). On a SQLite file a lock file beside the
+    database serialises the processes on one machine.
+    """
     from alembic import command
 
+    head = head_revision()
     with engine.connect() as connection:
-        if current_revision(connection) == head_revision():
+        if current_revision(connection) == head:
             # Up to date (every start but the first after an upgrade): Alembic would load and compile
             # every migration file only to find nothing to do.
             return
     config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
+    with _migration_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+        if current_revision(connection) == head:
+            return  # another process migrated while this one waited for the lock
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive lock file beside a SQLite database file (nothing to do for other databases)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.migrate.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
