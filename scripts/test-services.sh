@@ -84,7 +84,8 @@ apt_install_missing() {
 }
 
 install_services() {
-    apt_install_missing redis-server postgresql
+    # haproxy: the load balancer in front of the app replicas of the cluster test (tests/faults)
+    apt_install_missing redis-server postgresql haproxy
 }
 
 # ---- browser (for the UI tests that are coming; off by default for now) ----

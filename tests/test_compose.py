@@ -125,8 +125,29 @@ def services(compose: dict) -> dict:
 # --------------------------------------------------------------------------
 # docker-compose.yml
 # --------------------------------------------------------------------------
-def test_compose_defines_app_worker_postgres_and_redis(services):
-    assert {"app", "worker", "postgres", "redis"} <= set(services)
+def test_compose_defines_migrate_app_worker_postgres_and_redis(services):
+    assert {"migrate", "app", "worker", "postgres", "redis"} <= set(services)
+
+
+def test_migrate_runs_once_before_app_and_worker(services):
+    def argv(cmd):
+        return cmd.split() if isinstance(cmd, str) else list(cmd)
+
+    migrate = services["migrate"]
+    assert argv(migrate["command"]) == ["caredesk", "migrate"]
+    assert str(migrate.get("restart", "no")) == "no", "a one-shot service must not be restarted"
+    assert env_of(migrate) == env_of(services["worker"]), "migrate must see the settings app and worker see"
+    assert depends_on(migrate).get("postgres", {}).get("condition") == "service_healthy"
+    for name in ("app", "worker"):
+        assert depends_on(services[name]).get("migrate", {}).get("condition") == \
+            "service_completed_successfully", name
+
+
+def test_no_service_pins_its_replica_count(services):
+    for name in ("app", "worker"):
+        deploy = services[name].get("deploy") or {}
+        assert "replicas" not in deploy, f"{name} must scale with --scale"
+        assert "container_name" not in services[name], f"{name} cannot scale with a fixed container name"
 
 
 def test_app_and_worker_run_the_same_image_built_from_the_repo_dockerfile(services):
@@ -161,10 +182,10 @@ def test_worker_waits_for_healthy_postgres_and_redis(services):
         assert deps.get(name, {}).get("condition") == "service_healthy", name
 
 
-def test_every_service_except_worker_and_rasa_has_a_healthcheck(services):
+def test_every_long_running_service_except_worker_and_rasa_has_a_healthcheck(services):
     missing = []
     for name, service in services.items():
-        if name in {"worker", "rasa"}:
+        if name in {"migrate", "worker", "rasa"}:
             continue
         check = service.get("healthcheck") or {}
         test = check.get("test")
@@ -173,9 +194,9 @@ def test_every_service_except_worker_and_rasa_has_a_healthcheck(services):
     assert not missing, f"services without a healthcheck: {missing}"
 
 
-def test_app_healthcheck_probes_healthz(services):
+def test_app_healthcheck_probes_readyz(services):
     test = services["app"]["healthcheck"]["test"]
-    assert "/healthz" in (test if isinstance(test, str) else " ".join(test))
+    assert "/readyz" in (test if isinstance(test, str) else " ".join(test))
 
 
 def test_rasa_only_starts_under_the_rasa_profile(services):
