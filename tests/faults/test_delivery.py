@@ -95,9 +95,11 @@ async def all_answered(fake: FakeTelegramAPI, expected: int, timeout: float) -> 
 
 
 async def assert_every_message_answered_once_in_order(fake: FakeTelegramAPI, crowd: Crowd, started: float,
-                                                     database: str, *processes: CareDesk) -> None:
+                                                     database: str, *processes: CareDesk,
+                                                     faults_reach_crowd: bool = True) -> None:
     """Every message the crowd got acknowledged is answered, once, in its chat's order (a repeat only
-    of a send in flight at a kill); and the faults did reach the crowd."""
+    of a send in flight at a kill); and the faults did reach the crowd (unless a load balancer is
+    there to hide them: ``faults_reach_crowd``)."""
     took = await all_answered(fake, crowd.chats * crowd.per_chat, timeout=120)
     await everything_settled(database)
     result = verdict(fake.sent_messages(), crowd.chat_ids(), crowd.per_chat)
@@ -108,7 +110,8 @@ async def assert_every_message_answered_once_in_order(fake: FakeTelegramAPI, cro
         + faults_and_duplicates(fake, crowd, started)
         + f"missing {missing_by_chat(fake.sent_messages(), crowd.chat_ids(), crowd.per_chat)}\n"
         + ledger_summary(database) + "\n" + explain(*processes))
-    assert crowd.refused, "no fault reached a delivery: the test did not test anything"
+    if faults_reach_crowd:
+        assert crowd.refused, "no fault reached a delivery: the test did not test anything"
 
 
 def explain(*processes: CareDesk) -> str:

@@ -1,0 +1,268 @@
+"""End-to-end throughput of the production stack with 1, 2 and 3 workers, against the embedded default
+in the same run; the CPU a message costs on each; recovery after a worker is SIGKILLed; and how long
+a backlog of queued messages takes to clear.
+
+Every figure is end to end: webhooks posted (acknowledged by the app), answered by the bot, and the
+answer received by the loopback fake Telegram API. The production stack runs with exactly the
+commands and settings of docker-compose.yml (tests/faults/stack.py): `caredesk migrate`, one
+`caredesk serve` in external mode, N `caredesk worker`; PostgreSQL is a scratch database on the test
+server, Redis a private redis-server. CPU per message counts the CareDesk processes (and Redis on the
+distributed path), not PostgreSQL, whose backends serve other clients too.
+
+On a 2-core machine three workers cannot run faster than two cores allow: read the scaling figures as
+what the cores let through, and the CPU per message as what more cores would buy.
+
+Prints one figure a line: `name value`.
+
+    .venv/bin/python bench/cluster_bench.py [--messages 2000] [--chats 100] [--backlog 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+from _harness import (
+    ROOT,
+    SECRET,
+    children_of,
+    cpu_seconds,
+    private_redis,
+    running_caredesk,
+    scratch_postgres,
+    telegram_update,
+)
+
+from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.faults.cluster import CareDesk, free_port
+from tests.faults.stack import process_argv, process_environment
+
+QUESTION = "bảo hành bao lâu vậy shop"
+
+
+async def post_all(http: aiohttp.ClientSession, chats: int, per_chat: int, first_update: int,
+                   first_chat: int = 7_000_000, pause_s: float = 0.0) -> dict[int, list[float]]:
+    """Every chat posts its messages one after the other (each once acknowledged), all chats at once;
+    when each was acknowledged (perf_counter), by chat."""
+    acknowledged: dict[int, list[float]] = {first_chat + n: [] for n in range(chats)}
+
+    async def chat(chat_id: int) -> None:
+        for number in range(per_chat):
+            if number and pause_s:
+                await asyncio.sleep(pause_s)
+            update = telegram_update(first_update + chat_id * 1000 + number, chat_id, QUESTION)
+            while True:
+                async with http.post("/webhooks/telegram", json=update,
+                                     headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as response:
+                    await response.read()
+                    if response.status == 200:
+                        acknowledged[chat_id].append(time.perf_counter())
+                        break
+                await asyncio.sleep(0.2)
+
+    await asyncio.gather(*(chat(first_chat + n) for n in range(chats)))
+    return acknowledged
+
+
+async def answered(fake: FakeTelegramAPI, count: int, timeout: float = 900.0) -> float:
+    """Wait until the fake received ``count`` answers; the moment it did (perf_counter)."""
+    deadline = time.perf_counter() + timeout
+    while len(fake.calls_to("sendMessage")) < count:
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"only {len(fake.calls_to('sendMessage'))} of {count} answers arrived")
+        await asyncio.sleep(0.05)
+    return time.perf_counter()
+
+
+def cpu_of(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+async def embedded(args: argparse.Namespace) -> tuple[float, float]:
+    """Messages per second and CPU ms per message on the embedded default (SQLite, a child worker)."""
+    async with running_caredesk() as harness:
+        pids = [harness.server_pid, *children_of(harness.server_pid)]
+        before = len(harness.fake.calls_to("sendMessage"))
+        cpu_before = cpu_of(pids)
+        started = time.perf_counter()
+        await post_all(harness.http, args.chats, args.messages // args.chats, first_update=1)
+        finished = await answered(harness.fake, before + args.messages)
+        cpu = cpu_of(pids) - cpu_before
+    return args.messages / (finished - started), cpu * 1000 / args.messages
+
+
+class Stack:
+    """The production stack's processes on a scratch database and a private Redis."""
+
+    def __init__(self, database_url: str, redis_url: str, redis_pid: int | None, fake: FakeTelegramAPI,
+                 workdir: Path, models_dir: Path):
+        self.workdir = workdir
+        self.redis_pid = redis_pid
+        self.port = free_port()
+        host = {key: value for key, value in os.environ.items() if not key.startswith("CAREDESK_")}
+
+        def env(service: str) -> dict[str, str]:
+            return {**host, **process_environment(
+                service, database_url=database_url, redis_url=redis_url,
+                CAREDESK_TELEGRAM__TOKEN=fake.token, CAREDESK_TELEGRAM__SECRET_TOKEN=SECRET,
+                CAREDESK_TELEGRAM__API_BASE=fake.base_url, CAREDESK_NLU__MODELS_DIR=str(models_dir),
+                CAREDESK_DATA_DIR=str(ROOT / "data"), CAREDESK_LOG_LEVEL="WARNING")}
+
+        self.env = env
+        self.app = CareDesk(process_argv("app", self.port), env("app"), workdir, "app", self.port)
+        self.workers: list[CareDesk] = []
+
+    def migrate(self) -> None:
+        migrate = CareDesk(process_argv("migrate"), self.env("migrate"), self.workdir, "migrate")
+        migrate.start()
+        if migrate.process.wait(600) != 0:
+            raise SystemExit(f"caredesk migrate failed:\n{migrate.log_tail()}")
+
+    def start_worker(self) -> CareDesk:
+        worker = CareDesk(process_argv("worker"), self.env("worker"), self.workdir, f"worker{len(self.workers) + 1}")
+        worker.start()
+        self.workers.append(worker)
+        return worker
+
+    def pids(self) -> list[int]:
+        running = [p.process.pid for p in (self.app, *self.workers) if p.process and p.process.poll() is None]
+        return running + ([self.redis_pid] if self.redis_pid else [])
+
+    def stop(self) -> None:
+        for process in (self.app, *self.workers):
+            process.kill()
+
+
+@asynccontextmanager
+async def production_stack(postgres_url: str, models_dir: Path):
+    """A fresh database, a private Redis and a fake platform; the stack migrated, its app ready."""
+    fake = FakeTelegramAPI(token="123456:CLUSTERBENCH").start()
+    workdir = Path(tempfile.mkdtemp(prefix="caredesk-cluster-bench-"))
+    with scratch_postgres(postgres_url) as database_url, private_redis() as redis_url:
+        if redis_url is None:
+            raise SystemExit("redis-server is not installed (make test installs it)")
+        redis_pid = next((int(entry.name) for entry in Path("/proc").glob("[0-9]*")
+                          if _cmdline(entry).startswith("redis-server") and f":{redis_url.split(':')[2].split('/')[0]}"
+                          in _cmdline(entry)), None)
+        stack = Stack(database_url, redis_url, redis_pid, fake, workdir, models_dir)
+        try:
+            await asyncio.to_thread(stack.migrate)
+            stack.app.start()
+            await asyncio.to_thread(stack.app.wait_ready, 120)
+            async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{stack.port}",
+                                             connector=aiohttp.TCPConnector(limit=200),
+                                             timeout=aiohttp.ClientTimeout(total=60)) as http:
+                yield stack, fake, http
+        finally:
+            stack.stop()
+            fake.stop()
+
+
+def _cmdline(entry: Path) -> str:
+    try:
+        return (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+async def distributed(args: argparse.Namespace, models_dir: Path, workers: int) -> tuple[float, float]:
+    """Messages per second and CPU ms per message with ``workers`` worker replicas."""
+    async with production_stack(args.postgres_url, models_dir) as (stack, fake, http):
+        for _ in range(workers):
+            stack.start_worker()
+        # warm: every worker has loaded its model and answers
+        await post_all(http, workers * 2, 1, first_update=1, first_chat=6_000_000)
+        await answered(fake, workers * 2)
+        cpu_before = cpu_of(stack.pids())
+        started = time.perf_counter()
+        await post_all(http, args.chats, args.messages // args.chats, first_update=10)
+        finished = await answered(fake, workers * 2 + args.messages)
+        cpu = cpu_of(stack.pids()) - cpu_before
+    return args.messages / (finished - started), cpu * 1000 / args.messages
+
+
+async def recovery(args: argparse.Namespace, models_dir: Path) -> float:
+    """Two workers under a steady flow; one is SIGKILLed: seconds from the kill until every message
+    acknowledged before it is answered (the jobs the killed worker held are taken over by the other)."""
+    async with production_stack(args.postgres_url, models_dir) as (stack, fake, http):
+        first, _second = stack.start_worker(), stack.start_worker()
+        await post_all(http, 4, 1, first_update=1, first_chat=6_000_000)
+        await answered(fake, 4)
+        flow = asyncio.create_task(post_all(http, 40, 30, first_update=10, pause_s=0.2))
+        await asyncio.sleep(3)
+        os.killpg(first.process.pid, signal.SIGKILL)
+        killed = time.perf_counter()
+        acknowledged = await flow
+        await answered(fake, 4 + 40 * 30)
+        last = killed
+        for chat_id, acks in acknowledged.items():
+            answers = [call.at for call in fake.calls_to("sendMessage")
+                       if str(call.params.get("chat_id")) == str(chat_id)]
+            # a chat's answers come in the order of its messages
+            last = max([last, *(answer for ack, answer in zip(acks, answers, strict=False) if ack <= killed)])
+        return last - killed
+
+
+async def catch_up(args: argparse.Namespace, models_dir: Path) -> tuple[float, float]:
+    """A backlog: ``args.backlog`` messages acknowledged while no worker runs; seconds to queue them and
+    seconds for three workers to answer them all."""
+    async with production_stack(args.postgres_url, models_dir) as (stack, fake, http):
+        started = time.perf_counter()
+        await post_all(http, 100, args.backlog // 100, first_update=10)
+        queued = time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in range(3):
+            stack.start_worker()
+        finished = await answered(fake, args.backlog, timeout=1800)
+    return queued, finished - started
+
+
+async def run(args: argparse.Namespace) -> None:
+    from nlu import ModelStore, load_training_data
+
+    models_dir = Path(tempfile.mkdtemp(prefix="caredesk-cluster-bench-models-"))
+    store = ModelStore(models_dir)
+    store.activate(store.train_and_add(load_training_data([ROOT / "data" / "nlu"])))
+    rate, cpu = await embedded(args)
+    print(f"embedded_msgs_per_s {rate:.1f}")
+    print(f"embedded_cpu_ms_per_msg {cpu:.2f}")
+    distributed_cpu = {}
+    for workers in args.workers:
+        d_rate, d_cpu = await distributed(args, models_dir, workers)
+        distributed_cpu[workers] = d_cpu
+        print(f"distributed_{workers}w_msgs_per_s {d_rate:.1f}")
+        print(f"distributed_{workers}w_cpu_ms_per_msg {d_cpu:.2f}")
+        print(f"distributed_{workers}w_over_embedded_rate {d_rate / rate:.2f}")
+    print(f"distributed_over_embedded_cpu_per_msg {distributed_cpu[min(distributed_cpu)] / cpu:.2f}")
+    if not args.skip_faults:
+        print(f"recovery_after_worker_kill_s {await recovery(args, models_dir):.1f}")
+        queued, cleared = await catch_up(args, models_dir)
+        print(f"backlog_{args.backlog}_queue_s {queued:.1f}")
+        print(f"backlog_{args.backlog}_catch_up_s {cleared:.1f}")
+        print(f"backlog_{args.backlog}_catch_up_msgs_per_s {args.backlog / cleared:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=2000, help="messages in each throughput run")
+    parser.add_argument("--chats", type=int, default=100, help="chats they are spread over")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3], help="worker replica counts")
+    parser.add_argument("--backlog", type=int, default=10_000, help="messages queued before workers start")
+    parser.add_argument("--skip-faults", action="store_true", help="throughput only")
+    parser.add_argument("--postgres-url", default=os.environ.get("CAREDESK_TEST_POSTGRES_URL", ""),
+                        help="a PostgreSQL server whose role may create databases (default: the test server's)")
+    args = parser.parse_args()
+    if not args.postgres_url:
+        parser.error("give --postgres-url or source var/test-services.env")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
