@@ -426,3 +426,31 @@ def test_docker_compose_config_rejects_the_file_without_secrets(tmp_path):
     result = _compose_config(tmp_path, {})
     assert result.returncode != 0
     assert any(name in result.stderr for name in REQUIRED_SECRETS), result.stderr
+
+
+# --------------------------------------------------------------------------
+# the cluster test (tests/faults/test_cluster.py) runs what compose says
+# --------------------------------------------------------------------------
+def test_the_cluster_test_runs_every_caredesk_service_of_the_compose_file(services):
+    from tests.faults.stack import CAREDESK_SERVICES
+
+    built_here = {name for name, service in services.items() if service.get("build")}
+    assert set(CAREDESK_SERVICES) == built_here
+
+
+def test_the_cluster_test_runs_each_service_with_its_compose_command_and_settings(services):
+    from tests.faults.stack import CAREDESK_SERVICES, OPERATOR_ENV, process_argv, process_environment
+
+    for name in CAREDESK_SERVICES:
+        command = services[name]["command"]
+        argv = process_argv(name, port=18000)
+        # only the published address changes: the compose network's 0.0.0.0:8000 becomes a loopback port
+        expected = [("127.0.0.1" if arg == "0.0.0.0" else "18000" if arg == "8000" else arg) for arg in command[1:]]
+        assert argv == expected, name
+        env = process_environment(name, database_url="postgresql+psycopg://test@127.0.0.1/db",
+                                  redis_url="redis://127.0.0.1:6390/0")
+        compose_env = {key: value for key, value in env_of(services[name]).items() if value is not None}
+        assert set(env) == set(compose_env), name
+        for key, value in compose_env.items():
+            if key not in {"CAREDESK_DATABASE_URL", "CAREDESK_REDIS_URL"}:
+                assert env[key] == interpolate(str(value), OPERATOR_ENV), (name, key)
