@@ -27,7 +27,8 @@ import json
 import logging
 import mimetypes
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, ClassVar, Protocol
@@ -140,6 +141,10 @@ class ZaloTokenStore(Protocol):
         """Persist a freshly issued pair (the previous refresh token is already dead)."""
         ...
 
+    def renewing(self) -> AbstractAsyncContextManager[None]:
+        """Held while a pair is renewed: one renewal at a time among every process sharing the store."""
+        ...
+
 
 class InMemoryZaloTokenStore:
     """A token store that forgets on restart: fine for tests and a single short-lived process."""
@@ -154,6 +159,11 @@ class InMemoryZaloTokenStore:
     async def save(self, tokens: ZaloTokens) -> None:
         """Keep the pair in memory."""
         self._tokens = tokens
+
+    @asynccontextmanager
+    async def renewing(self) -> AsyncIterator[None]:
+        """Nothing to share: the connector's own lock keeps this process's renewals one at a time."""
+        yield
 
 
 @dataclass
@@ -526,7 +536,7 @@ class ZaloOAConnector(ChannelConnector):
 
     async def _refresh(self, *, stale_access_token: str) -> str:
         """Renew the pair, unless another sender already did while this one waited for the lock."""
-        async with self._loop_resources().refresh_lock:
+        async with self._loop_resources().refresh_lock, self.token_store.renewing():
             # read the store again: another process sharing it may have rotated the pair already
             stored = await self.token_store.load()
             if stored is not None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
 
-from anyio import to_thread
+from anyio import CancelScope, to_thread
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from helpdesk.channels.models import ChannelCredential
 from helpdesk.core.crypto import SecretBox
-from helpdesk.core.db import utcnow
+from helpdesk.core.db import exclusive, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,3 +58,16 @@ class DatabaseCredentialStore:
     async def save(self, value: BaseModel) -> None:
         """Replace the saved credentials; durable when this returns."""
         await to_thread.run_sync(self._save, value)
+
+    @asynccontextmanager
+    async def renewing(self) -> AsyncIterator[None]:
+        """Held while the credentials are renewed: one renewal at a time among all the processes that
+        share the database (a Zalo refresh token works once: a second process renewing with the same
+        one would be refused and lose the channel)."""
+        held = ExitStack()
+        await to_thread.run_sync(held.enter_context, exclusive(self._engine, f"caredesk:credentials:{self.channel}"))
+        try:
+            yield
+        finally:
+            with CancelScope(shield=True):
+                await to_thread.run_sync(held.close)

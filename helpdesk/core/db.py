@@ -185,15 +185,60 @@ def migrate(engine: Engine) -> None:
 @contextmanager
 def _migration_lock(engine: Engine) -> Iterator[None]:
     """An exclusive lock file beside a SQLite database file (nothing to do for other databases)."""
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+    path = _lock_file(engine, "migrate")
+    if path is None:
         yield
         return
+    with _file_lock(path):
+        yield
+
+
+def _lock_file(engine: Engine, name: str) -> str | None:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return f"{database}.{name}.lock"
+
+
+@contextmanager
+def _file_lock(path: str) -> Iterator[None]:
     import fcntl
 
-    with open(f"{database}.migrate.lock", "a+b") as handle:
+    with open(path, "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit PostgreSQL advisory lock key for ``name``."""
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+@contextmanager
+def exclusive(engine: Engine, name: str) -> Iterator[None]:
+    """Held by one process at a time among all that share the database (blocking; call it in a thread).
+
+    On PostgreSQL a session advisory lock on a connection of its own, so the server frees it when the
+    holder dies; on a SQLite file an exclusive lock on a file beside it (the processes of one machine);
+    in memory, nothing to share."""
+    if engine.dialect.name == "postgresql":
+        key = lock_key(name)
+        # autocommit: no transaction stays open while the lock is held
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
+            try:
+                yield
+            finally:
+                connection.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
+        return
+    path = _lock_file(engine, name.replace(":", "-").replace("/", "-"))
+    if path is None:
+        yield
+        return
+    with _file_lock(path):
+        yield
