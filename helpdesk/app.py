@@ -28,6 +28,7 @@ from helpdesk.core.headers import SecurityHeadersMiddleware
 from helpdesk.inbox.api import inbox_static_files, router as inbox_router
 from helpdesk.jobs.remote import RemoteJobs
 from helpdesk.nlu_admin.api import router as nlu_router
+from helpdesk.ops.metrics_api import router as metrics_router
 from helpdesk.reports.api import pages as reports_pages, router as reports_router
 from helpdesk.reports.api import reports_static_files, vendor_static_files
 from helpdesk.shop.api import router as orders_router
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks,
                              "model_version": wiring.models.version}, status_code=200 if ready else 503)
 
+    app.include_router(metrics_router)
     app.include_router(agents_router)
     app.include_router(conversations_router)
     app.include_router(customers_router)

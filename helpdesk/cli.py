@@ -33,10 +33,13 @@ def _settings():
     return settings_or_exit(console)
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL at INFO, and some platforms put the bot token in the URL path.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+def _setup_logging(settings) -> str:
+    """Logging as the settings ask (CAREDESK_LOG_LEVEL, CAREDESK_LOG_FORMAT); the format chosen."""
+    from helpdesk.core.logs import log_format, setup_logging
+
+    fmt = log_format(settings.log_format, settings.environment)
+    setup_logging(settings.log_level, fmt)
+    return fmt
 
 
 @app.command()
@@ -53,14 +56,17 @@ def serve(
     if settings.worker.mode == "auto":
         # messages are processed in a child process, so acknowledgements never wait for the bot
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"mode": "process"})})
-    _setup_logging(settings.log_level)
+    from helpdesk.core.logs import uvicorn_log_config
+
+    fmt = _setup_logging(settings)
     console.print(f"CareDesk listening on http://{host}:{port}  (database: {settings.database_url.split('@')[-1]})")
+    extra = {"log_config": uvicorn_log_config(fmt)} if fmt == "json" else {}
     # proxy_headers=False: uvicorn would take X-Forwarded-For from any client on 127.0.0.1 as the
     # client's address; CareDesk believes it only from CAREDESK_TRUSTED_PROXIES (core.deps.client_address).
     # ws_max_size: uvicorn would otherwise take in web chat frames of up to 16 MiB before the socket
     # could refuse them; a larger frame closes the socket (1009)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
-                proxy_headers=False, ws_max_size=settings.limits.webchat_frame_bytes)
+                proxy_headers=False, ws_max_size=settings.limits.webchat_frame_bytes, **extra)
 
 
 @app.command()
@@ -72,11 +78,17 @@ def worker() -> None:
     if settings.worker.mode == "auto":
         # follows the jobs a server in "external" mode publishes through Redis
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"mode": "worker"})})
-    _setup_logging(settings.log_level)
+    _setup_logging(settings)
 
     async def run() -> None:
         wiring = Wiring(settings)
         await wiring.start()
+        http = None
+        if settings.worker.http_port and wiring.mode != WorkerMode.CHILD:
+            from helpdesk.ops.worker_http import WorkerHTTP
+
+            http = WorkerHTTP(wiring, settings.worker.http_host, settings.worker.http_port)
+            await http.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -92,6 +104,8 @@ def worker() -> None:
         finally:
             for wait in waits:
                 wait.cancel()
+            if http is not None:
+                await http.stop()
             await wiring.stop()
 
     try:
@@ -288,6 +302,27 @@ def set_webhook(
         raise typer.Exit(1) from exc
     console.print(f"{channel} webhook set to {url}")
     engine.dispose()
+
+
+@app.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-seal the stored channel credentials with CAREDESK_SECRET_KEY after a key rotation (the old
+    key in CAREDESK_SECRET_KEY_PREVIOUS until this has run on every database)."""
+    from helpdesk.channels.credentials import reseal_credentials
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.core.crypto import secret_box
+
+    settings = _settings()
+    engine = make_database_engine(settings.database_url)
+    try:
+        resealed, unreadable = reseal_credentials(engine, secret_box(settings))
+    finally:
+        engine.dispose()
+    console.print(f"Re-sealed with the current key: {', '.join(resealed) or 'nothing to do'}.")
+    if unreadable:
+        console.print(f"[red]Opened by none of the keys (left as they are):[/red] {', '.join(unreadable)}. "
+                      "Put the key that sealed them in CAREDESK_SECRET_KEY_PREVIOUS and run this again.")
+        raise typer.Exit(1)
 
 
 @app.command("create-agent")

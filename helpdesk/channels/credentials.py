@@ -7,7 +7,7 @@ import logging
 from anyio import to_thread
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from helpdesk.channels.models import ChannelCredential
 from helpdesk.core.crypto import SecretBox
@@ -56,3 +56,23 @@ class DatabaseCredentialStore:
     async def save(self, value: BaseModel) -> None:
         """Replace the saved credentials; durable when this returns."""
         await to_thread.run_sync(self._save, value)
+
+
+def reseal_credentials(engine: Engine, box: SecretBox) -> tuple[list[str], list[str]]:
+    """Seal every stored channel credential with the box's current key (after a secret rotation), in
+    one transaction: the channels re-sealed, and those that none of the box's keys opens (left as
+    they are). Blocking."""
+    resealed, unreadable = [], []
+    with Session(engine) as session:
+        for row in session.exec(select(ChannelCredential).order_by(ChannelCredential.channel)).all():
+            if box.sealed_with_current(row.ciphertext):
+                continue
+            try:
+                row.ciphertext = box.reseal(row.ciphertext)
+            except ValueError:
+                unreadable.append(row.channel)
+                continue
+            row.updated_at = utcnow()
+            resealed.append(row.channel)
+        session.commit()
+    return resealed, unreadable

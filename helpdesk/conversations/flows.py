@@ -34,6 +34,8 @@ from helpdesk.core.db import utcnow
 from helpdesk.core.config import WorkerSettings
 from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.core.events import EventBus
+from helpdesk.core.logs import current_conversation_id, current_event_id
+from helpdesk.core.metrics import MESSAGES_PROCESSED
 from helpdesk.customers.service import identify_sender
 from helpdesk.jobs.runner import TryAgainLater
 from helpdesk.outbox.models import OutboxItem
@@ -264,11 +266,23 @@ async def process_chat_events(flow: ConversationFlow, channel: str, sender_id: s
 async def take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
     """One waiting event's turn. A dependency that is away (database, Redis, network) is never the
     final outcome: TryAgainLater. A failure of the turn's own is counted, tried again, and parked
-    after ``CAREDESK_WORKER__MAX_ATTEMPTS`` tries."""
+    after ``CAREDESK_WORKER__MAX_ATTEMPTS`` tries. What is logged meanwhile names the event and,
+    once known, its conversation (see core.logs)."""
+    event_token = current_event_id.set(event.id)
+    conversation_token = current_conversation_id.set(None)
+    try:
+        await _take_turn(flow, event)
+    finally:
+        current_conversation_id.reset(conversation_token)
+        current_event_id.reset(event_token)
+
+
+async def _take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
     prepared = None
     events = flow.events
     try:
         prepared = await to_thread.run_sync(_prepare, flow, event)
+        current_conversation_id.set(prepared.conversation_id)
         if prepared.inbound.kind == "postback":
             connector = flow.connectors.get(prepared.inbound.channel)
             if connector is not None:
@@ -278,18 +292,23 @@ async def take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         if is_infrastructure_error(exc):
+            MESSAGES_PROCESSED.labels("retry").inc()
             raise TryAgainLater(error) from exc
         log.warning("turn of inbound event %s failed: %s", event.id, error, exc_info=True)
         try:
             parked = await to_thread.run_sync(_record_failure, flow, event, error, prepared)
         except Exception as failure:
             if is_infrastructure_error(failure):
+                MESSAGES_PROCESSED.labels("retry").inc()
                 raise TryAgainLater(error) from failure
             log.exception("recording the failure of inbound event %s failed", event.id)
             await to_thread.run_sync(_park_bare, flow, event, error)
+            MESSAGES_PROCESSED.labels("parked").inc()
             return
         if parked is None:
+            MESSAGES_PROCESSED.labels("failed").inc()
             raise TryAgainLater(error) from exc
+        MESSAGES_PROCESSED.labels("parked").inc()
         if parked.message_id is not None and event.stored_message_id is None:
             await _announce_customer_message(flow, prepared, parked.message_id)
         if parked.escalated:
@@ -297,7 +316,10 @@ async def take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
                                   reason="bot_error", priority="high")
         return
     if applied is None:
+        MESSAGES_PROCESSED.labels("duplicate").inc()
         return  # another worker processed it
+    MESSAGES_PROCESSED.labels("answered").inc()
+    log.debug("answered with %d message(s)", len(applied.message_ids))
     if event.stored_message_id is None:
         await _announce_customer_message(flow, prepared, applied.message_id)
     for message_id in applied.message_ids:

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from helpdesk.core.errors import is_infrastructure_error
+from helpdesk.core.logs import current_job
+from helpdesk.core.metrics import JOB_LATENCY_SECONDS, JOB_RUN_SECONDS
 from helpdesk.jobs.locks import KeyedLocks
 
 log = logging.getLogger(__name__)
@@ -69,10 +72,15 @@ class JobHandlers:
         if handler is None:
             log.warning("ignoring a job nobody handles: %s", name)
             return
+        # The work the handler queues runs in a task made now, which copies this context: the
+        # job's name then labels its log records and its latency (see JobRunner._run).
+        token = current_job.set(name)
         try:
             handler(args)
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring a malformed %s job: %s", name, exc)
+        finally:
+            current_job.reset(token)
 
 
 class JobRunner:
@@ -114,28 +122,35 @@ class JobRunner:
 
     def _start_job(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
         lock = self.locks.get(key)
-        task = asyncio.create_task(self._run(lock, job))
+        task = asyncio.create_task(self._run(lock, job, time.perf_counter()))
         self._tasks.add(task)
         self._idle.clear()
         task.add_done_callback(self._finished)
 
-    async def _run(self, lock: asyncio.Lock, job: Callable[[], Awaitable[None]]) -> None:
+    async def _run(self, lock: asyncio.Lock, job: Callable[[], Awaitable[None]], submitted: float) -> None:
         # The key's lock is held through the pauses, so the key's later jobs wait behind this one
         # (a chat's messages stay in order); the concurrency slot is not, so other keys go on.
+        name = current_job.get() or "other"
         pause = self.retry.retry_base_s
-        async with lock:
-            while True:
-                async with self._limit:
-                    try:
-                        await job()
-                        return
-                    except Exception as exc:
-                        if not (isinstance(exc, TryAgainLater) or is_infrastructure_error(exc)):
-                            log.exception("background job failed")
+        try:
+            async with lock:
+                while True:
+                    async with self._limit:
+                        started = time.perf_counter()
+                        try:
+                            await job()
                             return
-                        log.warning("background job will be tried again in %.1fs: %s", pause, exc)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, self.retry.retry_max_s)
+                        except Exception as exc:
+                            if not (isinstance(exc, TryAgainLater) or is_infrastructure_error(exc)):
+                                log.exception("background job failed")
+                                return
+                            log.warning("background job will be tried again in %.1fs: %s", pause, exc)
+                        finally:
+                            JOB_RUN_SECONDS.labels(name).observe(time.perf_counter() - started)
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, self.retry.retry_max_s)
+        finally:
+            JOB_LATENCY_SECONDS.labels(name).observe(time.perf_counter() - submitted)
 
     def _finished(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
