@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.core.logs import current_job
-from helpdesk.core.metrics import JOB_LATENCY_SECONDS, JOB_RUN_SECONDS
+from helpdesk.core.metrics import JOB_LATENCY_SECONDS, JOB_RUN_SECONDS, timed
 from helpdesk.jobs.locks import KeyedLocks
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class JobHandlers:
             log.warning("ignoring a job nobody handles: %s", name)
             return
         # The work the handler queues runs in a task made now, which copies this context: the
-        # job's name then labels its log records and its latency (see JobRunner._run).
+        # job's name then labels its log records and its latency (see JobRunner._start_job).
         token = current_job.set(name)
         try:
             handler(args)
@@ -122,35 +122,37 @@ class JobRunner:
 
     def _start_job(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
         lock = self.locks.get(key)
-        task = asyncio.create_task(self._run(lock, job, time.perf_counter()))
+        name = current_job.get() or "other"
+        submitted = time.perf_counter()
+
+        async def attempt() -> None:
+            with timed(JOB_RUN_SECONDS, name):
+                await job()
+
+        task = asyncio.create_task(self._run(lock, attempt))
         self._tasks.add(task)
         self._idle.clear()
+        task.add_done_callback(lambda _task: JOB_LATENCY_SECONDS.labels(name).observe(
+            time.perf_counter() - submitted))
         task.add_done_callback(self._finished)
 
-    async def _run(self, lock: asyncio.Lock, job: Callable[[], Awaitable[None]], submitted: float) -> None:
+    async def _run(self, lock: asyncio.Lock, job: Callable[[], Awaitable[None]]) -> None:
         # The key's lock is held through the pauses, so the key's later jobs wait behind this one
         # (a chat's messages stay in order); the concurrency slot is not, so other keys go on.
-        name = current_job.get() or "other"
         pause = self.retry.retry_base_s
-        try:
-            async with lock:
-                while True:
-                    async with self._limit:
-                        started = time.perf_counter()
-                        try:
-                            await job()
+        async with lock:
+            while True:
+                async with self._limit:
+                    try:
+                        await job()
+                        return
+                    except Exception as exc:
+                        if not (isinstance(exc, TryAgainLater) or is_infrastructure_error(exc)):
+                            log.exception("background job failed")
                             return
-                        except Exception as exc:
-                            if not (isinstance(exc, TryAgainLater) or is_infrastructure_error(exc)):
-                                log.exception("background job failed")
-                                return
-                            log.warning("background job will be tried again in %.1fs: %s", pause, exc)
-                        finally:
-                            JOB_RUN_SECONDS.labels(name).observe(time.perf_counter() - started)
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, self.retry.retry_max_s)
-        finally:
-            JOB_LATENCY_SECONDS.labels(name).observe(time.perf_counter() - submitted)
+                        log.warning("background job will be tried again in %.1fs: %s", pause, exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, self.retry.retry_max_s)
 
     def _finished(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)

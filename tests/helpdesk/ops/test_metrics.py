@@ -3,7 +3,12 @@ only to private networks or with the metrics token."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session
 
@@ -134,3 +139,25 @@ async def test_with_a_token_only_the_token_opens_metrics(make_settings):
         async with client_from(client.app, "203.0.113.7",
                                headers={"Authorization": "Bearer scrape-token-123"}) as remote:
             assert (await remote.get("/metrics")).status_code == 200
+
+
+@pytest.mark.slow  # starts a Python process
+def test_a_childs_figures_are_added_to_this_processs_not_listed_twice(tmp_path):
+    """What a worker child counted (in its PROMETHEUS_MULTIPROC_DIR files) and what this process
+    counted come out as one family, the equal series summed."""
+    from prometheus_client import REGISTRY
+
+    from helpdesk.core.metrics import MESSAGES_PROCESSED, render_metrics
+
+    child = subprocess.run([sys.executable, "-c", "from helpdesk.core.metrics import MESSAGES_PROCESSED as m; "
+                            "m.labels('answered').inc(2); m.labels('parked').inc()"],
+                           env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}, capture_output=True,
+                           text=True, timeout=60)
+    assert child.returncode == 0, child.stderr
+    MESSAGES_PROCESSED.labels("answered").inc()
+    own = REGISTRY.get_sample_value("caredesk_messages_processed_total", {"outcome": "answered"})
+    text = render_metrics(child_dir=str(tmp_path)).decode()
+    assert len([line for line in text.splitlines() if line.startswith("# TYPE caredesk_messages_processed")]) == 1
+    scrape = samples(text)
+    assert value(scrape, "caredesk_messages_processed_total", outcome="answered") == own + 2
+    assert value(scrape, "caredesk_messages_processed_total", outcome="parked") >= 1

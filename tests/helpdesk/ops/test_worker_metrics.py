@@ -32,7 +32,8 @@ def test_the_child_workers_figures_are_in_the_servers_scrape(make_settings, fake
                                        "api_base": fake_telegram.base_url})
     with LiveServer(settings) as server:
         wait_until(lambda: httpx.get(f"{server.url}/readyz").status_code == 200, 60, "worker never became ready")
-        before = samples(httpx.get(f"{server.url}/metrics").text)
+        first = httpx.get(f"{server.url}/metrics").text
+        before = samples(first)
         for index in range(3):
             assert post_update(server, telegram_update(300 + index, 31337, f"bảo hành bao lâu {index}")).status_code == 200
         wait_until(lambda: len(fake_telegram.sent_messages(31337)) >= 3, 30, "no replies")
@@ -46,6 +47,8 @@ def test_the_child_workers_figures_are_in_the_servers_scrape(make_settings, fake
             before, "caredesk_job_latency_seconds_count", job="inbound_event") >= 3
         assert value(after, "caredesk_webhook_ack_seconds_count", channel="telegram") - value(
             before, "caredesk_webhook_ack_seconds_count", channel="telegram") == 3
+        text = httpx.get(f"{server.url}/metrics").text
+        assert text.count("# TYPE caredesk_job_latency_seconds histogram") == 1  # one family for both processes
         metrics_dir = server.server.config.app.state.wiring.metrics_dir
         assert metrics_dir and os.listdir(metrics_dir)
     assert not os.path.exists(metrics_dir)  # removed when the server stops
