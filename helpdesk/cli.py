@@ -33,13 +33,14 @@ def _settings():
     return settings_or_exit(console)
 
 
-def _setup_logging(settings) -> str:
-    """Logging as the settings ask (CAREDESK_LOG_LEVEL, CAREDESK_LOG_FORMAT); the format chosen."""
+def _setup_logging(level: str, fmt: str = "text", environment: str = "development") -> str:
+    """Logging at ``level`` in ``fmt`` (CAREDESK_LOG_FORMAT: ``auto`` follows ``environment``); the
+    format chosen."""
     from helpdesk.core.logs import log_format, setup_logging
 
-    fmt = log_format(settings.log_format, settings.environment)
-    setup_logging(settings.log_level, fmt)
-    return fmt
+    chosen = log_format(fmt, environment)
+    setup_logging(level, chosen)
+    return chosen
 
 
 @app.command()
@@ -58,7 +59,7 @@ def serve(
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"mode": "process"})})
     from helpdesk.core.logs import uvicorn_log_config
 
-    fmt = _setup_logging(settings)
+    fmt = _setup_logging(settings.log_level, settings.log_format, settings.environment)
     console.print(f"CareDesk listening on http://{host}:{port}  (database: {settings.database_url.split('@')[-1]})")
     extra = {"log_config": uvicorn_log_config(fmt)} if fmt == "json" else {}
     # proxy_headers=False: uvicorn would take X-Forwarded-For from any client on 127.0.0.1 as the
@@ -78,7 +79,7 @@ def worker() -> None:
     if settings.worker.mode == "auto":
         # follows the jobs a server in "external" mode publishes through Redis
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"mode": "worker"})})
-    _setup_logging(settings)
+    _setup_logging(settings.log_level, settings.log_format, settings.environment)
 
     async def run() -> None:
         wiring = Wiring(settings)

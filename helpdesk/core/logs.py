@@ -71,6 +71,8 @@ def setup_logging(level: str, fmt: str = "text") -> None:
     root.setLevel(level.upper())
     # httpx logs every request URL at INFO, and some platforms put the bot token in the URL path.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # one line per Alembic plugin at every start says nothing to an operator
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def uvicorn_log_config(fmt: str) -> dict[str, Any] | None:

@@ -10,38 +10,14 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from helpdesk.core.db import current_revision, head_revision
 from helpdesk.core.errors import CareDeskError
-from helpdesk.ops.metrics_api import REDIS_TIMEOUT_S, router as metrics_router
+from helpdesk.ops.health import readiness
+from helpdesk.ops.metrics_api import router as metrics_router
 
 log = logging.getLogger(__name__)
-
-
-async def readiness(wiring: Any) -> dict[str, bool]:
-    """What a worker needs to do its jobs: the database with every migration, an NLU model, and
-    Redis when configured (the jobs come through it)."""
-    checks = {"database": False, "migrations": False, "nlu_model": wiring.models.ready}
-
-    def at_head() -> bool:
-        with wiring.engine.connect() as connection:
-            return current_revision(connection) == head_revision()
-
-    try:
-        checks["migrations"] = await to_thread.run_sync(at_head)
-        checks["database"] = True
-    except Exception as exc:
-        log.warning("readiness: database unreachable: %s", exc)
-    if wiring.redis is not None:
-        checks["redis"] = False
-        try:
-            checks["redis"] = bool(await asyncio.wait_for(wiring.redis.ping(), REDIS_TIMEOUT_S))
-        except Exception as exc:
-            log.warning("readiness: Redis unreachable: %s", exc)
-    return checks
 
 
 def worker_http_app(wiring: Any) -> FastAPI:

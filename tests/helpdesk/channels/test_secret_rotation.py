@@ -89,3 +89,20 @@ def test_a_web_chat_visitor_keeps_their_chat_across_a_rotation():
     session = webchat.new_session(OLD_KEY)
     assert webchat.visitor_for_token(NEW_KEY, session.token) is None
     assert webchat.visitor_for_token(NEW_KEY, session.token, [OLD_KEY]) == session.visitor_id
+
+
+async def test_an_inbox_page_opened_before_a_rotation_keeps_working(make_settings):
+    """A browser session's CSRF token was made with the key of its day: it is still accepted while that
+    key is a previous one, and refused once it is gone."""
+    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, start_client
+
+    async for client in start_client(make_settings(secret_key=OLD_KEY)):
+        login = await client.post("/api/auth/session", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        assert login.status_code == 200
+        cookies, csrf = dict(client.cookies), login.json()["csrf_token"]
+    async for client in start_client(make_settings(secret_key=NEW_KEY)):
+        client.cookies.update(cookies)
+        assert (await client.post("/api/auth/logout", headers={"X-CSRF-Token": csrf})).status_code == 403
+    async for client in start_client(make_settings(secret_key=NEW_KEY, secret_key_previous=[OLD_KEY])):
+        client.cookies.update(cookies)
+        assert (await client.post("/api/auth/logout", headers={"X-CSRF-Token": csrf})).status_code == 204
