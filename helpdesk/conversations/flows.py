@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -35,7 +36,7 @@ from helpdesk.core.config import WorkerSettings
 from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.core.events import EventBus
 from helpdesk.core.logs import current_conversation_id, current_event_id
-from helpdesk.core.metrics import MESSAGES_PROCESSED
+from helpdesk.core.metrics import MESSAGE_ANSWER_SECONDS, MESSAGES_PROCESSED
 from helpdesk.customers.service import identify_sender
 from helpdesk.jobs.runner import TryAgainLater
 from helpdesk.outbox.models import OutboxItem
@@ -99,6 +100,8 @@ class WaitingEvent(NamedTuple):
     attempts: int | None
     #: the customer's message, when parking the event stored it
     stored_message_id: int | None
+    #: when the webhook edge stored it
+    received_at: datetime | None = None
 
 
 
@@ -114,7 +117,7 @@ def next_waiting_event(flow: ConversationFlow, channel: str, sender_id: str, up_
     with flow.engine.connect() as connection:
         row = connection.execute(turns.NEXT_WAITING, {"channel": channel, "sender_id": sender_id,
                                                       "floor": floor, "up_to": up_to_id}).first()
-    return None if row is None else WaitingEvent(row.id, row.message, row.attempts, row.message_id)
+    return None if row is None else WaitingEvent(row.id, row.message, row.attempts, row.message_id, row.received_at)
 
 
 def _prepare(flow: ConversationFlow, event: WaitingEvent) -> _Prepared:
@@ -319,6 +322,8 @@ async def _take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
         MESSAGES_PROCESSED.labels("duplicate").inc()
         return  # another worker processed it
     MESSAGES_PROCESSED.labels("answered").inc()
+    if event.received_at is not None:  # across processes and replicas: the clocks of one database's hosts
+        MESSAGE_ANSWER_SECONDS.observe(max(0.0, (utcnow() - event.received_at).total_seconds()))
     log.debug("answered with %d message(s)", len(applied.message_ids))
     if event.stored_message_id is None:
         await _announce_customer_message(flow, prepared, applied.message_id)

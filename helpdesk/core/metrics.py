@@ -37,6 +37,10 @@ JOB_LATENCY_SECONDS = Histogram(
 JOB_RUN_SECONDS = Histogram(
     "caredesk_job_run_seconds", "Running time of a job's attempts (without the waits), by job name.",
     ["job"], buckets=_JOB_BUCKETS)
+MESSAGE_ANSWER_SECONDS = Histogram(
+    "caredesk_message_answer_seconds", "Time from a customer message stored by the webhook edge to the end "
+    "of its turn (the answer stored, its replies sent or queued), whichever process or replica ran it.",
+    buckets=_JOB_BUCKETS)
 MESSAGES_PROCESSED = Counter(
     "caredesk_messages_processed", "Customer messages (inbound events) whose turn ended, by outcome: "
     "answered, duplicate (another worker had settled it), failed (a failure of its own, tried again), "

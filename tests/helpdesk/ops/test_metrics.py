@@ -51,6 +51,8 @@ async def test_a_webhook_turn_shows_in_ack_latency_job_latency_and_messages_answ
     assert grew("caredesk_job_latency_seconds_count", job="inbound_event") == 1
     assert grew("caredesk_job_run_seconds_count", job="inbound_event") == 1
     assert grew("caredesk_messages_processed_total", outcome="answered") == 1
+    assert grew("caredesk_message_answer_seconds_count") == 1
+    assert 0 < grew("caredesk_message_answer_seconds_sum") < 30  # stored at the webhook, answered since
     assert value(after, "caredesk_queue_depth", queue="events") == 0
     assert value(after, "caredesk_queue_depth", queue="outbox_waiting") == 0
 
