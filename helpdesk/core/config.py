@@ -102,7 +102,7 @@ class WorkerSettings(BaseModel):
 
 class MetricsSettings(BaseModel):
     """Who may read ``/metrics`` (``CAREDESK_METRICS__...``). Without a token: clients on loopback or
-    a private network (RFC 1918, IPv6 unique-local and link-local), as CAREDESK_TRUSTED_PROXIES
+    a private network (RFC 1918, link-local, IPv6 unique-local), as CAREDESK_TRUSTED_PROXIES
     names the client; a request a proxy forwards that is not trusted is refused. With a token: only
     requests with ``Authorization: Bearer <token>``, from anywhere."""
 
