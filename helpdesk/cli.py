@@ -83,13 +83,22 @@ def worker() -> None:
 
     async def run() -> None:
         wiring = Wiring(settings)
-        await wiring.start()
-        http = None
-        if settings.worker.http_port and wiring.mode != WorkerMode.CHILD:
-            from helpdesk.ops.worker_http import WorkerHTTP
+        if not settings.worker.http_port or wiring.mode == WorkerMode.CHILD:
+            await work(wiring)
+            return
+        from helpdesk.ops.worker_http import WorkerHTTP
 
-            http = WorkerHTTP(wiring, settings.worker.http_host, settings.worker.http_port)
-            await http.start()
+        # listening before start-up, which may wait for the database: /healthz answers at once, and
+        # /readyz says 503 until the database, the model and Redis are there
+        http = WorkerHTTP(wiring, settings.worker.http_host, settings.worker.http_port)
+        await http.start()
+        try:
+            await work(wiring)
+        finally:
+            await http.stop()
+
+    async def work(wiring: Wiring) -> None:
+        await wiring.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -105,8 +114,6 @@ def worker() -> None:
         finally:
             for wait in waits:
                 wait.cancel()
-            if http is not None:
-                await http.stop()
             await wiring.stop()
 
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,11 +64,18 @@ class WorkerHTTP:
 
     async def start(self) -> None:
         """Listen; returns once the port is open (raises if it cannot be)."""
-        self._task = asyncio.create_task(self.server.serve(), name="caredesk-worker-http")
+        host, port = self.server.config.host, self.server.config.port
+        # bound here rather than by uvicorn, which would exit the whole process on a port in use
+        try:
+            listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+        except OSError as exc:
+            raise RuntimeError(f"the worker's HTTP server cannot listen on {host}:{port} "
+                               f"(CAREDESK_WORKER__HTTP_PORT): {exc}") from exc
+        self._task = asyncio.create_task(self.server.serve(sockets=[listener]), name="caredesk-worker-http")
         while not self.server.started:
             if self._task.done():
-                self._task.result()  # e.g. the port is taken: raise why
-                raise RuntimeError(f"the worker's HTTP server did not start on port {self.server.config.port}")
+                self._task.result()
+                raise RuntimeError("the worker's HTTP server stopped while starting")
             await asyncio.sleep(0.02)
 
     async def stop(self) -> None:

@@ -77,9 +77,10 @@ def test_caredesk_worker_serves_probes_and_metrics_and_logs_json(make_settings, 
                 return None
 
         try:
+            # the port opens before start-up (which may wait for the database): alive first, ready later
             wait_until(lambda: answers("/healthz"), 60, "the worker's port never opened")
-            ready = answers("/readyz")
-            assert ready.status_code == 200, ready.text
+            ready = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(answers("/readyz")), 60,
+                               "the worker never became ready")
             assert ready.json()["checks"] == {"database": True, "migrations": True, "nlu_model": True, "redis": True}
             assert post_update(server, telegram_update(601, 9002, "bảo hành bao lâu vậy shop")).status_code == 200
             wait_until(lambda: fake_telegram.sent_messages(9002), 30, "the worker never answered")
@@ -96,3 +97,18 @@ def test_caredesk_worker_serves_probes_and_metrics_and_logs_json(make_settings, 
         assert code == 0, log
         entries = [json.loads(line) for line in log if line.strip()]  # every line is a JSON object
         assert entries and all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
+
+
+def test_a_worker_whose_port_is_taken_stops_saying_so(make_settings, redis_url):
+    settings = make_settings(worker={"mode": "external"}, redis_url=redis_url)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {key: value for key, value in os.environ.items() if not key.startswith("CAREDESK_")}
+        env.update(settings_environment(settings))
+        env.update({"CAREDESK_WORKER__MODE": "auto", "CAREDESK_WORKER__HTTP_PORT": str(taken.getsockname()[1]),
+                    "CAREDESK_WORKER__HTTP_HOST": "127.0.0.1"})
+        result = subprocess.run([sys.executable, "-c", "from helpdesk.cli import app; app()", "worker"], env=env,
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "CAREDESK_WORKER__HTTP_PORT" in result.stderr and "worker running" not in result.stdout
