@@ -70,7 +70,7 @@ def _merged(families: Iterable[Metric]) -> list[Metric]:
     merged: dict[str, Metric] = {}
     values: dict[str, dict[tuple, float]] = {}
     for family in families:
-        target = merged.setdefault(family.name, Metric(family.name, family.documentation, family.type, family.unit))
+        merged.setdefault(family.name, Metric(family.name, family.documentation, family.type, family.unit))
         sums = values.setdefault(family.name, {})
         for sample in family.samples:
             if sample.name.endswith("_created"):
