@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import asynccontextmanager
 
-from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -20,7 +18,6 @@ from helpdesk.canned.api import router as canned_router
 from helpdesk.care.api import router as order_care_router
 from helpdesk.core.body_limits import BodyLimitMiddleware, RouteLimit
 from helpdesk.core.config import Settings, get_settings
-from helpdesk.core.db import current_revision, head_revision
 from helpdesk.customers.api import router as customers_router
 from helpdesk.core.apidocs import add_docs_pages
 from helpdesk.core.errors import CareDeskError, TooManyRequests
@@ -28,6 +25,8 @@ from helpdesk.core.headers import SecurityHeadersMiddleware
 from helpdesk.inbox.api import inbox_static_files, router as inbox_router
 from helpdesk.jobs.remote import RemoteJobs
 from helpdesk.nlu_admin.api import router as nlu_router
+from helpdesk.ops.health import readiness
+from helpdesk.ops.metrics_api import router as metrics_router
 from helpdesk.reports.api import pages as reports_pages, router as reports_router
 from helpdesk.reports.api import reports_static_files, vendor_static_files
 from helpdesk.shop.api import router as orders_router
@@ -37,10 +36,6 @@ from helpdesk.webchat.api import router as webchat_router
 from helpdesk.wiring import Wiring
 
 log = logging.getLogger(__name__)
-
-#: how long /readyz waits for Redis to answer a ping
-READY_TIMEOUT_S = 1.0
-
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; its wiring (``app.state.wiring``) starts and stops with it."""
@@ -96,29 +91,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The database answers and has every migration, an NLU model is loaded, and Redis (when
         configured) answers; 503 naming what is not ready."""
         wiring: Wiring = request.app.state.wiring
-        checks = {"database": False, "migrations": False, "nlu_model": wiring.models.ready}
+        checks = await readiness(wiring)
         if isinstance(wiring.worker, RemoteJobs) and wiring.worker.spawn:
             checks["worker"] = wiring.worker.alive
-
-        def ping() -> bool:
-            with wiring.engine.connect() as connection:
-                return current_revision(connection) == head_revision()
-
-        try:
-            checks["migrations"] = await to_thread.run_sync(ping)
-            checks["database"] = True
-        except Exception as exc:  # the reason goes to the log; the probe only needs the verdict
-            log.warning("readiness: database unreachable: %s", exc)
-        if wiring.redis is not None:  # the job queue and the events between processes
-            checks["redis"] = False
-            try:
-                checks["redis"] = bool(await asyncio.wait_for(wiring.redis.ping(), READY_TIMEOUT_S))
-            except Exception as exc:
-                log.warning("readiness: Redis unreachable: %s", exc)
         ready = all(checks.values())
         return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks,
                              "model_version": wiring.models.version}, status_code=200 if ready else 503)
 
+    app.include_router(metrics_router)
     app.include_router(agents_router)
     app.include_router(conversations_router)
     app.include_router(customers_router)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 import threading
@@ -33,12 +32,14 @@ def _settings():
     return settings_or_exit(console)
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL at INFO, and some platforms put the bot token in the URL path.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # one line per Alembic plugin at every start says nothing to an operator
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+def _setup_logging(level: str, fmt: str = "text", environment: str = "development") -> str:
+    """Logging at ``level`` in ``fmt`` (CAREDESK_LOG_FORMAT: ``auto`` follows ``environment``); the
+    format chosen."""
+    from helpdesk.core.logs import log_format, setup_logging
+
+    chosen = log_format(fmt, environment)
+    setup_logging(level, chosen)
+    return chosen
 
 
 @app.command()
@@ -55,14 +56,17 @@ def serve(
     if settings.worker.mode == "auto":
         # messages are processed in a child process, so acknowledgements never wait for the bot
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"mode": "process"})})
-    _setup_logging(settings.log_level)
+    from helpdesk.core.logs import uvicorn_log_config
+
+    fmt = _setup_logging(settings.log_level, settings.log_format, settings.environment)
     console.print(f"CareDesk listening on http://{host}:{port}  (database: {settings.database_url.split('@')[-1]})")
+    extra = {"log_config": uvicorn_log_config(fmt)} if fmt == "json" else {}
     # proxy_headers=False: uvicorn would take X-Forwarded-For from any client on 127.0.0.1 as the
     # client's address; CareDesk believes it only from CAREDESK_TRUSTED_PROXIES (core.deps.client_address).
     # ws_max_size: uvicorn would otherwise take in web chat frames of up to 16 MiB before the socket
     # could refuse them; a larger frame closes the socket (1009)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
-                proxy_headers=False, ws_max_size=settings.limits.webchat_frame_bytes)
+                proxy_headers=False, ws_max_size=settings.limits.webchat_frame_bytes, **extra)
 
 
 @app.command()
@@ -74,10 +78,25 @@ def worker() -> None:
     if settings.worker.mode == "auto":
         # follows the jobs a server in "external" mode publishes through Redis
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"mode": "worker"})})
-    _setup_logging(settings.log_level)
+    _setup_logging(settings.log_level, settings.log_format, settings.environment)
 
     async def run() -> None:
         wiring = Wiring(settings)
+        if not settings.worker.http_port or wiring.mode == WorkerMode.CHILD:
+            await work(wiring)
+            return
+        from helpdesk.ops.worker_http import WorkerHTTP
+
+        # listening before start-up, which may wait for the database: /healthz answers at once, and
+        # /readyz says 503 until the database, the model and Redis are there
+        http = WorkerHTTP(wiring, settings.worker.http_host, settings.worker.http_port)
+        await http.start()
+        try:
+            await work(wiring)
+        finally:
+            await http.stop()
+
+    async def work(wiring: Wiring) -> None:
         await wiring.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -115,7 +134,7 @@ def migrate_command(
     from helpdesk.deploy import prepare_database
 
     settings = _settings()
-    _setup_logging(settings.log_level)
+    _setup_logging(settings.log_level, settings.log_format, settings.environment)
     engine = make_database_engine(settings.database_url)
     try:
         deadline = time.monotonic() + wait
@@ -322,6 +341,27 @@ def set_webhook(
         raise typer.Exit(1) from exc
     console.print(f"{channel} webhook set to {url}")
     engine.dispose()
+
+
+@app.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-seal the stored channel credentials with CAREDESK_SECRET_KEY after a key rotation (the old
+    key in CAREDESK_SECRET_KEY_PREVIOUS until this has run on every database)."""
+    from helpdesk.channels.credentials import reseal_credentials
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.core.crypto import secret_box
+
+    settings = _settings()
+    engine = make_database_engine(settings.database_url)
+    try:
+        resealed, unreadable = reseal_credentials(engine, secret_box(settings))
+    finally:
+        engine.dispose()
+    console.print(f"Re-sealed with the current key: {', '.join(resealed) or 'nothing to do'}.")
+    if unreadable:
+        console.print(f"[red]Opened by none of the keys (left as they are):[/red] {', '.join(unreadable)}. "
+                      "Put the key that sealed them in CAREDESK_SECRET_KEY_PREVIOUS and run this again.")
+        raise typer.Exit(1)
 
 
 @app.command("create-agent")

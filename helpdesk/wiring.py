@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import shutil
+import tempfile
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
@@ -42,7 +44,8 @@ from helpdesk.conversations.flows import ConversationFlow
 from helpdesk.conversations.state_store import DatabaseStateStore
 from helpdesk.core.clock import Clock
 from helpdesk.core.config import Settings
-from helpdesk.core.crypto import SecretBox
+from helpdesk.core.crypto import secret_box
+from helpdesk.core.metrics import MULTIPROC_ENV
 from helpdesk.core.db import checkpoint
 from helpdesk.core.events import EventBus
 from helpdesk.core.looplag import LoopLagMonitor
@@ -105,7 +108,7 @@ class ConnectorServices:
     def __init__(self, settings: Settings, engine: Engine):
         self.environment = settings.environment
         self._engine = engine
-        self._box = SecretBox(settings.secret_key.get_secret_value())
+        self._box = secret_box(settings)
 
     def credential_store(self, channel: str, model: type[BaseModel]) -> DatabaseCredentialStore:
         """The channel's credentials, encrypted with the secret key, in this database."""
@@ -216,6 +219,8 @@ class Wiring:
         self.logins: Logins | None = None
         self._jobs: asyncio.Task | None = None
         self._frozen = False
+        #: where a worker child writes its metrics (process mode), read at each scrape of /metrics
+        self.metrics_dir: str | None = None
 
     def use_jobs(self, jobs: JobRunner | RemoteJobs) -> None:
         """Hand background work to ``jobs`` from now on (the domains that queue work hold it too)."""
@@ -260,6 +265,10 @@ class Wiring:
             to_thread.current_default_thread_limiter().total_tokens = 1
         transport = {WorkerMode.PROCESS: self.broker, WorkerMode.EXTERNAL: self.redis}.get(self.mode)
         jobs = build_job_runner(self.mode, self.settings, transport=transport)
+        if isinstance(jobs, RemoteJobs) and jobs.spawn:
+            # the child's metrics reach this process's /metrics through files (see core.metrics)
+            self.metrics_dir = tempfile.mkdtemp(prefix="caredesk-metrics-")
+            jobs.child_env[MULTIPROC_ENV] = self.metrics_dir
         self.use_jobs(jobs)
         if isinstance(jobs, RemoteJobs):
             await jobs.start()
@@ -314,3 +323,6 @@ class Wiring:
             self.edge_writer.close()
         if self.edge_engine is not self.engine:
             self.edge_engine.dispose()
+        if self.metrics_dir is not None:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+            self.metrics_dir = None

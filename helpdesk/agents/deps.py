@@ -55,9 +55,11 @@ def get_current_agent(
         raise Unauthorized("missing bearer token or session")
     agent = agent_for_token(session, cookie, kind="session")
     if request.method in UNSAFE_METHODS:
-        secret = settings.secret_key.get_secret_value()
+        # a page loaded before a secret rotation still holds a token made with the previous key
+        keys = [settings.secret_key, *settings.secret_key_previous]
         given = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(given.encode(), csrf_token_for(secret, cookie).encode()):
+        if not any(hmac.compare_digest(given.encode(), csrf_token_for(key.get_secret_value(), cookie).encode())
+                   for key in keys):
             raise Forbidden("missing or wrong CSRF token (send the X-CSRF-Token header)")
     return agent
 

@@ -9,7 +9,7 @@ from contextlib import ExitStack, asynccontextmanager
 from anyio import CancelScope, to_thread
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from helpdesk.channels.models import ChannelCredential
 from helpdesk.core.crypto import SecretBox
@@ -71,3 +71,22 @@ class DatabaseCredentialStore:
         finally:
             with CancelScope(shield=True):
                 await to_thread.run_sync(held.close)
+
+def reseal_credentials(engine: Engine, box: SecretBox) -> tuple[list[str], list[str]]:
+    """Seal every stored channel credential with the box's current key (after a secret rotation), in
+    one transaction: the channels re-sealed, and those that none of the box's keys opens (left as
+    they are). Blocking."""
+    resealed, unreadable = [], []
+    with Session(engine) as session:
+        for row in session.exec(select(ChannelCredential).order_by(ChannelCredential.channel)).all():
+            if box.sealed_with_current(row.ciphertext):
+                continue
+            try:
+                row.ciphertext = box.reseal(row.ciphertext)
+            except ValueError:
+                unreadable.append(row.channel)
+                continue
+            row.updated_at = utcnow()
+            resealed.append(row.channel)
+        session.commit()
+    return resealed, unreadable

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from helpdesk.channels import service as channels
 from helpdesk.conversations.flows import ConversationFlow, process_chat_events
 from helpdesk.core.errors import is_infrastructure_error
+from helpdesk.core.logs import current_job
 from helpdesk.jobs.runner import JobQueue, JobRunner
 from helpdesk.jobs.scheduler import Scheduler
 
@@ -92,7 +93,12 @@ class ChannelJobs:
             finally:
                 self._queued_events.discard(event_id)
 
-        self.runner.submit(chat_key(channel, sender_id), job)
+        # named as a dispatched one is, also when the stray sweep submits it (logs and metrics)
+        token = current_job.set(INBOUND_EVENT)
+        try:
+            self.runner.submit(chat_key(channel, sender_id), job)
+        finally:
+            current_job.reset(token)
 
     def _submit_typing_off(self, channel: str, recipient_id: str) -> None:
         self.runner.submit(chat_key(channel, recipient_id), lambda: self._typing_off(channel, recipient_id))

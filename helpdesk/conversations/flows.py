@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -34,6 +35,8 @@ from helpdesk.core.db import utcnow
 from helpdesk.core.config import WorkerSettings
 from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.core.events import EventBus
+from helpdesk.core.logs import current_conversation_id, current_event_id
+from helpdesk.core.metrics import MESSAGE_ANSWER_SECONDS, MESSAGES_PROCESSED
 from helpdesk.customers.service import identify_sender
 from helpdesk.jobs.runner import TryAgainLater
 from helpdesk.outbox.models import OutboxItem
@@ -97,6 +100,8 @@ class WaitingEvent(NamedTuple):
     attempts: int | None
     #: the customer's message, when parking the event stored it
     stored_message_id: int | None
+    #: when the webhook edge stored it
+    received_at: datetime | None = None
 
 
 
@@ -112,7 +117,7 @@ def next_waiting_event(flow: ConversationFlow, channel: str, sender_id: str, up_
     with flow.engine.connect() as connection:
         row = connection.execute(turns.NEXT_WAITING, {"channel": channel, "sender_id": sender_id,
                                                       "floor": floor, "up_to": up_to_id}).first()
-    return None if row is None else WaitingEvent(row.id, row.message, row.attempts, row.message_id)
+    return None if row is None else WaitingEvent(row.id, row.message, row.attempts, row.message_id, row.received_at)
 
 
 def _prepare(flow: ConversationFlow, event: WaitingEvent) -> _Prepared:
@@ -264,11 +269,23 @@ async def process_chat_events(flow: ConversationFlow, channel: str, sender_id: s
 async def take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
     """One waiting event's turn. A dependency that is away (database, Redis, network) is never the
     final outcome: TryAgainLater. A failure of the turn's own is counted, tried again, and parked
-    after ``CAREDESK_WORKER__MAX_ATTEMPTS`` tries."""
+    after ``CAREDESK_WORKER__MAX_ATTEMPTS`` tries. What is logged meanwhile names the event and,
+    once known, its conversation (see core.logs)."""
+    event_token = current_event_id.set(event.id)
+    conversation_token = current_conversation_id.set(None)
+    try:
+        await _take_turn(flow, event)
+    finally:
+        current_conversation_id.reset(conversation_token)
+        current_event_id.reset(event_token)
+
+
+async def _take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
     prepared = None
     events = flow.events
     try:
         prepared = await to_thread.run_sync(_prepare, flow, event)
+        current_conversation_id.set(prepared.conversation_id)
         if prepared.inbound.kind == "postback":
             connector = flow.connectors.get(prepared.inbound.channel)
             if connector is not None:
@@ -278,18 +295,23 @@ async def take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         if is_infrastructure_error(exc):
+            MESSAGES_PROCESSED.labels("retry").inc()
             raise TryAgainLater(error) from exc
         log.warning("turn of inbound event %s failed: %s", event.id, error, exc_info=True)
         try:
             parked = await to_thread.run_sync(_record_failure, flow, event, error, prepared)
         except Exception as failure:
             if is_infrastructure_error(failure):
+                MESSAGES_PROCESSED.labels("retry").inc()
                 raise TryAgainLater(error) from failure
             log.exception("recording the failure of inbound event %s failed", event.id)
             await to_thread.run_sync(_park_bare, flow, event, error)
+            MESSAGES_PROCESSED.labels("parked").inc()
             return
         if parked is None:
+            MESSAGES_PROCESSED.labels("failed").inc()
             raise TryAgainLater(error) from exc
+        MESSAGES_PROCESSED.labels("parked").inc()
         if parked.message_id is not None and event.stored_message_id is None:
             await _announce_customer_message(flow, prepared, parked.message_id)
         if parked.escalated:
@@ -297,7 +319,12 @@ async def take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
                                   reason="bot_error", priority="high")
         return
     if applied is None:
+        MESSAGES_PROCESSED.labels("duplicate").inc()
         return  # another worker processed it
+    MESSAGES_PROCESSED.labels("answered").inc()
+    if event.received_at is not None:  # across processes and replicas: the clocks of one database's hosts
+        MESSAGE_ANSWER_SECONDS.observe(max(0.0, (utcnow() - event.received_at).total_seconds()))
+    log.debug("answered with %d message(s)", len(applied.message_ids))
     if event.stored_message_id is None:
         await _announce_customer_message(flow, prepared, applied.message_id)
     for message_id in applied.message_ids:

@@ -46,7 +46,7 @@ _states = DialogueState.__table__
 #: a chat's oldest event still waiting (above ``floor``, up to ``up_to``), with its failed tries if any:
 #: a chat's events are taken in the order they were stored, whatever order their jobs arrive in
 NEXT_WAITING = (
-    select(_events.c.id, _events.c.message, _attempts.c.attempts, _attempts.c.message_id)
+    select(_events.c.id, _events.c.message, _attempts.c.attempts, _attempts.c.message_id, _events.c.received_at)
     .select_from(_events.outerjoin(_outcomes, _outcomes.c.event_id == _events.c.id)
                  .outerjoin(_attempts, _attempts.c.event_id == _events.c.id))
     .where(_events.c.channel == bindparam("channel"), _events.c.sender_id == bindparam("sender_id"),

@@ -87,12 +87,26 @@ class WorkerSettings(BaseModel):
     #: chats processed at the same time by one worker (one chat's messages always one at a time)
     concurrency: int = 16
     broker_path: str = ""
+    #: ``caredesk worker`` serves /healthz, /readyz and /metrics on this port (0: none)
+    http_port: int = 0
+    #: the address it listens on (all interfaces, so that a container's healthcheck and Prometheus
+    #: reach it; /metrics answers only as the serving process's does, see MetricsSettings)
+    http_host: str = "0.0.0.0"
     #: a message whose turn fails this many times for a reason of its own is parked for an admin
     max_attempts: int = 5
     #: first and longest pause before trying a failed turn again (doubling in between); a turn that
     #: failed because the database or Redis was away is tried again for as long as it takes
     retry_base_s: float = 0.5
     retry_max_s: float = 30.0
+
+
+class MetricsSettings(BaseModel):
+    """Who may read ``/metrics`` (``CAREDESK_METRICS__...``). Without a token: clients on loopback or
+    a private network (RFC 1918, link-local, IPv6 unique-local), as CAREDESK_TRUSTED_PROXIES
+    names the client; a request a proxy forwards that is not trusted is refused. With a token: only
+    requests with ``Authorization: Bearer <token>``, from anywhere."""
+
+    token: SecretStr = SecretStr("")
 
 
 class IntegrationSettings(BaseModel):
@@ -141,9 +155,15 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/caredesk.db"
     redis_url: str = ""
     secret_key: SecretStr = SecretStr("changeme")
+    #: earlier secret keys, still accepted for opening what they sealed while a rotation is under way
+    #: (JSON list or comma-separated); everything new is sealed with ``secret_key``
+    secret_key_previous: Annotated[list[SecretStr], NoDecode] = []
     token_ttl_s: int = 12 * 3600
     data_dir: Path = DEFAULT_DATA_DIR
     log_level: str = "INFO"
+    #: ``json``: one JSON object a line on stderr (for a log collector); ``text``: for a terminal;
+    #: ``auto``: json in production, text elsewhere
+    log_format: Literal["auto", "json", "text"] = "auto"
     #: a stall of the event loop at least this long is logged as a warning (see core.looplag)
     loop_lag_warn_ms: int = 250
     #: reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; from the environment
@@ -160,6 +180,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     integration: IntegrationSettings = IntegrationSettings()
     limits: LimitsSettings = LimitsSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     # The channels' sections are not written out above: ``Settings(...)`` builds an instance of a
     # subclass that has one more field per connector in the registry (see ``with_channel_sections``).
@@ -186,6 +207,19 @@ class Settings(BaseSettings):
                     raise ValueError(f"CAREDESK_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR "
                                      "network") from None
             value = [str(entry).strip() for entry in value]
+        return value
+
+    @field_validator("secret_key_previous", mode="before")
+    @classmethod
+    def _key_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError as exc:
+                    raise ValueError(f"CAREDESK_SECRET_KEY_PREVIOUS is not a valid JSON list: {exc}") from None
+            return [part for part in (piece.strip() for piece in text.split(",")) if part]
         return value
 
     @model_validator(mode="after")

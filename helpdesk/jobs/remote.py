@@ -95,6 +95,8 @@ class RemoteJobs:
         self._local: set[asyncio.Task] = set()
         self._stopping = False
         self.restarts = 0
+        #: more environment for the child (e.g. where it keeps its metrics)
+        self.child_env: dict[str, str] = {}
 
     @property
     def alive(self) -> bool | None:
@@ -135,6 +137,7 @@ class RemoteJobs:
         env.update(settings_environment(self.settings))
         env["CAREDESK_WORKER__MODE"] = "child"
         env["CAREDESK_WORKER__BROKER_PATH"] = str(self.bus.path)
+        env.update(self.child_env)
         nice = self.settings.worker.nice
 
         def lower_priority() -> None:  # runs in the child before exec

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from helpdesk.core.errors import is_infrastructure_error
+from helpdesk.core.logs import current_job
+from helpdesk.core.metrics import JOB_LATENCY_SECONDS, JOB_RUN_SECONDS, timed
 from helpdesk.jobs.locks import KeyedLocks
 
 log = logging.getLogger(__name__)
@@ -69,10 +72,15 @@ class JobHandlers:
         if handler is None:
             log.warning("ignoring a job nobody handles: %s", name)
             return
+        # The work the handler queues runs in a task made now, which copies this context: the
+        # job's name then labels its log records and its latency (see JobRunner._start_job).
+        token = current_job.set(name)
         try:
             handler(args)
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring a malformed %s job: %s", name, exc)
+        finally:
+            current_job.reset(token)
 
 
 class JobRunner:
@@ -114,9 +122,18 @@ class JobRunner:
 
     def _start_job(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
         lock = self.locks.get(key)
-        task = asyncio.create_task(self._run(lock, job))
+        name = current_job.get() or "other"
+        submitted = time.perf_counter()
+
+        async def attempt() -> None:
+            with timed(JOB_RUN_SECONDS, name):
+                await job()
+
+        task = asyncio.create_task(self._run(lock, attempt))
         self._tasks.add(task)
         self._idle.clear()
+        task.add_done_callback(lambda _task: JOB_LATENCY_SECONDS.labels(name).observe(
+            time.perf_counter() - submitted))
         task.add_done_callback(self._finished)
 
     async def _run(self, lock: asyncio.Lock, job: Callable[[], Awaitable[None]]) -> None:

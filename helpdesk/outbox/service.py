@@ -24,6 +24,7 @@ from connectors.base import ChannelConnector, DeliveryError, OutboundMessage
 from helpdesk.conversations.models import Conversation, DeliveryStatus, Message
 from helpdesk.core.db import utcnow
 from helpdesk.core.events import EventBus
+from helpdesk.core.metrics import OUTBOX_FAILURES
 from helpdesk.core.outages import when_available
 from helpdesk.customers.models import ChannelIdentity
 from helpdesk.outbox.models import OutboxItem, OutboxStatus
@@ -177,6 +178,11 @@ class Outbox:
         # What the platform answered is known: it is recorded even if the database is away for a while,
         # as an item left pending would be sent to the customer a second time.
         recorded = await when_available(self._record, outcomes, doing="recording sends")
+        for item in recorded:
+            if item.status == OutboxStatus.failed:
+                OUTBOX_FAILURES.labels("true").inc()
+            elif item.last_error is not None and item.status == OutboxStatus.pending:
+                OUTBOX_FAILURES.labels("false").inc()
         for item in recorded:
             if item.message_id is not None:
                 await self.events.publish("message_delivery", message_id=item.message_id, status=item.status,

@@ -48,6 +48,7 @@ from helpdesk.core.clock import Clock
 from helpdesk.core.config import Settings
 from helpdesk.core.db import UTCDateTime
 from helpdesk.core.events import EventBus
+from helpdesk.core.metrics import SLA_BREACHES, SLA_WARNINGS
 from helpdesk.jobs.scheduler import Scheduler
 from helpdesk.sla.models import SLAEvent, SLAEventKind, SLAStatus, SLATimer
 
@@ -241,6 +242,8 @@ async def run_sla_check(engine: Engine, events: EventBus, now: datetime, *, batc
         result.transactions += 1
         result.longest_transaction_s = max(result.longest_transaction_s, time.perf_counter() - started)
         result.findings.extend(findings)
+        for finding in findings:
+            (SLA_BREACHES if finding.kind == SLAEventKind.breach else SLA_WARNINGS).labels(finding.target).inc()
         await announce_findings(events, findings)
         if claimed < batch_size:
             return result

@@ -70,7 +70,8 @@ async def visitor_socket(websocket: WebSocket, settings: SettingsDep, connectors
     if connector is None:
         await websocket.close(code=CLOSE_CHANNEL_OFF, reason="web chat is not enabled")
         return
-    visitor_id = service.visitor_for_token(settings.secret_key.get_secret_value(), token)
+    visitor_id = service.visitor_for_token(settings.secret_key.get_secret_value(), token,
+                                           [key.get_secret_value() for key in settings.secret_key_previous])
     if visitor_id is None:
         await websocket.close(code=CLOSE_BAD_TOKEN, reason="invalid or missing token")
         return

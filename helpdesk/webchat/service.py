@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import or_
@@ -38,14 +39,16 @@ def new_session(secret_key: str) -> WebchatSessionPublic:
     return WebchatSessionPublic(visitor_id=visitor_id, token=f"{visitor_id}.{_signature(secret_key, visitor_id)}")
 
 
-def visitor_for_token(secret_key: str, token: str | None) -> str | None:
-    """The visitor a token was issued to, or None if it was not issued with this key."""
+def visitor_for_token(secret_key: str, token: str | None, previous_keys: Sequence[str] = ()) -> str | None:
+    """The visitor a token was issued to, or None if it was not issued with this key (or one of the
+    ``previous_keys`` of a secret rotation: a visitor keeps their chat across it)."""
     if not token or token.count(".") != 1:
         return None
     visitor_id, signature = token.split(".")
     if not ID_PATTERN.match(visitor_id):
         return None
-    if not hmac.compare_digest(_signature(secret_key, visitor_id).encode(), signature.encode()):
+    if not any(hmac.compare_digest(_signature(key, visitor_id).encode(), signature.encode())
+               for key in (secret_key, *previous_keys)):
         return None
     return visitor_id
 

@@ -211,3 +211,18 @@ async def test_the_check_warns_the_assignee_live_through_the_app(sla_client):
     assert {"assignee_id", "team"} <= set(event.data)
     detail = (await sla_client.get(f"/api/conversations/{conversation_id}", headers=admin)).json()
     assert detail["sla_status"] == "warning"
+
+
+async def test_each_warning_and_breach_is_counted_once_in_the_metrics(engine):
+    from prometheus_client import REGISTRY
+
+    def count(name: str) -> float:
+        return REGISTRY.get_sample_value(name, {"target": "first_response"}) or 0.0
+
+    escalated(engine, "counted")
+    before = count("caredesk_sla_breaches_total"), count("caredesk_sla_warnings_total")
+    recorder = Recorder(engine)
+    for moment in ("2026-03-02 10:50", "2026-03-02 11:00", "2026-03-02 12:00"):
+        await run_sla_check(recorder.engine, recorder.events, now=local(moment))
+    assert count("caredesk_sla_breaches_total") - before[0] == 1
+    assert count("caredesk_sla_warnings_total") - before[1] == 1
