@@ -126,7 +126,9 @@ class Stack:
             raise SystemExit(f"caredesk migrate failed:\n{migrate.log_tail()}")
 
     def start_worker(self) -> CareDesk:
-        worker = CareDesk(process_argv("worker"), self.env("worker"), self.workdir, f"worker{len(self.workers) + 1}")
+        port = free_port()  # compose's 8001 is per container; here each worker needs a port of its own
+        worker = CareDesk(process_argv("worker"), {**self.env("worker"), "CAREDESK_WORKER__HTTP_PORT": str(port)},
+                          self.workdir, f"worker{len(self.workers) + 1}", port)
         worker.start()
         self.workers.append(worker)
         return worker

@@ -136,7 +136,9 @@ def test_migrate_runs_once_before_app_and_worker(services):
     migrate = services["migrate"]
     assert argv(migrate["command"]) == ["caredesk", "migrate"]
     assert str(migrate.get("restart", "no")) == "no", "a one-shot service must not be restarted"
-    assert env_of(migrate) == env_of(services["worker"]), "migrate must see the settings app and worker see"
+    worker_only = {"CAREDESK_WORKER__HTTP_PORT"}
+    assert env_of(migrate) == {key: value for key, value in env_of(services["worker"]).items()
+                               if key not in worker_only}, "migrate must see the settings app and worker see"
     assert depends_on(migrate).get("postgres", {}).get("condition") == "service_healthy"
     for name in ("app", "worker"):
         assert depends_on(services[name]).get("migrate", {}).get("condition") == \
@@ -182,10 +184,10 @@ def test_worker_waits_for_healthy_postgres_and_redis(services):
         assert deps.get(name, {}).get("condition") == "service_healthy", name
 
 
-def test_every_long_running_service_except_worker_and_rasa_has_a_healthcheck(services):
+def test_every_long_running_service_except_rasa_has_a_healthcheck(services):
     missing = []
     for name, service in services.items():
-        if name in {"migrate", "worker", "rasa"}:
+        if name in {"migrate", "rasa"}:
             continue
         check = service.get("healthcheck") or {}
         test = check.get("test")
@@ -194,9 +196,12 @@ def test_every_long_running_service_except_worker_and_rasa_has_a_healthcheck(ser
     assert not missing, f"services without a healthcheck: {missing}"
 
 
-def test_app_healthcheck_probes_readyz(services):
-    test = services["app"]["healthcheck"]["test"]
-    assert "/readyz" in (test if isinstance(test, str) else " ".join(test))
+def test_app_and_worker_healthchecks_probe_readyz(services):
+    for name in ("app", "worker"):
+        test = services[name]["healthcheck"]["test"]
+        assert "/readyz" in (test if isinstance(test, str) else " ".join(test)), name
+    port = env_of(services["worker"])["CAREDESK_WORKER__HTTP_PORT"]
+    assert f"127.0.0.1:{port}/readyz" in " ".join(services["worker"]["healthcheck"]["test"])
 
 
 def test_rasa_only_starts_under_the_rasa_profile(services):
@@ -452,5 +457,5 @@ def test_the_cluster_test_runs_each_service_with_its_compose_command_and_setting
         compose_env = {key: value for key, value in env_of(services[name]).items() if value is not None}
         assert set(env) == set(compose_env), name
         for key, value in compose_env.items():
-            if key not in {"CAREDESK_DATABASE_URL", "CAREDESK_REDIS_URL"}:
+            if key not in {"CAREDESK_DATABASE_URL", "CAREDESK_REDIS_URL", "CAREDESK_WORKER__HTTP_PORT"}:
                 assert env[key] == interpolate(str(value), OPERATOR_ENV), (name, key)
