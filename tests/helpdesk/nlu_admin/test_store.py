@@ -222,6 +222,7 @@ async def test_a_replica_keeps_its_model_when_the_active_one_is_corrupt(engine, 
 
         with pytest.raises(ModelLoadError, match="corrupt"):
             await replica.reloads.follow_active_model()
+        assert not await replica.reloads.follow_active_model()  # not read again every second
         assert replica.models.version == old
         assert (await replica.models.aparse(PROBE)).intent.name == "report_defect"
     finally:
