@@ -61,8 +61,9 @@ class ModelHolder:
     def activate(self, version: str) -> str:
         """Make ``version`` the active model and answer with it from now on.
 
-        The model is loaded (unpacked from the database if need be) before the active pointer moves: a version that cannot be loaded is
-        refused here and never becomes what the other processes switch to.
+        The model is loaded (unpacked from the database if need be) before the active pointer moves:
+        a version that cannot be loaded is refused here and never becomes what the other processes
+        switch to.
         """
         interpreter = self.store.load(version)
         self.store.activate(version)

@@ -83,6 +83,16 @@ def checksum_of(artefact: bytes) -> str:
     return hashlib.sha256(artefact).hexdigest()
 
 
+def _active_of(connection: Connection) -> str | None:
+    """The version the active pointer names."""
+    return connection.execute(select(_active.c.version).where(_active.c.id == ACTIVE_ROW)).scalar()
+
+
+def _column_of(connection: Connection, column: Any, version: str) -> Any:
+    """One column of one version's row (None when the version is unknown)."""
+    return connection.execute(select(column).where(_models.c.version == version)).scalar()
+
+
 def _check_version(version: str) -> str:
     if not VERSION_PATTERN.match(version):
         raise ValueError(f"invalid model version {version!r}")
@@ -125,12 +135,12 @@ class DatabaseModelStore:
     def active_version(self) -> str | None:
         """The active version, or None when none is (one indexed read, no artefact)."""
         with self.engine.connect() as connection:
-            return connection.execute(select(_active.c.version).where(_active.c.id == ACTIVE_ROW)).scalar()
+            return _active_of(connection)
 
     def versions(self) -> list[ModelInfo]:
         """Every stored version, oldest first."""
         with self.engine.connect() as connection:
-            active = connection.execute(select(_active.c.version).where(_active.c.id == ACTIVE_ROW)).scalar()
+            active = _active_of(connection)
             rows = connection.execute(select(_models.c.version, _models.c.meta, _models.c.checksum)).all()
         infos = [self._info(row.version, row.meta, row.checksum, row.version == active) for row in rows]
         return sorted(infos, key=lambda info: (info.created_at, info.version))
@@ -147,7 +157,7 @@ class DatabaseModelStore:
         with self.engine.connect() as connection:
             row = connection.execute(select(_models.c.version, _models.c.meta, _models.c.checksum)
                                      .where(_models.c.version == version)).first()
-            active = connection.execute(select(_active.c.version).where(_active.c.id == ACTIVE_ROW)).scalar()
+            active = _active_of(connection)
         if row is None:
             raise KeyError(f"no model version {version!r} in the database")
         return self._info(row.version, row.meta, row.checksum, row.version == active)
@@ -156,15 +166,14 @@ class DatabaseModelStore:
         """The local directory of ``version``, unpacked from the database if this host has not yet
         (KeyError if unknown, ModelLoadError if its artefact is corrupt)."""
         with self.engine.connect() as connection:
-            checksum = connection.execute(select(_models.c.checksum)
-                                          .where(_models.c.version == version)).scalar()
+            checksum = _column_of(connection, _models.c.checksum, version)
         if checksum is None:
             raise KeyError(f"no model version {version!r} in the database")
         target = self._cache_dir(version, checksum)
         if (target / METADATA_FILE).is_file():
             return target
         with self.engine.connect() as connection:
-            artefact = connection.execute(select(_models.c.artefact).where(_models.c.version == version)).scalar()
+            artefact = _column_of(connection, _models.c.artefact, version)
         if artefact is None:
             raise KeyError(f"no model version {version!r} in the database")
         artefact = bytes(artefact)  # PostgreSQL's driver gives a memoryview
@@ -202,7 +211,7 @@ class DatabaseModelStore:
         """Load the active version (ModelLoadError when none is active)."""
         version = self.active_version()
         if version is None:
-            raise ModelLoadError("no active NLU model in the database (run `caredesk prepare`, or activate a version)")
+            raise ModelLoadError("no active NLU model in the database: run `caredesk prepare`")
         return self.load(version)
 
     # -- writing ---------------------------------------------------------------------------------
@@ -218,7 +227,7 @@ class DatabaseModelStore:
         checksum = checksum_of(artefact)
         with self.engine.begin() as connection:
             self._insert(connection, version, meta, artefact, checksum)
-            stored = connection.execute(select(_models.c.checksum).where(_models.c.version == version)).scalar()
+            stored = _column_of(connection, _models.c.checksum, version)
         if move and stored == checksum:
             target = self._cache_dir(version, checksum)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -234,9 +243,9 @@ class DatabaseModelStore:
                 checksum: str) -> bool:
         """Insert a version unless it is there; whether this call inserted it."""
         statement = _insert_model[connection.dialect.name]
-        row = connection.execute(statement, {"version": version, "created_at": _created_at(meta), "meta": meta,
-                                             "artefact": artefact, "size": len(artefact),
-                                             "checksum": checksum}).first()
+        values = {"version": version, "created_at": _created_at(meta), "meta": meta, "artefact": artefact,
+                  "size": len(artefact), "checksum": checksum}
+        row = connection.execute(statement, values).first()
         return row is not None
 
     def train_and_add(self, data: TrainingData | Sequence[str | Path], config_path: str | Path | None = None,
@@ -266,12 +275,12 @@ class DatabaseModelStore:
         """Make ``version`` active unless a version is already; return the active one."""
         connection.execute(_insert_active[connection.dialect.name],
                            {"id": ACTIVE_ROW, "version": version, "activated_at": utcnow()})
-        return connection.execute(select(_active.c.version).where(_active.c.id == ACTIVE_ROW)).scalar()
+        return _active_of(connection)
 
     def set_metrics(self, version: str, metrics: dict[str, Any]) -> None:
         """Record test metrics in a version's stored metadata."""
         with self.engine.begin() as connection:
-            meta = connection.execute(select(_models.c.meta).where(_models.c.version == version)).scalar()
+            meta = _column_of(connection, _models.c.meta, version)
             if meta is None:
                 raise KeyError(f"no model version {version!r} in the database")
             connection.execute(update(_models).where(_models.c.version == version)
@@ -281,11 +290,10 @@ class DatabaseModelStore:
         """Delete a version that is not active (ValueError if it is, KeyError if unknown)."""
         try:
             with self.engine.begin() as connection:
-                checksum = connection.execute(select(_models.c.checksum)
-                                              .where(_models.c.version == version)).scalar()
+                checksum = _column_of(connection, _models.c.checksum, version)
                 if checksum is None:
                     raise KeyError(f"no model version {version!r} in the database")
-                active = connection.execute(select(_active.c.version).where(_active.c.id == ACTIVE_ROW)).scalar()
+                active = _active_of(connection)
                 if version == active:
                     raise ValueError(f"model version {version!r} is active; activate another one first")
                 connection.execute(delete(_models).where(_models.c.version == version))

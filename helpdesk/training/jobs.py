@@ -38,6 +38,7 @@ from helpdesk.core.errors import Conflict, NotFound
 from helpdesk.core.events import EventBus
 from helpdesk.jobs.scheduler import Scheduler
 from helpdesk.nlu_admin.service import ModelHolder
+from helpdesk.nlu_admin.store import DatabaseModelStore
 from helpdesk.training import candidate, dataset
 from helpdesk.training.comparison import compare
 from helpdesk.training.dataset import TrainingSnapshot
@@ -46,7 +47,6 @@ from helpdesk.training.models import JobStatus, NluTrainingJob, NluTrainingState
 from helpdesk.training.service import Actor
 from helpdesk.training.tasks import TrainingReloads
 from bot import Knowledge
-from helpdesk.nlu_admin.store import DatabaseModelStore
 from nlu import Interpreter, ModelLoadError
 
 log = logging.getLogger(__name__)
