@@ -56,6 +56,10 @@ class ModelHolder:
         with self._lock:
             self._interpreter = interpreter
         log.info("NLU model %s loaded", interpreter.version)
+        try:
+            self.store.prune_cache()
+        except OSError:
+            log.warning("could not tidy the NLU model cache in %s", self.store.cache_root, exc_info=True)
         return True
 
     def activate(self, version: str) -> str:

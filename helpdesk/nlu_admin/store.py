@@ -24,6 +24,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +47,10 @@ log = logging.getLogger(__name__)
 CACHE_DIR = ".db-cache"
 #: where candidates are trained before they are stored (see ``helpdesk.training.candidate``)
 TRAINING_DIR = ".training"
+#: an unpacking or training directory left this long ago was left by a process that died
+STALE_WORK_S = 24 * 3600
+#: an unpacked copy of a version the database no longer holds is deleted after this long unchanged
+UNUSED_COPY_S = 3600
 #: gzip level of the packed models: level 1 packs in a third of level 6's time for 8% more bytes
 COMPRESS_LEVEL = 1
 
@@ -300,6 +305,34 @@ class DatabaseModelStore:
         except IntegrityError:  # activated elsewhere meanwhile: the foreign key kept it
             raise ValueError(f"model version {version!r} is active; activate another one first") from None
         shutil.rmtree(self._cache_dir(version, checksum), ignore_errors=True)
+
+    def prune_cache(self) -> list[str]:
+        """Delete this host's unpacked copies of versions the database no longer holds, and the
+        directories of unpacks or trainings that a dead process left; returns the names deleted.
+
+        Only what has not changed for a while goes: another process on this host may have just
+        unpacked (or stored) a version this one did not see yet, and may be reading it.
+        """
+        with self.engine.connect() as connection:
+            kept = {self._cache_dir(row.version, row.checksum).name
+                    for row in connection.execute(select(_models.c.version, _models.c.checksum))}
+        now = time.time()
+        deleted = []
+        for root in (self.cache_root, self.training_root):
+            if not root.is_dir():
+                continue
+            for path in root.iterdir():
+                in_progress = path.name.startswith(".") or root == self.training_root
+                if root == self.cache_root and path.name in kept:
+                    continue
+                try:
+                    age = now - path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age > (STALE_WORK_S if in_progress else UNUSED_COPY_S):
+                    shutil.rmtree(path, ignore_errors=True)
+                    deleted.append(path.name)
+        return deleted
 
     # -- an older install's models directory ---------------------------------------------------------
 

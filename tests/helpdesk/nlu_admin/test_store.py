@@ -307,3 +307,30 @@ async def test_an_activation_on_one_replica_reaches_the_other_within_2_s(
     for index in (0, 1):
         first_new = min(at for i, at, version, _ in answers if i == index and version == new)
         assert all(version == new for i, at, version, _ in answers if i == index and at > first_new)
+
+
+# -- the local cache -----------------------------------------------------------------------------------------
+
+
+def test_the_cache_keeps_stored_versions_and_drops_old_leftovers(engine, tmp_path, trained_models_dir):
+    import os
+
+    files = file_store_copy(trained_models_dir, tmp_path / "files")
+    store = DatabaseModelStore(engine, tmp_path / "cache")
+    DatabaseModelStore(engine, files.root).adopt_file_store()
+    kept = store.model_path(files.active_version())
+    discarded = store.model_path(store.add(strict_copy(kept, tmp_path, "20300101-000000-gone")))
+    store.remove("20300101-000000-gone")
+    discarded.mkdir()  # as another process on this host would have left it
+    recent_leftover = store.cache_root / "20300101-000000-other-0123456789abcdef"
+    dead_unpack = store.cache_root / ".20300101-000000-x-dead"
+    dead_training = store.training_root / "job-7-dead"
+    for path in (recent_leftover, dead_unpack, dead_training):
+        path.mkdir(parents=True)
+    an_old_time = time.time() - 2 * 24 * 3600
+    for path in (kept, discarded, dead_unpack, dead_training):
+        os.utime(path, (an_old_time, an_old_time))
+
+    assert sorted(store.prune_cache()) == sorted([discarded.name, dead_unpack.name, dead_training.name])
+    assert kept.is_dir() and recent_leftover.is_dir()
+    assert store.load(files.active_version()).version == files.active_version()
