@@ -132,6 +132,7 @@ def migrate_command(
 
     from helpdesk.channels.ledger import make_database_engine
     from helpdesk.deploy import prepare_database
+    from helpdesk.nlu_admin.bootstrap import ensure_active_model
 
     settings = _settings()
     _setup_logging(settings.log_level, settings.log_format, settings.environment)
@@ -154,6 +155,12 @@ def migrate_command(
         prepare_database(engine, settings.admin)
         console.print(f"Database at the newest migration ({time.perf_counter() - started:.1f}s); "
                       f"admin {settings.admin.email}.")
+        started = time.perf_counter()
+        version = ensure_active_model(engine, settings)
+        if version is None:
+            console.print(f"NLU: parsing goes to the Rasa server at {settings.nlu.rasa_url}.")
+        else:
+            console.print(f"NLU model {version} is active ({time.perf_counter() - started:.1f}s).")
     finally:
         engine.dispose()
 
@@ -202,22 +209,32 @@ def prepare(
     retrain: Annotated[bool, typer.Option(help="Train a new model even if one is active.")] = False,
 ) -> None:
     """Get the embedded default ready: database, first admin, demo shop and a trained NLU model."""
-    from nlu import ModelStore, load_training_data
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.nlu_admin.bootstrap import ensure_active_model, train_shipped_model
+    from helpdesk.nlu_admin.store import DatabaseModelStore
 
     settings = _settings()
     _migrate_and_admin(settings)
     counts = _load_demo(settings)
     console.print(f"Database ready; demo shop: {counts['orders']} orders.")
-    store = ModelStore(settings.nlu.models_dir)
-    if store.active_version() is None or retrain:
+    engine = make_database_engine(settings.database_url)
+    try:
+        store = DatabaseModelStore(engine, settings.nlu.models_dir)
+        before = store.active_version()
         started = time.perf_counter()
-        data = load_training_data([settings.data_dir / "nlu"])
         with console.status("Training the NLU model…"):
-            version = store.train_and_add(data)
-        store.activate(version)
-        console.print(f"NLU model {version} trained in {time.perf_counter() - started:.1f}s and activated.")
+            if retrain:
+                version = train_shipped_model(store, settings)
+            else:
+                version = ensure_active_model(engine, settings)
+    finally:
+        engine.dispose()
+    if version is None:
+        console.print(f"NLU: parsing goes to the Rasa server at {settings.nlu.rasa_url}.")
+    elif version != before:
+        console.print(f"NLU model {version} activated ({time.perf_counter() - started:.1f}s to train or import it).")
     else:
-        console.print(f"NLU model {store.active_version()} is active.")
+        console.print(f"NLU model {version} is active.")
     console.print(f"Admin login: {settings.admin.email}")
 
 

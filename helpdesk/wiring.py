@@ -57,6 +57,7 @@ from helpdesk.jobs.remote import RemoteJobs, broker_path, follow_jobs
 from helpdesk.jobs.runner import JobRunner
 from helpdesk.jobs.scheduler import Scheduler
 from helpdesk.nlu_admin.service import ModelHolder
+from helpdesk.nlu_admin.store import DatabaseModelStore
 from helpdesk.outbox.service import Outbox, RetryPolicy
 from helpdesk.ratings.listeners import CsatRequester, register_ratings_listeners
 from helpdesk.shop.directory import DatabaseShopDirectory
@@ -147,7 +148,9 @@ class Wiring:
             self.edge_engine = make_ledger_engine(settings.database_url, sqlite_busy_timeout_ms=0,
                                                   sqlite_autocheckpoint=False)
         self.connectors = build_connectors(settings, self.engine)
-        self.models = ModelHolder(settings.nlu.models_dir, settings.nlu.rasa_url, settings.nlu.rasa_timeout_s)
+        #: the active NLU model, from the database (settings.nlu.models_dir is this host's cache of it)
+        self.models = ModelHolder(DatabaseModelStore(self.engine, settings.nlu.models_dir), settings.nlu.rasa_url,
+                                  settings.nlu.rasa_timeout_s)
         self.redis = None
         if settings.redis_url:
             import redis.asyncio as aioredis

@@ -1,18 +1,28 @@
 """Training a candidate model, run in a worker process (or a thread).
 
 Kept apart from the rest of the package so that the worker process imports only the NLU library:
-no web framework, no database.
+no web framework, no database. The candidate is trained into a directory of its own under the
+models directory; the parent process then stores it in the database
+(``DatabaseModelStore.add``).
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from nlu import Interpreter, ModelStore, TrainingData
+from nlu import Interpreter, TrainingData, load_model, train_model
 
 Report = Callable[[str, float], None]
+
+
+class LoadsModels(Protocol):
+    """What ``predict`` needs of a model store: loading a version."""
+
+    def load(self, version: str) -> Interpreter:
+        """Load one version."""
 
 #: the progress queue of this worker process (set by ``init_worker``)
 _progress_queue: Any = None
@@ -35,9 +45,8 @@ _WARM_UP_DATA = {"greet": ["xin chào", "chào shop", "hello", "hi there"],
 def warm_up() -> int:
     """Run once in a fresh worker process so the first retrain finds it ready; returns its pid."""
     import os
-    import tempfile
 
-    from nlu import TrainingExample, load_model, train_model
+    from nlu import TrainingExample
 
     data = TrainingData(examples=[TrainingExample(text, intent) for intent, texts in _WARM_UP_DATA.items()
                                   for text in texts])
@@ -59,21 +68,24 @@ def predictions(interpreter: Interpreter, texts: list[str]) -> list[tuple[str, f
     return [(result.intent.name, result.intent.confidence) for result in interpreter.parse_batch(texts)]
 
 
-def predict(store: ModelStore, version: str, texts: list[str]) -> list[tuple[str, float]]:
+def predict(store: LoadsModels, version: str, texts: list[str]) -> list[tuple[str, float]]:
     """The intent and confidence a stored model gives each text."""
     if not texts:
         return []
     return predictions(store.load(version), texts)
 
 
-def train_candidate(job_id: int, models_dir: str, data: TrainingData, texts: list[str],
+def train_candidate(job_id: int, training_root: str, data: TrainingData, texts: list[str],
                     config_path: str | None = None, report: Report | None = None) -> dict[str, Any]:
-    """Train a candidate into the model store and predict the test texts with it."""
+    """Train a candidate into a new directory under ``training_root`` and predict the test texts with
+    it; returns its version, predictions and directory (which the caller stores, then deletes)."""
     report = report or _queue_reporter(job_id)
-    store = ModelStore(Path(models_dir))
-    version = store.train_and_add(
-        data, config_path=config_path, progress=lambda stage, fraction: report(stage, fraction * TRAIN_SHARE))
+    Path(training_root).mkdir(parents=True, exist_ok=True)
+    model_dir = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=training_root)) / "model"
+    train_model(data, model_dir, config_path=config_path,
+                progress=lambda stage, fraction: report(stage, fraction * TRAIN_SHARE))
     report("testing the candidate", TRAIN_SHARE)
-    predictions = predict(store, version, texts)
+    interpreter = load_model(model_dir)
+    tested = predictions(interpreter, texts) if texts else []
     report("candidate tested", 1.0)
-    return {"version": version, "predictions": predictions}
+    return {"version": interpreter.version, "predictions": tested, "model_dir": str(model_dir)}

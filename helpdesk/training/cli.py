@@ -2,9 +2,10 @@
 
 Review the messages the bot missed, label them, retrain with the side-by-side comparison, activate
 or roll back a model, and export or import the training set as Rasa YAML. A retrain runs in this
-process; a server running against the same database and model store follows an activation within
-a second. Whoever can run these commands has the server's configuration, so they act as an admin
-(the change log names the command line).
+process; every server running against the same database follows an activation within a second
+(models live in the database; the models directory only caches them). Whoever can run these
+commands has the server's configuration, so they act as an admin (the change log names the
+command line).
 """
 
 from __future__ import annotations
@@ -56,10 +57,14 @@ def _database() -> Iterator[tuple[Any, Any]]:
         engine.dispose()
 
 
-def _store(settings):
-    from nlu import ModelStore
+def _store(settings, engine):
+    """The database's models (cached in the models directory); an older install's file store in that
+    directory is imported first."""
+    from helpdesk.nlu_admin.store import DatabaseModelStore
 
-    return ModelStore(settings.nlu.models_dir)
+    store = DatabaseModelStore(engine, settings.nlu.models_dir)
+    store.adopt_file_store()
+    return store
 
 
 def _print_json(value: Any) -> None:
@@ -318,7 +323,7 @@ def train(
     from helpdesk.training import jobs
 
     with _database() as (settings, engine):
-        store = _store(settings)
+        store = _store(settings, engine)
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=error_console,
                       transient=True, disable=as_json) as progress:
             task = progress.add_task("preparing", total=1.0)
@@ -347,7 +352,7 @@ def models(as_json: JsonOption = False) -> None:
     from helpdesk.training import jobs
 
     with _database() as (settings, engine):
-        views = jobs.list_models(engine, _store(settings))
+        views = jobs.list_models(engine, _store(settings, engine))
     if as_json:
         _print_json({"active": next((v.version for v in views if v.active), None),
                      "data": [view.__dict__ for view in views]})
@@ -368,7 +373,7 @@ def activate_version(version: Annotated[str, typer.Argument(help="The version to
     from helpdesk.training import jobs
 
     with _database() as (settings, engine):
-        previous = jobs.activate_stored(engine, _store(settings), _actor(), version)
+        previous = jobs.activate_stored(engine, _store(settings, engine), _actor(), version)
     console.print(f"active model: {version} (was {previous or 'none'})", highlight=False)
 
 
@@ -378,5 +383,5 @@ def discard_version(version: Annotated[str, typer.Argument(help="A version that 
     from helpdesk.training import jobs
 
     with _database() as (settings, engine):
-        jobs.discard_stored(engine, _store(settings), _actor(), version)
+        jobs.discard_stored(engine, _store(settings, engine), _actor(), version)
     console.print(f"discarded {version}", highlight=False)

@@ -15,6 +15,7 @@ import functools
 import logging
 import multiprocessing
 import queue as queue_module
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from helpdesk.core.errors import Conflict, NotFound
 from helpdesk.core.events import EventBus
 from helpdesk.jobs.scheduler import Scheduler
 from helpdesk.nlu_admin.service import ModelHolder
+from helpdesk.nlu_admin.store import DatabaseModelStore
 from helpdesk.training import candidate, dataset
 from helpdesk.training.comparison import compare
 from helpdesk.training.dataset import TrainingSnapshot
@@ -45,7 +47,7 @@ from helpdesk.training.models import JobStatus, NluTrainingJob, NluTrainingState
 from helpdesk.training.service import Actor
 from helpdesk.training.tasks import TrainingReloads
 from bot import Knowledge
-from nlu import Interpreter, ModelLoadError, ModelStore
+from nlu import Interpreter, ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ PREPARED, TESTED = 0.05, 0.92
 # The steps of a job (synchronous, shared by the server and the command line)
 
 
-def prepare_job(engine: Engine, store: ModelStore, actor: Actor) -> tuple[NluTrainingJob, TrainingSnapshot]:
+def prepare_job(engine: Engine, store: DatabaseModelStore, actor: Actor) -> tuple[NluTrainingJob, TrainingSnapshot]:
     """Refuse a second concurrent retrain, read and split the training set, and record the job."""
     with Session(engine, expire_on_commit=False) as session:
         now = utcnow()
@@ -90,7 +92,7 @@ def test_texts(snap: TrainingSnapshot) -> list[str]:
     return [example.text for example in snap.holdout.examples] + [text for text, _ in snap.review]
 
 
-def predict_active(store: ModelStore, version: str | None, texts: list[str],
+def predict_active(store: DatabaseModelStore, version: str | None, texts: list[str],
                    interpreter: Interpreter | None = None) -> tuple[list[tuple[str, float]] | None, bool]:
     """The active model's predictions, and whether it was trained on the held-out examples.
 
@@ -111,9 +113,10 @@ def predict_active(store: ModelStore, version: str | None, texts: list[str],
     return candidate.predict(store, version, texts), saw_holdout
 
 
-def finish_job(engine: Engine, store: ModelStore, job_id: int, snap: TrainingSnapshot, trained: dict[str, Any],
+def finish_job(engine: Engine, store: DatabaseModelStore, job_id: int, snap: TrainingSnapshot, trained: dict[str, Any],
                active: tuple[list[tuple[str, float]] | None, bool]) -> NluTrainingJob:
-    """Compare, store the candidate's metrics in the model store, and close the job."""
+    """Store the candidate in the database with its metrics, compare, and close the job."""
+    store_candidate(store, trained)
     with Session(engine, expire_on_commit=False) as session:
         job = session.get(NluTrainingJob, job_id)
         baseline = job.baseline_version
@@ -144,6 +147,16 @@ def finish_job(engine: Engine, store: ModelStore, job_id: int, snap: TrainingSna
         session.add(job)
         session.commit()
         return job
+
+
+def store_candidate(store: DatabaseModelStore, trained: dict[str, Any]) -> None:
+    """Put the candidate the training process made into the database; its directory becomes this
+    host's cached copy (or is deleted)."""
+    model_dir = Path(trained["model_dir"])
+    try:
+        store.add(model_dir, move=True)
+    finally:
+        shutil.rmtree(model_dir.parent, ignore_errors=True)
 
 
 def fail_job(engine: Engine, job_id: int, error: str) -> None:
@@ -205,7 +218,7 @@ def _model_errors(version: str) -> Iterator[None]:
         raise Conflict(f"model version {version!r} cannot be loaded: {exc}") from None
 
 
-def activate_stored(engine: Engine, store: ModelStore, actor: Actor, version: str) -> str | None:
+def activate_stored(engine: Engine, store: DatabaseModelStore, actor: Actor, version: str) -> str | None:
     """Move the store's active pointer to ``version`` from outside a server (the command line):
     running processes follow it. The model is loaded first, so a broken one is refused. Returns
     the version it replaced."""
@@ -217,7 +230,7 @@ def activate_stored(engine: Engine, store: ModelStore, actor: Actor, version: st
     return previous
 
 
-def discard_stored(engine: Engine, store: ModelStore, actor: Actor, version: str) -> None:
+def discard_stored(engine: Engine, store: DatabaseModelStore, actor: Actor, version: str) -> None:
     """Delete a stored version that is not active."""
     if version not in {info.version for info in store.versions()}:
         raise NotFound(f"model version {version!r} not found")
@@ -241,7 +254,7 @@ class ModelView:
     decision: str | None
 
 
-def list_models(engine: Engine, store: ModelStore) -> list[ModelView]:
+def list_models(engine: Engine, store: DatabaseModelStore) -> list[ModelView]:
     """Every stored version, newest first."""
     infos = store.versions()
     with Session(engine) as session:
@@ -255,7 +268,7 @@ def list_models(engine: Engine, store: ModelStore) -> list[ModelView]:
     return views
 
 
-def run_job_here(engine: Engine, store: ModelStore, actor: Actor, report: candidate.Report) -> NluTrainingJob:
+def run_job_here(engine: Engine, store: DatabaseModelStore, actor: Actor, report: candidate.Report) -> NluTrainingJob:
     """A whole retrain in this process (for the command line): prepare, train, test, compare.
 
     Progress goes to ``report`` and to the job's row, so a running server shows it too and knows the
@@ -274,7 +287,7 @@ def run_job_here(engine: Engine, store: ModelStore, actor: Actor, report: candid
 
     try:
         texts = test_texts(snap)
-        trained = candidate.train_candidate(job.id, str(store.root), snap.train, texts, report=progress)
+        trained = candidate.train_candidate(job.id, str(store.training_root), snap.train, texts, report=progress)
         report("comparing with the active model", TESTED)
         active = predict_active(store, job.baseline_version, texts)
         job = finish_job(engine, store, job.id, snap, trained, active)
@@ -324,7 +337,7 @@ class TrainingLoop:
         return self._engine
 
     @property
-    def store(self) -> ModelStore:
+    def store(self) -> DatabaseModelStore:
         """The model store the running model comes from."""
         return self.models.store
 
@@ -444,7 +457,7 @@ class TrainingLoop:
 
     async def _train(self, job_id: int, snap: TrainingSnapshot, texts: list[str]) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        root = str(self.store.root)
+        root = str(self.store.training_root)
         if not self.use_processes:
             def report(stage: str, fraction: float) -> None:
                 loop.call_soon_threadsafe(self._candidate_progress, job_id, stage, fraction)

@@ -47,6 +47,9 @@ class TrainingReloads:
         #: held while this process switches models (an activation here, or a follow)
         self.activation_lock = asyncio.Lock()
         self._faq_revision: tuple[int, str] | None = None
+        #: an active version this process could not load (a corrupt artefact): not read again every
+        #: interval, and the model answering now stays
+        self._refused_version: str | None = None
         self._events_queue: asyncio.Queue | None = None
         self._listener: asyncio.Task | None = None
         self._scheduler: Scheduler | None = None
@@ -83,17 +86,27 @@ class TrainingReloads:
         await self.events.publish("nlu_faq_changed")
 
     async def follow_active_model(self) -> bool:
-        """Load the store's active model if this process answers with another one; whether it did."""
+        """Load the store's active model if this process answers with another one; whether it did.
+
+        Each call reads only the active pointer; the model itself is read when the pointer moved. A
+        version that fails to load raises once and is then left alone (the current model answers)
+        until the pointer moves again.
+        """
         models = self.models
         if models.uses_rasa:
             return False
         version = await to_thread.run_sync(models.store.active_version)
-        if version is None or version == models.version:
+        if version is None or version in (models.version, self._refused_version):
             return False
         async with self.activation_lock:
             if await to_thread.run_sync(models.store.active_version) == models.version:
                 return False
-            await to_thread.run_sync(models.load_active)
+            try:
+                await to_thread.run_sync(models.load_active)
+            except Exception:
+                self._refused_version = version
+                raise
+        self._refused_version = None
         log.info("NLU model %s activated elsewhere; answering with it now", models.version)
         return True
 

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from bot import ConversationEngine, Knowledge, Responses, Turn
 from bot.state import MemoryStateStore
+from helpdesk.channels.ledger import inbound_database_path, make_database_engine
 from helpdesk.nlu_admin.service import ModelHolder
+from helpdesk.nlu_admin.store import DatabaseModelStore
 from tests.conftest import ROOT
 
 
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, sqlite_template, trained_models_dir):
+    """The trained model, loaded once for the module from a database of its own (the session's
+    trained model directory is imported into it)."""
+    path = tmp_path_factory.mktemp("bot-engine") / "caredesk.db"
+    shutil.copyfile(sqlite_template, path)
+    shutil.copyfile(inbound_database_path(f"sqlite:///{sqlite_template}"), inbound_database_path(f"sqlite:///{path}"))
+    database = make_database_engine(f"sqlite:///{path}")
+    holder = ModelHolder(DatabaseModelStore(database, trained_models_dir))
+    assert holder.load_active()
+    yield holder
+    database.dispose()
+
+
 @pytest.fixture
-def engine(trained_models_dir):
-    models = ModelHolder(trained_models_dir)
-    assert models.load_active()
+def engine(models):
     return ConversationEngine(
         parser=models,
         responses=Responses.load(ROOT / "data" / "bot" / "responses.yml"),

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpdesk.channels.ledger import make_database_engine
+from helpdesk.nlu_admin.store import DatabaseModelStore
 from nlu import ModelStore
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer
 
@@ -46,7 +48,7 @@ def expected_intent(version: str, old: str) -> str:
 
 
 async def test_activation_under_concurrent_parse_load_fails_no_request(training_settings, models_dir: Path):
-    store = ModelStore(models_dir)
+    store = ModelStore(models_dir)  # an older install's models directory, imported by the servers
     old = store.active_version()
     new = add_strict_copy(store, old)
     settings = training_settings()
@@ -113,4 +115,6 @@ async def test_activation_under_concurrent_parse_load_fails_no_request(training_
     followed = min(a[2] for a in answers if a[0] == 1 and a[4] == new)
     assert followed - switched < 5
     assert all(a[4] == new for a in answers if a[0] == 1 and a[1] > followed)
-    assert store.active_version() == new
+    database = make_database_engine(settings.database_url)
+    assert DatabaseModelStore(database, models_dir).active_version() == new
+    database.dispose()

@@ -3,7 +3,6 @@ refused request changes nothing."""
 
 from __future__ import annotations
 
-from nlu import ModelStore
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.helpdesk.training.conftest import make_agent
 
@@ -48,9 +47,9 @@ async def request(client, method, path, body, headers):
     return await client.request(method, path, headers=headers, json=body)
 
 
-async def test_a_non_admin_is_refused_everything_and_changes_nothing(app, models_dir):
+async def test_a_non_admin_is_refused_everything_and_changes_nothing(app):
     admin = await app.login()
-    store = ModelStore(models_dir)
+    store = app.wiring.models.store
     version = store.active_version()
     export_before = (await app.get("/api/nlu/export", headers=admin)).text
     log_before = (await app.get("/api/nlu/changes", headers=admin)).json()["count"]
