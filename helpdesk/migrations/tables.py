@@ -7,6 +7,7 @@ from helpdesk.channels.models import ChannelCredential, InboundAttempt, InboundE
 from helpdesk.conversations.models import Conversation, ConversationTag, DialogueState, Message
 from helpdesk.canned.models import CannedResponse
 from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
+from helpdesk.jobs.models import ParkedJob
 from helpdesk.outbox.models import OutboxItem
 from helpdesk.ratings.models import Rating, RatingRequest
 from helpdesk.shop.models import Order, Product, Warranty
@@ -31,5 +32,5 @@ __all__ = [
     "RatingRequest",
     "SLAPolicy", "BusinessHoursPeriod", "Holiday", "SLATimer", "SLAEvent", "SLAOutcome",
     "NluIntent", "NluExample", "NluVocabulary", "NluTrainingChange", "NluFaqAnswer", "NluReviewItem",
-    "NluTrainingState", "NluTrainingJob",
+    "NluTrainingState", "NluTrainingJob", "ParkedJob",
 ]
