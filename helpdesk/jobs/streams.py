@@ -103,6 +103,9 @@ class StreamConsumer:
         self.acked = 0
         self._room = asyncio.Semaphore(max(settings.concurrency * 4, 1))
         self._tasks: list[asyncio.Task] = []
+        #: finished entries waiting to be acknowledged together (one XACK for many)
+        self._to_ack: list[str] = []
+        self._ack_due = asyncio.Event()
 
     @property
     def claim_idle_ms(self) -> int:
@@ -120,7 +123,8 @@ class StreamConsumer:
     async def start(self) -> None:
         """Start reading and taking over (in the background, trying again while Redis is away)."""
         self._tasks = [asyncio.create_task(self._read(), name="caredesk-stream-reader"),
-                       asyncio.create_task(self._take_over(), name="caredesk-stream-claimer")]
+                       asyncio.create_task(self._take_over(), name="caredesk-stream-claimer"),
+                       asyncio.create_task(self._acknowledge(), name="caredesk-stream-acks")]
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop reading; let the jobs in hand finish (bounded). Unfinished ones stay pending, for the
@@ -129,9 +133,10 @@ class StreamConsumer:
             await cancel_and_wait(task)
         self._tasks = []
         if self.in_flight:
-            done, pending = await asyncio.wait(list(self.in_flight.values()), timeout=grace_s)
+            _done, pending = await asyncio.wait(list(self.in_flight.values()), timeout=grace_s)
             for task in pending:
                 await cancel_and_wait(task)
+        await self._flush_acks()
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -205,11 +210,26 @@ class StreamConsumer:
         await self._ack(entry_id)
 
     async def _ack(self, entry_id: str) -> None:
+        self._to_ack.append(entry_id)
+        self._ack_due.set()
+
+    async def _acknowledge(self) -> None:
+        # The entries finished while the previous XACK was on its way go in the next one: one round
+        # trip for many jobs under load, and no wait when there is a single one.
+        while True:
+            await self._ack_due.wait()
+            self._ack_due.clear()
+            await self._flush_acks()
+
+    async def _flush_acks(self) -> None:
+        ids, self._to_ack = self._to_ack, []
+        if not ids:
+            return
         try:
-            await self.redis.xack(self.stream, self.group, entry_id)
-            self.acked += 1
+            await self.redis.xack(self.stream, self.group, *ids)
+            self.acked += len(ids)
         except Exception as exc:  # delivered again later, and the work is idempotent
-            log.warning("could not acknowledge job %s: %s", entry_id, exc)
+            log.warning("could not acknowledge %d job(s): %s", len(ids), exc)
 
     # -- taking over ------------------------------------------------------------------------------
 
