@@ -101,7 +101,9 @@ class StreamConsumer:
         self.in_flight: dict[str, asyncio.Task] = {}
         #: how many entries this consumer acknowledged (tests, bench)
         self.acked = 0
-        self._room = asyncio.Semaphore(max(settings.concurrency * 4, 1))
+        #: jobs in hand at most (reading more would only keep them from the other workers)
+        self.capacity = max(settings.concurrency * 4, 1)
+        self._room = asyncio.Semaphore(self.capacity)
         self._tasks: list[asyncio.Task] = []
         #: finished entries waiting to be acknowledged together (one XACK for many)
         self._to_ack: list[str] = []
@@ -149,9 +151,9 @@ class StreamConsumer:
                 while True:
                     await self._room.acquire()  # at least one free place before reading
                     self._room.release()
-                    free = self._room._value  # noqa: SLF001 (read only, to size the batch)
                     replies = await self.redis.xreadgroup(self.group, self.name, {self.stream: ">"},
-                                                          count=max(free, 1), block=1000)
+                                                          count=max(self.capacity - len(self.in_flight), 1),
+                                                          block=1000)
                     if failed:
                         failed, pause = False, 0.1
                         log.info("job stream reachable again")
