@@ -290,7 +290,7 @@ class Wiring:
                 # outage of Redis, what the servers could not add meanwhile is swept up
                 self.stream_consumer = StreamConsumer(self.redis, jobs, self.settings.worker,
                                                       park=self._park_job,
-                                                      on_recovered=self.channel_jobs.catch_up_now)
+                                                      on_recovered=self.channel_jobs.sweep_soon)
                 await self.stream_consumer.start()
             await self.channel_jobs.sweep_at_start()
             schedule_outbox_pump(self.scheduler, self.channel_jobs)

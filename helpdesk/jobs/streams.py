@@ -81,11 +81,12 @@ class StreamSettings(Protocol):
 class StreamConsumer:
     """A worker process's side: reads jobs from the group, runs them on ``runner``, acknowledges them
     when their work is done, takes over the jobs of workers that died, parks poison jobs with
-    ``park`` (which stores them; a failure there leaves the job pending, to be parked later)."""
+    ``park`` (which stores them; a failure there leaves the job pending, to be parked later).
+    ``on_recovered`` queues the catch-up after Redis was away (the servers' XADDs failed meanwhile)."""
 
     def __init__(self, redis: Any, runner: JobRunner, settings: StreamSettings, *,
                  park: Callable[[PoisonJob], Awaitable[None]],
-                 on_recovered: Callable[[], Awaitable[None]] | None = None,
+                 on_recovered: Callable[[], None] | None = None,
                  name: str | None = None, stream: str = STREAM, group: str = GROUP,
                  longest_pause_s: float = 5.0):
         self.redis = redis
@@ -158,7 +159,7 @@ class StreamConsumer:
                         failed, pause = False, 0.1
                         log.info("job stream reachable again")
                         if self.on_recovered is not None:
-                            await self.on_recovered()  # jobs the servers could not add meanwhile
+                            self.on_recovered()  # queues a sweep for the jobs the servers could not add
                     for _stream, entries in replies or ():
                         for entry_id, fields in entries:
                             await self._begin(entry_id, fields, deliveries=1)

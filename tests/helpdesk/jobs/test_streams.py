@@ -271,3 +271,39 @@ async def test_parked_jobs_are_listed_for_admins_and_can_be_run_again_or_discard
     assert discarded.status_code == 204
     assert (await client.get("/api/admin/parked-jobs", headers=headers)).json()["count"] == 0
     assert (await client.delete(f"/api/admin/parked-jobs/{newest['id']}", headers=headers)).status_code == 404
+
+
+async def test_after_redis_restarts_empty_the_consumer_makes_its_group_again_and_asks_for_a_catch_up():
+    """Redis killed and started without its data (no persistence): the stream and group are gone,
+    jobs added meanwhile failed on the servers' side (their events wait in the database)."""
+    from tests.faults.cluster import PrivateRedis
+
+    server = PrivateRedis()
+    server.start()
+    client = aioredis.from_url(server.url, decode_responses=True)
+    settings = worker_settings()
+    runner = JobRunner(settings)
+    ran: list[int] = []
+    runner.register("count", lambda args: runner.submit("chat", lambda: _append(ran, args["n"])))
+    catch_ups: list[int] = []
+    worker = StreamConsumer(client, runner, settings, park=parked_nowhere, name="worker",
+                            on_recovered=lambda: catch_ups.append(1), longest_pause_s=0.2)
+    try:
+        await worker.ensure_group()
+        await worker.start()
+        await publish(client, "count", n=1)
+        await wait_for(lambda: ran == [1])
+        server.kill()
+        await asyncio.sleep(0.5)
+        server.start()
+        await wait_for(lambda: catch_ups, timeout=10)
+        await publish(client, "count", n=2)
+        await wait_for(lambda: ran == [1, 2], timeout=10)
+    finally:
+        await worker.stop()
+        await client.aclose()
+        server.remove()
+
+
+async def _append(items: list[int], value: int) -> None:
+    items.append(value)
