@@ -285,7 +285,7 @@ class Wiring:
             if self.mode == WorkerMode.CHILD:
                 # subscribed before the sweep of stored events, so nothing falls in between
                 self._jobs = await follow_jobs(self.broker, jobs, on_resubscribed=self.channel_jobs.catch_up_now)
-            elif self.mode == WorkerMode.WORKER:
+            elif self.mode == WorkerMode.WORKER and self.redis is not None:
                 # jobs wait in the stream, so the order with the sweep does not matter; after an
                 # outage of Redis, what the servers could not add meanwhile is swept up
                 self.stream_consumer = StreamConsumer(self.redis, jobs, self.settings.worker,
