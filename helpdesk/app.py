@@ -23,6 +23,7 @@ from helpdesk.core.apidocs import add_docs_pages
 from helpdesk.core.errors import CareDeskError, TooManyRequests
 from helpdesk.core.headers import SecurityHeadersMiddleware
 from helpdesk.inbox.api import inbox_static_files, router as inbox_router
+from helpdesk.jobs.admin_api import router as parked_jobs_router
 from helpdesk.jobs.remote import RemoteJobs
 from helpdesk.nlu_admin.api import router as nlu_router
 from helpdesk.ops.health import readiness
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(order_care_router)
     app.include_router(webhooks_router)
     app.include_router(pipeline_router)
+    app.include_router(parked_jobs_router)
     app.include_router(nlu_router)
     app.include_router(webchat_router)
     app.include_router(sla_router)

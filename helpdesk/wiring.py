@@ -53,9 +53,12 @@ from helpdesk.core.outages import when_available
 from helpdesk.core.security import PASSWORD_HASHING_CONCURRENCY, PasswordHashing
 from helpdesk.deploy import prepare_database
 from helpdesk.jobs.broker import BrokerClient, LocalBroker
+from helpdesk.jobs.locks import RedisKeyLocks
+from helpdesk.jobs.parked import park_job
 from helpdesk.jobs.remote import RemoteJobs, broker_path, follow_jobs
 from helpdesk.jobs.runner import JobRunner
-from helpdesk.jobs.scheduler import Scheduler
+from helpdesk.jobs.scheduler import ClusterOnce, Scheduler
+from helpdesk.jobs.streams import PoisonJob, StreamConsumer, StreamPublisher
 from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.nlu_admin.store import DatabaseModelStore
 from helpdesk.outbox.service import Outbox, RetryPolicy
@@ -95,12 +98,15 @@ def worker_mode(settings: Settings) -> WorkerMode:
 def build_job_runner(mode: WorkerMode, settings: Settings, *, transport: object = None) -> JobRunner | RemoteJobs:
     """The job queue of a process in ``mode``: one that hands named jobs to a worker process (through
     ``transport``, the embedded broker or Redis) in "process" and "external" modes, otherwise a runner
-    that runs them here (the caller registers the domains' jobs with it)."""
+    that runs them here (the caller registers the domains' jobs with it). A ``caredesk worker``
+    (``transport``: Redis) holds each chat's lock across the worker replicas."""
     if mode in REMOTE_MODES:
         # Without a child, jobs this server made before it stopped may not have left it: the
         # workers take up every waiting event now rather than at their next look for strays.
         return RemoteJobs(transport, settings, spawn=mode == WorkerMode.PROCESS, start_jobs=(SWEEP_EVENTS,))
-    return JobRunner(settings.worker, concurrency=settings.worker.concurrency)
+    shared_locks = (RedisKeyLocks(transport, ttl_s=settings.worker.lock_ttl_s)
+                    if mode == WorkerMode.WORKER and transport is not None else None)
+    return JobRunner(settings.worker, concurrency=settings.worker.concurrency, shared_locks=shared_locks)
 
 
 class ConnectorServices:
@@ -221,6 +227,8 @@ class Wiring:
         #: what logging in needs, once started (its slots are made on the running loop)
         self.logins: Logins | None = None
         self._jobs: asyncio.Task | None = None
+        #: a ``caredesk worker``'s place in the consumer group of the jobs stream
+        self.stream_consumer: StreamConsumer | None = None
         self._frozen = False
         #: where a worker child writes its metrics (process mode), read at each scrape of /metrics
         self.metrics_dir: str | None = None
@@ -256,8 +264,10 @@ class Wiring:
         register_ratings_listeners(self.csat)
         register_care_listeners(self.events, lambda: send_due_care_soon(self.care))
         register_sla_listeners(self.events, self.engine, self.settings.shop.timezone)
-        # each domain registers its periodic work; the scheduler turns every outbox pump interval
-        self.scheduler = Scheduler(tick_s=self.settings.outbox.pump_interval_s)
+        # each domain registers its periodic work; the scheduler turns every outbox pump interval;
+        # with Redis, the work on shared state runs in one of the replicas per interval
+        self.scheduler = Scheduler(tick_s=self.settings.outbox.pump_interval_s,
+                                   gate=ClusterOnce(self.redis) if self.redis is not None else None)
         self.training = TrainingLoop(self.engine, self.events, self.models, self.bot, self.settings.data_dir)
         await self.training.start(self.scheduler)
         if self.mode in (WorkerMode.CHILD, WorkerMode.WORKER) and self.engine.dialect.name == "sqlite":
@@ -266,7 +276,9 @@ class Wiring:
             # the lock for hundreds of milliseconds (the webhook edge waiting all along); one
             # thread for the blocking work keeps each transaction as short as its own work.
             to_thread.current_default_thread_limiter().total_tokens = 1
-        transport = {WorkerMode.PROCESS: self.broker, WorkerMode.EXTERNAL: self.redis}.get(self.mode)
+        transport = {WorkerMode.PROCESS: self.broker, WorkerMode.WORKER: self.redis,
+                     WorkerMode.EXTERNAL: StreamPublisher(self.redis, maxlen=self.settings.worker.stream_maxlen)
+                     if self.redis is not None else None}.get(self.mode)
         jobs = build_job_runner(self.mode, self.settings, transport=transport)
         if isinstance(jobs, RemoteJobs) and jobs.spawn:
             # the child's metrics reach this process's /metrics through files (see core.metrics)
@@ -277,10 +289,16 @@ class Wiring:
             await jobs.start()
         else:
             self.channel_jobs = register_channel_jobs(self.flow, jobs)
-            jobs_from = {WorkerMode.CHILD: self.broker, WorkerMode.WORKER: self.redis}.get(self.mode)
-            if jobs_from is not None:
+            if self.mode == WorkerMode.CHILD:
                 # subscribed before the sweep of stored events, so nothing falls in between
-                self._jobs = await follow_jobs(jobs_from, jobs, on_resubscribed=self.channel_jobs.catch_up_now)
+                self._jobs = await follow_jobs(self.broker, jobs, on_resubscribed=self.channel_jobs.catch_up_now)
+            elif self.mode == WorkerMode.WORKER and self.redis is not None:
+                # jobs wait in the stream, so the order with the sweep does not matter; after an
+                # outage of Redis, what the servers could not add meanwhile is swept up
+                self.stream_consumer = StreamConsumer(self.redis, jobs, self.settings.worker,
+                                                      park=self._park_job,
+                                                      on_recovered=self.channel_jobs.sweep_soon)
+                await self.stream_consumer.start()
             await self.channel_jobs.sweep_at_start()
             schedule_outbox_pump(self.scheduler, self.channel_jobs)
             schedule_care_check(self.scheduler, self.care)
@@ -299,9 +317,14 @@ class Wiring:
             self._frozen = True
         self.loop_lag.start()  # after start-up's one-off work, which no request waits for
 
+    async def _park_job(self, job: PoisonJob) -> None:
+        await to_thread.run_sync(park_job, self.engine, job)
+
     async def stop(self) -> None:
         """Finish background work and release connections."""
         await self.loop_lag.stop()
+        if self.stream_consumer is not None:
+            await self.stream_consumer.stop()
         if self._frozen:
             gc.unfreeze()
             self._frozen = False

@@ -138,7 +138,7 @@ async def _run_logged(care: CareSender) -> None:
 
 
 def schedule_care_check(scheduler: Scheduler, care: CareSender) -> None:
-    """Send the due care messages every ``CAREDESK_CARE__CHECK_INTERVAL_S``; the first check waits one
-    interval, so tests can install their clock first."""
+    """Send the due care messages every ``CAREDESK_CARE__CHECK_INTERVAL_S`` (in one worker replica per
+    interval); the first check waits one interval, so tests can install their clock first."""
     scheduler.add(CARE_CHECK, lambda: run_due_care_messages(care),
-                  every_s=lambda: care.settings.care.check_interval_s)
+                  every_s=lambda: care.settings.care.check_interval_s, shared=True)

@@ -192,19 +192,19 @@ def register_channel_jobs(flow: ConversationFlow, runner: JobRunner) -> ChannelJ
 
 def schedule_outbox_pump(scheduler: Scheduler, jobs: ChannelJobs) -> None:
     """Drain the chats with a due outbox retry at every turn of the scheduler (its ``tick_s``, the
-    outbox's pump interval), the first at once."""
-    scheduler.add(OUTBOX_PUMP, jobs.pump_outbox, every_s=0.0, first_after_s=0.0)
+    outbox's pump interval; in one worker replica per turn), the first at once."""
+    scheduler.add(OUTBOX_PUMP, jobs.pump_outbox, every_s=0.0, first_after_s=0.0, shared=True)
 
 
 def schedule_stray_sweep(scheduler: Scheduler, jobs: ChannelJobs) -> None:
-    """Sweep up stray events every ``STRAY_SWEEP_INTERVAL_S``, and at once while catching up after a
-    failed start-up sweep (until one succeeds)."""
+    """Sweep up stray events every ``STRAY_SWEEP_INTERVAL_S`` (in one worker replica per interval), and
+    at once while catching up after a failed start-up sweep (until one succeeds)."""
 
     async def sweep() -> None:
         await jobs.sweep_periodically()
         if jobs.catch_up:
             scheduler.run_soon(STRAY_SWEEP)
 
-    scheduler.add(STRAY_SWEEP, sweep, every_s=STRAY_SWEEP_INTERVAL_S)
+    scheduler.add(STRAY_SWEEP, sweep, every_s=STRAY_SWEEP_INTERVAL_S, shared=True)
     if jobs.catch_up:
         scheduler.run_soon(STRAY_SWEEP)

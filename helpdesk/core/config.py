@@ -98,6 +98,15 @@ class WorkerSettings(BaseModel):
     #: failed because the database or Redis was away is tried again for as long as it takes
     retry_base_s: float = 0.5
     retry_max_s: float = 30.0
+    #: external mode (Redis Streams): a job another worker read and has not finished after this long
+    #: (that worker was killed) is taken over by the others
+    claim_idle_s: float = 15.0
+    #: a job whose work fails this many deliveries for a reason of its own is parked for an admin
+    max_job_deliveries: int = 5
+    #: the jobs stream keeps about this many entries (handled ones included) before trimming
+    stream_maxlen: int = 100_000
+    #: a chat's lock across worker replicas expires this long after its holder stopped renewing it
+    lock_ttl_s: float = 10.0
 
 
 class MetricsSettings(BaseModel):

@@ -1,9 +1,21 @@
-"""Per-key locks: work on one key (a chat, a conversation) one at a time, other keys meanwhile."""
+"""Per-key locks: work on one key (a chat, a conversation) one at a time, other keys meanwhile.
+
+``KeyedLocks`` works inside one process; ``RedisKeyLocks`` across the processes sharing a Redis.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import secrets
 import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+
+from helpdesk.core.aio import cancel_and_wait
+
+log = logging.getLogger(__name__)
 
 
 class KeyedLocks:
@@ -19,3 +31,58 @@ class KeyedLocks:
             lock = asyncio.Lock()
             self._locks[key] = lock
         return lock
+
+
+#: deletes the lock only if this holder still has it (it may have expired and gone to another)
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+#: extends the lock only if this holder still has it
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+class RedisKeyLocks:
+    """One lock per key shared by every process on the same Redis (worker replicas).
+
+    A lock is a key set with NX and a time to live, renewed while its holder works, so a holder
+    that was killed (SIGKILL, a lost machine) frees it within ``ttl_s``. Waiting is polling: locks
+    are short (one chat's turn) and rarely contended (two jobs of one chat on two workers)."""
+
+    def __init__(self, redis: Any, *, ttl_s: float = 10.0, prefix: str = "caredesk:lock:",
+                 poll_s: float = 0.02):
+        self.redis = redis
+        self.ttl_ms = int(ttl_s * 1000)
+        self.prefix = prefix
+        self.poll_s = poll_s
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        """Hold ``key``'s lock for the block; a Redis error while taking it is raised (the runner
+        tries the job again), one while renewing or releasing is logged (the lock then expires)."""
+        name = self.prefix + key
+        token = secrets.token_hex(8)
+        while not await self.redis.set(name, token, nx=True, px=self.ttl_ms):
+            await asyncio.sleep(self.poll_s)
+        renewer = asyncio.create_task(self._renew(name, token), name=f"caredesk-lock-renew:{key}")
+        try:
+            yield
+        finally:
+            await cancel_and_wait(renewer)
+            try:
+                await self.redis.eval(_RELEASE, 1, name, token)
+            except Exception as exc:
+                log.warning("could not release the lock of %s (it expires by itself): %s", key, exc)
+
+    async def _renew(self, name: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_ms / 3000)
+            try:
+                if not await self.redis.eval(_RENEW, 1, name, token, self.ttl_ms):
+                    log.warning("the lock %s expired while held (another process may take it)", name)
+                    return
+            except Exception as exc:
+                log.warning("could not renew the lock %s: %s", name, exc)

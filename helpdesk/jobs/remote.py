@@ -14,7 +14,7 @@ hints: what they are about is in the database, and the domains' periodic work in
 up, so a job lost while the child restarts is late, never lost.
 
 With ``CAREDESK_WORKER__MODE=external`` (the production compose file) the server starts no child:
-the jobs go through Redis to the ``caredesk worker`` service.
+the jobs go through a Redis Stream (``helpdesk.jobs.streams``) to the ``caredesk worker`` replicas.
 """
 
 from __future__ import annotations
@@ -223,12 +223,13 @@ class RemoteJobs:
 
 async def follow_jobs(client: Any, runner: JobRunner, *, on_resubscribed: Callable[[], Awaitable[None]],
                       longest_pause_s: float = 5.0) -> asyncio.Task:
-    """The worker's side: run each job the serving process publishes (subscribed when this returns,
+    """The child's side: run each job the serving process publishes (subscribed when this returns,
     or, if the transport is away at start, trying in the background).
 
-    ``client`` is the BrokerClient of a child, or the Redis client of a ``caredesk worker``. A lost
-    Redis connection is taken up again for as long as it takes; jobs published meanwhile are lost
-    with it, so ``on_resubscribed`` (the domains' catch-up) runs once the subscription is back."""
+    ``client`` is the BrokerClient of a child (or a Redis client: publish/subscribe, as the bench
+    compares with the stream). A lost connection is taken up again for as long as it takes; jobs
+    published meanwhile are lost with it, so ``on_resubscribed`` (the domains' catch-up) runs once
+    the subscription is back."""
     return await start_following(client, JOBS_CHANNEL, lambda message: _run_job(runner, message),
                                  name="caredesk-worker-jobs", on_resubscribed=on_resubscribed,
                                  what="job subscription", longest_pause_s=longest_pause_s)

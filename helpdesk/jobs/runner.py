@@ -3,7 +3,12 @@
 Jobs of one key (a chat) run one at a time in the order they were submitted (a lock per key), so a
 chat's replies keep their order; different keys run concurrently up to a limit. A job that fails
 because the database or Redis is away, or that raises ``TryAgainLater``, is tried again after a
-pause that doubles each time, for as long as it takes; any other failure is logged and dropped.
+pause that doubles each time, for as long as it takes; any other failure is logged and dropped
+(and reported to whoever runs the named job with ``run_job``, e.g. the Redis Streams consumer, which
+delivers it again and parks it after a few tries).
+
+With ``shared_locks`` (Redis, several worker processes), a key's jobs also hold the key's lock across
+processes, so a chat's messages stay in order when consecutive jobs land on different workers.
 
 Named jobs carry plain JSON arguments, so the same job can run here or cross to a worker process
 (see ``helpdesk.jobs.remote``): a domain registers a handler for each of its job names, and the
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -32,6 +38,17 @@ JobHandler = Callable[[dict[str, Any]], None]
 class TryAgainLater(Exception):
     """A job cannot finish now for a reason that will pass: run it again after a pause (the key's
     later jobs wait behind it)."""
+
+
+class JobFailed(Exception):
+    """The work a named job queued failed for a reason of its own (not an infrastructure outage)."""
+
+
+class SharedLocks(Protocol):
+    """Per-key locks held across processes (``helpdesk.jobs.locks.RedisKeyLocks``)."""
+
+    def hold(self, key: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold ``key``'s lock for the block (waiting while another process holds it)."""
 
 
 class RetryPauses(Protocol):
@@ -82,13 +99,20 @@ class JobHandlers:
         finally:
             current_job.reset(token)
 
+    def knows(self, name: str) -> bool:
+        """Whether a handler is registered for ``name``."""
+        return name in self._handlers
+
 
 class JobRunner:
     """Runs background jobs inside this process."""
 
-    def __init__(self, retry: RetryPauses, *, concurrency: int = 16):
+    def __init__(self, retry: RetryPauses, *, concurrency: int = 16, shared_locks: SharedLocks | None = None):
         self.retry = retry
         self.locks = KeyedLocks()
+        self.shared_locks = shared_locks
+        #: while a named job's handler runs under ``run_job``: the tasks it submits
+        self._captured: list[asyncio.Task] | None = None
         self.handlers = JobHandlers()
         self._limit = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task] = set()
@@ -107,6 +131,22 @@ class JobRunner:
     def submit(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
         """Run ``job`` after the jobs already queued for ``key`` (callable from any thread)."""
         self._on_loop(self._start_job, key, job)
+
+    async def run_job(self, name: str, args: dict[str, Any]) -> None:
+        """Run the named job here and wait until the work its handler queued has finished (on the
+        event loop). Work that waits for infrastructure keeps waiting; work that failed for a
+        reason of its own raises JobFailed with the first such error."""
+        self._captured = captured = []
+        try:
+            self.handlers.run(name, args)
+        finally:
+            self._captured = None
+        if not captured:
+            return
+        outcomes = await asyncio.gather(*(asyncio.shield(task) for task in captured))
+        for outcome in outcomes:
+            if outcome is not None:
+                raise JobFailed(f"{type(outcome).__name__}: {outcome}") from outcome
 
     def _on_loop(self, function: Callable[..., None], *args: Any) -> None:
         try:
@@ -129,30 +169,38 @@ class JobRunner:
             with timed(JOB_RUN_SECONDS, name):
                 await job()
 
-        task = asyncio.create_task(self._run(lock, attempt))
+        task = asyncio.create_task(self._run(key, lock, attempt))
+        if self._captured is not None:
+            self._captured.append(task)
         self._tasks.add(task)
         self._idle.clear()
         task.add_done_callback(lambda _task: JOB_LATENCY_SECONDS.labels(name).observe(
             time.perf_counter() - submitted))
         task.add_done_callback(self._finished)
 
-    async def _run(self, lock: asyncio.Lock, job: Callable[[], Awaitable[None]]) -> None:
+    async def _run(self, key: str, lock: asyncio.Lock, job: Callable[[], Awaitable[None]]) -> Exception | None:
         # The key's lock is held through the pauses, so the key's later jobs wait behind this one
         # (a chat's messages stay in order); the concurrency slot is not, so other keys go on.
+        # The shared lock (other processes) is taken before the slot: waiting for another worker
+        # to finish the chat must not keep this one's other chats waiting.
+        # Returns the failure of the job's own, if any (for run_job), rather than raising it.
         pause = self.retry.retry_base_s
         async with lock:
             while True:
-                async with self._limit:
-                    try:
+                try:
+                    async with self._shared(key), self._limit:
                         await job()
-                        return
-                    except Exception as exc:
-                        if not (isinstance(exc, TryAgainLater) or is_infrastructure_error(exc)):
-                            log.exception("background job failed")
-                            return
-                        log.warning("background job will be tried again in %.1fs: %s", pause, exc)
+                        return None
+                except Exception as exc:
+                    if not (isinstance(exc, TryAgainLater) or is_infrastructure_error(exc)):
+                        log.exception("background job failed")
+                        return exc
+                    log.warning("background job will be tried again in %.1fs: %s", pause, exc)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, self.retry.retry_max_s)
+
+    def _shared(self, key: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.shared_locks.hold(key) if self.shared_locks is not None else contextlib.nullcontext()
 
     def _finished(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)

@@ -8,6 +8,7 @@ from helpdesk.conversations.models import Conversation, ConversationTag, Dialogu
 from helpdesk.canned.models import CannedResponse
 from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
 from helpdesk.nlu_admin.models import NluActiveModel, NluModel
+from helpdesk.jobs.models import ParkedJob
 from helpdesk.outbox.models import OutboxItem
 from helpdesk.ratings.models import Rating, RatingRequest
 from helpdesk.shop.models import Order, Product, Warranty
@@ -32,5 +33,5 @@ __all__ = [
     "RatingRequest",
     "SLAPolicy", "BusinessHoursPeriod", "Holiday", "SLATimer", "SLAEvent", "SLAOutcome",
     "NluIntent", "NluExample", "NluVocabulary", "NluTrainingChange", "NluFaqAnswer", "NluReviewItem",
-    "NluTrainingState", "NluTrainingJob", "NluModel", "NluActiveModel",
+    "NluTrainingState", "NluTrainingJob", "NluModel", "NluActiveModel", "ParkedJob",
 ]

@@ -27,14 +27,14 @@ from helpdesk.core.db import utcnow
 from helpdesk.core.deps import client_address
 from helpdesk.core.errors import Forbidden
 from helpdesk.core.metrics import CONTENT_TYPE, render_metrics
+from helpdesk.jobs.streams import GROUP as JOBS_GROUP
+from helpdesk.jobs.streams import STREAM as JOBS_STREAM
 from helpdesk.outbox.models import OutboxItem, OutboxStatus
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
-#: the Redis stream of jobs, when the jobs go through Redis Streams (its length is queue depth too)
-JOBS_STREAM = "caredesk:jobs"
 #: how long a scrape waits for Redis
 REDIS_TIMEOUT_S = 1.0
 #: headers a proxy adds when it forwards a request for someone else
@@ -106,13 +106,19 @@ class QueueDepth:
 
 
 async def stream_length(redis: Any) -> int | None:
-    """The length of the jobs stream, or None when Redis is not used, is away, or the key is not a stream."""
+    """Jobs of the jobs stream not yet finished: those no worker has read (the group's lag) and those
+    read and not acknowledged (pending); the stream's length when no worker has joined yet. None when
+    Redis is not used, is away, or the key is not a stream."""
     if redis is None:
         return None
     try:
         if await asyncio.wait_for(redis.type(JOBS_STREAM), REDIS_TIMEOUT_S) != "stream":
             return None
-        return int(await asyncio.wait_for(redis.xlen(JOBS_STREAM), REDIS_TIMEOUT_S))
+        groups = await asyncio.wait_for(redis.xinfo_groups(JOBS_STREAM), REDIS_TIMEOUT_S)
+        group = next((group for group in groups if group["name"] == JOBS_GROUP), None)
+        if group is None or group.get("lag") is None:
+            return int(await asyncio.wait_for(redis.xlen(JOBS_STREAM), REDIS_TIMEOUT_S))
+        return int(group["lag"]) + int(group["pending"])
     except Exception as exc:  # the scrape still reports everything else
         log.warning("metrics: could not read the jobs stream's length: %s", exc)
         return None

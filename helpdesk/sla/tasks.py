@@ -273,6 +273,7 @@ async def run_sla_check_logged(engine: Engine, events: EventBus, clock: Clock) -
 
 def schedule_sla_check(scheduler: Scheduler, engine: Engine, events: EventBus, clock: Clock,
                        settings: Settings) -> None:
-    """Run the SLA check every ``CAREDESK_SLA__CHECK_INTERVAL_S``, the first one interval after start."""
+    """Run the SLA check every ``CAREDESK_SLA__CHECK_INTERVAL_S`` (in one worker replica per interval),
+    the first one interval after start."""
     scheduler.add(SLA_CHECK, lambda: run_sla_check_logged(engine, events, clock),
-                  every_s=lambda: settings.sla.check_interval_s)
+                  every_s=lambda: settings.sla.check_interval_s, shared=True)

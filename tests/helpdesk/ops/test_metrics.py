@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from connectors.base import InboundMessage
 from helpdesk.channels import service as channels
-from helpdesk.ops.metrics_api import JOBS_STREAM
+from helpdesk.ops.metrics_api import JOBS_GROUP, JOBS_STREAM
 from tests.conftest import start_client
 from tests.helpdesk.channels.test_telegram_flow import CHAT_ID, post_update, telegram_update
 
@@ -101,6 +101,13 @@ async def test_the_jobs_stream_length_is_read_when_redis_holds_one(make_settings
             await writer.xadd(JOBS_STREAM, {"kind": "sweep_events"})
             await writer.xadd(JOBS_STREAM, {"kind": "sweep_events"})
             assert value(await scrape(client), "caredesk_queue_depth", queue="jobs_stream") == 2
+            # with the workers' group: jobs unread plus jobs read and not acknowledged, not the history
+            await writer.xgroup_create(JOBS_STREAM, JOBS_GROUP, id="0")
+            [[_stream, [(entry_id, _fields)]]] = await writer.xreadgroup(JOBS_GROUP, "w1", {JOBS_STREAM: ">"},
+                                                                         count=1)
+            assert value(await scrape(client), "caredesk_queue_depth", queue="jobs_stream") == 2
+            await writer.xack(JOBS_STREAM, JOBS_GROUP, entry_id)
+            assert value(await scrape(client), "caredesk_queue_depth", queue="jobs_stream") == 1
             await writer.delete(JOBS_STREAM)
             await writer.set(JOBS_STREAM, "not a stream")
             assert ("caredesk_queue_depth", (("queue", "jobs_stream"),)) not in await scrape(client)
