@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from helpdesk.agents.service import ensure_admin
 from helpdesk.core.config import AdminSettings
+from helpdesk.core.errors import Conflict
 from helpdesk.core.db import migrate
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,9 @@ def prepare_database(engine: Engine, admin: AdminSettings) -> None:
     migrate(engine)
     try:
         _ensure_admin(engine, admin)
-    except IntegrityError:
-        # another process created the account between this one's look and its insert
+    except (IntegrityError, Conflict):
+        # another process created the account between this one's look and its insert (the unique
+        # email refused the insert, or create_agent's own look saw the other's row)
         log.info("the first admin was created by another process")
         _ensure_admin(engine, admin)
 
