@@ -232,6 +232,13 @@ async def run(args: argparse.Namespace) -> None:
     models_dir = Path(tempfile.mkdtemp(prefix="caredesk-cluster-bench-models-"))
     store = ModelStore(models_dir)
     store.activate(store.train_and_add(load_training_data([ROOT / "data" / "nlu"])))
+    if args.only == "recovery":
+        print(f"recovery_after_worker_kill_s {await recovery(args, models_dir):.1f}")
+        return
+    if args.only == "catch-up":
+        queued, cleared = await catch_up(args, models_dir)
+        print(f"backlog_{args.backlog}_catch_up_s {cleared:.1f}")
+        return
     rate, cpu = await embedded(args)
     print(f"embedded_msgs_per_s {rate:.1f}")
     print(f"embedded_cpu_ms_per_msg {cpu:.2f}")
@@ -258,6 +265,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3], help="worker replica counts")
     parser.add_argument("--backlog", type=int, default=10_000, help="messages queued before workers start")
     parser.add_argument("--skip-faults", action="store_true", help="throughput only")
+    parser.add_argument("--only", choices=("catch-up", "recovery"), help="run one part only")
     parser.add_argument("--postgres-url", default=os.environ.get("CAREDESK_TEST_POSTGRES_URL", ""),
                         help="a PostgreSQL server whose role may create databases (default: the test server's)")
     args = parser.parse_args()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 import threading
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 
 from helpdesk.shop.cli import app as orders_app
+from helpdesk.core.aio import log_tasks
 from helpdesk.core.cli_support import settings_or_exit
 from helpdesk.training.cli import app as training_app
 from nlu.cli import app as nlu_app
@@ -102,6 +104,7 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signal.SIGUSR1, log_tasks, logging.getLogger("helpdesk.worker"))
         waits = [asyncio.ensure_future(stop.wait())]
         if wiring.mode == WorkerMode.CHILD:
             # the serving process went away: nothing is left to work for

@@ -71,6 +71,10 @@ from helpdesk.training.jobs import TrainingLoop
 log = logging.getLogger(__name__)
 
 
+#: the longest a Redis command may take before it counts as Redis being away, and a connection attempt
+REDIS_COMMAND_TIMEOUT_S = 10.0
+REDIS_CONNECT_TIMEOUT_S = 5.0
+
 class WorkerMode(StrEnum):
     """Where background processing runs (``CAREDESK_WORKER__MODE``)."""
 
@@ -161,7 +165,13 @@ class Wiring:
         if settings.redis_url:
             import redis.asyncio as aioredis
 
-            self.redis = aioredis.from_url(settings.redis_url, decode_responses=True)
+            # No command may wait for ever on a connection that went half-open or was left mid-reply:
+            # a reply later than REDIS_COMMAND_TIMEOUT_S is an error the caller tries again (the
+            # stream's blocking read asks for 1 s; pub/sub reads are not bound by it).
+            self.redis = aioredis.from_url(settings.redis_url, decode_responses=True,
+                                           socket_timeout=REDIS_COMMAND_TIMEOUT_S,
+                                           socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+                                           health_check_interval=30)
         #: where processing runs (see WorkerMode)
         self.mode = worker_mode(settings)
         if self.mode == WorkerMode.EXTERNAL and self.redis is None:

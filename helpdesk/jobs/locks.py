@@ -33,6 +33,8 @@ class KeyedLocks:
         return lock
 
 
+#: the longest pause between two tries to take a busy lock
+MAX_POLL_S = 0.25
 #: deletes the lock only if this holder still has it (it may have expired and gone to another)
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -49,7 +51,7 @@ class RedisKeyLocks:
     """One lock per key shared by every process on the same Redis (worker replicas).
 
     A lock is a key set with NX and a time to live, renewed while its holder works, so a holder
-    that was killed (SIGKILL, a lost machine) frees it within ``ttl_s``. Waiting is polling: locks
+    that was killed (SIGKILL, a lost machine) frees it within ``ttl_s``. Waiting is polling, with growing pauses: locks
     are short (one chat's turn) and rarely contended (two jobs of one chat on two workers)."""
 
     def __init__(self, redis: Any, *, ttl_s: float = 10.0, prefix: str = "caredesk:lock:",
@@ -65,8 +67,12 @@ class RedisKeyLocks:
         tries the job again), one while renewing or releasing is logged (the lock then expires)."""
         name = self.prefix + key
         token = secrets.token_hex(8)
+        pause = self.poll_s
         while not await self.redis.set(name, token, nx=True, px=self.ttl_ms):
-            await asyncio.sleep(self.poll_s)
+            # growing pauses: a backlog has many jobs waiting for a few busy chats, and each of them
+            # asking every few milliseconds would keep Redis and the connection pool busy for nothing
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, MAX_POLL_S)
         renewer = asyncio.create_task(self._renew(name, token), name=f"caredesk-lock-renew:{key}")
         try:
             yield

@@ -37,6 +37,8 @@ from helpdesk.jobs.runner import JobFailed, JobRunner
 log = logging.getLogger(__name__)
 
 STREAM = "caredesk:jobs:stream"
+#: how long stopping waits for the reader, the claimer and the acknowledger to end
+STOP_TASKS_S = 5.0
 GROUP = "caredesk-workers"
 
 
@@ -132,8 +134,15 @@ class StreamConsumer:
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop reading; let the jobs in hand finish (bounded). Unfinished ones stay pending, for the
         other workers to take over."""
+        # bounded: a task stuck in a Redis call that does not end (a connection gone half-open) must not
+        # keep the worker from stopping; what it held stays pending for the other workers
         for task in self._tasks:
-            await cancel_and_wait(task)
+            task.cancel()
+        if self._tasks:
+            _stopped, stuck = await asyncio.wait(self._tasks, timeout=STOP_TASKS_S)
+            if stuck:
+                log.warning("%d stream task(s) did not stop within %.0fs: %s", len(stuck), STOP_TASKS_S,
+                            ", ".join(task.get_name() for task in stuck))
         self._tasks = []
         if self.in_flight:
             _done, pending = await asyncio.wait(list(self.in_flight.values()), timeout=grace_s)

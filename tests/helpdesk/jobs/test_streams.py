@@ -29,7 +29,7 @@ def worker_settings(**overrides: object) -> SimpleNamespace:
 
 @pytest.fixture
 async def redis_client(redis_url):
-    client = aioredis.from_url(redis_url, decode_responses=True)
+    client = aioredis.from_url(redis_url, decode_responses=True, socket_timeout=10)  # as the wiring's
     yield client
     await client.aclose()
 
