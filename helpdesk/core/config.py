@@ -150,6 +150,19 @@ class LimitsSettings(BaseModel):
     json_max_depth: int = 64
 
 
+def _listed(value: object, name: str) -> object:
+    """A list setting given as a JSON list or as comma-separated values (anything else as it is)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"{name} is not a valid JSON list: {exc}") from None
+    return [part for part in (piece.strip() for piece in text.split(",")) if part]
+
+
 class Settings(BaseSettings):
     """All of CareDesk's configuration."""
 
@@ -199,15 +212,7 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _proxy_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                try:
-                    value = json.loads(text)
-                except ValueError as exc:
-                    raise ValueError(f"CAREDESK_TRUSTED_PROXIES is not a valid JSON list: {exc}") from None
-            else:
-                value = [part for part in (piece.strip() for piece in text.split(",")) if part]
+        value = _listed(value, "CAREDESK_TRUSTED_PROXIES")
         if isinstance(value, list):
             for entry in value:
                 try:
@@ -221,15 +226,7 @@ class Settings(BaseSettings):
     @field_validator("secret_key_previous", mode="before")
     @classmethod
     def _key_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                try:
-                    return json.loads(text)
-                except ValueError as exc:
-                    raise ValueError(f"CAREDESK_SECRET_KEY_PREVIOUS is not a valid JSON list: {exc}") from None
-            return [part for part in (piece.strip() for piece in text.split(",")) if part]
-        return value
+        return _listed(value, "CAREDESK_SECRET_KEY_PREVIOUS")
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> Settings:
