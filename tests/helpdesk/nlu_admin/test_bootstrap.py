@@ -4,6 +4,7 @@ it once, and `caredesk prepare` trains it once and then finds it."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -106,7 +107,8 @@ def test_caredesk_migrate_from_three_places_at_once_on_a_fresh_database(postgres
     outputs = [process.communicate(timeout=180) for process in processes]
 
     assert all(process.returncode == 0 for process in processes), [err[-2000:] for _, err in outputs]
-    assert len({out.strip().splitlines()[-1] for out, _ in outputs}) == 1, outputs  # "NLU model X is active"
+    # each says "NLU model <version> is active (<seconds>)": the same version for all
+    assert len({re.search(r"NLU model (\S+) is active", out)[1] for out, _ in outputs}) == 1, outputs
     assert stored_versions(postgres_url) == 1
     engine = make_database_engine(postgres_url)
     try:
