@@ -270,8 +270,13 @@ class StreamConsumer:
         taken = 0
         start = "0-0"
         while True:
+            # only as many as there is room for: waiting for room here would stop this task from
+            # keeping the jobs in hand fresh, and the other workers would take those over meanwhile
+            room = self.capacity - len(self.in_flight)
+            if room <= 0:
+                return taken
             reply = await self.redis.xautoclaim(self.stream, self.group, self.name, self.claim_idle_ms,
-                                                start_id=start, count=100)
+                                                start_id=start, count=min(room, 100))
             start, entries = reply[0], reply[1]
             for entry_id, fields in entries:
                 if entry_id in self.in_flight:
