@@ -94,10 +94,19 @@ class LoopStalls(logging.Handler):
             self.stalls.append(lag_ms)
 
 
+#: innermost frames in which a loop's thread runs asyncio's own bookkeeping, no callback of anyone's:
+#: a stall sampled there is the thread kept off the CPU (the GIL held elsewhere, a loaded machine)
+_LOOP_OWN_FRAMES = ("in run_until_complete", "in run_forever", "in _run_once")
+
+
 def _idle(stack: str) -> bool:
-    """Whether a stack shows an event loop waiting for work (in its selector), not blocked."""
+    """Whether a stack shows an event loop waiting for work (in its selector) or between callbacks,
+    not blocked by one."""
     innermost = stack.strip().splitlines()[-2:]
-    return any("selectors.py" in line or ".select(" in line for line in innermost)
+    if any("selectors.py" in line or ".select(" in line for line in innermost):
+        return True
+    frame = innermost[0] if innermost else ""
+    return "asyncio" in frame and "base_events.py" in frame and frame.endswith(_LOOP_OWN_FRAMES)
 
 
 @pytest.fixture(autouse=True)

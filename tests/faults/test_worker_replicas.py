@@ -6,6 +6,8 @@ order, though a chat's consecutive messages land on different workers."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -71,18 +73,25 @@ async def test_a_killed_workers_jobs_are_taken_over_and_every_message_answered_o
             takeover: dict[str, float] = {}
 
             async def kill_and_time_takeover() -> None:
-                # killed while it holds jobs: wait until it has some in hand
+                # killed while it holds jobs: freeze it (SIGSTOP) once it has some in hand, so the count
+                # read while it is frozen is what it holds when it dies; thaw and wait again if it was 0
                 deadline = time.monotonic() + 30
-                while not await pending_of(client, victim.process.pid) and time.monotonic() < deadline:
-                    await asyncio.sleep(0.005)
                 pid = victim.process.pid
-                held = await pending_of(client, pid)
+                held = 0
+                while time.monotonic() < deadline:
+                    if await pending_of(client, pid):
+                        os.killpg(pid, signal.SIGSTOP)
+                        held = await pending_of(client, pid) or 0
+                        if held:
+                            break
+                        os.killpg(pid, signal.SIGCONT)
+                    await asyncio.sleep(0.005)
                 await asyncio.to_thread(victim.kill)
                 killed_at = time.monotonic()
                 sender_killed("worker killed")
                 while await pending_of(client, pid):
                     await asyncio.sleep(0.05)
-                takeover.update(held=float(held or 0), seconds=time.monotonic() - killed_at)
+                takeover.update(held=float(held), seconds=time.monotonic() - killed_at)
 
             async def kill_later() -> None:
                 await asyncio.sleep(2)
