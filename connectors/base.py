@@ -59,21 +59,66 @@ def clean_json(value: Any) -> Any:
     return value
 
 
+#: what an attachment is, as the API shows it (``attachments[].kind``)
+AttachmentKind = Literal["image", "video", "audio", "file", "sticker", "location", "contact"]
+
+
 class Attachment(BaseModel):
-    """A file, image or other media that came with a message."""
+    """A file, image or other media that came with a message, as the platform described it.
+
+    The platform's own reference (``url`` or ``file_id``) is short-lived: the helpdesk fetches the
+    bytes with :meth:`ChannelConnector.fetch_media` soon after the message arrives and keeps them.
+    A location carries ``latitude``/``longitude`` (and an RFC 5870 geo URI in ``url``); a contact
+    carries ``phone`` and ``name``.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["image", "file", "audio", "video", "sticker", "location", "other"]
+    kind: AttachmentKind
     url: str | None = None
     file_id: str | None = None
     name: str | None = None
     mime_type: str | None = None
+    #: bytes, pixels and seconds as the platform announced them (the stored file is measured anew)
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    #: the platform's own preview (a video poster, a small photo size), when it offers one
+    thumbnail_url: str | None = None
+    thumbnail_file_id: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    phone: str | None = None
 
-    @field_validator("url", "file_id", "name", "mime_type")
+    @field_validator("url", "file_id", "name", "mime_type", "thumbnail_url", "thumbnail_file_id", "phone")
     @classmethod
     def _storable(cls, value: str | None) -> str | None:
         return None if value is None else clean_text(value)
+
+    @property
+    def downloadable(self) -> bool:
+        """Whether there are bytes to fetch (a location or contact is all in its fields)."""
+        return self.kind not in ("location", "contact") and bool(self.url or self.file_id)
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """Bytes of a file, fetched from a platform or about to be sent to one."""
+
+    data: bytes
+    mime_type: str | None = None
+    name: str | None = None
+
+
+class MediaError(Exception):
+    """A file could not be fetched: ``retryable`` is False when trying again cannot help (the link
+    expired or is gone, the file is over the limit), True for a passing fault (timeout, 5xx)."""
+
+    def __init__(self, reason: str, *, retryable: bool):
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
 
 
 class InboundMessage(BaseModel):
@@ -162,8 +207,22 @@ class OutboundRatingRequest(_Outbound):
         )
 
 
+class OutboundFile(_Outbound):
+    """A stored attachment (``attachment_id``) sent with ``text`` as its caption (may be empty).
+
+    The outbox loads the bytes and calls :meth:`ChannelConnector.send_file`; ``send`` refuses it.
+    """
+
+    kind: Literal["file"] = "file"
+    attachment_id: str
+    file_kind: AttachmentKind = "file"
+    mime_type: str = "application/octet-stream"
+    name: str = "file"
+    size: int = 0
+
+
 OutboundMessage = Annotated[
-    OutboundText | OutboundButtons | OutboundQuickReplies | OutboundRatingRequest,
+    OutboundText | OutboundButtons | OutboundQuickReplies | OutboundRatingRequest | OutboundFile,
     Field(discriminator="kind"),
 ]
 
@@ -361,7 +420,8 @@ class ChannelConnector(ABC):
         """Send text with buttons; channels without buttons get numbered text."""
         return await self.send_text(recipient_id, numbered_text(text, buttons), reply_to=reply_to)
 
-    async def send(self, message: OutboundText | OutboundButtons | OutboundQuickReplies | OutboundRatingRequest) -> str:
+    async def send(self, message: OutboundText | OutboundButtons | OutboundQuickReplies | OutboundRatingRequest
+                   | OutboundFile) -> str:
         """Deliver any outbound message variant, rendering what the channel cannot show."""
         match message:
             case OutboundButtons(buttons=buttons):
@@ -372,8 +432,31 @@ class ChannelConnector(ABC):
                 return await self.send_buttons(
                     message.recipient_id, message.text, message.buttons(), reply_to=message.reply_to
                 )
+            case OutboundFile():
+                raise TypeError("an OutboundFile is sent with send_file, once the outbox has loaded its bytes")
             case _:
                 return await self.send_text(message.recipient_id, message.text, reply_to=message.reply_to)
+
+    async def fetch_media(self, attachment: Attachment, *, max_bytes: int) -> MediaFile:
+        """Download what ``attachment`` refers to, at most ``max_bytes`` (MediaError past that).
+
+        The default reads a plain https URL; a platform that hands out file ids, or wants its token
+        on the request, overrides this.
+        """
+        if not attachment.url or not attachment.url.startswith(("https://", "http://")):
+            raise MediaError(f"the {self.name} channel gave no address to download this {attachment.kind} from",
+                             retryable=False)
+        return await download(attachment.url, max_bytes=max_bytes, name=attachment.name)
+
+    async def send_file(self, recipient_id: str, file: MediaFile, kind: AttachmentKind, *, caption: str = "",
+                        reply_to: str | None = None) -> str:
+        """Send a file (photo, video, voice, document) with an optional caption; return the
+        platform's message id. Raise DeliveryError(retryable=False) with the platform's reason when it
+        refuses (too large, wrong type); ``media_limits`` lets the inbox check before sending."""
+        raise DeliveryError(f"the {self.name} channel cannot send files", retryable=False)
+
+    #: the largest file the platform takes from the shop, per kind (bytes); missing: not sendable
+    media_limits: ClassVar[Mapping[str, int]] = {}
 
     async def acknowledge(self, message: InboundMessage) -> None:
         """Tell the platform an event was handled where it expects that (e.g. a button press)."""
@@ -387,3 +470,41 @@ def utc_from_timestamp(seconds: float | int | None) -> datetime:
     if seconds is None:
         return datetime.now(UTC)
     return datetime.fromtimestamp(float(seconds), UTC)
+
+
+#: how long a media download may take before it counts as a passing fault
+DOWNLOAD_TIMEOUT_S = 30.0
+
+
+async def download(url: str, *, max_bytes: int, name: str | None = None, headers: Mapping[str, str] | None = None,
+                   client: Any = None) -> MediaFile:
+    """GET ``url`` streaming, refusing more than ``max_bytes``; MediaError tells whether to retry."""
+    import httpx
+
+    own = client is None
+    http = client if client is not None else httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT_S, follow_redirects=True)
+    try:
+        async with http.stream("GET", url, headers=dict(headers or {})) as response:
+            if response.status_code in (401, 403, 404, 410):
+                raise MediaError(f"the platform answered {response.status_code}: the link expired or is gone",
+                                 retryable=False)
+            if response.status_code >= 400:
+                raise MediaError(f"the platform answered {response.status_code}",
+                                 retryable=response.status_code >= 500 or response.status_code == 429)
+            announced = response.headers.get("content-length")
+            if announced and announced.isdigit() and int(announced) > max_bytes:
+                raise MediaError(f"the file is {int(announced)} bytes, over the limit of {max_bytes}", retryable=False)
+            chunks: list[bytes] = []
+            received = 0
+            async for chunk in response.aiter_bytes():
+                received += len(chunk)
+                if received > max_bytes:
+                    raise MediaError(f"the file is over the limit of {max_bytes} bytes", retryable=False)
+                chunks.append(chunk)
+            mime = response.headers.get("content-type", "").split(";")[0].strip() or None
+            return MediaFile(b"".join(chunks), mime, name)
+    except httpx.HTTPError as error:
+        raise MediaError(f"the download failed: {error.__class__.__name__}", retryable=True) from error
+    finally:
+        if own:
+            await http.aclose()

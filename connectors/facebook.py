@@ -671,7 +671,7 @@ def _attachments(value: Any, where: str) -> tuple[Attachment, ...]:
             # fallback (a shared link), reel, post, template…: keep what can be shown to an agent
             found.append(
                 Attachment(
-                    kind="other",
+                    kind="file",
                     url=url or _str_or_none(attachment.get("url")),
                     name=_str_or_none(attachment.get("title")) or kind,
                 )

@@ -97,7 +97,7 @@ ATTACHMENT_KINDS: dict[str, str] = {
     "video": "video",
     "file": "file",
     "location": "location",
-    "link": "other",
+    "link": "file",
 }
 #: events in which the customer sends something to the OA (sender = customer, recipient = OA)
 CUSTOMER_EVENTS = frozenset(f"user_send_{kind}" for kind in ("text", *ATTACHMENT_KINDS))
@@ -772,7 +772,7 @@ def _attachments(raw: Any, event_name: str, metadata: dict[str, Any]) -> tuple[A
         zalo_type = str(item.get("type", ""))
         payload = item.get("payload") if isinstance(item.get("payload"), dict) else {}
         url = payload.get("url") if isinstance(payload.get("url"), str) else None
-        kind = ATTACHMENT_KINDS.get(zalo_type, "other")
+        kind = ATTACHMENT_KINDS.get(zalo_type, "file")
         if zalo_type == "location":
             coordinates = payload.get("coordinates") if isinstance(payload.get("coordinates"), dict) else {}
             latitude, longitude = coordinates.get("latitude"), coordinates.get("longitude")

@@ -360,7 +360,7 @@ def test_image_attachment_becomes_an_image_with_its_url(offline_connector):
                      ("location", "geo:10.7769,106.7009", "Vị trí của Hương"), id="location"),
         pytest.param({"type": "fallback", "title": "Nồi cơm điện 1.8L",
                       "payload": {"url": "https://shop.vn/p/1"}},
-                     ("other", "https://shop.vn/p/1", "Nồi cơm điện 1.8L"), id="fallback-link"),
+                     ("file", "https://shop.vn/p/1", "Nồi cơm điện 1.8L"), id="fallback-link"),
         pytest.param({"type": "image",
                       "payload": {"url": "https://cdn.fb/like.png", "sticker_id": 369239263222822}},
                      ("sticker", "https://cdn.fb/like.png", None), id="like-sticker"),
