@@ -109,6 +109,10 @@ class MediaFile:
     data: bytes
     mime_type: str | None = None
     name: str | None = None
+    #: where the platform itself can fetch the same bytes (a signed, short-lived link to CareDesk),
+    #: for platforms that take a file by address only (Zalo Bot, web chat); None when the server has
+    #: no public address
+    url: str | None = None
 
 
 class MediaError(Exception):
