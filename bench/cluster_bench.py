@@ -104,6 +104,7 @@ class Stack:
     def __init__(self, database_url: str, redis_url: str, redis_pid: int | None, fake: FakeTelegramAPI,
                  workdir: Path, models_dir: Path):
         self.workdir = workdir
+        self.redis_url = redis_url
         self.redis_pid = redis_pid
         self.port = free_port()
         host = {key: value for key, value in os.environ.items() if not key.startswith("CAREDESK_")}
@@ -136,6 +137,13 @@ class Stack:
     def pids(self) -> list[int]:
         running = [p.process.pid for p in (self.app, *self.workers) if p.process and p.process.poll() is None]
         return running + ([self.redis_pid] if self.redis_pid else [])
+
+    def roles(self) -> dict[str, list[int]]:
+        """The processes of pids(), by part: app, workers, redis."""
+        every = self.pids()
+        app = [pid for pid in every if pid == self.app.process.pid]
+        redis = [pid for pid in every if pid == self.redis_pid]
+        return {"app": app, "workers": [pid for pid in every if pid not in app + redis], "redis": redis}
 
     def stop(self) -> None:
         for process in (self.app, *self.workers):
@@ -174,6 +182,18 @@ def _cmdline(entry: Path) -> str:
         return ""
 
 
+async def redis_commands(url: str) -> dict[str, int]:
+    """Calls of each Redis command so far (INFO commandstats)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url)
+    try:
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    return {name.removeprefix("cmdstat_"): int(entry["calls"]) for name, entry in stats.items()}
+
+
 async def distributed(args: argparse.Namespace, models_dir: Path, workers: int) -> tuple[float, float]:
     """Messages per second and CPU ms per message with ``workers`` worker replicas."""
     async with production_stack(args.postgres_url, models_dir) as (stack, fake, http):
@@ -182,12 +202,22 @@ async def distributed(args: argparse.Namespace, models_dir: Path, workers: int) 
         # warm: every worker has loaded its model and answers
         await post_all(http, workers * 2, 1, first_update=1, first_chat=6_000_000)
         await answered(fake, workers * 2)
-        cpu_before = cpu_of(stack.pids())
+        roles = stack.roles()
+        commands_before = await redis_commands(stack.redis_url)
+        cpu_before = {role: cpu_of(pids) for role, pids in roles.items()}
         started = time.perf_counter()
         await post_all(http, args.chats, args.messages // args.chats, first_update=10)
         finished = await answered(fake, workers * 2 + args.messages)
-        cpu = cpu_of(stack.pids()) - cpu_before
-    return args.messages / (finished - started), cpu * 1000 / args.messages
+        spent = {role: cpu_of(pids) - cpu_before[role] for role, pids in roles.items()}
+        commands = await redis_commands(stack.redis_url)
+    calls = {name: count - commands_before.get(name, 0) for name, count in commands.items()}
+    print(f"distributed_{workers}w_redis_commands_per_msg {sum(calls.values()) / args.messages:.1f}")
+    if os.environ.get("CLUSTER_BENCH_VERBOSE"):
+        for name, count in sorted(calls.items(), key=lambda item: -item[1])[:12]:
+            print(f"distributed_{workers}w_redis_{name}_per_msg {count / args.messages:.2f}")
+    for role, seconds in spent.items():
+        print(f"distributed_{workers}w_cpu_ms_per_msg_{role} {seconds * 1000 / args.messages:.2f}")
+    return args.messages / (finished - started), sum(spent.values()) * 1000 / args.messages
 
 
 async def recovery(args: argparse.Namespace, models_dir: Path) -> float:

@@ -147,7 +147,8 @@ class Wiring:
         self.settings = settings
         #: the time source of scheduled and business work; tests point it at a fake (``clock.use``)
         self.clock = Clock()
-        self.engine = make_database_engine(settings.database_url)
+        self.engine = make_database_engine(settings.database_url, pool_size=settings.database_pool_size,
+                                           max_overflow=settings.database_max_overflow)
         #: on SQLite, the webhook edge stores from the event loop, many requests a transaction, into
         #: the inbound ledger's own file (channels.ledger.inbound_database_path), which nothing else writes;
         #: its connections fail at once on a locked file (the loop must not sleep in SQLite's busy

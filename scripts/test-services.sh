@@ -154,7 +154,7 @@ start_postgres() {
 
     log "starting PostgreSQL $ver/$PG_CLUSTER on $PG_HOST:$PG_PORT"
     as_root pg_ctlcluster \
-        -o '-c fsync=off' -o '-c synchronous_commit=off' -o '-c full_page_writes=off' \
+        -o '-c fsync=off' -o '-c max_connections=300' -o '-c synchronous_commit=off' -o '-c full_page_writes=off' \
         "$ver" "$PG_CLUSTER" start </dev/null
 }
 

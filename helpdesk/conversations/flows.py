@@ -325,14 +325,18 @@ async def _take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
     if event.received_at is not None:  # across processes and replicas: the clocks of one database's hosts
         MESSAGE_ANSWER_SECONDS.observe(max(0.0, (utcnow() - event.received_at).total_seconds()))
     log.debug("answered with %d message(s)", len(applied.message_ids))
+    # one fan-out for the turn (one Redis round trip with several app replicas), in the order the
+    # inbox shows them: the customer's message, the bot's answers, the escalation
+    announced: list[tuple[str, dict[str, Any]]] = []
     if event.stored_message_id is None:
-        await _announce_customer_message(flow, prepared, applied.message_id)
-    for message_id in applied.message_ids:
-        await events.publish("message_created", conversation_id=prepared.conversation_id,
-                             message_id=message_id, author="bot")
+        announced.append(_customer_message_event(prepared, applied.message_id))
+    announced.extend(("message_created", {"conversation_id": prepared.conversation_id, "message_id": message_id,
+                                          "author": "bot"}) for message_id in applied.message_ids)
     if applied.escalated:
-        await events.publish("conversation_escalated", conversation_id=prepared.conversation_id,
-                             reason=decision.escalation.reason, priority=decision.escalation.priority)
+        announced.append(("conversation_escalated", {"conversation_id": prepared.conversation_id,
+                                                     "reason": decision.escalation.reason,
+                                                     "priority": decision.escalation.priority}))
+    await events.publish_many(announced)
     # The worker runs this job under the chat's lock, which is also the outbox's per-chat lock.
     if applied.behind_older:
         await flow.outbox.drain(prepared.inbound.channel, prepared.turn.recipient_id)
@@ -341,6 +345,11 @@ async def _take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
 
 
 async def _announce_customer_message(flow: ConversationFlow, prepared: _Prepared, message_id: int) -> None:
-    await flow.events.publish("message_created", conversation_id=prepared.conversation_id, message_id=message_id,
-                                 author="customer", new_conversation=prepared.new_conversation,
-                                 human_owned=prepared.turn.human_owned)
+    name, data = _customer_message_event(prepared, message_id)
+    await flow.events.publish(name, **data)
+
+
+def _customer_message_event(prepared: _Prepared, message_id: int) -> tuple[str, dict[str, Any]]:
+    return "message_created", {"conversation_id": prepared.conversation_id, "message_id": message_id,
+                               "author": "customer", "new_conversation": prepared.new_conversation,
+                               "human_owned": prepared.turn.human_owned}

@@ -175,6 +175,11 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production", "test"] = "development"
     database_url: str = "sqlite:///var/caredesk.db"
+    #: connections each process keeps open to PostgreSQL, and how many more it opens for a peak (closed
+    #: again when handed back: opening one costs more CPU than the statements of a message). Every
+    #: replica may hold pool_size + max_overflow: keep replicas x that under the server's max_connections.
+    database_pool_size: int = Field(20, ge=1)
+    database_max_overflow: int = Field(10, ge=0)
     redis_url: str = ""
     secret_key: SecretStr = SecretStr("changeme")
     #: earlier secret keys, still accepted for opening what they sealed while a rotation is under way

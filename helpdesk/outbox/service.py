@@ -183,10 +183,9 @@ class Outbox:
                 OUTBOX_FAILURES.labels("true").inc()
             elif item.last_error is not None and item.status == OutboxStatus.pending:
                 OUTBOX_FAILURES.labels("false").inc()
-        for item in recorded:
-            if item.message_id is not None:
-                await self.events.publish("message_delivery", message_id=item.message_id, status=item.status,
-                                          error=item.last_error)
+        await self.events.publish_many(
+            ("message_delivery", {"message_id": item.message_id, "status": item.status, "error": item.last_error})
+            for item in recorded if item.message_id is not None)
         return recorded
 
     async def drain(self, channel: str, recipient_id: str) -> int:

@@ -84,7 +84,7 @@ class PrivatePostgres:
         # fsync off only spares the disk: the server is stopped as a crashed process, never as a crashed
         # machine. Commits stay synchronous: an acknowledged commit must survive that crash, as in
         # production (with synchronous_commit off, a crash loses the last commits it acknowledged).
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
         subprocess.run(_as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
                                      "-l", str(self.dir / "server.log"), "-w", "start"]),
                        check=True, capture_output=True)
