@@ -27,6 +27,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 MESSAGE_PATH = "/v3.0/oa/message/cs"
@@ -99,9 +100,32 @@ class _LoopbackServer:
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._stopping: asyncio.Event | None = None
+        #: files served like Zalo's CDN (photo-stal-*.zdn.vn, dl.zalo.me), by path: (bytes, type, status)
+        self._cdn: dict[str, tuple[bytes, str, int]] = {}
 
     def _routes(self, app: web.Application) -> None:
         raise NotImplementedError
+
+    def add_cdn_file(self, data: bytes, *, name: str = "9d1f2e3c4b5a.jpg", content_type: str = "image/jpeg") -> str:
+        """Serve ``data`` at a CDN-like address, as the ``payload.url`` of a customer's attachment."""
+        with self._lock:
+            path = f"jpg/{len(self._cdn):04d}{secrets.token_hex(6)}/{name}"
+            self._cdn[path] = (data, content_type, 200)
+        return f"{self.base_url}/cdn/{path}"
+
+    def expire_cdn_file(self, url: str, *, status: int = 404) -> None:
+        """Make a CDN address answer ``status`` from now on, as an expired link does."""
+        path = url.split("/cdn/", 1)[1]
+        with self._lock:
+            data, content_type, _ = self._cdn[path]
+            self._cdn[path] = (data, content_type, status)
+
+    async def _cdn_file(self, request: web.Request) -> web.Response:
+        with self._lock:
+            found = self._cdn.get(request.match_info["path"])
+        if found is None or found[2] != 200:
+            return web.Response(status=found[2] if found else 404, text="Not Found")
+        return web.Response(body=found[0], content_type=found[1])
 
     @property
     def base_url(self) -> str:
@@ -147,6 +171,7 @@ class _LoopbackServer:
         self._stopping = asyncio.Event()
         # uploads up to Zalo's 5 MB limit and a little more, so a fake itself can refuse what is over
         app = web.Application(client_max_size=6 * 1024 * 1024)
+        app.router.add_get("/cdn/{path:.+}", self._cdn_file)
         self._routes(app)
         # a delayed answer still pending must not hold stop() for aiohttp's default 60 s
         self._runner = web.AppRunner(app, shutdown_timeout=0.2, access_log=None)
@@ -272,14 +297,11 @@ class FakeZaloOA(_LoopbackServer):
         self._errors: deque[tuple[int, str]] = deque()
         self._http_failures: dict[str, deque[_HttpFailure]] = defaultdict(deque)
         self._uploads: list[ZaloUpload] = []
-        #: files served like Zalo's CDN (photo-stal-*.zdn.vn, dl.zalo.me), by path: (bytes, type, status)
-        self._cdn: dict[str, tuple[bytes, str, int]] = {}
 
     def _routes(self, app: web.Application) -> None:
         app.router.add_post(MESSAGE_PATH, self._message)
         app.router.add_post(TOKEN_PATH, self._token)
         app.router.add_post("/v2.0/oa/upload/{kind}", self._upload)
-        app.router.add_get("/cdn/{path:.+}", self._cdn_file)
 
     # -- what tests read and steer -------------------------------------------------------------------
 
@@ -313,27 +335,6 @@ class FakeZaloOA(_LoopbackServer):
         """Files Zalo accepted at its upload endpoints, in order."""
         with self._lock:
             return list(self._uploads)
-
-    def add_cdn_file(self, data: bytes, *, name: str = "9d1f2e3c4b5a.jpg", content_type: str = "image/jpeg") -> str:
-        """Serve ``data`` at a CDN-like address, as the ``payload.url`` of a customer's attachment."""
-        with self._lock:
-            path = f"jpg/{len(self._cdn):04d}{secrets.token_hex(6)}/{name}"
-            self._cdn[path] = (data, content_type, 200)
-        return f"{self.base_url}/cdn/{path}"
-
-    def expire_cdn_file(self, url: str, *, status: int = 404) -> None:
-        """Make a CDN address answer ``status`` from now on, as an expired link does."""
-        path = url.split("/cdn/", 1)[1]
-        with self._lock:
-            data, content_type, _ = self._cdn[path]
-            self._cdn[path] = (data, content_type, status)
-
-    async def _cdn_file(self, request: web.Request) -> web.Response:
-        with self._lock:
-            found = self._cdn.get(request.match_info["path"])
-        if found is None or found[2] != 200:
-            return web.Response(status=found[2] if found else 404, text="Not Found")
-        return web.Response(body=found[0], content_type=found[1])
 
     async def _upload(self, request: web.Request) -> web.Response:
         kind = request.match_info["kind"]
@@ -516,9 +517,21 @@ class _BotFailure:
     retry_after: int | None
 
 
+@dataclass(frozen=True)
+class FetchedPhoto:
+    """A photo the bot sent by address: what the fake, like Zalo, fetched from there."""
+
+    chat_id: str
+    url: str
+    data: bytes
+    content_type: str | None
+    caption: str | None
+
+
 @dataclass
 class _BotState:
     sent: list[dict[str, Any]] = field(default_factory=list)
+    photos: list[FetchedPhoto] = field(default_factory=list)
     failures: dict[str, deque[_BotFailure]] = field(default_factory=lambda: defaultdict(deque))
     webhook: dict[str, Any] = field(default_factory=dict)
 
@@ -535,6 +548,7 @@ class FakeZaloBotAPI(_LoopbackServer):
         self._handlers = {
             "getme": ("getMe", self._get_me),
             "sendmessage": ("sendMessage", self._send_message),
+            "sendphoto": ("sendPhoto", self._send_photo),
             "setwebhook": ("setWebhook", self._set_webhook),
             "deletewebhook": ("deleteWebhook", self._delete_webhook),
             "getwebhookinfo": ("getWebhookInfo", self._get_webhook_info),
@@ -552,6 +566,12 @@ class FakeZaloBotAPI(_LoopbackServer):
         if chat_id is None:
             return sent
         return [params for params in sent if str(params.get("chat_id")) == str(chat_id)]
+
+    def sent_photos(self, chat_id: str | None = None) -> list[FetchedPhoto]:
+        """Photos sendPhoto delivered, with the bytes fetched from their address, optionally for one chat."""
+        with self._lock:
+            photos = list(self._state.photos)
+        return [photo for photo in photos if chat_id is None or photo.chat_id == str(chat_id)]
 
     @property
     def webhook(self) -> dict[str, Any]:
@@ -601,6 +621,8 @@ class FakeZaloBotAPI(_LoopbackServer):
             return _bot_error(failure.error_code, failure.description, retry_after=failure.retry_after)
         try:
             result = known[1](params)
+            if asyncio.iscoroutine(result):
+                result = await result
         except _BadRequest as problem:
             return _bot_error(400, f"Bad Request: {problem}")
         return web.json_response({"ok": True, "result": result})
@@ -619,6 +641,29 @@ class FakeZaloBotAPI(_LoopbackServer):
             raise _BadRequest("text is too long")
         with self._lock:
             self._state.sent.append(params)
+        return {"message_id": secrets.token_hex(16), "date": int(time.time() * 1000)}
+
+    async def _send_photo(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id, url, caption = params.get("chat_id"), params.get("photo"), params.get("caption")
+        if not chat_id:
+            raise _BadRequest("chat_id is empty")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise _BadRequest("photo must be an image URL")
+        if caption is not None and len(str(caption)) > MAX_TEXT_LENGTH:
+            raise _BadRequest("caption is too long")
+        # Zalo fetches the photo from the address itself; so does the fake, to record the real bytes
+        try:
+            async with aiohttp.ClientSession() as session, session.get(url) as response:
+                data = await response.read()
+                content_type = response.headers.get("Content-Type")
+                status = response.status
+        except aiohttp.ClientError as error:
+            raise _BadRequest(f"cannot download photo from url ({type(error).__name__})") from error
+        if status != 200 or not data:
+            raise _BadRequest(f"cannot download photo from url (HTTP {status})")
+        with self._lock:
+            self._state.photos.append(FetchedPhoto(str(chat_id), url, data, content_type,
+                                                   None if caption is None else str(caption)))
         return {"message_id": secrets.token_hex(16), "date": int(time.time() * 1000)}
 
     def _set_webhook(self, params: dict[str, Any]) -> dict[str, Any]:
