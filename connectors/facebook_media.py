@@ -54,7 +54,8 @@ def message_attachments(value: Any, where: str) -> tuple[tuple[Attachment, ...],
                 latitude, longitude = float(coordinates["lat"]), float(coordinates["long"])
                 # an RFC 5870 geo URI, so a location reads as a link wherever only ``url`` is shown
                 url = f"geo:{coordinates['lat']},{coordinates['long']}"
-            found.append(Attachment(kind="location", url=url, name=title, latitude=latitude, longitude=longitude))
+            found.append(Attachment(kind="location", url=url, name=title, latitude=latitude,
+                                    longitude=longitude))
         else:
             # fallback (a shared link), reel, post, template…: not a file, but its address is worth keeping
             link = url or _str_or_none(attachment.get("url"))

@@ -393,8 +393,7 @@ class TelegramConnector(ChannelConnector):
         """
         if not attachment.file_id:
             return await super().fetch_media(attachment, max_bytes=max_bytes)
-        if attachment.size is not None and attachment.size > max_bytes:
-            raise MediaError(f"the file is {attachment.size} bytes, over the limit of {max_bytes}", retryable=False)
+        _check_announced_size(attachment.size, max_bytes)
         bot = self._get_bot_for_media()
         try:
             found = await bot.get_file(attachment.file_id)
@@ -403,14 +402,15 @@ class TelegramConnector(ChannelConnector):
             raise MediaError(f"Telegram refused the file: {_description(error)}", retryable=False) from error
         except (AiogramError, asyncio.TimeoutError) as error:
             failure = delivery_error(error)
-            raise MediaError(f"Telegram's getFile failed: {failure.reason}", retryable=failure.retryable) from error
-        if found.file_size is not None and found.file_size > max_bytes:
-            raise MediaError(f"the file is {found.file_size} bytes, over the limit of {max_bytes}", retryable=False)
+            raise MediaError(f"Telegram's getFile failed: {failure.reason}",
+                             retryable=failure.retryable) from error
+        _check_announced_size(found.file_size, max_bytes)
         if not found.file_path:
             raise MediaError("Telegram gave no path to download the file from", retryable=False)
         url = bot.session.api.file_url(bot.token, found.file_path)
         limit = max_bytes if bot.session.api.is_local else min(max_bytes, CLOUD_DOWNLOAD_LIMIT)
-        fetched = await download(url, max_bytes=limit, name=attachment.name or found.file_path.rsplit("/", 1)[-1])
+        name = attachment.name or found.file_path.rsplit("/", 1)[-1]
+        fetched = await download(url, max_bytes=limit, name=name)
         # the file server answers application/octet-stream; the message said what the file is
         generic = fetched.mime_type in (None, "application/octet-stream")
         mime = attachment.mime_type if generic and attachment.mime_type else fetched.mime_type
@@ -433,18 +433,18 @@ class TelegramConnector(ChannelConnector):
         if limit is None:
             raise DeliveryError(f"Telegram bots cannot send a {kind} as a file", retryable=False, code="kind")
         if len(file.data) > limit:
-            raise DeliveryError(f"the file is {len(file.data)} bytes; Telegram takes a {kind} of at most {limit}",
-                                retryable=False, code=413)
+            raise DeliveryError(f"the file is {len(file.data)} bytes; Telegram takes a {kind} of at most "
+                                f"{limit}", retryable=False, code=413)
         fits = len(caption) <= MAX_CAPTION_LENGTH
+        shown = caption if fits else ""
         method, field = send_method(kind, file.mime_type)
         try:
             try:
-                sent = await self._upload(method, field, recipient_id, file, caption if fits else "", reply_to)
+                sent = await self._upload(method, field, recipient_id, file, shown, reply_to)
             except TelegramBadRequest as error:
                 if method != "send_photo" or not any(code in _description(error) for code in PHOTO_REFUSALS):
                     raise
-                sent = await self._upload("send_document", "document", recipient_id, file,
-                                          caption if fits else "", reply_to)
+                sent = await self._upload("send_document", "document", recipient_id, file, shown, reply_to)
         except (AiogramError, asyncio.TimeoutError) as error:
             raise delivery_error(error) from error
         if not fits:
@@ -484,6 +484,11 @@ class TelegramConnector(ChannelConnector):
         bot, self._bot, self._bot_loop = self._bot, None, None
         if bot is not None:
             await bot.session.close()
+
+
+def _check_announced_size(size: int | None, max_bytes: int) -> None:
+    if size is not None and size > max_bytes:
+        raise MediaError(f"the file is {size} bytes, over the limit of {max_bytes}", retryable=False)
 
 
 def _keyboard_rows(buttons: tuple[Button, ...]) -> list[list[InlineKeyboardButton]]:

@@ -194,13 +194,14 @@ class ZaloBotConnector(ChannelConnector):
         """Send a photo with ``sendPhoto``, which takes it by address: Zalo fetches ``file.url`` itself."""
         limit = self.media_limits.get(kind)
         if limit is None:
-            raise DeliveryError(f"the Zalo Bot API sends photos only, not a {kind}", retryable=False, code="kind")
+            raise DeliveryError(f"the Zalo Bot API sends photos only, not a {kind}", retryable=False,
+                                code="kind")
         if len(file.data) > limit:
-            raise DeliveryError(f"the photo is {len(file.data)} bytes; CareDesk sends Zalo bot photos of at most "
-                                f"{limit}", retryable=False, code="too_large")
+            raise DeliveryError(f"the photo is {len(file.data)} bytes; CareDesk sends Zalo bot photos of at "
+                                f"most {limit}", retryable=False, code="too_large")
         if not file.url:
-            raise DeliveryError("the Zalo Bot API takes a photo by address only, and this server has no public "
-                                "address Zalo could fetch it from (configure the server's public URL)",
+            raise DeliveryError("the Zalo Bot API takes a photo by address only, and this server has no "
+                                "public address Zalo could fetch it from (configure the server's public URL)",
                                 retryable=False, code="no_public_url")
         if len(caption) > MAX_CAPTION_LENGTH:
             raise DeliveryError(f"the caption is {len(caption)} characters long; Zalo accepts at most "

@@ -506,7 +506,8 @@ class ZaloOAConnector(ChannelConnector):
         """Download from Zalo's CDN with this connector's client (its TLS setup; no token is sent)."""
         if not attachment.url or not attachment.url.startswith(("https://", "http://")):
             return await super().fetch_media(attachment, max_bytes=max_bytes)
-        return await download(attachment.url, max_bytes=max_bytes, name=attachment.name, client=self._client())
+        return await download(attachment.url, max_bytes=max_bytes, name=attachment.name,
+                              client=self._client())
 
     async def send_file(self, recipient_id: str, file: MediaFile, kind: AttachmentKind, *, caption: str = "",
                         reply_to: str | None = None) -> str:

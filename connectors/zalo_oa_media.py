@@ -71,12 +71,13 @@ def upload_for(kind: str, file_type: str | None, name: str | None, size: int) ->
     if kind == "file":
         extension = (name or "").lower().rpartition(".")[2]
         if mime not in FILE_TYPES and f".{extension}" not in FILE_TYPES.values():
-            raise DeliveryError(f"Zalo OA sends PDF, DOC or DOCX files only, not {mime or extension or 'this type'}",
-                                retryable=False, code="file_type")
+            what = mime or extension or "this type"
+            raise DeliveryError(f"Zalo OA sends PDF, DOC or DOCX files only, not {what}", retryable=False,
+                                code="file_type")
         _check_size(size, MEDIA_LIMITS["file"], "a file")
         return Upload("/v2.0/oa/upload/file", "token", "file")
-    raise DeliveryError(f"Zalo OA cannot send a {kind}: it takes images (JPG, PNG, GIF) and PDF/DOC/DOCX files",
-                        retryable=False, code="kind")
+    raise DeliveryError(f"Zalo OA cannot send a {kind}: it takes images (JPG, PNG, GIF) and PDF/DOC/DOCX "
+                        "files", retryable=False, code="kind")
 
 
 def upload_name(name: str | None, file_type: str | None) -> str:
@@ -140,7 +141,8 @@ def message_attachments(raw: Any, event_name: str, metadata: dict[str, Any]) -> 
         elif zalo_type == "file":
             name = _text(payload.get("name"))
             size = _number(payload.get("size"))
-            found.append(Attachment(kind="file", url=url, name=name, size=int(size) if size is not None else None,
+            found.append(Attachment(kind="file", url=url, name=name,
+                                    size=int(size) if size is not None else None,
                                     mime_type=mimetypes.guess_type(name)[0] if name else None))
         elif zalo_type == "gif":
             found.append(Attachment(kind="image", url=url, mime_type="image/gif", thumbnail_url=thumbnail))
