@@ -330,11 +330,15 @@ class ZaloOAConnector(ChannelConnector):
             {"name": info.get("name"), "phone_number": info.get("phone"), "address": _address(info)}
         )
         metadata["oa_id"] = _optional_id(payload, "recipient")
+        phone, name = info.get("phone"), info.get("name")
+        # the same shape as a contact shared on Telegram, so a flow reads a phone one way
+        contact = (Attachment(kind="contact", phone=str(phone), name=name if isinstance(name, str) else None),)
         return InboundMessage(
             channel=self.name,
             sender_id=sender,
             external_id=_derived_id("user_submit_info", sender, payload),
             kind="message",
+            attachments=contact if isinstance(phone, str | int) and str(phone) else (),
             timestamp=timestamp,
             sender_name=info.get("name") if isinstance(info.get("name"), str) else None,
             metadata=_clean(metadata),

@@ -129,6 +129,14 @@ def test_shared_link_is_text_and_no_attachment(offline):
     assert message.text == "Shop xem giúp mẫu này\nhttps://shopee.vn/noi-com-dien"
 
 
+def test_submitted_info_form_carries_the_phone_as_a_contact(offline):
+    [message] = offline.parse(json.loads((PAYLOADS / "user_submit_info.json").read_text(encoding="utf-8")))
+
+    [contact] = message.attachments
+    assert (contact.kind, contact.phone, contact.name) == ("contact", "84901234567", "Nguyễn Thị Hương")
+    assert not contact.downloadable
+
+
 # -- fetch_media ------------------------------------------------------------------------------------
 
 
