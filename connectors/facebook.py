@@ -31,11 +31,13 @@ from pydantic import BaseModel
 
 from connectors.base import (
     Attachment,
+    AttachmentKind,
     Button,
     ChannelConnector,
     DeliveryError,
     InboundKind,
     InboundMessage,
+    MediaFile,
     OutboundButtons,
     OutboundQuickReplies,
     OutboundRatingRequest,
@@ -48,6 +50,7 @@ from connectors.base import (
     parse_rating_payload,
     secrets_match,
 )
+from connectors.facebook_media import MEDIA_LIMITS, SEND_TYPES, message_attachments, with_links
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +75,6 @@ PERSON_UNAVAILABLE = 551
 INVALID_TOKEN = 190
 #: (#100) "No matching user found": the PSID does not belong to this Page (or no longer does)
 NO_MATCHING_USER = (100, 2018001)
-
-_ATTACHMENT_KINDS: dict[str, Literal["image", "file", "audio", "video"]] = {
-    "image": "image",
-    "file": "file",
-    "audio": "audio",
-    "video": "video",
-}
-
 
 class FacebookConfig(BaseModel):
     """Credentials and endpoint of one Facebook Page's Messenger app (``CAREDESK_FACEBOOK__*``)."""
@@ -369,7 +364,8 @@ class FacebookConnector(ChannelConnector):
         if text is not None and not isinstance(text, str):
             raise PayloadError(f"{where}.text is not a string")
         text = text or ""
-        attachments = _attachments(message.get("attachments"), f"{where}.attachments")
+        attachments, links = message_attachments(message.get("attachments"), f"{where}.attachments")
+        text = with_links(text, links)
         metadata["mid"] = mid
         reply_to = message.get("reply_to")
         if isinstance(reply_to, dict) and reply_to.get("mid"):
@@ -517,10 +513,14 @@ class FacebookConnector(ChannelConnector):
                 code="text_too_long",
             )
         body = {"recipient": {"id": recipient_id}, **routing, "message": content}
+        return await self._post_message(json=body)
+
+    async def _post_message(self, **request: Any) -> str:
+        """POST to the Send API (``json=`` a body, or ``data=``/``files=`` a multipart upload)."""
         client = self._get_client()
         try:
             response = await client.post(
-                "/me/messages", json=body, params={"appsecret_proof": self._appsecret_proof()}
+                "/me/messages", params={"appsecret_proof": self._appsecret_proof()}, **request
             )
         except httpx.TimeoutException as error:
             raise DeliveryError("Facebook did not answer in time", retryable=True, code="timeout") from error
@@ -542,6 +542,43 @@ class FacebookConnector(ChannelConnector):
                 retryable=False,
                 code="answer",
             )
+        return message_id
+
+    # -- media ---------------------------------------------------------------------------------------
+
+    media_limits: ClassVar[Mapping[str, int]] = MEDIA_LIMITS
+
+    async def send_file(self, recipient_id: str, file: MediaFile, kind: AttachmentKind, *, caption: str = "",
+                        reply_to: str | None = None) -> str:
+        """Upload the file with the Send API (multipart ``filedata``) and send the caption after it.
+
+        Messenger attachments carry no caption, so a caption is a text message of its own; if that one
+        fails the file has still arrived, so the failure is logged rather than raised (raising would
+        make the outbox send the file twice).
+        """
+        attachment_type = SEND_TYPES.get(kind)
+        if attachment_type is None:
+            raise DeliveryError(f"Messenger cannot send a {kind} as a file", retryable=False, code="kind")
+        limit = self.media_limits[kind]
+        if len(file.data) > limit:
+            raise DeliveryError(f"the file is {len(file.data)} bytes; Messenger takes attachments of at most "
+                                f"{limit}", retryable=False, code="too_large")
+        if len(caption) > MAX_TEXT_LENGTH:
+            raise DeliveryError(f"the caption is {len(caption)} characters long; Messenger accepts at most "
+                                f"{MAX_TEXT_LENGTH}", retryable=False, code="text_too_long")
+        message = {"attachment": {"type": attachment_type, "payload": {"is_reusable": False}}}
+        form = {
+            "recipient": json.dumps({"id": recipient_id}),
+            "messaging_type": "RESPONSE",
+            "message": json.dumps(message),
+        }
+        upload = (file.name or "file", file.data, file.mime_type or "application/octet-stream")
+        message_id = await self._post_message(data=form, files={"filedata": upload})
+        if caption:
+            try:
+                await self.send_text(recipient_id, caption)
+            except DeliveryError as error:
+                logger.warning("Messenger took the file %s but not its caption: %s", message_id, error.reason)
         return message_id
 
     def _get_client(self) -> httpx.AsyncClient:
@@ -642,41 +679,6 @@ def _timestamp(value: Any, fallback: Any, where: str) -> datetime:
         except (OverflowError, OSError, ValueError) as error:
             raise PayloadError(f"{where} is out of range: {candidate!r}") from error
     return datetime.now(UTC)
-
-
-def _attachments(value: Any, where: str) -> tuple[Attachment, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise PayloadError(f"{where} is not a list")
-    found: list[Attachment] = []
-    for index, attachment in enumerate(value):
-        if not isinstance(attachment, dict) or not isinstance(attachment.get("type"), str):
-            raise PayloadError(f"{where}[{index}] has no type")
-        kind = attachment["type"]
-        payload = attachment.get("payload") if isinstance(attachment.get("payload"), dict) else {}
-        url = payload.get("url") if isinstance(payload.get("url"), str) else None
-        if kind == "sticker" or payload.get("sticker_id") is not None:
-            # stickers came as images carrying a sticker_id, and now (also) as their own type
-            found.append(Attachment(kind="sticker", url=url, file_id=_str_or_none(payload.get("sticker_id"))))
-        elif kind in _ATTACHMENT_KINDS:
-            found.append(Attachment(kind=_ATTACHMENT_KINDS[kind], url=url))
-        elif kind == "location":
-            coordinates = payload.get("coordinates")
-            if isinstance(coordinates, dict) and _is_number(coordinates.get("lat")):
-                # an RFC 5870 geo URI, so a location fits the channel-neutral attachment
-                url = f"geo:{coordinates['lat']},{coordinates.get('long')}"
-            found.append(Attachment(kind="location", url=url, name=_str_or_none(attachment.get("title"))))
-        else:
-            # fallback (a shared link), reel, post, template…: keep what can be shown to an agent
-            found.append(
-                Attachment(
-                    kind="file",
-                    url=url or _str_or_none(attachment.get("url")),
-                    name=_str_or_none(attachment.get("title")) or kind,
-                )
-            )
-    return tuple(found)
 
 
 def _add_rating(metadata: dict[str, Any], payload: str | None) -> None:

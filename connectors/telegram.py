@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, ClassVar, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -32,6 +33,7 @@ from aiogram.exceptions import (
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response
 from aiogram.types import (
+    BufferedInputFile,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -45,15 +47,27 @@ from pydantic import BaseModel, ValidationError
 
 from connectors.base import (
     Attachment,
+    AttachmentKind,
     Button,
     ChannelConnector,
     DeliveryError,
     InboundMessage,
+    MediaError,
+    MediaFile,
     PayloadError,
     VerificationError,
     WebhookRequest,
+    download,
     parse_rating_payload,
     secrets_match,
+)
+from connectors.telegram_media import (
+    CLOUD_DOWNLOAD_LIMIT,
+    MAX_CAPTION_LENGTH,
+    MEDIA_LIMITS,
+    PHOTO_REFUSALS,
+    message_attachments,
+    send_method,
 )
 
 logger = logging.getLogger(__name__)
@@ -124,6 +138,11 @@ def _annotate(error: TelegramAPIError, status_code: int, content: str | None) ->
     error.telegram_code = body.get("error_code", status_code)  # type: ignore[attr-defined]
     error.telegram_description = body.get("description") or error.message  # type: ignore[attr-defined]
     return error
+
+
+def _description(error: Exception) -> str:
+    """What Telegram said when it refused a call (its own description), else the error's text."""
+    return getattr(error, "telegram_description", None) or getattr(error, "message", None) or str(error)
 
 
 def delivery_error(error: Exception) -> DeliveryError:
@@ -227,7 +246,7 @@ class TelegramConnector(ChannelConnector):
         return [self._unsupported(payload, external_id)]
 
     def _from_message(self, message: Message, external_id: str, update_type: str) -> InboundMessage:
-        attachments = _attachments(message)
+        attachments = message_attachments(message)
         metadata: dict[str, Any] = {
             "update_type": update_type,
             "message_id": message.message_id,
@@ -363,6 +382,87 @@ class TelegramConnector(ChannelConnector):
             # the spinner times out by itself after a few seconds; the customer's press is handled anyway
             logger.warning("could not answer Telegram callback query %s: %s", message.reply_token, error)
 
+    # -- media ---------------------------------------------------------------------------------------
+
+    media_limits: ClassVar[Mapping[str, int]] = MEDIA_LIMITS
+
+    async def fetch_media(self, attachment: Attachment, *, max_bytes: int) -> MediaFile:
+        """Download a file the customer sent: ``getFile`` for its path, then the Bot API's file URL.
+
+        The path ``getFile`` hands out is valid for an hour at least, so it is asked for each time.
+        """
+        if not attachment.file_id:
+            return await super().fetch_media(attachment, max_bytes=max_bytes)
+        _check_announced_size(attachment.size, max_bytes)
+        bot = self._get_bot_for_media()
+        try:
+            found = await bot.get_file(attachment.file_id)
+        except TelegramBadRequest as error:
+            # "file is too big" (over the cloud API's 20 MB) or "invalid file_id": asking again cannot help
+            raise MediaError(f"Telegram refused the file: {_description(error)}", retryable=False) from error
+        except (AiogramError, asyncio.TimeoutError) as error:
+            failure = delivery_error(error)
+            raise MediaError(f"Telegram's getFile failed: {failure.reason}",
+                             retryable=failure.retryable) from error
+        _check_announced_size(found.file_size, max_bytes)
+        if not found.file_path:
+            raise MediaError("Telegram gave no path to download the file from", retryable=False)
+        url = bot.session.api.file_url(bot.token, found.file_path)
+        limit = max_bytes if bot.session.api.is_local else min(max_bytes, CLOUD_DOWNLOAD_LIMIT)
+        name = attachment.name or found.file_path.rsplit("/", 1)[-1]
+        fetched = await download(url, max_bytes=limit, name=name)
+        # the file server answers application/octet-stream; the message said what the file is
+        generic = fetched.mime_type in (None, "application/octet-stream")
+        mime = attachment.mime_type if generic and attachment.mime_type else fetched.mime_type
+        return MediaFile(fetched.data, mime, fetched.name)
+
+    def _get_bot_for_media(self) -> Bot:
+        try:
+            return self._get_bot()
+        except DeliveryError as error:
+            raise MediaError(error.reason, retryable=False) from error
+
+    async def send_file(self, recipient_id: str, file: MediaFile, kind: AttachmentKind, *, caption: str = "",
+                        reply_to: str | None = None) -> str:
+        """Send with sendPhoto, sendVideo, sendVoice, sendAudio, sendAnimation or sendDocument.
+
+        A caption over Telegram's 1024 characters follows as a text message; a photo Telegram cannot
+        show as one (odd dimensions) is sent again as a document.
+        """
+        limit = self.media_limits.get(kind)
+        if limit is None:
+            raise DeliveryError(f"Telegram bots cannot send a {kind} as a file", retryable=False, code="kind")
+        if len(file.data) > limit:
+            raise DeliveryError(f"the file is {len(file.data)} bytes; Telegram takes a {kind} of at most "
+                                f"{limit}", retryable=False, code=413)
+        fits = len(caption) <= MAX_CAPTION_LENGTH
+        shown = caption if fits else ""
+        method, field = send_method(kind, file.mime_type)
+        try:
+            try:
+                sent = await self._upload(method, field, recipient_id, file, shown, reply_to)
+            except TelegramBadRequest as error:
+                if method != "send_photo" or not any(code in _description(error) for code in PHOTO_REFUSALS):
+                    raise
+                sent = await self._upload("send_document", "document", recipient_id, file, shown, reply_to)
+        except (AiogramError, asyncio.TimeoutError) as error:
+            raise delivery_error(error) from error
+        if not fits:
+            await self.send_text(recipient_id, caption)
+        return sent
+
+    async def _upload(self, method: str, field: str, recipient_id: str, file: MediaFile, caption: str,
+                      reply_to: str | None) -> str:
+        bot = self._get_bot()
+        upload = BufferedInputFile(file.data, filename=file.name or "file")
+        sent = await getattr(bot, method)(
+            chat_id=_chat_id(recipient_id),
+            **{field: upload},
+            caption=caption or None,
+            reply_parameters=_reply_parameters(reply_to),
+        )
+        return str(sent.message_id)
+
     async def set_webhook(self, url: str) -> bool:
         """Point the bot's webhook at ``url`` with the secret token; raises DeliveryError on failure."""
         if not self.config.secret_token:
@@ -386,6 +486,11 @@ class TelegramConnector(ChannelConnector):
             await bot.session.close()
 
 
+def _check_announced_size(size: int | None, max_bytes: int) -> None:
+    if size is not None and size > max_bytes:
+        raise MediaError(f"the file is {size} bytes, over the limit of {max_bytes}", retryable=False)
+
+
 def _keyboard_rows(buttons: tuple[Button, ...]) -> list[list[InlineKeyboardButton]]:
     """Star ratings read best as one row; other choices (often long Vietnamese titles) one per row."""
     keys = [InlineKeyboardButton(text=button.title, callback_data=button.payload) for button in buttons]
@@ -407,42 +512,6 @@ def _reply_parameters(reply_to: str | None) -> ReplyParameters | None:
         return None
     # the quoted message may have been deleted; the answer matters more than the quote
     return ReplyParameters(message_id=int(reply_to), allow_sending_without_reply=True)
-
-
-def _attachments(message: Message) -> tuple[Attachment, ...]:
-    found: list[Attachment] = []
-    if message.photo:
-        # Telegram sends every resolution of one photo; keep only the largest
-        largest = max(message.photo, key=lambda size: size.width * size.height)
-        found.append(Attachment(kind="image", file_id=largest.file_id, mime_type="image/jpeg"))
-    if message.animation is not None:
-        # a GIF arrives as both ``animation`` and ``document``; keep it once, as the video it plays as
-        found.append(_media("video", message.animation))
-    elif message.document is not None:
-        found.append(_media("file", message.document))
-    media_kinds = (
-        ("audio", message.voice),
-        ("audio", message.audio),
-        ("video", message.video),
-        ("video", message.video_note),
-    )
-    found.extend(_media(kind, media) for kind, media in media_kinds if media is not None)
-    if message.sticker is not None:
-        found.append(Attachment(kind="sticker", file_id=message.sticker.file_id, name=message.sticker.emoji))
-    if message.location is not None:
-        # an RFC 5870 geo URI, so a location fits the channel-neutral attachment
-        location = message.location
-        found.append(Attachment(kind="location", url=f"geo:{location.latitude},{location.longitude}"))
-    return tuple(found)
-
-
-def _media(kind: Literal["audio", "video", "file"], media: Any) -> Attachment:
-    return Attachment(
-        kind=kind,
-        file_id=media.file_id,
-        name=getattr(media, "file_name", None),
-        mime_type=getattr(media, "mime_type", None),
-    )
 
 
 def _display_name(user: User | None) -> str | None:

@@ -17,6 +17,7 @@ import json
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import certifi
@@ -25,13 +26,16 @@ from pydantic import BaseModel
 
 from connectors.base import (
     Attachment,
+    AttachmentKind,
     ChannelConnector,
     DeliveryError,
     InboundKind,
     InboundMessage,
+    MediaFile,
     PayloadError,
     VerificationError,
     WebhookRequest,
+    download,
     secrets_match,
     utc_from_timestamp,
 )
@@ -41,6 +45,10 @@ SECRET_HEADER = "X-Bot-Api-Secret-Token"
 MESSAGE_EVENTS = frozenset(
     {"message.text.received", "message.image.received", "message.sticker.received", "message.voice.received"}
 )
+#: the Bot API sends photos only, by address (sendPhoto); it publishes no size limit, so this is
+#: CareDesk's own cap (the Zalo OA's limit for GIFs, the largest image it takes)
+MEDIA_LIMITS: dict[str, int] = {"image": 5 * 1024 * 1024}
+MAX_CAPTION_LENGTH = 2000
 
 
 class ZaloBotConfig(BaseModel):
@@ -168,6 +176,42 @@ class ZaloBotConnector(ChannelConnector):
         result = await self._call("sendMessage", {"chat_id": recipient_id, "text": text})
         if not isinstance(result, dict) or not result.get("message_id"):
             raise DeliveryError(f"Zalo accepted the message but returned no message_id: {result!r:.200}",
+                                retryable=False, code="no_message_id")
+        return str(result["message_id"])
+
+    # -- media ---------------------------------------------------------------------------------------
+
+    media_limits: ClassVar[Mapping[str, int]] = MEDIA_LIMITS
+
+    async def fetch_media(self, attachment: Attachment, *, max_bytes: int) -> MediaFile:
+        """Download a photo or sticker from Zalo's CDN with this connector's client (no token sent)."""
+        if not attachment.url or not attachment.url.startswith(("https://", "http://")):
+            return await super().fetch_media(attachment, max_bytes=max_bytes)
+        return await download(attachment.url, max_bytes=max_bytes, name=attachment.name, client=self._http())
+
+    async def send_file(self, recipient_id: str, file: MediaFile, kind: AttachmentKind, *, caption: str = "",
+                        reply_to: str | None = None) -> str:
+        """Send a photo with ``sendPhoto``, which takes it by address: Zalo fetches ``file.url`` itself."""
+        limit = self.media_limits.get(kind)
+        if limit is None:
+            raise DeliveryError(f"the Zalo Bot API sends photos only, not a {kind}", retryable=False,
+                                code="kind")
+        if len(file.data) > limit:
+            raise DeliveryError(f"the photo is {len(file.data)} bytes; CareDesk sends Zalo bot photos of at "
+                                f"most {limit}", retryable=False, code="too_large")
+        if not file.url:
+            raise DeliveryError("the Zalo Bot API takes a photo by address only, and this server has no "
+                                "public address Zalo could fetch it from (configure the server's public URL)",
+                                retryable=False, code="no_public_url")
+        if len(caption) > MAX_CAPTION_LENGTH:
+            raise DeliveryError(f"the caption is {len(caption)} characters long; Zalo accepts at most "
+                                f"{MAX_CAPTION_LENGTH}", retryable=False, code="text_too_long")
+        params: dict[str, Any] = {"chat_id": recipient_id, "photo": file.url}
+        if caption:
+            params["caption"] = caption
+        result = await self._call("sendPhoto", params)
+        if not isinstance(result, dict) or not result.get("message_id"):
+            raise DeliveryError(f"Zalo accepted the photo but returned no message_id: {result!r:.200}",
                                 retryable=False, code="no_message_id")
         return str(result["message_id"])
 

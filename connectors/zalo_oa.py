@@ -25,9 +25,8 @@ import hashlib
 import hmac
 import json
 import logging
-import mimetypes
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -40,19 +39,31 @@ from pydantic import BaseModel, ConfigDict
 
 from connectors.base import (
     Attachment,
+    AttachmentKind,
     Button,
     ChannelConnector,
     ChannelServices,
     DeliveryError,
     InboundKind,
     InboundMessage,
+    MediaFile,
     NightWindow,
     PayloadError,
     ProactiveWindow,
     VerificationError,
     WebhookRequest,
+    download,
     numbered_text,
     parse_rating_payload,
+)
+from connectors.zalo_oa_media import (
+    ATTACHMENT_KINDS,
+    MEDIA_LIMITS,
+    media_message,
+    message_attachments,
+    upload_for,
+    upload_name,
+    with_links,
 )
 
 logger = logging.getLogger(__name__)
@@ -89,16 +100,6 @@ RATE_LIMIT_WINDOW_S = 60.0
 #: when Zalo's clock says night but ours says day, try again soon rather than wait a whole night
 CLOCK_DISAGREEMENT_RETRY_S = 60.0
 
-ATTACHMENT_KINDS: dict[str, str] = {
-    "image": "image",
-    "gif": "image",
-    "sticker": "sticker",
-    "audio": "audio",
-    "video": "video",
-    "file": "file",
-    "location": "location",
-    "link": "file",
-}
 #: events in which the customer sends something to the OA (sender = customer, recipient = OA)
 CUSTOMER_EVENTS = frozenset(f"user_send_{kind}" for kind in ("text", *ATTACHMENT_KINDS))
 
@@ -288,10 +289,9 @@ class ZaloOAConnector(ChannelConnector):
         metadata["oa_id"] = _optional_id(payload, "recipient")
         metadata["message_id"] = msg_id
         text = message.get("text") if isinstance(message.get("text"), str) else ""
-        attachments = _attachments(message.get("attachments"), event_name, metadata)
-        if event_name == "user_send_link" and not text:
-            # a shared link is the customer's message; keep its address readable to agents and the bot
-            text = next((item.url for item in attachments if item.url), "")
+        attachments, links = message_attachments(message.get("attachments"), event_name, metadata)
+        # a shared link is the customer's message, not a file: its address goes into the text
+        text = with_links(text, links)
 
         kind: InboundKind = "message" if text or attachments else "unsupported"
         payload_text: str | None = None
@@ -330,11 +330,15 @@ class ZaloOAConnector(ChannelConnector):
             {"name": info.get("name"), "phone_number": info.get("phone"), "address": _address(info)}
         )
         metadata["oa_id"] = _optional_id(payload, "recipient")
+        phone, name = info.get("phone"), info.get("name")
+        # the same shape as a contact shared on Telegram, so a flow reads a phone one way
+        contact = (Attachment(kind="contact", phone=str(phone), name=name if isinstance(name, str) else None),)
         return InboundMessage(
             channel=self.name,
             sender_id=sender,
             external_id=_derived_id("user_submit_info", sender, payload),
             kind="message",
+            attachments=contact if isinstance(phone, str | int) and str(phone) else (),
             timestamp=timestamp,
             sender_name=info.get("name") if isinstance(info.get("name"), str) else None,
             metadata=_clean(metadata),
@@ -447,6 +451,16 @@ class ZaloOAConnector(ChannelConnector):
         return await self._send({"recipient": _recipient(recipient_id, reply_to), "message": message})
 
     async def _send(self, body: dict[str, Any]) -> str:
+        answer = await self._authorised(functools.partial(self._post_message, body))
+        data = answer.get("data")
+        if not isinstance(data, dict) or not data.get("message_id"):
+            raise DeliveryError(f"Zalo accepted the message but returned no message_id: {answer!r:.200}",
+                                retryable=False, code="no_message_id")
+        return str(data["message_id"])
+
+    async def _authorised(self, call: Callable[[str], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """Zalo's answer to ``call(access_token)``, renewing the token once if Zalo says it is stale;
+        DeliveryError for any other error Zalo answers with."""
         if not self.enabled:
             raise DeliveryError(
                 "Zalo OA is not configured: set CAREDESK_ZALO_OA__APP_ID, CAREDESK_ZALO_OA__OA_SECRET_KEY "
@@ -455,11 +469,11 @@ class ZaloOAConnector(ChannelConnector):
                 code="not_configured",
             )
         token = await self._usable_access_token()
-        answer = await self._post_message(body, token)
+        answer = await call(token)
         if answer.get("error") in TOKEN_ERRORS:
             # the token expired or was replaced: renew once and try once more, never in a loop
             token = await self._refresh(stale_access_token=token)
-            answer = await self._post_message(body, token)
+            answer = await call(token)
             if answer.get("error") in TOKEN_ERRORS:
                 raise DeliveryError(
                     f"Zalo rejected a freshly refreshed access token ({_message(answer)}); the OA may have "
@@ -471,23 +485,50 @@ class ZaloOAConnector(ChannelConnector):
         code = answer.get("error", 0)
         if code != 0:
             raise self.delivery_error(code, _message(answer))
-        data = answer.get("data")
-        if not isinstance(data, dict) or not data.get("message_id"):
-            raise DeliveryError(f"Zalo accepted the message but returned no message_id: {answer!r:.200}",
-                                retryable=False, code="no_message_id")
-        return str(data["message_id"])
+        return answer
 
     async def _post_message(self, body: dict[str, Any], access_token: str) -> dict[str, Any]:
         """POST to the consultation endpoint; Zalo answers HTTP 200 even for its own errors."""
-        url = self.config.api_base.rstrip("/") + MESSAGE_PATH
+        return await self._post(MESSAGE_PATH, access_token, json=body)
+
+    async def _post(self, path: str, access_token: str, **request: Any) -> dict[str, Any]:
+        url = self.config.api_base.rstrip("/") + path
         try:
-            response = await self._client().post(url, json=body, headers={"access_token": access_token})
+            response = await self._client().post(url, headers={"access_token": access_token}, **request)
         except httpx.TimeoutException as error:
             raise DeliveryError("Zalo did not answer in time", retryable=True, code="timeout") from error
         except httpx.HTTPError as error:
             raise DeliveryError(f"could not reach Zalo: {type(error).__name__}", retryable=True,
                                 code="network") from error
         return _json_answer(response)
+
+    # -- media ---------------------------------------------------------------------------------------
+
+    media_limits: ClassVar[Mapping[str, int]] = MEDIA_LIMITS
+
+    async def fetch_media(self, attachment: Attachment, *, max_bytes: int) -> MediaFile:
+        """Download from Zalo's CDN with this connector's client (its TLS setup; no token is sent)."""
+        if not attachment.url or not attachment.url.startswith(("https://", "http://")):
+            return await super().fetch_media(attachment, max_bytes=max_bytes)
+        return await download(attachment.url, max_bytes=max_bytes, name=attachment.name,
+                              client=self._client())
+
+    async def send_file(self, recipient_id: str, file: MediaFile, kind: AttachmentKind, *, caption: str = "",
+                        reply_to: str | None = None) -> str:
+        """Upload the file to Zalo, then send a consultation message showing it. An image carries the
+        caption as its text; a file's caption follows it as a text message (whose failure is logged:
+        the file has arrived, and resending would repeat it)."""
+        upload = upload_for(kind, file.mime_type, file.name, len(file.data))
+        form = {"file": (upload_name(file.name, file.mime_type), file.data, file.mime_type or "")}
+        answer = await self._authorised(functools.partial(self._post, upload.path, files=form))
+        message = media_message(upload, upload.reference_in(answer), file.data, caption)
+        message_id = await self._send({"recipient": _recipient(recipient_id, reply_to), "message": message})
+        if caption and upload.media_type == "file":
+            try:
+                await self.send_text(recipient_id, caption)
+            except DeliveryError as error:
+                logger.warning("Zalo OA took the file %s but not its caption: %s", message_id, error.reason)
+        return message_id
 
     def delivery_error(self, code: Any, description: str) -> DeliveryError:
         """Translate a non-zero Zalo ``error`` into what the outbox needs to decide on a retry."""
@@ -758,40 +799,6 @@ def _derived_id(event_name: str, subject: str, payload: dict[str, Any]) -> str:
     # surrogatepass: a lone surrogate in the event must still give it an id, not an error
     digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{event_name}:{subject}:{digest[:32]}"
-
-
-def _attachments(raw: Any, event_name: str, metadata: dict[str, Any]) -> tuple[Attachment, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise PayloadError(f"{event_name}.message.attachments is not a list")
-    found: list[Attachment] = []
-    for item in raw:
-        if not isinstance(item, dict):
-            raise PayloadError(f"{event_name} has an attachment that is not an object")
-        zalo_type = str(item.get("type", ""))
-        payload = item.get("payload") if isinstance(item.get("payload"), dict) else {}
-        url = payload.get("url") if isinstance(payload.get("url"), str) else None
-        kind = ATTACHMENT_KINDS.get(zalo_type, "file")
-        if zalo_type == "location":
-            coordinates = payload.get("coordinates") if isinstance(payload.get("coordinates"), dict) else {}
-            latitude, longitude = coordinates.get("latitude"), coordinates.get("longitude")
-            if latitude is None or longitude is None:
-                raise PayloadError(f"{event_name} shares a location without coordinates")
-            metadata["location"] = {"latitude": float(latitude), "longitude": float(longitude)}
-            found.append(Attachment(kind="location", url=f"geo:{latitude},{longitude}"))
-        elif zalo_type == "sticker":
-            sticker_id = payload.get("id")
-            found.append(Attachment(kind="sticker", url=url, file_id=str(sticker_id) if sticker_id else None))
-        elif zalo_type == "file":
-            name = payload.get("name") if isinstance(payload.get("name"), str) else None
-            mime_type = mimetypes.guess_type(name)[0] if name else None
-            found.append(Attachment(kind="file", url=url, name=name, mime_type=mime_type))
-        elif zalo_type == "gif":
-            found.append(Attachment(kind="image", url=url, mime_type="image/gif"))
-        else:
-            found.append(Attachment(kind=kind, url=url))  # type: ignore[arg-type]
-    return tuple(found)
 
 
 @functools.cache

@@ -350,7 +350,7 @@ def test_image_attachment_becomes_an_image_with_its_url(offline_connector):
     ("attachment", "expected"),
     [
         pytest.param({"type": "file", "payload": {"url": "https://cdn.fb/hoadon.pdf"}},
-                     ("file", "https://cdn.fb/hoadon.pdf", None), id="file"),
+                     ("file", "https://cdn.fb/hoadon.pdf", "hoadon.pdf"), id="file"),
         pytest.param({"type": "audio", "payload": {"url": "https://cdn.fb/voice.mp4"}},
                      ("audio", "https://cdn.fb/voice.mp4", None), id="audio"),
         pytest.param({"type": "video", "payload": {"url": "https://cdn.fb/clip.mp4"}},
@@ -358,9 +358,6 @@ def test_image_attachment_becomes_an_image_with_its_url(offline_connector):
         pytest.param({"type": "location", "title": "Vị trí của Hương",
                       "payload": {"coordinates": {"lat": 10.7769, "long": 106.7009}}},
                      ("location", "geo:10.7769,106.7009", "Vị trí của Hương"), id="location"),
-        pytest.param({"type": "fallback", "title": "Nồi cơm điện 1.8L",
-                      "payload": {"url": "https://shop.vn/p/1"}},
-                     ("file", "https://shop.vn/p/1", "Nồi cơm điện 1.8L"), id="fallback-link"),
         pytest.param({"type": "image",
                       "payload": {"url": "https://cdn.fb/like.png", "sticker_id": 369239263222822}},
                      ("sticker", "https://cdn.fb/like.png", None), id="like-sticker"),

@@ -38,6 +38,9 @@ QUICK_REPLY_TYPES = frozenset({"text", "user_phone_number", "user_email"})
 MAX_TEXT_LENGTH = 2000
 MAX_QUICK_REPLIES = 13
 MAX_QUICK_REPLY_PAYLOAD = 1000
+#: the Messenger Platform takes attachments up to 25 MB
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+ATTACHMENT_TYPES = frozenset({"image", "video", "audio", "file", "template"})
 
 #: what Facebook says for the errors tests provoke most, with the type it reports them under
 DEFAULT_ERRORS: dict[int, tuple[str, str]] = {
@@ -71,6 +74,18 @@ class GraphCall:
     query: dict[str, str]
 
 
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file the Page sent with the Send API's multipart ``filedata``: exactly what arrived."""
+
+    psid: str
+    attachment_type: str
+    data: bytes
+    filename: str
+    content_type: str | None
+    message_id: str
+
+
 @dataclass
 class _Failure:
     status: int
@@ -85,8 +100,9 @@ class _Failure:
 class _State:
     calls: list[GraphCall] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)
-    failures: deque[_Failure] = field(default_factory=deque)
+    failures: deque[_Failure | None] = field(default_factory=deque)
     delays: deque[float] = field(default_factory=deque)
+    uploads: list[UploadedFile] = field(default_factory=list)
 
 
 class FakeGraphAPI:
@@ -110,6 +126,9 @@ class FakeGraphAPI:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        #: files served like Messenger's CDN (scontent…fbcdn.net), by path: (bytes, type, status)
+        self._cdn: dict[str, tuple[bytes, str, int]] = {}
+        self._cdn_ids = itertools.count(468123456)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -154,7 +173,9 @@ class FakeGraphAPI:
         return self
 
     async def _serve(self, sock: socket.socket) -> None:
-        app = web.Application()
+        # uploads up to Messenger's 25 MB and a little more, so the fake itself can refuse what is over
+        app = web.Application(client_max_size=MAX_ATTACHMENT_BYTES + 1024 * 1024)
+        app.router.add_get("/cdn/{path:.+}", self._cdn_file)
         # the Send API answers on /me/messages and on /<page id>/messages alike
         app.router.add_route("*", "/{version}/{node}/messages", self._handle)
         # a delayed answer still pending must not hold stop() for aiohttp's default 60 s
@@ -197,6 +218,34 @@ class FakeGraphAPI:
             return sent
         return [body for body in sent if str(body["recipient"].get("id")) == str(psid)]
 
+    def add_cdn_file(self, data: bytes, *, name: str = "photo.jpg", content_type: str = "image/jpeg") -> str:
+        """Serve ``data`` at a CDN-like address, as the ``payload.url`` of a customer's attachment."""
+        number = next(self._cdn_ids)
+        path = f"v/t1.15752-9/{number}_1234567890123456_{name}"
+        with self._lock:
+            self._cdn[path] = (data, content_type, 200)
+        return f"http://127.0.0.1:{self._port}/cdn/{path}?_nc_cat=1&oh=00_AYC&oe=6770A1B2"
+
+    def expire_cdn_file(self, url: str, *, status: int = 404) -> None:
+        """Make a CDN address answer ``status`` from now on, as an expired Messenger link does."""
+        path = url.split("/cdn/", 1)[1].split("?", 1)[0]
+        with self._lock:
+            data, content_type, _ = self._cdn[path]
+            self._cdn[path] = (data, content_type, status)
+
+    def uploaded_files(self, psid: str | None = None) -> list[UploadedFile]:
+        """Files sent with ``filedata`` that Messenger accepted, in order, optionally to one PSID."""
+        with self._lock:
+            uploads = list(self._state.uploads)
+        return [upload for upload in uploads if psid is None or upload.psid == str(psid)]
+
+    async def _cdn_file(self, request: web.Request) -> web.Response:
+        with self._lock:
+            found = self._cdn.get(request.match_info["path"])
+        if found is None or found[2] != 200:
+            return web.Response(status=found[2] if found else 404, text="URL signature expired")
+        return web.Response(body=found[0], content_type=found[1])
+
     def fail_next(
         self,
         status: int,
@@ -207,13 +256,15 @@ class FakeGraphAPI:
         retry_after: float | None = None,
         times: int = 1,
         raw_body: str | None = None,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``times`` calls with Graph's error body, or ``raw_body`` as a proxy would."""
+        """Answer the next ``times`` calls (past the next ``after`` ones, which go through) with Graph's
+        error body, or ``raw_body`` as a proxy would."""
         if code is None and raw_body is None:
             raise ValueError("fail_next needs Facebook's error code, or a raw_body to answer instead")
         failure = _Failure(status, code, subcode, message, retry_after, raw_body)
         with self._lock:
-            self._state.failures.extend([failure] * times)
+            self._state.failures.extend([None] * after + [failure] * times)
 
     def delay_next(self, seconds: float, *, times: int = 1) -> None:
         """Hold the next ``times`` answers for ``seconds`` (the call still goes through)."""
@@ -289,12 +340,23 @@ class FakeGraphAPI:
         problem = _invalid(body)
         if problem is not None:
             return _error(400, 100, message=f"(#100) {problem}")
+        upload = body.pop("filedata", None)
+        problem = _invalid_upload(body, upload)
+        if problem is not None:
+            return _error(400, 100, subcode=problem[1], message=f"(#100) {problem[0]}")
+        recipient_id = str(body["recipient"].get("id", ""))
+        message_id = f"m_fake{next(self._message_ids):012d}"
         with self._lock:
             self._state.sent.append(body)
-        recipient_id = str(body["recipient"].get("id", ""))
+            if upload is not None:
+                self._state.uploads.append(UploadedFile(recipient_id, body["message"]["attachment"]["type"],
+                                                        upload["data"], upload["filename"],
+                                                        upload["content_type"], message_id))
         if "sender_action" in body:
             return web.json_response({"recipient_id": recipient_id})
-        message_id = f"m_fake{next(self._message_ids):012d}"
+        if upload is not None:
+            return web.json_response({"recipient_id": recipient_id, "message_id": message_id,
+                                      "attachment_id": str(next(self._cdn_ids))})
         return web.json_response({"recipient_id": recipient_id, "message_id": message_id})
 
 
@@ -343,6 +405,27 @@ def _invalid(body: dict[str, Any]) -> str | None:
     return None
 
 
+def _invalid_upload(body: dict[str, Any], upload: dict[str, Any] | None) -> tuple[str, int | None] | None:
+    """What Facebook would reject in an attachment (and its error_subcode), or None."""
+    attachment = body.get("message", {}).get("attachment")
+    if attachment is None:
+        return None if upload is None else ("filedata was sent without a message attachment", None)
+    if not isinstance(attachment, dict) or attachment.get("type") not in ATTACHMENT_TYPES:
+        return f"param message[attachment][type] must be one of {sorted(ATTACHMENT_TYPES)}", None
+    payload = attachment.get("payload")
+    if attachment["type"] == "template":
+        return None
+    if not isinstance(payload, dict):
+        return "param message[attachment][payload] must be an object", None
+    if upload is None and not payload.get("url") and not payload.get("attachment_id"):
+        return "param message[attachment][payload] needs a url, an attachment_id or filedata", None
+    if upload is not None and len(upload["data"]) > MAX_ATTACHMENT_BYTES:
+        return "Attachment size exceeds allowable limit", 2018294
+    if upload is not None and not upload["data"]:
+        return "Upload attachment failure.", 2018047
+    return None
+
+
 def _error(
     status: int,
     code: int,
@@ -385,7 +468,10 @@ async def _read_body(request: web.Request) -> tuple[dict[str, Any], bool]:
     form = await request.post()
     decoded: dict[str, Any] = {}
     for key, value in form.items():
-        if isinstance(value, str):
+        if isinstance(value, web.FileField):
+            decoded[key] = {"data": value.file.read(), "filename": value.filename,
+                            "content_type": value.content_type}
+        elif isinstance(value, str):
             try:
                 decoded[key] = json.loads(value) if value[:1] in ("{", "[") else value
             except ValueError:

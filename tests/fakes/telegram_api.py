@@ -64,6 +64,21 @@ DEFAULT_DESCRIPTIONS = {
     504: "Gateway Timeout",
 }
 MAX_TEXT_LENGTH = 4096
+MAX_CAPTION_LENGTH = 1024
+#: the cloud Bot API's getFile limit ("file is too big" past it)
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
+#: upload limits of the cloud Bot API: photos 10 MB, other files 50 MB
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+#: sending methods that take a file, and the name of the field carrying it
+FILE_METHODS = {
+    "sendPhoto": "photo",
+    "sendDocument": "document",
+    "sendVideo": "video",
+    "sendVoice": "voice",
+    "sendAudio": "audio",
+    "sendAnimation": "animation",
+}
 MAX_CALLBACK_DATA_BYTES = 64
 
 
@@ -96,6 +111,32 @@ class _State:
     next_message_id: int = 1
     chaos: dict[str, float] = field(default_factory=dict)
     chaos_random: random.Random = field(default_factory=lambda: random.Random(0))
+    sent_files: list[SentFile] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file the fake serves through getFile and /file/bot<token>/<file_path>."""
+
+    file_id: str
+    data: bytes
+    file_path: str
+    #: what getFile reports as file_size (None: Telegram left it out)
+    announced_size: int | None
+    expired: bool = False
+
+
+@dataclass(frozen=True)
+class SentFile:
+    """A file a bot uploaded with sendPhoto, sendDocument, …: exactly what arrived."""
+
+    method: str
+    chat_id: Any
+    data: bytes
+    filename: str
+    content_type: str | None
+    caption: str | None
+    params: dict[str, Any]
 
 
 class FakeTelegramAPI:
@@ -123,7 +164,12 @@ class FakeTelegramAPI:
             "deletewebhook": ("deleteWebhook", self._delete_webhook),
             "getwebhookinfo": ("getWebhookInfo", self._get_webhook_info),
             "sendchataction": ("sendChatAction", self._send_chat_action),
+            "getfile": ("getFile", self._get_file),
         }
+        for method in FILE_METHODS:
+            self._handlers[method.lower()] = (method, self._send_file_method(method))
+        #: files served by getFile, by file_id; they outlive reset() like a real bot's files do
+        self._files: dict[str, StoredFile] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -170,6 +216,7 @@ class FakeTelegramAPI:
     async def _serve(self, sock: socket.socket) -> None:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{file_path:.+}", self._download)
         # a delayed answer still pending must not hold stop() for aiohttp's default 60 s
         self._runner = web.AppRunner(app, shutdown_timeout=0.2, access_log=None)
         await self._runner.setup()
@@ -212,6 +259,31 @@ class FakeTelegramAPI:
         if chat_id is None:
             return sent
         return [params for params in sent if str(params.get("chat_id")) == str(chat_id)]
+
+    def add_file(self, data: bytes, *, file_path: str = "photos/file_0.jpg", file_id: str | None = None,
+                 announce_size: bool = True, announced_size: int | None = None) -> str:
+        """Serve ``data`` as a file a customer sent; returns its file_id for an update to carry.
+
+        getFile reports ``announced_size`` (default: the real length; none with ``announce_size=False``).
+        """
+        with self._lock:
+            file_id = file_id or f"AgACAgUAAxkBAAI{len(self._files):04d}fake"
+            size = announced_size if announced_size is not None else len(data) if announce_size else None
+            self._files[file_id] = StoredFile(file_id, data, f"{file_path}", size)
+        return file_id
+
+    def expire_file(self, file_id: str) -> None:
+        """Make the download URL of ``file_id`` answer 404 (getFile still answers with its path)."""
+        with self._lock:
+            stored = self._files[file_id]
+            self._files[file_id] = StoredFile(stored.file_id, stored.data, stored.file_path,
+                                              stored.announced_size, expired=True)
+
+    def sent_files(self, chat_id: int | str | None = None) -> list[SentFile]:
+        """Files uploaded by successful send* calls, in order, optionally for one chat."""
+        with self._lock:
+            sent = list(self._state.sent_files)
+        return [item for item in sent if chat_id is None or str(item.chat_id) == str(chat_id)]
 
     @property
     def webhook(self) -> dict[str, Any]:
@@ -324,6 +396,8 @@ class FakeTelegramAPI:
             result = known[1](params)
         except _BadRequest as problem:
             return _error(400, f"Bad Request: {problem}")
+        except _EntityTooLarge:
+            return _error(413, "Request Entity Too Large")
         return web.json_response({"ok": True, "result": result})
 
     # -- methods -------------------------------------------------------------------------------------
@@ -360,6 +434,65 @@ class FakeTelegramAPI:
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             message["reply_markup"] = markup
         return message
+
+    def _get_file(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            stored = self._files.get(str(params.get("file_id", "")))
+        if stored is None:
+            raise _BadRequest("invalid file_id")
+        if len(stored.data) > MAX_DOWNLOAD_BYTES or (stored.announced_size or 0) > MAX_DOWNLOAD_BYTES:
+            raise _BadRequest("file is too big")
+        found: dict[str, Any] = {"file_id": stored.file_id, "file_unique_id": stored.file_id[-8:],
+                                 "file_path": stored.file_path}
+        if stored.announced_size is not None:
+            found["file_size"] = stored.announced_size
+        return found
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return _error(401, "Unauthorized")
+        path = request.match_info["file_path"]
+        with self._lock:
+            stored = next((item for item in self._files.values() if item.file_path == path), None)
+        if stored is None or stored.expired:
+            return _error(404, "Not Found")
+        # the real file server sends no useful type, and no Content-Length for a chunked body
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(stored.data), 64 * 1024):
+            await response.write(stored.data[start : start + 64 * 1024])
+        await response.write_eof()
+        return response
+
+    def _send_file_method(self, method: str) -> Any:
+        field_name = FILE_METHODS[method]
+
+        def send(params: dict[str, Any]) -> dict[str, Any]:
+            chat_id = params.get("chat_id")
+            upload = params.get(field_name)
+            if chat_id in (None, ""):
+                raise _BadRequest("chat_id is empty")
+            if not isinstance(upload, dict) or "data" not in upload:
+                raise _BadRequest(f"there is no {field_name} in the request")
+            caption = params.get("caption")
+            if caption is not None and len(str(caption)) > MAX_CAPTION_LENGTH:
+                raise _BadRequest("message caption is too long")
+            limit = MAX_PHOTO_BYTES if method == "sendPhoto" else MAX_UPLOAD_BYTES
+            if upload["size"] > limit:
+                raise _EntityTooLarge()
+            with self._lock:
+                message_id = self._state.next_message_id
+                self._state.next_message_id += 1
+                self._state.sent_files.append(SentFile(method, chat_id, upload["data"], upload["filename"],
+                                                       upload["content_type"], caption, params))
+            message: dict[str, Any] = {"message_id": message_id, "from": self.bot_user, "chat": _chat(chat_id),
+                                       "date": int(time.time())}
+            if caption:
+                message["caption"] = str(caption)
+            return message
+
+        return send
 
     def _answer_callback_query(self, params: dict[str, Any]) -> bool:
         if not params.get("callback_query_id"):
@@ -399,6 +532,10 @@ class _BadRequest(Exception):
     """A request Telegram would answer with 400."""
 
 
+class _EntityTooLarge(Exception):
+    """An upload over the Bot API's size limit (Telegram answers 413)."""
+
+
 def _error(status: int, description: str, *, retry_after: int | None = None) -> web.Response:
     body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
     if retry_after is not None:
@@ -428,11 +565,16 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
                 continue
             data = await part.read()
             if part.filename is not None:
-                raw[part.name] = {"filename": part.filename, "size": len(data)}
+                raw[part.name] = {"filename": part.filename, "size": len(data), "data": bytes(data),
+                                  "content_type": part.headers.get("Content-Type")}
             else:
                 raw[part.name] = data.decode(part.get_charset(default="utf-8"))
     elif request.can_read_body:
         raw.update(await request.post())
+    # a file may travel in a part of its own, named by "attach://<part>" in the parameter (aiogram does so)
+    for key, value in list(raw.items()):
+        if isinstance(value, str) and value.startswith("attach://") and value[9:] in raw:
+            raw[key] = raw.pop(value[9:])
     return {key: _typed(key, value) for key, value in raw.items()}
 
 

@@ -27,10 +27,17 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 MESSAGE_PATH = "/v3.0/oa/message/cs"
 TOKEN_PATH = "/v4/oa/access_token"
+#: the OA's upload endpoints: what each takes, up to what size, and what it answers with
+UPLOADS: dict[str, tuple[frozenset[str], int, str]] = {
+    "image": (frozenset({"jpg", "jpeg", "png"}), 1024 * 1024, "attachment_id"),
+    "gif": (frozenset({"gif"}), 5 * 1024 * 1024, "attachment_id"),
+    "file": (frozenset({"pdf", "doc", "docx"}), 5 * 1024 * 1024, "token"),
+}
 #: the OA's documented limit; the Bot Platform publishes none, so its fake assumes the same
 MAX_TEXT_LENGTH = 2000
 MAX_BUTTONS = 5
@@ -93,9 +100,32 @@ class _LoopbackServer:
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._stopping: asyncio.Event | None = None
+        #: files served like Zalo's CDN (photo-stal-*.zdn.vn, dl.zalo.me), by path: (bytes, type, status)
+        self._cdn: dict[str, tuple[bytes, str, int]] = {}
 
     def _routes(self, app: web.Application) -> None:
         raise NotImplementedError
+
+    def add_cdn_file(self, data: bytes, *, name: str = "9d1f2e3c4b5a.jpg", content_type: str = "image/jpeg") -> str:
+        """Serve ``data`` at a CDN-like address, as the ``payload.url`` of a customer's attachment."""
+        with self._lock:
+            path = f"jpg/{len(self._cdn):04d}{secrets.token_hex(6)}/{name}"
+            self._cdn[path] = (data, content_type, 200)
+        return f"{self.base_url}/cdn/{path}"
+
+    def expire_cdn_file(self, url: str, *, status: int = 404) -> None:
+        """Make a CDN address answer ``status`` from now on, as an expired link does."""
+        path = url.split("/cdn/", 1)[1]
+        with self._lock:
+            data, content_type, _ = self._cdn[path]
+            self._cdn[path] = (data, content_type, status)
+
+    async def _cdn_file(self, request: web.Request) -> web.Response:
+        with self._lock:
+            found = self._cdn.get(request.match_info["path"])
+        if found is None or found[2] != 200:
+            return web.Response(status=found[2] if found else 404, text="Not Found")
+        return web.Response(body=found[0], content_type=found[1])
 
     @property
     def base_url(self) -> str:
@@ -139,7 +169,9 @@ class _LoopbackServer:
 
     async def _serve(self, sock: socket.socket) -> None:
         self._stopping = asyncio.Event()
-        app = web.Application()
+        # uploads up to Zalo's 5 MB limit and a little more, so a fake itself can refuse what is over
+        app = web.Application(client_max_size=6 * 1024 * 1024)
+        app.router.add_get("/cdn/{path:.+}", self._cdn_file)
         self._routes(app)
         # a delayed answer still pending must not hold stop() for aiohttp's default 60 s
         self._runner = web.AppRunner(app, shutdown_timeout=0.2, access_log=None)
@@ -221,6 +253,17 @@ class _LoopbackServer:
                 pass
 
 
+@dataclass(frozen=True)
+class ZaloUpload:
+    """A file the OA uploaded (``/v2.0/oa/upload/<kind>``): exactly what arrived, and what it was given."""
+
+    kind: str
+    data: bytes
+    filename: str
+    content_type: str | None
+    reference: str
+
+
 @dataclass
 class _HttpFailure:
     status: int
@@ -253,10 +296,12 @@ class FakeZaloOA(_LoopbackServer):
         self._sent: list[dict[str, Any]] = []
         self._errors: deque[tuple[int, str]] = deque()
         self._http_failures: dict[str, deque[_HttpFailure]] = defaultdict(deque)
+        self._uploads: list[ZaloUpload] = []
 
     def _routes(self, app: web.Application) -> None:
         app.router.add_post(MESSAGE_PATH, self._message)
         app.router.add_post(TOKEN_PATH, self._token)
+        app.router.add_post("/v2.0/oa/upload/{kind}", self._upload)
 
     # -- what tests read and steer -------------------------------------------------------------------
 
@@ -286,13 +331,50 @@ class FakeZaloOA(_LoopbackServer):
             return sent
         return [body for body in sent if str(body.get("recipient", {}).get("user_id")) == str(user_id)]
 
+    def uploads(self) -> list[ZaloUpload]:
+        """Files Zalo accepted at its upload endpoints, in order."""
+        with self._lock:
+            return list(self._uploads)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        kind = request.match_info["kind"]
+        form = await request.post()
+        part = form.get("file")
+        self._record(ZaloCall(f"upload/{kind}", _plain_headers(request),
+                              {"filename": getattr(part, "filename", None)}))
+        await self._maybe_delay(f"upload/{kind}")
+        if (failure := self._next_http_failure(f"upload/{kind}")) is not None:
+            return web.Response(status=failure.status, text=failure.body, content_type="text/html")
+        with self._lock:
+            scheduled = self._errors.popleft() if self._errors else None
+            token_ok = request.headers.get("access_token") == self._access_token and not self._access_token_expired
+        if scheduled is not None:
+            return _oa_error(*scheduled)
+        if not token_ok:
+            return _oa_error(-216, OA_ERROR_MESSAGES[-216])
+        if kind not in UPLOADS or not isinstance(part, web.FileField):
+            return _oa_error(-201, "file is invalid!")
+        extensions, limit, answer_field = UPLOADS[kind]
+        data = part.file.read()
+        if part.filename.lower().rpartition(".")[2] not in extensions:
+            return _oa_error(-210, f"File type is not supported, only {', '.join(sorted(extensions))}")
+        if len(data) > limit:
+            return _oa_error(-210, f"File size exceeds the limit of {limit // (1024 * 1024)}MB")
+        if not data:
+            return _oa_error(-201, "file is invalid!")
+        reference = secrets.token_urlsafe(24)
+        with self._lock:
+            self._uploads.append(ZaloUpload(kind, data, part.filename, part.content_type, reference))
+        return web.json_response({"data": {answer_field: reference}, "error": 0, "message": "Success"})
+
     def expire_access_token(self) -> None:
         """Make the current access token stop working, as after its 25 hours: sends answer -216."""
         with self._lock:
             self._access_token_expired = True
 
     def fail_next(self, error_code: int, *, times: int = 1, message: str | None = None) -> None:
-        """Answer the next ``times`` message sends with Zalo's ``error_code`` (HTTP 200, as Zalo does)."""
+        """Answer the next ``times`` message sends or uploads with Zalo's ``error_code`` (HTTP 200, as Zalo
+        does)."""
         text = message or OA_ERROR_MESSAGES.get(error_code, f"Error {error_code}").format(field="message")
         with self._lock:
             self._errors.extend([(error_code, text)] * times)
@@ -326,7 +408,7 @@ class FakeZaloOA(_LoopbackServer):
             return _oa_error(-216, OA_ERROR_MESSAGES[-216])
         if not isinstance(body, dict):
             return _oa_error(-201, "body is invalid!")
-        invalid = _invalid_field(body)
+        invalid = _invalid_field(body, self._known_references())
         if invalid is not None:
             return _oa_error(-201, f"{invalid} is invalid!")
         message_id = secrets.token_hex(10)
@@ -365,6 +447,10 @@ class FakeZaloOA(_LoopbackServer):
         # Zalo sends expires_in as a string
         return web.json_response({**issued, "expires_in": "90000"})
 
+    def _known_references(self) -> set[str]:
+        with self._lock:
+            return {upload.reference for upload in self._uploads}
+
     def _next_http_failure(self, endpoint: str) -> _HttpFailure | None:
         with self._lock:
             failures = self._http_failures.get(endpoint)
@@ -385,8 +471,9 @@ def _oauth_error(code: int, name: str, description: str) -> web.Response:
     )
 
 
-def _invalid_field(body: dict[str, Any]) -> str | None:
-    """The field Zalo would name in a -201 answer, or None when the request is well formed."""
+def _invalid_field(body: dict[str, Any], uploaded: set[str] = frozenset()) -> str | None:  # type: ignore[assignment]
+    """The field Zalo would name in a -201 answer, or None when the request is well formed
+    (``uploaded``: the attachment ids and file tokens the upload endpoints handed out)."""
     recipient = body.get("recipient")
     if not isinstance(recipient, dict) or not (recipient.get("user_id") or recipient.get("message_id")):
         return "recipient"
@@ -400,6 +487,18 @@ def _invalid_field(body: dict[str, Any]) -> str | None:
         if not isinstance(attachment, dict):
             return "attachment"
         payload = attachment.get("payload")
+        if attachment.get("type") == "file":
+            return None if isinstance(payload, dict) and payload.get("token") in uploaded else "token"
+        if isinstance(payload, dict) and payload.get("template_type") == "media":
+            elements = payload.get("elements")
+            if not isinstance(elements, list) or len(elements) != 1 or not isinstance(elements[0], dict):
+                return "elements"
+            element = elements[0]
+            if element.get("media_type") not in ("image", "gif") or element.get("attachment_id") not in uploaded:
+                return "attachment_id"
+            if element["media_type"] == "gif" and not (element.get("width") and element.get("height")):
+                return "width"
+            return None
         buttons = payload.get("buttons") if isinstance(payload, dict) else None
         if attachment.get("type") != "template" or not isinstance(buttons, list) or not buttons:
             return "attachment"
@@ -418,9 +517,21 @@ class _BotFailure:
     retry_after: int | None
 
 
+@dataclass(frozen=True)
+class FetchedPhoto:
+    """A photo the bot sent by address: what the fake, like Zalo, fetched from there."""
+
+    chat_id: str
+    url: str
+    data: bytes
+    content_type: str | None
+    caption: str | None
+
+
 @dataclass
 class _BotState:
     sent: list[dict[str, Any]] = field(default_factory=list)
+    photos: list[FetchedPhoto] = field(default_factory=list)
     failures: dict[str, deque[_BotFailure]] = field(default_factory=lambda: defaultdict(deque))
     webhook: dict[str, Any] = field(default_factory=dict)
 
@@ -437,6 +548,7 @@ class FakeZaloBotAPI(_LoopbackServer):
         self._handlers = {
             "getme": ("getMe", self._get_me),
             "sendmessage": ("sendMessage", self._send_message),
+            "sendphoto": ("sendPhoto", self._send_photo),
             "setwebhook": ("setWebhook", self._set_webhook),
             "deletewebhook": ("deleteWebhook", self._delete_webhook),
             "getwebhookinfo": ("getWebhookInfo", self._get_webhook_info),
@@ -454,6 +566,12 @@ class FakeZaloBotAPI(_LoopbackServer):
         if chat_id is None:
             return sent
         return [params for params in sent if str(params.get("chat_id")) == str(chat_id)]
+
+    def sent_photos(self, chat_id: str | None = None) -> list[FetchedPhoto]:
+        """Photos sendPhoto delivered, with the bytes fetched from their address, optionally for one chat."""
+        with self._lock:
+            photos = list(self._state.photos)
+        return [photo for photo in photos if chat_id is None or photo.chat_id == str(chat_id)]
 
     @property
     def webhook(self) -> dict[str, Any]:
@@ -503,6 +621,8 @@ class FakeZaloBotAPI(_LoopbackServer):
             return _bot_error(failure.error_code, failure.description, retry_after=failure.retry_after)
         try:
             result = known[1](params)
+            if asyncio.iscoroutine(result):
+                result = await result
         except _BadRequest as problem:
             return _bot_error(400, f"Bad Request: {problem}")
         return web.json_response({"ok": True, "result": result})
@@ -521,6 +641,29 @@ class FakeZaloBotAPI(_LoopbackServer):
             raise _BadRequest("text is too long")
         with self._lock:
             self._state.sent.append(params)
+        return {"message_id": secrets.token_hex(16), "date": int(time.time() * 1000)}
+
+    async def _send_photo(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id, url, caption = params.get("chat_id"), params.get("photo"), params.get("caption")
+        if not chat_id:
+            raise _BadRequest("chat_id is empty")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise _BadRequest("photo must be an image URL")
+        if caption is not None and len(str(caption)) > MAX_TEXT_LENGTH:
+            raise _BadRequest("caption is too long")
+        # Zalo fetches the photo from the address itself; so does the fake, to record the real bytes
+        try:
+            async with aiohttp.ClientSession() as session, session.get(url) as response:
+                data = await response.read()
+                content_type = response.headers.get("Content-Type")
+                status = response.status
+        except aiohttp.ClientError as error:
+            raise _BadRequest(f"cannot download photo from url ({type(error).__name__})") from error
+        if status != 200 or not data:
+            raise _BadRequest(f"cannot download photo from url (HTTP {status})")
+        with self._lock:
+            self._state.photos.append(FetchedPhoto(str(chat_id), url, data, content_type,
+                                                   None if caption is None else str(caption)))
         return {"message_id": secrets.token_hex(16), "date": int(time.time() * 1000)}
 
     def _set_webhook(self, params: dict[str, Any]) -> dict[str, Any]:
