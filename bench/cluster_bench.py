@@ -71,31 +71,77 @@ async def post_all(http: aiohttp.ClientSession, chats: int, per_chat: int, first
     return acknowledged
 
 
-async def answered(fake: FakeTelegramAPI, count: int, timeout: float = 900.0) -> float:
-    """Wait until the fake received ``count`` answers; the moment it did (perf_counter)."""
+#: no new answer for this long while some are still due counts as a stall (see answered's on_stall)
+STALL_S = 30.0
+
+
+async def answered(fake: FakeTelegramAPI, count: int, timeout: float = 900.0, on_stall=None) -> float:
+    """Wait until the fake received ``count`` answers; the moment it did (perf_counter). ``on_stall``
+    (a coroutine function) is awaited each time no answer arrived for STALL_S seconds."""
     deadline = time.perf_counter() + timeout
-    while len(fake.calls_to("sendMessage")) < count:
-        if time.perf_counter() > deadline:
-            raise SystemExit(f"only {len(fake.calls_to('sendMessage'))} of {count} answers arrived")
+    seen, progress_at = 0, time.perf_counter()
+    while (now_seen := len(fake.calls_to("sendMessage"))) < count:
+        now = time.perf_counter()
+        if now > deadline:
+            raise SystemExit(f"only {now_seen} of {count} answers arrived")
+        if now_seen != seen:
+            seen, progress_at = now_seen, now
+        elif on_stall is not None and now - progress_at > STALL_S:
+            await on_stall(count - now_seen)
+            progress_at = time.perf_counter()
         await asyncio.sleep(0.05)
     return time.perf_counter()
+
+
+async def report_stall(stack: "Stack", missing: int) -> None:
+    """What a stalled stack is doing: each worker's asyncio tasks (SIGUSR1 makes `caredesk worker`
+    log them) and the stream's pending entries, on stderr."""
+    import sys
+
+    import redis.asyncio as aioredis
+
+    from helpdesk.jobs.streams import GROUP, STREAM
+
+    print(f"STALL: {missing} answers missing, nothing answered for {STALL_S:.0f} s", file=sys.stderr)
+    client = aioredis.from_url(stack.redis_url, decode_responses=True)
+    try:
+        print(f"pending: {await client.xpending(STREAM, GROUP)}", file=sys.stderr)
+        print(f"group: {await client.xinfo_groups(STREAM)}", file=sys.stderr)
+        print(f"locks: {len(await client.keys('caredesk:lock:*'))}", file=sys.stderr)
+    finally:
+        await client.aclose()
+    for worker in stack.workers:
+        if worker.process and worker.process.poll() is None:
+            os.kill(worker.process.pid, signal.SIGUSR1)
+    await asyncio.sleep(3)
+    for worker in stack.workers:
+        print(f"--- {worker.name} ---\n{worker.log_tail(400)}", file=sys.stderr)
+    STALLS.append(missing)
+
+
+STALLS: list[int] = []
 
 
 def cpu_of(pids: list[int]) -> float:
     return sum(cpu_seconds(pid) for pid in pids)
 
 
-async def embedded(args: argparse.Namespace) -> tuple[float, float]:
-    """Messages per second and CPU ms per message on the embedded default (SQLite, a child worker)."""
-    async with running_caredesk() as harness:
-        pids = [harness.server_pid, *children_of(harness.server_pid)]
+async def embedded(args: argparse.Namespace, database_url: str | None = None,
+                   label: str = "embedded") -> tuple[float, float]:
+    """Messages per second and CPU ms per message on the embedded default (SQLite, a child worker),
+    or with ``database_url`` the same single server on that database (no Redis)."""
+    extra = {"CAREDESK_DATABASE_URL": database_url} if database_url else None
+    async with running_caredesk(extra) as harness:
+        roles = {"app": [harness.server_pid], "workers": children_of(harness.server_pid)}
         before = len(harness.fake.calls_to("sendMessage"))
-        cpu_before = cpu_of(pids)
+        cpu_before = {role: cpu_of(pids) for role, pids in roles.items()}
         started = time.perf_counter()
         await post_all(harness.http, args.chats, args.messages // args.chats, first_update=1)
         finished = await answered(harness.fake, before + args.messages)
-        cpu = cpu_of(pids) - cpu_before
-    return args.messages / (finished - started), cpu * 1000 / args.messages
+        spent = {role: cpu_of(pids) - cpu_before[role] for role, pids in roles.items()}
+    for role, seconds in spent.items():
+        print(f"{label}_cpu_ms_per_msg_{role} {seconds * 1000 / args.messages:.2f}")
+    return args.messages / (finished - started), sum(spent.values()) * 1000 / args.messages
 
 
 class Stack:
@@ -159,7 +205,7 @@ async def production_stack(postgres_url: str, models_dir: Path):
         if redis_url is None:
             raise SystemExit("redis-server is not installed (make test installs it)")
         redis_pid = next((int(entry.name) for entry in Path("/proc").glob("[0-9]*")
-                          if _cmdline(entry).startswith("redis-server") and f":{redis_url.split(':')[2].split('/')[0]}"
+                          if _cmdline(entry).split(" ")[0].endswith("redis-server") and f":{redis_url.split(':')[2].split('/')[0]}"
                           in _cmdline(entry)), None)
         stack = Stack(database_url, redis_url, redis_pid, fake, workdir, models_dir)
         try:
@@ -252,7 +298,8 @@ async def catch_up(args: argparse.Namespace, models_dir: Path) -> tuple[float, f
         started = time.perf_counter()
         for _ in range(3):
             stack.start_worker()
-        finished = await answered(fake, args.backlog, timeout=1800)
+        finished = await answered(fake, args.backlog, timeout=1800,
+                                  on_stall=lambda missing: report_stall(stack, missing))
     return queued, finished - started
 
 
@@ -267,11 +314,20 @@ async def run(args: argparse.Namespace) -> None:
         return
     if args.only == "catch-up":
         queued, cleared = await catch_up(args, models_dir)
+        print(f"backlog_{args.backlog}_queue_s {queued:.1f}")
         print(f"backlog_{args.backlog}_catch_up_s {cleared:.1f}")
+        print(f"backlog_{args.backlog}_stalls {len(STALLS)}")
         return
     rate, cpu = await embedded(args)
     print(f"embedded_msgs_per_s {rate:.1f}")
     print(f"embedded_cpu_ms_per_msg {cpu:.2f}")
+    if args.postgres_url:
+        # the same single server on PostgreSQL: splits the distributed path's extra cost into the
+        # database's share and the share of Redis and of the app/worker split
+        with scratch_postgres(args.postgres_url) as database_url:
+            pg_rate, pg_cpu = await embedded(args, database_url, label="embedded_postgres")
+        print(f"embedded_postgres_msgs_per_s {pg_rate:.1f}")
+        print(f"embedded_postgres_cpu_ms_per_msg {pg_cpu:.2f}")
     distributed_cpu = {}
     for workers in args.workers:
         d_rate, d_cpu = await distributed(args, models_dir, workers)

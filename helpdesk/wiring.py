@@ -31,7 +31,7 @@ from helpdesk.care.directory import DatabaseCustomerDirectory
 from helpdesk.care.listeners import register_care_listeners
 from helpdesk.care.tasks import CareSender, schedule_care_check, send_due_care_soon
 from helpdesk.channels.credentials import DatabaseCredentialStore
-from helpdesk.channels.edge import EdgeWriter, InboundEdge
+from helpdesk.channels.edge import EdgeWriter, GroupCommitWriter, InboundEdge
 from helpdesk.channels.ledger import make_database_engine, make_ledger_engine
 from helpdesk.channels.tasks import (
     SWEEP_EVENTS,
@@ -188,8 +188,10 @@ class Wiring:
                 raise ValueError("CAREDESK_WORKER__MODE=child needs CAREDESK_WORKER__BROKER_PATH")
             self.broker = BrokerClient(Path(settings.worker.broker_path))
         serves_webhooks = self.mode != WorkerMode.CHILD
-        self.edge_writer = (EdgeWriter(self.edge_engine, partial(checkpoint, self.edge_engine))
-                            if self.engine.dialect.name == "sqlite" and serves_webhooks else None)
+        self.edge_writer: EdgeWriter | GroupCommitWriter | None = None
+        if serves_webhooks:
+            self.edge_writer = (EdgeWriter(self.edge_engine, partial(checkpoint, self.edge_engine))
+                                if self.engine.dialect.name == "sqlite" else GroupCommitWriter(self.engine))
         self.inbound = InboundEdge(self.engine, self.edge_writer)
         fan_out = self.redis if self.redis is not None else self.broker
         if fan_out is not None:

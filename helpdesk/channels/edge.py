@@ -1,5 +1,5 @@
-"""Storing webhook events on SQLite: on the event loop, many requests per transaction, never waiting
-on the loop for the write lock.
+"""Storing webhook events many requests a transaction: on SQLite on the event loop, never waiting on
+the loop for the write lock (EdgeWriter); on PostgreSQL in a thread (GroupCommitWriter).
 
 The edge writes the inbound ledger, which on SQLite is a file of its own
 (``channels.ledger.inbound_database_path``) that nothing else writes in normal running: the message worker's
@@ -36,6 +36,7 @@ from sqlmodel import Session
 from connectors.base import InboundMessage
 from helpdesk.channels import service
 from helpdesk.core.db import is_sqlite_busy
+from helpdesk.core.errors import is_infrastructure_error
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +67,83 @@ def store_request(session: Session, messages: list[InboundMessage], payload: Any
     return stored
 
 
+class GroupCommitWriter:
+    """Stores the edge's events on a server database: the requests that arrive while a transaction is
+    being committed are stored together in the next one (group commit), in a thread.
+
+    At a trickle each request has a transaction of its own at once, as before; under a burst, one
+    round of statements and one commit carry many requests, where each used to take a thread hop, a
+    pooled connection (the pool overflowed, and a new connection costs more than the inserts) and a
+    commit of its own. At most ``in_flight`` transactions run at a time. A batch that fails for one
+    request's data is stored request by request, so one bad event fails only its own request; a
+    database that is away fails every request of the batch (the platforms send them again).
+    """
+
+    def __init__(self, engine: Engine, in_flight: int = 2):
+        self.engine = engine
+        self.in_flight = in_flight
+        self._pending: list[tuple[list[InboundMessage], Any, asyncio.Future]] = []
+        self._running = 0
+        self._tasks: set[asyncio.Task] = set()
+        self.batches = 0
+        self.requests = 0
+
+    async def store(self, messages: list[InboundMessage], payload: Any) -> Stored:
+        """Store one request's events; returns once they are committed."""
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self._pending.append((messages, payload, future))
+        if self._running < self.in_flight:
+            self._running += 1
+            task = asyncio.create_task(self._drain(), name="caredesk-edge-commit")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                try:
+                    results: list[Stored | BaseException] = await to_thread.run_sync(self._together, batch)
+                except Exception as exc:
+                    if len(batch) == 1 or is_infrastructure_error(exc):
+                        results = [exc] * len(batch)
+                    else:
+                        results = await to_thread.run_sync(self._each_alone, batch)
+                EdgeWriter._settle(batch, results)
+        finally:
+            self._running -= 1
+
+    def _together(self, batch: list[tuple]) -> list[Stored]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            results = [store_request(session, messages, payload) for messages, payload, _future in batch]
+            session.commit()
+        self.batches += 1
+        self.requests += len(batch)
+        return results
+
+    def _each_alone(self, batch: list[tuple]) -> list[Stored | BaseException]:
+        results: list[Stored | BaseException] = []
+        for messages, payload, _future in batch:
+            try:
+                results.extend(self._together([(messages, payload, None)]))
+            except Exception as exc:
+                log.exception("storing a webhook event failed")
+                results.append(exc)
+        return results
+
+    def close(self) -> None:
+        """Nothing to flush: every queued request is in a running transaction's batch or the next."""
+
+
 @dataclass(frozen=True, eq=False)
 class InboundEdge:
     """Where the webhook edge stores inbound events: the database, and on SQLite the ``EdgeWriter``
-    that writes the inbound ledger from the loop (None on PostgreSQL, or in a process that serves none)."""
+    that writes the inbound ledger from the loop, on PostgreSQL the ``GroupCommitWriter`` (None in a
+    process that serves no webhooks)."""
 
     engine: Engine
-    writer: EdgeWriter | None = None
+    writer: EdgeWriter | GroupCommitWriter | None = None
 
     async def store(self, messages: list[InboundMessage], payload: Any) -> Stored:
         """Store the events of one request (see ``store_events``)."""
@@ -80,9 +151,9 @@ class InboundEdge:
 
 
 async def store_events(edge: InboundEdge, messages: list[InboundMessage], payload: Any) -> Stored:
-    """Store one request's (or web chat frame's) events and return once they are committed: on SQLite
-    through the edge's ``EdgeWriter`` (from the loop, batched, into the ledger's own file), on
-    PostgreSQL in a thread. A duplicate of an event stored before is left out of the result."""
+    """Store one request's (or web chat frame's) events and return once they are committed: through the
+    edge's writer (batched; on SQLite from the loop into the ledger's own file, on PostgreSQL in a
+    thread), or alone in a thread. A duplicate of an event stored before is left out of the result."""
     if edge.writer is not None:
         return await edge.writer.store(messages, payload)
 

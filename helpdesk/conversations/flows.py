@@ -31,7 +31,7 @@ from helpdesk.conversations import service as conversations
 from helpdesk.conversations import turns
 from helpdesk.conversations.models import HUMAN_STATES, Conversation
 from helpdesk.conversations.state_store import DatabaseStateStore, load_in
-from helpdesk.core.db import utcnow
+from helpdesk.core.db import reading, utcnow
 from helpdesk.core.config import WorkerSettings
 from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.core.events import EventBus
@@ -114,7 +114,7 @@ def next_waiting_event(flow: ConversationFlow, channel: str, sender_id: str, up_
                        floor: int = 0) -> WaitingEvent | None:
     """The chat's oldest event still waiting, up to ``up_to_id`` (every event at or below ``floor`` is
     known to be settled)."""
-    with flow.engine.connect() as connection:
+    with reading(flow.engine).connect() as connection:
         row = connection.execute(turns.NEXT_WAITING, {"channel": channel, "sender_id": sender_id,
                                                       "floor": floor, "up_to": up_to_id}).first()
     return None if row is None else WaitingEvent(row.id, row.message, row.attempts, row.message_id, row.received_at)
@@ -131,9 +131,14 @@ def _prepare(flow: ConversationFlow, event: WaitingEvent) -> _Prepared:
     """
     in_database = _state_in_database(flow)
     inbound = InboundMessage.model_validate(event.message)
+    speaker = None
+    if not in_database:
+        # the usual turn reads one row and writes nothing here: no transaction for it (see reading)
+        with reading(flow.engine).connect() as connection:
+            speaker = turns.known_speaker(connection, inbound)
     with Session(flow.engine, expire_on_commit=False) as session, session.no_autoflush:
-        connection = session.connection()
-        speaker = turns.known_speaker(connection, inbound)
+        if speaker is None:
+            speaker = turns.known_speaker(session.connection(), inbound)
         if speaker is None:
             customer, identity = identify_sender(session, inbound.channel, inbound.sender_id, inbound.sender_name)
             conversation = conversations.open_conversation(session, identity)

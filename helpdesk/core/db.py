@@ -127,6 +127,21 @@ def _hung_up(dbapi_connection: Any) -> bool:
     return bool(poller.poll(0))
 
 
+def reading(engine: Engine) -> Engine:
+    """``engine`` for reads that need no transaction: on PostgreSQL its connections run in autocommit,
+    so a read is its statement's round trip alone, without the BEGIN before it and the ROLLBACK after
+    it (psycopg sends each as a round trip of its own; a worker's turn reads several times). Each
+    statement then sees its own snapshot: use it for one-statement reads. SQLite is returned as is."""
+    if engine.dialect.name == "sqlite":
+        return engine
+    return _autocommit(engine)
+
+
+@lru_cache(maxsize=16)
+def _autocommit(engine: Engine) -> Engine:
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def is_sqlite_busy(exc: BaseException) -> bool:
     """The error SQLite gives when another connection holds the write lock."""
     text = str(getattr(exc, "orig", exc)).lower()

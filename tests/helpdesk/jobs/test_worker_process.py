@@ -19,6 +19,7 @@ import httpx
 import pytest
 import websockets
 
+from helpdesk.core.events import events_from_json
 from helpdesk.jobs.broker import BrokerClient
 from tests.conftest import TELEGRAM_SECRET, LiveServer
 
@@ -113,7 +114,7 @@ def test_web_chat_replies_and_inbox_events_cross_from_the_child(process_server):
                     while not any(f.get("type") == "message" and f.get("author") == "bot" for f in frames):
                         frames.append(json.loads(await socket.recv()))
                     async for message in events.listen():
-                        names.append(json.loads(message["data"])["event"])
+                        names.extend(event.name for event in events_from_json(message["data"]))
                         if names.count("message_created") >= 2:
                             break
             except TimeoutError:
