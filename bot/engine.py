@@ -68,7 +68,9 @@ class ConversationEngine:
         for router in self.routers:
             if await router.dispatch(ctx):
                 break
-        if ctx.handled_by and not ctx.handled_by.startswith("fallback."):
+        # A misunderstanding resets the count only by being understood: a photo or sticker answered by
+        # the media flow was neither understood nor misunderstood, so the count stays as it was.
+        if ctx.handled_by and not ctx.handled_by.startswith(("fallback.", "media.")):
             state["fallbacks"] = 0
         state["turns"] = int(state.get("turns", 0)) + 1
         decision.handled_by = ctx.handled_by
