@@ -22,6 +22,7 @@ export function kindOf(attachment) {
 /** Where an agent downloads the stored file: the API's own address (never a platform's link, which
  * expires and which the page's policy would refuse anyway). */
 export function fileUrl(attachment) {
+  if (attachment.status === "pending" || attachment.status === "failed") return null;
   if (attachment.url && attachment.url.startsWith("/") && !attachment.url.startsWith("//")) return attachment.url;
   return attachment.id !== undefined && attachment.id !== null ? `/api/attachments/${attachment.id}` : null;
 }
@@ -144,7 +145,7 @@ export function viewableImages(messages) {
     for (const attachment of message.attachments || []) {
       const kind = kindOf(attachment);
       const url = fileUrl(attachment);
-      if ((kind === "image" || kind === "sticker") && url && !attachment.error) {
+      if ((kind === "image" || kind === "sticker") && url) {
         items.push({ url, name: displayName(attachment), key: attachment.id || url });
       }
     }
@@ -169,10 +170,11 @@ function thumbnail(attachment, url, onOpen) {
 export function attachmentElement(attachment, onOpen) {
   const kind = kindOf(attachment);
   const name = displayName(attachment);
-  if (attachment.error) {
+  if (attachment.error || attachment.status === "failed") {
+    const reason = attachment.error || t("attachment.unknown_error");
     return h("div", { class: `att att-failed att-${kind}`, role: "note", dataset: { kind } }, icon(kind),
       h("span", { class: "att-name" }, name),
-      h("span", { class: "att-reason" }, t("attachment.failed", { reason: attachment.error })));
+      h("span", { class: "att-reason" }, t("attachment.failed", { reason })));
   }
   if (kind === "location") {
     const point = coordinates(attachment);
@@ -190,8 +192,11 @@ export function attachmentElement(attachment, onOpen) {
   }
   const url = fileUrl(attachment);
   if (!url) {
-    return h("div", { class: `att att-pending att-${kind}`, dataset: { kind } }, icon(kind),
-      h("span", { class: "att-name" }, t("attachment.pending", { name })));
+    // being fetched from the platform (the thread reloads when it is stored), or a message from
+    // before CareDesk kept files
+    const label = attachment.status === "pending" ? "attachment.pending" : "attachment.not_stored";
+    return h("div", { class: `att att-pending att-${kind}`, dataset: { kind, status: attachment.status || "" } },
+      icon(kind), h("span", { class: "att-name" }, t(label, { name })));
   }
   if (kind === "image" || kind === "sticker") return thumbnail(attachment, url, onOpen);
   const size = formatSize(attachment.size);
@@ -236,7 +241,7 @@ export function attachmentList(messages, onOpen, when) {
     const meta = h("span", { class: "muted small" },
       [t(`attachment.kind.${kind}`), formatSize(attachment.size), when(message)].filter(Boolean).join(" · "));
     let main;
-    if (attachment.error || !url || kind === "location" || kind === "contact") {
+    if (!url || kind === "location" || kind === "contact") {
       main = attachmentElement(attachment, onOpen);
     } else if (kind === "image" || kind === "sticker") {
       main = h("button", { type: "button", class: "att-list-open", onclick: () => onOpen(attachment.id || url) },

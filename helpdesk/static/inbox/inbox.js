@@ -26,7 +26,7 @@ const state = {
   total: 0,
   counts: {},
   selectedId: boot.not_found ? null : boot.conversation_id,
-  current: null, // { id, row, customer, timeline, commerce }
+  current: null, // { id, row, customer, timeline, commerce, files: message id -> attachments }
   messageEls: new Map(),
   mode: "reply",
   clockOffset: 0,
@@ -460,7 +460,8 @@ async function openConversation(id, { push = true } = {}) {
   markSelected();
   watchVisible();
   if (switching) {
-    state.current = { id, row: state.rows.get(id) || null, customer: null, timeline: [], commerce: null };
+    state.current = { id, row: state.rows.get(id) || null, customer: null, timeline: [], commerce: null,
+      files: new Map() };
     state.messageEls = new Map();
     el.timeline.replaceChildren(h("p", { class: "muted center" }, t("conversation.loading")));
     setMode("reply");
@@ -513,9 +514,37 @@ async function loadTimeline(id) {
   const customerId = state.current.row.customer_id;
   const data = await api(`/api/customers/${customerId}/timeline`);
   if (!state.current || state.current.id !== id) return;
+  const files = mayHaveFiles(data.data, id) ? await conversationFiles(id) : null;
+  if (!state.current || state.current.id !== id) return;
+  for (const message of data.data) {
+    if (files && files.has(message.id)) state.current.files.set(message.id, files.get(message.id));
+    if (state.current.files.has(message.id)) message.attachments = state.current.files.get(message.id);
+  }
   state.current.timeline = data.data;
   renderTimeline();
   renderNlu();
+}
+
+/** Whether the conversation may hold files the timeline does not show in full: a customer's
+ * attachment (the timeline has the platform's description, not the stored copy), an agent message
+ * without text (a file sent without a caption), or files seen in it before. */
+function mayHaveFiles(messages, id) {
+  return state.current.files.size > 0 || messages.some((m) => m.conversation_id === id
+    && ((m.attachments && m.attachments.length) || (m.author === "agent" && !m.is_private && !m.text)));
+}
+
+/** This conversation's attachments by message id, as the messages API shows them (stored copies,
+ * thumbnails, failures); null when it cannot say (the thread then shows what the timeline has). */
+async function conversationFiles(id) {
+  try {
+    const page = await api(`/api/conversations/${id}/messages?limit=1000`);
+    const files = new Map();
+    for (const message of (page && page.data) || []) files.set(message.id, message.attachments || []);
+    return files;
+  } catch (error) {
+    if (error && error.status === 401) throw error;
+    return null;
+  }
 }
 
 function authorName(message) {
@@ -911,6 +940,10 @@ async function send() {
 
 function showSent(row, message) {
   if (!message || message.id === undefined) return;
+  // the answer carries the stored file; the customer timeline may not (see mayHaveFiles)
+  if (state.current && state.current.id === row.id && message.attachments && message.attachments.length) {
+    state.current.files.set(message.id, message.attachments);
+  }
   if (state.current && state.current.id === row.id && !state.current.timeline.some((m) => m.id === message.id)) {
     state.current.timeline.push(message);
     renderTimeline();
@@ -1244,6 +1277,7 @@ function onFrame(frame) {
       if (open) queueTimeline();
       break;
     case "message_delivery":
+    case "attachment_updated": // a file was fetched and stored, or failed: show it (or why not)
       if (open) queueTimeline();
       break;
     case "sla_warning":
@@ -1314,7 +1348,8 @@ async function start() {
   renderCounts();
   el.viewTitle.textContent = t(`views.${state.view}`);
   if (boot.conversation) {
-    state.current = { id: boot.conversation.id, row: boot.conversation, customer: null, timeline: [], commerce: null };
+    state.current = { id: boot.conversation.id, row: boot.conversation, customer: null, timeline: [], commerce: null,
+      files: new Map() };
     renderHeader();
     renderDetails();
   }

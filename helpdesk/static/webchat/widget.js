@@ -451,7 +451,12 @@
     state.pending.forEach(function (frame) {
       renderMessage({ id: frame.id, author: "customer", text: frame.text || frame.title || "" }, true);
     });
-    state.uploads.forEach(function (row) { ui.log.appendChild(row); });
+    // files still on their way stay (unless the history already has them)
+    state.uploads = state.uploads.filter(function (row) { return !stored[row.getAttribute("data-id")]; });
+    state.uploads.forEach(function (row) {
+      state.shown[row.getAttribute("data-id")] = row;
+      ui.log.appendChild(row);
+    });
     renderWelcomeIfEmpty();
   }
 
@@ -594,7 +599,13 @@
     if (!file) return;
     removeWelcome();
     var name = file.name || T.photo;
+    // The message id is ours, as for typed messages: the server stores a resend once, and the
+    // socket frame of the stored message (same id) finds this row instead of drawing another.
+    var id = newId();
     var row = el("div", "cdw-msg cdw-customer cdw-pending cdw-upload");
+    row.setAttribute("data-id", id);
+    row.setAttribute("data-author", "customer");
+    state.shown[id] = row;
     var bubble = el("div", "cdw-bubble", fill(T.uploading, { name: name }));
     var bar = el("div", "cdw-progress");
     var fillBar = el("span");
@@ -619,6 +630,7 @@
     ensureSession().then(function (session) {
       var form = new FormData();
       form.append("file", file, name);
+      form.append("id", id);
       var request = new XMLHttpRequest();
       request.open("POST", ORIGIN + "/webchat/attachments?token=" + encodeURIComponent(session.token));
       request.upload.onprogress = function (event) {
@@ -643,11 +655,6 @@
           var key = attachmentKey(attachment);
           if (key) state.uploaded[key] = row;
         });
-        var id = body && (body.message_id != null ? body.message_id : body.id);
-        if (id != null) {
-          state.shown[String(id)] = row;
-          row.setAttribute("data-id", String(id));
-        }
         disableButtons(ui.log);
         scrollToEnd();
       };
