@@ -169,7 +169,9 @@
     "max-height:calc(100vh - 110px);display:flex;flex-direction:column;background:#fff;border-radius:14px;",
     "overflow:hidden;box-shadow:0 12px 40px rgba(0,0,0,.28);color:#1f2328;font-size:14px}",
     ".cdw-panel[hidden]{display:none}",
-    "@media (max-width:480px){.cdw-panel{right:0;left:0;bottom:0;width:100%;height:100%;max-height:100%;border-radius:0}}",
+    "@media (max-width:480px){.cdw-panel{right:0;left:0;bottom:0;width:100%;height:100%;max-height:100%;border-radius:0}",
+    // the open panel fills a phone's screen: the launcher would cover its send button (the header closes it)
+    ".cdw-launcher[aria-expanded=true]{display:none}}",
     ".cdw-header{display:flex;align-items:center;gap:10px;padding:12px 14px;background:var(--cdw-accent);color:#fff}",
     ".cdw-heading{flex:1;min-width:0}",
     ".cdw-title{font-size:16px;font-weight:700;margin:0}",
@@ -233,6 +235,28 @@
   }
 
   var ui = {};
+
+  // Icons drawn as SVG (not emoji, which some systems lack a font for).
+  var ICON_PAPERCLIP = "M21.4 11.1l-9.2 9.2a6 6 0 0 1-8.5-8.5l9.2-9.2a4 4 0 0 1 5.7 5.7l-9.2 9.2a2 2 0 0 1-2.8-2.8l8.5-8.5";
+  var ICON_CAMERA = "M23 19a2 2 0 0 1-2 2H3a2 2 0 0 1-2-2V8a2 2 0 0 1 2-2h4l2-3h6l2 3h4a2 2 0 0 1 2 2z" +
+    "M12 17a4 4 0 1 0 0-8 4 4 0 0 0 0 8z";
+  function icon(path) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "18");
+    svg.setAttribute("height", "18");
+    svg.setAttribute("fill", "none");
+    svg.setAttribute("stroke", "currentColor");
+    svg.setAttribute("stroke-width", "2");
+    svg.setAttribute("stroke-linecap", "round");
+    svg.setAttribute("stroke-linejoin", "round");
+    svg.setAttribute("aria-hidden", "true");
+    var shape = document.createElementNS(ns, "path");
+    shape.setAttribute("d", path);
+    svg.appendChild(shape);
+    return svg;
+  }
 
   function buildUi() {
     var host = el("div");
@@ -303,11 +327,13 @@
     cameraInput.accept = "image/*";
     cameraInput.setAttribute("capture", "environment");
     cameraInput.tabIndex = -1;
-    var attach = el("button", "cdw-tool cdw-attach", "📎");
+    var attach = el("button", "cdw-tool cdw-attach");
+    attach.appendChild(icon(ICON_PAPERCLIP));
     attach.type = "button";
     attach.title = T.attach;
     attach.setAttribute("aria-label", T.attach);
-    var camera = el("button", "cdw-tool cdw-camera", "📷");
+    var camera = el("button", "cdw-tool cdw-camera");
+    camera.appendChild(icon(ICON_CAMERA));
     camera.type = "button";
     camera.title = T.camera;
     camera.setAttribute("aria-label", T.camera);
