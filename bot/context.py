@@ -91,6 +91,8 @@ class TurnContext:
     handled_by: str | None = None
     template_values: dict[str, Any] = field(default_factory=dict)
     services: Services = field(default_factory=Services)
+    #: a flow used the turn's photos and files (as evidence, or held them for a complaint to come)
+    evidence_taken: bool = False
 
     @property
     def customer_id(self) -> int | None:

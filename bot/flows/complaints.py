@@ -31,6 +31,7 @@ async def take_complaint(ctx: TurnContext) -> None:
     if earlier:
         ctx.state.pop("awaiting", None)
     evidence = list(earlier) + held_evidence(ctx) + evidence_in(ctx.turn.attachments)
+    ctx.evidence_taken = True
     if order_id or intent == "complain_service":
         acknowledge_evidence(ctx, evidence_in(ctx.turn.attachments))
         await hand_over(ctx, intent, priority="high", template=f"{intent}_ack",
@@ -51,6 +52,7 @@ async def complaint_details(ctx: TurnContext) -> None:
     complaint = ctx.state.pop("complaint", {"intent": "complaint", "text": ""})
     ctx.state.pop("awaiting", None)
     added = evidence_in(ctx.turn.attachments)
+    ctx.evidence_taken = True
     evidence = list(complaint.get("evidence", [])) + held_evidence(ctx) + added
     details = " / ".join(part for part in (complaint["text"], ctx.turn.text, ctx.entity("address")) if part)
     acknowledge_evidence(ctx, added)
@@ -65,6 +67,9 @@ def held_evidence(ctx: TurnContext) -> list[dict[str, Any]]:
 
 def hold_evidence(ctx: TurnContext, evidence: list[dict[str, Any]]) -> None:
     """Keep evidence sent on its own until the customer says what it is about."""
+    ctx.evidence_taken = True
+    if not evidence:
+        return
     held = ctx.state.setdefault("evidence", [])
     held.extend(evidence)
     del held[:-MAX_HELD_EVIDENCE]

@@ -174,3 +174,19 @@ async def test_the_bot_stays_silent_about_photos_when_a_person_owns_the_conversa
     decision = await engine.handle(Turn(conversation_key="c", recipient_id="42", channel="telegram",
                                         attachments=(PHOTO,), human_owned=True))
     assert decision.replies == [] and decision.escalation is None
+
+
+async def test_a_photo_sent_with_a_greeting_is_kept_for_the_complaint_that_follows(engine):
+    greeting = await engine.handle(turn("chào shop", PHOTO))
+    assert greeting.escalation is None and greeting.handled_by == "smalltalk.answer_smalltalk"
+    complaint = await engine.handle(turn("nồi cơm điện mới mua đã bị hỏng, bấm nút không lên đèn"))
+    assert "1 ảnh" in said(complaint) and "mã đơn hàng" in said(complaint)
+    details = await engine.handle(turn("đơn DH100001, cắm điện vào không có phản ứng gì"))
+    assert "[+ 1 ảnh: noi-com-hong.jpg]" in details.escalation.note
+
+
+async def test_held_evidence_is_capped(engine):
+    for _ in range(25):
+        await engine.handle(turn("", PHOTO))
+    state = await engine.state_store.load("conversation:1")
+    assert len(state["evidence"]) == 20
