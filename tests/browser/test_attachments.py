@@ -118,6 +118,14 @@ def test_a_photo_goes_from_the_phone_widget_to_the_inbox_and_one_comes_back(live
         visitor.wait_for_function(f"() => {{ const host = document.querySelector('#caredesk-webchat');"
                                   f" const img = host.shadowRoot.querySelector('.cdw-agent img.cdw-img');"
                                   f" return img && ({LOADED})(img); }}")
+
+        # After a reload the widget's history shows both photos again (fresh signed links).
+        visitor.reload()
+        visitor.locator(".cdw-launcher").click()
+        expect(visitor.locator(".cdw-msg img.cdw-img")).to_have_count(2)
+        visitor.wait_for_function("() => { const host = document.querySelector('#caredesk-webchat');"
+                                  " const imgs = [...host.shadowRoot.querySelectorAll('img.cdw-img')];"
+                                  f" return imgs.length === 2 && imgs.every({LOADED}); }}")
         assert problems == []
     finally:
         phone.close()

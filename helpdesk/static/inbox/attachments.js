@@ -132,6 +132,13 @@ export function closeViewer() {
   return true;
 }
 
+/** Forget the viewer's elements (built with the strings of the language at the time). */
+export function resetViewer() {
+  closeViewer();
+  if (viewer.node) viewer.node.remove();
+  viewer.node = null;
+}
+
 export function viewerOpen() {
   return Boolean(viewer.node && !viewer.node.hidden);
 }

@@ -5,7 +5,8 @@ import { $, $$, h, show } from "./dom.js";
 import { connectLive } from "./live.js";
 import { applyStrings, initStrings, locale, onLanguageChange, t } from "./i18n.js";
 import {
-  attachmentList, attachmentsElement, closeViewer, formatSize, openViewer, uploadFile, viewableImages, viewerOpen,
+  attachmentList, attachmentsElement, closeViewer, formatSize, openViewer, resetViewer, uploadFile, viewableImages,
+  viewerOpen,
 } from "./attachments.js";
 
 const boot = JSON.parse($("#inbox-boot").textContent);
@@ -1331,6 +1332,7 @@ window.addEventListener("popstate", () => {
 onLanguageChange(() => {
   state.messageEls = new Map();
   renderUploads();
+  resetViewer();
   renderCounts();
   renderList();
   if (state.current && state.current.row) {
