@@ -27,7 +27,7 @@ const state = {
   total: 0,
   counts: {},
   selectedId: boot.not_found ? null : boot.conversation_id,
-  current: null, // { id, row, customer, timeline, commerce, files: message id -> attachments }
+  current: null, // { id, row, customer, timeline, commerce }
   messageEls: new Map(),
   mode: "reply",
   clockOffset: 0,
@@ -461,8 +461,7 @@ async function openConversation(id, { push = true } = {}) {
   markSelected();
   watchVisible();
   if (switching) {
-    state.current = { id, row: state.rows.get(id) || null, customer: null, timeline: [], commerce: null,
-      files: new Map() };
+    state.current = { id, row: state.rows.get(id) || null, customer: null, timeline: [], commerce: null };
     state.messageEls = new Map();
     el.timeline.replaceChildren(h("p", { class: "muted center" }, t("conversation.loading")));
     setMode("reply");
@@ -513,39 +512,12 @@ function closeConversation() {
 
 async function loadTimeline(id) {
   const customerId = state.current.row.customer_id;
+  // each message carries its attachments in the API's shape (stored copy, thumbnail, status)
   const data = await api(`/api/customers/${customerId}/timeline`);
   if (!state.current || state.current.id !== id) return;
-  const files = mayHaveFiles(data.data, id) ? await conversationFiles(id) : null;
-  if (!state.current || state.current.id !== id) return;
-  for (const message of data.data) {
-    if (files && files.has(message.id)) state.current.files.set(message.id, files.get(message.id));
-    if (state.current.files.has(message.id)) message.attachments = state.current.files.get(message.id);
-  }
   state.current.timeline = data.data;
   renderTimeline();
   renderNlu();
-}
-
-/** Whether the conversation may hold files the timeline does not show in full: a customer's
- * attachment (the timeline has the platform's description, not the stored copy), an agent message
- * without text (a file sent without a caption), or files seen in it before. */
-function mayHaveFiles(messages, id) {
-  return state.current.files.size > 0 || messages.some((m) => m.conversation_id === id
-    && ((m.attachments && m.attachments.length) || (m.author === "agent" && !m.is_private && !m.text)));
-}
-
-/** This conversation's attachments by message id, as the messages API shows them (stored copies,
- * thumbnails, failures); null when it cannot say (the thread then shows what the timeline has). */
-async function conversationFiles(id) {
-  try {
-    const page = await api(`/api/conversations/${id}/messages?limit=1000`);
-    const files = new Map();
-    for (const message of (page && page.data) || []) files.set(message.id, message.attachments || []);
-    return files;
-  } catch (error) {
-    if (error && error.status === 401) throw error;
-    return null;
-  }
 }
 
 function authorName(message) {
@@ -941,10 +913,6 @@ async function send() {
 
 function showSent(row, message) {
   if (!message || message.id === undefined) return;
-  // the answer carries the stored file; the customer timeline may not (see mayHaveFiles)
-  if (state.current && state.current.id === row.id && message.attachments && message.attachments.length) {
-    state.current.files.set(message.id, message.attachments);
-  }
   if (state.current && state.current.id === row.id && !state.current.timeline.some((m) => m.id === message.id)) {
     state.current.timeline.push(message);
     renderTimeline();
@@ -1350,8 +1318,7 @@ async function start() {
   renderCounts();
   el.viewTitle.textContent = t(`views.${state.view}`);
   if (boot.conversation) {
-    state.current = { id: boot.conversation.id, row: boot.conversation, customer: null, timeline: [], commerce: null,
-      files: new Map() };
+    state.current = { id: boot.conversation.id, row: boot.conversation, customer: null, timeline: [], commerce: null };
     renderHeader();
     renderDetails();
   }
