@@ -190,3 +190,34 @@ async def test_held_evidence_is_capped(engine):
         await engine.handle(turn("", PHOTO))
     state = await engine.state_store.load("conversation:1")
     assert len(state["evidence"]) == 20
+
+
+class RatingCustomers(Customers):
+    """Customers with a rating request pending, recording the comments."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.comments: list[str] = []
+
+    async def pending_rating_subject(self, customer_id: int) -> str | None:
+        return "order:DH100002"
+
+    async def record_rating(self, customer_id: int, subject: str, stars: int, comment: str | None = None) -> str:
+        return "delivery"
+
+    async def add_rating_comment(self, customer_id: int, subject: str, comment: str) -> None:
+        self.comments.append(comment)
+
+
+async def test_a_photo_of_what_went_wrong_after_a_low_rating_goes_with_the_escalation(models):  # noqa: F811
+    customers = RatingCustomers()
+    engine = ConversationEngine(parser=models, responses=Responses.load(ROOT / "data" / "bot"),
+                                knowledge=Knowledge.load(ROOT / "data" / "faq"), state_store=MemoryStateStore(),
+                                services=Services(customers=customers))
+    asked = await engine.handle(turn("2"))
+    assert "điều gì chưa tốt" in said(asked)
+    feedback = await engine.handle(turn("", PHOTO))
+    assert feedback.escalation is not None and feedback.escalation.reason == "low_rating"
+    assert "[+ 1 ảnh: noi-com-hong.jpg]" in feedback.escalation.note
+    assert "đã nhận được 1 ảnh" in said(feedback)
+    assert customers.comments == []  # no empty comment stored with the rating
