@@ -337,9 +337,6 @@ async def _take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
     for message_id in applied.message_ids:
         await events.publish("message_created", conversation_id=prepared.conversation_id,
                              message_id=message_id, author="bot")
-    if applied.note_id is not None:
-        await events.publish("message_created", conversation_id=prepared.conversation_id,
-                             message_id=applied.note_id, author="system", private=True)
     if applied.escalated:
         await events.publish("conversation_escalated", conversation_id=prepared.conversation_id,
                              reason=decision.escalation.reason, priority=decision.escalation.priority)
@@ -348,6 +345,10 @@ async def _take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
         await flow.outbox.drain(prepared.inbound.channel, prepared.turn.recipient_id)
     elif applied.outbox:
         await flow.outbox.send_in_order(prepared.inbound.channel, applied.outbox)
+    if applied.note_id is not None:
+        # the bot's handoff note, for the agents' thread (after the replies: no customer waits on it)
+        await events.publish("message_created", conversation_id=prepared.conversation_id,
+                             message_id=applied.note_id, author="system", private=True)
 
 
 async def _announce_customer_message(flow: ConversationFlow, prepared: _Prepared, message_id: int) -> None:
