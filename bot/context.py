@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from connectors.base import Button, OutboundButtons, OutboundRatingRequest, OutboundText
+from connectors.base import Attachment, Button, OutboundButtons, OutboundRatingRequest, OutboundText
 
+from bot.attachments import shared_values
 from bot.ports import CustomerDirectory, CustomerView, NullShop, ShopDirectory
 
 if TYPE_CHECKING:
@@ -34,7 +35,14 @@ class Turn:
     locale_hint: str | None = None
     reply_to: str | None = None
     customer: CustomerView | None = None
-    has_attachments: bool = False
+    #: what came with the message (photos, files, a shared location or contact), as the platform
+    #: described it; the stored copies are the helpdesk's business
+    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def has_attachments(self) -> bool:
+        """Whether anything came with the message besides its text."""
+        return bool(self.attachments)
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,8 @@ class TurnContext:
     handled_by: str | None = None
     template_values: dict[str, Any] = field(default_factory=dict)
     services: Services = field(default_factory=Services)
+    #: a flow used the turn's photos and files (as evidence, or held them for a complaint to come)
+    evidence_taken: bool = False
 
     @property
     def customer_id(self) -> int | None:
@@ -90,10 +100,11 @@ class TurnContext:
         return self.turn.customer.id if self.turn.customer else None
 
     def entities(self, name: str) -> list[str]:
-        """Every value of entity ``name`` in this message."""
-        if self.nlu is None:
-            return []
-        return [str(entity.value) for entity in self.nlu.entities if entity.entity == name]
+        """Every value of entity ``name`` in this message: what the NLU read in the text, then what
+        a shared contact (``phone``) or location (``address``) gives."""
+        typed = [] if self.nlu is None else [str(entity.value) for entity in self.nlu.entities
+                                              if entity.entity == name]
+        return typed + [value for value in shared_values(self.turn.attachments, name) if value not in typed]
 
     @property
     def intent(self) -> str | None:
@@ -101,13 +112,10 @@ class TurnContext:
         return self.nlu.intent.name if self.nlu is not None else None
 
     def entity(self, name: str) -> str | None:
-        """The first value of entity ``name`` in this message, if any."""
-        if self.nlu is None:
-            return None
-        for entity in self.nlu.entities:
-            if entity.entity == name:
-                return str(entity.value)
-        return None
+        """The first value of entity ``name`` in this message, if any (typed text wins over a shared
+        contact or location, as the customer wrote it on purpose)."""
+        values = self.entities(name)
+        return values[0] if values else None
 
     def text(self, key: str, **values: Any) -> str:
         """Render template ``key`` in the conversation's language."""

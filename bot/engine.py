@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.attachments import evidence_in
 from bot.context import Decision, Parser, Services, Turn, TurnContext
 from bot.flows import default_routers, optout
+from bot.flows.complaints import hold_evidence
 from bot.knowledge import Knowledge
 from bot.language import detect_language
 from bot.responses import Responses
@@ -68,7 +70,12 @@ class ConversationEngine:
         for router in self.routers:
             if await router.dispatch(ctx):
                 break
-        if ctx.handled_by and not ctx.handled_by.startswith("fallback."):
+        if not ctx.evidence_taken:
+            # a photo sent with a greeting or a question is kept for a complaint that may follow
+            hold_evidence(ctx, evidence_in(turn.attachments))
+        # A misunderstanding resets the count only by being understood: a photo or sticker answered by
+        # the media flow was neither understood nor misunderstood, so the count stays as it was.
+        if ctx.handled_by and not ctx.handled_by.startswith(("fallback.", "media.")):
             state["fallbacks"] = 0
         state["turns"] = int(state.get("turns", 0)) + 1
         decision.handled_by = ctx.handled_by

@@ -10,9 +10,10 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from connectors.base import ChannelConnector, ChannelServices, InboundMessage, PayloadError, WebhookRequest
+from connectors.base import (Attachment, ChannelConnector, ChannelServices, InboundMessage, PayloadError,
+                             WebhookRequest)
 
 
 class CliConfig(BaseModel):
@@ -49,7 +50,8 @@ class CliConnector(ChannelConnector):
         """Local channel: nothing to verify beyond being enabled."""
 
     def parse(self, payload: Any) -> list[InboundMessage]:
-        """``{"sender_id": ..., "message_id": ..., "text": ..., "name": ...}`` -> one message."""
+        """``{"sender_id": ..., "message_id": ..., "text": ..., "name": ..., "attachments": [...]}`` -> one
+        message (each attachment in the channel-neutral shape, e.g. ``{"kind": "location", "latitude": ...}``)."""
         if not isinstance(payload, dict):
             raise PayloadError("expected a JSON object")
         sender_id, message_id = payload.get("sender_id"), payload.get("message_id")
@@ -61,6 +63,13 @@ class CliConnector(ChannelConnector):
         if not isinstance(text, str) or len(text) > 4096:
             raise PayloadError("text must be a string of at most 4096 characters")
         payload_value = payload.get("payload")
+        attachments = payload.get("attachments") or []
+        if not isinstance(attachments, list) or len(attachments) > 10:
+            raise PayloadError("attachments must be a list of at most 10 objects")
+        try:
+            parsed = tuple(Attachment.model_validate(item) for item in attachments)
+        except ValidationError as exc:
+            raise PayloadError(f"attachments: {exc.errors()[0]['msg']}") from exc
         return [
             InboundMessage(
                 channel=self.name,
@@ -69,6 +78,7 @@ class CliConnector(ChannelConnector):
                 text=text,
                 kind="postback" if payload_value else "message",
                 payload=payload_value if isinstance(payload_value, str) else None,
+                attachments=parsed,
                 sender_name=payload.get("name") if isinstance(payload.get("name"), str) else None,
             )
         ]

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.context import TurnContext
 from bot.flows.handoff import hand_over
+from bot.knowledge import fold
 from bot.ports import OrderView, WarrantyView
 from bot.router import Router, awaiting, intent_is
 
@@ -41,8 +42,11 @@ async def not_another_request(ctx: TurnContext) -> bool:
 async def start_lookup(ctx: TurnContext) -> None:
     """A new order or warranty request: remember what it is about and continue."""
     previous = ctx.state.get("lookup", {})
-    ctx.state["lookup"] = {"intent": ctx.intent, "failures": previous.get("failures", 0),
+    ctx.state["lookup"] = {"intent": ctx.intent, "failures": previous.get("failures", 0), "request": ctx.turn.text,
                            **{k: previous[k] for k in REFERENCE_ENTITIES if k in previous}}
+    if "phone" not in ctx.state["lookup"] and ctx.state.get("shared_phone"):
+        # a contact shared earlier counts as the phone the customer would otherwise type now
+        ctx.state["lookup"]["phone"] = ctx.state["shared_phone"]
     await continue_lookup(ctx)
 
 
@@ -109,7 +113,7 @@ async def continue_lookup(ctx: TurnContext) -> None:
         if ctx.services.customers is not None and ctx.customer_id is not None:
             await ctx.services.customers.link_verified_phone(ctx.customer_id, owner_phone)
     ctx.state.pop("lookup", None)
-    await _answer(ctx, slots["intent"], order, warranties)
+    await _answer(ctx, slots["intent"], order, warranties, slots.get("request") or ctx.turn.text)
 
 
 def _verified_phone(ctx: TurnContext) -> str | None:
@@ -130,7 +134,8 @@ async def _failed(ctx: TurnContext, slots: dict) -> None:
     ctx.say("lookup_not_verified")
 
 
-async def _answer(ctx: TurnContext, intent: str, order: OrderView | None, warranties: list[WarrantyView]) -> None:
+async def _answer(ctx: TurnContext, intent: str, order: OrderView | None, warranties: list[WarrantyView],
+                  request: str) -> None:
     tz = ZoneInfo(ctx.services.timezone)
     if intent == "check_warranty_status":
         if not warranties:
@@ -150,8 +155,41 @@ async def _answer(ctx: TurnContext, intent: str, order: OrderView | None, warran
     if order.status in ("delivered", "cancelled", "returned"):
         ctx.say(f"{intent}_not_possible", code=order.code, status=ctx.text(f"status_{order.status}"))
         return
+    if intent == "change_order" and _about_the_address(request):
+        address = ctx.entity("address") or ctx.state.pop("shared_address", None)
+        if not address:
+            ctx.state["change"] = {"code": order.code, "request": request}
+            ctx.state["awaiting"] = "change_address"
+            ctx.say("change_order_ask_address")
+            return
+        await _change_address_ticket(ctx, order.code, request, address)
+        return
     reason = "cancel_request" if intent == "cancel_order" else "change_request"
-    await hand_over(ctx, reason, template=f"{intent}_ticket", note=f"{intent} {order.code}: {ctx.turn.text}")
+    await hand_over(ctx, reason, template=f"{intent}_ticket", note=f"{intent} {order.code}: {request}")
+
+
+@answers_router.handler(awaiting("change_address"))
+async def new_address_given(ctx: TurnContext) -> None:
+    """The new delivery address: a shared location (coordinates and a map link) or typed words."""
+    change = ctx.state.get("change", {})
+    address = ctx.entity("address") or ctx.turn.text.strip()
+    if not address or not change:
+        ctx.say("change_order_ask_address")
+        return
+    ctx.state.pop("change", None)
+    ctx.state.pop("awaiting", None)
+    await _change_address_ticket(ctx, change["code"], change["request"], address)
+
+
+async def _change_address_ticket(ctx: TurnContext, code: str, request: str, address: str) -> None:
+    await hand_over(ctx, "change_request", template="change_order_ticket",
+                    note=f"change_order {code}: {request} / address: {address}")
+
+
+def _about_the_address(request: str) -> bool:
+    """The change asked for is where the order goes."""
+    folded = fold(request)
+    return any(word in folded for word in ("dia chi", "address", "vi tri", "location"))
 
 
 def _date(moment: datetime, tz: ZoneInfo) -> str:

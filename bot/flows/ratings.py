@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
+from bot.attachments import evidence_in, with_evidence
 from bot.context import TurnContext
+from bot.flows.complaints import acknowledge_evidence
 from bot.flows.handoff import hand_over
 from bot.router import Router, awaiting, intent_is, payload_starts_with
 from connectors.base import parse_rating_payload
@@ -62,9 +64,14 @@ async def low_rating_feedback(ctx: TurnContext) -> None:
     rating = ctx.state.pop("rating", {})
     ctx.state.pop("awaiting", None)
     stars = int(rating.get("stars", 3))
-    if ctx.services.customers is not None and ctx.customer_id is not None and rating.get("subject"):
+    if (ctx.services.customers is not None and ctx.customer_id is not None and rating.get("subject")
+            and ctx.turn.text.strip()):
         await ctx.services.customers.add_rating_comment(ctx.customer_id, rating["subject"], ctx.turn.text)
-    note = f"{stars}★ {rating.get('subject', '')}: {ctx.turn.text}"
+    # a photo of what went wrong goes to the person who follows up, with the words
+    evidence = evidence_in(ctx.turn.attachments)
+    ctx.evidence_taken = True
+    acknowledge_evidence(ctx, evidence)
+    note = with_evidence(f"{stars}★ {rating.get('subject', '')}: {ctx.turn.text}", ctx, evidence)
     if stars <= 2:
         await hand_over(ctx, "low_rating", priority="high", template="rating_low_escalated", note=note)
     else:

@@ -89,6 +89,8 @@ class _Applied:
     escalated: bool
     #: an older message of this chat still waits for a retry: ours must queue behind it
     behind_older: bool
+    #: the bot's handoff note for the agents (a private message), when it escalated with one
+    note_id: int | None = None
 
 
 class WaitingEvent(NamedTuple):
@@ -162,7 +164,7 @@ def _prepare(flow: ConversationFlow, event: WaitingEvent) -> _Prepared:
         customer=CustomerView(id=speaker.customer_id, name=speaker.name,
                               verified_phone=speaker.phone if speaker.phone_verified else None,
                               locale=speaker.locale),
-        has_attachments=bool(inbound.attachments),
+        attachments=inbound.attachments,
     )
     return _Prepared(event.id, speaker, turn, inbound, state, event)
 
@@ -190,13 +192,18 @@ def _apply(flow: ConversationFlow, prepared: _Prepared, decision: Decision) -> _
             retried=prepared.earlier.attempts is not None, stored_message_id=prepared.earlier.stored_message_id)
         if answer is None:
             return None
-        escalated = False
+        escalated, note_id = False, None
         if conversation is not None:
             state_before = conversation.state
             conversations.escalate(session, conversation, decision.escalation.reason, decision.escalation.priority)
             escalated = conversation.state != state_before
+            if escalated and decision.escalation.note:
+                # what the bot collected (the order, the customer's words, the photos sent as evidence)
+                # waits for the agent who takes over as a private note, never sent to the customer
+                note_id = conversations.add_message(session, conversation, direction="out", author="system",
+                                                    text=decision.escalation.note[:4000], is_private=True).id
         session.commit()
-    return _Applied(answer.message_id, answer.outbox, answer.message_ids, escalated, answer.behind_older)
+    return _Applied(answer.message_id, answer.outbox, answer.message_ids, escalated, answer.behind_older, note_id)
 
 
 class _Parked(NamedTuple):
@@ -347,6 +354,10 @@ async def _take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
         await flow.outbox.drain(prepared.inbound.channel, prepared.turn.recipient_id)
     elif applied.outbox:
         await flow.outbox.send_in_order(prepared.inbound.channel, applied.outbox)
+    if applied.note_id is not None:
+        # the bot's handoff note, for the agents' thread (after the replies: no customer waits on it)
+        await events.publish("message_created", conversation_id=prepared.conversation_id,
+                             message_id=applied.note_id, author="system", private=True)
 
 
 async def _announce_customer_message(flow: ConversationFlow, prepared: _Prepared, message_id: int) -> None:

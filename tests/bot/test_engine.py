@@ -32,7 +32,7 @@ def models(tmp_path_factory, sqlite_template, trained_models_dir):
 def engine(models):
     return ConversationEngine(
         parser=models,
-        responses=Responses.load(ROOT / "data" / "bot" / "responses.yml"),
+        responses=Responses.load(ROOT / "data" / "bot"),
         knowledge=Knowledge.load(ROOT / "data" / "faq"),
         state_store=MemoryStateStore(),
         template_values={"shop": "Bếp Việt Demo"},

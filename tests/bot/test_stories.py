@@ -34,10 +34,10 @@ async def test_story(client, story):
     seen = 0
     ids = itertools.count(1)
     for number, step in enumerate(story["steps"], start=1):
-        where = f"step {number} ({step.get('user')!r})"
+        where = f"step {number} ({step.get('user')!r}{' + attachments' if step.get('attachments') else ''})"
         response = await client.post("/webhooks/cli", json={
             "sender_id": sender, "message_id": f"m{next(ids)}", "text": step.get("user", ""),
-            "payload": step.get("payload")})
+            "payload": step.get("payload"), "attachments": step.get("attachments", [])})
         assert response.status_code == 200, response.text
         await client.settle()
         new = (await client.get("/webhooks/cli/messages", params={"sender_id": sender, "after": seen})).json()

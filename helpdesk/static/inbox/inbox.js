@@ -4,6 +4,10 @@ import { api, describeError } from "./api.js";
 import { $, $$, h, show } from "./dom.js";
 import { connectLive } from "./live.js";
 import { applyStrings, initStrings, locale, onLanguageChange, t } from "./i18n.js";
+import {
+  attachmentList, attachmentsElement, closeViewer, formatSize, openViewer, resetViewer, uploadFile, viewableImages,
+  viewerOpen,
+} from "./attachments.js";
 
 const boot = JSON.parse($("#inbox-boot").textContent);
 const me = boot.agent;
@@ -29,6 +33,7 @@ const state = {
   clockOffset: 0,
   teams: [],
   agents: [],
+  uploads: [], // files waiting in the composer: { file, status, progress, error, node }
 };
 
 const el = {
@@ -47,6 +52,11 @@ const el = {
   composerText: $("#composer-text"),
   composerSend: $("#composer-send"),
   composerClosed: $("#composer-closed"),
+  composerAttach: $("#composer-attach"),
+  composerFile: $("#composer-file"),
+  uploads: $("#uploads"),
+  thread: $(".thread"),
+  attachments: $("#attachments-card"),
   canned: $("#canned"),
   cannedList: $("#canned-list"),
   customerCard: $("#customer-card"),
@@ -456,6 +466,7 @@ async function openConversation(id, { push = true } = {}) {
     el.timeline.replaceChildren(h("p", { class: "muted center" }, t("conversation.loading")));
     setMode("reply");
     el.composerText.value = "";
+    clearUploads();
     closeCanned();
     showPane("conversation");
     if (state.current.row) {
@@ -501,6 +512,7 @@ function closeConversation() {
 
 async function loadTimeline(id) {
   const customerId = state.current.row.customer_id;
+  // each message carries its attachments in the API's shape (stored copy, thumbnail, status)
   const data = await api(`/api/customers/${customerId}/timeline`);
   if (!state.current || state.current.id !== id) return;
   state.current.timeline = data.data;
@@ -541,8 +553,7 @@ function messageElement(message) {
     h("time", { datetime: message.created_at, title: fullTime(message.created_at) }, clockTime(message.created_at))),
   message.is_private && h("div", { class: "note-label" }, t("message.note")),
   body && h("div", { class: "bubble" }, body),
-  (message.attachments || []).map((attachment) => h("div", { class: "attachment" },
-    t("message.attachment", { name: attachment.name || attachment.file_name || attachment.type || "?" }))),
+  attachmentsElement(message, openImage),
   readingElement(message),
   deliveryElement(message));
 }
@@ -569,7 +580,24 @@ async function flagMisunderstood(message) {
 }
 
 function messageSignature(message) {
-  return `${message.delivery_status}|${message.delivery_error}|${document.documentElement.lang}`;
+  // an attachment's stored copy, thumbnail or failure arrives after the message: redraw it then
+  const files = (message.attachments || []).map((a) => `${a.id}:${a.url}:${a.thumbnail_url}:${a.error}`).join(",");
+  return `${message.delivery_status}|${message.delivery_error}|${document.documentElement.lang}|${files}`;
+}
+
+/** Open the image viewer on one image, paging through every image of the customer's timeline. */
+function openImage(key) {
+  if (!state.current) return;
+  const items = viewableImages(state.current.timeline);
+  const index = items.findIndex((item) => item.key === key || item.url === key);
+  if (index >= 0) openViewer(items, index);
+}
+
+/** The customer panel's list: every file, photo, location and contact of this conversation. */
+function renderAttachments() {
+  if (!state.current) return;
+  const messages = state.current.timeline.filter((m) => m.conversation_id === state.current.id);
+  el.attachments.replaceChildren(...attachmentList(messages, openImage, (m) => clockTime(m.created_at)));
 }
 
 function renderTimeline() {
@@ -597,6 +625,7 @@ function renderTimeline() {
   if (!nodes.length) nodes.push(h("p", { class: "muted center" }, t("conversation.empty")));
   timeline.replaceChildren(...nodes);
   if (firstPaint || nearBottom) timeline.scrollTop = timeline.scrollHeight;
+  renderAttachments();
 }
 
 function renderHeader() {
@@ -857,8 +886,14 @@ function focusComposer(mode, text) {
 async function send() {
   const row = state.current && state.current.row;
   const text = el.composerText.value.trim();
-  if (!row || !text) return;
+  if (!row) return;
   const note = state.mode === "note";
+  const files = state.uploads.filter((upload) => upload.status === "waiting" || upload.status === "failed");
+  if (!note && files.length) {
+    await sendFiles(row, text, files);
+    return;
+  }
+  if (!text) return;
   el.composerSend.disabled = true;
   try {
     const message = await api(`/api/conversations/${row.id}/${note ? "notes" : "messages"}`, { method: "POST", body: { text } });
@@ -875,6 +910,171 @@ async function send() {
     el.composerSend.disabled = false;
   }
 }
+
+function showSent(row, message) {
+  if (!message || message.id === undefined) return;
+  if (state.current && state.current.id === row.id && !state.current.timeline.some((m) => m.id === message.id)) {
+    state.current.timeline.push(message);
+    renderTimeline();
+    el.timeline.scrollTop = el.timeline.scrollHeight;
+  }
+}
+
+/** Send the waiting files one by one, the typed text as the first one's caption. */
+async function sendFiles(row, text, files) {
+  el.composerSend.disabled = true;
+  let caption = text;
+  try {
+    for (const upload of files) {
+      upload.status = "sending";
+      upload.error = null;
+      upload.progress = 0;
+      renderUploads();
+      try {
+        const message = await uploadFile(`/api/conversations/${row.id}/messages`, upload.file, caption, (fraction) => {
+          upload.progress = fraction;
+          paintProgress(upload);
+        });
+        if (caption) {
+          el.composerText.value = "";
+          caption = "";
+        }
+        state.uploads = state.uploads.filter((item) => item !== upload);
+        showSent(row, message);
+      } catch (error) {
+        if (error && error.status === 401) return;
+        upload.status = "failed";
+        upload.error = String((error && error.detail) || error);
+        toast(t("upload.failed", { name: upload.file.name || t("upload.pasted"), reason: upload.error }), "error", 8000);
+      }
+      renderUploads();
+    }
+  } finally {
+    el.composerSend.disabled = false;
+    queueRows([row.id]);
+  }
+}
+
+// ---------------------------------------------------------------- files in the composer
+
+function uploadStatus(upload) {
+  if (upload.status === "failed") return t("upload.refused", { reason: upload.error });
+  if (upload.status === "sending") return t("upload.sending", { percent: Math.round(upload.progress * 100) });
+  return formatSize(upload.file.size) || t("upload.ready");
+}
+
+function paintProgress(upload) {
+  if (!upload.node) return;
+  upload.node.querySelector(".upload-fill").style.width = `${Math.round(upload.progress * 100)}%`;
+  upload.node.querySelector(".upload-status").textContent = uploadStatus(upload);
+}
+
+function uploadNode(upload) {
+  const name = upload.file.name || t("upload.pasted");
+  const placeholder = () => h("span", { class: "upload-preview", "aria-hidden": "true" },
+    upload.file.type.startsWith("image/") ? "🖼" : "📄");
+  let preview = placeholder();
+  if (upload.preview) {
+    preview = h("img", { class: "upload-preview", src: upload.preview, alt: "" });
+    preview.addEventListener("error", () => preview.replaceWith(placeholder()), { once: true });
+  }
+  const fill = h("div", { class: "upload-fill" });
+  fill.style.width = `${Math.round((upload.progress || 0) * 100)}%`;
+  return h("li", { class: `upload upload-${upload.status}`, dataset: { status: upload.status } },
+    preview,
+    h("div", { class: "upload-main" },
+      h("span", { class: "att-name upload-name", title: name }, name),
+      h("div", { class: "upload-bar", role: "progressbar", "aria-label": name }, fill),
+      h("span", { class: "muted small upload-status" }, uploadStatus(upload))),
+    h("button", { type: "button", class: "upload-remove", "aria-label": t("upload.remove", { name }),
+      disabled: upload.status === "sending", onclick: () => removeUpload(upload) }, "×"));
+}
+
+function renderUploads() {
+  for (const upload of state.uploads) upload.node = uploadNode(upload);
+  el.uploads.replaceChildren(...state.uploads.map((upload) => upload.node));
+  show(el.uploads, state.uploads.length > 0);
+}
+
+function removeUpload(upload) {
+  if (upload.status === "sending") return;
+  state.uploads = state.uploads.filter((item) => item !== upload);
+  renderUploads();
+}
+
+function clearUploads() {
+  state.uploads = state.uploads.filter((upload) => upload.status === "sending");
+  renderUploads();
+}
+
+const PREVIEW_MAX_BYTES = 8 * 1024 * 1024;
+
+/** Put files in the composer, to go with the next Send (replies only: notes carry text). */
+function addFiles(files) {
+  if (!state.current || el.composer.hidden) return;
+  if (state.mode === "note") setMode("reply");
+  // What a file may be (size, type) is the server's to decide: its reason shows on the file's row.
+  for (const file of files) {
+    if (!file) continue;
+    const upload = { file, status: "waiting", progress: 0, error: null, node: null, preview: null };
+    state.uploads.push(upload);
+    if (file.type.startsWith("image/") && file.size <= PREVIEW_MAX_BYTES) {
+      // a data: URL (the page's policy allows those for images, not blob: URLs)
+      const reader = new FileReader();
+      reader.addEventListener("load", () => {
+        upload.preview = reader.result;
+        if (state.uploads.includes(upload)) renderUploads();
+      });
+      reader.readAsDataURL(file);
+    }
+  }
+  renderUploads();
+  el.composerText.focus();
+}
+
+el.composerAttach.addEventListener("click", () => el.composerFile.click());
+el.composerFile.addEventListener("change", () => {
+  addFiles([...el.composerFile.files]);
+  el.composerFile.value = "";
+});
+
+el.composerText.addEventListener("paste", (event) => {
+  const data = event.clipboardData;
+  if (!data) return;
+  const files = [...data.files].filter((file) => file.type.startsWith("image/"));
+  // a copied picture (a screenshot) becomes a file; copied text with pictures in it stays text
+  if (!files.length || data.getData("text/plain")) return;
+  event.preventDefault();
+  addFiles(files);
+});
+
+function carriesFiles(event) {
+  return Boolean(event.dataTransfer && [...event.dataTransfer.types].includes("Files"));
+}
+
+let dragDepth = 0;
+el.thread.addEventListener("dragenter", (event) => {
+  if (!carriesFiles(event) || el.composer.hidden) return;
+  event.preventDefault();
+  dragDepth += 1;
+  el.thread.classList.add("dropping");
+});
+el.thread.addEventListener("dragover", (event) => {
+  if (!carriesFiles(event) || el.composer.hidden) return;
+  event.preventDefault();
+  event.dataTransfer.dropEffect = "copy";
+});
+el.thread.addEventListener("dragleave", () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (!dragDepth) el.thread.classList.remove("dropping");
+});
+el.thread.addEventListener("drop", (event) => {
+  dragDepth = 0;
+  el.thread.classList.remove("dropping");
+  if (!carriesFiles(event) || el.composer.hidden) return;
+  event.preventDefault();
+  addFiles([...event.dataTransfer.files]);
+});
 
 el.composer.addEventListener("submit", (event) => {
   event.preventDefault();
@@ -969,6 +1169,10 @@ function move(step) {
 }
 
 document.addEventListener("keydown", (event) => {
+  if (viewerOpen()) {
+    if (event.key === "Escape") closeViewer();
+    return; // the viewer has the keyboard (its own arrows and Escape)
+  }
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const typing = event.target.closest && event.target.closest("input, textarea, select, [contenteditable]");
   if (event.key === "Escape") {
@@ -1042,6 +1246,7 @@ function onFrame(frame) {
       if (open) queueTimeline();
       break;
     case "message_delivery":
+    case "attachment_updated": // a file was fetched and stored, or failed: show it (or why not)
       if (open) queueTimeline();
       break;
     case "sla_warning":
@@ -1094,6 +1299,8 @@ window.addEventListener("popstate", () => {
 
 onLanguageChange(() => {
   state.messageEls = new Map();
+  renderUploads();
+  resetViewer();
   renderCounts();
   renderList();
   if (state.current && state.current.row) {

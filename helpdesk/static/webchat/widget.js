@@ -7,7 +7,9 @@
  * data-title="..." for the panel title, data-color="#0b7285" for the accent colour.
  *
  * It talks only to the server it was loaded from: POST /webchat/session once per browser, then a
- * WebSocket at /webchat/ws. Every piece of text from the network is rendered with textContent.
+ * WebSocket at /webchat/ws; a photo or file goes up with POST /webchat/attachments?token=...
+ * (multipart). Every piece of text from the network is rendered with textContent, and only http(s)
+ * links from it become href/src.
  */
 (function () {
   "use strict";
@@ -45,6 +47,19 @@
       notSent: "Chưa gửi được",
       agent: "Nhân viên",
       bot: "Trợ lý ảo",
+      attach: "Gửi ảnh, video hoặc tệp",
+      camera: "Chụp ảnh",
+      uploading: "Đang gửi {name}…",
+      uploadFailed: "Không gửi được {name}: {reason}",
+      tooLarge: "tệp quá lớn",
+      unsupported: "loại tệp không được hỗ trợ",
+      network: "mất kết nối mạng",
+      serverError: "lỗi máy chủ ({status})",
+      download: "Tải xuống",
+      photo: "Ảnh",
+      file: "Tệp",
+      location: "Vị trí: {place}",
+      fileFailed: "Không nhận được tệp: {reason}",
     },
     en: {
       launcher: "Chat with us",
@@ -61,9 +76,27 @@
       notSent: "Not sent",
       agent: "Agent",
       bot: "Assistant",
+      attach: "Send a photo, video or file",
+      camera: "Take a photo",
+      uploading: "Sending {name}…",
+      uploadFailed: "Could not send {name}: {reason}",
+      tooLarge: "the file is too large",
+      unsupported: "this file type is not supported",
+      network: "the connection failed",
+      serverError: "server error ({status})",
+      download: "Download",
+      photo: "Photo",
+      file: "File",
+      location: "Location: {place}",
+      fileFailed: "File not received: {reason}",
     },
   };
   var T = TEXTS[LANG];
+  function fill(text, values) {
+    return text.replace(/\{(\w+)\}/g, function (whole, name) {
+      return values && values[name] != null ? String(values[name]) : whole;
+    });
+  }
   var TITLE = script.getAttribute("data-title") || T.title;
 
   var PING_MS = 25000;
@@ -114,6 +147,8 @@
     typingTimer: null,
     pending: [], // frames sent (or waiting to be) that the server has not acknowledged yet
     shown: {}, // message id -> its row element
+    uploads: [], // rows of files being sent, kept across a history redraw
+    uploaded: {}, // attachment id/url -> the row that showed it when its upload answered
     unread: 0,
   };
 
@@ -134,7 +169,9 @@
     "max-height:calc(100vh - 110px);display:flex;flex-direction:column;background:#fff;border-radius:14px;",
     "overflow:hidden;box-shadow:0 12px 40px rgba(0,0,0,.28);color:#1f2328;font-size:14px}",
     ".cdw-panel[hidden]{display:none}",
-    "@media (max-width:480px){.cdw-panel{right:0;left:0;bottom:0;width:100%;height:100%;max-height:100%;border-radius:0}}",
+    "@media (max-width:480px){.cdw-panel{right:0;left:0;bottom:0;width:100%;height:100%;max-height:100%;border-radius:0}",
+    // the open panel fills a phone's screen: the launcher would cover its send button (the header closes it)
+    ".cdw-launcher[aria-expanded=true]{display:none}}",
     ".cdw-header{display:flex;align-items:center;gap:10px;padding:12px 14px;background:var(--cdw-accent);color:#fff}",
     ".cdw-heading{flex:1;min-width:0}",
     ".cdw-title{font-size:16px;font-weight:700;margin:0}",
@@ -173,6 +210,21 @@
     ".cdw-input:focus{outline:none;border-color:var(--cdw-accent)}",
     ".cdw-send{border:0;border-radius:20px;padding:0 16px;background:var(--cdw-accent);color:#fff;font-weight:600;cursor:pointer}",
     ".cdw-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
+    ".cdw-tool{flex:0 0 auto;width:38px;height:38px;border:1px solid #d0d5dd;border-radius:50%;background:#fff;",
+    "color:#475467;font-size:18px;line-height:1;cursor:pointer;display:flex;align-items:center;justify-content:center}",
+    ".cdw-tool:hover{border-color:var(--cdw-accent);color:var(--cdw-accent)}",
+    ".cdw-tool:focus-visible{outline:3px solid #1c7ed6;outline-offset:2px}",
+    ".cdw-tool[hidden],.cdw-fileinput{display:none}",
+    ".cdw-files{display:flex;flex-direction:column;gap:4px;margin-top:4px;max-width:100%}",
+    ".cdw-customer .cdw-files{align-items:flex-end}",
+    ".cdw-img{display:block;max-width:min(220px,100%);max-height:220px;border-radius:10px;border:1px solid #e4e7ec;",
+    "background:#eef1f5;object-fit:cover}",
+    ".cdw-file{display:inline-flex;align-items:center;gap:6px;max-width:100%;padding:7px 10px;border:1px solid #d0d5dd;",
+    "border-radius:10px;background:#fff;color:#1f2328;text-decoration:none;font-size:13px;overflow-wrap:anywhere}",
+    ".cdw-file:hover{border-color:var(--cdw-accent)}",
+    ".cdw-file-failed{border-style:dashed;border-color:#ffa8a8;color:#c92a2a;background:#fff5f5}",
+    ".cdw-progress{width:160px;max-width:100%;height:4px;border-radius:2px;background:#e4e7ec;overflow:hidden;margin-top:4px}",
+    ".cdw-progress>span{display:block;height:100%;width:0;background:var(--cdw-accent);transition:width .15s}",
   ].join("");
 
   function el(tag, className, text) {
@@ -183,6 +235,28 @@
   }
 
   var ui = {};
+
+  // Icons drawn as SVG (not emoji, which some systems lack a font for).
+  var ICON_PAPERCLIP = "M21.4 11.1l-9.2 9.2a6 6 0 0 1-8.5-8.5l9.2-9.2a4 4 0 0 1 5.7 5.7l-9.2 9.2a2 2 0 0 1-2.8-2.8l8.5-8.5";
+  var ICON_CAMERA = "M23 19a2 2 0 0 1-2 2H3a2 2 0 0 1-2-2V8a2 2 0 0 1 2-2h4l2-3h6l2 3h4a2 2 0 0 1 2 2z" +
+    "M12 17a4 4 0 1 0 0-8 4 4 0 0 0 0 8z";
+  function icon(path) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "18");
+    svg.setAttribute("height", "18");
+    svg.setAttribute("fill", "none");
+    svg.setAttribute("stroke", "currentColor");
+    svg.setAttribute("stroke-width", "2");
+    svg.setAttribute("stroke-linecap", "round");
+    svg.setAttribute("stroke-linejoin", "round");
+    svg.setAttribute("aria-hidden", "true");
+    var shape = document.createElementNS(ns, "path");
+    shape.setAttribute("d", path);
+    svg.appendChild(shape);
+    return svg;
+  }
 
   function buildUi() {
     var host = el("div");
@@ -242,6 +316,32 @@
     input.setAttribute("aria-label", T.placeholder);
     var send = el("button", "cdw-send", T.send);
     send.type = "submit";
+    // Photos, videos and PDFs; on a phone a second button opens the camera directly.
+    var fileInput = el("input", "cdw-fileinput");
+    fileInput.type = "file";
+    fileInput.accept = "image/*,video/*,application/pdf";
+    fileInput.multiple = true;
+    fileInput.tabIndex = -1;
+    var cameraInput = el("input", "cdw-fileinput");
+    cameraInput.type = "file";
+    cameraInput.accept = "image/*";
+    cameraInput.setAttribute("capture", "environment");
+    cameraInput.tabIndex = -1;
+    var attach = el("button", "cdw-tool cdw-attach");
+    attach.appendChild(icon(ICON_PAPERCLIP));
+    attach.type = "button";
+    attach.title = T.attach;
+    attach.setAttribute("aria-label", T.attach);
+    var camera = el("button", "cdw-tool cdw-camera");
+    camera.appendChild(icon(ICON_CAMERA));
+    camera.type = "button";
+    camera.title = T.camera;
+    camera.setAttribute("aria-label", T.camera);
+    camera.hidden = !isTouchDevice();
+    form.appendChild(attach);
+    form.appendChild(camera);
+    form.appendChild(fileInput);
+    form.appendChild(cameraInput);
     form.appendChild(input);
     form.appendChild(send);
 
@@ -264,6 +364,15 @@
       if (!text) return;
       input.value = "";
       sendText(text);
+    });
+
+    attach.addEventListener("click", function () { fileInput.click(); });
+    camera.addEventListener("click", function () { cameraInput.click(); });
+    [fileInput, cameraInput].forEach(function (picker) {
+      picker.addEventListener("change", function () {
+        Array.prototype.forEach.call(picker.files || [], sendFile);
+        picker.value = "";
+      });
     });
 
     ui = { host: host, launcher: launcher, badge: badge, panel: panel, status: status, log: log,
@@ -300,13 +409,22 @@
 
   function renderMessage(message, pending, answered) {
     if (!message || typeof message.id !== "string" || state.shown[message.id]) return;
+    var attachments = Array.isArray(message.attachments) ? message.attachments : [];
+    var uploadRow = message.author === "customer" ? rowOfUpload(attachments) : null;
+    if (uploadRow) {
+      // our own upload coming back as a message: it is already on screen
+      state.shown[message.id] = uploadRow;
+      uploadRow.setAttribute("data-id", message.id);
+      return;
+    }
     removeWelcome();
     var author = authorClass(message.author);
     var row = el("div", "cdw-msg cdw-" + author + (pending ? " cdw-pending" : ""));
     row.setAttribute("data-id", message.id);
     row.setAttribute("data-author", author);
     if (author === "agent") row.appendChild(el("div", "cdw-who", T.agent));
-    row.appendChild(el("div", "cdw-bubble", message.text || ""));
+    if (message.text || !attachments.length) row.appendChild(el("div", "cdw-bubble", message.text || ""));
+    if (attachments.length) row.appendChild(filesElement(attachments));
     if (Array.isArray(message.buttons) && message.buttons.length) {
       var bar = el("div", "cdw-buttons");
       message.buttons.forEach(function (button) {
@@ -342,6 +460,7 @@
   function renderHistory(messages) {
     // The server's history is the truth: start over from it, then put back what is still in flight.
     state.shown = {};
+    state.uploaded = {};
     while (ui.log.firstChild) ui.log.removeChild(ui.log.firstChild);
     var stored = {};
     var list = Array.isArray(messages) ? messages : [];
@@ -357,6 +476,12 @@
     state.pending = state.pending.filter(function (frame) { return !stored[frame.id]; });
     state.pending.forEach(function (frame) {
       renderMessage({ id: frame.id, author: "customer", text: frame.text || frame.title || "" }, true);
+    });
+    // files still on their way stay (unless the history already has them)
+    state.uploads = state.uploads.filter(function (row) { return !stored[row.getAttribute("data-id")]; });
+    state.uploads.forEach(function (row) {
+      state.shown[row.getAttribute("data-id")] = row;
+      ui.log.appendChild(row);
     });
     renderWelcomeIfEmpty();
   }
@@ -383,6 +508,187 @@
     state.unread = count;
     ui.badge.textContent = String(count);
     ui.badge.hidden = count === 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Attachments: shown inline (images) or as links (everything else); sending one is an upload
+  // ---------------------------------------------------------------------------------------------
+  function isTouchDevice() {
+    return !!(window.matchMedia && window.matchMedia("(pointer: coarse)").matches) || "ontouchstart" in window;
+  }
+
+  /** An http(s) address from the network, resolved against the CareDesk server; null otherwise. */
+  function safeUrl(value) {
+    if (typeof value !== "string" || !value) return null;
+    try {
+      var url = new URL(value, ORIGIN);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function attachmentKey(attachment) {
+    if (attachment && attachment.id != null) return "id:" + attachment.id;
+    var url = attachment && safeUrl(attachment.url);
+    return url ? "url:" + url.split("?")[0] : null;
+  }
+
+  function rowOfUpload(attachments) {
+    if (!attachments.length) return null;
+    var row = null;
+    for (var i = 0; i < attachments.length; i++) {
+      var key = attachmentKey(attachments[i]);
+      if (!key || !state.uploaded[key] || state.uploaded[key].parentNode !== ui.log) return null;
+      row = state.uploaded[key];
+    }
+    return row;
+  }
+
+  function formatSize(bytes) {
+    var size = Number(bytes);
+    if (!(size > 0)) return "";
+    if (size < 1024) return size + " B";
+    if (size < 1024 * 1024) return Math.round(size / 1024) + " KB";
+    return (size / 1024 / 1024).toFixed(1) + " MB";
+  }
+
+  function fileLink(attachment, url) {
+    var name = attachment.name || T.file;
+    var link = el("a", "cdw-file");
+    link.href = url;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    link.setAttribute("download", name);
+    var size = formatSize(attachment.size);
+    link.appendChild(el("span", null, attachment.kind === "video" ? "🎬" : attachment.kind === "audio" ? "🎵" : "📄"));
+    link.appendChild(el("span", null, name + (size ? " · " + size : "")));
+    link.title = T.download + ": " + name;
+    return link;
+  }
+
+  function attachmentNode(attachment) {
+    if (!attachment || typeof attachment !== "object") return null;
+    if (attachment.error) {
+      return el("div", "cdw-file cdw-file-failed", fill(T.fileFailed, { reason: attachment.error }));
+    }
+    if (attachment.kind === "location") {
+      var lat = Number(attachment.latitude), lon = Number(attachment.longitude);
+      if (!isFinite(lat) || !isFinite(lon) || attachment.latitude == null) return null;
+      var map = el("a", "cdw-file", "📍 " + fill(T.location, { place: lat.toFixed(5) + ", " + lon.toFixed(5) }));
+      map.href = "https://www.openstreetmap.org/?mlat=" + lat + "&mlon=" + lon + "#map=17/" + lat + "/" + lon;
+      map.target = "_blank";
+      map.rel = "noopener noreferrer";
+      return map;
+    }
+    if (attachment.kind === "contact") {
+      return el("div", "cdw-file", "👤 " + [attachment.name, attachment.phone].filter(Boolean).join(" · "));
+    }
+    var url = safeUrl(attachment.url);
+    if (!url) return null;
+    if (attachment.kind === "image" || attachment.kind === "sticker") {
+      var link = el("a");
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      var img = el("img", "cdw-img");
+      img.src = safeUrl(attachment.thumbnail_url) || url;
+      img.alt = attachment.name || T.photo;
+      img.loading = "lazy";
+      img.addEventListener("load", scrollToEnd);
+      link.appendChild(img);
+      return link;
+    }
+    return fileLink(attachment, url);
+  }
+
+  function filesElement(attachments) {
+    var box = el("div", "cdw-files");
+    attachments.forEach(function (attachment) {
+      var node = attachmentNode(attachment);
+      if (node) box.appendChild(node);
+    });
+    return box;
+  }
+
+  function uploadReason(status, body) {
+    var detail = body && body.detail;
+    if (Array.isArray(detail)) detail = detail.map(function (item) { return item && item.msg; }).join("; ");
+    if (typeof detail === "string" && detail) return detail;
+    if (status === 413) return T.tooLarge;
+    if (status === 415) return T.unsupported;
+    return fill(T.serverError, { status: status });
+  }
+
+  /** Send one file: a row with its name and progress, replaced by what the server stored. */
+  function sendFile(file) {
+    if (!file) return;
+    removeWelcome();
+    var name = file.name || T.photo;
+    // The message id is ours, as for typed messages: the server stores a resend once, and the
+    // socket frame of the stored message (same id) finds this row instead of drawing another.
+    var id = newId();
+    var row = el("div", "cdw-msg cdw-customer cdw-pending cdw-upload");
+    row.setAttribute("data-id", id);
+    row.setAttribute("data-author", "customer");
+    state.shown[id] = row;
+    var bubble = el("div", "cdw-bubble", fill(T.uploading, { name: name }));
+    var bar = el("div", "cdw-progress");
+    var fillBar = el("span");
+    bar.appendChild(fillBar);
+    row.appendChild(bubble);
+    row.appendChild(bar);
+    ui.log.insertBefore(row, ui.typing.parentNode === ui.log ? ui.typing : null);
+    state.uploads.push(row);
+    scrollToEnd();
+
+    function finish() {
+      state.uploads = state.uploads.filter(function (r) { return r !== row; });
+      row.classList.remove("cdw-pending");
+      if (bar.parentNode) bar.parentNode.removeChild(bar);
+    }
+    function fail(reason) {
+      finish();
+      row.classList.add("cdw-failed");
+      bubble.textContent = fill(T.uploadFailed, { name: name, reason: reason });
+      scrollToEnd();
+    }
+    ensureSession().then(function (session) {
+      var form = new FormData();
+      form.append("file", file, name);
+      form.append("id", id);
+      var request = new XMLHttpRequest();
+      request.open("POST", ORIGIN + "/webchat/attachments?token=" + encodeURIComponent(session.token));
+      request.upload.onprogress = function (event) {
+        if (event.lengthComputable) fillBar.style.width = Math.round(100 * event.loaded / event.total) + "%";
+      };
+      request.onload = function () {
+        var body = null;
+        try {
+          body = JSON.parse(request.responseText);
+        } catch (e) {
+          body = null;
+        }
+        if (request.status < 200 || request.status >= 300) {
+          fail(uploadReason(request.status, body));
+          return;
+        }
+        finish();
+        var stored = body && Array.isArray(body.attachments) ? body.attachments : [];
+        row.removeChild(bubble);
+        row.appendChild(filesElement(stored));
+        stored.forEach(function (attachment) {
+          var key = attachmentKey(attachment);
+          if (key) state.uploaded[key] = row;
+        });
+        disableButtons(ui.log);
+        scrollToEnd();
+      };
+      request.onerror = function () { fail(T.network); };
+      request.send(form);
+    }, function () {
+      fail(state.stopped ? T.unavailable : T.network);
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
