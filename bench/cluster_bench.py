@@ -15,6 +15,7 @@ what the cores let through, and the CPU per message as what more cores would buy
 Prints one figure a line: `name value`.
 
     .venv/bin/python bench/cluster_bench.py [--messages 2000] [--chats 100] [--backlog 10000]
+                                               [--only catch-up|recovery|cpu-ratio [--repeat 5]]
 """
 
 from __future__ import annotations
@@ -303,6 +304,21 @@ async def catch_up(args: argparse.Namespace, models_dir: Path) -> tuple[float, f
     return queued, finished - started
 
 
+async def cpu_ratio(args: argparse.Namespace, models_dir: Path) -> None:
+    """The CPU per message of one app and one worker over the embedded default's, measured
+    ``args.repeat`` times in alternation (embedded, then distributed), and the median of the ratios:
+    on a shared machine one pair can be off by 15% either way."""
+    import statistics
+
+    ratios = []
+    for turn in range(args.repeat):
+        _rate, base = await embedded(args)
+        _rate, cost = await distributed(args, models_dir, 1)
+        ratios.append(cost / base)
+        print(f"cpu_ratio_{turn + 1} {ratios[-1]:.2f}")
+    print(f"distributed_over_embedded_cpu_per_msg_median {statistics.median(ratios):.2f}")
+
+
 async def run(args: argparse.Namespace) -> None:
     from nlu import ModelStore, load_training_data
 
@@ -317,6 +333,9 @@ async def run(args: argparse.Namespace) -> None:
         print(f"backlog_{args.backlog}_queue_s {queued:.1f}")
         print(f"backlog_{args.backlog}_catch_up_s {cleared:.1f}")
         print(f"backlog_{args.backlog}_stalls {len(STALLS)}")
+        return
+    if args.only == "cpu-ratio":
+        await cpu_ratio(args, models_dir)
         return
     rate, cpu = await embedded(args)
     print(f"embedded_msgs_per_s {rate:.1f}")
@@ -351,7 +370,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3], help="worker replica counts")
     parser.add_argument("--backlog", type=int, default=10_000, help="messages queued before workers start")
     parser.add_argument("--skip-faults", action="store_true", help="throughput only")
-    parser.add_argument("--only", choices=("catch-up", "recovery"), help="run one part only")
+    parser.add_argument("--only", choices=("catch-up", "recovery", "cpu-ratio"), help="run one part only")
+    parser.add_argument("--repeat", type=int, default=5, help="alternating pairs of runs for --only cpu-ratio")
     parser.add_argument("--postgres-url", default=os.environ.get("CAREDESK_TEST_POSTGRES_URL", ""),
                         help="a PostgreSQL server whose role may create databases (default: the test server's)")
     args = parser.parse_args()

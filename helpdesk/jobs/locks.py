@@ -57,6 +57,10 @@ class RedisKeyLocks:
     def __init__(self, redis: Any, *, ttl_s: float = 10.0, prefix: str = "caredesk:lock:",
                  poll_s: float = 0.02):
         self.redis = redis
+        # EVALSHA of scripts Redis keeps (loaded again by redis-py after a Redis restart), rather than
+        # the script's text with every release and renewal
+        self._release = redis.register_script(_RELEASE)
+        self._renew_script = redis.register_script(_RENEW)
         self.ttl_ms = int(ttl_s * 1000)
         self.prefix = prefix
         self.poll_s = poll_s
@@ -79,7 +83,7 @@ class RedisKeyLocks:
         finally:
             await cancel_and_wait(renewer)
             try:
-                await self.redis.eval(_RELEASE, 1, name, token)
+                await self._release(keys=[name], args=[token])
             except Exception as exc:
                 log.warning("could not release the lock of %s (it expires by itself): %s", key, exc)
 
@@ -87,7 +91,7 @@ class RedisKeyLocks:
         while True:
             await asyncio.sleep(self.ttl_ms / 3000)
             try:
-                if not await self.redis.eval(_RENEW, 1, name, token, self.ttl_ms):
+                if not await self._renew_script(keys=[name], args=[token, self.ttl_ms]):
                     log.warning("the lock %s expired while held (another process may take it)", name)
                     return
             except Exception as exc:
