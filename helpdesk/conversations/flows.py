@@ -341,6 +341,9 @@ async def _take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
 
 
 async def _announce_customer_message(flow: ConversationFlow, prepared: _Prepared, message_id: int) -> None:
+    # ``downloads``: files to fetch (helpdesk.attachments' listener starts their download)
+    downloads = sum(attachment.downloadable for attachment in prepared.inbound.attachments)
+    extra = {"downloads": downloads} if downloads else {}
     await flow.events.publish("message_created", conversation_id=prepared.conversation_id, message_id=message_id,
                                  author="customer", new_conversation=prepared.new_conversation,
-                                 human_owned=prepared.turn.human_owned)
+                                 human_owned=prepared.turn.human_owned, **extra)

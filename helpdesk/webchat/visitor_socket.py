@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from connectors.base import InboundMessage, PayloadError
 from connectors.webchat import Subscription, WebchatConnector, client_message_id, message_frame
+from helpdesk.attachments.service import AttachmentService
 from helpdesk.channels.edge import InboundEdge
 from helpdesk.channels.tasks import process_event_soon
 from helpdesk.core.body_limits import json_too_deep
@@ -50,11 +51,13 @@ class VisitorSocket:
     """Serves one accepted WebSocket of a visitor whose token has been checked."""
 
     def __init__(self, connector: WebchatConnector, websocket: WebSocket, visitor_id: str, *,
-                 inbound: InboundEdge, jobs: JobQueue, json_max_depth: int):
+                 inbound: InboundEdge, jobs: JobQueue, json_max_depth: int, files: AttachmentService | None = None):
         #: where the visitor's messages are stored (and the history read from)
         self.inbound = inbound
         self.jobs = jobs
         self.json_max_depth = json_max_depth
+        #: signs the links of files in the history (None: files are listed without links)
+        self.files = files
         self.connector = connector
         self.hub = connector.hub
         self.websocket = websocket
@@ -95,7 +98,8 @@ class VisitorSocket:
 
         def load() -> list[dict[str, Any]]:
             with Session(self.inbound.engine) as session:
-                return service.visitor_history(session, self.visitor_id)
+                return service.visitor_history(session, self.visitor_id,
+                                               files=self.files.visitor_view if self.files else None)
 
         messages = await to_thread.run_sync(load)
         await self.send({"type": "history", "messages": messages})

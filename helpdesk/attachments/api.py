@@ -1,0 +1,157 @@
+"""Downloading attachments: agents through their session (``/api/attachments/{id}``), web chat
+visitors through a signed, short-lived link (``/webchat/attachments/{id}?expires=…&signature=…``).
+
+A stored file is never something a browser runs: it is served as a download (``Content-Disposition:
+attachment``), inline only when it is a raster image, audio or video (types decided from the bytes
+when it was stored), never as HTML, SVG or script; with ``X-Content-Type-Options: nosniff`` and a
+sandboxing Content-Security-Policy, so that even a file opened directly has no origin to act in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Literal
+from urllib.parse import quote
+
+from anyio import to_thread
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from sqlmodel import Session
+
+from helpdesk.agents.deps import CurrentAgent
+from helpdesk.agents.models import Agent
+from helpdesk.agents.teams import may_see
+from helpdesk.attachments import links
+from helpdesk.attachments.deps import AttachmentsDep
+from helpdesk.attachments.media import RASTER_IMAGES, THUMBNAIL_MIME
+from helpdesk.attachments.models import Attachment, AttachmentStatus
+from helpdesk.attachments.service import AttachmentService
+from helpdesk.attachments.storage import StoredFileMissing
+from helpdesk.conversations.models import Conversation
+from helpdesk.core.errors import Forbidden, NotFound
+
+router = APIRouter(tags=["attachments"])
+
+#: a stored file's own answer, whoever asks: nothing in it may run, frame, or be re-typed
+FILE_POLICY = "sandbox; default-src 'none'"
+Variant = Literal["file", "thumbnail"]
+
+
+def inline_type(mime_type: str | None) -> bool:
+    """Whether a file of this (sniffed) type may be shown in the browser rather than downloaded."""
+    mime_type = mime_type or ""
+    return mime_type in RASTER_IMAGES or mime_type.startswith(("audio/", "video/"))
+
+
+def content_disposition(disposition: str, name: str) -> str:
+    """The header value naming the file, ASCII fallback and UTF-8 name (RFC 6266 / 5987)."""
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in name) or "file"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+async def _first_and_rest(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The stream with its first chunk already read (so a missing file is known before answering)."""
+    first = await anext(stream, b"")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        if first:
+            yield first
+        async for chunk in stream:
+            yield chunk
+
+    return chunks()
+
+
+async def serve(files: AttachmentService, row: Attachment, variant: Variant, *, cross_origin: bool) -> StreamingResponse:
+    """The stored file (or its thumbnail) as a safe download."""
+    if row.status != AttachmentStatus.stored or not row.storage_key:
+        reason = row.error if row.status == AttachmentStatus.failed else None
+        what = "has no file" if row.status == AttachmentStatus.stored else f"is {row.status}"
+        raise NotFound(f"attachment {row.id} {what}" + (f": {reason}" if reason else ""))
+    if variant == "thumbnail":
+        if not row.thumbnail_key:
+            raise NotFound(f"attachment {row.id} has no thumbnail")
+        key, media_type, disposition = row.thumbnail_key, THUMBNAIL_MIME, "inline"
+        name, size = f"{(row.name or 'file').rsplit('.', 1)[0]}.thumb.jpg", None
+    else:
+        shown = inline_type(row.mime_type)
+        key, disposition = row.storage_key, "inline" if shown else "attachment"
+        media_type = row.mime_type if shown or row.mime_type == "application/pdf" else "application/octet-stream"
+        name, size = row.name or "file", row.size
+    try:
+        body = await _first_and_rest(files.storage.open_stream(key))
+    except StoredFileMissing:
+        raise NotFound(f"attachment {row.id}'s file is no longer stored") from None
+    headers = {"Content-Disposition": content_disposition(disposition, name), "X-Content-Type-Options": "nosniff",
+               "Content-Security-Policy": FILE_POLICY, "Cache-Control": "private, max-age=300",
+               "Cross-Origin-Resource-Policy": "cross-origin" if cross_origin else "same-origin",
+               "Referrer-Policy": "no-referrer"}
+    if size:
+        headers["Content-Length"] = str(size)
+    return StreamingResponse(body, media_type=media_type, headers=headers)
+
+
+def _visible(files: AttachmentService, agent: Agent, attachment_id: str) -> Attachment:
+    """The attachment if the agent may see its conversation: NotFound for an unknown one (or one not
+    in any conversation yet), Forbidden for one of a conversation the agent may not see."""
+    with Session(files.engine, expire_on_commit=False) as session:
+        row = session.get(Attachment, attachment_id)
+        conversation = session.get(Conversation, row.conversation_id) if row and row.conversation_id else None
+        if row is None or conversation is None:
+            raise NotFound(f"attachment {attachment_id} not found")
+        if not may_see(session, agent, conversation):
+            raise Forbidden("this attachment belongs to a conversation you may not see")
+        return row
+
+
+@router.get("/api/attachments/{attachment_id}", response_class=StreamingResponse,
+            summary="Download an attachment",
+            responses={200: {"description": "The file", "content": {"application/octet-stream": {}}},
+                       403: {"description": "The conversation is not visible to this agent"},
+                       404: {"description": "No such attachment, or it has no file (yet)"}})
+async def download(attachment_id: str, agent: CurrentAgent, files: AttachmentsDep) -> StreamingResponse:
+    """The file, for an agent who may see its conversation."""
+    row = await to_thread.run_sync(_visible, files, agent, attachment_id)
+    return await serve(files, row, "file", cross_origin=False)
+
+
+@router.get("/api/attachments/{attachment_id}/thumbnail", response_class=StreamingResponse,
+            summary="An attachment's thumbnail",
+            responses={200: {"description": "A JPEG", "content": {"image/jpeg": {}}},
+                       403: {"description": "The conversation is not visible to this agent"},
+                       404: {"description": "No such attachment, or it has no thumbnail"}})
+async def thumbnail(attachment_id: str, agent: CurrentAgent, files: AttachmentsDep) -> StreamingResponse:
+    """The file's thumbnail (a re-encoded JPEG without metadata), for an agent who may see it."""
+    row = await to_thread.run_sync(_visible, files, agent, attachment_id)
+    return await serve(files, row, "thumbnail", cross_origin=False)
+
+
+async def _signed(files: AttachmentService, attachment_id: str, variant: Variant, expires: str | None,
+                  signature: str | None) -> StreamingResponse:
+    problem = links.link_problem(files.secret_keys(), attachment_id, variant, expires, signature)
+    if problem is not None:
+        raise Forbidden(problem)
+    row = await to_thread.run_sync(files.get, attachment_id)
+    if row is None:
+        raise NotFound(f"attachment {attachment_id} not found")
+    return await serve(files, row, variant, cross_origin=True)
+
+
+@router.get("/webchat/attachments/{attachment_id}", response_class=StreamingResponse,
+            summary="A file by signed link (web chat visitors, platforms)",
+            responses={403: {"description": "The link is not signed, altered or expired"},
+                       404: {"description": "No such attachment"}})
+async def visitor_download(attachment_id: str, files: AttachmentsDep, expires: str | None = None,
+                           signature: str | None = None) -> StreamingResponse:
+    """The file a signed link names, while the link is valid."""
+    return await _signed(files, attachment_id, "file", expires, signature)
+
+
+@router.get("/webchat/attachments/{attachment_id}/thumbnail", response_class=StreamingResponse,
+            summary="A thumbnail by signed link",
+            responses={403: {"description": "The link is not signed, altered or expired"},
+                       404: {"description": "No such attachment or thumbnail"}})
+async def visitor_thumbnail(attachment_id: str, files: AttachmentsDep, expires: str | None = None,
+                            signature: str | None = None) -> StreamingResponse:
+    """The thumbnail a signed link names, while the link is valid."""
+    return await _signed(files, attachment_id, "thumbnail", expires, signature)
