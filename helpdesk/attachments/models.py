@@ -42,6 +42,8 @@ class Attachment(SQLModel, table=True):
     channel: str = Field(max_length=32)
     #: image, video, audio, file, sticker, location, contact (decided from the bytes once stored)
     kind: str = Field(max_length=10)
+    #: its place among the message's attachments (they are shown in the order they came)
+    position: int = 0
     mime_type: str | None = Field(default=None, max_length=127)
     size: int | None = None
     name: str | None = Field(default=None, max_length=255)

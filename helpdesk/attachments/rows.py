@@ -45,7 +45,7 @@ def record_inbound_attachments(connection: Connection, inbound: InboundMessage, 
                                               "conversation_id": conversation_id, "message_id": message_id})
         return 0
     rows, waiting = [], 0
-    for attachment in inbound.attachments:
+    for position, attachment in enumerate(inbound.attachments):
         fetch = attachment.downloadable
         waiting += fetch
         error = None
@@ -53,7 +53,7 @@ def record_inbound_attachments(connection: Connection, inbound: InboundMessage, 
             error = f"the {channel} channel gave no address to download this {attachment.kind} from"
         rows.append(insert_values(
             Attachment, id=str(uuid.uuid4()), conversation_id=conversation_id, message_id=message_id,
-            channel=channel, kind=attachment.kind,
+            channel=channel, kind=attachment.kind, position=position,
             mime_type=(attachment.mime_type or None) and attachment.mime_type[:127], size=attachment.size,
             name=(attachment.name or None) and attachment.name[:255], width=attachment.width,
             height=attachment.height, duration=attachment.duration,

@@ -93,7 +93,7 @@ class AttachmentService:
         with Session(self.engine) as session:
             return list(session.exec(select(Attachment.id).where(
                 Attachment.message_id == message_id, Attachment.status == AttachmentStatus.pending)
-                .order_by(col(Attachment.created_at))).all())
+                .order_by(col(Attachment.position))).all())
 
     async def fetch_message(self, message_id: int) -> None:
         """Fetch every pending attachment of a message, one after the other."""
@@ -242,7 +242,7 @@ def rows_of_messages(session: Session, message_ids: Sequence[int]) -> dict[int, 
     for start in range(0, len(message_ids), 500):
         batch = list(message_ids[start:start + 500])
         rows = session.exec(select(Attachment).where(col(Attachment.message_id).in_(batch))
-                            .order_by(col(Attachment.created_at), col(Attachment.id))).all()
+                            .order_by(col(Attachment.message_id), col(Attachment.position))).all()
         for row in rows:
             found.setdefault(row.message_id, []).append(row)
     return found

@@ -22,6 +22,7 @@ def upgrade() -> None:
     sa.Column('message_id', sa.Integer(), nullable=True),
     sa.Column('channel', sa.String(length=32), nullable=False),
     sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('mime_type', sa.String(length=127), nullable=True),
     sa.Column('size', sa.Integer(), nullable=True),
     sa.Column('name', sa.String(length=255), nullable=True),

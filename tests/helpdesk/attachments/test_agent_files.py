@@ -1,0 +1,227 @@
+"""Agents' files: sent from the API as multipart, checked against the server's cap and the channel's
+limits before anything is sent, delivered by the outbox with the channel's own file API (a test
+channel uploading to a loopback file host), a refusal shown as a failed delivery with the reason;
+and downloads only for agents who may see the conversation, never as a page."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+from pydantic import BaseModel
+from sqlmodel import Session, select
+
+from connectors import CONNECTORS
+from connectors.base import (
+    AttachmentKind,
+    ChannelConnector,
+    DeliveryError,
+    InboundMessage,
+    MediaFile,
+    WebhookRequest,
+)
+from helpdesk.attachments.models import Attachment
+from helpdesk.conversations.models import Message
+from tests.conftest import start_client
+from tests.helpdesk.attachments.conftest import MAX_BYTES
+from tests.helpdesk.attachments.files import PDF, jpeg, truncated_jpeg
+
+PASSWORD = "agent-pass-1"
+
+
+class FileDropConfig(BaseModel):
+    """Where the test channel's platform listens."""
+
+    base_url: str = ""
+
+
+class FileDropConnector(ChannelConnector):
+    """A channel that exists only in these tests: texts kept in a list, files uploaded over HTTP to
+    the file host, which may refuse them as a platform would."""
+
+    name: ClassVar[str] = "file_drop"
+    config_model: ClassVar[type[BaseModel]] = FileDropConfig
+    #: photos up to 20 kB, documents up to 100 kB, no video or audio
+    media_limits: ClassVar[dict[str, int]] = {"image": 20_000, "file": 100_000}
+
+    def __init__(self, config: FileDropConfig):
+        self.config = config
+        self.texts: list[str] = []
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.config.base_url)
+
+    async def verify(self, request: WebhookRequest) -> None:
+        return None
+
+    def parse(self, payload: Any) -> list[InboundMessage]:
+        return [InboundMessage(channel=self.name, sender_id=payload["sender_id"], external_id=payload["id"],
+                               text=payload["text"])]
+
+    async def send_text(self, recipient_id: str, text: str, *, reply_to: str | None = None) -> str:
+        self.texts.append(text)
+        return f"text-{len(self.texts)}"
+
+    async def send_file(self, recipient_id: str, file: MediaFile, kind: AttachmentKind, *, caption: str = "",
+                        reply_to: str | None = None) -> str:
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.post(f"{self.config.base_url}/upload", content=file.data, headers={
+                "Content-Type": file.mime_type or "application/octet-stream", "X-Kind": kind,
+                "X-File-Name": httpx.QueryParams({"n": file.name or ""})["n"].encode("ascii", "ignore").decode(),
+                "X-Caption": caption.encode("ascii", "ignore").decode(), "X-Recipient": recipient_id})
+        if response.status_code >= 400:
+            raise DeliveryError(response.json()["error"], retryable=response.status_code >= 500)
+        return response.json()["message_id"]
+
+
+@pytest.fixture
+async def drop_client(make_settings, host, storage_dir, monkeypatch):
+    monkeypatch.setitem(CONNECTORS, FileDropConnector.name, FileDropConnector)
+    settings = make_settings(file_drop={"base_url": host.base_url},
+                             storage={"local_dir": str(storage_dir), "max_bytes": MAX_BYTES})
+    async for running in start_client(settings):
+        yield running
+
+
+async def open_conversation(client, sender: str = "cust-1") -> int:
+    response = await client.post("/webhooks/file_drop", json={"sender_id": sender, "id": f"{sender}-1",
+                                                              "text": "cho mình gặp nhân viên"})
+    assert response.status_code == 200, response.text
+    await client.settle()
+    headers = await client.login()
+    return (await client.get("/api/conversations", headers=headers)).json()["data"][0]["id"]
+
+
+def send(client, conversation_id: int, headers, name: str, data: bytes, mime: str, text: str | None = None):
+    return client.post(f"/api/conversations/{conversation_id}/messages", headers=headers,
+                       files={"file": (name, data, mime)}, data={"text": text} if text is not None else {})
+
+
+async def test_an_agents_document_goes_out_through_the_channels_file_api(drop_client, host):
+    conversation_id = await open_conversation(drop_client)
+    headers = await drop_client.login()
+    response = await send(drop_client, conversation_id, headers, "huong-dan.pdf", PDF, "application/pdf",
+                          text="Manual attached")
+    assert response.status_code == 201, response.text
+    message = response.json()
+    [shown] = message["attachments"]
+    assert (shown["kind"], shown["mime_type"], shown["size"], shown["name"]) == ("file", "application/pdf",
+                                                                                len(PDF), "huong-dan.pdf")
+    assert shown["url"] == f"/api/attachments/{shown['id']}" and message["text"] == "Manual attached"
+    await drop_client.settle()
+    [upload] = host.uploads
+    assert (upload.data, upload.kind, upload.mime_type, upload.caption) == (PDF, "file", "application/pdf",
+                                                                            "Manual attached")
+    listed = (await drop_client.get(f"/api/conversations/{conversation_id}/messages", headers=headers)).json()
+    sent = next(m for m in listed["data"] if m["id"] == message["id"])
+    assert sent["delivery_status"] == "sent" and sent["attachments"][0]["id"] == shown["id"]
+
+
+async def test_a_photo_goes_out_as_a_photo(drop_client, host):
+    conversation_id = await open_conversation(drop_client)
+    headers = await drop_client.login()
+    photo = jpeg(120, 90)
+    response = await send(drop_client, conversation_id, headers, "part.bin", photo, "application/octet-stream")
+    assert response.status_code == 201 and response.json()["attachments"][0]["kind"] == "image"
+    await drop_client.settle()
+    assert [(u.kind, u.mime_type, u.data == photo) for u in host.uploads] == [("image", "image/jpeg", True)]
+
+
+async def test_a_platform_refusal_shows_as_a_failed_delivery_with_the_reason(drop_client, host):
+    conversation_id = await open_conversation(drop_client)
+    headers = await drop_client.login()
+    host.refuse_uploads(400, "(#100) Upload attachment failure: the file type is not allowed")
+    response = await send(drop_client, conversation_id, headers, "a.pdf", PDF, "application/pdf")
+    assert response.status_code == 201
+    await drop_client.settle()
+    with Session(drop_client.wiring.engine) as session:
+        message = session.get(Message, response.json()["id"])
+        assert message.delivery_status == "failed" and "file type is not allowed" in message.delivery_error
+
+
+@pytest.mark.parametrize(("name", "data", "status", "reason"), [
+    ("empty.pdf", b"", 422, "empty"),
+    ("big.pdf", PDF + b"0" * MAX_BYTES, 413, f"limit of {MAX_BYTES}"),
+    ("photo.jpg", jpeg(640, 480), 413, "at most 20000 bytes"),
+    ("doc.pdf", PDF + b"%" * 150_000, 413, "at most 100000 bytes"),
+    ("cut.jpg", truncated_jpeg(), 422, "truncated"),
+])
+async def test_files_the_channel_or_server_cannot_take_are_refused_before_sending(drop_client, host, name,
+                                                                                  data, status, reason):
+    conversation_id = await open_conversation(drop_client)
+    headers = await drop_client.login()
+    response = await send(drop_client, conversation_id, headers, name, data, "application/octet-stream")
+    assert response.status_code == status and reason in response.json()["detail"]
+    await drop_client.settle()
+    assert host.uploads == []
+    with Session(drop_client.wiring.engine) as session:
+        assert session.exec(select(Attachment)).all() == []
+        assert session.exec(select(Message).where(Message.author == "agent")).all() == []
+
+
+async def test_a_kind_the_channel_cannot_send_is_refused_with_415(drop_client, host, monkeypatch):
+    monkeypatch.setattr(FileDropConnector, "media_limits", {"image": 20_000})
+    conversation_id = await open_conversation(drop_client)
+    headers = await drop_client.login()
+    response = await send(drop_client, conversation_id, headers, "doc.pdf", PDF, "application/pdf")
+    assert response.status_code == 415 and "cannot send" in response.json()["detail"]
+
+
+async def test_text_replies_still_take_json(drop_client):
+    conversation_id = await open_conversation(drop_client)
+    headers = await drop_client.login()
+    ok = await drop_client.post(f"/api/conversations/{conversation_id}/messages", headers=headers,
+                                json={"text": "Dạ em chào chị"})
+    assert ok.status_code == 201 and ok.json()["attachments"] == [] and ok.json()["text"] == "Dạ em chào chị"
+    bad = await drop_client.post(f"/api/conversations/{conversation_id}/messages", headers=headers, json={"text": ""})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "text"]
+    await drop_client.settle()
+    assert drop_client.wiring.connectors["file_drop"].texts[-1] == "Dạ em chào chị"
+
+
+async def test_downloads_need_an_agent_who_may_see_the_conversation(drop_client):
+    conversation_id = await open_conversation(drop_client)
+    admin = await drop_client.login()
+    sent = (await send(drop_client, conversation_id, admin, "a.pdf", PDF, "application/pdf")).json()
+    url = sent["attachments"][0]["url"]
+    for team in ("care", "technical"):
+        created = await drop_client.post("/api/agents", headers=admin, json={
+            "email": f"{team}@test.local", "name": team, "password": PASSWORD, "role": "agent", "teams": [team]})
+        assert created.status_code == 201, created.text
+    moved = await drop_client.post(f"/api/conversations/{conversation_id}/assign", headers=admin,
+                                   json={"team": "care"})
+    assert moved.status_code == 200
+    care = await drop_client.login("care@test.local", PASSWORD)
+    technical = await drop_client.login("technical@test.local", PASSWORD)
+
+    assert (await drop_client.get(url)).status_code == 401
+    assert (await drop_client.get(url, headers=technical)).status_code == 403
+    assert (await drop_client.get(url + "/thumbnail", headers=technical)).status_code == 403
+    assert (await drop_client.get("/api/attachments/0fbbccd2-a8bd-486a-908a-feef60529cd3",
+                                  headers=admin)).status_code == 404
+    allowed = await drop_client.get(url, headers=care)
+    assert allowed.status_code == 200 and allowed.content == PDF
+
+
+@pytest.mark.parametrize(("name", "data", "content_type", "disposition"), [
+    ("manual.pdf", PDF, "application/pdf", "attachment"),
+    ("page.html", b"<html><script>alert(document.cookie)</script></html>", "application/octet-stream",
+     "attachment"),
+    ("logo.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+     "application/octet-stream", "attachment"),
+    ("photo.jpg", jpeg(100, 80), "image/jpeg", "inline"),
+])
+async def test_files_are_served_so_that_nothing_in_them_can_run(drop_client, name, data, content_type,
+                                                                disposition):
+    conversation_id = await open_conversation(drop_client)
+    headers = await drop_client.login()
+    sent = await send(drop_client, conversation_id, headers, name, data, "text/html")
+    assert sent.status_code == 201, sent.text
+    response = await drop_client.get(sent.json()["attachments"][0]["url"], headers=headers)
+    assert response.status_code == 200 and response.content == data
+    assert response.headers["content-type"].split(";")[0] == content_type
+    assert response.headers["content-disposition"].startswith(f"{disposition}; filename=")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"] == "sandbox; default-src 'none'"

@@ -1,0 +1,162 @@
+"""A customer's files, end to end through Messenger: the webhook is answered at once, the file is
+fetched from the platform's URL afterwards, checked, stored with a thumbnail and shown to agents;
+a file that cannot be had leaves the message and a reason."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from helpdesk.attachments.models import Attachment
+from helpdesk.attachments.tasks import sweep_downloads
+from helpdesk.conversations.models import Message
+from helpdesk.core.db import utcnow
+from tests.helpdesk.attachments.conftest import (
+    MAX_BYTES,
+    customer_messages,
+    image,
+    messenger_event,
+    post_messenger,
+)
+from tests.helpdesk.attachments.files import PDF, gps_of, jpeg, truncated_jpeg
+
+
+def rows(client) -> list[Attachment]:
+    with Session(client.wiring.engine) as session:
+        return list(session.exec(select(Attachment)).all())
+
+
+async def test_a_photo_with_a_caption_is_stored_and_shown_with_its_thumbnail(client, host, storage_dir):
+    photo = jpeg(1200, 900, gps=True)
+    events = client.wiring.events.subscribe()
+    response = await post_messenger(client, messenger_event(
+        "m_photo", [image(host.serve("cdn/photo.jpg", photo, "image/jpeg"))], text="máy bị nứt ở đây"))
+    assert response.status_code == 200
+    await client.settle()
+    headers = await client.login()
+    _, [message] = await customer_messages(client, headers)
+    assert message["text"] == "máy bị nứt ở đây"
+    [shown] = message["attachments"]
+    assert shown["kind"] == "image" and shown["mime_type"] == "image/jpeg" and shown["size"] == len(photo)
+    assert shown["status"] == "stored" and (shown["width"], shown["height"]) == (1200, 900)
+    assert shown["url"] == f"/api/attachments/{shown['id']}"
+    assert shown["thumbnail_url"] == f"/api/attachments/{shown['id']}/thumbnail"
+    download = await client.get(shown["url"], headers=headers)
+    assert download.status_code == 200 and download.content == photo
+    thumbnail = await client.get(shown["thumbnail_url"], headers=headers)
+    assert thumbnail.headers["content-type"] == "image/jpeg" and gps_of(thumbnail.content) == {}
+    assert any(path.is_file() for path in storage_dir.rglob("*"))  # on this host's disk
+    announced = [events.get_nowait() for _ in range(events.qsize())]
+    updates = [e for e in announced if e.name == "attachment_updated"]
+    assert [(e.data["attachment_id"], e.data["status"]) for e in updates] == [(shown["id"], "stored")]
+
+
+async def test_the_webhook_is_answered_without_waiting_for_the_download(client, host):
+    host.delay_s = 3.0
+    url = host.serve("cdn/slow.jpg", jpeg(), "image/jpeg")
+    started = time.perf_counter()
+    response = await post_messenger(client, messenger_event("m_slow", [image(url)]))
+    answered = time.perf_counter() - started
+    assert response.status_code == 200 and answered < 1.5
+    await client.settle(timeout=20)
+    [row] = rows(client)
+    assert row.status == "stored"
+
+
+async def test_pdf_bytes_behind_a_photo_link_are_kept_as_a_file(client, host):
+    await post_messenger(client, messenger_event("m_pdf", [image(host.serve("cdn/x.jpg", PDF, "image/jpeg"))]))
+    await client.settle()
+    [row] = rows(client)
+    assert (row.status, row.kind, row.mime_type, row.thumbnail_key) == ("stored", "file", "application/pdf", None)
+
+
+async def test_a_link_that_404s_leaves_the_message_and_the_reason(client, host):
+    await post_messenger(client, messenger_event("m_gone", [image(host.fail("cdn/gone.jpg", 404))],
+                                                 text="ảnh đây"))
+    await client.settle()
+    headers = await client.login()
+    _, [message] = await customer_messages(client, headers)
+    assert message["text"] == "ảnh đây"
+    [shown] = message["attachments"]
+    assert shown["status"] == "failed" and "404" in shown["error"]
+    assert shown["url"] is None and shown["thumbnail_url"] is None
+    assert (await client.get(f"/api/attachments/{shown['id']}", headers=headers)).status_code == 404
+
+
+async def test_a_truncated_photo_fails_with_the_reason(client, host):
+    await post_messenger(client, messenger_event("m_cut", [image(host.serve("cdn/cut.jpg", truncated_jpeg(),
+                                                                            "image/jpeg"))]))
+    await client.settle()
+    [row] = rows(client)
+    assert row.status == "failed" and "truncated" in row.error and row.storage_key is None
+
+
+async def test_a_file_over_the_cap_fails_with_the_reason(client, host):
+    big = jpeg(3000, 2000)
+    assert len(big) > MAX_BYTES
+    await post_messenger(client, messenger_event("m_big", [image(host.serve("cdn/big.jpg", big, "image/jpeg"))]))
+    await client.settle()
+    [row] = rows(client)
+    assert row.status == "failed" and "over the limit" in row.error
+
+
+async def test_a_passing_fault_is_retried_until_the_file_comes(client, host):
+    url = host.fail("cdn/flaky.jpg", 503)
+    await post_messenger(client, messenger_event("m_flaky", [image(url)]))
+    await client.settle()
+    [row] = rows(client)
+    assert (row.status, row.attempts) == ("pending", 1) and "503" in row.error
+    # the platform is back, and the retry is due
+    del host.failures["cdn/flaky.jpg"]
+    host.serve("cdn/flaky.jpg", jpeg(), "image/jpeg")
+    with Session(client.wiring.engine) as session:
+        session.get(Attachment, row.id).next_attempt_at = utcnow() - timedelta(seconds=1)
+        session.commit()
+    assert await sweep_downloads(client.wiring.attachments) == 1
+    await client.settle()
+    [row] = rows(client)
+    assert row.status == "stored" and row.error is None
+
+
+async def test_a_shared_location_is_kept_without_a_file(client, host):
+    location = {"type": "location", "title": "Nhà tôi", "payload": {"coordinates": {"lat": 10.77, "long": 106.7}}}
+    await post_messenger(client, messenger_event("m_loc", [location]))
+    await client.settle()
+    [row] = rows(client)
+    assert (row.kind, row.status, row.storage_key) == ("location", "stored", None)
+    assert host.requests == []
+
+
+async def test_several_files_of_one_message_are_all_kept_in_order(client, host):
+    urls = [host.serve(f"cdn/{n}.jpg", jpeg(100 + n, 100), "image/jpeg") for n in range(3)]
+    await post_messenger(client, messenger_event("m_many", [image(url) for url in urls]))
+    await client.settle()
+    headers = await client.login()
+    _, [message] = await customer_messages(client, headers)
+    assert [a["width"] for a in message["attachments"]] == [100, 101, 102]
+    with Session(client.wiring.engine) as session:
+        stored = session.exec(select(Message).where(Message.direction == "in")).one()
+        assert len(stored.attachments) == 3  # the platform's description is kept on the message too
+
+
+async def test_on_postgresql_a_photo_is_stored_and_a_dead_link_fails(make_settings, graph, host, storage_dir,
+                                                                     postgres_url):
+    from tests.conftest import start_client
+    from tests.helpdesk.attachments.conftest import APP_SECRET
+
+    settings = make_settings(database_url=postgres_url, facebook={
+        "verify_token": "v", "app_secret": APP_SECRET, "page_access_token": "EAAG-page-token",
+        "graph_api_base": graph.base_url}, storage={"local_dir": str(storage_dir), "max_bytes": MAX_BYTES})
+    async for client in start_client(settings):
+        photo = jpeg(200, 150)
+        await post_messenger(client, messenger_event("m_pg", [image(host.serve("cdn/pg.jpg", photo, "image/jpeg")),
+                                                              image(host.fail("cdn/pg-gone.jpg", 410))]))
+        await client.settle()
+        headers = await client.login()
+        _, [message] = await customer_messages(client, headers)
+        stored, gone = message["attachments"]
+        assert stored["status"] == "stored" and (await client.get(stored["url"], headers=headers)).content == photo
+        assert gone["status"] == "failed" and "410" in gone["error"]
