@@ -115,6 +115,10 @@ def _image(data: bytes, thumbnail: bool) -> tuple[int, int, bytes | None]:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise MediaRejected(f"the image is {width}x{height} pixels, more than {MAX_PIXELS} in all")
+                if thumbnail and image.format == "JPEG":
+                    # decode at the smallest scale (1/2 … 1/8) still at least twice the thumbnail:
+                    # a fraction of the work of a full decode, which a thumbnail never needs
+                    image.draft("RGB", (THUMBNAIL_SIDE * 2, THUMBNAIL_SIDE * 2))
                 image.load()  # decodes every byte: a truncated or damaged file fails here
                 return width, height, make_thumbnail(image) if thumbnail else None
     except MediaRejected:
