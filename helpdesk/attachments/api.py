@@ -14,9 +14,9 @@ from typing import Literal
 from urllib.parse import quote
 
 from anyio import to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from sqlmodel import Session
+from sqlmodel import Session, col, func, select
 
 from helpdesk.agents.deps import CurrentAgent
 from helpdesk.agents.models import Agent
@@ -25,10 +25,13 @@ from helpdesk.attachments import links
 from helpdesk.attachments.deps import AttachmentsDep
 from helpdesk.attachments.media import RASTER_IMAGES, THUMBNAIL_MIME
 from helpdesk.attachments.models import Attachment, AttachmentStatus
-from helpdesk.attachments.service import AttachmentService
+from helpdesk.attachments.schemas import AttachmentsPublic, ListedAttachment
+from helpdesk.attachments.service import AttachmentService, agent_view
 from helpdesk.attachments.storage import StoredFileMissing
-from helpdesk.conversations.models import Conversation
+from helpdesk.conversations.models import Conversation, Message
+from helpdesk.core.deps import SessionDep
 from helpdesk.core.errors import Forbidden, NotFound
+from helpdesk.customers.service import visible_customer
 
 router = APIRouter(tags=["attachments"])
 
@@ -155,3 +158,25 @@ async def visitor_thumbnail(attachment_id: str, files: AttachmentsDep, expires: 
                             signature: str | None = None) -> StreamingResponse:
     """The thumbnail a signed link names, while the link is valid."""
     return await _signed(files, attachment_id, "thumbnail", expires, signature)
+
+
+@router.get("/api/customers/{customer_id}/attachments", response_model=AttachmentsPublic,
+            summary="A customer's files")
+def customer_attachments(customer_id: int, agent: CurrentAgent, session: SessionDep,
+                         limit: int = Query(100, ge=1, le=500), offset: int = Query(0, ge=0)) -> AttachmentsPublic:
+    """The files (and shared locations and contacts) of the customer's conversations the agent may
+    see, newest first, for the customer panel."""
+    customer = visible_customer(session, agent, customer_id)
+    visible = [c.id for c in session.exec(select(Conversation).where(Conversation.customer_id == customer.id))
+               if may_see(session, agent, c)]
+    if not visible:
+        return AttachmentsPublic(data=[], count=0)
+    query = (select(Attachment, Message.author).join(Message, Message.id == Attachment.message_id)
+             .where(col(Attachment.conversation_id).in_(visible)))
+    count = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(col(Attachment.created_at).desc(), col(Attachment.position))
+                        .offset(offset).limit(limit)).all()
+    return AttachmentsPublic(count=count, data=[
+        ListedAttachment(**agent_view(row).model_dump(), conversation_id=row.conversation_id,
+                         message_id=row.message_id, author=author, created_at=row.created_at)
+        for row, author in rows])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -43,3 +44,20 @@ def legacy_attachment(document: dict[str, Any]) -> AttachmentPublic:
     return AttachmentPublic(id=None, kind=str(document.get("kind") or "file"),
                             url=url if isinstance(url, str) else None, **{
                                 key: value for key, value in known.items() if value is not None})
+
+
+class ListedAttachment(AttachmentPublic):
+    """An attachment in a list of a customer's files, with where it was sent."""
+
+    conversation_id: int
+    message_id: int
+    #: who sent it: customer, agent (or bot)
+    author: str
+    created_at: datetime
+
+
+class AttachmentsPublic(BaseModel):
+    """A customer's files, newest first, and how many they have in all."""
+
+    data: list[ListedAttachment]
+    count: int

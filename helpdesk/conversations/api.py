@@ -13,7 +13,7 @@ from sqlmodel import Session, func, select
 from helpdesk.agents.deps import CurrentAgent
 from helpdesk.attachments.deps import AttachmentsDep
 from helpdesk.attachments.sending import FileRefused, send_agent_file
-from helpdesk.attachments.service import agent_view, rows_of_messages
+from helpdesk.attachments.views import public_messages
 from helpdesk.channels.tasks import drain_chat_soon
 from helpdesk.conversations import service
 from helpdesk.conversations.models import Conversation, ConversationState, Message
@@ -52,18 +52,6 @@ def list_conversations(
     tags = service.tags_of(session, [r.id for r in rows])
     return ConversationsPublic(
         data=[ConversationPublic.model_validate(r).model_copy(update={"tags": tags[r.id]}) for r in rows], count=count)
-
-
-def public_messages(session: Session, messages: list[Message]) -> list[MessagePublic]:
-    """Messages as agents see them, each with its attachments (links to the download routes)."""
-    rows = rows_of_messages(session, [m.id for m in messages if m.attachments or m.direction == "out"])
-    shown = []
-    for message in messages:
-        public = MessagePublic.model_validate(message)
-        if message.id in rows:
-            public.attachments = [agent_view(row) for row in rows[message.id]]
-        shown.append(public)
-    return shown
 
 
 @router.get("/{conversation_id}", response_model=ConversationDetail)

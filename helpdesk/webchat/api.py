@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +25,7 @@ from helpdesk.jobs.deps import JobsDep
 from helpdesk.core.headers import page_policy, security_headers
 from helpdesk.webchat import service
 from helpdesk.webchat.schemas import WebchatSessionPublic, WebchatUploadPublic
-from helpdesk.webchat.visitor_socket import VisitorSocket
+from helpdesk.webchat.visitor_socket import RateLimit, VisitorSocket
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,20 @@ CLOSE_BAD_TOKEN = 4401
 CLOSE_CHANNEL_OFF = 4404
 
 router = APIRouter(tags=["webchat"])
+
+#: files a visitor may send per window (a person sends a few photos, not a stream), per process
+UPLOAD_RATE = (10, 60.0)
+#: visitors whose recent uploads are remembered (the oldest are forgotten first)
+UPLOAD_RATE_VISITORS = 10_000
+_upload_rates: OrderedDict[str, RateLimit] = OrderedDict()
+
+
+def _may_upload(visitor_id: str) -> bool:
+    rate = _upload_rates.pop(visitor_id, None) or RateLimit(*UPLOAD_RATE)
+    _upload_rates[visitor_id] = rate
+    while len(_upload_rates) > UPLOAD_RATE_VISITORS:
+        _upload_rates.popitem(last=False)
+    return rate.allow()
 
 
 def _webchat(connectors: Mapping[str, ChannelConnector]) -> WebchatConnector | None:
@@ -95,6 +110,7 @@ async def visitor_socket(websocket: WebSocket, settings: SettingsDep, connectors
                      "text": {"type": "string", "maxLength": 2000},
                      "id": {"type": "string", "pattern": ID_PATTERN.pattern}}}}}}},
              responses={401: {"description": "Missing or invalid visitor token"},
+                        429: {"description": "Too many files in a short time"},
                         413: {"description": "The file is over the server's limit"},
                         422: {"description": "No file, an empty or damaged one, or a bad field"}})
 async def upload_attachment(request: Request, settings: SettingsDep, connectors: ConnectorsDep,
@@ -125,6 +141,9 @@ async def upload_attachment(request: Request, settings: SettingsDep, connectors:
                                            [key.get_secret_value() for key in settings.secret_key_previous])
     if visitor_id is None:
         return JSONResponse({"detail": "invalid or missing visitor token"}, status_code=401, headers=cross_origin)
+    if not _may_upload(visitor_id):
+        return JSONResponse({"detail": "too many files, please wait a minute"}, status_code=429,
+                            headers={**cross_origin, "Retry-After": str(int(UPLOAD_RATE[1]))})
     try:
         body = await _store_upload(request, visitor_id, connectors, inbound, jobs, files)
     except CareDeskError as exc:

@@ -30,7 +30,7 @@ MAX_FRAME_CHARS = 8192
 RATE_LIMIT = (20, 10.0)
 
 
-class _RateLimit:
+class RateLimit:
     """At most ``count`` events in any ``window_s`` seconds."""
 
     def __init__(self, count: int, window_s: float):
@@ -63,7 +63,7 @@ class VisitorSocket:
         self.websocket = websocket
         self.visitor_id = visitor_id
         self._send_lock = asyncio.Lock()
-        self._rate = _RateLimit(*RATE_LIMIT)
+        self._rate = RateLimit(*RATE_LIMIT)
 
     async def run(self) -> None:
         """Replay the history, then serve frames both ways until the visitor leaves."""

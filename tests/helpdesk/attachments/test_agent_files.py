@@ -225,3 +225,21 @@ async def test_files_are_served_so_that_nothing_in_them_can_run(drop_client, nam
     assert response.headers["content-disposition"].startswith(f"{disposition}; filename=")
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["content-security-policy"] == "sandbox; default-src 'none'"
+
+
+async def test_the_customer_panel_lists_the_customers_files_newest_first(drop_client):
+    conversation_id = await open_conversation(drop_client)
+    headers = await drop_client.login()
+    first = (await send(drop_client, conversation_id, headers, "a.pdf", PDF, "application/pdf")).json()
+    second = (await send(drop_client, conversation_id, headers, "b.jpg", jpeg(60, 40), "image/jpeg")).json()
+    customer_id = (await drop_client.get(f"/api/conversations/{conversation_id}", headers=headers)).json()[
+        "customer_id"]
+    listed = (await drop_client.get(f"/api/customers/{customer_id}/attachments", headers=headers)).json()
+    assert listed["count"] == 2
+    assert [(a["id"], a["name"], a["author"], a["message_id"]) for a in listed["data"]] == [
+        (second["attachments"][0]["id"], "b.jpg", "agent", second["id"]),
+        (first["attachments"][0]["id"], "a.pdf", "agent", first["id"])]
+    timeline = (await drop_client.get(f"/api/customers/{customer_id}/timeline", headers=headers)).json()
+    assert [a["id"] for m in timeline["data"] for a in m["attachments"]] == [
+        first["attachments"][0]["id"], second["attachments"][0]["id"]]
+    assert (await drop_client.get("/api/customers/999999/attachments", headers=headers)).status_code == 404

@@ -154,6 +154,7 @@ def test_files_of_conversations_past_retention_are_deleted_with_their_rows(webch
     webchat.settle()
     conversation_id, _ = agent_messages(webchat)
     stray = upload(webchat, webchat.new_session()["token"], PDF, name="x.pdf").json()["attachments"][0]["id"]
+    webchat.settle()
     with Session(webchat.wiring.engine) as db:
         conversation = db.get(Conversation, conversation_id)
         conversation.state, conversation.resolved_at = "resolved", utcnow() - timedelta(days=31)
@@ -179,3 +180,11 @@ def test_files_of_recent_conversations_are_kept(webchat):
     webchat.settle()
     assert webchat.client.portal.call(apply_retention, webchat.wiring.attachments) == 0
     assert webchat.count(Attachment) == 1
+
+
+def test_a_visitor_sending_too_many_files_is_asked_to_wait(webchat):
+    session = webchat.new_session()
+    statuses = [upload(webchat, session["token"], jpeg(40, 30)).status_code for _ in range(11)]
+    assert statuses == [201] * 10 + [429]
+    other = webchat.new_session()
+    assert upload(webchat, other["token"], jpeg(40, 30)).status_code == 201
