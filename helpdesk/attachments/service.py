@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,8 @@ FETCH_LEASE = timedelta(seconds=120)
 #: the first retry of a failed download waits this long, doubling up to RETRY_MAX
 RETRY_BASE = timedelta(seconds=5)
 RETRY_MAX = timedelta(minutes=10)
+#: the largest platform preview fetched for a video's poster
+POSTER_MAX_BYTES = 2 * 1024 * 1024
 _attachments = Attachment.__table__
 
 
@@ -131,9 +133,24 @@ class AttachmentService:
         except MediaRejected as exc:
             await self._settle(row, error=exc.reason)
             return
+        if analysed.thumbnail is None and analysed.kind == "video":
+            analysed = replace(analysed, thumbnail=await self._platform_poster(connector, platform))
         keys = await self.put_files(row.id, row.created_at, media.data, analysed)
         name = safe_name(platform.name or media.name, analysed.kind, analysed.mime_type)
         await self._settle(row, analysed=analysed, keys=keys, name=name)
+
+    async def _platform_poster(self, connector: ChannelConnector, platform: PlatformAttachment) -> bytes | None:
+        """A video's poster from the platform's own preview (Telegram, Zalo give one), re-encoded like
+        any thumbnail; None when there is none or it cannot be had (the video is kept all the same)."""
+        if not (platform.thumbnail_url or platform.thumbnail_file_id):
+            return None
+        preview = PlatformAttachment(kind="image", url=platform.thumbnail_url, file_id=platform.thumbnail_file_id)
+        try:
+            media = await connector.fetch_media(preview, max_bytes=POSTER_MAX_BYTES)
+            return (await to_thread.run_sync(analyse, media.data, "image")).thumbnail
+        except (MediaError, MediaRejected) as exc:
+            log.info("no poster for a video: %s", getattr(exc, "reason", exc))
+            return None
 
     async def put_files(self, attachment_id: str, created_at: datetime, data: bytes,
                         analysed: Analysed) -> tuple[str, str | None]:

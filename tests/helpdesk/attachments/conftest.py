@@ -1,12 +1,27 @@
 """An app with Messenger pointed at the fake Graph API, files on a loopback file host (the CDN
-Messenger's attachment URLs point at), and attachments stored under the test's own directory."""
+Messenger's attachment URLs point at), and attachments stored under the test's own directory; and
+a test channel (``file_drop``) whose platform is that file host: it takes attachments of any shape
+and uploads files there."""
 
 from __future__ import annotations
 
 import json
+from typing import Any, ClassVar
 
+import httpx
 import pytest
+from pydantic import BaseModel
 
+from connectors import CONNECTORS
+from connectors.base import (
+    Attachment,
+    AttachmentKind,
+    ChannelConnector,
+    DeliveryError,
+    InboundMessage,
+    MediaFile,
+    WebhookRequest,
+)
 from tests.conftest import start_client
 from tests.fakes.facebook_api import FakeGraphAPI, sign
 from tests.fakes.file_host import FileHost
@@ -78,3 +93,60 @@ async def customer_messages(client, headers) -> tuple[int, list[dict]]:
     response = await client.get(f"/api/conversations/{conversation_id}/messages", headers=headers)
     assert response.status_code == 200, response.text
     return conversation_id, [m for m in response.json()["data"] if m["author"] == "customer"]
+
+
+class FileDropConfig(BaseModel):
+    """Where the test channel's platform listens."""
+
+    base_url: str = ""
+
+
+class FileDropConnector(ChannelConnector):
+    """A channel that exists only in these tests: texts kept in a list, files uploaded over HTTP to
+    the file host, which may refuse them as a platform would."""
+
+    name: ClassVar[str] = "file_drop"
+    config_model: ClassVar[type[BaseModel]] = FileDropConfig
+    #: photos up to 20 kB, documents up to 100 kB, no video or audio
+    media_limits: ClassVar[dict[str, int]] = {"image": 20_000, "file": 100_000}
+
+    def __init__(self, config: FileDropConfig):
+        self.config = config
+        self.texts: list[str] = []
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.config.base_url)
+
+    async def verify(self, request: WebhookRequest) -> None:
+        return None
+
+    def parse(self, payload: Any) -> list[InboundMessage]:
+        attachments = tuple(Attachment(**item) for item in payload.get("attachments", ()))
+        return [InboundMessage(channel=self.name, sender_id=payload["sender_id"], external_id=payload["id"],
+                               text=payload.get("text", ""), attachments=attachments)]
+
+    async def send_text(self, recipient_id: str, text: str, *, reply_to: str | None = None) -> str:
+        self.texts.append(text)
+        return f"text-{len(self.texts)}"
+
+    async def send_file(self, recipient_id: str, file: MediaFile, kind: AttachmentKind, *, caption: str = "",
+                        reply_to: str | None = None) -> str:
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.post(f"{self.config.base_url}/upload", content=file.data, headers={
+                "Content-Type": file.mime_type or "application/octet-stream", "X-Kind": kind,
+                "X-File-Name": httpx.QueryParams({"n": file.name or ""})["n"].encode("ascii", "ignore").decode(),
+                "X-Caption": caption.encode("ascii", "ignore").decode(), "X-Recipient": recipient_id})
+        if response.status_code >= 400:
+            raise DeliveryError(response.json()["error"], retryable=response.status_code >= 500)
+        return response.json()["message_id"]
+
+
+@pytest.fixture
+async def drop_client(make_settings, host, storage_dir, monkeypatch):
+    """The app with the test channel on, its platform the file host."""
+    monkeypatch.setitem(CONNECTORS, FileDropConnector.name, FileDropConnector)
+    settings = make_settings(file_drop={"base_url": host.base_url},
+                             storage={"local_dir": str(storage_dir), "max_bytes": MAX_BYTES})
+    async for running in start_client(settings):
+        yield running

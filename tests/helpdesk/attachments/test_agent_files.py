@@ -5,84 +5,15 @@ and downloads only for agents who may see the conversation, never as a page."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-import httpx
 import pytest
-from pydantic import BaseModel
 from sqlmodel import Session, select
 
-from connectors import CONNECTORS
-from connectors.base import (
-    AttachmentKind,
-    ChannelConnector,
-    DeliveryError,
-    InboundMessage,
-    MediaFile,
-    WebhookRequest,
-)
 from helpdesk.attachments.models import Attachment
 from helpdesk.conversations.models import Message
-from tests.conftest import start_client
-from tests.helpdesk.attachments.conftest import MAX_BYTES
+from tests.helpdesk.attachments.conftest import MAX_BYTES, FileDropConnector
 from tests.helpdesk.attachments.files import PDF, jpeg, truncated_jpeg
 
 PASSWORD = "agent-pass-1"
-
-
-class FileDropConfig(BaseModel):
-    """Where the test channel's platform listens."""
-
-    base_url: str = ""
-
-
-class FileDropConnector(ChannelConnector):
-    """A channel that exists only in these tests: texts kept in a list, files uploaded over HTTP to
-    the file host, which may refuse them as a platform would."""
-
-    name: ClassVar[str] = "file_drop"
-    config_model: ClassVar[type[BaseModel]] = FileDropConfig
-    #: photos up to 20 kB, documents up to 100 kB, no video or audio
-    media_limits: ClassVar[dict[str, int]] = {"image": 20_000, "file": 100_000}
-
-    def __init__(self, config: FileDropConfig):
-        self.config = config
-        self.texts: list[str] = []
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.config.base_url)
-
-    async def verify(self, request: WebhookRequest) -> None:
-        return None
-
-    def parse(self, payload: Any) -> list[InboundMessage]:
-        return [InboundMessage(channel=self.name, sender_id=payload["sender_id"], external_id=payload["id"],
-                               text=payload["text"])]
-
-    async def send_text(self, recipient_id: str, text: str, *, reply_to: str | None = None) -> str:
-        self.texts.append(text)
-        return f"text-{len(self.texts)}"
-
-    async def send_file(self, recipient_id: str, file: MediaFile, kind: AttachmentKind, *, caption: str = "",
-                        reply_to: str | None = None) -> str:
-        async with httpx.AsyncClient(timeout=10) as http:
-            response = await http.post(f"{self.config.base_url}/upload", content=file.data, headers={
-                "Content-Type": file.mime_type or "application/octet-stream", "X-Kind": kind,
-                "X-File-Name": httpx.QueryParams({"n": file.name or ""})["n"].encode("ascii", "ignore").decode(),
-                "X-Caption": caption.encode("ascii", "ignore").decode(), "X-Recipient": recipient_id})
-        if response.status_code >= 400:
-            raise DeliveryError(response.json()["error"], retryable=response.status_code >= 500)
-        return response.json()["message_id"]
-
-
-@pytest.fixture
-async def drop_client(make_settings, host, storage_dir, monkeypatch):
-    monkeypatch.setitem(CONNECTORS, FileDropConnector.name, FileDropConnector)
-    settings = make_settings(file_drop={"base_url": host.base_url},
-                             storage={"local_dir": str(storage_dir), "max_bytes": MAX_BYTES})
-    async for running in start_client(settings):
-        yield running
 
 
 async def open_conversation(client, sender: str = "cust-1") -> int:

@@ -160,3 +160,30 @@ async def test_on_postgresql_a_photo_is_stored_and_a_dead_link_fails(make_settin
         stored, gone = message["attachments"]
         assert stored["status"] == "stored" and (await client.get(stored["url"], headers=headers)).content == photo
         assert gone["status"] == "failed" and "410" in gone["error"]
+
+
+async def test_a_video_gets_its_poster_from_the_platforms_preview(drop_client, host):
+    """Telegram and Zalo describe a video with a preview of their own: it becomes the poster."""
+    video = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 4000
+    video_url = host.serve("cdn/clip.mp4", video, "video/mp4")
+    preview_url = host.serve("cdn/clip-thumb.jpg", jpeg(320, 180, gps=True), "image/jpeg")
+    response = await drop_client.post("/webhooks/file_drop", json={"sender_id": "cust-video", "id": "v-1",
+        "attachments": [{"kind": "video", "url": video_url, "thumbnail_url": preview_url}]})
+    assert response.status_code == 200
+    await drop_client.settle()
+    [row] = rows(drop_client)
+    assert (row.status, row.kind, row.mime_type) == ("stored", "video", "video/mp4")
+    headers = await drop_client.login()
+    poster = await drop_client.get(f"/api/attachments/{row.id}/thumbnail", headers=headers)
+    assert poster.status_code == 200 and gps_of(poster.content) == {}
+    video_file = await drop_client.get(f"/api/attachments/{row.id}", headers=headers)
+    assert video_file.content == video and video_file.headers["content-disposition"].startswith("inline;")
+
+
+async def test_a_file_with_no_address_fails_at_once_with_the_reason(drop_client, host):
+    response = await drop_client.post("/webhooks/file_drop", json={"sender_id": "cust-noaddr", "id": "n-1",
+        "text": "xem file", "attachments": [{"kind": "file", "file_id": "only-an-id"}]})
+    assert response.status_code == 200
+    await drop_client.settle()
+    [row] = rows(drop_client)
+    assert row.status == "failed" and "gave no address" in row.error
