@@ -31,6 +31,31 @@ PAGE_ID = "104857600123456"
 PSID = "6843215790123456"
 #: a small cap, so that "over the limit" needs no large file
 MAX_BYTES = 300_000
+#: the object store's credentials and bucket (moto's S3 server)
+ACCESS_KEY, SECRET_KEY, BUCKET = "test-access-key", "test-secret-key", "caredesk-files"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3-protocol HTTP server on a free loopback port (a real S3 endpoint to boto3); its URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def s3_bucket(endpoint: str):
+    """A boto3 client of the server, with the test bucket made if it is not there yet."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
+                          aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
+    if BUCKET not in {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}:
+        client.create_bucket(Bucket=BUCKET)
+    return client
 
 
 @pytest.fixture

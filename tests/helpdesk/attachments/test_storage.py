@@ -17,31 +17,12 @@ from helpdesk.attachments.storage import (
     build_storage,
 )
 from helpdesk.core.config import StorageSettings
-
-ACCESS_KEY, SECRET_KEY, BUCKET = "test-access-key", "test-secret-key", "caredesk-files"
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[str]:
-    """moto's S3-protocol HTTP server on a free loopback port; its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+from tests.helpdesk.attachments.conftest import ACCESS_KEY, BUCKET, SECRET_KEY, s3_bucket
 
 
 @pytest.fixture
 def s3_storage(s3_server: str) -> Iterator[S3Storage]:
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=s3_server, aws_access_key_id=ACCESS_KEY,
-                          aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
-    existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
-    if BUCKET not in existing:
-        client.create_bucket(Bucket=BUCKET)
+    client = s3_bucket(s3_server)
     settings = StorageSettings(url=f"s3://{BUCKET}/tenant-a", endpoint_url=s3_server, access_key_id=ACCESS_KEY,
                                secret_access_key=SECRET_KEY)
     storage = build_storage(settings)
