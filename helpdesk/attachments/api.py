@@ -14,8 +14,8 @@ from typing import Literal
 from urllib.parse import quote
 
 from anyio import to_thread
-from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
 from sqlmodel import Session, col, func, select
 
 from helpdesk.agents.deps import CurrentAgent
@@ -65,8 +65,37 @@ async def _first_and_rest(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     return chunks()
 
 
-async def serve(files: AttachmentService, row: Attachment, variant: Variant, *, cross_origin: bool) -> StreamingResponse:
-    """The stored file (or its thumbnail) as a safe download."""
+def byte_range(header: str | None, size: int | None) -> tuple[int, int] | None:
+    """The one range ``Range: bytes=…`` asks for, as (start, length) within ``size``; None for the
+    whole file (no header, several ranges, or no known size); RangeNotSatisfiable past the end."""
+    if not header or size is None or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[len("bytes="):].strip().partition("-")
+    if not (first.isdigit() or last.isdigit()) or (first and not first.isdigit()) or (last and not last.isdigit()):
+        return None
+    if not first:  # the last N bytes
+        start = max(0, size - int(last))
+        end = size - 1
+    else:
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        raise RangeNotSatisfiable(size)
+    return start, end - start + 1
+
+
+class RangeNotSatisfiable(Exception):
+    """A Range header entirely past the end of the file."""
+
+    def __init__(self, size: int):
+        super().__init__(size)
+        self.size = size
+
+
+async def serve(files: AttachmentService, row: Attachment, variant: Variant, *, cross_origin: bool,
+                range_header: str | None = None) -> Response:
+    """The stored file (or its thumbnail) as a safe download; one byte range of it when asked (video
+    and audio players seek that way, and Safari plays no video without it)."""
     if row.status != AttachmentStatus.stored or not row.storage_key:
         reason = row.error if row.status == AttachmentStatus.failed else None
         what = "has no file" if row.status == AttachmentStatus.stored else f"is {row.status}"
@@ -81,14 +110,23 @@ async def serve(files: AttachmentService, row: Attachment, variant: Variant, *, 
         key, disposition = row.storage_key, "inline" if shown else "attachment"
         media_type = row.mime_type if shown or row.mime_type == "application/pdf" else "application/octet-stream"
         name, size = row.name or "file", row.size
-    try:
-        body = await _first_and_rest(files.storage.open_stream(key))
-    except StoredFileMissing:
-        raise NotFound(f"attachment {row.id}'s file is no longer stored") from None
     headers = {"Content-Disposition": content_disposition(disposition, name), "X-Content-Type-Options": "nosniff",
                "Content-Security-Policy": FILE_POLICY, "Cache-Control": "private, max-age=300",
                "Cross-Origin-Resource-Policy": "cross-origin" if cross_origin else "same-origin",
-               "Referrer-Policy": "no-referrer"}
+               "Referrer-Policy": "no-referrer", "Accept-Ranges": "bytes" if size else "none"}
+    try:
+        wanted = byte_range(range_header, size)
+    except RangeNotSatisfiable as exc:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{exc.size}"})
+    start, length = wanted if wanted is not None else (0, None)
+    try:
+        body = await _first_and_rest(files.storage.open_stream(key, start=start, length=length))
+    except StoredFileMissing:
+        raise NotFound(f"attachment {row.id}'s file is no longer stored") from None
+    if wanted is not None:
+        headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
+        headers["Content-Length"] = str(length)
+        return StreamingResponse(body, status_code=206, media_type=media_type, headers=headers)
     if size:
         headers["Content-Length"] = str(size)
     return StreamingResponse(body, media_type=media_type, headers=headers)
@@ -110,12 +148,15 @@ def _visible(files: AttachmentService, agent: Agent, attachment_id: str) -> Atta
 @router.get("/api/attachments/{attachment_id}", response_class=StreamingResponse,
             summary="Download an attachment",
             responses={200: {"description": "The file", "content": {"application/octet-stream": {}}},
+                       206: {"description": "The byte range asked for"},
+                       416: {"description": "The range asked for is past the end of the file"},
                        403: {"description": "The conversation is not visible to this agent"},
                        404: {"description": "No such attachment, or it has no file (yet)"}})
-async def download(attachment_id: str, agent: CurrentAgent, files: AttachmentsDep) -> StreamingResponse:
-    """The file, for an agent who may see its conversation."""
+async def download(attachment_id: str, request: Request, agent: CurrentAgent,
+                   files: AttachmentsDep) -> Response:
+    """The file (or the byte range asked), for an agent who may see its conversation."""
     row = await to_thread.run_sync(_visible, files, agent, attachment_id)
-    return await serve(files, row, "file", cross_origin=False)
+    return await serve(files, row, "file", cross_origin=False, range_header=request.headers.get("range"))
 
 
 @router.get("/api/attachments/{attachment_id}/thumbnail", response_class=StreamingResponse,
@@ -130,24 +171,26 @@ async def thumbnail(attachment_id: str, agent: CurrentAgent, files: AttachmentsD
 
 
 async def _signed(files: AttachmentService, attachment_id: str, variant: Variant, expires: str | None,
-                  signature: str | None) -> StreamingResponse:
+                  signature: str | None, range_header: str | None = None) -> Response:
     problem = links.link_problem(files.secret_keys(), attachment_id, variant, expires, signature)
     if problem is not None:
         raise Forbidden(problem)
     row = await to_thread.run_sync(files.get, attachment_id)
     if row is None:
         raise NotFound(f"attachment {attachment_id} not found")
-    return await serve(files, row, variant, cross_origin=True)
+    return await serve(files, row, variant, cross_origin=True, range_header=range_header)
 
 
 @router.get("/webchat/attachments/{attachment_id}", response_class=StreamingResponse,
             summary="A file by signed link (web chat visitors, platforms)",
-            responses={403: {"description": "The link is not signed, altered or expired"},
-                       404: {"description": "No such attachment"}})
-async def visitor_download(attachment_id: str, files: AttachmentsDep, expires: str | None = None,
-                           signature: str | None = None) -> StreamingResponse:
-    """The file a signed link names, while the link is valid."""
-    return await _signed(files, attachment_id, "file", expires, signature)
+            responses={206: {"description": "The byte range asked for"},
+                       403: {"description": "The link is not signed, altered or expired"},
+                       404: {"description": "No such attachment"},
+                       416: {"description": "The range asked for is past the end of the file"}})
+async def visitor_download(attachment_id: str, request: Request, files: AttachmentsDep,
+                           expires: str | None = None, signature: str | None = None) -> Response:
+    """The file (or the byte range asked) a signed link names, while the link is valid."""
+    return await _signed(files, attachment_id, "file", expires, signature, request.headers.get("range"))
 
 
 @router.get("/webchat/attachments/{attachment_id}/thumbnail", response_class=StreamingResponse,

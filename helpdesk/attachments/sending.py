@@ -109,6 +109,9 @@ async def send_agent_file(files: AttachmentService, *, conversation_id: int, age
                     "file_kind": send_kind, "mime_type": analysed.mime_type, "name": file_name,
                     "size": analysed.size}
             message, item = conversations.agent_reply(session, conversation, agent, text, recipient, outbound=body)
+            # described on the message too, as a platform's attachments are (list previews read it)
+            message.attachments = [{"kind": analysed.kind, "name": file_name, "mime_type": analysed.mime_type,
+                                    "size": analysed.size}]
             session.add(_stored_row(attachment_id, analysed, keys, file_name, channel=channel,
                                     conversation_id=conversation.id, message_id=message.id,
                                     source={"uploaded_by_agent": agent.id}, created_at=created_at))

@@ -62,9 +62,11 @@ class Storage(ABC):
         """The bytes under ``key`` (StoredFileMissing if none)."""
 
     @abstractmethod
-    def open_stream(self, key: str, chunk_bytes: int = CHUNK_BYTES) -> AsyncIterator[bytes]:
-        """The bytes under ``key`` in chunks, for a response that should not hold a whole file
-        (StoredFileMissing, raised at the first chunk, if none)."""
+    def open_stream(self, key: str, chunk_bytes: int = CHUNK_BYTES, *, start: int = 0,
+                    length: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes under ``key`` in chunks (from ``start``, ``length`` of them, or to the end), for
+        a response that should not hold a whole file (StoredFileMissing, raised at the first chunk,
+        if none)."""
 
     @abstractmethod
     async def delete(self, key: str) -> None:
@@ -114,15 +116,28 @@ class LocalStorage(Storage):
 
         return await to_thread.run_sync(read)
 
-    async def open_stream(self, key: str, chunk_bytes: int = CHUNK_BYTES) -> AsyncIterator[bytes]:
+    async def open_stream(self, key: str, chunk_bytes: int = CHUNK_BYTES, *, start: int = 0,
+                          length: int | None = None) -> AsyncIterator[bytes]:
         """Open and read the file chunk by chunk, each read in a thread."""
         path = self.path(key)
+
+        def open_at() -> Any:
+            handle = path.open("rb")
+            handle.seek(start)
+            return handle
+
         try:
-            handle = await to_thread.run_sync(path.open, "rb")
+            handle = await to_thread.run_sync(open_at)
         except FileNotFoundError:
             raise StoredFileMissing(key) from None
+        left = length
         try:
-            while chunk := await to_thread.run_sync(handle.read, chunk_bytes):
+            while left is None or left > 0:
+                chunk = await to_thread.run_sync(handle.read, chunk_bytes if left is None else min(chunk_bytes, left))
+                if not chunk:
+                    break
+                if left is not None:
+                    left -= len(chunk)
                 yield chunk
         finally:
             await to_thread.run_sync(handle.close)
@@ -200,9 +215,14 @@ class S3Storage(Storage):
         finally:
             body.close()
 
-    async def open_stream(self, key: str, chunk_bytes: int = CHUNK_BYTES) -> AsyncIterator[bytes]:
-        """GET the object and hand its body over chunk by chunk, each read in a thread."""
-        response = await self._call("get_object", Key=self.object_key(key))
+    async def open_stream(self, key: str, chunk_bytes: int = CHUNK_BYTES, *, start: int = 0,
+                          length: int | None = None) -> AsyncIterator[bytes]:
+        """GET the object (or the range asked) and hand its body over chunk by chunk, each read in a
+        thread."""
+        extra: dict[str, Any] = {}
+        if start or length is not None:
+            extra["Range"] = f"bytes={start}-{'' if length is None else start + length - 1}"
+        response = await self._call("get_object", Key=self.object_key(key), **extra)
         body = response["Body"]
         try:
             while chunk := await to_thread.run_sync(body.read, chunk_bytes):

@@ -174,3 +174,23 @@ async def test_the_customer_panel_lists_the_customers_files_newest_first(drop_cl
     assert [a["id"] for m in timeline["data"] for a in m["attachments"]] == [
         first["attachments"][0]["id"], second["attachments"][0]["id"]]
     assert (await drop_client.get("/api/customers/999999/attachments", headers=headers)).status_code == 404
+
+
+async def test_players_can_ask_for_byte_ranges(drop_client):
+    conversation_id = await open_conversation(drop_client)
+    headers = await drop_client.login()
+    sent = (await send(drop_client, conversation_id, headers, "a.pdf", PDF, "application/pdf")).json()
+    url = sent["attachments"][0]["url"]
+    whole = await drop_client.get(url, headers=headers)
+    assert whole.headers["accept-ranges"] == "bytes"
+    first = await drop_client.get(url, headers={**headers, "Range": "bytes=0-9"})
+    assert first.status_code == 206 and first.content == PDF[:10]
+    assert first.headers["content-range"] == f"bytes 0-9/{len(PDF)}"
+    last = await drop_client.get(url, headers={**headers, "Range": "bytes=-6"})
+    assert last.status_code == 206 and last.content == PDF[-6:]
+    rest = await drop_client.get(url, headers={**headers, "Range": "bytes=20-"})
+    assert rest.status_code == 206 and rest.content == PDF[20:]
+    past = await drop_client.get(url, headers={**headers, "Range": f"bytes={len(PDF)}-"})
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{len(PDF)}"
+    several = await drop_client.get(url, headers={**headers, "Range": "bytes=0-1,5-6"})
+    assert several.status_code == 200 and several.content == PDF  # one range or the whole file

@@ -105,3 +105,13 @@ def test_the_settings_choose_the_storage(tmp_path):
     assert isinstance(s3, S3Storage) and s3.bucket == "bucket" and s3.prefix == "some/prefix"
     with pytest.raises(ValueError, match="CAREDESK_STORAGE__URL"):
         build_storage(StorageSettings(url="ftp://host/x"))
+
+
+async def test_a_byte_range_of_a_file_streams_alone(storage):
+    data = bytes(range(256)) * 1000
+    await storage.put("k/ranged", data)
+    part = b"".join([chunk async for chunk in storage.open_stream("k/ranged", chunk_bytes=1000, start=5000,
+                                                                  length=70_001)])
+    assert part == data[5000:75_001]
+    tail = b"".join([chunk async for chunk in storage.open_stream("k/ranged", start=len(data) - 10)])
+    assert tail == data[-10:]
