@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from connectors.base import InboundMessage
 from helpdesk.attachments.models import Attachment, AttachmentStatus
-from helpdesk.core.types import insert_values
+from helpdesk.core.types import MAX_ROW_ID, insert_values
 
 _attachments = Attachment.__table__
 _INSERT = insert(_attachments)
@@ -33,6 +33,16 @@ UPLOADED = "uploaded_attachments"
 FIRST_FETCH_LEASE = timedelta(seconds=60)
 #: the only channel whose messages may link rows stored before their turn
 UPLOAD_CHANNEL = "webchat"
+
+
+def _column_int(value: int | None) -> int | None:
+    """A platform's announced number if an integer column holds it (PostgreSQL's INTEGER): a turn must
+    not fail on an absurd size or dimension (it would cost the customer's message)."""
+    return value if value is not None and 0 <= value <= MAX_ROW_ID else None
+
+
+def _column_text(value: str | None, length: int) -> str | None:
+    return value[:length] if value else None
 
 
 def record_inbound_attachments(connection: Connection, inbound: InboundMessage, *, conversation_id: int,
@@ -54,9 +64,10 @@ def record_inbound_attachments(connection: Connection, inbound: InboundMessage, 
         rows.append(insert_values(
             Attachment, id=str(uuid.uuid4()), conversation_id=conversation_id, message_id=message_id,
             channel=channel, kind=attachment.kind, position=position,
-            mime_type=(attachment.mime_type or None) and attachment.mime_type[:127], size=attachment.size,
-            name=(attachment.name or None) and attachment.name[:255], width=attachment.width,
-            height=attachment.height, duration=attachment.duration,
+            mime_type=_column_text(attachment.mime_type, 127), size=_column_int(attachment.size),
+            name=_column_text(attachment.name, 255), width=_column_int(attachment.width),
+            height=_column_int(attachment.height),
+            duration=attachment.duration if attachment.duration is not None and 0 <= attachment.duration < 1e9 else None,
             status=(AttachmentStatus.pending if fetch else
                     AttachmentStatus.failed if error else AttachmentStatus.stored),
             error=error, source=attachment.model_dump(mode="json", exclude_none=True),

@@ -187,3 +187,26 @@ async def test_a_file_with_no_address_fails_at_once_with_the_reason(drop_client,
     await drop_client.settle()
     [row] = rows(drop_client)
     assert row.status == "failed" and "gave no address" in row.error
+
+
+async def test_absurd_announced_sizes_never_cost_the_message_on_postgresql(make_settings, host, storage_dir,
+                                                                           postgres_url, monkeypatch):
+    from connectors import CONNECTORS
+    from tests.conftest import start_client
+    from tests.helpdesk.attachments.conftest import FileDropConnector
+
+    monkeypatch.setitem(CONNECTORS, FileDropConnector.name, FileDropConnector)
+    settings = make_settings(database_url=postgres_url, file_drop={"base_url": host.base_url},
+                             storage={"local_dir": str(storage_dir), "max_bytes": MAX_BYTES})
+    async for client in start_client(settings):
+        response = await client.post("/webhooks/file_drop", json={
+            "sender_id": "huge", "id": "h-1", "text": "video nè", "attachments": [{
+                "kind": "video", "url": host.fail("cdn/huge.mp4", 404), "size": 10**12, "width": 2**40,
+                "height": -5, "duration": 1e300, "mime_type": "video/" + "x" * 300, "name": "n" * 900}]})
+        assert response.status_code == 200
+        await client.settle()
+        headers = await client.login()
+        _, [message] = await customer_messages(client, headers)
+        assert message["text"] == "video nè"
+        [shown] = message["attachments"]
+        assert shown["status"] == "failed" and shown["size"] is None and shown["width"] is None
