@@ -210,3 +210,21 @@ async def test_absurd_announced_sizes_never_cost_the_message_on_postgresql(make_
         assert message["text"] == "video nè"
         [shown] = message["attachments"]
         assert shown["status"] == "failed" and shown["size"] is None and shown["width"] is None
+
+
+async def test_an_empty_download_fails_with_the_reason(client, host):
+    await post_messenger(client, messenger_event("m_empty", [image(host.serve("cdn/empty.jpg", b"", "image/jpeg"))]))
+    await client.settle()
+    [row] = rows(client)
+    assert row.status == "failed" and "empty" in row.error
+
+
+async def test_a_shared_contact_is_shown_with_its_phone(drop_client, host):
+    await drop_client.post("/webhooks/file_drop", json={"sender_id": "cust-contact", "id": "c-1", "attachments": [
+        {"kind": "contact", "phone": "+84901234567", "name": "Nguyễn An"}]})
+    await drop_client.settle()
+    headers = await drop_client.login()
+    _, [message] = await customer_messages(drop_client, headers)
+    [shown] = message["attachments"]
+    assert (shown["kind"], shown["phone"], shown["name"], shown["status"], shown["url"]) == (
+        "contact", "+84901234567", "Nguyễn An", "stored", None)
