@@ -4,7 +4,6 @@ a file that cannot be had leaves the message and a reason."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import timedelta
 
@@ -228,3 +227,14 @@ async def test_a_shared_contact_is_shown_with_its_phone(drop_client, host):
     [shown] = message["attachments"]
     assert (shown["kind"], shown["phone"], shown["name"], shown["status"], shown["url"]) == (
         "contact", "+84901234567", "Nguyễn An", "stored", None)
+
+
+def test_the_inbox_is_told_when_a_file_is_in_or_failed():
+    from helpdesk.core.events import DomainEvent
+    from helpdesk.inbox.live import event_frame
+
+    event = DomainEvent("attachment_updated", {"conversation_id": 7, "message_id": 31, "attachment_id": "a-1",
+                                               "status": "failed", "error": "the platform answered 404"})
+    assert event_frame(event, 7) == {"type": "event", "event": "attachment_updated", "conversation_id": 7,
+                                     "message_id": 31, "attachment_id": "a-1", "status": "failed",
+                                     "error": "the platform answered 404"}
