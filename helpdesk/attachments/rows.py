@@ -41,6 +41,10 @@ def _column_int(value: int | None) -> int | None:
     return value if value is not None and 0 <= value <= MAX_ROW_ID else None
 
 
+def _column_seconds(value: float | None) -> float | None:
+    return value if value is not None and 0 <= value < 1e9 else None  # NaN and infinity fail both
+
+
 def _column_text(value: str | None, length: int) -> str | None:
     return value[:length] if value else None
 
@@ -67,11 +71,12 @@ def record_inbound_attachments(connection: Connection, inbound: InboundMessage, 
             mime_type=_column_text(attachment.mime_type, 127), size=_column_int(attachment.size),
             name=_column_text(attachment.name, 255), width=_column_int(attachment.width),
             height=_column_int(attachment.height),
-            duration=attachment.duration if attachment.duration is not None and 0 <= attachment.duration < 1e9 else None,
+            duration=_column_seconds(attachment.duration),
             status=(AttachmentStatus.pending if fetch else
                     AttachmentStatus.failed if error else AttachmentStatus.stored),
             error=error, source=attachment.model_dump(mode="json", exclude_none=True),
-            next_attempt_at=now + FIRST_FETCH_LEASE if fetch else None, created_at=now, stored_at=None if fetch else now))
+            next_attempt_at=now + FIRST_FETCH_LEASE if fetch else None, created_at=now,
+            stored_at=None if fetch else now))
     if rows:
         connection.execute(_INSERT, rows)
     return waiting

@@ -174,7 +174,8 @@ class AttachmentService:
     def _update(self, attachment_id: str, values: dict[str, Any]) -> bool:
         with self.engine.begin() as connection:
             changed = connection.execute(update(_attachments).where(
-                _attachments.c.id == attachment_id, _attachments.c.status == AttachmentStatus.pending).values(**values))
+                _attachments.c.id == attachment_id, _attachments.c.status == AttachmentStatus.pending,
+            ).values(**values))
             return changed.rowcount > 0
 
     async def _settle(self, row: Attachment, *, error: str | None = None, analysed: Analysed | None = None,
@@ -182,7 +183,8 @@ class AttachmentService:
         """Record the outcome (stored or failed) and tell the inbox."""
         now = utcnow()
         if error is not None:
-            values: dict[str, Any] = {"status": AttachmentStatus.failed, "error": error[:500], "next_attempt_at": None}
+            values: dict[str, Any] = {"status": AttachmentStatus.failed, "error": error[:500],
+                                      "next_attempt_at": None}
         else:
             values = {"status": AttachmentStatus.stored, "error": None, "next_attempt_at": None, "stored_at": now,
                       "kind": analysed.kind, "mime_type": analysed.mime_type, "size": analysed.size,

@@ -133,7 +133,8 @@ class LocalStorage(Storage):
         left = length
         try:
             while left is None or left > 0:
-                chunk = await to_thread.run_sync(handle.read, chunk_bytes if left is None else min(chunk_bytes, left))
+                wanted = chunk_bytes if left is None else min(chunk_bytes, left)
+                chunk = await to_thread.run_sync(handle.read, wanted)
                 if not chunk:
                     break
                 if left is not None:

@@ -144,7 +144,8 @@ async def delete_conversation_attachments(files: AttachmentService, conversation
 
     def load() -> list[Attachment]:
         with Session(files.engine, expire_on_commit=False) as session:
-            return list(session.exec(select(Attachment).where(Attachment.conversation_id == conversation_id)).all())
+            query = select(Attachment).where(Attachment.conversation_id == conversation_id)
+            return list(session.exec(query).all())
 
     return await delete_attachments(files, await to_thread.run_sync(load))
 
