@@ -120,13 +120,22 @@ def _image(data: bytes, thumbnail: bool) -> tuple[int, int, bytes | None]:
                     # a fraction of the work of a full decode, which a thumbnail never needs
                     image.draft("RGB", (THUMBNAIL_SIDE * 2, THUMBNAIL_SIDE * 2))
                 image.load()  # decodes every byte: a truncated or damaged file fails here
-                return width, height, make_thumbnail(image) if thumbnail else None
+                return width, height, _thumbnail_or_none(image) if thumbnail else None
     except MediaRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise MediaRejected("the image has too many pixels to open safely") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise MediaRejected(f"the image is truncated or damaged ({exc})") from None
+
+
+def _thumbnail_or_none(image: Image.Image) -> bytes | None:
+    # A whole image whose pixels Pillow cannot turn into a JPEG (an unusual mode, e.g. 16-bit
+    # greyscale) is still kept; it just has no thumbnail.
+    try:
+        return make_thumbnail(image)
+    except (OSError, ValueError):
+        return None
 
 
 def make_thumbnail(image: Image.Image) -> bytes:

@@ -70,3 +70,4 @@ def test_ogg_voice_and_mp4_are_audio_and_video():
 ])
 def test_names_are_made_safe(given, expected):
     assert safe_name(given, "image", "image/jpeg") == expected
+
