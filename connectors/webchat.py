@@ -22,10 +22,13 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from connectors.base import (
+    AttachmentKind,
     Button,
     ChannelConnector,
     DeliveryError,
     InboundMessage,
+    MediaFile,
+    OutboundFile,
     OutboundButtons,
     OutboundQuickReplies,
     OutboundRatingRequest,
@@ -278,12 +281,17 @@ class RedisWebchatHub(WebchatHub):
             self._reader = None
 
 
-def message_frame(frame_id: str, text: str, *, author: str, buttons: tuple[Button, ...] = ()) -> dict[str, Any]:
-    """The frame a widget renders as one chat bubble."""
+def message_frame(frame_id: str, text: str, *, author: str, buttons: tuple[Button, ...] = (),
+                  attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The frame a widget renders as one chat bubble. ``attachments``: files shown in it, each
+    ``{"id", "kind", "name", "mime_type", "size", "url", "thumbnail_url"}`` (``url`` a signed,
+    short-lived link, absolute or a path on the CareDesk server the widget talks to)."""
     frame: dict[str, Any] = {"type": "message", "id": frame_id, "author": author, "text": text,
                              "created_at": datetime.now(UTC).isoformat()}
     if buttons:
         frame["buttons"] = [{"title": b.title, "payload": b.payload} for b in buttons]
+    if attachments:
+        frame["attachments"] = attachments
     return frame
 
 
@@ -292,6 +300,9 @@ class WebchatConnector(ChannelConnector):
 
     name: ClassVar[str] = "webchat"
     supports_buttons: ClassVar[bool] = True
+    #: the widget shows any file the server keeps (the server's own cap, CAREDESK_STORAGE__MAX_BYTES,
+    #: is checked first)
+    media_limits: ClassVar[dict[str, int]] = {kind: 1 << 40 for kind in ("image", "video", "audio", "file")}
 
     def __init__(self, hub: WebchatHub | None = None):
         self.hub: WebchatHub = hub or InMemoryWebchatHub()
@@ -328,10 +339,13 @@ class WebchatConnector(ChannelConnector):
         """Publish a bot bubble with real buttons; returns the frame id."""
         return await self._publish(recipient_id, text, buttons, author="bot")
 
-    async def send(self, message: OutboundText | OutboundButtons | OutboundQuickReplies | OutboundRatingRequest) -> str:
+    async def send(self, message: OutboundText | OutboundButtons | OutboundQuickReplies | OutboundRatingRequest
+                   | OutboundFile) -> str:
         """Publish any outbound variant, labelled with who speaks (bot or agent) from its metadata."""
         author = "agent" if message.metadata.get("author") == "agent" else "bot"
         match message:
+            case OutboundFile():
+                raise TypeError("an OutboundFile is sent with send_file, once the outbox has loaded its bytes")
             case OutboundButtons(buttons=buttons) | OutboundQuickReplies(options=buttons):
                 return await self._publish(message.recipient_id, message.text, buttons, author=author)
             case OutboundRatingRequest():
@@ -339,10 +353,23 @@ class WebchatConnector(ChannelConnector):
             case _:
                 return await self._publish(message.recipient_id, message.text, (), author=author)
 
-    async def _publish(self, visitor_id: str, text: str, buttons: tuple[Button, ...], *, author: str) -> str:
+    async def send_file(self, recipient_id: str, file: MediaFile, kind: AttachmentKind, *, caption: str = "",
+                        reply_to: str | None = None) -> str:
+        """Push an agent's file to the visitor's sockets: a bubble with the caption and the file as
+        ``attachments: [{"kind", "name", "mime_type", "size", "url", "thumbnail_url"}]``; the widget
+        loads it from ``url``, the signed link the helpdesk made (``MediaFile.url``)."""
+        if not file.url:
+            raise DeliveryError("web chat sends a file by link, and the file has none", retryable=False)
+        attachment = {"kind": kind, "name": file.name or "file", "mime_type": file.mime_type or
+                      "application/octet-stream", "size": len(file.data), "url": file.url, "thumbnail_url": None}
+        return await self._publish(recipient_id, caption, (), author="agent", attachments=[attachment])
+
+    async def _publish(self, visitor_id: str, text: str, buttons: tuple[Button, ...], *, author: str,
+                       attachments: list[dict[str, Any]] | None = None) -> str:
         frame_id = f"wc-{uuid.uuid4().hex}"
         try:
-            await self.hub.publish(visitor_id, message_frame(frame_id, text, author=author, buttons=buttons))
+            await self.hub.publish(visitor_id, message_frame(frame_id, text, author=author, buttons=buttons,
+                                                             attachments=attachments))
         except Exception as exc:  # the hub's backend (Redis) is down: the outbox tries again later
             raise DeliveryError(f"webchat hub unavailable: {exc}", retryable=True) from exc
         return frame_id

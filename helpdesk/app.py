@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
 from helpdesk.agents.api import router as agents_router
+from helpdesk.attachments.api import router as attachments_router
 from helpdesk.channels.admin_api import router as pipeline_router
 from helpdesk.channels.api import router as webhooks_router
 from helpdesk.conversations.api import router as conversations_router
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(agents_router)
     app.include_router(conversations_router)
+    app.include_router(attachments_router)
     app.include_router(customers_router)
     app.include_router(canned_router)
     app.include_router(orders_router)
@@ -127,7 +129,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimitMiddleware, default_bytes=limits.api_body_bytes, max_json_depth=limits.json_max_depth,
         routes=[RouteLimit("/webhooks/", limits.webhook_body_bytes, always_json=True),
                 RouteLimit("/api/nlu/import", limits.import_body_bytes),
-                RouteLimit("/api/orders/import", limits.import_body_bytes)])
+                RouteLimit("/api/orders/import", limits.import_body_bytes),
+                # files: the storage cap, with room for the multipart form around the file
+                RouteLimit("/api/conversations/{id}/messages", settings.storage.max_bytes + 64 * 1024),
+                RouteLimit("/webchat/attachments", settings.storage.max_bytes + 64 * 1024)])
 
     # A value the schema let through but the database cannot hold (an id past 64 bits on SQLite, past
     # 32 on PostgreSQL, a string longer than its column): the request is at fault, not the server.

@@ -27,6 +27,13 @@ from bot.context import Services
 from bot.state import DialogueStateStore, RedisStateStore
 from connectors import CONNECTORS, ChannelConnector
 from helpdesk.agents.login import Logins
+from helpdesk.attachments.service import AttachmentService
+from helpdesk.attachments.storage import build_storage
+from helpdesk.attachments.tasks import (
+    register_attachment_jobs,
+    register_attachment_listeners,
+    schedule_attachment_work,
+)
 from helpdesk.care.directory import DatabaseCustomerDirectory
 from helpdesk.care.listeners import register_care_listeners
 from helpdesk.care.tasks import CareSender, schedule_care_check, send_due_care_soon
@@ -215,10 +222,14 @@ class Wiring:
                               timezone=settings.shop.timezone),
         )
         self.events = EventBus(fan_out)
+        #: where attachments' bytes live (this host's disk, or an S3-compatible store), and the files'
+        #: domain: downloads of customers' files, agents' and visitors' uploads, signed links
+        self.storage = build_storage(settings.storage)
+        self.attachments = AttachmentService(self.engine, self.storage, self.connectors, self.events, settings)
         #: queued messages sent in order per chat, each send recorded, failed ones retried
         self.outbox = Outbox(self.engine, self.connectors, self.events,
                              RetryPolicy(settings.outbox.max_attempts, settings.outbox.base_backoff_s,
-                                         settings.outbox.max_backoff_s))
+                                         settings.outbox.max_backoff_s), files=self.attachments)
         self.flow = ConversationFlow(self.engine, self.bot, self.events, self.connectors, self.outbox,
                                      settings.worker)
         self.care = CareSender(self.engine, settings, self.bot, self.connectors, self.events, self.clock,
@@ -251,6 +262,7 @@ class Wiring:
         self.worker = jobs
         self.care.jobs = jobs
         self.csat.jobs = jobs
+        self.attachments.jobs = jobs
 
     def prepare_database(self) -> None:
         """Apply migrations and make sure the first admin exists."""
@@ -277,6 +289,7 @@ class Wiring:
         register_ratings_listeners(self.csat)
         register_care_listeners(self.events, lambda: send_due_care_soon(self.care))
         register_sla_listeners(self.events, self.engine, self.settings.shop.timezone)
+        register_attachment_listeners(self.attachments)
         # each domain registers its periodic work; the scheduler turns every outbox pump interval;
         # with Redis, the work on shared state runs in one of the replicas per interval
         self.scheduler = Scheduler(tick_s=self.settings.outbox.pump_interval_s,
@@ -302,6 +315,7 @@ class Wiring:
             await jobs.start()
         else:
             self.channel_jobs = register_channel_jobs(self.flow, jobs)
+            register_attachment_jobs(self.attachments, jobs)
             if self.mode == WorkerMode.CHILD:
                 # subscribed before the sweep of stored events, so nothing falls in between
                 self._jobs = await follow_jobs(self.broker, jobs, on_resubscribed=self.channel_jobs.catch_up_now)
@@ -317,6 +331,7 @@ class Wiring:
             schedule_care_check(self.scheduler, self.care)
             schedule_sla_check(self.scheduler, self.engine, self.events, self.clock, self.settings)
             schedule_stray_sweep(self.scheduler, self.channel_jobs)
+            schedule_attachment_work(self.scheduler, self.attachments)
         await self.scheduler.start()
         for name in self.connectors:
             log.info("channel %s is on", name)
@@ -354,6 +369,7 @@ class Wiring:
             await (self.broker.stop() if isinstance(self.broker, LocalBroker) else self.broker.aclose())
         for connector in self.connectors.values():
             await connector.close()
+        await self.storage.close()
         if self.redis is not None:
             await self.redis.aclose()
         self.password_hashing.close()

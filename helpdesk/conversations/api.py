@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
-from sqlmodel import Session
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlmodel import Session, func, select
 
 from helpdesk.agents.deps import CurrentAgent
+from helpdesk.attachments.deps import AttachmentsDep
+from helpdesk.attachments.sending import FileRefused, send_agent_file
+from helpdesk.attachments.views import public_messages
 from helpdesk.channels.tasks import drain_chat_soon
 from helpdesk.conversations import service
 from helpdesk.conversations.models import Conversation, ConversationState, Message
@@ -17,10 +25,11 @@ from helpdesk.conversations.schemas import (
     ConversationUpdate,
     ConversationsPublic,
     MessagePublic,
+    MessagesPublic,
     NoteCreate,
     TagsRequest,
 )
-from helpdesk.core.deps import EventsDep, SessionDep
+from helpdesk.core.deps import EngineDep, EventsDep, SessionDep, SettingsDep
 from helpdesk.core.errors import Conflict, NotFound
 from helpdesk.core.events import EventBus
 from helpdesk.customers.models import ChannelIdentity
@@ -49,7 +58,7 @@ def list_conversations(
 def read_conversation(conversation_id: int, agent: CurrentAgent, session: SessionDep) -> ConversationDetail:
     """One conversation with its whole timeline, notes included."""
     conversation = service.get_conversation_for(session, agent, conversation_id)
-    messages = [MessagePublic.model_validate(m) for m in service.timeline(session, conversation, limit=10_000)]
+    messages = public_messages(session, service.timeline(session, conversation, limit=10_000))
     public = ConversationPublic.model_validate(conversation).model_dump()
     public["tags"] = service.tags_of(session, [conversation.id])[conversation.id]
     return ConversationDetail(**public, messages=messages)
@@ -59,19 +68,88 @@ def _recipient(session: Session, conversation: Conversation) -> str:
     return session.get(ChannelIdentity, conversation.identity_id).external_id
 
 
-@router.post("/{conversation_id}/messages", response_model=MessagePublic, status_code=201)
-def reply(
-    conversation_id: int, body: AgentMessageCreate, agent: CurrentAgent, session: SessionDep, jobs: JobsDep,
-    events: EventsDep,
-) -> MessagePublic:
-    """Send a reply to the customer through their channel (claims the conversation if unassigned)."""
+@router.get("/{conversation_id}/messages", response_model=MessagesPublic)
+def list_messages(
+    conversation_id: int, agent: CurrentAgent, session: SessionDep, after_id: int = Query(0, ge=0),
+    limit: int = Query(200, ge=1, le=1000),
+) -> MessagesPublic:
+    """The conversation's messages oldest first (those after ``after_id``), notes included, each with
+    its ``attachments``: ``[{id, kind, mime_type, size, name, url, thumbnail_url, status, error, …}]``."""
     conversation = service.get_conversation_for(session, agent, conversation_id)
-    message, item = service.agent_reply(session, conversation, agent, body.text, _recipient(session, conversation))
-    session.commit()
+    messages = service.timeline(session, conversation, after_id=after_id, limit=limit)
+    count = session.exec(select(func.count()).select_from(Message)
+                         .where(Message.conversation_id == conversation.id)).one()
+    return MessagesPublic(data=public_messages(session, messages), count=count)
+
+
+#: the reply's two bodies, for the API's documentation (the route reads the body itself)
+_REPLY_BODIES = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": AgentMessageCreate.model_json_schema()},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary", "description": "the file to send"},
+        "text": {"type": "string", "maxLength": 4096, "description": "its caption"}}}},
+}}}
+
+
+def _text_reply(engine, agent, conversation_id: int, text: str) -> tuple[Message, Any]:
+    with Session(engine, expire_on_commit=False) as session:
+        conversation = service.get_conversation_for(session, agent, conversation_id)
+        message, item = service.agent_reply(session, conversation, agent, text, _recipient(session, conversation))
+        session.commit()
+        return message, item
+
+
+async def _json_reply_text(request: Request, max_bytes: int) -> str:
+    """The text of a JSON reply, validated as ``AgentMessageCreate`` (422 as for any body)."""
+    body = await request.body()
+    if len(body) > max_bytes:
+        raise FileRefused(f"the request body is larger than the {max_bytes} bytes a text reply may be", 413)
+    try:
+        return AgentMessageCreate.model_validate_json(body or b"null").text
+    except ValidationError as exc:
+        raise RequestValidationError([{**error, "loc": ("body", *error["loc"])}
+                                      for error in exc.errors(include_url=False)]) from None
+
+
+async def _file_reply(request: Request, files, agent, conversation_id: int) -> tuple[Message, Any]:
+    async with request.form(max_files=1, max_fields=4) as form:
+        upload, text = form.get("file"), form.get("text") or ""
+        if upload is None or isinstance(upload, str):
+            raise FileRefused("the form needs a file in its 'file' field", 422)
+        if not isinstance(text, str) or len(text) > 4096:
+            raise FileRefused("text (the caption) must be at most 4096 characters", 422)
+        data = await upload.read()
+        return await send_agent_file(files, conversation_id=conversation_id, agent=agent, data=data,
+                                     name=upload.filename, text=text.strip())
+
+
+@router.post("/{conversation_id}/messages", response_model=MessagePublic, status_code=201,
+             openapi_extra=_REPLY_BODIES,
+             responses={413: {"description": "The file is over the channel's or the server's limit"},
+                        415: {"description": "The channel cannot send a file of this kind"},
+                        422: {"description": "Invalid body, or an empty or damaged file"}})
+async def reply(
+    conversation_id: int, request: Request, agent: CurrentAgent, engine: EngineDep, jobs: JobsDep,
+    events: EventsDep, files: AttachmentsDep, settings: SettingsDep,
+) -> MessagePublic:
+    """Send a reply to the customer through their channel (claims the conversation if unassigned):
+    JSON ``{"text"}``, or ``multipart/form-data`` with a ``file`` and an optional ``text`` (its
+    caption). A file is checked against the server's cap and the channel's limits before anything is
+    sent; the outbox delivers it with the channel's own API."""
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        message, item = await _file_reply(request, files, agent, conversation_id)
+    else:
+        text = await _json_reply_text(request, settings.limits.api_body_bytes)
+        message, item = await to_thread.run_sync(_text_reply, engine, agent, conversation_id, text)
     drain_chat_soon(jobs, item.channel, item.recipient_id)
-    events.publish_soon("message_created", conversation_id=conversation.id, message_id=message.id,
-                                author="agent")
-    return MessagePublic.model_validate(message)
+    events.publish_soon("message_created", conversation_id=message.conversation_id, message_id=message.id,
+                        author="agent")
+
+    def shown() -> MessagePublic:
+        with Session(engine) as session:
+            return public_messages(session, [message])[0]
+
+    return await to_thread.run_sync(shown)
 
 
 def _updated(events: EventBus, session: Session, conversation: Conversation, action: str) -> ConversationPublic:
@@ -133,7 +211,7 @@ def add_note(
     session.commit()
     events.publish_soon("message_created", conversation_id=conversation.id, message_id=note.id,
                                 author="agent", private=True)
-    return MessagePublic.model_validate(note)
+    return public_messages(session, [note])[0]
 
 
 @router.post("/{conversation_id}/claim", response_model=ConversationPublic)
@@ -176,4 +254,4 @@ def retry_message(
     item = retry_failed(session, message)
     session.commit()
     drain_chat_soon(jobs, item.channel, item.recipient_id)
-    return MessagePublic.model_validate(message)
+    return public_messages(session, [message])[0]

@@ -366,6 +366,10 @@ async def _announce_customer_message(flow: ConversationFlow, prepared: _Prepared
 
 
 def _customer_message_event(prepared: _Prepared, message_id: int) -> tuple[str, dict[str, Any]]:
-    return "message_created", {"conversation_id": prepared.conversation_id, "message_id": message_id,
-                               "author": "customer", "new_conversation": prepared.new_conversation,
-                               "human_owned": prepared.turn.human_owned}
+    data = {"conversation_id": prepared.conversation_id, "message_id": message_id, "author": "customer",
+            "new_conversation": prepared.new_conversation, "human_owned": prepared.turn.human_owned}
+    # ``downloads``: files to fetch (helpdesk.attachments' listener starts their download)
+    downloads = sum(attachment.downloadable for attachment in prepared.inbound.attachments)
+    if downloads:
+        data["downloads"] = downloads
+    return "message_created", data

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from helpdesk.attachments.schemas import AttachmentPublic, legacy_attachment
 from helpdesk.conversations.models import Priority
 
 
@@ -23,12 +24,37 @@ class MessagePublic(BaseModel):
     channel: str
     text: str
     payload: str | None
-    attachments: list[dict[str, Any]]
+    #: the message's files (``helpdesk.attachments``); a message stored before CareDesk kept files
+    #: shows its platform description (``id`` null)
+    attachments: list[AttachmentPublic]
     nlu: dict[str, Any] | None
     is_private: bool
     delivery_status: str | None
     delivery_error: str | None
     created_at: datetime
+
+    @field_validator("attachments", mode="before")
+    @classmethod
+    def _inline_documents(cls, value: Any) -> Any:
+        # the inline JSON a message row keeps, read as the fixed shape
+        if not isinstance(value, list):
+            return []
+        shown = []
+        for item in value:
+            if isinstance(item, dict) and "id" not in item:
+                try:
+                    item = legacy_attachment(item)
+                except ValueError:
+                    item = AttachmentPublic(id=None, kind="file")
+            shown.append(item)
+        return shown
+
+
+class MessagesPublic(BaseModel):
+    """A page of a conversation's messages, oldest first, and how many it has in all."""
+
+    data: list[MessagePublic]
+    count: int
 
 
 class ConversationPublic(BaseModel):

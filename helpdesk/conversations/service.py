@@ -161,9 +161,11 @@ def claim(session: Session, conversation: Conversation, agent: Agent) -> Convers
 
 
 def agent_reply(
-    session: Session, conversation: Conversation, agent: Agent, text: str, recipient_id: str
+    session: Session, conversation: Conversation, agent: Agent, text: str, recipient_id: str,
+    *, outbound: dict[str, Any] | None = None,
 ) -> tuple[Message, OutboxItem]:
-    """An agent answers the customer: claims if needed, stores the reply, queues it for delivery."""
+    """An agent answers the customer: claims if needed, stores the reply, queues it for delivery
+    (``outbound``: the outgoing message's body when it is not plain text, e.g. a file)."""
     if conversation.state == ConversationState.resolved:
         raise Conflict("conversation is resolved; reopen it before replying")
     if conversation.assignee_id not in (None, agent.id) and agent.role == AgentRole.agent:
@@ -175,8 +177,8 @@ def agent_reply(
         conversation.first_response_at = now
     message = add_message(session, conversation, direction="out", author=MessageAuthor.agent, text=text,
                           agent_id=agent.id, delivery_status=DeliveryStatus.pending)
-    item = queue_outbound(session, conversation, message, {"kind": "text", "recipient_id": recipient_id,
-                                                           "text": text}, recipient_id)
+    body = outbound if outbound is not None else {"kind": "text", "recipient_id": recipient_id, "text": text}
+    item = queue_outbound(session, conversation, message, body, recipient_id)
     audit.record(session, "agent_replied", "conversation", conversation.id, actor_type="agent",
                  actor_id=agent.id, message_id=message.id)
     return message, item

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from connectors.base import InboundMessage
+from helpdesk.attachments.rows import record_inbound_attachments
 from helpdesk.channels.models import EventStatus, InboundAttempt, InboundEvent, InboundOutcome
 from helpdesk.conversations.models import (
     OPEN_STATES,
@@ -160,6 +161,10 @@ def record_customer_message(connection: Connection, speaker: Speaker, inbound: I
         payload=inbound.payload, attachments=[a.model_dump(mode="json") for a in inbound.attachments],
         nlu=nlu, created_at=now,
     )).scalar_one()
+    if inbound.attachments or inbound.metadata:
+        # the files are fetched after the turn commits (helpdesk.attachments.tasks), never before
+        record_inbound_attachments(connection, inbound, conversation_id=speaker.conversation_id,
+                                   message_id=message_id, channel=speaker.channel, now=now)
     connection.execute(_TOUCH_CONVERSATION, {"conversation_id": speaker.conversation_id, "now": now})
     return message_id
 

@@ -150,6 +150,32 @@ class LimitsSettings(BaseModel):
     json_max_depth: int = 64
 
 
+class StorageSettings(BaseModel):
+    """Where attachments (photos, files, voice) are kept (``CAREDESK_STORAGE__...``).
+
+    ``url`` empty: files under ``local_dir`` on this host. ``s3://bucket/prefix``: any S3-compatible
+    object store (``endpoint_url`` for one that is not AWS, e.g. MinIO), so that no replica depends
+    on another's disk."""
+
+    url: str = ""
+    local_dir: Path = Path("var/attachments")
+    endpoint_url: str = ""
+    access_key_id: SecretStr = SecretStr("")
+    secret_access_key: SecretStr = SecretStr("")
+    region: str = "us-east-1"
+    #: the largest file CareDesk takes in or sends, whatever the channel allows
+    max_bytes: int = 25 * 1024 * 1024
+    #: attachments of conversations resolved longer ago than this are deleted (0: kept for ever)
+    retention_days: int = 0
+    #: this server's address as platforms and visitors reach it (e.g. https://care.example.com), for
+    #: the signed links of files sent by address; empty: no platform-reachable links
+    public_base_url: str = ""
+    #: how long a signed link to a file stays valid
+    link_ttl_s: int = 3600
+    #: a download that fails for a passing reason is tried this many times before it is given up
+    fetch_attempts: int = 5
+
+
 def _listed(value: object, name: str) -> object:
     """A list setting given as a JSON list or as comma-separated values (anything else as it is)."""
     if not isinstance(value, str):
@@ -208,6 +234,7 @@ class Settings(BaseSettings):
     integration: IntegrationSettings = IntegrationSettings()
     limits: LimitsSettings = LimitsSettings()
     metrics: MetricsSettings = MetricsSettings()
+    storage: StorageSettings = StorageSettings()
 
     # The channels' sections are not written out above: ``Settings(...)`` builds an instance of a
     # subclass that has one more field per connector in the registry (see ``with_channel_sections``).

@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from sqlmodel import Session, col, select
 
 from helpdesk.agents.teams import may_see
+from helpdesk.attachments.views import public_messages
 from helpdesk.conversations.models import Conversation, Message
-from helpdesk.conversations.schemas import MessagePublic
 from helpdesk.agents.deps import CurrentAgent, CurrentSupervisor
 from helpdesk.core.deps import SessionDep
 from helpdesk.core.errors import NotFound
@@ -49,7 +49,7 @@ def customer_timeline(customer_id: int, agent: CurrentAgent, session: SessionDep
     ids = [c.id for c in conversations]
     messages = session.exec(select(Message).where(col(Message.conversation_id).in_(ids))
                             .order_by(col(Message.created_at), col(Message.id))).all() if ids else []
-    return TimelinePublic(customer_id=customer.id, data=[MessagePublic.model_validate(m) for m in messages])
+    return TimelinePublic(customer_id=customer.id, data=public_messages(session, list(messages)))
 
 
 @router.post("/{customer_id}/merge", response_model=CustomerPublic)

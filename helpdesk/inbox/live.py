@@ -53,6 +53,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "conversation_escalated": ("reason", "priority"),
     "conversation_updated": ("action", "state", "assignee_id", "team", "priority"),
     "message_delivery": ("message_id", "status", "error"),
+    # a file of a message was fetched and stored, or could not be (``error``): the thread reloads it
+    "attachment_updated": ("message_id", "attachment_id", "status", "error"),
     "sla_warning": ("target", "assignee_id", "team"),
     "sla_breached": ("target", "assignee_id", "team"),
 }

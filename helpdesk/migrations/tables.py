@@ -1,6 +1,7 @@
 """Imports every table so that SQLModel's metadata knows the whole schema, for Alembic (env.py) to compare."""
 
 from helpdesk.agents.models import Agent, AuthToken, LoginAttempt, Team, TeamMember
+from helpdesk.attachments.models import Attachment
 from helpdesk.audit.models import AuditEntry
 from helpdesk.care.models import CareMessage, CarePlan
 from helpdesk.channels.models import ChannelCredential, InboundAttempt, InboundEvent, InboundOutcome
@@ -33,5 +34,5 @@ __all__ = [
     "RatingRequest",
     "SLAPolicy", "BusinessHoursPeriod", "Holiday", "SLATimer", "SLAEvent", "SLAOutcome",
     "NluIntent", "NluExample", "NluVocabulary", "NluTrainingChange", "NluFaqAnswer", "NluReviewItem",
-    "NluTrainingState", "NluTrainingJob", "NluModel", "NluActiveModel", "ParkedJob",
+    "NluTrainingState", "NluTrainingJob", "NluModel", "NluActiveModel", "ParkedJob", "Attachment",
 ]

@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from anyio import to_thread
 from pydantic import TypeAdapter
@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
-from connectors.base import ChannelConnector, DeliveryError, OutboundMessage
+from connectors.base import ChannelConnector, DeliveryError, MediaFile, OutboundFile, OutboundMessage
 from helpdesk.conversations.models import Conversation, DeliveryStatus, Message
 from helpdesk.core.db import utcnow
 from helpdesk.core.events import EventBus
@@ -103,10 +103,27 @@ def oldest_pending_for_chat(session: Session, channel: str, recipient_id: str) -
     ).first()
 
 
-async def send_item(connector: ChannelConnector, item: OutboxItem) -> tuple[str | None, DeliveryError | None]:
-    """Try to send one item; returns the platform id or the error (never raises)."""
+class FileSource(Protocol):
+    """Where the outbox gets the bytes of a stored attachment it sends (``helpdesk.attachments``)."""
+
+    async def media_for(self, attachment_id: str, channel: str) -> MediaFile:
+        """The file, with a link the platform may fetch it from; DeliveryError(retryable=False) when
+        it is no longer stored."""
+        ...
+
+
+async def send_item(connector: ChannelConnector, item: OutboxItem,
+                    files: FileSource | None = None) -> tuple[str | None, DeliveryError | None]:
+    """Try to send one item; returns the platform id or the error (never raises). A file's bytes
+    come from ``files`` and go out with the connector's ``send_file``."""
     try:
         outbound = OUTBOUND.validate_python(item.body)
+        if isinstance(outbound, OutboundFile):
+            if files is None:
+                raise DeliveryError("this server keeps no files to send", retryable=False)
+            media = await files.media_for(outbound.attachment_id, connector.name)
+            return await connector.send_file(outbound.recipient_id, media, outbound.file_kind,
+                                             caption=outbound.text, reply_to=outbound.reply_to), None
         return await connector.send(outbound), None
     except DeliveryError as exc:
         return None, exc
@@ -154,8 +171,11 @@ class Outbox:
     (publishing ``message_delivery`` for each)."""
 
     def __init__(self, engine: Engine, connectors: Mapping[str, ChannelConnector], events: EventBus,
-                 policy: RetryPolicy = DEFAULT_RETRY, *, clock: Callable[[], datetime] = utcnow):
+                 policy: RetryPolicy = DEFAULT_RETRY, *, clock: Callable[[], datetime] = utcnow,
+                 files: FileSource | None = None):
         self.engine = engine
+        #: the stored attachments that ``OutboundFile`` items send
+        self.files = files
         self.connectors = connectors
         self.events = events
         self.policy = policy
@@ -171,7 +191,7 @@ class Outbox:
             if connector is None:
                 external_id, error = None, DeliveryError(f"channel {channel} is not configured", retryable=False)
             else:
-                external_id, error = await send_item(connector, item)
+                external_id, error = await send_item(connector, item, self.files)
             outcomes.append((item.id, external_id, error))
             if error is not None and error.retryable:
                 break  # the rest stay pending behind it, in order; the retry pump drains them

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import or_
@@ -19,6 +19,9 @@ from connectors.base import (
     OutboundRatingRequest,
 )
 from connectors.webchat import ID_PATTERN, WebchatConnector, client_message_id
+from helpdesk.attachments.models import Attachment
+from helpdesk.attachments.schemas import AttachmentPublic
+from helpdesk.attachments.service import rows_of_messages
 from helpdesk.conversations.models import Conversation, DeliveryStatus, Message
 from helpdesk.customers.models import ChannelIdentity
 from helpdesk.outbox.models import OutboxItem
@@ -68,7 +71,8 @@ def _buttons_of(body: dict[str, Any] | None) -> tuple[Button, ...]:
     return ()
 
 
-def history_item(message: Message, outbox_body: dict[str, Any] | None) -> dict[str, Any]:
+def history_item(message: Message, outbox_body: dict[str, Any] | None,
+                 attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A stored message as the widget shows it; ``id`` is the one the live frame carried."""
     item: dict[str, Any] = {
         # Inbound: the widget's own client id (stored scoped to the visitor); outbound: the id the
@@ -82,10 +86,13 @@ def history_item(message: Message, outbox_body: dict[str, Any] | None) -> dict[s
     buttons = _buttons_of(outbox_body)
     if buttons:
         item["buttons"] = [{"title": b.title, "payload": b.payload} for b in buttons]
+    if attachments:
+        item["attachments"] = attachments
     return item
 
 
-def visitor_history(session: Session, visitor_id: str, limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
+def visitor_history(session: Session, visitor_id: str, limit: int = HISTORY_LIMIT, *,
+                    files: Callable[[Attachment], AttachmentPublic] | None = None) -> list[dict[str, Any]]:
     """The visitor's latest non-private messages across all their conversations, oldest first.
 
     Outgoing messages still pending delivery are left out: they are on their way as live frames,
@@ -106,10 +113,13 @@ def visitor_history(session: Session, visitor_id: str, limit: int = HISTORY_LIMI
         .order_by(col(Message.id).desc())
         .limit(limit)
     ).all()
+    # each file as the widget shows it, with fresh signed links (``files``)
+    stored = rows_of_messages(session, [message.id for message, _ in rows]) if files is not None else {}
     items, seen = [], set()
     for message, body in reversed(rows):
         if message.id in seen:  # a message queued twice appears once
             continue
         seen.add(message.id)
-        items.append(history_item(message, body))
+        shown = [files(row).model_dump(mode="json") for row in stored.get(message.id, ())] if files else None
+        items.append(history_item(message, body, shown))
     return items

@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from connectors.base import InboundMessage, PayloadError
 from connectors.webchat import Subscription, WebchatConnector, client_message_id, message_frame
+from helpdesk.attachments.service import AttachmentService
 from helpdesk.channels.edge import InboundEdge
 from helpdesk.channels.tasks import process_event_soon
 from helpdesk.core.body_limits import json_too_deep
@@ -29,7 +30,7 @@ MAX_FRAME_CHARS = 8192
 RATE_LIMIT = (20, 10.0)
 
 
-class _RateLimit:
+class RateLimit:
     """At most ``count`` events in any ``window_s`` seconds."""
 
     def __init__(self, count: int, window_s: float):
@@ -50,17 +51,19 @@ class VisitorSocket:
     """Serves one accepted WebSocket of a visitor whose token has been checked."""
 
     def __init__(self, connector: WebchatConnector, websocket: WebSocket, visitor_id: str, *,
-                 inbound: InboundEdge, jobs: JobQueue, json_max_depth: int):
+                 inbound: InboundEdge, jobs: JobQueue, json_max_depth: int, files: AttachmentService | None = None):
         #: where the visitor's messages are stored (and the history read from)
         self.inbound = inbound
         self.jobs = jobs
         self.json_max_depth = json_max_depth
+        #: signs the links of files in the history (None: files are listed without links)
+        self.files = files
         self.connector = connector
         self.hub = connector.hub
         self.websocket = websocket
         self.visitor_id = visitor_id
         self._send_lock = asyncio.Lock()
-        self._rate = _RateLimit(*RATE_LIMIT)
+        self._rate = RateLimit(*RATE_LIMIT)
 
     async def run(self) -> None:
         """Replay the history, then serve frames both ways until the visitor leaves."""
@@ -95,7 +98,8 @@ class VisitorSocket:
 
         def load() -> list[dict[str, Any]]:
             with Session(self.inbound.engine) as session:
-                return service.visitor_history(session, self.visitor_id)
+                return service.visitor_history(session, self.visitor_id,
+                                               files=self.files.visitor_view if self.files else None)
 
         messages = await to_thread.run_sync(load)
         await self.send({"type": "history", "messages": messages})

@@ -15,7 +15,6 @@ from tests.browser.test_inbox import Api
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
 pytestmark = [
-    pytest.mark.skip(reason="needs the attachments API of the core branch"),
     pytest.mark.slow,  # a real Chromium against a live server
 ]
 

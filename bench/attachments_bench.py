@@ -1,0 +1,244 @@
+"""Do downloads and thumbnails stay off the webhook's acknowledgement path?
+
+Starts `caredesk serve` (SQLite, no Redis, its message worker in a child process) with Telegram on a
+loopback fake Bot API, and Messenger on a loopback fake Graph API. Real JPEG photos (made with
+Pillow) come either from the fake Bot API through getFile (1280x960, as Telegram re-encodes them),
+when the Telegram connector and its fake can serve files, or else as Messenger attachment URLs on a
+loopback web server in a process of its own (1600x1200). Then:
+  1. plain text messages on Telegram at a fixed rate, alone: their webhook ack latencies;
+  2. the same text load while a burst of photo messages (default 200) arrives, each photo then
+     fetched, checked, stored and thumbnailed by the worker: the text acks again (``--control``: a
+     burst of as many plain text messages instead, to tell the requests' own cost from the files');
+  both repeated for a few rounds (the machine is shared: one reading of each says little);
+and prints one figure a line (`name value`): each round's p99s, their medians and ratio (target: at
+most 1.2), the photos' own ack p99, and how long a burst took to be stored.
+
+    .venv/bin/python bench/attachments_bench.py [--rate 40] [--seconds 10] [--photos 200] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from _harness import free_port, percentile, running_caredesk, telegram_update
+
+from tests.fakes.facebook_api import FakeGraphAPI, sign
+from tests.fakes.telegram_api import FakeTelegramAPI
+
+QUESTION = "bảo hành bao lâu vậy shop"
+APP_SECRET = "bench-app-secret"
+PAGE_ID = "104857600123456"
+PAGE_TOKEN = "EAAG-bench-page-token"
+#: distinct photos made (each served under many names: making 200 would cost the bench, not the server)
+DISTINCT_PHOTOS = 10
+
+
+def photo(seed: int, size: tuple[int, int]) -> bytes:
+    """A JPEG with enough detail to weigh what a phone photo does at that size."""
+    from PIL import Image
+
+    noise = Image.effect_noise(size, 8 + seed).convert("RGB")
+    image = Image.blend(noise, Image.linear_gradient("L").resize(size).convert("RGB"), 0.5)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def telegram_photo(update_id: int, chat_id: int, file_id: str, size: int) -> dict:
+    """A private-chat photo update as Telegram posts it (its largest size; Telegram re-encodes photos
+    to at most 1280 pixels a side)."""
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1764000000,
+        "photo": [{"file_id": file_id, "file_unique_id": f"u{update_id}", "width": 1280, "height": 960,
+                   "file_size": size}],
+        "from": {"id": chat_id, "is_bot": False, "first_name": "Bench"},
+        "chat": {"id": chat_id, "type": "private", "first_name": "Bench"}}}
+
+
+def messenger_photo(index: int, url: str) -> bytes:
+    """A Messenger webhook body: one customer's message with one photo."""
+    return json.dumps({"object": "page", "entry": [{"id": PAGE_ID, "time": 1764000000000, "messaging": [{
+        "sender": {"id": f"9{index:015d}"}, "recipient": {"id": PAGE_ID}, "timestamp": 1764000000000,
+        "message": {"mid": f"m_photo_{index}", "attachments": [{"type": "image", "payload": {"url": url}}]}}]}]}
+    ).encode()
+
+
+async def timed_post(make_request) -> float:
+    started = time.perf_counter()
+    async with make_request() as response:
+        await response.read()
+        if response.status != 200:
+            raise SystemExit(f"a webhook was answered {response.status}")
+    return (time.perf_counter() - started) * 1000
+
+
+async def text_load(harness, rate: float, seconds: float, first_id: int) -> list[float]:
+    """Telegram text messages at ``rate`` per second, open loop; each one's ack latency (ms)."""
+    count, tasks = int(rate * seconds), []
+    begin = time.perf_counter()
+    for index in range(count):
+        delay = begin + index / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        update = telegram_update(first_id + index, 20_000 + index % 300, QUESTION)
+        tasks.append(asyncio.create_task(timed_post(lambda update=update: harness.webhook(update))))
+    return list(await asyncio.gather(*tasks))
+
+
+async def photo_burst(harness, requests: list, spread_s: float) -> list[float]:
+    """The photo messages (request makers), spread evenly over ``spread_s`` seconds; each one's ack
+    latency (ms)."""
+    tasks = []
+    begin = time.perf_counter()
+    for index, make_request in enumerate(requests):
+        delay = begin + index * spread_s / len(requests) - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(timed_post(make_request)))
+    return list(await asyncio.gather(*tasks))
+
+
+def messenger_requests(harness, urls: list[str]) -> list:
+    """POSTs of Messenger photo messages whose URLs point at the CDN."""
+    made = []
+    for index, url in enumerate(urls):
+        body = messenger_photo(index, url)
+        headers = {"X-Hub-Signature-256": sign(body, APP_SECRET), "Content-Type": "application/json"}
+        made.append(lambda body=body, headers=headers: harness.http.post("/webhooks/facebook", data=body,
+                                                                           headers=headers))
+    return made
+
+
+def telegram_requests(harness, photos: list[bytes], count: int) -> list:
+    """POSTs of Telegram photo updates, each photo served by the fake Bot API through getFile."""
+    made = []
+    for index in range(count):
+        data = photos[index % len(photos)]
+        file_id = harness.fake.add_file(data, file_path=f"photos/file_{index}.jpg")
+        update = telegram_photo(500_000 + index, 40_000 + index, file_id, len(data))
+        made.append(lambda update=update: harness.webhook(update))
+    return made
+
+
+@contextmanager
+def cdn(photos: list[bytes], count: int) -> Iterator[list[str]]:
+    """The photos served by a web server in a process of its own (``python -m http.server``): serving
+    some 200 MB from this process would hold up the load generator, and the latencies it measures."""
+    folder = Path(tempfile.mkdtemp(prefix="caredesk-bench-cdn-"))
+    for n in range(count):
+        (folder / f"photo-{n}.jpg").write_bytes(photos[n % len(photos)])
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                               "--directory", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the bench's file server did not start") from None
+                time.sleep(0.05)
+        yield [f"http://127.0.0.1:{port}/photo-{n}.jpg" for n in range(count)]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def stored_photos(database: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(database) as connection:
+        return connection.execute("SELECT count(*) FROM attachments WHERE status != 'pending'").fetchone()[0]
+
+
+async def run(args: argparse.Namespace) -> None:
+    telegram = args.platform == "telegram" or (args.platform == "auto" and hasattr(FakeTelegramAPI, "add_file"))
+    size = (1280, 960) if telegram else (1600, 1200)
+    photos = [photo(seed, size) for seed in range(DISTINCT_PHOTOS)]
+    total = args.photos * args.rounds
+    alone_p99s, during_p99s, alone_p50s, during_p50s, photo_p99s, settled_s = [], [], [], [], [], []
+    with cdn(photos, 0 if telegram else total) as urls, \
+            FakeGraphAPI(page_access_token=PAGE_TOKEN, page_id=PAGE_ID) as graph:
+        env = {"CAREDESK_FACEBOOK__APP_SECRET": APP_SECRET, "CAREDESK_FACEBOOK__VERIFY_TOKEN": "bench",
+               "CAREDESK_FACEBOOK__PAGE_ACCESS_TOKEN": PAGE_TOKEN, "CAREDESK_FACEBOOK__GRAPH_API_BASE": graph.base_url}
+        async with running_caredesk(env) as harness:
+            database = harness.workdir / "bench.db"
+            await text_load(harness, args.rate, 5, first_id=1)  # warm-up: model loaded, connections made
+            if args.control:  # the same burst of requests, as plain text: what the requests alone cost
+                requests = [lambda update=telegram_update(700_000 + n, 60_000 + n, QUESTION): harness.webhook(update)
+                            for n in range(total)]
+            else:
+                requests = (telegram_requests(harness, photos, total) if telegram
+                            else messenger_requests(harness, urls))
+            # rounds of "alone" then "during a burst": the machine is shared, so one of each says little
+            for round_ in range(args.rounds):
+                base = 1_000_000 * (round_ + 1)
+                alone = await text_load(harness, args.rate, args.seconds, first_id=base)
+                started = time.perf_counter()
+                burst = requests[round_ * args.photos:(round_ + 1) * args.photos]
+                during, photo_acks = await asyncio.gather(
+                    text_load(harness, args.rate, args.seconds, first_id=base + 500_000),
+                    photo_burst(harness, burst, spread_s=min(args.seconds / 2, 5.0)))
+                wanted = 0 if args.control else (round_ + 1) * args.photos
+                while stored_photos(database) < wanted and time.perf_counter() - started < 600:
+                    await asyncio.sleep(0.5)
+                settled_s.append(time.perf_counter() - started)
+                alone_p99s.append(percentile(alone, 0.99))
+                during_p99s.append(percentile(during, 0.99))
+                alone_p50s.append(statistics.median(alone))
+                during_p50s.append(statistics.median(during))
+                photo_p99s.append(percentile(photo_acks, 0.99))
+                print(f"round_{round_ + 1}_text_ack_p99_alone_ms {alone_p99s[-1]:.2f}")
+                print(f"round_{round_ + 1}_text_ack_p99_during_photos_ms {during_p99s[-1]:.2f}")
+            done = stored_photos(database)
+            stored_dir = harness.workdir / "var" / "attachments"
+            stored_files = sum(1 for path in stored_dir.rglob("*") if path.is_file())
+    alone_p99, during_p99 = statistics.median(alone_p99s), statistics.median(during_p99s)
+    print(f"burst {'text (control)' if args.control else 'telegram photos' if telegram else 'messenger photos'}")
+    print(f"text_rate_per_s {args.rate:.0f}")
+    print(f"photos_per_burst {args.photos}")
+    print(f"rounds {args.rounds}")
+    print(f"photo_bytes_mean {statistics.mean(map(len, photos)):.0f}")
+    print(f"text_ack_p50_alone_ms {statistics.median(alone_p50s):.2f}")
+    print(f"text_ack_p50_during_photos_ms {statistics.median(during_p50s):.2f}")
+    print(f"text_ack_p99_alone_ms {alone_p99:.2f}")
+    print(f"text_ack_p99_during_photos_ms {during_p99:.2f}")
+    print(f"text_ack_p99_ratio {during_p99 / alone_p99:.2f}")
+    print(f"photo_ack_p99_ms {statistics.median(photo_p99s):.2f}")
+    print(f"photos_settled {done}")
+    print(f"photos_stored_files {stored_files}")
+    print(f"burst_settled_after_s {statistics.median(settled_s):.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=40.0, help="text messages per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each text phase")
+    parser.add_argument("--photos", type=int, default=200, help="photo messages in a burst")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of text alone, then text during a burst")
+    parser.add_argument("--control", action="store_true",
+                        help="burst plain text messages instead of photos: the burst's requests alone")
+    parser.add_argument("--platform", choices=("auto", "telegram", "messenger"), default="auto",
+                        help="where the photos come from: Telegram (getFile on the fake Bot API) when its "
+                             "connector and fake can serve files (auto), or Messenger (URLs on a CDN)")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""What a file is, decided from its bytes, and its thumbnail: pure, blocking functions that callers
+run in a thread (``anyio.to_thread``).
+
+The type comes from the file's magic numbers (``filetype``), never from its name or from what the
+sender claimed: a ``.jpg`` name on PDF bytes is a file. Images are opened with Pillow, which also
+proves they are whole (a truncated image is refused) and gives their dimensions; their thumbnail is
+re-encoded as a new JPEG, so none of the original's metadata (EXIF, GPS position included) goes with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import shutil
+import subprocess
+import tempfile
+import unicodedata
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import filetype
+from PIL import Image, ImageOps
+
+#: raster images Pillow decodes and a browser shows; only these are served inline as images
+RASTER_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp"})
+#: the longest side of a thumbnail, in pixels
+THUMBNAIL_SIDE = 480
+THUMBNAIL_MIME = "image/jpeg"
+#: the most pixels an image may have (a small file can decode to gigabytes: a "decompression bomb")
+MAX_PIXELS = 60_000_000
+#: seconds a video poster may take (only when ffmpeg is installed)
+POSTER_TIMEOUT_S = 10.0
+
+_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp",
+               "image/bmp": "bmp", "video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm",
+               "audio/ogg": "ogg", "audio/mpeg": "mp3", "audio/mp4": "m4a", "audio/x-wav": "wav",
+               "application/pdf": "pdf", "application/zip": "zip"}
+
+
+class MediaRejected(ValueError):
+    """The bytes cannot be kept as what they are (empty, damaged, too many pixels): ``reason`` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """What the bytes turned out to be."""
+
+    kind: str
+    mime_type: str
+    size: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+    #: a JPEG made afresh from the image (or a video's first frame), None when there is none
+    thumbnail: bytes | None = None
+
+
+def sniff_mime(data: bytes) -> str:
+    """The MIME type the bytes' magic numbers say, or ``application/octet-stream``."""
+    guess = filetype.guess(data[:8192])
+    return guess.mime if guess is not None else "application/octet-stream"
+
+
+def kind_for(mime_type: str, claimed: str | None = None) -> str:
+    """The attachment kind of a sniffed type: a sticker stays a sticker if it is an image, a voice
+    note an audio; anything not an image, video or audio is a file."""
+    if mime_type in RASTER_IMAGES:
+        return "sticker" if claimed == "sticker" else "image"
+    if mime_type.startswith("video/"):
+        return "video"
+    if mime_type.startswith("audio/") or mime_type == "video/ogg":
+        return "audio"
+    return "file"
+
+
+def safe_name(name: str | None, kind: str, mime_type: str) -> str:
+    """A file name fit for a header and a disk: no path, no control characters, at most 120 characters,
+    with the extension of what the file really is when it had none."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in unicodedata.normalize("NFC", base) if unicodedata.category(ch)[0] != "C")
+    base = re.sub(r"\s+", " ", base).strip(" .")[:120]
+    extension = _EXTENSIONS.get(mime_type)
+    if not base:
+        base = kind
+    if extension and "." not in base:
+        base = f"{base}.{extension}"
+    return base
+
+
+def analyse(data: bytes, claimed_kind: str | None = None, *, thumbnail: bool = True) -> Analysed:
+    """Decide what ``data`` is and make its thumbnail; MediaRejected when it cannot be kept."""
+    if not data:
+        raise MediaRejected("the file is empty (0 bytes)")
+    mime = sniff_mime(data)
+    kind = kind_for(mime, claimed_kind)
+    digest = hashlib.sha256(data).hexdigest()
+    if mime in RASTER_IMAGES:
+        width, height, thumb = _image(data, thumbnail)
+        return Analysed(kind, mime, len(data), digest, width, height, thumb)
+    poster = video_poster(data) if thumbnail and kind == "video" else None
+    return Analysed(kind, mime, len(data), digest, thumbnail=poster)
+
+
+def _image(data: bytes, thumbnail: bool) -> tuple[int, int, bytes | None]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise MediaRejected(f"the image is {width}x{height} pixels, more than {MAX_PIXELS} in all")
+                if thumbnail and image.format == "JPEG":
+                    # decode at the smallest scale (1/2 … 1/8) still at least twice the thumbnail:
+                    # a fraction of the work of a full decode, which a thumbnail never needs
+                    image.draft("RGB", (THUMBNAIL_SIDE * 2, THUMBNAIL_SIDE * 2))
+                image.load()  # decodes every byte: a truncated or damaged file fails here
+                return width, height, _thumbnail_or_none(image) if thumbnail else None
+    except MediaRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise MediaRejected("the image has too many pixels to open safely") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise MediaRejected(f"the image is truncated or damaged ({exc})") from None
+
+
+def _thumbnail_or_none(image: Image.Image) -> bytes | None:
+    # A whole image whose pixels Pillow cannot turn into a JPEG (an unusual mode, e.g. 16-bit
+    # greyscale) is still kept; it just has no thumbnail.
+    try:
+        return make_thumbnail(image)
+    except (OSError, ValueError):
+        return None
+
+
+def make_thumbnail(image: Image.Image) -> bytes:
+    """A new JPEG of at most THUMBNAIL_SIDE pixels a side, turned upright as the camera's EXIF
+    orientation says, and carrying no metadata at all."""
+    upright = ImageOps.exif_transpose(image)
+    upright.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    if upright.mode not in ("RGB", "L"):
+        background = Image.new("RGB", upright.size, "white")
+        rgba = upright.convert("RGBA")
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        upright = background
+    # only the pixels are copied: no EXIF, XMP, ICC or comment survives
+    clean = Image.frombytes(upright.mode, upright.size, upright.tobytes())
+    out = io.BytesIO()
+    clean.save(out, "JPEG", quality=80, optimize=True)
+    return out.getvalue()
+
+
+def video_poster(data: bytes) -> bytes | None:
+    """A thumbnail of a video's first frame when ffmpeg is installed (cheap then); None otherwise or
+    when ffmpeg cannot read the file."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="caredesk-poster-") as folder:
+        source, frame = Path(folder) / "video", Path(folder) / "poster.png"
+        source.write_bytes(data)
+        try:
+            subprocess.run([ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(source), "-frames:v", "1",
+                            str(frame)], check=True, timeout=POSTER_TIMEOUT_S, capture_output=True)
+            with Image.open(frame) as image:
+                image.load()
+                return make_thumbnail(image)
+        except (subprocess.SubprocessError, OSError):
+            return None

@@ -1,0 +1,73 @@
+"""What a file is comes from its bytes; thumbnails are new JPEGs with no metadata."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from helpdesk.attachments.media import MediaRejected, analyse, safe_name, sniff_mime
+from tests.helpdesk.attachments.files import PDF, gps_of, jpeg, png, truncated_jpeg
+
+
+def test_pdf_bytes_named_like_a_photo_are_a_file():
+    analysed = analyse(PDF, "image")
+    assert (analysed.kind, analysed.mime_type, analysed.thumbnail) == ("file", "application/pdf", None)
+    assert safe_name("holiday.jpg", analysed.kind, analysed.mime_type) == "holiday.jpg"  # the name is only a name
+
+
+def test_photo_bytes_sent_as_a_document_are_an_image():
+    analysed = analyse(jpeg(320, 200), "file")
+    assert (analysed.kind, analysed.mime_type, analysed.width, analysed.height) == ("image", "image/jpeg", 320, 200)
+
+
+def test_a_sticker_stays_a_sticker_when_its_bytes_are_an_image():
+    assert analyse(png(), "sticker").kind == "sticker"
+
+
+def test_unknown_bytes_are_a_plain_file_never_html():
+    analysed = analyse(b"<html><script>alert(1)</script></html>", "image")
+    assert (analysed.kind, analysed.mime_type) == ("file", "application/octet-stream")
+
+
+def test_the_thumbnail_carries_no_gps_position_nor_any_exif():
+    original = jpeg(1600, 1200, gps=True)
+    assert gps_of(original)  # the camera's position is in the original
+    analysed = analyse(original)
+    assert analysed.thumbnail is not None
+    assert gps_of(analysed.thumbnail) == {}
+    with Image.open(io.BytesIO(analysed.thumbnail)) as thumb:
+        assert thumb.format == "JPEG" and max(thumb.size) == 480
+        assert not thumb.getexif() and "exif" not in thumb.info and "icc_profile" not in thumb.info
+
+
+def test_a_transparent_png_gets_a_jpeg_thumbnail():
+    analysed = analyse(png(1000, 500))
+    with Image.open(io.BytesIO(analysed.thumbnail)) as thumb:
+        assert thumb.format == "JPEG" and thumb.size == (480, 240)
+
+
+def test_a_truncated_photo_is_refused_with_the_reason():
+    with pytest.raises(MediaRejected, match="truncated or damaged"):
+        analyse(truncated_jpeg())
+
+
+def test_an_empty_file_is_refused():
+    with pytest.raises(MediaRejected, match="empty"):
+        analyse(b"")
+
+
+def test_ogg_voice_and_mp4_are_audio_and_video():
+    assert sniff_mime(b"OggS\x00\x02" + b"\x00" * 80) == "audio/ogg"
+    mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
+    assert analyse(mp4).kind == "video"
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("../../etc/passwd", "passwd.jpg"), ("C:\\Users\\me\\bill.pdf", "bill.pdf"), ("\x00evil\r\n.pdf", "evil.pdf"),
+    (None, "image.jpg"), ("photo", "photo.jpg"),
+])
+def test_names_are_made_safe(given, expected):
+    assert safe_name(given, "image", "image/jpeg") == expected
+
