@@ -58,9 +58,8 @@ class RedisKeyLocks:
                  poll_s: float = 0.02):
         self.redis = redis
         # EVALSHA of scripts Redis keeps (loaded again by redis-py after a Redis restart), rather than
-        # the script's text with every release and renewal
-        self._release = redis.register_script(_RELEASE)
-        self._renew_script = redis.register_script(_RENEW)
+        # the script's text with every release and renewal; registered at first use
+        self._scripts: tuple[Any, Any] | None = None
         self.ttl_ms = int(ttl_s * 1000)
         self.prefix = prefix
         self.poll_s = poll_s
@@ -83,15 +82,21 @@ class RedisKeyLocks:
         finally:
             await cancel_and_wait(renewer)
             try:
-                await self._release(keys=[name], args=[token])
+                await self._script(0)(keys=[name], args=[token])
             except Exception as exc:
                 log.warning("could not release the lock of %s (it expires by itself): %s", key, exc)
+
+    def _script(self, which: int) -> Any:
+        """The release (0) or renewal (1) script."""
+        if self._scripts is None:
+            self._scripts = (self.redis.register_script(_RELEASE), self.redis.register_script(_RENEW))
+        return self._scripts[which]
 
     async def _renew(self, name: str, token: str) -> None:
         while True:
             await asyncio.sleep(self.ttl_ms / 3000)
             try:
-                if not await self._renew_script(keys=[name], args=[token, self.ttl_ms]):
+                if not await self._script(1)(keys=[name], args=[token, self.ttl_ms]):
                     log.warning("the lock %s expired while held (another process may take it)", name)
                     return
             except Exception as exc:
