@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 
 async def cancel_and_wait(task: asyncio.Task | None) -> None:
@@ -15,14 +16,26 @@ async def cancel_and_wait(task: asyncio.Task | None) -> None:
         await task
 
 
+def where_waiting(task: asyncio.Task) -> str:
+    """The chain of coroutines a task is suspended in, outermost first, down to the innermost await
+    (asyncio's own ``Task.get_stack`` gives only the outermost frame of a suspended task)."""
+    lines = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None) \
+            or getattr(awaited, "ag_frame", None)
+        if frame is not None:
+            lines.append(f'  File "{frame.f_code.co_filename}", line {frame.f_lineno}, in {frame.f_code.co_name}')
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None) \
+            or getattr(awaited, "ag_await", None)
+    return "\n".join(lines)
+
+
 def log_tasks(logger, limit: int = 500) -> None:
     """Log where every task of the running loop is waiting (``kill -USR1`` a worker to see what a
     process that does nothing is waiting for)."""
-    import io
 
     tasks = asyncio.all_tasks()
     logger.warning("%d asyncio tasks", len(tasks))
     for task in list(tasks)[:limit]:
-        out = io.StringIO()
-        task.print_stack(limit=12, file=out)
-        logger.warning("task %s:\n%s", task.get_name(), out.getvalue())
+        logger.warning("task %s:\n%s", task.get_name(), where_waiting(task))

@@ -24,10 +24,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from helpdesk.core.aio import where_waiting
 from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.core.logs import current_job
 from helpdesk.core.metrics import JOB_LATENCY_SECONDS, JOB_RUN_SECONDS, timed
 from helpdesk.jobs.locks import KeyedLocks
+
+#: a job still running after this long is logged with where it waits (once): a chat's later jobs
+#: queue behind it, so one that hangs must be seen, not guessed at
+STUCK_JOB_S = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +175,8 @@ class JobRunner:
                 await job()
 
         task = asyncio.create_task(self._run(key, lock, attempt))
+        watch = self._loop.call_later(STUCK_JOB_S, _report_stuck, task, key, name)
+        task.add_done_callback(lambda _task: watch.cancel())
         if self._captured is not None:
             self._captured.append(task)
         self._tasks.add(task)
@@ -218,3 +225,9 @@ class JobRunner:
                 await self.wait_idle(timeout=10)
             except TimeoutError:
                 log.warning("stopping with %d background jobs unfinished", len(self._tasks))
+
+
+def _report_stuck(task: asyncio.Task, key: str, name: str) -> None:
+    """Log where a job that has run for STUCK_JOB_S waits (its key's later jobs wait behind it)."""
+    log.warning("job %s of %s has been running for %.0f s; it waits in:\n%s", name, key, STUCK_JOB_S,
+                where_waiting(task))

@@ -115,7 +115,16 @@ async def assert_every_message_answered_once_in_order(fake: FakeTelegramAPI, cro
 
 
 def explain(*processes: CareDesk) -> str:
-    return "\n".join(f"--- {p.name} ---\n{p.log_tail()}" for p in processes)
+    """The processes' logs, each running `caredesk worker` first asked (SIGUSR1) to log where its
+    tasks wait: a chat whose messages stay unanswered shows where its job hangs."""
+    asked = False
+    for process in processes:
+        if process.command[:1] == ["worker"] and process.process and process.process.poll() is None:
+            os.kill(process.process.pid, signal.SIGUSR1)
+            asked = True
+    if asked:
+        time.sleep(2)
+    return "\n".join(f"--- {p.name} ---\n{p.log_tail(150 if asked else 40)}" for p in processes)
 
 
 @pytest.fixture

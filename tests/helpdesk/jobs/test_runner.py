@@ -88,3 +88,27 @@ async def test_named_jobs_reach_their_handler_from_this_process_and_from_the_tra
         _run_job(runner, {"data": json.dumps({"name": "no kind"})})
     assert "nobody handles" in caplog.text and caplog.text.count("malformed") == 2
     assert len(received) == 3
+
+
+async def test_a_job_that_hangs_is_logged_with_where_it_waits_and_a_quick_one_is_not(caplog, monkeypatch):
+    from helpdesk.jobs import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "STUCK_JOB_S", 0.2)
+    runner = JobRunner(quick_retries())
+    never = asyncio.Event()
+
+    async def waits_for_ever_on_a_lost_reply() -> None:
+        await never.wait()
+
+    async def quick() -> None:
+        await asyncio.sleep(0)
+
+    with caplog.at_level(logging.WARNING, logger="helpdesk.jobs.runner"):
+        runner.submit("chat-1", quick)
+        runner.submit("chat-2", waits_for_ever_on_a_lost_reply)
+        await asyncio.sleep(0.5)
+    stuck = [record.getMessage() for record in caplog.records if "has been running" in record.getMessage()]
+    assert len(stuck) == 1, stuck
+    assert "chat-2" in stuck[0] and "waits_for_ever_on_a_lost_reply" in stuck[0]
+    never.set()
+    await runner.wait_idle(2)
