@@ -1,7 +1,7 @@
 // The agent inbox: views, the conversation list, one conversation, live updates and shortcuts.
 // Every piece of customer or agent text is put in with text nodes (see dom.js), never as markup.
 import { api, describeError } from "./api.js";
-import { $, $$, h, show } from "./dom.js";
+import { $, $$, fill, h, show } from "./dom.js";
 import { connectLive } from "./live.js";
 import { applyStrings, initStrings, locale, onLanguageChange, t } from "./i18n.js";
 import {
@@ -635,7 +635,7 @@ function renderHeader() {
   el.name.textContent = name;
   document.title = `${name} · ${t("app.inbox")} · CareDesk`;
   const assignee = row.assignee_id === me.id ? t("list.you") : row.assignee_name;
-  el.sub.replaceChildren(
+  fill(el.sub,
     h("span", { class: "muted" }, t("conversation.number", { id: row.id })),
     channelChip(row.channel),
     stateChip(row.state),
@@ -707,7 +707,7 @@ function renderCustomer() {
       h("span", { class: `chip ${customer.phone_verified ? "chip-ok" : "chip-muted"}` },
         t(customer.phone_verified ? "details.verified" : "details.unverified")))
     : h("span", { class: "muted" }, t("details.no_phone"));
-  el.customerCard.replaceChildren(
+  fill(el.customerCard,
     h("div", { class: "customer-name" }, customer.name || customerName(row)),
     h("div", { class: "kv" }, h("span", { class: "muted" }, t("details.phone")), phone),
     h("div", { class: "muted small label" }, t("details.channels")),
@@ -729,7 +729,7 @@ function renderNlu() {
   const percent = Math.round((Number(intent.confidence) || 0) * 100);
   const bar = h("div", { class: "meter" }, h("div", { class: "meter-fill" }));
   bar.firstChild.style.width = `${percent}%`;
-  el.nluCard.replaceChildren(
+  fill(el.nluCard,
     h("div", { class: "intent" }, h("code", {}, intent.name || "?"), h("span", { class: "muted small" }, t("details.confidence", { percent }))),
     bar,
     h("p", { class: "muted small quote" }, last.text),
@@ -739,14 +739,14 @@ function renderNlu() {
 function renderCommerce() {
   const commerce = state.current && state.current.commerce;
   if (!commerce) return;
-  el.orders.replaceChildren(...(commerce.orders.length ? commerce.orders.map((order) => h("div", { class: "order" },
+  fill(el.orders, ...(commerce.orders.length ? commerce.orders.map((order) => h("div", { class: "order" },
     h("div", { class: "order-top" }, h("strong", {}, order.code),
       h("span", { class: `chip order-${order.status}` }, t(`order.${order.status}`))),
     h("div", { class: "muted small" }, order.items.join(", ")),
     h("div", { class: "small" }, money(order.total_vnd), " · ", dateOnly(order.created_at))))
     : [h("p", { class: "muted" }, t("details.orders_none")),
       !commerce.phone_verified && h("p", { class: "muted small" }, t("details.orders_need_phone"))]));
-  el.warranties.replaceChildren(...(commerce.warranties.length ? commerce.warranties.map((warranty) => h("div", { class: "order" },
+  fill(el.warranties, ...(commerce.warranties.length ? commerce.warranties.map((warranty) => h("div", { class: "order" },
     h("div", { class: "order-top" }, h("strong", {}, warranty.product_name || warranty.serial),
       h("span", { class: `chip ${warranty.active ? "chip-ok" : "chip-muted"}` },
         t(warranty.active ? "details.warranty_active" : "details.warranty_expired"))),

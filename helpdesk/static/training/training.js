@@ -1,6 +1,6 @@
 // The bot training page: review what the bot missed, label it, retrain, compare, activate, roll back.
 // Everything comes from /api/nlu/*; customer text only ever enters the page as text nodes.
-import { $, h } from "/inbox/static/dom.js";
+import { $, fill, h } from "/inbox/static/dom.js";
 
 (() => {
   // ---------------------------------------------------------------- strings (vi first, en too)
@@ -482,7 +482,7 @@ import { $, h } from "/inbox/static/dom.js";
     const changed = c.per_intent.filter((row) => row.change !== null && Math.abs(row.change) > 1e-9);
     const sections = [["holdout", "holdout_set"], ["review", "review_set"]].filter(([key]) => c[key].n > 0);
     const undecided = !job.decision && c.candidate_version !== state.activeVersion;
-    box.replaceChildren(
+    fill(box,
       h("h2", {}, t("comparison"), " ", h("span", { class: `verdict ${c.verdict}`, id: "verdict", dataset: { verdict: c.verdict } },
         t(`verdict_${c.verdict}`)),
         c.headline && h("span", { class: `verdict-change ${c.verdict}`, id: "verdict-change" }, " ",

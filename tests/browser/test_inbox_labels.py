@@ -1,0 +1,39 @@
+"""What the inbox shows around a conversation reads as words in the agent's language: no "null" or
+"false" where a value is missing, handoff reasons and platform errors translated."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.test_inbox import Api, inbox_server  # noqa: F401 (the fixture is used by name)
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+pytestmark = pytest.mark.slow  # a real Chromium against a live server
+
+pytest.importorskip("playwright", reason="the browser tests drive Chromium through playwright")
+
+from playwright.sync_api import expect  # noqa: E402
+
+
+def admin_opens(page, url: str, conversation_id: int) -> None:
+    """Log in as the admin and open one conversation."""
+    page.goto(f"{url}/inbox/login?next=/inbox/conversations/{conversation_id}")
+    page.locator("#login-email").fill(ADMIN_EMAIL)
+    page.locator("#login-password").fill(ADMIN_PASSWORD)
+    page.locator("#login-submit").click()
+    expect(page).to_have_url(f"{url}/inbox/conversations/{conversation_id}")
+
+
+def test_a_conversation_with_missing_values_shows_no_null(inbox_server, page):  # noqa: F811
+    url = inbox_server.url
+    api = Api(url)
+    api.customer_says("labels-a", "xin chào shop", "Phạm Thu")
+    conversation = api.wait_until(lambda: api.get("/api/conversations")["data"])[0]
+    assert conversation.get("escalation_reason") is None  # the bot is answering: no handoff reason
+
+    admin_opens(page, url, conversation["id"])
+    expect(page.locator("#conv-sub")).to_contain_text(f"#{conversation['id']}")
+    expect(page.locator("#details")).to_contain_text("Phạm Thu")
+    for where in ("#conv-sub", "#conv-name", "#details"):
+        text = page.locator(where).text_content()
+        assert "null" not in text and "false" not in text and "undefined" not in text, (where, text)
