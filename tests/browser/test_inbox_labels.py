@@ -37,3 +37,18 @@ def test_a_conversation_with_missing_values_shows_no_null(inbox_server, page):  
     for where in ("#conv-sub", "#conv-name", "#details"):
         text = page.locator(where).text_content()
         assert "null" not in text and "false" not in text and "undefined" not in text, (where, text)
+
+
+def test_handoff_reasons_read_as_words_in_both_languages(inbox_server, page):  # noqa: F811
+    url = inbox_server.url
+    api = Api(url)
+    api.customer_says("labels-b", "cho mình gặp nhân viên", "Đỗ Minh")
+    conversation = api.wait_until(lambda: api.get("/api/conversations", state="waiting_for_agent")["data"])[0]
+    assert conversation["escalation_reason"] == "customer_request"
+
+    admin_opens(page, url, conversation["id"])
+    reason = page.locator("#conv-sub .handoff-reason")
+    expect(reason).to_have_text("Lý do chuyển người: khách muốn gặp nhân viên")
+    expect(reason).to_have_attribute("title", "customer_request")  # the raw key stays at hand
+    page.locator('.lang-switch [data-lang="en"]').first.click()
+    expect(reason).to_have_text("Handed to people because: the customer asked for a person")

@@ -148,6 +148,13 @@ function customerName(row) {
   return row.customer_name || t("list.unknown_customer", { id: row.customer_id });
 }
 
+/** Why the bot handed the conversation to people, in words: a key the strings do not know yet
+ * (a new bot flow) reads as "other reason (some key)" rather than as a bare identifier. */
+function handoffReason(key) {
+  const known = t(`handoff.${key}`);
+  return known !== `handoff.${key}` ? known : t("handoff.unknown", { key: String(key).replaceAll("_", " ") });
+}
+
 // ---------------------------------------------------------------- chips
 
 function priorityChip(priority) {
@@ -642,7 +649,8 @@ function renderHeader() {
     priorityChip(row.priority),
     h("span", { class: "muted" }, row.team ? t("conversation.team", { team: row.team }) : t("conversation.no_team")),
     h("span", { class: "muted" }, assignee ? t("list.assignee", { name: assignee }) : t("conversation.unassigned")),
-    row.escalation_reason && h("span", { class: "muted" }, t("conversation.reason", { reason: row.escalation_reason })));
+    row.escalation_reason && h("span", { class: "muted handoff-reason", title: row.escalation_reason },
+      t("conversation.reason", { reason: handoffReason(row.escalation_reason) })));
   const resolved = row.state === "resolved";
   const mine = row.assignee_id === me.id && row.state === "with_agent";
   show($("#act-claim"), !resolved && !mine);
