@@ -52,3 +52,27 @@ def test_handoff_reasons_read_as_words_in_both_languages(inbox_server, page):  #
     expect(reason).to_have_attribute("title", "customer_request")  # the raw key stays at hand
     page.locator('.lang-switch [data-lang="en"]').first.click()
     expect(reason).to_have_text("Handed to people because: the customer asked for a person")
+
+
+def test_a_platform_refusal_is_said_in_the_agents_language(make_settings, fake_telegram, page):
+    from tests.conftest import TELEGRAM_SECRET, LiveServer
+    from tests.helpdesk.channels.test_telegram_flow import telegram_update
+
+    settings = make_settings(
+        telegram={"token": fake_telegram.token, "secret_token": TELEGRAM_SECRET, "api_base": fake_telegram.base_url},
+        outbox={"base_backoff_s": 0.05, "max_backoff_s": 0.2, "pump_interval_s": 0.05, "max_attempts": 2})
+    with LiveServer(settings) as server:
+        api = Api(server.url)
+        answered = api.http.post("/webhooks/telegram", json=telegram_update(9101, "cho mình gặp nhân viên"),
+                                 headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET})
+        assert answered.status_code == 200, answered.text
+        conversation = api.wait_until(lambda: api.get("/api/conversations", state="waiting_for_agent")["data"])[0]
+        fake_telegram.fail_next("sendMessage", 403, description="Forbidden: bot was blocked by the user")
+        sent = api.http.post(f"/api/conversations/{conversation['id']}/messages", headers=api.admin,
+                             json={"text": "Anh ơi?"})
+        assert sent.status_code == 201, sent.text
+
+        admin_opens(page, server.url, conversation["id"])
+        failed = page.locator('.msg-agent .delivery[data-status="failed"] .delivery-label')
+        expect(failed).to_have_text("Gửi lỗi: khách đã chặn hoặc không còn nhận tin từ shop trên kênh này")
+        expect(failed).to_have_attribute("title", "Chi tiết từ nền tảng: Forbidden: bot was blocked by the user")

@@ -536,14 +536,24 @@ function authorName(message) {
   return t(`author.${message.author}`);
 }
 
+const FAILURE_KINDS = ["blocked", "outside_window", "too_large", "rate_limited", "unknown"];
+
+/** Why a send failed, in the agent's language, from the kind the server read in the platform's answer. */
+function deliveryFailure(message) {
+  if (!message.delivery_error) return t("delivery.unknown_reason");
+  const kind = FAILURE_KINDS.includes(message.delivery_error_kind) ? message.delivery_error_kind : "unknown";
+  return t(`delivery.error.${kind}`);
+}
+
 function deliveryElement(message) {
   if (message.direction !== "out" || message.is_private || !message.delivery_status) return null;
   const status = message.delivery_status;
-  const label = status === "failed"
-    ? t("delivery.failed", { reason: message.delivery_error || t("delivery.unknown_reason") })
-    : t(`delivery.${status}`);
-  return h("div", { class: `delivery delivery-${status}`, dataset: { status } },
-    h("span", { class: "delivery-label" }, label),
+  const label = status === "failed" ? t("delivery.failed", { reason: deliveryFailure(message) }) : t(`delivery.${status}`);
+  // The platform's own words (often English) stay one hover away for whoever needs them.
+  const details = status === "failed" && message.delivery_error
+    ? t("delivery.error.details", { reason: message.delivery_error }) : null;
+  return h("div", { class: `delivery delivery-${status}`, dataset: { status, errorKind: message.delivery_error_kind || "" } },
+    h("span", { class: "delivery-label", title: details }, label),
     status === "failed" && h("button", { type: "button", class: "btn btn-small", onclick: () => retry(message) }, t("delivery.retry")));
 }
 
