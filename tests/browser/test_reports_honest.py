@@ -43,3 +43,20 @@ def test_a_period_without_answers_shows_no_first_response_time(reports_server, p
 
     expect(page.locator("#kpi-frt")).to_have_text("—")
     expect(page.locator("#kpi-frt-sub")).to_have_text("")
+
+
+def test_charts_with_nothing_to_draw_say_so_instead_of_drawing_empty_axes(reports_server, page):  # noqa: F811
+    server, shop = reports_server
+    # One conversation the bot handled: volume has data, the other charts have none.
+    idle = shop.conversation("2026-03-04 09:00")
+    shop.message(idle, "2026-03-04 09:00", "Giờ mở cửa?", intent="ask_opening_hours")
+    open_report(page, server.url, "from=2026-03-02&to=2026-03-08")
+
+    expect(page.locator("#chart-volume")).to_be_visible()
+    expect(page.locator("#chart-volume-empty")).to_be_hidden()
+    for key in ("ratings", "times", "complaints", "escalations"):
+        expect(page.locator(f"#chart-{key}-empty")).to_be_visible()
+        expect(page.locator(f"#chart-{key}-empty")).to_have_text("Chưa có dữ liệu")
+        expect(page.locator(f"#chart-{key}")).to_be_hidden()  # no empty axes behind the message
+    page.locator('.lang-switch [data-lang="en"], [data-lang="en"]').first.click()
+    expect(page.locator("#chart-times-empty")).to_have_text("No data yet")

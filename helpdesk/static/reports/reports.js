@@ -279,7 +279,9 @@ function renderCharts(data) {
   Chart.defaults.datasets.bar.maxBarThickness = 36;
   for (const [key, { empty, config }] of Object.entries(chartConfigs(data))) {
     if (charts[key]) charts[key].destroy();
-    charts[key] = new Chart($(`#chart-${key}`), config);
+    // Nothing to draw: the "no data yet" message alone, not empty axes that look like zeros.
+    charts[key] = empty ? null : new Chart($(`#chart-${key}`), config);
+    show($(`#chart-${key}`), !empty);
     show($(`#chart-${key}-empty`), empty);
   }
 }
