@@ -60,7 +60,8 @@ def auto_assign(session: Session, conversation: Conversation) -> Agent | None:
     return agent
 
 
-def requeue_conversations_of(session: Session, agent: Agent, *, unanswered_only: bool = False) -> list[Conversation]:
+def requeue_conversations_of(session: Session, agent: Agent, *, unanswered_only: bool = False
+                             ) -> list[Conversation]:
     """An agent went offline: their open conversations go back to the queue (and to others online).
 
     With ``unanswered_only`` (their inbox closed, not a choice they made) only the conversations they
@@ -69,8 +70,9 @@ def requeue_conversations_of(session: Session, agent: Agent, *, unanswered_only:
     query = select(Conversation).where(Conversation.assignee_id == agent.id,
                                        Conversation.state == ConversationState.with_agent)
     if unanswered_only:
-        replied = select(Message.id).where(Message.conversation_id == Conversation.id, Message.agent_id == agent.id,
-                                           Message.author == "agent", Message.is_private == False)  # noqa: E712
+        replied = select(Message.id).where(
+            Message.conversation_id == Conversation.id, Message.agent_id == agent.id, Message.author == "agent",
+            Message.is_private == False)  # noqa: E712
         query = query.where(~replied.exists())
     held = list(session.exec(query).all())
     for conversation in held:

@@ -15,11 +15,14 @@ KINDS = ("blocked", "outside_window", "too_large", "rate_limited", "unknown")
 # (Telegram "bot was blocked by the user", Messenger "This person isn't available right now", Zalo's
 # 7-day answer window as the connector words it) and the connectors' wording of size limits.
 _PATTERNS = (
-    ("outside_window", re.compile(r"messaging window|within 7 days|outside of (the )?allowed window|24[- ]hour", re.I)),
+    ("outside_window",
+     re.compile(r"messaging window|within 7 days|outside of (the )?allowed window|24[- ]hour", re.I)),
     ("blocked", re.compile(r"blocked|deactivated|forbidden|isn'?t available|not available right now|"
                            r"turned off messages|has not started|can't initiate|unreachable", re.I)),
-    ("too_large", re.compile(r"too large|too big|entity too large|\bbytes\b.*\bat most\b|characters long", re.I)),
-    ("rate_limited", re.compile(r"too many requests|rate limit|request limit|limit call|retry after|flood", re.I)),
+    ("too_large",
+     re.compile(r"too large|too big|entity too large|\bbytes\b.*\bat most\b|characters long", re.I)),
+    ("rate_limited",
+     re.compile(r"too many requests|rate limit|request limit|limit call|retry after|flood", re.I)),
 )
 
 

@@ -113,7 +113,8 @@ def compare(
 def _deltas(sections: dict[str, Any]) -> dict[str, dict[str, float] | None]:
     """The accuracy and macro F1 changes per set, the numbers the verdict is read from."""
     return {name: None if sections[name]["delta"] is None
-            else {key: sections[name]["delta"][key] for key in JUDGED_METRICS} for name in ("holdout", "review")}
+            else {key: sections[name]["delta"][key] for key in JUDGED_METRICS}
+            for name in ("holdout", "review")}
 
 
 def _headline(deltas: dict[str, dict[str, float] | None], verdict: str) -> dict[str, Any] | None:
