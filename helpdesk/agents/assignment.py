@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from helpdesk.agents.models import Agent, Team, TeamMember
 from helpdesk.audit import service as audit
-from helpdesk.conversations.models import Conversation, ConversationState
+from helpdesk.conversations.models import Conversation, ConversationState, Message
 from helpdesk.core.db import utcnow
 
 
@@ -60,12 +60,21 @@ def auto_assign(session: Session, conversation: Conversation) -> Agent | None:
     return agent
 
 
-def requeue_conversations_of(session: Session, agent: Agent) -> list[Conversation]:
-    """An agent went offline: their open conversations go back to the queue (and to others online)."""
-    held = list(session.exec(
-        select(Conversation).where(Conversation.assignee_id == agent.id,
-                                   Conversation.state == ConversationState.with_agent)
-    ).all())
+def requeue_conversations_of(session: Session, agent: Agent, *, unanswered_only: bool = False
+                             ) -> list[Conversation]:
+    """An agent went offline: their open conversations go back to the queue (and to others online).
+
+    With ``unanswered_only`` (their inbox closed, not a choice they made) only the conversations they
+    have not replied to yet move: one they are answering stays theirs, so a closed laptop lid or a
+    phone's browser put to sleep does not hand the customer to someone else mid-conversation."""
+    query = select(Conversation).where(Conversation.assignee_id == agent.id,
+                                       Conversation.state == ConversationState.with_agent)
+    if unanswered_only:
+        replied = select(Message.id).where(
+            Message.conversation_id == Conversation.id, Message.agent_id == agent.id, Message.author == "agent",
+            Message.is_private == False)  # noqa: E712
+        query = query.where(~replied.exists())
+    held = list(session.exec(query).all())
     for conversation in held:
         conversation.assignee_id = None
         conversation.state = ConversationState.waiting_for_agent

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from helpdesk.attachments.schemas import AttachmentPublic, legacy_attachment
 from helpdesk.conversations.models import Priority
+from helpdesk.outbox.failures import delivery_error_kind
 
 
 class MessagePublic(BaseModel):
@@ -30,8 +31,16 @@ class MessagePublic(BaseModel):
     nlu: dict[str, Any] | None
     is_private: bool
     delivery_status: str | None
+    #: the platform's own words when a send failed for good (see ``delivery_error_kind``)
     delivery_error: str | None
     created_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def delivery_error_kind(self) -> str | None:
+        """What kind of failure ``delivery_error`` is (blocked, outside_window, too_large,
+        rate_limited, unknown), for the inbox to say in the agent's language."""
+        return delivery_error_kind(self.delivery_error)
 
     @field_validator("attachments", mode="before")
     @classmethod

@@ -132,7 +132,8 @@ def apply_presence(engine, events, agent_id: int, online: bool) -> bool:
         if online:
             assign_waiting(session)
         else:
-            requeue_conversations_of(session, agent)
+            # The inbox closed (not the agent's choice): what they are answering stays theirs.
+            requeue_conversations_of(session, agent, unanswered_only=True)
         session.commit()
     events.publish_soon("agent_presence", agent_id=agent_id, online=online)
     return True

@@ -117,6 +117,9 @@ class ReportSummary(BaseModel):
     rating_distribution: RatingDistribution = Field(description="CSAT ratings per number of stars")
     frt_median_s: float | None = Field(description="median first response time, business seconds")
     frt_p90_s: float | None = Field(description="90th percentile first response time, business seconds")
+    frt_wall_median_s: float | None = Field(
+        default=None, description="median first response time in clock seconds: tells a reply outside "
+        "business hours (0 business seconds) from an instant one")
     resolution_median_s: float | None = Field(description="median resolution time, business seconds")
     resolution_p90_s: float | None = Field(description="90th percentile resolution time, business seconds")
     sla_compliance: Rate = Field(description="share of escalated conversations without any SLA breach")

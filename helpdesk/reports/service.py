@@ -274,15 +274,24 @@ def came_back(resolved_at: datetime | None, next_started_at: datetime | None) ->
 def first_response_seconds(clock: BusinessClock, escalated_at: datetime | None,
                            first_response_at: datetime | None) -> float | None:
     """Business seconds the customer waited for a person's first reply, if one came."""
-    if escalated_at is None or first_response_at is None:
+    if escalated_at is None or first_response_at is None or not clock.schedule.ever_open:
+        # Without any opening hours business time cannot be measured: "unknown", not a 0 that looks
+        # like an instant answer.
         return None
     return max(clock.seconds_between(escalated_at, first_response_at), 0.0)
+
+
+def wall_seconds(start: datetime | None, end: datetime | None) -> float | None:
+    """Clock seconds from ``start`` to ``end`` (never negative), if both are known."""
+    if start is None or end is None:
+        return None
+    return max((end - start).total_seconds(), 0.0)
 
 
 def resolution_seconds(clock: BusinessClock, created_at: datetime, escalated_at: datetime | None,
                        resolved_at: datetime | None) -> float | None:
     """Business seconds from reaching the people (or the start) to the resolution, if resolved."""
-    if resolved_at is None:
+    if resolved_at is None or not clock.schedule.ever_open:
         return None
     return max(clock.seconds_between(escalated_at or created_at, resolved_at), 0.0)
 
@@ -341,8 +350,8 @@ def _csat(session: Session, conditions: list[ColumnElement[bool]]) -> tuple[_Rat
 
 
 def _durations(session: Session, conditions: list[ColumnElement[bool]], clock: BusinessClock
-               ) -> tuple[list[float], list[float]]:
-    """First response and resolution times of the report's conversations, sorted."""
+               ) -> tuple[list[float], list[float], list[float]]:
+    """First response (business and clock time) and resolution times of the report's conversations, sorted."""
     rows = session.exec(
         select(Conversation.created_at, Conversation.escalated_at, Conversation.first_response_at,
                Conversation.resolved_at)
@@ -350,13 +359,15 @@ def _durations(session: Session, conditions: list[ColumnElement[bool]], clock: B
                                 col(Conversation.resolved_at).is_not(None)))
         .execution_options(yield_per=2000)
     )
-    first, resolution = [], []
+    first, first_wall, resolution = [], [], []
     for created_at, escalated_at, first_response_at, resolved_at in rows:
         if (seconds := first_response_seconds(clock, escalated_at, first_response_at)) is not None:
             first.append(seconds)
+        if (seconds := wall_seconds(escalated_at, first_response_at)) is not None:
+            first_wall.append(seconds)
         if (seconds := resolution_seconds(clock, created_at, escalated_at, resolved_at)) is not None:
             resolution.append(seconds)
-    return sorted(first), sorted(resolution)
+    return sorted(first), sorted(first_wall), sorted(resolution)
 
 
 def _recontacts(session: Session, query: ReportQuery, conditions: list[ColumnElement[bool]]
@@ -461,7 +472,7 @@ def summarize(session: Session, query: ReportQuery, config: SLAConfig) -> Report
     by_reason = session.exec(select(Conversation.escalation_reason, func.count())
                              .where(*conditions, escalated).group_by(Conversation.escalation_reason)).all()
 
-    first, resolution = _durations(session, conditions, config.clock)
+    first, first_wall, resolution = _durations(session, conditions, config.clock)
     recontact_base, recontacted = _recontacts(session, query, conditions)
 
     return ReportSummary(
@@ -474,6 +485,7 @@ def summarize(session: Session, query: ReportQuery, config: SLAConfig) -> Report
         rating_distribution=RatingDistribution.from_counts(csat.counts),
         frt_median_s=percentile(first, 0.5),
         frt_p90_s=percentile(first, 0.9),
+        frt_wall_median_s=percentile(first_wall, 0.5),
         resolution_median_s=percentile(resolution, 0.5),
         resolution_p90_s=percentile(resolution, 0.9),
         sla_compliance=ratio(escalated_n - breached_n, escalated_n),

@@ -89,7 +89,18 @@ def test_admin_fixes_a_misunderstood_message_from_review_to_activation(training_
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    page.on("dialog", lambda dialog: problems.append(f"dialog: {dialog.message}") or dialog.dismiss())
+    confirmed: list[str] = []
+
+    def on_dialog(dialog):
+        # Only the "activate a worse model anyway?" question is expected, and the admin says yes.
+        if dialog.type == "confirm" and "kém hơn" in dialog.message:
+            confirmed.append(dialog.message)
+            dialog.accept()
+        else:
+            problems.append(f"dialog: {dialog.message}")
+            dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.on("request", lambda request: problems.append(f"outside request: {request.url}")
             if urlsplit(request.url).netloc != urlsplit(url).netloc else None)
 
@@ -136,7 +147,10 @@ def test_admin_fixes_a_misunderstood_message_from_review_to_activation(training_
     expect(page.locator("#job")).to_be_visible()
     comparison = page.locator("#comparison")
     expect(comparison).to_be_visible(timeout=60_000)
-    expect(page.locator("#verdict")).to_have_text("Tốt hơn")
+    # The shipped model learnt the held-out split, so the retrain scores lower there: the badge says
+    # so, with the fall, even though the review set improved.
+    expect(page.locator("#verdict")).to_have_text("Kém hơn")
+    expect(page.locator("#verdict-change")).to_contain_text("−")
     seen = page.evaluate("window.progressSeen")
     assert any(0 < value < 1 for value in seen), seen
     better = comparison.locator(".flip-list.better")
@@ -150,6 +164,7 @@ def test_admin_fixes_a_misunderstood_message_from_review_to_activation(training_
     # Activate it: the header names it, and a new conversation is understood by it.
     page.locator("#activate-candidate").click()
     expect(page.locator("#active-version")).to_have_text(candidate)
+    assert len(confirmed) == 1  # activating a worse candidate was asked about first
     expect(page.locator("#activate-candidate")).to_have_count(0)
     customers.say("train-c", MISUNDERSTOOD)
     conversation_id, message = customers.message_of("train-c", MISUNDERSTOOD)

@@ -28,6 +28,16 @@ function append(el, children) {
   }
 }
 
+/**
+ * Replace an element's children, skipping null/false ones like h() does: the DOM's own
+ * replaceChildren turns a null into the text "null" (a header part with no value showed it).
+ */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
 export function $(selector, root = document) {
   return root.querySelector(selector);
 }

@@ -1,7 +1,7 @@
 // The agent inbox: views, the conversation list, one conversation, live updates and shortcuts.
 // Every piece of customer or agent text is put in with text nodes (see dom.js), never as markup.
 import { api, describeError } from "./api.js";
-import { $, $$, h, show } from "./dom.js";
+import { $, $$, fill, h, show } from "./dom.js";
 import { connectLive } from "./live.js";
 import { applyStrings, initStrings, locale, onLanguageChange, t } from "./i18n.js";
 import {
@@ -146,6 +146,13 @@ function channelClass(channel) {
 
 function customerName(row) {
   return row.customer_name || t("list.unknown_customer", { id: row.customer_id });
+}
+
+/** Why the bot handed the conversation to people, in words: a key the strings do not know yet
+ * (a new bot flow) reads as "other reason (some key)" rather than as a bare identifier. */
+function handoffReason(key) {
+  const known = t(`handoff.${key}`);
+  return known !== `handoff.${key}` ? known : t("handoff.unknown", { key: String(key).replaceAll("_", " ") });
 }
 
 // ---------------------------------------------------------------- chips
@@ -529,14 +536,24 @@ function authorName(message) {
   return t(`author.${message.author}`);
 }
 
+const FAILURE_KINDS = ["blocked", "outside_window", "too_large", "rate_limited", "unknown"];
+
+/** Why a send failed, in the agent's language, from the kind the server read in the platform's answer. */
+function deliveryFailure(message) {
+  if (!message.delivery_error) return t("delivery.unknown_reason");
+  const kind = FAILURE_KINDS.includes(message.delivery_error_kind) ? message.delivery_error_kind : "unknown";
+  return t(`delivery.error.${kind}`);
+}
+
 function deliveryElement(message) {
   if (message.direction !== "out" || message.is_private || !message.delivery_status) return null;
   const status = message.delivery_status;
-  const label = status === "failed"
-    ? t("delivery.failed", { reason: message.delivery_error || t("delivery.unknown_reason") })
-    : t(`delivery.${status}`);
-  return h("div", { class: `delivery delivery-${status}`, dataset: { status } },
-    h("span", { class: "delivery-label" }, label),
+  const label = status === "failed" ? t("delivery.failed", { reason: deliveryFailure(message) }) : t(`delivery.${status}`);
+  // The platform's own words (often English) stay one hover away for whoever needs them.
+  const details = status === "failed" && message.delivery_error
+    ? t("delivery.error.details", { reason: message.delivery_error }) : null;
+  return h("div", { class: `delivery delivery-${status}`, dataset: { status, errorKind: message.delivery_error_kind || "" } },
+    h("span", { class: "delivery-label", title: details }, label),
     status === "failed" && h("button", { type: "button", class: "btn btn-small", onclick: () => retry(message) }, t("delivery.retry")));
 }
 
@@ -635,14 +652,15 @@ function renderHeader() {
   el.name.textContent = name;
   document.title = `${name} · ${t("app.inbox")} · CareDesk`;
   const assignee = row.assignee_id === me.id ? t("list.you") : row.assignee_name;
-  el.sub.replaceChildren(
+  fill(el.sub,
     h("span", { class: "muted" }, t("conversation.number", { id: row.id })),
     channelChip(row.channel),
     stateChip(row.state),
     priorityChip(row.priority),
     h("span", { class: "muted" }, row.team ? t("conversation.team", { team: row.team }) : t("conversation.no_team")),
     h("span", { class: "muted" }, assignee ? t("list.assignee", { name: assignee }) : t("conversation.unassigned")),
-    row.escalation_reason && h("span", { class: "muted" }, t("conversation.reason", { reason: row.escalation_reason })));
+    row.escalation_reason && h("span", { class: "muted handoff-reason", title: row.escalation_reason },
+      t("conversation.reason", { reason: handoffReason(row.escalation_reason) })));
   const resolved = row.state === "resolved";
   const mine = row.assignee_id === me.id && row.state === "with_agent";
   show($("#act-claim"), !resolved && !mine);
@@ -707,7 +725,7 @@ function renderCustomer() {
       h("span", { class: `chip ${customer.phone_verified ? "chip-ok" : "chip-muted"}` },
         t(customer.phone_verified ? "details.verified" : "details.unverified")))
     : h("span", { class: "muted" }, t("details.no_phone"));
-  el.customerCard.replaceChildren(
+  fill(el.customerCard,
     h("div", { class: "customer-name" }, customer.name || customerName(row)),
     h("div", { class: "kv" }, h("span", { class: "muted" }, t("details.phone")), phone),
     h("div", { class: "muted small label" }, t("details.channels")),
@@ -729,7 +747,7 @@ function renderNlu() {
   const percent = Math.round((Number(intent.confidence) || 0) * 100);
   const bar = h("div", { class: "meter" }, h("div", { class: "meter-fill" }));
   bar.firstChild.style.width = `${percent}%`;
-  el.nluCard.replaceChildren(
+  fill(el.nluCard,
     h("div", { class: "intent" }, h("code", {}, intent.name || "?"), h("span", { class: "muted small" }, t("details.confidence", { percent }))),
     bar,
     h("p", { class: "muted small quote" }, last.text),
@@ -739,14 +757,14 @@ function renderNlu() {
 function renderCommerce() {
   const commerce = state.current && state.current.commerce;
   if (!commerce) return;
-  el.orders.replaceChildren(...(commerce.orders.length ? commerce.orders.map((order) => h("div", { class: "order" },
+  fill(el.orders, ...(commerce.orders.length ? commerce.orders.map((order) => h("div", { class: "order" },
     h("div", { class: "order-top" }, h("strong", {}, order.code),
       h("span", { class: `chip order-${order.status}` }, t(`order.${order.status}`))),
     h("div", { class: "muted small" }, order.items.join(", ")),
     h("div", { class: "small" }, money(order.total_vnd), " · ", dateOnly(order.created_at))))
     : [h("p", { class: "muted" }, t("details.orders_none")),
       !commerce.phone_verified && h("p", { class: "muted small" }, t("details.orders_need_phone"))]));
-  el.warranties.replaceChildren(...(commerce.warranties.length ? commerce.warranties.map((warranty) => h("div", { class: "order" },
+  fill(el.warranties, ...(commerce.warranties.length ? commerce.warranties.map((warranty) => h("div", { class: "order" },
     h("div", { class: "order-top" }, h("strong", {}, warranty.product_name || warranty.serial),
       h("span", { class: `chip ${warranty.active ? "chip-ok" : "chip-muted"}` },
         t(warranty.active ? "details.warranty_active" : "details.warranty_expired"))),

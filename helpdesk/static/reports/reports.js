@@ -166,6 +166,16 @@ function tile(key, value, sub = "") {
   $(`#kpi-${key}-sub`).textContent = sub;
 }
 
+/** Under the first-response median: its p90, or, when the median is 0 business seconds but the
+ * customers did wait on the clock (answers given outside opening hours), how long they waited. */
+function frtSub(data) {
+  if (!data.counts.first_responses) return "";
+  if (data.frt_median_s === 0 && data.frt_wall_median_s > 0) {
+    return t("sub.outside_hours", { value: duration(data.frt_wall_median_s) });
+  }
+  return data.frt_p90_s === null ? "" : t("sub.p90", { value: duration(data.frt_p90_s) });
+}
+
 function renderTiles(data) {
   const c = data.counts;
   const delivery = data.after_delivery;
@@ -173,7 +183,7 @@ function renderTiles(data) {
   tile("conversations", integer(c.conversations), t("sub.escalated", { count: integer(c.escalated) }));
   tile("csat", orNull(data.csat, percent), t("sub.ratings", { count: integer(c.csat_ratings) }));
   tile("avg_rating", orNull(data.avg_rating, (v) => `${decimal(v)} ★`), t("sub.ratings", { count: integer(c.csat_ratings) }));
-  tile("frt", orNull(data.frt_median_s, duration), data.frt_p90_s === null ? "" : t("sub.p90", { value: duration(data.frt_p90_s) }));
+  tile("frt", c.first_responses ? orNull(data.frt_median_s, duration) : null, frtSub(data));
   tile("resolution", orNull(data.resolution_median_s, duration),
     data.resolution_p90_s === null ? "" : t("sub.p90", { value: duration(data.resolution_p90_s) }));
   tile("sla_compliance", orNull(data.sla_compliance, percent),
@@ -269,7 +279,9 @@ function renderCharts(data) {
   Chart.defaults.datasets.bar.maxBarThickness = 36;
   for (const [key, { empty, config }] of Object.entries(chartConfigs(data))) {
     if (charts[key]) charts[key].destroy();
-    charts[key] = new Chart($(`#chart-${key}`), config);
+    // Nothing to draw: the "no data yet" message alone, not empty axes that look like zeros.
+    charts[key] = empty ? null : new Chart($(`#chart-${key}`), config);
+    show($(`#chart-${key}`), !empty);
     show($(`#chart-${key}-empty`), empty);
   }
 }

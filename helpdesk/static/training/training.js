@@ -1,6 +1,6 @@
 // The bot training page: review what the bot missed, label it, retrain, compare, activate, roll back.
 // Everything comes from /api/nlu/*; customer text only ever enters the page as text nodes.
-import { $, h } from "/inbox/static/dom.js";
+import { $, fill, h } from "/inbox/static/dom.js";
 
 (() => {
   // ---------------------------------------------------------------- strings (vi first, en too)
@@ -31,7 +31,9 @@ import { $, h } from "/inbox/static/dom.js";
       stage_testing: "Đang kiểm tra mô hình mới", stage_comparing: "Đang so sánh với mô hình đang chạy",
       stage_done: "Xong", active_model: "Mô hình đang chạy: {version}", no_active_model: "Chưa có mô hình nào chạy",
       comparison: "So sánh mô hình mới với mô hình đang chạy", verdict_better: "Tốt hơn", verdict_worse: "Kém hơn",
-      verdict_same: "Như cũ", verdict_new: "Mô hình đầu tiên", holdout_set: "Tập kiểm tra giữ riêng ({n} câu)",
+      verdict_same: "Tương đương",
+      verdict_change: "{change} điểm {metric} trên {set}", set_holdout: "tập kiểm tra giữ riêng", set_review: "tập đã gán nhãn",
+      metric_accuracy: "độ chính xác", metric_macro_f1: "macro F1", verdict_new: "Mô hình đầu tiên", holdout_set: "Tập kiểm tra giữ riêng ({n} câu)",
       review_set: "Tin nhắn đã gán nhãn ({n} câu)", metric: "Chỉ số", active: "Đang chạy", candidate: "Mô hình mới",
       change: "Thay đổi", accuracy: "Độ chính xác", per_intent: "Thay đổi theo ý định", no_intent_change: "Không ý định nào thay đổi.",
       better_flips: "Đoán đúng hơn ({count})", worse_flips: "Đoán sai đi ({count})", none: "Không có.",
@@ -80,7 +82,9 @@ import { $, h } from "/inbox/static/dom.js";
       stage_comparing: "Comparing with the active model", stage_done: "Done",
       active_model: "Active model: {version}", no_active_model: "No model is active",
       comparison: "New model compared with the active one", verdict_better: "Better", verdict_worse: "Worse",
-      verdict_same: "Unchanged", verdict_new: "First model", holdout_set: "Held-out test set ({n} examples)",
+      verdict_same: "About the same",
+      verdict_change: "{change} points of {metric} on the {set}", set_holdout: "held-out set", set_review: "review set",
+      metric_accuracy: "accuracy", metric_macro_f1: "macro F1", verdict_new: "First model", holdout_set: "Held-out test set ({n} examples)",
       review_set: "Labelled messages ({n})", metric: "Metric", active: "Active", candidate: "New model",
       change: "Change", accuracy: "Accuracy", per_intent: "Changes per intent", no_intent_change: "No intent changed.",
       better_flips: "Now right ({count})", worse_flips: "Now wrong ({count})", none: "None.",
@@ -176,7 +180,7 @@ import { $, h } from "/inbox/static/dom.js";
 
   const percent = (value) => (value === null || value === undefined ? "–" : `${(value * 100).toFixed(1)}%`);
   const signed = (value) => (value === null || value === undefined ? "–"
-    : `${value > 0 ? "+" : ""}${(value * 100).toFixed(1)}`);
+    : `${value > 0 ? "+" : value < 0 ? "−" : ""}${Math.abs(value * 100).toFixed(1)}`);
   const when = (iso) => new Date(iso).toLocaleString(lang === "vi" ? "vi-VN" : "en-GB");
 
   // ---------------------------------------------------------------- state
@@ -478,9 +482,12 @@ import { $, h } from "/inbox/static/dom.js";
     const changed = c.per_intent.filter((row) => row.change !== null && Math.abs(row.change) > 1e-9);
     const sections = [["holdout", "holdout_set"], ["review", "review_set"]].filter(([key]) => c[key].n > 0);
     const undecided = !job.decision && c.candidate_version !== state.activeVersion;
-    box.replaceChildren(
+    fill(box,
       h("h2", {}, t("comparison"), " ", h("span", { class: `verdict ${c.verdict}`, id: "verdict", dataset: { verdict: c.verdict } },
-        t(`verdict_${c.verdict}`))),
+        t(`verdict_${c.verdict}`)),
+        c.headline && h("span", { class: `verdict-change ${c.verdict}`, id: "verdict-change" }, " ",
+          t("verdict_change", { change: signed(c.headline.change), metric: t(`metric_${c.headline.metric}`),
+            set: t(`set_${c.headline.set}`) }))),
       h("p", { class: "muted" }, h("code", { class: "version" }, c.active_version || "–"), " → ",
         h("code", { class: "version candidate-version" }, c.candidate_version)),
       h("ul", { class: "reasons" }, c.reasons.map((reason) => h("li", {}, reason))),

@@ -257,6 +257,44 @@ def test_the_socket_sets_the_agent_online_and_the_last_close_sets_them_offline(i
     assert (detail["state"], detail["assignee_id"]) == ("waiting_for_agent", None)
 
 
+@pytest.mark.slow
+def test_a_closed_inbox_keeps_the_conversations_the_agent_is_answering(inbox):
+    agent_id = inbox.make_agent("answering@test.local", [])
+    api = inbox.bearer("answering@test.local")
+    answered = inbox.escalated("answering-1")
+    untouched = inbox.escalated("answering-2")
+    noted = inbox.escalated("answering-3")
+    cookie = inbox.browser_session("answering@test.local")
+
+    with inbox.live(cookie) as raw:
+        LiveSocket(raw).receive()
+        assert all(inbox.conversation(c)["assignee_id"] == agent_id for c in (answered, untouched, noted))
+        replied = inbox.client.post(f"/api/conversations/{answered}/messages", headers=api,
+                                    json={"text": "Dạ em xem đơn cho anh ngay ạ"})
+        assert replied.status_code == 201, replied.text
+        # A private note is no answer to the customer.
+        note = inbox.client.post(f"/api/conversations/{noted}/notes", headers=api, json={"text": "khách quen"})
+        assert note.status_code == 201, note.text
+
+    # The browser closed past the grace period: the agent is offline, the conversation they answered
+    # stays theirs, the ones nobody has answered yet go back to the queue for someone online.
+    assert eventually(lambda: inbox.me(api)["is_online"] is False)
+    assert (inbox.conversation(answered)["state"], inbox.conversation(answered)["assignee_id"]) == (
+        "with_agent", agent_id)
+    for conversation_id in (untouched, noted):
+        detail = inbox.conversation(conversation_id)
+        assert (detail["state"], detail["assignee_id"]) == ("waiting_for_agent", None)
+
+    # Going offline on purpose (the presence switch) still hands everything back.
+    with inbox.live(cookie) as raw:
+        LiveSocket(raw).receive()
+        assert eventually(lambda: inbox.me(api)["is_online"] is True)
+        went = inbox.client.post("/api/me/presence", headers=api, json={"online": False})
+        assert went.status_code == 200, went.text
+        detail = inbox.conversation(answered)
+        assert (detail["state"], detail["assignee_id"]) == ("waiting_for_agent", None)
+
+
 def test_every_socket_allowed_hears_a_message_at_once_and_no_other_does(inbox):
     owner = inbox.make_agent("owner@test.local", ["care"])
     inbox.make_agent("colleague@test.local", ["care"])

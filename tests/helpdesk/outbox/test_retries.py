@@ -101,6 +101,7 @@ async def test_blocked_bot_marks_the_customer_unreachable_and_the_failure_is_sho
     state = await message_state(fast_retry_client, conversation_id, headers, message["id"])
     assert state["delivery_status"] == "failed"
     assert "blocked" in state["delivery_error"]
+    assert state["delivery_error_kind"] == "blocked"  # the inbox says it in the agent's language
     with Session(fast_retry_client.wiring.engine) as session:
         identity = session.exec(select(ChannelIdentity).where(ChannelIdentity.external_id == str(CHAT_ID))).one()
         assert identity.reachable is False
@@ -111,14 +112,14 @@ async def test_a_failed_message_can_be_retried_by_the_agent(fast_retry_client, f
     fake_telegram.fail_next("sendMessage", 400, description="Bad Request: chat not found")
     message = await agent_says(fast_retry_client, conversation_id, headers, "Lần hai sẽ tới")
     await fast_retry_client.settle()
-    assert (await message_state(fast_retry_client, conversation_id, headers, message["id"]))[
-        "delivery_status"] == "failed"
+    failed = await message_state(fast_retry_client, conversation_id, headers, message["id"])
+    assert (failed["delivery_status"], failed["delivery_error_kind"]) == ("failed", "unknown")
     retried = await fast_retry_client.post(
         f"/api/conversations/{conversation_id}/messages/{message['id']}/retry", headers=headers)
     assert retried.status_code == 200
     await fast_retry_client.settle()
-    assert (await message_state(fast_retry_client, conversation_id, headers, message["id"]))[
-        "delivery_status"] == "sent"
+    sent = await message_state(fast_retry_client, conversation_id, headers, message["id"])
+    assert (sent["delivery_status"], sent["delivery_error_kind"]) == ("sent", None)
     assert fake_telegram.sent_messages(CHAT_ID)[-1]["text"] == "Lần hai sẽ tới"
 
 

@@ -4,6 +4,8 @@ OpenAPI document."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import CareDeskClient
@@ -188,3 +190,40 @@ async def test_the_openapi_document_describes_the_reports(client):
     export_op = document["paths"]["/api/reports/export.csv"]["get"]
     assert "text/csv" in export_op["responses"]["200"]["content"]
     assert "/api/reports/options" in document["paths"]
+
+
+async def test_a_first_response_outside_business_hours_is_told_from_an_instant_one(any_client, shop):
+    admin = await any_client.login()
+
+    def seed() -> None:
+        # Saturday 22:00, after closing (the default week: Monday to Saturday, 08:00-21:00).
+        shop.conversation("2026-03-07 22:00", escalated_at="2026-03-07 22:00",
+                          escalation_reason="customer_request", state="with_agent",
+                          first_response_at="2026-03-07 22:10")
+    await asyncio.to_thread(seed)
+    report = await summary(any_client, admin)
+
+    # No business time passed, truly: 0; the clock time says the customer waited ten minutes.
+    assert (report["counts"]["first_responses"], report["frt_median_s"]) == (1, 0)
+    assert report["frt_wall_median_s"] == 600
+
+    def answered_on_monday() -> None:
+        shop.conversation("2026-03-07 22:30", escalated_at="2026-03-07 22:30",
+                          escalation_reason="customer_request", state="with_agent",
+                          first_response_at="2026-03-09 08:30")
+    await asyncio.to_thread(answered_on_monday)
+    report = await summary(any_client, admin, to="2026-03-09")
+    # Sunday is closed: the Monday answer counts the half hour after opening, nothing of the night.
+    assert report["frt_p90_s"] == pytest.approx(1620) and report["frt_median_s"] == 900
+
+
+def test_without_opening_hours_business_time_is_unknown_not_zero():
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from helpdesk.reports.service import first_response_seconds
+    from helpdesk.sla.clock import BusinessClock, BusinessSchedule
+
+    never_open = BusinessClock(BusinessSchedule(((),) * 7), ZoneInfo("Asia/Ho_Chi_Minh"))
+    start, answered = datetime(2026, 3, 2, 3, 0, tzinfo=UTC), datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
+    assert first_response_seconds(never_open, start, answered) is None

@@ -61,7 +61,7 @@ async def test_the_training_loop_can_be_scripted_from_the_command_line(app, comm
 
     trained = json.loads(command("train", "--json").stdout)
     candidate, shipped = trained["candidate_version"], trained["baseline_version"]
-    assert trained["status"] == "succeeded" and trained["comparison"]["verdict"] == "better"
+    assert trained["status"] == "succeeded" and trained["comparison"]["verdict"] == "worse"
     assert trained["comparison"]["flips"]["better"][0]["text"] == MISUNDERSTOOD
 
     listed = json.loads(command("models", "--json").stdout)
@@ -69,7 +69,7 @@ async def test_the_training_loop_can_be_scripted_from_the_command_line(app, comm
     assert {m["version"]: m["metrics"] is not None for m in listed["data"]} == {candidate: True, shipped: False}
     # The API sees the job the command line ran, with its comparison.
     job = (await app.get(f"/api/nlu/jobs/{trained['job_id']}", headers=admin)).json()
-    assert job["candidate_version"] == candidate and job["comparison"]["verdict"] == "better"
+    assert job["candidate_version"] == candidate and job["comparison"]["verdict"] == "worse"
 
     # Activating from the command line switches the running server; rolling back too.
     assert f"active model: {candidate} (was {shipped})" in command("activate", candidate).stdout
