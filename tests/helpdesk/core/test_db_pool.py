@@ -3,6 +3,8 @@ handed out (no ping per checkout), and the pool's size comes from the settings."
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import text
 
 from helpdesk.core.config import Settings
@@ -22,6 +24,12 @@ def test_a_connection_the_server_terminated_in_the_pool_is_replaced_not_handed_o
         assert _backend_pid(engine) == first, "a returned connection is reused, not reopened"
         with admin.connect() as connection:
             assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar_one()
+            # pg_terminate_backend only signals: wait until the backend has gone (closed its socket)
+            deadline = time.monotonic() + 10
+            while connection.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                                     {"pid": first}).scalar_one():
+                assert time.monotonic() < deadline, "the terminated backend did not exit"
+                time.sleep(0.01)
         # the pooled connection's server is gone: the next statement must run on a new one, not fail
         second = _backend_pid(engine)
         assert second != first
