@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import sys
@@ -17,7 +18,7 @@ from rich.console import Console
 
 from helpdesk.shop.cli import app as orders_app
 from helpdesk.core.aio import log_tasks
-from helpdesk.core.cli_support import settings_or_exit
+from helpdesk.core.cli_support import port_taken, settings_or_exit
 from helpdesk.training.cli import app as training_app
 from nlu.cli import app as nlu_app
 
@@ -48,6 +49,9 @@ def _setup_logging(level: str, fmt: str = "text", environment: str = "developmen
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    prepare_first: Annotated[bool, typer.Option(
+        "--prepare", help="Get the embedded default ready first, as `caredesk prepare` (what `make run` does); "
+                          "a busy port is found before that work.")] = False,
 ) -> None:
     """Run the CareDesk server (webhooks, agent API, Rasa-compatible /model/parse)."""
     import uvicorn
@@ -55,6 +59,19 @@ def serve(
     from helpdesk.app import create_app
 
     settings = _settings()
+    # before anything starts (the app, the worker child): otherwise a second server would get as far as
+    # uvicorn's bind and stop there with its start-up half done
+    taken = port_taken(host, port)
+    if taken is not None:
+        other = f"choose another port: `make run PORT={port + 1}` or `caredesk serve --port {port + 1}`"
+        reason = (f"the port is already in use (another CareDesk, or another program). Stop it, or {other}"
+                  if taken.errno == errno.EADDRINUSE else
+                  f"this user may not listen on that port; {other}" if taken.errno == errno.EACCES else
+                  f"{taken.strerror or taken} (is {host} an address of this machine?)")
+        console.print(f"[red]Cannot serve on {host}:{port}:[/red] {reason}.")
+        raise typer.Exit(1)
+    if prepare_first:
+        prepare(retrain=False)
     if settings.worker.mode == "auto":
         # messages are processed in a child process, so acknowledgements never wait for the bot
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"mode": "process"})})

@@ -93,3 +93,36 @@ def test_serve_caps_web_chat_frames_at_the_configured_size(monkeypatch, tmp_path
     result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 0, result.output
     assert given["ws_max_size"] == 12345
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prepare", [False, True], ids=["serve", "serve-prepare"])
+def test_serve_on_a_busy_port_fails_at_once_with_a_clear_message(tmp_path, prepare):
+    import socket
+    import time
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = subprocess.run(
+            [CAREDESK, "serve", "--port", str(port), *(["--prepare"] if prepare else [])], cwd=tmp_path,
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, "CAREDESK_ENVIRONMENT": "test", "CAREDESK_DATABASE_URL": f"sqlite:///{tmp_path}/c.db"})
+        elapsed = time.monotonic() - started
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert f"127.0.0.1:{port}" in output and "already in use" in output
+    assert f"PORT={port + 1}" in output  # says what to do instead
+    assert "Traceback" not in output
+    assert not (tmp_path / "c.db").exists()  # nothing was prepared or started before the port was checked
+    assert elapsed < 15, elapsed
+
+
+@pytest.mark.slow
+def test_serve_on_an_address_not_of_this_machine_says_so(tmp_path):
+    result = run_caredesk("serve", "--host", "192.0.2.1", "--port", "8000",
+                          env={"CAREDESK_DATABASE_URL": f"sqlite:///{tmp_path}/c.db"})
+    assert result.returncode == 1
+    assert "Cannot serve on 192.0.2.1:8000" in result.stdout and "Traceback" not in result.stdout + result.stderr
