@@ -126,3 +126,55 @@ def test_serve_on_an_address_not_of_this_machine_says_so(tmp_path):
                           env={"CAREDESK_DATABASE_URL": f"sqlite:///{tmp_path}/c.db"})
     assert result.returncode == 1
     assert "Cannot serve on 192.0.2.1:8000" in result.stdout and "Traceback" not in result.stdout + result.stderr
+
+
+def serve_process(make_settings, tmp_path, port: int, **settings) -> tuple[subprocess.Popen, Path]:
+    """``caredesk serve`` on ``port`` with the test's settings (and its worker child); stderr to a file."""
+    from helpdesk.jobs.remote import settings_environment
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CAREDESK_")}
+    env.update(settings_environment(make_settings(log_level="INFO", **settings)))
+    env["CAREDESK_WORKER__MODE"] = "auto"
+    log = tmp_path / "serve.err"
+    with log.open("w") as stderr:
+        server = subprocess.Popen([CAREDESK, "serve", "--port", str(port)], env=env, cwd=tmp_path,
+                                  stdout=subprocess.DEVNULL, stderr=stderr)
+    return server, log
+
+
+def stop_process(server: subprocess.Popen) -> None:
+    """SIGTERM, and wait for it to end."""
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+@pytest.mark.slow
+def test_serve_reports_a_rejected_telegram_token_at_start_and_still_serves(make_settings, tmp_path):
+    import httpx
+
+    from tests.conftest import TELEGRAM_SECRET
+    from tests.fakes.telegram_api import FakeTelegramAPI
+    from tests.helpdesk.jobs.test_worker_process import wait_until
+    from tests.helpdesk.ops.test_worker_metrics import free_port
+
+    port = free_port()
+    with FakeTelegramAPI(token="123456:RIGHT") as fake:
+        server, log = serve_process(make_settings, tmp_path, port, telegram={
+            "token": "123456:REVOKED", "secret_token": TELEGRAM_SECRET, "api_base": fake.base_url})
+        try:
+            def reported() -> bool:
+                assert server.poll() is None, log.read_text()
+                return "rejected CareDesk's credentials" in log.read_text()
+
+            wait_until(reported, 60, "the rejected token was never reported")
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+            assert fake.calls_to("getMe")[0].token == "123456:REVOKED"
+        finally:
+            stop_process(server)
+    line = next(line for line in log.read_text().splitlines() if "rejected CareDesk's credentials" in line)
+    assert "telegram" in line and "Unauthorized" in line
+    assert len(fake.calls_to("getMe")) == 1  # the server checked; its worker child did not check again
