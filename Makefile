@@ -25,8 +25,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 run: install
-	$(BIN)/caredesk prepare
-	$(BIN)/caredesk serve --host $(HOST) --port $(PORT)
+	$(BIN)/caredesk serve --prepare --host $(HOST) --port $(PORT)
 
 services:
 	bash scripts/test-services.sh

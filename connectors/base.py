@@ -462,6 +462,12 @@ class ChannelConnector(ABC):
     #: the largest file the platform takes from the shop, per kind (bytes); missing: not sendable
     media_limits: ClassVar[Mapping[str, int]] = {}
 
+    async def check_credentials(self) -> str | None:
+        """Ask the platform whether the channel's credentials work (at start-up): what they identify
+        (e.g. the bot's @name), or None when there is nothing to ask. Raises DeliveryError with the
+        platform's reason when it refuses them (``retryable`` when it could not be reached)."""
+        return None
+
     async def acknowledge(self, message: InboundMessage) -> None:
         """Tell the platform an event was handled where it expects that (e.g. a button press)."""
 

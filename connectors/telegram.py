@@ -479,6 +479,15 @@ class TelegramConnector(ChannelConnector):
         except (AiogramError, asyncio.TimeoutError) as error:
             raise delivery_error(error) from error
 
+    async def check_credentials(self) -> str | None:
+        """``getMe``: the bot's @username, or DeliveryError (a rejected token: not retryable)."""
+        bot = self._get_bot()
+        try:
+            me = await bot.get_me()
+        except (AiogramError, asyncio.TimeoutError) as error:
+            raise delivery_error(error) from error
+        return f"@{me.username}" if me.username else f"bot {me.id}"
+
     async def close(self) -> None:
         """Close the HTTP session, if one was opened."""
         bot, self._bot, self._bot_loop = self._bot, None, None

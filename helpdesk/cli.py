@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -17,7 +17,8 @@ from rich.console import Console
 
 from helpdesk.shop.cli import app as orders_app
 from helpdesk.core.aio import log_tasks
-from helpdesk.core.cli_support import settings_or_exit
+from helpdesk.core.cli_support import (announce_server, announced_server, local_url, port_taken, settings_or_exit,
+                                       withdraw_server)
 from helpdesk.training.cli import app as training_app
 from nlu.cli import app as nlu_app
 
@@ -46,8 +47,12 @@ def _setup_logging(level: str, fmt: str = "text", environment: str = "developmen
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str | None, typer.Option(
+        help="Address to listen on [default: CAREDESK_HOST, 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [default: CAREDESK_PORT, 8000].")] = None,
+    prepare_first: Annotated[bool, typer.Option(
+        "--prepare", help="Get the embedded default ready first, as `caredesk prepare` (what `make run` does); "
+                          "a busy port is found before that work.")] = False,
 ) -> None:
     """Run the CareDesk server (webhooks, agent API, Rasa-compatible /model/parse)."""
     import uvicorn
@@ -55,20 +60,53 @@ def serve(
     from helpdesk.app import create_app
 
     settings = _settings()
+    host = settings.host if host is None else host
+    port = settings.port if port is None else port
+    # before anything starts (the app, the worker child): otherwise a second server would get as far as
+    # uvicorn's bind and stop there with its start-up half done
+    taken = port_taken(host, port)
+    if taken is not None:
+        other = f"choose another port: `make run PORT={port + 1}` or `caredesk serve --port {port + 1}`"
+        reason = (f"the port is already in use (another CareDesk, or another program). Stop it, or {other}"
+                  if taken.errno == errno.EADDRINUSE else
+                  f"this user may not listen on that port; {other}" if taken.errno == errno.EACCES else
+                  f"{taken.strerror or taken} (is {host} an address of this machine?)")
+        console.print(f"[red]Cannot serve on {host}:{port}:[/red] {reason}.")
+        raise typer.Exit(1)
+    if prepare_first:
+        prepare(retrain=False)
     if settings.worker.mode == "auto":
         # messages are processed in a child process, so acknowledgements never wait for the bot
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"mode": "process"})})
     from helpdesk.core.logs import uvicorn_log_config
 
     fmt = _setup_logging(settings.log_level, settings.log_format, settings.environment)
-    console.print(f"CareDesk listening on http://{host}:{port}  (database: {settings.database_url.split('@')[-1]})")
-    extra = {"log_config": uvicorn_log_config(fmt)} if fmt == "json" else {}
-    # proxy_headers=False: uvicorn would take X-Forwarded-For from any client on 127.0.0.1 as the
-    # client's address; CareDesk believes it only from CAREDESK_TRUSTED_PROXIES (core.deps.client_address).
-    # ws_max_size: uvicorn would otherwise take in web chat frames of up to 16 MiB before the socket
-    # could refuse them; a larger frame closes the socket (1009)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
-                proxy_headers=False, ws_max_size=settings.limits.webchat_frame_bytes, **extra)
+    console.print(f"CareDesk listening on {local_url(host, port)}  "
+                  f"(database: {settings.database_url.split('@')[-1]})")
+    # so that `caredesk chat` in another terminal of this directory finds this server on whatever port
+    announcement = announce_server(host, port)
+    previous_handler = signal.getsignal(signal.SIGTERM)
+    if announcement is not None:
+        # uvicorn stops gracefully on SIGTERM and then raises it again with the handler found before
+        # it started, so the process ends by the signal and no ``finally`` runs: this handler withdraws
+        def withdraw_and_end(signum: int, _frame: object) -> None:
+            withdraw_server(announcement)
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+        signal.signal(signal.SIGTERM, withdraw_and_end)
+    try:
+        # proxy_headers=False: uvicorn would take X-Forwarded-For from any client on 127.0.0.1 as the
+        # client's address; CareDesk believes it only from CAREDESK_TRUSTED_PROXIES (core.deps.client_address).
+        # ws_max_size: uvicorn would otherwise take in web chat frames of up to 16 MiB before the socket
+        # could refuse them; a larger frame closes the socket (1009)
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
+                    proxy_headers=False, ws_max_size=settings.limits.webchat_frame_bytes,
+                    log_config=uvicorn_log_config(fmt))
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        if announcement is not None:
+            withdraw_server(announcement)
 
 
 @app.command()
@@ -241,9 +279,30 @@ def prepare(
     console.print(f"Admin login: {settings.admin.email}")
 
 
+def _chat_server() -> tuple[str, str]:
+    """Where ``caredesk chat`` finds the server, and how it knew: what the running ``caredesk serve`` of
+    this directory announced (so ``make run PORT=…`` is found on its port), else the address the
+    settings give (CAREDESK_HOST / CAREDESK_PORT, default 127.0.0.1:8000)."""
+    from pydantic import ValidationError
+
+    from helpdesk.core.config import Settings
+
+    announced = announced_server()
+    if announced is not None:
+        return announced, "announced by the `caredesk serve` running in this directory"
+    try:
+        settings = Settings()
+    except ValidationError:  # e.g. production without its secrets: only the address matters here
+        return local_url("127.0.0.1", 8000), "the default address"
+    return local_url(settings.host, settings.port), "CAREDESK_HOST / CAREDESK_PORT, default 127.0.0.1:8000"
+
+
 @app.command()
 def chat(
-    server: Annotated[str, typer.Option(help="CareDesk server to talk to.")] = "http://127.0.0.1:8000",
+    server: Annotated[str | None, typer.Option(
+        envvar="CAREDESK_SERVER",
+        help="CareDesk server to talk to [default: the `caredesk serve` (`make run PORT=…`) running in "
+             "this directory, else CAREDESK_HOST:CAREDESK_PORT, 127.0.0.1:8000].")] = None,
     sender: Annotated[str | None, typer.Option("--as", help="Your customer id on the cli channel.")] = None,
     name: Annotated[str, typer.Option(help="Your display name.")] = "Terminal customer",
     token: Annotated[str | None, typer.Option(
@@ -253,64 +312,47 @@ def chat(
     """Chat with the bot as a customer, from the terminal (the built-in "cli" channel)."""
     import httpx
 
+    from helpdesk.terminal_chat import ServerGone, TerminalChat
+
+    how = "--server"
+    if server is None:
+        server, how = _chat_server()
     sender_id = sender or f"cli-{uuid.uuid4().hex[:10]}"
     headers = {"Authorization": f"Bearer {token}"} if token else None
     client = httpx.Client(base_url=server, timeout=10, headers=headers)
+    session = TerminalChat(client, console, sender_id=sender_id, name=name, server=server)
     try:
-        client.get("/healthz").raise_for_status()
-    except httpx.HTTPError as exc:
-        console.print(f"[red]Cannot reach CareDesk at {server}[/red] ({exc}). Start it with `make run`.")
+        session.show_new_replies()
+    except (ServerGone, httpx.HTTPError) as exc:
+        console.print(f"[red]Cannot reach CareDesk at {server}[/red] ({how}; {exc}). Start it with `make run`, "
+                      "or say where it is with --server.")
         raise typer.Exit(1) from exc
-    seen = {"after": 0}
-    stop = threading.Event()
-    lock = threading.Lock()
-
-    def fetch_new() -> int:
-        response = client.get("/webhooks/cli/messages", params={"sender_id": sender_id, "after": seen["after"]})
-        if response.status_code == 404:
-            console.print("[red]The cli channel is not enabled on this server.[/red]")
-            stop.set()
-            return 0
-        response.raise_for_status()
-        rows = response.json()["data"]
-        with lock:
-            for row in rows:
-                who = "🤖 Bot" if row["author"] == "bot" else "🧑 Agent" if row["author"] == "agent" else row["author"]
-                console.print(f"[bold cyan]{who}:[/bold cyan] {row['text']}")
-                seen["after"] = max(seen["after"], row["id"])
-        return len(rows)
-
-    def poll() -> None:
-        while not stop.wait(0.5):
-            try:
-                fetch_new()
-            except httpx.HTTPError:
-                pass
+    if session.channel_off.is_set():
+        raise typer.Exit(1)
 
     console.print(f"Chatting as [bold]{sender_id}[/bold] on {server}. Type /quit to leave.")
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
+    session.start_polling()
+    lines = sys.stdin if not sys.stdin.isatty() else iter(lambda: console.input("[bold]Bạn:[/bold] "), None)
     try:
-        for line in sys.stdin if not sys.stdin.isatty() else iter(lambda: console.input("[bold]Bạn:[/bold] "), None):
+        for line in lines:
             text = line.strip()
             if not text:
                 continue
-            if text in {"/quit", "/exit"}:
+            if text in {"/quit", "/exit"} or session.channel_off.is_set():
                 break
-            response = client.post("/webhooks/cli", json={"sender_id": sender_id, "message_id": uuid.uuid4().hex,
-                                                          "text": text, "name": name})
-            if response.status_code != 200:
-                console.print(f"[red]{response.status_code}: {response.text}[/red]")
-                continue
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and not fetch_new():
-                time.sleep(0.1)
+            if session.say(text):
+                session.wait_for_reply()
     except (EOFError, KeyboardInterrupt):
         pass
-    finally:
-        time.sleep(0.3)
-        stop.set()
-        console.print("Bye!")
+    unsent = session.stop()
+    client.close()
+    if unsent:
+        console.print(f"[red]Not sent[/red] (CareDesk at {server} did not answer): "
+                      + "; ".join(f"“{text}”" for text in unsent))
+        raise typer.Exit(1)
+    if session.channel_off.is_set():
+        raise typer.Exit(1)
+    console.print("Bye!")
 
 
 @app.command()

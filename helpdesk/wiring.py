@@ -37,6 +37,7 @@ from helpdesk.attachments.tasks import (
 from helpdesk.care.directory import DatabaseCustomerDirectory
 from helpdesk.care.listeners import register_care_listeners
 from helpdesk.care.tasks import CareSender, schedule_care_check, send_due_care_soon
+from helpdesk.channels.checks import check_channel_credentials
 from helpdesk.channels.credentials import DatabaseCredentialStore
 from helpdesk.channels.edge import EdgeWriter, GroupCommitWriter, InboundEdge
 from helpdesk.channels.ledger import make_database_engine, make_ledger_engine
@@ -254,6 +255,7 @@ class Wiring:
         #: a ``caredesk worker``'s place in the consumer group of the jobs stream
         self.stream_consumer: StreamConsumer | None = None
         self._frozen = False
+        self._credentials_check: asyncio.Task | None = None
         #: where a worker child writes its metrics (process mode), read at each scrape of /metrics
         self.metrics_dir: str | None = None
 
@@ -335,6 +337,9 @@ class Wiring:
         await self.scheduler.start()
         for name in self.connectors:
             log.info("channel %s is on", name)
+        if self.mode != WorkerMode.CHILD:  # the serving process checks for its child
+            # in the background: a platform that is slow to answer does not hold up the start
+            self._credentials_check = asyncio.create_task(check_channel_credentials(self.connectors))
         if self.mode != WorkerMode.INLINE:
             # A long-running server process: what start-up built (the NLU model, aiogram's and the
             # ORM's classes) lives as long as the process. Frozen out of the collector, it is not
@@ -358,6 +363,8 @@ class Wiring:
             self._frozen = False
         if self._jobs is not None:
             self._jobs.cancel()
+        if self._credentials_check is not None:
+            self._credentials_check.cancel()
         if self.scheduler is not None:
             await self.scheduler.stop()
         if self.worker is not None:

@@ -1,8 +1,10 @@
 """The API's OpenAPI document and its interactive docs (/docs, /redoc), with a security policy that
 lets exactly them run.
 
-FastAPI's pages load Swagger UI and ReDoc from a CDN and start them with an inline script; the policy
-allows that CDN and those inline scripts by their hashes, so injected script still cannot run.
+Swagger UI (swagger-ui-dist 5.35.0) and ReDoc (redoc 2.5.4) come with CareDesk, under
+``helpdesk/static/vendor/`` with their licences, served at ``/static/vendor/`` (mounted by
+``helpdesk.app``): the docs work on a machine with no internet, and the policy allows scripts from
+this server only, plus the one inline script that starts Swagger UI, by its hash.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from helpdesk.core.headers import inline_script_hashes, page_policy, security_headers
 
-CDN = "https://cdn.jsdelivr.net"
+VENDOR_URL = "/static/vendor"
+SWAGGER_JS_URL = f"{VENDOR_URL}/swagger-ui/swagger-ui-bundle.js"
+SWAGGER_CSS_URL = f"{VENDOR_URL}/swagger-ui/swagger-ui.css"
+FAVICON_URL = f"{VENDOR_URL}/swagger-ui/favicon-32x32.png"
+REDOC_JS_URL = f"{VENDOR_URL}/redoc/redoc.standalone.js"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 OPENAPI_URL = "/openapi.json"
 
@@ -22,10 +28,11 @@ OPENAPI_URL = "/openapi.json"
 def _with_policy(request: Request, page: HTMLResponse) -> HTMLResponse:
     html = page.body.decode("utf-8")
     host = request.headers.get("host", "")
+    # style-src 'unsafe-inline': Swagger UI and ReDoc set style attributes and (ReDoc) style elements
+    # as they render; worker-src blob: ReDoc searches in a worker it builds from a blob
     policy = page_policy(
-        host, script_src=f"'self' {CDN} {inline_script_hashes(html)}".strip(),
-        style_src=f"'self' 'unsafe-inline' {CDN} https://fonts.googleapis.com", img_src="'self' data: https:",
-        extra="font-src 'self' https://fonts.gstatic.com; worker-src 'self' blob:")
+        host, script_src=f"'self' {inline_script_hashes(html)}".strip(), style_src="'self' 'unsafe-inline'",
+        img_src="'self' data:", extra="font-src 'self'; worker-src 'self' blob:")
     return HTMLResponse(html, headers=security_headers(host, policy))
 
 
@@ -46,8 +53,9 @@ def add_docs_pages(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
         """Swagger UI for the API."""
-        return _with_policy(request, get_swagger_ui_html(openapi_url=OPENAPI_URL, title=f"{title} - Swagger UI",
-                                                         oauth2_redirect_url=OAUTH2_REDIRECT_URL))
+        return _with_policy(request, get_swagger_ui_html(
+            openapi_url=OPENAPI_URL, title=f"{title} - Swagger UI", oauth2_redirect_url=OAUTH2_REDIRECT_URL,
+            swagger_js_url=SWAGGER_JS_URL, swagger_css_url=SWAGGER_CSS_URL, swagger_favicon_url=FAVICON_URL))
 
     @app.get(OAUTH2_REDIRECT_URL, include_in_schema=False)
     async def swagger_ui_redirect(request: Request) -> HTMLResponse:
@@ -57,4 +65,6 @@ def add_docs_pages(app: FastAPI) -> None:
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         """ReDoc for the API."""
-        return _with_policy(request, get_redoc_html(openapi_url=OPENAPI_URL, title=f"{title} - ReDoc"))
+        return _with_policy(request, get_redoc_html(
+            openapi_url=OPENAPI_URL, title=f"{title} - ReDoc", redoc_js_url=REDOC_JS_URL,
+            redoc_favicon_url=FAVICON_URL, with_google_fonts=False))

@@ -200,6 +200,10 @@ class Settings(BaseSettings):
     )
 
     environment: Literal["development", "production", "test"] = "development"
+    #: where ``caredesk serve`` listens (``--host``/``--port`` win) and where ``caredesk chat`` looks
+    #: for it when no ``caredesk serve`` of this directory announced itself
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
     database_url: str = "sqlite:///var/caredesk.db"
     #: connections each process keeps open to PostgreSQL, and how many more it opens for a peak (closed
     #: again when handed back: opening one costs more CPU than the statements of a message). Every
@@ -253,6 +257,14 @@ class Settings(BaseSettings):
                     raise ValueError(f"CAREDESK_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR "
                                      "network") from None
             value = [str(entry).strip() for entry in value]
+        return value
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port_of_service_link(cls, value: object) -> object:
+        # Kubernetes sets CAREDESK_PORT=tcp://10.0.0.7:8000 for a service named "caredesk": its port
+        if isinstance(value, str) and value.startswith("tcp://") and value.rpartition(":")[2].isdigit():
+            return value.rpartition(":")[2]
         return value
 
     @field_validator("secret_key_previous", mode="before")

@@ -75,11 +75,38 @@ def setup_logging(level: str, fmt: str = "text") -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
-def uvicorn_log_config(fmt: str) -> dict[str, Any] | None:
-    """uvicorn's own loggers through the root logger's handler (one format for every line), or None
-    to keep uvicorn's default for text."""
+#: polled endpoints whose every answered request would drown the access log (``caredesk chat`` asks
+#: for new replies twice a second); their failures are still logged
+QUIET_ACCESS_PATHS = frozenset({"/webhooks/cli/messages"})
+
+
+class QuietPollsFilter(logging.Filter):
+    """Drops uvicorn's access line of a successful request to one of ``QUIET_ACCESS_PATHS``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a 2xx/3xx answer to a quiet path; uvicorn's arguments are (client, method,
+        path with query, HTTP version, status)."""
+        args = record.args
+        if not isinstance(args, tuple) or len(args) < 5 or not isinstance(args[2], str):
+            return True
+        status = args[4]
+        return args[2].partition("?")[0] not in QUIET_ACCESS_PATHS or not isinstance(status, int) or status >= 400
+
+
+def uvicorn_log_config(fmt: str) -> dict[str, Any]:
+    """uvicorn's logging: its own text format for ``text``, through the root logger's handler (one
+    format for every line) for ``json``; either way without the access lines of quiet polls."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    quiet = {"quiet_polls": {"()": QuietPollsFilter}}
     if fmt != "json":
-        return None
-    return {"version": 1, "disable_existing_loggers": False,
-            "loggers": {name: {"handlers": [], "propagate": True}
-                        for name in ("uvicorn", "uvicorn.error", "uvicorn.access")}}
+        config = copy.deepcopy(LOGGING_CONFIG)
+        config.setdefault("filters", {}).update(quiet)
+        config["loggers"]["uvicorn.access"].setdefault("filters", []).append("quiet_polls")
+        return config
+    loggers: dict[str, Any] = {name: {"handlers": [], "propagate": True}
+                               for name in ("uvicorn", "uvicorn.error", "uvicorn.access")}
+    loggers["uvicorn.access"]["filters"] = ["quiet_polls"]
+    return {"version": 1, "disable_existing_loggers": False, "filters": quiet, "loggers": loggers}

@@ -198,11 +198,16 @@ class Outbox:
         # What the platform answered is known: it is recorded even if the database is away for a while,
         # as an item left pending would be sent to the customer a second time.
         recorded = await when_available(self._record, outcomes, doing="recording sends")
+        recipients = {item.id: item.recipient_id for item in items}
         for item in recorded:
             if item.status == OutboxStatus.failed:
                 OUTBOX_FAILURES.labels("true").inc()
+                log.warning("send failed for good: channel=%s recipient=%s outbox_item=%s message=%s reason=%s",
+                            channel, recipients.get(item.item_id), item.item_id, item.message_id, item.last_error)
             elif item.last_error is not None and item.status == OutboxStatus.pending:
                 OUTBOX_FAILURES.labels("false").inc()
+                log.warning("send failed, will retry: channel=%s recipient=%s outbox_item=%s message=%s reason=%s",
+                            channel, recipients.get(item.item_id), item.item_id, item.message_id, item.last_error)
         await self.events.publish_many(
             ("message_delivery", {"message_id": item.message_id, "status": item.status, "error": item.last_error})
             for item in recorded if item.message_id is not None)

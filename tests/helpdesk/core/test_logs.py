@@ -77,3 +77,21 @@ def test_json_is_the_default_in_production_and_text_elsewhere():
     assert log_format("auto", "production") == "json"
     assert log_format("auto", "development") == "text"
     assert log_format("text", "production") == "text"
+
+
+def test_uvicorn_access_lines_of_answered_chat_polls_are_dropped_and_failures_kept():
+    from helpdesk.core.logs import uvicorn_log_config
+
+    for fmt in ("text", "json"):
+        config = uvicorn_log_config(fmt)
+        assert config["loggers"]["uvicorn.access"]["filters"] == ["quiet_polls"]
+        quiet = config["filters"]["quiet_polls"]["()"]()  # what dictConfig builds
+
+        def kept(path: str, status: int) -> bool:
+            record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                                       ("127.0.0.1:5000", "GET", path, "1.1", status), None)
+            return quiet.filter(record)
+
+        assert not kept("/webhooks/cli/messages?sender_id=cli-1&after=3", 200)
+        assert kept("/webhooks/cli/messages?sender_id=cli-1", 500)  # a failing poll is still worth a line
+        assert kept("/webhooks/cli", 200) and kept("/healthz", 200)
