@@ -22,7 +22,8 @@ def test_a_connection_the_server_terminated_in_the_pool_is_replaced_not_handed_o
     try:
         first = _backend_pid(engine)
         assert _backend_pid(engine) == first, "a returned connection is reused, not reopened"
-        with admin.connect() as connection:
+        # autocommit: pg_stat_activity is read afresh by each statement, not once per transaction
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar_one()
             # pg_terminate_backend only signals: wait until the backend has gone (closed its socket)
             deadline = time.monotonic() + 10
