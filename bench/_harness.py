@@ -151,20 +151,26 @@ def private_redis() -> Iterator[str | None]:
                                "--appendonly", "no", "--dir", workdir],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the bench's redis-server did not start")
-                time.sleep(0.05)
+        wait_for_port(port, server, "the bench's redis-server")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         server.terminate()
         server.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout_s: float = 10.0) -> None:
+    """Wait until ``process`` accepts connections on the loopback ``port``; exit the bench if it dies
+    or does not within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit(f"{what} did not start") from None
+            time.sleep(0.05)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -23,7 +23,6 @@ import asyncio
 import io
 import json
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from _harness import free_port, percentile, running_caredesk, telegram_update
+from _harness import free_port, percentile, running_caredesk, telegram_update, wait_for_port
 
 from tests.fakes.facebook_api import FakeGraphAPI, sign
 from tests.fakes.telegram_api import FakeTelegramAPI
@@ -144,15 +143,7 @@ def cdn(photos: list[bytes], count: int) -> Iterator[list[str]]:
     server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
                                "--directory", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the bench's file server did not start") from None
-                time.sleep(0.05)
+        wait_for_port(port, server, "the bench's file server")
         yield [f"http://127.0.0.1:{port}/photo-{n}.jpg" for n in range(count)]
     finally:
         server.terminate()
