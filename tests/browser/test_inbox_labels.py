@@ -67,6 +67,9 @@ def test_a_platform_refusal_is_said_in_the_agents_language(make_settings, fake_t
                                  headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET})
         assert answered.status_code == 200, answered.text
         conversation = api.wait_until(lambda: api.get("/api/conversations", state="waiting_for_agent")["data"])[0]
+        # the bot's handoff answer is sent after the conversation is handed over: let it go first, or the
+        # refusal below falls on it instead of on the agent's message
+        api.wait_until(lambda: fake_telegram.calls_to("sendMessage"))
         fake_telegram.fail_next("sendMessage", 403, description="Forbidden: bot was blocked by the user")
         sent = api.http.post(f"/api/conversations/{conversation['id']}/messages", headers=api.admin,
                              json={"text": "Anh ơi?"})
