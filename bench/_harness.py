@@ -88,7 +88,7 @@ async def running_caredesk(extra_env: dict[str, str] | None = None, demo: bool =
         async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}",
                                          connector=aiohttp.TCPConnector(limit=200),
                                          timeout=aiohttp.ClientTimeout(total=60)) as http:
-            for _ in range(600):
+            for _ in range(1800):  # up to 3 minutes: a shared machine can be very busy
                 try:
                     async with http.get("/readyz") as ready:
                         if ready.status == 200:

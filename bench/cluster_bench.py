@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import os
 import signal
+import subprocess
 import tempfile
 import time
 from contextlib import asynccontextmanager
@@ -135,11 +136,13 @@ async def embedded(args: argparse.Namespace, database_url: str | None = None,
     async with running_caredesk(extra) as harness:
         roles = {"app": [harness.server_pid], "workers": children_of(harness.server_pid)}
         before = len(harness.fake.calls_to("sendMessage"))
+        profilers = start_profilers(roles, label)
         cpu_before = {role: cpu_of(pids) for role, pids in roles.items()}
         started = time.perf_counter()
         await post_all(harness.http, args.chats, args.messages // args.chats, first_update=1)
         finished = await answered(harness.fake, before + args.messages)
         spent = {role: cpu_of(pids) - cpu_before[role] for role, pids in roles.items()}
+        stop_profilers(profilers)
     for role, seconds in spent.items():
         print(f"{label}_cpu_ms_per_msg_{role} {seconds * 1000 / args.messages:.2f}")
     return args.messages / (finished - started), sum(spent.values()) * 1000 / args.messages
@@ -241,6 +244,27 @@ async def redis_commands(url: str) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(entry["calls"]) for name, entry in stats.items()}
 
 
+def start_profilers(roles: dict[str, list[int]], label: str = "distributed") -> list[subprocess.Popen]:
+    """With CLUSTER_BENCH_PROFILE=<dir> and py-spy on the PATH (or CLUSTER_BENCH_PYSPY), sample the app
+    and the workers during the measured run into <dir>/<label>-<role>-<pid>.txt (py-spy's raw, collapsed stacks)."""
+    where = os.environ.get("CLUSTER_BENCH_PROFILE")
+    if not where:
+        return []
+    pyspy = os.environ.get("CLUSTER_BENCH_PYSPY", "py-spy")
+    Path(where).mkdir(parents=True, exist_ok=True)
+    return [subprocess.Popen([pyspy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--nonblocking",
+                              "-o", str(Path(where) / f"{label}-{role}-{pid}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for role in ("app", "workers") for pid in roles.get(role, [])]
+
+
+def stop_profilers(profilers: list[subprocess.Popen]) -> None:
+    for profiler in profilers:
+        profiler.send_signal(signal.SIGINT)
+    for profiler in profilers:
+        profiler.wait(60)
+
+
 async def distributed(args: argparse.Namespace, models_dir: Path, workers: int) -> tuple[float, float]:
     """Messages per second and CPU ms per message with ``workers`` worker replicas."""
     async with production_stack(args.postgres_url, models_dir) as (stack, fake, http):
@@ -251,11 +275,14 @@ async def distributed(args: argparse.Namespace, models_dir: Path, workers: int) 
         await answered(fake, workers * 2)
         roles = stack.roles()
         commands_before = await redis_commands(stack.redis_url)
+        profilers = start_profilers(roles)
         cpu_before = {role: cpu_of(pids) for role, pids in roles.items()}
         started = time.perf_counter()
         await post_all(http, args.chats, args.messages // args.chats, first_update=10)
-        finished = await answered(fake, workers * 2 + args.messages)
+        finished = await answered(fake, workers * 2 + args.messages,
+                                  on_stall=lambda missing: report_stall(stack, missing))
         spent = {role: cpu_of(pids) - cpu_before[role] for role, pids in roles.items()}
+        stop_profilers(profilers)
         commands = await redis_commands(stack.redis_url)
     calls = {name: count - commands_before.get(name, 0) for name, count in commands.items()}
     print(f"distributed_{workers}w_redis_commands_per_msg {sum(calls.values()) / args.messages:.1f}")

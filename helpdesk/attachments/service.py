@@ -29,6 +29,7 @@ from helpdesk.attachments.media import Analysed, MediaRejected, analyse, safe_na
 from helpdesk.attachments.models import Attachment, AttachmentStatus
 from helpdesk.attachments.schemas import AttachmentPublic
 from helpdesk.attachments.storage import Storage, StoredFileMissing
+from helpdesk.core.aio import run_in_background
 from helpdesk.core.config import Settings
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import is_infrastructure_error
@@ -129,7 +130,7 @@ class AttachmentService:
             await self._settle(row, error=f"the file is {len(media.data)} bytes, over the limit of {self.max_bytes}")
             return
         try:
-            analysed = await to_thread.run_sync(analyse, media.data, platform.kind)
+            analysed = await run_in_background(analyse, media.data, platform.kind)
         except MediaRejected as exc:
             await self._settle(row, error=exc.reason)
             return
@@ -147,7 +148,7 @@ class AttachmentService:
         preview = PlatformAttachment(kind="image", url=platform.thumbnail_url, file_id=platform.thumbnail_file_id)
         try:
             media = await connector.fetch_media(preview, max_bytes=POSTER_MAX_BYTES)
-            return (await to_thread.run_sync(analyse, media.data, "image")).thumbnail
+            return (await run_in_background(analyse, media.data, "image")).thumbnail
         except (MediaError, MediaRejected) as exc:
             log.info("no poster for a video: %s", getattr(exc, "reason", exc))
             return None

@@ -31,7 +31,8 @@ from helpdesk.conversations import service as conversations
 from helpdesk.conversations import turns
 from helpdesk.conversations.models import HUMAN_STATES, Conversation
 from helpdesk.conversations.state_store import DatabaseStateStore, load_in
-from helpdesk.core.db import reading, utcnow
+from helpdesk.conversations.turns_at_once import store_answer_at_once
+from helpdesk.core.db import reading, single_statement, utcnow
 from helpdesk.core.config import WorkerSettings
 from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.core.events import EventBus
@@ -147,7 +148,8 @@ def _prepare(flow: ConversationFlow, event: WaitingEvent) -> _Prepared:
             session.commit()
             speaker = turns.Speaker(identity.id, identity.display_name, customer.id, customer.name, customer.locale,
                                     customer.phone, customer.phone_verified, conversation.id, conversation.state,
-                                    conversation.channel, conversation.last_message_at is None)
+                                    conversation.channel, conversation.last_message_at is None,
+                                    identity.last_inbound_at)
         key = f"conversation:{speaker.conversation_id}"
         state = load_in(session, key) if in_database else None
     turn = Turn(
@@ -181,6 +183,19 @@ def _apply(flow: ConversationFlow, prepared: _Prepared, decision: Decision) -> _
     turn = prepared.turn
     replies = [(reply.text, reply.model_dump(mode="json"), reply.recipient_id) for reply in decision.replies]
     nlu = decision.nlu.to_rasa() if decision.nlu is not None else None
+    inbound = prepared.inbound
+    if flow.engine.dialect.name == "postgresql" and decision.escalation is None \
+            and not (inbound.attachments or inbound.metadata):
+        # the common turn on PostgreSQL: one statement, one round trip (turns_at_once)
+        with single_statement(flow.engine).connect() as connection:
+            answer = store_answer_at_once(
+                connection, event_id=prepared.event_id, speaker=prepared.speaker, inbound=inbound,
+                channel=turn.channel, recipient_id=turn.recipient_id, nlu=nlu, replies=replies,
+                state_key=turn.conversation_key, state=prepared.state, last_inbound_at=prepared.speaker.last_inbound_at,
+                now=utcnow(), retried=prepared.earlier.attempts is not None,
+                stored_message_id=prepared.earlier.stored_message_id)
+        return None if answer is None else _Applied(answer.message_id, answer.outbox, answer.message_ids, False,
+                                                    answer.behind_older)
     with Session(flow.engine, expire_on_commit=False) as session, session.no_autoflush:
         conversation = None
         if decision.escalation is not None:

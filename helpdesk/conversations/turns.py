@@ -66,7 +66,7 @@ _SPEAKER = (
     select(_identities.c.id, _identities.c.display_name, _customers.c.id.label("customer_id"), _customers.c.name,
            _customers.c.locale, _customers.c.phone, _customers.c.phone_verified, _customers.c.merged_into_id,
            _conversations.c.id.label("conversation_id"), _conversations.c.state, _conversations.c.channel,
-           _conversations.c.last_message_at)
+           _conversations.c.last_message_at, _identities.c.last_inbound_at)
     .select_from(_identities.join(_customers, _customers.c.id == _identities.c.customer_id)
                  .outerjoin(_conversations, _conversations.c.id == _OPEN_ID))
     .where(_identities.c.channel == bindparam("channel"), _identities.c.external_id == bindparam("external_id"))
@@ -111,6 +111,8 @@ class Speaker(NamedTuple):
     conversation_state: str
     channel: str
     new_conversation: bool
+    #: when the customer last wrote before this message (None: never, or not read)
+    last_inbound_at: datetime | None = None
 
 
 def known_speaker(connection: Connection, inbound: InboundMessage) -> Speaker | None:
@@ -120,7 +122,7 @@ def known_speaker(connection: Connection, inbound: InboundMessage) -> Speaker | 
     if who is None or who.merged_into_id is not None or who.conversation_id is None:
         return None
     return Speaker(who.id, who.display_name, who.customer_id, who.name, who.locale, who.phone, who.phone_verified,
-                   who.conversation_id, who.state, who.channel, who.last_message_at is None)
+                   who.conversation_id, who.state, who.channel, who.last_message_at is None, who.last_inbound_at)
 
 
 def settle_event(connection: Connection, event_id: int, now: datetime, error: str | None = None) -> bool:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
-from typing import Any
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 async def cancel_and_wait(task: asyncio.Task | None) -> None:
@@ -39,3 +45,27 @@ def log_tasks(logger, limit: int = 500) -> None:
     logger.warning("%d asyncio tasks", len(tasks))
     for task in list(tasks)[:limit]:
         logger.warning("task %s:\n%s", task.get_name(), where_waiting(task))
+
+
+#: the niceness of the thread that runs background CPU work (19: the lowest priority there is)
+BACKGROUND_NICENESS = 19
+_background: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _lower_own_priority() -> None:
+    """Give the calling thread the lowest CPU priority. On Linux a thread's niceness is its own, so
+    this slows only the work given to it, never the event loop's thread nor another process's."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
+
+
+async def run_in_background(function: Callable[..., T], *args: Any) -> T:
+    """Run CPU-heavy work that no one waits on at once (a photo's decoding and thumbnail) in a thread
+    of the lowest priority, one job at a time: when the machine is busy, the webhooks' requests and
+    the chats' turns get the processor first, and the work finishes a little later. (Pillow and
+    hashlib release the GIL for the heavy part, so the event loop of this process keeps running.)"""
+    global _background
+    if _background is None:
+        _background = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="caredesk-background", initializer=_lower_own_priority)
+    return await asyncio.wrap_future(_background.submit(function, *args))

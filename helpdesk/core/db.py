@@ -137,6 +137,13 @@ def reading(engine: Engine) -> Engine:
     return _autocommit(engine)
 
 
+def single_statement(engine: Engine) -> Engine:
+    """``engine`` for a write that is one statement: on PostgreSQL in autocommit, where the statement is
+    its own transaction (all of it or nothing), without BEGIN and COMMIT round trips. On SQLite the
+    engine as is: the caller commits."""
+    return reading(engine)
+
+
 @lru_cache(maxsize=16)
 def _autocommit(engine: Engine) -> Engine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")

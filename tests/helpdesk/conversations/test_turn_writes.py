@@ -23,14 +23,15 @@ from bot import Decision
 from bot.context import Escalation
 from connectors.base import Button, InboundMessage, OutboundButtons, OutboundText
 from helpdesk.channels.ledger import inbound_database_path, make_database_engine
-from helpdesk.channels.models import EventStatus, InboundOutcome
+from helpdesk.channels.models import EventStatus, InboundAttempt, InboundOutcome
 from helpdesk.channels.service import record_inbound
-from helpdesk.conversations import flows
+from helpdesk.conversations import flows, turns
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations.models import DeliveryStatus, MessageAuthor
 from helpdesk.conversations.state_store import DatabaseStateStore, save_in
+from helpdesk.conversations.turns_at_once import store_answer_at_once
 from helpdesk.core.config import WorkerSettings
-from helpdesk.core.db import migrate
+from helpdesk.core.db import migrate, reading, utcnow
 from helpdesk.core.events import EventBus
 from helpdesk.customers.service import identify_sender
 from helpdesk.outbox.models import OutboxItem
@@ -232,3 +233,88 @@ async def test_an_escalating_turn_stores_its_answer_as_an_answering_turn_does(fr
     assert {k: v for k, v in before.items() if k not in handoff} == {k: v for k, v in after.items() if k not in handoff}
     assert (after["state"], after["escalation_reason"], after["priority"]) == ("waiting_for_agent", "customer_request",
                                                                                "high")
+
+
+def _store(engine: Engine, at_once: bool, *, retried: bool, stored: bool, renamed: bool, number: int,
+           event_id: int | None = None) -> turns.Answer | None:
+    """Store the answer of INBOUND's event with the transaction of statements or the single
+    statement, as a worker would after its turn (the customer is known; with ``retried`` an earlier
+    try failed, with ``stored`` it stored the customer's message too)."""
+    inbound = INBOUND.model_copy(update={"sender_name": "Lan Nguyễn" if renamed else INBOUND.sender_name,
+                                         "external_id": f"tg-{number}"})
+    with Session(engine) as session:
+        if event_id is None:
+            event_id = record_inbound(session, inbound, raw={"update_id": number}).id
+            session.commit()
+        speaker = turns.known_speaker(session.connection(), inbound)
+    with engine.begin() as connection:
+        stored_id = None
+        if retried:
+            connection.execute(InboundAttempt.__table__.insert().values(
+                event_id=event_id, attempts=1, last_error="RuntimeError: boom", updated_at=utcnow()))
+        if stored:
+            stored_id = turns.record_customer_message(connection, speaker, inbound, utcnow())
+            connection.execute(InboundAttempt.__table__.update().values(message_id=stored_id))
+    replies = [(reply.text, reply.model_dump(mode="json"), reply.recipient_id) for reply in decision(False).replies]
+    kwargs = dict(event_id=event_id, speaker=speaker, inbound=inbound, channel="telegram", recipient_id=SENDER,
+                  nlu=decision(False).nlu.to_rasa(), replies=replies, state_key=f"conversation:{speaker.conversation_id}",
+                  state=dict(STATE_AFTER), now=utcnow(), retried=retried, stored_message_id=stored_id)
+    if at_once:
+        with reading(engine).connect() as connection:
+            return store_answer_at_once(connection, last_inbound_at=speaker.last_inbound_at, **kwargs)
+    with engine.begin() as connection:
+        return turns.store_answer(connection, **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("retried", "stored", "renamed"), [(False, False, False), (True, False, True),
+                                                            (True, True, False)],
+                         ids=["first_try", "retried_renamed", "retried_with_stored_message"])
+def test_the_single_statement_writes_what_the_transaction_does(retried, stored, renamed):
+    """PostgreSQL's one-statement answer (turns_at_once) and the transaction of statements write the
+    same rows, whatever the turn's shape."""
+    url = require_service("CAREDESK_TEST_POSTGRES_URL")
+    snapshots, answers = [], []
+    for at_once in (False, True):
+        reset_postgres(url)
+        engine = make_database_engine(url)
+        try:
+            migrate(engine)
+            known_customer(engine)
+            # an earlier turn: the chat has history, and its replies still wait
+            _store(engine, at_once, retried=False, stored=False, renamed=False, number=1)
+            answers.append(_store(engine, at_once, retried=retried, stored=stored, renamed=renamed, number=2))
+            snapshots.append(rows(engine))
+        finally:
+            engine.dispose()
+
+    assert_same_rows(*snapshots)
+    by_transaction, by_statement = answers
+    assert by_statement.behind_older == by_transaction.behind_older is True  # the first turn's replies still wait
+    assert len(by_statement.outbox) == len(by_transaction.outbox) == 2
+    assert [_plain(item.body) for item in by_statement.outbox] == [_plain(item.body) for item in by_transaction.outbox]
+    assert all(item.body["metadata"]["last_inbound_at"] for item in by_statement.outbox)
+    after = snapshots[1]
+    assert [m["author"] for m in after["messages"]] == ["customer", "bot", "bot"] * 2
+    assert after["inbound_attempts"] == []
+    assert after["channel_identities"][0]["display_name"] == ("Lan Nguyễn" if renamed else "Lan")
+    assert after["messages"][3]["nlu"]["intent"]["name"] == "order_status"
+
+
+@pytest.mark.slow
+def test_the_single_statement_writes_nothing_for_an_event_settled_by_another_worker():
+    url = require_service("CAREDESK_TEST_POSTGRES_URL")
+    reset_postgres(url)
+    engine = make_database_engine(url)
+    try:
+        migrate(engine)
+        known_customer(engine)
+        first = _store(engine, True, retried=False, stored=False, renamed=False, number=1)
+        before = rows(engine)
+        with Session(engine) as session:
+            event_id = session.scalars(select(InboundOutcome.event_id)).one()
+        again = _store(engine, True, retried=False, stored=False, renamed=True, number=2, event_id=event_id)
+        assert first is not None and again is None
+        assert rows(engine) == before
+    finally:
+        engine.dispose()
