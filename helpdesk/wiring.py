@@ -50,6 +50,7 @@ from helpdesk.channels.tasks import (
 )
 from helpdesk.conversations.flows import ConversationFlow
 from helpdesk.conversations.state_store import DatabaseStateStore
+from helpdesk.conversations.typing import TypingRelay
 from helpdesk.core.clock import Clock
 from helpdesk.core.config import Settings
 from helpdesk.core.crypto import secret_box
@@ -167,6 +168,8 @@ class Wiring:
             self.edge_engine = make_ledger_engine(settings.database_url, sqlite_busy_timeout_ms=0,
                                                   sqlite_autocheckpoint=False)
         self.connectors = build_connectors(settings, self.engine)
+        #: agents' "typing" to the customers' channels, straight from this process (not the outbox)
+        self.typing = TypingRelay(self.connectors)
         #: the active NLU model, from the database (settings.nlu.models_dir is this host's cache of it)
         self.models = ModelHolder(DatabaseModelStore(self.engine, settings.nlu.models_dir), settings.nlu.rasa_url,
                                   settings.nlu.rasa_timeout_s)
@@ -372,6 +375,7 @@ class Wiring:
         if self.training is not None:
             await self.training.stop()
         await self.events.stop()
+        await self.typing.close()
         if self.broker is not None:
             await (self.broker.stop() if isinstance(self.broker, LocalBroker) else self.broker.aclose())
         for connector in self.connectors.values():
