@@ -49,6 +49,7 @@ from helpdesk.channels.tasks import (
     schedule_stray_sweep,
 )
 from helpdesk.conversations.flows import ConversationFlow
+from helpdesk.conversations.listeners import HandbackNotifier, register_conversation_listeners
 from helpdesk.conversations.state_store import DatabaseStateStore
 from helpdesk.conversations.typing import TypingRelay
 from helpdesk.core.clock import Clock
@@ -239,6 +240,7 @@ class Wiring:
         self.care = CareSender(self.engine, settings, self.bot, self.connectors, self.events, self.clock,
                                self.outbox)
         self.csat = CsatRequester(self.engine, self.events, responses, self.clock)
+        self.handback = HandbackNotifier(self.engine, self.events, responses)
         #: where background jobs go, once started: this process's runner, or the transport to the
         #: worker process (None: a script, or before start)
         self.worker: JobRunner | RemoteJobs | None = None
@@ -267,6 +269,7 @@ class Wiring:
         self.worker = jobs
         self.care.jobs = jobs
         self.csat.jobs = jobs
+        self.handback.jobs = jobs
         self.attachments.jobs = jobs
 
     def prepare_database(self) -> None:
@@ -292,6 +295,7 @@ class Wiring:
         # Listeners that hand work to the worker come first: they submit it before anything awaits,
         # so whoever then waits for the worker to be idle waits for that work too.
         register_ratings_listeners(self.csat)
+        register_conversation_listeners(self.handback)
         register_care_listeners(self.events, lambda: send_due_care_soon(self.care))
         register_sla_listeners(self.events, self.engine, self.settings.shop.timezone)
         register_attachment_listeners(self.attachments)
