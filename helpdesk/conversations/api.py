@@ -167,15 +167,17 @@ def _typing_target(engine, agent, conversation_id: int) -> tuple[str, str]:
              responses={403: {"description": "The conversation is another agent's"},
                         409: {"description": "The conversation is resolved"}})
 async def typing_signal(
-    conversation_id: int, body: TypingSignal, agent: CurrentAgent, engine: EngineDep, typing: TypingDep,
+    conversation_id: int, agent: CurrentAgent, engine: EngineDep, typing: TypingDep,
+    body: TypingSignal | None = None,
 ) -> TypingForwarded:
     """The agent is typing a reply (``typing: true``, sent at most every few seconds while they type)
     or stopped (``false``): the customer sees "typing" where their channel can show it. Forwarded in
     the background, best effort; ``forwarded`` is false when the conversation's throttle held it back
     (a "typing" already showing) or there was nothing to switch off. Only an agent who may reply may
-    signal."""
+    signal. No body means ``typing: true``."""
     channel, recipient_id = await to_thread.run_sync(_typing_target, engine, agent, conversation_id)
-    return TypingForwarded(forwarded=typing.signal(conversation_id, channel, recipient_id, body.typing))
+    on = body.typing if body is not None else True
+    return TypingForwarded(forwarded=typing.signal(conversation_id, channel, recipient_id, on))
 
 
 def _updated(events: EventBus, session: Session, conversation: Conversation, action: str) -> ConversationPublic:

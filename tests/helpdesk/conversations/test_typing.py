@@ -4,13 +4,16 @@ conversation, best effort, and only for an agent who may reply."""
 
 from __future__ import annotations
 
+import time
+
 from connectors.zalo_bot import ZaloBotConfig, ZaloBotConnector
-from tests.fakes.zalo_api import FakeZaloBotAPI
+from connectors.zalo_oa import ZaloOAConnector
+from tests.connectors.test_zalo_oa import APP_ID, APP_SECRET, OA_ID, make_config
+from tests.fakes.zalo_api import FakeZaloBotAPI, FakeZaloOA
 from tests.helpdesk.agents.test_agent_work import make_agent
 from tests.helpdesk.channels.test_facebook_flow import PSID, event, post_signed
+from tests.helpdesk.channels.test_facebook_flow import fb_client, graph  # noqa: F401  (the Messenger app's fixtures)
 from tests.helpdesk.channels.test_telegram_flow import CHAT_ID, post_update, telegram_update
-
-from tests.helpdesk.channels.test_facebook_flow import fb_client, graph  # noqa: F401  (fixtures)
 
 
 async def telegram_conversation(client) -> int:
@@ -66,10 +69,9 @@ async def test_a_slow_platform_does_not_hold_up_the_typing_request(telegram_clie
     admin = await telegram_client.login()
     fake_telegram.delay_next("sendChatAction", 3.0)
 
-    import time
     started = time.perf_counter()
-    response = await telegram_client.post(f"/api/conversations/{conversation_id}/typing", headers=admin, json={})
-    assert response.status_code == 202 and response.json() == {"forwarded": True}
+    response = await telegram_client.post(f"/api/conversations/{conversation_id}/typing", headers=admin)
+    assert response.status_code == 202 and response.json() == {"forwarded": True}  # no body: typing
     assert time.perf_counter() - started < 1.5
     await telegram_client.wiring.typing.wait_idle()
 
@@ -154,10 +156,6 @@ async def test_zalo_bot_typing_is_send_chat_action():
 
 
 async def test_zalo_oa_has_no_typing_indicator_so_nothing_is_sent():
-    from tests.connectors.test_zalo_oa import APP_ID, APP_SECRET, OA_ID, make_config
-    from tests.fakes.zalo_api import FakeZaloOA
-    from connectors.zalo_oa import ZaloOAConnector
-
     with FakeZaloOA(app_id=APP_ID, app_secret_key=APP_SECRET, oa_id=OA_ID) as fake:
         connector = ZaloOAConnector(make_config(fake))
         try:
