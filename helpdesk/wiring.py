@@ -205,6 +205,8 @@ class Wiring:
             self.edge_writer = (EdgeWriter(self.edge_engine, partial(checkpoint, self.edge_engine))
                                 if self.engine.dialect.name == "sqlite" else GroupCommitWriter(self.engine))
         self.inbound = InboundEdge(self.engine, self.edge_writer)
+        if self.redis is not None:
+            self.typing.share_across_replicas(self.redis)
         fan_out = self.redis if self.redis is not None else self.broker
         if fan_out is not None:
             for connector in self.connectors.values():

@@ -145,7 +145,7 @@ async def reply(
         text = await _json_reply_text(request, settings.limits.api_body_bytes)
         message, item = await to_thread.run_sync(_text_reply, engine, agent, conversation_id, text)
     drain_chat_soon(jobs, item.channel, item.recipient_id)
-    typing.reply_sent(message.conversation_id, item.channel, item.recipient_id)
+    await typing.reply_sent(message.conversation_id, item.channel, item.recipient_id)
     events.publish_soon("message_created", conversation_id=message.conversation_id, message_id=message.id,
                         author="agent")
 
@@ -177,7 +177,7 @@ async def typing_signal(
     signal. No body means ``typing: true``."""
     channel, recipient_id = await to_thread.run_sync(_typing_target, engine, agent, conversation_id)
     on = body.typing if body is not None else True
-    return TypingForwarded(forwarded=typing.signal(conversation_id, channel, recipient_id, on))
+    return TypingForwarded(forwarded=await typing.signal(conversation_id, channel, recipient_id, on))
 
 
 def _updated(events: EventBus, session: Session, conversation: Conversation, action: str) -> ConversationPublic:

@@ -6,8 +6,9 @@ up after the reply is worse than none), never retried, and never awaited by the 
 for it. The inbox throttles its signals; the relay throttles them again per conversation, so that a
 misbehaving client cannot make CareDesk flood a platform (and spend the shop's rate limit there).
 
-The throttle lives in this process: with several app replicas behind a balancer, each forwards at
-most one "typing" per conversation per interval, which the platforms take in their stride.
+With Redis (several app replicas behind a balancer) the throttle's marks live there, so that the
+replicas together forward one "typing" per conversation per interval; without it, or while Redis is
+away, in this process.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import ChannelConnector
@@ -29,6 +31,25 @@ TYPING_INTERVAL_S = 4.0
 TYPING_TIMEOUT_S = 5.0
 #: conversations remembered at most; the oldest "typing" marks go first (they have long faded anyway)
 MAX_TRACKED = 10_000
+#: how long a shown "typing" is worth switching off (the longest a platform shows one: Messenger's 20 s)
+SHOWN_FOR_S = 30.0
+
+
+@dataclass(frozen=True)
+class TypingKeys:
+    """The Redis keys of one conversation's typing marks."""
+
+    conversation_id: int
+
+    @property
+    def throttle(self) -> str:
+        """Set while a "typing" forwarded less than an interval ago holds the next one back."""
+        return f"caredesk:typing:{self.conversation_id}:throttle"
+
+    @property
+    def shown(self) -> str:
+        """Set while a "typing" may still show, so that a stop has something to switch off."""
+        return f"caredesk:typing:{self.conversation_id}:shown"
 
 
 class TypingRelay:
@@ -46,32 +67,62 @@ class TypingRelay:
         #: each conversation's newest platform call: the next one waits for it, so that an "off" never
         #: overtakes the "on" it switches off
         self._last_call: dict[int, asyncio.Task[None]] = {}
+        #: where the marks live when several replicas share them (None: this process)
+        self.redis: Any = None
 
-    def signal(self, conversation_id: int, channel: str, recipient_id: str, typing: bool) -> bool:
+    def share_across_replicas(self, redis: Any) -> None:
+        """Keep the throttle's marks in ``redis`` (an asyncio client), shared by every replica."""
+        self.redis = redis
+
+    async def signal(self, conversation_id: int, channel: str, recipient_id: str, typing: bool) -> bool:
         """The agent of ``conversation_id`` is typing (``typing``) or stopped: forward it to the
         customer in the background unless the conversation's throttle holds it back; whether it was
         forwarded."""
         connector = self.connectors.get(channel)
         if connector is None:
             return False
-        now = self.monotonic()
+        if not await self._mark(conversation_id, typing):
+            return False  # typing: one is showing already; stopped: nothing shown to hide
         if typing:
-            shown_at = self._shown.get(conversation_id)
+            self._call(conversation_id, channel, "typing_on", connector.typing_on, recipient_id)
+        else:
+            self._call(conversation_id, channel, "typing_off", connector.typing_off, recipient_id)
+        return True
+
+    async def reply_sent(self, conversation_id: int, channel: str, recipient_id: str) -> None:
+        """The agent sent their reply: hide the indicator if one is showing."""
+        await self.signal(conversation_id, channel, recipient_id, False)
+
+    async def _mark(self, conversation_id: int, typing: bool) -> bool:
+        """Record the signal in the throttle's marks; whether it goes on to the customer."""
+        if self.redis is not None:
+            try:
+                return await self._shared_mark(TypingKeys(conversation_id), typing)
+            except Exception as exc:  # Redis away: this process's marks, rather than no indicator
+                log.warning("typing marks fall back to this process (Redis: %s)", exc)
+        return self._local_mark(conversation_id, typing)
+
+    async def _shared_mark(self, keys: TypingKeys, typing: bool) -> bool:
+        if typing:
+            if not await self.redis.set(keys.throttle, "1", nx=True, px=int(self.interval_s * 1000)):
+                return False
+            await self.redis.set(keys.shown, "1", px=int(SHOWN_FOR_S * 1000))
+            return True
+        # the throttle goes too: typing again after a stop shows at once
+        return bool(await self.redis.delete(keys.shown, keys.throttle))
+
+    def _local_mark(self, conversation_id: int, typing: bool) -> bool:
+        now = self.monotonic()
+        shown_at = self._shown.get(conversation_id)
+        if typing:
             if shown_at is not None and now - shown_at < self.interval_s:
                 return False
             self._shown.pop(conversation_id, None)  # re-inserted last: the dict stays oldest-first
             self._shown[conversation_id] = now
             self._forget_oldest()
-            self._call(conversation_id, channel, "typing_on", connector.typing_on, recipient_id)
             return True
-        if self._shown.pop(conversation_id, None) is None:
-            return False  # nothing shown (or it was switched off already): nothing to hide
-        self._call(conversation_id, channel, "typing_off", connector.typing_off, recipient_id)
-        return True
-
-    def reply_sent(self, conversation_id: int, channel: str, recipient_id: str) -> None:
-        """The agent sent their reply: hide the indicator if one is showing."""
-        self.signal(conversation_id, channel, recipient_id, False)
+        self._shown.pop(conversation_id, None)
+        return shown_at is not None and now - shown_at < SHOWN_FOR_S
 
     def _forget_oldest(self) -> None:
         while len(self._shown) > MAX_TRACKED:

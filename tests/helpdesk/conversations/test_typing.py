@@ -4,7 +4,10 @@ conversation, best effort, and only for an agent who may reply."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+
+import pytest
 
 from connectors.zalo_bot import ZaloBotConfig, ZaloBotConnector
 from connectors.zalo_oa import ZaloOAConnector
@@ -166,3 +169,37 @@ async def test_zalo_oa_has_no_typing_indicator_so_nothing_is_sent():
         endpoints = [call.endpoint for call in fake.calls]
 
     assert endpoints == ["message"]
+
+
+async def test_replicas_sharing_redis_forward_one_typing_per_interval_between_them(redis_url):
+    import redis.asyncio as aioredis
+
+    from connectors.webchat import InMemoryWebchatHub, WebchatConnector
+    from helpdesk.conversations.typing import TypingRelay
+
+    hub = InMemoryWebchatHub()
+    widget = WebchatConnector(hub)
+    tab = await hub.subscribe("visitor-1")
+    clients = [aioredis.from_url(redis_url, decode_responses=True) for _ in range(2)]
+    first, second = (TypingRelay({"webchat": widget}) for _ in range(2))
+    for relay, client in zip((first, second), clients):
+        relay.share_across_replicas(client)
+    try:
+        forwarded = [
+            await first.signal(41, "webchat", "visitor-1", True),
+            await second.signal(41, "webchat", "visitor-1", True),  # the other replica, within the interval
+            await second.signal(41, "webchat", "visitor-1", False),  # stops what the first one showed
+            await first.signal(41, "webchat", "visitor-1", False),  # nothing left to hide
+            await first.signal(41, "webchat", "visitor-1", True),  # typing again after a stop: at once
+        ]
+        await first.wait_idle()
+        await second.wait_idle()
+        frames = [await asyncio.wait_for(tab.get(), 1) for _ in range(3)]
+    finally:
+        for client in clients:
+            await client.aclose()
+
+    assert forwarded == [True, False, True, False, True]
+    assert frames == [{"type": "typing", "on": True}, {"type": "typing", "on": False}, {"type": "typing", "on": True}]
+    with pytest.raises(asyncio.TimeoutError):  # and nothing more
+        await asyncio.wait_for(tab.get(), 0.2)
