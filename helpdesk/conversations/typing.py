@@ -151,8 +151,8 @@ class TypingRelay:
 
     async def wait_idle(self) -> None:
         """Wait for the platform calls under way (tests, and a graceful stop)."""
-        while self._last_call:
-            await asyncio.wait(set(self._last_call.values()))
+        while pending := {task for task in self._last_call.values() if not task.done()}:
+            await asyncio.wait(pending)
 
     async def close(self) -> None:
         """Stop: calls still under way are abandoned (their indicators fade by themselves)."""
