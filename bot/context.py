@@ -38,6 +38,8 @@ class Turn:
     #: what came with the message (photos, files, a shared location or contact), as the platform
     #: described it; the stored copies are the helpdesk's business
     attachments: tuple[Attachment, ...] = ()
+    #: the helpdesk's id of the conversation, when there is one (asking where it stands in the queue)
+    conversation_id: int | None = None
 
     @property
     def has_attachments(self) -> bool:

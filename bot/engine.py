@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from bot.attachments import evidence_in
 from bot.context import Decision, Parser, Services, Turn, TurnContext
-from bot.flows import default_routers, optout
+from bot.flows import default_routers, optout, waiting
 from bot.flows.complaints import hold_evidence
 from bot.knowledge import Knowledge
 from bot.language import detect_language
@@ -36,7 +36,9 @@ class ConversationEngine:
         self.knowledge = knowledge
         self.state_store = state_store or MemoryStateStore()
         self.routers = list(routers) if routers is not None else default_routers()
-        self.silent_router = optout.router
+        #: what the bot still answers while a person owns the conversation: explicit commands, and a
+        #: customer waiting for that person who asks for one again
+        self.silent_routers = [optout.router, waiting.router]
         self.default_locale = default_locale
         self.fallbacks_before_handoff = fallbacks_before_handoff
         self.template_values = dict(template_values or {})
@@ -60,9 +62,13 @@ class ConversationEngine:
                           services=self.services)
         if turn.human_owned:
             # A person owns the conversation: the bot reads (for the inbox and training) and stays
-            # silent, except for commands the customer gives explicitly (opting out of messages).
-            if await self.silent_router.dispatch(ctx) and managed:
-                await self.state_store.save(turn.conversation_key, state)
+            # silent, except for commands the customer gives explicitly (opting out of messages) and
+            # a waiting customer asking for a person again (told their place, never handed over twice).
+            for router in self.silent_routers:
+                if await router.dispatch(ctx):
+                    if managed:
+                        await self.state_store.save(turn.conversation_key, state)
+                    break
             decision.handled_by = ctx.handled_by
             return decision
         state["locale"] = locale

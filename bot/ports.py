@@ -45,6 +45,15 @@ class CustomerView:
     locale: str | None = None
 
 
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where a customer waiting for a person stands: 1 is next, and when to expect an answer (in
+    words for the customer)."""
+
+    position: int
+    eta: str
+
+
 class ShopDirectory(Protocol):
     """Looking up orders and warranties."""
 
@@ -90,6 +99,11 @@ class CustomerDirectory(Protocol):
 
     async def handoff_eta(self, priority: str, locale: str) -> str:
         """When a person will answer, in words for the customer."""
+        ...
+
+    async def queue_place(self, conversation_id: int, locale: str) -> QueuePlace | None:
+        """Where the conversation stands in the queue for a person, or None when nobody waits in it
+        any more (a person has answered, or it went back to the bot)."""
         ...
 
 

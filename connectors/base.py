@@ -395,6 +395,13 @@ class ChannelConnector(ABC):
         """Answer a platform's GET check of the webhook URL; raise ConnectorError to refuse it."""
         raise NoHandshake(f"the {self.name} channel has no webhook handshake; it takes POST only")
 
+    async def typing_on(self, recipient_id: str) -> None:
+        """Show the customer that someone is typing, where the platform has such an indicator.
+
+        Best effort: the helpdesk calls it while an agent types, never queues or retries it (a late
+        indicator is worse than none), and logs what it raises. The default does nothing, for
+        platforms without an indicator."""
+
     async def typing_off(self, recipient_id: str) -> None:
         """Hide a typing indicator the channel showed while replies were being made (if it has one)."""
 

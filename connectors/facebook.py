@@ -504,6 +504,33 @@ class FacebookConnector(ChannelConnector):
         content = _with_options(text, buttons)
         return await self._send_message(recipient_id, content, {"messaging_type": "RESPONSE"})
 
+    async def typing_on(self, recipient_id: str) -> None:
+        """``sender_action: typing_on``: Messenger shows "typing" for up to 20 seconds, or until the
+        page's next message."""
+        await self._sender_action(recipient_id, "typing_on")
+
+    async def typing_off(self, recipient_id: str) -> None:
+        """``sender_action: typing_off``: hide the indicator when the agent stops typing."""
+        await self._sender_action(recipient_id, "typing_off")
+
+    async def _sender_action(self, recipient_id: str, action: str) -> None:
+        """POST a sender action; the Send API answers it with the recipient only (no message id)."""
+        client = self._get_client()
+        try:
+            response = await client.post("/me/messages", params={"appsecret_proof": self._appsecret_proof()},
+                                         json={"recipient": {"id": recipient_id}, "sender_action": action})
+        except httpx.TimeoutException as error:
+            raise DeliveryError("Facebook did not answer in time", retryable=False, code="timeout") from error
+        except httpx.TransportError as error:
+            raise DeliveryError(f"could not reach the Graph API: {error!r}", retryable=False,
+                                code="network") from error
+        if response.status_code != 200:
+            try:
+                answer = response.json()
+            except ValueError:
+                answer = None
+            raise delivery_error(response.status_code, answer, response.headers)
+
     async def _send_message(self, recipient_id: str, content: dict[str, Any], routing: dict[str, str]) -> str:
         text = content.get("text", "")
         if len(text) > MAX_TEXT_LENGTH:

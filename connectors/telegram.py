@@ -372,6 +372,15 @@ class TelegramConnector(ChannelConnector):
             raise delivery_error(error) from error
         return str(sent.message_id)
 
+    async def typing_on(self, recipient_id: str) -> None:
+        """``sendChatAction`` "typing": Telegram shows it for about five seconds, or until the bot's
+        next message arrives, so there is nothing to switch off."""
+        bot = self._get_bot()
+        try:
+            await bot.send_chat_action(chat_id=_chat_id(recipient_id), action="typing")
+        except (AiogramError, asyncio.TimeoutError) as error:
+            raise delivery_error(error) from error
+
     async def acknowledge(self, message: InboundMessage) -> None:
         """Stop the button's loading spinner; a failure here is logged, never raised."""
         if message.kind != "postback" or not message.reply_token or not self.enabled:

@@ -315,6 +315,10 @@ class WebchatConnector(ChannelConnector):
         """A reply made in one process must reach a visitor's socket held by another."""
         self.use_redis(bus)
 
+    async def typing_on(self, recipient_id: str) -> None:
+        """Show the widget's "typing" dots (it hides them itself after a while, or at the next reply)."""
+        await self.hub.publish(recipient_id, {"type": "typing", "on": True})
+
     async def typing_off(self, recipient_id: str) -> None:
         """The widget shows "typing" from the visitor's message until the replies are out."""
         await self.hub.publish(recipient_id, {"type": "typing", "on": False})

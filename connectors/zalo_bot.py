@@ -179,6 +179,11 @@ class ZaloBotConnector(ChannelConnector):
                                 retryable=False, code="no_message_id")
         return str(result["message_id"])
 
+    async def typing_on(self, recipient_id: str) -> None:
+        """``sendChatAction`` with action "typing" (the only action the Zalo Bot API documents); like
+        Telegram's, it fades by itself, so there is nothing to switch off."""
+        await self._call("sendChatAction", {"chat_id": recipient_id, "action": "typing"})
+
     # -- media ---------------------------------------------------------------------------------------
 
     media_limits: ClassVar[Mapping[str, int]] = MEDIA_LIMITS

@@ -420,6 +420,11 @@ class ZaloOAConnector(ChannelConnector):
 
     # -- outbound ------------------------------------------------------------------------------------
 
+    async def typing_on(self, recipient_id: str) -> None:
+        """Nothing: the Official Account API (``/v3.0/oa/message/*``) has no typing indicator or
+        sender action, unlike Messenger's ``sender_action`` or the Zalo Bot API's ``sendChatAction``;
+        a Zalo OA customer sees the agent's message when it is sent, and no sign before."""
+
     async def send_text(self, recipient_id: str, text: str, *, reply_to: str | None = None) -> str:
         """Send a consultation text message; as a reply to the customer's message when ``reply_to`` is set."""
         return await self._send({"recipient": _recipient(recipient_id, reply_to), "message": {"text": text}})

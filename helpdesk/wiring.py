@@ -49,7 +49,9 @@ from helpdesk.channels.tasks import (
     schedule_stray_sweep,
 )
 from helpdesk.conversations.flows import ConversationFlow
+from helpdesk.conversations.listeners import HandbackNotifier, register_conversation_listeners
 from helpdesk.conversations.state_store import DatabaseStateStore
+from helpdesk.conversations.typing import TypingRelay
 from helpdesk.core.clock import Clock
 from helpdesk.core.config import Settings
 from helpdesk.core.crypto import secret_box
@@ -167,6 +169,8 @@ class Wiring:
             self.edge_engine = make_ledger_engine(settings.database_url, sqlite_busy_timeout_ms=0,
                                                   sqlite_autocheckpoint=False)
         self.connectors = build_connectors(settings, self.engine)
+        #: agents' "typing" to the customers' channels, straight from this process (not the outbox)
+        self.typing = TypingRelay(self.connectors)
         #: the active NLU model, from the database (settings.nlu.models_dir is this host's cache of it)
         self.models = ModelHolder(DatabaseModelStore(self.engine, settings.nlu.models_dir), settings.nlu.rasa_url,
                                   settings.nlu.rasa_timeout_s)
@@ -201,6 +205,8 @@ class Wiring:
             self.edge_writer = (EdgeWriter(self.edge_engine, partial(checkpoint, self.edge_engine))
                                 if self.engine.dialect.name == "sqlite" else GroupCommitWriter(self.engine))
         self.inbound = InboundEdge(self.engine, self.edge_writer)
+        if self.redis is not None:
+            self.typing.share_across_replicas(self.redis)
         fan_out = self.redis if self.redis is not None else self.broker
         if fan_out is not None:
             for connector in self.connectors.values():
@@ -236,6 +242,7 @@ class Wiring:
         self.care = CareSender(self.engine, settings, self.bot, self.connectors, self.events, self.clock,
                                self.outbox)
         self.csat = CsatRequester(self.engine, self.events, responses, self.clock)
+        self.handback = HandbackNotifier(self.engine, self.events, responses)
         #: where background jobs go, once started: this process's runner, or the transport to the
         #: worker process (None: a script, or before start)
         self.worker: JobRunner | RemoteJobs | None = None
@@ -264,6 +271,7 @@ class Wiring:
         self.worker = jobs
         self.care.jobs = jobs
         self.csat.jobs = jobs
+        self.handback.jobs = jobs
         self.attachments.jobs = jobs
 
     def prepare_database(self) -> None:
@@ -289,6 +297,7 @@ class Wiring:
         # Listeners that hand work to the worker come first: they submit it before anything awaits,
         # so whoever then waits for the worker to be idle waits for that work too.
         register_ratings_listeners(self.csat)
+        register_conversation_listeners(self.handback)
         register_care_listeners(self.events, lambda: send_due_care_soon(self.care))
         register_sla_listeners(self.events, self.engine, self.settings.shop.timezone)
         register_attachment_listeners(self.attachments)
@@ -372,6 +381,7 @@ class Wiring:
         if self.training is not None:
             await self.training.stop()
         await self.events.stop()
+        await self.typing.close()
         if self.broker is not None:
             await (self.broker.stop() if isinstance(self.broker, LocalBroker) else self.broker.aclose())
         for connector in self.connectors.values():

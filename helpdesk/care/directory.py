@@ -9,11 +9,14 @@ from anyio import to_thread
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot.ports import QueuePlace
 from bot.responses import Responses
 from helpdesk.care import service
 from helpdesk.care.service import CarePolicy
 from helpdesk.core.clock import Clock
 from helpdesk.core.config import Settings
+from helpdesk.conversations import queue
+from helpdesk.conversations.models import Conversation
 from helpdesk.core.errors import NotFound
 from helpdesk.customers import service as customers
 from helpdesk.customers.models import Customer
@@ -103,3 +106,25 @@ class DatabaseCustomerDirectory:
                                        locale, now, config.clock)
 
         return await to_thread.run_sync(eta)
+
+    async def queue_place(self, conversation_id: int, locale: str) -> QueuePlace | None:
+        """Where a waiting conversation stands in its queue, and when a person will answer: from how
+        long people took to answer lately (business time), or the SLA policy's first-response target
+        when too few answered lately to say; outside business hours, when the shop opens."""
+        now = self._clock.now()
+
+        def place() -> QueuePlace | None:
+            with Session(self._engine) as session:
+                conversation = session.get(Conversation, conversation_id)
+                position = queue.queue_position(session, conversation) if conversation is not None else None
+                if position is None:
+                    return None
+                priority = conversation.priority
+                config = sla.load_config(session, self._policy().timezone)
+                minutes = queue.recent_first_response_minutes(session, config.clock, now)
+                session.commit()  # the default policies and week, if this was their first use
+            if minutes is None:
+                minutes = config.targets(priority).first_response_minutes
+            return QueuePlace(position, service.handoff_eta(self._responses, minutes, locale, now, config.clock))
+
+        return await to_thread.run_sync(place)

@@ -16,6 +16,7 @@ from helpdesk.attachments.sending import FileRefused, send_agent_file
 from helpdesk.attachments.views import public_messages
 from helpdesk.channels.tasks import drain_chat_soon
 from helpdesk.conversations import service
+from helpdesk.conversations.deps import TypingDep
 from helpdesk.conversations.models import Conversation, ConversationState, Message
 from helpdesk.conversations.schemas import (
     AgentMessageCreate,
@@ -28,6 +29,8 @@ from helpdesk.conversations.schemas import (
     MessagesPublic,
     NoteCreate,
     TagsRequest,
+    TypingForwarded,
+    TypingSignal,
 )
 from helpdesk.core.deps import EngineDep, EventsDep, SessionDep, SettingsDep
 from helpdesk.core.errors import Conflict, NotFound
@@ -130,7 +133,7 @@ async def _file_reply(request: Request, files, agent, conversation_id: int) -> t
                         422: {"description": "Invalid body, or an empty or damaged file"}})
 async def reply(
     conversation_id: int, request: Request, agent: CurrentAgent, engine: EngineDep, jobs: JobsDep,
-    events: EventsDep, files: AttachmentsDep, settings: SettingsDep,
+    events: EventsDep, files: AttachmentsDep, settings: SettingsDep, typing: TypingDep,
 ) -> MessagePublic:
     """Send a reply to the customer through their channel (claims the conversation if unassigned):
     JSON ``{"text"}``, or ``multipart/form-data`` with a ``file`` and an optional ``text`` (its
@@ -142,6 +145,7 @@ async def reply(
         text = await _json_reply_text(request, settings.limits.api_body_bytes)
         message, item = await to_thread.run_sync(_text_reply, engine, agent, conversation_id, text)
     drain_chat_soon(jobs, item.channel, item.recipient_id)
+    await typing.reply_sent(message.conversation_id, item.channel, item.recipient_id)
     events.publish_soon("message_created", conversation_id=message.conversation_id, message_id=message.id,
                         author="agent")
 
@@ -150,6 +154,30 @@ async def reply(
             return public_messages(session, [message])[0]
 
     return await to_thread.run_sync(shown)
+
+
+def _typing_target(engine, agent, conversation_id: int) -> tuple[str, str]:
+    with Session(engine) as session:
+        conversation = service.get_conversation_for(session, agent, conversation_id)
+        service.check_may_reply(conversation, agent)
+        return conversation.channel, _recipient(session, conversation)
+
+
+@router.post("/{conversation_id}/typing", response_model=TypingForwarded, status_code=202,
+             responses={403: {"description": "The conversation is another agent's"},
+                        409: {"description": "The conversation is resolved"}})
+async def typing_signal(
+    conversation_id: int, agent: CurrentAgent, engine: EngineDep, typing: TypingDep,
+    body: TypingSignal | None = None,
+) -> TypingForwarded:
+    """The agent is typing a reply (``typing: true``, sent at most every few seconds while they type)
+    or stopped (``false``): the customer sees "typing" where their channel can show it. Forwarded in
+    the background, best effort; ``forwarded`` is false when the conversation's throttle held it back
+    (a "typing" already showing) or there was nothing to switch off. Only an agent who may reply may
+    signal. No body means ``typing: true``."""
+    channel, recipient_id = await to_thread.run_sync(_typing_target, engine, agent, conversation_id)
+    on = body.typing if body is not None else True
+    return TypingForwarded(forwarded=await typing.signal(conversation_id, channel, recipient_id, on))
 
 
 def _updated(events: EventBus, session: Session, conversation: Conversation, action: str) -> ConversationPublic:

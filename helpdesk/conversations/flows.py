@@ -167,6 +167,7 @@ def _prepare(flow: ConversationFlow, event: WaitingEvent) -> _Prepared:
                               verified_phone=speaker.phone if speaker.phone_verified else None,
                               locale=speaker.locale),
         attachments=inbound.attachments,
+        conversation_id=speaker.conversation_id,
     )
     return _Prepared(event.id, speaker, turn, inbound, state, event)
 

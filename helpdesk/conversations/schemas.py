@@ -116,6 +116,21 @@ class NoteCreate(BaseModel):
     text: str = Field(min_length=1, max_length=4096)
 
 
+class TypingSignal(BaseModel):
+    """The agent is typing a reply (true) or stopped (false)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    typing: bool = True
+
+
+class TypingForwarded(BaseModel):
+    """Whether the signal went on to the customer's channel (false: the throttle held it back, or
+    there was no indicator to switch off)."""
+
+    forwarded: bool
+
+
 class AssignRequest(BaseModel):
     """Whom to give the conversation to: an agent, or a team's queue."""
 

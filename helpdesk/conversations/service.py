@@ -160,16 +160,22 @@ def claim(session: Session, conversation: Conversation, agent: Agent) -> Convers
     return conversation
 
 
+def check_may_reply(conversation: Conversation, agent: Agent) -> None:
+    """Raise unless ``agent`` may answer the customer of ``conversation``: it is open, and it is theirs
+    or nobody's (supervisors and admins may answer any conversation they see)."""
+    if conversation.state == ConversationState.resolved:
+        raise Conflict("conversation is resolved; reopen it before replying")
+    if conversation.assignee_id not in (None, agent.id) and agent.role == AgentRole.agent:
+        raise Forbidden("conversation is assigned to another agent")
+
+
 def agent_reply(
     session: Session, conversation: Conversation, agent: Agent, text: str, recipient_id: str,
     *, outbound: dict[str, Any] | None = None,
 ) -> tuple[Message, OutboxItem]:
     """An agent answers the customer: claims if needed, stores the reply, queues it for delivery
     (``outbound``: the outgoing message's body when it is not plain text, e.g. a file)."""
-    if conversation.state == ConversationState.resolved:
-        raise Conflict("conversation is resolved; reopen it before replying")
-    if conversation.assignee_id not in (None, agent.id) and agent.role == AgentRole.agent:
-        raise Forbidden("conversation is assigned to another agent")
+    check_may_reply(conversation, agent)
     if conversation.state != ConversationState.with_agent or conversation.assignee_id is None:
         claim(session, conversation, agent)
     now = utcnow()

@@ -549,6 +549,7 @@ class FakeZaloBotAPI(_LoopbackServer):
             "getme": ("getMe", self._get_me),
             "sendmessage": ("sendMessage", self._send_message),
             "sendphoto": ("sendPhoto", self._send_photo),
+            "sendchataction": ("sendChatAction", self._send_chat_action),
             "setwebhook": ("setWebhook", self._set_webhook),
             "deletewebhook": ("deleteWebhook", self._delete_webhook),
             "getwebhookinfo": ("getWebhookInfo", self._get_webhook_info),
@@ -642,6 +643,13 @@ class FakeZaloBotAPI(_LoopbackServer):
         with self._lock:
             self._state.sent.append(params)
         return {"message_id": secrets.token_hex(16), "date": int(time.time() * 1000)}
+
+    def _send_chat_action(self, params: dict[str, Any]) -> bool:
+        if not params.get("chat_id"):
+            raise _BadRequest("chat_id is empty")
+        if params.get("action") != "typing":
+            raise _BadRequest("action must be typing")
+        return True
 
     async def _send_photo(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id, url, caption = params.get("chat_id"), params.get("photo"), params.get("caption")

@@ -4,6 +4,7 @@ import { api, describeError } from "./api.js";
 import { $, $$, fill, h, show } from "./dom.js";
 import { connectLive } from "./live.js";
 import { applyStrings, initStrings, locale, onLanguageChange, t } from "./i18n.js";
+import { watchTyping } from "./typing.js";
 import {
   attachmentList, attachmentsElement, closeViewer, formatSize, openViewer, resetViewer, uploadFile, viewableImages,
   viewerOpen,
@@ -893,6 +894,9 @@ for (const tab of $$(".composer-tabs .tab")) {
   });
 }
 
+// the customer sees "typing" while the agent writes a reply (notes are private: never shown)
+const typing = watchTyping(el.composerText, () => (state.mode === "reply" && state.current ? state.current.id : null));
+
 function focusComposer(mode, text) {
   if (!state.current || el.composer.hidden) return;
   setMode(mode);
@@ -916,6 +920,7 @@ async function send() {
   try {
     const message = await api(`/api/conversations/${row.id}/${note ? "notes" : "messages"}`, { method: "POST", body: { text } });
     el.composerText.value = "";
+    if (!note) typing.sent();
     if (state.current && state.current.id === row.id && !state.current.timeline.some((m) => m.id === message.id)) {
       state.current.timeline.push(message);
       renderTimeline();

@@ -123,6 +123,7 @@ async def test_handback_lets_the_bot_answer_again(telegram_client, fake_telegram
     assert (await telegram_client.post(f"/api/conversations/{conversation_id}/claim", headers=headers)).status_code == 200
     back = await telegram_client.post(f"/api/conversations/{conversation_id}/handback", headers=headers)
     assert back.json()["state"] == "bot"
+    await telegram_client.settle()  # the customer is told the bot is back (helpdesk.conversations.listeners)
     await post_update(telegram_client, telegram_update(4002, "bảo hành bao lâu vậy shop"))
     await telegram_client.settle()
     assert "12 tháng" in fake_telegram.sent_messages(CHAT_ID)[-1]["text"]
