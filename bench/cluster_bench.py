@@ -246,13 +246,13 @@ async def redis_commands(url: str) -> dict[str, int]:
 
 def start_profilers(roles: dict[str, list[int]], label: str = "distributed") -> list[subprocess.Popen]:
     """With CLUSTER_BENCH_PROFILE=<dir> and py-spy on the PATH (or CLUSTER_BENCH_PYSPY), sample the app
-    and the workers during the measured run into <dir>/<label>-<role>-<pid>.txt (py-spy's raw, collapsed stacks)."""
+    and the workers while holding the GIL (their Python CPU time) during the measured run into <dir>/<label>-<role>-<pid>.txt (py-spy's raw, collapsed stacks)."""
     where = os.environ.get("CLUSTER_BENCH_PROFILE")
     if not where:
         return []
     pyspy = os.environ.get("CLUSTER_BENCH_PYSPY", "py-spy")
     Path(where).mkdir(parents=True, exist_ok=True)
-    return [subprocess.Popen([pyspy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--nonblocking",
+    return [subprocess.Popen([pyspy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--nonblocking", "--gil",
                               "-o", str(Path(where) / f"{label}-{role}-{pid}.txt")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for role in ("app", "workers") for pid in roles.get(role, [])]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+from functools import lru_cache
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,12 +18,14 @@ from typing import NamedTuple, Protocol
 from anyio import to_thread
 from pydantic import TypeAdapter
 from sqlalchemy import bindparam, update
+from sqlalchemy import select as core_select
+from sqlalchemy.sql import Select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
 from connectors.base import ChannelConnector, DeliveryError, MediaFile, OutboundFile, OutboundMessage
 from helpdesk.conversations.models import Conversation, DeliveryStatus, Message
-from helpdesk.core.db import utcnow
+from helpdesk.core.db import single_statement, utcnow
 from helpdesk.core.events import EventBus
 from helpdesk.core.metrics import OUTBOX_FAILURES
 from helpdesk.core.outages import when_available
@@ -141,6 +144,36 @@ def record_sent(connection: Connection, item_id: int, external_id: str | None, n
     return message_id
 
 
+@lru_cache(maxsize=16)
+def _all_sent(count: int) -> Select:
+    """``record_sent`` for ``count`` items in one PostgreSQL statement: for each, the item's update and
+    its message's as data-modifying CTEs; selects each item's message id. (Parameter names are unlike
+    any column's: SQLAlchemy would add one named like a column to an UPDATE's SET clause.)"""
+    ctes, columns = [], []
+    for number in range(count):
+        sent = (update(_outbox).where(_outbox.c.id == bindparam(f"sent_item_{number}"))
+                .values(attempts=_outbox.c.attempts + 1, status=OutboxStatus.sent,
+                        external_id=bindparam(f"sent_external_{number}"), sent_at=bindparam("sent_now"), last_error=None)
+                .returning(_outbox.c.message_id).cte(f"sent_{number}"))
+        ctes.append(update(_messages).where(_messages.c.id == sent.c.message_id)
+                    .values(delivery_status=DeliveryStatus.sent, delivery_error=None,
+                            channel_message_id=bindparam(f"sent_external_{number}"))
+                    .cte(f"marked_{number}"))
+        columns.append(core_select(sent.c.message_id).scalar_subquery().label(f"message_{number}"))
+    return core_select(*columns).add_cte(*ctes)
+
+
+def record_all_sent(connection: Connection, sent: list[tuple[int, str | None]], now: datetime) -> list[int | None]:
+    """Successful sends of outbox items (id, platform id) and their messages, in one statement on
+    PostgreSQL (in autocommit it is its own transaction: one round trip); their messages' ids."""
+    params = {"sent_now": now}
+    for number, (item_id, external_id) in enumerate(sent):
+        params[f"sent_item_{number}"] = item_id
+        params[f"sent_external_{number}"] = external_id
+    row = connection.execute(_all_sent(len(sent)), params).one()
+    return list(row)
+
+
 def record_failed_send(
     session: Session, item_id: int, error: DeliveryError, policy: RetryPolicy, now: datetime,
 ) -> OutboxItem:
@@ -244,6 +277,13 @@ class Outbox:
     def _record(self, outcomes: list[tuple[int, str | None, DeliveryError | None]]) -> list[Delivery]:
         now = self.clock()
         recorded = []
+        if self.engine.dialect.name == "postgresql" and outcomes and all(error is None for *_, error in outcomes):
+            # the usual outcome: everything went out; one statement, one round trip
+            with single_statement(self.engine).connect() as connection:
+                message_ids = record_all_sent(connection, [(item_id, external_id) for item_id, external_id, _ in outcomes],
+                                              now)
+            return [Delivery(item_id, message_id, OutboxStatus.sent, None)
+                    for (item_id, _, _), message_id in zip(outcomes, message_ids, strict=True)]
         with Session(self.engine, expire_on_commit=False) as session:
             for item_id, external_id, error in outcomes:
                 if error is None:
