@@ -182,7 +182,9 @@ def axe_violations(page, impacts: tuple[str, ...] = ("serious", "critical")) -> 
         if violation["impact"] not in impacts:
             continue
         for node in violation["nodes"]:
-            found.append(f"{violation['impact']} {violation['id']} ({violation['help']}) at {' '.join(node['target'])}")
+            # inside a shadow root a target is a list: the host's selector, then the element's within it
+            where = " >>> ".join(part if isinstance(part, str) else " ".join(part) for part in node["target"])
+            found.append(f"{violation['impact']} {violation['id']} ({violation['help']}) at {where}")
     return found
 
 

@@ -201,3 +201,47 @@ def sized_page_phone(chromium):
     context.set_default_timeout(10_000)
     yield context.new_page()
     context.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_reports_page_fits(shop, sized_page, size):
+    url, _ = shop
+    log_in(sized_page, url, "/reports")
+    sized_page.wait_for_load_state("networkidle")
+    check(sized_page, size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_training_page_fits(shop, sized_page, size):
+    url, _ = shop
+    sized_page.goto(f"{url}/admin/nlu")
+    expect(sized_page.locator("#login")).to_be_visible()
+    check(sized_page, size)
+    sized_page.locator("#login-form [name=email]").fill(ADMIN_EMAIL)
+    sized_page.locator("#login-form [name=password]").fill(ADMIN_PASSWORD)
+    sized_page.locator("#login-form button[type=submit]").click()
+    expect(sized_page.locator("#app")).to_be_visible()
+    sized_page.wait_for_load_state("networkidle")
+    check(sized_page, size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_widget_closed_and_open_fits(shop, sized_page, size):
+    url, _ = shop
+    page = sized_page
+    page.goto(f"{url}/demo")
+    launcher = page.locator(".cdw-launcher")
+    expect(launcher).to_be_visible()
+    check(page, size)
+
+    launcher.click()
+    expect(page.locator(".cdw-input")).to_be_visible()
+    expect(page.locator(".cdw-send")).to_be_visible()
+    check(page, size)
+    # The launcher never covers the input or Send (the check above would say so if any part did).
+    panel = page.locator(".cdw-panel").bounding_box()
+    if size == "phone":  # the open widget takes the screen, and closes from its header
+        assert panel["width"] == PHONE["width"]
+        page.locator(".cdw-close").click()
+        expect(page.locator(".cdw-panel")).to_be_hidden()
+        expect(launcher).to_be_visible()
