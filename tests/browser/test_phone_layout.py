@@ -245,3 +245,49 @@ def test_widget_closed_and_open_fits(shop, sized_page, size):
         page.locator(".cdw-close").click()
         expect(page.locator(".cdw-panel")).to_be_hidden()
         expect(launcher).to_be_visible()
+
+
+def test_tablet_shows_customer_details_in_place_of_the_thread(shop, chromium):
+    """Between phone and desktop the details pane has no room beside the thread: a button swaps them."""
+    url, _ = shop
+    context = chromium.new_context(locale="vi-VN", viewport={"width": 1000, "height": 800})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        open_inbox(page, url)
+        page.locator(".row-link", has_text="Trần Văn Bình").click()
+        expect(page.locator("#conv-name")).to_have_text("Trần Văn Bình")
+        expect(page.locator("#details")).to_be_hidden()
+        expect(page.locator("#phone-back")).to_be_hidden()
+        expect(page.locator(".list-pane")).to_be_visible()
+        page.locator("#phone-details-button").click()
+        expect(page.locator("#details")).to_be_visible()
+        expect(page.locator(".thread")).to_be_hidden()
+        expect(page.locator("#customer-card")).to_contain_text("Trần Văn Bình")
+        assert_desktop_ready(page)
+        page.locator("#phone-details-button").click()
+        expect(page.locator("#details")).to_be_hidden()
+        expect(page.locator(".thread")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_desktop_keeps_three_panes_and_no_phone_buttons(shop, sized_page_desktop):
+    url, _ = shop
+    page = sized_page_desktop
+    open_inbox(page, url)
+    page.locator(".row-link", has_text="Trần Văn Bình").click()
+    for pane in (".sidebar", ".list-pane", ".thread", "#details"):
+        expect(page.locator(pane)).to_be_visible()
+    expect(page.locator("#phone-back")).to_be_hidden()
+    expect(page.locator("#phone-details-button")).to_be_hidden()
+    assert page.locator(".list-pane").bounding_box()["width"] >= 300
+
+
+@pytest.fixture
+def sized_page_desktop(chromium):
+    """A fresh tab the size of a desktop window."""
+    context = chromium.new_context(locale="vi-VN", viewport=DESKTOP)
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()

@@ -1,4 +1,4 @@
-// The inbox on a phone: one view at a time (list → conversation → customer details), with a back action.
+// The inbox on a phone or a tablet: one view at a time (list → conversation → customer details), with a back action.
 // Which of the list and the conversation shows follows inbox.js alone (phone.css reads whether #conv is
 // shown); this module adds the details view and the back button, and keeps both in the browser's
 // history so the phone's own back gesture does the same as the button.
@@ -9,7 +9,7 @@ const back = $("#phone-back");
 const detailsButton = $("#phone-details-button");
 const list = $("#conv-list");
 
-/** Show or hide the customer details view (phone only; on wider screens they sit beside the thread). */
+/** Show or hide the customer details view (up to 1180 px; on wider screens they sit beside the thread). */
 function showDetails(open) {
   app.classList.toggle("phone-details", open);
   detailsButton.setAttribute("aria-expanded", String(open));
@@ -30,16 +30,25 @@ list.addEventListener("click", (event) => {
   history.replaceState({ ...(history.state || {}), phoneFromList: true }, "");
 });
 
+/** Close the details view: back in history when opening it made an entry. */
+function closeDetails() {
+  if (history.state && history.state.phoneDetails) history.back();
+  else showDetails(false);
+}
+
+// The Customer button toggles (on a tablet the list stays beside the conversation, with no Back button).
 detailsButton.addEventListener("click", () => {
-  if (app.classList.contains("phone-details")) return;
+  if (app.classList.contains("phone-details")) {
+    closeDetails();
+    return;
+  }
   history.pushState({ ...(history.state || {}), phoneDetails: true }, "");
   showDetails(true);
 });
 
 back.addEventListener("click", () => {
-  const entry = history.state || {};
-  if (entry.phoneDetails || entry.phoneFromList) history.back();
-  else if (app.classList.contains("phone-details")) showDetails(false);
+  if (app.classList.contains("phone-details")) closeDetails();
+  else if (history.state && history.state.phoneFromList) history.back();
   else toList();
 });
 
