@@ -260,6 +260,14 @@ def test_tablet_shows_customer_details_in_place_of_the_thread(shop, chromium):
         expect(page.locator("#details")).to_be_hidden()
         expect(page.locator("#phone-back")).to_be_hidden()
         expect(page.locator(".list-pane")).to_be_visible()
+        # the icon rail's controls stay inside it (the list pane would be painted over what sticks out)
+        spill = page.evaluate("""() => {
+            const rail = document.querySelector('.sidebar').getBoundingClientRect();
+            return [...document.querySelectorAll('.sidebar a, .sidebar button')]
+                .filter((node) => node.getClientRects().length && node.getBoundingClientRect().right > rail.right + 0.5)
+                .map((node) => node.textContent.trim());
+        }""")
+        assert spill == []
         page.locator("#phone-details-button").click()
         expect(page.locator("#details")).to_be_visible()
         expect(page.locator(".thread")).to_be_hidden()
