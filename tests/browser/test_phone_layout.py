@@ -299,3 +299,25 @@ def sized_page_desktop(chromium):
     context.set_default_timeout(10_000)
     yield context.new_page()
     context.close()
+
+
+@pytest.mark.parametrize("viewport", [{"width": 600, "height": 800}, {"width": 844, "height": 390}],
+                         ids=["small-tablet", "phone-landscape"])
+def test_widget_send_is_never_under_the_launcher_in_between_sizes(shop, chromium, viewport):
+    """Where the open panel does not take the screen, it sits above the launcher, never under it."""
+    url, _ = shop
+    context = chromium.new_context(locale="vi-VN", viewport=viewport)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{url}/demo")
+        page.locator(".cdw-launcher").click()
+        expect(page.locator(".cdw-send")).to_be_visible()
+        launcher = page.locator(".cdw-launcher").bounding_box()
+        send, field = page.locator(".cdw-send").bounding_box(), page.locator(".cdw-input").bounding_box()
+        for box in (send, field):
+            assert box["y"] + box["height"] <= launcher["y"] or box["x"] + box["width"] <= launcher["x"]
+            assert box["y"] + box["height"] <= viewport["height"]
+        assert_desktop_ready(page)
+    finally:
+        context.close()
