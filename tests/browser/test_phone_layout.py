@@ -321,3 +321,19 @@ def test_widget_send_is_never_under_the_launcher_in_between_sizes(shop, chromium
         assert_desktop_ready(page)
     finally:
         context.close()
+
+
+def test_phone_not_found_and_help_fit(shop, sized_page_phone):
+    """The other things an agent can land on from the phone inbox: a conversation that is not there, the help."""
+    url, _ = shop
+    page = sized_page_phone
+    log_in(page, url)
+    page.goto(f"{url}/inbox/conversations/999999")
+    expect(page.locator("#conv-notfound")).to_be_visible()
+    expect(page.locator(".list-pane")).to_be_hidden()
+    assert_phone_ready(page)
+    page.locator("#conv-notfound a").click()
+    expect(page.locator(".list-pane")).to_be_visible()
+    page.locator("#help-button").click()
+    expect(page.locator("#help")).to_be_visible()
+    assert_phone_ready(page)
