@@ -75,10 +75,10 @@ function describe(node) {
   let name = node.tagName.toLowerCase();
   if (node.id) name += '#' + node.id;
   else if (node.classList.length) name += '.' + [...node.classList].slice(0, 3).join('.');
-  if (!node.id && node.parentElement && node.parentElement.closest('[id]')) {
-    name = node.parentElement.closest('[id]').tagName.toLowerCase() + '#' + node.parentElement.closest('[id]').id + ' ' + name;
-  }
-  const label = (node.getAttribute('aria-label') || node.textContent || node.getAttribute('placeholder') || '').trim().replace(/\s+/g, ' ');
+  const holder = !node.id && node.parentElement && node.parentElement.closest('[id]');
+  if (holder) name = `${holder.tagName.toLowerCase()}#${holder.id} ${name}`;  // where it is, when it has no id
+  const text = node.getAttribute('aria-label') || node.textContent || node.getAttribute('placeholder') || '';
+  const label = text.trim().replace(/\s+/g, ' ');
   return label ? `${name} "${label.slice(0, 30)}"` : name;
 }
 function controls() {
@@ -171,7 +171,8 @@ def axe_violations(page, impacts: tuple[str, ...] = ("serious", "critical")) -> 
     page's own frames only (axe does not reach into the widget's shadow root unless it is open, which it is).
     """
     if not AXE_SCRIPT.exists():
-        raise AssertionError(f"{AXE_SCRIPT} is missing: run scripts/test-services.sh (it runs npm ci in tests/browser)")
+        raise AssertionError(f"{AXE_SCRIPT} is missing: run scripts/test-services.sh "
+                             "(it runs npm ci in tests/browser)")
     if not page.evaluate("typeof window.axe === 'object'"):
         # Evaluated rather than added as a <script> tag (page.add_script_tag): our pages' Content Security
         # Policy (script-src 'self') refuses inline scripts, and it must stay on while they are checked.

@@ -27,12 +27,14 @@ except ImportError:  # CI without playwright: the chromium fixture fails every t
     expect = None
 
 SIZES = {"phone": PHONE, "desktop": DESKTOP}
-CUSTOMERS = [("phone-a", "Nguyễn Thị Hồng Nhung", "Nồi cơm nhà mình bị lỗi E3, cho mình gặp nhân viên"),
+CUSTOMERS = [("phone-a", "Nguyễn Thị Hồng Nhung",
+              "Nồi cơm nhà mình bị lỗi E3, cho mình gặp nhân viên"),
              ("phone-b", "Trần Văn Bình", "cho mình gặp nhân viên tư vấn bảo hành")]
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory, sqlite_template: Path, trained_models_dir: Path) -> Iterator[tuple[str, list[int]]]:
+def shop(tmp_path_factory, sqlite_template: Path,
+         trained_models_dir: Path) -> Iterator[tuple[str, list[int]]]:
     """One server for the module (the pages are only looked at), with two customers waiting for an agent."""
     from helpdesk.channels.ledger import inbound_database_path
     from helpdesk.core.config import Settings
@@ -264,7 +266,8 @@ def test_tablet_shows_customer_details_in_place_of_the_thread(shop, chromium):
         spill = page.evaluate("""() => {
             const rail = document.querySelector('.sidebar').getBoundingClientRect();
             return [...document.querySelectorAll('.sidebar a, .sidebar button')]
-                .filter((node) => node.getClientRects().length && node.getBoundingClientRect().right > rail.right + 0.5)
+                .filter((node) => node.getClientRects().length)
+                .filter((node) => node.getBoundingClientRect().right > rail.right + 0.5)
                 .map((node) => node.textContent.trim());
         }""")
         assert spill == []
@@ -324,7 +327,7 @@ def test_widget_send_is_never_under_the_launcher_in_between_sizes(shop, chromium
 
 
 def test_phone_not_found_and_help_fit(shop, sized_page_phone):
-    """The other things an agent can land on from the phone inbox: a conversation that is not there, the help."""
+    """What else an agent lands on in the phone inbox: a conversation that is not there, the help."""
     url, _ = shop
     page = sized_page_phone
     log_in(page, url)
