@@ -340,3 +340,17 @@ def test_phone_not_found_and_help_fit(shop, sized_page_phone):
     page.locator("#help-button").click()
     expect(page.locator("#help")).to_be_visible()
     assert_phone_ready(page)
+
+
+def test_phone_inbox_in_english_fits(shop, sized_page_phone):
+    """English words are longer in places: the phone views still fit, and the phone buttons are translated."""
+    url, _ = shop
+    page = sized_page_phone
+    open_inbox(page, url)
+    page.locator('.sidebar .lang-switch [data-lang="en"]').click()
+    expect(page.locator("#view-title")).to_have_text("All")
+    assert_phone_ready(page)
+    page.locator(".row-link", has_text="Trần Văn Bình").click()
+    expect(page.locator("#phone-back")).to_have_text("‹ Back")
+    expect(page.locator("#phone-details-button")).to_have_text("Customer")
+    assert_phone_ready(page)
