@@ -1,6 +1,6 @@
 """Layout and accessibility checks for any page open in Playwright: call them on every page you add.
 
-    from tests.browser.layout_checks import assert_phone_ready, assert_desktop_ready
+    from tests.browser.layout_checks import assert_phone_ready, assert_desktop_ready, assert_ready_at_both_sizes
     page.set_viewport_size({"width": 390, "height": 844})
     ...
     assert_phone_ready(page)      # no overlap, no sideways scroll, 44 px targets, no serious axe finding
@@ -204,3 +204,15 @@ def assert_phone_ready(page) -> None:
     """All of ``assert_desktop_ready``, and every control at least 44 × 44 px for a thumb."""
     assert_desktop_ready(page)
     _assert_none("targets too small for a thumb", small_targets(page))
+
+
+def assert_ready_at_both_sizes(page) -> None:
+    """The page as it is now, resized to a phone (390×844) and then a desktop (1400×900), passes both checks.
+
+    For a page whose layout follows the window alone; a page that needs steps to reach a state (a tap,
+    a login) is better checked with assert_phone_ready / assert_desktop_ready at each size.
+    """
+    page.set_viewport_size(PHONE)
+    assert_phone_ready(page)
+    page.set_viewport_size(DESKTOP)
+    assert_desktop_ready(page)

@@ -7,7 +7,8 @@ import pytest
 
 from tests.browser.conftest import skip_module_without_browser
 from tests.browser.layout_checks import (
-    PHONE, assert_phone_ready, axe_violations, horizontal_overflow, overlapping_controls, small_targets,
+    PHONE, assert_phone_ready, assert_ready_at_both_sizes, axe_violations, horizontal_overflow, overlapping_controls,
+    small_targets,
 )
 
 pytestmark = pytest.mark.slow  # a real Chromium
@@ -60,3 +61,10 @@ def test_each_check_reports_what_breaks_it(phone_page):
 def test_a_page_that_breaks_nothing_passes(phone_page):
     phone_page.set_content(FINE)
     assert_phone_ready(phone_page)
+    assert_ready_at_both_sizes(phone_page)
+
+
+def test_both_sizes_catches_a_page_that_only_breaks_on_a_phone(phone_page):
+    phone_page.set_content(FINE.replace("<h1>Ổn</h1>", '<div style="width:800px;height:10px"></div>'))
+    with pytest.raises(AssertionError, match="sideways overflow"):
+        assert_ready_at_both_sizes(phone_page)
