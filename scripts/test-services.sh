@@ -10,7 +10,7 @@
 # start something. Works with no TTY and no stdin (CI).
 #
 # Knobs (environment):
-#   CAREDESK_TEST_BROWSER=0             skip installing chromium (the browser tests then fail in CI)
+#   CAREDESK_TEST_BROWSER=0             skip installing chromium and axe-core (the browser tests then fail in CI)
 #   CAREDESK_TEST_SERVICES_TIMEOUT=30   seconds to wait for each service
 set -euo pipefail
 
@@ -88,9 +88,26 @@ install_services() {
     apt_install_missing redis-server postgresql haproxy
 }
 
-# ---- browser (for the UI tests that are coming; off by default for now) ----
+# ---- browser: chromium for the UI tests, axe-core (npm) for their accessibility checks ----
 install_browser() {
     apt_install_missing chromium
+    install_axe_core
+}
+
+# tests/browser/layout_checks.py injects node_modules/axe-core/axe.min.js into the pages under test.
+# The version is pinned by the committed package-lock.json; `npm ci` runs only when the installed copy
+# is missing or older than the lock file, so a warm run does not touch the registry.
+install_axe_core() {
+    local dir="$ROOT/tests/browser"
+    if [ -f "$dir/node_modules/axe-core/axe.min.js" ] &&
+        [ "$dir/node_modules/axe-core/axe.min.js" -nt "$dir/package-lock.json" ]; then
+        return 0
+    fi
+    command -v npm >/dev/null 2>&1 || apt_install_missing nodejs npm
+    log "installing axe-core for the browser tests (npm ci in tests/browser)"
+    (cd "$dir" && npm ci --no-audit --no-fund --silent </dev/null 9>&-) ||
+        die "npm ci in $dir failed (is the npm registry reachable?)"
+    touch "$dir/node_modules/axe-core/axe.min.js"
 }
 
 # ---------------------------------------------------------------------------

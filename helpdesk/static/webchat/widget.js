@@ -171,11 +171,13 @@
     ".cdw-panel[hidden]{display:none}",
     "@media (max-width:480px){.cdw-panel{right:0;left:0;bottom:0;width:100%;height:100%;max-height:100%;border-radius:0}",
     // the open panel fills a phone's screen: the launcher would cover its send button (the header closes it)
-    ".cdw-launcher[aria-expanded=true]{display:none}}",
+    ".cdw-launcher[aria-expanded=true]{display:none}",
+    // thumb-sized (44 px) controls, and 16 px text in the input so a phone does not zoom in on focus
+    ".cdw-close,.cdw-tool,.cdw-send,.cdw-btn,.cdw-input{min-height:44px;min-width:44px}.cdw-input{font-size:16px}}",
     ".cdw-header{display:flex;align-items:center;gap:10px;padding:12px 14px;background:var(--cdw-accent);color:#fff}",
     ".cdw-heading{flex:1;min-width:0}",
     ".cdw-title{font-size:16px;font-weight:700;margin:0}",
-    ".cdw-subtitle{font-size:12px;opacity:.9}",
+    ".cdw-subtitle{font-size:12px}", // full white: faded, it fell under 4.5:1 on the accent colour
     ".cdw-close{border:0;background:transparent;color:#fff;font-size:22px;line-height:1;cursor:pointer;padding:4px 8px}",
     ".cdw-status{padding:6px 14px;font-size:12px;background:#fff3bf;color:#5c3c00}",
     ".cdw-status[hidden]{display:none}",
