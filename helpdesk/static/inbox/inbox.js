@@ -3,6 +3,7 @@
 import { api, describeError } from "./api.js";
 import { $, $$, fill, h, show } from "./dom.js";
 import { connectLive } from "./live.js";
+import { startNotifications } from "./notify.js";
 import { applyStrings, initStrings, locale, onLanguageChange, t } from "./i18n.js";
 import {
   attachmentList, attachmentsElement, closeViewer, formatSize, openViewer, resetViewer, uploadFile, viewableImages,
@@ -462,6 +463,7 @@ function markSelected() {
 }
 
 async function openConversation(id, { push = true } = {}) {
+  if (notify) notify.seen(id);
   if (push) history.pushState({}, "", conversationUrl(id));
   const switching = !state.current || state.current.id !== id;
   state.selectedId = id;
@@ -1220,6 +1222,7 @@ document.addEventListener("keydown", (event) => {
 // ---------------------------------------------------------------- live updates
 
 let live = null;
+let notify = null; // notify.js: browser notifications, the sound, the unread count in the title
 
 function watchVisible() {
   if (!live) return;
@@ -1234,6 +1237,7 @@ function rowName(id) {
 }
 
 function onFrame(frame) {
+  if (notify) notify.onFrame(frame);
   if (frame.type === "hello") {
     // After a (re)connection anything may have happened meanwhile: reload what is on screen.
     queueView();
@@ -1341,6 +1345,8 @@ async function start() {
     renderDetails();
   }
   if (boot.not_found) showPane("notfound");
+  notify = startNotifications({ me, currentId: () => state.selectedId, controls: $("#notify-controls"),
+    open: (id) => openConversation(id).catch(failed) });
   live = connectLive({ onFrame, onStatus });
   await Promise.all([
     loadView(),

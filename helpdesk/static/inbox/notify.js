@@ -1,0 +1,229 @@
+// Telling the agent something needs them while they look elsewhere: a browser notification, an optional
+// sound, and the number of unread conversations in the tab title ("(3) Hộp thư · CareDesk").
+//
+// Only two things notify: a conversation arriving in the agent's queues (waiting, unassigned, in a team
+// they see, or handed straight to them) and a customer's message in a conversation assigned to them.
+// Never their own messages, never the conversation they are looking at while the tab is visible.
+// The browser's permission is asked only when the agent clicks "enable notifications", never on load.
+import { api } from "./api.js";
+import { h } from "./dom.js";
+import { t, onLanguageChange } from "./i18n.js";
+
+const PREF_KEY = "caredesk.inbox.notify"; // "off" when the agent turned notifications off
+const SOUND_KEY = "caredesk.inbox.notify_sound"; // "on" when the agent wants a sound (off by default)
+const TITLE_PREFIX = /^\(\d+\) /;
+// Frames of one conversation arriving together (a message, then its escalation) make one notification.
+const GATHER_MS = 200;
+
+function stored(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch (_) {
+    return null; // private mode: defaults apply
+  }
+}
+
+function store(key, value) {
+  try {
+    localStorage.setItem(key, value);
+  } catch (_) {
+    // private mode: the choice lasts for this page only
+  }
+}
+
+function supported() {
+  return typeof window.Notification === "function";
+}
+
+/** A short two-tone chime made with WebAudio: no sound file to fetch or cache. */
+function chime() {
+  const Context = window.AudioContext || window.webkitAudioContext;
+  if (!Context) return;
+  const context = new Context();
+  const start = context.currentTime;
+  [880, 1320].forEach((frequency, index) => {
+    const oscillator = context.createOscillator();
+    const gain = context.createGain();
+    oscillator.frequency.value = frequency;
+    const at = start + index * 0.14;
+    gain.gain.setValueAtTime(0.0001, at);
+    gain.gain.exponentialRampToValueAtTime(0.2, at + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.2);
+    oscillator.connect(gain).connect(context.destination);
+    oscillator.start(at);
+    oscillator.stop(at + 0.22);
+  });
+  setTimeout(() => context.close().catch(() => {}), 800);
+}
+
+/**
+ * Start notifications for the agent ``me``.
+ * ``currentId()`` is the conversation on screen; ``open(id)`` shows a conversation; ``controls`` is the
+ * element the enable and sound toggles go into.
+ * Returns ``onFrame(frame)`` for the live socket's frames and ``seen(id)`` for a conversation opened.
+ */
+export function startNotifications({ me, currentId, open, controls }) {
+  const unread = new Set();
+  const gathering = new Map(); // conversation id -> { escalated, message, timer }
+  const announced = new Set(); // conversations announced as new (once per arrival in the queues)
+
+  function enabled() {
+    return supported() && Notification.permission === "granted" && stored(PREF_KEY) !== "off";
+  }
+
+  function soundOn() {
+    return stored(SOUND_KEY) === "on";
+  }
+
+  // ------------------------------------------------------------ the tab title
+
+  function applyTitle() {
+    const base = document.title.replace(TITLE_PREFIX, "");
+    const wanted = unread.size ? `(${unread.size}) ${base}` : base;
+    if (document.title !== wanted) document.title = wanted;
+  }
+
+  // The inbox rewrites the title as the agent moves around: put the count back each time.
+  const titleEl = document.querySelector("title");
+  if (titleEl) new MutationObserver(applyTitle).observe(titleEl, { childList: true, characterData: true, subtree: true });
+
+  function seen(id) {
+    if (unread.delete(id)) applyTitle();
+  }
+
+  function looking(id) {
+    return document.visibilityState === "visible" && currentId() === id;
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    const id = currentId();
+    if (id !== null && id !== undefined && document.visibilityState === "visible") seen(id);
+  });
+
+  // ------------------------------------------------------------ showing one
+
+  function show(id, kind, row) {
+    if (looking(id)) return;
+    unread.add(id);
+    applyTitle();
+    if (soundOn()) {
+      try {
+        chime();
+      } catch (_) {
+        // a browser without audio output: the notification still shows
+      }
+    }
+    if (!enabled()) return;
+    const name = row.customer_name || `#${id}`;
+    const title = t(`notify.${kind}_title`, { name });
+    const options = {
+      body: kind === "message" && row.preview ? row.preview.text : t(`notify.${kind}_body`, { name }),
+      tag: `caredesk-conversation-${id}`,
+      icon: "/inbox/static/icons/icon-192.png",
+      data: { conversation_id: id, url: `/inbox/conversations/${id}` },
+    };
+    try {
+      const notification = new Notification(title, options);
+      notification.onclick = () => {
+        window.focus();
+        notification.close();
+        open(id);
+      };
+    } catch (_) {
+      // Android's Chrome allows notifications only through the service worker.
+      if (navigator.serviceWorker) {
+        navigator.serviceWorker.ready.then((registration) => registration.showNotification(title, options))
+          .catch(() => {});
+      }
+    }
+  }
+
+  async function decide(id) {
+    const gathered = gathering.get(id);
+    gathering.delete(id);
+    let data;
+    try {
+      data = await api(`/inbox/api/rows?ids=${id}`);
+    } catch (_) {
+      return; // offline or gone: the list shows the state when it comes back
+    }
+    const row = data.data[0];
+    if (!row) return;
+    // Waiting in a queue the agent sees, or handed straight to them by the round robin.
+    const inQueue = (row.state === "waiting_for_agent" && row.views.includes("unassigned"))
+      || (["waiting_for_agent", "with_agent"].includes(row.state) && row.assignee_id === me.id);
+    const arrival = `${id}:${row.escalated_at || row.created_at}`;
+    if ((gathered.escalated || gathered.newConversation) && inQueue && !announced.has(arrival)) {
+      announced.add(arrival);
+      show(id, "new_conversation", row);
+    } else if (gathered.message && row.assignee_id === me.id) {
+      show(id, "message", row);
+    }
+  }
+
+  function gather(id, what) {
+    let entry = gathering.get(id);
+    if (!entry) {
+      entry = { escalated: false, message: false, newConversation: false };
+      gathering.set(id, entry);
+      setTimeout(() => decide(id), GATHER_MS);
+    }
+    Object.assign(entry, what);
+  }
+
+  function onFrame(frame) {
+    if (frame.type !== "event" || frame.conversation_id === undefined || frame.conversation_id === null) return;
+    const id = frame.conversation_id;
+    if (frame.event === "message_created") {
+      if (frame.author !== "customer" || frame.private) return;
+      gather(id, frame.new_conversation ? { message: true, newConversation: true } : { message: true });
+    } else if (frame.event === "conversation_escalated") {
+      gather(id, { escalated: true });
+    }
+  }
+
+  // ------------------------------------------------------------ the controls
+
+  const enableButton = h("button", { type: "button", class: "btn btn-ghost btn-small", id: "notify-enable" });
+  const soundButton = h("button", { type: "button", class: "btn btn-ghost btn-small", id: "notify-sound" });
+
+  function paint() {
+    const permission = supported() ? Notification.permission : "unsupported";
+    enableButton.hidden = permission === "unsupported";
+    let key = "notify.enable";
+    if (permission === "denied") key = "notify.blocked";
+    else if (enabled()) key = "notify.disable";
+    enableButton.textContent = t(key);
+    enableButton.title = t(`${key}_hint`);
+    enableButton.disabled = permission === "denied";
+    enableButton.setAttribute("aria-pressed", String(enabled()));
+    soundButton.textContent = t(soundOn() ? "notify.sound_on" : "notify.sound_off");
+    soundButton.title = t("notify.sound_hint");
+    soundButton.setAttribute("aria-pressed", String(soundOn()));
+  }
+
+  enableButton.addEventListener("click", async () => {
+    if (!supported()) return;
+    if (enabled()) {
+      store(PREF_KEY, "off");
+    } else {
+      store(PREF_KEY, "on");
+      if (Notification.permission === "default") await Notification.requestPermission();
+    }
+    paint();
+    document.dispatchEvent(new CustomEvent("caredesk:notifications", { detail: { enabled: enabled() } }));
+  });
+
+  soundButton.addEventListener("click", () => {
+    const on = !soundOn();
+    store(SOUND_KEY, on ? "on" : "off");
+    if (on) chime(); // a sample, and a user gesture that lets the page play sound later
+    paint();
+  });
+
+  if (controls) controls.replaceChildren(enableButton, soundButton);
+  paint();
+  onLanguageChange(paint);
+
+  return { onFrame, seen, enabled, unreadCount: () => unread.size };
+}

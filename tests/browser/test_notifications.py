@@ -1,0 +1,124 @@
+"""Notifications in real headless Chromium against a real server: no permission prompt on load, a
+browser Notification for a new conversation in the agent's queues (with the permission granted by the
+test), none for the conversation on screen, the unread count in the tab title, cleared on opening."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.browser.test_inbox import Api, inbox_server, log_in  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.slow  # a real Chromium against a live server
+
+pytest.importorskip("playwright", reason="the browser tests drive Chromium through playwright")
+
+from playwright.sync_api import expect  # noqa: E402
+
+#: records every Notification the page constructs, and every permission request, before any script runs
+OBSERVE_NOTIFICATIONS = """
+window.__shown = [];
+window.__notifications = [];
+window.__permissionRequests = 0;
+const Real = window.Notification;
+class Observed extends Real {
+  constructor(title, options) {
+    super(title, options);
+    window.__notifications.push(this);
+    window.__shown.push({ title, body: (options || {}).body, tag: (options || {}).tag,
+                          data: (options || {}).data });
+  }
+}
+Observed.requestPermission = (...args) => { window.__permissionRequests += 1; return Real.requestPermission(...args); };
+Object.defineProperty(Observed, "permission", { get: () => Real.permission });
+window.Notification = Observed;
+"""
+
+
+def wait_for(page, expression: str, timeout: float = 10.0) -> None:
+    """Poll a page expression until it is true (the inbox's CSP forbids the eval of wait_for_function)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        page.wait_for_timeout(50)
+
+
+def notification_context(chromium, url: str):
+    """A browser profile that granted this site notifications, observing the Notification constructor."""
+    context = chromium.new_context(locale="vi-VN")
+    context.set_default_timeout(10_000)
+    context.grant_permissions(["notifications"], origin=url)
+    context.add_init_script(OBSERVE_NOTIFICATIONS)
+    return context
+
+
+def test_new_conversation_notifies_and_counts_in_the_title(inbox_server, chromium):
+    url = inbox_server.url
+    api = Api(url)
+    api.make_agent("lan@test.local", "Nguyễn Thị Lan", ["care"], capacity=1)
+    context = notification_context(chromium, url)
+    try:
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        log_in(page, url, "lan@test.local")
+        assert page.evaluate("window.__permissionRequests") == 0  # never asked on load
+        expect(page.locator("#notify-enable")).to_have_text("Tắt thông báo")  # granted: on
+        expect(page.locator("#notify-sound")).to_have_text("Âm báo: tắt")  # sound off by default
+        assert page.title() == "Hộp thư · CareDesk"
+
+        # The page is visible but shows no conversation: a new one handed to her notifies.
+        api.customer_says("notify-a", "cho mình gặp nhân viên", "Lê Văn An")
+        wait_for(page, "window.__shown.length >= 1")
+        [shown] = page.evaluate("window.__shown")
+        assert shown["title"] == "Cuộc trò chuyện mới: Lê Văn An"
+        conversation_id = shown["data"]["conversation_id"]
+        assert shown["data"]["url"] == f"/inbox/conversations/{conversation_id}"
+        expect(page).to_have_title("(1) Hộp thư · CareDesk")
+
+        # A second one waits in the queue (she is full): two unread.
+        api.customer_says("notify-b", "cho gặp nhân viên với", "Trần Thị Bình")
+        wait_for(page, "window.__shown.length >= 2")
+        expect(page).to_have_title("(2) Hộp thư · CareDesk")
+
+        # Clicking the first notification opens its conversation, which leaves the count.
+        page.evaluate("window.__notifications[0].dispatchEvent(new Event('click'))")
+        expect(page).to_have_url(f"{url}/inbox/conversations/{conversation_id}?view=unassigned")
+        expect(page).to_have_title("(1) Lê Văn An · Hộp thư · CareDesk")
+
+        # The customer on screen writes again: no notification while the agent looks at it.
+        before = page.evaluate("window.__shown.length")
+        api.customer_says("notify-a", "alo shop ơi", "Lê Văn An")
+        expect(page.locator(".msg-customer .bubble", has_text="alo shop ơi")).to_be_visible()
+        page.wait_for_timeout(500)
+        assert page.evaluate("window.__shown.length") == before
+        assert problems == []
+    finally:
+        context.close()
+
+
+def test_permission_is_asked_only_from_the_enable_control(inbox_server, chromium):
+    url = inbox_server.url
+    api = Api(url)
+    api.make_agent("lan@test.local", "Nguyễn Thị Lan", ["care"])
+    context = chromium.new_context(locale="vi-VN")  # nothing granted: the permission is "default"
+    context.set_default_timeout(10_000)
+    context.add_init_script(OBSERVE_NOTIFICATIONS)
+    try:
+        page = context.new_page()
+        log_in(page, url, "lan@test.local")
+        page.wait_for_timeout(300)
+        assert page.evaluate("window.__permissionRequests") == 0
+        enable = page.locator("#notify-enable")
+        expect(enable).to_have_text("Bật thông báo")
+        enable.click()
+        wait_for(page, "window.__permissionRequests === 1")
+        # The sound toggle is remembered across loads.
+        page.locator("#notify-sound").click()
+        expect(page.locator("#notify-sound")).to_have_text("Âm báo: bật")
+        page.reload()
+        expect(page.locator("#notify-sound")).to_have_text("Âm báo: bật")
+        assert page.evaluate("window.__permissionRequests") == 0  # a fresh page: still never on load
+    finally:
+        context.close()
