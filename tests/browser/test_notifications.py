@@ -122,3 +122,48 @@ def test_permission_is_asked_only_from_the_enable_control(inbox_server, chromium
         assert page.evaluate("window.__permissionRequests") == 0  # a fresh page: still never on load
     finally:
         context.close()
+
+
+def test_inbox_installs_as_an_app_and_opens_offline(inbox_server, chromium, page):
+    url = inbox_server.url
+    api = Api(url)
+    api.make_agent("lan@test.local", "Nguyễn Thị Lan", ["care"])
+    log_in(page, url, "lan@test.local")
+
+    # The manifest is linked and complete.
+    href = page.locator('link[rel="manifest"]').get_attribute("href")
+    manifest = page.evaluate("async (href) => (await fetch(href)).json()", href)
+    assert manifest["start_url"] == "/inbox" and manifest["display"] == "standalone"
+    assert manifest["short_name"] == "CareDesk" and manifest["theme_color"]
+    sizes = {(icon["sizes"], icon.get("purpose", "any")) for icon in manifest["icons"]}
+    assert {("192x192", "any"), ("512x512", "any"), ("512x512", "maskable")} <= sizes
+    for icon in manifest["icons"]:
+        response = page.request.get(f"{url}{icon['src']}")
+        assert response.status == 200 and response.headers["content-type"] == "image/png"
+
+    # The service worker registers for the inbox and takes control of the page.
+    scope = page.evaluate("async () => (await navigator.serviceWorker.ready).scope")
+    assert scope == f"{url}/inbox"
+    page.reload()
+    expect(page.locator("#live-state")).to_have_text("Trực tuyến")
+    assert page.evaluate("navigator.serviceWorker.controller !== null")
+
+    # Offline: the inbox still opens from the cached shell and says it is offline; no API answer was cached.
+    page.context.set_offline(True)
+    try:
+        page.reload()
+        expect(page.locator("#offline-banner")).to_be_visible()
+        expect(page.locator("#offline-banner")).to_contain_text("Ngoại tuyến")
+        expect(page.locator("#me-name")).to_have_text("Nguyễn Thị Lan")
+        cached = page.evaluate("""async () => {
+            const keys = [];
+            for (const name of await caches.keys()) {
+              for (const request of await (await caches.open(name)).keys()) keys.push(new URL(request.url).pathname);
+            }
+            return keys;
+        }""")
+        assert "/inbox" in cached and "/inbox/static/inbox.js" in cached
+        assert not [path for path in cached if "/api/" in path], cached
+    finally:
+        page.context.set_offline(False)
+    expect(page.locator("#offline-banner")).to_be_hidden()

@@ -4,6 +4,7 @@ import { api, describeError } from "./api.js";
 import { $, $$, fill, h, show } from "./dom.js";
 import { connectLive } from "./live.js";
 import { startNotifications } from "./notify.js";
+import { startApp } from "./pwa.js";
 import { applyStrings, initStrings, locale, onLanguageChange, t } from "./i18n.js";
 import {
   attachmentList, attachmentsElement, closeViewer, formatSize, openViewer, resetViewer, uploadFile, viewableImages,
@@ -1345,6 +1346,7 @@ async function start() {
     renderDetails();
   }
   if (boot.not_found) showPane("notfound");
+  startApp();
   notify = startNotifications({ me, currentId: () => state.selectedId, controls: $("#notify-controls"),
     open: (id) => openConversation(id).catch(failed) });
   live = connectLive({ onFrame, onStatus });

@@ -221,6 +221,14 @@ export function startNotifications({ me, currentId, open, controls }) {
     paint();
   });
 
+  // A Web Push notification clicked while this page is open: the service worker asks it to show that one.
+  if (navigator.serviceWorker) {
+    navigator.serviceWorker.addEventListener("message", (event) => {
+      const data = event.data || {};
+      if (data.type === "open-conversation" && Number.isInteger(data.conversation_id)) open(data.conversation_id);
+    });
+  }
+
   if (controls) controls.replaceChildren(enableButton, soundButton);
   paint();
   onLanguageChange(paint);
