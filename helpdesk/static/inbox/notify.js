@@ -7,6 +7,7 @@
 // The browser's permission is asked only when the agent clicks "enable notifications", never on load.
 import { api } from "./api.js";
 import { h } from "./dom.js";
+import { syncPush } from "./push.js";
 import { t, onLanguageChange } from "./i18n.js";
 
 const PREF_KEY = "caredesk.inbox.notify"; // "off" when the agent turned notifications off
@@ -211,7 +212,7 @@ export function startNotifications({ me, currentId, open, controls }) {
       if (Notification.permission === "default") await Notification.requestPermission();
     }
     paint();
-    document.dispatchEvent(new CustomEvent("caredesk:notifications", { detail: { enabled: enabled() } }));
+    keepPush();
   });
 
   soundButton.addEventListener("click", () => {
@@ -229,8 +230,15 @@ export function startNotifications({ me, currentId, open, controls }) {
     });
   }
 
+  // Web Push (the inbox closed) follows the same choice; a browser whose push service is out of reach
+  // (a headless one, a blocked network) still has the notifications while the inbox is open.
+  function keepPush() {
+    syncPush(enabled()).catch(() => {});
+  }
+
   if (controls) controls.replaceChildren(enableButton, soundButton);
   paint();
+  if (enabled()) keepPush();
   onLanguageChange(paint);
 
   return { onFrame, seen, enabled, unreadCount: () => unread.size };

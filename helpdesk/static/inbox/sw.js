@@ -18,6 +18,7 @@ const SHELL_FILES = [
   "/inbox/static/i18n.js",
   "/inbox/static/attachments.js",
   "/inbox/static/notify.js",
+  "/inbox/static/push.js",
   "/inbox/static/pwa.js",
   "/inbox/static/i18n/vi.json",
   "/inbox/static/i18n/en.json",
