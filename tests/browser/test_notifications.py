@@ -68,8 +68,8 @@ def test_new_conversation_notifies_and_counts_in_the_title(inbox_server, chromiu
                 if message.type == "error" and "Push API in incognito" not in message.text else None)
         log_in(page, url, "lan@test.local")
         assert page.evaluate("window.__permissionRequests") == 0  # never asked on load
-        expect(page.locator("#notify-enable")).to_have_text("Tắt thông báo")  # granted: on
-        expect(page.locator("#notify-sound")).to_have_text("Âm báo: tắt")  # sound off by default
+        expect(page.locator("#notify-enable .notify-label")).to_have_text("Tắt thông báo")  # granted: on
+        expect(page.locator("#notify-sound .notify-label")).to_have_text("Âm báo: tắt")  # sound off by default
         assert page.title() == "Hộp thư · CareDesk"
 
         # The page is visible but shows no conversation: a new one handed to her notifies.
@@ -114,15 +114,15 @@ def test_permission_is_asked_only_from_the_enable_control(inbox_server, chromium
         log_in(page, url, "lan@test.local")
         page.wait_for_timeout(300)
         assert page.evaluate("window.__permissionRequests") == 0
-        enable = page.locator("#notify-enable")
+        enable = page.locator("#notify-enable .notify-label")
         expect(enable).to_have_text("Bật thông báo")
         enable.click()
         wait_for(page, "window.__permissionRequests === 1")
         # The sound toggle is remembered across loads.
         page.locator("#notify-sound").click()
-        expect(page.locator("#notify-sound")).to_have_text("Âm báo: bật")
+        expect(page.locator("#notify-sound .notify-label")).to_have_text("Âm báo: bật")
         page.reload()
-        expect(page.locator("#notify-sound")).to_have_text("Âm báo: bật")
+        expect(page.locator("#notify-sound .notify-label")).to_have_text("Âm báo: bật")
         assert page.evaluate("window.__permissionRequests") == 0  # a fresh page: still never on load
     finally:
         context.close()
@@ -196,14 +196,26 @@ def test_service_worker_shows_a_push_as_a_notification(inbox_server, chromium):
         [registration] = [r for r in registrations if r["scopeURL"] == f"{url}/inbox" and not r["isDeleted"]][:1]
         payload = ('{"title":"Cuộc trò chuyện mới: Lê Văn An","body":"Lê Văn An đang chờ nhân viên",'
                    '"conversation_id":7,"url":"/inbox/conversations/7","kind":"new_conversation"}')
-        cdp.send("ServiceWorker.deliverPushMessage", {"origin": url, "registrationId": registration["registrationId"],
-                                                      "data": payload})
+        shown_now = """async () => (await (await navigator.serviceWorker.getRegistration("/inbox")).getNotifications())
+            .map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))"""
+
+        def push() -> None:
+            cdp.send("ServiceWorker.deliverPushMessage", {
+                "origin": url, "registrationId": registration["registrationId"], "data": payload})
+
+        # The inbox is on screen: it tells the agent itself, the worker shows nothing.
+        push()
+        page.wait_for_timeout(500)
+        assert page.evaluate(shown_now) == []
+
+        # The inbox closed (the tab moved to another page of the site): the worker shows the push.
+        page.goto(f"{url}/healthz")
+        push()
         shown = []
         deadline = time.monotonic() + 10
         while not shown:
             assert time.monotonic() < deadline, "the worker showed no notification"
-            shown = page.evaluate("""async () => (await (await navigator.serviceWorker.ready).getNotifications())
-                .map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }))""")
+            shown = page.evaluate(shown_now)
             page.wait_for_timeout(50)
         assert shown == [{"title": "Cuộc trò chuyện mới: Lê Văn An", "body": "Lê Văn An đang chờ nhân viên",
                           "tag": "caredesk-conversation-7",

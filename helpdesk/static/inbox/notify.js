@@ -6,7 +6,7 @@
 // Never their own messages, never the conversation they are looking at while the tab is visible.
 // The browser's permission is asked only when the agent clicks "enable notifications", never on load.
 import { api } from "./api.js";
-import { h } from "./dom.js";
+import { fill, h } from "./dom.js";
 import { syncPush } from "./push.js";
 import { t, onLanguageChange } from "./i18n.js";
 
@@ -194,11 +194,14 @@ export function startNotifications({ me, currentId, open, controls }) {
     let key = "notify.enable";
     if (permission === "denied") key = "notify.blocked";
     else if (enabled()) key = "notify.disable";
-    enableButton.textContent = t(key);
+    // An icon and a label; where the sidebar is narrow only the icon shows (the label stays for readers).
+    fill(enableButton, h("span", { class: "notify-icon", "aria-hidden": "true" }, enabled() ? "🔔" : "🔕"),
+      h("span", { class: "notify-label" }, t(key)));
     enableButton.title = t(`${key}_hint`);
     enableButton.disabled = permission === "denied";
     enableButton.setAttribute("aria-pressed", String(enabled()));
-    soundButton.textContent = t(soundOn() ? "notify.sound_on" : "notify.sound_off");
+    fill(soundButton, h("span", { class: "notify-icon", "aria-hidden": "true" }, soundOn() ? "🔊" : "🔈"),
+      h("span", { class: "notify-label" }, t(soundOn() ? "notify.sound_on" : "notify.sound_off")));
     soundButton.title = t("notify.sound_hint");
     soundButton.setAttribute("aria-pressed", String(soundOn()));
   }

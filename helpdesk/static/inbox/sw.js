@@ -121,14 +121,25 @@ self.addEventListener("push", (event) => {
   }
   const id = Number.isInteger(data.conversation_id) ? data.conversation_id : null;
   const url = typeof data.url === "string" && data.url.startsWith("/inbox") ? data.url : "/inbox";
-  event.waitUntil(self.registration.showNotification(data.title || "CareDesk", {
-    body: data.body || "",
-    icon: ICON,
-    // The same tag as the page's own notification: one conversation, one notification.
-    tag: id === null ? "caredesk" : `caredesk-conversation-${id}`,
-    data: { conversation_id: id, url },
-  }));
+  event.waitUntil((async () => {
+    // An inbox on screen tells the agent itself, by its own rules (not the conversation they are
+    // reading); the push is for when none is. Browsers require no notification while one is visible.
+    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    if (windows.some((client) => client.visibilityState === "visible" && isInbox(client.url))) return;
+    await self.registration.showNotification(data.title || "CareDesk", {
+      body: data.body || "",
+      icon: ICON,
+      // The same tag as the page's own notification: one conversation, one notification.
+      tag: id === null ? "caredesk" : `caredesk-conversation-${id}`,
+      data: { conversation_id: id, url },
+    });
+  })());
 });
+
+function isInbox(address) {
+  const path = new URL(address).pathname;
+  return (path === "/inbox" || path.startsWith("/inbox/")) && !path.startsWith("/inbox/login");
+}
 
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
@@ -136,8 +147,7 @@ self.addEventListener("notificationclick", (event) => {
   const url = new URL(data.url || "/inbox", self.location.origin).href;
   event.waitUntil((async () => {
     const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
-    const inbox = windows.find((client) => new URL(client.url).pathname.startsWith("/inbox")
-      && !new URL(client.url).pathname.startsWith("/inbox/login"));
+    const inbox = windows.find((client) => isInbox(client.url));
     if (inbox) {
       await inbox.focus();
       if (data.conversation_id !== null && data.conversation_id !== undefined) {
