@@ -62,6 +62,30 @@ def new_vapid_keys() -> VapidKeys:
     return VapidKeys(b64url(scalar), public_key_of(b64url(scalar)))
 
 
+def private_scalar(text: str) -> str:
+    """A configured VAPID private key as the base64url 32-byte scalar this module keeps.
+
+    Accepted as the tools write it: that scalar (``vapid --gen``'s applicationServerKey companion,
+    web-push's ``generateVAPIDKeys``), base64url DER, or PEM (py-vapid's ``private_key.pem``).
+    ValueError, saying what is expected, for anything else.
+    """
+    text = text.strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            key = serialization.load_pem_private_key(text.encode(), password=None)
+        else:
+            raw = _b64url_decode(text)
+            if len(raw) == 32:
+                return b64url(raw)
+            key = serialization.load_der_private_key(raw, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError("CAREDESK_VAPID_PRIVATE_KEY must be a P-256 private key: the 32-byte scalar or DER "
+                         "in base64url, or PEM") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError("CAREDESK_VAPID_PRIVATE_KEY must be a P-256 (prime256v1) key")
+    return b64url(key.private_numbers().private_value.to_bytes(32, "big"))
+
+
 def public_key_of(private_key: str) -> str:
     """The public point (uncompressed, base64url) of a base64url private scalar; ValueError if invalid."""
     raw = _b64url_decode(private_key)
@@ -81,7 +105,8 @@ def vapid_keys(session: Session, box: SecretBox, configured_private_key: str = "
     insert the one row; the loser reads the winner's.
     """
     if configured_private_key:
-        keys = VapidKeys(configured_private_key, public_key_of(configured_private_key))
+        scalar = private_scalar(configured_private_key)
+        keys = VapidKeys(scalar, public_key_of(scalar))
         if configured_public_key and configured_public_key.rstrip("=") != keys.public_key:
             raise ValueError("CAREDESK_VAPID_PUBLIC_KEY is not the public key of CAREDESK_VAPID_PRIVATE_KEY")
         return keys
@@ -98,6 +123,16 @@ def vapid_keys(session: Session, box: SecretBox, configured_private_key: str = "
             if row is None:
                 raise
     return VapidKeys(box.open(row.private_key), row.public_key)
+
+
+def reseal_vapid_key(session: Session, box: SecretBox) -> bool:
+    """Seal the stored private key with the current secret key (after a rotation); whether it changed.
+    ValueError if none of the keys opens it."""
+    row = session.get(VapidKeyPair, VAPID_KEY_ROW)
+    if row is None or box.sealed_with_current(row.private_key):
+        return False
+    row.private_key = box.reseal(row.private_key)
+    return True
 
 
 def subscribe(session: Session, agent: Agent, data: PushSubscriptionCreate) -> PushSubscription:
