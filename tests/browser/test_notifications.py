@@ -4,11 +4,15 @@ test), none for the conversation on screen, the unread count in the tab title, c
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.browser.test_inbox import Api, inbox_server, log_in  # noqa: F401 (fixture)
+
+SCREENSHOTS = Path(os.environ.get("CAREDESK_SCREENSHOTS", "/tmp"))
 
 pytestmark = pytest.mark.slow  # a real Chromium against a live server
 
@@ -159,6 +163,9 @@ def test_inbox_installs_as_an_app_and_opens_offline(inbox_server, chromium, page
         expect(page.locator("#offline-banner")).to_be_visible()
         expect(page.locator("#offline-banner")).to_contain_text("Ngoại tuyến")
         expect(page.locator("#me-name")).to_have_text("Nguyễn Thị Lan")
+        page.wait_for_timeout(300)
+        expect(page.locator(".toast-error")).to_have_count(0)  # one clear banner, not a toast per failed call
+        page.screenshot(path=str(SCREENSHOTS / "inbox-offline.png"))
         cached = page.evaluate("""async () => {
             const keys = [];
             for (const name of await caches.keys()) {

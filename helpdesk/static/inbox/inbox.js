@@ -226,6 +226,7 @@ function toast(message, kind = "info", timeout = 6000) {
 
 function failed(error) {
   if (error && error.status === 401) return; // already on the way to the login page
+  if (!navigator.onLine) return; // offline: the banner says so (pwa.js), not a toast per failed call
   toast(t("actions.failed", { detail: describeError(error) }), "error");
 }
 

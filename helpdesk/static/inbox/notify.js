@@ -32,6 +32,26 @@ function store(key, value) {
   }
 }
 
+// Line icons as SVG paths (no emoji: system fonts without an emoji font show empty boxes).
+const ICONS = {
+  bell: ["M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9", "M10.3 21a1.94 1.94 0 0 0 3.4 0"],
+  bellOff: ["M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9", "M10.3 21a1.94 1.94 0 0 0 3.4 0", "M3 3l18 18"],
+  soundOn: ["M11 5 6 9H2v6h4l5 4V5z", "M15.5 8.5a5 5 0 0 1 0 7", "M19 5a10 10 0 0 1 0 14"],
+  soundOff: ["M11 5 6 9H2v6h4l5 4V5z", "M22 9l-6 6", "M16 9l6 6"],
+};
+const SVG = "http://www.w3.org/2000/svg";
+
+function icon(paths) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  for (const d of paths) {
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", d);
+    svg.appendChild(path);
+  }
+  return h("span", { class: "notify-icon", "aria-hidden": "true" }, svg);
+}
+
 function supported() {
   return typeof window.Notification === "function";
 }
@@ -195,12 +215,11 @@ export function startNotifications({ me, currentId, open, controls }) {
     if (permission === "denied") key = "notify.blocked";
     else if (enabled()) key = "notify.disable";
     // An icon and a label; where the sidebar is narrow only the icon shows (the label stays for readers).
-    fill(enableButton, h("span", { class: "notify-icon", "aria-hidden": "true" }, enabled() ? "🔔" : "🔕"),
-      h("span", { class: "notify-label" }, t(key)));
+    fill(enableButton, icon(enabled() ? ICONS.bell : ICONS.bellOff), h("span", { class: "notify-label" }, t(key)));
     enableButton.title = t(`${key}_hint`);
     enableButton.disabled = permission === "denied";
     enableButton.setAttribute("aria-pressed", String(enabled()));
-    fill(soundButton, h("span", { class: "notify-icon", "aria-hidden": "true" }, soundOn() ? "🔊" : "🔈"),
+    fill(soundButton, icon(soundOn() ? ICONS.soundOn : ICONS.soundOff),
       h("span", { class: "notify-label" }, t(soundOn() ? "notify.sound_on" : "notify.sound_off")));
     soundButton.title = t("notify.sound_hint");
     soundButton.setAttribute("aria-pressed", String(soundOn()));
