@@ -228,3 +228,30 @@ async def test_a_failing_push_service_is_tried_again(push_client, push_service, 
     await client.settle()
     [row] = subscriptions(client)
     assert row.last_error is None and row.last_sent_at is not None
+
+
+@pytest.mark.slow  # a server with a child worker process
+def test_the_child_worker_sends_the_push_in_process_mode(make_settings, push_service):
+    """With the worker in a child process (``worker.mode=process``) the turn, its escalation event and the
+    push job all run in the child, which has the push job and the same key pair (from the database)."""
+    import httpx
+
+    from tests.conftest import ADMIN_PASSWORD, LiveServer
+
+    with LiveServer(make_settings(worker={"mode": "process"})) as server:
+        http = httpx.Client(base_url=server.url, timeout=10)
+        deadline = time.monotonic() + 60
+        while http.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "worker never became ready"
+            time.sleep(0.1)
+        token = http.post("/api/auth/token", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()
+        admin = {"Authorization": f"Bearer {token['access_token']}"}
+        browser = PushBrowser.new(push_service.subscription_url("admin-desk"))
+        assert http.post("/api/push/subscriptions", headers=admin, json=browser.subscription_json()).status_code == 201
+        public_key = http.get("/api/push/vapid-public-key", headers=admin).json()["public_key"]
+        response = http.post("/webhooks/cli", json={"sender_id": "push-p", "message_id": "push-p-1",
+                                                    "text": "cho mình gặp nhân viên", "name": "Lê Văn An"})
+        assert response.status_code == 200
+        [received] = push_service.wait_for(1, "admin-desk", timeout=30)
+        assert received.status == 201 and received.vapid()[1] == public_key
+        assert browser.decrypt(received.body)["kind"] == "new_conversation"
