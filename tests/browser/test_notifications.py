@@ -61,6 +61,7 @@ def test_new_conversation_notifies_and_counts_in_the_title(inbox_server, chromiu
     url = inbox_server.url
     api = Api(url)
     api.make_agent("lan@test.local", "Nguyễn Thị Lan", ["care"], capacity=1)
+    api.make_agent("minh@test.local", "Trần Văn Minh", ["technical"])  # makes the team "technical"
     context = notification_context(chromium, url)
     try:
         page = context.new_page()
@@ -101,6 +102,12 @@ def test_new_conversation_notifies_and_counts_in_the_title(inbox_server, chromiu
         expect(page.locator(".msg-customer .bubble", has_text="alo shop ơi")).to_be_visible()
         page.wait_for_timeout(500)
         assert page.evaluate("window.__shown.length") == before
+
+        # The other one moves to a team she is not in: out of her sight, out of the count.
+        other_id = page.evaluate("window.__shown[1].data.conversation_id")
+        moved = api.http.post(f"/api/conversations/{other_id}/assign", headers=api.admin, json={"team": "technical"})
+        assert moved.status_code == 200, moved.text
+        expect(page).to_have_title("Lê Văn An · Hộp thư · CareDesk")
         assert problems == []
     finally:
         context.close()

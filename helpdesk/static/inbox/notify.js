@@ -193,6 +193,10 @@ export function startNotifications({ me, currentId, open, controls }) {
   }
 
   function onFrame(frame) {
+    if (frame.type === "gone") {
+      seen(frame.conversation_id); // out of the agent's sight now: nothing left for them to open
+      return;
+    }
     if (frame.type !== "event" || frame.conversation_id === undefined || frame.conversation_id === null) return;
     const id = frame.conversation_id;
     if (frame.event === "message_created") {
