@@ -24,11 +24,13 @@ from helpdesk.core.apidocs import add_docs_pages
 from helpdesk.core.errors import CareDeskError, TooManyRequests
 from helpdesk.core.headers import SecurityHeadersMiddleware
 from helpdesk.inbox.api import inbox_static_files, router as inbox_router
+from helpdesk.inbox.app_shell import router as inbox_app_router
 from helpdesk.jobs.admin_api import router as parked_jobs_router
 from helpdesk.jobs.remote import RemoteJobs
 from helpdesk.nlu_admin.api import router as nlu_router
 from helpdesk.ops.health import readiness
 from helpdesk.ops.metrics_api import router as metrics_router
+from helpdesk.push.api import router as push_router
 from helpdesk.reports.api import pages as reports_pages, router as reports_router
 from helpdesk.reports.api import reports_static_files, vendor_static_files
 from helpdesk.shop.api import router as orders_router
@@ -115,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webchat_router)
     app.include_router(sla_router)
     app.include_router(inbox_router)
+    app.include_router(inbox_app_router)
+    app.include_router(push_router)
     app.mount("/inbox/static", inbox_static_files(), name="inbox-static")
     app.include_router(training_router)
     app.include_router(training_pages)

@@ -413,10 +413,21 @@ def rotate_secrets() -> None:
     from helpdesk.channels.ledger import make_database_engine
     from helpdesk.core.crypto import secret_box
 
+    from sqlmodel import Session
+
+    from helpdesk.push.service import reseal_vapid_key
+
     settings = _settings()
     engine = make_database_engine(settings.database_url)
     try:
         resealed, unreadable = reseal_credentials(engine, secret_box(settings))
+        with Session(engine) as session:  # the Web Push key pair, if this server made one
+            try:
+                if reseal_vapid_key(session, secret_box(settings)):
+                    resealed.append("web push key")
+                session.commit()
+            except ValueError:
+                unreadable.append("web push key")
     finally:
         engine.dispose()
     console.print(f"Re-sealed with the current key: {', '.join(resealed) or 'nothing to do'}.")

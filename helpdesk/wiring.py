@@ -72,6 +72,7 @@ from helpdesk.jobs.streams import PoisonJob, StreamConsumer, StreamPublisher
 from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.nlu_admin.store import DatabaseModelStore
 from helpdesk.outbox.service import Outbox, RetryPolicy
+from helpdesk.push.tasks import PushSender, register_push_jobs, register_push_listeners
 from helpdesk.ratings.listeners import CsatRequester, register_ratings_listeners
 from helpdesk.shop.directory import DatabaseShopDirectory
 from helpdesk.sla.listeners import register_sla_listeners
@@ -243,6 +244,8 @@ class Wiring:
                                self.outbox)
         self.csat = CsatRequester(self.engine, self.events, responses, self.clock)
         self.handback = HandbackNotifier(self.engine, self.events, responses)
+        #: Web Push to the agents' browsers while their inbox is closed
+        self.push = PushSender(self.engine, settings)
         #: where background jobs go, once started: this process's runner, or the transport to the
         #: worker process (None: a script, or before start)
         self.worker: JobRunner | RemoteJobs | None = None
@@ -273,6 +276,7 @@ class Wiring:
         self.csat.jobs = jobs
         self.handback.jobs = jobs
         self.attachments.jobs = jobs
+        self.push.jobs = jobs
 
     def prepare_database(self) -> None:
         """Apply migrations and make sure the first admin exists."""
@@ -301,6 +305,7 @@ class Wiring:
         register_care_listeners(self.events, lambda: send_due_care_soon(self.care))
         register_sla_listeners(self.events, self.engine, self.settings.shop.timezone)
         register_attachment_listeners(self.attachments)
+        register_push_listeners(self.push, self.events)
         # each domain registers its periodic work; the scheduler turns every outbox pump interval;
         # with Redis, the work on shared state runs in one of the replicas per interval
         self.scheduler = Scheduler(tick_s=self.settings.outbox.pump_interval_s,
@@ -327,6 +332,7 @@ class Wiring:
         else:
             self.channel_jobs = register_channel_jobs(self.flow, jobs)
             register_attachment_jobs(self.attachments, jobs)
+            register_push_jobs(self.push, jobs)
             if self.mode == WorkerMode.CHILD:
                 # subscribed before the sweep of stored events, so nothing falls in between
                 self._jobs = await follow_jobs(self.broker, jobs, on_resubscribed=self.channel_jobs.catch_up_now)
@@ -387,6 +393,7 @@ class Wiring:
         for connector in self.connectors.values():
             await connector.close()
         await self.storage.close()
+        await self.push.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         self.password_hashing.close()

@@ -227,6 +227,14 @@ class Settings(BaseSettings):
     #: as a JSON list or comma-separated. Empty: the connecting address is the client.
     trusted_proxies: Annotated[list[str], NoDecode] = []
 
+    #: the server's VAPID key pair for Web Push (P-256, base64url: the 32-byte private scalar; the public
+    #: key may be given to check it). Empty: a pair is made at the first start and kept in the database,
+    #: shared by every replica.
+    vapid_private_key: SecretStr = SecretStr("")
+    vapid_public_key: str = ""
+    #: the contact in the VAPID JWT (``mailto:`` or https URL); empty: ``mailto:`` the admin's email
+    vapid_subject: str = ""
+
     admin: AdminSettings = AdminSettings()
     nlu: NLUSettings = NLUSettings()
     shop: ShopSettings = ShopSettings()

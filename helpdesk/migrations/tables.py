@@ -11,6 +11,7 @@ from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
 from helpdesk.nlu_admin.models import NluActiveModel, NluModel
 from helpdesk.jobs.models import ParkedJob
 from helpdesk.outbox.models import OutboxItem
+from helpdesk.push.models import PushSubscription, VapidKeyPair
 from helpdesk.ratings.models import Rating, RatingRequest
 from helpdesk.shop.models import Order, Product, Warranty
 from helpdesk.sla.models import BusinessHoursPeriod, Holiday, SLAEvent, SLAOutcome, SLAPolicy, SLATimer
@@ -35,4 +36,5 @@ __all__ = [
     "SLAPolicy", "BusinessHoursPeriod", "Holiday", "SLATimer", "SLAEvent", "SLAOutcome",
     "NluIntent", "NluExample", "NluVocabulary", "NluTrainingChange", "NluFaqAnswer", "NluReviewItem",
     "NluTrainingState", "NluTrainingJob", "NluModel", "NluActiveModel", "ParkedJob", "Attachment",
+    "PushSubscription", "VapidKeyPair",
 ]

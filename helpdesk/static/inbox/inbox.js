@@ -3,6 +3,8 @@
 import { api, describeError } from "./api.js";
 import { $, $$, fill, h, show } from "./dom.js";
 import { connectLive } from "./live.js";
+import { startNotifications } from "./notify.js";
+import { startApp } from "./pwa.js";
 import { applyStrings, initStrings, locale, onLanguageChange, t } from "./i18n.js";
 import { watchTyping } from "./typing.js";
 import {
@@ -225,6 +227,7 @@ function toast(message, kind = "info", timeout = 6000) {
 
 function failed(error) {
   if (error && error.status === 401) return; // already on the way to the login page
+  if (!navigator.onLine) return; // offline: the banner says so (pwa.js), not a toast per failed call
   toast(t("actions.failed", { detail: describeError(error) }), "error");
 }
 
@@ -463,6 +466,7 @@ function markSelected() {
 }
 
 async function openConversation(id, { push = true } = {}) {
+  if (notify) notify.seen(id);
   if (push) history.pushState({}, "", conversationUrl(id));
   const switching = !state.current || state.current.id !== id;
   state.selectedId = id;
@@ -1225,6 +1229,7 @@ document.addEventListener("keydown", (event) => {
 // ---------------------------------------------------------------- live updates
 
 let live = null;
+let notify = null; // notify.js: browser notifications, the sound, the unread count in the title
 
 function watchVisible() {
   if (!live) return;
@@ -1239,6 +1244,7 @@ function rowName(id) {
 }
 
 function onFrame(frame) {
+  if (notify) notify.onFrame(frame);
   if (frame.type === "hello") {
     // After a (re)connection anything may have happened meanwhile: reload what is on screen.
     queueView();
@@ -1346,6 +1352,9 @@ async function start() {
     renderDetails();
   }
   if (boot.not_found) showPane("notfound");
+  startApp();
+  notify = startNotifications({ me, currentId: () => state.selectedId, controls: $("#notify-controls"),
+    open: (id) => openConversation(id).catch(failed) });
   live = connectLive({ onFrame, onStatus });
   await Promise.all([
     loadView(),
