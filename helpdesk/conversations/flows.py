@@ -105,6 +105,9 @@ class WaitingEvent(NamedTuple):
     stored_message_id: int | None
     #: when the webhook edge stored it
     received_at: datetime | None = None
+    #: its sender and their open conversation, read with it (None: a first contact, a merged customer or
+    #: a new conversation, which ``_prepare`` creates or resolves)
+    speaker: turns.Speaker | None = None
 
 
 
@@ -118,27 +121,30 @@ def next_waiting_event(flow: ConversationFlow, channel: str, sender_id: str, up_
     """The chat's oldest event still waiting, up to ``up_to_id`` (every event at or below ``floor`` is
     known to be settled)."""
     with reading(flow.engine).connect() as connection:
-        row = connection.execute(turns.NEXT_WAITING, {"channel": channel, "sender_id": sender_id,
-                                                      "floor": floor, "up_to": up_to_id}).first()
-    return None if row is None else WaitingEvent(row.id, row.message, row.attempts, row.message_id, row.received_at)
+        row = connection.execute(turns.NEXT_WAITING_WITH_SPEAKER, {
+            "channel": channel, "sender_id": sender_id, "external_id": sender_id, "floor": floor, "up_to": up_to_id,
+        }).first()
+    if row is None:
+        return None
+    return WaitingEvent(row.id, row.message, row.attempts, row.message_id, row.received_at,
+                        turns.speaker_of(row._mapping, "speaker_"))
 
 
 def _prepare(flow: ConversationFlow, event: WaitingEvent) -> _Prepared:
     """Find who writes and in which conversation, and build the bot's turn.
 
-    A known customer in an open conversation (most turns) only reads, with plain statements
-    (``turns``). A first contact, a merged customer or a new conversation is created with the ORM and
+    A known customer in an open conversation (most turns) was read with the event
+    (``next_waiting_event``): nothing more is read here unless the dialogue state is kept in the
+    database. A first contact, a merged customer or a new conversation is created with the ORM and
     committed here; reads come first and the writes last, back to back (autoflush off), as on SQLite
     a transaction holds the file's only write lock from its first write to its commit, and the
     webhook edge waits for that lock. The customer's message is stored later, by ``_apply``.
     """
     in_database = _state_in_database(flow)
     inbound = InboundMessage.model_validate(event.message)
-    speaker = None
-    if not in_database:
-        # the usual turn reads one row and writes nothing here: no transaction for it (see reading)
-        with reading(flow.engine).connect() as connection:
-            speaker = turns.known_speaker(connection, inbound)
+    speaker = event.speaker
+    if speaker is not None and not in_database:
+        return _prepared(event, inbound, speaker, None)
     with Session(flow.engine, expire_on_commit=False) as session, session.no_autoflush:
         if speaker is None:
             speaker = turns.known_speaker(session.connection(), inbound)
@@ -150,10 +156,15 @@ def _prepare(flow: ConversationFlow, event: WaitingEvent) -> _Prepared:
                                     customer.phone, customer.phone_verified, conversation.id, conversation.state,
                                     conversation.channel, conversation.last_message_at is None,
                                     identity.last_inbound_at)
-        key = f"conversation:{speaker.conversation_id}"
-        state = load_in(session, key) if in_database else None
+        state = load_in(session, f"conversation:{speaker.conversation_id}") if in_database else None
+    return _prepared(event, inbound, speaker, state)
+
+
+def _prepared(event: WaitingEvent, inbound: InboundMessage, speaker: turns.Speaker,
+              state: dict[str, Any] | None) -> _Prepared:
+    """The bot's turn for the event, once its speaker is known."""
     turn = Turn(
-        conversation_key=key,
+        conversation_key=f"conversation:{speaker.conversation_id}",
         recipient_id=inbound.sender_id,
         channel=inbound.channel,
         text=inbound.text,
@@ -312,7 +323,10 @@ async def _take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
     prepared = None
     events = flow.events
     try:
-        prepared = await to_thread.run_sync(_prepare, flow, event)
+        if event.speaker is not None and not _state_in_database(flow):
+            prepared = _prepare(flow, event)  # reads nothing: no thread needed
+        else:
+            prepared = await to_thread.run_sync(_prepare, flow, event)
         current_conversation_id.set(prepared.conversation_id)
         if prepared.inbound.kind == "postback":
             connector = flow.connectors.get(prepared.inbound.channel)
