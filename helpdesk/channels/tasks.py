@@ -88,8 +88,12 @@ class ChannelJobs:
         self._queued_events.add(event_id)
 
         async def job() -> None:
+            # The sweep's floor skips the chat's settled past, never the event this job is for: had
+            # the floor passed it (an event whose commit lagged behind a younger one's), it would wait
+            # in the ledger for ever, its own job having looked above it.
+            floor = min(self._swept_through, event_id - 1)
             try:
-                await process_chat_events(self.flow, channel, sender_id, event_id, floor=self._swept_through)
+                await process_chat_events(self.flow, channel, sender_id, event_id, floor=floor)
             finally:
                 self._queued_events.discard(event_id)
 

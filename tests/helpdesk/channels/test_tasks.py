@@ -1,13 +1,20 @@
-"""The channels' periodic work on the scheduler: the stray-event sweep's timing and its catch-up."""
+"""The channels' periodic work on the scheduler: the stray-event sweep's timing and its catch-up, and
+its floor never hiding an event from its own job."""
 
 from __future__ import annotations
 
 import asyncio
 
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
+from helpdesk.channels.ledger import make_database_engine
+from helpdesk.channels.models import EventStatus, InboundEvent, InboundOutcome
 from helpdesk.channels.tasks import STRAY_EVENT_AGE_S, ChannelJobs, schedule_stray_sweep
+from helpdesk.core.config import WorkerSettings
+from helpdesk.jobs.runner import JobRunner
 from helpdesk.jobs.scheduler import Scheduler
+from tests.helpdesk.conversations.test_turn_writes import SENDER, _flow, decision, record_event
 
 
 class SweepsRecorded(ChannelJobs):
@@ -57,3 +64,21 @@ async def test_the_sweep_waits_one_interval_after_a_good_start():
     finally:
         await scheduler.stop()
     assert jobs.sweeps == [0.0]  # the start-up sweep only
+
+
+async def test_an_event_s_own_job_takes_it_up_even_below_the_sweep_s_floor(sqlite_url):
+    """The sweep's floor ("every event up to here is settled") can pass an event whose commit lagged
+    behind a younger one's; that event's own job must still take it up, not look above it."""
+    engine = make_database_engine(sqlite_url)
+    try:
+        flow = _flow(engine, decision(escalate=False))
+        event_id = record_event(engine)
+        jobs = ChannelJobs(flow, JobRunner(WorkerSettings()))
+        jobs._swept_through = event_id + 10  # as if a sweep had found everything up to there settled
+        jobs.submit_event(event_id, "telegram", SENDER)
+        await jobs.runner.wait_idle()
+        with Session(engine) as session:
+            assert session.get(InboundEvent, event_id).status == EventStatus.received
+            assert session.get(InboundOutcome, event_id).status == EventStatus.processed
+    finally:
+        engine.dispose()
