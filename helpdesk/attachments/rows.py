@@ -49,6 +49,12 @@ def _column_text(value: str | None, length: int) -> str | None:
     return value[:length] if value else None
 
 
+def has_attachment_rows(inbound: InboundMessage) -> bool:
+    """Whether storing the message adds attachment rows (``record_inbound_attachments``): files the
+    platform sent, or files the visitor uploaded before writing."""
+    return bool(inbound.attachments) or (inbound.channel == UPLOAD_CHANNEL and bool(inbound.metadata.get(UPLOADED)))
+
+
 def record_inbound_attachments(connection: Connection, inbound: InboundMessage, *, conversation_id: int,
                                message_id: int, channel: str, now: datetime) -> int:
     """Rows for the message's attachments; how many wait for a download."""

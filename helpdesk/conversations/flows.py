@@ -27,6 +27,7 @@ from bot import ConversationEngine, Decision, Turn
 from bot.ports import CustomerView
 from connectors.base import ChannelConnector, InboundMessage
 from helpdesk.channels.models import InboundAttempt
+from helpdesk.attachments.rows import has_attachment_rows
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations import turns
 from helpdesk.conversations.models import HUMAN_STATES, Conversation
@@ -197,7 +198,7 @@ def _apply(flow: ConversationFlow, prepared: _Prepared, decision: Decision) -> _
     nlu = decision.nlu.to_rasa() if decision.nlu is not None else None
     inbound = prepared.inbound
     if flow.engine.dialect.name == "postgresql" and decision.escalation is None \
-            and not (inbound.attachments or inbound.metadata):
+            and not has_attachment_rows(inbound):
         # the common turn on PostgreSQL: one statement, one round trip (turns_at_once)
         with single_statement(flow.engine).connect() as connection:
             answer = store_answer_at_once(

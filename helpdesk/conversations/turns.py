@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, delete, insert, select, true, update
 from sqlalchemy.engine import Connection
 
 from connectors.base import InboundMessage
-from helpdesk.attachments.rows import record_inbound_attachments
+from helpdesk.attachments.rows import has_attachment_rows, record_inbound_attachments
 from helpdesk.channels.models import EventStatus, InboundAttempt, InboundEvent, InboundOutcome
 from helpdesk.conversations.models import (
     OPEN_STATES,
@@ -181,7 +181,7 @@ def record_customer_message(connection: Connection, speaker: Speaker, inbound: I
         payload=inbound.payload, attachments=[a.model_dump(mode="json") for a in inbound.attachments],
         nlu=nlu, created_at=now,
     )).scalar_one()
-    if inbound.attachments or inbound.metadata:
+    if has_attachment_rows(inbound):
         # the files are fetched after the turn commits (helpdesk.attachments.tasks), never before
         record_inbound_attachments(connection, inbound, conversation_id=speaker.conversation_id,
                                    message_id=message_id, channel=speaker.channel, now=now)
