@@ -84,6 +84,8 @@ def check_layout(page) -> None:
         .map((el) => el.getBoundingClientRect())
         .filter((box) => box.height < 40 || box.width < 40).length""")
     assert small == 0
+    words = page.locator("body").inner_text().split()
+    assert "null" not in words and "undefined" not in words  # a missing value must not print as such
     assert page.problems == []
 
 

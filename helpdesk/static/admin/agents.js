@@ -1,6 +1,6 @@
 // The agents page: invite (the temporary password is shown once), and per account its role, teams,
 // capacity, and deactivate / reactivate. Refusals (oneself, the last admin) are said in words.
-import { api, boot, button, failed, field, flash, h, onLanguageChange, t } from "/admin/static/common.js";
+import { api, fill, boot, button, failed, field, flash, h, onLanguageChange, t } from "/admin/static/common.js";
 
 const ROLES = ["agent", "supervisor", "admin"];
 const KNOWN = {
@@ -57,8 +57,8 @@ function inviteForm() {
         email: email.value.trim(), name: name.value.trim(), role: role.value, capacity: Number(capacity.value),
         teams: checkedTeams(form) } });
       invited = created;
-      flash(t("admin.agents.invited", { name: created.name }));
       await load();
+      flash(t("admin.agents.invited", { name: created.name }));
     } catch (error) {
       failed(error, KNOWN);
     }
@@ -97,8 +97,8 @@ function agentCard(agent) {
     try {
       await api(`/api/agents/${agent.id}`, { method: "PATCH", body: {
         role: role.value, capacity: Number(capacity.value), teams: checkedTeams(card) } });
-      flash(t("admin.agents.saved", { name: agent.name }));
       await load();
+      flash(t("admin.agents.saved", { name: agent.name }));
     } catch (error) {
       failed(error, KNOWN);
     }
@@ -114,8 +114,8 @@ function agentCard(agent) {
     }
     try {
       await api(`/api/agents/${agent.id}`, { method: "PATCH", body: { is_active: !agent.is_active } });
-      flash(t(agent.is_active ? "admin.agents.deactivated" : "admin.agents.reactivated", { name: agent.name }));
       await load();
+      flash(t(agent.is_active ? "admin.agents.deactivated" : "admin.agents.reactivated", { name: agent.name }));
     } catch (error) {
       failed(error, KNOWN);
     }
@@ -125,7 +125,7 @@ function agentCard(agent) {
 }
 
 function render() {
-  body.replaceChildren(
+  fill(body,
     invitedBox(),
     inviteForm(),
     h("section", { class: "admin-list-section" },

@@ -1,6 +1,6 @@
 // The canned responses page: the placeholders documented with a live preview, create and edit in one
 // form, delete after a second click. The inbox fills the placeholders in when an agent inserts a reply.
-import { api, button, failed, field, flash, h, onLanguageChange, t } from "/admin/static/common.js";
+import { api, fill, button, failed, field, flash, h, onLanguageChange, t } from "/admin/static/common.js";
 
 const KNOWN = { "already exists": "admin.canned.error_exists", "unknown placeholder": "admin.canned.error_placeholder" };
 const body = document.getElementById("admin-body");
@@ -56,9 +56,10 @@ function editForm() {
     try {
       if (editing) await api(`/api/canned-responses/${editing.id}`, { method: "PATCH", body: values });
       else await api("/api/canned-responses", { method: "POST", body: values });
-      flash(t(editing ? "admin.canned.saved" : "admin.canned.created", { shortcut: values.shortcut }));
+      const done = editing ? "admin.canned.saved" : "admin.canned.created";
       editing = null;
       await load();
+      flash(t(done, { shortcut: values.shortcut }));
     } catch (error) {
       failed(error, KNOWN);
     }
@@ -83,8 +84,8 @@ function itemCard(item) {
     armed = null;
     try {
       await api(`/api/canned-responses/${item.id}`, { method: "DELETE" });
-      flash(t("admin.canned.deleted", { shortcut: item.shortcut }));
       await load();
+      flash(t("admin.canned.deleted", { shortcut: item.shortcut }));
     } catch (error) {
       failed(error, KNOWN);
     }
@@ -97,7 +98,7 @@ function itemCard(item) {
 }
 
 function render() {
-  body.replaceChildren(placeholderHelp(), editForm(),
+  fill(body, placeholderHelp(), editForm(),
     h("section", { class: "admin-list-section" },
       h("h2", {}, t("admin.canned.list_title", { count: items.length })),
       items.length ? h("ul", { class: "admin-list", id: "canned-list" }, items.map(itemCard))

@@ -1,6 +1,6 @@
 // The channels page: which channels are on, the platform's answer to the credentials check, the last
 // webhook received and the last sending error, and the webhook URL to register. No secret is shown.
-import { api, failed, formatTime, h, onLanguageChange, t } from "/admin/static/common.js";
+import { api, fill, failed, formatTime, h, onLanguageChange, t } from "/admin/static/common.js";
 
 const body = document.getElementById("admin-body");
 let status = null;
@@ -29,7 +29,7 @@ function channelCard(channel) {
 
 function render() {
   if (!status) return;
-  body.replaceChildren(
+  fill(body,
     status.public_base_url ? null : h("p", { class: "card admin-note" }, t("admin.channels.base_url_hint")),
     h("ul", { class: "admin-list", id: "channel-list" }, status.data.map(channelCard)));
 }

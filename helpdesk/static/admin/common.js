@@ -1,9 +1,9 @@
 // What every admin page shares: the strings (Vietnamese first, English), the navigation's language
 // switch and logout, a status line for outcomes, and small builders for labelled form fields.
 import { api, ApiError, describeError } from "/inbox/static/api.js";
-import { h } from "/inbox/static/dom.js";
+import { fill, h } from "/inbox/static/dom.js";
 
-export { api, ApiError, h };
+export { api, ApiError, fill, h };
 
 export const boot = JSON.parse(document.getElementById("admin-boot").textContent);
 const LANGUAGES = ["vi", "en"];
@@ -57,7 +57,8 @@ function setLanguage(lang) {
   for (const listener of listeners) listener(lang);
 }
 
-/** Tell the admin what happened (success or the reason of a refusal), in the status line. */
+/** Tell the admin what happened (success or the reason of a refusal), in the status line. Pages say
+ * a success after re-rendering, so the message comes with the state it describes. */
 export function flash(text, kind = "success") {
   const line = document.getElementById("admin-flash");
   line.textContent = text;

@@ -1,6 +1,6 @@
 // The SLA page: each priority's targets (business minutes), the opening hours of each weekday and the
 // holidays, in the shop's time zone (a setting, shown here, not changed here).
-import { api, button, failed, field, flash, h, onLanguageChange, t } from "/admin/static/common.js";
+import { api, fill, button, failed, field, flash, h, onLanguageChange, t } from "/admin/static/common.js";
 
 const PRIORITIES = ["urgent", "high", "normal", "low"];
 const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -22,8 +22,8 @@ function policyCard(priority) {
     try {
       await api("/api/sla-policies", { method: "POST", body: { priority,
         ...Object.fromEntries(TARGETS.map((name) => [name, Number(inputs[name].value)])) } });
-      flash(t("admin.sla.policy_saved", { priority: t(`admin.priority.${priority}`) }));
       await load();
+      flash(t("admin.sla.policy_saved", { priority: t(`admin.priority.${priority}`) }));
     } catch (error) {
       failed(error, KNOWN);
     }
@@ -82,8 +82,8 @@ function hoursForm() {
       date: row.querySelector(".holiday-date").value, name: row.querySelector(".holiday-name").value.trim() }));
     try {
       await api("/api/business-hours", { method: "PUT", body: { week, holidays: chosen } });
-      flash(t("admin.sla.hours_saved"));
       await load();
+      flash(t("admin.sla.hours_saved"));
     } catch (error) {
       failed(error, KNOWN);
     }
@@ -93,7 +93,7 @@ function hoursForm() {
 
 function render() {
   if (!hours) return;
-  body.replaceChildren(
+  fill(body,
     h("section", { class: "admin-list-section" }, h("h2", {}, t("admin.sla.policies_title")),
       h("p", { class: "muted small" }, t("admin.sla.policies_text")),
       h("ul", { class: "admin-list", id: "policy-list" }, PRIORITIES.map(policyCard))),

@@ -1,5 +1,5 @@
 // The teams page: create a team, rename it (its conversations and agents follow), choose its members.
-import { api, button, failed, field, flash, h, onLanguageChange, t } from "/admin/static/common.js";
+import { api, fill, button, failed, field, flash, h, onLanguageChange, t } from "/admin/static/common.js";
 
 const KNOWN = { "already exists": "admin.teams.error_exists" };
 const body = document.getElementById("admin-body");
@@ -17,8 +17,8 @@ function createForm() {
     event.preventDefault();
     try {
       await api("/api/teams", { method: "POST", body: { name: name.value.trim() } });
-      flash(t("admin.teams.created", { name: name.value.trim() }));
       await load();
+      flash(t("admin.teams.created", { name: name.value.trim() }));
     } catch (error) {
       failed(error, KNOWN);
     }
@@ -32,8 +32,8 @@ function teamCard(team) {
   rename.addEventListener("click", async () => {
     try {
       await api(`/api/teams/${team.id}`, { method: "PATCH", body: { name: name.value.trim() } });
-      flash(t("admin.teams.renamed", { name: name.value.trim() }));
       await load();
+      flash(t("admin.teams.renamed", { name: name.value.trim() }));
     } catch (error) {
       failed(error, KNOWN);
     }
@@ -50,8 +50,8 @@ function teamCard(team) {
     const ids = [...members.querySelectorAll("input:checked")].map((box) => Number(box.value));
     try {
       await api(`/api/teams/${team.id}/members`, { method: "PUT", body: { agent_ids: ids } });
-      flash(t("admin.teams.members_saved", { name: team.name }));
       await load();
+      flash(t("admin.teams.members_saved", { name: team.name }));
     } catch (error) {
       failed(error, KNOWN);
     }
@@ -64,7 +64,7 @@ function teamCard(team) {
 }
 
 function render() {
-  body.replaceChildren(createForm(),
+  fill(body, createForm(),
     h("section", { class: "admin-list-section" },
       h("h2", {}, t("admin.teams.list_title", { count: teams.length })),
       teams.length ? h("ul", { class: "admin-list", id: "team-list" }, teams.map(teamCard))
