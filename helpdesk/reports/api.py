@@ -38,7 +38,7 @@ from helpdesk.sla.service import load_config
 STATIC_DIR = HELPDESK_DIR / "static" / "reports"
 VENDOR_DIR = HELPDESK_DIR / "static" / "vendor"
 #: the inbox's strings the page shares (navigation, language switch)
-SHARED_KEYS = ("app.name", "app.inbox", "nav.logout", "nav.language", "nav.reports")
+SHARED_KEYS = ("app.name", "app.inbox", "nav.logout", "nav.language", "nav.reports", "nav.admin")
 
 router = APIRouter(tags=["reports"])
 pages = APIRouter(include_in_schema=False)

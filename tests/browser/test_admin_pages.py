@@ -273,6 +273,14 @@ def test_channel_status_and_who_may_open_the_admin_pages(admin_server, sized_pag
     expect(cli).to_contain_text("Kênh này không cần webhook.")
     check_layout(page)
 
+    # the inbox and the reports lead here; /admin opens the first admin page
+    page.goto(f"{url}/inbox")
+    expect(page.locator("#admin-link")).to_have_attribute("href", "/admin")
+    page.goto(f"{url}/reports")
+    expect(page.locator("#admin-link")).to_have_text("Quản trị")
+    page.locator("#admin-link").click()
+    expect(page).to_have_url(f"{url}/admin/agents")
+
     # an agent is told the page is not theirs, and sees no admin links
     httpx.post(f"{url}/api/agents", headers=api_headers(url), json={
         "email": "an@test.local", "name": "An", "password": PASSWORD})
