@@ -56,6 +56,11 @@ def admin_strings(language: str) -> dict[str, str]:
             **_strings(language, path.stat().st_mtime_ns)}
 
 
+def nav_strings(language: str) -> dict[str, str]:
+    """The shared navigation's strings (``admin.nav.*``), for other pages that include admin/nav.html."""
+    return {key: text for key, text in admin_strings(language).items() if key.startswith("admin.nav.")}
+
+
 def _session_agent(request: Request, session) -> Agent | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:

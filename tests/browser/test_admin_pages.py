@@ -277,8 +277,10 @@ def test_channel_status_and_who_may_open_the_admin_pages(admin_server, sized_pag
     page.goto(f"{url}/inbox")
     expect(page.locator("#admin-link")).to_have_attribute("href", "/admin")
     page.goto(f"{url}/reports")
-    expect(page.locator("#admin-link")).to_have_text("Quản trị")
-    page.locator("#admin-link").click()
+    expect(page.locator('#app-nav a[aria-current="page"]')).to_have_text("Báo cáo")
+    page.locator('#app-nav [data-nav="agents"]').click()
+    expect(page).to_have_url(f"{url}/admin/agents")
+    page.goto(f"{url}/admin")
     expect(page).to_have_url(f"{url}/admin/agents")
 
     # an agent is told the page is not theirs, and sees no admin links

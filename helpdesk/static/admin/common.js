@@ -2,6 +2,7 @@
 // switch and logout, a status line for outcomes, and small builders for labelled form fields.
 import { api, ApiError, describeError } from "/inbox/static/api.js";
 import { fill, h } from "/inbox/static/dom.js";
+import "/admin/static/nav.js";
 
 export { api, ApiError, fill, h };
 
@@ -104,16 +105,6 @@ export function formatTime(iso) {
 function initNav() {
   for (const button of document.querySelectorAll(".lang-switch [data-lang]")) {
     button.addEventListener("click", () => setLanguage(button.dataset.lang));
-  }
-  const logout = document.getElementById("nav-logout");
-  if (logout) {
-    logout.addEventListener("click", async () => {
-      try {
-        await api("/api/auth/logout", { method: "POST" });
-      } finally {
-        location.assign("/inbox/login");
-      }
-    });
   }
   let stored = null;
   try {
