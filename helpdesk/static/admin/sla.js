@@ -34,6 +34,7 @@ function policyCard(priority) {
     h("div", { class: "admin-actions" }, save));
 }
 
+// A time input cannot hold 24:00 (a period open until midnight): it shows 23:59, which is sent back as 24:00.
 function periodRow(day, period) {
   const start = h("input", { type: "time", value: period.start, required: true, class: "period-start" });
   const end = h("input", { type: "time", value: period.end === "24:00" ? "23:59" : period.end, required: true, class: "period-end" });
