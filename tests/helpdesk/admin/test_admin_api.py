@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlmodel import Session, select
 
 from helpdesk.agents.models import Agent
@@ -75,7 +76,17 @@ async def test_an_admin_cannot_deactivate_themselves_nor_leave_no_admin(client):
     assert response.json()["is_active"] is True
 
 
-async def test_renaming_a_team_carries_the_name_to_its_agents_and_conversations(client):
+@pytest.fixture
+async def any_db_client(make_settings, database_url):
+    """The app on SQLite and on the real PostgreSQL."""
+    from tests.conftest import start_client
+
+    async for value in start_client(make_settings(database_url=database_url)):
+        yield value
+
+
+async def test_renaming_a_team_carries_the_name_to_its_agents_and_conversations(any_db_client):
+    client = any_db_client
     admin = await client.login()
     agent_id, _ = await make_agent(client, admin, "kt@test.local", teams=("kythuat",))
     teams = (await client.get("/api/teams", headers=admin)).json()
@@ -177,10 +188,11 @@ async def test_a_canned_response_is_filled_in_for_a_conversation(client):
     assert missing.status_code == 404
 
 
-async def test_channel_status_shows_webhook_urls_last_error_and_no_secret(make_settings, fake_telegram):
+async def test_channel_status_shows_webhook_urls_last_error_and_no_secret(make_settings, fake_telegram,
+                                                                         database_url):
     from tests.conftest import start_client
 
-    settings = make_settings(telegram={"token": fake_telegram.token, "secret_token": "s3cret-token-value",
+    settings = make_settings(database_url=database_url, telegram={"token": fake_telegram.token, "secret_token": "s3cret-token-value",
                                        "api_base": fake_telegram.base_url},
                              storage={"public_base_url": "https://care.example.vn/"})
     async for client in start_client(settings):
