@@ -220,3 +220,18 @@ async def test_channel_status_shows_webhook_urls_last_error_and_no_secret(make_s
         assert hook.status_code == 200, hook.text
         rows = {row["name"]: row for row in (await client.get("/api/admin/channels", headers=admin)).json()["data"]}
         assert rows["telegram"]["last_webhook_at"] is not None
+
+
+async def test_admin_pages_open_by_role(client):
+    admin = await client.login()
+    await make_agent(client, admin, "sup@test.local", role="supervisor")
+    away = await client.get("/admin/agents")
+    assert away.status_code == 303 and away.headers["location"] == "/inbox/login?next=/admin/agents"
+    session = await client.post("/api/auth/session", json={"email": "sup@test.local", "password": "agent-pass-1"})
+    assert session.status_code == 200, session.text
+    home = await client.get("/admin")
+    assert home.status_code == 303 and home.headers["location"] == "/admin/canned"
+    assert (await client.get("/admin/canned")).status_code == 200
+    refused = await client.get("/admin/agents")
+    assert refused.status_code == 403 and "Trang này dành cho quản trị viên" in refused.text
+    assert 'href="/admin/agents"' not in refused.text  # the navigation offers only what they may open
