@@ -10,6 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
+from helpdesk.admin.api import admin_static_files
+from helpdesk.admin.api import pages as admin_pages
+from helpdesk.admin.api import router as admin_router
 from helpdesk.agents.api import router as agents_router
 from helpdesk.attachments.api import router as attachments_router
 from helpdesk.channels.admin_api import router as pipeline_router
@@ -126,6 +129,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports_pages)
     app.mount("/reports/static", reports_static_files(), name="reports-static")
     app.mount("/static/vendor", vendor_static_files(), name="vendor-static")
+    app.include_router(admin_router)
+    app.include_router(admin_pages)
+    app.mount("/admin/static", admin_static_files(), name="admin-static")
 
     # -- request body limits: how much each route may receive, checked before any route reads it --
     limits = settings.limits

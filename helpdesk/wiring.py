@@ -266,6 +266,9 @@ class Wiring:
         self.stream_consumer: StreamConsumer | None = None
         self._frozen = False
         self._credentials_check: asyncio.Task | None = None
+        #: each channel's answer to the start-up credentials check ("ok", "rejected", "unchecked"),
+        #: once it is in (the admin page's channel status)
+        self.credential_checks: dict[str, str] = {}
         #: where a worker child writes its metrics (process mode), read at each scrape of /metrics
         self.metrics_dir: str | None = None
 
@@ -355,6 +358,7 @@ class Wiring:
         if self.mode != WorkerMode.CHILD:  # the serving process checks for its child
             # in the background: a platform that is slow to answer does not hold up the start
             self._credentials_check = asyncio.create_task(check_channel_credentials(self.connectors))
+            self._credentials_check.add_done_callback(self._remember_credential_checks)
         if self.mode != WorkerMode.INLINE:
             # A long-running server process: what start-up built (the NLU model, aiogram's and the
             # ORM's classes) lives as long as the process. Frozen out of the collector, it is not
@@ -364,6 +368,10 @@ class Wiring:
             gc.freeze()
             self._frozen = True
         self.loop_lag.start()  # after start-up's one-off work, which no request waits for
+
+    def _remember_credential_checks(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self.credential_checks = task.result()
 
     async def _park_job(self, job: PoisonJob) -> None:
         await to_thread.run_sync(park_job, self.engine, job)

@@ -14,17 +14,19 @@ from helpdesk.agents.assignment import assign_waiting, requeue_conversations_of
 from helpdesk.agents.models import Agent, Team, TeamMember
 from helpdesk.agents.schemas import (
     AgentCreate,
+    AgentCreated,
     AgentPublic,
     AgentsPublic,
     AgentUpdate,
     PresenceUpdate,
     SessionPublic,
     TeamCreate,
+    TeamMembersUpdate,
     TeamPublic,
     TokenPublic,
     TokenRequest,
 )
-from helpdesk.agents.teams import ensure_team, set_teams, team_names
+from helpdesk.agents.teams import ensure_team, set_members, set_teams, team_names
 from helpdesk.audit import service as audit
 from helpdesk.agents.login import agent_public, log_in
 from helpdesk.agents.deps import (
@@ -161,13 +163,15 @@ def list_agents(agent: CurrentSupervisor, session: SessionDep) -> AgentsPublic:
     return AgentsPublic(data=[agent_public(session, a) for a in agents], count=len(agents))
 
 
-@router.post("/agents", response_model=AgentPublic, status_code=201)
-def create_agent(body: AgentCreate, admin: CurrentAdmin, session: SessionDep) -> AgentPublic:
-    """Create an agent account (admins only)."""
-    agent = service.create_agent(session, email=body.email, name=body.name, password=body.password,
+@router.post("/agents", response_model=AgentCreated, status_code=201)
+def create_agent(body: AgentCreate, admin: CurrentAdmin, session: SessionDep) -> AgentCreated:
+    """Create an agent account (admins only). Without a password, a temporary one is made and
+    returned this once as ``temporary_password``, for the admin to hand to the new agent."""
+    temporary = service.new_temporary_password() if body.password is None else None
+    agent = service.create_agent(session, email=body.email, name=body.name, password=body.password or temporary,
                                  role=body.role, team=body.team, teams=body.teams, capacity=body.capacity,
                                  actor_id=admin.id)
-    return agent_public(session, agent)
+    return AgentCreated(**agent_public(session, agent).model_dump(), temporary_password=temporary)
 
 
 @router.patch("/agents/{agent_id}", response_model=AgentPublic)
@@ -176,10 +180,12 @@ def update_agent(agent_id: int, body: AgentUpdate, admin: CurrentAdmin, session:
     """Change an account's role, teams, capacity, password or whether it is active (admins only).
 
     A new password, a deactivation or a new role ends the account's sessions and tokens: whoever held
-    one logs in again, and gets the new rights (or none)."""
+    one logs in again, and gets the new rights (or none). 409 for deactivating one's own account or
+    leaving the shop without an active admin."""
     agent = session.get(Agent, agent_id)
     if agent is None:
         raise NotFound(f"agent {agent_id} not found")
+    service.check_account_change(session, admin, agent, role=body.role, is_active=body.is_active)
     changes = body.model_dump(exclude_unset=True, exclude={"password"})
     revoke = (body.password is not None or body.is_active is False
               or (body.role is not None and body.role != agent.role))
@@ -219,3 +225,26 @@ def create_team(body: TeamCreate, admin: CurrentAdmin, session: SessionDep) -> T
     team = ensure_team(session, body.name)
     audit.record(session, "team_created", "team", team.id, actor_type="agent", actor_id=admin.id, name=body.name)
     return TeamPublic(id=team.id, name=team.name, member_ids=[])
+
+
+def _team_public(session, team: Team) -> TeamPublic:
+    return TeamPublic(id=team.id, name=team.name, member_ids=sorted(session.exec(
+        select(TeamMember.agent_id).where(TeamMember.team_id == team.id)).all()))
+
+
+@router.put("/teams/{team_id}/members", response_model=TeamPublic)
+def replace_team_members(team_id: int, body: TeamMembersUpdate, admin: CurrentAdmin,
+                         session: SessionDep) -> TeamPublic:
+    """Make exactly these agents the team's members (admins only); 400 naming unknown agent ids."""
+    team = session.get(Team, team_id)
+    if team is None:
+        raise NotFound(f"team {team_id} not found")
+    wanted = set(body.agent_ids)
+    known = set(session.exec(select(Agent.id).where(Agent.id.in_(wanted))).all()) if wanted else set()
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise BadRequest(f"no agent with id {', '.join(map(str, unknown))}")
+    changed = set_members(session, team, sorted(wanted))
+    audit.record(session, "team_members_changed", "team", team.id, actor_type="agent", actor_id=admin.id,
+                 changes={"agent_ids": ",".join(map(str, changed))})
+    return _team_public(session, team)

@@ -18,7 +18,8 @@ class AgentBase(BaseModel):
 class AgentCreate(AgentBase):
     """What an admin gives to create an account."""
 
-    password: str = Field(min_length=8, max_length=200)
+    #: left out: a temporary password is made and shown once in the answer (an invitation)
+    password: str | None = Field(default=None, min_length=8, max_length=200)
     team: str | None = Field(default=None, max_length=100, description="one team (shorthand for teams)")
     teams: list[str] = []
     capacity: int = Field(default=5, ge=1, le=100)
@@ -43,6 +44,24 @@ class AgentPublic(AgentBase):
     capacity: int
     is_active: bool
     is_online: bool
+
+
+class AgentCreated(AgentPublic):
+    """A new account; ``temporary_password`` is set (and shown this once) when none was given."""
+
+    temporary_password: str | None = None
+
+
+class TeamUpdate(BaseModel):
+    """A team's new name."""
+
+    name: str = Field(min_length=1, max_length=100)
+
+
+class TeamMembersUpdate(BaseModel):
+    """Exactly who belongs to a team."""
+
+    agent_ids: list[int] = Field(default=[], max_length=500)
 
 
 class AgentsPublic(BaseModel):

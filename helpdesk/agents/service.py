@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +54,29 @@ def create_agent(
     audit.record(session, "agent_created", "agent", agent.id, actor_type="agent" if actor_id else "system",
                  actor_id=actor_id, email=agent.email, role=str(role))
     return agent
+
+
+def new_temporary_password() -> str:
+    """A password for an invited account, shown once to the admin who hands it over."""
+    return secrets.token_urlsafe(12)
+
+
+def active_admin_count(session: Session) -> int:
+    """How many active admin accounts there are."""
+    return session.exec(select(func.count()).select_from(Agent)
+                        .where(Agent.role == AgentRole.admin, Agent.is_active == True)).one()  # noqa: E712
+
+
+def check_account_change(session: Session, actor: Agent, agent: Agent, *, role: str | None,
+                         is_active: bool | None) -> None:
+    """Refuse a change that would lock the shop out: deactivating one's own account, or leaving no
+    active admin (the last one deactivated or given another role)."""
+    if agent.id == actor.id and is_active is False:
+        raise Conflict("you cannot deactivate your own account; ask another admin")
+    loses_admin = agent.role == AgentRole.admin and agent.is_active and (
+        is_active is False or (role is not None and role != AgentRole.admin))
+    if loses_admin and active_admin_count(session) <= 1:
+        raise Conflict("this is the last active admin: make another account admin first")
 
 
 def ensure_admin(session: Session, *, email: str, password: str, name: str = "Admin") -> Agent:

@@ -31,6 +31,27 @@ def set_teams(session: Session, agent: Agent, names: list[str]) -> None:
     session.flush()
 
 
+def set_members(session: Session, team: Team, agent_ids: list[int]) -> list[int]:
+    """Make exactly these agents the team's members; the ids of agents whose teams changed."""
+    wanted = set(agent_ids)
+    current = set(session.exec(select(TeamMember.agent_id).where(TeamMember.team_id == team.id)).all())
+    for member in session.exec(select(TeamMember).where(TeamMember.team_id == team.id,
+                                                        TeamMember.agent_id.not_in(wanted))).all():
+        session.delete(member)
+    for agent_id in wanted - current:
+        session.add(TeamMember(team_id=team.id, agent_id=agent_id))
+    session.flush()
+    changed = sorted(wanted ^ current)
+    for agent_id in changed:
+        # ``Agent.team`` mirrors the first of the agent's teams (what routing reads)
+        agent = session.get(Agent, agent_id)
+        if agent is not None:
+            names = team_names(session, agent)
+            agent.team = names[0] if names else None
+    session.flush()
+    return changed
+
+
 def team_names(session: Session, agent: Agent) -> list[str]:
     """The teams the agent belongs to."""
     return list(session.exec(

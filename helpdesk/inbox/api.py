@@ -118,8 +118,8 @@ def _to_login(request: Request) -> RedirectResponse:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path inside the inbox or the reports: the login page must not bounce anyone to another site."""
-    inside = target and target.startswith(("/inbox", "/reports"))
+    """Only a path inside the inbox, the reports or the admin pages: the login page must not bounce anyone to another site."""
+    inside = target and target.startswith(("/inbox", "/reports", "/admin"))
     if inside and not target.startswith("//") and "\\" not in target:
         return target
     return "/inbox"

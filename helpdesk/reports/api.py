@@ -22,6 +22,7 @@ from helpdesk.agents.deps import CurrentAgent
 from helpdesk.core.deps import ClockDep, EngineDep, SessionDep, SettingsDep
 from helpdesk.core.errors import Forbidden
 from helpdesk.core.types import MAX_ROW_ID
+from helpdesk.admin.api import nav_strings
 from helpdesk.inbox.api import (
     HELPDESK_DIR,
     LANGUAGES,
@@ -123,11 +124,11 @@ def _strings(language: str, mtime_ns: int) -> dict[str, str]:
 
 
 def report_strings(language: str) -> dict[str, str]:
-    """The page's strings in a language: its own, plus the inbox's it shares."""
+    """The page's strings in a language: its own, plus the inbox's and the shared navigation's."""
     path = STATIC_DIR / "i18n" / f"{language}.json"
     shared = ui_strings(language)
     own = _strings(language, path.stat().st_mtime_ns)
-    return {**{key: shared[key] for key in SHARED_KEYS if key in shared}, **own}
+    return {**{key: shared[key] for key in SHARED_KEYS if key in shared}, **nav_strings(language), **own}
 
 
 def _translate(strings: dict[str, str]):
@@ -161,7 +162,8 @@ def reports_page(request: Request, session: SessionDep) -> Response:
     boot = {"lang": language, "strings": {lang: report_strings(lang) for lang in LANGUAGES}, "agent": me,
             "allowed": allowed}
     return render_page(request, "reports/reports.html", status_code=200 if allowed else 403,
-                       rt=_translate(report_strings(language)), allowed=allowed, boot=boot)
+                       rt=_translate(report_strings(language)), allowed=allowed, boot=boot,
+                       nav_active="reports", nav_role=agent.role)
 
 
 def reports_static_files() -> StaticFiles:

@@ -5,6 +5,7 @@ import { $, $$, fill, h, show } from "./dom.js";
 import { connectLive } from "./live.js";
 import { startNotifications } from "./notify.js";
 import { startApp } from "./pwa.js";
+import { expandCanned } from "./canned_fill.js";
 import { applyStrings, initStrings, locale, onLanguageChange, t } from "./i18n.js";
 import { watchTyping } from "./typing.js";
 import {
@@ -1160,13 +1161,14 @@ function renderCanned() {
   }));
 }
 
-function chooseCanned(index) {
+async function chooseCanned(index) {
   const item = canned.items[index];
   if (!item) return;
-  el.composerText.value = item.text;
   closeCanned();
+  const text = await expandCanned(item, state.selectedId);
+  el.composerText.value = text;
   el.composerText.focus();
-  el.composerText.setSelectionRange(item.text.length, item.text.length);
+  el.composerText.setSelectionRange(text.length, text.length);
 }
 
 el.composerText.addEventListener("input", updateCanned);

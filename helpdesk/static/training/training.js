@@ -57,6 +57,9 @@ import { $, fill, h } from "/inbox/static/dom.js";
       models_help: "Bật một phiên bản để bot trả lời bằng nó ngay; bật lại phiên bản cũ để quay lui.",
       is_active: "đang chạy", rollback: "Quay lui về bản này", when: "Lúc", who: "Ai", what: "Thay đổi", details: "Chi tiết",
       actor_system: "hệ thống", actor_cli: "dòng lệnh", error: "Lỗi: {reason}",
+      nav_label: "Điều hướng", nav_inbox: "Hộp thư", nav_reports: "Báo cáo", nav_canned: "Trả lời mẫu",
+      nav_agents: "Nhân viên", nav_teams: "Nhóm", nav_sla: "SLA & giờ làm việc", nav_channels: "Kênh",
+      nav_training: "Huấn luyện bot",
     },
     en: {
       title: "Bot training", tab_review: "Needs review", tab_data: "Training data", tab_models: "Model versions",
@@ -108,10 +111,21 @@ import { $, fill, h } from "/inbox/static/dom.js";
       models_help: "Activate a version to answer with it at once; activate an earlier one to roll back.",
       is_active: "active", rollback: "Roll back to this one", when: "When", who: "Who", what: "Change",
       details: "Details", actor_system: "system", actor_cli: "command line", error: "Error: {reason}",
+      nav_label: "Navigation", nav_inbox: "Inbox", nav_reports: "Reports", nav_canned: "Canned responses",
+      nav_agents: "Agents", nav_teams: "Teams", nav_sla: "SLA & hours", nav_channels: "Channels",
+      nav_training: "Bot training",
     },
   };
-  const LANG_KEY = "caredesk.training.lang";
+  // one language choice for every CareDesk page (the inbox's key and cookie)
+  const LANG_KEY = "caredesk.inbox.lang";
   let lang = localStorage.getItem(LANG_KEY) === "en" ? "en" : "vi";
+
+  function rememberLanguage() {
+    localStorage.setItem(LANG_KEY, lang);
+    for (const path of ["/inbox", "/reports", "/admin"]) {
+      document.cookie = `caredesk_inbox_lang=${lang}; path=${path}; max-age=31536000; samesite=lax`;
+    }
+  }
 
   function t(key, values = {}) {
     const text = (STRINGS[lang] && STRINGS[lang][key]) || STRINGS.vi[key] || key;
@@ -122,6 +136,7 @@ import { $, fill, h } from "/inbox/static/dom.js";
     document.documentElement.lang = lang;
     for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
     for (const el of document.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
+    for (const el of document.querySelectorAll("[data-i18n-aria-label]")) el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
     $("#lang").textContent = lang === "vi" ? "English" : "Tiếng Việt";
     document.title = `CareDesk · ${t("title")}`;
   }
@@ -843,7 +858,7 @@ import { $, fill, h } from "/inbox/static/dom.js";
     $("#logout").addEventListener("click", logOut);
     $("#lang").addEventListener("click", () => {
       lang = lang === "vi" ? "en" : "vi";
-      localStorage.setItem(LANG_KEY, lang);
+      rememberLanguage();
       translatePage();
       if (!$("#app").hidden) {
         const active = document.querySelector("#tabs .active");

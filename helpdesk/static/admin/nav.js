@@ -1,0 +1,14 @@
+// The shared navigation's own behaviour, for any page that includes admin/nav.html: logging out.
+// (The language switch belongs to each page's script, which re-renders its own words.)
+import { api } from "/inbox/static/api.js";
+
+const logout = document.getElementById("nav-logout");
+if (logout) {
+  logout.addEventListener("click", async () => {
+    try {
+      await api("/api/auth/logout", { method: "POST" });
+    } finally {
+      location.assign("/inbox/login");
+    }
+  });
+}
