@@ -1,0 +1,213 @@
+"""Search over message text, customers (name, phone, channel id) and order codes, scoped to what the
+agent may see. Matching is done by each database's full-text index over the same folding (lower case,
+no diacritics, "đ" -> "d"): FTS5 on SQLite, a 'simple' text-search vector of ``caredesk_search_fold``
+on PostgreSQL (see migration 0015_search); ranking and snippets are worked out here, in Python."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import column, func, literal_column, or_, select, table, text
+from sqlmodel import Session
+
+from helpdesk.agents.models import Agent, AgentRole
+from helpdesk.agents.teams import visibility_filter
+from helpdesk.conversations.models import Conversation, Message
+from helpdesk.customers.models import ChannelIdentity, Customer
+from helpdesk.customers.service import normalise_phone
+from helpdesk.search.schemas import ConversationHit, CustomerHit, SearchResults
+from helpdesk.search.terms import SearchTerms, prefix_upper_bound, relevance, snippet_html, snippet_parts
+from helpdesk.shop.models import Order
+
+#: most recent matching messages read per query, ranked here; a common word matches far more, and
+#: reading them all would cost time in proportion to how common it is
+MESSAGE_CANDIDATES = 200
+#: customers (and identities, orders) read per way of matching
+CUSTOMER_CANDIDATES = 50
+#: relevance of a conversation found through its customer (above any message match, see ``relevance``)
+CUSTOMER_RELEVANCE = 4
+
+_PG_VECTOR = "to_tsvector('simple'::regconfig, caredesk_search_fold({expression}))"
+_PG_QUERY = "to_tsquery('simple'::regconfig, :tsquery)"
+
+
+def _fts(name: str):
+    return table(name, column("rowid"))
+
+
+def _text_matches(session: Session, fts_table: str, pg_expression: str, terms: SearchTerms):
+    """A condition that the row's indexed text holds every word of the query, and the column that
+    keys it (for SQLite, the FTS table's rowid; for PostgreSQL, None: the condition is on the row)."""
+    if session.get_bind().dialect.name == "sqlite":
+        fts = _fts(fts_table)
+        return literal_column(fts_table).op("MATCH")(terms.fts5_match()), fts
+    condition = text(f"{_PG_VECTOR.format(expression=pg_expression)} @@ {_PG_QUERY}").bindparams(
+        tsquery=terms.tsquery())
+    return condition, None
+
+
+def matching_messages(session: Session, terms: SearchTerms, visible=None,
+                      limit: int = MESSAGE_CANDIDATES) -> list[Any]:
+    """The most recent messages the agent may see that hold every word of the query: rows of
+    (id, conversation_id, text)."""
+    condition, fts = _text_matches(session, "messages_fts", "messages.text", terms)
+    query = select(Message.id, Message.conversation_id, Message.text)
+    if fts is not None:
+        query = query.select_from(fts).join(Message, Message.id == fts.c.rowid)
+        order = fts.c.rowid.desc()
+    else:
+        order = Message.id.desc()
+    query = query.join(Conversation, Conversation.id == Message.conversation_id).where(condition)
+    if visible is not None:
+        query = query.where(visible)
+    return list(session.execute(query.order_by(order).limit(limit)).all())
+
+
+def _matching_rows(session: Session, fts_table: str, model, pg_expression: str, terms: SearchTerms) -> list[int]:
+    condition, fts = _text_matches(session, fts_table, pg_expression, terms)
+    if fts is not None:
+        query = select(fts.c.rowid).where(condition).order_by(fts.c.rowid.desc())
+    else:
+        query = select(model.id).where(condition).order_by(model.id.desc())
+    return list(session.execute(query.limit(CUSTOMER_CANDIDATES)).scalars())
+
+
+def matching_customers(session: Session, terms: SearchTerms) -> dict[int, tuple[str, str]]:
+    """Customers the query names, by id: (how it matched, the text it matched in), best way first:
+    an order code, a phone, a name, a channel id or display name."""
+    found: dict[int, tuple[str, str]] = {}
+
+    def add(customer_id: int | None, matched: str, source: str) -> None:
+        if customer_id is not None and customer_id not in found:
+            found[customer_id] = (matched, source)
+
+    if terms.code_prefix:
+        orders = session.execute(
+            select(Order.code, Order.customer_id, Order.phone)
+            .where(Order.code >= terms.code_prefix, Order.code < prefix_upper_bound(terms.code_prefix))
+            .order_by(Order.code).limit(CUSTOMER_CANDIDATES)).all()
+        phones = {normalise_phone(order.phone or "") for order in orders if order.customer_id is None} - {None}
+        by_phone = dict(session.execute(select(Customer.phone, Customer.id).where(
+            Customer.phone.in_(phones), Customer.merged_into_id.is_(None))).all()) if phones else {}
+        for order in orders:
+            add(order.customer_id or by_phone.get(normalise_phone(order.phone or "")), "order", order.code)
+    for prefix in terms.phone_prefixes:
+        for customer_id, phone in session.execute(
+                select(Customer.id, Customer.phone)
+                .where(Customer.phone >= prefix, Customer.phone < prefix_upper_bound(prefix))
+                .order_by(Customer.id.desc()).limit(CUSTOMER_CANDIDATES)):
+            add(customer_id, "phone", phone)
+    for customer_id in _matching_rows(session, "customers_fts", Customer, "customers.name", terms):
+        add(customer_id, "name", "")
+    identity_ids = _matching_rows(session, "identities_fts", ChannelIdentity,
+                                  "coalesce(channel_identities.display_name, '') || ' ' || "
+                                  "channel_identities.external_id", terms)
+    if identity_ids:
+        for customer_id, name, external_id in session.execute(
+                select(ChannelIdentity.customer_id, ChannelIdentity.display_name, ChannelIdentity.external_id)
+                .where(ChannelIdentity.id.in_(identity_ids))):
+            add(customer_id, "customer", f"{name or ''} {external_id}".strip())
+    return found
+
+
+def _customer_names(session: Session, customer_ids: Iterable[int]) -> dict[int, tuple[Customer, list[str], str]]:
+    """Each customer with their channels and the name to show (their own, else an identity's)."""
+    ids = list(set(customer_ids))
+    if not ids:
+        return {}
+    customers = {c.id: c for c in session.execute(select(Customer).where(Customer.id.in_(ids))).scalars()}
+    identities: dict[int, list[Any]] = {}
+    for row in session.execute(select(ChannelIdentity.customer_id, ChannelIdentity.channel,
+                                      ChannelIdentity.display_name, ChannelIdentity.external_id)
+                               .where(ChannelIdentity.customer_id.in_(ids)).order_by(ChannelIdentity.id)):
+        identities.setdefault(row.customer_id, []).append(row)
+    named = {}
+    for customer_id, customer in customers.items():
+        own = identities.get(customer_id, [])
+        display = customer.name or next((i.display_name for i in own if i.display_name), None)
+        display = display or (own[0].external_id if own else f"#{customer_id}")
+        named[customer_id] = (customer, list(dict.fromkeys(i.channel for i in own)), display)
+    return named
+
+
+def _latest_conversations(session: Session, customer_ids: Iterable[int], visible) -> dict[int, Conversation]:
+    """Each customer's most recently active conversation that the agent may see."""
+    ids = list(set(customer_ids))
+    if not ids:
+        return {}
+    query = select(Conversation).where(Conversation.customer_id.in_(ids))
+    if visible is not None:
+        query = query.where(visible)
+    latest: dict[int, Conversation] = {}
+    for conversation in session.execute(query).scalars():
+        current = latest.get(conversation.customer_id)
+        if current is None or _activity(conversation) > _activity(current):
+            latest[conversation.customer_id] = conversation
+    return latest
+
+
+def _activity(conversation: Conversation) -> float:
+    when: datetime | None = conversation.last_message_at or conversation.updated_at or conversation.created_at
+    return when.timestamp() if when else 0.0
+
+
+def search(session: Session, agent: Agent, terms: SearchTerms, limit: int = 20) -> SearchResults:
+    """Conversations and customers the query finds among what the agent may see, most relevant first,
+    then most recently active."""
+    visible = visibility_filter(session, agent, Conversation)
+    messages = matching_messages(session, terms, visible)
+    customers_found = matching_customers(session, terms)
+    customers_found = {cid: how for cid, how in customers_found.items()}
+    latest = _latest_conversations(session, customers_found, visible)
+    if agent.role != AgentRole.admin:
+        # a customer is shown only to those who may see one of their conversations
+        customers_found = {cid: how for cid, how in customers_found.items() if cid in latest}
+
+    best: dict[int, tuple[int, Any]] = {}  # conversation id -> (relevance, message row)
+    for row in messages:  # most recent first: the first of a relevance is kept
+        score = relevance(row.text, terms)
+        if row.conversation_id not in best or score > best[row.conversation_id][0]:
+            best[row.conversation_id] = (score, row)
+    conversation_ids = set(best) | {c.id for c in latest.values()}
+    conversations = {c.id: c for c in session.execute(
+        select(Conversation).where(Conversation.id.in_(conversation_ids))).scalars()} if conversation_ids else {}
+    names = _customer_names(session, [c.customer_id for c in conversations.values()] + list(customers_found))
+
+    hits: dict[int, ConversationHit] = {}
+    for conversation_id, (score, row) in best.items():
+        parts = snippet_parts(row.text, terms)
+        hits[conversation_id] = _conversation_hit(conversations[conversation_id], names, "message", score,
+                                                  parts, row.id)
+    customer_hits = []
+    for customer_id, (matched, source) in customers_found.items():
+        if customer_id not in names:
+            continue
+        customer, channels, display = names[customer_id]
+        if customer.merged_into_id is not None:
+            continue
+        parts = snippet_parts(source or display, terms)
+        conversation = latest.get(customer_id)
+        customer_hits.append(CustomerHit(
+            id=customer_id, name=display, phone=customer.phone, channels=channels, matched=matched,
+            snippet=snippet_html(parts), snippet_parts=parts,
+            conversation_id=conversation.id if conversation else None,
+            last_activity_at=conversation.last_message_at if conversation else None))
+        if conversation is not None:
+            hits[conversation.id] = _conversation_hit(conversation, names, matched, CUSTOMER_RELEVANCE, parts, None)
+    kinds = {"order": 0, "phone": 1, "name": 2, "customer": 3}
+    customer_hits.sort(key=lambda hit: (kinds.get(hit.matched, 9),
+                                        -(hit.last_activity_at.timestamp() if hit.last_activity_at else 0)))
+    ordered = sorted(hits.values(), key=lambda hit: (
+        -hit.relevance, -(_activity(conversations[hit.id]))))
+    return SearchResults(conversations=ordered[:limit], customers=customer_hits[:limit])
+
+
+def _conversation_hit(conversation: Conversation, names, matched: str, score: int, parts, message_id) -> ConversationHit:
+    _customer, _channels, display = names.get(conversation.customer_id, (None, [], f"#{conversation.customer_id}"))
+    return ConversationHit(
+        id=conversation.id, conversation_id=conversation.id, customer_id=conversation.customer_id,
+        customer_name=display, channel=conversation.channel, status=conversation.state, matched=matched,
+        message_id=message_id, snippet=snippet_html(parts), snippet_parts=parts,
+        last_activity_at=conversation.last_message_at or conversation.updated_at, relevance=score)
