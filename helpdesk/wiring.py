@@ -71,6 +71,7 @@ from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.nlu_admin.store import DatabaseModelStore
 from helpdesk.outbox.service import Outbox, RetryPolicy
 from helpdesk.ratings.listeners import CsatRequester, register_ratings_listeners
+from helpdesk.search.indexes import build_missing as build_search_indexes
 from helpdesk.shop.directory import DatabaseShopDirectory
 from helpdesk.sla.listeners import register_sla_listeners
 from helpdesk.sla.tasks import schedule_sla_check
@@ -256,6 +257,7 @@ class Wiring:
         self.stream_consumer: StreamConsumer | None = None
         self._frozen = False
         self._credentials_check: asyncio.Task | None = None
+        self._search_indexes: asyncio.Task | None = None
         #: where a worker child writes its metrics (process mode), read at each scrape of /metrics
         self.metrics_dir: str | None = None
 
@@ -340,6 +342,8 @@ class Wiring:
         if self.mode != WorkerMode.CHILD:  # the serving process checks for its child
             # in the background: a platform that is slow to answer does not hold up the start
             self._credentials_check = asyncio.create_task(check_channel_credentials(self.connectors))
+            # search indexes the migration left for a large table are built without blocking writes
+            self._search_indexes = asyncio.create_task(self._build_search_indexes())
         if self.mode != WorkerMode.INLINE:
             # A long-running server process: what start-up built (the NLU model, aiogram's and the
             # ORM's classes) lives as long as the process. Frozen out of the collector, it is not
@@ -349,6 +353,12 @@ class Wiring:
             gc.freeze()
             self._frozen = True
         self.loop_lag.start()  # after start-up's one-off work, which no request waits for
+
+    async def _build_search_indexes(self) -> None:
+        try:
+            await to_thread.run_sync(build_search_indexes, self.engine, abandon_on_cancel=True)
+        except Exception:  # noqa: BLE001 - search works without the index, only slower: say so and go on
+            log.exception("building the search indexes failed; the next start tries again")
 
     async def _park_job(self, job: PoisonJob) -> None:
         await to_thread.run_sync(park_job, self.engine, job)
@@ -365,6 +375,8 @@ class Wiring:
             self._jobs.cancel()
         if self._credentials_check is not None:
             self._credentials_check.cancel()
+        if self._search_indexes is not None:
+            self._search_indexes.cancel()
         if self.scheduler is not None:
             await self.scheduler.stop()
         if self.worker is not None:

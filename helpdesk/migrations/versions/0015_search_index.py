@@ -38,6 +38,7 @@ _SQLITE_TABLES = {
                        "coalesce({row}.display_name, '') || ' ' || {row}.external_id"),
 }
 
+#: the same as helpdesk.search.indexes.SEARCH_INDEXES (a migration keeps its own copy: it must not change)
 PG_INDEXES = {
     "ix_messages_search": ("messages", "text"),
     "ix_customers_search": ("customers", "coalesce(name, '')"),

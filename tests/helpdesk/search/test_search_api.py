@@ -132,3 +132,31 @@ async def test_an_empty_or_overlong_query_is_422_with_a_reason(any_client, q):
 
 async def test_search_needs_a_signed_in_agent(any_client):
     assert (await any_client.get("/api/search", params={"q": "bao"})).status_code == 401
+
+
+def test_a_missing_or_invalid_postgresql_index_is_built_concurrently(postgres_url):
+    """What the migration leaves for a large table (or a build that was interrupted) is built after
+    start-up, and the search then uses it."""
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.core.db import migrate
+    from helpdesk.search.indexes import SEARCH_INDEXES, build_missing
+
+    engine = make_database_engine(postgres_url)
+    try:
+        migrate(engine)
+        assert build_missing(engine) == []
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("DROP INDEX ix_messages_search")
+        assert build_missing(engine) == ["ix_messages_search"]
+        with engine.connect() as connection:
+            names = {row[0] for row in connection.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_%%_search'")}
+            assert names == set(SEARCH_INDEXES)
+            connection.exec_driver_sql("SET enable_seqscan = off")
+            plan = "\n".join(row[0] for row in connection.exec_driver_sql(
+                "EXPLAIN SELECT id FROM messages WHERE "
+                "to_tsvector('simple'::regconfig, caredesk_search_fold(text)) @@ "
+                "to_tsquery('simple'::regconfig, 'bao & hanh:*')"))
+            assert "ix_messages_search" in plan
+    finally:
+        engine.dispose()
