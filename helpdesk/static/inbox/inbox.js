@@ -8,6 +8,7 @@ import {
   attachmentList, attachmentsElement, closeViewer, formatSize, openViewer, resetViewer, uploadFile, viewableImages,
   viewerOpen,
 } from "./attachments.js";
+import { initSearch } from "./search.js";
 
 const boot = JSON.parse($("#inbox-boot").textContent);
 const me = boot.agent;
@@ -1342,6 +1343,7 @@ async function start() {
   }
   if (boot.not_found) showPane("notfound");
   live = connectLive({ onFrame, onStatus });
+  initSearch({ open: (id) => openConversation(id) });
   await Promise.all([
     loadView(),
     loadTeams(),
