@@ -112,12 +112,13 @@ def matching_customers(session: Session, terms: SearchTerms) -> dict[int, tuple[
     return found
 
 
-def _customer_names(session: Session, customer_ids: Iterable[int]) -> dict[int, tuple[Customer, list[str], str]]:
+def _customer_names(session: Session, customer_ids: Iterable[int]) -> dict[int, tuple[Any, list[str], str]]:
     """Each customer with their channels and the name to show (their own, else an identity's)."""
     ids = list(set(customer_ids))
     if not ids:
         return {}
-    customers = {c.id: c for c in session.execute(select(Customer).where(Customer.id.in_(ids))).scalars()}
+    customers = {c.id: c for c in session.execute(
+        select(Customer.id, Customer.name, Customer.phone, Customer.merged_into_id).where(Customer.id.in_(ids)))}
     identities: dict[int, list[Any]] = {}
     for row in session.execute(select(ChannelIdentity.customer_id, ChannelIdentity.channel,
                                       ChannelIdentity.display_name, ChannelIdentity.external_id)
@@ -132,23 +133,28 @@ def _customer_names(session: Session, customer_ids: Iterable[int]) -> dict[int, 
     return named
 
 
-def _latest_conversations(session: Session, customer_ids: Iterable[int], visible) -> dict[int, Conversation]:
+#: what a result needs of a conversation (rows of these, not ORM objects: far cheaper to read)
+_CONVERSATION_COLUMNS = (Conversation.id, Conversation.customer_id, Conversation.channel, Conversation.state,
+                         Conversation.last_message_at, Conversation.updated_at, Conversation.created_at)
+
+
+def _latest_conversations(session: Session, customer_ids: Iterable[int], visible) -> dict[int, Any]:
     """Each customer's most recently active conversation that the agent may see."""
     ids = list(set(customer_ids))
     if not ids:
         return {}
-    query = select(Conversation).where(Conversation.customer_id.in_(ids))
+    query = select(*_CONVERSATION_COLUMNS).where(Conversation.customer_id.in_(ids))
     if visible is not None:
         query = query.where(visible)
-    latest: dict[int, Conversation] = {}
-    for conversation in session.execute(query).scalars():
+    latest: dict[int, Any] = {}
+    for conversation in session.execute(query):
         current = latest.get(conversation.customer_id)
         if current is None or _activity(conversation) > _activity(current):
             latest[conversation.customer_id] = conversation
     return latest
 
 
-def _activity(conversation: Conversation) -> float:
+def _activity(conversation) -> float:
     when: datetime | None = conversation.last_message_at or conversation.updated_at or conversation.created_at
     return when.timestamp() if when else 0.0
 
@@ -172,14 +178,13 @@ def search(session: Session, agent: Agent, terms: SearchTerms, limit: int = 20) 
             best[row.conversation_id] = (score, row)
     conversation_ids = set(best) | {c.id for c in latest.values()}
     conversations = {c.id: c for c in session.execute(
-        select(Conversation).where(Conversation.id.in_(conversation_ids))).scalars()} if conversation_ids else {}
+        select(*_CONVERSATION_COLUMNS).where(Conversation.id.in_(conversation_ids)))} if conversation_ids else {}
     names = _customer_names(session, [c.customer_id for c in conversations.values()] + list(customers_found))
 
-    hits: dict[int, ConversationHit] = {}
-    for conversation_id, (score, row) in best.items():
-        parts = snippet_parts(row.text, terms)
-        hits[conversation_id] = _conversation_hit(conversations[conversation_id], names, "message", score,
-                                                  parts, row.id)
+    # conversation id -> (relevance, how it matched, the text to make the snippet of, message id);
+    # snippets are made for the ones returned only
+    found: dict[int, tuple[int, str, str, int | None]] = {
+        conversation_id: (score, "message", row.text, row.id) for conversation_id, (score, row) in best.items()}
     customer_hits = []
     for customer_id, (matched, source) in customers_found.items():
         if customer_id not in names:
@@ -195,16 +200,17 @@ def search(session: Session, agent: Agent, terms: SearchTerms, limit: int = 20) 
             conversation_id=conversation.id if conversation else None,
             last_activity_at=conversation.last_message_at if conversation else None))
         if conversation is not None:
-            hits[conversation.id] = _conversation_hit(conversation, names, matched, CUSTOMER_RELEVANCE, parts, None)
+            found[conversation.id] = (CUSTOMER_RELEVANCE, matched, source or display, None)
     kinds = {"order": 0, "phone": 1, "name": 2, "customer": 3}
     customer_hits.sort(key=lambda hit: (kinds.get(hit.matched, 9),
                                         -(hit.last_activity_at.timestamp() if hit.last_activity_at else 0)))
-    ordered = sorted(hits.values(), key=lambda hit: (
-        -hit.relevance, -(_activity(conversations[hit.id]))))
-    return SearchResults(conversations=ordered[:limit], customers=customer_hits[:limit])
+    ordered = sorted(found, key=lambda cid: (-found[cid][0], -_activity(conversations[cid])))[:limit]
+    hits = [_conversation_hit(conversations[cid], names, found[cid][1], found[cid][0],
+                              snippet_parts(found[cid][2], terms), found[cid][3]) for cid in ordered]
+    return SearchResults(conversations=hits, customers=customer_hits[:limit])
 
 
-def _conversation_hit(conversation: Conversation, names, matched: str, score: int, parts, message_id) -> ConversationHit:
+def _conversation_hit(conversation, names, matched: str, score: int, parts, message_id) -> ConversationHit:
     _customer, _channels, display = names.get(conversation.customer_id, (None, [], f"#{conversation.customer_id}"))
     return ConversationHit(
         id=conversation.id, conversation_id=conversation.id, customer_id=conversation.customer_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from nlu.normalization import fold, nfc
 
@@ -35,6 +36,19 @@ class SearchTerms:
         quoted = [f'"{word}"' for word in self.words]
         quoted[-1] += "*"
         return " ".join(quoted)
+
+    @cached_property
+    def word_patterns(self) -> tuple[re.Pattern[str], ...]:
+        """Each word at the start of a word of a folded text, whole except the last (a prefix, whose
+        whole word is taken, so that it is highlighted whole)."""
+        last = len(self.words) - 1
+        return tuple(re.compile(rf"(?<![^\W_]){re.escape(word)}" + (r"[^\W_]*" if i == last else r"(?![^\W_])"))
+                     for i, word in enumerate(self.words))
+
+    @cached_property
+    def phrase(self) -> str:
+        """The folded words joined by single spaces."""
+        return " ".join(self.words)
 
     def tsquery(self) -> str:
         """A PostgreSQL ``to_tsquery('simple', …)`` text with the same meaning as ``fts5_match``."""
@@ -76,11 +90,7 @@ def match_spans(text: str, terms: SearchTerms) -> list[tuple[int, int]]:
     """Where the query's words occur in ``text`` (NFC), accents and case ignored, as sorted spans;
     each word matches at the start of a word of the text, whole except the last (a prefix)."""
     folded = fold(text)
-    spans = []
-    for index, word in enumerate(terms.words):
-        # the last word is matched as a prefix, and its whole word highlighted
-        end = r"[^\W_]*" if index == len(terms.words) - 1 else r"(?![^\W_])"
-        spans += [m.span() for m in re.finditer(rf"(?<![^\W_]){re.escape(word)}{end}", folded)]
+    spans = [match.span() for pattern in terms.word_patterns for match in pattern.finditer(folded)]
     spans.sort()
     merged: list[tuple[int, int]] = []
     for start, stop in spans:
@@ -97,11 +107,10 @@ def relevance(text: str, terms: SearchTerms) -> int:
     lowered = text.lower()
     if terms.text.lower() in lowered:
         return 3
-    folded = " ".join(_WORD.findall(fold(text)))
-    if " ".join(terms.words) in folded:
+    folded = fold(text)
+    if terms.phrase in " ".join(_WORD.findall(folded)):
         return 2
-    found = {word for word in terms.words if re.search(rf"(?<![^\W_]){re.escape(word)}", folded)}
-    return 1 if len(found) == len(set(terms.words)) else 0
+    return 1 if all(pattern.search(folded) for pattern in terms.word_patterns) else 0
 
 
 def snippet_parts(text: str, terms: SearchTerms, width: int = 140) -> list[dict[str, object]]:
