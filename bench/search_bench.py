@@ -37,7 +37,7 @@ from pathlib import Path
 from _harness import ROOT, percentile
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from helpdesk.agents.models import Agent
 from helpdesk.channels.ledger import make_database_engine
@@ -158,13 +158,13 @@ COLUMNS = {
 def ensure_agents(engine: Engine) -> tuple[int, int]:
     """An admin and an agent of team "care" (ids), created on first use."""
     with Session(engine) as session:
-        found = {a.email: a.id for a in session.query(Agent).filter(Agent.email.like("%@search.bench"))}
+        found = {a.email: a.id for a in session.exec(select(Agent).where(Agent.email.like("%@search.bench")))}
         if len(found) < 2:
             for email, role in (("admin@search.bench", "admin"), ("care@search.bench", "agent")):
                 if email not in found:
                     session.add(Agent(email=email, name=email, password_hash="-", role=role))
             session.commit()
-            found = {a.email: a.id for a in session.query(Agent).filter(Agent.email.like("%@search.bench"))}
+            found = {a.email: a.id for a in session.exec(select(Agent).where(Agent.email.like("%@search.bench")))}
             from helpdesk.agents.teams import set_teams
             set_teams(session, session.get(Agent, found["care@search.bench"]), ["care"])
             session.commit()

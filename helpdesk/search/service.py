@@ -5,7 +5,8 @@ on PostgreSQL (see migration 0015_search); ranking and snippets are worked out h
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from helpdesk.shop.models import Order
 
 #: most recent matching messages read per query, ranked here; a common word matches far more, and
 #: reading them all would cost time in proportion to how common it is
-MESSAGE_CANDIDATES = 200
+MESSAGE_CANDIDATES = 100
 #: customers (and identities, orders) read per way of matching
 CUSTOMER_CANDIDATES = 50
 #: relevance of a conversation found through its customer (above any message match, see ``relevance``)
@@ -31,6 +32,11 @@ CUSTOMER_RELEVANCE = 4
 
 _PG_VECTOR = "to_tsvector('simple'::regconfig, caredesk_search_fold({expression}))"
 _PG_QUERY = "to_tsquery('simple'::regconfig, :tsquery)"
+
+
+#: what a result needs of a conversation (rows of these, not ORM objects: far cheaper to read)
+_CONVERSATION_COLUMNS = (Conversation.id, Conversation.customer_id, Conversation.channel, Conversation.state,
+                         Conversation.last_message_at, Conversation.updated_at, Conversation.created_at)
 
 
 def _fts(name: str):
@@ -48,12 +54,35 @@ def _text_matches(session: Session, fts_table: str, pg_expression: str, terms: S
     return condition, None
 
 
+#: on PostgreSQL, the most recent messages are searched first, then more: (how many of the last ids
+#: to look at, or None for all); a common word fills the first window, a rare one is found in all
+RECENT_WINDOWS = (50_000, 500_000, None)
+
+
+@contextmanager
+def _index_plans_only(session: Session) -> Iterator[None]:
+    """On PostgreSQL, for the statements inside: have the planner reach rows through bitmaps of the
+    search indexes, never by walking a table (in id order, to stop at the LIMIT) and folding each
+    row's text on the way. The planner cannot tell how rare a word is; for one that is rare or
+    absent, such a walk reads the whole table (seconds at a million messages)."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    session.execute(text("SELECT set_config('enable_seqscan', 'off', true), "
+                         "set_config('enable_indexscan', 'off', true)"))
+    try:
+        yield
+    finally:
+        session.execute(text("SELECT set_config('enable_seqscan', 'on', true), "
+                             "set_config('enable_indexscan', 'on', true)"))
+
+
 def matching_messages(session: Session, terms: SearchTerms, visible=None,
                       limit: int = MESSAGE_CANDIDATES) -> list[Any]:
     """The most recent messages the agent may see that hold every word of the query: rows of
-    (id, conversation_id, text)."""
+    (message_id, conversation_id, text) and their conversation's ``_CONVERSATION_COLUMNS``."""
     condition, fts = _text_matches(session, "messages_fts", "messages.text", terms)
-    query = select(Message.id, Message.conversation_id, Message.text)
+    query = select(Message.id.label("message_id"), Message.conversation_id, Message.text, *_CONVERSATION_COLUMNS)
     if fts is not None:
         query = query.select_from(fts).join(Message, Message.id == fts.c.rowid)
         order = fts.c.rowid.desc()
@@ -62,16 +91,28 @@ def matching_messages(session: Session, terms: SearchTerms, visible=None,
     query = query.join(Conversation, Conversation.id == Message.conversation_id).where(condition)
     if visible is not None:
         query = query.where(visible)
-    return list(session.execute(query.order_by(order).limit(limit)).all())
+    query = query.order_by(order).limit(limit)
+    if fts is not None:  # FTS5 reads its matches newest first and stops at the limit
+        return list(session.execute(query).all())
+    newest = session.execute(select(func.max(Message.id))).scalar() or 0
+    with _index_plans_only(session):
+        for window in RECENT_WINDOWS:
+            if window is None or window >= newest:
+                return list(session.execute(query).all())
+            rows = list(session.execute(query.where(Message.id > newest - window)).all())
+            if len(rows) >= limit:
+                return rows
+    return []
 
 
 def _matching_rows(session: Session, fts_table: str, model, pg_expression: str, terms: SearchTerms) -> list[int]:
     condition, fts = _text_matches(session, fts_table, pg_expression, terms)
     if fts is not None:
         query = select(fts.c.rowid).where(condition).order_by(fts.c.rowid.desc())
-    else:
-        query = select(model.id).where(condition).order_by(model.id.desc())
-    return list(session.execute(query.limit(CUSTOMER_CANDIDATES)).scalars())
+        return list(session.execute(query.limit(CUSTOMER_CANDIDATES)).scalars())
+    query = select(model.id).where(condition).order_by(model.id.desc())
+    with _index_plans_only(session):
+        return list(session.execute(query.limit(CUSTOMER_CANDIDATES)).scalars())
 
 
 def matching_customers(session: Session, terms: SearchTerms) -> dict[int, tuple[str, str]]:
@@ -99,7 +140,7 @@ def matching_customers(session: Session, terms: SearchTerms) -> dict[int, tuple[
                 .where(Customer.phone >= prefix, Customer.phone < prefix_upper_bound(prefix))
                 .order_by(Customer.id.desc()).limit(CUSTOMER_CANDIDATES)):
             add(customer_id, "phone", phone)
-    for customer_id in _matching_rows(session, "customers_fts", Customer, "customers.name", terms):
+    for customer_id in _matching_rows(session, "customers_fts", Customer, "coalesce(customers.name, '')", terms):
         add(customer_id, "name", "")
     identity_ids = _matching_rows(session, "identities_fts", ChannelIdentity,
                                   "coalesce(channel_identities.display_name, '') || ' ' || "
@@ -133,11 +174,6 @@ def _customer_names(session: Session, customer_ids: Iterable[int]) -> dict[int, 
     return named
 
 
-#: what a result needs of a conversation (rows of these, not ORM objects: far cheaper to read)
-_CONVERSATION_COLUMNS = (Conversation.id, Conversation.customer_id, Conversation.channel, Conversation.state,
-                         Conversation.last_message_at, Conversation.updated_at, Conversation.created_at)
-
-
 def _latest_conversations(session: Session, customer_ids: Iterable[int], visible) -> dict[int, Any]:
     """Each customer's most recently active conversation that the agent may see."""
     ids = list(set(customer_ids))
@@ -165,33 +201,37 @@ def search(session: Session, agent: Agent, terms: SearchTerms, limit: int = 20) 
     visible = visibility_filter(session, agent, Conversation)
     messages = matching_messages(session, terms, visible)
     customers_found = matching_customers(session, terms)
-    customers_found = {cid: how for cid, how in customers_found.items()}
+    if customers_found:
+        merged = set(session.execute(select(Customer.id).where(
+            Customer.id.in_(list(customers_found)), Customer.merged_into_id.is_not(None))).scalars())
+        customers_found = {cid: how for cid, how in customers_found.items() if cid not in merged}
     latest = _latest_conversations(session, customers_found, visible)
     if agent.role != AgentRole.admin:
         # a customer is shown only to those who may see one of their conversations
         customers_found = {cid: how for cid, how in customers_found.items() if cid in latest}
 
-    best: dict[int, tuple[int, Any]] = {}  # conversation id -> (relevance, message row)
-    for row in messages:  # most recent first: the first of a relevance is kept
+    # conversation id -> (relevance, how it matched, the text to make the snippet of, message id,
+    # the conversation's row); snippets and names are worked out for the hits returned only
+    found: dict[int, tuple[int, str, str, int | None, Any]] = {}
+    for row in messages:  # most recent first: of equal relevance, the most recent message is kept
         score = relevance(row.text, terms)
-        if row.conversation_id not in best or score > best[row.conversation_id][0]:
-            best[row.conversation_id] = (score, row)
-    conversation_ids = set(best) | {c.id for c in latest.values()}
-    conversations = {c.id: c for c in session.execute(
-        select(*_CONVERSATION_COLUMNS).where(Conversation.id.in_(conversation_ids)))} if conversation_ids else {}
-    names = _customer_names(session, [c.customer_id for c in conversations.values()] + list(customers_found))
+        if row.conversation_id not in found or score > found[row.conversation_id][0]:
+            found[row.conversation_id] = (score, "message", row.text, row.message_id, row)
+    kinds = {"order": 0, "phone": 1, "name": 2, "customer": 3}
+    ranked_customers = sorted(customers_found, key=lambda cid: (
+        kinds.get(customers_found[cid][0], 9), -_activity(latest[cid]) if cid in latest else 0))[:limit]
+    for customer_id in ranked_customers:
+        conversation = latest.get(customer_id)
+        if conversation is not None:
+            matched, source = customers_found[customer_id]
+            found[conversation.id] = (CUSTOMER_RELEVANCE, matched, source, None, conversation)
+    ordered = sorted(found.values(), key=lambda hit: (-hit[0], -_activity(hit[4])))[:limit]
+    names = _customer_names(session, [hit[4].customer_id for hit in ordered] + ranked_customers)
 
-    # conversation id -> (relevance, how it matched, the text to make the snippet of, message id);
-    # snippets are made for the ones returned only
-    found: dict[int, tuple[int, str, str, int | None]] = {
-        conversation_id: (score, "message", row.text, row.id) for conversation_id, (score, row) in best.items()}
     customer_hits = []
-    for customer_id, (matched, source) in customers_found.items():
-        if customer_id not in names:
-            continue
+    for customer_id in ranked_customers:
         customer, channels, display = names[customer_id]
-        if customer.merged_into_id is not None:
-            continue
+        matched, source = customers_found[customer_id]
         parts = snippet_parts(source or display, terms)
         conversation = latest.get(customer_id)
         customer_hits.append(CustomerHit(
@@ -199,15 +239,10 @@ def search(session: Session, agent: Agent, terms: SearchTerms, limit: int = 20) 
             snippet=snippet_html(parts), snippet_parts=parts,
             conversation_id=conversation.id if conversation else None,
             last_activity_at=conversation.last_message_at if conversation else None))
-        if conversation is not None:
-            found[conversation.id] = (CUSTOMER_RELEVANCE, matched, source or display, None)
-    kinds = {"order": 0, "phone": 1, "name": 2, "customer": 3}
-    customer_hits.sort(key=lambda hit: (kinds.get(hit.matched, 9),
-                                        -(hit.last_activity_at.timestamp() if hit.last_activity_at else 0)))
-    ordered = sorted(found, key=lambda cid: (-found[cid][0], -_activity(conversations[cid])))[:limit]
-    hits = [_conversation_hit(conversations[cid], names, found[cid][1], found[cid][0],
-                              snippet_parts(found[cid][2], terms), found[cid][3]) for cid in ordered]
-    return SearchResults(conversations=hits, customers=customer_hits[:limit])
+    hits = [_conversation_hit(row, names, matched, score, snippet_parts(source or names[row.customer_id][2], terms),
+                              message_id)
+            for score, matched, source, message_id, row in ordered]
+    return SearchResults(conversations=hits, customers=customer_hits)
 
 
 def _conversation_hit(conversation, names, matched: str, score: int, parts, message_id) -> ConversationHit:

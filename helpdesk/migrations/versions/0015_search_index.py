@@ -50,8 +50,10 @@ def _sqlite_upgrade() -> None:
     for fts, (source, key, expression) in _SQLITE_TABLES.items():
         new = _FOLD_SQLITE.format(value=expression.format(row="new"))
         old = _FOLD_SQLITE.format(value=expression.format(row="old"))
+        # prefix indexes of 1 and 2 letters: the word being typed ("bao h") is matched as a prefix,
+        # which without them merges the lists of every word that starts so
         op.execute(f"CREATE VIRTUAL TABLE {fts} USING fts5(body, content='', "
-                   f"tokenize='unicode61 remove_diacritics 2')")
+                   f"tokenize='unicode61 remove_diacritics 2', prefix='1 2')")
         op.execute(f"CREATE TRIGGER {fts}_insert AFTER INSERT ON {source} BEGIN "
                    f"INSERT INTO {fts}(rowid, body) VALUES (new.{key}, {new}); END")
         op.execute(f"CREATE TRIGGER {fts}_delete AFTER DELETE ON {source} BEGIN "
