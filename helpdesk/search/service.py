@@ -77,10 +77,11 @@ def _index_plans_only(session: Session) -> Iterator[None]:
                              "set_config('enable_indexscan', 'on', true)"))
 
 
-def matching_messages(session: Session, terms: SearchTerms, visible=None,
-                      limit: int = MESSAGE_CANDIDATES) -> list[Any]:
+def matching_messages(session: Session, terms: SearchTerms, visible=None, limit: int = MESSAGE_CANDIDATES,
+                      newest: int | None = None) -> list[Any]:
     """The most recent messages the agent may see that hold every word of the query: rows of
-    (message_id, conversation_id, text) and their conversation's ``_CONVERSATION_COLUMNS``."""
+    (message_id, conversation_id, text) and their conversation's ``_CONVERSATION_COLUMNS``.
+    ``newest``: the highest message id, to look at the most recent first (PostgreSQL)."""
     condition, fts = _text_matches(session, "messages_fts", "messages.text", terms)
     query = select(Message.id.label("message_id"), Message.conversation_id, Message.text, *_CONVERSATION_COLUMNS)
     if fts is not None:
@@ -92,17 +93,15 @@ def matching_messages(session: Session, terms: SearchTerms, visible=None,
     if visible is not None:
         query = query.where(visible)
     query = query.order_by(order).limit(limit)
-    if fts is not None:  # FTS5 reads its matches newest first and stops at the limit
+    if fts is not None or newest is None:  # FTS5 reads its matches newest first and stops at the limit
         return list(session.execute(query).all())
-    newest = session.execute(select(func.max(Message.id))).scalar() or 0
-    with _index_plans_only(session):
-        for window in RECENT_WINDOWS:
-            if window is None or window >= newest:
-                return list(session.execute(query).all())
-            rows = list(session.execute(query.where(Message.id > newest - window)).all())
-            if len(rows) >= limit:
-                return rows
-    return []
+    for window in RECENT_WINDOWS:
+        if window is None or window >= newest:
+            break
+        rows = list(session.execute(query.where(Message.id > newest - window)).all())
+        if len(rows) >= limit:
+            return rows
+    return list(session.execute(query).all())
 
 
 def _matching_rows(session: Session, fts_table: str, model, pg_expression: str, terms: SearchTerms) -> list[int]:
@@ -111,8 +110,7 @@ def _matching_rows(session: Session, fts_table: str, model, pg_expression: str, 
         query = select(fts.c.rowid).where(condition).order_by(fts.c.rowid.desc())
         return list(session.execute(query.limit(CUSTOMER_CANDIDATES)).scalars())
     query = select(model.id).where(condition).order_by(model.id.desc())
-    with _index_plans_only(session):
-        return list(session.execute(query.limit(CUSTOMER_CANDIDATES)).scalars())
+    return list(session.execute(query.limit(CUSTOMER_CANDIDATES)).scalars())
 
 
 def matching_customers(session: Session, terms: SearchTerms) -> dict[int, tuple[str, str]]:
@@ -199,8 +197,12 @@ def search(session: Session, agent: Agent, terms: SearchTerms, limit: int = 20) 
     """Conversations and customers the query finds among what the agent may see, most relevant first,
     then most recently active."""
     visible = visibility_filter(session, agent, Conversation)
-    messages = matching_messages(session, terms, visible)
-    customers_found = matching_customers(session, terms)
+    newest = None
+    if session.get_bind().dialect.name == "postgresql":
+        newest = session.execute(select(func.max(Message.id))).scalar() or 0
+    with _index_plans_only(session):
+        messages = matching_messages(session, terms, visible, newest=newest)
+        customers_found = matching_customers(session, terms)
     if customers_found:
         merged = set(session.execute(select(Customer.id).where(
             Customer.id.in_(list(customers_found)), Customer.merged_into_id.is_not(None))).scalars())
