@@ -160,3 +160,48 @@ def test_a_missing_or_invalid_postgresql_index_is_built_concurrently(postgres_ur
             assert "ix_messages_search" in plan
     finally:
         engine.dispose()
+
+
+def test_messages_and_customers_stored_before_the_migration_are_found(database_url):
+    """The migration indexes what is already there (SQLite: the FTS tables are filled from the rows;
+    PostgreSQL: expression indexes cover existing rows)."""
+    from alembic import command
+
+    from helpdesk.agents.models import Agent
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.core.db import alembic_config, migrate
+    from helpdesk.customers.models import ChannelIdentity
+    from helpdesk.conversations.models import Message
+    from helpdesk.search.service import search
+    from helpdesk.search.terms import read_terms
+
+    engine = make_database_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(database_url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0014")
+        with Session(engine) as session:
+            customer = Customer(name="Trương Mỹ Lệ", phone="0987654321")
+            session.add(customer)
+            session.flush()
+            identity = ChannelIdentity(customer_id=customer.id, channel="telegram", external_id="55501")
+            session.add(identity)
+            session.flush()
+            conversation = Conversation(customer_id=customer.id, identity_id=identity.id, channel="telegram")
+            session.add(conversation)
+            session.flush()
+            session.add(Message(conversation_id=conversation.id, direction="in", author="customer",
+                                channel="telegram", text="Đổi trả ấm siêu tốc được không?"))
+            session.add(Agent(email="old@test.local", name="Old", password_hash="-", role="admin"))
+            session.commit()
+            conversation_id, customer_id = conversation.id, customer.id
+        migrate(engine)
+        with Session(engine) as session:
+            admin = session.exec(select(Agent).where(Agent.email == "old@test.local")).one()
+            found = search(session, admin, read_terms("doi tra am sieu toc"))
+            assert [hit.conversation_id for hit in found.conversations] == [conversation_id]
+            assert [hit.id for hit in search(session, admin, read_terms("truong my le")).customers] == [customer_id]
+            assert [hit.id for hit in search(session, admin, read_terms("55501")).customers] == [customer_id]
+    finally:
+        engine.dispose()
