@@ -74,6 +74,7 @@ from helpdesk.nlu_admin.store import DatabaseModelStore
 from helpdesk.outbox.service import Outbox, RetryPolicy
 from helpdesk.push.tasks import PushSender, register_push_jobs, register_push_listeners
 from helpdesk.ratings.listeners import CsatRequester, register_ratings_listeners
+from helpdesk.search.indexes import build_missing as build_search_indexes
 from helpdesk.shop.directory import DatabaseShopDirectory
 from helpdesk.sla.listeners import register_sla_listeners
 from helpdesk.sla.tasks import schedule_sla_check
@@ -269,6 +270,7 @@ class Wiring:
         #: each channel's answer to the start-up credentials check ("ok", "rejected", "unchecked"),
         #: once it is in (the admin page's channel status)
         self.credential_checks: dict[str, str] = {}
+        self._search_indexes: asyncio.Task | None = None
         #: where a worker child writes its metrics (process mode), read at each scrape of /metrics
         self.metrics_dir: str | None = None
 
@@ -359,6 +361,8 @@ class Wiring:
             # in the background: a platform that is slow to answer does not hold up the start
             self._credentials_check = asyncio.create_task(check_channel_credentials(self.connectors))
             self._credentials_check.add_done_callback(self._remember_credential_checks)
+            # search indexes the migration left for a large table are built without blocking writes
+            self._search_indexes = asyncio.create_task(self._build_search_indexes())
         if self.mode != WorkerMode.INLINE:
             # A long-running server process: what start-up built (the NLU model, aiogram's and the
             # ORM's classes) lives as long as the process. Frozen out of the collector, it is not
@@ -372,6 +376,12 @@ class Wiring:
     def _remember_credential_checks(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is None:
             self.credential_checks = task.result()
+
+    async def _build_search_indexes(self) -> None:
+        try:
+            await to_thread.run_sync(build_search_indexes, self.engine, abandon_on_cancel=True)
+        except Exception:  # noqa: BLE001 - search works without the index, only slower: say so and go on
+            log.exception("building the search indexes failed; the next start tries again")
 
     async def _park_job(self, job: PoisonJob) -> None:
         await to_thread.run_sync(park_job, self.engine, job)
@@ -388,6 +398,8 @@ class Wiring:
             self._jobs.cancel()
         if self._credentials_check is not None:
             self._credentials_check.cancel()
+        if self._search_indexes is not None:
+            self._search_indexes.cancel()
         if self.scheduler is not None:
             await self.scheduler.stop()
         if self.worker is not None:

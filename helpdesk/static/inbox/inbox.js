@@ -12,6 +12,7 @@ import {
   attachmentList, attachmentsElement, closeViewer, formatSize, openViewer, resetViewer, uploadFile, viewableImages,
   viewerOpen,
 } from "./attachments.js";
+import { initSearch } from "./search.js";
 
 const boot = JSON.parse($("#inbox-boot").textContent);
 const me = boot.agent;
@@ -1358,6 +1359,7 @@ async function start() {
   notify = startNotifications({ me, currentId: () => state.selectedId, controls: $("#notify-controls"),
     open: (id) => openConversation(id).catch(failed) });
   live = connectLive({ onFrame, onStatus });
+  initSearch({ open: (id) => openConversation(id) });
   await Promise.all([
     loadView(),
     loadTeams(),
