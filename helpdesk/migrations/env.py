@@ -37,6 +37,18 @@ def run_migrations_online() -> None:
         engine.dispose()
 
 
+def _search_structure(type_: str, name: str | None) -> bool:
+    """Whether a table or index found in the database is one of search's (migration 0016_search),
+    which no model describes: SQLite's full-text tables (``*_fts`` and their shadow tables) and
+    PostgreSQL's expression indexes (``ix_*_search``)."""
+    if name is None:
+        return False
+    if type_ == "table":
+        return any(name == base or name.startswith(f"{base}_")
+                   for base in ("messages_fts", "customers_fts", "identities_fts"))
+    return type_ == "index" and name.startswith("ix_") and name.endswith("_search")
+
+
 def _run(connection) -> None:
     # On a SQLite file the inbound ledger lives in an attached file of its own, created and checked
     # by the engine (helpdesk.channels.ledger), not in the database these migrations compare.
@@ -45,6 +57,8 @@ def _run(connection) -> None:
 
     def include_object(obj, name, type_, reflected, compare_to) -> bool:
         table = obj if type_ == "table" else getattr(obj, "table", None)
+        if reflected and compare_to is None and _search_structure(type_, name):
+            return False
         return not (ledger_apart and table is not None and table.name == INBOUND_TABLE)
 
     # SQLite cannot ALTER most things in place; batch mode recreates tables when needed.
