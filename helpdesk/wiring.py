@@ -213,8 +213,11 @@ class Wiring:
         if fan_out is not None:
             for connector in self.connectors.values():
                 connector.share_across_processes(fan_out)
+        # On PostgreSQL the dialogue state rides on a turn's own statements (read with its event,
+        # written with its answer: no round trip of its own); on SQLite with Redis, Redis keeps it.
         state_store: DialogueStateStore = (
-            RedisStateStore(self.redis) if self.redis is not None else DatabaseStateStore(self.engine)
+            RedisStateStore(self.redis) if self.redis is not None and self.engine.dialect.name == "sqlite"
+            else DatabaseStateStore(self.engine)
         )
         data = settings.data_dir
         responses = Responses.load(data / "bot", settings.shop.default_locale)

@@ -109,6 +109,9 @@ class WaitingEvent(NamedTuple):
     #: its sender and their open conversation, read with it (None: a first contact, a merged customer or
     #: a new conversation, which ``_prepare`` creates or resolves)
     speaker: turns.Speaker | None = None
+    #: that conversation's dialogue state as the database keeps it ({}: none yet), read with it when the
+    #: speaker was (None: not read)
+    state: dict[str, Any] | None = None
 
 
 
@@ -127,8 +130,15 @@ def next_waiting_event(flow: ConversationFlow, channel: str, sender_id: str, up_
         }).first()
     if row is None:
         return None
-    return WaitingEvent(row.id, row.message, row.attempts, row.message_id, row.received_at,
-                        turns.speaker_of(row._mapping, "speaker_"))
+    speaker = turns.speaker_of(row._mapping, "speaker_")
+    state = None if speaker is None else (row.state_data if row.state_data is not None else {})
+    return WaitingEvent(row.id, row.message, row.attempts, row.message_id, row.received_at, speaker, state)
+
+
+def _read_with_event(flow: ConversationFlow, event: WaitingEvent) -> bool:
+    """Whether everything the turn needs was read with the event: a known speaker, and the dialogue
+    state if the database keeps it (``_prepare`` then reads nothing)."""
+    return event.speaker is not None and (event.state is not None or not _state_in_database(flow))
 
 
 def _prepare(flow: ConversationFlow, event: WaitingEvent) -> _Prepared:
@@ -144,8 +154,8 @@ def _prepare(flow: ConversationFlow, event: WaitingEvent) -> _Prepared:
     in_database = _state_in_database(flow)
     inbound = InboundMessage.model_validate(event.message)
     speaker = event.speaker
-    if speaker is not None and not in_database:
-        return _prepared(event, inbound, speaker, None)
+    if _read_with_event(flow, event):
+        return _prepared(event, inbound, speaker, event.state if in_database else None)
     with Session(flow.engine, expire_on_commit=False) as session, session.no_autoflush:
         if speaker is None:
             speaker = turns.known_speaker(session.connection(), inbound)
@@ -157,7 +167,7 @@ def _prepare(flow: ConversationFlow, event: WaitingEvent) -> _Prepared:
                                     customer.phone, customer.phone_verified, conversation.id, conversation.state,
                                     conversation.channel, conversation.last_message_at is None,
                                     identity.last_inbound_at)
-        state = load_in(session, f"conversation:{speaker.conversation_id}") if in_database else None
+        state = load_in(session, turns.state_key(speaker.conversation_id)) if in_database else None
     return _prepared(event, inbound, speaker, state)
 
 
@@ -165,7 +175,7 @@ def _prepared(event: WaitingEvent, inbound: InboundMessage, speaker: turns.Speak
               state: dict[str, Any] | None) -> _Prepared:
     """The bot's turn for the event, once its speaker is known."""
     turn = Turn(
-        conversation_key=f"conversation:{speaker.conversation_id}",
+        conversation_key=turns.state_key(speaker.conversation_id),
         recipient_id=inbound.sender_id,
         channel=inbound.channel,
         text=inbound.text,
@@ -324,7 +334,7 @@ async def _take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
     prepared = None
     events = flow.events
     try:
-        if event.speaker is not None and not _state_in_database(flow):
+        if _read_with_event(flow, event):
             prepared = _prepare(flow, event)  # reads nothing: no thread needed
         else:
             prepared = await to_thread.run_sync(_prepare, flow, event)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, insert, select, true, update
+from sqlalchemy import String, bindparam, cast, delete, insert, literal_column, select, true, update
 from sqlalchemy.engine import Connection
 
 from connectors.base import InboundMessage
@@ -75,8 +75,16 @@ _SPEAKER = (
 #: (_SPEAKER), in one statement: one round trip where a turn begins
 _NEXT = NEXT_WAITING.subquery("next_event")
 _WHO = _SPEAKER.subquery("speaker")
+#: the dialogue state of the speaker's open conversation, when it is kept in the database (its key is
+#: ``state_key(conversation_id)``)
+_STATE_OF_SPEAKER = (
+    select(_states.c.data)
+    .where(_states.c.key == literal_column("'conversation:'", String) + cast(_WHO.c.conversation_id, String))
+    .scalar_subquery()
+)
 NEXT_WAITING_WITH_SPEAKER = (
-    select(_NEXT, *[column.label(f"speaker_{column.name}") for column in _WHO.c])
+    select(_NEXT, *[column.label(f"speaker_{column.name}") for column in _WHO.c],
+           _STATE_OF_SPEAKER.label("state_data"))
     .select_from(_NEXT.outerjoin(_WHO, true()))
 )
 #: what storing an answer needs to know, in one statement: whether an older message of the chat
@@ -104,6 +112,11 @@ _SETTLE_EVENT = insert_unless_present(_outcomes, ["event_id"], _outcomes.c.event
 _FORGET_ATTEMPTS = delete(_attempts).where(_attempts.c.event_id == bindparam("event_id"))
 _ANSWERED_AGAIN = (update(_messages).where(_messages.c.id == bindparam("message_id"))
                    .values(nlu=bindparam("nlu", type_=_messages.c.nlu.type)))
+
+def state_key(conversation_id: int) -> str:
+    """The key of a conversation's dialogue state."""
+    return f"conversation:{conversation_id}"
+
 
 class Speaker(NamedTuple):
     """Who writes, and the open conversation they write in."""
