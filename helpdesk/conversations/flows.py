@@ -379,12 +379,15 @@ async def _take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
         MESSAGE_ANSWER_SECONDS.observe(max(0.0, (utcnow() - event.received_at).total_seconds()))
     log.debug("answered with %d message(s)", len(applied.message_ids))
     # one fan-out for the turn (one Redis round trip with several app replicas), in the order the
-    # inbox shows them: the customer's message, the bot's answers, the escalation
+    # inbox shows them: the customer's message, the bot's answers, its handoff note, the escalation
     announced: list[tuple[str, dict[str, Any]]] = []
     if event.stored_message_id is None:
         announced.append(_customer_message_event(prepared, applied.message_id))
     announced.extend(("message_created", {"conversation_id": prepared.conversation_id, "message_id": message_id,
                                           "author": "bot"}) for message_id in applied.message_ids)
+    if applied.note_id is not None:  # the bot's handoff note, for the agents' thread
+        announced.append(("message_created", {"conversation_id": prepared.conversation_id,
+                                              "message_id": applied.note_id, "author": "system", "private": True}))
     if applied.escalated:
         announced.append(("conversation_escalated", {"conversation_id": prepared.conversation_id,
                                                      "reason": decision.escalation.reason,
@@ -395,10 +398,6 @@ async def _take_turn(flow: ConversationFlow, event: WaitingEvent) -> None:
         await flow.outbox.drain(prepared.inbound.channel, prepared.turn.recipient_id)
     elif applied.outbox:
         await flow.outbox.send_in_order(prepared.inbound.channel, applied.outbox)
-    if applied.note_id is not None:
-        # the bot's handoff note, for the agents' thread (after the replies: no customer waits on it)
-        await events.publish("message_created", conversation_id=prepared.conversation_id,
-                             message_id=applied.note_id, author="system", private=True)
 
 
 async def _announce_customer_message(flow: ConversationFlow, prepared: _Prepared, message_id: int) -> None:
