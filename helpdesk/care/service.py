@@ -10,7 +10,7 @@ HTTP or commits; callers own the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -55,6 +55,8 @@ class CarePolicy:
     #: a daily window in shop time (``helpdesk.sla.clock``), or None for no quiet hours
     quiet_hours: DailyWindow | None
     timezone: tzinfo
+    #: the care channels in the order a step tries them, those this process can use (see CHANNEL_ORDER)
+    channels: tuple[str, ...] = ("chat",)
 
     @classmethod
     def from_settings(cls, settings: Any) -> CarePolicy:
@@ -74,6 +76,8 @@ class CarePolicy:
             },
             quiet_hours=_quiet_hours(care.quiet_hours, zone),
             timezone=zone,
+            channels=tuple(name for name in dict.fromkeys(care.channel_order)
+                           if name == "chat" or (name in ADDRESSES and _channel_configured(settings, name))),
         )
 
     def is_quiet(self, moment: datetime) -> bool:
@@ -101,6 +105,75 @@ def _quiet_hours(value: str, zone: tzinfo) -> DailyWindow | None:
         raise ValueError(f"quiet hours must look like 21:00-08:00, got {value!r}") from exc
 
 
+# -- care channels: a linked chat, or an address of the order (ZNS to its phone, email) ---------------
+
+#: finds (or creates) the identity through which a channel reaches an order's customer by an address the
+#: order carries; None when the order has no usable address for it. Registered by the channel's module
+#: (``helpdesk/care/zns.py``; email slots in the same way), so that this module names no channel.
+AddressResolver = Callable[[Session, Order], ChannelIdentity | None]
+ADDRESSES: dict[str, AddressResolver] = {}
+#: whether the settings configure each addressed channel (e.g. ZNS templates mapped)
+ADDRESS_CONFIGURED: dict[str, Callable[[Any], bool]] = {}
+
+
+def register_address_channel(name: str, resolver: AddressResolver, configured: Callable[[Any], bool]) -> None:
+    """Let care steps reach customers through ``name`` by an address of the order."""
+    ADDRESSES[name] = resolver
+    ADDRESS_CONFIGURED[name] = configured
+
+
+def _channel_configured(settings: Any, name: str) -> bool:
+    check = ADDRESS_CONFIGURED.get(name)
+    return check is not None and bool(check(settings))
+
+
+def care_channel_of(identity: ChannelIdentity) -> str:
+    """The care channel a message to ``identity`` goes through: its address channel, else "chat"."""
+    return identity.channel if identity.channel in ADDRESSES else "chat"
+
+
+def next_channel_identity(
+    session: Session, order: Order, policy: CarePolicy, after: str,
+) -> ChannelIdentity | None:
+    """The first identity of an addressed channel that comes after ``after`` in the policy's order and
+    reaches the order's customer, if any (customers who opted out are not reached)."""
+    order_of_channels = list(policy.channels)
+    start = order_of_channels.index(after) + 1 if after in order_of_channels else len(order_of_channels)
+    for name in order_of_channels[start:]:
+        resolver = ADDRESSES.get(name)
+        identity = resolver(session, order) if resolver is not None else None
+        if identity is None or not identity.reachable:
+            continue
+        if primary_customer(session, session.get(Customer, identity.customer_id)).care_opted_out:
+            continue
+        return identity
+    return None
+
+
+def fall_back_to_next_channel(
+    session: Session, care: CareMessage, order: Order, identity: ChannelIdentity, policy: CarePolicy,
+    now: datetime,
+) -> str:
+    """Schedule ``care``'s step on the next channel of the order at once; what to add to its reason."""
+    following = next_channel_identity(session, order, policy, care_channel_of(identity))
+    if following is None:
+        return "; no further channel reaches the customer"
+    exists = session.exec(select(CareMessage.id).where(
+        CareMessage.order_id == order.id, CareMessage.identity_id == following.id,
+        CareMessage.kind == care.kind)).first()
+    if exists is not None:
+        return f"; already planned on {following.channel}"
+    row = CareMessage(order_id=order.id, identity_id=following.id, kind=care.kind, planned_at=care.planned_at,
+                      due_at=policy.first_allowed(now), created_at=now, updated_at=now)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return f"; already planned on {following.channel}"
+    return f"; falling back to {following.channel}"
+
+
 # -- scheduling --------------------------------------------------------------------------------------
 
 
@@ -108,8 +181,9 @@ def _quiet_hours(value: str, zone: tzinfo) -> DailyWindow | None:
 def care_identities(
     session: Session, order: Order, extra: Iterable[ChannelIdentity] = (),
 ) -> list[ChannelIdentity]:
-    """Who the order's care reaches: identities of customers who verified the order's phone, of the
-    order's customer, and any named explicitly; never those of customers who opted out."""
+    """Who the order's care reaches by chat: identities of customers who verified the order's phone, of
+    the order's customer, and any named explicitly; never those of customers who opted out. Identities
+    of addressed channels (ZNS) are not among them: a step reaches those only when no chat does."""
     customer_ids = order_customer_ids(session, order)
     identities: dict[int, ChannelIdentity] = {}
     if customer_ids:
@@ -120,6 +194,8 @@ def care_identities(
         identities.setdefault(identity.id, identity)
     reachable = []
     for identity in sorted(identities.values(), key=lambda i: i.id):
+        if identity.channel in ADDRESSES:
+            continue
         if not primary_customer(session, session.get(Customer, identity.customer_id)).care_opted_out:
             reachable.append(identity)
     return reachable
@@ -146,11 +222,17 @@ def schedule_care_sequence(
 ) -> int:
     """Attach the order's care sequence to every identity that can be reached; how many rows were added.
 
-    With nobody reachable yet the plan waits: ``attach_pending_care`` adds identities later.
+    With no chat linked, the next channel of the policy's order that reaches the order's customer by an
+    address of the order (ZNS to its phone) takes the sequence; with none either, the plan waits:
+    ``attach_pending_care`` adds identities later.
     """
     plan = ensure_care_plan(session, order)
     added = 0
-    for identity in care_identities(session, order, identities):
+    reached = care_identities(session, order, identities)
+    if not reached:
+        addressed = next_channel_identity(session, order, policy, "chat")
+        reached = [addressed] if addressed is not None else []
+    for identity in reached:
         added += schedule_for_identity(session, plan, identity, policy=policy, now=now)
     return added
 
@@ -325,14 +407,30 @@ def claim_care_message(session: Session, care_id: int, now: datetime) -> CareMes
     return session.get(CareMessage, care_id, populate_existing=True)
 
 
+@dataclass(frozen=True)
+class AddressedCareMessage:
+    """A care message to send through an addressed channel (ZNS) after the claim commits: the
+    caller sends it and records the platform's answer (``helpdesk/care/zns.py``)."""
+
+    care_id: int
+    channel: str
+    kind: str
+    address: str
+    #: what the channel's template can say: customer_name, order_code, product_name, ...
+    values: dict[str, str]
+
+
 def send_care_message(
     session: Session, care_id: int, *, now: datetime, policy: CarePolicy, composer: CareComposer,
     channels: ChannelAbilities,
-) -> QueuedCareMessage | None:
-    """Claim one due care message and send it to the outbox, or skip, cancel or postpone it.
+) -> QueuedCareMessage | AddressedCareMessage | None:
+    """Claim one due care message and send it to the outbox, or skip, cancel or postpone it; a step the
+    channel cannot deliver (outside its window, not turned on, unreachable) falls back to the next
+    channel of the policy's order.
 
     Everything happens in the caller's transaction, so the claim and the queued message commit
-    together: a crash leaves the message scheduled, never half sent.
+    together: a crash leaves the message scheduled, never half sent. A message for an addressed
+    channel is left ``sending`` for the caller to send and record.
     """
     care = claim_care_message(session, care_id, now)
     if care is None:
@@ -345,13 +443,21 @@ def send_care_message(
                        channels=channels)
     care.updated_at = now
     if verdict is not None:
-        status, reason, until = verdict
-        care.status, care.reason = status, reason
+        status, reason, until, falls_back = verdict
+        if falls_back:
+            reason += fall_back_to_next_channel(session, care, order, identity, policy, now)
+        care.status, care.reason = status, reason[:500]
         if until is not None:
             care.due_at = until
         session.add(care)
         session.flush()
         return None
+    if identity.channel in ADDRESSES:
+        care.status, care.reason = CareStatus.sending, None
+        session.add(care)
+        session.flush()
+        return AddressedCareMessage(care.id, identity.channel, care.kind, identity.external_id,
+                                    composer.template_values(session, order, customer, identity.external_id))
     outbound = composer.compose(session, care.kind, order, customer, identity.external_id,
                                 buttons=identity.channel in channels.with_buttons)
     conversation = conversation or conversations.open_conversation(session, identity)
@@ -377,17 +483,28 @@ def _open_conversation_if_any(session: Session, identity: ChannelIdentity) -> Co
 def _verdict(
     session: Session, care: CareMessage, order: Order, identity: ChannelIdentity, customer: Customer,
     conversation: Conversation | None, *, now: datetime, policy: CarePolicy, channels: ChannelAbilities,
-) -> tuple[str, str | None, datetime | None] | None:
-    """Why the message must not go now, as (new status, reason, new due time); None to send it."""
+) -> tuple[str, str, datetime | None, bool] | None:
+    """Why the message must not go now, as (new status, reason, new due time, whether the step falls
+    back to the next channel); None to send it."""
     scheduled, skipped, cancelled = CareStatus.scheduled, CareStatus.skipped, CareStatus.cancelled
     if customer.care_opted_out:
-        return cancelled, "the customer opted out", None
+        return cancelled, "the customer opted out", None, False
     if order.status != OrderStatus.delivered:
-        return cancelled, f"the order is now {order.status}", None
+        return cancelled, f"the order is now {order.status}", None, False
     if care.kind == CareKind.rating_request and has_rated_order(session, customer, order):
-        return skipped, "the customer already rated this order", None
+        return skipped, "the customer already rated this order", None, False
     if now - care.due_at > MAX_LATENESS:
-        return skipped, f"missed: it was due at {care.due_at.isoformat()}", None
+        return skipped, f"missed: it was due at {care.due_at.isoformat()}", None, False
+    # every linked chat gets the step, but a step that went by one care channel does not go by another
+    went_by = session.exec(select(ChannelIdentity.channel).join(
+        CareMessage, CareMessage.identity_id == ChannelIdentity.id).where(
+        CareMessage.order_id == order.id, CareMessage.kind == care.kind, CareMessage.id != care.id,
+        col(CareMessage.status).in_((CareStatus.sent, CareStatus.delivered, CareStatus.sending)))).all()
+    mine = care_channel_of(identity)
+    if any((channel if channel in ADDRESSES else "chat") != mine for channel in went_by):
+        return skipped, "already sent on another channel", None, False
+    if identity.channel in ADDRESSES:
+        return _addressed_verdict(identity, now=now, policy=policy, channels=channels)
     # each connector declares how long after the customer's last message its platform allows these
     connector_class = CONNECTORS.get(identity.channel)
     window = connector_class.proactive_window if connector_class is not None else None
@@ -397,23 +514,38 @@ def _verdict(
         if last is None or now - last > length:
             since = "never wrote" if last is None else f"last wrote {_duration(now - last)} ago"
             return skipped, (f"outside {platform}'s {_duration(length)} messaging window "
-                             f"(the customer {since}); the platform forbids proactive messages there"), None
+                             f"(the customer {since}); the platform forbids proactive messages there"), None, True
     if identity.channel not in channels.configured:
-        return skipped, f"the {identity.channel} channel is not turned on", None
+        return skipped, f"the {identity.channel} channel is not turned on", None, True
     if not identity.reachable:
         why = identity.unreachable_reason or "unknown"
-        return skipped, f"the customer cannot be reached there: {why}", None
+        return skipped, f"the customer cannot be reached there: {why}", None, True
     if policy.is_quiet(now):
-        return scheduled, "postponed: quiet hours", policy.first_allowed(now)
+        return scheduled, "postponed: quiet hours", policy.first_allowed(now), False
     night = _platform_night(connector_class)
     if night is not None and night.contains(now):
         platform = connector_class.night_window.platform
-        return scheduled, f"postponed: {platform} refuses messages at night", night.first_moment_outside(now)
+        return (scheduled, f"postponed: {platform} refuses messages at night", night.first_moment_outside(now),
+                False)
     if conversation is not None and conversation.state in HUMAN_STATES:
         if now - care.planned_at > MAX_LATENESS:
-            return skipped, "the customer was talking with an agent until it was too late", None
+            return skipped, "the customer was talking with an agent until it was too late", None, False
         return scheduled, "postponed: an agent is talking with the customer", policy.first_allowed(
-            now + HUMAN_OWNED_RETRY)
+            now + HUMAN_OWNED_RETRY), False
+    return None
+
+
+def _addressed_verdict(
+    identity: ChannelIdentity, *, now: datetime, policy: CarePolicy, channels: ChannelAbilities,
+) -> tuple[str, str, datetime | None, bool] | None:
+    """The same rules for a channel that writes to an address of the order (no window, no chat)."""
+    if identity.channel not in channels.configured or identity.channel not in policy.channels:
+        return CareStatus.skipped, f"the {identity.channel} channel is not turned on", None, True
+    if not identity.reachable:
+        why = identity.unreachable_reason or "unknown"
+        return CareStatus.skipped, f"the customer cannot be reached there: {why}", None, True
+    if policy.is_quiet(now):
+        return CareStatus.scheduled, "postponed: quiet hours", policy.first_allowed(now), False
     return None
 
 
