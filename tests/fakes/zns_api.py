@@ -23,6 +23,7 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -132,10 +133,10 @@ class FakeZns(FakeZaloOA):
         return [message for message in sent if phone is None or message.phone == phone]
 
     def rate(self, message: ZnsSentMessage, stars: int, *, note: str = "", feedbacks: list[str] | None = None,
-             ) -> dict[str, Any]:
-        """The customer rates a message sent with a rating template: kept for the rating API; returns the
-        ``message`` of the matching ``user_feedback`` event."""
-        submitted = str(time.time_ns() // 1_000_000)
+             at: datetime | None = None) -> dict[str, Any]:
+        """The customer rates a message sent with a rating template (at ``at``, default now): kept for the
+        rating API; returns the ``message`` of the matching ``user_feedback`` event."""
+        submitted = str(int(at.timestamp() * 1000) if at is not None else time.time_ns() // 1_000_000)
         with self._lock:
             self._ratings.by_template.setdefault(message.template_id, []).append({
                 "note": note, "rate": stars, "submitDate": submitted, "msgId": message.msg_id,
