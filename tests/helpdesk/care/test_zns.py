@@ -292,3 +292,40 @@ async def test_without_zns_in_the_channel_order_a_customer_no_chat_reaches_waits
         make_order(client.wiring.engine)
         body = await deliver(client)
         assert body["awaiting_customer"] is True and zns.zns_sent() == []
+
+
+async def test_a_zns_rating_counts_in_the_after_delivery_report_of_the_zns_channel(care_settings, zns):
+    from datetime import UTC, datetime
+
+    from tests.helpdesk.care.conftest import SHOP_TZ, FakeClock
+
+    # the report reads ratings by when they were stored (the real time): run the care on today's clock
+    today = datetime.now(SHOP_TZ).replace(hour=10, minute=0, second=0, microsecond=0)
+    clock = FakeClock((today - timedelta(days=1)).astimezone(UTC))
+    async for client in started(zns_settings(care_settings, zns), clock):
+        event = await rate_by_zns(client, zns, clock, 4)
+        await post_event(client, zns, "user_feedback", event)
+        headers = await client.login()
+        period = {"from": (today - timedelta(days=2)).date().isoformat(),
+                  "to": (today + timedelta(days=1)).date().isoformat()}
+        by_zns = (await client.get("/api/reports/summary", headers=headers,
+                                   params={**period, "channel": "zns"})).json()["after_delivery"]
+        assert (by_zns["requests_sent"], by_zns["requests_answered"], by_zns["ratings"]) == (1, 1, 1)
+        assert by_zns["distribution"]["4"] == 1
+        by_chat = (await client.get("/api/reports/summary", headers=headers,
+                                    params={**period, "channel": "telegram"})).json()["after_delivery"]
+        assert by_chat["ratings"] == 0
+
+
+def test_the_fixed_setting_names_are_read_from_the_environment(monkeypatch):
+    from helpdesk.core.config import Settings
+
+    monkeypatch.setenv("CAREDESK_ZNS__TEMPLATES", '{"thank_you": 301245, "rating_request": "301246"}')
+    monkeypatch.setenv("CAREDESK_ZNS__API_BASE", "http://127.0.0.1:9")
+    monkeypatch.setenv("CAREDESK_CARE__CHANNEL_ORDER", "zns,chat")
+    settings = Settings(_env_file=None)
+    assert settings.zns.templates == {"thank_you": "301245", "rating_request": "301246"}
+    assert settings.zns.api_base == "http://127.0.0.1:9" and settings.care.channel_order == ["zns", "chat"]
+    monkeypatch.setenv("CAREDESK_ZNS__TEMPLATES", '{"thanks": "301245"}')
+    with pytest.raises(ValueError, match="unknown care step"):
+        Settings(_env_file=None)
