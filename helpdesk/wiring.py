@@ -14,9 +14,11 @@ import gc
 import logging
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from anyio import CapacityLimiter, to_thread
 from pydantic import BaseModel
@@ -275,6 +277,10 @@ class Wiring:
         self.care = CareSender(self.engine, settings, self.bot, self.connectors, self.events, self.clock,
                                self.outbox, zns=build_zns_care(settings, self.engine, self.connectors, self.clock,
                                                                self.events))
+        #: channel -> readers of its verified webhook events besides the channel's own processing
+        self.webhook_taps: dict[str, list[Callable[[Any], Awaitable[None]]]] = {}
+        if self.care.zns is not None:
+            self.webhook_taps.setdefault("zalo_oa", []).append(self.care.zns.take_payload)
         self.csat = CsatRequester(self.engine, self.events, responses, self.clock)
         self.handback = HandbackNotifier(self.engine, self.events, responses)
         #: where background jobs go, once started: this process's runner, or the transport to the

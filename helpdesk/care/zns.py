@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from anyio import to_thread
 from sqlalchemy.engine import Engine
@@ -35,6 +36,7 @@ from connectors.zalo_zns import (
     ZnsReceipt,
     ZnsSent,
     ZnsTemplate,
+    parse_zns_event,
     template_data,
     template_problems,
     zns_phone,
@@ -163,6 +165,17 @@ class ZnsCare:
             await self.events.publish("conversation_escalated", conversation_id=conversation_id,
                                       reason="low_rating", priority=priority)
         return outcome
+
+    async def take_payload(self, payload: Any) -> None:
+        """Record what a verified Zalo webhook event says about ZNS care, if anything (events of the OA
+        itself pass by); a malformed ZNS event or a failure to record is logged, never raised, so the
+        OA's own processing of the event goes on."""
+        try:
+            event = parse_zns_event(payload) if isinstance(payload, dict) else None
+            if event is not None:
+                await self.take_event(event)
+        except Exception:
+            log.warning("could not record a ZNS event from the OA webhook", exc_info=True)
 
     async def poll_ratings(self) -> int:
         """Take in the ratings given on the rating request's template lately; how many were new or changed."""

@@ -329,3 +329,22 @@ def test_the_fixed_setting_names_are_read_from_the_environment(monkeypatch):
     monkeypatch.setenv("CAREDESK_ZNS__TEMPLATES", '{"thanks": "301245"}')
     with pytest.raises(ValueError, match="unknown care step"):
         Settings(_env_file=None)
+
+
+async def test_zns_events_sent_to_the_oas_webhook_are_recorded_too(zns_client, zns, clock):
+    # Zalo posts every event of the app to the one webhook URL the app has: the OA's
+    event = await rate_by_zns(zns_client, zns, clock, 2, note="Giao trễ")
+    body, headers = zns.signed_event("user_feedback", event, oa_secret_key=OA_SECRET)
+    response = await zns_client.post("/webhooks/zalo-oa", content=body, headers=headers)
+    await zns_client.settle()
+    assert response.status_code == 200
+    [sent_thank_you, _] = zns.zns_sent()
+    body, headers = zns.signed_event("user_received_message",
+                                     {"msg_id": sent_thank_you.msg_id, "delivery_time": "1772420400000"},
+                                     oa_secret_key=OA_SECRET)
+    assert (await zns_client.post("/webhooks/zalo-oa", content=body, headers=headers)).status_code == 200
+    await zns_client.settle()
+    with Session(zns_client.wiring.engine) as session:
+        rating = session.exec(select(Rating)).one()
+        assert (rating.score, rating.comment) == (2, "Giao trễ")
+    assert care_of(zns_client.wiring.engine, "thank_you").status == "delivered"
