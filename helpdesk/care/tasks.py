@@ -17,7 +17,7 @@ from connectors import ChannelConnector
 from helpdesk.care import service
 from helpdesk.care.composer import CareComposer
 from helpdesk.care.service import AddressedCareMessage, CarePolicy, ChannelAbilities, QueuedCareMessage
-from helpdesk.care.zns import ZnsCare
+from helpdesk.care.zns import ZnsCare, settle_interrupted_sends
 from helpdesk.channels.tasks import drain_chat_soon
 from helpdesk.core.clock import Clock
 from helpdesk.core.config import Settings
@@ -86,6 +86,8 @@ async def run_due_care_messages(care: CareSender, now: datetime | None = None) -
 
     def due() -> list[int]:
         with Session(care.engine) as session:
+            if care.zns is not None and settle_interrupted_sends(session, now):
+                session.commit()
             return service.due_care_message_ids(session, now)
 
     def send(care_id: int) -> QueuedCareMessage | AddressedCareMessage | None:

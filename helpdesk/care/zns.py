@@ -23,6 +23,7 @@ from typing import Any
 
 from anyio import to_thread
 from sqlalchemy.engine import Engine
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from connectors.zalo_oa import seconds_until_morning
@@ -65,6 +66,8 @@ log = logging.getLogger(__name__)
 ZNS = "zns"
 #: a send Zalo could not make this time is tried again this much later
 RETRY_AFTER = timedelta(minutes=10)
+#: a send still ``sending`` this long after its claim was cut off (the HTTP call times out long before)
+INTERRUPTED_AFTER = timedelta(minutes=15)
 #: ratings are asked of the rating API this far back (a rating request is answered within a week)
 RATING_LOOKBACK = timedelta(days=8)
 
@@ -224,6 +227,20 @@ def record_zns_outcome(
     session.add(care)
     session.flush()
     return care
+
+
+def settle_interrupted_sends(session: Session, now: datetime) -> int:
+    """Close the care messages left ``sending`` by a process that stopped between claiming them and
+    recording Zalo's answer; how many. Zalo may have sent them, and ZNS has no idempotency key, so they
+    are not sent again (a second thank-you, charged twice, is worse than none): skipped, saying why."""
+    result = session.exec(
+        update(CareMessage)
+        .where(CareMessage.status == CareStatus.sending, CareMessage.updated_at < now - INTERRUPTED_AFTER)
+        .values(status=CareStatus.skipped, updated_at=now,
+                reason="outcome unknown: the process stopped while sending it; not sent again, to avoid a "
+                       "duplicate")
+    )
+    return result.rowcount or 0
 
 
 def _care_of(session: Session, msg_id: str, tracking_id: str | None = None) -> CareMessage | None:

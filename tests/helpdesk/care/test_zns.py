@@ -348,3 +348,24 @@ async def test_zns_events_sent_to_the_oas_webhook_are_recorded_too(zns_client, z
         rating = session.exec(select(Rating)).one()
         assert (rating.score, rating.comment) == (2, "Giao trễ")
     assert care_of(zns_client.wiring.engine, "thank_you").status == "delivered"
+
+
+async def test_a_send_cut_off_before_zalos_answer_was_recorded_is_not_sent_again(zns_client, zns, clock):
+    engine = zns_client.wiring.engine
+    make_order(engine)
+    zns.delay_next(30, endpoint="zns")  # the process "stops" while Zalo is being asked
+    delivered = await zns_client.post("/api/orders/DH200001/delivered", headers=KEY)
+    assert delivered.status_code == 200
+    await zns.wait_for_calls("zns", 1)
+    assert care_of(engine, "thank_you").status == "sending"
+
+    clock.advance(minutes=16)
+    with Session(engine) as session:  # as a fresh worker finds it: claimed long ago, no answer recorded
+        row = session.get(CareMessage, care_of(engine, "thank_you").id)
+        row.updated_at = clock.now - timedelta(minutes=16)
+        session.add(row)
+        session.commit()
+    await run_due_care_messages(zns_client.wiring.care)
+    thank_you = care_of(engine, "thank_you")
+    assert thank_you.status == "skipped" and thank_you.reason.startswith("outcome unknown")
+    assert len(zns.calls_to("zns")) == 1
