@@ -14,6 +14,8 @@ zalo.cloud/zns/guidelines/handle-error-code) and SDKs that follow it:
   negative ``error`` and a ``message``.
 - Phones in the international form 84xxxxxxxxx (Zalo also takes 0xxxxxxxxx, but the form is what
   reconciliation and the rating API return, so CareDesk always sends 84…).
+- ``GET {api_base}/template/all?offset=…&limit=…``: ``data = [{"templateId", "templateName", "status",
+  …}]``, ``metadata.total``.
 - ``GET {api_base}/template/info/v2?template_id=…``: ``data.status`` (``ENABLE`` once approved) and
   ``data.listParams``: ``[{"name", "require", "type", "maxLength", "minLength", "acceptNull"}]``.
 - ``GET {api_base}/rating/get?template_id=…&from_time=…&to_time=…&offset=…&limit=…`` (times in epoch
@@ -47,6 +49,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_API_BASE = "https://business.openapi.zalo.me"
 SEND_PATH = "/message/template"
 TEMPLATE_INFO_PATH = "/template/info/v2"
+TEMPLATE_LIST_PATH = "/template/all"
 RATING_PATH = "/rating/get"
 #: the care steps a template may be mapped to
 CARE_STEPS = ("thank_you", "rating_request", "usage_tips", "check_in")
@@ -350,6 +353,20 @@ class ZnsClient:
             for item in data.get("listParams") or [] if isinstance(item, dict) and item.get("name"))
         return ZnsTemplate(str(data.get("templateId", template_id)), str(data.get("templateName", "")),
                            str(data.get("status", "")), params)
+
+    async def list_templates(self) -> list[ZnsTemplate]:
+        """Every template registered in the OA's ZNS account (without parameters: ask ``template_info``)."""
+        found: list[ZnsTemplate] = []
+        offset, limit = 0, 100
+        while True:
+            answer = await self._call("GET", TEMPLATE_LIST_PATH, params={"offset": offset, "limit": limit})
+            page = answer.get("data") or []
+            found += [ZnsTemplate(str(item.get("templateId")), str(item.get("templateName", "")),
+                                  str(item.get("status", "")), ()) for item in page if isinstance(item, dict)]
+            offset += len(page)
+            total = (answer.get("metadata") or {}).get("total")
+            if len(page) < limit or (isinstance(total, int) and offset >= total):
+                return found
 
     async def ratings(self, template_id: str, since: datetime, until: datetime) -> list[ZnsRating]:
         """Ratings given on ``template_id`` between the two moments (every page)."""

@@ -106,18 +106,7 @@ class ZnsCare:
     async def check_templates(self) -> dict[str, ZnsTemplate]:
         """Ask Zalo for each mapped template and refuse the mapping (ZnsConfigurationError, naming every
         problem) if one is not approved or needs a parameter CareDesk cannot fill."""
-        problems: list[str] = []
-        found: dict[str, ZnsTemplate] = {}
-        for step, template_id in self.mapping.items():
-            try:
-                template = await self.client.template_info(template_id)
-            except ZnsError as error:
-                if error.retryable:
-                    raise
-                problems.append(f"{step}: template {template_id}: {error.reason}")
-                continue
-            problems += template_problems(step, template, self.parameters)
-            found[step] = template
+        found, problems = await check_mapping(self.client, self.mapping, self.parameters)
         if problems:
             raise ZnsConfigurationError("CAREDESK_ZNS__TEMPLATES cannot be used: " + "; ".join(problems))
         self.templates = found
@@ -191,6 +180,26 @@ class ZnsCare:
             if await self.take_event(rating) == "delivery":
                 taken += 1
         return taken
+
+
+async def check_mapping(
+    client: ZnsClient, mapping: dict[str, str], parameters: dict[str, str],
+) -> tuple[dict[str, ZnsTemplate], list[str]]:
+    """The mapped templates as Zalo describes them, and what stops each from serving its step. Raises
+    ZnsError only when Zalo cannot be asked now (retryable)."""
+    problems: list[str] = []
+    found: dict[str, ZnsTemplate] = {}
+    for step, template_id in mapping.items():
+        try:
+            template = await client.template_info(template_id)
+        except ZnsError as error:
+            if error.retryable:
+                raise
+            problems.append(f"{step}: template {template_id}: {error.reason}")
+            continue
+        problems += template_problems(step, template, parameters)
+        found[step] = template
+    return found, problems
 
 
 # -- recording, in the caller's transaction ----------------------------------------------------------

@@ -9,7 +9,7 @@ same server, as the OA token is what ZNS is called with) that also speaks ZNS as
   Zalo's message: -124 for a wrong token, -108 for a phone not in the 84… form, -109 for an unknown
   template, -131 for one not approved, -112 for template data that misses a required parameter or is too
   long, -118 for a phone with no Zalo account, -126 for a development-mode send to a non-tester.
-- ``GET /template/info/v2?template_id=`` (``data.listParams``, ``data.status``).
+- ``GET /template/info/v2?template_id=`` (``data.listParams``, ``data.status``) and ``GET /template/all``.
 - ``GET /rating/get?template_id=&from_time=&to_time=&offset=&limit=`` (``data.total``, ``data.data``).
 
 Tests make it fail on demand (``fail_next_zns``), say a phone is not on Zalo, record ratings customers
@@ -101,6 +101,7 @@ class FakeZns(FakeZaloOA):
         super()._routes(app)
         app.router.add_post("/message/template", self._send_template)
         app.router.add_get("/template/info/v2", self._template_info)
+        app.router.add_get("/template/all", self._template_all)
         app.router.add_get("/rating/get", self._rating_get)
 
     # -- what tests steer and read -------------------------------------------------------------------
@@ -222,6 +223,18 @@ class FakeZns(FakeZaloOA):
             "templateId": int(template.template_id), "templateName": template.name, "status": template.status,
             "listParams": template.params, "listButtons": [], "timeout": 7200000, "previewUrl": "",
             "templateQuality": "HIGH", "templateTag": "TRANSACTION", "price": "200"}})
+
+    async def _template_all(self, request: web.Request) -> web.Response:
+        self._record(ZaloCall("template_all", _plain_headers(request), dict(request.query)))
+        if not self._token_ok(request):
+            return _zns_error(-124)
+        offset, limit = int(request.query.get("offset", 0)), int(request.query.get("limit", 100))
+        with self._lock:
+            templates = list(self._templates.values())
+        page = [{"templateId": int(t.template_id), "templateName": t.name, "createdTime": 1767225600000,
+                 "status": t.status, "templateQuality": "HIGH"} for t in templates[offset:offset + limit]]
+        return web.json_response({"error": 0, "message": "Success", "data": page,
+                                  "metadata": {"total": len(templates)}})
 
     async def _rating_get(self, request: web.Request) -> web.Response:
         query = dict(request.query)

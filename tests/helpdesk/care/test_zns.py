@@ -369,3 +369,34 @@ async def test_a_send_cut_off_before_zalos_answer_was_recorded_is_not_sent_again
     thank_you = care_of(engine, "thank_you")
     assert thank_you.status == "skipped" and thank_you.reason.startswith("outcome unknown")
     assert len(zns.calls_to("zns")) == 1
+
+
+async def test_the_admin_sees_the_accounts_templates_and_what_fills_their_parameters(zns_client, zns):
+    headers = await zns_client.login()
+    response = await zns_client.get("/api/care/zns/templates", headers=headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["mapping"] == {"thank_you": THANK_YOU, "rating_request": RATING, "check_in": CHECK_IN}
+    by_id = {template["template_id"]: template for template in body["data"]}
+    assert by_id[RATING]["mapped_to"] == ["rating_request"] and by_id[RATING]["status"] == "ENABLE"
+    assert [(p["name"], p["filled_with"]) for p in by_id[CHECK_IN]["params"]] == [
+        ("customer_name", "customer_name"), ("delivered_date", "delivered_date")]
+
+
+async def test_a_mapping_is_checked_with_zalo_before_it_is_configured(zns_client, zns):
+    headers = await zns_client.login()
+    zns.add_template("309999", [param("customer_name"), param("voucher_code")])
+    refused = await zns_client.post("/api/care/zns/templates/check", headers=headers,
+                                    json={"templates": {"thank_you": "309999", "check_in": "1"}})
+    assert refused.status_code == 422
+    problems = refused.json()["problems"]
+    assert any("requires parameter 'voucher_code'" in problem for problem in problems)
+    assert any("check_in: template 1" in problem and "Zalo -109" in problem for problem in problems)
+    malformed = await zns_client.post("/api/care/zns/templates/check", headers=headers,
+                                      json={"templates": {"thanks": "309999"}})
+    assert malformed.status_code == 422 and "unknown care step" in malformed.json()["problems"][0]
+    accepted = await zns_client.post("/api/care/zns/templates/check", headers=headers,
+                                     json={"templates": {"thank_you": "309999"},
+                                           "parameters": {"voucher_code": "order_code"}})
+    assert accepted.status_code == 200
+    assert accepted.json()["templates"]["thank_you"]["params"] == ["customer_name", "voucher_code"]
