@@ -400,3 +400,25 @@ async def test_a_mapping_is_checked_with_zalo_before_it_is_configured(zns_client
                                            "parameters": {"voucher_code": "order_code"}})
     assert accepted.status_code == 200
     assert accepted.json()["templates"]["thank_you"]["params"] == ["customer_name", "voucher_code"]
+
+
+async def test_send_receipt_rating_and_fallback_on_each_database(care_settings, clock, zns, database_url):
+    async for client in started(zns_settings(care_settings, zns, database_url=database_url), clock):
+        engine = client.wiring.engine
+        make_order(engine, "DH200001", phone="0901234567")
+        make_order(engine, "DH200002", phone="0907654321")
+        zns.not_on_zalo("84907654321")
+        await deliver(client, "DH200001")
+        await deliver(client, "DH200002")
+        [sent] = zns.zns_sent()
+        await post_event(client, zns, "user_received_message", {"msg_id": sent.msg_id, "delivery_time": "1"})
+        clock.advance(days=1)
+        await send_due(client)
+        rating_message = zns.zns_sent()[-1]
+        await post_event(client, zns, "user_feedback", zns.rate(rating_message, 2, note="Trễ"))
+        rows = {(row["kind"], row["status"]) for row in care_rows(engine, "DH200001")}
+        assert {("thank_you", "delivered"), ("rating_request", "sent")} <= rows
+        assert {row["status"] for row in care_rows(engine, "DH200002") if row["kind"] == "thank_you"} == {"skipped"}
+        with Session(engine) as session:
+            assert session.exec(select(Rating.score)).all() == [2]
+            assert session.exec(select(Conversation.escalation_reason)).all() == ["low_rating"]
