@@ -44,6 +44,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, field_validator
 
+from connectors.base import DeliveryError
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_BASE = "https://business.openapi.zalo.me"
@@ -208,7 +210,9 @@ def zns_error(code: int, message: str) -> ZnsError:
         return ZnsError(f"development mode sends only to the OA's admins and testers {said}", code=code,
                         configuration=True)
     if code == TOKEN_INVALID:
-        return ZnsError(f"the OA access token was refused {said}", code=code, configuration=True)
+        # even after a renewal: an OA admin must authorise the app again; sends wait for it meanwhile
+        return ZnsError(f"the OA access token was refused {said}", code=code, retryable=True, falls_back=False,
+                        configuration=True)
     if code == NIGHT_REFUSED:
         return ZnsError(f"Zalo refuses this template at night {said}", code=code, retryable=True,
                         falls_back=False)
@@ -389,11 +393,17 @@ class ZnsClient:
                 return found
 
     async def _call(self, method: str, path: str, **request: Any) -> dict[str, Any]:
-        token = await self.access_token()
-        answer = await self._request(method, path, token, **request)
-        if answer.get("error") == TOKEN_INVALID and self.renew_access_token is not None:
-            token = await self.renew_access_token(token)
+        try:
+            token = await self.access_token()
             answer = await self._request(method, path, token, **request)
+            if answer.get("error") == TOKEN_INVALID and self.renew_access_token is not None:
+                token = await self.renew_access_token(token)
+                answer = await self._request(method, path, token, **request)
+        except DeliveryError as error:
+            # the OA connector could not give a usable token: the shop's admin must authorise the OA
+            # again; until then sends wait rather than fall through to another channel for good
+            raise ZnsError(f"no usable Zalo OA access token: {error.reason}", code=TOKEN_INVALID,
+                           retryable=True, falls_back=False, configuration=True) from None
         code = answer.get("error")
         if code not in (0, None):
             raise zns_error(int(code), str(answer.get("message") or ""))

@@ -299,7 +299,8 @@ def attach_pending_care(
         select(CarePlan).join(Order, Order.id == CarePlan.order_id)
         .where(reaches_order, CarePlan.delivered_at > now - policy.horizon)
     ).all()
-    identities = session.exec(select(ChannelIdentity).where(ChannelIdentity.customer_id == customer.id)).all()
+    identities = session.exec(select(ChannelIdentity).where(
+        ChannelIdentity.customer_id == customer.id, col(ChannelIdentity.channel).not_in(list(ADDRESSES)))).all()
     added = 0
     for plan in plans:
         for identity in identities:

@@ -30,6 +30,7 @@ from connectors.zalo_oa import seconds_until_morning
 from connectors.zalo_zns import (
     NIGHT_REFUSED,
     PHONE_INVALID,
+    TOKEN_INVALID,
     USER_UNREACHABLE,
     ZnsClient,
     ZnsError,
@@ -81,7 +82,15 @@ def zns_identity_for_order(session: Session, order: Order) -> ChannelIdentity | 
     return identity_for_delivery(session, order, ZNS, phone)
 
 
-register_address_channel(ZNS, zns_identity_for_order, lambda settings: settings.zns.enabled)
+def zns_configured(settings: Any) -> bool:
+    """Whether templates are mapped and the Zalo OA channel, whose token ZNS sends with, is configured
+    (the same test as the OA connector's ``enabled``)."""
+    oa = getattr(settings, "zalo_oa", None)
+    has_oa = oa is not None and bool(oa.app_id and oa.oa_secret_key and (oa.access_token or oa.refresh_token))
+    return settings.zns.enabled and has_oa
+
+
+register_address_channel(ZNS, zns_identity_for_order, zns_configured)
 
 
 class ZnsConfigurationError(ValueError):
@@ -164,6 +173,10 @@ class ZnsCare:
         OA's own processing of the event goes on."""
         try:
             event = parse_zns_event(payload) if isinstance(payload, dict) else None
+        except ValueError as error:  # e.g. an OA receipt naming several messages: the OA's own
+            log.debug("not a ZNS event: %s", error)
+            return
+        try:
             if event is not None:
                 await self.take_event(event)
         except Exception:
@@ -193,8 +206,8 @@ async def check_mapping(
         try:
             template = await client.template_info(template_id)
         except ZnsError as error:
-            if error.retryable:
-                raise
+            if error.retryable or error.code == TOKEN_INVALID:
+                raise  # Zalo cannot be asked now, which says nothing about the mapping
             problems.append(f"{step}: template {template_id}: {error.reason}")
             continue
         problems += template_problems(step, template, parameters)

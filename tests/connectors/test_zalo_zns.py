@@ -84,6 +84,7 @@ async def test_development_mode_is_asked_for_and_refused_for_a_phone_that_is_not
     (-144, "quota or balance", False, True, True),
     (-126, "development mode", False, True, True),
     (-133, "at night", True, False, False),
+    (-124, "access token was refused", True, False, True),
     (-100, "could not send it this time", True, False, False),
 ])
 async def test_each_zns_error_is_read_as_a_clear_reason(zns, code, reason, retryable, falls_back, configuration):

@@ -422,3 +422,18 @@ async def test_send_receipt_rating_and_fallback_on_each_database(care_settings, 
         with Session(engine) as session:
             assert session.exec(select(Rating.score)).all() == [2]
             assert session.exec(select(Conversation.escalation_reason)).all() == ["low_rating"]
+
+
+async def test_without_a_usable_oa_token_the_start_goes_on_and_sends_wait(care_settings, clock, zns):
+    zns.expire_access_token()
+    zns.fail_next_http(502, endpoint="token", times=2)  # at the start and at the first send: no new token
+    async for client in started(zns_settings(care_settings, zns), clock):
+        make_order(client.wiring.engine)
+        await deliver(client)
+        thank_you = care_of(client.wiring.engine, "thank_you")
+        assert thank_you.status == "scheduled" and "no usable Zalo OA access token" in thank_you.reason
+        assert zns.zns_sent() == []
+
+        clock.advance(minutes=10)  # OAuth is back
+        await send_due(client)
+        assert care_of(client.wiring.engine, "thank_you").status == "sent" and zns.refresh_count == 1
