@@ -10,7 +10,7 @@ HTTP or commits; callers own the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -23,6 +23,14 @@ from sqlmodel import Session, col, select
 from bot.responses import Responses
 from connectors import CONNECTORS
 from helpdesk.audit import service as audit
+from helpdesk.care.channels import (
+    ADDRESSES,
+    channel_configured,
+    care_channel_of,
+    fall_back_to_next_channel,
+    next_channel_identity,
+    order_opted_out,
+)
 from helpdesk.care.composer import CareComposer
 from helpdesk.care.models import CareKind, CareMessage, CarePlan, CareStatus
 from helpdesk.conversations import service as conversations
@@ -77,7 +85,7 @@ class CarePolicy:
             quiet_hours=_quiet_hours(care.quiet_hours, zone),
             timezone=zone,
             channels=tuple(name for name in dict.fromkeys(care.channel_order)
-                           if name == "chat" or (name in ADDRESSES and _channel_configured(settings, name))),
+                           if name == "chat" or (name in ADDRESSES and channel_configured(settings, name))),
         )
 
     def is_quiet(self, moment: datetime) -> bool:
@@ -103,75 +111,6 @@ def _quiet_hours(value: str, zone: tzinfo) -> DailyWindow | None:
         return DailyWindow.parse(value, zone)
     except ValueError as exc:
         raise ValueError(f"quiet hours must look like 21:00-08:00, got {value!r}") from exc
-
-
-# -- care channels: a linked chat, or an address of the order (ZNS to its phone, email) ---------------
-
-#: finds (or creates) the identity through which a channel reaches an order's customer by an address the
-#: order carries; None when the order has no usable address for it. Registered by the channel's module
-#: (``helpdesk/care/zns.py``; email slots in the same way), so that this module names no channel.
-AddressResolver = Callable[[Session, Order], ChannelIdentity | None]
-ADDRESSES: dict[str, AddressResolver] = {}
-#: whether the settings configure each addressed channel (e.g. ZNS templates mapped)
-ADDRESS_CONFIGURED: dict[str, Callable[[Any], bool]] = {}
-
-
-def register_address_channel(name: str, resolver: AddressResolver, configured: Callable[[Any], bool]) -> None:
-    """Let care steps reach customers through ``name`` by an address of the order."""
-    ADDRESSES[name] = resolver
-    ADDRESS_CONFIGURED[name] = configured
-
-
-def _channel_configured(settings: Any, name: str) -> bool:
-    check = ADDRESS_CONFIGURED.get(name)
-    return check is not None and bool(check(settings))
-
-
-def care_channel_of(identity: ChannelIdentity) -> str:
-    """The care channel a message to ``identity`` goes through: its address channel, else "chat"."""
-    return identity.channel if identity.channel in ADDRESSES else "chat"
-
-
-def next_channel_identity(
-    session: Session, order: Order, policy: CarePolicy, after: str,
-) -> ChannelIdentity | None:
-    """The first identity of an addressed channel that comes after ``after`` in the policy's order and
-    reaches the order's customer, if any (customers who opted out are not reached)."""
-    order_of_channels = list(policy.channels)
-    start = order_of_channels.index(after) + 1 if after in order_of_channels else len(order_of_channels)
-    for name in order_of_channels[start:]:
-        resolver = ADDRESSES.get(name)
-        identity = resolver(session, order) if resolver is not None else None
-        if identity is None or not identity.reachable:
-            continue
-        if primary_customer(session, session.get(Customer, identity.customer_id)).care_opted_out:
-            continue
-        return identity
-    return None
-
-
-def fall_back_to_next_channel(
-    session: Session, care: CareMessage, order: Order, identity: ChannelIdentity, policy: CarePolicy,
-    now: datetime,
-) -> str:
-    """Schedule ``care``'s step on the next channel of the order at once; what to add to its reason."""
-    following = next_channel_identity(session, order, policy, care_channel_of(identity))
-    if following is None:
-        return "; no further channel reaches the customer"
-    exists = session.exec(select(CareMessage.id).where(
-        CareMessage.order_id == order.id, CareMessage.identity_id == following.id,
-        CareMessage.kind == care.kind)).first()
-    if exists is not None:
-        return f"; already planned on {following.channel}"
-    row = CareMessage(order_id=order.id, identity_id=following.id, kind=care.kind, planned_at=care.planned_at,
-                      due_at=policy.first_allowed(now), created_at=now, updated_at=now)
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return f"; already planned on {following.channel}"
-    return f"; falling back to {following.channel}"
 
 
 # -- scheduling --------------------------------------------------------------------------------------
@@ -230,7 +169,7 @@ def schedule_care_sequence(
     added = 0
     reached = care_identities(session, order, identities)
     if not reached:
-        addressed = next_channel_identity(session, order, policy, "chat")
+        addressed = next_channel_identity(session, order, policy.channels, "chat")
         reached = [addressed] if addressed is not None else []
     for identity in reached:
         added += schedule_for_identity(session, plan, identity, policy=policy, now=now)
@@ -446,7 +385,8 @@ def send_care_message(
     if verdict is not None:
         status, reason, until, falls_back = verdict
         if falls_back:
-            reason += fall_back_to_next_channel(session, care, order, identity, policy, now)
+            reason += fall_back_to_next_channel(session, care, order, identity, policy.channels, now,
+                                                policy.first_allowed(now))
         care.status, care.reason = status, reason[:500]
         if until is not None:
             care.due_at = until
@@ -505,7 +445,7 @@ def _verdict(
     if any((channel if channel in ADDRESSES else "chat") != mine for channel in went_by):
         return skipped, "already sent on another channel", None, False
     if identity.channel in ADDRESSES:
-        return _addressed_verdict(identity, now=now, policy=policy, channels=channels)
+        return _addressed_verdict(session, order, identity, now=now, policy=policy, channels=channels)
     # each connector declares how long after the customer's last message its platform allows these
     connector_class = CONNECTORS.get(identity.channel)
     window = connector_class.proactive_window if connector_class is not None else None
@@ -537,9 +477,12 @@ def _verdict(
 
 
 def _addressed_verdict(
-    identity: ChannelIdentity, *, now: datetime, policy: CarePolicy, channels: ChannelAbilities,
+    session: Session, order: Order, identity: ChannelIdentity, *, now: datetime, policy: CarePolicy,
+    channels: ChannelAbilities,
 ) -> tuple[str, str, datetime | None, bool] | None:
     """The same rules for a channel that writes to an address of the order (no window, no chat)."""
+    if order_opted_out(session, order):
+        return CareStatus.cancelled, "the customer opted out", None, False
     if identity.channel not in channels.configured or identity.channel not in policy.channels:
         return CareStatus.skipped, f"the {identity.channel} channel is not turned on", None, True
     if not identity.reachable:

@@ -43,14 +43,9 @@ from connectors.zalo_zns import (
     template_problems,
     zns_phone,
 )
+from helpdesk.care.channels import fall_back_to_next_channel, register_address_channel
 from helpdesk.care.models import CareKind, CareMessage, CareStatus
-from helpdesk.care.service import (
-    MAX_LATENESS,
-    AddressedCareMessage,
-    CarePolicy,
-    fall_back_to_next_channel,
-    register_address_channel,
-)
+from helpdesk.care.service import MAX_LATENESS, AddressedCareMessage, CarePolicy
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations.models import MessageAuthor, Priority
 from helpdesk.core.clock import Clock
@@ -244,7 +239,8 @@ def record_zns_outcome(
             identity.reachable, identity.unreachable_reason = False, outcome.reason[:500]
             session.add(identity)
         if outcome.falls_back:
-            reason += fall_back_to_next_channel(session, care, order, identity, policy, now)
+            reason += fall_back_to_next_channel(session, care, order, identity, policy.channels, now,
+                                                policy.first_allowed(now))
         care.status, care.reason = CareStatus.skipped, reason[:500]
     session.add(care)
     session.flush()

@@ -437,3 +437,18 @@ async def test_without_a_usable_oa_token_the_start_goes_on_and_sends_wait(care_s
         clock.advance(minutes=10)  # OAuth is back
         await send_due(client)
         assert care_of(client.wiring.engine, "thank_you").status == "sent" and zns.refresh_count == 1
+
+
+async def test_a_customer_who_opted_out_on_a_chat_gets_no_zns_either(zns_client, zns):
+    from helpdesk.customers.models import Customer
+
+    engine = zns_client.wiring.engine
+    make_order(engine)
+    customer_id, _ = make_customer(engine, "cli", "cli-an", phone="0901234567")
+    with Session(engine) as session:
+        customer = session.get(Customer, customer_id)
+        customer.care_opted_out = True
+        session.add(customer)
+        session.commit()
+    body = await deliver(zns_client)
+    assert zns.zns_sent() == [] and body["data"] == []
