@@ -429,6 +429,8 @@ class Wiring:
             await (self.broker.stop() if isinstance(self.broker, LocalBroker) else self.broker.aclose())
         for connector in self.connectors.values():
             await connector.close()
+        if self.care.zns is not None:
+            await self.care.zns.client.close()
         await self.storage.close()
         if self.redis is not None:
             await self.redis.aclose()

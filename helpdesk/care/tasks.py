@@ -108,7 +108,10 @@ async def run_due_care_messages(care: CareSender, now: datetime | None = None) -
             continue
         sent += 1
         if isinstance(queued, AddressedCareMessage):
-            await care.zns.send(queued)
+            try:
+                await care.zns.send(queued)
+            except Exception:  # left "sending": closed as interrupted later, never sent twice
+                log.exception("sending care message %s by ZNS failed", queued.care_id)
         else:
             await _deliver(care, queued)
     return sent
