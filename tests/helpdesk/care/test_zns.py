@@ -452,3 +452,15 @@ async def test_a_customer_who_opted_out_on_a_chat_gets_no_zns_either(zns_client,
         session.commit()
     body = await deliver(zns_client)
     assert zns.zns_sent() == [] and body["data"] == []
+
+
+def test_the_channel_order_keeps_only_the_channels_this_server_can_use(care_settings, zns):
+    from helpdesk.care.service import CarePolicy
+
+    assert CarePolicy.from_settings(zns_settings(care_settings, zns)).channels == ("chat", "zns")
+    assert CarePolicy.from_settings(care_settings()).channels == ("chat",)  # no templates: no ZNS
+    without_oa = care_settings(zns={"templates": {"thank_you": THANK_YOU}})
+    assert CarePolicy.from_settings(without_oa).channels == ("chat",)  # ZNS sends with the OA's token
+    settings = zns_settings(care_settings, zns)
+    settings.care.channel_order = ["sms", "zns", "chat", "zns"]
+    assert CarePolicy.from_settings(settings).channels == ("zns", "chat")
