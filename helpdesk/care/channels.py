@@ -51,19 +51,27 @@ def next_channel_identity(
 ) -> ChannelIdentity | None:
     """The first identity of an addressed channel that comes after ``after`` in ``channels`` (the care
     policy's order) and reaches the order's customer, if any (customers who opted out are not reached)."""
-    if order_opted_out(session, order):
-        return None
     order_of_channels = list(channels)
     start = order_of_channels.index(after) + 1 if after in order_of_channels else len(order_of_channels)
     for name in order_of_channels[start:]:
-        resolver = ADDRESSES.get(name)
-        identity = resolver(session, order) if resolver is not None else None
-        if identity is None or not identity.reachable:
-            continue
-        if primary_customer(session, session.get(Customer, identity.customer_id)).care_opted_out:
-            continue
-        return identity
+        identity = addressed_identity(session, order, name)
+        if identity is not None:
+            return identity
     return None
+
+
+def addressed_identity(session: Session, order: Order, name: str) -> ChannelIdentity | None:
+    """The identity through which the addressed channel ``name`` reaches the order's customer, if it can
+    (an address it takes, reachable there, nobody of the order opted out); None for "chat"."""
+    resolver = ADDRESSES.get(name)
+    if resolver is None or order_opted_out(session, order):
+        return None
+    identity = resolver(session, order)
+    if identity is None or not identity.reachable:
+        return None
+    if primary_customer(session, session.get(Customer, identity.customer_id)).care_opted_out:
+        return None
+    return identity
 
 
 def order_opted_out(session: Session, order: Order) -> bool:

@@ -25,10 +25,10 @@ from connectors import CONNECTORS
 from helpdesk.audit import service as audit
 from helpdesk.care.channels import (
     ADDRESSES,
+    addressed_identity,
     channel_configured,
     care_channel_of,
     fall_back_to_next_channel,
-    next_channel_identity,
     order_opted_out,
 )
 from helpdesk.care.composer import CareComposer
@@ -161,16 +161,21 @@ def schedule_care_sequence(
 ) -> int:
     """Attach the order's care sequence to every identity that can be reached; how many rows were added.
 
-    With no chat linked, the next channel of the policy's order that reaches the order's customer by an
-    address of the order (ZNS to its phone) takes the sequence; with none either, the plan waits:
-    ``attach_pending_care`` adds identities later.
+    The first channel of the policy's order that reaches the customer takes the sequence: "chat" (every
+    linked chat), or an addressed one (ZNS to the order's phone). With none, the plan waits:
+    ``attach_pending_care`` adds chats later.
     """
     plan = ensure_care_plan(session, order)
     added = 0
-    reached = care_identities(session, order, identities)
-    if not reached:
-        addressed = next_channel_identity(session, order, policy.channels, "chat")
-        reached = [addressed] if addressed is not None else []
+    reached: list[ChannelIdentity] = []
+    for name in policy.channels:
+        if name == "chat":
+            reached = care_identities(session, order, identities)
+        else:
+            addressed = addressed_identity(session, order, name)
+            reached = [addressed] if addressed is not None else []
+        if reached:
+            break
     for identity in reached:
         added += schedule_for_identity(session, plan, identity, policy=policy, now=now)
     return added

@@ -464,3 +464,14 @@ def test_the_channel_order_keeps_only_the_channels_this_server_can_use(care_sett
     settings = zns_settings(care_settings, zns)
     settings.care.channel_order = ["sms", "zns", "chat", "zns"]
     assert CarePolicy.from_settings(settings).channels == ("zns", "chat")
+
+
+async def test_a_shop_preferring_zns_reaches_even_a_linked_customer_by_zns(care_settings, clock, zns):
+    settings = zns_settings(care_settings, zns)
+    settings.care.channel_order = ["zns", "chat"]
+    async for client in started(settings, clock):
+        make_order(client.wiring.engine)
+        make_customer(client.wiring.engine, "cli", "cli-an")
+        await deliver(client)
+        assert [message.template_id for message in zns.zns_sent()] == [THANK_YOU]
+        assert {row["channel"] for row in care_rows(client.wiring.engine, "DH200001")} == {"zns"}
