@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_API_BASE = "https://business.openapi.zalo.me"
 SEND_PATH = "/message/template"
 TEMPLATE_INFO_PATH = "/template/info/v2"
+TEMPLATE_INFO_V1_PATH = "/template/info"
 TEMPLATE_LIST_PATH = "/template/all"
 RATING_PATH = "/rating/get"
 #: the care steps a template may be mapped to
@@ -349,7 +350,13 @@ class ZnsClient:
 
     async def template_info(self, template_id: str) -> ZnsTemplate:
         """The template's status and parameters."""
-        answer = await self._call("GET", TEMPLATE_INFO_PATH, params={"template_id": template_id})
+        try:
+            answer = await self._call("GET", TEMPLATE_INFO_PATH, params={"template_id": template_id})
+        except ZnsError as error:
+            if error.code != 404:
+                raise
+            # the first version of the endpoint, which answers the same fields
+            answer = await self._call("GET", TEMPLATE_INFO_V1_PATH, params={"template_id": template_id})
         data = answer.get("data") or {}
         params = tuple(
             ZnsParam(str(item.get("name")), bool(item.get("require", True)),

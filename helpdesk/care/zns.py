@@ -120,13 +120,11 @@ class ZnsCare:
         """Send one claimed care message and record Zalo's answer."""
         outcome: ZnsSent | ZnsError
         try:
-            if not self.templates and self.mapping:
-                await self.check_templates()  # the check at start could not reach Zalo
-            template = self.templates.get(message.kind)
-            if template is None:
+            template_id = self.mapping.get(message.kind)
+            if template_id is None:
                 raise ZnsError(f"no ZNS template is mapped to the {message.kind} step", code="unmapped")
-            data = template_data(template, message.values, self.parameters)
-            outcome = await self.client.send_template(message.address, template.template_id, data,
+            data = await self._template_data(message)
+            outcome = await self.client.send_template(message.address, template_id, data,
                                                       tracking_id=f"care-{message.care_id}")
         except ZnsConfigurationError as error:
             outcome = ZnsError(str(error), code="configuration", configuration=True)
@@ -142,6 +140,25 @@ class ZnsCare:
                 session.commit()
 
         await to_thread.run_sync(record)
+
+    async def _template_data(self, message: AddressedCareMessage) -> dict[str, str]:
+        """The step's ``template_data``: its template's parameters, as checked with Zalo; when the template
+        info cannot be had (the check at start and now could not ask Zalo), every value CareDesk has under
+        its own name (and under the names CAREDESK_ZNS__PARAMETERS maps), for Zalo to take what it needs."""
+        if not self.templates:
+            try:
+                await self.check_templates()
+            except ZnsError as error:
+                if error.code == TOKEN_INVALID:
+                    raise  # the send would be refused for the same reason
+                log.warning("could not read the ZNS templates (%s); sending with every value CareDesk has",
+                            error.reason)
+        template = self.templates.get(message.kind)
+        if template is not None:
+            return template_data(template, message.values, self.parameters)
+        values = {name: value for name, value in message.values.items() if value}
+        values.update({name: values[source] for name, source in self.parameters.items() if values.get(source)})
+        return values
 
     async def take_event(self, event: ZnsReceipt | ZnsRating) -> str:
         """Record a receipt or a rating Zalo reported; what it was ("delivered", "delivery", "unknown"...)."""

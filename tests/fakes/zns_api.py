@@ -213,6 +213,8 @@ class FakeZns(FakeZaloOA):
 
     async def _template_info(self, request: web.Request) -> web.Response:
         self._record(ZaloCall("template_info", _plain_headers(request), dict(request.query)))
+        if (failure := self._next_http_failure("template_info")) is not None:
+            return web.Response(status=failure.status, text=failure.body, content_type="text/html")
         if not self._token_ok(request):
             return _zns_error(-124)
         with self._lock:

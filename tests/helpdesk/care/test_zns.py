@@ -475,3 +475,15 @@ async def test_a_shop_preferring_zns_reaches_even_a_linked_customer_by_zns(care_
         await deliver(client)
         assert [message.template_id for message in zns.zns_sent()] == [THANK_YOU]
         assert {row["channel"] for row in care_rows(client.wiring.engine, "DH200001")} == {"zns"}
+
+
+async def test_when_zalo_cannot_describe_the_templates_the_step_still_goes_with_every_value(care_settings, clock,
+                                                                                          zns):
+    zns.fail_next_http(503, endpoint="template_info", times=10)
+    async for client in started(zns_settings(care_settings, zns), clock):
+        make_order(client.wiring.engine)
+        await deliver(client)
+        [sent] = zns.zns_sent()
+        assert sent.template_data["customer_name"] == "Nguyễn Văn An"
+        assert sent.template_data["order_code"] == "DH200001"
+        assert care_of(client.wiring.engine, "thank_you").status == "sent"
