@@ -109,8 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(canned_router)
     app.include_router(orders_router)
     app.include_router(order_care_router)
+    app.include_router(zns_router)  # before the channels' /webhooks/{channel}, which would take /webhooks/zns
     app.include_router(webhooks_router)
-    app.include_router(zns_router)
     app.include_router(pipeline_router)
     app.include_router(parked_jobs_router)
     app.include_router(nlu_router)

@@ -26,6 +26,8 @@ router = APIRouter(tags=["webhooks"])
 
 
 @router.post("/webhooks/zalo-zns/events", summary="Receive Zalo's ZNS events (receipts, ratings)")
+@router.post("/webhooks/zns", include_in_schema=False)
+@router.post("/webhooks/zalo-zns", include_in_schema=False)
 async def receive_zns_event(request: Request, connectors: ConnectorsDep) -> JSONResponse:
     """Verify the event with the Zalo OA channel's secret, then record a receipt or a rating."""
     zns = request.app.state.wiring.care.zns

@@ -238,6 +238,17 @@ async def test_an_event_with_a_wrong_signature_is_refused(zns_client, zns):
     assert response.status_code == 403
 
 
+@pytest.mark.parametrize("path", ["/webhooks/zns", "/webhooks/zalo-zns"])
+async def test_the_zns_webhook_answers_at_its_short_paths_too(zns_client, zns, path):
+    make_order(zns_client.wiring.engine)
+    await deliver(zns_client)
+    [sent] = zns.zns_sent()
+    body, headers = zns.signed_event("user_received_message", {"msg_id": sent.msg_id, "delivery_time": "1"},
+                                     oa_secret_key=OA_SECRET)
+    response = await zns_client.post(path, content=body, headers=headers)
+    assert response.json() == {"ok": True, "recorded": "delivered"}
+
+
 async def rate_by_zns(client, zns, clock, stars: int, **feedback) -> dict:
     make_order(client.wiring.engine)
     await deliver(client)
