@@ -26,9 +26,16 @@ zalo.cloud/zns/guidelines/handle-error-code) and SDKs that follow it:
   ``user_feedback`` for a rating template (``message.msg_id``, ``message.rate``, ``message.note``,
   ``message.feedbacks``, ``message.submit_time``, ``message.tracking_id``).
 
-The error codes below are those of the published table; where the table is ambiguous (the daily
-per-phone limit and the development-mode refusals have moved between codes over the years) the
-mapping says what CareDesk does with a code, not what Zalo calls it.
+How sure each part is (looked up 2026-12): the send endpoint, its header and body fields and the 84…
+form were confirmed in SDKs that wrap the API (e.g. @warriorteam/redai-zalo-sdk's ZNS service, which
+also lists template type 5 "đánh giá dịch vụ"); codes -100 to -112 (-108 "Phone number invalid",
+taking 84xxxx, 0xxxx or the 9 digits a spreadsheet leaves) in zalo.cloud's error table; the rating
+fields (rate, note, feedback, submit time, msg_id, tracking_id) and the receipt's delivery_time in
+resellers' copies of the API. The remaining codes, the template info and rating paths and the
+``user_feedback`` event name follow Zalo's developer documentation as remembered, not re-read: where
+the table is ambiguous (the per-phone daily limit and the development-mode refusals have moved between
+codes) the mapping says what CareDesk does with a code rather than what Zalo calls it, and an unknown
+code is a refusal that falls back to the next channel.
 """
 
 from __future__ import annotations
