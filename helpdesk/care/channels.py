@@ -87,8 +87,12 @@ def fall_back_to_next_channel(
     now: datetime, due_at: datetime,
 ) -> str:
     """Schedule ``care``'s step on the next of ``channels`` that reaches the customer, due at ``due_at``;
-    what to add to its reason."""
-    following = next_channel_identity(session, order, channels, care_channel_of(identity))
+    what to add to its reason (nothing for a chat when no other channel is configured: the chat's own
+    reason says it all, as before there were other channels)."""
+    current = care_channel_of(identity)
+    if current == "chat" and not any(name in ADDRESSES for name in channels):
+        return ""
+    following = next_channel_identity(session, order, channels, current)
     if following is None:
         return "; no further channel reaches the customer"
     exists = session.exec(select(CareMessage.id).where(
