@@ -564,6 +564,14 @@ class ZaloOAConnector(ChannelConnector):
 
     # -- tokens --------------------------------------------------------------------------------------
 
+    async def access_token(self) -> str:
+        """The OA's access token, renewed first if it expired: what other OA APIs (ZNS) call with."""
+        return await self._usable_access_token()
+
+    async def renew_access_token(self, stale_access_token: str) -> str:
+        """A new access token after an API refused ``stale_access_token`` (single-flight, as for sends)."""
+        return await self._refresh(stale_access_token=stale_access_token)
+
     async def _current_tokens(self) -> ZaloTokens:
         if self._tokens is None:
             stored = await self.token_store.load()

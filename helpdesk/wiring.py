@@ -14,9 +14,11 @@ import gc
 import logging
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from anyio import CapacityLimiter, to_thread
 from pydantic import BaseModel
@@ -36,7 +38,15 @@ from helpdesk.attachments.tasks import (
 )
 from helpdesk.care.directory import DatabaseCustomerDirectory
 from helpdesk.care.listeners import register_care_listeners
-from helpdesk.care.tasks import CareSender, schedule_care_check, send_due_care_soon
+from helpdesk.care.tasks import (
+    CareSender,
+    care_policy,
+    schedule_care_check,
+    schedule_zns_rating_poll,
+    send_due_care_soon,
+)
+from helpdesk.care.zns import ZnsCare
+from connectors.zalo_zns import ZnsClient, ZnsError
 from helpdesk.channels.checks import check_channel_credentials
 from helpdesk.channels.credentials import DatabaseCredentialStore
 from helpdesk.channels.edge import EdgeWriter, GroupCommitWriter, InboundEdge
@@ -152,6 +162,31 @@ def build_connectors(settings: Settings, engine: Engine) -> dict[str, ChannelCon
     return enabled
 
 
+def build_zns_care(settings: Settings, engine: Engine, connectors: dict[str, ChannelConnector], clock: Clock,
+                   events: EventBus) -> ZnsCare | None:
+    """The ZNS care channel when templates are mapped; it sends with the Zalo OA channel's token."""
+    if not settings.zns.enabled:
+        return None
+    oa = connectors.get("zalo_oa")
+    if oa is None:
+        log.error("CAREDESK_ZNS__TEMPLATES is set but the Zalo OA channel is off: ZNS sends with the OA's "
+                  "access token, so set CAREDESK_ZALO_OA__* too; ZNS stays off")
+        return None
+    client = ZnsClient(settings.zns, oa.access_token, oa.renew_access_token)
+    return ZnsCare(engine, client, care_policy(settings), clock, dict(settings.zns.templates),
+                   dict(settings.zns.parameters), events)
+
+
+async def check_zns_templates_at_start(zns: ZnsCare) -> None:
+    """Refuse to start with a template mapping that cannot work (ZnsConfigurationError); when Zalo cannot
+    be asked now, the first ZNS send asks."""
+    try:
+        await zns.check_templates()
+    except ZnsError as error:
+        log.warning("could not check the ZNS templates with Zalo (%s); the first ZNS send checks them",
+                    error.reason)
+
+
 class Wiring:
     """Everything a running CareDesk needs, built from the settings."""
 
@@ -245,7 +280,12 @@ class Wiring:
         self.flow = ConversationFlow(self.engine, self.bot, self.events, self.connectors, self.outbox,
                                      settings.worker)
         self.care = CareSender(self.engine, settings, self.bot, self.connectors, self.events, self.clock,
-                               self.outbox)
+                               self.outbox, zns=build_zns_care(settings, self.engine, self.connectors, self.clock,
+                                                               self.events))
+        #: channel -> readers of its verified webhook events besides the channel's own processing
+        self.webhook_taps: dict[str, list[Callable[[Any], Awaitable[None]]]] = {}
+        if self.care.zns is not None:
+            self.webhook_taps.setdefault("zalo_oa", []).append(self.care.zns.take_payload)
         self.csat = CsatRequester(self.engine, self.events, responses, self.clock)
         self.handback = HandbackNotifier(self.engine, self.events, responses)
         #: Web Push to the agents' browsers while their inbox is closed
@@ -354,9 +394,12 @@ class Wiring:
             await self.channel_jobs.sweep_at_start()
             schedule_outbox_pump(self.scheduler, self.channel_jobs)
             schedule_care_check(self.scheduler, self.care)
+            schedule_zns_rating_poll(self.scheduler, self.care)
             schedule_sla_check(self.scheduler, self.engine, self.events, self.clock, self.settings)
             schedule_stray_sweep(self.scheduler, self.channel_jobs)
             schedule_attachment_work(self.scheduler, self.attachments)
+        if self.care.zns is not None:
+            await check_zns_templates_at_start(self.care.zns)
         await self.scheduler.start()
         for name in self.connectors:
             log.info("channel %s is on", name)
@@ -415,6 +458,8 @@ class Wiring:
             await (self.broker.stop() if isinstance(self.broker, LocalBroker) else self.broker.aclose())
         for connector in self.connectors.values():
             await connector.close()
+        if self.care.zns is not None:
+            await self.care.zns.client.close()
         await self.storage.close()
         await self.push.aclose()
         if self.redis is not None:

@@ -4,6 +4,7 @@ customer's name and the ordered product, usage tips from the FAQ."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Any
 
 from sqlmodel import Session, select
@@ -23,6 +24,8 @@ class CareComposer:
     knowledge: Knowledge
     shop_name: str
     usage_intent: str = "product_usage"
+    #: the shop's time zone, for dates in templates
+    timezone: tzinfo = UTC
 
     def compose(
         self, session: Session, kind: str, order: Order, customer: Customer, recipient_id: str, *,
@@ -48,6 +51,20 @@ class CareComposer:
             return OutboundText(recipient_id=recipient_id, text=self._usage_tips(products, locale, values))
         key = {CareKind.thank_you: "care_thank_you", CareKind.check_in: "care_check_in"}[CareKind(kind)]
         return OutboundText(recipient_id=recipient_id, text=self.responses.render(key, locale, **values))
+
+    def template_values(self, session: Session, order: Order, customer: Customer, address: str) -> dict[str, str]:
+        """What a platform's registered template (ZNS) can be filled with, for one order."""
+        locale = customer.locale or self.responses.default_locale
+        delivered = order.delivered_at
+        return {
+            "customer_name": (customer.name or order.customer_name or "").strip(),
+            "order_code": order.code,
+            "product_name": self._product_name(_ordered_products(session, order), locale),
+            "delivered_date": delivered.astimezone(self.timezone).strftime("%d/%m/%Y") if delivered else "",
+            "shop_name": self.shop_name,
+            "order_total": str(order.total_vnd),
+            "phone": address,
+        }
 
     def _greeting(self, name: str | None, locale: str) -> str:
         if name and name.strip():

@@ -25,7 +25,11 @@ class CareStatus(StrEnum):
     """Where a scheduled care message stands."""
 
     scheduled = "scheduled"
+    #: handed to a platform that answers at once (ZNS), its answer not yet recorded
+    sending = "sending"
     sent = "sent"  # handed to the outbox; the linked message carries the platform's delivery status
+    #: the platform said the message reached the customer's phone (a ZNS receipt)
+    delivered = "delivered"
     skipped = "skipped"  # not sent for a reason the platform or timing imposed (see ``reason``)
     cancelled = "cancelled"  # the customer opted out or the order was cancelled
 
@@ -65,5 +69,8 @@ class CareMessage(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=500)
     message_id: int | None = Field(default=None, foreign_key="messages.id")
     sent_at: datetime | None = timestamp_field()
+    #: the platform's id of a message sent without the outbox (ZNS msg_id), for its receipt and rating
+    external_id: str | None = Field(default=None, max_length=64, index=True)
+    delivered_at: datetime | None = timestamp_field()
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()

@@ -23,6 +23,14 @@ from sqlmodel import Session, col, select
 from bot.responses import Responses
 from connectors import CONNECTORS
 from helpdesk.audit import service as audit
+from helpdesk.care.channels import (
+    ADDRESSES,
+    addressed_identity,
+    channel_configured,
+    care_channel_of,
+    fall_back_to_next_channel,
+    order_opted_out,
+)
 from helpdesk.care.composer import CareComposer
 from helpdesk.care.models import CareKind, CareMessage, CarePlan, CareStatus
 from helpdesk.conversations import service as conversations
@@ -55,6 +63,8 @@ class CarePolicy:
     #: a daily window in shop time (``helpdesk.sla.clock``), or None for no quiet hours
     quiet_hours: DailyWindow | None
     timezone: tzinfo
+    #: the care channels in the order a step tries them, those this process can use (see CHANNEL_ORDER)
+    channels: tuple[str, ...] = ("chat",)
 
     @classmethod
     def from_settings(cls, settings: Any) -> CarePolicy:
@@ -74,6 +84,8 @@ class CarePolicy:
             },
             quiet_hours=_quiet_hours(care.quiet_hours, zone),
             timezone=zone,
+            channels=tuple(name for name in dict.fromkeys(care.channel_order)
+                           if name == "chat" or (name in ADDRESSES and channel_configured(settings, name))),
         )
 
     def is_quiet(self, moment: datetime) -> bool:
@@ -108,8 +120,9 @@ def _quiet_hours(value: str, zone: tzinfo) -> DailyWindow | None:
 def care_identities(
     session: Session, order: Order, extra: Iterable[ChannelIdentity] = (),
 ) -> list[ChannelIdentity]:
-    """Who the order's care reaches: identities of customers who verified the order's phone, of the
-    order's customer, and any named explicitly; never those of customers who opted out."""
+    """Who the order's care reaches by chat: identities of customers who verified the order's phone, of
+    the order's customer, and any named explicitly; never those of customers who opted out. Identities
+    of addressed channels (ZNS) are not among them: a step reaches those only when no chat does."""
     customer_ids = order_customer_ids(session, order)
     identities: dict[int, ChannelIdentity] = {}
     if customer_ids:
@@ -120,6 +133,8 @@ def care_identities(
         identities.setdefault(identity.id, identity)
     reachable = []
     for identity in sorted(identities.values(), key=lambda i: i.id):
+        if identity.channel in ADDRESSES:
+            continue
         if not primary_customer(session, session.get(Customer, identity.customer_id)).care_opted_out:
             reachable.append(identity)
     return reachable
@@ -146,11 +161,22 @@ def schedule_care_sequence(
 ) -> int:
     """Attach the order's care sequence to every identity that can be reached; how many rows were added.
 
-    With nobody reachable yet the plan waits: ``attach_pending_care`` adds identities later.
+    The first channel of the policy's order that reaches the customer takes the sequence: "chat" (every
+    linked chat), or an addressed one (ZNS to the order's phone). With none, the plan waits:
+    ``attach_pending_care`` adds chats later.
     """
     plan = ensure_care_plan(session, order)
     added = 0
-    for identity in care_identities(session, order, identities):
+    reached: list[ChannelIdentity] = []
+    for name in policy.channels:
+        if name == "chat":
+            reached = care_identities(session, order, identities)
+        else:
+            addressed = addressed_identity(session, order, name)
+            reached = [addressed] if addressed is not None else []
+        if reached:
+            break
+    for identity in reached:
         added += schedule_for_identity(session, plan, identity, policy=policy, now=now)
     return added
 
@@ -217,7 +243,8 @@ def attach_pending_care(
         select(CarePlan).join(Order, Order.id == CarePlan.order_id)
         .where(reaches_order, CarePlan.delivered_at > now - policy.horizon)
     ).all()
-    identities = session.exec(select(ChannelIdentity).where(ChannelIdentity.customer_id == customer.id)).all()
+    identities = session.exec(select(ChannelIdentity).where(
+        ChannelIdentity.customer_id == customer.id, col(ChannelIdentity.channel).not_in(list(ADDRESSES)))).all()
     added = 0
     for plan in plans:
         for identity in identities:
@@ -325,14 +352,30 @@ def claim_care_message(session: Session, care_id: int, now: datetime) -> CareMes
     return session.get(CareMessage, care_id, populate_existing=True)
 
 
+@dataclass(frozen=True)
+class AddressedCareMessage:
+    """A care message to send through an addressed channel (ZNS) after the claim commits: the
+    caller sends it and records the platform's answer (``helpdesk/care/zns.py``)."""
+
+    care_id: int
+    channel: str
+    kind: str
+    address: str
+    #: what the channel's template can say: customer_name, order_code, product_name, ...
+    values: dict[str, str]
+
+
 def send_care_message(
     session: Session, care_id: int, *, now: datetime, policy: CarePolicy, composer: CareComposer,
     channels: ChannelAbilities,
-) -> QueuedCareMessage | None:
-    """Claim one due care message and send it to the outbox, or skip, cancel or postpone it.
+) -> QueuedCareMessage | AddressedCareMessage | None:
+    """Claim one due care message and send it to the outbox, or skip, cancel or postpone it; a step the
+    channel cannot deliver (outside its window, not turned on, unreachable) falls back to the next
+    channel of the policy's order.
 
     Everything happens in the caller's transaction, so the claim and the queued message commit
-    together: a crash leaves the message scheduled, never half sent.
+    together: a crash leaves the message scheduled, never half sent. A message for an addressed
+    channel is left ``sending`` for the caller to send and record.
     """
     care = claim_care_message(session, care_id, now)
     if care is None:
@@ -345,13 +388,22 @@ def send_care_message(
                        channels=channels)
     care.updated_at = now
     if verdict is not None:
-        status, reason, until = verdict
-        care.status, care.reason = status, reason
+        status, reason, until, falls_back = verdict
+        if falls_back:
+            reason += fall_back_to_next_channel(session, care, order, identity, policy.channels, now,
+                                                policy.first_allowed(now))
+        care.status, care.reason = status, reason[:500]
         if until is not None:
             care.due_at = until
         session.add(care)
         session.flush()
         return None
+    if identity.channel in ADDRESSES:
+        care.status, care.reason = CareStatus.sending, None
+        session.add(care)
+        session.flush()
+        return AddressedCareMessage(care.id, identity.channel, care.kind, identity.external_id,
+                                    composer.template_values(session, order, customer, identity.external_id))
     outbound = composer.compose(session, care.kind, order, customer, identity.external_id,
                                 buttons=identity.channel in channels.with_buttons)
     conversation = conversation or conversations.open_conversation(session, identity)
@@ -377,17 +429,28 @@ def _open_conversation_if_any(session: Session, identity: ChannelIdentity) -> Co
 def _verdict(
     session: Session, care: CareMessage, order: Order, identity: ChannelIdentity, customer: Customer,
     conversation: Conversation | None, *, now: datetime, policy: CarePolicy, channels: ChannelAbilities,
-) -> tuple[str, str | None, datetime | None] | None:
-    """Why the message must not go now, as (new status, reason, new due time); None to send it."""
+) -> tuple[str, str, datetime | None, bool] | None:
+    """Why the message must not go now, as (new status, reason, new due time, whether the step falls
+    back to the next channel); None to send it."""
     scheduled, skipped, cancelled = CareStatus.scheduled, CareStatus.skipped, CareStatus.cancelled
     if customer.care_opted_out:
-        return cancelled, "the customer opted out", None
+        return cancelled, "the customer opted out", None, False
     if order.status != OrderStatus.delivered:
-        return cancelled, f"the order is now {order.status}", None
+        return cancelled, f"the order is now {order.status}", None, False
     if care.kind == CareKind.rating_request and has_rated_order(session, customer, order):
-        return skipped, "the customer already rated this order", None
+        return skipped, "the customer already rated this order", None, False
     if now - care.due_at > MAX_LATENESS:
-        return skipped, f"missed: it was due at {care.due_at.isoformat()}", None
+        return skipped, f"missed: it was due at {care.due_at.isoformat()}", None, False
+    # every linked chat gets the step, but a step that went by one care channel does not go by another
+    went_by = session.exec(select(ChannelIdentity.channel).join(
+        CareMessage, CareMessage.identity_id == ChannelIdentity.id).where(
+        CareMessage.order_id == order.id, CareMessage.kind == care.kind, CareMessage.id != care.id,
+        col(CareMessage.status).in_((CareStatus.sent, CareStatus.delivered, CareStatus.sending)))).all()
+    mine = care_channel_of(identity)
+    if any((channel if channel in ADDRESSES else "chat") != mine for channel in went_by):
+        return skipped, "already sent on another channel", None, False
+    if identity.channel in ADDRESSES:
+        return _addressed_verdict(session, order, identity, now=now, policy=policy, channels=channels)
     # each connector declares how long after the customer's last message its platform allows these
     connector_class = CONNECTORS.get(identity.channel)
     window = connector_class.proactive_window if connector_class is not None else None
@@ -397,23 +460,41 @@ def _verdict(
         if last is None or now - last > length:
             since = "never wrote" if last is None else f"last wrote {_duration(now - last)} ago"
             return skipped, (f"outside {platform}'s {_duration(length)} messaging window "
-                             f"(the customer {since}); the platform forbids proactive messages there"), None
+                             f"(the customer {since}); the platform forbids proactive messages there"), None, True
     if identity.channel not in channels.configured:
-        return skipped, f"the {identity.channel} channel is not turned on", None
+        return skipped, f"the {identity.channel} channel is not turned on", None, True
     if not identity.reachable:
         why = identity.unreachable_reason or "unknown"
-        return skipped, f"the customer cannot be reached there: {why}", None
+        return skipped, f"the customer cannot be reached there: {why}", None, True
     if policy.is_quiet(now):
-        return scheduled, "postponed: quiet hours", policy.first_allowed(now)
+        return scheduled, "postponed: quiet hours", policy.first_allowed(now), False
     night = _platform_night(connector_class)
     if night is not None and night.contains(now):
         platform = connector_class.night_window.platform
-        return scheduled, f"postponed: {platform} refuses messages at night", night.first_moment_outside(now)
+        return (scheduled, f"postponed: {platform} refuses messages at night", night.first_moment_outside(now),
+                False)
     if conversation is not None and conversation.state in HUMAN_STATES:
         if now - care.planned_at > MAX_LATENESS:
-            return skipped, "the customer was talking with an agent until it was too late", None
+            return skipped, "the customer was talking with an agent until it was too late", None, False
         return scheduled, "postponed: an agent is talking with the customer", policy.first_allowed(
-            now + HUMAN_OWNED_RETRY)
+            now + HUMAN_OWNED_RETRY), False
+    return None
+
+
+def _addressed_verdict(
+    session: Session, order: Order, identity: ChannelIdentity, *, now: datetime, policy: CarePolicy,
+    channels: ChannelAbilities,
+) -> tuple[str, str, datetime | None, bool] | None:
+    """The same rules for a channel that writes to an address of the order (no window, no chat)."""
+    if order_opted_out(session, order):
+        return CareStatus.cancelled, "the customer opted out", None, False
+    if identity.channel not in channels.configured or identity.channel not in policy.channels:
+        return CareStatus.skipped, f"the {identity.channel} channel is not turned on", None, True
+    if not identity.reachable:
+        why = identity.unreachable_reason or "unknown"
+        return CareStatus.skipped, f"the customer cannot be reached there: {why}", None, True
+    if policy.is_quiet(now):
+        return CareStatus.scheduled, "postponed: quiet hours", policy.first_allowed(now), False
     return None
 
 

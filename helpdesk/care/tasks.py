@@ -16,7 +16,8 @@ from bot import ConversationEngine
 from connectors import ChannelConnector
 from helpdesk.care import service
 from helpdesk.care.composer import CareComposer
-from helpdesk.care.service import CarePolicy, ChannelAbilities, QueuedCareMessage
+from helpdesk.care.service import AddressedCareMessage, CarePolicy, ChannelAbilities, QueuedCareMessage
+from helpdesk.care.zns import ZnsCare, settle_interrupted_sends
 from helpdesk.channels.tasks import drain_chat_soon
 from helpdesk.core.clock import Clock
 from helpdesk.core.config import Settings
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 #: the periodic work registered here
 CARE_CHECK = "care check"
+ZNS_RATING_POLL = "zns rating poll"
 #: worker key the immediate care runs queue under, so they run one after another in a process
 CARE_JOB_KEY = "care:due"
 
@@ -47,6 +49,8 @@ class CareSender:
     clock: Clock
     outbox: Outbox
     jobs: JobQueue | None = None
+    #: the ZNS care channel, when templates are mapped and the Zalo OA channel gives it a token
+    zns: ZnsCare | None = None
 
 
 def care_policy(settings: Settings) -> CarePolicy:
@@ -56,13 +60,15 @@ def care_policy(settings: Settings) -> CarePolicy:
 
 def care_composer(bot: ConversationEngine, settings: Settings) -> CareComposer:
     """Renders care messages with the bot's templates and FAQ."""
-    return CareComposer(bot.responses, bot.knowledge, settings.shop.name)
+    return CareComposer(bot.responses, bot.knowledge, settings.shop.name,
+                        timezone=care_policy(settings).timezone)
 
 
-def channel_abilities(connectors: Mapping[str, ChannelConnector]) -> ChannelAbilities:
-    """Which channels are on, and which of them show buttons."""
+def channel_abilities(connectors: Mapping[str, ChannelConnector], addressed: frozenset[str] = frozenset(),
+                      ) -> ChannelAbilities:
+    """Which channels are on (chats, and ``addressed`` ones such as ZNS), and which chats show buttons."""
     return ChannelAbilities(
-        configured=frozenset(connectors),
+        configured=frozenset(connectors) | addressed,
         with_buttons=frozenset(name for name, connector in connectors.items()
                                if connector.supports_buttons),
     )
@@ -75,13 +81,16 @@ async def run_due_care_messages(care: CareSender, now: datetime | None = None) -
     """
     now = now or care.clock.now()
     policy = care_policy(care.settings)
-    composer, channels = care_composer(care.bot, care.settings), channel_abilities(care.connectors)
+    addressed = frozenset({"zns"}) if care.zns is not None else frozenset()
+    composer, channels = care_composer(care.bot, care.settings), channel_abilities(care.connectors, addressed)
 
     def due() -> list[int]:
         with Session(care.engine) as session:
+            if care.zns is not None and settle_interrupted_sends(session, now):
+                session.commit()
             return service.due_care_message_ids(session, now)
 
-    def send(care_id: int) -> QueuedCareMessage | None:
+    def send(care_id: int) -> QueuedCareMessage | AddressedCareMessage | None:
         with Session(care.engine, expire_on_commit=False) as session:
             queued = service.send_care_message(session, care_id, now=now, policy=policy, composer=composer,
                                                channels=channels)
@@ -98,7 +107,13 @@ async def run_due_care_messages(care: CareSender, now: datetime | None = None) -
         if queued is None:
             continue
         sent += 1
-        await _deliver(care, queued)
+        if isinstance(queued, AddressedCareMessage):
+            try:
+                await care.zns.send(queued)
+            except Exception:  # left "sending": closed as interrupted later, never sent twice
+                log.exception("sending care message %s by ZNS failed", queued.care_id)
+        else:
+            await _deliver(care, queued)
     return sent
 
 
@@ -135,6 +150,25 @@ async def _run_logged(care: CareSender) -> None:
     sent = await run_due_care_messages(care)
     if sent:
         log.info("sent %d care message(s)", sent)
+
+
+def schedule_zns_rating_poll(scheduler: Scheduler, care: CareSender) -> None:
+    """Ask Zalo's rating API for ratings given on ZNS rating templates every
+    ``CAREDESK_ZNS__RATING_POLL_INTERVAL_S`` (in one replica), where no webhook event brings them."""
+    zns, interval = care.zns, care.settings.zns.rating_poll_interval_s
+    if zns is None or interval <= 0 or not zns.mapping.get("rating_request"):
+        return
+
+    async def poll() -> None:
+        try:
+            taken = await zns.poll_ratings()
+        except Exception:  # Zalo away: the next poll asks again for the same period
+            log.warning("polling ZNS ratings failed", exc_info=True)
+            return
+        if taken:
+            log.info("took in %d ZNS rating(s)", taken)
+
+    scheduler.add(ZNS_RATING_POLL, poll, every_s=lambda: interval, shared=True)
 
 
 def schedule_care_check(scheduler: Scheduler, care: CareSender) -> None:

@@ -121,6 +121,10 @@ async def _receive(connector: ChannelConnector, request: Request, inbound: Inbou
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return JSONResponse({"detail": f"malformed JSON: {exc}"}, status_code=400)
+    # other domains' readers of the channel's verified events (the ZNS care's receipts and ratings, which
+    # Zalo sends to the OA's webhook), registered by the composition root
+    for tap in request.app.state.wiring.webhook_taps.get(channel, ()):
+        await tap(payload)
     try:
         messages = connector.parse(payload)
     except ConnectorError as exc:

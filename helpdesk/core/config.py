@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, SecretStr, create_model, field_validator,
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connectors import CONNECTORS
+from connectors.zalo_zns import ZnsConfig
 
 #: the source checkout; data/ ships there (training data, FAQ, bot texts, demo shop)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +63,15 @@ class CareSettings(BaseModel):
     #: no proactive messages in this local-time window ("HH:MM-HH:MM"); empty turns quiet hours off
     quiet_hours: str = "21:00-08:00"
     check_interval_s: float = 5.0
+    #: which channel a care step tries first, then next when one cannot reach the customer (no linked
+    #: chat, outside the chat's window, refused): "chat" (the customer's linked chats), "zns" (Zalo ZNS
+    #: to the order's phone) and "email"; a channel that is unknown or not configured is skipped
+    channel_order: Annotated[list[str], NoDecode] = ["chat", "zns", "email"]
+
+    @field_validator("channel_order", mode="before")
+    @classmethod
+    def _channel_list(cls, value: object) -> object:
+        return _listed(value, "CAREDESK_CARE__CHANNEL_ORDER")
 
 
 class SLASettings(BaseModel):
@@ -247,6 +257,8 @@ class Settings(BaseSettings):
     limits: LimitsSettings = LimitsSettings()
     metrics: MetricsSettings = MetricsSettings()
     storage: StorageSettings = StorageSettings()
+    #: Zalo Notification Service: template messages by phone for care (``CAREDESK_ZNS__*``)
+    zns: ZnsConfig = ZnsConfig()
 
     # The channels' sections are not written out above: ``Settings(...)`` builds an instance of a
     # subclass that has one more field per connector in the registry (see ``with_channel_sections``).

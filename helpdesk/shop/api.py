@@ -68,6 +68,7 @@ def order_delivered(
     body = body or OrderDelivered()
     policy, now = care_policy(settings), clock.now()
     order = order_for(session, caller, code)
+    shop.update_contact(session, order, email=body.email, phone=body.phone, name=body.name)
     identity = None
     if body.channel is not None:
         identity = shop.identity_for_delivery(session, order, body.channel, body.external_id)

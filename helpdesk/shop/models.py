@@ -46,6 +46,8 @@ class Order(SQLModel, table=True):
     phone: str = Field(max_length=20, index=True)
     customer_id: int | None = Field(default=None, foreign_key="customers.id", index=True)
     customer_name: str | None = Field(default=None, max_length=200)
+    #: where care may write when no chat reaches the customer (from the import or the delivered API)
+    email: str | None = Field(default=None, max_length=254)
     status: str = Field(default=OrderStatus.pending, max_length=16)
     items: list[dict[str, Any]] = json_field(default_factory=list)
     total_vnd: int = 0

@@ -105,6 +105,19 @@ def order_customer_ids(session: Session, order: Order) -> set[int]:
 # -- delivery and warranties -------------------------------------------------------------------------
 
 
+def update_contact(session: Session, order: Order, *, email: str | None = None, phone: str | None = None,
+                   name: str | None = None) -> Order:
+    """Store the contact details the order system sent (already checked); what is not given stays."""
+    if email is not None:
+        order.email = email
+    if phone is not None:
+        order.phone = phone
+    if name is not None:
+        order.customer_name = name.strip()
+    session.add(order)
+    return order
+
+
 def identity_for_delivery(session: Session, order: Order, channel: str, external_id: str) -> ChannelIdentity:
     """The channel identity the order system named, created if new and tied to the order's customer."""
     identity = session.exec(select(ChannelIdentity).where(ChannelIdentity.channel == channel,
