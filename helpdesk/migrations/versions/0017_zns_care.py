@@ -1,15 +1,15 @@
 """Care through Zalo ZNS: an order's email, a care message's platform id and delivery time
 
-Revision ID: i20_zns_care
-Revises: 0014
+Revision ID: 0017_zns_care
+Revises: 0016_search
 Create Date: 2026-12-05 11:40:00.000000
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = 'i20_zns_care'
-down_revision = '0014'
+revision = '0017_zns_care'
+down_revision = '0016_search'
 branch_labels = None
 depends_on = None
 
