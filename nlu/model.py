@@ -134,6 +134,8 @@ def train_model(
     """Train the configured pipeline on ``data`` and write the model to ``out_dir``; return it."""
     if not isinstance(data, TrainingData):
         data = load_training_data(data)
+    else:
+        data.validate()  # data built in code (e.g. reviewed messages) gets the checks files get
     if not data.examples:
         raise ValueError("no intent examples to train on")
     config = load_pipeline_config(config_path)
