@@ -4,14 +4,16 @@ Vietnamese is written one syllable per space-separated token, so tokens are runs
 characters and single punctuation marks, each keeping its character offsets. Every token is
 described by its lower-cased and folded (diacritic-free) form, so a customer typing without accents
 gets the same entities; by its shape, affixes and digits; by the syllables two either side; and
-by the data's regex and lookup hits. Entities are tagged BILOU. Roles and groups, when the data has
-any, get a CRF each that also sees the entity tag, as Rasa does. Predictions that overlap an entity
-an earlier (rule) extractor found are dropped, so the exact extractors keep precedence.
+by the data's regex and lookup hits and by the predicted intent. Entities are tagged BILOU. Roles
+and groups, when the data has any, get a CRF each that sees the entity tags and the context (not
+the value itself), as Rasa has separate role and group CRFs. Predictions that overlap an entity an
+earlier (rule) extractor found are dropped, so the exact extractors keep precedence.
 
 A CRF's cost grows with the square of its number of tags (four per entity type, plus O). Data with
 many entity types (public benchmarks have 40-55) is therefore split by intent into groups of intents
-sharing few enough entity types, each with its own CRF, and a message is tagged by its predicted
-intent's CRF; data with a shop's handful of entity types keeps a single CRF.
+sharing few enough entity types, each with its own CRF (which also learns its types from the other
+intents' examples), and a message is tagged by its predicted intent's CRF; data with a shop's
+handful of entity types keeps a single CRF.
 """
 
 from __future__ import annotations
@@ -278,15 +280,17 @@ class CRFEntityExtractor(Component):
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:
-        """Return the default configuration: crfsuite's training algorithm (``auto``, ``lbfgs`` with
-        ``c1``/``c2`` regularisation, or ``ap``, the averaged perceptron) and its passes, whether the
+        """Return the default configuration: crfsuite's training algorithm (``auto``: ``lbfgs`` with
+        ``c1``/``c2`` regularisation up to ``lbfgs_max_tokens`` tokens of annotated examples, else
+        ``ap``, the averaged perceptron) and its passes, whether the
         predicted intent is a feature, how many entity types one CRF may have, and how often an
         annotated value must occur to join its entity's "seen" lookup table, and whether annotated
-        examples are also learned folded (no accents, lower case)."""
+        examples are also learned folded (no accents, lower case), and how many examples (as a
+        multiple of its own) a partition's CRF borrows from other partitions having its types."""
         return {
             "algorithm": "auto",
-            "lbfgs_budget": 60_000_000,
-            "lbfgs_iterations": 80,
+            "lbfgs_max_tokens": 30_000,
+            "lbfgs_iterations": 50,
             "ap_epochs": 10,
             "c1": 0.0,
             "c2": 0.05,
@@ -295,6 +299,7 @@ class CRFEntityExtractor(Component):
             "max_entity_types_per_model": 12,
             "min_seen": 2,
             "folded_copies": True,
+            "share_examples": 3.0,
         }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -304,18 +309,12 @@ class CRFEntityExtractor(Component):
         self.tables = FeatureTables({}, {})
         self.routes: dict[str, int] = {}  # intent -> partition, when the data was split by intent
         self.default_partition: int | None = None  # the partition of every message when not split
+        self._algorithm = "lbfgs"
 
-    def _params(self, labels: Sequence[list[str]]) -> dict[str, Any]:
-        """Return crfsuite's parameters for one CRF: ``auto`` picks L-BFGS (regularised, best on
-        small data) when tokens x tags² fits ``lbfgs_budget``, else the averaged perceptron (a few
-        Viterbi passes, which keeps training in seconds with many tags)."""
-        algorithm = self.config["algorithm"]
-        if algorithm == "auto":
-            tags = len({tag for sequence in labels for tag in sequence})
-            cost = sum(map(len, labels)) * tags * tags
-            algorithm = "lbfgs" if cost <= self.config["lbfgs_budget"] else "ap"
-        params: dict[str, Any] = {"algorithm": algorithm, "feature.minfreq": self.config["feature_minfreq"]}
-        if algorithm == "lbfgs":
+    def _params(self) -> dict[str, Any]:
+        """Return crfsuite's parameters for this data's CRFs (the algorithm chosen in ``train``)."""
+        params: dict[str, Any] = {"algorithm": self._algorithm, "feature.minfreq": self.config["feature_minfreq"]}
+        if self._algorithm == "lbfgs":
             params.update(c1=self.config["c1"], c2=self.config["c2"], max_iterations=self.config["lbfgs_iterations"])
         else:
             params["max_iterations"] = self.config["ap_epochs"]
@@ -332,6 +331,12 @@ class CRFEntityExtractor(Component):
         if data is None or not any(example.entities for example in data.examples):
             return
         self.tables = FeatureTables.from_data(data, self.config["min_seen"])
+        self._algorithm = self.config["algorithm"]
+        if self._algorithm == "auto":
+            # L-BFGS (regularised) learns best from a shop's few hundred examples; its many passes
+            # cost too much on thousands, where the averaged perceptron needs only a few.
+            tokens = sum(len(TOKEN_PATTERN.findall(e.text)) for e in data.examples if e.entities)
+            self._algorithm = "lbfgs" if tokens <= self.config["lbfgs_max_tokens"] else "ap"
         types_by_intent: dict[str, set[str]] = {intent: set() for intent in data.intents}
         for example in data.examples:
             types_by_intent[example.intent].update(e.entity for e in example.entities)
@@ -341,10 +346,21 @@ class CRFEntityExtractor(Component):
         else:
             self.routes = {intent: index for index, intents in enumerate(partitions) for intent in intents}
         for index, intents in enumerate(partitions):
-            self._train_partition(index, [e for e in data.examples if e.intent in intents])
+            types = set().union(*(types_by_intent[intent] for intent in intents))
+            # A partition also learns its entity types from the other intents' examples that have
+            # them (a date is a date whatever was asked), tagging only its own types.
+            own = [e for e in data.examples if e.intent in intents]
+            shared = [
+                e for e in data.examples if e.intent not in intents and any(a.entity in types for a in e.entities)
+            ]
+            # at most share_examples times as many borrowed examples as own ones, spread evenly
+            limit = int(self.config["share_examples"] * len(own))
+            if len(shared) > limit:
+                shared = [shared[i * len(shared) // limit] for i in range(limit)] if limit else []
+            self._train_partition(index, own + shared, types)
         self.taggers = {key: _open_tagger(model) for key, model in self.models.items()}
 
-    def _train_partition(self, index: int, examples: Sequence[TrainingExample]) -> None:
+    def _train_partition(self, index: int, examples: Sequence[TrainingExample], types: set[str]) -> None:
         sequences, labels = [], {kind: [] for kind in KINDS}
         if self.config["folded_copies"]:
             # Customers type without accents or capitals: each annotated example is also learned
@@ -363,7 +379,11 @@ class CRFEntityExtractor(Component):
                 continue
             sequences.append(self._features(example.text, tokens, example.intent))
             for kind in KINDS:
-                spans = [(e.start, e.end, getattr(e, kind)) for e in example.entities if getattr(e, kind)]
+                spans = [
+                    (e.start, e.end, getattr(e, kind))
+                    for e in example.entities
+                    if getattr(e, kind) and e.entity in types
+                ]
                 tags = bilou_tags(tokens, spans)
                 # roles and groups are tagged inside/outside: the entity CRF already drew the
                 # boundaries, and the few role examples are not split over four tags each
@@ -371,11 +391,11 @@ class CRFEntityExtractor(Component):
         if not sequences:
             return
         entity_tags = labels["entity"]
-        self.models[f"entity.{index}"] = _train_tagger(sequences, entity_tags, self._params(entity_tags))
+        self.models[f"entity.{index}"] = _train_tagger(sequences, entity_tags, self._params())
         for kind in ("role", "group"):
             if any(tag != OUTSIDE for sequence in labels[kind] for tag in sequence):
                 rows = [relation_features(seq, tags) for seq, tags in zip(sequences, entity_tags)]
-                self.models[f"{kind}.{index}"] = _train_tagger(rows, labels[kind], self._params(labels[kind]))
+                self.models[f"{kind}.{index}"] = _train_tagger(rows, labels[kind], self._params())
 
     def extract(self, text: str, intent: str | None = None) -> list[dict[str, Any]]:
         """Return the entities the CRF finds in ``text`` (``intent``: the predicted intent)."""

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from nlu import load_model, train_model
-from nlu.components.crf import bilou_tags, decode_bilou, partition_intents, tokenize, word_shape
+from nlu.components.crf import (
+    CRFEntityExtractor,
+    bilou_tags,
+    decode_bilou,
+    partition_intents,
+    tokenize,
+    word_shape,
+)
 from nlu.training_data import read_training_yaml
 
 SHOP_YAML = """\
@@ -192,3 +199,13 @@ def test_data_without_entities_trains_no_crf(tmp_path):
     model_dir = train_model(read_training_yaml(PLAIN_YAML, "plain.yml"), tmp_path / "plain")
     assert not list(model_dir.glob("*_CRFEntityExtractor/*.crfsuite"))
     assert load_model(model_dir).parse("giá bao nhiêu vậy").entities == []
+
+
+def test_many_entity_types_are_split_by_intent_and_tagged_by_the_predicted_intents_crf():
+    crf = CRFEntityExtractor({"max_entity_types_per_model": 2})
+    crf.train([], read_training_yaml(SHOP_YAML, "shop.yml"))
+    assert crf.default_partition is None and set(crf.routes) == {"ask_delivery", "ask_price"}
+    assert crf.routes["ask_delivery"] != crf.routes["ask_price"]
+    text = "giao về Đống Đa bao lâu"
+    assert [e["value"] for e in crf.extract(text, "ask_delivery")] == ["Đống Đa"]
+    assert crf.extract(text, "greet") == []  # an intent without entities has no CRF
