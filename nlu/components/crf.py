@@ -105,7 +105,7 @@ def sentence_features(
 
 # A role or group depends on where an entity stands, not on which value it is ("từ Huế" is a
 # departure, "về Huế" a destination): their CRFs do not see the token's own identity.
-IDENTITY_PREFIXES = ("l=", "f=", "p3=", "x3=", "x2=")
+IDENTITY_PREFIXES = ("l=", "f=", "p3=", "x3=", "x2=", "-1|0=", "0|+1=")
 
 
 def relation_features(sequence: Sequence[list[str]], entity_tags: Sequence[str]) -> list[list[str]]:
