@@ -6,8 +6,10 @@ described by its lower-cased and folded (diacritic-free) form, so a customer typ
 gets the same entities; by its shape, affixes and digits; by the syllables two either side; and
 by the data's regex and lookup hits and by the predicted intent. Entities are tagged BILOU. Roles
 and groups, when the data has any, get a CRF each that sees the entity tags and the context (not
-the value itself), as Rasa has separate role and group CRFs. Predictions that overlap an entity an
-earlier (rule) extractor found are dropped, so the exact extractors keep precedence.
+the value itself), as Rasa has separate role and group CRFs. Where a prediction overlaps an entity
+an earlier (rule) extractor found, the exact extractors (order codes, phones, serials, emails) and
+rules for types the data annotates too keep precedence; other rules yield to the data's own
+annotation.
 
 A CRF's cost grows with the square of its number of tags (four per entity type, plus O). Data with
 many entity types (public benchmarks have 40-55) is therefore split by intent into groups of intents
@@ -286,7 +288,8 @@ class CRFEntityExtractor(Component):
         predicted intent is a feature, how many entity types one CRF may have, and how often an
         annotated value must occur to join its entity's "seen" lookup table, and whether annotated
         examples are also learned folded (no accents, lower case), and how many examples (as a
-        multiple of its own) a partition's CRF borrows from other partitions having its types."""
+        multiple of its own) a partition's CRF borrows from other partitions having its types, and
+        the rule extractors' entity types that always win over an overlapping learned entity."""
         return {
             "algorithm": "auto",
             "lbfgs_max_tokens": 30_000,
@@ -300,6 +303,7 @@ class CRFEntityExtractor(Component):
             "min_seen": 2,
             "folded_copies": True,
             "share_examples": 3.0,
+            "rule_precedence": ["order_id", "phone", "serial", "email"],
         }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -310,6 +314,7 @@ class CRFEntityExtractor(Component):
         self.routes: dict[str, int] = {}  # intent -> partition, when the data was split by intent
         self.default_partition: int | None = None  # the partition of every message when not split
         self._algorithm = "lbfgs"
+        self.entity_types: list[str] = []  # the annotated entity types the CRF learned
 
     def _params(self) -> dict[str, Any]:
         """Return crfsuite's parameters for this data's CRFs (the algorithm chosen in ``train``)."""
@@ -331,6 +336,7 @@ class CRFEntityExtractor(Component):
         if data is None or not any(example.entities for example in data.examples):
             return
         self.tables = FeatureTables.from_data(data, self.config["min_seen"])
+        self.entity_types = data.entity_types
         self._algorithm = self.config["algorithm"]
         if self._algorithm == "auto":
             # L-BFGS (regularised) learns best from a shop's few hundred examples; its many passes
@@ -434,18 +440,23 @@ class CRFEntityExtractor(Component):
         return entities
 
     def process(self, message: Message) -> None:
-        """Add the CRF's entities that do not overlap an entity found before (rules win)."""
+        """Add the CRF's entities. Where one overlaps an entity found before, the rule keeps it when
+        it is an exact code (``rule_precedence``) or a type the training data annotates too;
+        otherwise the data's own annotation wins ("5 sao" learned as a hotel class, not a rating)."""
         if not self.taggers:
             return
         intent = (message.data.get("intent") or {}).get("name")
         known = message.data.setdefault("entities", [])
-        added = [
-            entity
-            for entity in self.extract(message.text, intent)
-            if all(entity["end"] <= k["start"] or entity["start"] >= k["end"] for k in known)
-        ]
-        if added:
-            known.extend(added)
+        protected = set(self.config["rule_precedence"]) | set(self.entity_types)
+        changed = False
+        for entity in self.extract(message.text, intent):
+            overlapping = [k for k in known if entity["start"] < k["end"] and k["start"] < entity["end"]]
+            if any(k["entity"] in protected or k.get("extractor") == self.name for k in overlapping):
+                continue
+            known[:] = [k for k in known if k not in overlapping]
+            known.append(entity)
+            changed = True
+        if changed:
             known.sort(key=lambda e: e["start"])
 
     def process_batch(self, messages: Sequence[Message]) -> None:
@@ -464,6 +475,7 @@ class CRFEntityExtractor(Component):
             "lookups": self.tables.lookups,
             "routes": self.routes,
             "default_partition": self.default_partition,
+            "entity_types": self.entity_types,
         }
         (path / "crf.json").write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
 
@@ -475,6 +487,7 @@ class CRFEntityExtractor(Component):
         extractor.tables = FeatureTables(state["regexes"], state["lookups"])
         extractor.routes = state["routes"]
         extractor.default_partition = state["default_partition"]
+        extractor.entity_types = state.get("entity_types", [])
         for model_file in sorted(path.glob("*.crfsuite")):
             extractor.models[model_file.stem] = model_file.read_bytes()
         extractor.taggers = {key: _open_tagger(model) for key, model in extractor.models.items()}

@@ -209,3 +209,29 @@ def test_many_entity_types_are_split_by_intent_and_tagged_by_the_predicted_inten
     text = "giao về Đống Đa bao lâu"
     assert [e["value"] for e in crf.extract(text, "ask_delivery")] == ["Đống Đa"]
     assert crf.extract(text, "greet") == []  # an intent without entities has no CRF
+
+
+HOTEL_YAML = """\
+nlu:
+- intent: book_hotel
+  examples: |
+    - đặt phòng khách sạn [5 sao](hotel_class) ở Đà Nẵng
+    - tìm giúp mình khách sạn [4 sao](hotel_class) gần biển
+    - có khách sạn [3 sao](hotel_class) nào rẻ không
+    - mình muốn ở khách sạn [5 sao](hotel_class) cuối tuần này
+    - khách sạn [2 sao](hotel_class) giá bao nhiêu một đêm
+    - gọi cho mình số [0912 345 678](callback) để đặt khách sạn [4 sao](hotel_class)
+- intent: greet
+  examples: |
+    - xin chào
+    - chào bạn
+"""
+
+
+def test_a_rule_of_a_type_the_data_does_not_annotate_yields_to_the_learned_entity(tmp_path):
+    hotel = load_model(train_model(read_training_yaml(HOTEL_YAML, "hotel.yml"), tmp_path / "hotel"))
+    entities = hotel.parse("tìm khách sạn 3 sao ở Huế, gọi 0987 654 321 nhé").entities
+    assert [(e.entity, e.value, e.extractor) for e in entities] == [
+        ("hotel_class", "3 sao", "CRFEntityExtractor"),
+        ("phone", "0987654321", "RegexEntityExtractor"),
+    ]
