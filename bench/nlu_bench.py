@@ -1,7 +1,8 @@
 """Benchmark the embedded NLU pipeline on public intent data sets (and optionally a Rasa server).
 
 For each set under the bench directory (``<set>/train.yml``, ``<set>/test.yml``): train, load, evaluate
-on the test split and time single-message parses and batch throughput. One line per set.
+on the test split (intent accuracy; entity precision/recall/F1 on exact spans and types) and time
+single-message parses and batch throughput. One line per set.
 
     python bench/nlu_bench.py [--sets hwu64,snips] [--bench-dir DIR] [--config FILE] [--rasa URL]
 """
@@ -80,7 +81,7 @@ def bench_set(name: str, bench_dir: Path, config: Path | None, rasa_url: str | N
         load_seconds = time.perf_counter() - started
         serving_mb = serving_megabytes(model_dir, texts[:200])
     report = evaluate(interpreter, test)
-    raw, shown = report["intent_without_fallback"], report["intent"]
+    raw, shown, entities = report["intent_without_fallback"], report["intent"], report["entities"]
     p50, p99 = latency_percentiles(interpreter.parse, texts, repeat=2)
     started = time.perf_counter()
     interpreter.parse_batch(texts)
@@ -88,7 +89,8 @@ def bench_set(name: str, bench_dir: Path, config: Path | None, rasa_url: str | N
     print(
         f"{name:10s} acc {raw['accuracy']:.4f}  macroF1 {raw['macro_f1']:.4f}  "
         f"(with fallback: acc {shown['accuracy']:.4f}, fallback {report['fallback_rate']:.3f})  "
-        f"entityF1 {report['entities']['f1']:.3f}  train {train_seconds:.1f}s  load {load_seconds:.2f}s  "
+        f"entities P {entities['precision']:.3f} R {entities['recall']:.3f} F1 {entities['f1']:.3f} "
+        f"(macro F1 {entities['macro_f1']:.3f})  train {train_seconds:.1f}s  load {load_seconds:.2f}s  "
         f"parse p50 {p50:.3f}ms p99 {p99:.3f}ms  batch {throughput:,.0f} msg/s  "
         f"serving RSS {serving_mb:.0f}MB",
         flush=True,

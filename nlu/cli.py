@@ -117,7 +117,7 @@ def _report_table(report: dict[str, Any]) -> None:
     entities = report["entities"]
     console.print(
         f"entities: precision {entities['precision']:.4f}  recall {entities['recall']:.4f}  "
-        f"F1 {entities['f1']:.4f}  (support {entities['support']})",
+        f"F1 {entities['f1']:.4f} (micro)  macro F1 {entities['macro_f1']:.4f}  (support {entities['support']})",
         highlight=False,
     )
     if entities["per_entity"]:
@@ -155,6 +155,7 @@ def test(
     report["model_version"] = interpreter.version
     if not errors:
         report.pop("errors")
+        report.pop("entity_errors")
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
@@ -165,6 +166,10 @@ def test(
             f"  {error['intent']} -> {error['predicted']} ({error['confidence']:.2f}): {error['text']}",
             highlight=False,
         )
+    for error in report.get("entity_errors", []):
+        missed = ", ".join(f"{e['text']!r} ({e['entity']})" for e in error["missed"]) or "-"
+        spurious = ", ".join(f"{e['text']!r} ({e['entity']})" for e in error["spurious"]) or "-"
+        console.print(f"  entities missed {missed}; not expected {spurious}: {error['text']}", highlight=False)
 
 
 @app.command()

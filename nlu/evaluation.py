@@ -56,7 +56,9 @@ def intent_report(gold: Sequence[str], predicted: Sequence[str], top_confused: i
 def entity_report(
     gold: Sequence[set[tuple[str, int, int]]], predicted: Sequence[set[tuple[str, int, int]]]
 ) -> dict[str, Any]:
-    """Return span-level (exact entity, start, end) precision/recall/F1, overall and per entity."""
+    """Return span-level precision/recall/F1 (a prediction counts only with the exact entity type,
+    start and end): micro-averaged over all entities, the macro F1 over the gold entity types, and
+    per entity."""
     kinds = sorted({e[0] for spans in [*gold, *predicted] for e in spans})
     per_entity = {}
     total_tp = total_pred = total_gold = 0
@@ -69,14 +71,23 @@ def entity_report(
         n_gold = sum(1 for spans in gold for e in spans if e[0] == kind)
         per_entity[kind] = {**_prf(tp, n_pred, n_gold), "support": n_gold}
         total_tp, total_pred, total_gold = total_tp + tp, total_pred + n_pred, total_gold + n_gold
-    return {**_prf(total_tp, total_pred, total_gold), "support": total_gold, "per_entity": per_entity}
+    gold_kinds = [kind for kind in kinds if per_entity[kind]["support"]]
+    macro = sum(per_entity[k]["f1"] for k in gold_kinds) / len(gold_kinds) if gold_kinds else 0.0
+    return {
+        **_prf(total_tp, total_pred, total_gold),
+        "macro_f1": macro,
+        "support": total_gold,
+        "predicted": total_pred,
+        "per_entity": per_entity,
+    }
 
 
 def evaluate(interpreter: ParsesBatches, data: TrainingData) -> dict[str, Any]:
     """Parse every test example and return intent and entity reports.
 
     ``intent`` counts ``nlu_fallback`` as an error (what users see); ``intent_without_fallback``
-    scores the top real intent (the classifier alone).
+    scores the top real intent (the classifier alone). ``entities`` scores exact spans and types;
+    ``entity_errors`` lists, per example, the gold entities missed and the predicted ones not gold.
     """
     results = interpreter.parse_batch([example.text for example in data.examples])
     gold = [example.intent for example in data.examples]
@@ -91,10 +102,25 @@ def evaluate(interpreter: ParsesBatches, data: TrainingData) -> dict[str, Any]:
         for ex, r in zip(data.examples, results)
         if r.intent.name != ex.intent
     ]
+    entity_errors = [
+        {
+            "text": ex.text,
+            "missed": [_span_json(ex.text, e) for e in sorted(g - p, key=lambda e: e[1])],
+            "spurious": [_span_json(ex.text, e) for e in sorted(p - g, key=lambda e: e[1])],
+        }
+        for ex, g, p in zip(data.examples, gold_entities, predicted_entities)
+        if g != p
+    ]
     return {
         "intent": intent_report(gold, predicted),
         "intent_without_fallback": intent_report(gold, raw),
         "fallback_rate": sum(p == FALLBACK_INTENT for p in predicted) / len(predicted) if predicted else 0.0,
         "entities": entity_report(gold_entities, predicted_entities),
         "errors": errors,
+        "entity_errors": entity_errors,
     }
+
+
+def _span_json(text: str, span: tuple[str, int, int]) -> dict[str, Any]:
+    entity, start, end = span
+    return {"entity": entity, "start": start, "end": end, "text": text[start:end]}

@@ -54,17 +54,44 @@ class Entity:
     end: int
     confidence: float = 1.0
     extractor: str = ""
+    role: str | None = None
+    group: str | None = None
+    processors: tuple[str, ...] = ()
 
     def to_rasa(self) -> dict[str, Any]:
-        """Return the entity in Rasa's parse JSON shape."""
-        return {
+        """Return the entity in Rasa's parse JSON shape (``role``, ``group`` and ``processors`` only
+        when set, as Rasa does)."""
+        payload: dict[str, Any] = {
             "entity": self.entity,
-            "value": self.value,
             "start": self.start,
             "end": self.end,
-            "confidence": self.confidence,
+            "value": self.value,
+            "confidence_entity": self.confidence,
             "extractor": self.extractor,
         }
+        if self.role is not None:
+            payload["role"] = self.role
+        if self.group is not None:
+            payload["group"] = self.group
+        if self.processors:
+            payload["processors"] = list(self.processors)
+        return payload
+
+    @classmethod
+    def from_dict(cls, entity: dict[str, Any]) -> Entity:
+        """Build an entity from a pipeline entity dict or Rasa's parse JSON."""
+        confidence = entity.get("confidence_entity", entity.get("confidence", 1.0))
+        return cls(
+            entity["entity"],
+            entity.get("value"),
+            int(entity.get("start", 0)),
+            int(entity.get("end", 0)),
+            float(1.0 if confidence is None else confidence),
+            entity.get("extractor") or "",
+            entity.get("role"),
+            entity.get("group"),
+            tuple(entity.get("processors") or ()),
+        )
 
 
 @dataclass
@@ -100,17 +127,7 @@ class ParseResult:
                 for r in payload.get("intent_ranking") or []
                 if r.get("name")
             ],
-            entities=[
-                Entity(
-                    e["entity"],
-                    e.get("value"),
-                    int(e.get("start", 0)),
-                    int(e.get("end", 0)),
-                    float(e.get("confidence", e.get("confidence_entity", 1.0)) or 1.0),
-                    e.get("extractor", ""),
-                )
-                for e in payload.get("entities") or []
-            ],
+            entities=[Entity.from_dict(e) for e in payload.get("entities") or []],
             model_version=str(payload.get("model_version") or model_version),
         )
 
@@ -134,6 +151,8 @@ def train_model(
     """Train the configured pipeline on ``data`` and write the model to ``out_dir``; return it."""
     if not isinstance(data, TrainingData):
         data = load_training_data(data)
+    else:
+        data.validate()  # data built in code (e.g. reviewed messages) gets the checks files get
     if not data.examples:
         raise ValueError("no intent examples to train on")
     config = load_pipeline_config(config_path)
@@ -234,17 +253,7 @@ class Interpreter:
             text=message.text,
             intent=IntentPrediction(intent["name"], float(intent["confidence"])),
             intent_ranking=[IntentPrediction(r["name"], float(r["confidence"])) for r in ranking],
-            entities=[
-                Entity(
-                    e["entity"],
-                    e["value"],
-                    e["start"],
-                    e["end"],
-                    float(e.get("confidence", 1.0)),
-                    e.get("extractor", ""),
-                )
-                for e in message.data.get("entities", [])
-            ],
+            entities=[Entity.from_dict(e) for e in message.data.get("entities", [])],
             model_version=self.version,
         )
 

@@ -5,7 +5,8 @@ items whose ``examples`` are a block string of ``- `` lines or a list of ``{text
 mappings; inline entity annotations ``[text](entity)``, ``[text](entity:value)`` and
 ``[text]{"entity": ..., "value": ..., "role": ..., "group": ...}``. The keys ``responses``,
 ``stories`` and ``rules`` may share the file and are ignored. Any problem raises
-:class:`TrainingDataError` naming the file and line.
+:class:`TrainingDataError` naming the file and line: malformed YAML or annotations, entity spans
+that cross, a regex that does not compile, a synonym variant mapped to two different values.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from typing import Any
 import yaml
 
 from nlu import yaml_io
+from nlu.normalization import fold
 
 KNOWN_TOP_KEYS = {"version", "nlu", "responses", "stories", "rules"}
 IGNORED_TOP_KEYS = {"responses", "stories", "rules"}
 ITEM_KINDS = ("intent", "synonym", "regex", "lookup")
+ANNOTATION_KEYS = {"entity", "value", "role", "group"}
 
 # Rasa's inline annotation grammar: [entity text](entity) / [text](entity:value) / [text]{json}
 ANNOTATION_PATTERN = re.compile(
@@ -101,6 +104,10 @@ class TrainingData:
     regexes: list[RegexFeature] = field(default_factory=list)
     lookups: list[LookupTable] = field(default_factory=list)
     intent_metadata: dict[str, Any] = field(default_factory=dict)
+    # where each synonym variant was declared (variant -> (file, line)), for error messages
+    synonym_sources: dict[str, tuple[str | None, int | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def intents(self) -> list[str]:
@@ -113,17 +120,43 @@ class TrainingData:
         return sorted({ent.entity for example in self.examples for ent in example.entities})
 
     def synonym_map(self) -> dict[str, str]:
-        """Return variant -> canonical value, from synonym items and annotations with a value."""
+        """Return variant -> canonical value, from synonym items and annotations with a value.
+
+        Variants are compared as the synonym mapper matches them (ignoring case, diacritics and
+        repeated spaces), so one variant mapped to two different values is a TrainingDataError.
+        """
         mapping: dict[str, str] = {}
+        claimed: dict[str, tuple[str, str, tuple[str | None, int | None]]] = {}
+
+        def claim(variant: str, canonical: str, where: tuple[str | None, int | None]) -> None:
+            key = " ".join(fold(variant).split())
+            earlier = claimed.get(key)
+            if earlier is not None and earlier[1] != canonical:
+                first = f"{earlier[2][0] or '<training data>'}:{earlier[2][1]}"
+                raise TrainingDataError(
+                    where[0],
+                    where[1],
+                    f"synonym {variant!r} maps to {canonical!r} here but to {earlier[1]!r} at {first}",
+                )
+            claimed.setdefault(key, (variant, canonical, where))
+            mapping[variant] = canonical
+
         for example in self.examples:
             for ent in example.entities:
                 surface = example.text[ent.start : ent.end]
                 if surface != ent.value:
-                    mapping[surface] = ent.value
+                    claim(surface, ent.value, (example.source_file, example.source_line))
         for canonical, variants in self.synonyms.items():
             for variant in variants:
-                mapping[variant] = canonical
+                claim(variant, canonical, self.synonym_sources.get(variant, (None, None)))
         return mapping
+
+    def validate(self) -> None:
+        """Raise TrainingDataError for data no pipeline can learn from: entity spans outside the
+        text, empty or crossing one another, or a synonym variant mapped to two values."""
+        for example in self.examples:
+            check_entity_spans(example)
+        self.synonym_map()
 
     def merge(self, other: TrainingData) -> TrainingData:
         """Return a new TrainingData holding this data followed by ``other``."""
@@ -137,11 +170,30 @@ class TrainingData:
             regexes=_merge_named(self.regexes, other.regexes, "patterns", RegexFeature),
             lookups=_merge_named(self.lookups, other.lookups, "elements", LookupTable),
             intent_metadata={**self.intent_metadata, **other.intent_metadata},
+            synonym_sources={**other.synonym_sources, **self.synonym_sources},
         )
 
     def to_yaml(self) -> str:
         """Return this data as Rasa 3 YAML that reads back to an equal TrainingData."""
         return dump_training_data(self)
+
+
+def check_entity_spans(example: TrainingExample) -> None:
+    """Raise TrainingDataError when an example's entity spans are empty, out of the text or cross."""
+    where = (example.source_file, example.source_line)
+    previous: EntityAnnotation | None = None
+    for ent in sorted(example.entities, key=lambda e: (e.start, e.end)):
+        if not 0 <= ent.start < ent.end <= len(example.text):
+            raise TrainingDataError(
+                *where, f"entity {ent.entity!r} span {ent.start}-{ent.end} is outside {example.text!r}"
+            )
+        if previous is not None and ent.start < previous.end:
+            raise TrainingDataError(
+                *where,
+                f"entity spans cross in {example.text!r}: {previous.entity!r} at "
+                f"{previous.start}-{previous.end} and {ent.entity!r} at {ent.start}-{ent.end}",
+            )
+        previous = ent
 
 
 def _merge_named(first: list, second: list, attr: str, kind: type) -> list:
@@ -202,6 +254,15 @@ def _annotation_target(
             ) from None
         if not isinstance(spec, dict) or not isinstance(spec.get("entity"), str) or not spec["entity"]:
             raise TrainingDataError(file, line, f"entity annotation without an 'entity' name in {raw!r}")
+        unknown = set(spec) - ANNOTATION_KEYS
+        if unknown:
+            raise TrainingDataError(
+                file, line, f"unknown key {min(unknown)!r} in entity annotation in {raw!r}"
+                " (expected entity, value, role, group)"
+            )
+        for key in ("value", "role", "group"):
+            if key in spec and not isinstance(spec[key], (str, int, float)):
+                raise TrainingDataError(file, line, f"entity annotation {key!r} must be a string in {raw!r}")
         value = spec.get("value", surface)
         role, group = spec.get("role"), spec.get("group")
         return (
@@ -252,6 +313,7 @@ def load_training_data(paths: Iterable[str | Path] | str | Path) -> TrainingData
     data = TrainingData()
     for file in _expand_paths(paths):
         data = data.merge(read_training_file(file))
+    data.validate()
     return data
 
 
@@ -361,10 +423,15 @@ def _read_nlu_item(node: yaml.Node, file: str, data: TrainingData) -> None:
             text, entities = parse_annotated_text(raw, file, line)
             if not text.strip():
                 raise TrainingDataError(file, line, f"empty example in intent {name!r}")
-            data.examples.append(TrainingExample(text, name, entities, metadata, file, line))
+            example = TrainingExample(text, name, entities, metadata, file, line)
+            check_entity_spans(example)
+            data.examples.append(example)
     elif kind == "synonym":
         variants = data.synonyms.setdefault(name, [])
-        variants.extend(raw for raw, _, _ in entries if raw not in variants)
+        for raw, _, line in entries:
+            if raw not in variants:
+                variants.append(raw)
+            data.synonym_sources.setdefault(raw, (file, line))
     elif kind == "regex":
         for raw, _, line in entries:
             try:

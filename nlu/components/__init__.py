@@ -2,6 +2,7 @@
 
 from nlu.components.base import COMPONENT_REGISTRY, Component, component_class, register_component
 from nlu.components.classifier import LinearIntentClassifier
+from nlu.components.crf import CRFEntityExtractor
 from nlu.components.entities import (
     EntitySynonymMapper,
     LookupEntityExtractor,
@@ -15,6 +16,7 @@ from nlu.components.normalizer import VietnameseNormalizer
 __all__ = [
     "COMPONENT_REGISTRY",
     "FALLBACK_INTENT",
+    "CRFEntityExtractor",
     "Component",
     "EntitySynonymMapper",
     "FallbackClassifier",

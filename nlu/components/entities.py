@@ -403,7 +403,8 @@ class RatingExtractor(Component):
 @register_component
 class EntitySynonymMapper(Component):
     """Maps entity values to canonical values (synonym items and annotations with a value);
-    matching ignores case and diacritics."""
+    matching ignores case and diacritics. A mapped entity lists the mapper in ``processors``, as
+    Rasa's does."""
 
     name = "EntitySynonymMapper"
 
@@ -429,6 +430,7 @@ class EntitySynonymMapper(Component):
                 canonical = self.synonyms.get(self._key(value))
                 if canonical is not None and canonical != value:
                     entity["value"] = canonical
+                    entity.setdefault("processors", []).append(self.name)
 
     def persist(self, path: Path) -> None:
         """Save the synonym table."""

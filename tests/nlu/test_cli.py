@@ -84,3 +84,21 @@ def test_invalid_config_exits_2(tiny_data_file, tmp_path):
     config.write_text("pipeline:\n- name: NoSuchComponent\n")
     result = invoke("train", "--data", tiny_data_file, "--out", tmp_path / "m", "--config", config)
     assert result.exit_code == 2 and "unknown pipeline component 'NoSuchComponent'" in result.output
+
+
+def test_test_json_scores_learned_entities_per_entity_next_to_intents(tmp_path):
+    from tests.nlu.components.test_crf import SHOP_YAML
+
+    data = tmp_path / "shop.yml"
+    data.write_text(SHOP_YAML, encoding="utf-8")
+    assert invoke("train", "--data", data, "--out", tmp_path / "model").exit_code == 0
+    result = invoke("test", "--model", tmp_path / "model", "--data", data, "--json", "--errors")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    entities = report["entities"]
+    assert report["intent"]["accuracy"] > 0.9 and entities["f1"] > 0.9
+    # the phone number annotated as "account" is the phone rule's: that type scores 0 in the macro
+    assert entities["per_entity"]["account"]["f1"] == 0.0 and entities["macro_f1"] >= 0.8
+    assert {"district", "city", "product_model", "quantity"} <= set(entities["per_entity"])
+    assert set(entities["per_entity"]["district"]) == {"precision", "recall", "f1", "support"}
+    assert isinstance(report["entity_errors"], list)

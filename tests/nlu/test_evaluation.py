@@ -26,6 +26,8 @@ def test_entity_report_counts_exact_spans():
     report = entity_report(gold, predicted)
     assert (report["precision"], report["recall"]) == (pytest.approx(1 / 3), 0.5)
     assert report["per_entity"]["phone"]["f1"] == 1.0
+    # macro over the gold types only: phone 1.0, order_id 0.0 (the date is a false positive)
+    assert report["macro_f1"] == 0.5 and (report["support"], report["predicted"]) == (2, 3)
 
 
 def test_evaluate_counts_fallback_as_an_error_but_also_scores_without_it(tiny_interpreter, tiny_data):

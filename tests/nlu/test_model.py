@@ -31,8 +31,9 @@ def test_to_rasa_has_exactly_rasas_parse_shape(tiny_interpreter):
     payload = tiny_interpreter.parse("nồi cơm điện bảo hành bao lâu").to_rasa()
     assert list(payload) == ["text", "intent", "entities", "intent_ranking", "model_version"]
     assert set(payload["intent"]) == {"name", "confidence"}
-    assert all(
-        set(e) == {"entity", "value", "start", "end", "confidence", "extractor"} for e in payload["entities"]
+    required = {"entity", "value", "start", "end", "confidence_entity", "extractor"}
+    assert payload["entities"] and all(
+        required <= set(e) <= required | {"role", "group", "processors"} for e in payload["entities"]
     )
     assert all(set(r) == {"name", "confidence"} for r in payload["intent_ranking"])
     assert payload["model_version"] == tiny_interpreter.version

@@ -1,0 +1,494 @@
+"""The learned entity extractor: a linear-chain CRF (python-crfsuite) over syllable tokens.
+
+Vietnamese is written one syllable per space-separated token, so tokens are runs of word
+characters and single punctuation marks, each keeping its character offsets. Every token is
+described by its lower-cased and folded (diacritic-free) form, so a customer typing without accents
+gets the same entities; by its shape, affixes and digits; by the syllables two either side; and
+by the data's regex and lookup hits and by the predicted intent. Entities are tagged BILOU. Roles
+and groups, when the data has any, get a CRF each that sees the entity tags and the context (not
+the value itself), as Rasa has separate role and group CRFs. Where a prediction overlaps an entity
+an earlier (rule) extractor found, the exact extractors (order codes, phones, serials, emails) and
+rules for types the data annotates too keep precedence; other rules yield to the data's own
+annotation.
+
+A CRF's cost grows with the square of its number of tags (four per entity type, plus O). Data with
+many entity types (public benchmarks have 40-55) is therefore split by intent into groups of intents
+sharing few enough entity types, each with its own CRF (which also learns its types from the other
+intents' examples), and a message is tagged by its predicted intent's CRF; data with a shop's
+handful of entity types keeps a single CRF.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pycrfsuite
+
+from nlu.components.base import Component, register_component
+from nlu.message import Message
+from nlu.normalization import fold
+from nlu.training_data import TrainingData, TrainingExample
+
+TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+OUTSIDE = "O"
+KINDS = ("entity", "role", "group")
+
+Token = tuple[str, int, int]  # text, start, end
+
+
+def tokenize(text: str) -> list[Token]:
+    """Return the word and punctuation tokens of ``text`` with their character offsets."""
+    return [(m.group(), m.start(), m.end()) for m in TOKEN_PATTERN.finditer(text)]
+
+
+def word_shape(token: str) -> str:
+    """Return the token's shape with runs collapsed ("Đà" -> "Xx", "DH123" -> "Xd", "4.5" -> "d")."""
+    shape: list[str] = []
+    for char in token:
+        kind = "d" if char.isdigit() else "X" if char.isupper() else "x" if char.isalpha() else char
+        if not shape or shape[-1] != kind:
+            shape.append(kind)
+    return "".join(shape)
+
+
+@lru_cache(maxsize=65536)
+def token_features(token: str) -> tuple[tuple[str, ...], str]:
+    """Return the features of a token on its own, and its folded form (used by the neighbours)."""
+    lower = token.lower()
+    folded = fold(token)
+    features = [f"l={lower}", f"f={folded}", f"s={word_shape(token)}"]
+    if len(folded) > 3:
+        features += [f"p3={folded[:3]}", f"x3={folded[-3:]}", f"x2={folded[-2:]}"]
+    if token.isdigit():
+        features.append(f"d{min(len(token), 5)}")
+    elif any(c.isdigit() for c in token):
+        features.append("hasdigit")
+    if token[:1].isupper():
+        features.append("title")
+    return tuple(features), folded
+
+
+def sentence_features(
+    tokens: Sequence[Token], hits: Sequence[Iterable[str]], extra: Sequence[str] = ()
+) -> list[list[str]]:
+    """Return the CRF attributes of each token: its own features, the neighbours' folded syllables
+    (±2) and syllable pairs, the regex/lookup hits covering it and ``extra`` (sentence-wide)."""
+    own = [token_features(text) for text, _, _ in tokens]
+    folded = [f for _, f in own]
+    count = len(tokens)
+    sequence = []
+    for i in range(count):
+        attributes = ["b", *own[i][0], *hits[i], *extra]
+        previous = folded[i - 1] if i > 0 else "<s>"
+        following = folded[i + 1] if i + 1 < count else "</s>"
+        attributes += [
+            f"-1={previous}",
+            f"+1={following}",
+            f"-2={folded[i - 2] if i > 1 else '<s>'}",
+            f"+2={folded[i + 2] if i + 2 < count else '</s>'}",
+            f"-1|0={previous}|{folded[i]}",
+            f"0|+1={folded[i]}|{following}",
+        ]
+        if i > 0:
+            attributes.append(f"-1{own[i - 1][0][2]}")
+        if i + 1 < count:
+            attributes.append(f"+1{own[i + 1][0][2]}")
+        sequence.append(attributes)
+    return sequence
+
+
+# A role or group depends on where an entity stands, not on which value it is ("từ Huế" is a
+# departure, "về Huế" a destination): their CRFs do not see the token's own identity.
+IDENTITY_PREFIXES = ("l=", "f=", "p3=", "x3=", "x2=", "-1|0=", "0|+1=")
+
+
+def relation_features(sequence: Sequence[list[str]], entity_tags: Sequence[str]) -> list[list[str]]:
+    """Return the attributes of the role and group CRFs: the context features, the entity tag and
+    how many entities of that type started so far (the first product with the first quantity)."""
+    started: Counter[str] = Counter()
+    rows = []
+    for attributes, tag in zip(sequence, entity_tags):
+        prefix, _, label = tag.partition("-")
+        if prefix in ("B", "U"):
+            started[label] += 1
+        context = [a for a in attributes if not a.startswith(IDENTITY_PREFIXES)]
+        rows.append([*context, f"ent={tag}", f"nth={min(started[label], 4) if label else 0}"])
+    return rows
+
+
+def bilou_tags(tokens: Sequence[Token], spans: Sequence[tuple[int, int, str]]) -> list[str]:
+    """Return a BILOU tag per token for ``(start, end, label)`` spans (a token inside a span, even
+    partly, belongs to it)."""
+    tags = [OUTSIDE] * len(tokens)
+    for start, end, label in spans:
+        inside = [i for i, (_, t_start, t_end) in enumerate(tokens) if t_start < end and t_end > start]
+        if len(inside) == 1:
+            tags[inside[0]] = f"U-{label}"
+        elif inside:
+            tags[inside[0]] = f"B-{label}"
+            for i in inside[1:-1]:
+                tags[i] = f"I-{label}"
+            tags[inside[-1]] = f"L-{label}"
+    return tags
+
+
+def decode_bilou(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Return ``(first token, last token, label)`` for each entity in a tag sequence, forgiving
+    sequences the CRF rarely produces (an I or L without B starts an entity; a label change ends one)."""
+    entities: list[tuple[int, int, str]] = []
+    open_at: int | None = None
+    open_label = ""
+    for i, tag in enumerate(tags):
+        prefix, _, label = tag.partition("-")
+        if open_at is not None and (prefix in ("O", "B", "U") or label != open_label):
+            entities.append((open_at, i - 1, open_label))
+            open_at = None
+        if prefix == "U":
+            entities.append((i, i, label))
+        elif prefix in ("B", "I") and open_at is None:
+            open_at, open_label = i, label
+        elif prefix == "L":
+            entities.append((i if open_at is None else open_at, i, label))
+            open_at = None
+    if open_at is not None:
+        entities.append((open_at, len(tags) - 1, open_label))
+    return entities
+
+
+class FeatureTables:
+    """The data's regex and lookup tables, marking the tokens they cover as CRF attributes.
+
+    Lookup elements are matched as sequences of folded tokens (a dictionary probe per position and
+    length), which stays fast with thousands of elements where one big regex would not. Besides the
+    data's ``lookup`` items, the entity values annotated at least ``min_seen`` times become a table
+    per entity ("seen:<entity>"): a value met once only does not fire while training, as an unseen
+    value would not when parsing, so the CRF learns how far to trust the table.
+    """
+
+    def __init__(self, regexes: dict[str, list[str]], lookups: dict[str, list[str]]) -> None:
+        self.regexes = regexes
+        self.lookups = lookups
+        self._regex = [
+            (name, re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE))
+            for name, patterns in regexes.items()
+            if patterns
+        ]
+        self._phrases: dict[tuple[str, ...], list[str]] = {}
+        for name, elements in lookups.items():
+            for element in elements:
+                key = tuple(fold(token) for token, _, _ in tokenize(element))
+                if key and name not in self._phrases.setdefault(key, []):
+                    self._phrases[key].append(name)
+        self._longest = max(map(len, self._phrases), default=0)
+
+    @classmethod
+    def from_data(cls, data: TrainingData, min_seen: int = 2) -> FeatureTables:
+        """Collect the training data's regex and lookup tables and its often annotated values."""
+        lookups = {t.name: list(t.elements) for t in data.lookups}
+        seen: Counter[tuple[str, str]] = Counter(
+            (e.entity, " ".join(fold(example.text[e.start : e.end]).split()))
+            for example in data.examples
+            for e in example.entities
+        )
+        for (entity, value), count in sorted(seen.items()):
+            if count >= min_seen and value:
+                lookups.setdefault(f"seen:{entity}", []).append(value)
+        return cls({r.name: list(r.patterns) for r in data.regexes}, lookups)
+
+    def hits(self, text: str, tokens: Sequence[Token]) -> list[list[str]]:
+        """Return, per token, the names of the regexes and lookup tables matching over it."""
+        marks: list[list[str]] = [[] for _ in tokens]
+        if not tokens:
+            return marks
+        for name, pattern in self._regex:
+            for match in pattern.finditer(text):
+                first = True
+                for i, (_, t_start, t_end) in enumerate(tokens):
+                    if t_start < match.end() and t_end > match.start():
+                        marks[i].append(f"re:{name}" if first else f"re:{name}>")
+                        first = False
+        if self._phrases:
+            folded = [token_features(token)[1] for token, _, _ in tokens]
+            for i in range(len(tokens)):
+                for length in range(1, min(self._longest, len(tokens) - i) + 1):
+                    names = self._phrases.get(tuple(folded[i : i + length]))
+                    if names:
+                        for name in names:
+                            marks[i].append(f"lk:{name}")
+                            marks[i + 1 : i + length] = [
+                                [*m, f"lk:{name}>"] for m in marks[i + 1 : i + length]
+                            ]
+        return marks
+
+
+def _train_tagger(
+    sequences: Sequence[list[list[str]]], labels: Sequence[list[str]], params: dict[str, Any]
+) -> bytes:
+    """Train a CRF and return the model file's bytes (crfsuite writes to a file)."""
+    trainer = pycrfsuite.Trainer(verbose=False)
+    trainer.select(params["algorithm"])
+    trainer.set_params({k: v for k, v in params.items() if k != "algorithm"})
+    for sequence, tags in zip(sequences, labels):
+        trainer.append(sequence, tags)
+    descriptor, path = tempfile.mkstemp(suffix=".crfsuite")
+    os.close(descriptor)
+    try:
+        trainer.train(path)
+        return Path(path).read_bytes()
+    finally:
+        os.unlink(path)
+
+
+def partition_intents(types_by_intent: dict[str, set[str]], max_types: int) -> list[set[str]]:
+    """Group intents so that each group's intents share at most ``max_types`` entity types: one
+    group when the whole data fits, otherwise greedily, each intent joining the group with which it
+    shares the most entity types (intents without entities are left out)."""
+    all_types = set().union(*types_by_intent.values()) if types_by_intent else set()
+    if len(all_types) <= max_types:
+        return [set(types_by_intent)]
+    groups: list[tuple[set[str], set[str]]] = []
+    for intent, types in sorted(types_by_intent.items(), key=lambda p: (-len(p[1]), p[0])):
+        if not types:
+            continue
+        fitting = [g for g in groups if len(g[1] | types) <= max_types]
+        if fitting:
+            best = max(fitting, key=lambda g: (len(g[1] & types), -len(g[1])))
+            best[0].add(intent)
+            best[1].update(types)
+        else:
+            groups.append(({intent}, set(types)))
+    return [intents for intents, _ in groups]
+
+
+def _open_tagger(model: bytes) -> pycrfsuite.Tagger:
+    tagger = pycrfsuite.Tagger()
+    tagger.open_inmemory(model)
+    return tagger
+
+
+@register_component
+class CRFEntityExtractor(Component):
+    """Learns the training data's annotated entities (with roles and groups) with a CRF."""
+
+    name = "CRFEntityExtractor"
+
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        """Return the default configuration: crfsuite's training algorithm (``auto``: ``lbfgs`` with
+        ``c1``/``c2`` regularisation up to ``lbfgs_max_tokens`` tokens of annotated examples, else
+        ``ap``, the averaged perceptron) and its passes, whether the
+        predicted intent is a feature, how many entity types one CRF may have, and how often an
+        annotated value must occur to join its entity's "seen" lookup table, and whether annotated
+        examples are also learned folded (no accents, lower case), and how many examples (as a
+        multiple of its own) a partition's CRF borrows from other partitions having its types, and
+        the rule extractors' entity types that always win over an overlapping learned entity."""
+        return {
+            "algorithm": "auto",
+            "lbfgs_max_tokens": 30_000,
+            "lbfgs_iterations": 50,
+            "ap_epochs": 10,
+            "c1": 0.0,
+            "c2": 0.05,
+            "feature_minfreq": 1,
+            "intent_feature": True,
+            "max_entity_types_per_model": 12,
+            "min_seen": 2,
+            "folded_copies": True,
+            "share_examples": 3.0,
+            "rule_precedence": ["order_id", "phone", "serial", "email"],
+        }
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self.models: dict[str, bytes] = {}  # "<kind>.<partition>" -> crfsuite model file
+        self.taggers: dict[str, pycrfsuite.Tagger] = {}
+        self.tables = FeatureTables({}, {})
+        self.routes: dict[str, int] = {}  # intent -> partition, when the data was split by intent
+        self.default_partition: int | None = None  # the partition of every message when not split
+        self._algorithm = "lbfgs"
+        self.entity_types: list[str] = []  # the annotated entity types the CRF learned
+
+    def _params(self) -> dict[str, Any]:
+        """Return crfsuite's parameters for this data's CRFs (the algorithm chosen in ``train``)."""
+        params: dict[str, Any] = {"algorithm": self._algorithm, "feature.minfreq": self.config["feature_minfreq"]}
+        if self._algorithm == "lbfgs":
+            params.update(c1=self.config["c1"], c2=self.config["c2"], max_iterations=self.config["lbfgs_iterations"])
+        else:
+            params["max_iterations"] = self.config["ap_epochs"]
+        return params
+
+    def _features(self, text: str, tokens: Sequence[Token], intent: str | None) -> list[list[str]]:
+        extra = [f"intent={intent}"] if intent and self.config["intent_feature"] else []
+        return sentence_features(tokens, self.tables.hits(text, tokens), extra)
+
+    def train(self, examples: Sequence[Message], data: TrainingData | None = None) -> None:
+        """Train the entity CRF(s) (and role/group CRFs) when the data annotates any entity;
+        otherwise do nothing, so data without entities trains and parses as fast as before."""
+        self.models, self.taggers, self.routes, self.default_partition = {}, {}, {}, None
+        if data is None or not any(example.entities for example in data.examples):
+            return
+        self.tables = FeatureTables.from_data(data, self.config["min_seen"])
+        self.entity_types = data.entity_types
+        self._algorithm = self.config["algorithm"]
+        if self._algorithm == "auto":
+            # L-BFGS (regularised) learns best from a shop's few hundred examples; its many passes
+            # cost too much on thousands, where the averaged perceptron needs only a few.
+            tokens = sum(len(TOKEN_PATTERN.findall(e.text)) for e in data.examples if e.entities)
+            self._algorithm = "lbfgs" if tokens <= self.config["lbfgs_max_tokens"] else "ap"
+        types_by_intent: dict[str, set[str]] = {intent: set() for intent in data.intents}
+        for example in data.examples:
+            types_by_intent[example.intent].update(e.entity for e in example.entities)
+        partitions = partition_intents(types_by_intent, self.config["max_entity_types_per_model"])
+        if len(partitions) == 1:
+            self.default_partition = 0
+        else:
+            self.routes = {intent: index for index, intents in enumerate(partitions) for intent in intents}
+        for index, intents in enumerate(partitions):
+            types = set().union(*(types_by_intent[intent] for intent in intents))
+            # A partition also learns its entity types from the other intents' examples that have
+            # them (a date is a date whatever was asked), tagging only its own types.
+            own = [e for e in data.examples if e.intent in intents]
+            shared = [
+                e for e in data.examples if e.intent not in intents and any(a.entity in types for a in e.entities)
+            ]
+            # at most share_examples times as many borrowed examples as own ones, spread evenly
+            limit = int(self.config["share_examples"] * len(own))
+            if len(shared) > limit:
+                shared = [shared[i * len(shared) // limit] for i in range(limit)] if limit else []
+            self._train_partition(index, own + shared, types)
+        self.taggers = {key: _open_tagger(model) for key, model in self.models.items()}
+
+    def _train_partition(self, index: int, examples: Sequence[TrainingExample], types: set[str]) -> None:
+        sequences, labels = [], {kind: [] for kind in KINDS}
+        if self.config["folded_copies"]:
+            # Customers type without accents or capitals: each annotated example is also learned
+            # folded (fold keeps offsets, so the spans stay right).
+            examples = [
+                *examples,
+                *(
+                    TrainingExample(fold(e.text), e.intent, e.entities)
+                    for e in examples
+                    if e.entities and fold(e.text) != e.text
+                ),
+            ]
+        for example in examples:
+            tokens = tokenize(example.text)
+            if not tokens:
+                continue
+            sequences.append(self._features(example.text, tokens, example.intent))
+            for kind in KINDS:
+                spans = [
+                    (e.start, e.end, getattr(e, kind))
+                    for e in example.entities
+                    if getattr(e, kind) and e.entity in types
+                ]
+                tags = bilou_tags(tokens, spans)
+                # roles and groups are tagged inside/outside: the entity CRF already drew the
+                # boundaries, and the few role examples are not split over four tags each
+                labels[kind].append(tags if kind == "entity" else [t.partition("-")[2] or OUTSIDE for t in tags])
+        if not sequences:
+            return
+        entity_tags = labels["entity"]
+        self.models[f"entity.{index}"] = _train_tagger(sequences, entity_tags, self._params())
+        for kind in ("role", "group"):
+            if any(tag != OUTSIDE for sequence in labels[kind] for tag in sequence):
+                rows = [relation_features(seq, tags) for seq, tags in zip(sequences, entity_tags)]
+                self.models[f"{kind}.{index}"] = _train_tagger(rows, labels[kind], self._params())
+
+    def extract(self, text: str, intent: str | None = None) -> list[dict[str, Any]]:
+        """Return the entities the CRF finds in ``text`` (``intent``: the predicted intent)."""
+        partition = self.routes.get(intent or "", self.default_partition)
+        tagger = self.taggers.get(f"entity.{partition}")
+        tokens = tokenize(text) if tagger is not None else []
+        if not tokens:
+            return []
+        sequence = self._features(text, tokens, intent)
+        tags = tagger.tag(sequence)
+        found = decode_bilou(tags)
+        if not found:
+            return []
+        extra_tags: dict[str, list[str]] = {}
+        for kind in ("role", "group"):
+            if f"{kind}.{partition}" in self.taggers:
+                extra_tags[kind] = self.taggers[f"{kind}.{partition}"].tag(relation_features(sequence, tags))
+        entities = []
+        for first, last, label in found:
+            confidence = min(tagger.marginal(tags[i], i) for i in range(first, last + 1))
+            start, end = tokens[first][1], tokens[last][2]
+            entity: dict[str, Any] = {
+                "entity": label,
+                "value": text[start:end],
+                "start": start,
+                "end": end,
+                "confidence": round(float(confidence), 6),
+                "extractor": self.name,
+            }
+            for kind, kind_tags in extra_tags.items():
+                votes = Counter(kind_tags[i] for i in range(first, last + 1))
+                votes.pop(OUTSIDE, None)
+                if votes:
+                    entity[kind] = votes.most_common(1)[0][0]
+            entities.append(entity)
+        return entities
+
+    def process(self, message: Message) -> None:
+        """Add the CRF's entities. Where one overlaps an entity found before, the rule keeps it when
+        it is an exact code (``rule_precedence``) or a type the training data annotates too;
+        otherwise the data's own annotation wins ("5 sao" learned as a hotel class, not a rating)."""
+        if not self.taggers:
+            return
+        intent = (message.data.get("intent") or {}).get("name")
+        known = message.data.setdefault("entities", [])
+        protected = set(self.config["rule_precedence"]) | set(self.entity_types)
+        changed = False
+        for entity in self.extract(message.text, intent):
+            overlapping = [k for k in known if entity["start"] < k["end"] and k["start"] < entity["end"]]
+            if any(k["entity"] in protected or k.get("extractor") == self.name for k in overlapping):
+                continue
+            known[:] = [k for k in known if k not in overlapping]
+            known.append(entity)
+            changed = True
+        if changed:
+            known.sort(key=lambda e: e["start"])
+
+    def process_batch(self, messages: Sequence[Message]) -> None:
+        """Annotate parsed messages; training messages (carrying entity labels) are left alone, as
+        no later component learns from predicted entities."""
+        for message in messages:
+            if "entity_labels" not in message.data:
+                self.process(message)
+
+    def persist(self, path: Path) -> None:
+        """Save each CRF's model file next to the routing and the regex and lookup tables."""
+        for key, model in self.models.items():
+            (path / f"{key}.crfsuite").write_bytes(model)
+        state = {
+            "regexes": self.tables.regexes,
+            "lookups": self.tables.lookups,
+            "routes": self.routes,
+            "default_partition": self.default_partition,
+            "entity_types": self.entity_types,
+        }
+        (path / "crf.json").write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path, config: dict[str, Any]) -> CRFEntityExtractor:
+        """Rebuild from the saved CRF model files (none when the data had no entities)."""
+        extractor = cls(config)
+        state = json.loads((path / "crf.json").read_text(encoding="utf-8"))
+        extractor.tables = FeatureTables(state["regexes"], state["lookups"])
+        extractor.routes = state["routes"]
+        extractor.default_partition = state["default_partition"]
+        extractor.entity_types = state.get("entity_types", [])
+        for model_file in sorted(path.glob("*.crfsuite")):
+            extractor.models[model_file.stem] = model_file.read_bytes()
+        extractor.taggers = {key: _open_tagger(model) for key, model in extractor.models.items()}
+        return extractor

@@ -1,0 +1,237 @@
+"""The learned (CRF) entity extractor, trained with the default pipeline on a small Vietnamese set:
+learned entities in unseen sentences with and without diacritics, synonyms, roles, groups, the rule
+extractors' precedence, persistence, and no CRF at all for data without entities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nlu import load_model, train_model
+from nlu.components.crf import (
+    CRFEntityExtractor,
+    bilou_tags,
+    decode_bilou,
+    partition_intents,
+    tokenize,
+    word_shape,
+)
+from nlu.training_data import read_training_yaml
+
+SHOP_YAML = """\
+version: "3.1"
+nlu:
+- intent: ask_delivery
+  examples: |
+    - giao hàng về [Cầu Giấy](district) mất mấy ngày
+    - ship về [Hoàn Kiếm](district) bao lâu thì tới
+    - mình ở [Bình Thạnh](district) giao có nhanh không
+    - shop có giao tới [Thủ Đức](district) không
+    - nhà em ở [Hải Châu](district) thì mấy hôm nhận được hàng
+    - giao về [Ba Đình](district) có mất phí ship không
+    - đặt hàng ở [Đống Đa](district) bao giờ giao
+    - [Tân Bình](district) có được giao trong ngày không shop
+    - ship ra [Gò Vấp](district) hết bao nhiêu tiền
+    - mình sống ở [Cầu Giấy](district) muốn đặt giao tận nhà
+    - giao tới [Hoàn Kiếm](district) trong ngày được không
+    - bên em ở [Thủ Đức](district) ship mất mấy ngày ạ
+    - [cg](district:Cầu Giấy) có giao hỏa tốc không
+    - giao hàng về [Ba Đình](district) bao lâu
+    - có ship tới [Bình Thạnh](district) không ạ
+    - chuyển hàng từ [Hà Nội]{"entity": "city", "role": "from"} về [Đà Nẵng]{"entity": "city", "role": "to"} mất bao lâu
+    - gửi từ [Huế]{"entity": "city", "role": "from"} về [Hà Nội]{"entity": "city", "role": "to"} được không
+    - ship từ [Đà Nẵng]{"entity": "city", "role": "from"} ra [Huế]{"entity": "city", "role": "to"} mấy ngày
+    - hàng đi từ [Cần Thơ]{"entity": "city", "role": "from"} về [Đà Nẵng]{"entity": "city", "role": "to"} lâu không
+    - từ [Hà Nội]{"entity": "city", "role": "from"} giao vào [Cần Thơ]{"entity": "city", "role": "to"} bao lâu
+    - kho ở [Huế]{"entity": "city", "role": "from"} gửi về [Cần Thơ]{"entity": "city", "role": "to"} mất mấy hôm
+- intent: ask_price
+  examples: |
+    - máy lọc nước [KG-2201](product_model) giá bao nhiêu
+    - giá của [SHD8955](product_model) là bao nhiêu vậy
+    - nồi chiên [AF-5000](product_model) bán bao nhiêu tiền
+    - cho mình hỏi giá [KG-3100](product_model)
+    - [SHD7720](product_model) đang có giá bao nhiêu shop
+    - quạt [FS-1600](product_model) giá sao ạ
+    - mẫu [AF-6200](product_model) còn hàng và giá thế nào
+    - báo giá giúp em [SHD8100](product_model) với
+    - bếp từ [KG-4400](product_model) bao nhiêu tiền vậy
+    - giá [FS-2100](product_model) hiện tại là bao nhiêu
+    - gọi lại cho mình số [0912 345 678](account) để báo giá nhé
+    - mua [2]{"entity": "quantity", "group": "1"} cái [SHD8955]{"entity": "product_model", "group": "1"} và [1]{"entity": "quantity", "group": "2"} cái [KG-2201]{"entity": "product_model", "group": "2"} hết bao nhiêu
+    - lấy [3]{"entity": "quantity", "group": "1"} cái [AF-5000]{"entity": "product_model", "group": "1"} và [2]{"entity": "quantity", "group": "2"} cái [FS-1600]{"entity": "product_model", "group": "2"} giá sao
+    - đặt [1]{"entity": "quantity", "group": "1"} cái [KG-3100]{"entity": "product_model", "group": "1"} và [4]{"entity": "quantity", "group": "2"} cái [SHD7720]{"entity": "product_model", "group": "2"} nhé
+    - cần [2]{"entity": "quantity", "group": "1"} cái [FS-2100]{"entity": "product_model", "group": "1"} với [1]{"entity": "quantity", "group": "2"} cái [AF-6200]{"entity": "product_model", "group": "2"} thì giá sao
+- intent: greet
+  examples: |
+    - xin chào shop
+    - chào bạn nhé
+    - alo shop ơi
+    - hello shop
+    - chào buổi sáng
+    - hi ad
+- synonym: Cầu Giấy
+  examples: |
+    - cau giay
+"""
+
+PLAIN_YAML = """\
+version: "3.1"
+nlu:
+- intent: greet
+  examples: |
+    - xin chào shop
+    - chào bạn nhé
+    - alo shop ơi
+- intent: ask_price
+  examples: |
+    - giá bao nhiêu vậy
+    - bán bao nhiêu tiền
+    - cho mình hỏi giá
+"""
+
+
+@pytest.fixture(scope="module")
+def shop_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_model(read_training_yaml(SHOP_YAML, "shop.yml"), tmp_path_factory.mktemp("crf") / "shop")
+
+
+@pytest.fixture(scope="module")
+def shop(shop_model_dir: Path):
+    return load_model(shop_model_dir)
+
+
+def found(interpreter, text: str, extractor: str = "CRFEntityExtractor") -> list[tuple[str, str]]:
+    return [
+        (e.entity, text[e.start : e.end]) for e in interpreter.parse(text).entities if e.extractor == extractor
+    ]
+
+
+def test_tokens_keep_their_character_offsets():
+    text = "Giao về Cầu Giấy, KG-2201 nhé"
+    assert [(t, text[s:e] == t) for t, s, e in tokenize(text)][:4] == [
+        ("Giao", True),
+        ("về", True),
+        ("Cầu", True),
+        ("Giấy", True),
+    ]
+    assert [t for t, _, _ in tokenize(text)][4:] == [",", "KG", "-", "2201", "nhé"]
+
+
+def test_word_shape_collapses_runs():
+    assert [word_shape(w) for w in ("Đà", "SHD8955", "giao", "4.5")] == ["Xx", "Xd", "x", "d.d"]
+
+
+def test_bilou_round_trip():
+    tokens = tokenize("ship từ Hà Nội về Huế")
+    tags = bilou_tags(tokens, [(8, 14, "city"), (18, 21, "city")])
+    assert tags == ["O", "O", "B-city", "L-city", "O", "U-city"]
+    assert decode_bilou(tags) == [(2, 3, "city"), (5, 5, "city")]
+    assert decode_bilou(["I-city", "L-city", "O", "B-x", "I-x"]) == [(0, 1, "city"), (3, 4, "x")]
+
+
+def test_intents_sharing_few_entity_types_share_one_crf():
+    assert partition_intents({"a": {"x"}, "b": {"x", "y"}, "c": set()}, 12) == [{"a", "b", "c"}]
+    groups = partition_intents({"a": {"x", "y"}, "b": {"y", "z"}, "c": {"p", "q"}}, 3)
+    assert sorted(map(sorted, groups)) == [["a", "b"], ["c"]]
+
+
+def test_learned_entity_is_found_in_unseen_sentences_with_and_without_diacritics(shop):
+    assert found(shop, "cho em hỏi giao về Đống Đa thì mấy ngày") == [("district", "Đống Đa")]
+    assert found(shop, "cho em hoi giao ve dong da thi may ngay") == [("district", "dong da")]
+    assert found(shop, "nhà mình ở Gò Vấp, ship có nhanh không") == [("district", "Gò Vấp")]
+    assert found(shop, "nha minh o go vap ship co nhanh khong") == [("district", "go vap")]
+
+
+def test_unseen_product_model_is_found_by_its_shape_and_context(shop):
+    assert found(shop, "giá của SHD9990 là bao nhiêu") == [("product_model", "SHD9990")]
+    assert found(shop, "cho minh hoi gia KG-5500 voi") == [("product_model", "KG-5500")]
+
+
+def test_entities_have_rasas_shape_with_a_confidence(shop):
+    entity = next(e for e in shop.parse("giao về Đống Đa bao lâu").to_rasa()["entities"])
+    assert set(entity) == {"entity", "start", "end", "value", "confidence_entity", "extractor"}
+    assert entity["extractor"] == "CRFEntityExtractor" and 0.5 < entity["confidence_entity"] <= 1.0
+
+
+def test_synonyms_map_crf_values_and_say_so(shop):
+    for text in ("giao về cau giay mất mấy ngày", "cg có giao hỏa tốc không"):
+        entity = next(e for e in shop.parse(text).to_rasa()["entities"] if e["entity"] == "district")
+        assert entity["value"] == "Cầu Giấy" and entity["processors"] == ["EntitySynonymMapper"]
+    untouched = shop.parse("giao về Cầu Giấy mất mấy ngày").to_rasa()["entities"][0]
+    assert untouched["value"] == "Cầu Giấy" and "processors" not in untouched
+
+
+def test_roles_are_learned(shop):
+    entities = shop.parse("gửi từ Cần Thơ về Huế mất mấy ngày").entities
+    assert [(e.entity, e.value, e.role) for e in entities] == [
+        ("city", "Cần Thơ", "from"),
+        ("city", "Huế", "to"),
+    ]
+
+
+def test_groups_are_learned(shop):
+    entities = shop.parse("mua 2 cái KG-2201 và 1 cái AF-5000 hết bao nhiêu").entities
+    assert [(e.entity, e.value, e.group) for e in entities] == [
+        ("quantity", "2", "1"),
+        ("product_model", "KG-2201", "1"),
+        ("quantity", "1", "2"),
+        ("product_model", "AF-5000", "2"),
+    ]
+
+
+def test_rule_extractors_keep_precedence_where_they_match(shop):
+    entities = shop.parse("gọi lại cho mình số 0987 654 321 để báo giá nhé").entities
+    assert [(e.entity, e.value, e.extractor) for e in entities] == [
+        ("phone", "0987654321", "RegexEntityExtractor")
+    ]
+
+
+def test_crf_survives_saving_and_loading(shop, shop_model_dir: Path):
+    files = sorted(p.name for p in shop_model_dir.glob("*_CRFEntityExtractor/*"))
+    assert "entity.0.crfsuite" in files and "role.0.crfsuite" in files and "crf.json" in files
+    reloaded = load_model(shop_model_dir)
+    text = "ship ra Tân Bình bao lâu"
+    assert reloaded.parse(text).to_rasa()["entities"] == shop.parse(text).to_rasa()["entities"]
+
+
+def test_data_without_entities_trains_no_crf(tmp_path):
+    model_dir = train_model(read_training_yaml(PLAIN_YAML, "plain.yml"), tmp_path / "plain")
+    assert not list(model_dir.glob("*_CRFEntityExtractor/*.crfsuite"))
+    assert load_model(model_dir).parse("giá bao nhiêu vậy").entities == []
+
+
+def test_many_entity_types_are_split_by_intent_and_tagged_by_the_predicted_intents_crf():
+    crf = CRFEntityExtractor({"max_entity_types_per_model": 2})
+    crf.train([], read_training_yaml(SHOP_YAML, "shop.yml"))
+    assert crf.default_partition is None and set(crf.routes) == {"ask_delivery", "ask_price"}
+    assert crf.routes["ask_delivery"] != crf.routes["ask_price"]
+    text = "giao về Đống Đa bao lâu"
+    assert [e["value"] for e in crf.extract(text, "ask_delivery")] == ["Đống Đa"]
+    assert crf.extract(text, "greet") == []  # an intent without entities has no CRF
+
+
+HOTEL_YAML = """\
+nlu:
+- intent: book_hotel
+  examples: |
+    - đặt phòng khách sạn [5 sao](hotel_class) ở Đà Nẵng
+    - tìm giúp mình khách sạn [4 sao](hotel_class) gần biển
+    - có khách sạn [3 sao](hotel_class) nào rẻ không
+    - mình muốn ở khách sạn [5 sao](hotel_class) cuối tuần này
+    - khách sạn [2 sao](hotel_class) giá bao nhiêu một đêm
+    - gọi cho mình số [0912 345 678](callback) để đặt khách sạn [4 sao](hotel_class)
+- intent: greet
+  examples: |
+    - xin chào
+    - chào bạn
+"""
+
+
+def test_a_rule_of_a_type_the_data_does_not_annotate_yields_to_the_learned_entity(tmp_path):
+    hotel = load_model(train_model(read_training_yaml(HOTEL_YAML, "hotel.yml"), tmp_path / "hotel"))
+    entities = hotel.parse("tìm khách sạn 3 sao ở Huế, gọi 0987 654 321 nhé").entities
+    assert [(e.entity, e.value, e.extractor) for e in entities] == [
+        ("hotel_class", "3 sao", "CRFEntityExtractor"),
+        ("phone", "0987654321", "RegexEntityExtractor"),
+    ]
