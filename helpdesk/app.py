@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
+from starlette.routing import NoMatchFound
 
 from helpdesk.admin.api import admin_static_files
 from helpdesk.admin.api import pages as admin_pages
@@ -46,12 +48,29 @@ from helpdesk.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
+
+def prepare_routes(app: FastAPI) -> None:
+    """Analyse every route's parameters and dependencies now, not on the first request that reaches it.
+
+    FastAPI builds each included router's routes (signatures, dependency trees, pydantic fields) lazily,
+    all of a router at once, on the first request that is matched against it: on the event loop, where
+    it stalled the first requests of a busy process for a second or more. Looking up a route name that
+    no route has walks every included router, which builds and caches them all.
+    """
+    try:
+        app.url_path_for("caredesk: no route has this name")
+    except NoMatchFound:
+        pass
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; its wiring (``app.state.wiring``) starts and stops with it."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # in a thread: this is the same sync work the first requests would otherwise do on the loop
+        await anyio.to_thread.run_sync(prepare_routes, app)
         wiring = Wiring(settings)
         app.state.wiring = wiring
         await wiring.start()

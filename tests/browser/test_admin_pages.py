@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.browser.conftest import skip_module_without_browser
+from tests.browser.layout_checks import PHONE, assert_desktop_ready, assert_phone_ready
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer
 
 pytestmark = pytest.mark.slow  # a real Chromium against a live server
@@ -87,6 +88,24 @@ def check_layout(page) -> None:
     words = page.locator("body").inner_text().split()
     assert "null" not in words and "undefined" not in words  # a missing value must not print as such
     assert page.problems == []
+    # and the shared checks of its size: nothing overlaps, nothing sticks out, no serious axe-core
+    # finding, and on a phone every control (the navigation's too) at least 44 px
+    on_phone = page.viewport_size["width"] <= PHONE["width"]
+    (assert_phone_ready if on_phone else assert_desktop_ready)(page)
+
+
+def in_nav(page, selector: str):
+    """A control of the shared navigation, ready to tap: on a phone the navigation is folded behind its
+    menu button, which is opened first (and the open menu checked like any page)."""
+    menu = page.locator("#app-nav-menu")
+    if menu.is_visible():
+        if menu.get_attribute("aria-expanded") != "true":
+            menu.click()
+        expect(menu).to_have_attribute("aria-expanded", "true")
+        assert_phone_ready(page)
+    control = page.locator(f"#app-nav {selector}")
+    expect(control).to_be_visible()
+    return control
 
 
 def test_agents_invite_role_deactivate_and_guards(admin_server, sized_page):
@@ -133,7 +152,7 @@ def test_agents_invite_role_deactivate_and_guards(admin_server, sized_page):
     assert httpx.get(f"{url}/api/me", headers=api_headers(url)).json()["role"] == "admin"
 
     # English on the same page
-    page.locator('#app-nav [data-lang="en"]').click()
+    in_nav(page, '[data-lang="en"]').click()
     expect(page.locator("h1")).to_have_text("Agents")
     expect(page.locator("#invite-form h2")).to_have_text("Invite an agent")
     check_layout(page)
@@ -278,7 +297,7 @@ def test_channel_status_and_who_may_open_the_admin_pages(admin_server, sized_pag
     expect(page.locator("#admin-link")).to_have_attribute("href", "/admin")
     page.goto(f"{url}/reports")
     expect(page.locator('#app-nav a[aria-current="page"]')).to_have_text("Báo cáo")
-    page.locator('#app-nav [data-nav="agents"]').click()
+    in_nav(page, '[data-nav="agents"]').click()
     expect(page).to_have_url(f"{url}/admin/agents")
     page.goto(f"{url}/admin")
     expect(page).to_have_url(f"{url}/admin/agents")
@@ -286,7 +305,7 @@ def test_channel_status_and_who_may_open_the_admin_pages(admin_server, sized_pag
     # an agent is told the page is not theirs, and sees no admin links
     httpx.post(f"{url}/api/agents", headers=api_headers(url), json={
         "email": "an@test.local", "name": "An", "password": PASSWORD})
-    page.locator("#nav-logout").click()
+    in_nav(page, "#nav-logout").click()
     expect(page).to_have_url(f"{url}/inbox/login")
     log_in(page, url, "/admin/agents", "an@test.local", PASSWORD)
     expect(page.locator(".admin-forbidden h2")).to_have_text("Trang này dành cho quản trị viên")

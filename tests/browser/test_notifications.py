@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.layout_checks import assert_ready_at_both_sizes
 from tests.browser.test_inbox import Api, inbox_server, log_in  # noqa: F401 (fixture)
 
 SCREENSHOTS = Path(os.environ.get("CAREDESK_SCREENSHOTS", "/tmp"))
@@ -76,6 +77,8 @@ def test_new_conversation_notifies_and_counts_in_the_title(inbox_server, chromiu
         expect(page.locator("#notify-enable .notify-label")).to_have_text("Tắt thông báo")  # granted: on
         expect(page.locator("#notify-sound .notify-label")).to_have_text("Âm báo: tắt")  # sound off by default
         assert page.title() == "Hộp thư · CareDesk"
+        # the notification controls, switched on, fit on a phone and a desktop and pass the checks
+        assert_ready_at_both_sizes(page)
 
         # The page is visible but shows no conversation: a new one handed to her notifies.
         api.customer_says("notify-a", "cho mình gặp nhân viên", "Lê Văn An")
@@ -135,6 +138,8 @@ def test_permission_is_asked_only_from_the_enable_control(inbox_server, chromium
         page.reload()
         expect(page.locator("#notify-sound .notify-label")).to_have_text("Âm báo: bật")
         assert page.evaluate("window.__permissionRequests") == 0  # a fresh page: still never on load
+        # the controls before permission ("Bật thông báo", the longer label) fit at both sizes too
+        assert_ready_at_both_sizes(page)
     finally:
         context.close()
 

@@ -337,6 +337,9 @@ def test_phone_not_found_and_help_fit(shop, sized_page_phone):
     assert_phone_ready(page)
     page.locator("#conv-notfound a").click()
     expect(page.locator(".list-pane")).to_be_visible()
+    # the link loads /inbox anew: the list is in the served page before the script that opens the help
+    # runs, so wait for the script's own sign of life (the live connection) before tapping "?"
+    expect(page.locator("#live-state")).to_have_text("Trực tuyến")
     page.locator("#help-button").click()
     expect(page.locator("#help")).to_be_visible()
     assert_phone_ready(page)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.browser.layout_checks import assert_desktop_ready, assert_phone_ready
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer
 
 pytestmark = pytest.mark.slow  # a real Chromium against a live server
@@ -88,6 +89,8 @@ def test_search_box_finds_opens_and_keeps_markup_as_text(inbox_server, chromium,
         expect(results.get_by_role("option").filter(has_text="Đỗ Văn Minh")).to_have_count(0)
         within = results.bounding_box()
         assert within["x"] >= 0 and within["x"] + within["width"] <= VIEWPORTS[size]["width"], within
+        # the open results pass the layout and accessibility checks of their size
+        (assert_phone_ready if size == "phone" else assert_desktop_ready)(page)
 
         # the keyboard: down to the first result, Enter opens it
         page.keyboard.press("ArrowDown")
@@ -97,7 +100,11 @@ def test_search_box_finds_opens_and_keeps_markup_as_text(inbox_server, chromium,
         expect(page.locator("#conv-name")).to_have_text("Phạm Thu Hà")
         expect(results).to_be_hidden()
 
-        # customers are a group of their own; a click opens their conversation
+        # customers are a group of their own; a click opens their conversation (on a phone the
+        # conversation took the list's place, search box included: Back returns to it)
+        if size == "phone":
+            expect(box).to_be_hidden()
+            page.locator("#phone-back").click()
         box.fill("do van")
         customer = results.get_by_role("group", name="Khách hàng").get_by_role("option").filter(
             has_text="Đỗ Văn Minh")
@@ -105,8 +112,11 @@ def test_search_box_finds_opens_and_keeps_markup_as_text(inbox_server, chromium,
         expect(page).to_have_url(f"{url}/inbox/conversations/{minh}?view=unassigned")
         expect(page.locator("#conv-name")).to_have_text("Đỗ Văn Minh")
 
+        if size == "phone":
+            page.locator("#phone-back").click()
         box.fill("zzqxv")
         expect(results).to_contain_text("Không tìm thấy kết quả")
+        (assert_phone_ready if size == "phone" else assert_desktop_ready)(page)
         page.keyboard.press("Escape")
         expect(results).to_be_hidden()
         assert problems == []

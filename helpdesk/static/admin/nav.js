@@ -1,6 +1,8 @@
-// The shared navigation's own behaviour, for any page that includes admin/nav.html: logging out.
-// (The language switch belongs to each page's script, which re-renders its own words.)
+// The shared navigation's own behaviour, for any page that includes admin/nav.html: logging out, and
+// the phone's menu (nav_menu.js). (The language switch belongs to each page's script, which re-renders
+// its own words.)
 import { api } from "/inbox/static/api.js";
+import "/admin/static/nav_menu.js";
 
 const logout = document.getElementById("nav-logout");
 if (logout) {

@@ -92,7 +92,10 @@ export function initSearch({ open }) {
     const groups = [];
     if (customers.length) groups.push(group("customers", t("search.customers"), customers));
     if (conversations.length) groups.push(group("conversations", t("search.conversations"), conversations));
-    if (!groups.length) groups.push(h("p", { class: "search-empty muted" }, t("search.none")));
+    // a listbox may hold only options and groups: "nothing found" is a disabled option, outside the
+    // keyboard's list of options
+    if (!groups.length) groups.push(h("div", { role: "option", "aria-disabled": "true", "aria-selected": "false",
+      class: "search-empty muted" }, t("search.none")));
     fill(results, groups);
     const count = customers.length + conversations.length;
     if (status) status.textContent = count ? t("search.count", { count }) : t("search.none");
@@ -109,7 +112,8 @@ export function initSearch({ open }) {
     } catch (_) {
       if (mine !== asked) return;
       last = null;
-      fill(results, h("p", { class: "search-empty search-error" }, t("search.failed")));
+      fill(results, h("div", { role: "option", "aria-disabled": "true", "aria-selected": "false",
+        class: "search-empty search-error" }, t("search.failed")));
       setOpen(true);
     }
   }
