@@ -5,12 +5,11 @@ on PostgreSQL (see migration 0016_search); ranking and snippets are worked out h
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import column, func, literal_column, or_, select, table, text
+from sqlalchemy import column, func, literal_column, or_, select, table, text, true
 from sqlmodel import Session
 
 from helpdesk.agents.models import Agent, AgentRole
@@ -43,74 +42,95 @@ def _fts(name: str):
     return table(name, column("rowid"))
 
 
-def _text_matches(session: Session, fts_table: str, pg_expression: str, terms: SearchTerms):
-    """A condition that the row's indexed text holds every word of the query, and the column that
-    keys it (for SQLite, the FTS table's rowid; for PostgreSQL, None: the condition is on the row)."""
-    if session.get_bind().dialect.name == "sqlite":
-        fts = _fts(fts_table)
-        return literal_column(fts_table).op("MATCH")(terms.fts5_match()), fts
-    condition = text(f"{_PG_VECTOR.format(expression=pg_expression)} @@ {_PG_QUERY}").bindparams(
-        tsquery=terms.tsquery())
-    return condition, None
+#: on PostgreSQL, how many of the most recent messages are read one by one (newest first, stopping at
+#: ``MESSAGE_CANDIDATES`` matches) before the index is asked: a common word is found among them at
+#: once, whereas its index entries would be merged over the whole table (tens of milliseconds)
+RECENT_WALK = 2000
+#: then, through the index: (how many of the last ids to look at, or None for all); a word that is
+#: neither common nor rare fills the first window, a rare one is found in all
+RECENT_WINDOWS = (50_000, None)
 
 
-#: on PostgreSQL, the most recent messages are searched first, then more: (how many of the last ids
-#: to look at, or None for all); a common word fills the first window, a rare one is found in all
-RECENT_WINDOWS = (50_000, 500_000, None)
-
-
-@contextmanager
-def _index_plans_only(session: Session) -> Iterator[None]:
-    """On PostgreSQL, for the statements inside: have the planner reach rows through bitmaps of the
-    search indexes, never by walking a table (in id order, to stop at the LIMIT) and folding each
-    row's text on the way. The planner cannot tell how rare a word is; for one that is rare or
-    absent, such a walk reads the whole table (seconds at a million messages)."""
-    if session.get_bind().dialect.name != "postgresql":
-        yield
-        return
-    session.execute(text("SELECT set_config('enable_seqscan', 'off', true), "
-                         "set_config('enable_indexscan', 'off', true)"))
-    try:
-        yield
-    finally:
-        session.execute(text("SELECT set_config('enable_seqscan', 'on', true), "
-                             "set_config('enable_indexscan', 'on', true)"))
-
-
-def matching_messages(session: Session, terms: SearchTerms, visible=None, limit: int = MESSAGE_CANDIDATES,
-                      newest: int | None = None) -> list[Any]:
+def matching_messages(session: Session, terms: SearchTerms, visible=None,
+                      limit: int = MESSAGE_CANDIDATES) -> list[Any]:
     """The most recent messages the agent may see that hold every word of the query: rows of
-    (message_id, conversation_id, text) and their conversation's ``_CONVERSATION_COLUMNS``.
-    ``newest``: the highest message id, to look at the most recent first (PostgreSQL)."""
-    condition, fts = _text_matches(session, "messages_fts", "messages.text", terms)
-    query = select(Message.id.label("message_id"), Message.conversation_id, Message.text, *_CONVERSATION_COLUMNS)
-    if fts is not None:
-        query = query.select_from(fts).join(Message, Message.id == fts.c.rowid)
-        order = fts.c.rowid.desc()
-    else:
-        order = Message.id.desc()
-    query = query.join(Conversation, Conversation.id == Message.conversation_id).where(condition)
-    if visible is not None:
-        query = query.where(visible)
-    query = query.order_by(order).limit(limit)
-    if fts is not None or newest is None:  # FTS5 reads its matches newest first and stops at the limit
-        return list(session.execute(query).all())
+    (message_id, conversation_id, text) and their conversation's ``_CONVERSATION_COLUMNS``."""
+    if session.get_bind().dialect.name == "sqlite":
+        fts = _fts("messages_fts")
+        query = (select(Message.id.label("message_id"), Message.conversation_id, Message.text, *_CONVERSATION_COLUMNS)
+                 .select_from(fts).join(Message, Message.id == fts.c.rowid)
+                 .join(Conversation, Conversation.id == Message.conversation_id)
+                 .where(literal_column("messages_fts").op("MATCH")(terms.fts5_match())))
+        if visible is not None:
+            query = query.where(visible)
+        # FTS5 reads its matches newest first and stops at the limit
+        return list(session.execute(query.order_by(fts.c.rowid.desc()).limit(limit)).all())
+    return _pg_matching_messages(session, terms, visible, limit)
+
+
+def _pg_matching_messages(session: Session, terms: SearchTerms, visible, limit: int) -> list[Any]:
+    """PostgreSQL: the most recent ``RECENT_WALK`` messages first, then the index, window by window.
+
+    Each statement fixes its plan by its shape, with no planner setting to toggle. The walk reads a
+    subquery with its own LIMIT, which the match condition cannot be pushed into (so it is never
+    answered through the index); each of its rows is first tested for the words as substrings of
+    its lower-cased, unaccented text (cheap, and true of every row that matches), and only those
+    that pass are folded and matched (costly: tens of microseconds a row). The index windows
+    collect their matches in a MATERIALIZED CTE with no order or limit, so the planner never walks
+    the table in id order hoping to stop early: it cannot tell how rare a word is, and for a rare
+    or absent one such a walk reads every row."""
+    recent = (select(Message.id, Message.conversation_id, Message.text)
+              .order_by(Message.id.desc()).limit(RECENT_WALK).subquery("recent"))
+    folded = func.lower(func.unaccent(recent.c.text))
+    walk = select(recent).where(*(folded.like(f"%{word}%") for word in terms.words),
+                                _pg_condition("recent.text", terms))
+    rows = _pg_visible_rows(session, walk.subquery("walk"), visible, limit)
+    if len(rows) >= limit:
+        return rows
+    newest = select(func.max(Message.id)).scalar_subquery()
     for window in RECENT_WINDOWS:
-        if window is None or window >= newest:
-            break
-        rows = list(session.execute(query.where(Message.id > newest - window)).all())
+        hits = select(Message.id, Message.conversation_id, Message.text).where(_pg_condition("messages.text", terms))
+        if window is not None:
+            hits = hits.where(Message.id > newest - window)
+        rows = _pg_visible_rows(session, hits.cte("hits").prefix_with("MATERIALIZED"), visible, limit)
         if len(rows) >= limit:
-            return rows
+            break
+    return rows
+
+
+def _pg_visible_rows(session: Session, hits, visible, limit: int) -> list[Any]:
+    """The newest ``limit`` of the matching messages ``hits`` (id, conversation_id, text) whose
+    conversation the agent may see, with that conversation's ``_CONVERSATION_COLUMNS``. Each
+    conversation is looked up by its key, message by message in id order, until ``limit`` are
+    found: a LATERAL subquery with a LIMIT is never turned into a join, which the planner would
+    otherwise answer by hashing every conversation (it cannot tell how few the matches are)."""
+    conversation = select(*_CONVERSATION_COLUMNS).where(Conversation.id == hits.c.conversation_id)
+    if visible is not None:
+        conversation = conversation.where(visible)
+    conversation = conversation.limit(1).lateral("conversation")
+    query = (select(hits.c.id.label("message_id"), hits.c.conversation_id, hits.c.text,
+                    *(conversation.c[column.key] for column in _CONVERSATION_COLUMNS))
+             .select_from(hits).join(conversation, true()).order_by(hits.c.id.desc()).limit(limit))
     return list(session.execute(query).all())
 
 
+def _pg_condition(expression: str, terms: SearchTerms):
+    """PostgreSQL: the folded text-search vector of ``expression`` (the indexed expression, when it
+    names the indexed column) holds every word of the query."""
+    return text(f"{_PG_VECTOR.format(expression=expression)} @@ {_PG_QUERY}").bindparams(tsquery=terms.tsquery())
+
+
 def _matching_rows(session: Session, fts_table: str, model, pg_expression: str, terms: SearchTerms) -> list[int]:
-    condition, fts = _text_matches(session, fts_table, pg_expression, terms)
-    if fts is not None:
-        query = select(fts.c.rowid).where(condition).order_by(fts.c.rowid.desc())
+    """Ids of the newest ``CUSTOMER_CANDIDATES`` rows of ``model`` whose indexed text holds every word."""
+    if session.get_bind().dialect.name == "sqlite":
+        fts = _fts(fts_table)
+        query = (select(fts.c.rowid).where(literal_column(fts_table).op("MATCH")(terms.fts5_match()))
+                 .order_by(fts.c.rowid.desc()))
         return list(session.execute(query.limit(CUSTOMER_CANDIDATES)).scalars())
-    query = select(model.id).where(condition).order_by(model.id.desc())
-    return list(session.execute(query.limit(CUSTOMER_CANDIDATES)).scalars())
+    # the matches are collected through the index before they are ordered (see _pg_matching_messages)
+    hits = select(model.id).where(_pg_condition(pg_expression, terms)).cte("hits").prefix_with("MATERIALIZED")
+    query = select(hits.c.id).order_by(hits.c.id.desc()).limit(CUSTOMER_CANDIDATES)
+    return list(session.execute(query).scalars())
 
 
 def matching_customers(session: Session, terms: SearchTerms) -> dict[int, tuple[str, str]]:
@@ -197,12 +217,8 @@ def search(session: Session, agent: Agent, terms: SearchTerms, limit: int = 20) 
     """Conversations and customers the query finds among what the agent may see, most relevant first,
     then most recently active."""
     visible = visibility_filter(session, agent, Conversation)
-    newest = None
-    if session.get_bind().dialect.name == "postgresql":
-        newest = session.execute(select(func.max(Message.id))).scalar() or 0
-    with _index_plans_only(session):
-        messages = matching_messages(session, terms, visible, newest=newest)
-        customers_found = matching_customers(session, terms)
+    messages = matching_messages(session, terms, visible)
+    customers_found = matching_customers(session, terms)
     if customers_found:
         merged = set(session.execute(select(Customer.id).where(
             Customer.id.in_(list(customers_found)), Customer.merged_into_id.is_not(None))).scalars())
