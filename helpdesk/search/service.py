@@ -42,13 +42,14 @@ def _fts(name: str):
     return table(name, column("rowid"))
 
 
-#: on PostgreSQL, how many of the most recent messages are read one by one (newest first, stopping at
-#: ``MESSAGE_CANDIDATES`` matches) before the index is asked: a common word is found among them at
-#: once, whereas its index entries would be merged over the whole table (tens of milliseconds)
-RECENT_WALK = 2000
+#: on PostgreSQL, how many of the most recent messages are tested one by one (newest first, stopping
+#: at ``MESSAGE_CANDIDATES`` matches) before the index is asked: a word that is at all common is found
+#: among them at once (a stored vector's match costs about a microsecond), whereas its index entries
+#: would be merged over the whole table (tens of milliseconds)
+RECENT_WALK = 20_000
 #: then, through the index: (how many of the last ids to look at, or None for all); a word that is
 #: neither common nor rare fills the first window, a rare one is found in all
-RECENT_WINDOWS = (50_000, None)
+RECENT_WINDOWS = (100_000, None)
 
 
 def matching_messages(session: Session, terms: SearchTerms, visible=None,
@@ -69,33 +70,36 @@ def matching_messages(session: Session, terms: SearchTerms, visible=None,
 
 
 def _pg_matching_messages(session: Session, terms: SearchTerms, visible, limit: int) -> list[Any]:
-    """PostgreSQL: the most recent ``RECENT_WALK`` messages first, then the index, window by window.
+    """PostgreSQL: the most recent ``RECENT_WALK`` messages first, then the index, window by window,
+    each matched on ``messages.search_vector`` (the folded text's vector, set by a trigger).
 
     Each statement fixes its plan by its shape, with no planner setting to toggle. The walk reads a
     subquery with its own LIMIT, which the match condition cannot be pushed into (so it is never
-    answered through the index); each of its rows is first tested for the words as substrings of
-    its lower-cased, unaccented text (cheap, and true of every row that matches), and only those
-    that pass are folded and matched (costly: tens of microseconds a row). The index windows
-    collect their matches in a MATERIALIZED CTE with no order or limit, so the planner never walks
-    the table in id order hoping to stop early: it cannot tell how rare a word is, and for a rare
-    or absent one such a walk reads every row."""
-    recent = (select(Message.id, Message.conversation_id, Message.text)
+    answered through the index). The index windows collect their matches in a MATERIALIZED CTE with
+    no order or limit, so the planner never walks the whole table in id order hoping to stop early:
+    it cannot tell how rare a word is, and for a rare or absent one such a walk reads every row."""
+    vector = literal_column("messages.search_vector").label("search_vector")  # no model describes it
+    recent = (select(Message.id, Message.conversation_id, Message.text, vector)
               .order_by(Message.id.desc()).limit(RECENT_WALK).subquery("recent"))
-    folded = func.lower(func.unaccent(recent.c.text))
-    walk = select(recent).where(*(folded.like(f"%{word}%") for word in terms.words),
-                                _pg_condition("recent.text", terms))
+    walk = select(recent.c.id, recent.c.conversation_id, recent.c.text).where(_pg_condition("recent", terms))
     rows = _pg_visible_rows(session, walk.subquery("walk"), visible, limit)
     if len(rows) >= limit:
         return rows
     newest = select(func.max(Message.id)).scalar_subquery()
     for window in RECENT_WINDOWS:
-        hits = select(Message.id, Message.conversation_id, Message.text).where(_pg_condition("messages.text", terms))
+        hits = select(Message.id, Message.conversation_id, Message.text).where(_pg_condition("messages", terms))
         if window is not None:
             hits = hits.where(Message.id > newest - window)
         rows = _pg_visible_rows(session, hits.cte("hits").prefix_with("MATERIALIZED"), visible, limit)
         if len(rows) >= limit:
             break
     return rows
+
+
+def _pg_condition(messages: str, terms: SearchTerms):
+    """PostgreSQL: the search vector of the messages (table or subquery) named ``messages`` holds
+    every word of the query."""
+    return text(f"{messages}.search_vector @@ {_PG_QUERY}").bindparams(tsquery=terms.tsquery())
 
 
 def _pg_visible_rows(session: Session, hits, visible, limit: int) -> list[Any]:
@@ -114,12 +118,6 @@ def _pg_visible_rows(session: Session, hits, visible, limit: int) -> list[Any]:
     return list(session.execute(query).all())
 
 
-def _pg_condition(expression: str, terms: SearchTerms):
-    """PostgreSQL: the folded text-search vector of ``expression`` (the indexed expression, when it
-    names the indexed column) holds every word of the query."""
-    return text(f"{_PG_VECTOR.format(expression=expression)} @@ {_PG_QUERY}").bindparams(tsquery=terms.tsquery())
-
-
 def _matching_rows(session: Session, fts_table: str, model, pg_expression: str, terms: SearchTerms) -> list[int]:
     """Ids of the newest ``CUSTOMER_CANDIDATES`` rows of ``model`` whose indexed text holds every word."""
     if session.get_bind().dialect.name == "sqlite":
@@ -128,7 +126,9 @@ def _matching_rows(session: Session, fts_table: str, model, pg_expression: str, 
                  .order_by(fts.c.rowid.desc()))
         return list(session.execute(query.limit(CUSTOMER_CANDIDATES)).scalars())
     # the matches are collected through the index before they are ordered (see _pg_matching_messages)
-    hits = select(model.id).where(_pg_condition(pg_expression, terms)).cte("hits").prefix_with("MATERIALIZED")
+    condition = text(f"{_PG_VECTOR.format(expression=pg_expression)} @@ {_PG_QUERY}").bindparams(
+        tsquery=terms.tsquery())
+    hits = select(model.id).where(condition).cte("hits").prefix_with("MATERIALIZED")
     query = select(hits.c.id).order_by(hits.c.id.desc()).limit(CUSTOMER_CANDIDATES)
     return list(session.execute(query).scalars())
 
