@@ -47,9 +47,9 @@ def _fts(name: str):
 #: among them at once (a stored vector's match costs about a microsecond), whereas its index entries
 #: would be merged over the whole table (tens of milliseconds)
 RECENT_WALK = 20_000
-#: then, through the index: (how many of the last ids to look at, or None for all); a word that is
-#: neither common nor rare fills the first window, a rare one is found in all
-RECENT_WINDOWS = (100_000, None)
+#: how far back the walk goes for an agent who sees few of a common word's matches (rather than
+#: fetching every match in the table through the index)
+SCOPED_WALK = 200_000
 
 
 def matching_messages(session: Session, terms: SearchTerms, visible=None,
@@ -70,30 +70,39 @@ def matching_messages(session: Session, terms: SearchTerms, visible=None,
 
 
 def _pg_matching_messages(session: Session, terms: SearchTerms, visible, limit: int) -> list[Any]:
-    """PostgreSQL: the most recent ``RECENT_WALK`` messages first, then the index, window by window,
-    each matched on ``messages.search_vector`` (the folded text's vector, set by a trigger).
+    """PostgreSQL: the most recent ``RECENT_WALK`` messages first; if they hold too few matches the
+    agent may see, the index (a rare word), or for a common word the last ``SCOPED_WALK`` messages
+    (an agent who sees few conversations). All match ``messages.search_vector`` (the folded text's
+    vector, set by a trigger).
 
     Each statement fixes its plan by its shape, with no planner setting to toggle. The walk reads a
     subquery with its own LIMIT, which the match condition cannot be pushed into (so it is never
-    answered through the index). The index windows collect their matches in a MATERIALIZED CTE with
-    no order or limit, so the planner never walks the whole table in id order hoping to stop early:
+    answered through the index). The index query collects its matches in a MATERIALIZED CTE with no
+    order or limit, so the planner never walks the whole table in id order hoping to stop early:
     it cannot tell how rare a word is, and for a rare or absent one such a walk reads every row."""
-    vector = literal_column("messages.search_vector").label("search_vector")  # no model describes it
-    recent = (select(Message.id, Message.conversation_id, Message.text, vector)
-              .order_by(Message.id.desc()).limit(RECENT_WALK).subquery("recent"))
-    walk = select(recent.c.id, recent.c.conversation_id, recent.c.text).where(_pg_condition("recent", terms))
-    rows = _pg_visible_rows(session, walk.subquery("walk"), visible, limit)
+    rows = _pg_visible_rows(session, _pg_walk(terms, RECENT_WALK), visible, limit)
     if len(rows) >= limit:
         return rows
-    newest = select(func.max(Message.id)).scalar_subquery()
-    for window in RECENT_WINDOWS:
-        hits = select(Message.id, Message.conversation_id, Message.text).where(_pg_condition("messages", terms))
-        if window is not None:
-            hits = hits.where(Message.id > newest - window)
-        rows = _pg_visible_rows(session, hits.cte("hits").prefix_with("MATERIALIZED"), visible, limit)
-        if len(rows) >= limit:
-            break
-    return rows
+    if visible is not None:
+        common = select(literal_column("1")).select_from(_pg_walk(terms, RECENT_WALK)).limit(limit).subquery()
+        if session.execute(select(func.count()).select_from(common)).scalar_one() >= limit:
+            # a common word, of whose recent matches the agent may see few: read further back
+            return _pg_visible_rows(session, _pg_walk(terms, SCOPED_WALK), visible, limit)
+    # few matches among the most recent messages: a rare word (or words rarely together), whose
+    # matches in the whole table are few to fetch
+    hits = select(Message.id, Message.conversation_id, Message.text).where(_pg_condition("messages", terms))
+    return _pg_visible_rows(session, hits.cte("hits").prefix_with("MATERIALIZED"), visible, limit)
+
+
+def _pg_walk(terms: SearchTerms, newest: int):
+    """The ``newest`` most recent messages that hold every word of the query (id, conversation_id,
+    text), newest first; the match is never pushed into the subquery's LIMIT, so never answered
+    through the index."""
+    vector = literal_column("messages.search_vector").label("search_vector")  # no model describes it
+    recent = (select(Message.id, Message.conversation_id, Message.text, vector)
+              .order_by(Message.id.desc()).limit(newest).subquery("recent"))
+    return (select(recent.c.id, recent.c.conversation_id, recent.c.text)
+            .where(_pg_condition("recent", terms)).subquery("walk"))
 
 
 def _pg_condition(messages: str, terms: SearchTerms):
