@@ -1,7 +1,8 @@
 """Search over message text, customers (name, phone, channel id) and order codes, scoped to what the
 agent may see. Matching is done by each database's full-text index over the same folding (lower case,
 no diacritics, "đ" -> "d"): FTS5 on SQLite, a 'simple' text-search vector of ``caredesk_search_fold``
-on PostgreSQL (see migration 0016_search); ranking and snippets are worked out here, in Python."""
+on PostgreSQL (stored in ``messages.search_vector`` by a trigger, an expression index for customers
+and channel identities: see migration 0016_search); ranking and snippets are worked out here, in Python."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ def matching_messages(session: Session, terms: SearchTerms, visible=None,
     (message_id, conversation_id, text) and their conversation's ``_CONVERSATION_COLUMNS``."""
     if session.get_bind().dialect.name == "sqlite":
         fts = _fts("messages_fts")
-        query = (select(Message.id.label("message_id"), Message.conversation_id, Message.text, *_CONVERSATION_COLUMNS)
+        query = (select(Message.id.label("message_id"), Message.conversation_id, Message.text,
+                        *_CONVERSATION_COLUMNS)
                  .select_from(fts).join(Message, Message.id == fts.c.rowid)
                  .join(Conversation, Conversation.id == Message.conversation_id)
                  .where(literal_column("messages_fts").op("MATCH")(terms.fts5_match())))
