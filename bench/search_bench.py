@@ -10,7 +10,8 @@ The seed (deterministic): 50,000 customers with Vietnamese names and phones, one
 1,000,000 messages, a realistic mix of Vietnamese (with accents, as customers type them) and English:
 questions about warranty, delivery, orders (with order codes), phones, products, the bot's and the
 agents' answers, and a few rare words; 30,000 orders. SQLite is written with executemany in one
-transaction (the FTS triggers index as rows go in); PostgreSQL with COPY, its search indexes dropped
+transaction (the FTS triggers index as rows go in); PostgreSQL with COPY (the trigger of migration
+0016 sets each message's search_vector as rows go in), its search indexes dropped
 during the load and built after it.
 
 Measured: ``helpdesk.search.service.search`` (what the endpoint runs, without HTTP) for a set of
@@ -268,7 +269,7 @@ def measure(engine: Engine, rounds: int) -> dict[str, list[float]]:
                     continue
                 timings.setdefault(kind, []).append(elapsed)
                 # baseline, interleaved: one round trip of nothing, which says how loaded the
-                # machine is (a search makes about a dozen round trips)
+                # machine is (a search makes 7 to 11 round trips)
                 began = time.perf_counter()
                 session.execute(text("SELECT 1"))
                 session.rollback()

@@ -38,11 +38,14 @@ def run_migrations_online() -> None:
 
 
 def _search_structure(type_: str, name: str | None) -> bool:
-    """Whether a table or index found in the database is one of search's (migration 0016_search),
-    which no model describes: SQLite's full-text tables (``*_fts`` and their shadow tables) and
-    PostgreSQL's expression indexes (``ix_*_search``)."""
+    """Whether a table, column or index found in the database is one of search's (migration
+    0016_search), which no model describes: SQLite's full-text tables (``*_fts`` and their shadow
+    tables), PostgreSQL's ``messages.search_vector`` (set by a trigger) and its GIN indexes
+    (``ix_*_search``)."""
     if name is None:
         return False
+    if type_ == "column":
+        return name == "search_vector"
     if type_ == "table":
         return any(name == base or name.startswith(f"{base}_")
                    for base in ("messages_fts", "customers_fts", "identities_fts"))

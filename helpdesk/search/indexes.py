@@ -1,9 +1,11 @@
-"""The PostgreSQL search indexes that migration 0016_search leaves to be built after start-up.
+"""The PostgreSQL search structures that migration 0016_search leaves to be built after start-up.
 
-On a messages table that is already large, building the GIN index inside the migration's transaction
-would hold every write to messages for the whole build; ``CREATE INDEX CONCURRENTLY`` lets writes go
-on, but cannot run in a transaction, so it runs here, on an autocommit connection, once per database
-(an advisory lock keeps a second replica from building the same index)."""
+On a messages table that is already large, filling ``messages.search_vector`` for every existing row
+and building its GIN index inside the migration's transaction would hold every write to messages for
+the whole time; here the column is filled in small batches (each its own short transaction) and the
+index is built with ``CREATE INDEX CONCURRENTLY`` (which cannot run in a transaction), on an
+autocommit connection, once per database (an advisory lock keeps a second replica from doing the same).
+New and edited messages need none of this: the migration's trigger sets their vector as they are written."""
 
 from __future__ import annotations
 
@@ -15,20 +17,47 @@ from helpdesk.core.db import exclusive
 
 log = logging.getLogger(__name__)
 
-#: index name -> (table, the text expression it folds); the same as migration 0016_search's
+#: index name -> (table, what it indexes); the same as migration 0016_search's
 SEARCH_INDEXES = {
-    "ix_messages_search": ("messages", "text"),
-    "ix_customers_search": ("customers", "coalesce(name, '')"),
-    "ix_channel_identities_search": ("channel_identities", "coalesce(display_name, '') || ' ' || external_id"),
+    "ix_messages_search": ("messages", "search_vector"),
+    "ix_customers_search": (
+        "customers", "to_tsvector('simple'::regconfig, caredesk_search_fold(coalesce(name, '')))"),
+    "ix_channel_identities_search": (
+        "channel_identities", "to_tsvector('simple'::regconfig, "
+                              "caredesk_search_fold(coalesce(display_name, '') || ' ' || external_id))"),
 }
+#: messages whose vector one backfill statement sets (a short transaction: writes wait at most that long)
+BACKFILL_BATCH = 5_000
+#: the vector of a message's text, as the migration's trigger sets it
+MESSAGE_VECTOR = "to_tsvector('simple'::regconfig, caredesk_search_fold(text))"
 
 
 def index_statement(name: str, *, concurrently: bool = False) -> str:
     """The ``CREATE INDEX`` statement of one search index."""
     table, expression = SEARCH_INDEXES[name]
     how = "CONCURRENTLY " if concurrently else ""
-    return (f"CREATE INDEX {how}IF NOT EXISTS {name} ON {table} USING gin "
-            f"(to_tsvector('simple'::regconfig, caredesk_search_fold({expression})))")
+    return f"CREATE INDEX {how}IF NOT EXISTS {name} ON {table} USING gin ({expression})"
+
+
+def backfill_messages(connection) -> int:
+    """Set the search vector of every message that has none (written before migration 0016), in
+    batches of ``BACKFILL_BATCH`` ids on an autocommit connection; the number of messages set."""
+    done = 0
+    low = connection.exec_driver_sql("SELECT min(id) FROM messages WHERE search_vector IS NULL").scalar()
+    high = connection.exec_driver_sql("SELECT max(id) FROM messages").scalar()
+    while low is not None and low <= high:
+        done += connection.exec_driver_sql(
+            f"UPDATE messages SET search_vector = {MESSAGE_VECTOR} "
+            "WHERE id >= %(low)s AND id < %(stop)s AND search_vector IS NULL",
+            {"low": low, "stop": low + BACKFILL_BATCH}).rowcount
+        low += BACKFILL_BATCH
+    return done
+
+
+def _unfilled(connection) -> bool:
+    """Whether some message has no search vector yet (a backfill is still to do)."""
+    return connection.exec_driver_sql(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE search_vector IS NULL)").scalar()
 
 
 def _unusable(connection) -> dict[str, bool]:
@@ -40,16 +69,20 @@ def _unusable(connection) -> dict[str, bool]:
 
 
 def build_missing(engine: Engine) -> list[str]:
-    """Build the search indexes this PostgreSQL database lacks, without blocking writes; the names
-    built. Blocking: call it in a thread. Nothing to do on SQLite (its FTS tables are migrated)."""
+    """Fill the messages' search vectors and build the search indexes this PostgreSQL database lacks,
+    without blocking writes; the names of the indexes built. Blocking: call it in a thread. Nothing
+    to do on SQLite (its FTS tables are migrated)."""
     if engine.dialect.name != "postgresql":
         return []
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        if not _unusable(connection):
+        if not _unusable(connection) and not _unfilled(connection):
             return []
     built = []
     with exclusive(engine, "search-indexes"), \
             engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        filled = backfill_messages(connection)
+        if filled:
+            log.info("search vectors set for %d messages written before the search migration", filled)
         for name, invalid in _unusable(connection).items():
             if invalid:
                 connection.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")

@@ -1,16 +1,16 @@
 """Search over message text, customers (name, phone, channel id) and order codes, scoped to what the
 agent may see. Matching is done by each database's full-text index over the same folding (lower case,
 no diacritics, "đ" -> "d"): FTS5 on SQLite, a 'simple' text-search vector of ``caredesk_search_fold``
-on PostgreSQL (see migration 0016_search); ranking and snippets are worked out here, in Python."""
+on PostgreSQL (stored in ``messages.search_vector`` by a trigger, an expression index for customers
+and channel identities: see migration 0016_search); ranking and snippets are worked out here, in Python."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import column, func, literal_column, or_, select, table, text
+from sqlalchemy import column, func, literal_column, or_, select, table, text, true
 from sqlmodel import Session
 
 from helpdesk.agents.models import Agent, AgentRole
@@ -43,74 +43,105 @@ def _fts(name: str):
     return table(name, column("rowid"))
 
 
-def _text_matches(session: Session, fts_table: str, pg_expression: str, terms: SearchTerms):
-    """A condition that the row's indexed text holds every word of the query, and the column that
-    keys it (for SQLite, the FTS table's rowid; for PostgreSQL, None: the condition is on the row)."""
-    if session.get_bind().dialect.name == "sqlite":
-        fts = _fts(fts_table)
-        return literal_column(fts_table).op("MATCH")(terms.fts5_match()), fts
-    condition = text(f"{_PG_VECTOR.format(expression=pg_expression)} @@ {_PG_QUERY}").bindparams(
-        tsquery=terms.tsquery())
-    return condition, None
+#: on PostgreSQL, how many of the most recent messages are tested one by one (newest first, stopping
+#: at ``MESSAGE_CANDIDATES`` matches) before the index is asked: a word that is at all common is found
+#: among them at once (a stored vector's match costs about a microsecond), whereas its index entries
+#: would be merged over the whole table (tens of milliseconds)
+RECENT_WALK = 20_000
+#: how far back the walk goes for an agent who sees few of a common word's matches (rather than
+#: fetching every match in the table through the index)
+SCOPED_WALK = 200_000
 
 
-#: on PostgreSQL, the most recent messages are searched first, then more: (how many of the last ids
-#: to look at, or None for all); a common word fills the first window, a rare one is found in all
-RECENT_WINDOWS = (50_000, 500_000, None)
-
-
-@contextmanager
-def _index_plans_only(session: Session) -> Iterator[None]:
-    """On PostgreSQL, for the statements inside: have the planner reach rows through bitmaps of the
-    search indexes, never by walking a table (in id order, to stop at the LIMIT) and folding each
-    row's text on the way. The planner cannot tell how rare a word is; for one that is rare or
-    absent, such a walk reads the whole table (seconds at a million messages)."""
-    if session.get_bind().dialect.name != "postgresql":
-        yield
-        return
-    session.execute(text("SELECT set_config('enable_seqscan', 'off', true), "
-                         "set_config('enable_indexscan', 'off', true)"))
-    try:
-        yield
-    finally:
-        session.execute(text("SELECT set_config('enable_seqscan', 'on', true), "
-                             "set_config('enable_indexscan', 'on', true)"))
-
-
-def matching_messages(session: Session, terms: SearchTerms, visible=None, limit: int = MESSAGE_CANDIDATES,
-                      newest: int | None = None) -> list[Any]:
+def matching_messages(session: Session, terms: SearchTerms, visible=None,
+                      limit: int = MESSAGE_CANDIDATES) -> list[Any]:
     """The most recent messages the agent may see that hold every word of the query: rows of
-    (message_id, conversation_id, text) and their conversation's ``_CONVERSATION_COLUMNS``.
-    ``newest``: the highest message id, to look at the most recent first (PostgreSQL)."""
-    condition, fts = _text_matches(session, "messages_fts", "messages.text", terms)
-    query = select(Message.id.label("message_id"), Message.conversation_id, Message.text, *_CONVERSATION_COLUMNS)
-    if fts is not None:
-        query = query.select_from(fts).join(Message, Message.id == fts.c.rowid)
-        order = fts.c.rowid.desc()
-    else:
-        order = Message.id.desc()
-    query = query.join(Conversation, Conversation.id == Message.conversation_id).where(condition)
+    (message_id, conversation_id, text) and their conversation's ``_CONVERSATION_COLUMNS``."""
+    if session.get_bind().dialect.name == "sqlite":
+        fts = _fts("messages_fts")
+        query = (select(Message.id.label("message_id"), Message.conversation_id, Message.text,
+                        *_CONVERSATION_COLUMNS)
+                 .select_from(fts).join(Message, Message.id == fts.c.rowid)
+                 .join(Conversation, Conversation.id == Message.conversation_id)
+                 .where(literal_column("messages_fts").op("MATCH")(terms.fts5_match())))
+        if visible is not None:
+            query = query.where(visible)
+        # FTS5 reads its matches newest first and stops at the limit
+        return list(session.execute(query.order_by(fts.c.rowid.desc()).limit(limit)).all())
+    return _pg_matching_messages(session, terms, visible, limit)
+
+
+def _pg_matching_messages(session: Session, terms: SearchTerms, visible, limit: int) -> list[Any]:
+    """PostgreSQL: the most recent ``RECENT_WALK`` messages first; if they hold too few matches the
+    agent may see, the index (a rare word), or for a common word the last ``SCOPED_WALK`` messages
+    (an agent who sees few conversations). All match ``messages.search_vector`` (the folded text's
+    vector, set by a trigger).
+
+    Each statement fixes its plan by its shape, with no planner setting to toggle. The walk reads a
+    subquery with its own LIMIT, which the match condition cannot be pushed into (so it is never
+    answered through the index). The index query collects its matches in a MATERIALIZED CTE with no
+    order or limit, so the planner never walks the whole table in id order hoping to stop early:
+    it cannot tell how rare a word is, and for a rare or absent one such a walk reads every row."""
+    rows = _pg_visible_rows(session, _pg_walk(terms, RECENT_WALK), visible, limit)
+    if len(rows) >= limit:
+        return rows
     if visible is not None:
-        query = query.where(visible)
-    query = query.order_by(order).limit(limit)
-    if fts is not None or newest is None:  # FTS5 reads its matches newest first and stops at the limit
-        return list(session.execute(query).all())
-    for window in RECENT_WINDOWS:
-        if window is None or window >= newest:
-            break
-        rows = list(session.execute(query.where(Message.id > newest - window)).all())
-        if len(rows) >= limit:
-            return rows
+        common = select(literal_column("1")).select_from(_pg_walk(terms, RECENT_WALK)).limit(limit).subquery()
+        if session.execute(select(func.count()).select_from(common)).scalar_one() >= limit:
+            # a common word, of whose recent matches the agent may see few: read further back
+            return _pg_visible_rows(session, _pg_walk(terms, SCOPED_WALK), visible, limit)
+    # few matches among the most recent messages: a rare word (or words rarely together), whose
+    # matches in the whole table are few to fetch
+    hits = select(Message.id, Message.conversation_id, Message.text).where(_pg_condition("messages", terms))
+    return _pg_visible_rows(session, hits.cte("hits").prefix_with("MATERIALIZED"), visible, limit)
+
+
+def _pg_walk(terms: SearchTerms, newest: int):
+    """The ``newest`` most recent messages that hold every word of the query (id, conversation_id,
+    text), newest first; the match is never pushed into the subquery's LIMIT, so never answered
+    through the index."""
+    vector = literal_column("messages.search_vector").label("search_vector")  # no model describes it
+    recent = (select(Message.id, Message.conversation_id, Message.text, vector)
+              .order_by(Message.id.desc()).limit(newest).subquery("recent"))
+    return (select(recent.c.id, recent.c.conversation_id, recent.c.text)
+            .where(_pg_condition("recent", terms)).subquery("walk"))
+
+
+def _pg_condition(messages: str, terms: SearchTerms):
+    """PostgreSQL: the search vector of the messages (table or subquery) named ``messages`` holds
+    every word of the query."""
+    return text(f"{messages}.search_vector @@ {_PG_QUERY}").bindparams(tsquery=terms.tsquery())
+
+
+def _pg_visible_rows(session: Session, hits, visible, limit: int) -> list[Any]:
+    """The newest ``limit`` of the matching messages ``hits`` (id, conversation_id, text) whose
+    conversation the agent may see, with that conversation's ``_CONVERSATION_COLUMNS``. Each
+    conversation is looked up by its key, message by message in id order, until ``limit`` are
+    found: a LATERAL subquery with a LIMIT is never turned into a join, which the planner would
+    otherwise answer by hashing every conversation (it cannot tell how few the matches are)."""
+    conversation = select(*_CONVERSATION_COLUMNS).where(Conversation.id == hits.c.conversation_id)
+    if visible is not None:
+        conversation = conversation.where(visible)
+    conversation = conversation.limit(1).lateral("conversation")
+    query = (select(hits.c.id.label("message_id"), hits.c.conversation_id, hits.c.text,
+                    *(conversation.c[column.key] for column in _CONVERSATION_COLUMNS))
+             .select_from(hits).join(conversation, true()).order_by(hits.c.id.desc()).limit(limit))
     return list(session.execute(query).all())
 
 
 def _matching_rows(session: Session, fts_table: str, model, pg_expression: str, terms: SearchTerms) -> list[int]:
-    condition, fts = _text_matches(session, fts_table, pg_expression, terms)
-    if fts is not None:
-        query = select(fts.c.rowid).where(condition).order_by(fts.c.rowid.desc())
+    """Ids of the newest ``CUSTOMER_CANDIDATES`` rows of ``model`` whose indexed text holds every word."""
+    if session.get_bind().dialect.name == "sqlite":
+        fts = _fts(fts_table)
+        query = (select(fts.c.rowid).where(literal_column(fts_table).op("MATCH")(terms.fts5_match()))
+                 .order_by(fts.c.rowid.desc()))
         return list(session.execute(query.limit(CUSTOMER_CANDIDATES)).scalars())
-    query = select(model.id).where(condition).order_by(model.id.desc())
-    return list(session.execute(query.limit(CUSTOMER_CANDIDATES)).scalars())
+    # the matches are collected through the index before they are ordered (see _pg_matching_messages)
+    condition = text(f"{_PG_VECTOR.format(expression=pg_expression)} @@ {_PG_QUERY}").bindparams(
+        tsquery=terms.tsquery())
+    hits = select(model.id).where(condition).cte("hits").prefix_with("MATERIALIZED")
+    query = select(hits.c.id).order_by(hits.c.id.desc()).limit(CUSTOMER_CANDIDATES)
+    return list(session.execute(query).scalars())
 
 
 def matching_customers(session: Session, terms: SearchTerms) -> dict[int, tuple[str, str]]:
@@ -197,12 +228,8 @@ def search(session: Session, agent: Agent, terms: SearchTerms, limit: int = 20) 
     """Conversations and customers the query finds among what the agent may see, most relevant first,
     then most recently active."""
     visible = visibility_filter(session, agent, Conversation)
-    newest = None
-    if session.get_bind().dialect.name == "postgresql":
-        newest = session.execute(select(func.max(Message.id))).scalar() or 0
-    with _index_plans_only(session):
-        messages = matching_messages(session, terms, visible, newest=newest)
-        customers_found = matching_customers(session, terms)
+    messages = matching_messages(session, terms, visible)
+    customers_found = matching_customers(session, terms)
     if customers_found:
         merged = set(session.execute(select(Customer.id).where(
             Customer.id.in_(list(customers_found)), Customer.merged_into_id.is_not(None))).scalars())

@@ -7,10 +7,14 @@ recreates one of these tables in batch mode drops its triggers with it and must 
 
 PostgreSQL: the unaccent extension, an immutable folding function over it (lower case, no
 diacritics, "đ" -> "d": the same folding as ``nlu.normalization.fold`` for Vietnamese) and GIN
-indexes on the 'simple' text-search vector of the folded text. They are expression indexes, so there
-is no column to backfill; on a messages table that is already large, the index is left to
-``helpdesk.search.indexes.build_missing`` (run at start-up), which builds it CONCURRENTLY so that
-writes are never held for the length of the build.
+indexes on the 'simple' text-search vector of the folded text. Messages keep that vector in a column,
+``messages.search_vector``, set by a trigger on every insert and every change of the text (no model
+describes it: the write paths need not know about search): a search then tests the most recent
+messages one by one at the cost of a vector match, not of folding their text (tens of microseconds
+a row). Customers and channel identities, far fewer, have expression indexes. On a messages table
+that is already large, the column's backfill and its index are left to
+``helpdesk.search.indexes.build_missing`` (run at start-up), which fills the column in small batches
+and builds the index CONCURRENTLY, so that writes are never held for the length of either.
 
 Revision ID: 0016_search
 Revises: 0015_web_push
@@ -40,9 +44,12 @@ _SQLITE_TABLES = {
 
 #: the same as helpdesk.search.indexes.SEARCH_INDEXES (a migration keeps its own copy: it must not change)
 PG_INDEXES = {
-    "ix_messages_search": ("messages", "text"),
-    "ix_customers_search": ("customers", "coalesce(name, '')"),
-    "ix_channel_identities_search": ("channel_identities", "coalesce(display_name, '') || ' ' || external_id"),
+    "ix_messages_search": ("messages", "search_vector"),
+    "ix_customers_search": (
+        "customers", "to_tsvector('simple'::regconfig, caredesk_search_fold(coalesce(name, '')))"),
+    "ix_channel_identities_search": (
+        "channel_identities", "to_tsvector('simple'::regconfig, "
+                              "caredesk_search_fold(coalesce(display_name, '') || ' ' || external_id))"),
 }
 
 
@@ -74,19 +81,38 @@ def _postgresql_upgrade() -> None:
     # with its schema makes the result fixed, which an index expression requires. ASCII punctuation
     # becomes a space, so that the text-search parser cuts words where SQLite's tokenizer does
     # (it would read "tg-7788" as "tg" and the number -7788, or "a.b@c.vn" as one e-mail token).
+    # PARALLEL UNSAFE keeps a search statement in one process: it reads a few hundred rows, and
+    # starting parallel workers for it costs more than that (tens of milliseconds on a busy server).
     op.execute(f"""
         CREATE OR REPLACE FUNCTION caredesk_search_fold(value text) RETURNS text
-        LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+        LANGUAGE sql IMMUTABLE PARALLEL UNSAFE STRICT
         AS $$ SELECT regexp_replace(lower({schema}.unaccent('{schema}.unaccent'::regdictionary, value)),
                                     '[\\x01-\\x2f\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7f]+', ' ', 'g') $$
     """)
-    large = (connection.exec_driver_sql(
-        "SELECT reltuples FROM pg_class WHERE oid = 'messages'::regclass").scalar_one() or 0) > LARGE_TABLE_ROWS
+    # the column is added without a default (no rewrite of the table); the trigger fills it for every
+    # row written from now on, the UPDATE (or, on a large table, build_missing) for the rows before
+    op.execute("ALTER TABLE messages ADD COLUMN IF NOT EXISTS search_vector tsvector")
+    op.execute("""
+        CREATE OR REPLACE FUNCTION caredesk_messages_search_vector() RETURNS trigger
+        LANGUAGE plpgsql
+        AS $$ BEGIN
+            NEW.search_vector := to_tsvector('simple'::regconfig, caredesk_search_fold(NEW.text));
+            RETURN NEW;
+        END $$
+    """)
+    op.execute("DROP TRIGGER IF EXISTS messages_search_vector ON messages")
+    op.execute("CREATE TRIGGER messages_search_vector BEFORE INSERT OR UPDATE OF text ON messages "
+               "FOR EACH ROW EXECUTE FUNCTION caredesk_messages_search_vector()")
+    rows = connection.exec_driver_sql(
+        "SELECT reltuples FROM pg_class WHERE oid = 'messages'::regclass").scalar_one()
+    large = (rows or 0) > LARGE_TABLE_ROWS
+    if not large:
+        op.execute("UPDATE messages SET search_vector = "
+                   "to_tsvector('simple'::regconfig, caredesk_search_fold(text)) WHERE search_vector IS NULL")
     for name, (table, expression) in PG_INDEXES.items():
         if large and table == "messages":
-            continue  # built CONCURRENTLY after start-up (helpdesk.search.indexes)
-        op.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin "
-                   f"(to_tsvector('simple'::regconfig, caredesk_search_fold({expression})))")
+            continue  # filled and built after start-up (helpdesk.search.indexes)
+        op.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin ({expression})")
 
 
 def upgrade() -> None:
@@ -105,4 +131,7 @@ def downgrade() -> None:
         return
     for name in PG_INDEXES:
         op.execute(f"DROP INDEX IF EXISTS {name}")
+    op.execute("DROP TRIGGER IF EXISTS messages_search_vector ON messages")
+    op.execute("DROP FUNCTION IF EXISTS caredesk_messages_search_vector()")
+    op.execute("ALTER TABLE messages DROP COLUMN IF EXISTS search_vector")
     op.execute("DROP FUNCTION IF EXISTS caredesk_search_fold(text)")

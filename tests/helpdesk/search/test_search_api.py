@@ -4,6 +4,7 @@ prefix of the last word, safe snippets, what an agent may see, and 422 for a que
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from helpdesk.conversations.models import Conversation
@@ -155,8 +156,7 @@ def test_a_missing_or_invalid_postgresql_index_is_built_concurrently(postgres_ur
             connection.exec_driver_sql("SET enable_seqscan = off")
             plan = "\n".join(row[0] for row in connection.exec_driver_sql(
                 "EXPLAIN SELECT id FROM messages WHERE "
-                "to_tsvector('simple'::regconfig, caredesk_search_fold(text)) @@ "
-                "to_tsquery('simple'::regconfig, 'bao & hanh:*')"))
+                "search_vector @@ to_tsquery('simple'::regconfig, 'bao & hanh:*')"))
             assert "ix_messages_search" in plan
     finally:
         engine.dispose()
@@ -203,5 +203,62 @@ def test_messages_and_customers_stored_before_the_migration_are_found(database_u
             assert [hit.conversation_id for hit in found.conversations] == [conversation_id]
             assert [hit.id for hit in search(session, admin, read_terms("truong my le")).customers] == [customer_id]
             assert [hit.id for hit in search(session, admin, read_terms("55501")).customers] == [customer_id]
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_message_vectors_follow_edits_and_are_backfilled_in_batches(postgres_url):
+    """PostgreSQL matches messages on ``messages.search_vector``: the trigger sets it on insert and
+    on a change of the text, and messages left without one (written before the migration on a large
+    table) are filled by build_missing, batch by batch, before they can be found."""
+    from helpdesk.agents.models import Agent
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.conversations.models import Message
+    from helpdesk.core.db import migrate
+    from helpdesk.customers.models import ChannelIdentity
+    from helpdesk.search.indexes import BACKFILL_BATCH, build_missing
+    from helpdesk.search.service import search
+    from helpdesk.search.terms import read_terms
+
+    engine = make_database_engine(postgres_url)
+    try:
+        migrate(engine)
+        with Session(engine) as session:
+            customer = Customer(name="Khách")
+            session.add(customer)
+            session.flush()
+            identity = ChannelIdentity(customer_id=customer.id, channel="cli", external_id="v-1")
+            session.add(identity)
+            session.flush()
+            conversation = Conversation(customer_id=customer.id, identity_id=identity.id, channel="cli")
+            session.add(conversation)
+            session.flush()
+            # ids in three backfill batches
+            for number, words in enumerate(("nồi cơm điện", "máy xay sinh tố", "bình giữ nhiệt")):
+                session.add(Message(id=1 + number * (BACKFILL_BATCH + 1), conversation_id=conversation.id,
+                                    direction="in", author="customer", channel="cli", text=f"Hỏi về {words}"))
+            admin = Agent(email="admin@vector.test", name="Admin", password_hash="-", role="admin")
+            session.add(admin)
+            session.commit()
+
+            def found(q: str) -> list[int | None]:
+                session.rollback()
+                return sorted(hit.message_id for hit in search(session, admin, read_terms(q)).conversations)
+
+            assert found("may xay") == [BACKFILL_BATCH + 2]
+            edited = session.get(Message, BACKFILL_BATCH + 2)
+            edited.text = "Hỏi về ấm siêu tốc"
+            session.commit()
+            assert found("may xay") == []
+            assert found("am sieu toc") == [BACKFILL_BATCH + 2]
+
+            session.execute(text("UPDATE messages SET search_vector = NULL"))
+            session.commit()
+            assert found("noi com") == [] and found("binh giu") == []
+        assert build_missing(engine) == []  # the indexes were there: only the vectors were filled
+        with Session(engine) as session:
+            admin = session.exec(select(Agent).where(Agent.email == "admin@vector.test")).one()
+            assert [hit.message_id for hit in search(session, admin, read_terms("noi com")).conversations] == [1]
+            assert session.execute(text("SELECT count(*) FROM messages WHERE search_vector IS NULL")).scalar() == 0
     finally:
         engine.dispose()
