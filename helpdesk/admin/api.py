@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +17,7 @@ from helpdesk.agents.schemas import TeamPublic, TeamUpdate
 from helpdesk.agents.service import agent_for_token
 from helpdesk.core.deps import SessionDep
 from helpdesk.core.errors import BadRequest, CareDeskError
-from helpdesk.inbox.api import InboxStaticFiles, page_language, render_page, ui_strings
+from helpdesk.inbox.api import InboxStaticFiles, page_language, render_page, strings_in, ui_strings
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static" / "admin"
 LANGUAGES = ("vi", "en")
@@ -43,17 +41,11 @@ def update_team(team_id: int, body: TeamUpdate, admin: CurrentAdmin, session: Se
         select(TeamMember.agent_id).where(TeamMember.team_id == team.id)).all()))
 
 
-@lru_cache(maxsize=8)
-def _strings(language: str, mtime_ns: int) -> dict[str, str]:
-    return json.loads((STATIC_DIR / "i18n" / f"{language}.json").read_text(encoding="utf-8"))
-
-
 def admin_strings(language: str) -> dict[str, str]:
     """The admin pages' strings in a language: their own, plus the inbox's they share."""
-    path = STATIC_DIR / "i18n" / f"{language}.json"
     shared = ui_strings(language)
     return {**{key: shared[key] for key in SHARED_KEYS if key in shared},
-            **_strings(language, path.stat().st_mtime_ns)}
+            **strings_in(STATIC_DIR / "i18n", language)}
 
 
 def nav_strings(language: str) -> dict[str, str]:

@@ -17,9 +17,11 @@ from sqlmodel import Session
 from helpdesk.channels import service as channels
 from helpdesk.conversations.flows import ConversationFlow, process_chat_events
 from helpdesk.core.errors import is_infrastructure_error
+from helpdesk.core.events import EventBus
 from helpdesk.core.logs import current_job
 from helpdesk.jobs.runner import JobQueue, JobRunner
 from helpdesk.jobs.scheduler import Scheduler
+from helpdesk.outbox.models import OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,15 @@ def process_event_soon(jobs: JobQueue, event_id: int, channel: str, sender_id: s
 def drain_chat_soon(jobs: JobQueue, channel: str, recipient_id: str) -> None:
     """Send the chat's pending messages in the background, in order (callable from any thread)."""
     jobs.dispatch(DRAIN_CHAT, channel=channel, recipient_id=recipient_id)
+
+
+async def announce_and_send(events: EventBus, jobs: JobQueue | None, item: OutboxItem, conversation_id: int) -> None:
+    """A bot message queued outside a turn (a hand-back notice, a survey): tell the live views it is
+    there, and start sending it (in line with the chat's other messages)."""
+    await events.publish("message_created", conversation_id=conversation_id, message_id=item.message_id,
+                         author="bot")
+    if jobs is not None:
+        drain_chat_soon(jobs, item.channel, item.recipient_id)
 
 
 class ChannelJobs:

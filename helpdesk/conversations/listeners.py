@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from bot.language import detect_language
 from bot.responses import Responses
 from connectors.base import OutboundText
-from helpdesk.channels.tasks import drain_chat_soon
+from helpdesk.channels.tasks import announce_and_send
 from helpdesk.conversations import service
 from helpdesk.conversations.models import Conversation, ConversationState, DeliveryStatus, Message, MessageAuthor
 from helpdesk.core.events import DomainEvent, EventBus
@@ -87,10 +87,7 @@ async def tell_customer_the_bot_is_back(notifier: HandbackNotifier, conversation
     item = await to_thread.run_sync(_queue_notice, notifier, conversation_id)
     if item is None:
         return
-    await notifier.events.publish("message_created", conversation_id=conversation_id, message_id=item.message_id,
-                                  author="bot")
-    if notifier.jobs is not None:
-        drain_chat_soon(notifier.jobs, item.channel, item.recipient_id)
+    await announce_and_send(notifier.events, notifier.jobs, item, conversation_id)
 
 
 def register_conversation_listeners(notifier: HandbackNotifier) -> None:

@@ -66,15 +66,21 @@ def inbox_static_files() -> StaticFiles:
     return InboxStaticFiles(directory=STATIC_DIR)
 
 
-@lru_cache(maxsize=8)
-def _strings(language: str, mtime_ns: int) -> dict[str, str]:
-    return json.loads((STATIC_DIR / "i18n" / f"{language}.json").read_text(encoding="utf-8"))
+@lru_cache(maxsize=32)
+def _read_strings(path: Path, mtime_ns: int) -> dict[str, str]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def strings_in(folder: Path, language: str) -> dict[str, str]:
+    """A page's UI strings in a language, from ``folder/<language>.json`` (the file its script reads
+    too), read again when the file changes."""
+    path = folder / f"{language}.json"
+    return _read_strings(path, path.stat().st_mtime_ns)
 
 
 def ui_strings(language: str) -> dict[str, str]:
-    """The UI strings of a language, from the same files the page's script uses."""
-    path = STATIC_DIR / "i18n" / f"{language}.json"
-    return _strings(language, path.stat().st_mtime_ns)
+    """The inbox's UI strings of a language."""
+    return strings_in(STATIC_DIR / "i18n", language)
 
 
 def page_language(request: Request) -> str:

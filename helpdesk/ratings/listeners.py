@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.responses import Responses
-from helpdesk.channels.tasks import drain_chat_soon
+from helpdesk.channels.tasks import announce_and_send
 from helpdesk.conversations.models import Conversation, ConversationState
 from helpdesk.core.clock import Clock
 from helpdesk.core.events import DomainEvent, EventBus
@@ -58,10 +58,7 @@ async def ask_for_csat(csat: CsatRequester, conversation_id: int) -> None:
     if item is None:
         return
     # The survey is written after the resolve was announced: live views learn of it from this event.
-    await csat.events.publish("message_created", conversation_id=conversation_id, message_id=item.message_id,
-                              author="bot")
-    if csat.jobs is not None:
-        drain_chat_soon(csat.jobs, item.channel, item.recipient_id)
+    await announce_and_send(csat.events, csat.jobs, item, conversation_id)
 
 
 def register_ratings_listeners(csat: CsatRequester) -> None:

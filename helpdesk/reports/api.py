@@ -7,8 +7,6 @@ Chart.js, served from this server like everything else on the page.
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -30,6 +28,7 @@ from helpdesk.inbox.api import (
     _session_agent,
     page_language,
     render_page,
+    strings_in,
     ui_strings,
 )
 from helpdesk.reports import export, service
@@ -118,16 +117,10 @@ def read_options(agent: CurrentAgent, session: SessionDep, settings: SettingsDep
 # -- the page ------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8)
-def _strings(language: str, mtime_ns: int) -> dict[str, str]:
-    return json.loads((STATIC_DIR / "i18n" / f"{language}.json").read_text(encoding="utf-8"))
-
-
 def report_strings(language: str) -> dict[str, str]:
     """The page's strings in a language: its own, plus the inbox's and the shared navigation's."""
-    path = STATIC_DIR / "i18n" / f"{language}.json"
     shared = ui_strings(language)
-    own = _strings(language, path.stat().st_mtime_ns)
+    own = strings_in(STATIC_DIR / "i18n", language)
     return {**{key: shared[key] for key in SHARED_KEYS if key in shared}, **nav_strings(language), **own}
 
 
