@@ -35,11 +35,14 @@ audit: install-test
 	$(BIN)/python scripts/audit_dependencies.py
 
 # the quick tests on both cores (each xdist worker has its own databases), then the slow ones (real
-# browser, processes killed on purpose, timing) one at a time; "no test selected" in either is fine
+# browser, child processes) on both cores a file per worker, then those that measure timing or kill
+# servers on purpose (marked alone) one at a time; "no test selected" in any is fine
 test: install-test services audit
 	. var/test-services.env && { $(BIN)/python -m pytest -m "not slow" -n 2 --dist worksteal $(PYTEST_ARGS); rc=$$?; \
 	    [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc; } && \
-	  { $(BIN)/python -m pytest -m slow --durations=20 $(PYTEST_ARGS); rc=$$?; \
+	  { $(BIN)/python -m pytest -m "slow and not alone" -n 2 --dist loadfile --durations=10 $(PYTEST_ARGS); rc=$$?; \
+	    [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc; } && \
+	  { $(BIN)/python -m pytest -m "slow and alone" --durations=10 $(PYTEST_ARGS); rc=$$?; \
 	    [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc; }
 
 # Redis and PostgreSQL are still needed; chromium is not (the browser tests are all marked slow)

@@ -32,7 +32,7 @@ from tests.faults.cluster import (
 from tests.faults.stack import OPERATOR_ENV, LoadBalancer, process_argv, process_environment
 from tests.faults.test_delivery import TIMELINE, assert_every_message_answered_once_in_order, later, sender_killed
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.alone, pytest.mark.timeout(600)]
 
 APPS = 2
 WORKERS = 3

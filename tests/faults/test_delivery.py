@@ -33,7 +33,7 @@ from tests.faults.cluster import (
 )
 from tests.fakes.telegram_api import FakeTelegramAPI
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.alone, pytest.mark.timeout(600)]
 
 #: how long Redis and PostgreSQL stay away (a longer run: CAREDESK_FAULT_OUTAGE_S=20)
 OUTAGE_S = float(os.environ.get("CAREDESK_FAULT_OUTAGE_S", "6"))

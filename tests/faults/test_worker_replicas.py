@@ -36,7 +36,7 @@ from tests.faults.test_delivery import (
 )
 from tests.fakes.telegram_api import FakeTelegramAPI
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.alone, pytest.mark.timeout(600)]
 
 CLAIM_IDLE_S = 3.0
 

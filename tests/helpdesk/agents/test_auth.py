@@ -121,6 +121,7 @@ async def test_concurrent_logins_do_not_block_the_event_loop(client):
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # measures /healthz latency
 @pytest.mark.real_password_hashing
 def test_twenty_concurrent_logins_keep_healthz_fast(live_server):
     stop = threading.Event()

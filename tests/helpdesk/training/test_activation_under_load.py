@@ -19,7 +19,7 @@ from helpdesk.nlu_admin.store import DatabaseModelStore
 from nlu import ModelStore
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, LiveServer
 
-pytestmark = pytest.mark.slow  # two live servers under parse load while a model is switched
+pytestmark = [pytest.mark.slow, pytest.mark.alone]  # two live servers under parse load while a model is switched
 
 #: read as report_defect with ~0.96 confidence: the strict copy falls back on it
 PROBE = "máy giặt kêu to quá"
