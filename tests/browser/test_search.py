@@ -67,6 +67,8 @@ def test_search_box_finds_opens_and_keeps_markup_as_text(inbox_server, chromium,
         page.locator("#login-password").fill(ADMIN_PASSWORD)
         page.locator("#login-submit").click()
         expect(page).to_have_url(f"{url}/inbox")
+        # the inbox's script has started (its shortcuts are bound) once it is live
+        expect(page.locator("#live-state")).to_have_text("Trực tuyến")
 
         box = page.get_by_role("combobox", name="Tìm kiếm")
         expect(box).to_be_visible()
