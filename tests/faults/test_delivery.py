@@ -124,7 +124,19 @@ def explain(*processes: CareDesk) -> str:
             asked = True
     if asked:
         time.sleep(2)
-    return "\n".join(f"--- {p.name} ---\n{p.log_tail(150 if asked else 40)}" for p in processes)
+    return "\n".join(f"--- {p.name} ---\n{_worker_story(p) if asked and p.command[:1] == ['worker'] else p.log_tail(40)}"
+                     for p in processes)
+
+
+def _worker_story(process: CareDesk) -> str:
+    """What a worker's log says about hung work: every job reported stuck (with where it waited) and
+    the whole task dump SIGUSR1 asked for, not only the log's tail (a dump of hundreds of tasks is
+    longer than any tail, and the one holding a chat is anywhere in it)."""
+    lines = process.log_tail(1_000_000).splitlines()
+    stuck = [index for index, line in enumerate(lines) if "has been running for" in line]
+    told = [line for index in stuck[:20] for line in lines[index:index + 12]]
+    dump_at = max((index for index, line in enumerate(lines) if line.endswith(" asyncio tasks")), default=len(lines) - 150)
+    return "\n".join(["stuck jobs:", *told, "task dump:", *lines[dump_at:dump_at + 4000]])
 
 
 @pytest.fixture
