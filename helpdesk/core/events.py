@@ -170,6 +170,11 @@ class EventBus:
         """Stop delivering to ``queue``."""
         self._subscribers.discard(queue)
 
+    def fan_out_here(self, event: DomainEvent) -> None:
+        """Deliver ``event`` to this process's subscribers only (no listeners, no other process): an
+        announcement made up here for what another process's was lost (``helpdesk.inbox.missed``)."""
+        self._fan_out(event)
+
     def _fan_out(self, event: DomainEvent) -> None:
         for queue in list(self._subscribers):
             try:

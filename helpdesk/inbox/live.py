@@ -36,6 +36,7 @@ from helpdesk.conversations.models import Conversation, Message
 from helpdesk.agents.deps import SESSION_COOKIE
 from helpdesk.core.errors import CareDeskError
 from helpdesk.core.events import DomainEvent, EventBus
+from helpdesk.inbox.missed import MissedMessages
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,10 @@ class PresenceKeeper:
         self._sockets: dict[int, int] = {}
         self._pending_offline: dict[int, asyncio.Task] = {}
 
+    def any_open(self) -> bool:
+        """Whether any inbox socket is open in this process."""
+        return bool(self._sockets)
+
     def sockets_of(self, agent_id: int) -> int:
         """How many inbox sockets the agent has open in this process."""
         return self._sockets.get(agent_id, 0)
@@ -250,6 +255,8 @@ class LiveHub:
         self.events = events
         self.presence = PresenceKeeper(engine, events, grace_s)
         self.resolver = EventResolver(engine)
+        #: announces what was stored but whose announcement was lost (a killed worker, Redis away)
+        self.missed = MissedMessages(engine, events, self.presence.any_open)
 
 
 def hub_for(app: Any, engine: Engine, events: EventBus) -> LiveHub:
@@ -259,6 +266,9 @@ def hub_for(app: Any, engine: Engine, events: EventBus) -> LiveHub:
     if hub is None or hub.events is not events or hub.engine is not engine:
         grace = getattr(app.state, "inbox_offline_grace_s", OFFLINE_GRACE_S)
         hub = app.state.inbox_live_hub = LiveHub(engine, events, grace)
+        for setting in ("check_s", "grace_s"):  # tests make the watcher of lost announcements quicker
+            if hasattr(app.state, f"inbox_missed_{setting}"):
+                setattr(hub.missed, setting, getattr(app.state, f"inbox_missed_{setting}"))
     return hub
 
 
@@ -286,6 +296,7 @@ class LiveConnection:
         events = self.hub.events
         queue = events.subscribe()
         await self.hub.presence.socket_opened(self.agent.id)
+        self.hub.missed.ensure_running()
         try:
             await self.websocket.send_json({"type": "hello", "agent_id": self.agent.id})
             reader = asyncio.ensure_future(self._read())

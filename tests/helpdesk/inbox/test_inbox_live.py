@@ -575,3 +575,45 @@ def test_each_role_lists_exactly_the_conversations_it_may_see(inbox):
                 team_view = inbox.client.get("/inbox/api/views?view=team", headers=headers).json()
                 assert [r["id"] for r in team_view["data"]] == [ids[0]] and team_view["count"] == 1
     assert len(listed) == 4  # the admin sees everything
+
+
+def test_a_message_stored_without_its_announcement_is_announced_late_and_only_once(make_settings):
+    # A worker killed between a turn's commit and its announcement (or Redis away at that moment)
+    # leaves a stored message nobody announced: the open inboxes still hear of it, within the grace,
+    # by the same rule of who may see it; a message announced as usual is not announced twice.
+    from helpdesk.conversations.models import Message
+
+    app = inbox_app(make_settings())
+    app.state.inbox_offline_grace_s = 0.0
+    app.state.inbox_missed_check_s, app.state.inbox_missed_grace_s = 0.2, 0.5
+    with TestClient(app, client=("127.0.0.1", 50000)) as client:
+        inbox = Inbox(client)
+        inbox.make_team("care")
+        inbox.make_agent("tech4@test.local", ["technical"])
+        theirs = inbox.escalated("late-1", team="care")
+        cookies = [inbox.browser_session(ADMIN_EMAIL, ADMIN_PASSWORD), inbox.browser_session("tech4@test.local")]
+        with inbox.live(cookies[0]) as admin_socket, inbox.live(cookies[1]) as tech_socket:
+            admin, tech = LiveSocket(admin_socket), LiveSocket(tech_socket)
+            assert admin.receive()["type"] == "hello" and tech.receive()["type"] == "hello"
+            inbox.customer_says("late-1", "máy vẫn không lên nguồn")  # announced as usual
+            with Session(inbox.wiring.engine) as session:  # committed, never announced
+                lost = Message(conversation_id=theirs, direction="in", author="customer", channel="cli",
+                               text="shop ơi trả lời giúp mình")
+                session.add(lost)
+                session.commit()
+                lost_id = lost.id
+            frames = admin.wait_for(lambda frame: frame.get("message_id") == lost_id, timeout=10)
+            assert frames[-1] == {"type": "event", "event": "message_created", "conversation_id": theirs,
+                                  "message_id": lost_id, "author": "customer", "private": False,
+                                  "new_conversation": False}
+            announced = [frame["message_id"] for frame in frames if from_customer(frame)]
+            assert len(announced) == len(set(announced)) == 2, frames  # the usual one once, the lost one once
+            time.sleep(1.0)  # several more checks: nothing is announced again
+            assert client.app.state.inbox_live_hub.missed.announced == 1
+            # a conversation everyone may see closes the test: before it, the other team's agent
+            # heard of neither message of the care team's conversation, and the admin of nothing more
+            everyone = inbox.customer_says("late-everyone", "cho mình hỏi giờ mở cửa")
+            tech_frames = tech.wait_for(lambda frame: from_customer(frame) and about(everyone)(frame))
+            assert not [frame for frame in tech_frames if about(theirs)(frame)], tech_frames
+            admin_frames = admin.wait_for(lambda frame: from_customer(frame) and about(everyone)(frame))
+            assert not [frame for frame in admin_frames if from_customer(frame) and about(theirs)(frame)]
