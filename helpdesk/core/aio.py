@@ -13,11 +13,19 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+#: how long ``cancel_and_wait`` waits for a cancelled task to end before cancelling it again
+CANCEL_AGAIN_S = 0.5
+
+
 async def cancel_and_wait(task: asyncio.Task | None) -> None:
     """Cancel a background task and wait until it has finished (None: nothing to do)."""
     if task is None:
         return
-    task.cancel()
+    # Cancelled again until it ends: a library that swallows a cancellation (redis-py can lose one
+    # that arrives during a command) would otherwise keep the task, and this wait, going for ever.
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_AGAIN_S)
     with contextlib.suppress(asyncio.CancelledError):
         await task
 

@@ -76,10 +76,15 @@ class RedisKeyLocks:
             # asking every few milliseconds would keep Redis and the connection pool busy for nothing
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, MAX_POLL_S)
-        renewer = asyncio.create_task(self._renew(name, token), name=f"caredesk-lock-renew:{key}")
+        released = asyncio.Event()
+        renewer = asyncio.create_task(self._renew(name, token, released), name=f"caredesk-lock-renew:{key}")
         try:
             yield
         finally:
+            # The flag, not the cancellation alone, ends the renewer: redis-py (8.1) can lose a
+            # cancellation that arrives during a command, and the renewer then slept and renewed on,
+            # while this block waited for it to end: the chat's lock held for good, its jobs queued.
+            released.set()
             await cancel_and_wait(renewer)
             try:
                 await self._script(0)(keys=[name], args=[token])
@@ -92,9 +97,11 @@ class RedisKeyLocks:
             self._scripts = (self.redis.register_script(_RELEASE), self.redis.register_script(_RENEW))
         return self._scripts[which]
 
-    async def _renew(self, name: str, token: str) -> None:
+    async def _renew(self, name: str, token: str, released: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(self.ttl_ms / 3000)
+            if released.is_set():
+                return
             try:
                 if not await self._script(1)(keys=[name], args=[token, self.ttl_ms]):
                     log.warning("the lock %s expired while held (another process may take it)", name)

@@ -199,6 +199,23 @@ async def test_a_lock_left_by_a_killed_holder_frees_itself_and_a_held_one_is_ren
     assert await redis_client.get("caredesk:lock:chat") is None  # released
 
 
+@pytest.mark.slow
+async def test_leaving_a_lock_never_waits_on_its_renewal(redis_client):
+    # Hundreds of short holds whose renewal (every 10 ms) is often in flight as the block ends: the
+    # production-shape fault test lost a chat when the renewer outlived its cancellation (redis-py
+    # lost it during a command) and the holder waited for it for ever, its chat's jobs behind it.
+    locks = RedisKeyLocks(redis_client, ttl_s=0.03)
+    for number in range(400):
+        async def hold_briefly() -> None:
+            async with locks.hold(f"brief:{number % 7}"):
+                await asyncio.sleep(0.004 + (number % 10) * 0.001)
+        try:
+            await asyncio.wait_for(hold_briefly(), 5)
+        except TimeoutError:
+            pytest.fail(f"hold {number} did not end within 5 s of its block")
+    assert [task for task in asyncio.all_tasks() if task.get_name().startswith("caredesk-lock-renew")] == []
+
+
 async def test_a_job_failing_at_every_delivery_is_parked_and_acknowledged(redis_client):
     settings = worker_settings(claim_idle_s=0.2, max_job_deliveries=3)
     runner = JobRunner(settings)
