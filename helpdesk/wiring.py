@@ -40,12 +40,14 @@ from helpdesk.care.directory import DatabaseCustomerDirectory
 from helpdesk.care.listeners import register_care_listeners
 from helpdesk.care.tasks import (
     CareSender,
+    care_composer,
     care_policy,
     schedule_care_check,
     schedule_zns_rating_poll,
     send_due_care_soon,
 )
 from helpdesk.care.zns import ZnsCare
+from helpdesk.care.mail import build_email_care
 from connectors.zalo_zns import ZnsClient, ZnsError
 from helpdesk.channels.checks import check_channel_credentials
 from helpdesk.channels.credentials import DatabaseCredentialStore
@@ -282,6 +284,8 @@ class Wiring:
         self.care = CareSender(self.engine, settings, self.bot, self.connectors, self.events, self.clock,
                                self.outbox, zns=build_zns_care(settings, self.engine, self.connectors, self.clock,
                                                                self.events))
+        self.care.email = build_email_care(settings, self.engine, self.clock, self.bot, self.events,
+                                           lambda: care_composer(self.bot, settings))
         #: channel -> readers of its verified webhook events besides the channel's own processing
         self.webhook_taps: dict[str, list[Callable[[Any], Awaitable[None]]]] = {}
         if self.care.zns is not None:
