@@ -133,6 +133,7 @@ class EmailSent:
     """The server took the message."""
 
     message_id: str
+    subject: str = ""
 
 
 class EmailError(Exception):
@@ -190,7 +191,7 @@ class SmtpSender:
                 timeout=self.config.timeout_s)
         except Exception as exc:  # every failure becomes an outcome with a reason
             raise smtp_error(exc) from exc
-        return EmailSent(str(message["Message-ID"]))
+        return EmailSent(str(message["Message-ID"]), str(message["Subject"] or ""))
 
 
 # -- building messages -------------------------------------------------------------------------------

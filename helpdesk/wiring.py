@@ -48,6 +48,7 @@ from helpdesk.care.tasks import (
 )
 from helpdesk.care.zns import ZnsCare
 from helpdesk.care.mail import build_email_care
+from helpdesk.mail.tasks import build_email_inbox, schedule_email_poll
 from connectors.zalo_zns import ZnsClient, ZnsError
 from helpdesk.channels.checks import check_channel_credentials
 from helpdesk.channels.credentials import DatabaseCredentialStore
@@ -286,6 +287,9 @@ class Wiring:
                                                                self.events))
         self.care.email = build_email_care(settings, self.engine, self.clock, self.bot, self.events,
                                            lambda: care_composer(self.bot, settings))
+        self.mail = build_email_inbox(settings, self.engine, self.connectors, self.inbound,
+                                      lambda: getattr(self, "worker", None),
+                                      self._email_bounce, self._email_unsubscribe)
         #: channel -> readers of its verified webhook events besides the channel's own processing
         self.webhook_taps: dict[str, list[Callable[[Any], Awaitable[None]]]] = {}
         if self.care.zns is not None:
@@ -320,6 +324,14 @@ class Wiring:
         self._search_indexes: asyncio.Task | None = None
         #: where a worker child writes its metrics (process mode), read at each scrape of /metrics
         self.metrics_dir: str | None = None
+
+    async def _email_bounce(self, bounce: Any) -> str:
+        return await self.care.email.take_bounce(bounce) if self.care.email is not None else "unknown"
+
+    async def _email_unsubscribe(self, token: str) -> Any:
+        if self.care.email is None:
+            raise ValueError("the email care channel is off")
+        return await self.care.email.unsubscribe(token)
 
     def use_jobs(self, jobs: JobRunner | RemoteJobs) -> None:
         """Hand background work to ``jobs`` from now on (the domains that queue work hold it too)."""
@@ -399,6 +411,7 @@ class Wiring:
             schedule_outbox_pump(self.scheduler, self.channel_jobs)
             schedule_care_check(self.scheduler, self.care)
             schedule_zns_rating_poll(self.scheduler, self.care)
+            schedule_email_poll(self.scheduler, self.mail, self.settings.email.imap_poll_interval_s)
             schedule_sla_check(self.scheduler, self.engine, self.events, self.clock, self.settings)
             schedule_stray_sweep(self.scheduler, self.channel_jobs)
             schedule_attachment_work(self.scheduler, self.attachments)

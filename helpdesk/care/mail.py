@@ -29,10 +29,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.responses import Responses
+from connectors.email_in import Bounce
 from connectors.email_smtp import EmailConfig, EmailError, EmailSent, SmtpSender, build_message, sender_address
 from helpdesk.care.channels import fall_back_to_next_channel, register_address_channel
 from helpdesk.care.composer import CareComposer
 from helpdesk.care.feedback import record_care_rating
+from helpdesk.care.mail_bounce import record_bounce
 from helpdesk.care.mail_content import care_email_content, html_text, plain_text
 from helpdesk.care.models import CareKind, CareMessage, CareStatus
 from helpdesk.care.service import MAX_LATENESS, AddressedCareMessage, CarePolicy, set_care_opt_out
@@ -40,6 +42,7 @@ from helpdesk.core.clock import Clock
 from helpdesk.core.events import EventBus
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import primary_customer
+from helpdesk.mail.service import record_mail
 from helpdesk.ratings import service as ratings
 from helpdesk.shop.models import Order
 from helpdesk.shop.schemas import normalise_email
@@ -215,6 +218,19 @@ class EmailCare:
         return await to_thread.run_sync(opt_out)
 
 
+    async def take_bounce(self, bounce: Bounce) -> str:
+        """Record a bounce read from the mailbox (``helpdesk/care/mail_bounce.py``); what it was."""
+        now = self.clock.now()
+
+        def record() -> str:
+            with Session(self.engine) as session:
+                outcome = record_bounce(session, bounce, policy=self.policy, now=now)
+                session.commit()
+                return outcome
+
+        return await to_thread.run_sync(record)
+
+
 def compose_care_email(
     session: Session, care: CareMessage, order: Order, identity: ChannelIdentity, customer: Customer,
     composer: CareComposer, responses: Responses, settings: Any, now: datetime,
@@ -270,6 +286,7 @@ def record_email_outcome(
     care.updated_at = now
     if isinstance(outcome, EmailSent):
         care.status, care.reason, care.sent_at = CareStatus.sent, None, now
+        record_mail(session, identity, outcome.message_id.strip("<>"), "out", outcome.subject, care_id=care.id)
         if care.kind == CareKind.rating_request:
             customer = primary_customer(session, session.get(Customer, identity.customer_id))
             ratings.request_rating(session, customer, f"order:{order.code}", now, identity=identity, order=order)

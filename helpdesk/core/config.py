@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field, SecretStr, create_model, field_validator,
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connectors import CONNECTORS
-from connectors.email_smtp import EmailConfig
 from connectors.zalo_zns import ZnsConfig
 
 #: the source checkout; data/ ships there (training data, FAQ, bot texts, demo shop)
@@ -260,8 +259,6 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     #: Zalo Notification Service: template messages by phone for care (``CAREDESK_ZNS__*``)
     zns: ZnsConfig = ZnsConfig()
-    #: the email channel: care mail over SMTP, replies over IMAP (``CAREDESK_EMAIL__*``)
-    email: EmailConfig = EmailConfig()
 
     # The channels' sections are not written out above: ``Settings(...)`` builds an instance of a
     # subclass that has one more field per connector in the registry (see ``with_channel_sections``).
