@@ -15,8 +15,9 @@ from helpdesk.care.tasks import run_due_care_messages
 from helpdesk.conversations.models import Conversation
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.ratings.models import Rating
+from helpdesk.shop.models import Order
 from tests.fakes.smtp_server import SmtpServer
-from tests.helpdesk.care.conftest import API_KEY, care_rows, make_order, started
+from tests.helpdesk.care.conftest import API_KEY, care_rows, make_customer, make_order, started
 
 KEY = {"X-Api-Key": API_KEY}
 BASE = "https://care.bepviet.vn"
@@ -219,3 +220,40 @@ async def test_the_mail_is_retried_and_sent_once_the_server_takes_it(email_clien
     await send_due(email_client)
     assert care_of(engine, "thank_you").status == "sent"
     assert len(smtp.received) == 1
+
+
+async def test_an_import_with_emails_leaves_out_lines_with_a_bad_contact_and_mails_the_others(email_client, smtp):
+    engine = email_client.wiring.engine
+    csv_text = ("code,phone,customer_name,status,delivered_at,items,email\n"
+                "DH400001,0901234567,An,delivered,2026-03-02T09:30:00,RC-18:1,an@example.com\n"
+                "DH400002,12345,Bình,delivered,2026-03-02T09:30:00,RC-18:1,binh@example.com\n"
+                "DH400003,0912345678,Chi,delivered,2026-03-02T09:30:00,RC-18:1,chi at example.com\n"
+                "DH400004,0987654321,Dung,in_transit,,RC-18:1,\n")
+    response = await email_client.post("/api/orders/import", headers=KEY,
+                                       files={"file": ("orders.csv", csv_text.encode(), "text/csv")})
+    assert response.status_code == 200, response.text
+    await email_client.settle()
+
+    body = response.json()
+    assert body["imported"] is True and body["created"] == 2 and len(body["errors"]) == 2
+    assert [(error["line"], error["error"].split(" ")[0]) for error in body["errors"]] == [(3, "phone"),
+                                                                                           (4, "email:")]
+    assert "12345" in body["errors"][0]["error"] and "not an email address" in body["errors"][1]["error"]
+    with Session(engine) as session:
+        orders = {order.code: order.email for order in session.exec(select(Order)).all()}
+    assert orders == {"DH400001": "an@example.com", "DH400004": None}
+    assert [received.recipients for received in smtp.received] == [["an@example.com"]]
+
+
+async def test_opting_out_in_a_chat_stops_the_care_mails_too(email_client, smtp, clock):
+    engine = email_client.wiring.engine
+    make_order(engine)
+    await deliver(email_client)
+    customer_id, _identity_id = make_customer(engine, "cli", "cli-an", phone="0901234567")
+    await email_client.wiring.customers.set_opt_out(customer_id, True)  # "dừng" in the chat
+
+    clock.advance(days=1)
+    await send_due(email_client)
+    rating = care_of(engine, "rating_request")
+    assert rating.status == "cancelled" and "opted out" in rating.reason
+    assert len(smtp.received) == 1  # the thank-you only
