@@ -47,6 +47,7 @@ from helpdesk.care.tasks import (
     send_due_care_soon,
 )
 from helpdesk.care.zns import ZnsCare
+from helpdesk.care.zns_mapping import apply_saved_mapping, mapping_store
 from helpdesk.care.mail import build_email_care
 from helpdesk.mail.tasks import build_email_inbox, schedule_email_poll
 from connectors.zalo_zns import ZnsClient, ZnsError
@@ -416,6 +417,7 @@ class Wiring:
             schedule_stray_sweep(self.scheduler, self.channel_jobs)
             schedule_attachment_work(self.scheduler, self.attachments)
         if self.care.zns is not None:
+            await apply_saved_mapping(self.care.zns, mapping_store(self.engine, self.settings))  # the admin's
             await check_zns_templates_at_start(self.care.zns)
         await self.scheduler.start()
         for name in self.connectors:

@@ -19,6 +19,7 @@ from helpdesk.care.composer import CareComposer
 from helpdesk.care.mail import EmailCare
 from helpdesk.care.service import AddressedCareMessage, CarePolicy, ChannelAbilities, QueuedCareMessage
 from helpdesk.care.zns import ZnsCare, settle_interrupted_sends
+from helpdesk.care.zns_mapping import apply_saved_mapping, mapping_store
 from helpdesk.channels.tasks import drain_chat_soon
 from helpdesk.core.clock import Clock
 from helpdesk.core.config import Settings
@@ -86,6 +87,12 @@ async def run_due_care_messages(care: CareSender, now: datetime | None = None) -
     policy = care_policy(care.settings)
     addressed = frozenset(name for name, channel in (("zns", care.zns), ("email", care.email)) if channel is not None)
     composer, channels = care_composer(care.bot, care.settings), channel_abilities(care.connectors, addressed)
+
+    if care.zns is not None:  # an admin may have saved another template mapping (in another replica)
+        try:
+            await apply_saved_mapping(care.zns, mapping_store(care.engine, care.settings))
+        except Exception:
+            log.warning("could not read the saved ZNS template mapping", exc_info=True)
 
     def due() -> list[int]:
         with Session(care.engine) as session:
