@@ -85,6 +85,8 @@ class ZnsTemplatesPublic(BaseModel):
     """The shop's ZNS templates and which care step each serves."""
 
     mapping: dict[str, str]
+    #: template parameter name -> CareDesk value, for names the common ones do not cover
+    parameters: dict[str, str] = {}
     data: list[ZnsTemplatePublic]
     count: int
 
@@ -122,7 +124,7 @@ async def zns_templates(request: Request, admin: CurrentAdmin) -> ZnsTemplatesPu
                            filled_with=caredesk_value_for(p.name, zns.parameters)) for p in checked.params]
         data.append(ZnsTemplatePublic(template_id=template.template_id, name=template.name, status=template.status,
                                       mapped_to=steps.get(template.template_id, []), params=params))
-    return ZnsTemplatesPublic(mapping=zns.mapping, data=data, count=len(data))
+    return ZnsTemplatesPublic(mapping=zns.mapping, parameters=zns.parameters, data=data, count=len(data))
 
 
 @router.post("/api/care/zns/templates/check", tags=["care"],
@@ -157,8 +159,9 @@ async def save_zns_mapping(body: ZnsMappingCheck, request: Request, admin: Curre
     try:
         saved = await save_mapping(zns, mapping_store(wiring.engine, wiring.settings), body.templates,
                                    body.parameters)
-    except MappingRefused as refused:
-        return JSONResponse({"ok": False, "problems": refused.problems}, status_code=422)
+    except MappingRefused as refused:  # "detail" too: the admin page shows it as any refusal's reasons
+        return JSONResponse({"ok": False, "problems": refused.problems, "detail": refused.problems},
+                            status_code=422)
     except ZnsError as error:
         raise ZnsUnavailable(f"could not ask Zalo, so the mapping was not saved: {error.reason}") from None
     return JSONResponse({"ok": True, "mapping": saved.templates, "parameters": saved.parameters})
