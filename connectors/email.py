@@ -17,8 +17,17 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
-from connectors.base import ChannelConnector, DeliveryError, InboundMessage, PayloadError, VerificationError
-from connectors.email_in import parse_mail, short_id
+from connectors.base import (
+    Attachment,
+    ChannelConnector,
+    DeliveryError,
+    InboundMessage,
+    MediaError,
+    MediaFile,
+    PayloadError,
+    VerificationError,
+)
+from connectors.email_in import ImapError, ImapMailbox, fetch_by_message_id, parse_mail, short_id
 from connectors.email_smtp import EmailConfig, EmailError, SmtpSender, build_message, new_message_id
 
 
@@ -64,11 +73,38 @@ class EmailConnector(ChannelConnector):
         if mail.bounce is not None or not (mail.text or mail.attachments) or not mail.from_address:
             return []
         sender = str(payload.get("sender_id") or mail.from_address)
+        # the files stay in the mail, in the mailbox: ``fetch_media`` reads them from there
+        files = tuple(Attachment(kind=_kind(mime), file_id=f"{index}#{mail.message_id}", name=name[:200],
+                                 mime_type=mime, size=len(data))
+                      for index, (name, mime, data) in enumerate(mail.attachments))
         return [InboundMessage(
             channel=self.name, sender_id=sender, external_id=short_id(mail.message_id), text=mail.text,
+            attachments=files,
             timestamp=mail.date.astimezone(UTC) if mail.date else datetime.now(UTC), sender_name=mail.from_name or None,
             metadata={"subject": mail.subject[:300], "message_id": mail.message_id[:300],
                       "automatic": mail.automatic})]
+
+    async def fetch_media(self, attachment: Attachment, *, max_bytes: int) -> MediaFile:
+        """Read an attached file out of its mail, found again in the mailbox by Message-ID."""
+        index, _, message_id = (attachment.file_id or "").partition("#")
+        if not (index.isdigit() and message_id and self.config.imap_url):
+            raise MediaError("the attachment names no mail to read it from", retryable=False)
+        if attachment.size and attachment.size > max_bytes:
+            raise MediaError(f"the file is {attachment.size} bytes, over the limit of {max_bytes}", retryable=False)
+        try:
+            raw = await fetch_by_message_id(ImapMailbox.from_url(self.config.imap_url), message_id,
+                                            self.config.timeout_s)
+        except ImapError as error:
+            raise MediaError(str(error), retryable=True) from error
+        if raw is None:
+            raise MediaError("the mail is no longer in the mailbox", retryable=False)
+        files = parse_mail(raw).attachments
+        if int(index) >= len(files):
+            raise MediaError("the mail has no such attachment", retryable=False)
+        name, mime, data = files[int(index)]
+        if len(data) > max_bytes:
+            raise MediaError(f"the file is {len(data)} bytes, over the limit of {max_bytes}", retryable=False)
+        return MediaFile(data, mime, name)
 
     async def send_text(self, recipient_id: str, text: str, *, reply_to: str | None = None) -> str:
         """Send ``text`` to the address as a reply in its thread; the Message-ID (without brackets)."""
@@ -95,3 +131,9 @@ class EmailConnector(ChannelConnector):
         if self.threads is not None:
             await self.threads.record_sent(recipient_id, bare, subject)
         return bare
+
+
+def _kind(mime: str) -> str:
+    """The attachment kind of a MIME type."""
+    major = mime.split("/", 1)[0]
+    return {"image": "image", "video": "video", "audio": "audio"}.get(major, "file")

@@ -243,6 +243,24 @@ async def fetch_unseen(mailbox: ImapMailbox, timeout: float = 30.0, limit: int =
         await _logout(client)
 
 
+async def fetch_by_message_id(mailbox: ImapMailbox, message_id: str, timeout: float = 30.0) -> bytes | None:
+    """The raw mail with this Message-ID, still in the folder (an attachment is read from there when the
+    worker stores it); None when it is gone."""
+    client = await _login(mailbox, timeout)
+    try:
+        quoted = message_id.replace("\\", "").replace('"', "")
+        found = await client.uid_search(f'HEADER Message-ID "<{quoted}>"')
+        _ok(found, "search")
+        uids = found.lines[0].decode().split() if found.lines and found.lines[0] else []
+        if not uids:
+            return None
+        response = await client.uid("fetch", uids[0], "(BODY.PEEK[])")
+        _ok(response, "fetch")
+        return next((bytes(line) for line in response.lines if isinstance(line, bytearray)), None)
+    finally:
+        await _logout(client)
+
+
 async def mark_seen(mailbox: ImapMailbox, uids: list[str], timeout: float = 30.0) -> None:
     """Flag the mails read (stored, or not ours to store)."""
     if not uids:

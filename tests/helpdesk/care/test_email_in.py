@@ -207,3 +207,29 @@ async def test_a_delayed_notice_changes_nothing(mail_client, smtp, imap):
     with Session(engine) as session:
         assert session.exec(select(ChannelIdentity).where(ChannelIdentity.channel == "email")).one().reachable
         assert session.exec(select(CareMessage).where(CareMessage.kind == "thank_you")).one().status == "sent"
+
+
+async def test_a_file_attached_to_a_reply_is_stored_through_the_attachments_service(mail_client, smtp, imap):
+    from io import BytesIO
+
+    from PIL import Image
+
+    from helpdesk.attachments.models import Attachment
+
+    engine = mail_client.wiring.engine
+    await deliver_order(mail_client)
+    [thank_you] = smtp.received
+    photo = BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(photo, format="PNG")
+    reply = message_from_bytes(reply_to(thank_you.message, "Ảnh lỗi đây ạ", quote=False), policy=policy.default)
+    reply.add_attachment(photo.getvalue(), maintype="image", subtype="png", filename="loi-e3.png")
+    imap.deliver(bytes(reply))
+
+    assert await mail_client.wiring.mail.poll() == 1
+    await mail_client.settle()
+    with Session(engine) as session:
+        [stored] = session.exec(select(Attachment)).all()
+        message = session.get(Message, stored.message_id)
+    assert (stored.kind, stored.status, stored.name) == ("image", "stored", "loi-e3.png")
+    assert (stored.width, stored.height) == (40, 30)
+    assert message.text == "Ảnh lỗi đây ạ"
