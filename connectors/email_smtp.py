@@ -36,9 +36,9 @@ class EmailConfig(BaseModel):
 
     #: ``smtp://user:pass@host:port`` (``?starttls=require`` or ``?starttls=off``; by default STARTTLS is
     #: used when the server offers it), or ``smtps://`` for TLS from the first byte
-    smtp_url: str = ""
+    smtp_url: str = Field("", repr=False)  # carries the password: kept out of logged settings
     #: ``imap://user:pass@host:port/INBOX`` or ``imaps://…``: where customers' replies are read
-    imap_url: str = ""
+    imap_url: str = Field("", repr=False)
     #: the sender, ``care@shop.vn`` or ``Shop name <care@shop.vn>`` (``CAREDESK_EMAIL__FROM``)
     sender: str = Field("", alias="from")
     #: this server's address as customers reach it, for the star and unsubscribe links of care mails;

@@ -104,9 +104,7 @@ class EmailInbox:
                 log.info("an unsubscribe mail with a token that does not open: %s", error)
         if mail.automatic or not mail.from_address:
             return 0  # an auto-reply: nothing to answer
-        sender_id, fresh = await to_thread.run_sync(self._thread, mail)
-        if not fresh:
-            return 0
+        sender_id = await to_thread.run_sync(self._thread, mail)
         encoded = base64.b64encode(raw).decode()
         messages = self.connector.parse({"mail": encoded, "sender_id": sender_id})
         if not messages:
@@ -120,16 +118,15 @@ class EmailInbox:
                 process_event_soon(jobs, event_id, channel, sender)
         return len(stored)
 
-    def _thread(self, mail: ParsedMail) -> tuple[str, bool]:
-        """The address of the thread the mail belongs to, and whether the mail is new to CareDesk."""
+    def _thread(self, mail: ParsedMail) -> str:
+        """The address of the thread the mail belongs to; the mail is recorded in it once (a mail read
+        again after a poll cut short is recorded already, and the ledger leaves out its duplicate)."""
         with Session(self.engine) as session:
-            if service.already_recorded(session, mail.message_id):
-                identity = service.thread_identity(session, mail)
-                return identity.external_id, True  # recorded, maybe not stored: the ledger dedups
             identity = service.thread_identity(session, mail)
-            service.record_mail(session, identity, mail.message_id, "in", mail.subject)
+            if not service.already_recorded(session, mail.message_id):
+                service.record_mail(session, identity, mail.message_id, "in", mail.subject)
             session.commit()
-            return identity.external_id, True
+            return identity.external_id
 
 
 def build_email_inbox(settings: Any, engine: Engine, connectors: dict[str, Any], inbound: InboundEdge,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from urllib.parse import unquote
 
 import pytest
 from sqlmodel import Session, col, select
@@ -233,3 +234,24 @@ async def test_a_file_attached_to_a_reply_is_stored_through_the_attachments_serv
     assert (stored.kind, stored.status, stored.name) == ("image", "stored", "loi-e3.png")
     assert (stored.width, stored.height) == (40, 30)
     assert message.text == "Ảnh lỗi đây ạ"
+
+
+async def test_the_mailto_unsubscribe_of_a_care_mail_opts_the_customer_out(mail_client, smtp, imap):
+    engine = mail_client.wiring.engine
+    await deliver_order(mail_client)
+    [thank_you] = smtp.received
+    mailto = thank_you.message["List-Unsubscribe"].split(", ")[0].strip("<>")
+    subject = unquote(mailto.split("?subject=", 1)[1])
+    request = EmailMessage()  # what a mail client sends for the mailto: link
+    request["From"] = ADDRESS
+    request["To"] = "care@bepviet.vn"
+    request["Subject"] = subject
+    request["Message-ID"] = make_msgid(domain="example.com")
+    request.set_content("This is an unsubscribe request.")
+    imap.deliver(bytes(request))
+
+    assert await mail_client.wiring.mail.poll() == 0
+    with Session(engine) as session:
+        assert session.exec(select(Customer)).one().care_opted_out
+        statuses = {care.kind: care.status for care in session.exec(select(CareMessage)).all()}
+    assert statuses["rating_request"] == "cancelled" and statuses["thank_you"] == "sent"
