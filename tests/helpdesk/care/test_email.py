@@ -257,3 +257,24 @@ async def test_opting_out_in_a_chat_stops_the_care_mails_too(email_client, smtp,
     rating = care_of(engine, "rating_request")
     assert rating.status == "cancelled" and "opted out" in rating.reason
     assert len(smtp.received) == 1  # the thank-you only
+
+
+async def test_a_customer_zns_cannot_reach_gets_the_step_by_email_next(care_settings, clock, smtp):
+    from tests.fakes.zns_api import FakeZns, param
+    from tests.helpdesk.care.test_zns import THANK_YOU, zns_settings
+
+    with FakeZns() as zns:
+        zns.add_template(THANK_YOU, [param("customer_name"), param("order_code")])
+        settings = zns_settings(care_settings, zns, templates={"thank_you": THANK_YOU})
+        settings.email = email_settings(care_settings, smtp).email
+        async for client in started(settings, clock):
+            engine = client.wiring.engine
+            make_order(engine, phone="0901234567")
+            zns.not_on_zalo("84901234567")
+            await deliver(client)
+            await send_due(client)
+
+            zns_step = care_of(engine, "thank_you", "zns")
+            assert zns_step.status == "skipped" and "falling back to email" in zns_step.reason
+            assert care_of(engine, "thank_you").status == "sent"
+            assert [received.recipients for received in smtp.received] == [[ADDRESS]]
