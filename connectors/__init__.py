@@ -2,6 +2,7 @@
 
 from connectors.base import ChannelConnector
 from connectors.cli import CliConnector
+from connectors.email import EmailConnector
 from connectors.facebook import FacebookConnector
 from connectors.telegram import TelegramConnector
 from connectors.webchat import WebchatConnector
@@ -9,7 +10,8 @@ from connectors.zalo_bot import ZaloBotConnector
 from connectors.zalo_oa import ZaloOAConnector
 
 CONNECTORS: dict[str, type[ChannelConnector]] = {
-    cls.name: cls for cls in (TelegramConnector, FacebookConnector, ZaloOAConnector, ZaloBotConnector, CliConnector, WebchatConnector)
+    cls.name: cls for cls in (TelegramConnector, FacebookConnector, ZaloOAConnector, ZaloBotConnector, CliConnector, WebchatConnector,
+                             EmailConnector)
 }
 
 __all__ = ["CONNECTORS", "ChannelConnector"]

@@ -40,12 +40,16 @@ from helpdesk.care.directory import DatabaseCustomerDirectory
 from helpdesk.care.listeners import register_care_listeners
 from helpdesk.care.tasks import (
     CareSender,
+    care_composer,
     care_policy,
     schedule_care_check,
     schedule_zns_rating_poll,
     send_due_care_soon,
 )
 from helpdesk.care.zns import ZnsCare
+from helpdesk.care.zns_mapping import apply_saved_mapping, mapping_store
+from helpdesk.care.mail import build_email_care
+from helpdesk.mail.tasks import build_email_inbox, schedule_email_poll
 from connectors.zalo_zns import ZnsClient, ZnsError
 from helpdesk.channels.checks import check_channel_credentials
 from helpdesk.channels.credentials import DatabaseCredentialStore
@@ -282,6 +286,11 @@ class Wiring:
         self.care = CareSender(self.engine, settings, self.bot, self.connectors, self.events, self.clock,
                                self.outbox, zns=build_zns_care(settings, self.engine, self.connectors, self.clock,
                                                                self.events))
+        self.care.email = build_email_care(settings, self.engine, self.clock, self.bot, self.events,
+                                           lambda: care_composer(self.bot, settings))
+        self.mail = build_email_inbox(settings, self.engine, self.connectors, self.inbound,
+                                      lambda: getattr(self, "worker", None),
+                                      self._email_bounce, self._email_unsubscribe)
         #: channel -> readers of its verified webhook events besides the channel's own processing
         self.webhook_taps: dict[str, list[Callable[[Any], Awaitable[None]]]] = {}
         if self.care.zns is not None:
@@ -316,6 +325,14 @@ class Wiring:
         self._search_indexes: asyncio.Task | None = None
         #: where a worker child writes its metrics (process mode), read at each scrape of /metrics
         self.metrics_dir: str | None = None
+
+    async def _email_bounce(self, bounce: Any) -> str:
+        return await self.care.email.take_bounce(bounce) if self.care.email is not None else "unknown"
+
+    async def _email_unsubscribe(self, token: str) -> Any:
+        if self.care.email is None:
+            raise ValueError("the email care channel is off")
+        return await self.care.email.unsubscribe(token)
 
     def use_jobs(self, jobs: JobRunner | RemoteJobs) -> None:
         """Hand background work to ``jobs`` from now on (the domains that queue work hold it too)."""
@@ -395,10 +412,12 @@ class Wiring:
             schedule_outbox_pump(self.scheduler, self.channel_jobs)
             schedule_care_check(self.scheduler, self.care)
             schedule_zns_rating_poll(self.scheduler, self.care)
+            schedule_email_poll(self.scheduler, self.mail, self.settings.email.imap_poll_interval_s)
             schedule_sla_check(self.scheduler, self.engine, self.events, self.clock, self.settings)
             schedule_stray_sweep(self.scheduler, self.channel_jobs)
             schedule_attachment_work(self.scheduler, self.attachments)
         if self.care.zns is not None:
+            await apply_saved_mapping(self.care.zns, mapping_store(self.engine, self.settings))  # the admin's
             await check_zns_templates_at_start(self.care.zns)
         await self.scheduler.start()
         for name in self.connectors:

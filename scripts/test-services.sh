@@ -85,7 +85,8 @@ apt_install_missing() {
 
 install_services() {
     # haproxy: the load balancer in front of the app replicas of the cluster test (tests/faults)
-    apt_install_missing redis-server postgresql haproxy
+    # dovecot-imapd: the IMAP server the email channel's tests start on loopback (tests/fakes/imap_server.py)
+    apt_install_missing redis-server postgresql haproxy dovecot-imapd
 }
 
 # ---- browser: chromium for the UI tests, axe-core (npm) for their accessibility checks ----

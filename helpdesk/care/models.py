@@ -30,6 +30,8 @@ class CareStatus(StrEnum):
     sent = "sent"  # handed to the outbox; the linked message carries the platform's delivery status
     #: the platform said the message reached the customer's phone (a ZNS receipt)
     delivered = "delivered"
+    #: the platform took it but reported later that it never arrived (an email bounce)
+    failed = "failed"
     skipped = "skipped"  # not sent for a reason the platform or timing imposed (see ``reason``)
     cancelled = "cancelled"  # the customer opted out or the order was cancelled
 

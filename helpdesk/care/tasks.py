@@ -16,8 +16,10 @@ from bot import ConversationEngine
 from connectors import ChannelConnector
 from helpdesk.care import service
 from helpdesk.care.composer import CareComposer
+from helpdesk.care.mail import EmailCare
 from helpdesk.care.service import AddressedCareMessage, CarePolicy, ChannelAbilities, QueuedCareMessage
 from helpdesk.care.zns import ZnsCare, settle_interrupted_sends
+from helpdesk.care.zns_mapping import apply_saved_mapping, mapping_store
 from helpdesk.channels.tasks import drain_chat_soon
 from helpdesk.core.clock import Clock
 from helpdesk.core.config import Settings
@@ -51,6 +53,8 @@ class CareSender:
     jobs: JobQueue | None = None
     #: the ZNS care channel, when templates are mapped and the Zalo OA channel gives it a token
     zns: ZnsCare | None = None
+    #: the email care channel, when an SMTP server and a sender are set
+    email: EmailCare | None = None
 
 
 def care_policy(settings: Settings) -> CarePolicy:
@@ -81,12 +85,18 @@ async def run_due_care_messages(care: CareSender, now: datetime | None = None) -
     """
     now = now or care.clock.now()
     policy = care_policy(care.settings)
-    addressed = frozenset({"zns"}) if care.zns is not None else frozenset()
+    addressed = frozenset(name for name, channel in (("zns", care.zns), ("email", care.email)) if channel is not None)
     composer, channels = care_composer(care.bot, care.settings), channel_abilities(care.connectors, addressed)
+
+    if care.zns is not None:  # an admin may have saved another template mapping (in another replica)
+        try:
+            await apply_saved_mapping(care.zns, mapping_store(care.engine, care.settings))
+        except Exception:
+            log.warning("could not read the saved ZNS template mapping", exc_info=True)
 
     def due() -> list[int]:
         with Session(care.engine) as session:
-            if care.zns is not None and settle_interrupted_sends(session, now):
+            if addressed and settle_interrupted_sends(session, now):
                 session.commit()
             return service.due_care_message_ids(session, now)
 
@@ -108,10 +118,11 @@ async def run_due_care_messages(care: CareSender, now: datetime | None = None) -
             continue
         sent += 1
         if isinstance(queued, AddressedCareMessage):
+            channel = care.email if queued.channel == "email" else care.zns
             try:
-                await care.zns.send(queued)
+                await channel.send(queued)
             except Exception:  # left "sending": closed as interrupted later, never sent twice
-                log.exception("sending care message %s by ZNS failed", queued.care_id)
+                log.exception("sending care message %s by %s failed", queued.care_id, queued.channel)
         else:
             await _deliver(care, queued)
     return sent

@@ -44,16 +44,14 @@ from connectors.zalo_zns import (
     zns_phone,
 )
 from helpdesk.care.channels import fall_back_to_next_channel, register_address_channel
+from helpdesk.care.feedback import record_care_rating
 from helpdesk.care.models import CareKind, CareMessage, CareStatus
 from helpdesk.care.service import MAX_LATENESS, AddressedCareMessage, CarePolicy
-from helpdesk.conversations import service as conversations
-from helpdesk.conversations.models import MessageAuthor, Priority
 from helpdesk.core.clock import Clock
 from helpdesk.core.events import EventBus
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import primary_customer
 from helpdesk.ratings import service as ratings
-from helpdesk.ratings.models import Rating
 from helpdesk.shop.models import Order
 from helpdesk.shop.service import identity_for_delivery
 
@@ -305,20 +303,4 @@ def record_zns_rating(session: Session, rating: ZnsRating, now: datetime) -> tup
     if care is None:
         log.info("a ZNS rating of message %s that CareDesk did not send; ignored", rating.msg_id)
         return "unknown", None, None
-    order = session.get(Order, care.order_id)
-    identity = session.get(ChannelIdentity, care.identity_id)
-    customer = primary_customer(session, session.get(Customer, identity.customer_id))
-    before = session.exec(select(Rating).where(Rating.customer_id == customer.id, Rating.order_id == order.id,
-                                               Rating.kind == "delivery")).first()
-    unchanged = before is not None and before.score == rating.stars and (before.comment or None) == rating.comment
-    kind = ratings.record_rating(session, customer, f"order:{order.code}", rating.stars, now, rating.comment)
-    if kind != "delivery" or unchanged or rating.stars > 3:
-        return ("unchanged" if unchanged else kind), None, None
-    conversation = conversations.open_conversation(session, identity)
-    comment = f": {rating.comment}" if rating.comment else ""
-    conversations.add_message(session, conversation, direction="in", author=MessageAuthor.customer,
-                              text=f"{rating.stars}★ order:{order.code} (ZNS){comment}")
-    priority = Priority.high if rating.stars <= 2 else Priority.low
-    reason = "low_rating" if rating.stars <= 2 else "rating_feedback"
-    conversations.escalate(session, conversation, reason, priority)
-    return kind, conversation.id, str(priority)
+    return record_care_rating(session, care, rating.stars, rating.comment, now, "ZNS")

@@ -19,6 +19,7 @@ from connectors.base import ConnectorError, WebhookRequest
 from connectors.zalo_zns import ZnsConfig, ZnsError, caredesk_value_for, parse_zns_event
 from helpdesk.agents.deps import CurrentAdmin
 from helpdesk.care.zns import ZnsCare, check_mapping
+from helpdesk.care.zns_mapping import MappingRefused, mapping_store, save_mapping
 from helpdesk.channels.deps import ConnectorsDep
 from helpdesk.core.errors import CareDeskError
 
@@ -84,6 +85,8 @@ class ZnsTemplatesPublic(BaseModel):
     """The shop's ZNS templates and which care step each serves."""
 
     mapping: dict[str, str]
+    #: template parameter name -> CareDesk value, for names the common ones do not cover
+    parameters: dict[str, str] = {}
     data: list[ZnsTemplatePublic]
     count: int
 
@@ -121,7 +124,7 @@ async def zns_templates(request: Request, admin: CurrentAdmin) -> ZnsTemplatesPu
                            filled_with=caredesk_value_for(p.name, zns.parameters)) for p in checked.params]
         data.append(ZnsTemplatePublic(template_id=template.template_id, name=template.name, status=template.status,
                                       mapped_to=steps.get(template.template_id, []), params=params))
-    return ZnsTemplatesPublic(mapping=zns.mapping, data=data, count=len(data))
+    return ZnsTemplatesPublic(mapping=zns.mapping, parameters=zns.parameters, data=data, count=len(data))
 
 
 @router.post("/api/care/zns/templates/check", tags=["care"],
@@ -142,3 +145,23 @@ async def check_zns_mapping(body: ZnsMappingCheck, request: Request, admin: Curr
         return JSONResponse({"ok": False, "problems": problems}, status_code=422)
     return JSONResponse({"ok": True, "templates": {
         step: {"template_id": t.template_id, "params": [p.name for p in t.params]} for step, t in found.items()}})
+
+
+@router.put("/api/care/zns/templates", tags=["care"],
+            responses={422: {"description": "the mapping cannot work, with every reason; nothing saved"},
+                       503: {"description": "Zalo could not be asked, so the mapping was not checked nor saved"}})
+async def save_zns_mapping(body: ZnsMappingCheck, request: Request, admin: CurrentAdmin) -> JSONResponse:
+    """Save the care step -> template mapping (and parameter names) after checking it with Zalo: it is used
+    from then on instead of CAREDESK_ZNS__TEMPLATES; a template that is not approved or whose parameters
+    CareDesk cannot fill is refused now (422, every problem named), not at the first send."""
+    zns = _zns_of(request)
+    wiring = request.app.state.wiring
+    try:
+        saved = await save_mapping(zns, mapping_store(wiring.engine, wiring.settings), body.templates,
+                                   body.parameters)
+    except MappingRefused as refused:  # "detail" too: the admin page shows it as any refusal's reasons
+        return JSONResponse({"ok": False, "problems": refused.problems, "detail": refused.problems},
+                            status_code=422)
+    except ZnsError as error:
+        raise ZnsUnavailable(f"could not ask Zalo, so the mapping was not saved: {error.reason}") from None
+    return JSONResponse({"ok": True, "mapping": saved.templates, "parameters": saved.parameters})

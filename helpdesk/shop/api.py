@@ -37,16 +37,18 @@ class PayloadTooLarge(CareDeskError):
                                   {"$ref": "#/components/schemas/HTTPValidationError"}]}}}}})
 def import_orders(file: UploadFile, caller: CallerDep, settings: SettingsDep, clock: ClockDep, events: EventsDep,
                   session: SessionDep):
-    """Create or update orders from a CSV file and mark delivered ones delivered; all or nothing."""
+    """Create or update orders from a CSV file and mark delivered ones delivered; all or nothing, but for
+    lines whose only fault is a malformed phone or email: those are left out and listed in ``errors``
+    (line and reason), the others imported."""
     data = file.file.read(MAX_IMPORT_BYTES + 1)
     if len(data) > MAX_IMPORT_BYTES:
         raise PayloadTooLarge(f"an import may be at most {MAX_IMPORT_BYTES // 1_000_000} MB")
     policy, now = care_policy(settings), clock.now()
     rows, errors = imports.read_orders_csv(data, timezone=policy.timezone, now=now)
     errors += imports.check_rows_against_orders(session, rows)
-    if errors:
-        report = OrderImportPublic(imported=False, errors=[
-            ImportRowErrorPublic(line=e.line, error=e.error) for e in sorted(errors, key=lambda e: e.line)])
+    listed = [ImportRowErrorPublic(line=e.line, error=e.error) for e in sorted(errors, key=lambda e: e.line)]
+    if imports.blocking(errors):
+        report = OrderImportPublic(imported=False, errors=listed)
         return JSONResponse(report.model_dump(mode="json"), status_code=422)
     report = imports.import_orders(session, rows, policy=policy, now=now, actor_type=caller.actor_type,
                                    actor_id=caller.actor_id)
@@ -56,7 +58,8 @@ def import_orders(file: UploadFile, caller: CallerDep, settings: SettingsDep, cl
     for event in delivered:  # care listens: what it scheduled goes out now (helpdesk/care/listeners.py)
         events.publish_soon("order_delivered", **event, source="import")
     return OrderImportPublic(imported=True, created=report.created, updated=report.updated,
-                             delivered=report.delivered, care_scheduled=report.care_scheduled)
+                             delivered=report.delivered, care_scheduled=report.care_scheduled,
+                             errors=listed)
 
 
 @router.post("/{code}/delivered", response_model=OrderCarePublic)

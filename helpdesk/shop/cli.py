@@ -53,11 +53,13 @@ def import_file(
         with Session(engine) as session:
             rows, errors = imports.read_orders_csv(file.read_bytes(), timezone=policy.timezone, now=now)
             errors += imports.check_rows_against_orders(session, rows)
-            if errors:
-                for error in sorted(errors, key=lambda e: e.line):
-                    console.print(f"[red]{file.name}:{error.line}:[/red] {error.error}")
+            for error in sorted(errors, key=lambda e: e.line):
+                console.print(f"[red]{file.name}:{error.line}:[/red] {error.error}")
+            if imports.blocking(errors):
                 console.print("Nothing was imported.")
                 raise typer.Exit(1)
+            if errors:
+                console.print(f"{len(errors)} line(s) with a malformed phone or email were left out.")
             report = imports.import_orders(session, rows, policy=policy, now=now, actor_type="cli")
             session.commit()
     finally:

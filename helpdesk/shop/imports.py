@@ -1,6 +1,11 @@
 """Importing orders from the shop's order system: a CSV file is validated whole (every line's
 errors at once, nothing written), then written in one transaction, delivered rows starting their
-warranties and care."""
+warranties and care.
+
+A line whose only fault is its contact (a malformed phone or email) is reported with its line and reason
+and left out, and the other lines are imported: one customer's typo must not hold back the shop's other
+orders. Any other fault (a bad date, status, item, a duplicate) stops the whole import, as the file
+itself is then suspect."""
 
 from __future__ import annotations
 
@@ -18,8 +23,9 @@ from helpdesk.customers.service import normalise_phone
 from helpdesk.shop.directory import normalise_order_code
 from helpdesk.shop.flows import DeliveryOutcome, deliver_order
 from helpdesk.shop.models import Order, OrderStatus, Product
+from helpdesk.shop.schemas import normalise_email
 
-IMPORT_COLUMNS = ("code", "phone", "customer_name", "status", "delivered_at", "items", "serials")
+IMPORT_COLUMNS = ("code", "phone", "customer_name", "status", "delivered_at", "items", "serials", "email")
 REQUIRED_COLUMNS = ("code", "phone")
 
 
@@ -29,6 +35,17 @@ class ImportRowError:
 
     line: int
     error: str
+    #: only the line's contact (phone, email) is malformed: the line is left out, the others imported
+    contact: bool = False
+
+
+class ContactError(ValueError):
+    """A line's phone or email is malformed."""
+
+
+def blocking(errors: list[ImportRowError]) -> list[ImportRowError]:
+    """The errors that stop the whole import (all but malformed contacts)."""
+    return [error for error in errors if not error.contact]
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,7 @@ class OrderRow:
     status: OrderStatus
     delivered_at: datetime | None
     items: list[dict[str, Any]] | None  # None: keep the order's items
+    email: str | None = None  # None: keep the order's email
 
 
 @dataclass
@@ -63,7 +81,8 @@ def read_orders_csv(
     """Validate every line of an order CSV; returns the rows and every line's errors (nothing written).
 
     Columns: code, phone, customer_name, status, delivered_at (ISO; without a zone it is shop time),
-    items (``sku:qty;sku:qty``) and serials (``;``-separated, given to the units in item order).
+    items (``sku:qty;sku:qty``), serials (``;``-separated, given to the units in item order) and email
+    (optional). A malformed phone or email is an error with ``contact`` set (see ``blocking``).
     """
     if isinstance(data, bytes):
         try:
@@ -94,6 +113,9 @@ def read_orders_csv(
         record = {name: value.strip() for name, value in zip(columns, values, strict=True)}
         try:
             row = _order_row(line, record, timezone=timezone, now=now)
+        except ContactError as exc:
+            errors.append(ImportRowError(line, str(exc), contact=True))
+            continue
         except ValueError as exc:
             errors.append(ImportRowError(line, str(exc)))
             continue
@@ -110,8 +132,16 @@ def _order_row(line: int, record: dict[str, str], *, timezone: tzinfo, now: date
     if not code or len(code) > 32:
         raise ValueError("code is required (at most 32 characters)")
     phone = normalise_phone(record.get("phone", ""))
-    if phone is None:
-        raise ValueError(f"phone {record.get('phone', '')!r} is not a Vietnamese mobile number")
+    email = None
+    if record.get("email"):
+        try:
+            email = normalise_email(record["email"])
+        except ValueError as exc:
+            email_problem = f"email: {exc}"
+        else:
+            email_problem = None
+    else:
+        email_problem = None
     delivered_at = None
     if record.get("delivered_at"):
         try:
@@ -133,7 +163,12 @@ def _order_row(line: int, record: dict[str, str], *, timezone: tzinfo, now: date
         delivered_at = now
     items = _parse_items(record.get("items", ""), record.get("serials", ""))
     name = record.get("customer_name") or None
-    return OrderRow(line, code, phone, name[:200] if name else None, status, delivered_at, items)
+    # checked last: a line with another fault as well is reported for that fault, which stops the import
+    if phone is None:
+        raise ContactError(f"phone {record.get('phone', '')!r} is not a Vietnamese mobile number")
+    if email_problem:
+        raise ContactError(email_problem)
+    return OrderRow(line, code, phone, name[:200] if name else None, status, delivered_at, items, email)
 
 
 def _parse_items(items_text: str, serials_text: str) -> list[dict[str, Any]] | None:
@@ -194,6 +229,8 @@ def import_orders(
         order.phone = row.phone
         if row.customer_name:
             order.customer_name = row.customer_name
+        if row.email:
+            order.email = row.email
         if row.items is not None:
             order.items = [_named_item(session, item) for item in row.items]
         if row.status != OrderStatus.delivered:

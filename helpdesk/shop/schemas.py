@@ -76,7 +76,8 @@ class ImportRowErrorPublic(BaseModel):
 
 
 class OrderImportPublic(BaseModel):
-    """What an import did; with errors, nothing was imported."""
+    """What an import did. Not imported: ``errors`` says why, by line. Imported: ``errors`` lists the lines
+    left out for a malformed phone or email."""
 
     imported: bool
     created: int = 0

@@ -1,6 +1,7 @@
 // The channels page: which channels are on, the platform's answer to the credentials check, the last
 // webhook received and the last sending error, and the webhook URL to register. No secret is shown.
 import { api, fill, failed, formatTime, h, onLanguageChange, t } from "/admin/static/common.js";
+import { loadZnsMapping } from "/admin/static/care_zns.js";
 
 const body = document.getElementById("admin-body");
 let status = null;
@@ -40,4 +41,4 @@ async function load() {
 }
 
 onLanguageChange(render);
-load().catch((error) => failed(error));
+load().then(loadZnsMapping).catch((error) => failed(error));
