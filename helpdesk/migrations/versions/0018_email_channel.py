@@ -1,6 +1,6 @@
 """The email channel: every mail in and out by Message-ID, for threading and bounces
 
-Revision ID: 0017a_email_channel
+Revision ID: 0018_email_channel
 Revises: 0017_zns_care
 Create Date: 2026-12-05 13:55:00.000000
 """
@@ -8,7 +8,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0017a_email_channel'
+revision = '0018_email_channel'
 down_revision = '0017_zns_care'
 branch_labels = None
 depends_on = None
