@@ -527,7 +527,7 @@ function closeConversation() {
 async function loadTimeline(id) {
   const customerId = state.current.row.customer_id;
   // each message carries its attachments in the API's shape (stored copy, thumbnail, status)
-  const data = await api(`/api/customers/${customerId}/timeline`);
+  const data = await api(`/api/customers/${customerId}/messages`);
   if (!state.current || state.current.id !== id) return;
   state.current.timeline = data.data;
   renderTimeline();

@@ -77,10 +77,14 @@ async def test_agent_merges_two_customers_and_sees_one_timeline(client):
     merged = await client.post(f"/api/customers/{first}/merge", json={"other_id": second}, headers=headers)
     assert merged.status_code == 200
     assert len(merged.json()["identities"]) == 2
+    messages = (await client.get(f"/api/customers/{second}/messages", headers=headers)).json()
+    assert messages["customer_id"] == first
+    texts = [m["text"] for m in messages["data"] if m["author"] == "customer"]
+    assert texts == ["bảo hành bao lâu vậy shop", "cho mình gặp nhân viên"]
     timeline = (await client.get(f"/api/customers/{second}/timeline", headers=headers)).json()
     assert timeline["customer_id"] == first
-    texts = [m["text"] for m in timeline["data"] if m["author"] == "customer"]
-    assert texts == ["bảo hành bao lâu vậy shop", "cho mình gặp nhân viên"]
+    assert [e["kind"] for e in timeline["data"]].count("conversation_opened") == 2
+    assert timeline["data"][0]["kind"] == "identity_merged"
 
 
 async def test_merging_a_customer_into_itself_is_400(client):
@@ -137,7 +141,8 @@ async def test_a_customer_of_another_team_is_404_for_an_agent(client):
     customer_id, _ = await customer_in_team(client, admin, "scoped-1", "care")
 
     assert (await client.get(f"/api/customers/{customer_id}", headers=care)).status_code == 200
-    for path in (f"/api/customers/{customer_id}", f"/api/customers/{customer_id}/timeline"):
+    for path in (f"/api/customers/{customer_id}", f"/api/customers/{customer_id}/timeline",
+                 f"/api/customers/{customer_id}/messages"):
         response = await client.get(path, headers=tech)
         assert response.status_code == 404, path
         assert response.json() == {"detail": f"customer {customer_id} not found"}  # as for an unknown id
