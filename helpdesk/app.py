@@ -31,6 +31,7 @@ from helpdesk.core.errors import CareDeskError, TooManyRequests
 from helpdesk.core.headers import SecurityHeadersMiddleware
 from helpdesk.inbox.api import inbox_static_files, router as inbox_router
 from helpdesk.inbox.app_shell import router as inbox_app_router
+from helpdesk.inbox.customer_page import router as customer_page_router
 from helpdesk.jobs.admin_api import router as parked_jobs_router
 from helpdesk.jobs.remote import RemoteJobs
 from helpdesk.nlu_admin.api import router as nlu_router
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sla_router)
     app.include_router(inbox_router)
     app.include_router(inbox_app_router)
+    app.include_router(customer_page_router)
     app.include_router(push_router)
     app.include_router(search_router)
     app.mount("/inbox/static", inbox_static_files(), name="inbox-static")

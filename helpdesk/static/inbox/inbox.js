@@ -739,7 +739,9 @@ function renderCustomer() {
     h("ul", { class: "identities" }, customer.identities.map((identity) => h("li", {},
       channelChip(identity.channel), " ", identity.display_name || identity.external_id,
       !identity.reachable && h("span", { class: "chip chip-bad", title: identity.unreachable_reason || "" },
-        t("details.unreachable"))))));
+        t("details.unreachable"))))),
+    h("a", { class: "customer-timeline-link", id: "customer-timeline-link", href: `/inbox/customers/${customer.id}` },
+      t("customer_timeline.open_link")));
 }
 
 function renderNlu() {
