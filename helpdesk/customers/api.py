@@ -12,7 +12,7 @@ from helpdesk.attachments.views import public_messages
 from helpdesk.conversations.models import Conversation, Message
 from helpdesk.agents.deps import CurrentAgent, CurrentSupervisor
 from helpdesk.core.deps import SessionDep
-from helpdesk.core.errors import NotFound
+from helpdesk.core.errors import Conflict, NotFound
 from helpdesk.customers import service, timeline
 from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
 from helpdesk.customers.schemas import (
@@ -78,6 +78,10 @@ def merge(customer_id: int, body: CustomerMergeCreate, supervisor: CurrentSuperv
     admins, for customers they may see. The merge is recorded and can be split again."""
     primary = service.visible_customer(session, supervisor, customer_id)
     other = service.visible_customer(session, supervisor, body.other_id)
+    record = session.get(Customer, body.other_id)
+    if record.merged_into_id is not None:
+        # merging "it" again would fold in whoever it now speaks as: say so instead
+        raise Conflict(f"customer {body.other_id} is already merged into customer {other.id}")
     return _public(session, service.merge_customers(session, primary, other, actor_type="agent",
                                                      actor_id=supervisor.id))
 
@@ -102,3 +106,14 @@ def split(customer_id: int, body: CustomerSplit, supervisor: CurrentSupervisor,
     record = service.find_merge(session, customer, merge_id=body.merge_id, merged_customer_id=body.customer_id)
     merged = service.split_customer(session, record, actor_type="agent", actor_id=supervisor.id)
     return _public(session, merged)
+
+
+@router.post("/{customer_id}/identities/{identity_id}/split", response_model=CustomerPublic)
+def split_identity(customer_id: int, identity_id: int, supervisor: CurrentSupervisor,
+                   session: SessionDep) -> CustomerPublic:
+    """Split one channel identity off into a new customer (returned), with its conversations and their
+    ratings; supervisors and admins. 404 for an identity that is not this customer's, 409 for their
+    last one."""
+    customer = service.visible_customer(session, supervisor, customer_id)
+    return _public(session, service.split_identity(session, customer, identity_id, actor_type="agent",
+                                                   actor_id=supervisor.id))

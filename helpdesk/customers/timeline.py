@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from helpdesk.agents.models import Agent
 from helpdesk.agents.teams import visibility_filter
+from helpdesk.audit.models import AuditEntry
 from helpdesk.care.models import CareMessage
 from helpdesk.conversations.models import Conversation, ConversationTag, Message
 from helpdesk.core.errors import BadRequest
@@ -190,6 +191,18 @@ def _merge_events(session: Session, customer_id: int) -> list[TimelineEvent]:
     return events
 
 
+#: audit actions about a customer that the timeline shows, by the kind it shows them as
+SPLIT_ACTIONS = {"customer_identity_split": "identity_split_off", "customer_created_by_split": "split_from"}
+
+
+def _identity_split_events(session: Session, customer_id: int) -> list[TimelineEvent]:
+    entries = session.exec(select(AuditEntry).where(AuditEntry.entity_type == "customer",
+                                                    AuditEntry.entity_id == customer_id,
+                                                    col(AuditEntry.action).in_(list(SPLIT_ACTIONS)))).all()
+    return [TimelineEvent(SPLIT_ACTIONS[e.action], e.created_at, e.id, {**e.details, "actor_id": e.actor_id},
+                          e.details.get("channel")) for e in entries]
+
+
 def customer_events(session: Session, agent: Agent, customer: Customer) -> list[TimelineEvent]:
     """Every event of the customer (already followed to the record they speak as) the agent may see,
     newest first."""
@@ -206,7 +219,8 @@ def customer_events(session: Session, agent: Agent, customer: Customer) -> list[
     orders = session.exec(select(Order).where(Order.customer_id == customer.id)).all()
     events = (_conversation_events(session, visible) + _note_and_tag_events(session, visible)
               + _order_events(session, list(orders)) + _rating_events(session, customer.id, hidden)
-              + _care_events(session, list(identities), list(orders)) + _merge_events(session, customer.id))
+              + _care_events(session, list(identities), list(orders)) + _merge_events(session, customer.id)
+              + _identity_split_events(session, customer.id))
     events.sort(key=lambda e: e.key, reverse=True)
     return events
 

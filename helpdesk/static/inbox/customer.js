@@ -105,6 +105,12 @@ function eventBody(event) {
       SUPERVISING && event.kind === "identity_merged" && !d.split_at && h("button", {
         type: "button", class: "btn btn-small ct-split", onclick: () => splitMerge(d.merge_id),
       }, t("customer_timeline.split_merge"))];
+    case "identity_split_off":
+      return [h("a", { class: "ct-link", href: `/inbox/customers/${d.new_customer_id}` },
+        t("customer_timeline.identity_split_off_text", { id: d.new_customer_id }))];
+    case "split_from":
+      return [h("a", { class: "ct-link", href: `/inbox/customers/${d.from_customer_id}` },
+        t("customer_timeline.split_from_text", { id: d.from_customer_id }))];
     default:
       return [];
   }
