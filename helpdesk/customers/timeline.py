@@ -23,6 +23,7 @@ from helpdesk.agents.models import Agent
 from helpdesk.agents.teams import visibility_filter
 from helpdesk.audit.models import AuditEntry
 from helpdesk.care.models import CareMessage
+from helpdesk.care.reminders import reminder_type
 from helpdesk.conversations.models import Conversation, ConversationTag, Message
 from helpdesk.core.errors import BadRequest
 from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
@@ -169,7 +170,7 @@ def _care_events(session: Session, identities: list[ChannelIdentity], orders: li
     events = []
     for care in session.exec(select(CareMessage).where(or_(*conditions))):
         identity = identity_of.get(care.identity_id) or session.get(ChannelIdentity, care.identity_id)
-        details = {"step": care.kind, "order_id": care.order_id, "order_code": code_of.get(care.order_id),
+        details = {"step": care.kind, "reminder": reminder_type(care.kind), "order_id": care.order_id, "order_code": code_of.get(care.order_id),
                    "planned_at": care.planned_at, "due_at": care.due_at, "sent_at": care.sent_at,
                    **care_outcome(session, care, identity)}
         # a sent message sits on the timeline when it went; one still waiting, when it is due

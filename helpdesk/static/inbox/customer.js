@@ -93,7 +93,8 @@ function eventBody(event) {
       const outcome = [tOr(`customer_timeline.care_status.${d.status}`, d.status)];
       if (d.read) outcome.push(t("customer_timeline.care_read"));
       if (d.replied) outcome.push(t("customer_timeline.care_replied"));
-      return [h("div", {}, tOr(`customer_timeline.care_step.${d.step}`, d.step),
+      const step = d.reminder || d.step; // a reminder's step names its occurrence (mnt:0:0:2)
+      return [h("div", {}, tOr(`customer_timeline.care_step.${step}`, step),
         d.order_code && h("span", { class: "muted" }, ` · ${d.order_code}`)),
       h("div", { class: "small ct-outcome" }, outcome.join(" · ")),
       d.reason && h("p", { class: "muted small" }, d.reason)];
