@@ -185,3 +185,27 @@ async def test_an_agent_does_not_see_the_conversations_of_another_team_in_the_ti
     assert {e["conversation_id"] for e in everything} == {visible, hidden}
     assert {"tag", "note", "rating"} <= {e["kind"] for e in everything if e["conversation_id"] == hidden}
     assert other_customer != customer_id
+
+
+def test_the_timeline_reads_the_same_on_sqlite_and_postgresql(database_url):
+    from helpdesk.agents.models import Agent
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.core.db import migrate
+    from helpdesk.customers.timeline import customer_events, timeline_page
+
+    engine = make_database_engine(database_url)
+    try:
+        migrate(engine)  # every migration, products.care_schedule included
+        ids = seed_history(engine)
+        with Session(engine) as session:
+            admin = Agent(email="tl-admin@test.local", name="admin", password_hash="x", role="admin")
+            events = customer_events(session, admin, session.get(Customer, ids["customer"]))
+            first, cursor = timeline_page(events, None, 4)
+            rest, end = timeline_page(events, cursor, 50)
+        assert [e.kind for e in first + rest] == [
+            "conversation_opened", "care_message", "rating", "warranty", "order", "conversation_resolved", "tag",
+            "note", "conversation_opened"]
+        assert end is None and events[-1].details["first_text"] == "nồi cơm bị lỗi E3"
+        assert events[1].details["replied"] is True
+    finally:
+        engine.dispose()
