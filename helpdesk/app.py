@@ -23,6 +23,7 @@ from helpdesk.conversations.api import router as conversations_router
 from helpdesk.canned.api import router as canned_router
 from helpdesk.care.api import router as order_care_router
 from helpdesk.care.zns_api import router as zns_router
+from helpdesk.care.reminders_api import router as care_reminders_router
 from helpdesk.core.body_limits import BodyLimitMiddleware, RouteLimit
 from helpdesk.core.config import Settings, get_settings
 from helpdesk.customers.api import router as customers_router
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(canned_router)
     app.include_router(orders_router)
     app.include_router(order_care_router)
+    app.include_router(care_reminders_router)
     app.include_router(zns_router)  # before the channels' /webhooks/{channel}, which would take /webhooks/zns
     app.include_router(webhooks_router)
     app.include_router(pipeline_router)

@@ -28,6 +28,8 @@ WARRANTY_EXPIRY = "wexp"
 HORIZON_MONTHS = 24
 #: the warranty-expiry notice goes this long before the warranty ends
 WARRANTY_NOTICE = timedelta(days=30)
+#: how long after a care message a customer's message on the same identity counts as a reply to it
+REPLY_WINDOW = timedelta(days=7)
 
 
 def reminder_type(kind: str) -> str | None:

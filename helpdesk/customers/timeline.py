@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, or_
@@ -23,15 +23,13 @@ from helpdesk.agents.models import Agent
 from helpdesk.agents.teams import visibility_filter
 from helpdesk.audit.models import AuditEntry
 from helpdesk.care.models import CareMessage
-from helpdesk.care.reminders import reminder_type
+from helpdesk.care.reminders import REPLY_WINDOW, reminder_type
 from helpdesk.conversations.models import Conversation, ConversationTag, Message
 from helpdesk.core.errors import BadRequest
 from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
 from helpdesk.ratings.models import Rating
 from helpdesk.shop.models import Order, Product, Warranty
 
-#: how long after a care message a customer's message on the same identity counts as a reply to it
-REPLY_WINDOW = timedelta(days=7)
 #: the first customer message of a conversation shown in its "opened" event, cut to this length
 SUMMARY_CHARS = 200
 

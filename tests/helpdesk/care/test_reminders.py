@@ -153,6 +153,18 @@ async def test_each_reminder_is_measured_in_the_timeline(care_client, clock):
     assert measured["mnt:0:0:3"]["status"] == "scheduled"
     assert measured["mnt:0:0:1"]["read"] is False  # the cli channel reports no reads
 
+    summary = await care_client.get("/api/care/reminders/summary", headers=headers, params={
+        "from": delivered.isoformat(), "to": add_months(delivered, 7).isoformat()})
+    assert summary.status_code == 200, summary.text
+    assert summary.json()["data"]["maintenance"] == {"scheduled": 0, "sent": 2, "read": 0, "replied": 1,
+                                                     "skipped": 0, "cancelled": 0, "reply_rate": 0.5}
+    later = await care_client.get("/api/care/reminders/summary", headers=headers, params={
+        "from": add_months(delivered, 7).isoformat(), "to": add_months(delivered, 25).isoformat()})
+    assert later.json()["data"]["maintenance"]["scheduled"] == 6
+    for bad in ({"from": "yesterday"}, {"from": "2026-05-01", "to": "2026-04-01"}):
+        refused = await care_client.get("/api/care/reminders/summary", headers=headers, params=bad)
+        assert refused.status_code == 400 and refused.json()["detail"]
+
 
 def test_the_demo_shop_gives_products_a_care_schedule(session_engine):
     from pathlib import Path
