@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -137,20 +138,30 @@ def _rating_events(session: Session, customer_id: int, hidden: set[int]) -> list
         for r in ratings if r.conversation_id is None or r.conversation_id not in hidden]
 
 
-def care_outcome(session: Session, care: CareMessage, identity: ChannelIdentity | None) -> dict[str, Any]:
-    """What became of a care message: its status, the platform's delivery status, and whether the
-    customer wrote back on that identity within :data:`REPLY_WINDOW` (read only where the channel
-    reports it: a ZNS receipt)."""
-    delivery = None
-    if care.message_id is not None:
-        delivery = session.exec(select(Message.delivery_status).where(Message.id == care.message_id)).first()
+def _customer_messages_by_identity(session: Session, identity_ids: set[int], since: datetime
+                                   ) -> dict[int, list[datetime]]:
+    """When the customer wrote on each identity since ``since``, in time order (one query)."""
+    found: dict[int, list[datetime]] = {}
+    if identity_ids:
+        for identity_id, at in session.exec(
+                select(Conversation.identity_id, Message.created_at)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(col(Conversation.identity_id).in_(identity_ids), Message.author == "customer",
+                       Message.created_at > since).order_by(Message.created_at)):
+            found.setdefault(identity_id, []).append(at)
+    return found
+
+
+def care_outcome(care: CareMessage, delivery_status: str | None, customer_wrote: list[datetime]) -> dict[str, Any]:
+    """What became of a care message: its status, the platform's delivery status, whether it was read
+    (only where the channel reports it: a ZNS receipt) and whether the customer wrote back on that
+    identity within :data:`REPLY_WINDOW` (``customer_wrote``: when they wrote there, in order)."""
     replied_at = None
-    if care.sent_at is not None and identity is not None:
-        replied_at = session.exec(
-            select(func.min(Message.created_at)).join(Conversation, Conversation.id == Message.conversation_id)
-            .where(Conversation.identity_id == identity.id, Message.author == "customer",
-                   Message.created_at > care.sent_at, Message.created_at <= care.sent_at + REPLY_WINDOW)).first()
-    return {"status": care.status, "reason": care.reason, "delivery_status": delivery,
+    if care.sent_at is not None:
+        after = bisect_right(customer_wrote, care.sent_at)
+        if after < len(customer_wrote) and customer_wrote[after] <= care.sent_at + REPLY_WINDOW:
+            replied_at = customer_wrote[after]
+    return {"status": care.status, "reason": care.reason, "delivery_status": delivery_status,
             "read": care.delivered_at is not None, "read_at": care.delivered_at,
             "replied": replied_at is not None, "replied_at": replied_at}
 
@@ -165,12 +176,22 @@ def _care_events(session: Session, identities: list[ChannelIdentity], orders: li
     if not conditions:
         return []
     code_of = {o.id: o.code for o in orders}
+    cares = session.exec(select(CareMessage).where(or_(*conditions))).all()
+    for identity_id in {c.identity_id for c in cares} - set(identity_of):  # an order's care to someone else
+        identity_of[identity_id] = session.get(ChannelIdentity, identity_id)
+    message_ids = [c.message_id for c in cares if c.message_id is not None]
+    delivery = dict(session.exec(select(Message.id, Message.delivery_status)
+                                 .where(col(Message.id).in_(message_ids))).all()) if message_ids else {}
+    sent = [c.sent_at for c in cares if c.sent_at is not None]
+    wrote = _customer_messages_by_identity(session, {c.identity_id for c in cares if c.sent_at}, min(sent)) \
+        if sent else {}
     events = []
-    for care in session.exec(select(CareMessage).where(or_(*conditions))):
-        identity = identity_of.get(care.identity_id) or session.get(ChannelIdentity, care.identity_id)
-        details = {"step": care.kind, "reminder": reminder_type(care.kind), "order_id": care.order_id, "order_code": code_of.get(care.order_id),
-                   "planned_at": care.planned_at, "due_at": care.due_at, "sent_at": care.sent_at,
-                   **care_outcome(session, care, identity)}
+    for care in cares:
+        identity = identity_of.get(care.identity_id)
+        details = {"step": care.kind, "reminder": reminder_type(care.kind), "order_id": care.order_id,
+                   "order_code": code_of.get(care.order_id), "planned_at": care.planned_at, "due_at": care.due_at,
+                   "sent_at": care.sent_at,
+                   **care_outcome(care, delivery.get(care.message_id), wrote.get(care.identity_id, []))}
         # a sent message sits on the timeline when it went; one still waiting, when it is due
         events.append(TimelineEvent("care_message", care.sent_at or care.due_at, care.id, details,
                                     identity.channel if identity else None))
