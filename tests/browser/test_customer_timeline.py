@@ -92,3 +92,29 @@ def test_a_customer_the_agent_may_not_see_is_a_not_found_page(make_settings, chr
         page.locator("#login-submit").click()
         expect(page.locator("#ct-notfound h2")).to_have_text("Không tìm thấy khách hàng")
         page.context.close()
+
+
+def test_search_leads_to_the_customers_page(make_settings, chromium):
+    with LiveServer(make_settings()) as server:
+        api = Api(server.url)
+        api.customer_says("tl-search", "máy xay bị kêu to", "Võ Thị Hạnh")
+        [row] = api.wait_until(lambda: api.get("/api/conversations")["data"])
+        context = chromium.new_context(locale="vi-VN", viewport=DESKTOP)
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        try:
+            page.goto(f"{server.url}/inbox/login")
+            page.locator("#login-email").fill(ADMIN_EMAIL)
+            page.locator("#login-password").fill(ADMIN_PASSWORD)
+            page.locator("#login-submit").click()
+            expect(page.locator("#live-state")).to_have_text("Trực tuyến")
+            page.get_by_role("combobox", name="Tìm kiếm").fill("vo thi hanh")
+            history = page.locator("#search-results").get_by_role("group", name="Lịch sử").get_by_role("option")
+            expect(history).to_have_count(1)
+            expect(history).to_contain_text("Võ Thị Hạnh")
+            history.click()
+            expect(page).to_have_url(f"{server.url}/inbox/customers/{row['customer_id']}")
+            expect(page.locator("#ct-name")).to_have_text("Võ Thị Hạnh")
+            expect(page.locator("#ct-events")).to_contain_text("máy xay bị kêu to")
+        finally:
+            context.close()
