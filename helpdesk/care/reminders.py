@@ -38,6 +38,12 @@ def reminder_type(kind: str) -> str | None:
     return {MAINTENANCE: "maintenance", WARRANTY_EXPIRY: "warranty_expiry"}.get(prefix)
 
 
+def template_step(kind: str) -> str:
+    """The step a platform template is mapped to (CAREDESK_ZNS__TEMPLATES): a reminder's type
+    ("maintenance", "warranty_expiry"), every occurrence alike; the kind itself for the other steps."""
+    return reminder_type(kind) or kind
+
+
 def _product(session: Session, sku: Any) -> Product | None:
     return session.exec(select(Product).where(Product.sku == sku)).first() if sku else None
 

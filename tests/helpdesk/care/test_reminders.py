@@ -200,3 +200,29 @@ def session_engine(sqlite_url):
     engine = make_database_engine(sqlite_url)
     yield engine
     engine.dispose()
+
+
+async def test_a_customer_no_chat_reaches_gets_the_warranty_notice_by_zns_through_its_mapped_template(
+        care_settings, clock):
+    from tests.fakes.zns_api import FakeZns, param
+    from tests.helpdesk.care.conftest import started
+    from tests.helpdesk.care.test_zns import zns_settings
+
+    with FakeZns() as zns:
+        for template_id in ("301245", "301246", "301247"):
+            zns.add_template(template_id, [param("customer_name"), param("order_code")])
+        zns.add_template("301249", [param("customer_name"), param("product_name", max_length=100)])
+        settings = zns_settings(care_settings, zns)
+        settings.zns.templates["warranty_expiry"] = "301249"
+        async for client in started(settings, clock):
+            engine = client.wiring.engine
+            make_order(engine, serial="SN-ZNS-1")
+            delivered = clock.now
+            await deliver(client)
+            clock.now = add_months(delivered, 12) - timedelta(days=30)
+            await run_and_settle(client)
+            last = zns.zns_sent()[-1]
+            assert last.template_id == "301249"
+            assert last.template_data == {"customer_name": "Nguyễn Văn An", "product_name": "Nồi cơm điện Bếp Việt 1.8L"}
+            [notice] = reminders(engine)
+            assert (notice["channel"], notice["status"]) == ("zns", "sent")
