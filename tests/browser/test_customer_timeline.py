@@ -78,6 +78,13 @@ def test_the_timeline_opens_from_the_customer_panel_with_both_channels(make_sett
             expect(opened.first).to_contain_text("Conversation opened")
             expect(events.first).to_contain_text("Customers merged")
             (assert_phone_ready if size == "phone" else assert_desktop_ready)(page)
+
+            # the admin splits the merge again from the page: the cli conversation goes back with its customer
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.locator('#ct-events .ct-event[data-kind="identity_merged"] .ct-split').click()
+            expect(events.first).to_contain_text("Customers split")
+            expect(opened).to_have_count(1)
+            expect(page.locator("#ct-identities li")).to_have_count(1)
             assert problems == []
         finally:
             context.close()
