@@ -5,7 +5,7 @@ inbox's customer panel and from search. A server-rendered shell that ``customer.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from helpdesk.agents.models import Agent
@@ -36,5 +36,7 @@ def customer_page(customer_id: int, request: Request, session: SessionDep) -> Re
     except NotFound:
         return render_page(request, "inbox/customer.html", status_code=404, customer_name=None,
                            boot=_boot(request, session, agent, customer_id, False))
+    if customer.id != customer_id:  # a record merged into another: its page is the one it speaks as
+        return RedirectResponse(f"/inbox/customers/{customer.id}", status_code=303)
     return render_page(request, "inbox/customer.html", customer_name=customer.name,
                        boot=_boot(request, session, agent, customer.id, True))

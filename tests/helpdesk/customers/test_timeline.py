@@ -12,6 +12,7 @@ from helpdesk.conversations.models import Conversation, ConversationTag, Message
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.ratings.models import Rating
 from helpdesk.shop.models import Order, Product, Warranty
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.helpdesk.customers.test_customers import customer_in_team, make_agent
 
 T0 = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)
@@ -209,3 +210,18 @@ def test_the_timeline_reads_the_same_on_sqlite_and_postgresql(database_url):
         assert events[1].details["replied"] is True
     finally:
         engine.dispose()
+
+
+async def test_the_page_of_a_merged_customer_sends_the_agent_to_the_one_it_was_merged_into(client):
+    admin = await client.login()
+    first, _ = await customer_in_team(client, admin, "tl-page-1", None)
+    second, _ = await customer_in_team(client, admin, "tl-page-2", None)
+    await client.post(f"/api/customers/{first}/merge", json={"other_id": second}, headers=admin)
+    login = await client.post("/api/auth/session", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert login.status_code == 200, login.text  # the page reads the session cookie, as in a browser
+    moved = await client.get(f"/inbox/customers/{second}")
+    assert (moved.status_code, moved.headers["location"]) == (303, f"/inbox/customers/{first}")
+    page = await client.get(f"/inbox/customers/{first}")
+    assert page.status_code == 200 and 'id="ct-events"' in page.text
+    missing = await client.get("/inbox/customers/424242")
+    assert missing.status_code == 404 and 'id="ct-notfound"' in missing.text
