@@ -24,6 +24,7 @@ from helpdesk.canned.api import router as canned_router
 from helpdesk.care.api import router as order_care_router
 from helpdesk.care.zns_api import router as zns_router
 from helpdesk.care.mail_api import router as care_email_router
+from helpdesk.care.reminders_api import router as care_reminders_router
 from helpdesk.core.body_limits import BodyLimitMiddleware, RouteLimit
 from helpdesk.core.config import Settings, get_settings
 from helpdesk.customers.api import router as customers_router
@@ -32,6 +33,7 @@ from helpdesk.core.errors import CareDeskError, TooManyRequests
 from helpdesk.core.headers import SecurityHeadersMiddleware
 from helpdesk.inbox.api import inbox_static_files, router as inbox_router
 from helpdesk.inbox.app_shell import router as inbox_app_router
+from helpdesk.inbox.customer_page import router as customer_page_router
 from helpdesk.jobs.admin_api import router as parked_jobs_router
 from helpdesk.jobs.remote import RemoteJobs
 from helpdesk.nlu_admin.api import router as nlu_router
@@ -136,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(orders_router)
     app.include_router(order_care_router)
     app.include_router(care_email_router)
+    app.include_router(care_reminders_router)
     app.include_router(zns_router)  # before the channels' /webhooks/{channel}, which would take /webhooks/zns
     app.include_router(webhooks_router)
     app.include_router(pipeline_router)
@@ -145,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sla_router)
     app.include_router(inbox_router)
     app.include_router(inbox_app_router)
+    app.include_router(customer_page_router)
     app.include_router(push_router)
     app.include_router(search_router)
     app.mount("/inbox/static", inbox_static_files(), name="inbox-static")

@@ -13,6 +13,7 @@ from bot.knowledge import FaqEntry, Knowledge, fold
 from bot.responses import Responses
 from connectors.base import OutboundRatingRequest, OutboundText
 from helpdesk.care.models import CareKind
+from helpdesk.care.reminders import expiring_warranty, maintenance_step, reminder_type
 from helpdesk.customers.models import Customer
 from helpdesk.shop.models import Order, Product
 
@@ -47,6 +48,10 @@ class CareComposer:
                                              subject=f"order:{order.code}")
             return OutboundText(recipient_id=recipient_id,
                                 text=self.responses.render("care_rating_request_text", locale, **values))
+        reminder = reminder_type(kind)
+        if reminder is not None:
+            return OutboundText(recipient_id=recipient_id,
+                                text=self._reminder(session, kind, reminder, order, locale, values))
         if kind == CareKind.usage_tips:
             return OutboundText(recipient_id=recipient_id, text=self._usage_tips(products, locale, values))
         key = {CareKind.thank_you: "care_thank_you", CareKind.check_in: "care_check_in"}[CareKind(kind)]
@@ -65,6 +70,22 @@ class CareComposer:
             "order_total": str(order.total_vnd),
             "phone": address,
         }
+
+    def _reminder(self, session: Session, kind: str, reminder: str, order: Order, locale: str,
+                  values: dict[str, str]) -> str:
+        """A maintenance reminder (the product's own words from the shop data) or a warranty-expiry
+        notice; the send-time checks made sure its step and warranty still exist."""
+        if reminder == "maintenance":
+            product, step = maintenance_step(session, order, kind)
+            text = step.get(f"text_{locale}") or step["text_vi"]
+            product_name = self._product_name([({}, product)], locale)
+            return self.responses.render("care_maintenance", locale, **{**values, "product": product_name,
+                                                                       "text": text})
+        warranty, product = expiring_warranty(session, order, kind)
+        ends = warranty.ends_at.astimezone(self.timezone).strftime("%d/%m/%Y")
+        return self.responses.render("care_warranty_expiry", locale, **{
+            **values, "product": self._product_name([({}, product)], locale), "serial": warranty.serial,
+            "date": ends})
 
     def _greeting(self, name: str | None, locale: str) -> str:
         if name and name.strip():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class CareMessagePublic(BaseModel):
@@ -35,3 +35,27 @@ class OrderCarePublic(BaseModel):
     awaiting_customer: bool = False
     data: list[CareMessagePublic]
     count: int
+
+
+class ReminderCounts(BaseModel):
+    """How one type of reminder did in a period."""
+
+    scheduled: int
+    sent: int
+    #: reached the customer's phone, where the channel reports it (ZNS receipts)
+    read: int
+    #: the customer wrote on the same identity within 7 days of it
+    replied: int
+    skipped: int
+    cancelled: int
+    reply_rate: float | None
+
+
+class RemindersSummaryPublic(BaseModel):
+    """``GET /api/care/reminders/summary``: reminders due in [from, to), per type."""
+
+    model_config = {"populate_by_name": True}
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    data: dict[str, ReminderCounts]

@@ -33,6 +33,7 @@ from helpdesk.care.channels import (
 )
 from helpdesk.care.composer import CareComposer
 from helpdesk.care.models import CareKind, CareMessage, CarePlan, CareStatus
+from helpdesk.care.reminders import reminder_gone, schedule_reminders
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations.models import HUMAN_STATES, OPEN_STATES, Conversation, DeliveryStatus, MessageAuthor
 from helpdesk.customers.models import ChannelIdentity, Customer
@@ -219,6 +220,9 @@ def schedule_for_identity(
             added += 1
         except IntegrityError:
             pass  # a concurrent delivered event scheduled it first
+    order = session.get(Order, plan.order_id)
+    added += schedule_reminders(session, plan, order, identity.id, first_allowed=policy.first_allowed, now=now,
+                                existing=existing)
     return added
 
 
@@ -439,6 +443,9 @@ def _verdict(
         return cancelled, f"the order is now {order.status}", None, False
     if care.kind == CareKind.rating_request and has_rated_order(session, customer, order):
         return skipped, "the customer already rated this order", None, False
+    gone = reminder_gone(session, order, care.kind, now)
+    if gone is not None:
+        return cancelled, gone, None, False
     if now - care.due_at > MAX_LATENESS:
         return skipped, f"missed: it was due at {care.due_at.isoformat()}", None, False
     # every linked chat gets the step, but a step that went by one care channel does not go by another

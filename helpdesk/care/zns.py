@@ -46,6 +46,7 @@ from connectors.zalo_zns import (
 from helpdesk.care.channels import fall_back_to_next_channel, register_address_channel
 from helpdesk.care.feedback import record_care_rating
 from helpdesk.care.models import CareKind, CareMessage, CareStatus
+from helpdesk.care.reminders import template_step
 from helpdesk.care.service import MAX_LATENESS, AddressedCareMessage, CarePolicy
 from helpdesk.core.clock import Clock
 from helpdesk.core.events import EventBus
@@ -118,9 +119,10 @@ class ZnsCare:
         """Send one claimed care message and record Zalo's answer."""
         outcome: ZnsSent | ZnsError
         try:
-            template_id = self.mapping.get(message.kind)
+            step = template_step(message.kind)
+            template_id = self.mapping.get(step)
             if template_id is None:
-                raise ZnsError(f"no ZNS template is mapped to the {message.kind} step", code="unmapped")
+                raise ZnsError(f"no ZNS template is mapped to the {step} step", code="unmapped")
             data = await self._template_data(message)
             outcome = await self.client.send_template(message.address, template_id, data,
                                                       tracking_id=f"care-{message.care_id}")
@@ -151,7 +153,7 @@ class ZnsCare:
                     raise  # the send would be refused for the same reason
                 log.warning("could not read the ZNS templates (%s); sending with every value CareDesk has",
                             error.reason)
-        template = self.templates.get(message.kind)
+        template = self.templates.get(template_step(message.kind))
         if template is not None:
             return template_data(template, message.values, self.parameters)
         values = {name: value for name, value in message.values.items() if value}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -80,8 +81,32 @@ class CustomerMergesPublic(BaseModel):
     count: int
 
 
-class TimelinePublic(BaseModel):
+class CustomerMessagesPublic(BaseModel):
     """Every message with the customer, across channels and conversations, in time order."""
 
     customer_id: int
     data: list[MessagePublic]
+
+
+class TimelineEventPublic(BaseModel):
+    """One event of the customer's timeline: what (``kind``), when (``at``) and its details.
+
+    Kinds: conversation_opened, conversation_resolved, note, tag, order, warranty, rating,
+    care_message (with its outcome), identity_merged, identity_split (a merge undone),
+    identity_split_off (an identity split off into a new customer), split_from (this customer was split off)."""
+
+    kind: str
+    at: datetime
+    #: the id of the row the event comes from (a conversation, an order, ...), unique within its kind
+    ref: int
+    channel: str | None = None
+    conversation_id: int | None = None
+    details: dict[str, Any]
+
+
+class TimelinePublic(BaseModel):
+    """A page of the customer's timeline, newest first; ``next_cursor`` fetches the page after it."""
+
+    customer_id: int
+    data: list[TimelineEventPublic]
+    next_cursor: str | None

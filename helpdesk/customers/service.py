@@ -204,6 +204,45 @@ def split_customer(
     return merged
 
 
+def split_identity(
+    session: Session, customer: Customer, identity_id: int, *, actor_type: str = "agent",
+    actor_id: int | None = None,
+) -> Customer:
+    """Split one channel identity off ``customer`` into a new customer of its own (two people were
+    taken for one): the identity goes with its conversations and their ratings; orders, the phone
+    and merges stay. NotFound for an identity that is not the customer's; Conflict for their last."""
+
+    identity = session.get(ChannelIdentity, identity_id)
+    if identity is None or identity.customer_id != customer.id:
+        raise NotFound(f"customer {customer.id} has no identity {identity_id}")
+    others = session.exec(select(ChannelIdentity.id).where(ChannelIdentity.customer_id == customer.id,
+                                                           ChannelIdentity.id != identity.id).limit(1)).first()
+    if others is None:
+        raise Conflict(f"identity {identity_id} is customer {customer.id}'s only one: nothing to split it from")
+    new = Customer(name=identity.display_name, locale=customer.locale, care_opted_out=customer.care_opted_out)
+    session.add(new)
+    session.flush()
+    identity.customer_id = new.id
+    conversations = session.exec(select(Conversation).where(Conversation.identity_id == identity.id,
+                                                            Conversation.customer_id == customer.id)).all()
+    for conversation in conversations:
+        conversation.customer_id = new.id
+    conversation_ids = [c.id for c in conversations]
+    ratings = session.exec(select(Rating).where(col(Rating.conversation_id).in_(conversation_ids),
+                                                Rating.customer_id == customer.id)).all() if conversation_ids else []
+    for rating in ratings:
+        rating.customer_id = new.id
+    moved = {"identities": [identity.id], "conversations": sorted(conversation_ids),
+             "ratings": sorted(r.id for r in ratings)}
+    audit.record(session, "customer_identity_split", "customer", customer.id, actor_type=actor_type,
+                 actor_id=actor_id, new_customer_id=new.id, identity_id=identity.id, channel=identity.channel,
+                 moved=moved)
+    audit.record(session, "customer_created_by_split", "customer", new.id, actor_type=actor_type,
+                 actor_id=actor_id, from_customer_id=customer.id, identity_id=identity.id, moved=moved)
+    session.flush()
+    return new
+
+
 def link_verified_phone(session: Session, customer: Customer, phone: str) -> Customer:
     """Record a phone the customer confirmed; if another customer verified it on another channel,
     the two are the same person and are merged (the older record stays). Returns who they are now."""

@@ -34,6 +34,8 @@ class Product(SQLModel, table=True):
     name_en: str | None = Field(default=None, max_length=200)
     category: str | None = Field(default=None, max_length=100)
     warranty_months: int = 12
+    #: maintenance reminders: [{"every_months": 3, "text_vi": "...", "text_en": "..."}] (see care/reminders.py)
+    care_schedule: list[dict[str, Any]] = json_field(default_factory=list)
 
 
 class Order(SQLModel, table=True):

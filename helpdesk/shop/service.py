@@ -31,6 +31,34 @@ def add_months(moment, months: int):
     return moment.replace(year=year, month=month, day=day)
 
 
+#: the longest maintenance interval a product may set (ten years)
+MAX_EVERY_MONTHS = 120
+
+
+def care_schedule_of(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """A product's ``care_schedule`` from the shop file, checked: each step repeats ``every_months``
+    (1..120) and says ``text_vi`` (and ``text_en``, else the Vietnamese text is used). ValueError names
+    the product and the step."""
+    steps = item.get("care_schedule") or []
+    if not isinstance(steps, list):
+        raise ValueError(f"product {item.get('sku')}: care_schedule must be a list of steps")
+    checked = []
+    for index, step in enumerate(steps, 1):
+        where = f"product {item.get('sku')}, care_schedule step {index}"
+        if not isinstance(step, dict):
+            raise ValueError(f"{where}: a step is a mapping with every_months and text_vi")
+        every = step.get("every_months")
+        if not isinstance(every, int) or isinstance(every, bool) or not 1 <= every <= MAX_EVERY_MONTHS:
+            raise ValueError(f"{where}: every_months must be a whole number from 1 to {MAX_EVERY_MONTHS}, "
+                             f"got {every!r}")
+        text_vi = str(step.get("text_vi") or "").strip()
+        if not text_vi:
+            raise ValueError(f"{where}: text_vi (what the reminder says) is missing")
+        checked.append({"every_months": every, "text_vi": text_vi,
+                        "text_en": str(step.get("text_en") or "").strip() or text_vi})
+    return checked
+
+
 def load_shop_file(session: Session, path: Path) -> dict[str, int]:
     """Insert or update the products, orders and warranties described in a shop YAML file."""
     document: dict[str, Any] = yaml_io.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -43,6 +71,7 @@ def load_shop_file(session: Session, path: Path) -> dict[str, int]:
         product.name_en = item.get("name_en")
         product.category = item.get("category")
         product.warranty_months = int(item.get("warranty_months", 12))
+        product.care_schedule = care_schedule_of(item)
         session.add(product)
         products[product.sku] = product
         counts["products"] += 1

@@ -527,7 +527,7 @@ function closeConversation() {
 async function loadTimeline(id) {
   const customerId = state.current.row.customer_id;
   // each message carries its attachments in the API's shape (stored copy, thumbnail, status)
-  const data = await api(`/api/customers/${customerId}/timeline`);
+  const data = await api(`/api/customers/${customerId}/messages`);
   if (!state.current || state.current.id !== id) return;
   state.current.timeline = data.data;
   renderTimeline();
@@ -739,7 +739,9 @@ function renderCustomer() {
     h("ul", { class: "identities" }, customer.identities.map((identity) => h("li", {},
       channelChip(identity.channel), " ", identity.display_name || identity.external_id,
       !identity.reachable && h("span", { class: "chip chip-bad", title: identity.unreachable_reason || "" },
-        t("details.unreachable"))))));
+        t("details.unreachable"))))),
+    h("a", { class: "customer-timeline-link", id: "customer-timeline-link", href: `/inbox/customers/${customer.id}` },
+      t("customer_timeline.open_link")));
 }
 
 function renderNlu() {

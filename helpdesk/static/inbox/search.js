@@ -38,6 +38,12 @@ export function initSearch({ open }) {
   }
 
   function choose(option) {
+    if (option.dataset.kind === "profile") {
+      // the customer's own page: their timeline across every channel
+      setOpen(false);
+      location.assign(`/inbox/customers/${Number(option.dataset.customerId)}`);
+      return;
+    }
     const id = Number(option.dataset.conversationId);
     if (!id) return;
     setOpen(false);
@@ -51,10 +57,11 @@ export function initSearch({ open }) {
 
   function option(key, hit, title, meta, parts) {
     const id = `search-option-${options.length}`;
-    const conversationId = hit.conversation_id || "";
+    const conversationId = key === "profile" ? "" : hit.conversation_id || "";
+    const customerId = key === "profile" ? hit.id : "";
     const node = h("div", {
       id, role: "option", class: "search-option", "aria-selected": "false",
-      "aria-disabled": conversationId ? null : "true", dataset: { conversationId, kind: key },
+      "aria-disabled": conversationId || customerId ? null : "true", dataset: { conversationId, customerId, kind: key },
       onmousedown: (event) => event.preventDefault(), // keep the focus in the box
       onclick: () => choose(node),
     },
@@ -89,15 +96,17 @@ export function initSearch({ open }) {
     const conversations = body.conversations.map((hit) => option("conversation", hit, hit.customer_name,
       [channelName(hit.channel), t(`state.${hit.status}`), when(hit.last_activity_at)].filter(Boolean).join(" · "),
       hit.snippet_parts));
+    const profiles = body.customers.map((hit) => option("profile", hit, hit.name, t("customer_timeline.open_link"), []));
     const groups = [];
     if (customers.length) groups.push(group("customers", t("search.customers"), customers));
     if (conversations.length) groups.push(group("conversations", t("search.conversations"), conversations));
+    if (profiles.length) groups.push(group("profiles", t("customer_timeline.search_group"), profiles));
     // a listbox may hold only options and groups: "nothing found" is a disabled option, outside the
     // keyboard's list of options
     if (!groups.length) groups.push(h("div", { role: "option", "aria-disabled": "true", "aria-selected": "false",
       class: "search-empty muted" }, t("search.none")));
     fill(results, groups);
-    const count = customers.length + conversations.length;
+    const count = customers.length + conversations.length; // the history links repeat the customers
     if (status) status.textContent = count ? t("search.count", { count }) : t("search.none");
     setOpen(true);
   }

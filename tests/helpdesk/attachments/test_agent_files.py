@@ -170,7 +170,7 @@ async def test_the_customer_panel_lists_the_customers_files_newest_first(drop_cl
     assert [(a["id"], a["name"], a["author"], a["message_id"]) for a in listed["data"]] == [
         (second["attachments"][0]["id"], "b.jpg", "agent", second["id"]),
         (first["attachments"][0]["id"], "a.pdf", "agent", first["id"])]
-    timeline = (await drop_client.get(f"/api/customers/{customer_id}/timeline", headers=headers)).json()
+    timeline = (await drop_client.get(f"/api/customers/{customer_id}/messages", headers=headers)).json()
     assert [a["id"] for m in timeline["data"] for a in m["attachments"]] == [
         first["attachments"][0]["id"], second["attachments"][0]["id"]]
     assert (await drop_client.get("/api/customers/999999/attachments", headers=headers)).status_code == 404

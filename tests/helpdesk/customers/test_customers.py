@@ -77,10 +77,14 @@ async def test_agent_merges_two_customers_and_sees_one_timeline(client):
     merged = await client.post(f"/api/customers/{first}/merge", json={"other_id": second}, headers=headers)
     assert merged.status_code == 200
     assert len(merged.json()["identities"]) == 2
+    messages = (await client.get(f"/api/customers/{second}/messages", headers=headers)).json()
+    assert messages["customer_id"] == first
+    texts = [m["text"] for m in messages["data"] if m["author"] == "customer"]
+    assert texts == ["bảo hành bao lâu vậy shop", "cho mình gặp nhân viên"]
     timeline = (await client.get(f"/api/customers/{second}/timeline", headers=headers)).json()
     assert timeline["customer_id"] == first
-    texts = [m["text"] for m in timeline["data"] if m["author"] == "customer"]
-    assert texts == ["bảo hành bao lâu vậy shop", "cho mình gặp nhân viên"]
+    assert [e["kind"] for e in timeline["data"]].count("conversation_opened") == 2
+    assert timeline["data"][0]["kind"] == "identity_merged"
 
 
 async def test_merging_a_customer_into_itself_is_400(client):
@@ -137,7 +141,8 @@ async def test_a_customer_of_another_team_is_404_for_an_agent(client):
     customer_id, _ = await customer_in_team(client, admin, "scoped-1", "care")
 
     assert (await client.get(f"/api/customers/{customer_id}", headers=care)).status_code == 200
-    for path in (f"/api/customers/{customer_id}", f"/api/customers/{customer_id}/timeline"):
+    for path in (f"/api/customers/{customer_id}", f"/api/customers/{customer_id}/timeline",
+                 f"/api/customers/{customer_id}/messages"):
         response = await client.get(path, headers=tech)
         assert response.status_code == 404, path
         assert response.json() == {"detail": f"customer {customer_id} not found"}  # as for an unknown id
@@ -313,3 +318,83 @@ def test_splitting_into_a_customer_that_was_merged_on_is_refused(session):
     split_customer(session, find_merge(session, first, merged_customer_id=second.id))
     split_customer(session, find_merge(session, second, merged_customer_id=third.id))
     assert third.merged_into_id is None and second.merged_into_id is None
+
+
+# -- merging an already merged customer, splitting one identity off ---------------------------------
+
+
+async def test_merging_a_customer_that_is_already_merged_is_409(client):
+    admin = await client.login()
+    first, _ = await customer_in_team(client, admin, "again-1", None)
+    second, _ = await customer_in_team(client, admin, "again-2", None)
+    third, _ = await customer_in_team(client, admin, "again-3", None)
+    assert (await client.post(f"/api/customers/{first}/merge", json={"other_id": second},
+                              headers=admin)).status_code == 200
+    for target in (first, third):
+        response = await client.post(f"/api/customers/{target}/merge", json={"other_id": second}, headers=admin)
+        assert response.status_code == 409, response.text
+        assert response.json()["detail"] == f"customer {second} is already merged into customer {first}"
+    with Session(client.wiring.engine) as session:
+        # nothing moved to the third customer
+        assert session.exec(select(ChannelIdentity).where(ChannelIdentity.customer_id == third)).all()[0] \
+            .external_id == "again-3"
+        assert session.get(Customer, first).merged_into_id is None
+
+
+async def test_a_supervisor_splits_one_identity_off_into_a_new_customer(client):
+    admin = await client.login()
+    lead = await make_agent(client, admin, "identity-lead@test.local", role="supervisor", teams=("care",))
+    first, first_conversation = await customer_in_team(client, admin, "ident-1", "care")
+    second, second_conversation = await customer_in_team(client, admin, "ident-2", "care")
+    with Session(client.wiring.engine) as session:
+        rating = Rating(kind="csat", score=2, customer_id=second, conversation_id=second_conversation)
+        session.add(rating)
+        session.add(Order(code="DH777001", phone="0901112222", customer_id=second))
+        session.commit()
+        rating_id = rating.id
+    merged = await client.post(f"/api/customers/{first}/merge", json={"other_id": second}, headers=lead)
+    identity = next(i for i in merged.json()["identities"] if i["external_id"] == "ident-2")
+
+    split = await client.post(f"/api/customers/{first}/identities/{identity['id']}/split", headers=lead)
+    assert split.status_code == 200, split.text
+    new = split.json()
+    assert new["id"] not in (first, second) and [i["id"] for i in new["identities"]] == [identity["id"]]
+    with Session(client.wiring.engine) as session:
+        assert session.get(Conversation, second_conversation).customer_id == new["id"]
+        assert session.get(Conversation, first_conversation).customer_id == first
+        assert session.exec(select(Rating)).one().customer_id == new["id"]
+        # the order and the merge record stay with the customer the identity was split from
+        assert session.exec(select(Order).where(Order.code == "DH777001")).one().customer_id == first
+        entries = session.exec(select(AuditEntry).where(AuditEntry.action.in_(
+            ["customer_identity_split", "customer_created_by_split"])).order_by(AuditEntry.id)).all()
+    assert [(e.action, e.entity_id, e.actor_id is not None) for e in entries] == [
+        ("customer_identity_split", first, True), ("customer_created_by_split", new["id"], True)]
+    assert entries[0].details["moved"] == {"identities": [identity["id"]], "conversations": [second_conversation],
+                                           "ratings": [rating_id]}
+    # a customer's message on the split identity now reaches the new customer
+    with Session(client.wiring.engine) as session:
+        assert identify_sender(session, "cli", "ident-2")[0].id == new["id"]
+    kinds = [e["kind"] for e in (await client.get(f"/api/customers/{first}/timeline", headers=lead)).json()["data"]]
+    assert kinds[0] == "identity_split_off" and "identity_merged" in kinds
+    theirs = (await client.get(f"/api/customers/{new['id']}/timeline", headers=lead)).json()["data"]
+    assert theirs[0]["kind"] == "split_from" and theirs[0]["details"]["from_customer_id"] == first
+
+
+async def test_splitting_an_identity_is_refused_clearly(client):
+    admin = await client.login()
+    agent = await make_agent(client, admin, "ident-agent@test.local")
+    first, _ = await customer_in_team(client, admin, "ident-ref-1", None)
+    second, _ = await customer_in_team(client, admin, "ident-ref-2", None)
+    with Session(client.wiring.engine) as session:
+        own = session.exec(select(ChannelIdentity).where(ChannelIdentity.customer_id == first)).one().id
+        theirs = session.exec(select(ChannelIdentity).where(ChannelIdentity.customer_id == second)).one().id
+    only = await client.post(f"/api/customers/{first}/identities/{own}/split", headers=admin)
+    assert only.status_code == 409 and "only one" in only.json()["detail"]
+    assert (await client.post(f"/api/customers/{first}/identities/{theirs}/split",
+                              headers=admin)).status_code == 404
+    assert (await client.post(f"/api/customers/{first}/identities/99999/split", headers=admin)).status_code == 404
+    assert (await client.post(f"/api/customers/99999/identities/{own}/split", headers=admin)).status_code == 404
+    assert (await client.post(f"/api/customers/{first}/identities/{own}/split",
+                              headers=agent)).status_code == 403
+    with Session(client.wiring.engine) as session:
+        assert session.exec(select(AuditEntry).where(AuditEntry.action == "customer_identity_split")).all() == []
