@@ -163,6 +163,11 @@ class InboundMessage(BaseModel):
         return self.kind in ANSWERABLE_KINDS
 
 
+#: an outgoing text's metadata key: the title of a button that shares the customer's own phone number
+#: (Telegram's ``request_contact`` reply keyboard); channels without such a button send the text alone
+REQUEST_CONTACT = "request_contact"
+
+
 class Button(BaseModel):
     """A button or quick-reply option: what the customer sees and what comes back."""
 
