@@ -24,6 +24,11 @@ EVIDENCE_KINDS = ("image", "video", "audio", "file")
 MEDIA_KINDS = (*EVIDENCE_KINDS, "sticker")
 #: how many file names the agents' note lists before it only counts
 _NAMES_IN_NOTE = 5
+#: where an agent opens a stored attachment (the inbox's download route, for agents who may see the
+#: conversation); the note links each piece of evidence there
+AGENT_LINK = "/api/attachments/{id}"
+#: how many links the note carries (the conversation lists every file all the same)
+_LINKS_IN_NOTE = 10
 _GEO_URI = re.compile(r"^geo:(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)")
 
 
@@ -70,7 +75,8 @@ def shared_values(attachments: Iterable[Attachment], entity: str) -> list[str]:
 
 def evidence_in(attachments: Iterable[Attachment]) -> list[dict[str, Any]]:
     """The photos, videos, recordings and files among ``attachments``, as JSON for the dialogue state."""
-    return [{"kind": a.kind, "name": a.name} for a in attachments if a.kind in EVIDENCE_KINDS]
+    return [{"kind": a.kind, "name": a.name, **({"id": a.id} if a.id else {})}
+            for a in attachments if a.kind in EVIDENCE_KINDS]
 
 
 async def is_media_only(ctx: TurnContext) -> bool:
@@ -94,14 +100,23 @@ def count_words(ctx: TurnContext, items: Sequence[dict[str, Any]], locale: str |
 
 def evidence_note(ctx: TurnContext, items: Sequence[dict[str, Any]]) -> str:
     """The agents' mark of the evidence in a handoff note, '[+ 2 ảnh: IMG_1.jpg, IMG_2.jpg]', in the
-    shop's own language (the agents', not necessarily the customer's)."""
+    shop's own language (the agents', not necessarily the customer's), followed by a link to each
+    stored piece ('/api/attachments/<id>') so the agent who takes over opens them from the note."""
     if not items:
         return ""
     words = count_words(ctx, items, ctx.responses.default_locale)
     names = [str(item["name"]) for item in items if item.get("name")]
     if len(names) > _NAMES_IN_NOTE:
         names = [*names[:_NAMES_IN_NOTE], "…"]
-    return f"[+ {words}: {', '.join(names)}]" if names else f"[+ {words}]"
+    mark = f"[+ {words}: {', '.join(names)}]" if names else f"[+ {words}]"
+    return " ".join([mark, *evidence_links(items)])
+
+
+def evidence_links(items: Sequence[dict[str, Any]]) -> list[str]:
+    """The agents' links to the evidence the helpdesk stored (items without an id have none), at most
+    _LINKS_IN_NOTE, each once."""
+    links = list(dict.fromkeys(AGENT_LINK.format(id=item["id"]) for item in items if item.get("id")))
+    return [*links[:_LINKS_IN_NOTE], "…"] if len(links) > _LINKS_IN_NOTE else links
 
 
 def with_evidence(text: str, ctx: TurnContext, items: Sequence[dict[str, Any]]) -> str:

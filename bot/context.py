@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from connectors.base import Attachment, Button, OutboundButtons, OutboundRatingRequest, OutboundText
+from connectors.base import REQUEST_CONTACT, Attachment, Button, OutboundButtons, OutboundRatingRequest, OutboundText
 
 from bot.attachments import shared_values
 from bot.ports import CustomerDirectory, CustomerView, NullShop, ShopDirectory
@@ -138,6 +138,14 @@ class TurnContext:
         else:
             message = OutboundText(recipient_id=turn.recipient_id, text=text, reply_to=turn.reply_to)
         self.decision.replies.append(message)
+
+    def ask_phone(self, key: str, **values: Any) -> None:
+        """Queue template ``key`` asking for the customer's phone, with a button that shares it where
+        the channel has one (Telegram: a contact shared that way is checked like a typed phone)."""
+        turn = self.turn
+        self.decision.replies.append(OutboundText(
+            recipient_id=turn.recipient_id, text=self.text(key, **values), reply_to=turn.reply_to,
+            metadata={REQUEST_CONTACT: self.text("share_phone_button")}))
 
     def escalate(self, reason: str, priority: str = "normal", note: str | None = None) -> None:
         """Ask for a person to take over the conversation."""

@@ -90,6 +90,9 @@ class Attachment(BaseModel):
     latitude: float | None = None
     longitude: float | None = None
     phone: str | None = None
+    #: the helpdesk's id of its stored copy, set by the helpdesk before the bot reads the message (the
+    #: bot links the evidence in its handoff note with it); never from a platform's payload
+    id: str | None = None
 
     @field_validator("url", "file_id", "name", "mime_type", "thumbnail_url", "thumbnail_file_id", "phone")
     @classmethod
@@ -158,6 +161,11 @@ class InboundMessage(BaseModel):
     def answerable(self) -> bool:
         """Whether the customer expects the bot to react to this event."""
         return self.kind in ANSWERABLE_KINDS
+
+
+#: an outgoing text's metadata key: the title of a button that shares the customer's own phone number
+#: (Telegram's ``request_contact`` reply keyboard); channels without such a button send the text alone
+REQUEST_CONTACT = "request_contact"
 
 
 class Button(BaseModel):

@@ -37,7 +37,9 @@ from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    KeyboardButton,
     Message,
+    ReplyKeyboardMarkup,
     ReplyParameters,
     Update,
     User,
@@ -46,6 +48,7 @@ from aiogram.utils.token import TokenValidationError
 from pydantic import BaseModel, ValidationError
 
 from connectors.base import (
+    REQUEST_CONTACT,
     Attachment,
     AttachmentKind,
     Button,
@@ -343,6 +346,23 @@ class TelegramConnector(ChannelConnector):
             sent = await bot.send_message(
                 chat_id=_chat_id(recipient_id), text=text, reply_parameters=_reply_parameters(reply_to)
             )
+        except (AiogramError, asyncio.TimeoutError) as error:
+            raise delivery_error(error) from error
+        return str(sent.message_id)
+
+    async def send(self, message: Any) -> str:
+        """Deliver an outgoing message; a text that asks for the customer's phone (``REQUEST_CONTACT``
+        in its metadata) comes with a one-time reply keyboard whose button shares their number."""
+        title = message.metadata.get(REQUEST_CONTACT) if message.kind == "text" else None
+        if not title:
+            return await super().send(message)
+        # a reply keyboard (not an inline one): only it can ask Telegram for the user's own contact
+        markup = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text=str(title)[:64], request_contact=True)]],
+                                     resize_keyboard=True, one_time_keyboard=True)
+        try:
+            sent = await self._get_bot().send_message(chat_id=_chat_id(message.recipient_id), text=message.text,
+                                                      reply_markup=markup,
+                                                      reply_parameters=_reply_parameters(message.reply_to))
         except (AiogramError, asyncio.TimeoutError) as error:
             raise delivery_error(error) from error
         return str(sent.message_id)

@@ -103,7 +103,7 @@ async def continue_lookup(ctx: TurnContext) -> None:
     if _verified_phone(ctx) != owner_phone:
         if not slots.get("phone"):
             ctx.state["awaiting"] = "lookup_phone"
-            ctx.say("lookup_ask_phone")
+            ctx.ask_phone("lookup_ask_phone")
             return
         if slots["phone"] != owner_phone:
             slots.pop("phone", None)

@@ -5,6 +5,8 @@ The type comes from the file's magic numbers (``filetype``), never from its name
 sender claimed: a ``.jpg`` name on PDF bytes is a file. Images are opened with Pillow, which also
 proves they are whole (a truncated image is refused) and gives their dimensions; their thumbnail is
 re-encoded as a new JPEG, so none of the original's metadata (EXIF, GPS position included) goes with it.
+A video's dimensions, duration and poster (its first frame, thumbnailed the same way) are read with
+PyAV (``video``).
 """
 
 from __future__ import annotations
@@ -12,16 +14,14 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import shutil
-import subprocess
-import tempfile
 import unicodedata
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import filetype
 from PIL import Image, ImageOps
+
+from helpdesk.attachments.video import probe_video
 
 #: raster images Pillow decodes and a browser shows; only these are served inline as images
 RASTER_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp"})
@@ -30,8 +30,6 @@ THUMBNAIL_SIDE = 480
 THUMBNAIL_MIME = "image/jpeg"
 #: the most pixels an image may have (a small file can decode to gigabytes: a "decompression bomb")
 MAX_PIXELS = 60_000_000
-#: seconds a video poster may take (only when ffmpeg is installed)
-POSTER_TIMEOUT_S = 10.0
 
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp",
                "image/bmp": "bmp", "video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm",
@@ -59,6 +57,8 @@ class Analysed:
     height: int | None = None
     #: a JPEG made afresh from the image (or a video's first frame), None when there is none
     thumbnail: bytes | None = None
+    #: a video's length in seconds, when its container says
+    duration: float | None = None
 
 
 def sniff_mime(data: bytes) -> str:
@@ -103,8 +103,19 @@ def analyse(data: bytes, claimed_kind: str | None = None, *, thumbnail: bool = T
     if mime in RASTER_IMAGES:
         width, height, thumb = _image(data, thumbnail)
         return Analysed(kind, mime, len(data), digest, width, height, thumb)
-    poster = video_poster(data) if thumbnail and kind == "video" else None
-    return Analysed(kind, mime, len(data), digest, thumbnail=poster)
+    if kind == "video":
+        return _video(data, mime, digest, thumbnail)
+    return Analysed(kind, mime, len(data), digest)
+
+
+def _video(data: bytes, mime: str, digest: str, thumbnail: bool) -> Analysed:
+    """A video as what it is whatever ffmpeg makes of it; its dimensions, duration and poster when
+    ffmpeg can read them (a video it cannot is still kept, as a file that plays or not in a browser)."""
+    info = probe_video(data, poster=thumbnail, max_pixels=MAX_PIXELS)
+    if info is None:
+        return Analysed("video", mime, len(data), digest)
+    poster = _thumbnail_or_none(info.poster) if info.poster is not None else None
+    return Analysed("video", mime, len(data), digest, info.width, info.height, poster, info.duration)
 
 
 def _image(data: bytes, thumbnail: bool) -> tuple[int, int, bytes | None]:
@@ -153,22 +164,3 @@ def make_thumbnail(image: Image.Image) -> bytes:
     out = io.BytesIO()
     clean.save(out, "JPEG", quality=80, optimize=True)
     return out.getvalue()
-
-
-def video_poster(data: bytes) -> bytes | None:
-    """A thumbnail of a video's first frame when ffmpeg is installed (cheap then); None otherwise or
-    when ffmpeg cannot read the file."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        return None
-    with tempfile.TemporaryDirectory(prefix="caredesk-poster-") as folder:
-        source, frame = Path(folder) / "video", Path(folder) / "poster.png"
-        source.write_bytes(data)
-        try:
-            subprocess.run([ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(source), "-frames:v", "1",
-                            str(frame)], check=True, timeout=POSTER_TIMEOUT_S, capture_output=True)
-            with Image.open(frame) as image:
-                image.load()
-                return make_thumbnail(image)
-        except (subprocess.SubprocessError, OSError):
-            return None

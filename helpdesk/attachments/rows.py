@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.engine import Connection
 
+from connectors.base import Attachment as PlatformAttachment
 from connectors.base import InboundMessage
 from helpdesk.attachments.models import Attachment, AttachmentStatus
 from helpdesk.core.types import MAX_ROW_ID, insert_values
@@ -33,6 +34,8 @@ UPLOADED = "uploaded_attachments"
 FIRST_FETCH_LEASE = timedelta(seconds=60)
 #: the only channel whose messages may link rows stored before their turn
 UPLOAD_CHANNEL = "webchat"
+#: the namespace of the rows' ids (made from the message's channel and id: see ``row_ids``)
+_ROW_ID_NAMESPACE = uuid.UUID("6f1d9c2e-4b7a-5e38-9a51-0c2d7e4f8b13")
 
 
 def _column_int(value: int | None) -> int | None:
@@ -55,16 +58,39 @@ def has_attachment_rows(inbound: InboundMessage) -> bool:
     return bool(inbound.attachments) or (inbound.channel == UPLOAD_CHANNEL and bool(inbound.metadata.get(UPLOADED)))
 
 
+def _uploaded(inbound: InboundMessage) -> list[str] | None:
+    uploaded = inbound.metadata.get(UPLOADED) if inbound.channel == UPLOAD_CHANNEL else None
+    return [str(item) for item in uploaded] if isinstance(uploaded, list) and uploaded else None
+
+
+def row_ids(inbound: InboundMessage) -> list[str]:
+    """The ids the message's attachment rows have (or will have once its turn stores it): a visitor's
+    uploads keep theirs; a platform's files get ids made from the message's channel, its id and the
+    file's place, so that the bot, which reads the message before its rows exist, links the same rows,
+    and a turn tried again makes the same ids (a message is stored once per channel and id)."""
+    return _uploaded(inbound) or [
+        str(uuid.uuid5(_ROW_ID_NAMESPACE, f"{inbound.channel}\n{inbound.external_id}\n{position}"))
+        for position in range(len(inbound.attachments))]
+
+
+def with_row_ids(inbound: InboundMessage) -> tuple[PlatformAttachment, ...]:
+    """The message's attachments as the bot reads them: each with the id of its stored copy."""
+    ids = row_ids(inbound)
+    return tuple(attachment.model_copy(update={"id": ids[position]}) if position < len(ids) else attachment
+                 for position, attachment in enumerate(inbound.attachments))
+
+
 def record_inbound_attachments(connection: Connection, inbound: InboundMessage, *, conversation_id: int,
                                message_id: int, channel: str, now: datetime) -> int:
     """Rows for the message's attachments; how many wait for a download."""
-    uploaded = inbound.metadata.get(UPLOADED) if channel == UPLOAD_CHANNEL else None
-    if isinstance(uploaded, list) and uploaded:
+    uploaded = _uploaded(inbound) if channel == UPLOAD_CHANNEL else None
+    if uploaded:
         for attachment_id in uploaded:
             connection.execute(_LINK_UPLOAD, {"attachment_id": str(attachment_id), "upload_channel": UPLOAD_CHANNEL,
                                               "conversation_id": conversation_id, "message_id": message_id})
         return 0
     rows, waiting = [], 0
+    ids = row_ids(inbound)
     for position, attachment in enumerate(inbound.attachments):
         fetch = attachment.downloadable
         waiting += fetch
@@ -72,7 +98,7 @@ def record_inbound_attachments(connection: Connection, inbound: InboundMessage, 
         if not fetch and attachment.kind not in ("location", "contact"):
             error = f"the {channel} channel gave no address to download this {attachment.kind} from"
         rows.append(insert_values(
-            Attachment, id=str(uuid.uuid4()), conversation_id=conversation_id, message_id=message_id,
+            Attachment, id=ids[position], conversation_id=conversation_id, message_id=message_id,
             channel=channel, kind=attachment.kind, position=position,
             mime_type=_column_text(attachment.mime_type, 127), size=_column_int(attachment.size),
             name=_column_text(attachment.name, 255), width=_column_int(attachment.width),

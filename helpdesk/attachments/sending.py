@@ -129,7 +129,8 @@ def _stored_row(attachment_id: str, analysed: Analysed, keys: tuple[str, str | N
                 conversation_id: int | None, message_id: int | None, source: dict, created_at) -> Attachment:
     return Attachment(id=attachment_id, conversation_id=conversation_id, message_id=message_id, channel=channel,
                       kind=analysed.kind, mime_type=analysed.mime_type, size=analysed.size, name=name,
-                      width=analysed.width, height=analysed.height, storage_key=keys[0], thumbnail_key=keys[1],
+                      width=analysed.width, height=analysed.height, duration=analysed.duration,
+                      storage_key=keys[0], thumbnail_key=keys[1],
                       status=AttachmentStatus.stored, sha256=analysed.sha256, source=source,
                       created_at=created_at, stored_at=created_at)
 
@@ -168,7 +169,8 @@ async def accept_visitor_upload(files: AttachmentService, *, visitor_id: str, ex
         raise
     # no url or file id: nothing to download, the bytes are already here (the bot sees a file came)
     described = PlatformAttachment(kind=analysed.kind, name=file_name, mime_type=analysed.mime_type,
-                                   size=analysed.size, width=analysed.width, height=analysed.height)
+                                   size=analysed.size, width=analysed.width, height=analysed.height,
+                                   duration=analysed.duration)
     inbound = InboundMessage(channel=UPLOAD_CHANNEL, sender_id=visitor_id, external_id=external_id, text=text,
                              attachments=(described,), metadata={UPLOADED: [attachment_id]})
     return inbound, row

@@ -189,8 +189,10 @@ class AttachmentService:
         else:
             values = {"status": AttachmentStatus.stored, "error": None, "next_attempt_at": None, "stored_at": now,
                       "kind": analysed.kind, "mime_type": analysed.mime_type, "size": analysed.size,
-                      "sha256": analysed.sha256, "width": analysed.width, "height": analysed.height,
-                      "storage_key": keys[0], "thumbnail_key": keys[1], "name": name}
+                      "sha256": analysed.sha256, "storage_key": keys[0], "thumbnail_key": keys[1], "name": name}
+            # what the bytes say; a figure they do not give (a video ffmpeg cannot read) stays the platform's
+            values.update({key: value for key in ("width", "height", "duration")
+                           if (value := getattr(analysed, key)) is not None})
         if not await to_thread.run_sync(self._update, row.id, values):
             return  # another worker settled it first
         if error is not None:

@@ -27,7 +27,7 @@ from bot import ConversationEngine, Decision, Turn
 from bot.ports import CustomerView
 from connectors.base import ChannelConnector, InboundMessage
 from helpdesk.channels.models import InboundAttempt
-from helpdesk.attachments.rows import has_attachment_rows
+from helpdesk.attachments.rows import has_attachment_rows, with_row_ids
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations import turns
 from helpdesk.conversations.models import HUMAN_STATES, Conversation
@@ -188,7 +188,7 @@ def _prepared(event: WaitingEvent, inbound: InboundMessage, speaker: turns.Speak
         customer=CustomerView(id=speaker.customer_id, name=speaker.name,
                               verified_phone=speaker.phone if speaker.phone_verified else None,
                               locale=speaker.locale),
-        attachments=inbound.attachments,
+        attachments=with_row_ids(inbound),
         conversation_id=speaker.conversation_id,
     )
     return _Prepared(event.id, speaker, turn, inbound, state, event)

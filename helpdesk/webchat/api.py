@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections import OrderedDict
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +24,8 @@ from helpdesk.jobs.deps import JobsDep
 from helpdesk.core.headers import page_policy, security_headers
 from helpdesk.webchat import service
 from helpdesk.webchat.schemas import WebchatSessionPublic, WebchatUploadPublic
-from helpdesk.webchat.visitor_socket import RateLimit, VisitorSocket
+from helpdesk.webchat.upload_rate import UPLOAD_RATE, UploadRate
+from helpdesk.webchat.visitor_socket import VisitorSocket
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +38,14 @@ CLOSE_CHANNEL_OFF = 4404
 
 router = APIRouter(tags=["webchat"])
 
-#: files a visitor may send per window (a person sends a few photos, not a stream), per process
-UPLOAD_RATE = (10, 60.0)
-#: visitors whose recent uploads are remembered (the oldest are forgotten first)
-UPLOAD_RATE_VISITORS = 10_000
-_upload_rates: OrderedDict[str, RateLimit] = OrderedDict()
 
-
-def _may_upload(visitor_id: str) -> bool:
-    rate = _upload_rates.pop(visitor_id, None) or RateLimit(*UPLOAD_RATE)
-    _upload_rates[visitor_id] = rate
-    while len(_upload_rates) > UPLOAD_RATE_VISITORS:
-        _upload_rates.popitem(last=False)
-    return rate.allow()
+def _upload_rate(request: Request) -> UploadRate:
+    """The app's count of visitors' uploads: shared through Redis when the app has it."""
+    state = request.app.state
+    limiter = getattr(state, "webchat_upload_rate", None)
+    if limiter is None:
+        limiter = state.webchat_upload_rate = UploadRate(state.wiring.redis)
+    return limiter
 
 
 def _webchat(connectors: Mapping[str, ChannelConnector]) -> WebchatConnector | None:
@@ -141,7 +136,7 @@ async def upload_attachment(request: Request, settings: SettingsDep, connectors:
                                            [key.get_secret_value() for key in settings.secret_key_previous])
     if visitor_id is None:
         return JSONResponse({"detail": "invalid or missing visitor token"}, status_code=401, headers=cross_origin)
-    if not _may_upload(visitor_id):
+    if not await _upload_rate(request).allow(visitor_id):
         return JSONResponse({"detail": "too many files, please wait a minute"}, status_code=429,
                             headers={**cross_origin, "Retry-After": str(int(UPLOAD_RATE[1]))})
     try:

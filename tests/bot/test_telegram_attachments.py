@@ -4,6 +4,8 @@ lookup as a typed phone does."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlmodel import Session, select
 
@@ -67,3 +69,30 @@ async def test_a_contact_shared_on_telegram_verifies_the_phone_of_an_order_looku
     with Session(telegram_client.wiring.engine) as session:
         customer = session.exec(select(Customer)).one()
     assert (customer.phone, customer.phone_verified) == ("0912345678", True)
+
+
+@pytest.mark.skipif(not _parses_contacts(), reason="the Telegram connector does not parse shared contacts yet")
+async def test_asking_for_the_phone_on_telegram_offers_a_share_my_phone_button(telegram_client, fake_telegram):
+    """The question comes with a one-time reply keyboard whose button shares the customer's own number
+    (request_contact); pressing it sends a contact, which verifies the order's phone."""
+    load_demo_shop(telegram_client)
+    await post_update(telegram_client, telegram_update(5201, "đơn DH100002 tới đâu rồi ạ"))
+    await telegram_client.settle()
+    asked = fake_telegram.sent_messages(CHAT_ID)[-1]
+    assert "số điện thoại" in asked["text"]
+    markup = asked["reply_markup"]
+    markup = json.loads(markup) if isinstance(markup, str) else markup
+    [[button]] = markup["keyboard"]
+    assert button["request_contact"] is True and "số điện thoại" in button["text"]
+    assert markup["one_time_keyboard"] is True and markup["resize_keyboard"] is True
+    await post_update(telegram_client, contact_update(5202, "+84912345678"))
+    await telegram_client.settle()
+    answered = fake_telegram.sent_messages(CHAT_ID)[-1]
+    assert "đang trên đường giao" in answered["text"] and "keyboard" not in str(answered.get("reply_markup"))
+
+
+async def test_other_questions_on_telegram_carry_no_contact_button(telegram_client, fake_telegram):
+    await post_update(telegram_client, telegram_update(5301, "bảo hành bao lâu vậy shop"))
+    await telegram_client.settle()
+    [reply] = fake_telegram.sent_messages(CHAT_ID)
+    assert "request_contact" not in json.dumps(reply)

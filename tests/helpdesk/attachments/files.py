@@ -51,3 +51,24 @@ def gps_of(data: bytes) -> dict:
     """The GPS entries of an image's EXIF (empty when it has none)."""
     with Image.open(io.BytesIO(data)) as image:
         return dict(image.getexif().get_ifd(ExifTags.IFD.GPSInfo))
+
+
+def mp4(width: int = 320, height: int = 240, *, seconds: float = 2.0, fps: int = 10,
+        color: tuple[int, int, int] = (30, 160, 60)) -> bytes:
+    """A real H.264 MP4 made with PyAV: ``seconds`` of frames of one colour (the first one a little
+    brighter in its top-left corner, so a poster can be told from a blank picture)."""
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(int(seconds * fps)):
+            image = Image.new("RGB", (width, height), color)
+            if index == 0:
+                image.paste((250, 250, 250), (0, 0, width // 4, height // 4))
+            for packet in stream.encode(av.VideoFrame.from_image(image)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()

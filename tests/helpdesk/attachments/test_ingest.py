@@ -4,8 +4,11 @@ a file that cannot be had leaves the message and a reason."""
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import timedelta
+
+from PIL import Image
 
 from sqlmodel import Session, select
 
@@ -20,7 +23,7 @@ from tests.helpdesk.attachments.conftest import (
     messenger_event,
     post_messenger,
 )
-from tests.helpdesk.attachments.files import PDF, gps_of, jpeg, truncated_jpeg
+from tests.helpdesk.attachments.files import PDF, gps_of, jpeg, mp4, truncated_jpeg
 
 
 def rows(client) -> list[Attachment]:
@@ -177,6 +180,31 @@ async def test_a_video_gets_its_poster_from_the_platforms_preview(drop_client, h
     assert poster.status_code == 200 and gps_of(poster.content) == {}
     video_file = await drop_client.get(f"/api/attachments/{row.id}", headers=headers)
     assert video_file.content == video and video_file.headers["content-disposition"].startswith("inline;")
+
+
+async def test_a_video_gets_its_own_first_frame_as_poster_and_its_size_and_duration(drop_client, host):
+    """A video ffmpeg can read: its poster is its first frame (the platform's preview is not even
+    fetched), and the inbox gets its real dimensions and length, not the platform's figures."""
+    video = mp4(320, 240, seconds=3.0)
+    video_url = host.serve("cdn/real.mp4", video, "video/mp4")
+    preview_url = host.serve("cdn/real-thumb.jpg", jpeg(64, 48), "image/jpeg")
+    response = await drop_client.post("/webhooks/file_drop", json={"sender_id": "cust-video-2", "id": "v-2",
+        "attachments": [{"kind": "video", "url": video_url, "thumbnail_url": preview_url, "width": 1,
+                         "height": 1, "duration": 99.0}]})
+    assert response.status_code == 200
+    await drop_client.settle()
+    [row] = rows(drop_client)
+    assert (row.status, row.kind, row.width, row.height) == ("stored", "video", 320, 240)
+    assert abs(row.duration - 3.0) < 0.2
+    assert "cdn/real-thumb.jpg" not in host.requests
+    headers = await drop_client.login()
+    _, [message] = await customer_messages(drop_client, headers)
+    [shown] = message["attachments"]
+    assert (shown["width"], shown["height"]) == (320, 240) and abs(shown["duration"] - 3.0) < 0.2
+    poster = await drop_client.get(shown["thumbnail_url"], headers=headers)
+    assert poster.status_code == 200 and poster.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(poster.content)) as image:
+        assert image.size == (320, 240) and min(image.getpixel((10, 10))) > 200
 
 
 async def test_a_file_with_no_address_fails_at_once_with_the_reason(drop_client, host):

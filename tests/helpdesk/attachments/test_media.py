@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from helpdesk.attachments.media import MediaRejected, analyse, safe_name, sniff_mime
-from tests.helpdesk.attachments.files import PDF, gps_of, jpeg, png, truncated_jpeg
+from tests.helpdesk.attachments.files import PDF, gps_of, jpeg, mp4, png, truncated_jpeg
 
 
 def test_pdf_bytes_named_like_a_photo_are_a_file():
@@ -62,6 +62,26 @@ def test_ogg_voice_and_mp4_are_audio_and_video():
     assert sniff_mime(b"OggS\x00\x02" + b"\x00" * 80) == "audio/ogg"
     mp4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
     assert analyse(mp4).kind == "video"
+
+
+def test_a_video_gets_its_first_frame_as_poster_with_its_size_and_duration():
+    video = mp4(320, 240, seconds=2.0)
+    found = analyse(video, "video")
+    assert (found.kind, found.mime_type, found.width, found.height) == ("video", "video/mp4", 320, 240)
+    assert found.duration == pytest.approx(2.0, abs=0.15)
+    with Image.open(io.BytesIO(found.thumbnail)) as poster:
+        assert (poster.format, poster.size) == ("JPEG", (320, 240))
+        corner, middle = poster.getpixel((10, 10)), poster.getpixel((200, 150))
+    assert min(corner) > 200  # the first frame's bright corner, not a later frame
+    assert abs(middle[1] - 160) < 30 and middle[0] < 80
+
+
+def test_a_video_ffmpeg_cannot_read_is_kept_without_poster_or_figures():
+    header_only = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 4000
+    found = analyse(header_only, "video")
+    assert (found.kind, found.thumbnail, found.width, found.duration) == ("video", None, None, None)
+    cut = mp4()[:300]  # a download cut short: the header of a real video, no frames
+    assert analyse(cut, "video").thumbnail is None
 
 
 @pytest.mark.parametrize(("given", "expected"), [
