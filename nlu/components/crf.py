@@ -60,13 +60,18 @@ def word_shape(token: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def token_features(token: str) -> tuple[tuple[str, ...], str]:
-    """Return the features of a token on its own, and its folded form (used by the neighbours)."""
+def token_features(token: str, affixes: bool = False) -> tuple[tuple[str, ...], str]:
+    """Return the features of a token on its own, and its folded form (used by the neighbours);
+    ``affixes`` adds 2- and 4-letter prefixes and a 4-letter suffix to the 3-letter ones."""
     lower = token.lower()
     folded = fold(token)
     features = [f"l={lower}", f"f={folded}", f"s={word_shape(token)}"]
     if len(folded) > 3:
         features += [f"p3={folded[:3]}", f"x3={folded[-3:]}", f"x2={folded[-2:]}"]
+        if affixes:
+            features += [f"p2={folded[:2]}"]
+            if len(folded) > 4:
+                features += [f"p4={folded[:4]}", f"x4={folded[-4:]}"]
     if token.isdigit():
         features.append(f"d{min(len(token), 5)}")
     elif any(c.isdigit() for c in token):
@@ -77,11 +82,13 @@ def token_features(token: str) -> tuple[tuple[str, ...], str]:
 
 
 def sentence_features(
-    tokens: Sequence[Token], hits: Sequence[Iterable[str]], extra: Sequence[str] = ()
+    tokens: Sequence[Token], hits: Sequence[Iterable[str]], extra: Sequence[str] = (), window: int = 2,
+    affixes: bool = False,
 ) -> list[list[str]]:
     """Return the CRF attributes of each token: its own features, the neighbours' folded syllables
-    (±2) and syllable pairs, the regex/lookup hits covering it and ``extra`` (sentence-wide)."""
-    own = [token_features(text) for text, _, _ in tokens]
+    (±``window``, at least 2) and syllable pairs, the regex/lookup hits covering it and ``extra``
+    (sentence-wide)."""
+    own = [token_features(text, affixes) for text, _, _ in tokens]
     folded = [f for _, f in own]
     count = len(tokens)
     sequence = []
@@ -97,6 +104,9 @@ def sentence_features(
             f"-1|0={previous}|{folded[i]}",
             f"0|+1={folded[i]}|{following}",
         ]
+        for distance in range(3, window + 1):
+            attributes.append(f"-{distance}={folded[i - distance] if i >= distance else '<s>'}")
+            attributes.append(f"+{distance}={folded[i + distance] if i + distance < count else '</s>'}")
         if i > 0:
             attributes.append(f"-1{own[i - 1][0][2]}")
         if i + 1 < count:
@@ -107,7 +117,7 @@ def sentence_features(
 
 # A role or group depends on where an entity stands, not on which value it is ("từ Huế" is a
 # departure, "về Huế" a destination): their CRFs do not see the token's own identity.
-IDENTITY_PREFIXES = ("l=", "f=", "p3=", "x3=", "x2=", "-1|0=", "0|+1=")
+IDENTITY_PREFIXES = ("l=", "f=", "p2=", "p3=", "p4=", "x2=", "x3=", "x4=", "-1|0=", "0|+1=")
 
 
 def relation_features(sequence: Sequence[list[str]], entity_tags: Sequence[str]) -> list[list[str]]:
@@ -304,6 +314,8 @@ class CRFEntityExtractor(Component):
             "folded_copies": True,
             "share_examples": 3.0,
             "rule_precedence": ["order_id", "phone", "serial", "email"],
+            "window": 2,
+            "affixes": False,
         }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -327,7 +339,8 @@ class CRFEntityExtractor(Component):
 
     def _features(self, text: str, tokens: Sequence[Token], intent: str | None) -> list[list[str]]:
         extra = [f"intent={intent}"] if intent and self.config["intent_feature"] else []
-        return sentence_features(tokens, self.tables.hits(text, tokens), extra)
+        return sentence_features(tokens, self.tables.hits(text, tokens), extra, self.config["window"],
+                                 self.config["affixes"])
 
     def train(self, examples: Sequence[Message], data: TrainingData | None = None) -> None:
         """Train the entity CRF(s) (and role/group CRFs) when the data annotates any entity;
