@@ -246,3 +246,16 @@ def test_a_rule_of_a_type_the_data_does_not_annotate_yields_to_the_learned_entit
         ("hotel_class", "3 sao", "CRFEntityExtractor"),
         ("phone", "0987654321", "RegexEntityExtractor"),
     ]
+
+
+def test_the_same_data_trains_the_same_crf_whatever_ran_before():
+    import random
+
+    from nlu.components.crf import _train_tagger
+
+    rng = random.Random(7)
+    sequences = [[[f"w={rng.randint(0, 50)}", f"x={rng.randint(0, 9)}"] for _ in range(8)] for _ in range(300)]
+    labels = [[rng.choice(["O", "U-a", "U-b"]) for _ in range(8)] for _ in range(300)]
+    params = {"algorithm": "ap", "max_iterations": 5, "feature.minfreq": 1}
+    # The averaged perceptron shuffles with the C library's rand(), which the first run advances.
+    assert _train_tagger(sequences, labels, params) == _train_tagger(sequences, labels, params)
