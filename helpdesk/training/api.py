@@ -22,13 +22,14 @@ from helpdesk.agents.deps import CurrentAdmin, CurrentAgent
 from helpdesk.core.deps import EngineDep, EventsDep, SessionDep, SettingsDep
 from helpdesk.core.errors import BadRequest, CareDeskError, NotFound
 from helpdesk.core.headers import security_headers
-from helpdesk.training import dataset, faq, jobs, review, service
+from helpdesk.training import annotations, dataset, faq, jobs, review, service
 from helpdesk.training.jobs import TrainingLoop
 from helpdesk.training.models import JobStatus, NluTrainingJob
 from helpdesk.training.schemas import (
     ActivationPublic,
     ChangePublic,
     ChangesPublic,
+    EntityNamesPublic,
     ExampleCreate,
     ExamplePublic,
     ExamplesPublic,
@@ -182,6 +183,13 @@ def delete_example(example_id: int, admin: CurrentAdmin, _: Seeded, session: Ses
     service.delete_example(session, _actor(admin), example_id)
     session.commit()
     return Response(status_code=204)
+
+
+@router.get("/entities", response_model=EntityNamesPublic)
+def list_entity_names(admin: CurrentAdmin, _: Seeded, session: SessionDep) -> EntityNamesPublic:
+    """Entity names the training set uses (annotated in examples, or a regex or lookup table's name)."""
+    names = annotations.entity_names(session)
+    return EntityNamesPublic(data=names, count=len(names))
 
 
 @router.get("/vocabulary", response_model=list[VocabularyPublic])
@@ -396,7 +404,8 @@ def label_review(target: str, body: ReviewLabel, admin: CurrentAdmin, _: Seeded,
                  session: SessionDep) -> ReviewLabelPublic:
     """Label a group (``g…`` id from the queue: all its open messages) or one message (its numeric
     message id): each distinct text becomes one example of the intent (created if new)."""
-    outcome = review.label(session, _actor(admin), target, body.intent, [mark.model_dump() for mark in body.entities])
+    outcome = review.label(session, _actor(admin), target, body.intent,
+                           [mark.model_dump() for mark in body.entities], body.text)
     session.commit()
     return ReviewLabelPublic(**outcome.__dict__)
 

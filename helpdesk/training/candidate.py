@@ -63,13 +63,19 @@ def _queue_reporter(job_id: int) -> Report:
     return report
 
 
-def predictions(interpreter: Interpreter, texts: list[str]) -> list[tuple[str, float]]:
-    """The intent and confidence a loaded model gives each text."""
-    return [(result.intent.name, result.intent.confidence) for result in interpreter.parse_batch(texts)]
+#: what a model reads in a test text: intent, confidence, and its entities as (entity, start, end)
+Prediction = tuple[str, float, list[tuple[str, int, int]]]
 
 
-def predict(store: LoadsModels, version: str, texts: list[str]) -> list[tuple[str, float]]:
-    """The intent and confidence a stored model gives each text."""
+def predictions(interpreter: Interpreter, texts: list[str]) -> list[Prediction]:
+    """The intent, confidence and entity spans a loaded model gives each text."""
+    return [(result.intent.name, result.intent.confidence,
+             [(entity.entity, entity.start, entity.end) for entity in result.entities])
+            for result in interpreter.parse_batch(texts)]
+
+
+def predict(store: LoadsModels, version: str, texts: list[str]) -> list[Prediction]:
+    """The intent, confidence and entity spans a stored model gives each text."""
     if not texts:
         return []
     return predictions(store.load(version), texts)

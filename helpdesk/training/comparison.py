@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from helpdesk.training.annotations import compare_entities
 from nlu.evaluation import intent_report
 
 #: a list of flips longer than this is cut (the counts stay exact)
@@ -16,7 +17,8 @@ SAME_WITHIN = 0.005
 JUDGED_METRICS = ("accuracy", "macro_f1")
 METRIC_LABELS = {"accuracy": "accuracy", "macro_f1": "macro F1"}
 
-Prediction = tuple[str, float]
+#: (intent, confidence) or (intent, confidence, entity spans as (entity, start, end))
+Prediction = tuple[Any, ...]
 
 
 def _summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -29,7 +31,7 @@ def _summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
 def _report(gold: list[str], predicted: list[Prediction] | None) -> dict[str, Any] | None:
     if predicted is None or not gold:
         return None
-    return intent_report(gold, [name for name, _ in predicted])
+    return intent_report(gold, [prediction[0] for prediction in predicted])
 
 
 def _delta(active: dict[str, Any] | None, candidate: dict[str, Any] | None) -> dict[str, float] | None:
@@ -54,7 +56,8 @@ def _per_intent(active: dict[str, Any] | None, candidate: dict[str, Any] | None)
 def _flips(sets: list[tuple[str, Sequence[tuple[str, str]], list[Prediction], list[Prediction]]]) -> dict[str, Any]:
     better, worse = [], []
     for name, gold, active, candidate in sets:
-        for (text, intent), (was, was_conf), (now, now_conf) in zip(gold, active, candidate):
+        for (text, intent), before, after in zip(gold, active, candidate):
+            (was, was_conf), (now, now_conf) = before[:2], after[:2]
             if (was == intent) == (now == intent):
                 continue
             flip = {"set": name, "text": text, "intent": intent, "active": was, "active_confidence": was_conf,
@@ -73,8 +76,13 @@ def compare(
     active_version: str | None,
     candidate_version: str,
     active_saw_holdout: bool,
+    holdout_entities: Sequence[Sequence[tuple[str, int, int]]] | None = None,
 ) -> dict[str, Any]:
-    """The comparison of a candidate with the active model; predictions cover holdout then review texts."""
+    """The comparison of a candidate with the active model; predictions cover holdout then review texts.
+
+    With ``holdout_entities`` (the gold spans of each held-out example) and predictions that carry
+    entity spans, ``entities`` compares both models' entity scores on the held-out split, and a fall
+    in entity F1 makes the candidate worse like a fall in accuracy does."""
     split = len(holdout)
     cand_holdout, cand_review = candidate[:split], candidate[split:]
     act_holdout = active[:split] if active is not None else None
@@ -90,7 +98,8 @@ def compare(
         sections[name] = {"n": len(holdout if name == "holdout" else review), "active": active_summary,
                           "candidate": candidate_summary, "delta": _delta(active_summary, candidate_summary)}
     sections["holdout"]["comparable"] = active is not None and not active_saw_holdout
-    verdict, reasons, notes = _verdict(sections, active is not None, active_saw_holdout)
+    entities = _entities(holdout, holdout_entities, cand_holdout, act_holdout)
+    verdict, reasons, notes = _verdict(sections, active is not None, active_saw_holdout, entities)
     deltas = _deltas(sections)
     flips = _flips([("holdout", holdout, act_holdout, cand_holdout), ("review", review, act_review, cand_review)]
                    if active is not None else [])
@@ -100,6 +109,7 @@ def compare(
         "holdout": sections["holdout"],
         "review": sections["review"],
         "per_intent": _per_intent(*reports["holdout"]),
+        "entities": entities,
         "flips": flips,
         "verdict": verdict,
         "worse": verdict == "worse",
@@ -130,7 +140,19 @@ def _headline(deltas: dict[str, dict[str, float] | None], verdict: str) -> dict[
     return {"set": name, "metric": key, "change": value}
 
 
-def _verdict(sections: dict[str, Any], has_active: bool, active_saw_holdout: bool) -> tuple[str, list[str], list[str]]:
+def _entities(holdout: Sequence[tuple[str, str]], gold: Sequence[Sequence[tuple[str, int, int]]] | None,
+              candidate: list[Prediction], active: list[Prediction] | None) -> dict[str, Any] | None:
+    """Both models' entity scores on the held-out split (None without gold spans or predicted ones)."""
+    if gold is None or any(len(prediction) < 3 for prediction in candidate):
+        return None
+    if active is not None and any(len(prediction) < 3 for prediction in active):
+        active = None
+    return compare_entities([text for text, _ in holdout], gold, [prediction[2] for prediction in candidate],
+                            None if active is None else [prediction[2] for prediction in active])
+
+
+def _verdict(sections: dict[str, Any], has_active: bool, active_saw_holdout: bool,
+             entities: dict[str, Any] | None = None) -> tuple[str, list[str], list[str]]:
     notes: list[str] = []
     if not has_active:
         return "new", [], ["No model was active: nothing to compare with."]
@@ -152,6 +174,12 @@ def _verdict(sections: dict[str, Any], has_active: bool, active_saw_holdout: boo
                 worse.append(f"{label} {METRIC_LABELS[key]} falls from {before:.1%} to {after:.1%}")
             elif delta[key] > SAME_WITHIN:
                 better.append(f"{label} {METRIC_LABELS[key]} rises from {before:.1%} to {after:.1%}")
+    if entities is not None and entities["delta"] is not None:
+        before, after = entities["active"]["f1"], entities["candidate"]["f1"]
+        if entities["delta"]["f1"] < -SAME_WITHIN:
+            worse.append(f"held-out entity F1 falls from {before:.1%} to {after:.1%}")
+        elif entities["delta"]["f1"] > SAME_WITHIN:
+            better.append(f"held-out entity F1 rises from {before:.1%} to {after:.1%}")
     if worse:
         return "worse", worse, notes
     if better:

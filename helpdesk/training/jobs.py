@@ -93,7 +93,7 @@ def test_texts(snap: TrainingSnapshot) -> list[str]:
 
 
 def predict_active(store: DatabaseModelStore, version: str | None, texts: list[str],
-                   interpreter: Interpreter | None = None) -> tuple[list[tuple[str, float]] | None, bool]:
+                   interpreter: Interpreter | None = None) -> tuple[list[candidate.Prediction] | None, bool]:
     """The active model's predictions, and whether it was trained on the held-out examples.
 
     ``interpreter`` is the active model already loaded in this process, if it is at hand.
@@ -114,7 +114,7 @@ def predict_active(store: DatabaseModelStore, version: str | None, texts: list[s
 
 
 def finish_job(engine: Engine, store: DatabaseModelStore, job_id: int, snap: TrainingSnapshot, trained: dict[str, Any],
-               active: tuple[list[tuple[str, float]] | None, bool]) -> NluTrainingJob:
+               active: tuple[list[candidate.Prediction] | None, bool]) -> NluTrainingJob:
     """Store the candidate in the database with its metrics, compare, and close the job."""
     store_candidate(store, trained)
     with Session(engine, expire_on_commit=False) as session:
@@ -122,8 +122,10 @@ def finish_job(engine: Engine, store: DatabaseModelStore, job_id: int, snap: Tra
         baseline = job.baseline_version
     holdout = [(example.text, example.intent) for example in snap.holdout.examples]
     predictions, saw_holdout = active
+    gold_entities = [[(e.entity, e.start, e.end) for e in example.entities] for example in snap.holdout.examples]
     comparison = compare(holdout, snap.review, trained["predictions"], predictions, active_version=baseline,
-                         candidate_version=trained["version"], active_saw_holdout=saw_holdout)
+                         candidate_version=trained["version"], active_saw_holdout=saw_holdout,
+                         holdout_entities=gold_entities)
     candidate_scores = comparison["holdout"]["candidate"] or {}
     store.set_metrics(trained["version"], {
         "accuracy": candidate_scores.get("accuracy"),
@@ -132,6 +134,7 @@ def finish_job(engine: Engine, store: DatabaseModelStore, job_id: int, snap: Tra
         "evaluated_on": "holdout",
         "n_holdout": len(holdout),
         "review_accuracy": (comparison["review"]["candidate"] or {}).get("accuracy"),
+        "entity_f1": ((comparison.get("entities") or {}).get("candidate") or {}).get("f1"),
         "n_review": len(snap.review),
         "compared_with": baseline,
         "verdict": comparison["verdict"],

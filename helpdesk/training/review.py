@@ -31,7 +31,7 @@ from helpdesk.conversations.models import Message, MessageAuthor
 from helpdesk.conversations.service import get_conversation_for
 from helpdesk.core.db import utcnow
 from helpdesk.core.errors import BadRequest, NotFound
-from helpdesk.training import service
+from helpdesk.training import annotations, service
 from helpdesk.training.holdout import HoldoutCounter
 from helpdesk.training.models import ExampleSource, NluReviewItem, ReviewReason, ReviewStatus
 from helpdesk.training.service import Actor
@@ -320,24 +320,6 @@ def _target_items(session: Session, target: str, open_only: bool) -> list[NluRev
     raise NotFound(f"no review group or message {target!r}")
 
 
-def _spans_for(text: str, marks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Entity spans for ``text`` from marks given by their surface text (skipped where absent)."""
-    spans: list[dict[str, Any]] = []
-    for mark in marks:
-        surface = str(mark.get("text") or "").strip()
-        if not surface:
-            continue
-        start = text.find(surface)
-        if start < 0 and len(text.lower()) == len(text):
-            start = text.lower().find(surface.lower())
-        end = start + len(surface)
-        if start < 0 or any(start < s["end"] and s["start"] < end for s in spans):
-            continue
-        spans.append({"entity": mark.get("entity"), "value": mark.get("value") or None, "start": start, "end": end,
-                      **{k: mark[k] for k in ("role", "group") if mark.get(k)}})
-    return spans
-
-
 def _queue_message(session: Session, actor: Actor, message_id: int) -> NluReviewItem | None:
     """Let an admin label any customer message by id, queued or not (yet): one the sweep has not
     reached is queued with the reason its reading gives, or as flagged by the admin."""
@@ -382,30 +364,42 @@ def representative_texts(items: list[NluReviewItem]) -> list[str]:
 
 
 def label(session: Session, actor: Actor, target: str, intent: str,
-          entities: list[dict[str, Any]] | None = None) -> LabelOutcome:
+          entities: list[dict[str, Any]] | None = None, text: str | None = None) -> LabelOutcome:
     """Label a group (its open messages; all of them when none is open) or one message: it becomes
     one example of ``intent`` (an example with the same text moves to it), and its messages join
-    the review set. Labelling the same group again adds nothing."""
+    the review set. Labelling the same group again adds nothing.
+
+    ``entities`` marked by offsets refer to ``text``, the message the page showed (the group's
+    newest when absent); a span outside it or crossing another is refused (422) before anything
+    is written."""
     intent = service.check_intent_name(intent)
     if target.isdigit():
         _queue_message(session, actor, int(target))
     items = _target_items(session, target, open_only=False)
+    shown = [item.text.strip() for item in items]
+    reference = shown[0] if text is None else text.strip()
+    if text is not None and entities and reference not in shown:
+        raise annotations.InvalidAnnotation("the annotated text is not a message of this review group")
+    marks = annotations.check_marks(reference, entities or [])
     service.ensure_intent(session, actor, intent)
     outcome = LabelOutcome(intent=intent, messages=len(items))
     counter = HoldoutCounter(session)
     for text in representative_texts(items):
+        spans = annotations.spans_for(text, reference, marks)
         existing = service.find_examples_by_text(session, text)
         if existing:
             view = existing[0]
-            if view.intent == intent:
+            # Marks made now replace the example's spans; without marks its spans stay.
+            new_spans = spans if marks and spans != view.example.entities else None
+            if view.intent == intent and new_spans is None:
                 outcome.unchanged.append(view.example.id)
             else:
                 # The admin's reading of this exact text wins over the one in the training set.
-                service.update_example(session, actor, view.example.id, intent=intent)
-                outcome.moved.append(view.example.id)
+                service.update_example(session, actor, view.example.id, intent=intent, entities=new_spans)
+                (outcome.unchanged if view.intent == intent else outcome.moved).append(view.example.id)
             continue
         try:
-            view = service.add_example(session, actor, intent, text, _spans_for(text, entities or []),
+            view = service.add_example(session, actor, intent, text, spans,
                                        source=ExampleSource.review, holdout=counter)
         except BadRequest as exc:
             outcome.skipped.append(f"{text[:80]}: {exc.reason}")

@@ -197,20 +197,33 @@ class ReviewGroupsPublic(BaseModel):
 
 
 class ReviewMark(BaseModel):
-    """An entity marked by selecting its text; applied to each text of the group containing it."""
+    """An entity marked by selecting a span of the shown message (``start``/``end``, code-point
+    offsets into the label's ``text``), or by its surface ``text`` alone; applied to each text of
+    the group containing it."""
 
     entity: str = Field(min_length=1, max_length=64)
-    text: str = Field(min_length=1, max_length=500)
-    value: str | None = None
-    role: str | None = None
-    group: str | None = None
+    text: str | None = Field(default=None, min_length=1, max_length=500)
+    start: int | None = Field(default=None, ge=0)
+    end: int | None = Field(default=None, ge=1)
+    value: str | None = Field(default=None, max_length=500)
+    role: str | None = Field(default=None, max_length=64)
+    group: str | None = Field(default=None, max_length=64)
 
 
 class ReviewLabel(BaseModel):
-    """The intent a group (or message) means, an existing one or a new one."""
+    """The intent a group (or message) means, an existing one or a new one, and entities marked in
+    ``text`` (the message the page showed; the group's newest when absent)."""
 
     intent: str = Field(min_length=1, max_length=100)
+    text: str | None = Field(default=None, max_length=2000)
     entities: list[ReviewMark] = []
+
+
+class EntityNamesPublic(BaseModel):
+    """Entity names the training set uses, most used first."""
+
+    data: list[str]
+    count: int
 
 
 class ReviewLabelPublic(BaseModel):

@@ -1,6 +1,7 @@
 // The bot training page: review what the bot missed, label it, retrain, compare, activate, roll back.
 // Everything comes from /api/nlu/*; customer text only ever enters the page as text nodes.
 import { $, fill, h } from "/inbox/static/dom.js";
+import { annotator, entitySection, ENTITY_STRINGS } from "./entities.js";
 
 (() => {
   // ---------------------------------------------------------------- strings (vi first, en too)
@@ -126,6 +127,8 @@ import { $, fill, h } from "/inbox/static/dom.js";
       document.cookie = `caredesk_inbox_lang=${lang}; path=${path}; max-age=31536000; samesite=lax`;
     }
   }
+
+  for (const language of Object.keys(ENTITY_STRINGS)) Object.assign(STRINGS[language], ENTITY_STRINGS[language]);
 
   function t(key, values = {}) {
     const text = (STRINGS[lang] && STRINGS[lang][key]) || STRINGS.vi[key] || key;
@@ -265,8 +268,7 @@ import { $, fill, h } from "/inbox/static/dom.js";
   }
 
   async function loadEntityNames() {
-    const rows = await api("/api/nlu/vocabulary");
-    const names = [...new Set(rows.filter((row) => row.kind !== "synonym").map((row) => row.name))];
+    const names = (await api("/api/nlu/entities")).data;
     $("#entity-names").replaceChildren(...names.map((name) => h("option", { value: name })));
   }
 
@@ -301,37 +303,18 @@ import { $, fill, h } from "/inbox/static/dom.js";
   }
 
   function groupElement(group) {
-    const marks = [];
-    const sample = h("p", { class: "sample" }, group.texts[0] || "");
-    const marksEl = h("div", { class: "marks" });
+    const shown = group.texts[0] || "";
+    const entities = annotator(shown, { t, flash });
     const intentInput = h("input", { class: "label-intent", list: "intent-names", maxlength: "100",
       placeholder: t("label_placeholder"), "aria-label": t("label_placeholder") });
     const guess = Object.entries(group.predicted).sort((a, b) => b[1] - a[1])[0];
     const confidence = guess && group.messages.find((m) => m.predicted_intent === guess[0] && m.confidence !== null);
-    const markForm = h("form", { class: "mark-form inline", hidden: true });
-    const entityInput = h("input", { list: "entity-names", placeholder: t("entity_placeholder"), required: true, maxlength: "64" });
-    markForm.append(entityInput, h("button", { type: "submit" }, t("mark_ok")));
-    let selected = "";
-    markForm.addEventListener("submit", (event) => {
-      event.preventDefault();
-      marks.push({ entity: entityInput.value.trim(), text: selected });
-      renderMarks();
-      markForm.hidden = true;
-      entityInput.value = "";
-    });
-
-    function renderMarks() {
-      marksEl.replaceChildren(...marks.map((mark, index) => h("span", { class: "chip mark" }, `${mark.text} → ${mark.entity} `,
-        h("button", { type: "button", class: "link", "aria-label": t("delete"),
-          onclick: () => { marks.splice(index, 1); renderMarks(); } }, "×"))));
-    }
-
     async function label() {
       const intent = intentInput.value.trim();
       if (!intent) { flash(t("choose_intent"), "error"); intentInput.focus(); return; }
       try {
         const outcome = await api(`/api/nlu/review/${encodeURIComponent(group.id)}/label`, {
-          method: "POST", body: { intent, entities: marks } });
+          method: "POST", body: { intent, text: shown, entities: entities.marks() } });
         flash(t("labelled", { count: outcome.messages, intent: outcome.intent, added: outcome.added.length }));
         groupDone(article);
         await loadIntents();
@@ -346,15 +329,6 @@ import { $, fill, h } from "/inbox/static/dom.js";
       } catch (error) { failed(error); }
     }
 
-    function mark() {
-      const selection = window.getSelection();
-      const text = selection ? selection.toString().trim() : "";
-      if (!text || !sample.contains(selection.anchorNode)) { flash(t("mark_help")); return; }
-      selected = text;
-      markForm.hidden = false;
-      entityInput.focus();
-    }
-
     const article = h("article", { class: "group", dataset: { group: group.id } },
       h("div", { class: "meta" },
         h("span", { class: "chip count", title: t("messages_count", { count: group.count }) }, String(group.count)),
@@ -364,14 +338,13 @@ import { $, fill, h } from "/inbox/static/dom.js";
           ? t("guessed", { intent: guess[0], percent: Math.round(((confidence && confidence.confidence) || 0) * 100) })
           : t("guessed_none")),
         h("time", { datetime: group.newest_at }, when(group.newest_at))),
-      sample,
+      entities.sample,
       group.texts.length > 1 && h("ul", { class: "variants" }, group.texts.slice(1).map((text) => h("li", {}, text))),
-      marksEl,
-      markForm,
+      entities.panel,
       h("div", { class: "actions" },
         intentInput,
         h("button", { type: "button", class: "primary label", onclick: label }, t("label")),
-        h("button", { type: "button", class: "mark", onmousedown: (event) => event.preventDefault(), onclick: mark }, t("mark")),
+        h("button", { type: "button", class: "mark", onmousedown: (event) => event.preventDefault(), onclick: entities.startMark }, t("mark")),
         h("button", { type: "button", class: "dismiss", onclick: dismiss }, t("dismiss"))));
     intentInput.addEventListener("keydown", (event) => { if (event.key === "Enter") label(); });
     return article;
@@ -520,6 +493,7 @@ import { $, fill, h } from "/inbox/static/dom.js";
           h("td", { class: "num" }, percent(row.candidate_f1)),
           h("td", { class: `num ${row.change > 0 ? "up" : "down"}` }, signed(row.change))))))
         : h("p", { class: "muted" }, t("no_intent_change")),
+      entitySection(c.entities, { t, percent, signed }),
       h("div", { class: "flips" }, flipList("better", c.flips.better, c.flips.better_count),
         flipList("worse", c.flips.worse, c.flips.worse_count)),
       undecided && h("div", { class: "actions" },

@@ -14,6 +14,7 @@ from nlu.components.crf import (
     bilou_tags,
     decode_bilou,
     partition_intents,
+    sentence_features,
     tokenize,
     word_shape,
 )
@@ -120,6 +121,16 @@ def test_tokens_keep_their_character_offsets():
 
 def test_word_shape_collapses_runs():
     assert [word_shape(w) for w in ("Đà", "SHD8955", "giao", "4.5")] == ["Xx", "Xd", "x", "d.d"]
+
+
+def test_the_context_window_reaches_as_far_as_configured():
+    tokens = tokenize("giao về Cầu Giấy trong ngày nhé")
+    hits = [[] for _ in tokens]
+    narrow, wide = sentence_features(tokens, hits, window=2), sentence_features(tokens, hits, window=3)
+    # "giấy" (token 3) sees "giao" three tokens back and "nhé" three ahead only in the wide window.
+    assert "-3=giao" not in narrow[3] and "+3=nhe" not in narrow[3]
+    assert {"-3=giao", "+3=nhe", "-2=ve", "+2=ngay"} <= set(wide[3])
+    assert "-3=<s>" in wide[0] and "+3=</s>" in wide[-1]
 
 
 def test_bilou_round_trip():
@@ -235,3 +246,16 @@ def test_a_rule_of_a_type_the_data_does_not_annotate_yields_to_the_learned_entit
         ("hotel_class", "3 sao", "CRFEntityExtractor"),
         ("phone", "0987654321", "RegexEntityExtractor"),
     ]
+
+
+def test_the_same_data_trains_the_same_crf_whatever_ran_before():
+    import random
+
+    from nlu.components.crf import _train_tagger
+
+    rng = random.Random(7)
+    sequences = [[[f"w={rng.randint(0, 50)}", f"x={rng.randint(0, 9)}"] for _ in range(8)] for _ in range(300)]
+    labels = [[rng.choice(["O", "U-a", "U-b"]) for _ in range(8)] for _ in range(300)]
+    params = {"algorithm": "ap", "max_iterations": 5, "feature.minfreq": 1}
+    # The averaged perceptron shuffles with the C library's rand(), which the first run advances.
+    assert _train_tagger(sequences, labels, params) == _train_tagger(sequences, labels, params)
