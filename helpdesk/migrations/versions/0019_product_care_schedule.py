@@ -1,15 +1,15 @@
 """Reminders from product data: each product's care schedule (maintenance every N months)
 
-Revision ID: 0018_product_care_schedule
-Revises: 0017_zns_care
+Revision ID: 0019_product_care_schedule
+Revises: 0018_email_channel
 Create Date: 2026-12-05 14:00:00.000000
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0018_product_care_schedule'
-down_revision = '0017_zns_care'
+revision = '0019_product_care_schedule'
+down_revision = '0018_email_channel'
 branch_labels = None
 depends_on = None
 
