@@ -129,16 +129,40 @@ def folds_with_held_out_intents(
     return fold, held_out
 
 
-def novelty_features(scores: np.ndarray, temperature: float) -> np.ndarray:
+def novelty_features(scores: np.ndarray, temperature: float, similarity: np.ndarray) -> np.ndarray:
     """Return per-row out-of-scope features from raw class scores: the calibrated top probability
-    (log), the top raw score, the margin to the runner-up, and the log-sum-exp energy."""
+    (log), the top raw score, the margin to the runner-up, the log-sum-exp energy, and the cosine
+    similarity to the nearest training example (word n-grams)."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape[1] < 2:
         top = scores[:, 0]
-        return np.column_stack([np.zeros_like(top), top, np.ones_like(top), top])
+        return np.column_stack([np.zeros_like(top), top, np.ones_like(top), top, similarity])
     part = -np.partition(-scores, 1, axis=1)[:, :2]
     scaled = scores * temperature
     peak = scaled.max(axis=1)
     log_norm = peak + np.log(np.exp(scaled - peak[:, None]).sum(axis=1))
     log_top = scaled.max(axis=1) - log_norm
-    return np.column_stack([log_top, part[:, 0], part[:, 0] - part[:, 1], log_norm / temperature])
+    return np.column_stack([log_top, part[:, 0], part[:, 0] - part[:, 1], log_norm / temperature, similarity])
+
+
+def row_normalized(matrix):
+    """Return a CSR copy of ``matrix`` with unit-length rows (empty rows stay empty)."""
+    import scipy.sparse as sp
+
+    matrix = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.csr_matrix(sp.diags(1.0 / norms).astype(np.float32) @ matrix)
+
+
+def nearest_similarity(queries, references, chunk: int = 512) -> np.ndarray:
+    """Return, per row of ``queries``, its largest dot product with a row of ``references`` (both
+    row-normalised CSR: cosine similarity), computed in chunks to bound memory."""
+    best = np.zeros(queries.shape[0], dtype=np.float64)
+    if references.shape[0] == 0:
+        return best
+    transposed = references.T.tocsc()
+    for start in range(0, queries.shape[0], chunk):
+        products = queries[start : start + chunk] @ transposed
+        best[start : start + chunk] = products.max(axis=1).toarray().ravel()
+    return best

@@ -14,7 +14,9 @@ from nlu.calibration import (
     expected_calibration_error,
     fit_temperature,
     folds_with_held_out_intents,
+    nearest_similarity,
     novelty_features,
+    row_normalized,
     softmax,
 )
 from nlu.components.base import Component, register_component
@@ -62,6 +64,9 @@ class LinearIntentClassifier(Component):
         self.oos_model: dict[str, Any] | None = None
         self._oos_weights: np.ndarray | None = None
         self._oos_bias = 0.0
+        self.similarity_range = (0, 0)
+        self.similarity_examples = None  # training examples' unit word-n-gram vectors (CSR)
+        self._similarity_t = None  # the same, transposed (feature -> examples), for one message
 
     def _estimator(self):
         model = self.config["model"]
@@ -108,18 +113,19 @@ class LinearIntentClassifier(Component):
         bias[columns] = intercept
         return weights_t, bias
 
-    def _held_out_scores(self, matrix, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _held_out_scores(self, matrix, words, labels: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Score every training example with a model that never saw it (cross-validation).
 
-        Returns ``(scores, out_of_scope)``: raw class scores per example and whether the example's
-        intent was also left out of that model (a pseudo out-of-scope message; see
-        ``folds_with_held_out_intents``)."""
+        Returns ``(scores, out_of_scope, similarity)``: raw class scores per example, whether the
+        example's intent was also left out of that model (a pseudo out-of-scope message; see
+        ``folds_with_held_out_intents``), and its similarity to the nearest example that model saw."""
         label_array = np.array(labels)
         n_folds = max(2, int(self.config["calibration_folds"]))
         fold, held_out = folds_with_held_out_intents(
             labels, n_folds, float(self.config["out_of_scope_intent_share"]), self.config["random_state"]
         )
         scores = np.zeros((len(labels), len(self.classes)), dtype=np.float64)
+        similarity = np.zeros(len(labels), dtype=np.float64)
         for k in range(n_folds):
             trained_on = (fold != k) & (held_out != k)
             scored = fold == k
@@ -127,7 +133,8 @@ class LinearIntentClassifier(Component):
                 continue
             weights_t, bias = self._fit(matrix[trained_on], list(label_array[trained_on]), self.classes)
             scores[scored] = np.asarray(matrix[scored] @ weights_t + bias, dtype=np.float64)
-        return scores, (held_out == fold)
+            similarity[scored] = nearest_similarity(words[scored], words[trained_on])
+        return scores, (held_out == fold), similarity
 
     def _fit_out_of_scope(self, features: np.ndarray, out_of_scope: np.ndarray) -> None:
         """Fit the logistic out-of-scope scorer on held-out features (pseudo out-of-scope = 1)."""
@@ -156,12 +163,44 @@ class LinearIntentClassifier(Component):
         self._oos_weights = coef
         self._oos_bias = self.oos_model["intercept"] - float(coef @ np.array(self.oos_model["mean"]))
 
-    def out_of_scope_scores(self, scores: np.ndarray) -> np.ndarray:
+    def _word_vectors(self, matrix):
+        """Return the unit-length word-n-gram part of feature rows (for nearest-example similarity)."""
+        low, high = self.similarity_range
+        return row_normalized(matrix[:, low:high])
+
+    def similarity(self, indices: np.ndarray, values: np.ndarray) -> float:
+        """Return the cosine similarity of one message (sparse features) to its nearest training
+        example in word n-grams; 0.0 when it shares none."""
+        low, high = self.similarity_range
+        if self._similarity_t is None:
+            return 0.0
+        inside = (indices >= low) & (indices < high)
+        if not inside.any():
+            return 0.0
+        query = values[inside].astype(np.float64)
+        query /= np.sqrt(float(query @ query))
+        rows = indices[inside] - low
+        indptr = self._similarity_t.indptr
+        starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
+        total = int(lengths.sum())
+        if total == 0:
+            return 0.0
+        # Gather the posting lists of the message's n-grams without scipy's slower row slicing.
+        offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+        positions = offsets + np.arange(total)
+        products = np.bincount(
+            self._similarity_t.indices[positions],
+            weights=self._similarity_t.data[positions] * np.repeat(query, lengths),
+        )
+        return float(products.max())
+
+    def out_of_scope_scores(self, scores: np.ndarray, similarity: np.ndarray) -> np.ndarray:
         """Return the out-of-scope score (0..1, higher = less like the training data) of raw
-        class-score rows; zeros when no scorer was trained."""
+        class-score rows and their nearest-example similarities; zeros when no scorer was trained."""
         if self._oos_weights is None:
             return np.zeros(len(scores))
-        logits = novelty_features(scores, self.temperature) @ self._oos_weights + self._oos_bias
+        features = novelty_features(scores, self.temperature, np.asarray(similarity, dtype=np.float64))
+        logits = features @ self._oos_weights + self._oos_bias
         return 1.0 / (1.0 + np.exp(-logits))
 
     def train(self, examples: Sequence[Message], data: Any = None) -> None:
@@ -174,9 +213,11 @@ class LinearIntentClassifier(Component):
         labels = [m.data["intent_label"] for m in examples]
         self.classes = sorted(set(labels))
         matrix = feature_matrix(examples)
+        self.similarity_range = tuple(examples[0].data.get("similarity_range", (0, 0))) if examples else (0, 0)
+        words = self._word_vectors(matrix)
         self.calibration = {}
         if len(self.classes) >= 2 and len(labels) >= 4:
-            held_scores, pseudo_oos = self._held_out_scores(matrix, labels)
+            held_scores, pseudo_oos, held_similarity = self._held_out_scores(matrix, words, labels)
             truth = np.array([self.classes.index(label) for label in labels])
             in_scope = ~pseudo_oos
             if self.config["temperature"] == "auto":
@@ -186,12 +227,12 @@ class LinearIntentClassifier(Component):
                     self.config["prior_temperature"],
                     self.config["prior_strength"],
                 )
-            self._fit_out_of_scope(novelty_features(held_scores, self.temperature), pseudo_oos)
+            self._fit_out_of_scope(novelty_features(held_scores, self.temperature, held_similarity), pseudo_oos)
             probabilities = softmax(held_scores * self.temperature)
             top = probabilities.argmax(axis=1)
             confidence = probabilities[np.arange(len(top)), top]
             correct = top == truth
-            oos_scores = self.out_of_scope_scores(held_scores)
+            oos_scores = self.out_of_scope_scores(held_scores, held_similarity)
             raw_top = softmax(held_scores[in_scope]).max(axis=1)
             self.calibration = {
                 "temperature": round(self.temperature, 4),
@@ -210,6 +251,12 @@ class LinearIntentClassifier(Component):
                     "out_of_scope_score": float(oos_scores[i]),
                 }
         self.weights_t, self.bias = self._fit(matrix, labels, self.classes)
+        self._set_similarity_examples(words)
+
+    def _set_similarity_examples(self, words) -> None:
+        """Keep the training examples' word vectors (and their transpose) for similarity look-ups."""
+        self.similarity_examples = words if words.shape[1] else None
+        self._similarity_t = None if self.similarity_examples is None else words.T.tocsr()
 
     def training_report(self) -> dict[str, Any]:
         """Return what training measured: temperature and held-out calibration error."""
@@ -230,16 +277,23 @@ class LinearIntentClassifier(Component):
         indices, values = message.data["sparse_features"]
         scores = self.scores(indices, values)[None, :].astype(np.float64)
         self._rank(message, softmax_rows(scores * self.temperature)[0])
-        message.data["out_of_scope_score"] = float(self.out_of_scope_scores(scores)[0])
+        if self._oos_weights is not None:
+            similarity = np.array([self.similarity(indices, values)])
+            message.data["out_of_scope_score"] = float(self.out_of_scope_scores(scores, similarity)[0])
 
     def process_batch(self, messages: Sequence[Message]) -> None:
         """Score all messages with one sparse-dense product."""
         if not messages:
             return
-        scores = feature_matrix(messages) @ self.weights_t + self.bias
-        scores = np.asarray(scores, dtype=np.float64)
+        matrix = feature_matrix(messages)
+        scores = np.asarray(matrix @ self.weights_t + self.bias, dtype=np.float64)
         probabilities = softmax_rows(scores * self.temperature)
-        oos_scores = self.out_of_scope_scores(scores)
+        similarity = (
+            nearest_similarity(self._word_vectors(matrix), self.similarity_examples)
+            if self._oos_weights is not None and self.similarity_examples is not None
+            else np.zeros(len(messages))
+        )
+        oos_scores = self.out_of_scope_scores(scores, similarity)
         for message, row, oos_score in zip(messages, probabilities, oos_scores):
             self._rank(message, row)
             message.data["out_of_scope_score"] = float(oos_score)
@@ -253,12 +307,22 @@ class LinearIntentClassifier(Component):
                     "temperature": self.temperature,
                     "out_of_scope_model": self.oos_model,
                     "calibration": self.calibration,
+                    "similarity_range": list(self.similarity_range),
                 },
                 ensure_ascii=False,
             ),
             encoding="utf-8",
         )
         np.savez(path / "weights.npz", weights_t=self.weights_t, bias=self.bias)
+        if self.similarity_examples is not None:
+            examples = self.similarity_examples
+            np.savez(
+                path / "examples.npz",
+                data=examples.data,
+                indices=examples.indices,
+                indptr=examples.indptr,
+                shape=np.array(examples.shape),
+            )
 
     @classmethod
     def load(cls, path: Path, config: dict[str, Any]) -> LinearIntentClassifier:
@@ -273,4 +337,13 @@ class LinearIntentClassifier(Component):
         with np.load(path / "weights.npz", allow_pickle=False) as arrays:
             classifier.weights_t = np.ascontiguousarray(arrays["weights_t"])
             classifier.bias = arrays["bias"]
+        classifier.similarity_range = tuple(meta.get("similarity_range") or (0, 0))
+        if (path / "examples.npz").is_file():
+            import scipy.sparse as sp
+
+            with np.load(path / "examples.npz", allow_pickle=False) as arrays:
+                words = sp.csr_matrix(
+                    (arrays["data"], arrays["indices"], arrays["indptr"]), shape=tuple(arrays["shape"])
+                )
+            classifier._set_similarity_examples(words)
         return classifier
