@@ -57,6 +57,7 @@ class FallbackClassifier(Component):
         configured = self.config["threshold"]
         self.threshold = DEFAULT_THRESHOLD if configured == AUTO else float(configured)
         configured_oos = self.config["out_of_scope_threshold"]
+        # "auto" before training (or in a model saved without chosen thresholds): no check
         self.out_of_scope_threshold: float | None = (
             None if configured_oos in (AUTO, None) else float(configured_oos)
         )
@@ -169,14 +170,19 @@ class FallbackClassifier(Component):
 
     @classmethod
     def load(cls, path: Path, config: dict[str, Any]) -> FallbackClassifier:
-        """Rebuild with the saved thresholds (models saved before they were chosen use the config)."""
+        """Rebuild with the thresholds chosen at training time for the options set to ``auto``; a
+        number (or ``null``) in the model's config wins, so editing the config pins it."""
         fallback = cls(config)
         learned_path = path / LEARNED_FILE
         if learned_path.is_file():
             learned = json.loads(learned_path.read_text(encoding="utf-8"))
-            fallback.threshold = float(learned["threshold"])
-            oos = learned.get("out_of_scope_threshold")
-            fallback.out_of_scope_threshold = None if oos is None else float(oos)
             fallback.report = learned.get("report") or {}
-            fallback.intent_thresholds = {k: float(v) for k, v in (learned.get("intent_thresholds") or {}).items()}
+            if fallback.config["threshold"] == AUTO:
+                fallback.threshold = float(learned["threshold"])
+                fallback.intent_thresholds = {
+                    k: float(v) for k, v in (learned.get("intent_thresholds") or {}).items()
+                }
+            if fallback.config["out_of_scope_threshold"] == AUTO:
+                oos = learned.get("out_of_scope_threshold")
+                fallback.out_of_scope_threshold = None if oos is None else float(oos)
         return fallback
