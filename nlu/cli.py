@@ -103,7 +103,10 @@ def _print_training_report(report: dict[str, Any]) -> None:
         )
     if fallback:
         oos = fallback.get("out_of_scope_threshold")
-        line = f"fallback threshold {fallback['threshold']:.4f} ({fallback['threshold_source']})"
+        line = f"fallback threshold {fallback['threshold']:.4f} ({fallback['threshold_source']}"
+        if "chosen_threshold" in fallback:
+            line += f"; {fallback['chosen_for']}: {fallback['chosen_threshold']:.4f}"
+        line += ")"
         if "held_out_precision" in fallback:
             line += (
                 f": held-out precision {fallback['held_out_precision']}, "
@@ -128,6 +131,14 @@ def _report_table(report: dict[str, Any]) -> None:
         f"{report['intent_without_fallback']['accuracy']:.4f})",
         highlight=False,
     )
+    calibration = report.get("calibration") or {}
+    if "ece" in calibration:
+        before = calibration.get("ece_uncalibrated")
+        console.print(
+            f"confidence calibration: ECE {calibration['ece']:.4f} ({calibration['bins']} bins)"
+            + ("" if before is None else f", uncalibrated {before:.4f}"),
+            highlight=False,
+        )
     table = Table("intent", "precision", "recall", "f1", "support")
     for name, scores in sorted(intent["per_intent"].items()):
         table.add_row(
