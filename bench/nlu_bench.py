@@ -166,6 +166,22 @@ def bench_oos(name: str, bench_dir: Path, config: Path | None, share: float) -> 
         recall, accuracy = oos_scores(interpreter, texts, gold, removed)
         print(f"{name} {label}: oos recall {recall:.4f}")
         print(f"{name} {label}: in-scope accuracy {accuracy:.4f}")
+    # The same model with confidence alone: the recall a plain threshold reaches at the in-scope
+    # accuracy of "threshold 0.4 + out-of-scope score" (does the score add anything over confidence?).
+    fallback.threshold, fallback.intent_thresholds, fallback.out_of_scope_threshold = 0.0, {}, None
+    results = interpreter.parse_batch(texts)
+    fallback.threshold, fallback.intent_thresholds, fallback.out_of_scope_threshold = 0.4, {}, chosen[2]
+    _, combined_accuracy = oos_scores(interpreter, texts, gold, removed)
+    confidence = np.array([r.intent.confidence for r in results])
+    right = np.array([r.intent.name == g for r, g in zip(results, gold)])
+    is_oos = np.array([g in removed for g in gold])
+    for threshold in np.unique(confidence):
+        kept = confidence >= threshold
+        if (right & kept & ~is_oos).sum() / max(1, (~is_oos).sum()) <= combined_accuracy:
+            recall = (~kept & is_oos).sum() / max(1, is_oos.sum())
+            print(f"{name} confidence alone at that in-scope accuracy: threshold {threshold:.3f}")
+            print(f"{name} confidence alone at that in-scope accuracy: oos recall {recall:.4f}")
+            break
     fallback.threshold, fallback.intent_thresholds, fallback.out_of_scope_threshold = chosen
 
 

@@ -227,11 +227,15 @@ class LinearIntentClassifier(Component):
                     self.config["prior_temperature"],
                     self.config["prior_strength"],
                 )
-            self._fit_out_of_scope(novelty_features(held_scores, self.temperature, held_similarity), pseudo_oos)
             probabilities = softmax(held_scores * self.temperature)
             top = probabilities.argmax(axis=1)
             confidence = probabilities[np.arange(len(top)), top]
             correct = top == truth
+            # Out of scope against right answers only: a wrong answer is lost either way, so the
+            # scorer should learn what separates unknown messages from answers worth keeping.
+            contrast = pseudo_oos | correct
+            features = novelty_features(held_scores, self.temperature, held_similarity)
+            self._fit_out_of_scope(features[contrast], pseudo_oos[contrast])
             oos_scores = self.out_of_scope_scores(held_scores, held_similarity)
             raw_top = softmax(held_scores[in_scope]).max(axis=1)
             self.calibration = {
