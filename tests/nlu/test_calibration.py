@@ -157,3 +157,14 @@ def test_out_of_scope_messages_fall_back_without_an_out_of_scope_intent(in_scope
     assert [in_scope_only_model.parse(text).intent.name for text in outside] == [FALLBACK_INTENT] * 4
     kept = [r.intent.name for r in in_scope_only_model.parse_batch(inside)]
     assert FALLBACK_INTENT not in kept, list(zip(inside, kept))
+
+
+@pytest.mark.parametrize("value", ["1.5", "lots", "-0.1"])
+def test_a_threshold_that_is_neither_auto_nor_a_probability_is_a_config_error(tiny_data, tmp_path, value):
+    from nlu.pipeline import NLUConfigError
+
+    config = tmp_path / "config.yml"
+    config.write_text(SMALL_PIPELINE + f"  threshold: {value}\n")
+    with pytest.raises(NLUConfigError, match="threshold"):
+        train_model(tiny_data, tmp_path / "model", config_path=config)
+    assert not (tmp_path / "model").exists()
