@@ -100,6 +100,16 @@ def bench_set(name: str, bench_dir: Path, config: Path | None, rasa_url: str | N
         f"serving RSS {serving_mb:.0f}MB",
         flush=True,
     )
+    calibration = report["calibration"]
+    fallback = interpreter.metadata.get("training_report", {}).get("fallback", {})
+    print(
+        f"{name:10s} test ECE ({calibration['bins']} bins) uncalibrated "
+        f"{calibration.get('ece_uncalibrated', float('nan')):.4f} -> calibrated {calibration['ece']:.4f}  "
+        f"(temperature {calibration.get('temperature')})  fallback threshold {fallback.get('threshold')} "
+        f"({fallback.get('threshold_source')}; 97%-precision choice {fallback.get('chosen_threshold')})  "
+        f"out-of-scope threshold {fallback.get('out_of_scope_threshold')}",
+        flush=True,
+    )
     if rasa_url:
         rasa = RasaHTTPInterpreter(rasa_url, timeout=30.0)
         rasa_report = evaluate(rasa, test)
@@ -113,6 +123,73 @@ def bench_set(name: str, bench_dir: Path, config: Path | None, rasa_url: str | N
         )
 
 
+def oos_split(train, test, share: float):
+    """Leave every ``round(1/share)``-th intent (sorted by name) out of ``train``; return the reduced
+    training data, the test messages, and which of them are out of scope."""
+    intents = sorted({example.intent for example in train.examples})
+    step = max(2, round(1 / share))
+    removed = set(intents[step - 1 :: step])
+    train.examples = [example for example in train.examples if example.intent not in removed]
+    return train, [e.text for e in test.examples], [e.intent for e in test.examples], removed
+
+
+def oos_scores(interpreter, texts: list[str], gold: list[str], removed: set[str]) -> tuple[float, float]:
+    """Return (out-of-scope recall, in-scope accuracy); a fallback is right only for out-of-scope."""
+    predicted = [r.intent.name for r in interpreter.parse_batch(texts)]
+    oos = [p == "nlu_fallback" for p, g in zip(predicted, gold) if g in removed]
+    in_scope = [p == g for p, g in zip(predicted, gold) if g not in removed]
+    return sum(oos) / max(1, len(oos)), sum(in_scope) / max(1, len(in_scope))
+
+
+def bench_oos(name: str, bench_dir: Path, config: Path | None, share: float) -> None:
+    """Out-of-scope protocol: train without some intents, count their test messages as out of scope
+    (a fallback is correct), and compare the plain 0.4 confidence fallback with the chosen thresholds
+    and the out-of-scope score, on one trained model. One figure a line."""
+    train = load_training_data([bench_dir / name / "train.yml"])
+    test = load_training_data([bench_dir / name / "test.yml"])
+    train, texts, gold, removed = oos_split(train, test, share)
+    n_oos = sum(g in removed for g in gold)
+    print(f"{name} oos intents removed: {len(removed)}  test oos {n_oos} in-scope {len(gold) - n_oos}")
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        model_dir = train_model(train, Path(tmp) / "model", config_path=config)
+        print(f"{name} oos train seconds: {time.perf_counter() - started:.1f}")
+        interpreter = load_model(model_dir)
+    fallback = next(c for c in interpreter.components if c.name == "FallbackClassifier")
+    report = interpreter.metadata.get("training_report", {}).get("fallback", {})
+    chosen = (fallback.threshold, dict(fallback.intent_thresholds), fallback.out_of_scope_threshold)
+    settings = {
+        "baseline (threshold 0.4, no out-of-scope score)": (0.4, {}, None),
+        "threshold 0.4 + out-of-scope score": (0.4, {}, chosen[2]),
+        f"chosen threshold {report.get('chosen_threshold', chosen[0]):.3f} only": (
+            report.get("chosen_threshold", chosen[0]), {}, None),
+        "model as trained": chosen,
+    }
+    for label, (threshold, per_intent, oos_threshold) in settings.items():
+        fallback.threshold, fallback.intent_thresholds, fallback.out_of_scope_threshold = (
+            threshold, per_intent, oos_threshold)
+        recall, accuracy = oos_scores(interpreter, texts, gold, removed)
+        print(f"{name} {label}: oos recall {recall:.4f}")
+        print(f"{name} {label}: in-scope accuracy {accuracy:.4f}")
+    # The same model with confidence alone: the recall a plain threshold reaches at the in-scope
+    # accuracy of "threshold 0.4 + out-of-scope score" (does the score add anything over confidence?).
+    fallback.threshold, fallback.intent_thresholds, fallback.out_of_scope_threshold = 0.0, {}, None
+    results = interpreter.parse_batch(texts)
+    fallback.threshold, fallback.intent_thresholds, fallback.out_of_scope_threshold = 0.4, {}, chosen[2]
+    _, combined_accuracy = oos_scores(interpreter, texts, gold, removed)
+    confidence = np.array([r.intent.confidence for r in results])
+    right = np.array([r.intent.name == g for r, g in zip(results, gold)])
+    is_oos = np.array([g in removed for g in gold])
+    for threshold in np.unique(confidence):
+        kept = confidence >= threshold
+        if (right & kept & ~is_oos).sum() / max(1, (~is_oos).sum()) <= combined_accuracy:
+            recall = (~kept & is_oos).sum() / max(1, is_oos.sum())
+            print(f"{name} confidence alone at that in-scope accuracy: threshold {threshold:.3f}")
+            print(f"{name} confidence alone at that in-scope accuracy: oos recall {recall:.4f}")
+            break
+    fallback.threshold, fallback.intent_thresholds, fallback.out_of_scope_threshold = chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -120,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", default=None, help="comma-separated set names (default: all)")
     parser.add_argument("--config", type=Path, default=None, help="pipeline config.yml (default: built-in)")
     parser.add_argument("--rasa", default=None, metavar="URL", help="also evaluate a running Rasa server")
+    parser.add_argument("--oos", action="store_true", help="run the out-of-scope protocol instead")
+    parser.add_argument("--oos-share", type=float, default=0.25, help="share of intents left out (--oos)")
     args = parser.parse_args(argv)
     if not args.bench_dir.is_dir():
         print(f"bench directory not found: {args.bench_dir}", file=sys.stderr)
@@ -132,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     np.seterr(all="ignore")
     for name in names:
-        bench_set(name, args.bench_dir, args.config, args.rasa)
+        if args.oos:
+            bench_oos(name, args.bench_dir, args.config, args.oos_share)
+        else:
+            bench_set(name, args.bench_dir, args.config, args.rasa)
     return 0
 
 

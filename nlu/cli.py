@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nlu.model import Interpreter, ModelLoadError, load_model, train_model
+from nlu.model import Interpreter, ModelLoadError, load_model, read_model_metadata, train_model
 from nlu.pipeline import NLUConfigError
 from nlu.store import ModelStore
 from nlu.training_data import TrainingDataError, load_training_data
@@ -88,6 +88,38 @@ def train(
         f"-> {model_dir}",
         highlight=False,
     )
+    _print_training_report(read_model_metadata(model_dir).get("training_report") or {})
+
+
+def _print_training_report(report: dict[str, Any]) -> None:
+    """Print the calibration and the fallback thresholds chosen at training time."""
+    calibration, fallback = report.get("calibration"), report.get("fallback")
+    if calibration:
+        console.print(
+            f"confidence calibration: temperature {calibration['temperature']}, held-out ECE "
+            f"{calibration['ece_uncalibrated']:.4f} uncalibrated -> {calibration['ece']:.4f} "
+            f"({calibration['held_out_examples']} held-out answers)",
+            highlight=False,
+        )
+    if fallback:
+        oos = fallback.get("out_of_scope_threshold")
+        line = f"fallback threshold {fallback['threshold']:.4f} ({fallback['threshold_source']}"
+        if "chosen_threshold" in fallback:
+            line += f"; {fallback['chosen_for']}: {fallback['chosen_threshold']:.4f}"
+        line += ")"
+        if "held_out_precision" in fallback:
+            line += (
+                f": held-out precision {fallback['held_out_precision']}, "
+                f"fallback rate {fallback['held_out_fallback_rate']:.3f}"
+            )
+        if oos is not None:
+            line += f"; out-of-scope score threshold {oos:.4f}"
+            if "pseudo_out_of_scope_recall" in fallback:
+                line += (
+                    f" (catches {fallback['pseudo_out_of_scope_recall']:.3f} of "
+                    f"{fallback['pseudo_out_of_scope_examples']} messages of intents held out)"
+                )
+        console.print(line, highlight=False)
 
 
 def _report_table(report: dict[str, Any]) -> None:
@@ -99,6 +131,14 @@ def _report_table(report: dict[str, Any]) -> None:
         f"{report['intent_without_fallback']['accuracy']:.4f})",
         highlight=False,
     )
+    calibration = report.get("calibration") or {}
+    if "ece" in calibration:
+        before = calibration.get("ece_uncalibrated")
+        console.print(
+            f"confidence calibration: ECE {calibration['ece']:.4f} ({calibration['bins']} bins)"
+            + ("" if before is None else f", uncalibrated {before:.4f}"),
+            highlight=False,
+        )
     table = Table("intent", "precision", "recall", "f1", "support")
     for name, scores in sorted(intent["per_intent"].items()):
         table.add_row(

@@ -6,6 +6,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import numpy as np
+
+from nlu.calibration import ECE_BINS, expected_calibration_error
 from nlu.components.fallback import FALLBACK_INTENT
 from nlu.model import ParseResult
 from nlu.training_data import TrainingData
@@ -112,6 +115,7 @@ def evaluate(interpreter: ParsesBatches, data: TrainingData) -> dict[str, Any]:
         if g != p
     ]
     return {
+        "calibration": calibration_report(interpreter, results, gold),
         "intent": intent_report(gold, predicted),
         "intent_without_fallback": intent_report(gold, raw),
         "fallback_rate": sum(p == FALLBACK_INTENT for p in predicted) / len(predicted) if predicted else 0.0,
@@ -119,6 +123,38 @@ def evaluate(interpreter: ParsesBatches, data: TrainingData) -> dict[str, Any]:
         "errors": errors,
         "entity_errors": entity_errors,
     }
+
+
+def calibration_report(interpreter: Any, results: Sequence[ParseResult], gold: Sequence[str]) -> dict[str, Any]:
+    """Return the expected calibration error (``ECE_BINS`` bins) of the top real intent's confidence on
+    this data, and, for an embedded model with a fitted temperature, the ECE the same classifier had
+    before calibration (its softmax at temperature 1, recovered from the full ranking)."""
+    confidences, correct, uncalibrated = [], [], []
+    temperature = ((getattr(interpreter, "metadata", None) or {}).get("training_report") or {}).get(
+        "calibration", {}
+    ).get("temperature")
+    for result, truth in zip(results, gold):
+        ranking = [p for p in result.intent_ranking if p.name != FALLBACK_INTENT]
+        if not ranking:
+            continue
+        confidences.append(ranking[0].confidence)
+        correct.append(ranking[0].name == truth)
+        if temperature:
+            # p_i is proportional to exp(T * s_i), so p_i ** (1 / T) is proportional to exp(s_i).
+            with np.errstate(divide="ignore"):
+                logs = np.log(np.array([p.confidence for p in ranking])) / temperature
+            raw = np.exp(logs - logs.max())
+            uncalibrated.append(float(raw[0] / raw.sum()))
+    report: dict[str, Any] = {
+        "bins": ECE_BINS,
+        "ece": expected_calibration_error(confidences, correct),
+        "mean_confidence": float(np.mean(confidences)) if confidences else 0.0,
+        "accuracy": float(np.mean(correct)) if correct else 0.0,
+    }
+    if uncalibrated:
+        report["temperature"] = temperature
+        report["ece_uncalibrated"] = expected_calibration_error(uncalibrated, correct)
+    return report
 
 
 def _span_json(text: str, span: tuple[str, int, int]) -> dict[str, Any]:

@@ -179,6 +179,8 @@ def train_model(
         "n_examples": len(data.examples),
         "train_seconds": round(time.perf_counter() - started, 3),
         "components": [],
+        # Calibration, chosen fallback thresholds and their held-out effect, for people and admin UIs.
+        "training_report": {k: v for c in components for k, v in c.training_report().items()},
     }
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -56,6 +56,10 @@ class Component:
         for message in messages:
             self.process(message)
 
+    def training_report(self) -> dict[str, Any]:
+        """Return what training measured or chose, for the model's metadata (empty by default)."""
+        return {}
+
     def persist(self, path: Path) -> None:
         """Save learned state into the directory ``path`` (created by the caller)."""
 

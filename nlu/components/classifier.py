@@ -10,17 +10,21 @@ from typing import Any
 
 import numpy as np
 
+from nlu.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    folds_with_held_out_intents,
+    nearest_similarity,
+    novelty_features,
+    row_normalized,
+    softmax,
+)
 from nlu.components.base import Component, register_component
 from nlu.components.featurizer import feature_matrix
 from nlu.message import Message
 
 
-def softmax_rows(scores: np.ndarray) -> np.ndarray:
-    """Return the row-wise softmax of a 2-D score array."""
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    np.exp(shifted, out=shifted)
-    shifted /= shifted.sum(axis=1, keepdims=True)
-    return shifted
+softmax_rows = softmax  # the name other modules import
 
 
 @register_component
@@ -38,7 +42,11 @@ class LinearIntentClassifier(Component):
             "C": 1.0,
             "class_weight": None,
             "temperature": "auto",
-            "calibration_split": 0.2,
+            "calibration_folds": 3,
+            # Share of the intents each cross-validation fold leaves out entirely: their examples
+            # in that fold stand in for out-of-scope messages when the out-of-scope scorer is fit.
+            "out_of_scope_intent_share": 0.15,
+            "calibration_split": None,  # accepted from older configs; calibration is cross-validated
             "prior_temperature": 5.0,
             "prior_strength": 20.0,
             "max_iter": 2000,
@@ -52,6 +60,13 @@ class LinearIntentClassifier(Component):
         self.bias = np.zeros(0, dtype=np.float32)
         configured = self.config["temperature"]
         self.temperature = 1.0 if configured == "auto" else float(configured)
+        self.calibration: dict[str, Any] = {}
+        self.oos_model: dict[str, Any] | None = None
+        self._oos_weights: np.ndarray | None = None
+        self._oos_bias = 0.0
+        self.similarity_range = (0, 0)
+        self.similarity_examples = None  # training examples' unit word-n-gram vectors (CSR)
+        self._similarity_t = None  # the same, transposed (feature -> examples), for one message
 
     def _estimator(self):
         model = self.config["model"]
@@ -98,48 +113,158 @@ class LinearIntentClassifier(Component):
         bias[columns] = intercept
         return weights_t, bias
 
-    def _calibrated_temperature(self, matrix, labels: list[str]) -> float:
-        """Fit the softmax temperature on a held-out part of the training data (minimum log loss)."""
-        from scipy.optimize import minimize_scalar
+    def _held_out_scores(self, matrix, words, labels: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Score every training example with a model that never saw it (cross-validation).
 
-        rng = np.random.default_rng(self.config["random_state"])
+        Returns ``(scores, out_of_scope, similarity)``: raw class scores per example, whether the
+        example's intent was also left out of that model (a pseudo out-of-scope message; see
+        ``folds_with_held_out_intents``), and its similarity to the nearest example that model saw."""
         label_array = np.array(labels)
-        held_out = np.zeros(len(labels), dtype=bool)
-        for label in self.classes:  # stratified: hold out a share of each intent with >= 3 examples
-            members = np.flatnonzero(label_array == label)
-            if len(members) >= 3:
-                count = max(1, round(len(members) * self.config["calibration_split"]))
-                held_out[rng.choice(members, size=count, replace=False)] = True
-        if held_out.sum() < 2 or (~held_out).sum() < 2:
-            return 1.0
-        weights_t, bias = self._fit(matrix[~held_out], list(label_array[~held_out]), self.classes)
-        scores = np.asarray(matrix[held_out] @ weights_t + bias, dtype=np.float64)
-        truth = np.array([self.classes.index(label) for label in label_array[held_out]])
+        n_folds = max(2, int(self.config["calibration_folds"]))
+        fold, held_out = folds_with_held_out_intents(
+            labels, n_folds, float(self.config["out_of_scope_intent_share"]), self.config["random_state"]
+        )
+        scores = np.zeros((len(labels), len(self.classes)), dtype=np.float64)
+        similarity = np.zeros(len(labels), dtype=np.float64)
+        for k in range(n_folds):
+            trained_on = (fold != k) & (held_out != k)
+            scored = fold == k
+            if not scored.any():
+                continue
+            weights_t, bias = self._fit(matrix[trained_on], list(label_array[trained_on]), self.classes)
+            scores[scored] = np.asarray(matrix[scored] @ weights_t + bias, dtype=np.float64)
+            similarity[scored] = nearest_similarity(words[scored], words[trained_on])
+        return scores, (held_out == fold), similarity
 
-        # A weak prior towards ``prior_temperature`` keeps small held-out sets (all correct, say)
-        # from pushing the temperature to its bound; it fades as the held-out set grows.
-        prior_log = np.log(self.config["prior_temperature"])
-        prior_weight = self.config["prior_strength"] / len(truth)
+    def _fit_out_of_scope(self, features: np.ndarray, out_of_scope: np.ndarray) -> None:
+        """Fit the logistic out-of-scope scorer on held-out features (pseudo out-of-scope = 1)."""
+        if out_of_scope.sum() < 3 or (~out_of_scope).sum() < 3:
+            self.oos_model = None
+            return
+        from sklearn.linear_model import LogisticRegression
 
-        def log_loss(log_temperature: float) -> float:
-            """Mean held-out log loss at this temperature, plus the prior."""
-            scaled = scores * np.exp(log_temperature)
-            scaled -= scaled.max(axis=1, keepdims=True)
-            log_norm = np.log(np.exp(scaled).sum(axis=1))
-            penalty = prior_weight * (log_temperature - prior_log) ** 2
-            return float(np.mean(log_norm - scaled[np.arange(len(truth)), truth]) + penalty)
+        mean, std = features.mean(axis=0), features.std(axis=0) + 1e-9
+        model = LogisticRegression(C=1.0, max_iter=1000)
+        model.fit((features - mean) / std, out_of_scope.astype(int))
+        self.oos_model = {
+            "mean": mean.tolist(),
+            "std": std.tolist(),
+            "coef": model.coef_[0].tolist(),
+            "intercept": float(model.intercept_[0]),
+        }
+        self._oos_arrays()
 
-        best = minimize_scalar(log_loss, bounds=(np.log(0.5), np.log(50.0)), method="bounded")
-        return float(np.exp(best.x))
+    def _oos_arrays(self) -> None:
+        """Cache the scorer's standardisation folded into one weight vector and bias."""
+        if self.oos_model is None:
+            self._oos_weights, self._oos_bias = None, 0.0
+            return
+        coef = np.array(self.oos_model["coef"]) / np.array(self.oos_model["std"])
+        self._oos_weights = coef
+        self._oos_bias = self.oos_model["intercept"] - float(coef @ np.array(self.oos_model["mean"]))
+
+    def _word_vectors(self, matrix):
+        """Return the unit-length word-n-gram part of feature rows (for nearest-example similarity)."""
+        low, high = self.similarity_range
+        return row_normalized(matrix[:, low:high])
+
+    def similarity(self, indices: np.ndarray, values: np.ndarray) -> float:
+        """Return the cosine similarity of one message (sparse features) to its nearest training
+        example in word n-grams; 0.0 when it shares none."""
+        low, high = self.similarity_range
+        if self._similarity_t is None:
+            return 0.0
+        inside = (indices >= low) & (indices < high)
+        if not inside.any():
+            return 0.0
+        query = values[inside].astype(np.float64)
+        query /= np.sqrt(float(query @ query))
+        rows = indices[inside] - low
+        indptr = self._similarity_t.indptr
+        starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
+        total = int(lengths.sum())
+        if total == 0:
+            return 0.0
+        # Gather the posting lists of the message's n-grams without scipy's slower row slicing.
+        offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+        positions = offsets + np.arange(total)
+        products = np.bincount(
+            self._similarity_t.indices[positions],
+            weights=self._similarity_t.data[positions] * np.repeat(query, lengths),
+        )
+        return float(products.max())
+
+    def out_of_scope_scores(self, scores: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+        """Return the out-of-scope score (0..1, higher = less like the training data) of raw
+        class-score rows and their nearest-example similarities; zeros when no scorer was trained."""
+        if self._oos_weights is None:
+            return np.zeros(len(scores))
+        features = novelty_features(scores, self.temperature, np.asarray(similarity, dtype=np.float64))
+        logits = features @ self._oos_weights + self._oos_bias
+        return 1.0 / (1.0 + np.exp(-logits))
 
     def train(self, examples: Sequence[Message], data: Any = None) -> None:
-        """Fit the linear model on the training messages' features and intent labels."""
+        """Fit the linear model on the training messages' features and intent labels.
+
+        Before the final fit, cross-validated scores of the training examples calibrate the
+        temperature and train the out-of-scope scorer; each training message gets them as
+        ``held_out`` (intent, calibrated confidence, correct, pseudo out-of-scope, out-of-scope
+        score) so the fallback can choose its thresholds from data."""
         labels = [m.data["intent_label"] for m in examples]
         self.classes = sorted(set(labels))
         matrix = feature_matrix(examples)
-        if self.config["temperature"] == "auto":
-            self.temperature = self._calibrated_temperature(matrix, labels)
+        self.similarity_range = tuple(examples[0].data.get("similarity_range", (0, 0))) if examples else (0, 0)
+        words = self._word_vectors(matrix)
+        self.calibration = {}
+        if len(self.classes) >= 2 and len(labels) >= 4:
+            held_scores, pseudo_oos, held_similarity = self._held_out_scores(matrix, words, labels)
+            truth = np.array([self.classes.index(label) for label in labels])
+            in_scope = ~pseudo_oos
+            if self.config["temperature"] == "auto":
+                self.temperature = fit_temperature(
+                    held_scores[in_scope],
+                    truth[in_scope],
+                    self.config["prior_temperature"],
+                    self.config["prior_strength"],
+                )
+            probabilities = softmax(held_scores * self.temperature)
+            top = probabilities.argmax(axis=1)
+            confidence = probabilities[np.arange(len(top)), top]
+            correct = top == truth
+            # Out of scope against right answers only: a wrong answer is lost either way, so the
+            # scorer should learn what separates unknown messages from answers worth keeping.
+            contrast = pseudo_oos | correct
+            features = novelty_features(held_scores, self.temperature, held_similarity)
+            self._fit_out_of_scope(features[contrast], pseudo_oos[contrast])
+            oos_scores = self.out_of_scope_scores(held_scores, held_similarity)
+            raw_top = softmax(held_scores[in_scope]).max(axis=1)
+            self.calibration = {
+                "temperature": round(self.temperature, 4),
+                "held_out_examples": int(in_scope.sum()),
+                "pseudo_out_of_scope_examples": int(pseudo_oos.sum()),
+                "held_out_accuracy": round(float(correct[in_scope].mean()), 4) if in_scope.any() else None,
+                "ece_uncalibrated": round(expected_calibration_error(raw_top, correct[in_scope]), 4),
+                "ece": round(expected_calibration_error(confidence[in_scope], correct[in_scope]), 4),
+            }
+            for i, message in enumerate(examples):
+                message.data["held_out"] = {
+                    "intent": self.classes[top[i]],
+                    "confidence": float(confidence[i]),
+                    "correct": bool(correct[i]),
+                    "out_of_scope": bool(pseudo_oos[i]),
+                    "out_of_scope_score": float(oos_scores[i]),
+                }
         self.weights_t, self.bias = self._fit(matrix, labels, self.classes)
+        self._set_similarity_examples(words)
+
+    def _set_similarity_examples(self, words) -> None:
+        """Keep the training examples' word vectors (and their transpose) for similarity look-ups."""
+        self.similarity_examples = words if words.shape[1] else None
+        self._similarity_t = None if self.similarity_examples is None else words.T.tocsr()
+
+    def training_report(self) -> dict[str, Any]:
+        """Return what training measured: temperature and held-out calibration error."""
+        return {"calibration": self.calibration} if self.calibration else {}
 
     def scores(self, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Return the raw class scores of one sparse feature vector."""
@@ -154,25 +279,54 @@ class LinearIntentClassifier(Component):
     def process(self, message: Message) -> None:
         """Attach ``intent`` and the full ``intent_ranking``."""
         indices, values = message.data["sparse_features"]
-        scores = self.scores(indices, values)
-        self._rank(message, softmax_rows(scores[None, :] * self.temperature)[0])
+        scores = self.scores(indices, values)[None, :].astype(np.float64)
+        self._rank(message, softmax_rows(scores * self.temperature)[0])
+        if self._oos_weights is not None:
+            similarity = np.array([self.similarity(indices, values)])
+            message.data["out_of_scope_score"] = float(self.out_of_scope_scores(scores, similarity)[0])
 
     def process_batch(self, messages: Sequence[Message]) -> None:
         """Score all messages with one sparse-dense product."""
         if not messages:
             return
-        scores = feature_matrix(messages) @ self.weights_t + self.bias
-        probabilities = softmax_rows(np.asarray(scores, dtype=np.float64) * self.temperature)
-        for message, row in zip(messages, probabilities):
+        matrix = feature_matrix(messages)
+        scores = np.asarray(matrix @ self.weights_t + self.bias, dtype=np.float64)
+        probabilities = softmax_rows(scores * self.temperature)
+        similarity = (
+            nearest_similarity(self._word_vectors(matrix), self.similarity_examples)
+            if self._oos_weights is not None and self.similarity_examples is not None
+            else np.zeros(len(messages))
+        )
+        oos_scores = self.out_of_scope_scores(scores, similarity)
+        for message, row, oos_score in zip(messages, probabilities, oos_scores):
             self._rank(message, row)
+            message.data["out_of_scope_score"] = float(oos_score)
 
     def persist(self, path: Path) -> None:
         """Save classes, weights and bias."""
         (path / "classes.json").write_text(
-            json.dumps({"classes": self.classes, "temperature": self.temperature}, ensure_ascii=False),
+            json.dumps(
+                {
+                    "classes": self.classes,
+                    "temperature": self.temperature,
+                    "out_of_scope_model": self.oos_model,
+                    "calibration": self.calibration,
+                    "similarity_range": list(self.similarity_range),
+                },
+                ensure_ascii=False,
+            ),
             encoding="utf-8",
         )
         np.savez(path / "weights.npz", weights_t=self.weights_t, bias=self.bias)
+        if self.similarity_examples is not None:
+            examples = self.similarity_examples
+            np.savez(
+                path / "examples.npz",
+                data=examples.data,
+                indices=examples.indices,
+                indptr=examples.indptr,
+                shape=np.array(examples.shape),
+            )
 
     @classmethod
     def load(cls, path: Path, config: dict[str, Any]) -> LinearIntentClassifier:
@@ -181,7 +335,19 @@ class LinearIntentClassifier(Component):
         meta = json.loads((path / "classes.json").read_text(encoding="utf-8"))
         classifier.classes = meta["classes"]
         classifier.temperature = float(meta["temperature"])
+        classifier.oos_model = meta.get("out_of_scope_model")
+        classifier.calibration = meta.get("calibration") or {}
+        classifier._oos_arrays()
         with np.load(path / "weights.npz", allow_pickle=False) as arrays:
             classifier.weights_t = np.ascontiguousarray(arrays["weights_t"])
             classifier.bias = arrays["bias"]
+        classifier.similarity_range = tuple(meta.get("similarity_range") or (0, 0))
+        if (path / "examples.npz").is_file():
+            import scipy.sparse as sp
+
+            with np.load(path / "examples.npz", allow_pickle=False) as arrays:
+                words = sp.csr_matrix(
+                    (arrays["data"], arrays["indices"], arrays["indptr"]), shape=tuple(arrays["shape"])
+                )
+            classifier._set_similarity_examples(words)
         return classifier

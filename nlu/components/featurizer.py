@@ -173,6 +173,7 @@ class NgramFeaturizer(Component):
         ]
         self._offsets: list[int] = []
         self.dimension = 0
+        self.similarity_range = (0, 0)
 
     def _compute_offsets(self) -> None:
         self._offsets, total = [], 0
@@ -180,6 +181,13 @@ class NgramFeaturizer(Component):
             self._offsets.append(total)
             total += len(block.vocabulary)
         self.dimension = total
+        # The first word-n-gram block: the classifier compares messages to training examples in it
+        # (nearest-example similarity, an out-of-scope signal); char n-grams make everything alike.
+        words = [i for i, block in enumerate(self.blocks) if block.analyzer == "word"]
+        if words:
+            first = words[0]
+            start = self._offsets[first]
+            self.similarity_range = (start, start + len(self.blocks[first].vocabulary))
 
     def train(self, examples: Sequence[Message], data: Any = None) -> None:
         """Build each block's vocabulary and IDF from the training messages."""
@@ -201,6 +209,7 @@ class NgramFeaturizer(Component):
         """Attach ``sparse_features`` (indices, values) and ``feature_dim``."""
         message.data["sparse_features"] = self.features(message)
         message.data["feature_dim"] = self.dimension
+        message.data["similarity_range"] = self.similarity_range
 
     def persist(self, path: Path) -> None:
         """Save vocabularies (as ordered n-gram lists) and IDF tables."""

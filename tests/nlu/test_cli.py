@@ -20,6 +20,8 @@ def test_train_writes_a_model_directory(tiny_data_file, tmp_path):
     result = invoke("train", "--data", tiny_data_file, "--out", tmp_path / "model")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "model" / "metadata.json").is_file() and "trained model" in result.output
+    assert "fallback threshold" in result.output and "lowest keeping 97% precision" in result.output
+    assert "confidence calibration: temperature" in result.output
 
 
 def test_train_without_out_adds_to_the_store_and_activates_the_first(tiny_data_file, tmp_path):
@@ -48,7 +50,8 @@ def test_parse_uses_the_active_model_of_the_store(tiny_model_dir, tmp_path):
 def test_test_prints_a_report(tiny_model_dir, tiny_data_file):
     result = invoke("test", "--model", tiny_model_dir, "--data", tiny_data_file)
     assert result.exit_code == 0, result.output
-    for expected in ("intent accuracy", "macro F1", "weighted F1", "order_status", "entities: precision"):
+    for expected in ("intent accuracy", "macro F1", "weighted F1", "order_status", "entities: precision",
+                     "confidence calibration: ECE"):
         assert expected in result.output
 
 
@@ -58,6 +61,8 @@ def test_test_json_has_intent_and_entity_scores(tiny_model_dir, tiny_data_file):
     assert report["intent"]["accuracy"] > 0.9
     assert set(report["intent"]["per_intent"]["greet"]) == {"precision", "recall", "f1", "support"}
     assert "confused" in report["intent"] and "f1" in report["entities"]
+    assert report["calibration"]["bins"] == 15
+    assert 0.0 <= report["calibration"]["ece"] <= 1.0 and "ece_uncalibrated" in report["calibration"]
 
 
 def test_missing_data_file_exits_2_with_one_line(tmp_path):
