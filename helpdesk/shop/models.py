@@ -34,6 +34,10 @@ class Product(SQLModel, table=True):
     name_en: str | None = Field(default=None, max_length=200)
     category: str | None = Field(default=None, max_length=100)
     warranty_months: int = 12
+    #: the shop's current price (None: not given, the bot then offers a person for it)
+    price_vnd: int | None = None
+    #: units in stock (None: the catalog does not track stock)
+    stock: int | None = None
 
 
 class Order(SQLModel, table=True):
