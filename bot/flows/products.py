@@ -82,6 +82,10 @@ def _list(ctx: TurnContext, products: list[ProductView]) -> str:
 async def answer_product_question(ctx: TurnContext) -> None:
     """Answer from the catalog, then ask again what another flow was waiting for."""
     index = await _catalog(ctx)
+    if not index.products:  # no catalog to answer from (a shop that has not loaded one)
+        ctx.say("faq_missing")
+        ctx.state["awaiting"] = "offer_handoff"
+        return
     match, other = _named_product(ctx, index)
     if match is None:
         if other and ctx.intent != PRICE_INTENT:

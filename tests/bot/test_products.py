@@ -127,6 +127,14 @@ async def test_a_catalog_without_stock_or_price_says_only_what_it_knows(models):
     assert "nhắn nhân viên" in replies(price)
 
 
+async def test_without_a_catalog_a_product_question_offers_a_person(models):  # noqa: F811
+    engine = make_engine(models, NullShop())
+    decision = await engine.handle(turn("giá nồi chiên bao nhiêu"))
+    assert decision.handled_by == "products.answer_product_question"
+    assert "chuyển cho nhân viên" in replies(decision)
+    assert (await engine.state_store.load("conversation:1"))["awaiting"] == "offer_handoff"
+
+
 async def test_a_product_question_mid_flow_is_answered_and_the_flow_resumes(engine):
     asked = await engine.handle(turn("mình muốn kiểm tra bảo hành máy", key="c:mid"))
     assert "serial" in replies(asked).lower() or "mã đơn" in replies(asked).lower()
