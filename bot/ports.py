@@ -36,6 +36,23 @@ class WarrantyView:
 
 
 @dataclass(frozen=True)
+class ProductView:
+    """A product of the shop's catalog, as the bot may talk about it (price and stock when known)."""
+
+    sku: str
+    name: str
+    name_en: str | None = None
+    category: str | None = None
+    warranty_months: int = 12
+    price_vnd: int | None = None
+    stock: int | None = None
+
+    def display_name(self, locale: str) -> str:
+        """The product's name in the customer's language (the Vietnamese name when no other)."""
+        return self.name_en if locale == "en" and self.name_en else self.name
+
+
+@dataclass(frozen=True)
 class CustomerView:
     """Who the bot is talking to."""
 
@@ -71,6 +88,10 @@ class ShopDirectory(Protocol):
 
     async def orders_for_phone(self, phone: str) -> list[OrderView]:
         """Orders placed with this phone, newest first."""
+        ...
+
+    async def products(self) -> list[ProductView]:
+        """Every product of the catalog (what the shop sells)."""
         ...
 
 
@@ -109,9 +130,10 @@ class CustomerDirectory(Protocol):
 
 @dataclass
 class NullShop:
-    """A shop with no orders (for engines built without a database)."""
+    """A shop with no orders (for engines built without a database), or with the ones it is given."""
 
     orders: dict[str, OrderView] = field(default_factory=dict)
+    catalog: list[ProductView] = field(default_factory=list)
 
     async def order_by_code(self, code: str) -> OrderView | None:
         return self.orders.get(code.upper().lstrip("#"))
@@ -124,3 +146,6 @@ class NullShop:
 
     async def orders_for_phone(self, phone: str) -> list[OrderView]:
         return [order for order in self.orders.values() if order.phone == phone]
+
+    async def products(self) -> list[ProductView]:
+        return list(self.catalog)

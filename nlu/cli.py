@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from nlu.catalog import catalog_training_data, read_catalog_file
 from nlu.model import Interpreter, ModelLoadError, load_model, read_model_metadata, train_model
 from nlu.pipeline import NLUConfigError
 from nlu.store import ModelStore
@@ -53,10 +54,16 @@ def train(
     ] = None,
     models_dir: ModelsDirOption = Path("var/models"),
     activate: Annotated[bool, typer.Option("--activate", help="Activate the new store version.")] = False,
+    catalog: Annotated[
+        list[Path] | None,
+        typer.Option("--catalog", help="Shop YAML file whose products become the 'product' lookup table."),
+    ] = None,
 ) -> None:
-    """Train a model from Rasa YAML data."""
+    """Train a model from Rasa YAML data (and the shop's catalog, when given)."""
     try:
         training_data = load_training_data(data)
+        for path in catalog or []:
+            training_data = training_data.merge(catalog_training_data(read_catalog_file(path)))
     except TrainingDataError as exc:
         fail(str(exc))
     if not training_data.examples:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from helpdesk.core.config import Settings
 from helpdesk.core.db import exclusive
 from helpdesk.nlu_admin.store import DatabaseModelStore
+from helpdesk.shop.catalog import with_catalog
 from nlu import load_training_data
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,11 @@ def bootstrap_lock(engine: Engine) -> Iterator[None]:
 
 
 def train_shipped_model(store: DatabaseModelStore, settings: Settings, *, activate: bool = True) -> str:
-    """Train a model on the shipped training data (``settings.data_dir / "nlu"``) and store it."""
+    """Train a model on the shipped training data (``settings.data_dir / "nlu"``) and the shop's
+    catalog (its product names as a lookup table), and store it."""
     started = time.perf_counter()
-    version = store.train_and_add(load_training_data([settings.data_dir / "nlu"]), activate=activate)
+    data = with_catalog(load_training_data([settings.data_dir / "nlu"]), store.engine)
+    version = store.train_and_add(data, activate=activate)
     log.info("NLU model %s trained on the shipped data in %.1f s%s", version, time.perf_counter() - started,
              " and activated" if activate else "")
     return version

@@ -6,7 +6,7 @@ from anyio import to_thread
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bot.ports import OrderView, WarrantyView
+from bot.ports import OrderView, ProductView, WarrantyView
 from helpdesk.shop.models import Order, Product, Warranty
 
 
@@ -59,6 +59,17 @@ class DatabaseShopDirectory:
         with Session(self._engine) as session:
             rows = session.exec(select(Order).where(Order.phone == phone).order_by(col(Order.created_at).desc()))
             return [_order_view(order) for order in rows]
+
+    def _products(self) -> list[ProductView]:
+        with Session(self._engine) as session:
+            rows = session.exec(select(Product).order_by(col(Product.id))).all()
+            return [ProductView(sku=p.sku, name=p.name, name_en=p.name_en, category=p.category,
+                                warranty_months=p.warranty_months, price_vnd=p.price_vnd, stock=p.stock)
+                    for p in rows]
+
+    async def products(self) -> list[ProductView]:
+        """The catalog, in the order products were added."""
+        return await to_thread.run_sync(self._products)
 
     async def order_by_code(self, code: str) -> OrderView | None:
         """The order with this code, if any."""

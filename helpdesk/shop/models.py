@@ -36,6 +36,10 @@ class Product(SQLModel, table=True):
     warranty_months: int = 12
     #: maintenance reminders: [{"every_months": 3, "text_vi": "...", "text_en": "..."}] (see care/reminders.py)
     care_schedule: list[dict[str, Any]] = json_field(default_factory=list)
+    #: the shop's current price (None: not given, the bot then offers a person for it)
+    price_vnd: int | None = None
+    #: units in stock (None: the catalog does not track stock)
+    stock: int | None = None
 
 
 class Order(SQLModel, table=True):

@@ -72,6 +72,8 @@ def load_shop_file(session: Session, path: Path) -> dict[str, int]:
         product.category = item.get("category")
         product.warranty_months = int(item.get("warranty_months", 12))
         product.care_schedule = care_schedule_of(item)
+        product.price_vnd = _optional_int(item.get("price_vnd"))
+        product.stock = _optional_int(item.get("stock"))
         session.add(product)
         products[product.sku] = product
         counts["products"] += 1
@@ -105,6 +107,10 @@ def load_shop_file(session: Session, path: Path) -> dict[str, int]:
                 counts["warranties"] += 1
     audit.record(session, "shop_data_loaded", "shop", None, source=str(path), **counts)
     return counts
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
 
 
 # -- looking orders up -------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from helpdesk.training.service import (
     record_change,
     without_brackets,
 )
+from helpdesk.shop.catalog import catalog_lookup
 from nlu import TrainingData, TrainingDataError, TrainingExample, load_training_data
 from nlu.training_data import LookupTable, RegexFeature
 
@@ -325,8 +326,9 @@ def snapshot(session: Session) -> TrainingSnapshot:
             intent_metadata[intent.name] = intent.rasa_metadata.get("value")
     return TrainingSnapshot(
         revision=data_revision(session),
+        # the catalog's product names join the lookup tables at training time (helpdesk/shop/catalog.py)
         train=TrainingData(examples=train, synonyms=synonyms, regexes=regexes, lookups=lookups,
-                           intent_metadata=intent_metadata),
+                           intent_metadata=intent_metadata).merge(catalog_lookup(session)),
         holdout=TrainingData(examples=[e for e in holdout if e.intent in trained_intents]),
         review=labelled_review_set(session, trained_intents),
     )

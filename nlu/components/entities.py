@@ -355,10 +355,56 @@ RATING_PATTERNS: list[tuple[re.Pattern, int | str]] = [
 ]
 STARS_PATTERN = re.compile(r"(?:[⭐★🌟]\ufe0f?\s*){1,5}")
 
+# Scores out of ten ("9/10", "10 điểm", "cho 8 điểm", "8 out of 10", "chấm 9") are mapped onto the 1-5
+# scale as ceil(score / 2), at least 1: 9-10 -> 5, 7-8 -> 4, 5-6 -> 3, 3-4 -> 2, 0-2 -> 1. "N điểm"
+# reads as stars when N is 1-5 (as "3 điểm" always has) and as a score out of ten when N is 6-10;
+# "N/10" is a score only in a message that talks about a rating or is nothing but the score, so a
+# date such as "đặt hôm 9/10" stays a date. All matched on the folded, lower-cased text.
+_SCORE = r"(?P<score>10|[0-9])"
+_RATING_CUE = re.compile(
+    r"(?<!\w)(?:diem|cham|danh\s+gia|rate|rated|rating|score|vote|cho\s+shop|cho\s+ban|sao|stars?|hai\s+long"
+    r"|tot|tuyet|on\s+ap|te|good|great|excellent|ok|service|dich\s+vu|tu\s+van|ho\s+tro|support|phuc\s+vu)(?!\w)"
+)
+_DATE_BEFORE = re.compile(r"(?:ngay|hom|thang|tu|den|truoc|sau|on|since|until|by|from|to|dat|giao|nhan)\s*$")
+SCORE_PATTERNS: list[tuple[re.Pattern, int | str, bool]] = [  # (pattern, span group, needs a rating cue)
+    (re.compile(rf"(?<![\w.,/]){_SCORE}\s*/\s*10(?![\d/])"), 0, True),
+    (re.compile(rf"(?<![\w.,/]){_SCORE}\s*(?:out\s+of|tren|on)\s+10(?!\d)"), 0, False),
+    (re.compile(r"(?<![\w.,/])(?P<score>10|[6-9])\s*(?:diem|points?)(?!\w)"), 0, False),
+    (
+        re.compile(
+            r"(?<!\w)(?:rated?(?:\s+(?:it|you|this|us))?|rating|danh\s+gia|cham|vote|score)\s*:?\s*"
+            r"(?P<score>10|[6-9])(?![\w.,/])(?!\s*(?:ngay|lan|gio|phut|thang|days?|times?|hours?|minutes?))"
+        ),
+        "score",
+        False,
+    ),
+]
+
+
+def stars_from_score(score: int) -> int:
+    """A score out of ten as stars out of five: ceil(score / 2), at least 1."""
+    return max(1, min(5, (score + 1) // 2))
+
+
+def _score_ratings(folded: str, entity: str, extractor: str) -> list[dict[str, Any]]:
+    candidates = []
+    only_the_score = re.fullmatch(r"\s*(?:10|[0-9])\s*/\s*10(?:\s*(?:nha|nhe|a|ah|nhen|thoi|luon|shop|ad|ban|oi|nhe|!|\.))*\s*", folded)
+    for pattern, group, needs_cue in SCORE_PATTERNS:
+        for match in pattern.finditer(folded):
+            if needs_cue and not only_the_score:
+                if _DATE_BEFORE.search(folded[: match.start()]) or not _RATING_CUE.search(folded):
+                    continue
+            start, end = match.span(group)
+            stars = stars_from_score(int(match.group("score")))
+            candidates.append(entity_dict(entity, str(stars), start, end, extractor))
+    return candidates
+
 
 @register_component
 class RatingExtractor(Component):
-    """Extracts star ratings 1-5 ("5*", "5 sao", "4 stars", "năm sao", "⭐⭐⭐⭐", a bare "5")."""
+    """Extracts star ratings 1-5 ("5*", "5 sao", "4 stars", "năm sao", "⭐⭐⭐⭐", a bare "5"), and
+    scores out of ten mapped onto them ("9/10" and "10 điểm" are 5, "cho 8 điểm" is 4: see
+    ``stars_from_score``)."""
 
     name = "RatingExtractor"
 
@@ -378,6 +424,7 @@ class RatingExtractor(Component):
                 candidates.append(
                     entity_dict(entity, NUMBER_WORDS[match.group("number")], start, end, self.name)
                 )
+        candidates += _score_ratings(folded, entity, self.name)
         for match in STARS_PATTERN.finditer(text):
             surface = match.group(0).rstrip()
             count = sum(1 for c in surface if c in "⭐★🌟")

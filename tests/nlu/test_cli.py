@@ -107,3 +107,25 @@ def test_test_json_scores_learned_entities_per_entity_next_to_intents(tmp_path):
     assert {"district", "city", "product_model", "quantity"} <= set(entities["per_entity"])
     assert set(entities["per_entity"]["district"]) == {"precision", "recall", "f1", "support"}
     assert isinstance(report["entity_errors"], list)
+
+
+def test_train_with_a_catalog_learns_its_product_names_as_a_lookup(tiny_data_file, tmp_path):
+    catalog = tmp_path / "shop.yml"
+    catalog.write_text("products:\n  - sku: HP-20\n    name: Tai nghe chụp tai Âm Vang X2\n"
+                       "    name_en: Âm Vang X2 over-ear headphones\n", encoding="utf-8")
+    result = invoke("train", "--data", tiny_data_file, "--catalog", catalog, "--out", tmp_path / "model")
+    assert result.exit_code == 0, result.output
+    for text, surface in [("tai nghe chup tai con ko", "tai nghe chup tai"), ("HP-20 giá sao", "HP-20"),
+                          ("do you have the over-ear headphones", "over-ear headphones")]:
+        payload = json.loads(invoke("parse", "--model", tmp_path / "model", text).output)
+        products = [text[e["start"]:e["end"]] for e in payload["entities"] if e["entity"] == "product"]
+        assert products == [surface], payload["entities"]
+
+
+def test_train_with_a_catalog_that_is_not_one_fails_with_the_file_and_reason(tiny_data_file, tmp_path):
+    catalog = tmp_path / "shop.yml"
+    catalog.write_text("orders: []\n", encoding="utf-8")
+    result = invoke("train", "--data", tiny_data_file, "--catalog", catalog, "--out", tmp_path / "model")
+    assert result.exit_code == 2
+    assert f"{catalog}: a catalog needs a 'products' list" in " ".join(result.output.split())
+    assert not (tmp_path / "model").exists()

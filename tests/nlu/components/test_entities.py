@@ -132,10 +132,31 @@ def test_star_ratings_are_extracted(text, surface, value):
 
 
 @pytest.mark.parametrize(
-    "text", ["năm nay mua 2 cái", "ba mình hỏi", "giao 5 ngày rồi", "chấm 7 điểm", "3.5 sao"]
+    "text", ["năm nay mua 2 cái", "ba mình hỏi", "giao 5 ngày rồi", "3.5 sao", "đơn đặt hôm 9/10 chưa tới",
+             "giao ngày 10/10 nhé", "cho mình 8/10 cái"]
 )
 def test_numbers_that_are_not_ratings_are_ignored(text):
     assert RatingExtractor().extract(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "surface", "value"),
+    [
+        ("9/10", "9/10", "5"),
+        ("10 điểm", "10 điểm", "5"),
+        ("cho 8 điểm", "8 điểm", "4"),
+        ("chấm 7 điểm", "7 điểm", "4"),
+        ("tu van nhiet tinh 10/10", "10/10", "5"),
+        ("8/10 nha shop", "8/10", "4"),
+        ("I'd give it 6 out of 10", "6 out of 10", "3"),
+        ("chấm 9", "9", "5"),
+        ("dịch vụ tạm, 5/10", "5/10", "3"),
+        ("1/10", "1/10", "1"),
+    ],
+)
+def test_scores_out_of_ten_map_onto_five_stars(text, surface, value):
+    """ceil(score / 2): 9-10 -> 5, 7-8 -> 4, 5-6 -> 3, 3-4 -> 2, 0-2 -> 1."""
+    assert found(RatingExtractor().extract(text), text) == [("rating", value, surface)]
 
 
 def test_lookup_ignores_case_and_diacritics_and_returns_table_spelling():
