@@ -74,7 +74,7 @@ def file_store_copy(trained_models_dir: Path, target: Path) -> ModelStore:
 
 
 def strict_copy(source: Path, target_root: Path, version: str) -> Path:
-    """The same weights with a fallback threshold of 0.999, as a new version: it reads PROBE as
+    """The same weights with a fallback threshold of 1.0, as a new version: it reads PROBE as
     nlu_fallback where the original says report_defect, so each answer shows which model gave it."""
     target = target_root / version
     shutil.copytree(source, target)
@@ -83,7 +83,7 @@ def strict_copy(source: Path, target_root: Path, version: str) -> Path:
     metadata["created_at"] = datetime.now(UTC).isoformat()
     for component in metadata["components"]:
         if component["name"] == "FallbackClassifier":
-            component["config"]["threshold"] = 0.999
+            component["config"]["threshold"] = 1.0  # the active model is 0.999+ sure of PROBE
     (target / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
     return target
 

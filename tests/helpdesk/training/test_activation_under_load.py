@@ -26,7 +26,7 @@ PROBE = "máy giặt kêu to quá"
 
 
 def add_strict_copy(store: ModelStore, version: str) -> str:
-    """Store a second version: the same weights with a fallback threshold of 0.999, so each answer
+    """Store a second version: the same weights with a fallback threshold of 1.0, so each answer
     shows which of the two produced it (the strict one says nlu_fallback to PROBE)."""
     source = store.model_path(version)
     strict = f"{version}-strict"
@@ -38,7 +38,7 @@ def add_strict_copy(store: ModelStore, version: str) -> str:
     metadata["created_at"] = datetime.now(UTC).isoformat()
     for component in metadata["components"]:
         if component["name"] == "FallbackClassifier":
-            component["config"]["threshold"] = 0.999
+            component["config"]["threshold"] = 1.0  # the model is 0.999+ sure of PROBE
     metadata_path.write_text(json.dumps(metadata), encoding="utf-8")
     return strict
 

@@ -23,7 +23,7 @@ from tests.helpdesk.training.conftest import (
 
 # An in-scope but unsure reading (goodbye at ~0.5, under the review threshold). Gibberish no longer
 # serves: the out-of-scope score sends it to nlu_fallback, as it should.
-UNSURE = "để mình hỏi lại"
+UNSURE = "để hỏi ý chồng đã"
 HANDOFF = "máy giặt nhà tôi hỏng, giải quyết kiểu gì vậy, cho tôi gặp người thật ngay"
 
 
