@@ -99,9 +99,10 @@ class VolumeBucket(BaseModel):
 
 
 class VolumeSeries(BaseModel):
-    """Conversations over the period; days up to two months, then weeks, then months."""
+    """Conversations over the period; days up to two months, then weeks, then months, then years
+    (a multi-year period has more months than a chart can show)."""
 
-    granularity: Literal["day", "week", "month"]
+    granularity: Literal["day", "week", "month", "year"]
     buckets: list[VolumeBucket]
 
 
