@@ -9,6 +9,7 @@ from helpdesk.conversations.models import Conversation, ConversationTag, Dialogu
 from helpdesk.canned.models import CannedResponse
 from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
 from helpdesk.nlu_admin.models import NluActiveModel, NluModel
+from helpdesk.nps.models import NpsResponse
 from helpdesk.jobs.models import ParkedJob
 from helpdesk.outbox.models import OutboxItem
 from helpdesk.push.models import PushSubscription, VapidKeyPair
@@ -36,5 +37,5 @@ __all__ = [
     "SLAPolicy", "BusinessHoursPeriod", "Holiday", "SLATimer", "SLAEvent", "SLAOutcome",
     "NluIntent", "NluExample", "NluVocabulary", "NluTrainingChange", "NluFaqAnswer", "NluReviewItem",
     "NluTrainingState", "NluTrainingJob", "NluModel", "NluActiveModel", "ParkedJob", "Attachment",
-    "PushSubscription", "VapidKeyPair",
+    "PushSubscription", "VapidKeyPair", "NpsResponse",
 ]

@@ -131,6 +131,12 @@ class ReportSummary(BaseModel):
     top_complaint_reasons: list[ReasonCount] = Field(description="the five most frequent complaint reasons")
     escalations_by_reason: list[ReasonCount]
     after_delivery: AfterDeliveryStats
+    nps: float | None = Field(default=None, description="Net Promoter Score of the NPS answers given in the "
+                              "period: % promoters (9–10) − % detractors (0–6), −100…100; null without "
+                              "answers. Shop-wide: only the channel filter applies (the survey's channel)")
+    nps_promoters: int = Field(default=0, description="NPS answers of 9 or 10")
+    nps_passives: int = Field(default=0, description="NPS answers of 7 or 8")
+    nps_detractors: int = Field(default=0, description="NPS answers of 0 to 6")
     volume: VolumeSeries
     counts: ReportCounts
     generated_at: datetime
