@@ -137,6 +137,9 @@ class ReportSummary(BaseModel):
     nps_promoters: int = Field(default=0, description="NPS answers of 9 or 10")
     nps_passives: int = Field(default=0, description="NPS answers of 7 or 8")
     nps_detractors: int = Field(default=0, description="NPS answers of 0 to 6")
+    repeat_purchase_rate_90d: Rate = Field(
+        default=None, description="of the customers whose first purchase falls in the period and is at least "
+        "90 days old, the share who bought again within 90 days (shop-wide, from orders); null without any")
     volume: VolumeSeries
     counts: ReportCounts
     generated_at: datetime
