@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, case, exists, func, literal, or_, select, union
+from sqlalchemy import and_, case, func, literal, select, union
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
@@ -121,37 +121,62 @@ def customers_cte(session: Session, before: datetime):
     ).group_by(ranked.c.phone).cte("per_customer")
 
 
-def _linked(phone_column):
-    """Helpdesk customers that are this phone's buyer: verified the phone, or named on its orders."""
+def _links():
+    """(helpdesk customer, phone) pairs: who verified the phone, and who is named on its orders."""
     by_phone = select(Customer.id.label("id"), Customer.phone.label("phone")).where(
         col(Customer.phone_verified).is_(True), col(Customer.phone).is_not(None))
     by_order = select(Order.customer_id, Order.phone).where(col(Order.customer_id).is_not(None))
-    links = union(by_phone, by_order).subquery("links")
-    return links, links.c.phone == phone_column
+    return union(by_phone, by_order).cte("links")
 
 
-def _segment_columns(per_customer) -> dict[str, ColumnElement]:
-    """Per customer, the NPS / CSAT / support / SLA group (correlated on the phone)."""
-    links, same_phone = _linked(per_customer.c.phone)
-    nps_average = (select(func.avg(NpsResponse.score)).join(Order, Order.id == NpsResponse.order_id)
-                   .where(Order.phone == per_customer.c.phone, col(NpsResponse.score).is_not(None))
-                   .scalar_subquery())
-    csat_average = (select(func.avg(Rating.score)).join(links, links.c.id == Rating.customer_id)
-                    .where(same_phone, Rating.kind == "csat").scalar_subquery())
-    contacted = exists(select(Conversation.id).join(links, links.c.id == Conversation.customer_id)
-                       .where(same_phone))
-    escalated = exists(select(Conversation.id).join(links, links.c.id == Conversation.customer_id)
-                       .where(same_phone, col(Conversation.escalated_at).is_not(None)))
-    breached = exists(select(Conversation.id).join(links, links.c.id == Conversation.customer_id)
-                      .where(same_phone, col(Conversation.escalated_at).is_not(None),
-                             Conversation.sla_status == SLAStatus.breached))
-    return {
-        "nps": case((nps_average.is_(None), "none"), (nps_average >= 9, "promoter"), (nps_average > 6, "passive"),
-                    else_="detractor"),
-        "csat": case((csat_average.is_(None), "none"), (csat_average >= 4, "satisfied"), else_="unsatisfied"),
-        "support": case((contacted, "contacted"), else_="not_contacted"),
-        "sla": case((~escalated, "no_escalation"), (breached, "sla_breached"), else_="within_sla"),
+def _segment_tables():
+    """Per phone, grouped once (joined to the customers rather than asked per customer): average NPS
+    answer, average CSAT stars, and whether they contacted support, were escalated, saw a breach."""
+    links = _links()
+    nps_by_phone = (select(Order.phone.label("phone"), func.avg(NpsResponse.score).label("score"))
+                    .join(Order, Order.id == NpsResponse.order_id).where(col(NpsResponse.score).is_not(None))
+                    .group_by(Order.phone).cte("nps_by_phone"))
+    csat_by_phone = (select(links.c.phone, func.avg(Rating.score).label("stars"))
+                     .join(links, links.c.id == Rating.customer_id).where(Rating.kind == "csat")
+                     .group_by(links.c.phone).cte("csat_by_phone"))
+    escalated = col(Conversation.escalated_at).is_not(None)
+    support_by_phone = (select(links.c.phone, func.max(case((escalated, 1), else_=0)).label("escalated"),
+                               func.max(case((and_(escalated, Conversation.sla_status == SLAStatus.breached), 1),
+                                             else_=0)).label("breached"))
+                        .join(links, links.c.id == Conversation.customer_id)
+                        .group_by(links.c.phone).cte("support_by_phone"))
+    return nps_by_phone, csat_by_phone, support_by_phone
+
+
+def _segments(session: Session, per_customer, conditions, gap) -> list[Segment]:
+    """The 90-day repeat rate of the customers matching ``conditions`` by NPS, CSAT, support and SLA."""
+    nps_by_phone, csat_by_phone, support_by_phone = _segment_tables()
+    score, stars = nps_by_phone.c.score, csat_by_phone.c.stars
+    groups = {
+        "nps": case((score.is_(None), "none"), (score >= 9, "promoter"), (score > 6, "passive"), else_="detractor"),
+        "csat": case((stars.is_(None), "none"), (stars >= 4, "satisfied"), else_="unsatisfied"),
+        "support": case((support_by_phone.c.phone.is_(None), "not_contacted"), else_="contacted"),
+        "sla": case((func.coalesce(support_by_phone.c.escalated, 0) == 0, "no_escalation"),
+                    (support_by_phone.c.breached == 1, "sla_breached"), else_="within_sla"),
     }
+    repeated = func.coalesce(func.sum(case((gap <= 90, 1), else_=0)), 0)
+    joined = (per_customer.outerjoin(nps_by_phone, nps_by_phone.c.phone == per_customer.c.phone)
+              .outerjoin(csat_by_phone, csat_by_phone.c.phone == per_customer.c.phone)
+              .outerjoin(support_by_phone, support_by_phone.c.phone == per_customer.c.phone))
+    rows = select(*[group.label(name) for name, group in groups.items()], func.count().label("customers"),
+                  repeated.label("repeated")).select_from(joined).where(*conditions).group_by(
+        *[group for group in groups.values()]).subquery("grouped")
+    found = session.exec(select(rows)).all()
+    segments = []
+    for index, name in enumerate(groups):
+        totals: dict[str, list[int]] = {}
+        for row in found:
+            total = totals.setdefault(row[index], [0, 0])
+            total[0] += int(row.customers)
+            total[1] += int(row.repeated)
+        segments += [Segment(dimension=name, segment=segment, customers=customers, repeated=repeats,
+                             rate=_ratio(repeats, customers)) for segment, (customers, repeats) in sorted(totals.items())]
+    return segments
 
 
 def retention_report(session: Session, period: Period, now: datetime, churn_days: int) -> RetentionReport:
@@ -182,15 +207,7 @@ def retention_report(session: Session, period: Period, now: datetime, churn_days
     churn_base, churned = (int(n) for n in session.exec(
         select(func.count(), count(as_of_end.c.last_at < horizon)).where(as_of_end.c.first_at < horizon)).one())
 
-    segments: list[Segment] = []
-    groups = _segment_columns(per_customer)
-    matured = age >= 90
-    for dimension, group in groups.items():
-        rows = session.exec(select(group.label("segment"), func.count(), count(gap <= 90))
-                            .where(*new, matured).group_by(group)).all()
-        for segment, customers, repeated in sorted(rows, key=lambda row: row[0]):
-            segments.append(Segment(dimension=dimension, segment=segment, customers=int(customers),
-                                    repeated=int(repeated), rate=_ratio(int(repeated), int(customers))))
+    segments = _segments(session, per_customer, [*new, age >= 90], gap)
 
     return RetentionReport(
         period=period.public(), new_customers=new_customers, repeat=repeat,
