@@ -47,30 +47,30 @@ def populate(engine, customers: int, orders: int) -> None:
         # a tenth of the phones have a helpdesk customer who verified them
         f"""INSERT INTO customers (id, name, phone, phone_verified, locale, care_opted_out, created_at)
             SELECT n, 'Khách ' || n, '09' || lpad(n::text, 8, '0'), true, 'vi', false, (now() AT TIME ZONE 'UTC')
-            FROM generate_series(1, {customers // 10}) AS n""",
+            FROM generate_series(1::bigint, {customers // 10}) AS n""",
         f"""INSERT INTO channel_identities (id, customer_id, channel, external_id, reachable, created_at)
-            SELECT n, n, 'telegram', 'tg-' || n, true, (now() AT TIME ZONE 'UTC') FROM generate_series(1, {customers // 10}) AS n""",
+            SELECT n, n, 'telegram', 'tg-' || n, true, (now() AT TIME ZONE 'UTC') FROM generate_series(1::bigint, {customers // 10}) AS n""",
         f"""INSERT INTO orders (code, phone, status, items, total_vnd, created_at)
             SELECT 'DH' || lpad(n::text, 9, '0'), '09' || lpad((1 + (n * 7919) % {customers})::text, 8, '0'),
                    CASE WHEN n % 20 = 0 THEN 'cancelled' ELSE 'delivered' END,
                    '[{{"sku": "RC-18", "qty": 1}}]'::json, 500000 + (n % 40) * 50000,
                    (now() AT TIME ZONE 'UTC') - make_interval(secs => ((n * 104729) % (730 * 86400))::double precision)
-            FROM generate_series(1, {orders}) AS n""",
+            FROM generate_series(1::bigint, {orders}) AS n""",
         f"""INSERT INTO conversations (customer_id, identity_id, channel, state, priority, sla_status, team,
                                        escalated_at, created_at, updated_at, last_message_at)
             SELECT 1 + n % {customers // 10}, 1 + n % {customers // 10}, 'telegram', 'resolved', 'normal',
                    CASE WHEN n % 7 = 0 THEN 'breached' ELSE 'ok' END, 'care',
-                   CASE WHEN n % 3 = 0 THEN (now() AT TIME ZONE 'UTC') - make_interval(days => n % 700) END,
-                   (now() AT TIME ZONE 'UTC') - make_interval(days => n % 700), (now() AT TIME ZONE 'UTC'), (now() AT TIME ZONE 'UTC') - make_interval(days => n % 700)
-            FROM generate_series(1, 30000) AS n""",
+                   CASE WHEN n % 3 = 0 THEN (now() AT TIME ZONE 'UTC') - make_interval(days => (n % 700)::int) END,
+                   (now() AT TIME ZONE 'UTC') - make_interval(days => (n % 700)::int), (now() AT TIME ZONE 'UTC'), (now() AT TIME ZONE 'UTC') - make_interval(days => (n % 700)::int)
+            FROM generate_series(1::bigint, 30000) AS n""",
         """INSERT INTO ratings (kind, score, customer_id, conversation_id, created_at)
             SELECT 'csat', 1 + id % 5, customer_id, id, created_at FROM conversations WHERE id % 3 <> 1""",
         f"""INSERT INTO nps_response (customer_id, identity_id, order_id, channel, product_sku, trigger, asked_at,
                                      score, comment, at)
             SELECT 1 + n % {customers // 10}, 1 + n % {customers // 10}, 1 + (n * 16) % {orders}, CASE WHEN n % 2 = 0 THEN 'telegram' ELSE 'facebook' END,
-                   'RC-18', 'delivery', (now() AT TIME ZONE 'UTC') - make_interval(days => n % 700), n % 11,
-                   CASE WHEN n % 5 = 0 THEN 'Ý kiến ' || n END, (now() AT TIME ZONE 'UTC') - make_interval(days => n % 700)
-            FROM generate_series(1, 60000) AS n""",
+                   'RC-18', 'delivery', (now() AT TIME ZONE 'UTC') - make_interval(days => (n % 700)::int), n % 11,
+                   CASE WHEN n % 5 = 0 THEN 'Ý kiến ' || n END, (now() AT TIME ZONE 'UTC') - make_interval(days => (n % 700)::int)
+            FROM generate_series(1::bigint, 60000) AS n""",
         # the ids given above, so the sequences go on after them
         "SELECT setval('customers_id_seq', (SELECT max(id) FROM customers))",
         "SELECT setval('channel_identities_id_seq', (SELECT max(id) FROM channel_identities))",
@@ -121,6 +121,7 @@ def main() -> None:
                     retention.repeat_rate_90d(session, period, now)
 
                 for name, work in (("summary", summary),
+                                   ("summary_repeat_rate_part", lambda: retention.repeat_rate_90d(session, period, now)),
                                    ("nps", lambda: nps.nps_report(session, period, None)),
                                    ("retention", lambda: retention.retention_report(session, period, now, 180))):
                     times = timed(work, args.runs)

@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, case, func, literal, select, union
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
@@ -106,19 +107,27 @@ def purchases():
             .where(col(Order.status).not_in(NOT_PURCHASES)).subquery("purchases"))
 
 
-def customers_cte(session: Session, before: datetime):
-    """Per customer (phone): first and second purchase, count, amount, latest purchase, from the
-    purchases before ``before`` — one sort of the orders by (phone, time)."""
-    bought = purchases()
-    ranked = select(bought.c.phone, bought.c.at, bought.c.vnd,
-                    func.row_number().over(partition_by=bought.c.phone, order_by=(bought.c.at, bought.c.id))
-                    .label("n")).where(bought.c.at < before).subquery("ranked")
-    return select(
-        ranked.c.phone, func.min(ranked.c.at).label("first_at"),
-        func.min(case((ranked.c.n == 2, ranked.c.at))).label("second_at"),
-        func.count().label("orders"), func.coalesce(func.sum(ranked.c.vnd), 0).label("vnd"),
-        func.max(ranked.c.at).label("last_at"),
-    ).group_by(ranked.c.phone).cte("per_customer")
+def customers_cte(period: Period, now: datetime, first_before: datetime | None = None):
+    """Per new customer of the period (first purchase ever inside it, and before ``first_before`` when
+    given): first and second purchase, how many purchases and how much so far, the latest. Reads the
+    period's orders, then only those customers' orders, through the (phone, created_at) index — never
+    every order of the shop."""
+    kept = col(Order.status).not_in(NOT_PURCHASES)
+    earlier = aliased(Order)
+    bought_before = (select(earlier.id).where(earlier.phone == Order.phone, earlier.created_at < period.start,
+                                              col(earlier.status).not_in(NOT_PURCHASES)).exists())
+    first = (select(Order.phone.label("phone"), func.min(Order.created_at).label("first_at"))
+             .where(kept, Order.created_at >= period.start,
+                    Order.created_at < min(period.end, now, first_before or now))
+             .group_by(Order.phone).having(~bought_before).cte("first_purchases"))
+    theirs = aliased(Order)
+    return (select(first.c.phone, first.c.first_at,
+                   func.min(case((theirs.created_at > first.c.first_at, theirs.created_at))).label("second_at"),
+                   func.count().label("orders"), func.coalesce(func.sum(theirs.total_vnd), 0).label("vnd"),
+                   func.max(theirs.created_at).label("last_at"))
+            .join(theirs, theirs.phone == first.c.phone)
+            .where(col(theirs.status).not_in(NOT_PURCHASES), theirs.created_at < now)
+            .group_by(first.c.phone, first.c.first_at).cte("per_customer"))
 
 
 def _links():
@@ -181,8 +190,8 @@ def _segments(session: Session, per_customer, conditions, gap) -> list[Segment]:
 
 def retention_report(session: Session, period: Period, now: datetime, churn_days: int) -> RetentionReport:
     """Every retention figure of the period's new customers (as of ``now``)."""
-    per_customer = customers_cte(session, now)
-    new = [per_customer.c.first_at >= period.start, per_customer.c.first_at < period.end]
+    per_customer = customers_cte(period, now)
+    new: list[ColumnElement[bool]] = []  # every row of per_customer is a new customer of the period
     now_value = literal(now, type_=UTCDateTime)
     age = days_between(session, per_customer.c.first_at, now_value)
     gap = days_between(session, per_customer.c.first_at, per_customer.c.second_at)
@@ -203,9 +212,11 @@ def retention_report(session: Session, period: Period, now: datetime, churn_days
     # churn: customers who first bought at least churn_days before the end, and none since
     end = min(period.end, now)
     horizon = literal(end - timedelta(days=churn_days), type_=UTCDateTime)
-    as_of_end = customers_cte(session, end)
+    spans = (select(func.min(Order.created_at).label("first_at"), func.max(Order.created_at).label("last_at"))
+             .where(col(Order.status).not_in(NOT_PURCHASES), Order.created_at < end)
+             .group_by(Order.phone).subquery("spans"))
     churn_base, churned = (int(n) for n in session.exec(
-        select(func.count(), count(as_of_end.c.last_at < horizon)).where(as_of_end.c.first_at < horizon)).one())
+        select(func.count(), count(spans.c.last_at < horizon)).where(spans.c.first_at < horizon)).one())
 
     segments = _segments(session, per_customer, [*new, age >= 90], gap)
 
@@ -227,14 +238,13 @@ def _cohorts(session: Session, period: Period, now: datetime) -> list[Cohort]:
     """Monthly cohorts of the period's new customers, each followed up to COHORT_MONTHS months (to now)."""
     cohort_months = month_starts(period)
     months = month_starts(Period(period.start, max(now, period.end), period.timezone, period.tz))
-    per_customer = customers_cte(session, now)
+    per_customer = customers_cte(period, now)
     bought = purchases()
     first_month = _month_index(per_customer.c.first_at, months, period.tz).label("cohort")
     order_month = _month_index(bought.c.at, months, period.tz).label("month")
     pairs = (select(first_month, order_month, bought.c.phone)
              .join(per_customer, per_customer.c.phone == bought.c.phone)
-             .where(per_customer.c.first_at >= period.start, per_customer.c.first_at < period.end,
-                    bought.c.at < now).subquery("pairs"))
+             .where(bought.c.at < now).subquery("pairs"))
     counts: dict[tuple[int, int], int] = {
         (int(c), int(m)): int(n) for c, m, n in session.exec(
             select(pairs.c.cohort, pairs.c.month, func.count(func.distinct(pairs.c.phone)))
@@ -256,12 +266,15 @@ def _cohorts(session: Session, period: Period, now: datetime) -> list[Cohort]:
 def repeat_rate_90d(session: Session, period: Period, now: datetime) -> float | None:
     """The summary's ``repeat_purchase_rate_90d``: of the period's new customers whose first purchase is
     at least 90 days old, the share who bought again within 90 days."""
-    per_customer = customers_cte(session, now)
+    matured = now - timedelta(days=90)
+    if period.start >= matured:
+        return None  # nobody who first bought in the period has had 90 days yet
+    per_customer = customers_cte(period, now, first_before=matured)
     age = days_between(session, per_customer.c.first_at, literal(now, type_=UTCDateTime))
     gap = days_between(session, per_customer.c.first_at, per_customer.c.second_at)
     base, repeated = session.exec(select(
         func.count(), func.coalesce(func.sum(case((gap <= 90, 1), else_=0)), 0))
-        .where(per_customer.c.first_at >= period.start, per_customer.c.first_at < period.end, age >= 90)).one()
+        .where(age >= 90)).one()
     return _ratio(int(repeated), int(base))
 
 

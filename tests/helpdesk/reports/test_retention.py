@@ -4,6 +4,7 @@ segments by NPS and support contact, and the CSV export."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 
@@ -93,3 +94,38 @@ async def test_without_orders_every_rate_is_null(client):
     assert report["clv_vnd"] is None and report["segments"] == []
     summary = (await client.get("/api/reports/summary", headers=admin, params={"from": "2020-01-01"})).json()
     assert summary["repeat_purchase_rate_90d"] is None
+
+
+async def test_the_demo_history_fills_every_after_sales_chart_once_and_sends_nothing(client):
+    from datetime import UTC, datetime
+
+    from sqlmodel import func, select
+
+    from helpdesk.care.models import CareMessage
+    from helpdesk.care.service import CarePolicy, start_care_for_delivered_orders
+    from helpdesk.reports.demo_history import seed_demo_history
+
+    now = datetime(2026, 12, 5, 8, tzinfo=UTC)
+
+    def load() -> tuple[int, int, int]:
+        with Session(client.wiring.engine) as session:
+            added, again = seed_demo_history(session, now), seed_demo_history(session, now)
+            start_care_for_delivered_orders(session, CarePolicy.from_settings(client.wiring.settings), now)
+            session.commit()
+            return added, again, session.exec(select(func.count()).select_from(CareMessage)).one()
+
+    added, again, care_messages = await asyncio.to_thread(load)
+    assert added > 300 and again == 0  # loaded once
+    assert care_messages == 0  # history is past its care: nothing is sent
+    client.wiring.clock.use(lambda: now)
+    admin = await client.login()
+    nps = (await client.get("/api/reports/nps", headers=admin)).json()  # the default 30 days
+    assert nps["answers"] > 0 and nps["verbatims"] and nps["by_product"] and len(nps["by_channel"]) > 1
+    year = {"from": "2025-12-05", "to": "2026-12-05"}
+    retention = (await client.get("/api/reports/retention", headers=admin, params=year)).json()
+    assert all(rate["rate"] for rate in retention["repeat"]) and retention["churn_rate"] is not None
+    assert len(retention["cohorts"]) == 13 and retention["cohorts"][0]["retention"][1] is not None
+    assert {s["dimension"] for s in retention["segments"] if s["customers"]} == {"nps", "csat", "support", "sla"}
+    trend = (await client.get("/api/reports/nps", headers=admin,
+                              params={"from": "2025-06-05", "to": "2026-12-05"})).json()["trend"]
+    assert sum(month["answers"] > 0 for month in trend) >= 15  # answers across the 18 months
