@@ -150,3 +150,28 @@ async def test_telegram_shows_eleven_buttons_and_a_press_is_recorded(telegram_se
                                                              [str(n) for n in range(6, 11)]]
         assert rows[1][4]["callback_data"] == f"nps:{answer.id}:10"
         assert "giới thiệu" in survey["text"]
+
+
+async def resolve_a_bot_conversation(client) -> list[str]:
+    client.wiring.clock.use(FakeClock(local("2026-03-02 10:00")))
+    await say(client, "shop mở cửa mấy giờ", 1)
+    admin = await client.login()
+    [conversation] = (await client.get("/api/conversations", headers=admin, params={"state": "bot"})).json()["data"]
+    resolved = await client.post(f"/api/conversations/{conversation['id']}/resolve", headers=admin)
+    assert resolved.status_code == 200, resolved.text
+    await client.settle()
+    return await texts(client)
+
+
+async def test_a_conversation_resolved_without_csat_gets_the_survey_when_turned_on(make_settings):
+    async for client in start_client(make_settings(care={"nps_after_resolved": True, "check_interval_s": 3600})):
+        sent = await resolve_a_bot_conversation(client)
+        assert "Bạn có sẵn lòng giới thiệu" in sent[-1]
+        await say(client, "8 điểm", 2)
+        [answer] = answers(client)
+        assert (answer.score, answer.trigger, answer.order_id) == (8, "resolved", None)
+
+
+async def test_no_survey_after_a_resolution_by_default(client):
+    sent = await resolve_a_bot_conversation(client)
+    assert not any("giới thiệu" in text for text in sent) and answers(client) == []
