@@ -39,7 +39,7 @@ def upgrade() -> None:
     op.create_index('ix_nps_response_at', 'nps_response', ['at'])
     op.create_index('ix_nps_response_order_id', 'nps_response', ['order_id'])
     # a customer's purchases in time order, for the retention report
-    op.create_index('ix_orders_phone_created', 'orders', ['phone', 'created_at'])
+    op.create_index('ix_orders_phone_created', 'orders', ['phone', 'created_at', 'status', 'total_vnd'])
 
 
 def downgrade() -> None:
