@@ -121,13 +121,19 @@ def customers_cte(period: Period, now: datetime, first_before: datetime | None =
                     Order.created_at < min(period.end, now, first_before or now))
              .group_by(Order.phone).having(~bought_before).cte("first_purchases"))
     theirs = aliased(Order)
-    return (select(first.c.phone, first.c.first_at,
-                   func.min(case((theirs.created_at > first.c.first_at, theirs.created_at))).label("second_at"),
-                   func.count().label("orders"), func.coalesce(func.sum(theirs.total_vnd), 0).label("vnd"),
-                   func.max(theirs.created_at).label("last_at"))
-            .join(theirs, theirs.phone == first.c.phone)
-            .where(col(theirs.status).not_in(NOT_PURCHASES), theirs.created_at < now)
-            .group_by(first.c.phone, first.c.first_at).cte("per_customer"))
+
+    def of_theirs(value, *conditions):
+        # one index probe per new customer: PostgreSQL would otherwise hash the whole orders table
+        return (select(value).where(theirs.phone == first.c.phone, col(theirs.status).not_in(NOT_PURCHASES),
+                                    theirs.created_at < now, *conditions).scalar_subquery())
+
+    return select(
+        first.c.phone, first.c.first_at,
+        of_theirs(func.min(theirs.created_at), theirs.created_at > first.c.first_at).label("second_at"),
+        of_theirs(func.count()).label("orders"),
+        func.coalesce(of_theirs(func.sum(theirs.total_vnd)), 0).label("vnd"),
+        of_theirs(func.max(theirs.created_at)).label("last_at"),
+    ).cte("per_customer")
 
 
 def _links():

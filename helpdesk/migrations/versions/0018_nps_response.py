@@ -40,9 +40,11 @@ def upgrade() -> None:
     op.create_index('ix_nps_response_order_id', 'nps_response', ['order_id'])
     # a customer's purchases in time order, for the retention report
     op.create_index('ix_orders_phone_created', 'orders', ['phone', 'created_at', 'status', 'total_vnd'])
+    op.create_index('ix_orders_created_phone', 'orders', ['created_at', 'phone', 'status'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_orders_created_phone', table_name='orders')
     op.drop_index('ix_orders_phone_created', table_name='orders')
     op.drop_index('ix_nps_response_order_id', table_name='nps_response')
     op.drop_index('ix_nps_response_at', table_name='nps_response')
