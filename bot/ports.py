@@ -114,6 +114,19 @@ class CustomerDirectory(Protocol):
         """The subject of a rating the shop asked this customer for and has not received, if any."""
         ...
 
+    async def record_nps(self, customer_id: int, score: int, survey_id: int | None = None) -> int | None:
+        """Store a 0–10 answer to the NPS survey ``survey_id`` (None: the one pending); the survey's id,
+        or None when the customer has no such survey."""
+        ...
+
+    async def pending_nps(self, customer_id: int) -> int | None:
+        """The id of an NPS survey sent to this customer lately and not answered, if any."""
+        ...
+
+    async def add_nps_comment(self, customer_id: int, survey_id: int, comment: str) -> None:
+        """Store why the customer gave their NPS score."""
+        ...
+
     async def set_opt_out(self, customer_id: int, opted_out: bool) -> None:
         """Stop (or resume) proactive care messages to this customer."""
         ...

@@ -530,10 +530,13 @@ def _check_announced_size(size: int | None, max_bytes: int) -> None:
 
 
 def _keyboard_rows(buttons: tuple[Button, ...]) -> list[list[InlineKeyboardButton]]:
-    """Star ratings read best as one row; other choices (often long Vietnamese titles) one per row."""
+    """Star ratings read best as one row; short numbers (a 0–10 scale) six to a row; other choices
+    (often long Vietnamese titles) one per row."""
     keys = [InlineKeyboardButton(text=button.title, callback_data=button.payload) for button in buttons]
     if keys and all(parse_rating_payload(button.payload) is not None for button in buttons):
         return [keys]
+    if len(keys) > 5 and all(len(button.title) <= 2 for button in buttons):
+        return [keys[start:start + 6] for start in range(0, len(keys), 6)]
     return [[key] for key in keys]
 
 

@@ -228,6 +228,9 @@ def _load_demo(settings) -> dict[str, int]:
         counts = load_shop_file(session, settings.data_dir / "demo" / "shop.yml")
         from helpdesk.care.service import CarePolicy, start_care_for_delivered_orders
         from helpdesk.core.db import utcnow
+        from helpdesk.reports.demo_history import seed_demo_history
+
+        counts["history_orders"] = seed_demo_history(session, utcnow())  # for the after-sales reports
 
         start_care_for_delivered_orders(session, CarePolicy.from_settings(settings), utcnow())
         session.commit()

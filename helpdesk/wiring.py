@@ -87,6 +87,7 @@ from helpdesk.nlu_admin.service import ModelHolder
 from helpdesk.nlu_admin.store import DatabaseModelStore
 from helpdesk.outbox.service import Outbox, RetryPolicy
 from helpdesk.push.tasks import PushSender, register_push_jobs, register_push_listeners
+from helpdesk.nps.listeners import register_nps_listeners
 from helpdesk.ratings.listeners import CsatRequester, register_ratings_listeners
 from helpdesk.search.indexes import build_missing as build_search_indexes
 from helpdesk.shop.directory import DatabaseShopDirectory
@@ -366,6 +367,8 @@ class Wiring:
         # Listeners that hand work to the worker come first: they submit it before anything awaits,
         # so whoever then waits for the worker to be idle waits for that work too.
         register_ratings_listeners(self.csat)
+        register_nps_listeners(self.csat, self.settings, frozenset(
+            name for name, connector in self.connectors.items() if connector.supports_buttons))
         register_conversation_listeners(self.handback)
         register_care_listeners(self.events, lambda: send_due_care_soon(self.care))
         register_sla_listeners(self.events, self.engine, self.settings.shop.timezone)

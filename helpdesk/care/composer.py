@@ -57,6 +57,13 @@ class CareComposer:
         key = {CareKind.thank_you: "care_thank_you", CareKind.check_in: "care_check_in"}[CareKind(kind)]
         return OutboundText(recipient_id=recipient_id, text=self.responses.render(key, locale, **values))
 
+    def nps_text(self, session: Session, order: Order | None, customer: Customer) -> str:
+        """The NPS question (0–10) in the customer's language; buttons or not, it reads the same."""
+        locale = customer.locale or self.responses.default_locale
+        name = customer.name or (order.customer_name if order is not None else None)
+        return self.responses.render("care_nps", locale, shop=self.shop_name,
+                                     greeting=self._greeting(name, locale))
+
     def template_values(self, session: Session, order: Order, customer: Customer, address: str) -> dict[str, str]:
         """What a platform's registered template (ZNS) can be filled with, for one order."""
         locale = customer.locale or self.responses.default_locale

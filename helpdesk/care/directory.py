@@ -20,6 +20,7 @@ from helpdesk.conversations.models import Conversation
 from helpdesk.core.errors import NotFound
 from helpdesk.customers import service as customers
 from helpdesk.customers.models import Customer
+from helpdesk.nps import service as nps
 from helpdesk.ratings import service as ratings
 from helpdesk.sla import service as sla
 
@@ -84,6 +85,31 @@ class DatabaseCustomerDirectory:
         now = self._clock.now()
         return await self._in_transaction(
             customer_id, lambda session, customer: ratings.pending_rating_subject(session, customer, now))
+
+    async def record_nps(self, customer_id: int, score: int, survey_id: int | None = None) -> int | None:
+        """Store a 0–10 NPS answer; the survey's id (None: no such survey of the customer's)."""
+        now = self._clock.now()
+
+        def record(session: Session, customer: Customer) -> int | None:
+            response = nps.record_score(session, customer, score, now, survey_id)
+            return response.id if response is not None else None
+
+        return await self._in_transaction(customer_id, record)
+
+    async def pending_nps(self, customer_id: int) -> int | None:
+        """The NPS survey sent to the customer within a week and not answered, if any."""
+        now = self._clock.now()
+
+        def pending(session: Session, customer: Customer) -> int | None:
+            response = nps.pending_survey(session, customer, now)
+            return response.id if response is not None else None
+
+        return await self._in_transaction(customer_id, pending)
+
+    async def add_nps_comment(self, customer_id: int, survey_id: int, comment: str) -> None:
+        """Store why the customer gave their score."""
+        await self._in_transaction(
+            customer_id, lambda session, customer: nps.add_comment(session, customer, survey_id, comment))
 
     async def set_opt_out(self, customer_id: int, opted_out: bool) -> None:
         """Stop proactive care (cancelling what is scheduled), or resume it for future orders."""

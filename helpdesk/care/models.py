@@ -19,6 +19,8 @@ class CareKind(StrEnum):
     rating_request = "rating_request"
     usage_tips = "usage_tips"
     check_in = "check_in"
+    #: the NPS survey, weeks later (``CAREDESK_CARE__NPS_DAY``); its answers are helpdesk/nps's
+    nps = "nps"
 
 
 class CareStatus(StrEnum):

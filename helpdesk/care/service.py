@@ -38,6 +38,7 @@ from helpdesk.conversations import service as conversations
 from helpdesk.conversations.models import HUMAN_STATES, OPEN_STATES, Conversation, DeliveryStatus, MessageAuthor
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import primary_customer
+from helpdesk.nps import service as nps
 from helpdesk.outbox.queue import queue_outbound
 from helpdesk.ratings.service import has_rated_order, request_rating
 from helpdesk.shop.models import Order, OrderStatus
@@ -45,7 +46,7 @@ from helpdesk.shop.service import order_customer_ids
 from helpdesk.sla.clock import BusinessClock, DailyWindow
 
 #: the steps in the order they go out
-SEQUENCE = (CareKind.thank_you, CareKind.rating_request, CareKind.usage_tips, CareKind.check_in)
+SEQUENCE = (CareKind.thank_you, CareKind.rating_request, CareKind.usage_tips, CareKind.check_in, CareKind.nps)
 #: how late a message may still go; later than this it would read as spam, not care
 MAX_LATENESS = timedelta(days=2)
 #: while a person talks with the customer the bot keeps quiet; care waits this long and looks again
@@ -82,6 +83,8 @@ class CarePolicy:
                 CareKind.rating_request: timedelta(seconds=care.rating_delay_s),
                 CareKind.usage_tips: timedelta(seconds=care.usage_tips_delay_s),
                 CareKind.check_in: timedelta(seconds=care.check_in_delay_s),
+                # a step left out of the delays is not part of the sequence
+                **({CareKind.nps: timedelta(days=care.nps_day)} if care.nps_after_delivery else {}),
             },
             quiet_hours=_quiet_hours(care.quiet_hours, zone),
             timezone=zone,
@@ -196,7 +199,7 @@ def schedule_for_identity(
     sent_elsewhere = set(session.exec(select(CareMessage.kind).where(
         CareMessage.order_id == plan.order_id, CareMessage.identity_id != identity.id,
         CareMessage.status == CareStatus.sent)).all())
-    steps = [(kind, plan.delivered_at + policy.delays[kind]) for kind in SEQUENCE]
+    steps = [(kind, plan.delivered_at + policy.delays[kind]) for kind in SEQUENCE if kind in policy.delays]
     due_already = [kind for kind, planned in steps if planned <= now]
     latest_due = due_already[-1] if due_already else None
     added = 0
@@ -408,8 +411,13 @@ def send_care_message(
         session.flush()
         return AddressedCareMessage(care.id, identity.channel, care.kind, identity.external_id,
                                     composer.template_values(session, order, customer, identity.external_id))
-    outbound = composer.compose(session, care.kind, order, customer, identity.external_id,
-                                buttons=identity.channel in channels.with_buttons)
+    buttons = identity.channel in channels.with_buttons
+    if care.kind == CareKind.nps:
+        survey = nps.ask(session, customer, identity, now, order=order)
+        outbound = nps.survey_message(survey, identity.external_id,
+                                      composer.nps_text(session, order, customer), buttons=buttons)
+    else:
+        outbound = composer.compose(session, care.kind, order, customer, identity.external_id, buttons=buttons)
     conversation = conversation or conversations.open_conversation(session, identity)
     message = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot,
                                         text=outbound.text, delivery_status=DeliveryStatus.pending)
@@ -446,6 +454,8 @@ def _verdict(
     gone = reminder_gone(session, order, care.kind, now)
     if gone is not None:
         return cancelled, gone, None, False
+    if care.kind == CareKind.nps and nps.recently_surveyed(session, customer, now):
+        return skipped, "the customer answered or was asked a survey lately", None, False
     if now - care.due_at > MAX_LATENESS:
         return skipped, f"missed: it was due at {care.due_at.isoformat()}", None, False
     # every linked chat gets the step, but a step that went by one care channel does not go by another

@@ -60,6 +60,13 @@ class CareSettings(BaseModel):
     rating_delay_s: int = 86400
     usage_tips_delay_s: int = 3 * 86400
     check_in_delay_s: int = 7 * 86400
+    #: the NPS survey ("would you recommend the shop, 0–10") this many days after delivery
+    nps_day: int = Field(default=30, ge=1, le=365)
+    #: send the NPS survey after delivery (on ``nps_day``) / after a conversation is resolved
+    nps_after_delivery: bool = True
+    nps_after_resolved: bool = False
+    #: a customer with no purchase in this many days counts as churned (retention report)
+    churn_days: int = Field(default=180, ge=7, le=3650)
     #: no proactive messages in this local-time window ("HH:MM-HH:MM"); empty turns quiet hours off
     quiet_hours: str = "21:00-08:00"
     check_interval_s: float = 5.0

@@ -9,6 +9,7 @@ from helpdesk.conversations.models import Conversation, ConversationTag, Dialogu
 from helpdesk.canned.models import CannedResponse
 from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
 from helpdesk.nlu_admin.models import NluActiveModel, NluModel
+from helpdesk.nps.models import NpsResponse
 from helpdesk.jobs.models import ParkedJob
 from helpdesk.mail.models import EmailRecord
 from helpdesk.outbox.models import OutboxItem
@@ -37,5 +38,5 @@ __all__ = [
     "SLAPolicy", "BusinessHoursPeriod", "Holiday", "SLATimer", "SLAEvent", "SLAOutcome",
     "NluIntent", "NluExample", "NluVocabulary", "NluTrainingChange", "NluFaqAnswer", "NluReviewItem",
     "NluTrainingState", "NluTrainingJob", "NluModel", "NluActiveModel", "ParkedJob", "Attachment",
-    "PushSubscription", "VapidKeyPair", "EmailRecord",
+    "PushSubscription", "VapidKeyPair", "EmailRecord", "NpsResponse",
 ]

@@ -7,6 +7,8 @@ Chart.js, served from this server like everything else on the page.
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -31,7 +33,7 @@ from helpdesk.inbox.api import (
     strings_in,
     ui_strings,
 )
-from helpdesk.reports import export, service
+from helpdesk.reports import export, nps, retention, service
 from helpdesk.reports.schemas import AgentChoice, ReportOptions, ReportSummary
 from helpdesk.sla.service import load_config
 
@@ -82,7 +84,9 @@ def read_summary(query: ReportQueryDep, session: SessionDep, response: Response)
 
     Rates are fractions from 0 to 1, or null when there is nothing to measure."""
     response.headers["Cache-Control"] = "no-store"
-    return service.summarize(session, query, load_config(session, query.period.tz))
+    summary = service.summarize(session, query, load_config(session, query.period.tz))
+    summary.repeat_purchase_rate_90d = retention.repeat_rate_90d(session, query.period, query.now)
+    return summary
 
 
 @router.get(
@@ -112,6 +116,63 @@ def read_options(agent: CurrentAgent, session: SessionDep, settings: SettingsDep
     return ReportOptions(channels=sorted(CONNECTORS), teams=teams,
                          agents=[AgentChoice(id=i, name=name) for i, name in agents],
                          timezone=settings.shop.timezone, role=agent.role)
+
+
+@router.get("/api/reports/nps", response_model=nps.NpsReport, responses=_NOT_ALLOWED,
+            summary="NPS of a period: trend by month, by channel and product, verbatims")
+def read_nps(query: ReportQueryDep, session: SessionDep, response: Response) -> nps.NpsReport:
+    """The Net Promoter Score of the answers given in the period (% promoters 9–10 − % detractors 0–6),
+    its shop-local monthly trend, by channel and by product, and the newest comments. Shop-wide: only
+    the channel filter applies."""
+    response.headers["Cache-Control"] = "no-store"
+    return nps.nps_report(session, query.period, query.channel)
+
+
+@router.get("/api/reports/nps.csv", response_class=Response, summary="The period's NPS answers as CSV",
+            responses={**_NOT_ALLOWED, 200: {"description": "UTF-8 CSV, one row per answer",
+                                             "content": {"text/csv": {"schema": {"type": "string"}}}}})
+def export_nps_csv(query: ReportQueryDep, session: SessionDep,
+                   excel: Annotated[bool, Query(description="Start with a byte order mark for Excel")] = False,
+                   ) -> Response:
+    """One row per NPS answer of the period: when, score, category, channel, product, order, comment."""
+    return csv_response(nps.NPS_COLUMNS, nps.nps_rows(session, query.period, query.channel), excel,
+                        f"caredesk-nps-{query.period.first_day}-{query.period.last_day}.csv")
+
+
+@router.get("/api/reports/retention", response_model=retention.RetentionReport, responses=_NOT_ALLOWED,
+            summary="Repeat purchases, cohorts, churn and lifetime value of the period's new customers")
+def read_retention(query: ReportQueryDep, session: SessionDep, settings: SettingsDep,
+                   response: Response) -> retention.RetentionReport:
+    """From the shop's orders (shop-wide; filters other than the period do not apply): repeat-purchase
+    rates within 30/90/180 days, monthly cohort retention, churn (no purchase within
+    CAREDESK_CARE__CHURN_DAYS), average lifetime value, and the 90-day repeat rate by NPS, CSAT, support
+    contact and SLA."""
+    response.headers["Cache-Control"] = "no-store"
+    return retention.retention_report(session, query.period, query.now, settings.care.churn_days)
+
+
+@router.get("/api/reports/retention.csv", response_class=Response, summary="The retention report as CSV",
+            responses={**_NOT_ALLOWED, 200: {"description": "UTF-8 CSV: one row per figure",
+                                             "content": {"text/csv": {"schema": {"type": "string"}}}}})
+def export_retention_csv(query: ReportQueryDep, session: SessionDep, settings: SettingsDep,
+                         excel: Annotated[bool, Query(description="Start with a byte order mark for Excel")] = False,
+                         ) -> Response:
+    """The retention report as (section, key, customers, value) rows: repeat rates, cohort cells,
+    churn, lifetime value and segments."""
+    report = retention.retention_report(session, query.period, query.now, settings.care.churn_days)
+    return csv_response(retention.CSV_COLUMNS, retention.csv_rows(report), excel,
+                        f"caredesk-retention-{query.period.first_day}-{query.period.last_day}.csv")
+
+
+def csv_response(columns, rows, excel: bool, name: str) -> Response:
+    """A small report table as a CSV download (formula-like cells made inert)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    writer.writerows([export.safe_cell(value) for value in row] for row in rows)
+    return Response((export.BOM if excel else "") + buffer.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
+                             "X-Content-Type-Options": "nosniff"})
 
 
 # -- the page ------------------------------------------------------------------------------------------

@@ -99,9 +99,10 @@ class VolumeBucket(BaseModel):
 
 
 class VolumeSeries(BaseModel):
-    """Conversations over the period; days up to two months, then weeks, then months."""
+    """Conversations over the period; days up to two months, then weeks, then months, then years
+    (a multi-year period has more months than a chart can show)."""
 
-    granularity: Literal["day", "week", "month"]
+    granularity: Literal["day", "week", "month", "year"]
     buckets: list[VolumeBucket]
 
 
@@ -130,6 +131,15 @@ class ReportSummary(BaseModel):
     top_complaint_reasons: list[ReasonCount] = Field(description="the five most frequent complaint reasons")
     escalations_by_reason: list[ReasonCount]
     after_delivery: AfterDeliveryStats
+    nps: float | None = Field(default=None, description="Net Promoter Score of the NPS answers given in the "
+                              "period: % promoters (9–10) − % detractors (0–6), −100…100; null without "
+                              "answers. Shop-wide: only the channel filter applies (the survey's channel)")
+    nps_promoters: int = Field(default=0, description="NPS answers of 9 or 10")
+    nps_passives: int = Field(default=0, description="NPS answers of 7 or 8")
+    nps_detractors: int = Field(default=0, description="NPS answers of 0 to 6")
+    repeat_purchase_rate_90d: Rate = Field(
+        default=None, description="of the customers whose first purchase falls in the period and is at least "
+        "90 days old, the share who bought again within 90 days (shop-wide, from orders); null without any")
     volume: VolumeSeries
     counts: ReportCounts
     generated_at: datetime

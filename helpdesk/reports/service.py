@@ -28,6 +28,8 @@ left out: counted, they would pass for bot successes and for customers coming ba
   conversation (any channel, any team) within 7 days after the resolution.
 - **After delivery** (shop-wide, channel filter only): rating requests for orders sent in the
   period and how many were answered; delivery ratings given in the period, per number of stars.
+- **NPS** (shop-wide, channel filter only): the 0–10 answers given in the period; % promoters (9–10)
+  minus % detractors (0–6), from −100 to 100.
 
 A rate with nothing to measure is ``None`` (``null``), never a division by zero.
 """
@@ -57,6 +59,7 @@ from helpdesk.conversations.models import (
 from helpdesk.core.db import UTCDateTime
 from helpdesk.core.errors import Forbidden
 from helpdesk.customers.models import ChannelIdentity
+from helpdesk.nps import service as nps
 from helpdesk.ratings.models import Rating, RatingRequest
 from helpdesk.reports.period import Period, local_midnight, parse_period
 from helpdesk.reports.schemas import (
@@ -473,6 +476,7 @@ def summarize(session: Session, query: ReportQuery, config: SLAConfig) -> Report
                              .where(*conditions, escalated).group_by(Conversation.escalation_reason)).all()
 
     first, first_wall, resolution = _durations(session, conditions, config.clock)
+    promoters = nps.figures(session, query.period.start, query.period.end, query.channel)
     recontact_base, recontacted = _recontacts(session, query, conditions)
 
     return ReportSummary(
@@ -495,6 +499,8 @@ def summarize(session: Session, query: ReportQuery, config: SLAConfig) -> Report
         top_complaint_reasons=[ReasonCount(reason=reason, count=int(n)) for reason, n in top],
         escalations_by_reason=_reason_counts(by_reason),
         after_delivery=_after_delivery(session, query),
+        nps=promoters.nps, nps_promoters=promoters.promoters, nps_passives=promoters.passives,
+        nps_detractors=promoters.detractors,
         volume=_volume(session, query, conditions),
         counts=ReportCounts(
             conversations=total, escalated=escalated_n, resolved=resolved_n, contained=contained_n,

@@ -2,6 +2,7 @@
 // Charts are drawn by Chart.js, loaded from this server (window.Chart); every word comes from i18n.
 import { api, describeError } from "/inbox/static/api.js";
 import { $, $$, h, show } from "/inbox/static/dom.js";
+import { loadAftersales, redrawAftersales } from "/reports/static/aftersales.js";
 
 const boot = JSON.parse($("#reports-boot").textContent);
 const LANGUAGES = ["vi", "en"];
@@ -302,6 +303,7 @@ function render(data) {
   $("#period-text").textContent = t("reports.period", { from: displayDate(start), to: displayDate(end) });
   renderTiles(data);
   renderCharts(data);
+  redrawAftersales({ t, percent, integer, displayDate, shopDate });
   document.body.dataset.loaded = "true";
 }
 
@@ -318,6 +320,7 @@ async function load() {
     if (!form.elements.to.value) form.elements.to.value = shopDate(new Date(new Date(report.period.to).getTime() - 1));
     updateCsvLink(filterParams());
     render(report);
+    await loadAftersales(filterParams(), { t, percent, integer, displayDate, shopDate });
   } catch (error) {
     $("#report-error").textContent = t("reports.error", { reason: describeError(error) });
     show($("#report-error"), true);

@@ -35,7 +35,8 @@ async def test_delivered_call_by_an_agent_token_marks_the_order_and_schedules_ca
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["newly_delivered"] is True and body["status"] == "delivered"
-    assert [row["kind"] for row in body["data"]] == ["thank_you", "rating_request", "usage_tips", "check_in"]
+    assert [row["kind"] for row in body["data"]] == ["thank_you", "rating_request", "usage_tips", "check_in",
+                                                     "nps"]
     due = {row["kind"]: row["due_at"] for row in body["data"]}
     assert due["rating_request"].startswith("2026-03-03T03:00")  # 24 h later, 10:00 shop time
     with Session(engine) as session:
@@ -86,7 +87,8 @@ async def test_thank_you_is_sent_at_once_and_nothing_else_before_it_is_due(care_
     assert len(texts) == 1
     assert "DH200001" in texts[0] and "Cảm ơn" in texts[0]
     assert status_of(engine, "DH200001") == {"thank_you": "sent", "rating_request": "scheduled",
-                                             "usage_tips": "scheduled", "check_in": "scheduled"}
+                                             "usage_tips": "scheduled", "check_in": "scheduled",
+                                             "nps": "scheduled"}
 
 
 async def test_duplicate_delivered_events_schedule_the_sequence_once(care_client, clock):
@@ -104,7 +106,7 @@ async def test_duplicate_delivered_events_schedule_the_sequence_once(care_client
     assert second.status_code == 200
     assert second.json()["newly_delivered"] is False
     assert second.json()["delivered_at"] == first.json()["delivered_at"]  # the first delivery time stays
-    assert second.json()["count"] == 4
+    assert second.json()["count"] == 5  # the sequence with the NPS survey on day 30
     assert len(bot_texts(engine, "cli", "cli-an")) == 1
 
 

@@ -92,15 +92,16 @@ def test_a_customer_found_days_after_delivery_gets_only_the_latest_due_step(wiri
         added = service.attach_pending_care(session, customer, policy_of(wiring), clock.now)
         session.commit()
 
-    assert added == 4
+    assert added == 5
     assert status_of(wiring.engine, "DH200001") == {"thank_you": "skipped", "rating_request": "scheduled",
-                                                     "usage_tips": "scheduled", "check_in": "scheduled"}
+                                                     "usage_tips": "scheduled", "check_in": "scheduled",
+                                                     "nps": "scheduled"}
 
 
 def test_order_delivered_long_ago_sends_nothing_late(wiring, clock):
     make_order(wiring.engine)
     make_customer(wiring.engine)
-    deliver(wiring, at=clock.now - timedelta(days=30))
+    deliver(wiring, at=clock.now - timedelta(days=40))  # past the NPS survey of day 30 too
 
     assert set(status_of(wiring.engine, "DH200001").values()) == {"skipped"}
 

@@ -76,8 +76,9 @@ async def test_check_in_on_day_seven_completes_the_sequence(care_client, clock):
         clock.advance(days=days)
         await run_and_settle(care_client)
 
-    assert status_of(engine, "DH200001") == dict.fromkeys(
-        ["thank_you", "rating_request", "usage_tips", "check_in"], "sent")
+    assert status_of(engine, "DH200001") == {
+        **dict.fromkeys(["thank_you", "rating_request", "usage_tips", "check_in"], "sent"),
+        "nps": "scheduled"}  # the NPS survey waits for day 30
     assert len(bot_texts(engine, "cli", "cli-an")) == 4
 
 
@@ -224,7 +225,8 @@ async def test_opt_out_cancels_what_is_scheduled_and_schedules_nothing_new(care_
     assert await run_and_settle(care_client) == 0
 
     assert status_of(engine, "DH200001") == {"thank_you": "sent", "rating_request": "cancelled",
-                                             "usage_tips": "cancelled", "check_in": "cancelled"}
+                                             "usage_tips": "cancelled", "check_in": "cancelled",
+                                             "nps": "cancelled"}
     assert later["count"] == 0
     assert len(bot_texts(engine, "cli", "cli-an")) == 1
 

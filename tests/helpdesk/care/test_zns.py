@@ -78,7 +78,7 @@ async def test_a_customer_no_chat_reaches_is_thanked_by_zns_at_the_orders_phone(
     assert sent.tracking_id == f"care-{care_of(engine, 'thank_you').id}"
     thank_you = care_of(engine, "thank_you")
     assert thank_you.status == "sent" and thank_you.external_id == sent.msg_id
-    assert [row["channel"] for row in care_rows(engine, "DH200001")] == ["zns"] * 4
+    assert [row["channel"] for row in care_rows(engine, "DH200001")] == ["zns"] * 5
     assert body["awaiting_customer"] is False
     with Session(engine) as session:
         order = session.exec(select(Order)).one()

@@ -227,3 +227,23 @@ def test_without_opening_hours_business_time_is_unknown_not_zero():
     never_open = BusinessClock(BusinessSchedule(((),) * 7), ZoneInfo("Asia/Ho_Chi_Minh"))
     start, answered = datetime(2026, 3, 2, 3, 0, tzinfo=UTC), datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
     assert first_response_seconds(never_open, start, answered) is None
+
+
+@pytest.mark.parametrize("params", [
+    {"from": "2020-01-01"},
+    {"from": "1970-01-01", "to": "2999-12-31"},
+    {"from": "2021-06-15", "to": "2026-09-07"},
+])
+async def test_multi_year_periods_are_reported_by_year(any_client, shop, params):
+    """A period of many years once answered 500: its "year" buckets were refused by the schema."""
+    week = await build_week(any_client, shop)
+    report = await summary(any_client, week.admin, **{"to": "2026-12-31", **params})
+    assert report["volume"]["granularity"] == "year"
+    years = [bucket["start"] for bucket in report["volume"]["buckets"]]
+    assert years[0] == params["from"][:4] + "-01-01" and all(day.endswith("-01-01") for day in years)
+    in_2026 = next(b for b in report["volume"]["buckets"] if b["start"] == "2026-01-01")
+    assert in_2026["conversations"] == report["counts"]["conversations"] > 0
+    exported = await any_client.get("/api/reports/export.csv", headers=week.admin,
+                                    params={"to": "2026-12-31", **params})
+    assert exported.status_code == 200, exported.text
+    assert len(exported.text.strip().splitlines()) == report["counts"]["conversations"] + 1

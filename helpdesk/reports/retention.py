@@ -1,0 +1,305 @@
+"""Retention analytics from the shop's orders, computed in SQL (SQLite and PostgreSQL alike).
+
+A *customer* here is an order phone (the order system knows every buyer by it; chats link to it when the
+customer verifies it, or through ``orders.customer_id``). Orders cancelled or returned are no purchase.
+The report's period picks the **new customers**: those whose first purchase ever falls in it.
+
+- **Repeat-purchase rate within N days** (30/90/180): of the new customers whose first purchase is at
+  least N days old, the share who bought again within N days of it. Customers too recent to tell are left
+  out of the base, so the rate does not sink for the latest weeks.
+- **Monthly cohorts**: new customers by the shop-local month of their first purchase; for each later month,
+  the share of the cohort who bought in it (month 0 is 100%).
+- **Churn** (``CAREDESK_CARE__CHURN_DAYS``, default 180): of the customers who first bought at least that
+  long before the period's end, the share with no purchase in the window before it.
+- **Customer lifetime value**: what the period's new customers have spent so far, on average (VND).
+- **Segments**: the 90-day repeat rate of the new customers split by their NPS (average answer: promoter,
+  passive, detractor, none), CSAT (average stars ≥ 4 satisfied, otherwise not, or none), whether they
+  contacted support, and whether their escalated conversations met the SLA.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, case, func, literal, select, union
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col
+
+from helpdesk.conversations.models import Conversation
+from helpdesk.customers.models import Customer
+from helpdesk.core.db import UTCDateTime
+from helpdesk.nps.models import NpsResponse
+from helpdesk.ratings.models import Rating
+from helpdesk.reports.nps import month_starts
+from helpdesk.reports.period import Period, local_midnight
+from helpdesk.reports.schemas import ReportPeriod
+from helpdesk.shop.models import Order, OrderStatus
+from helpdesk.sla.models import SLAStatus
+
+REPEAT_WINDOWS = (30, 90, 180)
+#: how many months after the first a cohort row goes (the chart shows a year)
+COHORT_MONTHS = 12
+NOT_PURCHASES = (OrderStatus.cancelled, OrderStatus.returned)
+
+
+class RepeatRate(BaseModel):
+    """Repeat purchases within ``days`` of the first."""
+
+    days: int
+    rate: float | None
+    customers: int = Field(description="new customers whose first purchase is at least `days` old (the base)")
+    repeated: int
+
+
+class Cohort(BaseModel):
+    """New customers of one shop-local month and the share who bought in each month after."""
+
+    month: date
+    customers: int
+    retention: list[float | None] = Field(description="share buying in month 0, 1, 2, …; null for months "
+                                                      "not reached yet")
+
+
+class Segment(BaseModel):
+    """The 90-day repeat rate of one group of new customers."""
+
+    dimension: str = Field(description="nps, csat, support or sla")
+    segment: str
+    customers: int
+    repeated: int
+    rate: float | None
+
+
+class RetentionReport(BaseModel):
+    """Repeat purchases, cohorts, churn and lifetime value of the period's new customers."""
+
+    period: ReportPeriod
+    new_customers: int
+    repeat: list[RepeatRate]
+    repeat_purchase_rate_90d: float | None
+    cohorts: list[Cohort]
+    churn_days: int
+    churn_base: int
+    churned: int
+    churn_rate: float | None
+    clv_vnd: float | None = Field(description="average spent so far by a new customer of the period (VND)")
+    avg_orders: float | None
+    segments: list[Segment]
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def days_between(session: Session, earlier, later) -> ColumnElement[float]:
+    """SQL: days from ``earlier`` to ``later`` (fractional), on either database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier) / 86400.0
+    return func.julianday(later) - func.julianday(earlier)
+
+
+def purchases():
+    """Every purchase: (customer = phone, when, amount)."""
+    return (select(Order.phone.label("phone"), Order.created_at.label("at"), Order.total_vnd.label("vnd"),
+                   Order.id.label("id"))
+            .where(col(Order.status).not_in(NOT_PURCHASES)).subquery("purchases"))
+
+
+def customers_cte(period: Period, now: datetime, first_before: datetime | None = None):
+    """Per new customer of the period (first purchase ever inside it, and before ``first_before`` when
+    given): first and second purchase, how many purchases and how much so far, the latest. Reads the
+    period's orders, then only those customers' orders, through the (phone, created_at) index — never
+    every order of the shop."""
+    kept = col(Order.status).not_in(NOT_PURCHASES)
+    earlier = aliased(Order)
+    bought_before = (select(earlier.id).where(earlier.phone == Order.phone, earlier.created_at < period.start,
+                                              col(earlier.status).not_in(NOT_PURCHASES)).exists())
+    first = (select(Order.phone.label("phone"), func.min(Order.created_at).label("first_at"))
+             .where(kept, Order.created_at >= period.start,
+                    Order.created_at < min(period.end, now, first_before or now))
+             .group_by(Order.phone).having(~bought_before).cte("first_purchases"))
+    theirs = aliased(Order)
+
+    def of_theirs(value, *conditions):
+        # one index probe per new customer: PostgreSQL would otherwise hash the whole orders table
+        return (select(value).where(theirs.phone == first.c.phone, col(theirs.status).not_in(NOT_PURCHASES),
+                                    theirs.created_at < now, *conditions).scalar_subquery())
+
+    return select(
+        first.c.phone, first.c.first_at,
+        of_theirs(func.min(theirs.created_at), theirs.created_at > first.c.first_at).label("second_at"),
+        of_theirs(func.count()).label("orders"),
+        func.coalesce(of_theirs(func.sum(theirs.total_vnd)), 0).label("vnd"),
+        of_theirs(func.max(theirs.created_at)).label("last_at"),
+    ).cte("per_customer")
+
+
+def _links():
+    """(helpdesk customer, phone) pairs: who verified the phone, and who is named on its orders."""
+    by_phone = select(Customer.id.label("id"), Customer.phone.label("phone")).where(
+        col(Customer.phone_verified).is_(True), col(Customer.phone).is_not(None))
+    by_order = select(Order.customer_id, Order.phone).where(col(Order.customer_id).is_not(None))
+    return union(by_phone, by_order).cte("links")
+
+
+def _segment_tables():
+    """Per phone, grouped once (joined to the customers rather than asked per customer): average NPS
+    answer, average CSAT stars, and whether they contacted support, were escalated, saw a breach."""
+    links = _links()
+    nps_by_phone = (select(Order.phone.label("phone"), func.avg(NpsResponse.score).label("score"))
+                    .join(Order, Order.id == NpsResponse.order_id).where(col(NpsResponse.score).is_not(None))
+                    .group_by(Order.phone).cte("nps_by_phone"))
+    csat_by_phone = (select(links.c.phone, func.avg(Rating.score).label("stars"))
+                     .join(links, links.c.id == Rating.customer_id).where(Rating.kind == "csat")
+                     .group_by(links.c.phone).cte("csat_by_phone"))
+    escalated = col(Conversation.escalated_at).is_not(None)
+    support_by_phone = (select(links.c.phone, func.max(case((escalated, 1), else_=0)).label("escalated"),
+                               func.max(case((and_(escalated, Conversation.sla_status == SLAStatus.breached), 1),
+                                             else_=0)).label("breached"))
+                        .join(links, links.c.id == Conversation.customer_id)
+                        .group_by(links.c.phone).cte("support_by_phone"))
+    return nps_by_phone, csat_by_phone, support_by_phone
+
+
+def _segments(session: Session, per_customer, conditions, gap) -> list[Segment]:
+    """The 90-day repeat rate of the customers matching ``conditions`` by NPS, CSAT, support and SLA."""
+    nps_by_phone, csat_by_phone, support_by_phone = _segment_tables()
+    score, stars = nps_by_phone.c.score, csat_by_phone.c.stars
+    groups = {
+        "nps": case((score.is_(None), "none"), (score >= 9, "promoter"), (score > 6, "passive"), else_="detractor"),
+        "csat": case((stars.is_(None), "none"), (stars >= 4, "satisfied"), else_="unsatisfied"),
+        "support": case((support_by_phone.c.phone.is_(None), "not_contacted"), else_="contacted"),
+        "sla": case((func.coalesce(support_by_phone.c.escalated, 0) == 0, "no_escalation"),
+                    (support_by_phone.c.breached == 1, "sla_breached"), else_="within_sla"),
+    }
+    repeated = func.coalesce(func.sum(case((gap <= 90, 1), else_=0)), 0)
+    joined = (per_customer.outerjoin(nps_by_phone, nps_by_phone.c.phone == per_customer.c.phone)
+              .outerjoin(csat_by_phone, csat_by_phone.c.phone == per_customer.c.phone)
+              .outerjoin(support_by_phone, support_by_phone.c.phone == per_customer.c.phone))
+    rows = select(*[group.label(name) for name, group in groups.items()], func.count().label("customers"),
+                  repeated.label("repeated")).select_from(joined).where(*conditions).group_by(
+        *[group for group in groups.values()]).subquery("grouped")
+    found = session.exec(select(rows)).all()
+    segments = []
+    for index, name in enumerate(groups):
+        totals: dict[str, list[int]] = {}
+        for row in found:
+            total = totals.setdefault(row[index], [0, 0])
+            total[0] += int(row.customers)
+            total[1] += int(row.repeated)
+        segments += [Segment(dimension=name, segment=segment, customers=customers, repeated=repeats,
+                             rate=_ratio(repeats, customers)) for segment, (customers, repeats) in sorted(totals.items())]
+    return segments
+
+
+def retention_report(session: Session, period: Period, now: datetime, churn_days: int) -> RetentionReport:
+    """Every retention figure of the period's new customers (as of ``now``)."""
+    per_customer = customers_cte(period, now)
+    new: list[ColumnElement[bool]] = []  # every row of per_customer is a new customer of the period
+    now_value = literal(now, type_=UTCDateTime)
+    age = days_between(session, per_customer.c.first_at, now_value)
+    gap = days_between(session, per_customer.c.first_at, per_customer.c.second_at)
+
+    def count(condition):
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    columns = [func.count(), func.coalesce(func.sum(per_customer.c.vnd), 0),
+               func.coalesce(func.sum(per_customer.c.orders), 0)]
+    for days in REPEAT_WINDOWS:
+        columns += [count(age >= days), count(and_(age >= days, gap <= days))]
+    totals = session.exec(select(*columns).where(*new)).one()
+    new_customers, spent, orders = int(totals[0]), int(totals[1]), int(totals[2])
+    repeat = [RepeatRate(days=days, customers=int(totals[3 + 2 * n]), repeated=int(totals[4 + 2 * n]),
+                         rate=_ratio(int(totals[4 + 2 * n]), int(totals[3 + 2 * n])))
+              for n, days in enumerate(REPEAT_WINDOWS)]
+
+    # churn: customers who first bought at least churn_days before the end, and none since
+    end = min(period.end, now)
+    horizon = literal(end - timedelta(days=churn_days), type_=UTCDateTime)
+    spans = (select(func.min(Order.created_at).label("first_at"), func.max(Order.created_at).label("last_at"))
+             .where(col(Order.status).not_in(NOT_PURCHASES), Order.created_at < end)
+             .group_by(Order.phone).subquery("spans"))
+    churn_base, churned = (int(n) for n in session.exec(
+        select(func.count(), count(spans.c.last_at < horizon)).where(spans.c.first_at < horizon)).one())
+
+    segments = _segments(session, per_customer, [*new, age >= 90], gap)
+
+    return RetentionReport(
+        period=period.public(), new_customers=new_customers, repeat=repeat,
+        repeat_purchase_rate_90d=repeat[1].rate, cohorts=_cohorts(session, period, now),
+        churn_days=churn_days, churn_base=churn_base, churned=churned, churn_rate=_ratio(churned, churn_base),
+        clv_vnd=round(spent / new_customers, 0) if new_customers else None,
+        avg_orders=round(orders / new_customers, 2) if new_customers else None, segments=segments)
+
+
+def _month_index(column, starts: list[date], tz) -> ColumnElement[int]:
+    """SQL: the index in ``starts`` (shop-local months) of the month ``column`` falls in; -1 before."""
+    branches = [(column < local_midnight(day, tz), n - 1) for n, day in enumerate(starts)]
+    return case(*branches, else_=len(starts) - 1)
+
+
+def _cohorts(session: Session, period: Period, now: datetime) -> list[Cohort]:
+    """Monthly cohorts of the period's new customers, each followed up to COHORT_MONTHS months (to now)."""
+    cohort_months = month_starts(period)
+    months = month_starts(Period(period.start, max(now, period.end), period.timezone, period.tz))
+    per_customer = customers_cte(period, now)
+    bought = purchases()
+    first_month = _month_index(per_customer.c.first_at, months, period.tz).label("cohort")
+    order_month = _month_index(bought.c.at, months, period.tz).label("month")
+    pairs = (select(first_month, order_month, bought.c.phone)
+             .join(per_customer, per_customer.c.phone == bought.c.phone)
+             .where(bought.c.at < now).subquery("pairs"))
+    counts: dict[tuple[int, int], int] = {
+        (int(c), int(m)): int(n) for c, m, n in session.exec(
+            select(pairs.c.cohort, pairs.c.month, func.count(func.distinct(pairs.c.phone)))
+            .group_by(pairs.c.cohort, pairs.c.month))}
+    now_month = len(month_starts(Period(period.start, now, period.timezone, period.tz))) - 1 \
+        if now > period.start else -1
+    cohorts = []
+    for index, month in enumerate(cohort_months):
+        size = counts.get((index, index), 0)
+        retention: list[float | None] = []
+        for offset in range(COHORT_MONTHS + 1):
+            if index + offset > now_month:
+                break
+            retention.append(_ratio(counts.get((index, index + offset), 0), size))
+        cohorts.append(Cohort(month=month, customers=size, retention=retention))
+    return cohorts
+
+
+def repeat_rate_90d(session: Session, period: Period, now: datetime) -> float | None:
+    """The summary's ``repeat_purchase_rate_90d``: of the period's new customers whose first purchase is
+    at least 90 days old, the share who bought again within 90 days."""
+    matured = now - timedelta(days=90)
+    if period.start >= matured:
+        return None  # nobody who first bought in the period has had 90 days yet
+    per_customer = customers_cte(period, now, first_before=matured)
+    age = days_between(session, per_customer.c.first_at, literal(now, type_=UTCDateTime))
+    gap = days_between(session, per_customer.c.first_at, per_customer.c.second_at)
+    base, repeated = session.exec(select(
+        func.count(), func.coalesce(func.sum(case((gap <= 90, 1), else_=0)), 0))
+        .where(age >= 90)).one()
+    return _ratio(int(repeated), int(base))
+
+
+CSV_COLUMNS = ("section", "key", "customers", "value")
+
+
+def csv_rows(report: RetentionReport) -> list[list[object]]:
+    """The report flattened for a spreadsheet: one figure a row."""
+    def value(number: float | None) -> object:
+        return "" if number is None else number
+
+    rows: list[list[object]] = [["new_customers", "", report.new_customers, report.new_customers]]
+    rows += [["repeat_rate", f"{r.days}d", r.customers, value(r.rate)] for r in report.repeat]
+    rows.append(["churn", f"{report.churn_days}d", report.churn_base, value(report.churn_rate)])
+    rows.append(["clv_vnd", "", report.new_customers, value(report.clv_vnd)])
+    rows.append(["avg_orders", "", report.new_customers, value(report.avg_orders)])
+    for cohort in report.cohorts:
+        rows += [["cohort", f"{cohort.month.isoformat()}+{offset}", cohort.customers, value(share)]
+                 for offset, share in enumerate(cohort.retention)]
+    rows += [["segment_repeat_90d", f"{s.dimension}:{s.segment}", s.customers, value(s.rate)]
+             for s in report.segments]
+    return rows
