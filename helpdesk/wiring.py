@@ -398,7 +398,10 @@ class Wiring:
         if isinstance(jobs, RemoteJobs):
             await jobs.start()
         else:
-            self.channel_jobs = register_channel_jobs(self.flow, jobs)
+            # a worker replica hands a backlog it sweeps up (after a long Redis outage) to all of them
+            spread = (StreamPublisher(self.redis, maxlen=self.settings.worker.stream_maxlen).add_jobs
+                      if self.mode == WorkerMode.WORKER and self.redis is not None else None)
+            self.channel_jobs = register_channel_jobs(self.flow, jobs, spread)
             register_attachment_jobs(self.attachments, jobs)
             register_push_jobs(self.push, jobs)
             if self.mode == WorkerMode.CHILD:

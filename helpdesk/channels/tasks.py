@@ -10,6 +10,9 @@ are named with plain JSON arguments, so the serving process can hand them to a w
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from anyio import to_thread
 from sqlmodel import Session
@@ -38,6 +41,14 @@ STRAY_SWEEP = "stray event sweep"
 #: a stored event still unprocessed after this long was not handed to any worker (or its worker died)
 STRAY_EVENT_AGE_S = 30.0
 STRAY_SWEEP_INTERVAL_S = 10.0
+#: strays from this many on are a backlog (a long Redis outage, a downtime): handed to every worker
+#: through the jobs stream when there is one, rather than all run by the worker that swept them
+SPREAD_AT_LEAST = 20
+#: a stray handed out is not handed out again for this long (it waits in the stream meanwhile)
+SPREAD_AGAIN_S = 120.0
+
+#: hands named jobs ``(name, args)`` to every worker (``helpdesk.jobs.streams.StreamPublisher.add_jobs``)
+Spread = Callable[[list[tuple[str, dict[str, Any]]]], Awaitable[None]]
 
 
 def chat_key(channel: str, recipient_id: str) -> str:
@@ -73,9 +84,13 @@ class ChannelJobs:
     """The channels' jobs in the process that runs them: conversation turns through ``flow`` (which
     holds the database, the channels and the outbox too)."""
 
-    def __init__(self, flow: ConversationFlow, runner: JobRunner):
+    def __init__(self, flow: ConversationFlow, runner: JobRunner, spread: Spread | None = None):
         self.flow = flow
         self.runner = runner
+        #: hands a backlog of strays to every worker (None: this process runs what it sweeps)
+        self.spread = spread
+        #: strays handed out → when (``time.monotonic``), so a later sweep does not hand them out again
+        self._spread_at: dict[int, float] = {}
         self._draining: set[str] = set()
         #: stored events submitted here and not finished yet (the stray sweep skips them)
         self._queued_events: set[int] = set()
@@ -161,14 +176,35 @@ class ChannelJobs:
         submitted = 0
         while pending:
             strays = [event for event in pending if event.id not in self._queued_events]
-            for event_id, channel, sender_id in strays:
-                self.submit_event(event_id, channel, sender_id)
+            if not await self._spread(strays):
+                for event_id, channel, sender_id in strays:
+                    self.submit_event(event_id, channel, sender_id)
             submitted += len(strays)
             if len(pending) < channels.PENDING_PAGE:
                 break
             # a backlog (after downtime) is taken up whole, page after page, not a page a sweep
             pending, _ = await to_thread.run_sync(load, pending[-1].id)
         return submitted
+
+    async def _spread(self, strays: list[channels.PendingEvent]) -> bool:
+        """Hand a backlog of strays to every worker through the jobs stream; False if this process is
+        to run them (few of them, no stream, or the stream is away)."""
+        if self.spread is None or len(strays) < SPREAD_AT_LEAST:
+            return False
+        now = time.monotonic()
+        self._spread_at = {event_id: at for event_id, at in self._spread_at.items() if now - at < SPREAD_AGAIN_S}
+        fresh = [event for event in strays if event.id not in self._spread_at]
+        try:
+            await self.spread([(INBOUND_EVENT, {"event_id": event.id, "channel": event.channel,
+                                                "sender_id": event.sender_id}) for event in fresh])
+        except Exception as exc:
+            if not is_infrastructure_error(exc):
+                raise
+            log.warning("could not hand %d stray events to the workers (%s); running them here", len(fresh), exc)
+            return False
+        self._spread_at.update((event.id, now) for event in fresh)
+        log.info("handed %d stray events to the workers", len(fresh))
+        return True
 
     def sweep_soon(self) -> None:
         """Take up every waiting event now (a server restarted, and jobs it made may be lost)."""
@@ -198,9 +234,10 @@ class ChannelJobs:
             log.warning("sweeping stray events failed: %s", exc, exc_info=not is_infrastructure_error(exc))
 
 
-def register_channel_jobs(flow: ConversationFlow, runner: JobRunner) -> ChannelJobs:
-    """Have ``runner`` run the channels' named jobs; the jobs' state, for the periodic work."""
-    jobs = ChannelJobs(flow, runner)
+def register_channel_jobs(flow: ConversationFlow, runner: JobRunner, spread: Spread | None = None) -> ChannelJobs:
+    """Have ``runner`` run the channels' named jobs; the jobs' state, for the periodic work. ``spread``:
+    how a backlog of stray events reaches every worker (the jobs stream of a worker replica)."""
+    jobs = ChannelJobs(flow, runner, spread)
     jobs.register()
     return jobs
 

@@ -60,6 +60,17 @@ class StreamPublisher:
         """Add one job (its JSON) to the stream."""
         await self.redis.xadd(self.stream, {"job": data}, maxlen=self.maxlen, approximate=True)
 
+    async def add_jobs(self, jobs: list[tuple[str, dict[str, Any]]]) -> None:
+        """Add named jobs ``(name, args)`` to the stream in one round trip (a worker handing out a
+        backlog it swept up, for every worker to share)."""
+        if not jobs:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name, args in jobs:
+                pipe.xadd(self.stream, {"job": json.dumps({"kind": name, **args})}, maxlen=self.maxlen,
+                          approximate=True)
+            await pipe.execute()
+
 
 @dataclass(frozen=True)
 class PoisonJob:

@@ -82,3 +82,64 @@ async def test_an_event_s_own_job_takes_it_up_even_below_the_sweep_s_floor(sqlit
             assert session.get(InboundOutcome, event_id).status == EventStatus.processed
     finally:
         engine.dispose()
+
+
+async def test_a_backlog_of_strays_is_handed_to_every_worker_through_the_stream(sqlite_url, redis_url):
+    """A worker that sweeps up a backlog (events whose jobs were lost while Redis was away) adds them to
+    the jobs stream for every worker, once; a few strays, or a stream that is away, it runs itself."""
+    import json
+    from dataclasses import replace
+
+    import redis.asyncio as aioredis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from helpdesk.channels.service import record_inbound
+    from helpdesk.channels.tasks import INBOUND_EVENT, SPREAD_AT_LEAST
+    from helpdesk.jobs.streams import STREAM, StreamPublisher
+    from tests.helpdesk.conversations.test_turn_writes import INBOUND
+
+    engine = make_database_engine(sqlite_url)
+    redis = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        await redis.delete(STREAM)
+        flow = _flow(engine, decision(escalate=False))
+
+        def store(count: int, prefix: str) -> list[int]:
+            with Session(engine) as session:
+                ids = [record_inbound(session, replace(INBOUND, sender_id=f"{prefix}{n % 5}",
+                                                       external_id=f"{prefix}-{n}"), raw={}).id
+                       for n in range(count)]
+                session.commit()
+            return ids
+
+        backlog = store(SPREAD_AT_LEAST + 5, "b")
+        jobs = ChannelJobs(flow, JobRunner(WorkerSettings()), spread=StreamPublisher(redis).add_jobs)
+        assert await jobs.sweep_stray_events(older_than_s=0.0) == len(backlog)
+        entries = await redis.xrange(STREAM)
+        handed = [json.loads(fields["job"]) for _id, fields in entries]
+        assert [(job["kind"], job["event_id"]) for job in handed] == [(INBOUND_EVENT, i) for i in backlog]
+        assert {job["sender_id"] for job in handed} == {f"b{n}" for n in range(5)}
+        await jobs.runner.wait_idle()
+        with Session(engine) as session:  # not run here: they wait in the stream for any worker
+            assert all(session.get(InboundOutcome, i) is None for i in backlog)
+        jobs._swept_through = 0
+        await jobs.sweep_stray_events(older_than_s=0.0)  # the next sweep does not hand them out again
+        assert await redis.xlen(STREAM) == len(backlog)
+
+        async def away(_jobs) -> None:
+            raise RedisConnectionError("Redis is away")
+
+        with Session(engine) as session:  # settle the backlog: only what follows is left to sweep
+            for event_id in backlog:
+                session.add(InboundOutcome(event_id=event_id, status=EventStatus.processed))
+            session.commit()
+        stranded = store(SPREAD_AT_LEAST, "s")
+        here = ChannelJobs(flow, JobRunner(WorkerSettings()), spread=away)
+        assert await here.sweep_stray_events(older_than_s=0.0) == len(stranded)
+        await here.runner.wait_idle()
+        with Session(engine) as session:  # the stream was away: this worker ran them itself
+            assert all(session.get(InboundOutcome, i).status == EventStatus.processed for i in stranded)
+    finally:
+        await redis.delete(STREAM)
+        await redis.aclose()
+        engine.dispose()
