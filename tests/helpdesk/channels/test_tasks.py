@@ -88,7 +88,6 @@ async def test_a_backlog_of_strays_is_handed_to_every_worker_through_the_stream(
     """A worker that sweeps up a backlog (events whose jobs were lost while Redis was away) adds them to
     the jobs stream for every worker, once; a few strays, or a stream that is away, it runs itself."""
     import json
-    from dataclasses import replace
 
     import redis.asyncio as aioredis
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -106,8 +105,8 @@ async def test_a_backlog_of_strays_is_handed_to_every_worker_through_the_stream(
 
         def store(count: int, prefix: str) -> list[int]:
             with Session(engine) as session:
-                ids = [record_inbound(session, replace(INBOUND, sender_id=f"{prefix}{n % 5}",
-                                                       external_id=f"{prefix}-{n}"), raw={}).id
+                ids = [record_inbound(session, INBOUND.model_copy(update={
+                    "sender_id": f"{prefix}{n % 5}", "external_id": f"{prefix}-{n}"}), raw={}).id
                        for n in range(count)]
                 session.commit()
             return ids
