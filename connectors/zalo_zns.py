@@ -61,8 +61,9 @@ TEMPLATE_INFO_PATH = "/template/info/v2"
 TEMPLATE_INFO_V1_PATH = "/template/info"
 TEMPLATE_LIST_PATH = "/template/all"
 RATING_PATH = "/rating/get"
-#: the care steps a template may be mapped to
-CARE_STEPS = ("thank_you", "rating_request", "usage_tips", "check_in")
+#: the care steps a template may be mapped to: the after-delivery steps, the NPS survey and the reminders
+#: from product data (every maintenance reminder shares one template, so does every warranty notice)
+CARE_STEPS = ("thank_you", "rating_request", "usage_tips", "check_in", "nps", "maintenance", "warranty_expiry")
 #: what CareDesk can fill a template's parameters with (see ``helpdesk/care/zns.py``)
 CAREDESK_VALUES = ("customer_name", "order_code", "product_name", "delivered_date", "shop_name",
                    "order_total", "phone")

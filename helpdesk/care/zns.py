@@ -52,6 +52,7 @@ from helpdesk.core.clock import Clock
 from helpdesk.core.events import EventBus
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import primary_customer
+from helpdesk.nps import service as nps
 from helpdesk.ratings import service as ratings
 from helpdesk.shop.models import Order
 from helpdesk.shop.service import identity_for_delivery
@@ -122,7 +123,8 @@ class ZnsCare:
             step = template_step(message.kind)
             template_id = self.mapping.get(step)
             if template_id is None:
-                raise ZnsError(f"no ZNS template is mapped to the {step} step", code="unmapped")
+                raise ZnsError(f"no ZNS template is mapped to the {step} step (CAREDESK_ZNS__TEMPLATES)",
+                               code="unmapped")
             data = await self._template_data(message)
             outcome = await self.client.send_template(message.address, template_id, data,
                                                       tracking_id=f"care-{message.care_id}")
@@ -245,6 +247,9 @@ def record_zns_outcome(
         if care.kind == CareKind.rating_request:
             customer = primary_customer(session, session.get(Customer, identity.customer_id))
             ratings.request_rating(session, customer, f"order:{order.code}", now, identity=identity, order=order)
+        elif care.kind == CareKind.nps:  # asked only once it went: a refused send leaves the next channel free
+            customer = primary_customer(session, session.get(Customer, identity.customer_id))
+            nps.ask(session, customer, identity, now, order=order)
     elif outcome.retryable and now - care.planned_at <= MAX_LATENESS:
         wait = (timedelta(seconds=seconds_until_morning(now)) if outcome.code == NIGHT_REFUSED
                 else timedelta(seconds=outcome.retry_after) if outcome.retry_after else RETRY_AFTER)
