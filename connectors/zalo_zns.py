@@ -87,6 +87,8 @@ PHONE_INVALID = -108
 TEMPLATE_REFUSED = frozenset({-109, -117, -131, -135, -145, -146})
 #: the template data does not fit the template (should have been caught at configuration)
 TEMPLATE_DATA_INVALID = frozenset({-111, -112, -113, -116, -132})
+#: the customer refused ZNS messages from this OA on Zalo: CareDesk takes it as an opt-out of all care
+USER_REFUSED = -139
 #: the customer: not on Zalo, inactive, refusing ZNS, or on too old an app
 USER_UNREACHABLE = frozenset({-110, -114, -118, -119, -139, -141})
 #: the shop's ZNS balance or daily quota is used up
@@ -203,6 +205,9 @@ def zns_error(code: int, message: str) -> ZnsError:
     said = f"(Zalo {code}: {message})" if message else f"(Zalo {code})"
     if code == PHONE_INVALID:
         return ZnsError(f"the phone number is not valid for ZNS {said}", code=code)
+    if code == USER_REFUSED:
+        return ZnsError(f"the customer refused ZNS messages from the shop on Zalo {said}", code=code,
+                        falls_back=False)
     if code in USER_UNREACHABLE:
         return ZnsError(f"the customer is not on Zalo, is inactive or does not accept ZNS {said}", code=code)
     if code in PHONE_DAILY_LIMIT:

@@ -31,6 +31,7 @@ from connectors.zalo_zns import (
     NIGHT_REFUSED,
     PHONE_INVALID,
     TOKEN_INVALID,
+    USER_REFUSED,
     USER_UNREACHABLE,
     ZnsClient,
     ZnsError,
@@ -47,7 +48,7 @@ from helpdesk.care.channels import fall_back_to_next_channel, register_address_c
 from helpdesk.care.feedback import record_care_rating
 from helpdesk.care.models import CareKind, CareMessage, CareStatus
 from helpdesk.care.reminders import template_step
-from helpdesk.care.service import MAX_LATENESS, AddressedCareMessage, CarePolicy
+from helpdesk.care.service import MAX_LATENESS, AddressedCareMessage, CarePolicy, set_care_opt_out
 from helpdesk.core.clock import Clock
 from helpdesk.core.events import EventBus
 from helpdesk.customers.models import ChannelIdentity, Customer
@@ -255,6 +256,13 @@ def record_zns_outcome(
                 else timedelta(seconds=outcome.retry_after) if outcome.retry_after else RETRY_AFTER)
         care.status, care.reason = CareStatus.scheduled, f"postponed: {outcome.reason}"[:500]
         care.due_at = policy.first_allowed(now + wait)
+    elif outcome.code == USER_REFUSED:  # the customer's own "no": every channel stops, nothing falls back
+        customer = primary_customer(session, session.get(Customer, identity.customer_id))
+        set_care_opt_out(session, customer, True, now)
+        identity.reachable, identity.unreachable_reason = False, outcome.reason[:500]
+        session.add(identity)
+        care.status = CareStatus.cancelled
+        care.reason = f"{outcome.reason}; taken as an opt-out: care stopped on every channel"[:500]
     else:
         reason = outcome.reason
         if outcome.code in USER_UNREACHABLE or outcome.code in (PHONE_INVALID, "phone_invalid"):
