@@ -28,6 +28,9 @@ _QUOTE_HEADER = re.compile(
     r"^(On .{4,200} wrote:|Vào .{4,200} đã viết:|.{0,200}<[^>]+@[^>]+> (wrote|đã viết):|-{2,} ?Original Message ?-{2,}"
     r"|-{2,} ?Thư gốc ?-{2,}|_{10,}|From: .+|Từ: .+)\s*$", re.IGNORECASE)
 
+#: the header-like introductions, which count only after new text (a customer may start a mail with them)
+_FROM_LINE = re.compile(r"^(From|Từ): .+$", re.IGNORECASE)
+
 
 def message_ids(value: str | None) -> list[str]:
     """The Message-IDs in an In-Reply-To or References header, without angle brackets, in order."""
@@ -87,13 +90,24 @@ def parse_mail(raw: bytes) -> ParsedMail:
     except (TypeError, ValueError):
         date = datetime.now(UTC)
     bounce = parse_bounce(message)
-    auto = str(message.get("Auto-Submitted", "no")).lower() not in ("", "no") or bool(message.get("X-Autoreply"))
+    auto = is_auto_reply(message)
     return ParsedMail(
         message_id=message_id, from_address=address.strip().lower(), from_name=name.strip(),
         subject=str(message.get("Subject", "")).strip(), text=reply_text(message) if bounce is None else "",
         in_reply_to=tuple(message_ids(str(message.get("In-Reply-To", "")))),
         references=tuple(message_ids(str(message.get("References", "")))), date=date, bounce=bounce,
         attachments=tuple(_attachments(message)) if bounce is None else (), automatic=auto or bounce is not None)
+
+
+def is_auto_reply(message: EmailMessage) -> bool:
+    """Whether a program wrote the mail: Auto-Submitted other than "no" (RFC 3834), the X-Autoreply or
+    X-Autorespond marks, or Precedence auto_reply/bulk/junk, which vacation responders (older Exchange
+    among them) still use instead of Auto-Submitted."""
+    if str(message.get("Auto-Submitted", "no")).strip().lower() not in ("", "no"):
+        return True
+    if message.get("X-Autoreply") or message.get("X-Autorespond"):
+        return True
+    return str(message.get("Precedence", "")).strip().lower() in ("auto_reply", "bulk", "junk")
 
 
 def reply_text(message: EmailMessage) -> str:
@@ -117,8 +131,8 @@ def strip_quoted(text: str) -> str:
     lines = text.replace("\r\n", "\n").split("\n")
     for index, line in enumerate(lines):
         stripped = line.strip()
-        if _QUOTE_HEADER.match(stripped) and any(k.strip() for k in kept):
-            break
+        if _QUOTE_HEADER.match(stripped) and (any(k.strip() for k in kept) or not _FROM_LINE.match(stripped)):
+            break  # before any new text only an unmistakable introduction counts ("Từ: …" may be typed)
         if stripped.startswith(">") and any(k.strip() for k in kept):
             break
         if stripped == "--" or line == "-- ":  # the signature separator

@@ -61,8 +61,9 @@ TEMPLATE_INFO_PATH = "/template/info/v2"
 TEMPLATE_INFO_V1_PATH = "/template/info"
 TEMPLATE_LIST_PATH = "/template/all"
 RATING_PATH = "/rating/get"
-#: the care steps a template may be mapped to
-CARE_STEPS = ("thank_you", "rating_request", "usage_tips", "check_in")
+#: the care steps a template may be mapped to: the after-delivery steps, the NPS survey and the reminders
+#: from product data (every maintenance reminder shares one template, so does every warranty notice)
+CARE_STEPS = ("thank_you", "rating_request", "usage_tips", "check_in", "nps", "maintenance", "warranty_expiry")
 #: what CareDesk can fill a template's parameters with (see ``helpdesk/care/zns.py``)
 CAREDESK_VALUES = ("customer_name", "order_code", "product_name", "delivered_date", "shop_name",
                    "order_total", "phone")
@@ -86,6 +87,8 @@ PHONE_INVALID = -108
 TEMPLATE_REFUSED = frozenset({-109, -117, -131, -135, -145, -146})
 #: the template data does not fit the template (should have been caught at configuration)
 TEMPLATE_DATA_INVALID = frozenset({-111, -112, -113, -116, -132})
+#: the customer refused ZNS messages from this OA on Zalo: CareDesk takes it as an opt-out of all care
+USER_REFUSED = -139
 #: the customer: not on Zalo, inactive, refusing ZNS, or on too old an app
 USER_UNREACHABLE = frozenset({-110, -114, -118, -119, -139, -141})
 #: the shop's ZNS balance or daily quota is used up
@@ -202,6 +205,9 @@ def zns_error(code: int, message: str) -> ZnsError:
     said = f"(Zalo {code}: {message})" if message else f"(Zalo {code})"
     if code == PHONE_INVALID:
         return ZnsError(f"the phone number is not valid for ZNS {said}", code=code)
+    if code == USER_REFUSED:
+        return ZnsError(f"the customer refused ZNS messages from the shop on Zalo {said}", code=code,
+                        falls_back=False)
     if code in USER_UNREACHABLE:
         return ZnsError(f"the customer is not on Zalo, is inactive or does not accept ZNS {said}", code=code)
     if code in PHONE_DAILY_LIMIT:

@@ -35,6 +35,7 @@ from helpdesk.care.channels import fall_back_to_next_channel, register_address_c
 from helpdesk.care.composer import CareComposer
 from helpdesk.care.feedback import record_care_rating
 from helpdesk.care.mail_bounce import record_bounce
+from helpdesk.care.mail_nps import NpsAnswer, record_email_nps, record_email_nps_comment
 from helpdesk.care.mail_content import care_email_content, html_text, plain_text
 from helpdesk.care.models import CareKind, CareMessage, CareStatus
 from helpdesk.care.service import MAX_LATENESS, AddressedCareMessage, CarePolicy, set_care_opt_out
@@ -43,6 +44,7 @@ from helpdesk.core.events import EventBus
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import primary_customer
 from helpdesk.mail.service import record_mail
+from helpdesk.nps import service as nps
 from helpdesk.ratings import service as ratings
 from helpdesk.shop.models import Order
 from helpdesk.shop.schemas import normalise_email
@@ -54,7 +56,7 @@ EMAIL = "email"
 #: a mail the server could not take this time is tried again this much later
 RETRY_AFTER = timedelta(minutes=10)
 #: the links' purposes, part of what is signed so that one kind of link cannot be used as another
-RATE, UNSUBSCRIBE = "rate", "unsubscribe"
+RATE, UNSUBSCRIBE, NPS = "rate", "unsubscribe", "nps"
 
 
 def email_identity_for_order(session: Session, order: Order) -> ChannelIdentity | None:
@@ -201,6 +203,42 @@ class EmailCare:
                                       reason="low_rating", priority=priority)
         return kind, code
 
+    async def answer_nps(self, token: str, score: int) -> NpsAnswer:
+        """Record an NPS link's click (0-10) through the NPS service the chat survey uses; a later click
+        changes the answer. A detractor's first answer opens a follow-up for an agent. LinkInvalid for a
+        link that is not ours or has expired."""
+        now = self.clock.now()
+        care_id = link_signer(self.settings).open(NPS, token, now)
+        answer = await to_thread.run_sync(self._record_nps, care_id, score, now)
+        if answer.escalated is not None and self.events is not None:
+            await self.events.publish("conversation_escalated", conversation_id=answer.escalated,
+                                      reason="nps_detractor", priority="normal")
+        return answer
+
+    def _record_nps(self, care_id: int, score: int, now: datetime) -> NpsAnswer:
+        with Session(self.engine) as session:
+            answer = record_email_nps(session, care_id, score, now)
+            if answer is None:
+                raise LinkInvalid("the link is not valid")
+            session.commit()
+            return answer
+
+    async def nps_comment(self, token: str, comment: str) -> NpsAnswer:
+        """Store the "why" typed on the page an NPS link opened, with that answer (LinkInvalid for a link
+        that is not ours, has expired, or was not answered first)."""
+        now = self.clock.now()
+        care_id = link_signer(self.settings).open(NPS, token, now)
+
+        def record() -> NpsAnswer:
+            with Session(self.engine) as session:
+                answer = record_email_nps_comment(session, care_id, comment, now)
+                if answer is None:
+                    raise LinkInvalid("the link is not valid")
+                session.commit()
+                return answer
+
+        return await to_thread.run_sync(record)
+
     async def unsubscribe(self, token: str) -> int:
         """Opt the link's customer out of all care (every channel); the number of the customer."""
         now = self.clock.now()
@@ -239,20 +277,25 @@ def compose_care_email(
     before @ as ``external_id``: replies and bounces name it)."""
     config: EmailConfig = settings.email
     locale = customer.locale or responses.default_locale
-    outbound = composer.compose(session, care.kind, order, customer, identity.external_id, buttons=True)
     values = composer.template_values(session, order, customer, identity.external_id)
     signer, base = link_signer(settings), public_base_url(settings)
     expires = now + timedelta(days=config.link_ttl_days)
-    star_links = {}
+    star_links, nps_links = {}, {}
+    if care.kind == CareKind.nps:  # the same question chats get, answered by one of eleven signed links
+        body = composer.nps_text(session, order, customer)
+        token = signer.sign(NPS, care.id, expires)
+        nps_links = {score: f"{base}/care/email/nps/{token}?score={score}" for score in range(11)}
+    else:
+        body = composer.compose(session, care.kind, order, customer, identity.external_id, buttons=True).text
     if care.kind == CareKind.rating_request:
         token = signer.sign(RATE, care.id, expires)
         star_links = {stars: f"{base}/care/email/rate/{token}?stars={stars}" for stars in range(1, 6)}
     unsubscribe_token = signer.sign(UNSUBSCRIBE, identity.id, expires)
     unsubscribe_url = f"{base}/care/email/unsubscribe/{unsubscribe_token}"
     content = care_email_content(
-        responses, kind=care.kind, locale=locale, body=outbound.text, shop=settings.shop.name,
+        responses, kind=care.kind, locale=locale, body=body, shop=settings.shop.name,
         order_code=order.code, product=values["product_name"], star_links=star_links,
-        unsubscribe_url=unsubscribe_url, logo_url=config.logo_url)
+        unsubscribe_url=unsubscribe_url, logo_url=config.logo_url, nps_links=nps_links)
     local_part = f"care-{care.id}.{secrets.token_hex(6)}"
     care.external_id = local_part
     session.add(care)
@@ -290,6 +333,9 @@ def record_email_outcome(
         if care.kind == CareKind.rating_request:
             customer = primary_customer(session, session.get(Customer, identity.customer_id))
             ratings.request_rating(session, customer, f"order:{order.code}", now, identity=identity, order=order)
+        elif care.kind == CareKind.nps:  # asked only once it went: a refused mail leaves the next channel free
+            customer = primary_customer(session, session.get(Customer, identity.customer_id))
+            nps.ask(session, customer, identity, now, order=order)
     elif outcome.retryable and now - care.planned_at <= MAX_LATENESS:
         care.status, care.reason = CareStatus.scheduled, f"postponed: {outcome.reason}"[:500]
         care.due_at = policy.first_allowed(now + RETRY_AFTER)

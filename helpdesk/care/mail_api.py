@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 
 import jinja2
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
 from helpdesk.care.mail import LinkInvalid
@@ -33,10 +33,11 @@ def _strings(language: str) -> dict[str, str]:
 
 
 def _page(request: Request, title_key: str, body_key: str, status_code: int = 200, *, stars: int = 0,
-          order: str = "", form_action: str | None = None) -> HTMLResponse:
+          order: str = "", form_action: str | None = None, why_action: str | None = None) -> HTMLResponse:
     html = _templates.get_template("care/email_link.html").render(
         shop=request.app.state.wiring.settings.shop.name, vi=_strings("vi"), en=_strings("en"),
-        title_key=title_key, body_key=body_key, stars=stars, order=order, form_action=form_action)
+        title_key=title_key, body_key=body_key, stars=stars, order=order, form_action=form_action,
+        why_action=why_action)
     return HTMLResponse(html, status_code=status_code, headers=security_headers(request.headers.get("host", "")))
 
 
@@ -59,6 +60,39 @@ async def rate_by_link(request: Request, token: str, stars: str = "") -> HTMLRes
     if kind == "ignored":
         return _page(request, "email_link_invalid_title", "email_rate_ignored", 409)
     return _page(request, "email_rated_title", "email_rated_body", stars=int(stars), order=code)
+
+
+@router.get("/nps/{token}", response_class=HTMLResponse, summary="Record an NPS link's answer")
+async def nps_by_link(request: Request, token: str, score: str = "") -> HTMLResponse:
+    """Record ``score`` (0-10) as the answer to the NPS survey the link's care mail asked, and offer a
+    form for why (optional)."""
+    email = _email_care(request)
+    if email is None:
+        return _page(request, "email_link_invalid_title", "email_link_invalid_body", 404)
+    if not (score.isdigit() and 0 <= int(score) <= 10):
+        return _page(request, "email_link_invalid_title", "email_nps_score_invalid", 400)
+    try:
+        answer = await email.answer_nps(token, int(score))
+    except LinkInvalid:
+        return _page(request, "email_link_invalid_title", "email_link_invalid_body", 400)
+    return _page(request, "email_nps_title", "email_nps_body", stars=int(score), order=answer.order_code,
+                 why_action=f"/care/email/nps/{token}")
+
+
+@router.post("/nps/{token}", response_class=HTMLResponse, summary="Store why, after an NPS link's answer")
+async def nps_why(request: Request, token: str, comment: str = Form("")) -> HTMLResponse:
+    """Store the customer's reason with the answer the same link recorded."""
+    email = _email_care(request)
+    if email is None:
+        return _page(request, "email_link_invalid_title", "email_link_invalid_body", 404)
+    if not comment.strip():
+        return _page(request, "email_link_invalid_title", "email_nps_why_empty", 400,
+                     why_action=f"/care/email/nps/{token}")
+    try:
+        answer = await email.nps_comment(token, comment)
+    except LinkInvalid:
+        return _page(request, "email_link_invalid_title", "email_link_invalid_body", 400)
+    return _page(request, "email_nps_thanks_title", "email_nps_thanks_body", order=answer.order_code)
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse, summary="Ask to confirm unsubscribing")

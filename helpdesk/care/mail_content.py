@@ -4,11 +4,12 @@ and the unsubscribe link; as plain text and as HTML."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 
 from bot.responses import Responses
 from helpdesk.care.models import CareKind
+from helpdesk.care.reminders import template_step
 
 #: the colour of the star links and the header rule (the inbox's accent)
 ACCENT = "#d9480f"
@@ -26,17 +27,22 @@ class CareEmailContent:
     shop_name: str
     logo_url: str
     locale: str
+    #: score -> the signed link recording that NPS answer (NPS survey only)
+    nps_links: dict[int, str] = field(default_factory=dict)
 
 
 def care_email_content(
     responses: Responses, *, kind: str, locale: str, body: str, shop: str, order_code: str, product: str,
-    star_links: dict[int, str], unsubscribe_url: str, logo_url: str,
+    star_links: dict[int, str], unsubscribe_url: str, logo_url: str, nps_links: dict[int, str] | None = None,
 ) -> CareEmailContent:
-    """The subject of the step in the customer's language around the step's ``body``."""
-    subject_key = f"care_email_subject_{kind}" if kind in tuple(CareKind) else "care_email_subject_thank_you"
+    """The subject of the step in the customer's language around the step's ``body``; a reminder takes its
+    type's subject (every maintenance reminder alike)."""
+    step = template_step(kind)
+    known = (*CareKind, "maintenance", "warranty_expiry")
+    subject_key = f"care_email_subject_{step}" if step in known else "care_email_subject_thank_you"
     subject = responses.render(subject_key, locale, shop=shop, order=order_code, product=product)
     return CareEmailContent(subject=subject, body=body, star_links=star_links, unsubscribe_url=unsubscribe_url,
-                            shop_name=shop, logo_url=logo_url, locale=locale)
+                            shop_name=shop, logo_url=logo_url, locale=locale, nps_links=dict(nps_links or {}))
 
 
 def plain_text(content: CareEmailContent, responses: Responses) -> str:
@@ -47,6 +53,11 @@ def plain_text(content: CareEmailContent, responses: Responses) -> str:
         lines.append(responses.render("care_email_rate_prompt", locale))
         for stars, url in sorted(content.star_links.items()):
             lines.append(f"  {'★' * stars}{'☆' * (5 - stars)}  {url}")
+        lines.append("")
+    if content.nps_links:
+        lines.append(responses.render("care_email_nps_prompt", locale))
+        for score, url in sorted(content.nps_links.items()):
+            lines.append(f"  {score:>2}  {url}")
         lines.append("")
     lines += [responses.render("care_email_reply_hint", locale), "", "-- ", content.shop_name,
               f"{responses.render('care_email_unsubscribe', locale)} {content.unsubscribe_url}"]
@@ -71,6 +82,14 @@ def html_text(content: CareEmailContent, responses: Responses) -> str:
             for n, url in sorted(content.star_links.items()))
         stars = (f'<p style="margin:16px 0 8px">{escape(responses.render("care_email_rate_prompt", locale))}</p>'
                  f'<p style="margin:0 0 16px">{links}</p>')
+    if content.nps_links:
+        links = "".join(
+            f'<a href="{escape(url)}" title="{escape(responses.render("care_email_nps_score", locale, score=n))}" '
+            f'style="display:inline-block;margin:0 4px 4px 0;padding:8px 10px;border:1px solid {ACCENT};'
+            f'border-radius:6px;color:{ACCENT};text-decoration:none;font-size:16px">{n}</a>'
+            for n, url in sorted(content.nps_links.items()))
+        stars += (f'<p style="margin:16px 0 8px">{escape(responses.render("care_email_nps_prompt", locale))}</p>'
+                  f'<p style="margin:0 0 16px">{links}</p>')
     footer = (f'<p style="margin:24px 0 0;color:#666;font-size:12px">'
               f'{escape(responses.render("care_email_reply_hint", locale))}<br>'
               f'{escape(responses.render("care_email_unsubscribe", locale))} '

@@ -275,12 +275,19 @@ def start_care_for_delivered_orders(session: Session, policy: CarePolicy, now: d
 
 
 def cancel_care_for_customer(session: Session, customer: Customer, reason: str, now: datetime) -> int:
-    """Cancel every care message still scheduled for the customer's identities; how many."""
+    """Cancel every care message still scheduled for the customer's identities and for their orders (their
+    own and those of the phone they verified), on whatever channel; how many."""
     identity_ids = select(ChannelIdentity.id).where(ChannelIdentity.customer_id == customer.id)
+    theirs = Order.customer_id == customer.id
+    if customer.phone and customer.phone_verified:
+        theirs = theirs | (Order.phone == customer.phone)
+    order_ids = select(Order.id).where(theirs)
     result = session.exec(
         update(CareMessage)
-        .where(CareMessage.status == CareStatus.scheduled, col(CareMessage.identity_id).in_(identity_ids))
+        .where(CareMessage.status == CareStatus.scheduled,
+               col(CareMessage.identity_id).in_(identity_ids) | col(CareMessage.order_id).in_(order_ids))
         .values(status=CareStatus.cancelled, reason=reason, updated_at=now)
+        .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
 
@@ -445,7 +452,9 @@ def _verdict(
     """Why the message must not go now, as (new status, reason, new due time, whether the step falls
     back to the next channel); None to send it."""
     scheduled, skipped, cancelled = CareStatus.scheduled, CareStatus.skipped, CareStatus.cancelled
-    if customer.care_opted_out:
+    # an opt-out on any channel (an email unsubscribe, a chat "stop", a ZNS refusal) by anyone the order
+    # belongs to stops every step, surveys and reminders included
+    if customer.care_opted_out or order_opted_out(session, order):
         return cancelled, "the customer opted out", None, False
     if order.status != OrderStatus.delivered:
         return cancelled, f"the order is now {order.status}", None, False

@@ -31,6 +31,7 @@ from connectors.zalo_zns import (
     NIGHT_REFUSED,
     PHONE_INVALID,
     TOKEN_INVALID,
+    USER_REFUSED,
     USER_UNREACHABLE,
     ZnsClient,
     ZnsError,
@@ -47,11 +48,12 @@ from helpdesk.care.channels import fall_back_to_next_channel, register_address_c
 from helpdesk.care.feedback import record_care_rating
 from helpdesk.care.models import CareKind, CareMessage, CareStatus
 from helpdesk.care.reminders import template_step
-from helpdesk.care.service import MAX_LATENESS, AddressedCareMessage, CarePolicy
+from helpdesk.care.service import MAX_LATENESS, AddressedCareMessage, CarePolicy, set_care_opt_out
 from helpdesk.core.clock import Clock
 from helpdesk.core.events import EventBus
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import primary_customer
+from helpdesk.nps import service as nps
 from helpdesk.ratings import service as ratings
 from helpdesk.shop.models import Order
 from helpdesk.shop.service import identity_for_delivery
@@ -122,7 +124,8 @@ class ZnsCare:
             step = template_step(message.kind)
             template_id = self.mapping.get(step)
             if template_id is None:
-                raise ZnsError(f"no ZNS template is mapped to the {step} step", code="unmapped")
+                raise ZnsError(f"no ZNS template is mapped to the {step} step (CAREDESK_ZNS__TEMPLATES)",
+                               code="unmapped")
             data = await self._template_data(message)
             outcome = await self.client.send_template(message.address, template_id, data,
                                                       tracking_id=f"care-{message.care_id}")
@@ -245,11 +248,21 @@ def record_zns_outcome(
         if care.kind == CareKind.rating_request:
             customer = primary_customer(session, session.get(Customer, identity.customer_id))
             ratings.request_rating(session, customer, f"order:{order.code}", now, identity=identity, order=order)
+        elif care.kind == CareKind.nps:  # asked only once it went: a refused send leaves the next channel free
+            customer = primary_customer(session, session.get(Customer, identity.customer_id))
+            nps.ask(session, customer, identity, now, order=order)
     elif outcome.retryable and now - care.planned_at <= MAX_LATENESS:
         wait = (timedelta(seconds=seconds_until_morning(now)) if outcome.code == NIGHT_REFUSED
                 else timedelta(seconds=outcome.retry_after) if outcome.retry_after else RETRY_AFTER)
         care.status, care.reason = CareStatus.scheduled, f"postponed: {outcome.reason}"[:500]
         care.due_at = policy.first_allowed(now + wait)
+    elif outcome.code == USER_REFUSED:  # the customer's own "no": every channel stops, nothing falls back
+        customer = primary_customer(session, session.get(Customer, identity.customer_id))
+        set_care_opt_out(session, customer, True, now)
+        identity.reachable, identity.unreachable_reason = False, outcome.reason[:500]
+        session.add(identity)
+        care.status = CareStatus.cancelled
+        care.reason = f"{outcome.reason}; taken as an opt-out: care stopped on every channel"[:500]
     else:
         reason = outcome.reason
         if outcome.code in USER_UNREACHABLE or outcome.code in (PHONE_INVALID, "phone_invalid"):

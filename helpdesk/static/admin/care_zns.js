@@ -3,7 +3,7 @@
 // cannot work is refused with every problem listed, and nothing changes.
 import { api, ApiError, button, failed, field, flash, h, onLanguageChange, t } from "/admin/static/common.js";
 
-const STEPS = ["thank_you", "rating_request", "usage_tips", "check_in"];
+const STEPS = ["thank_you", "rating_request", "usage_tips", "check_in", "nps", "maintenance", "warranty_expiry"];
 let state = null;
 let problems = [];
 

@@ -104,7 +104,7 @@ async def test_a_customer_no_chat_reaches_is_thanked_by_email_with_both_parts_an
     unsubscribe = message["List-Unsubscribe"]
     assert unsubscribe.startswith("<mailto:care@bepviet.vn?subject=unsubscribe") and f"<{BASE}/care/email/unsubscribe/" in unsubscribe
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert [row["channel"] for row in care_rows(engine, "DH200001")] == ["email"] * 4
+    assert [row["channel"] for row in care_rows(engine, "DH200001")] == ["email"] * 5  # thank-you, rating, tips, check-in, NPS
 
 
 async def test_a_star_link_records_the_orders_rating_and_a_second_click_updates_it(email_client, smtp, clock):
@@ -171,7 +171,7 @@ async def test_the_one_click_unsubscribe_stops_all_care_and_the_page_alone_does_
         assert session.exec(select(Customer)).one().care_opted_out
     statuses = {row["kind"]: row["status"] for row in care_rows(engine, "DH200001")}
     assert statuses == {"thank_you": "sent", "rating_request": "cancelled", "usage_tips": "cancelled",
-                        "check_in": "cancelled"}
+                        "check_in": "cancelled", "nps": "cancelled"}
 
 
 async def test_an_address_the_server_refuses_for_good_is_skipped_with_the_reason(email_client, smtp):

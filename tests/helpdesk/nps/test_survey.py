@@ -133,7 +133,8 @@ async def test_the_survey_after_delivery_can_be_turned_off(make_settings):
     async for client in start_client(make_settings(care={"nps_after_delivery": False,
                                                          "check_interval_s": 3600})):
         await deliver(client, clock)
-        assert set(status_of(client.wiring.engine, "DH100002")) == {
+        # the demo product's maintenance reminders ("mnt:...") are planned too; none of the steps is the survey
+        assert {kind for kind in status_of(client.wiring.engine, "DH100002") if ":" not in kind} == {
             "thank_you", "rating_request", "usage_tips", "check_in"}
 
 
