@@ -43,9 +43,9 @@ async def test_order_import_creates_orders_and_starts_care_for_delivered_rows(ca
     await care_client.settle()
 
     assert response.status_code == 200, response.text
-    # the four after-delivery steps and the notice 30 days before SN300001's warranty ends
+    # the four after-delivery steps, the NPS survey, and the notice 30 days before SN300001's warranty ends
     assert response.json() | {"errors": []} == {"imported": True, "created": 2, "updated": 0, "delivered": 1,
-                                                 "care_scheduled": 5, "errors": []}
+                                                 "care_scheduled": 6, "errors": []}
     with Session(engine) as session:
         orders = {o.code: o for o in session.exec(select(Order)).all()}
         warranty = session.exec(select(Warranty).where(Warranty.serial == "SN300001")).one()

@@ -31,7 +31,7 @@ def test_delivered_command_marks_the_order_and_schedules_care(engine):
     again = runner.invoke(cli.app, ["delivered", "DH200001"])
 
     assert first.exit_code == 0, first.output
-    assert "marked delivered; 4 care messages scheduled" in first.output
+    assert "marked delivered; 5 care messages scheduled" in first.output
     assert "was already delivered; 0 care messages scheduled" in again.output
     assert status_of(engine, "DH200001")["thank_you"] == "scheduled"  # the running server sends it
 
