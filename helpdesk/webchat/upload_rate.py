@@ -42,8 +42,9 @@ return 1
 """
 
 
-class _LocalWindow:
-    """At most ``count`` events in any ``window_s`` seconds, in this process."""
+class RateLimit:
+    """At most ``count`` events in any ``window_s`` seconds, in this process (a visitor socket's
+    frames; a visitor's uploads when there is no Redis)."""
 
     def __init__(self, count: int, window_s: float):
         self._count, self._window_s = count, window_s
@@ -66,7 +67,7 @@ class UploadRate:
     def __init__(self, redis: Any = None, count: int = UPLOAD_RATE[0], window_s: float = UPLOAD_RATE[1]):
         self.redis = redis
         self.count, self.window_s = count, window_s
-        self._local: OrderedDict[str, _LocalWindow] = OrderedDict()
+        self._local: OrderedDict[str, RateLimit] = OrderedDict()
         self._script = redis.register_script(_SLIDING_WINDOW) if redis is not None else None
 
     async def allow(self, visitor_id: str) -> bool:
@@ -83,7 +84,7 @@ class UploadRate:
         return self._allow_here(visitor_id)
 
     def _allow_here(self, visitor_id: str) -> bool:
-        window = self._local.pop(visitor_id, None) or _LocalWindow(self.count, self.window_s)
+        window = self._local.pop(visitor_id, None) or RateLimit(self.count, self.window_s)
         self._local[visitor_id] = window
         while len(self._local) > UPLOAD_RATE_VISITORS:
             self._local.popitem(last=False)

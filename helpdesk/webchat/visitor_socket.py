@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
-from collections import deque
 from typing import Any
 
 from anyio import to_thread
@@ -22,29 +20,13 @@ from helpdesk.channels.tasks import process_event_soon
 from helpdesk.core.body_limits import json_too_deep
 from helpdesk.jobs.runner import JobQueue
 from helpdesk.webchat import service
+from helpdesk.webchat.upload_rate import RateLimit
 
 log = logging.getLogger(__name__)
 
 MAX_FRAME_CHARS = 8192
 #: frames a socket may send per window before being told to slow down (a person types far slower)
 RATE_LIMIT = (20, 10.0)
-
-
-class RateLimit:
-    """At most ``count`` events in any ``window_s`` seconds."""
-
-    def __init__(self, count: int, window_s: float):
-        self._count, self._window_s = count, window_s
-        self._times: deque[float] = deque()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        while self._times and now - self._times[0] > self._window_s:
-            self._times.popleft()
-        if len(self._times) >= self._count:
-            return False
-        self._times.append(now)
-        return True
 
 
 class VisitorSocket:
