@@ -4,7 +4,8 @@ database of its own on the CAREDESK_TEST_POSTGRES_URL server, created and droppe
 Rows are generated in the database (INSERT … SELECT generate_series), so setup takes seconds: orders
 over the two years before now, spread over 100,000 phones (a tenth of them verified by a helpdesk
 customer), 30,000 conversations of those customers (a third escalated, some breached), 20,000 CSAT
-ratings and 60,000 NPS answers. Then VACUUM ANALYZE, as autovacuum would.
+ratings and 60,000 NPS answers. Then VACUUM ANALYZE, as autovacuum would, and ``customer_purchases``
+(one row per buyer, which the ORM keeps in step with order writes) rebuilt from those orders.
 
 Each endpoint's work (the summary with its NPS and repeat-purchase figures, the NPS report, the
 retention report) runs ``--runs`` times for the default period (the last 30 days) and for the last
@@ -36,6 +37,7 @@ from helpdesk.channels.ledger import make_database_engine  # noqa: E402
 from helpdesk.core.db import migrate  # noqa: E402
 from helpdesk.reports import nps, retention, service  # noqa: E402
 from helpdesk.reports.period import parse_period  # noqa: E402
+from helpdesk.shop import purchases  # noqa: E402
 from helpdesk.sla.service import load_config  # noqa: E402
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -98,6 +100,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--unprepared", action="store_true",
+                        help="connections with psycopg's server-side prepared statements off "
+                             "(prepare_threshold=None), to compare against the default (5)")
     args = parser.parse_args()
     url = os.environ.get("CAREDESK_TEST_POSTGRES_URL")
     if not url:
@@ -108,6 +113,21 @@ def main() -> None:
         started = time.perf_counter()
         populate(engine, args.customers, args.orders)
         print(f"setup_s {time.perf_counter() - started:.1f}")
+        # the orders went in as plain SQL, around the ORM: one row per buyer from them, as a restore would
+        started = time.perf_counter()
+        with engine.begin() as connection:
+            purchases.rebuild(connection)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE customer_purchases"))
+        print(f"customer_purchases_rebuild_s {time.perf_counter() - started:.1f}")
+        if args.unprepared:
+            engine.dispose()
+
+            def unprepared(connection) -> None:
+                connection.prepare_threshold = None  # psycopg: never prepare on the server
+
+            engine = make_database_engine(scratch, on_connect=[unprepared])
+            print("prepare_threshold None")
         now = datetime.now(UTC)
         with Session(engine) as session:
             baseline = percentile(timed(lambda: session.execute(
