@@ -39,8 +39,8 @@ from _harness import percentile, scratch_postgres  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from helpdesk.channels.ledger import make_database_engine  # noqa: E402
-from helpdesk.core.db import migrate  # noqa: E402
+from helpdesk.channels.ledger import attach_ledger_hooks, make_database_engine  # noqa: E402
+from helpdesk.core.db import make_engine, migrate  # noqa: E402
 from helpdesk.reports import nps, retention, service  # noqa: E402
 from helpdesk.reports.period import parse_period  # noqa: E402
 from helpdesk.shop import purchases  # noqa: E402
@@ -132,7 +132,7 @@ def main() -> None:
             def unprepared(connection) -> None:
                 connection.prepare_threshold = None  # psycopg: never prepare on the server
 
-            engine = make_database_engine(scratch, on_connect=[unprepared])
+            engine = make_engine(scratch, on_connect=[*attach_ledger_hooks(scratch), unprepared])
             print("prepare_threshold None")
         now = datetime.now(UTC)
         with Session(engine) as session:
