@@ -15,11 +15,12 @@ every p95 under 1 s. Prints one figure a line.
 
     .venv/bin/python bench/retention_bench.py [--customers 100000] [--orders 1000000] [--runs 10] [--unprepared]
 
-Measured 2026-12-05 (2 shared cores, other benches running), p95 of 10 runs: reading every order, the
-retention report took 4.7 s (30 days) and 155 s (12 months) — its first five runs about 7 s, then
-psycopg's server-side prepared statement switched to a generic plan far worse than the custom one;
-from ``customer_purchases`` it takes 0.12 s (30 days) and 1.1 s (12 months), the same from run 1 to 10,
-and the summary's repeat rate 2.6 s -> 0.02 s (12 months).
+Measured 2026-12-05 (2 shared cores, two benches at once), p95 of 10 runs. Reading every order, the
+retention report took 4.7 s (30 days) and 155 s (12 months): its first five runs about 7 s, then
+psycopg's server-side prepared statement switched to a generic plan far worse than the custom one
+(with ``--unprepared``: 3.3 s and 3.4 s). From ``customer_purchases``: 0.12 s and 1.1 s (0.10 s and
+1.06 s unprepared; 0.65 s for 12 months with nothing else running), the same from run 1 to 10; the
+summary's repeat rate 2.6 s -> 0.02 s (12 months).
 """
 
 from __future__ import annotations
