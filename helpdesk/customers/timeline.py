@@ -2,9 +2,10 @@
 every identity merged into them, newest first.
 
 Events are read from the tables that own them (conversations, notes, tags, orders, warranties, ratings,
-care messages, merges) and merged in memory: one customer's history is conversations and orders, not
-their messages one by one, so it stays small. Conversations the agent may not see are left out, and
-with them their notes, tags and ratings, exactly as the conversation list leaves them out.
+NPS answers, care messages, merges) and merged in memory: one customer's history is conversations and
+orders, not their messages one by one, so it stays small. Conversations the agent may not see are left
+out, and with them their notes, tags, ratings and NPS answers, exactly as the conversation list leaves
+them out.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from helpdesk.care.reminders import REPLY_WINDOW, reminder_type
 from helpdesk.conversations.models import Conversation, ConversationTag, Message
 from helpdesk.core.errors import BadRequest
 from helpdesk.customers.models import ChannelIdentity, Customer, CustomerMerge
+from helpdesk.nps.models import NpsResponse
 from helpdesk.ratings.models import Rating
 from helpdesk.shop.models import Order, Product, Warranty
 
@@ -138,6 +140,23 @@ def _rating_events(session: Session, customer_id: int, hidden: set[int]) -> list
         for r in ratings if r.conversation_id is None or r.conversation_id not in hidden]
 
 
+def _nps_events(session: Session, customer_id: int, orders: list[Order], hidden: set[int]) -> list[TimelineEvent]:
+    """The customer's NPS answers (surveys not answered are no event), at the moment they answered; an
+    answer asked after a conversation the agent may not see is left out with it."""
+    answers = session.exec(select(NpsResponse).where(NpsResponse.customer_id == customer_id,
+                                                     col(NpsResponse.score).is_not(None),
+                                                     col(NpsResponse.at).is_not(None))).all()
+    code_of = {o.id: o.code for o in orders}
+    missing = {a.order_id for a in answers if a.order_id is not None} - set(code_of)
+    if missing:  # an order surveyed under another record of the customer
+        code_of.update(session.exec(select(Order.id, Order.code).where(col(Order.id).in_(missing))).all())
+    return [TimelineEvent("nps", a.at, a.id, {
+        "score": a.score, "comment": a.comment, "channel": a.channel, "order_id": a.order_id,
+        "order_code": code_of.get(a.order_id), "product_sku": a.product_sku, "trigger": a.trigger,
+        "asked_at": a.asked_at}, a.channel, a.conversation_id)
+        for a in answers if a.conversation_id is None or a.conversation_id not in hidden]
+
+
 def _customer_messages_by_identity(session: Session, identity_ids: set[int], since: datetime
                                    ) -> dict[int, list[datetime]]:
     """When the customer wrote on each identity since ``since``, in time order (one query)."""
@@ -239,6 +258,7 @@ def customer_events(session: Session, agent: Agent, customer: Customer) -> list[
     orders = session.exec(select(Order).where(Order.customer_id == customer.id)).all()
     events = (_conversation_events(session, visible) + _note_and_tag_events(session, visible)
               + _order_events(session, list(orders)) + _rating_events(session, customer.id, hidden)
+              + _nps_events(session, customer.id, list(orders), hidden)
               + _care_events(session, list(identities), list(orders)) + _merge_events(session, customer.id)
               + _identity_split_events(session, customer.id))
     events.sort(key=lambda e: e.key, reverse=True)

@@ -16,6 +16,7 @@ from helpdesk.outbox.models import OutboxItem
 from helpdesk.push.models import PushSubscription, VapidKeyPair
 from helpdesk.ratings.models import Rating, RatingRequest
 from helpdesk.shop.models import Order, Product, Warranty
+from helpdesk.shop.purchases import CustomerPurchase
 from helpdesk.sla.models import BusinessHoursPeriod, Holiday, SLAEvent, SLAOutcome, SLAPolicy, SLATimer
 from helpdesk.training.models import (
     NluExample,
@@ -38,5 +39,5 @@ __all__ = [
     "SLAPolicy", "BusinessHoursPeriod", "Holiday", "SLATimer", "SLAEvent", "SLAOutcome",
     "NluIntent", "NluExample", "NluVocabulary", "NluTrainingChange", "NluFaqAnswer", "NluReviewItem",
     "NluTrainingState", "NluTrainingJob", "NluModel", "NluActiveModel", "ParkedJob", "Attachment",
-    "PushSubscription", "VapidKeyPair", "EmailRecord", "NpsResponse",
+    "PushSubscription", "VapidKeyPair", "EmailRecord", "NpsResponse", "CustomerPurchase",
 ]

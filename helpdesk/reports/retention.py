@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, case, func, literal, select, union
+from sqlalchemy import and_, case, func, literal, or_, select, union
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -36,6 +36,7 @@ from helpdesk.reports.nps import month_starts
 from helpdesk.reports.period import Period, local_midnight
 from helpdesk.reports.schemas import ReportPeriod
 from helpdesk.shop.models import Order, OrderStatus
+from helpdesk.shop.purchases import CustomerPurchase
 from helpdesk.sla.models import SLAStatus
 
 REPEAT_WINDOWS = (30, 90, 180)
@@ -109,31 +110,15 @@ def purchases():
 
 def customers_cte(period: Period, now: datetime, first_before: datetime | None = None):
     """Per new customer of the period (first purchase ever inside it, and before ``first_before`` when
-    given): first and second purchase, how many purchases and how much so far, the latest. Reads the
-    period's orders, then only those customers' orders, through the (phone, created_at) index — never
-    every order of the shop."""
-    kept = col(Order.status).not_in(NOT_PURCHASES)
-    earlier = aliased(Order)
-    bought_before = (select(earlier.id).where(earlier.phone == Order.phone, earlier.created_at < period.start,
-                                              col(earlier.status).not_in(NOT_PURCHASES)).exists())
-    first = (select(Order.phone.label("phone"), func.min(Order.created_at).label("first_at"))
-             .where(kept, Order.created_at >= period.start,
-                    Order.created_at < min(period.end, now, first_before or now))
-             .group_by(Order.phone).having(~bought_before).cte("first_purchases"))
-    theirs = aliased(Order)
-
-    def of_theirs(value, *conditions):
-        # one index probe per new customer: PostgreSQL would otherwise hash the whole orders table
-        return (select(value).where(theirs.phone == first.c.phone, col(theirs.status).not_in(NOT_PURCHASES),
-                                    theirs.created_at < now, *conditions).scalar_subquery())
-
-    return select(
-        first.c.phone, first.c.first_at,
-        of_theirs(func.min(theirs.created_at), theirs.created_at > first.c.first_at).label("second_at"),
-        of_theirs(func.count()).label("orders"),
-        func.coalesce(of_theirs(func.sum(theirs.total_vnd)), 0).label("vnd"),
-        of_theirs(func.max(theirs.created_at)).label("last_at"),
-    ).cte("per_customer")
+    given): first and second purchase, how many purchases and how much so far, the latest. Read from
+    ``customer_purchases`` (one row per buyer, through its ``first_at`` index), not from the orders."""
+    bought = CustomerPurchase
+    return (select(bought.phone.label("phone"), bought.first_at.label("first_at"),
+                   bought.second_at.label("second_at"), bought.orders.label("orders"),
+                   bought.total_vnd.label("vnd"), bought.last_at.label("last_at"))
+            .where(bought.first_at >= period.start,
+                   bought.first_at < min(period.end, now, first_before or now))
+            .cte("per_customer"))
 
 
 def _links():
@@ -215,14 +200,7 @@ def retention_report(session: Session, period: Period, now: datetime, churn_days
                          rate=_ratio(int(totals[4 + 2 * n]), int(totals[3 + 2 * n])))
               for n, days in enumerate(REPEAT_WINDOWS)]
 
-    # churn: customers who first bought at least churn_days before the end, and none since
-    end = min(period.end, now)
-    horizon = literal(end - timedelta(days=churn_days), type_=UTCDateTime)
-    spans = (select(func.min(Order.created_at).label("first_at"), func.max(Order.created_at).label("last_at"))
-             .where(col(Order.status).not_in(NOT_PURCHASES), Order.created_at < end)
-             .group_by(Order.phone).subquery("spans"))
-    churn_base, churned = (int(n) for n in session.exec(
-        select(func.count(), count(spans.c.last_at < horizon)).where(spans.c.first_at < horizon)).one())
+    churn_base, churned = _churn(session, min(period.end, now), churn_days)
 
     segments = _segments(session, per_customer, [*new, age >= 90], gap)
 
@@ -232,6 +210,23 @@ def retention_report(session: Session, period: Period, now: datetime, churn_days
         churn_days=churn_days, churn_base=churn_base, churned=churned, churn_rate=_ratio(churned, churn_base),
         clv_vnd=round(spent / new_customers, 0) if new_customers else None,
         avg_orders=round(orders / new_customers, 2) if new_customers else None, segments=segments)
+
+
+def _churn(session: Session, end: datetime, churn_days: int) -> tuple[int, int]:
+    """(base, churned): buyers whose first purchase is at least ``churn_days`` before ``end``, and those
+    of them with no purchase in the ``churn_days`` before it. A last purchase before that window settles
+    it, one inside it too; only a buyer whose last purchase is after ``end`` (a period in the past) needs
+    their orders looked at, one index probe each."""
+    horizon = end - timedelta(days=churn_days)
+    bought = CustomerPurchase
+    later = aliased(Order)
+    bought_in_window = (select(later.id).where(later.phone == bought.phone, later.created_at >= horizon,
+                                               later.created_at < end,
+                                               col(later.status).not_in(NOT_PURCHASES)).exists())
+    churned = or_(bought.last_at < horizon, and_(bought.last_at >= end, ~bought_in_window))
+    base, lost = session.exec(select(func.count(), func.coalesce(func.sum(case((churned, 1), else_=0)), 0))
+                              .where(bought.first_at < horizon)).one()
+    return int(base), int(lost)
 
 
 def _month_index(column, starts: list[date], tz) -> ColumnElement[int]:

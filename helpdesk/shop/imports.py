@@ -22,6 +22,7 @@ from helpdesk.care.service import CarePolicy
 from helpdesk.customers.service import normalise_phone
 from helpdesk.shop.directory import normalise_order_code
 from helpdesk.shop.flows import DeliveryOutcome, deliver_order
+from helpdesk.shop import purchases  # noqa: F401  (keeps customer_purchases in step with order writes)
 from helpdesk.shop.models import Order, OrderStatus, Product
 from helpdesk.shop.schemas import normalise_email
 

@@ -17,6 +17,7 @@ from helpdesk.core.errors import Conflict, NotFound
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import normalise_phone, primary_customer
 from helpdesk.shop.directory import normalise_order_code
+from helpdesk.shop import purchases  # noqa: F401  (keeps customer_purchases in step with order writes)
 from helpdesk.shop.models import Order, OrderStatus, Product, Warranty
 from nlu import yaml_io
 

@@ -89,6 +89,10 @@ function eventBody(event) {
         t("customer_timeline.rating_score", { score: d.score }), " · ",
         tOr(`customer_timeline.rating_kind.${d.rating_kind}`, d.rating_kind)),
       d.comment && h("p", { class: "muted quote" }, d.comment)];
+    case "nps":
+      return [h("div", {}, h("strong", {}, t("customer_timeline.nps_score", { score: d.score })),
+        d.order_code && h("span", { class: "muted" }, ` · ${d.order_code}`)),
+      d.comment && h("p", { class: "muted quote" }, d.comment)];
     case "care_message": {
       const outcome = [tOr(`customer_timeline.care_status.${d.status}`, d.status)];
       if (d.read) outcome.push(t("customer_timeline.care_read"));

@@ -225,3 +225,42 @@ async def test_the_page_of_a_merged_customer_sends_the_agent_to_the_one_it_was_m
     assert page.status_code == 200 and 'id="ct-events"' in page.text
     missing = await client.get("/inbox/customers/424242")
     assert missing.status_code == 404 and 'id="ct-notfound"' in missing.text
+
+
+async def test_nps_answers_take_their_place_in_the_timeline_with_score_comment_channel_and_order(client):
+    """Answered surveys are ``nps`` events at the moment of the answer, newest first with the rest;
+    a survey still waiting for its answer is no event."""
+    from helpdesk.nps.models import NpsResponse
+
+    ids = seed_history(client.wiring.engine)
+    with Session(client.wiring.engine) as session:
+        session.add_all([
+            NpsResponse(customer_id=ids["customer"], order_id=ids["order"], channel="zalo_oa", product_sku="RC-18",
+                        asked_at=at(44), score=9, comment="nồi nấu ngon", at=at(45)),
+            NpsResponse(customer_id=ids["customer"], conversation_id=ids["first"], channel="telegram",
+                        trigger="resolved", asked_at=at(3), score=4, at=at(3.5)),
+            NpsResponse(customer_id=ids["customer"], channel="telegram", asked_at=at(49)),  # not answered
+        ])
+        session.commit()
+    headers = await client.login()
+    body = (await client.get(f"/api/customers/{ids['customer']}/timeline", headers=headers)).json()
+    assert [(e["kind"], e["channel"]) for e in body["data"]] == [
+        ("conversation_opened", "zalo_oa"),  # 50 h
+        ("care_message", "zalo_oa"),  # 48 h
+        ("nps", "zalo_oa"),  # 45 h
+        ("rating", None),  # 40 h
+        ("warranty", None),  # 30 h
+        ("order", None),  # 10 h
+        ("nps", "telegram"),  # 3.5 h
+        ("conversation_resolved", "telegram"),  # 2 h
+        ("tag", "telegram"),  # 1.5 h
+        ("note", "telegram"),  # 1 h
+        ("conversation_opened", "telegram"),  # 0 h
+    ]
+    after_order, after_chat = [e for e in body["data"] if e["kind"] == "nps"]
+    assert datetime.fromisoformat(after_order["at"]) == at(45)
+    assert {k: after_order["details"][k] for k in ("score", "comment", "channel", "order_id", "order_code")} == {
+        "score": 9, "comment": "nồi nấu ngon", "channel": "zalo_oa", "order_id": ids["order"],
+        "order_code": "DH900001"}
+    assert (after_chat["details"]["score"], after_chat["details"]["order_id"], after_chat["conversation_id"]) == (
+        4, None, ids["first"])
