@@ -10,15 +10,17 @@ times requests (a py-spy sample of the old arrangement found the fake's thread h
 under 1% of the time: this rules the fake out rather than explaining the ratio). Then:
   1. plain text messages on Telegram at a fixed rate, alone: their webhook ack latencies;
   2. the same text load while a burst of photo messages (default 200) arrives, each photo then
-     fetched, checked, stored and thumbnailed by the worker: the text acks again (``--control``: a
-     burst of as many plain text messages instead, to tell the requests' own cost from the files');
-  both repeated for a few rounds (the machine is shared: one reading of each says little);
+     fetched, checked, stored and thumbnailed by the worker: the text acks again;
+  3. with ``--control``, in the same round and the same process, 1 and 2 again with a burst of as many
+     plain text messages at the same rate instead of photos (the order of the two swapped every
+     round): the requests' own cost, told from the files' (``--control-only``: the text burst alone);
+  all repeated for a few rounds (the machine is shared: one reading of each says little);
 and prints one figure a line (`name value`): each round's p99s, their medians and ratio (target: at
 most 1.2), the photos' own ack p99, how long a burst took to be stored, and the server's own view of
 the acks (``caredesk_webhook_ack_seconds`` of /metrics, every Telegram webhook of the phase: its mean,
 and the bucket its p99 falls in) to tell the server's time from the time on the wire and the client.
 
-    .venv/bin/python bench/attachments_bench.py [--rate 40] [--seconds 10] [--photos 200] [--rounds 3]
+    .venv/bin/python bench/attachments_bench.py [--rate 40] [--seconds 10] [--photos 200] [--rounds 3] [--control]
 """
 
 from __future__ import annotations
@@ -236,13 +238,33 @@ def stored_photos(database: Path) -> int:
         return connection.execute("SELECT count(*) FROM attachments WHERE status != 'pending'").fetchone()[0]
 
 
+def summary(label: str, rows: list[dict]) -> None:
+    """One burst kind's figures over its rounds (medians: the machine is shared), ``label`` prefixed."""
+    def med(key: str) -> float:
+        return statistics.median(row[key] for row in rows)
+
+    alone_p99, during_p99 = med("alone_p99"), med("during_p99")
+    print(f"{label}text_ack_p50_alone_ms {med('alone_p50'):.2f}")
+    print(f"{label}text_ack_p50_during_burst_ms {med('during_p50'):.2f}")
+    print(f"{label}text_ack_p99_alone_ms {alone_p99:.2f}")
+    print(f"{label}text_ack_p99_during_burst_ms {during_p99:.2f}")
+    print(f"{label}text_ack_p99_ratio {during_p99 / alone_p99:.2f}")
+    print(f"{label}text_ack_p99_ratio_per_round " + " ".join(f"{r['during_p99'] / r['alone_p99']:.2f}" for r in rows))
+    print(f"{label}burst_ack_p99_ms {med('burst_p99'):.2f}")
+    print(f"{label}server_ack_mean_alone_ms {med('server_alone_mean'):.2f}")
+    print(f"{label}server_ack_mean_during_burst_ms {med('server_during_mean'):.2f}")
+    print(f"{label}server_ack_mean_ratio {med('server_during_mean') / med('server_alone_mean'):.2f}")
+    print(f"{label}server_ack_p99_bucket_alone_ms {med('server_alone_p99'):.1f}")
+    print(f"{label}server_ack_p99_bucket_during_burst_ms {med('server_during_p99'):.1f}")
+    print(f"{label}burst_settled_after_s {med('settled_s'):.1f}")
+
+
 async def run(args: argparse.Namespace) -> None:
     telegram = args.platform == "telegram" or (args.platform == "auto" and hasattr(FakeTelegramAPI, "add_file"))
     size = (1280, 960) if telegram else (1600, 1200)
     photos = [photo(seed, size) for seed in range(DISTINCT_PHOTOS)]
     total = args.photos * args.rounds
-    alone_p99s, during_p99s, alone_p50s, during_p50s, photo_p99s, settled_s = [], [], [], [], [], []
-    server_alone, server_during = [], []  # (mean ms, p99 bucket ms) of each phase, the server's own
+    rows: dict[str, list[dict]] = {"photos": [], "control": []}
     own_fake = telegram and not args.fake_in_process
     with cdn(photos, 0 if telegram else total) as urls, \
             FakeGraphAPI(page_access_token=PAGE_TOKEN, page_id=PAGE_ID) as graph, \
@@ -254,58 +276,68 @@ async def run(args: argparse.Namespace) -> None:
         async with running_caredesk(env) as harness:
             database = harness.workdir / "bench.db"
             await text_load(harness, args.rate, 5, first_id=1)  # warm-up: model loaded, connections made
-            if args.control:  # the same burst of requests, as plain text: what the requests alone cost
-                requests = [lambda update=telegram_update(700_000 + n, 60_000 + n, QUESTION): harness.webhook(update)
-                            for n in range(total)]
-            else:
-                requests = (telegram_requests(harness, photos, total, fake_in_process=not own_fake) if telegram
-                            else messenger_requests(harness, urls))
-            # rounds of "alone" then "during a burst": the machine is shared, so one of each says little
+            # the same number of requests at the same rate, as plain texts: what the requests alone cost
+            bursts = {"control": [lambda update=telegram_update(700_000 + n, 60_000 + n, QUESTION):
+                                  harness.webhook(update) for n in range(total)]}
+            if not args.control_only:
+                bursts["photos"] = (telegram_requests(harness, photos, total, fake_in_process=not own_fake)
+                                    if telegram else messenger_requests(harness, urls))
+            if not args.control and not args.control_only:
+                del bursts["control"]
+            stored_so_far = 0
+            # rounds of "alone" then "during a burst": the machine is shared, so one of each says little;
+            # with --control each round runs both kinds, their order swapped every round, so a drift in
+            # the machine's load falls on both alike
             for round_ in range(args.rounds):
-                base = 1_000_000 * (round_ + 1)
-                scraped = await server_acks(harness)
-                alone = await text_load(harness, args.rate, args.seconds, first_id=base)
-                between = await server_acks(harness)
-                server_alone.append(server_ack_figures(scraped, between))
-                started = time.perf_counter()
-                burst = requests[round_ * args.photos:(round_ + 1) * args.photos]
-                during, photo_acks = await asyncio.gather(
-                    text_load(harness, args.rate, args.seconds, first_id=base + 500_000),
-                    photo_burst(harness, burst, spread_s=min(args.seconds / 2, 5.0)))
-                server_during.append(server_ack_figures(between, await server_acks(harness)))
-                wanted = 0 if args.control else (round_ + 1) * args.photos
-                while stored_photos(database) < wanted and time.perf_counter() - started < 600:
-                    await asyncio.sleep(0.5)
-                settled_s.append(time.perf_counter() - started)
-                alone_p99s.append(percentile(alone, 0.99))
-                during_p99s.append(percentile(during, 0.99))
-                alone_p50s.append(statistics.median(alone))
-                during_p50s.append(statistics.median(during))
-                photo_p99s.append(percentile(photo_acks, 0.99))
-                print(f"round_{round_ + 1}_text_ack_p99_alone_ms {alone_p99s[-1]:.2f}")
-                print(f"round_{round_ + 1}_text_ack_p99_during_photos_ms {during_p99s[-1]:.2f}")
+                kinds = sorted(bursts, reverse=round_ % 2 == 0)
+                for number, kind in enumerate(kinds):
+                    base = 1_000_000 * (2 * round_ + number + 1)
+                    scraped = await server_acks(harness)
+                    alone = await text_load(harness, args.rate, args.seconds, first_id=base)
+                    between = await server_acks(harness)
+                    started = time.perf_counter()
+                    burst = bursts[kind][round_ * args.photos:(round_ + 1) * args.photos]
+                    during, burst_acks = await asyncio.gather(
+                        text_load(harness, args.rate, args.seconds, first_id=base + 500_000),
+                        photo_burst(harness, burst, spread_s=min(args.seconds / 2, 5.0)))
+                    after = await server_acks(harness)
+                    if kind == "photos":
+                        stored_so_far += args.photos
+                    while stored_photos(database) < stored_so_far and time.perf_counter() - started < 600:
+                        await asyncio.sleep(0.5)
+                    (alone_mean, alone_bucket), (during_mean, during_bucket) = (
+                        server_ack_figures(scraped, between), server_ack_figures(between, after))
+                    rows[kind].append({
+                        "alone_p99": percentile(alone, 0.99), "during_p99": percentile(during, 0.99),
+                        "alone_p50": statistics.median(alone), "during_p50": statistics.median(during),
+                        "burst_p99": percentile(burst_acks, 0.99), "settled_s": time.perf_counter() - started,
+                        "server_alone_mean": alone_mean, "server_during_mean": during_mean,
+                        "server_alone_p99": alone_bucket, "server_during_p99": during_bucket})
+                    row = rows[kind][-1]
+                    print(f"round_{round_ + 1}_{kind}_text_ack_p99_alone_ms {row['alone_p99']:.2f}")
+                    print(f"round_{round_ + 1}_{kind}_text_ack_p99_during_burst_ms {row['during_p99']:.2f}")
+                    print(f"round_{round_ + 1}_{kind}_server_ack_mean_alone_ms {alone_mean:.2f}")
+                    print(f"round_{round_ + 1}_{kind}_server_ack_mean_during_burst_ms {during_mean:.2f}", flush=True)
             done = stored_photos(database)
             stored_dir = harness.workdir / "var" / "attachments"
             stored_files = sum(1 for path in stored_dir.rglob("*") if path.is_file())
-    alone_p99, during_p99 = statistics.median(alone_p99s), statistics.median(during_p99s)
-    print(f"burst {'text (control)' if args.control else 'telegram photos' if telegram else 'messenger photos'}")
+    print(f"photos_from {'telegram' if telegram else 'messenger'}")
     print(f"text_rate_per_s {args.rate:.0f}")
-    print(f"photos_per_burst {args.photos}")
+    print(f"burst_messages {args.photos}")
     print(f"rounds {args.rounds}")
     print(f"photo_bytes_mean {statistics.mean(map(len, photos)):.0f}")
-    print(f"text_ack_p50_alone_ms {statistics.median(alone_p50s):.2f}")
-    print(f"text_ack_p50_during_photos_ms {statistics.median(during_p50s):.2f}")
-    print(f"text_ack_p99_alone_ms {alone_p99:.2f}")
-    print(f"text_ack_p99_during_photos_ms {during_p99:.2f}")
-    print(f"text_ack_p99_ratio {during_p99 / alone_p99:.2f}")
-    print(f"photo_ack_p99_ms {statistics.median(photo_p99s):.2f}")
-    print(f"server_ack_mean_alone_ms {statistics.median(m for m, _ in server_alone):.2f}")
-    print(f"server_ack_mean_during_photos_ms {statistics.median(m for m, _ in server_during):.2f}")
-    print(f"server_ack_p99_bucket_alone_ms {statistics.median(b for _, b in server_alone):.1f}")
-    print(f"server_ack_p99_bucket_during_photos_ms {statistics.median(b for _, b in server_during):.1f}")
+    print(f"load_average_1m_at_end {os.getloadavg()[0]:.2f}")
+    for kind in sorted(bursts, reverse=True):
+        summary(f"{kind}_" if len(bursts) > 1 else "", rows[kind])
+    if len(bursts) > 1:
+        # the photos' cost beyond their requests': 1.00 means a photo costs the text acks what a text does
+        photo_ratio = statistics.median(r["during_p99"] / r["alone_p99"] for r in rows["photos"])
+        control_ratio = statistics.median(r["during_p99"] / r["alone_p99"] for r in rows["control"])
+        print(f"photos_over_control_p99_ratio {photo_ratio / control_ratio:.2f}")
+        print(f"photos_over_control_server_ack_mean "
+              f"{statistics.median(r['server_during_mean'] for r in rows['photos']) / statistics.median(r['server_during_mean'] for r in rows['control']):.2f}")
     print(f"photos_settled {done}")
     print(f"photos_stored_files {stored_files}")
-    print(f"burst_settled_after_s {statistics.median(settled_s):.1f}")
 
 
 def main() -> None:
@@ -315,7 +347,10 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=200, help="photo messages in a burst")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of text alone, then text during a burst")
     parser.add_argument("--control", action="store_true",
-                        help="burst plain text messages instead of photos: the burst's requests alone")
+                        help="each round also bursts as many plain text messages at the same rate (photo "
+                             "and text bursts interleaved), to tell the requests' own cost from the files'")
+    parser.add_argument("--control-only", action="store_true",
+                        help="burst plain text messages only (no photos)")
     parser.add_argument("--platform", choices=("auto", "telegram", "messenger"), default="auto",
                         help="where the photos come from: Telegram (getFile on the fake Bot API) when its "
                              "connector and fake can serve files (auto), or Messenger (URLs on a CDN)")

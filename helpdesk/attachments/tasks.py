@@ -4,7 +4,8 @@ sweep that takes up downloads no job did (or that are due again), and retention.
 A customer's message with files is announced (``message_created`` with ``downloads``) once its turn
 committed; the listener here hands the download to the job queue, so the webhook's acknowledgement
 and the bot's answer never wait for it. Downloads run in a few lanes (runner keys) of their own: a
-burst of photos takes at most ``LANES`` of the runner's slots, and the chats' turns keep the rest.
+burst of photos takes at most ``storage.download_lanes`` of the runner's slots, and the chats' turns
+keep the rest.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ log = logging.getLogger(__name__)
 
 #: the job that downloads a message's pending files (``message_id``) or one file (``attachment_id``)
 FETCH_ATTACHMENTS = "fetch_attachments"
-#: downloads at once in a worker (each lane one at a time). Decoding and re-encoding photos is CPU
-#: work: on 2 cores, 4 at once raised the text webhooks' ack p99 1.76x during a burst of 200 photos,
-#: 1 at once 1.49x, and the burst was stored as fast (15-16 s; bench/attachments_bench.py)
+#: downloads at once in a worker by default (each lane one at a time; ``storage.download_lanes``).
+#: Decoding and re-encoding photos is CPU work: on 2 cores, 4 at once raised the text webhooks' ack
+#: p99 1.76x during a burst of 200 photos, 1 at once 1.49x, and the burst was stored as fast (15-16 s;
+#: bench/attachments_bench.py)
 LANES = 1
 SWEEP = "attachment sweep"
 SWEEP_INTERVAL_S = 10.0
@@ -46,9 +48,9 @@ PAGE = 200
 _REGISTERED: weakref.WeakSet = weakref.WeakSet()
 
 
-def lane(name: str) -> str:
-    """The runner key of a download: one of LANES, the same for the same message or file."""
-    return f"attachments:{zlib.crc32(name.encode()) % LANES}"
+def lane(name: str, lanes: int = LANES) -> str:
+    """The runner key of a download: one of ``lanes``, the same for the same message or file."""
+    return f"attachments:{zlib.crc32(name.encode()) % lanes}"
 
 
 def fetch_soon(jobs: JobQueue, *, message_id: int | None = None, attachment_id: str | None = None) -> None:
@@ -58,15 +60,16 @@ def fetch_soon(jobs: JobQueue, *, message_id: int | None = None, attachment_id: 
 
 
 def register_attachment_jobs(files: AttachmentService, runner: JobRunner) -> None:
-    """Have ``runner`` run the download job."""
+    """Have ``runner`` run the download job, in as many lanes as the settings say."""
+    lanes = files.settings.storage.download_lanes
 
     def handle(args: dict) -> None:
         if args.get("message_id") is not None:
             message_id = int(args["message_id"])
-            runner.submit(lane(f"m{message_id}"), lambda: files.fetch_message(message_id))
+            runner.submit(lane(f"m{message_id}", lanes), lambda: files.fetch_message(message_id))
         else:
             attachment_id = str(args["attachment_id"])
-            runner.submit(lane(attachment_id), lambda: files.fetch(attachment_id))
+            runner.submit(lane(attachment_id, lanes), lambda: files.fetch(attachment_id))
 
     runner.register(FETCH_ATTACHMENTS, handle)
 

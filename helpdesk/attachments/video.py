@@ -2,6 +2,9 @@
 bundles ffmpeg's libraries: nothing to install on the machine). Blocking and CPU-bound: callers run
 it off the event loop (``helpdesk.core.aio.run_in_background``, through ``media.analyse``).
 
+A phone records a portrait video as landscape frames plus a rotation in the stream's display matrix
+(side data); the poster and the dimensions are given as the video is shown, turned by it.
+
 Only the container's header and the first decodable frame are read, never the whole video, and a
 file ffmpeg cannot make sense of gives nothing (the video is kept all the same; the platform's own
 preview, if it sent one, becomes its poster then).
@@ -47,10 +50,12 @@ def probe_video(data: bytes, *, poster: bool = True, max_pixels: int) -> VideoIn
             width = stream.codec_context.width or None
             height = stream.codec_context.height or None
             duration = _duration(container, stream)
-            frame = None
+            image = None
             if poster and width and height and width * height <= max_pixels:
-                frame = _first_frame(container, stream)
-            return VideoInfo(width, height, duration, frame)
+                image, turn = _first_frame(container, stream)
+                if turn in (90, 270):  # shown on its side: the viewer's width is the frame's height
+                    width, height = height, width
+            return VideoInfo(width, height, duration, image)
     except (av.FFmpegError, OSError, ValueError, MemoryError) as exc:
         log.info("a video could not be read: %s", exc)
         return None
@@ -68,11 +73,34 @@ def _duration(container, stream) -> float | None:
     return round(seconds, 3)
 
 
-def _first_frame(container, stream) -> Image.Image | None:
+def _first_frame(container, stream) -> tuple[Image.Image | None, int]:
+    """The first frame, turned upright by the video's display matrix, and that turn (degrees
+    counter-clockwise: 0, 90, 180 or 270)."""
     stream.thread_type = "NONE"  # one frame: ffmpeg's frame threads would only start and stop
     for count, packet in enumerate(container.demux(stream)):
         if count >= MAX_PACKETS:
-            return None
+            return None, 0
         for frame in packet.decode():
-            return frame.to_image()
-    return None
+            return _upright(frame.to_image(), _rotation(frame))
+    return None, 0
+
+
+def _rotation(frame) -> int:
+    """The display matrix's rotation of ``frame`` in degrees counter-clockwise, to the nearest
+    quarter turn (0 without one; a matrix ffmpeg cannot read is ignored)."""
+    try:
+        degrees = float(frame.rotation or 0)
+    except (AttributeError, TypeError, ValueError):
+        return 0
+    if not math.isfinite(degrees):
+        return 0
+    return int(round(degrees / 90)) % 4 * 90
+
+
+def _upright(image: Image.Image, turn: int) -> tuple[Image.Image, int]:
+    """``image`` turned ``turn`` degrees counter-clockwise (as a player shows the frame)."""
+    if turn == 0:
+        return image, 0
+    transpose = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
+                 270: Image.Transpose.ROTATE_270}[turn]
+    return image.transpose(transpose), turn

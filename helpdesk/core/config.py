@@ -191,6 +191,11 @@ class StorageSettings(BaseModel):
     link_ttl_s: int = 3600
     #: a download that fails for a passing reason is tried this many times before it is given up
     fetch_attempts: int = 5
+    #: downloads a worker runs at once (``CAREDESK_STORAGE__DOWNLOAD_LANES``). Decoding and
+    #: re-encoding photos is CPU work: on 2 shared cores, 1 kept the text webhooks' acks quickest
+    #: during a burst and stored the burst as fast as 4 (bench/attachments_bench.py); with more cores,
+    #: or slow platform CDNs, more lanes fetch a burst sooner
+    download_lanes: int = Field(1, ge=1, le=64)
 
 
 def _listed(value: object, name: str) -> object:

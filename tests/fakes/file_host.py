@@ -45,6 +45,10 @@ class FileHost:
         self.requests: list[str] = []
         #: seconds each file GET waits before answering (a slow CDN)
         self.delay_s = 0.0
+        #: file GETs being answered now, and the most there ever were at once (how many downloads a
+        #: client runs in parallel)
+        self.in_flight = 0
+        self.most_in_flight = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -93,6 +97,15 @@ class FileHost:
                     host.requests.append(name)
                     failure = host.failures.get(name)
                     found = host.files.get(name)
+                    host.in_flight += 1
+                    host.most_in_flight = max(host.most_in_flight, host.in_flight)
+                try:
+                    self._send_file(failure, found)
+                finally:
+                    with host._lock:
+                        host.in_flight -= 1
+
+            def _send_file(self, failure: int | None, found: tuple[bytes, str] | None) -> None:
                 if host.delay_s:
                     time.sleep(host.delay_s)
                 if failure is not None:

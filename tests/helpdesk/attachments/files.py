@@ -54,15 +54,19 @@ def gps_of(data: bytes) -> dict:
 
 
 def mp4(width: int = 320, height: int = 240, *, seconds: float = 2.0, fps: int = 10,
-        color: tuple[int, int, int] = (30, 160, 60)) -> bytes:
+        color: tuple[int, int, int] = (30, 160, 60), rotation: int = 0) -> bytes:
     """A real H.264 MP4 made with PyAV: ``seconds`` of frames of one colour (the first one a little
-    brighter in its top-left corner, so a poster can be told from a blank picture)."""
+    brighter in its top-left corner, so a poster can be told from a blank picture); ``rotation``
+    (degrees counter-clockwise) goes in the stream's display matrix, as a phone records a portrait
+    video."""
     import av
 
     out = io.BytesIO()
     with av.open(out, "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if rotation:
+            stream.set_display_rotation(rotation)
         for index in range(int(seconds * fps)):
             image = Image.new("RGB", (width, height), color)
             if index == 0:
