@@ -4,9 +4,9 @@ Vietnamese is written one syllable per space-separated token, so tokens are runs
 characters and single punctuation marks, each keeping its character offsets. Every token is
 described by its lower-cased and folded (diacritic-free) form, so a customer typing without accents
 gets the same entities; by its shape, affixes and digits; by the syllables three either side; and
-by the data's regex and lookup hits and by the predicted intent. Entities are tagged BILOU. Roles
-and groups, when the data has any, get a CRF each that sees the entity tags and the context (not
-the value itself), as Rasa has separate role and group CRFs. Where a prediction overlaps an entity
+by the data's regex and lookup hits and by the predicted intent. Entities are tagged BIO
+(``tagging: bilou`` for BILOU). Roles and groups, when the data has any, get a CRF each that sees
+the entity tags and the context (not the value itself), as Rasa has separate role and group CRFs. Where a prediction overlaps an entity
 an earlier (rule) extractor found, the exact extractors (order codes, phones, serials, emails) and
 rules for types the data annotates too keep precedence; other rules yield to the data's own
 annotation.
@@ -153,6 +153,12 @@ def bilou_tags(tokens: Sequence[Token], spans: Sequence[tuple[int, int, str]]) -
                 tags[i] = f"I-{label}"
             tags[inside[-1]] = f"L-{label}"
     return tags
+
+
+def bio_tags(tags: Sequence[str]) -> list[str]:
+    """Return BILOU tags as BIO (a unit or last token becomes B or I): half the tags per entity type,
+    which on HWU64 tagged better (entity F1 0.771 -> 0.776) and trained faster."""
+    return [f"B{t[1:]}" if t[0] == "U" else f"I{t[1:]}" if t[0] == "L" else t for t in tags]
 
 
 def decode_bilou(tags: Sequence[str]) -> list[tuple[int, int, str]]:
@@ -334,7 +340,9 @@ class CRFEntityExtractor(Component):
         one trained intent model, HWU64 entity F1 0.765 -> 0.771, SNIPS 0.935 -> 0.937; 4 was no
         better than 2 in an unseeded run), and two features measured not to
         help on HWU64, off: 2/4-letter affixes (``affixes``) and the token paired with the
-        predicted intent (``intent_word``)."""
+        predicted intent (``intent_word``); ``tagging``: ``bio`` (measured on the same trained intent
+        model: HWU64 entity F1 0.771 -> 0.776, SNIPS 0.9365 -> 0.9364, CRF training 57 -> 30 s on
+        HWU64) or ``bilou``."""
         return {
             "algorithm": "auto",
             "lbfgs_max_tokens": 30_000,
@@ -352,6 +360,7 @@ class CRFEntityExtractor(Component):
             "window": 3,
             "affixes": False,
             "intent_word": False,
+            "tagging": "bio",
         }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -385,6 +394,8 @@ class CRFEntityExtractor(Component):
         self.models, self.taggers, self.routes, self.default_partition = {}, {}, {}, None
         if data is None or not any(example.entities for example in data.examples):
             return
+        if self.config["tagging"] not in ("bio", "bilou"):
+            raise ValueError(f"CRFEntityExtractor: tagging must be 'bio' or 'bilou', not {self.config['tagging']!r}")
         self.tables = FeatureTables.from_data(data, self.config["min_seen"])
         self.entity_types = data.entity_types
         self._algorithm = self.config["algorithm"]
@@ -441,6 +452,8 @@ class CRFEntityExtractor(Component):
                     if getattr(e, kind) and e.entity in types
                 ]
                 tags = bilou_tags(tokens, spans)
+                if self.config["tagging"] == "bio":
+                    tags = bio_tags(tags)
                 # roles and groups are tagged inside/outside: the entity CRF already drew the
                 # boundaries, and the few role examples are not split over four tags each
                 labels[kind].append(tags if kind == "entity" else [t.partition("-")[2] or OUTSIDE for t in tags])

@@ -12,6 +12,7 @@ from nlu import load_model, train_model
 from nlu.components.crf import (
     CRFEntityExtractor,
     bilou_tags,
+    bio_tags,
     decode_bilou,
     partition_intents,
     sentence_features,
@@ -139,6 +140,27 @@ def test_bilou_round_trip():
     assert tags == ["O", "O", "B-city", "L-city", "O", "U-city"]
     assert decode_bilou(tags) == [(2, 3, "city"), (5, 5, "city")]
     assert decode_bilou(["I-city", "L-city", "O", "B-x", "I-x"]) == [(0, 1, "city"), (3, 4, "x")]
+
+
+def test_bio_tags_keep_adjacent_entities_apart():
+    tokens = tokenize("ship từ Hà Nội Huế")
+    tags = bio_tags(bilou_tags(tokens, [(8, 14, "city"), (15, 18, "city")]))
+    assert tags == ["O", "O", "B-city", "I-city", "B-city"]
+    assert decode_bilou(tags) == [(2, 3, "city"), (4, 4, "city")]
+
+
+@pytest.mark.parametrize("tagging", ["bio", "bilou"])
+def test_both_tagging_schemes_learn_the_entities(tagging):
+    crf = CRFEntityExtractor({"tagging": tagging})
+    crf.train([], read_training_yaml(SHOP_YAML, "shop.yml"))
+    labels = {label for model in crf.taggers.values() for label in model.labels()}
+    assert ("L-district" in labels) == (tagging == "bilou")
+    assert [e["value"] for e in crf.extract("giao về Đống Đa bao lâu", "ask_delivery")] == ["Đống Đa"]
+
+
+def test_an_unknown_tagging_scheme_is_refused_with_its_name():
+    with pytest.raises(ValueError, match="'biluo'"):
+        CRFEntityExtractor({"tagging": "biluo"}).train([], read_training_yaml(SHOP_YAML, "shop.yml"))
 
 
 def test_intents_sharing_few_entity_types_share_one_crf():
