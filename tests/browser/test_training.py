@@ -177,6 +177,8 @@ def test_admin_fixes_a_misunderstood_message_from_review_to_activation(training_
     expect(reading).to_have_attribute("data-model", candidate)
     expect(reading).to_contain_text(MEANT)
     reading.locator("button.msg-flag").click()
+    # the flag is stored once the page says so (its request may still be in flight before)
+    expect(page.locator(".toast-success")).to_contain_text("Cần xem lại")
     flagged = customers.http.get("/api/nlu/review", headers=customers.admin, params={"reason": "flagged"}).json()
     assert [group["texts"] for group in flagged["data"]] == [[MISUNDERSTOOD]]
     page.goto(training_tab)
