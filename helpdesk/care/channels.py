@@ -6,11 +6,14 @@ deliver falls back to the next. Each addressed channel registers itself here fro
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from collections.abc import Sequence
 from typing import Any
 
+from anyio import to_thread
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -19,6 +22,8 @@ from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import primary_customer
 from helpdesk.shop.models import Order
 from helpdesk.shop.service import order_customer_ids
+
+log = logging.getLogger(__name__)
 
 #: finds (or creates) the identity through which a channel reaches an order's customer by an address the
 #: order carries; None when the order has no usable address for it. Registered by the channel's module
@@ -109,3 +114,19 @@ def fall_back_to_next_channel(
     except IntegrityError:
         return f"; already planned on {following.channel}"
     return f"; falling back to {following.channel}"
+
+
+async def record_send(engine: Engine, care_id: int, outcome: Any, record: Callable[..., Any], *, now: datetime,
+                      policy: Any, channel: str) -> None:
+    """After an address channel's send (ZNS, email): a fault of the shop's configuration is logged as an
+    error (no retry will mend it), and ``record(session, care_id, outcome, now=, policy=)`` stores the
+    outcome, in a thread."""
+    if getattr(outcome, "configuration", False):
+        log.error("%s care message %s not sent: %s", channel, care_id, outcome.reason)
+
+    def write() -> None:
+        with Session(engine) as session:
+            record(session, care_id, outcome, now=now, policy=policy)
+            session.commit()
+
+    await to_thread.run_sync(write)

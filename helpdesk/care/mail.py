@@ -31,7 +31,7 @@ from sqlmodel import Session
 from bot.responses import Responses
 from connectors.email_in import Bounce
 from connectors.email_smtp import EmailConfig, EmailError, EmailSent, SmtpSender, build_message, sender_address
-from helpdesk.care.channels import fall_back_to_next_channel, register_address_channel
+from helpdesk.care.channels import fall_back_to_next_channel, record_send, register_address_channel
 from helpdesk.care.composer import CareComposer
 from helpdesk.care.feedback import record_care_rating
 from helpdesk.care.mail_bounce import record_bounce
@@ -159,16 +159,8 @@ class EmailCare:
                 outcome = await self.sender.send(composed)
             except EmailError as error:
                 outcome = error
-        if isinstance(outcome, EmailError) and outcome.configuration:
-            log.error("care mail %s not sent: %s", message.care_id, outcome.reason)
-        now = self.clock.now()
-
-        def record() -> None:
-            with Session(self.engine) as session:
-                record_email_outcome(session, message.care_id, outcome, now=now, policy=self.policy)
-                session.commit()
-
-        await to_thread.run_sync(record)
+        await record_send(self.engine, message.care_id, outcome, record_email_outcome, now=self.clock.now(),
+                          policy=self.policy, channel="email")
 
     def _compose(self, care_id: int, now: datetime) -> EmailMessage | EmailError:
         with Session(self.engine) as session:

@@ -44,7 +44,7 @@ from connectors.zalo_zns import (
     template_problems,
     zns_phone,
 )
-from helpdesk.care.channels import fall_back_to_next_channel, register_address_channel
+from helpdesk.care.channels import fall_back_to_next_channel, record_send, register_address_channel
 from helpdesk.care.feedback import record_care_rating
 from helpdesk.care.models import CareKind, CareMessage, CareStatus
 from helpdesk.care.reminders import template_step
@@ -133,16 +133,8 @@ class ZnsCare:
             outcome = ZnsError(str(error), code="configuration", configuration=True)
         except ZnsError as error:
             outcome = error
-        if isinstance(outcome, ZnsError) and outcome.configuration:
-            log.error("ZNS care message %s not sent: %s", message.care_id, outcome.reason)
-        now = self.clock.now()
-
-        def record() -> None:
-            with Session(self.engine) as session:
-                record_zns_outcome(session, message.care_id, outcome, now=now, policy=self.policy)
-                session.commit()
-
-        await to_thread.run_sync(record)
+        await record_send(self.engine, message.care_id, outcome, record_zns_outcome, now=self.clock.now(),
+                          policy=self.policy, channel="ZNS")
 
     async def _template_data(self, message: AddressedCareMessage) -> dict[str, str]:
         """The step's ``template_data``: its template's parameters, as checked with Zalo; when the template

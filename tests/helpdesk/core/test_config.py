@@ -25,6 +25,22 @@ def test_fixed_environment_names_reach_the_settings(monkeypatch):
     assert settings.admin.password.get_secret_value() == "a-long-admin-password"
 
 
+def test_the_care_channels_fixed_environment_names_reach_the_settings(monkeypatch):
+    # issue #20's names: the email channel's SMTP, IMAP and sender, the ZNS step mapping and API host
+    monkeypatch.setenv("CAREDESK_EMAIL__SMTP_URL", "smtp://care:pw@mail.shop.vn:587")
+    monkeypatch.setenv("CAREDESK_EMAIL__IMAP_URL", "imaps://care:pw@mail.shop.vn:993/INBOX")
+    monkeypatch.setenv("CAREDESK_EMAIL__FROM", "Bếp Việt <care@bepviet.vn>")
+    monkeypatch.setenv("CAREDESK_ZNS__TEMPLATES", '{"thank_you": "301", "rating_request": "302", "check_in": "303"}')
+    monkeypatch.setenv("CAREDESK_ZNS__API_BASE", "http://127.0.0.1:9998")
+    settings = Settings(_env_file=None)
+    assert settings.email.smtp_url == "smtp://care:pw@mail.shop.vn:587"
+    assert settings.email.imap_url == "imaps://care:pw@mail.shop.vn:993/INBOX"
+    assert settings.email.sender == "Bếp Việt <care@bepviet.vn>"
+    assert settings.zns.templates == {"thank_you": "301", "rating_request": "302", "check_in": "303"}
+    assert settings.zns.api_base == "http://127.0.0.1:9998"
+    assert "pw@" not in repr(settings.email)  # the passwords stay out of logged settings
+
+
 def test_defaults_are_the_embedded_setup(monkeypatch):
     for name in ("CAREDESK_DATABASE_URL", "CAREDESK_REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
