@@ -17,9 +17,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from helpdesk.care.models import CareMessage
+from helpdesk.care.models import CareKind, CareMessage
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import primary_customer
+from helpdesk.nps import service as nps
+from helpdesk.ratings import service as ratings
 from helpdesk.shop.models import Order
 from helpdesk.shop.service import order_customer_ids
 
@@ -130,3 +132,16 @@ async def record_send(engine: Engine, care_id: int, outcome: Any, record: Callab
             session.commit()
 
     await to_thread.run_sync(write)
+
+
+def note_question_asked(session: Session, care: CareMessage, identity: ChannelIdentity, order: Order,
+                        now: datetime) -> None:
+    """A rating request or NPS survey that an address channel (ZNS, email) delivered: the customer is now
+    asked (only once it went, so a refused send leaves the next channel free to ask)."""
+    if care.kind not in (CareKind.rating_request, CareKind.nps):
+        return
+    customer = primary_customer(session, session.get(Customer, identity.customer_id))
+    if care.kind == CareKind.rating_request:
+        ratings.request_rating(session, customer, f"order:{order.code}", now, identity=identity, order=order)
+    else:
+        nps.ask(session, customer, identity, now, order=order)

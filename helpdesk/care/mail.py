@@ -31,7 +31,8 @@ from sqlmodel import Session
 from bot.responses import Responses
 from connectors.email_in import Bounce
 from connectors.email_smtp import EmailConfig, EmailError, EmailSent, SmtpSender, build_message, sender_address
-from helpdesk.care.channels import fall_back_to_next_channel, record_send, register_address_channel
+from helpdesk.care.channels import (fall_back_to_next_channel, note_question_asked, record_send,
+                                     register_address_channel)
 from helpdesk.care.composer import CareComposer
 from helpdesk.care.feedback import record_care_rating
 from helpdesk.care.mail_bounce import record_bounce
@@ -44,8 +45,6 @@ from helpdesk.core.events import EventBus
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import primary_customer
 from helpdesk.mail.service import record_mail
-from helpdesk.nps import service as nps
-from helpdesk.ratings import service as ratings
 from helpdesk.shop.models import Order
 from helpdesk.shop.schemas import normalise_email
 from helpdesk.shop.service import identity_for_delivery
@@ -322,12 +321,7 @@ def record_email_outcome(
     if isinstance(outcome, EmailSent):
         care.status, care.reason, care.sent_at = CareStatus.sent, None, now
         record_mail(session, identity, outcome.message_id.strip("<>"), "out", outcome.subject, care_id=care.id)
-        if care.kind == CareKind.rating_request:
-            customer = primary_customer(session, session.get(Customer, identity.customer_id))
-            ratings.request_rating(session, customer, f"order:{order.code}", now, identity=identity, order=order)
-        elif care.kind == CareKind.nps:  # asked only once it went: a refused mail leaves the next channel free
-            customer = primary_customer(session, session.get(Customer, identity.customer_id))
-            nps.ask(session, customer, identity, now, order=order)
+        note_question_asked(session, care, identity, order, now)
     elif outcome.retryable and now - care.planned_at <= MAX_LATENESS:
         care.status, care.reason = CareStatus.scheduled, f"postponed: {outcome.reason}"[:500]
         care.due_at = policy.first_allowed(now + RETRY_AFTER)

@@ -44,7 +44,8 @@ from connectors.zalo_zns import (
     template_problems,
     zns_phone,
 )
-from helpdesk.care.channels import fall_back_to_next_channel, record_send, register_address_channel
+from helpdesk.care.channels import (fall_back_to_next_channel, note_question_asked, record_send,
+                                     register_address_channel)
 from helpdesk.care.feedback import record_care_rating
 from helpdesk.care.models import CareKind, CareMessage, CareStatus
 from helpdesk.care.reminders import template_step
@@ -53,8 +54,6 @@ from helpdesk.core.clock import Clock
 from helpdesk.core.events import EventBus
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import primary_customer
-from helpdesk.nps import service as nps
-from helpdesk.ratings import service as ratings
 from helpdesk.shop.models import Order
 from helpdesk.shop.service import identity_for_delivery
 
@@ -237,12 +236,7 @@ def record_zns_outcome(
     care.updated_at = now
     if isinstance(outcome, ZnsSent):
         care.status, care.reason, care.sent_at, care.external_id = CareStatus.sent, None, now, outcome.msg_id
-        if care.kind == CareKind.rating_request:
-            customer = primary_customer(session, session.get(Customer, identity.customer_id))
-            ratings.request_rating(session, customer, f"order:{order.code}", now, identity=identity, order=order)
-        elif care.kind == CareKind.nps:  # asked only once it went: a refused send leaves the next channel free
-            customer = primary_customer(session, session.get(Customer, identity.customer_id))
-            nps.ask(session, customer, identity, now, order=order)
+        note_question_asked(session, care, identity, order, now)
     elif outcome.retryable and now - care.planned_at <= MAX_LATENESS:
         wait = (timedelta(seconds=seconds_until_morning(now)) if outcome.code == NIGHT_REFUSED
                 else timedelta(seconds=outcome.retry_after) if outcome.retry_after else RETRY_AFTER)
