@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Engine, make_url
 
 from helpdesk.channels.models import InboundEvent
-from helpdesk.core.db import make_engine, utcnow
+from helpdesk.core.db import make_engine, use_wal_journal, utcnow
 
 #: on SQLite, the name under which every connection to the database sees the inbound ledger's file
 INBOUND_SCHEMA = "inbound"
@@ -38,7 +38,7 @@ def inbound_database_path(database_url: str) -> Path | None:
     return path.with_name(f"{path.stem}.{INBOUND_SCHEMA}{path.suffix or '.db'}")
 
 
-def attach_ledger_hooks(database_url: str) -> list[Callable[[Any], None]]:
+def attach_ledger_hooks(database_url: str, busy_timeout_ms: int = 30000) -> list[Callable[[Any], None]]:
     """Connect hooks for ``make_engine`` that attach the ledger's file to each connection as
     ``inbound`` (creating the ledger there if missing); none where the ledger is an ordinary table."""
     ledger = inbound_database_path(database_url)
@@ -49,7 +49,7 @@ def attach_ledger_hooks(database_url: str) -> list[Callable[[Any], None]]:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"ATTACH DATABASE ? AS {INBOUND_SCHEMA}", (str(ledger),))
-            cursor.execute(f"PRAGMA {INBOUND_SCHEMA}.journal_mode=WAL")
+            use_wal_journal(cursor, INBOUND_SCHEMA, busy_timeout_ms)
             cursor.execute(f"PRAGMA {INBOUND_SCHEMA}.synchronous=NORMAL")
         finally:
             cursor.close()
@@ -61,7 +61,8 @@ def attach_ledger_hooks(database_url: str) -> list[Callable[[Any], None]]:
 def make_database_engine(database_url: str, **kwargs: Any) -> Engine:
     """CareDesk's engine for the database: ``make_engine`` with the inbound ledger attached on a SQLite
     file, so that its table is found by its plain name."""
-    return make_engine(database_url, on_connect=attach_ledger_hooks(database_url), **kwargs)
+    hooks = attach_ledger_hooks(database_url, kwargs.get("sqlite_busy_timeout_ms", 30000))
+    return make_engine(database_url, on_connect=hooks, **kwargs)
 
 
 def make_ledger_engine(database_url: str, **kwargs: Any) -> Engine:

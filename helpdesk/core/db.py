@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import select
+import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -158,13 +160,35 @@ def is_sqlite_busy(exc: BaseException) -> bool:
 def _configure_sqlite(dbapi_connection: Any, busy_timeout_ms: int, autocheckpoint: bool = True) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the web process read while a worker writes; NORMAL sync is safe with WAL.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    use_wal_journal(cursor, "main", busy_timeout_ms)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     if not autocheckpoint:
         cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
+
+
+def use_wal_journal(cursor: Any, schema: str, busy_timeout_ms: int) -> None:
+    """Put the SQLite database ``schema`` of the cursor's connection in WAL mode.
+
+    The mode is kept in the file, so this is a look on every connection but the first. Switching a
+    new file needs it alone, and SQLite answers "database is locked" at once, without its busy
+    handler, when another connection is switching it at the same moment (replicas or a migrate job
+    starting together on a new database): that is retried here, for as long as the busy timeout."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    pause = 0.005
+    while True:
+        try:
+            [mode] = cursor.execute(f"PRAGMA {schema}.journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                cursor.execute(f"PRAGMA {schema}.journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def checkpoint(engine: Engine) -> None:
