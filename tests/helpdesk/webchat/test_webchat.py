@@ -120,8 +120,14 @@ def open_socket(webchat: Webchat, token: str):
         def __enter__(self) -> tuple[Socket, list[Frame]]:
             self._context = webchat.connect(token)
             self.socket = Socket(self._context.__enter__())
-            history = self.socket.receive()
-            assert history["type"] == "history", history
+            try:
+                history = self.socket.receive()
+                assert history["type"] == "history", history
+            except BaseException as exc:
+                # a with-block whose __enter__ fails never calls __exit__: close the socket here, or
+                # the app's handler waits for the widget forever and the client never shuts down
+                self.__exit__(type(exc), exc, exc.__traceback__)
+                raise
             return self.socket, history["messages"]
 
         def __exit__(self, *exc_info: object) -> None:
