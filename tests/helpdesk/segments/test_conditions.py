@@ -1,0 +1,73 @@
+"""Each kind of condition matches exactly the customers it should, alone, negated and combined, on
+SQLite and PostgreSQL (the data: ``factories.build``)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session
+
+from helpdesk.segments.conditions import InvalidSegment
+from helpdesk.segments.schemas import DEFINITION
+from helpdesk.segments.service import matching_ids
+from tests.helpdesk.segments.factories import NOW, build
+
+#: definitions and who they match
+CASES = [
+    ([{"kind": "bought", "product": "RC-18", "from_days_ago": 330, "to_days_ago": 365}], {"an", "binh"}),
+    ([{"kind": "bought", "product": "nồi cơm điện bếp việt 1.8l"}], {"an", "binh", "dung"}),
+    ([{"kind": "bought", "from_days_ago": 0, "to_days_ago": 30}], {"an"}),
+    ([{"kind": "bought", "to_days_ago": 345}], {"an"}),
+    ([{"kind": "bought", "product": "RC-18", "from_days_ago": 330, "to_days_ago": 365, "not": True}],
+     {"cuong", "dung", "phuc"}),
+    ([{"kind": "bought", "product": "RC-18", "from_days_ago": 330, "to_days_ago": 365},
+      {"kind": "open_complaint", "not": True}], {"an"}),
+    ([{"kind": "order_count", "min": 2}], {"an"}),
+    ([{"kind": "order_count", "max": 0}], {"cuong", "phuc"}),
+    ([{"kind": "total_spent", "min": 2_000_000}], {"an"}),
+    ([{"kind": "total_spent", "min": 1, "max": 1_290_000}], {"binh", "dung"}),
+    ([{"kind": "last_order", "from_days_ago": 300, "to_days_ago": 400}], {"binh", "dung"}),
+    ([{"kind": "last_order", "from_days_ago": 300, "not": True}], {"an", "cuong", "phuc"}),
+    ([{"kind": "open_complaint"}], {"binh"}),
+    ([{"kind": "nps", "category": "promoter"}], {"an"}),
+    ([{"kind": "nps", "category": "passive"}], {"dung"}),
+    ([{"kind": "nps", "category": "detractor"}], {"binh"}),
+    ([{"kind": "nps", "category": "promoter", "not": True}], {"binh", "cuong", "dung", "phuc"}),
+    ([{"kind": "csat", "max": 2}], {"binh"}),
+    ([{"kind": "csat", "max": 2, "not": True}], {"an", "cuong", "dung", "phuc"}),
+    ([{"kind": "csat", "min": 4}], {"an"}),
+    ([{"kind": "channel", "channel": "zalo"}], {"binh", "dung"}),
+    ([{"kind": "channel", "channel": "zalo_oa"}], {"binh"}),
+    ([{"kind": "channel", "channel": "telegram"}], {"an"}),
+    ([{"kind": "tag", "tag": " VIP "}], {"cuong"}),
+    ([{"kind": "opted_out"}], {"cuong"}),
+    ([{"kind": "opted_out", "not": True}, {"kind": "order_count", "max": 0}], {"phuc"}),
+]
+
+
+@pytest.fixture
+def shop(database_url):
+    from helpdesk.channels.ledger import make_database_engine
+    from helpdesk.core.db import migrate
+
+    engine = make_database_engine(database_url)
+    migrate(engine)
+    ids = build(engine)
+    yield engine, ids
+    engine.dispose()
+
+
+def test_each_condition_matches_exactly_its_customers(shop):
+    engine, ids = shop
+    names = {i: name for name, i in ids.items()}
+    with Session(engine) as session:
+        for definition, expected in CASES:
+            found = matching_ids(session, DEFINITION.validate_python(definition), NOW)
+            assert found == sorted(found)
+            assert {names[i] for i in found} == expected, definition
+
+
+def test_a_product_nobody_sells_is_refused_naming_the_condition(shop):
+    engine, _ = shop
+    with Session(engine) as session, pytest.raises(InvalidSegment, match=r"condition 2 \(bought\).*'XX-1'"):
+        matching_ids(session, DEFINITION.validate_python(
+            [{"kind": "opted_out"}, {"kind": "bought", "product": "XX-1"}]), NOW)
