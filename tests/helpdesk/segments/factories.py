@@ -18,12 +18,8 @@ RICE_COOKER = ("RC-18", "Nồi cơm điện Bếp Việt 1.8L", 1_290_000)
 AIR_FRYER = ("AF-55", "Nồi chiên không dầu Bếp Việt 5.5L", 1_990_000)
 
 
-def days_ago(days: float) -> datetime:
-    return NOW - timedelta(days=days)
-
-
-def build(engine) -> dict[str, int]:
-    """The customers, by name:
+def build(engine, now: datetime = NOW) -> dict[str, int]:
+    """The customers, by name, their history dated back from ``now``:
 
     ======  ===========================================================================================
     an      verified phone; rice cooker 340 days ago and air fryer 20 days ago (by phone); NPS 3 then
@@ -38,6 +34,9 @@ def build(engine) -> dict[str, int]:
     phuc    nothing but a web chat
     ======  ===========================================================================================
     """
+    def days_ago(days: float) -> datetime:
+        return now - timedelta(days=days)
+
     with Session(engine) as session:
         session.add_all([Product(sku=sku, name=name, price_vnd=price) for sku, name, price in (RICE_COOKER, AIR_FRYER)])
         people = {name: Customer(name=name.title()) for name in ("an", "binh", "cuong", "dung", "em", "phuc")}
