@@ -4,11 +4,14 @@ and their queries in a worker thread, never on the event loop. Changes are audit
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
 
 from helpdesk.agents.deps import CurrentAdmin
-from helpdesk.core.deps import ClockDep, SessionDep
-from helpdesk.segments import service
+from helpdesk.core.deps import ClockDep, EngineDep, SessionDep
+from helpdesk.segments import export, service
 from helpdesk.segments.schemas import (
     SegmentCreate,
     SegmentPreview,
@@ -71,3 +74,20 @@ def preview_segment(segment_id: int, _admin: CurrentAdmin, session: SessionDep, 
     """How many customers the saved segment matches now, and up to 20 of them (admins)."""
     segment = service.get_segment(session, segment_id)
     return service.preview(session, service.conditions_of(segment), clock.now())
+
+
+@router.get("/{segment_id}/customers.csv", response_class=StreamingResponse,
+            summary="Every customer the segment matches now, as CSV",
+            responses={200: {"description": "UTF-8 CSV with a header row, one row per customer (formula-like "
+                                            "cells quoted)", "content": {"text/csv": {"schema": {"type": "string"}}}}})
+def export_segment_customers(
+    segment_id: int, _admin: CurrentAdmin, session: SessionDep, engine: EngineDep, clock: ClockDep,
+    excel: Annotated[bool, Query(description="Start with a byte order mark for Excel")] = False,
+) -> StreamingResponse:
+    """Every member (admins), for contacting them outside CareDesk: id, name, full phone, email,
+    channels, purchases, last purchase and whether they opted out of care messages."""
+    ids = service.segment_customer_ids(session, segment_id, now=clock.now())
+    return StreamingResponse(
+        export.csv_chunks(engine, ids, excel=excel), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="caredesk-segment-{segment_id}.csv"',
+                 "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})

@@ -65,6 +65,12 @@ def test_the_rice_cooker_segment_is_built_previewed_and_saved(admin_server, size
     expect(item).to_have_count(1)
     expect(item).to_contain_text("2 điều kiện")
     expect(item).to_contain_text("KHÔNG: Có khiếu nại chưa giải quyết")
+    download = item.get_by_role("link", name="Tải danh sách khách (CSV)")
+    csv_path = download.get_attribute("href")
+    # the browser's session cookie downloads it, as the link would
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    exported = httpx.get(f"{url}{csv_path}", cookies=cookies)
+    assert exported.status_code == 200 and f"{ids['an']},An,0900000001" in exported.text
     check_layout(page)
 
     saved = httpx.get(f"{url}/api/segments", headers=api_headers(url)).json()["data"]

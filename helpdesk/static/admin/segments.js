@@ -241,7 +241,9 @@ function itemCard(segment) {
       h("span", { class: "badge" }, t("segments.conditions_count", { count: segment.definition.length }))),
     segment.description ? h("p", { class: "muted admin-wrap" }, segment.description) : null,
     h("ul", { class: "segment-summary" }, segment.definition.map((c) => h("li", {}, summary(c)))),
-    h("div", { class: "admin-actions" }, edit, remove));
+    h("div", { class: "admin-actions" }, edit,
+      h("a", { class: "btn", href: `/api/segments/${segment.id}/customers.csv?excel=true`, download: "" }, t("segments.download_csv")),
+      remove));
 }
 
 function renderForm() {

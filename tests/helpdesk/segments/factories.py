@@ -22,8 +22,8 @@ def build(engine, now: datetime = NOW) -> dict[str, int]:
     """The customers, by name, their history dated back from ``now``:
 
     ======  ===========================================================================================
-    an      verified phone; rice cooker 340 days ago and air fryer 20 days ago (by phone); NPS 3 then
-            10 (promoter); CSAT 1 then 5; Telegram
+    an      verified phone; rice cooker 340 days ago and air fryer 20 days ago (by phone, the latter
+            with an email); NPS 3 then 10 (promoter); CSAT 1 then 5; Telegram
     binh    rice cooker 350 days ago (order names them, phone unverified); a complaint open (escalated
             for a defect); NPS 5 (detractor); CSAT 2; Zalo OA
     cuong   unverified phone with a rice cooker order 340 days ago that names nobody (not theirs);
@@ -52,14 +52,16 @@ def build(engine, now: datetime = NOW) -> dict[str, int]:
         session.add_all(identities.values())
         session.flush()
 
-        def order(code, product, when, *, phone="0999999999", customer=None, status="delivered", by_name=False):
+        def order(code, product, when, *, phone="0999999999", customer=None, status="delivered", by_name=False,
+                  email=None):
             sku, name, price = product
             line = {"name": name, "qty": 1} if by_name else {"sku": sku, "name": name, "qty": 1}
             session.add(Order(code=code, phone=phone, customer_id=ids[customer] if customer else None,
-                              status=status, items=[line], total_vnd=price, created_at=days_ago(when)))
+                              status=status, items=[line], total_vnd=price, email=email,
+                              created_at=days_ago(when)))
 
         order("DH1", RICE_COOKER, 340, phone="0900000001")
-        order("DH2", AIR_FRYER, 20, phone="0900000001")
+        order("DH2", AIR_FRYER, 20, phone="0900000001", email="an@example.vn")
         order("DH3", RICE_COOKER, 350, phone="0900000002", customer="binh")
         order("DH4", RICE_COOKER, 340, phone="0900000003")
         order("DH5", RICE_COOKER, 340, phone="0900000004", customer="dung", status="cancelled")

@@ -151,3 +151,25 @@ async def test_only_admins_may_see_or_change_segments(any_client):
             response = await any_client.request(method, path, headers=headers, json=body)
             assert response.status_code == 403, (role, method, path, response.text)
     assert (await any_client.get("/api/segments", headers=admin)).json()["data"][0]["name"] == "s"
+
+
+async def test_every_member_is_exported_as_csv_with_what_contacting_them_needs(any_client, customers):
+    import csv
+    import io
+
+    admin = await any_client.login()
+    saved = (await any_client.post("/api/segments", headers=admin, json={"name": "zalo or phone", "definition": [
+        {"kind": "order_count", "min": 1}]})).json()
+    exported = await any_client.get(f"/api/segments/{saved['id']}/customers.csv", headers=admin)
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    assert exported.headers["content-disposition"] == f'attachment; filename="caredesk-segment-{saved["id"]}.csv"'
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [int(r["customer_id"]) for r in rows] == sorted([customers["an"], customers["binh"], customers["dung"]])
+    an = rows[0]
+    assert (an["name"], an["phone"], an["phone_verified"], an["channels"], an["orders"], an["care_opted_out"]) == (
+        "An", "0900000001", "1", "telegram", "2", "0")
+    assert an["last_order_at"].startswith("2026-11-11") and an["email"] == "an@example.vn"  # from the order
+    for path in (f"/api/segments/{saved['id']}/customers.csv", "/api/segments/987654/customers.csv"):
+        _, agent = await make_agent(any_client, admin, f"csv-{len(path)}@test.local", role="supervisor")
+        assert (await any_client.get(path, headers=agent)).status_code == 403
+    assert (await any_client.get("/api/segments/987654/customers.csv", headers=admin)).status_code == 404
