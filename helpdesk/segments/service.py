@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from helpdesk.audit import service as audit
@@ -68,6 +69,17 @@ def _name_taken(session: Session, name: str, but: int | None = None) -> None:
         raise Conflict(f"a segment named {name!r} already exists")
 
 
+def _flush_named(session: Session, segment: Segment) -> None:
+    """Write the segment; Conflict when another request took its name in the meantime (the unique
+    constraint decides, the check before only answers first). The transaction is then spoilt: the
+    request ends with the Conflict and rolls back."""
+    session.add(segment)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(f"a segment named {segment.name!r} already exists") from None
+
+
 def create_segment(session: Session, *, name: str, description: str | None, conditions: Sequence[Any],
                    actor_id: int, now: datetime) -> Segment:
     """Save a new segment (audited); Conflict for a name in use, InvalidSegment for an unknown product."""
@@ -75,8 +87,7 @@ def create_segment(session: Session, *, name: str, description: str | None, cond
     check_definition(session, conditions, now)
     segment = Segment(name=name, description=description, definition=stored_definition(list(conditions)),
                       created_by=actor_id, created_at=now, updated_at=now)
-    session.add(segment)
-    session.flush()
+    _flush_named(session, segment)
     audit.record(session, "segment_created", "segment", segment.id, actor_type="agent", actor_id=actor_id,
                  name=name, definition=segment.definition)
     return segment
@@ -94,8 +105,7 @@ def update_segment(session: Session, segment: Segment, changes: dict[str, Any], 
         check_definition(session, changes["definition"], now)
         segment.definition = stored_definition(list(changes["definition"]))
     segment.updated_at = now
-    session.add(segment)
-    session.flush()
+    _flush_named(session, segment)
     audit.record(session, "segment_updated", "segment", segment.id, actor_type="agent", actor_id=actor_id,
                  fields=",".join(sorted(k for k, v in changes.items() if v is not None or k == "description")),
                  name=segment.name, definition=segment.definition)

@@ -71,3 +71,19 @@ def test_a_product_nobody_sells_is_refused_naming_the_condition(shop):
     with Session(engine) as session, pytest.raises(InvalidSegment, match=r"condition 2 \(bought\).*'XX-1'"):
         matching_ids(session, DEFINITION.validate_python(
             [{"kind": "opted_out"}, {"kind": "bought", "product": "XX-1"}]), NOW)
+
+
+def test_a_name_taken_by_a_concurrent_save_is_a_conflict_not_a_server_error(shop):
+    from helpdesk.core.errors import Conflict
+    from helpdesk.segments.models import Segment
+    from helpdesk.segments.service import _flush_named, list_segments
+
+    engine, _ = shop
+    with Session(engine) as session:
+        session.add(Segment(name="VIP", definition=[{"kind": "tag", "tag": "vip"}]))
+        session.commit()
+        # as if the other request saved between this one's name check and its write
+        with pytest.raises(Conflict, match="'VIP' already exists"):
+            _flush_named(session, Segment(name="VIP", definition=[{"kind": "opted_out"}]))
+    with Session(engine) as session:
+        assert [(s.name, s.definition) for s in list_segments(session)] == [("VIP", [{"kind": "tag", "tag": "vip"}])]
