@@ -1,6 +1,7 @@
 """The segments page in real headless Chromium against a real server, at a desktop and a phone size:
 an admin builds the issue's example (bought a rice cooker 11–12 months ago, no complaint open) from
-conditions, watches the live preview count the one customer it matches, and saves it."""
+conditions, watches the live preview count the one customer it matches, saves it, downloads its
+customers, edits it and deletes it."""
 
 from __future__ import annotations
 
@@ -79,3 +80,22 @@ def test_the_rice_cooker_segment_is_built_previewed_and_saved(admin_server, size
         {"kind": "open_complaint", "not": True}]
     preview = httpx.get(f"{url}/api/segments/{saved[0]['id']}/preview", headers=api_headers(url)).json()
     assert [m["id"] for m in preview["sample"]] == [ids["an"]]
+
+    # edited: the form comes back with both conditions; renamed and saved
+    item.get_by_role("button", name="Sửa").click()
+    form = page.locator("#segment-form")
+    expect(form.locator(".segment-condition")).to_have_count(2)
+    expect(form.locator('[data-index="0"]').get_by_label("Sản phẩm (mã SKU hoặc tên; để trống: đơn bất kỳ)")).to_have_value("RC-18")
+    expect(form.locator('[data-index="1"]').get_by_label("Loại trừ: khách KHÔNG thỏa điều kiện này")).to_be_checked()
+    expect(page.locator("#segment-count")).to_have_text("1 khách hàng phù hợp")
+    form.get_by_label("Tên phân khúc").fill("Voucher nồi cơm")
+    form.get_by_role("button", name="Lưu phân khúc").click()
+    expect(page.locator("#admin-flash")).to_have_text("Đã cập nhật phân khúc “Voucher nồi cơm”.")
+    expect(page.locator("#segment-list li.admin-item strong")).to_have_text("Voucher nồi cơm")
+
+    # deleted after a second click
+    page.locator("#segment-list li.admin-item").get_by_role("button", name="Xóa").click()
+    page.locator("#segment-list li.admin-item").get_by_role("button", name="Bấm lần nữa để xóa").click()
+    expect(page.locator("#admin-flash")).to_have_text("Đã xóa phân khúc “Voucher nồi cơm”.")
+    expect(page.locator("#segment-list")).to_have_count(0)
+    assert httpx.get(f"{url}/api/segments", headers=api_headers(url)).json()["count"] == 0
