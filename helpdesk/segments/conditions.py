@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, and_, bindparam, false, func, literal, not_, or_, select
+from sqlalchemy import String, and_, bindparam, case, false, func, literal, literal_column, not_, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -113,14 +113,21 @@ def _line_of(products: Sequence[tuple[str, str]], dialect: str) -> ColumnElement
     own JSON functions."""
     skus = [sku for sku, _ in products]
     names = [name for _, name in products]
+    # an order stored with anything but a list of lines has no lines (PostgreSQL's json_array_elements
+    # fails on it, and SQLite's json_each would walk an object's values)
     if dialect == "postgresql":
-        line = func.json_array_elements(Order.items).table_valued("value").alias("line")
+        lines = case((func.json_typeof(Order.items) == "array", Order.items), else_=literal_column("'[]'::json"))
+        line = func.json_array_elements(lines).table_valued("value").alias("line")
         sku, name = line.c.value.op("->>")("sku"), line.c.value.op("->>")("name")
     else:
-        line = func.json_each(Order.items).table_valued("value").alias("line")
-        sku, name = func.json_extract(line.c.value, "$.sku"), func.json_extract(line.c.value, "$.name")
-    return select(literal(1)).select_from(line).where(
-        or_(sku.in_(_inline(skus, String())), and_(or_(sku.is_(None), sku == ""), name.in_(_inline(names, String()))))).exists()
+        lines = case((func.json_type(Order.items) == "array", Order.items), else_=literal_column("'[]'"))
+        line = func.json_each(lines).table_valued("value", "fullkey").alias("line")
+        # read through the line's path in the list: a line that is no object then has no SKU, where
+        # json_extract on its value would fail on a bare string
+        sku = func.json_extract(Order.items, line.c.fullkey + ".sku")
+        name = func.json_extract(Order.items, line.c.fullkey + ".name")
+    return select(literal(1)).select_from(line).where(or_(
+        sku.in_(_inline(skus, String())), and_(or_(sku.is_(None), sku == ""), name.in_(_inline(names, String()))))).exists()
 
 
 def _bought(condition: Bought, now: datetime, products: Sequence[tuple[str, str]] | None, dialect: str):

@@ -87,3 +87,19 @@ def test_a_name_taken_by_a_concurrent_save_is_a_conflict_not_a_server_error(shop
             _flush_named(session, Segment(name="VIP", definition=[{"kind": "opted_out"}]))
     with Session(engine) as session:
         assert [(s.name, s.definition) for s in list_segments(session)] == [("VIP", [{"kind": "tag", "tag": "vip"}])]
+
+
+def test_an_order_whose_lines_are_not_objects_in_a_list_is_no_purchase_of_a_product_and_breaks_nothing(shop):
+    from sqlalchemy import text
+
+    engine, ids = shop
+    with engine.begin() as connection:  # as an import around the ORM could have stored it
+        connection.execute(text("INSERT INTO orders (code, phone, customer_id, status, items, total_vnd, created_at) "
+                                "VALUES ('DH9', '0999999999', :id, 'delivered', '{\"sku\": \"RC-18\"}', 1, :at)"),
+                           {"id": ids["phuc"], "at": NOW.replace(tzinfo=None)})
+        connection.execute(text("INSERT INTO orders (code, phone, customer_id, status, items, total_vnd, created_at) "
+                                "VALUES ('DH10', '0999999999', :id, 'delivered', '[\"RC-18\", 7]', 1, :at)"),
+                           {"id": ids["phuc"], "at": NOW.replace(tzinfo=None)})
+    with Session(engine) as session:
+        found = matching_ids(session, DEFINITION.validate_python([{"kind": "bought", "product": "RC-18"}]), NOW)
+    assert ids["phuc"] not in found and ids["an"] in found
