@@ -199,13 +199,31 @@ function editForm() {
   return form;
 }
 
+function daysText(from, to) {
+  if (from !== undefined && to !== undefined) return t("segments.summary.days_between", { from, to });
+  if (from !== undefined) return t("segments.summary.days_at_least", { from });
+  return t("segments.summary.days_within", { to });
+}
+
+function rangeText(min, max, format = String) {
+  if (min !== undefined && max !== undefined) return `${format(min)}–${format(max)}`;
+  return min !== undefined ? `≥ ${format(min)}` : `≤ ${format(max)}`;
+}
+
+/** One saved condition in words: "Đã mua: RC-18, 330–365 ngày trước". */
 function summary(condition) {
   const { kind, not, ...values } = condition;
-  const details = Object.entries(values).map(([name, value]) => {
-    const shown = name === "category" || name === "channel" ? t(`segments.${name}.${value}`) : value;
-    return `${t(`segments.field.${name}`)}: ${shown}`;
-  });
-  return `${not ? t("segments.summary_not") + " " : ""}${t(`segments.kind.${kind}`)}${details.length ? ` (${details.join("; ")})` : ""}`;
+  const details = [];
+  if (values.product) details.push(values.product);
+  if (values.from_days_ago !== undefined || values.to_days_ago !== undefined) details.push(daysText(values.from_days_ago, values.to_days_ago));
+  if (values.min !== undefined || values.max !== undefined) {
+    details.push(rangeText(values.min, values.max, kind === "total_spent" ? (n) => Number(n).toLocaleString(locale()) : String));
+  }
+  if (values.category) details.push(t(`segments.category.${values.category}`));
+  if (values.channel) details.push(t(`segments.channel.${values.channel}`));
+  if (values.tag) details.push(`#${values.tag}`);
+  const text = `${t(`segments.kind.${kind}`)}${details.length ? `: ${details.join(", ")}` : ""}`;
+  return not ? `${t("segments.summary_not")} ${text}` : text;
 }
 
 function startEditing(segment) {
