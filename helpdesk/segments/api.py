@@ -32,7 +32,8 @@ def list_segments(_admin: CurrentAdmin, session: SessionDep) -> SegmentsPublic:
 
 
 @router.post("", response_model=SegmentPublic, status_code=201)
-def create_segment(body: SegmentCreate, admin: CurrentAdmin, session: SessionDep, clock: ClockDep) -> SegmentPublic:
+def create_segment(body: SegmentCreate, admin: CurrentAdmin, session: SessionDep,
+                   clock: ClockDep) -> SegmentPublic:
     """Save a segment (admins); 409 for a name in use, 422 naming the condition that cannot be used."""
     segment = service.create_segment(session, name=body.name, description=body.description,
                                      conditions=body.definition, actor_id=admin.id, now=clock.now())
@@ -70,7 +71,8 @@ def delete_segment(segment_id: int, admin: CurrentAdmin, session: SessionDep) ->
 
 
 @router.get("/{segment_id}/preview", response_model=SegmentPreview)
-def preview_segment(segment_id: int, _admin: CurrentAdmin, session: SessionDep, clock: ClockDep) -> SegmentPreview:
+def preview_segment(segment_id: int, _admin: CurrentAdmin, session: SessionDep,
+                    clock: ClockDep) -> SegmentPreview:
     """How many customers the saved segment matches now, and up to 20 of them (admins)."""
     segment = service.get_segment(session, segment_id)
     return service.preview(session, service.conditions_of(segment), clock.now())
@@ -78,8 +80,9 @@ def preview_segment(segment_id: int, _admin: CurrentAdmin, session: SessionDep, 
 
 @router.get("/{segment_id}/customers.csv", response_class=StreamingResponse,
             summary="Every customer the segment matches now, as CSV",
-            responses={200: {"description": "UTF-8 CSV with a header row, one row per customer (formula-like "
-                                            "cells quoted)", "content": {"text/csv": {"schema": {"type": "string"}}}}})
+            responses={200: {"description": "UTF-8 CSV with a header row, one row per customer "
+                                            "(formula-like cells quoted)",
+                             "content": {"text/csv": {"schema": {"type": "string"}}}}})
 def export_segment_customers(
     segment_id: int, _admin: CurrentAdmin, session: SessionDep, engine: EngineDep, clock: ClockDep,
     excel: Annotated[bool, Query(description="Start with a byte order mark for Excel")] = False,

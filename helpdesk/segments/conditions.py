@@ -93,8 +93,10 @@ def _window(column, condition: Bought | LastOrder, now: datetime) -> list[Column
 
 
 def resolve_product(session: Session, text: str, index: int) -> list[tuple[str, str]]:
-    """``(sku, name)`` of the product a condition names: the one with that SKU, else those with that
-    name (Vietnamese or English), ignoring case; InvalidSegment naming the condition otherwise."""
+    """``(sku, name)`` of the product a condition names: the catalogue's product with that SKU, else
+    those with that name (Vietnamese or English), ignoring case; else, for a product the shop no longer
+    lists, the SKU or name as order lines carry it. InvalidSegment naming the condition when nothing
+    was ever sold under it."""
     wanted = text.casefold()
     products = session.exec(select(Product.sku, Product.name, Product.name_en)).all()
     by_sku = [(sku, name) for sku, name, _ in products if sku.casefold() == wanted]
@@ -102,21 +104,26 @@ def resolve_product(session: Session, text: str, index: int) -> list[tuple[str, 
         return by_sku
     by_name = [(sku, name) for sku, name, name_en in products
                if name.casefold() == wanted or (name_en or "").casefold() == wanted]
-    if not by_name:
-        raise InvalidSegment(f"condition {index + 1} (bought): no product has the SKU or name {text!r}")
-    return by_name
+    if by_name:
+        return by_name
+    dialect = session.get_bind().dialect.name
+    for candidate in dict.fromkeys((text, text.upper())):
+        if session.exec(select(Order.id).where(_line_of([(candidate, candidate)], dialect)).limit(1)).first():
+            return [(candidate, candidate)]
+    raise InvalidSegment(f"condition {index + 1} (bought): no product has the SKU or name {text!r}")
 
 
 def _line_of(products: Sequence[tuple[str, str]], dialect: str) -> ColumnElement[bool]:
     """The order (the ``orders`` row of the enclosing query) has a line of one of ``products``, by its
-    SKU or, for a line without one, its name. Order lines are a JSON list, read with each database's
-    own JSON functions."""
+    SKU or its name (lines imported from some shops carry only the name). Order lines are a JSON list,
+    read with each database's own JSON functions."""
     skus = [sku for sku, _ in products]
     names = [name for _, name in products]
     # an order stored with anything but a list of lines has no lines (PostgreSQL's json_array_elements
     # fails on it, and SQLite's json_each would walk an object's values)
     if dialect == "postgresql":
-        lines = case((func.json_typeof(Order.items) == "array", Order.items), else_=literal_column("'[]'::json"))
+        lines = case((func.json_typeof(Order.items) == "array", Order.items),
+                     else_=literal_column("'[]'::json"))
         line = func.json_array_elements(lines).table_valued("value").alias("line")
         sku, name = line.c.value.op("->>")("sku"), line.c.value.op("->>")("name")
     else:
@@ -126,8 +133,8 @@ def _line_of(products: Sequence[tuple[str, str]], dialect: str) -> ColumnElement
         # json_extract on its value would fail on a bare string
         sku = func.json_extract(Order.items, line.c.fullkey + ".sku")
         name = func.json_extract(Order.items, line.c.fullkey + ".name")
-    return select(literal(1)).select_from(line).where(or_(
-        sku.in_(_inline(skus, String())), and_(or_(sku.is_(None), sku == ""), name.in_(_inline(names, String()))))).exists()
+    return select(literal(1)).select_from(line).where(or_(sku.in_(_inline(skus, String())),
+                                                          name.in_(_inline(names, String())))).exists()
 
 
 def _bought(condition: Bought, now: datetime, products: Sequence[tuple[str, str]] | None, dialect: str):
@@ -170,7 +177,8 @@ def _nps(condition: Nps):
     through an identity too once another record was merged into theirs (as the NPS service reads them)."""
     answer = aliased(NpsResponse)
     # two levels down: named, as SQLAlchemy correlates only to the query right around a subquery
-    identities = select(ChannelIdentity.id).where(ChannelIdentity.customer_id == Customer.id).correlate(Customer)
+    identities = (select(ChannelIdentity.id).where(ChannelIdentity.customer_id == Customer.id)
+                  .correlate(Customer))
     latest = (select(answer.score)
               .where(or_(answer.customer_id == Customer.id, col(answer.identity_id).in_(identities)),
                      col(answer.score).is_not(None), col(answer.at).is_not(None))

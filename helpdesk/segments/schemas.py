@@ -98,14 +98,16 @@ class OpenComplaint(_Condition):
 
 
 class Nps(_Condition):
-    """The customer's latest NPS answer is in ``category`` (promoter 9–10, passive 7–8, detractor 0–6)."""
+    """The customer's latest NPS answer is in ``category`` (promoter 9–10, passive 7–8, detractor
+    0–6)."""
 
     kind: Literal["nps"]
     category: Literal["promoter", "passive", "detractor"]
 
 
 class Csat(_MinMax):
-    """The customer's latest CSAT rating (1–5 stars, after a conversation) is between ``min`` and ``max``."""
+    """The customer's latest CSAT rating (1–5 stars, after a conversation) is between ``min`` and
+    ``max``."""
 
     kind: Literal["csat"]
     min: int | None = Field(None, ge=1, le=5)
@@ -140,8 +142,8 @@ class OptedOut(_Condition):
     kind: Literal["opted_out"]
 
 
-Condition = Annotated[Bought | LastOrder | OrderCount | TotalSpent | OpenComplaint | Nps | Csat | Channel | Tag
-                      | OptedOut, Field(discriminator="kind")]
+Condition = Annotated[Bought | LastOrder | OrderCount | TotalSpent | OpenComplaint | Nps | Csat | Channel
+                      | Tag | OptedOut, Field(discriminator="kind")]
 Definition = Annotated[list[Condition], Field(min_length=1, max_length=MAX_CONDITIONS)]
 DEFINITION = TypeAdapter(Definition)
 

@@ -107,7 +107,8 @@ def update_segment(session: Session, segment: Segment, changes: dict[str, Any], 
     segment.updated_at = now
     _flush_named(session, segment)
     audit.record(session, "segment_updated", "segment", segment.id, actor_type="agent", actor_id=actor_id,
-                 fields=",".join(sorted(k for k, v in changes.items() if v is not None or k == "description")),
+                 fields=",".join(sorted(k for k, v in changes.items()
+                                        if v is not None or k == "description")),
                  name=segment.name, definition=segment.definition)
     return segment
 

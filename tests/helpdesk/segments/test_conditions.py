@@ -66,6 +66,21 @@ def test_each_condition_matches_exactly_its_customers(shop):
             assert {names[i] for i in found} == expected, definition
 
 
+def test_a_product_no_longer_in_the_catalogue_is_found_on_the_order_lines(shop):
+    from sqlalchemy import text
+
+    engine, ids = shop
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO orders (code, phone, customer_id, status, items, total_vnd, created_at) "
+                                "VALUES ('DH11', '0999999999', :id, 'delivered', :items, 1, :at)"),
+                           {"id": ids["phuc"], "items": '[{"sku": "OLD-7", "name": "Quạt cũ"}]',
+                            "at": NOW.replace(tzinfo=None)})
+    with Session(engine) as session:
+        for product in ("old-7", "Quạt cũ"):
+            found = matching_ids(session, DEFINITION.validate_python([{"kind": "bought", "product": product}]), NOW)
+            assert found == [ids["phuc"]], product
+
+
 def test_a_product_nobody_sells_is_refused_naming_the_condition(shop):
     engine, _ = shop
     with Session(engine) as session, pytest.raises(InvalidSegment, match=r"condition 2 \(bought\).*'XX-1'"):
