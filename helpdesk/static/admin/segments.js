@@ -125,7 +125,10 @@ function conditionFields(condition) {
       control = numberInput(type, condition.values[name]);
     }
     control.dataset.field = name;
-    control.addEventListener("input", () => { condition.values[name] = control.value; schedulePreview(); });
+    control.addEventListener("input", () => { condition.values[name] = control.value; });
+    // a typed name is previewed once it is complete (on leaving the field): the server looks a product
+    // it does not list for on every order's lines, too slow to do for each letter of a big shop
+    control.addEventListener(type === "text" ? "change" : "input", schedulePreview);
     const hint = type === "days" && name === "to_days_ago" ? "segments.days_hint" : null;
     return field(`segments.field.${name}`, control, hint);
   });
