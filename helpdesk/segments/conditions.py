@@ -94,8 +94,8 @@ def _window(column, condition: Bought | LastOrder, now: datetime) -> list[Column
 
 def resolve_product(session: Session, text: str, index: int) -> list[tuple[str, str]]:
     """``(sku, name)`` of the product a condition names: the catalogue's product with that SKU, else
-    those with that name (Vietnamese or English), ignoring case; else, for a product the shop no longer
-    lists, the SKU or name as order lines carry it. InvalidSegment naming the condition when nothing
+    those with that name (Vietnamese or English), else those whose name contains it, ignoring case;
+    else, for a product the shop no longer lists, the SKU or name as order lines carry it. InvalidSegment naming the condition when nothing
     was ever sold under it."""
     wanted = text.casefold()
     products = session.exec(select(Product.sku, Product.name, Product.name_en)).all()
@@ -106,6 +106,11 @@ def resolve_product(session: Session, text: str, index: int) -> list[tuple[str, 
                if name.casefold() == wanted or (name_en or "").casefold() == wanted]
     if by_name:
         return by_name
+    # "nồi cơm" for every rice cooker the shop lists (three letters at least: fewer match nearly all)
+    containing = [(sku, name) for sku, name, name_en in products if len(wanted) >= 3
+                  and (wanted in name.casefold() or wanted in (name_en or "").casefold())]
+    if containing:
+        return containing
     dialect = session.get_bind().dialect.name
     for candidate in dict.fromkeys((text, text.upper())):
         if session.exec(select(Order.id).where(_line_of([(candidate, candidate)], dialect)).limit(1)).first():

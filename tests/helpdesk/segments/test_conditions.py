@@ -15,6 +15,8 @@ from tests.helpdesk.segments.factories import NOW, build
 CASES = [
     ([{"kind": "bought", "product": "RC-18", "from_days_ago": 330, "to_days_ago": 365}], {"an", "binh"}),
     ([{"kind": "bought", "product": "nồi cơm điện bếp việt 1.8l"}], {"an", "binh", "dung"}),
+    ([{"kind": "bought", "product": "Nồi"}], {"an", "binh", "dung"}),  # rice cooker and air fryer
+    ([{"kind": "bought", "product": "nồi chiên"}], {"an"}),
     ([{"kind": "bought", "from_days_ago": 0, "to_days_ago": 30}], {"an"}),
     ([{"kind": "bought", "to_days_ago": 345}], {"an"}),
     ([{"kind": "bought", "product": "RC-18", "from_days_ago": 330, "to_days_ago": 365, "not": True}],
