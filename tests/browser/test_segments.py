@@ -60,6 +60,11 @@ def test_the_rice_cooker_segment_is_built_previewed_and_saved(admin_server, size
     expect(page.locator("#segment-preview-error")).to_contain_text("condition 1 (bought)")
     product.fill("RC-18")
     product.press("Tab")
+    # a window the wrong way round: the condition and the reason
+    first.get_by_label("Từ (số ngày trước)").fill("400")
+    expect(page.locator("#segment-preview-error")).to_contain_text(
+        "Điều kiện 1: Value error, from_days_ago (400) is more than to_days_ago (365)")
+    first.get_by_label("Từ (số ngày trước)").fill("330")
     expect(page.locator("#segment-count")).to_have_text("1 khách hàng phù hợp")
     check_layout(page)
 

@@ -2,7 +2,7 @@
 // segment from conditions (a kind, then that kind's fields, "exclude" to turn it around) with a live
 // preview of how many customers it matches now and some of them. The server checks every condition
 // and says which one it refuses and why; the page shows that in place of the preview.
-import { api, button, fill, failed, field, flash, h, onLanguageChange, reason, t, locale } from "/admin/static/common.js";
+import { api, ApiError, button, fill, failed, field, flash, h, onLanguageChange, reason, t, locale } from "/admin/static/common.js";
 
 const KNOWN = { "already exists": "segments.error_exists" };
 const PREVIEW_DELAY_MS = 350;
@@ -61,6 +61,16 @@ function schedulePreview() {
   previewTimer = setTimeout(runPreview, PREVIEW_DELAY_MS);
 }
 
+/** Why the server refused the definition, each reason with the condition it is about. */
+function previewProblem(error) {
+  if (!(error instanceof ApiError) || !Array.isArray(error.detail)) return reason(error);
+  return error.detail.map((item) => {
+    const [where, list, index] = item.loc || [];
+    const about = where === "body" && list === "definition" && Number.isInteger(index);
+    return about ? `${t("segments.condition_n", { n: index + 1 })}: ${item.msg}` : item.msg;
+  }).join("; ");
+}
+
 async function runPreview() {
   const asked = ++previewAsked;
   if (!draft.conditions.length) {
@@ -76,7 +86,7 @@ async function runPreview() {
     preview = { state: "shown", data };
   } catch (error) {
     if (asked !== previewAsked) return;
-    preview = { state: "invalid", message: reason(error) };
+    preview = { state: "invalid", message: previewProblem(error) };
   }
   renderPreview();
 }
