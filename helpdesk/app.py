@@ -43,6 +43,7 @@ from helpdesk.push.api import router as push_router
 from helpdesk.reports.api import pages as reports_pages, router as reports_router
 from helpdesk.reports.api import reports_static_files, vendor_static_files
 from helpdesk.search.api import router as search_router
+from helpdesk.segments.api import router as segments_router
 from helpdesk.shop.api import router as orders_router
 from helpdesk.sla.api import router as sla_router
 from helpdesk.training.api import pages as training_pages, router as training_router
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customer_page_router)
     app.include_router(push_router)
     app.include_router(search_router)
+    app.include_router(segments_router)
     app.mount("/inbox/static", inbox_static_files(), name="inbox-static")
     app.include_router(training_router)
     app.include_router(training_pages)

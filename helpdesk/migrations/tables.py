@@ -15,6 +15,7 @@ from helpdesk.mail.models import EmailRecord
 from helpdesk.outbox.models import OutboxItem
 from helpdesk.push.models import PushSubscription, VapidKeyPair
 from helpdesk.ratings.models import Rating, RatingRequest
+from helpdesk.segments.models import Segment
 from helpdesk.shop.models import Order, Product, Warranty
 from helpdesk.shop.purchases import CustomerPurchase
 from helpdesk.sla.models import BusinessHoursPeriod, Holiday, SLAEvent, SLAOutcome, SLAPolicy, SLATimer
@@ -40,4 +41,5 @@ __all__ = [
     "NluIntent", "NluExample", "NluVocabulary", "NluTrainingChange", "NluFaqAnswer", "NluReviewItem",
     "NluTrainingState", "NluTrainingJob", "NluModel", "NluActiveModel", "ParkedJob", "Attachment",
     "PushSubscription", "VapidKeyPair", "EmailRecord", "NpsResponse", "CustomerPurchase",
+    "Segment",
 ]
