@@ -218,7 +218,53 @@ def clinc_scores(interpreter, texts: list[str], gold: list[str]) -> tuple[float,
     )
 
 
-def bench_clinc(path: Path, config: Path | None) -> None:
+def clinc_val_chosen_threshold(interpreter, dataset: dict, target_accuracy: float) -> None:
+    """Choose the out-of-scope threshold from the in-scope ``val`` messages alone (the lowest that
+    keeps their accuracy at ``target_accuracy``, the fallback's confidence threshold unchanged) and
+    report what it does on ``test``: the trade-off a shop could pick with its own held-out
+    messages, without any out-of-scope example."""
+    fallback = next(c for c in interpreter.components if c.name == "FallbackClassifier")
+    trained = fallback.out_of_scope_threshold
+    fallback.out_of_scope_threshold = None
+    outcomes = {}
+    for split in ("val", "test"):
+        texts, gold = clinc_split(dataset, split)
+        messages = interpreter.parse_batch(texts)
+        scores = np.array([score for score in clinc_out_of_scope_scores(interpreter, texts)])
+        kept = np.array([r.intent.name != FALLBACK_INTENT for r in messages])
+        right = np.array([r.intent.name == g for r, g in zip(messages, gold)])
+        outcomes[split] = (scores, kept, right, np.array(gold) == CLINC_OUT_OF_SCOPE)
+    fallback.out_of_scope_threshold = trained
+    scores, kept, right, oos = outcomes["val"]
+    chosen = None
+    for threshold in np.unique(scores[~oos & kept & right]):  # ascending: the first that keeps enough
+        if (right & kept & (scores <= threshold))[~oos].mean() >= target_accuracy:
+            chosen = float(threshold)
+            break
+    if chosen is None:
+        print(f"clinc val in-scope accuracy never reaches {target_accuracy}")
+        return
+    scores, kept, right, oos = outcomes["test"]
+    answered = kept & (scores <= chosen)
+    print(f"clinc out-of-scope threshold chosen on in-scope val for accuracy {target_accuracy}: {chosen:.4f}")
+    print(f"clinc test in-scope accuracy at that threshold: {(right & answered)[~oos].mean():.4f}")
+    print(f"clinc test oos recall at that threshold: {(~answered)[oos].mean():.4f}")
+
+
+def clinc_out_of_scope_scores(interpreter, texts: list[str]) -> list[float]:
+    """Return each message's out-of-scope score, as the pipeline computes it before the fallback."""
+    from nlu.message import Message
+    from nlu.normalization import nfc
+
+    messages = [Message(nfc(text)) for text in texts]
+    for component in interpreter.components:
+        if component.name == "FallbackClassifier":
+            break
+        component.process_batch(messages)
+    return [m.data.get("out_of_scope_score", 0.0) for m in messages]
+
+
+def bench_clinc(path: Path, config: Path | None, target_accuracy: float = 0.921) -> None:
     """CLINC150 (clinc/oos-eval ``data_full.json``): train on the in-scope ``train`` split only, then
     report in-scope accuracy and out-of-scope recall on ``val``+``oos_val`` and ``test``+``oos_test``,
     training time and single-message parse latency. One figure a line."""
@@ -241,6 +287,7 @@ def bench_clinc(path: Path, config: Path | None) -> None:
         print(f"clinc {split} in-scope accuracy: {accuracy:.4f}")
         print(f"clinc {split} oos recall: {recall:.4f}")
         print(f"clinc {split} in-scope fallback rate: {dropped:.4f}", flush=True)
+    clinc_val_chosen_threshold(interpreter, dataset, target_accuracy)
     texts, _ = clinc_split(dataset, "test")
     p50, p99 = latency_percentiles(interpreter.parse, texts[::5])
     print(f"clinc parse p50 ms: {p50:.3f}")
@@ -260,13 +307,17 @@ def main(argv: list[str] | None = None) -> int:
         "--clinc", type=Path, default=None, metavar="PATH",
         help="run the CLINC150 out-of-scope benchmark on this data_full.json instead",
     )
+    parser.add_argument(
+        "--clinc-target", type=float, default=0.921,
+        help="in-scope val accuracy the val-chosen out-of-scope threshold keeps (--clinc)",
+    )
     args = parser.parse_args(argv)
     np.seterr(all="ignore")
     if args.clinc is not None:
         if not args.clinc.is_file():
             print(f"CLINC150 data not found: {args.clinc}", file=sys.stderr)
             return 2
-        bench_clinc(args.clinc, args.config)
+        bench_clinc(args.clinc, args.config, args.clinc_target)
         return 0
     if not args.bench_dir.is_dir():
         print(f"bench directory not found: {args.bench_dir}", file=sys.stderr)
