@@ -45,7 +45,9 @@ class IntentCoverage:
         self._unknown_weight = 1.0
 
     @classmethod
-    def fit(cls, token_lists: Iterable[Sequence[str]], intents: Iterable[int], n_intents: int) -> IntentCoverage:
+    def fit(
+        cls, token_lists: Iterable[Sequence[str]], intents: Iterable[int], n_intents: int
+    ) -> IntentCoverage:
         """Count the words of training examples (token lists) with their intent indices."""
         coverage = cls(n_intents)
         counts: dict[str, dict[int, int]] = {}

@@ -176,7 +176,9 @@ class LinearIntentClassifier(Component):
                 similarity[scored] = nearest_similarity(words[scored], words[trained_on])
             if coverage is not None:
                 seen = IntentCoverage.fit(
-                    (tokens[i] for i in np.flatnonzero(trained_on)), intent_index[trained_on], len(self.classes)
+                    (tokens[i] for i in np.flatnonzero(trained_on)),
+                    intent_index[trained_on],
+                    len(self.classes),
                 )
                 rows = np.flatnonzero(scored)
                 coverage[rows] = seen.feature_rows([tokens[i] for i in rows], scores[rows].argmax(axis=1))
@@ -362,7 +364,8 @@ class LinearIntentClassifier(Component):
         if self._oos_weights is not None:
             similarity = np.array([self.similarity(indices, values)]) if self._needs_similarity else None
             coverage = self.coverage_rows([self._tokens(message)], scores)
-            message.data["out_of_scope_score"] = float(self.out_of_scope_scores(scores, similarity, coverage)[0])
+            score = self.out_of_scope_scores(scores, similarity, coverage)[0]
+            message.data["out_of_scope_score"] = float(score)
 
     def process_batch(self, messages: Sequence[Message]) -> None:
         """Score all messages with one sparse-dense product."""
@@ -371,13 +374,13 @@ class LinearIntentClassifier(Component):
         matrix = feature_matrix(messages)
         scores = np.asarray(matrix @ self.weights_t + self.bias, dtype=np.float64)
         probabilities = softmax_rows(scores * self.temperature)
-        similarity = (
-            nearest_similarity(self._word_vectors(matrix), self.similarity_examples)
-            if self._oos_weights is not None and self.similarity_examples is not None and self._needs_similarity
-            else None
-        )
+        similarity = None
+        if self._oos_weights is not None and self._needs_similarity and self.similarity_examples is not None:
+            similarity = nearest_similarity(self._word_vectors(matrix), self.similarity_examples)
         coverage = (
-            self.coverage_rows([self._tokens(m) for m in messages], scores) if self._oos_weights is not None else None
+            self.coverage_rows([self._tokens(m) for m in messages], scores)
+            if self._oos_weights is not None
+            else None
         )
         oos_scores = self.out_of_scope_scores(scores, similarity, coverage)
         for message, row, oos_score in zip(messages, probabilities, oos_scores):
@@ -401,7 +404,9 @@ class LinearIntentClassifier(Component):
         )
         np.savez(path / "weights.npz", weights_t=self.weights_t, bias=self.bias)
         if self.coverage is not None:
-            (path / "coverage.json").write_text(json.dumps(self.coverage.state(), ensure_ascii=False), encoding="utf-8")
+            (path / "coverage.json").write_text(
+                json.dumps(self.coverage.state(), ensure_ascii=False), encoding="utf-8"
+            )
         if self.similarity_examples is not None:
             examples = self.similarity_examples
             np.savez(
@@ -421,7 +426,8 @@ class LinearIntentClassifier(Component):
         classifier.temperature = float(meta["temperature"])
         classifier.oos_model = meta.get("out_of_scope_model")
         if classifier.oos_model is not None:
-            classifier.oos_features = tuple(classifier.oos_model.get("features") or LEGACY_OUT_OF_SCOPE_FEATURES)
+            saved = classifier.oos_model.get("features") or LEGACY_OUT_OF_SCOPE_FEATURES
+            classifier.oos_features = tuple(saved)
         classifier.calibration = meta.get("calibration") or {}
         classifier._oos_arrays()
         with np.load(path / "weights.npz", allow_pickle=False) as arrays:
