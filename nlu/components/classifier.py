@@ -320,6 +320,8 @@ class LinearIntentClassifier(Component):
                 "held_out_accuracy": round(float(correct[in_scope].mean()), 4) if in_scope.any() else None,
                 "ece_uncalibrated": round(expected_calibration_error(raw_top, correct[in_scope]), 4),
                 "ece": round(expected_calibration_error(confidence[in_scope], correct[in_scope]), 4),
+                # what the out-of-scope score reads (absent: too few pseudo out-of-scope examples)
+                **({"out_of_scope_features": list(self.oos_features)} if self.oos_model else {}),
             }
             for i, message in enumerate(examples):
                 message.data["held_out"] = {

@@ -86,6 +86,8 @@ def test_the_out_of_scope_score_reads_the_configured_features_and_the_model_keep
     classifier = classifier_of(interpreter)
     assert classifier.oos_features == ("top_score", "covered", "unknown")
     assert classifier.oos_model["features"] == ["top_score", "covered", "unknown"]
+    report = interpreter.metadata["training_report"]["calibration"]
+    assert report["out_of_scope_features"] == ["top_score", "covered", "unknown"]
     assert classifier.coverage is not None
     # Batch and single parses score alike, and a message in the training words scores lower than
     # the same request padded with words no example has.
