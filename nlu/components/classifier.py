@@ -86,6 +86,9 @@ class LinearIntentClassifier(Component):
             raise ValueError(
                 f"out_of_scope_features: {problem} (choose from {', '.join(OUT_OF_SCOPE_FEATURES)})"
             )
+        reads_coverage = sorted(set(self.oos_features) & set(COVERAGE_FEATURES))
+        if reads_coverage and not self.config["coverage_view"]:
+            raise ValueError(f"out_of_scope_features: {reads_coverage[0]!r} needs a coverage_view")
 
     def _estimator(self):
         model = self.config["model"]

@@ -124,10 +124,17 @@ def test_a_model_saved_before_the_choice_keeps_its_five_features(tiny_data, tmp_
     assert np.isfinite(result.intent.confidence)
 
 
-@pytest.mark.parametrize("features", ["[covered, colour]", "[]"])
-def test_an_unknown_or_empty_feature_list_is_a_config_error(tiny_data, tmp_path, features):
+@pytest.mark.parametrize(
+    "options",
+    [
+        "  out_of_scope_features: [covered, colour]\n",
+        "  out_of_scope_features: []\n",
+        "  out_of_scope_features: [top_score, covered]\n  coverage_view: null\n",
+    ],
+)
+def test_an_unknown_empty_or_unreadable_feature_list_is_a_config_error(tiny_data, tmp_path, options):
     config = tmp_path / "config.yml"
-    config.write_text(PIPELINE.format(options=f"  out_of_scope_features: {features}\n"))
+    config.write_text(PIPELINE.format(options=options))
     with pytest.raises(NLUConfigError, match="out_of_scope_features"):
         train_model(tiny_data, tmp_path / "model", config_path=config)
     assert not (tmp_path / "model").exists()
