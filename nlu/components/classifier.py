@@ -157,7 +157,7 @@ class LinearIntentClassifier(Component):
         whether the example's intent was also left out of that model (a pseudo out-of-scope
         message; see ``folds_with_held_out_intents``), its similarity to the nearest example that
         model saw, and its coverage features against the predicted intent, counted on the words of
-        the examples that model saw (None without ``coverage_view``)."""
+        the examples that model saw (None when the score reads no coverage feature)."""
         label_array = np.array(labels)
         n_folds = max(2, int(self.config["calibration_folds"]))
         fold, held_out = folds_with_held_out_intents(
