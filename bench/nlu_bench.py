@@ -5,6 +5,8 @@ on the test split (intent accuracy; entity precision/recall/F1 on exact spans an
 single-message parses and batch throughput. One line per set.
 
     python bench/nlu_bench.py [--sets hwu64,snips] [--bench-dir DIR] [--config FILE] [--rasa URL]
+    python bench/nlu_bench.py --oos [--oos-share 0.25]     # leave intents out, count them as out of scope
+    python bench/nlu_bench.py --clinc PATH/data_full.json  # CLINC150 out-of-scope benchmark
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from nlu import RasaHTTPInterpreter, load_model, load_training_data, train_model
+from nlu.components.fallback import FALLBACK_INTENT
 from nlu.evaluation import evaluate
+from nlu.training_data import TrainingData, TrainingExample
 
 DEFAULT_BENCH_DIR = Path(__file__).resolve().parents[2] / "shared" / "nlu-bench"
 
@@ -190,6 +194,106 @@ def bench_oos(name: str, bench_dir: Path, config: Path | None, share: float) -> 
     fallback.threshold, fallback.intent_thresholds, fallback.out_of_scope_threshold = chosen
 
 
+CLINC_OUT_OF_SCOPE = "oos"
+
+
+def clinc_split(dataset: dict, split: str) -> tuple[list[str], list[str]]:
+    """Return (texts, gold intents) of a CLINC150 split and its out-of-scope twin (``oos_<split>``,
+    gold intent ``oos``)."""
+    rows = [*dataset[split], *dataset[f"oos_{split}"]]
+    return [text for text, _ in rows], [intent for _, intent in rows]
+
+
+def clinc_scores(interpreter, texts: list[str], gold: list[str]) -> tuple[float, float, float]:
+    """Return (in-scope accuracy, out-of-scope recall, in-scope fallback rate): a fallback (or an
+    ``out_of_scope`` intent) is right only for an out-of-scope message, wrong for an in-scope one."""
+    predicted = [r.intent.name for r in interpreter.parse_batch(texts)]
+    dropped = [p in (FALLBACK_INTENT, "out_of_scope") for p in predicted]
+    in_scope = [(p == g, d) for p, g, d in zip(predicted, gold, dropped) if g != CLINC_OUT_OF_SCOPE]
+    oos = [d for g, d in zip(gold, dropped) if g == CLINC_OUT_OF_SCOPE]
+    return (
+        sum(right for right, _ in in_scope) / max(1, len(in_scope)),
+        sum(oos) / max(1, len(oos)),
+        sum(d for _, d in in_scope) / max(1, len(in_scope)),
+    )
+
+
+def clinc_val_chosen_threshold(interpreter, dataset: dict, target_accuracy: float) -> None:
+    """Choose the out-of-scope threshold from the in-scope ``val`` messages alone (the lowest that
+    keeps their accuracy at ``target_accuracy``, the fallback's confidence threshold unchanged) and
+    report what it does on ``test``: the trade-off a shop could pick with its own held-out
+    messages, without any out-of-scope example."""
+    fallback = next(c for c in interpreter.components if c.name == "FallbackClassifier")
+    trained = fallback.out_of_scope_threshold
+    fallback.out_of_scope_threshold = None
+    outcomes = {}
+    for split in ("val", "test"):
+        texts, gold = clinc_split(dataset, split)
+        messages = interpreter.parse_batch(texts)
+        scores = np.array([score for score in clinc_out_of_scope_scores(interpreter, texts)])
+        kept = np.array([r.intent.name != FALLBACK_INTENT for r in messages])
+        right = np.array([r.intent.name == g for r, g in zip(messages, gold)])
+        outcomes[split] = (scores, kept, right, np.array(gold) == CLINC_OUT_OF_SCOPE)
+    fallback.out_of_scope_threshold = trained
+    scores, kept, right, oos = outcomes["val"]
+    chosen = None
+    for threshold in np.unique(scores[~oos & kept & right]):  # ascending: the first that keeps enough
+        if (right & kept & (scores <= threshold))[~oos].mean() >= target_accuracy:
+            chosen = float(threshold)
+            break
+    if chosen is None:
+        print(f"clinc val in-scope accuracy never reaches {target_accuracy}")
+        return
+    scores, kept, right, oos = outcomes["test"]
+    answered = kept & (scores <= chosen)
+    print(f"clinc out-of-scope threshold chosen on in-scope val for accuracy {target_accuracy}: {chosen:.4f}")
+    print(f"clinc test in-scope accuracy at that threshold: {(right & answered)[~oos].mean():.4f}")
+    print(f"clinc test oos recall at that threshold: {(~answered)[oos].mean():.4f}")
+
+
+def clinc_out_of_scope_scores(interpreter, texts: list[str]) -> list[float]:
+    """Return each message's out-of-scope score, as the pipeline computes it before the fallback."""
+    from nlu.message import Message
+    from nlu.normalization import nfc
+
+    messages = [Message(nfc(text)) for text in texts]
+    for component in interpreter.components:
+        if component.name == "FallbackClassifier":
+            break
+        component.process_batch(messages)
+    return [m.data.get("out_of_scope_score", 0.0) for m in messages]
+
+
+def bench_clinc(path: Path, config: Path | None, target_accuracy: float = 0.921) -> None:
+    """CLINC150 (clinc/oos-eval ``data_full.json``): train on the in-scope ``train`` split only, then
+    report in-scope accuracy and out-of-scope recall on ``val``+``oos_val`` and ``test``+``oos_test``,
+    training time and single-message parse latency. One figure a line."""
+    import json
+
+    dataset = json.loads(path.read_text(encoding="utf-8"))
+    train = TrainingData(examples=[TrainingExample(text, intent) for text, intent in dataset["train"]])
+    with tempfile.TemporaryDirectory() as tmp:
+        gc.collect()
+        started = time.perf_counter()
+        model_dir = train_model(train, Path(tmp) / "model", config_path=config)
+        print(f"clinc train seconds: {time.perf_counter() - started:.1f}", flush=True)
+        interpreter = load_model(model_dir)
+    fallback = interpreter.metadata.get("training_report", {}).get("fallback", {})
+    print(f"clinc fallback threshold: {fallback.get('threshold')}")
+    print(f"clinc out-of-scope threshold: {fallback.get('out_of_scope_threshold')}")
+    for split in ("val", "test"):
+        texts, gold = clinc_split(dataset, split)
+        accuracy, recall, dropped = clinc_scores(interpreter, texts, gold)
+        print(f"clinc {split} in-scope accuracy: {accuracy:.4f}")
+        print(f"clinc {split} oos recall: {recall:.4f}")
+        print(f"clinc {split} in-scope fallback rate: {dropped:.4f}", flush=True)
+    clinc_val_chosen_threshold(interpreter, dataset, target_accuracy)
+    texts, _ = clinc_split(dataset, "test")
+    p50, p99 = latency_percentiles(interpreter.parse, texts[::5])
+    print(f"clinc parse p50 ms: {p50:.3f}")
+    print(f"clinc parse p99 ms: {p99:.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -199,7 +303,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rasa", default=None, metavar="URL", help="also evaluate a running Rasa server")
     parser.add_argument("--oos", action="store_true", help="run the out-of-scope protocol instead")
     parser.add_argument("--oos-share", type=float, default=0.25, help="share of intents left out (--oos)")
+    parser.add_argument(
+        "--clinc", type=Path, default=None, metavar="PATH",
+        help="run the CLINC150 out-of-scope benchmark on this data_full.json instead",
+    )
+    parser.add_argument(
+        "--clinc-target", type=float, default=0.921,
+        help="in-scope val accuracy the val-chosen out-of-scope threshold keeps (--clinc)",
+    )
     args = parser.parse_args(argv)
+    np.seterr(all="ignore")
+    if args.clinc is not None:
+        if not args.clinc.is_file():
+            print(f"CLINC150 data not found: {args.clinc}", file=sys.stderr)
+            return 2
+        bench_clinc(args.clinc, args.config, args.clinc_target)
+        return 0
     if not args.bench_dir.is_dir():
         print(f"bench directory not found: {args.bench_dir}", file=sys.stderr)
         return 2

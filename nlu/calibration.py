@@ -129,6 +129,23 @@ def folds_with_held_out_intents(
     return fold, held_out
 
 
+#: What the out-of-scope scorer can read: four views of the class scores (``confidence_features``),
+#: the nearest-example similarity, and the word coverage of the message by its predicted intent
+#: (``nlu.coverage``).
+SCORE_FEATURES = ("log_confidence", "top_score", "margin", "energy")
+OUT_OF_SCOPE_FEATURES = (*SCORE_FEATURES, "similarity", "unknown", "covered", "association")
+#: the inputs of scorers saved before the choice was configurable (in ``novelty_features`` order)
+LEGACY_OUT_OF_SCOPE_FEATURES = (*SCORE_FEATURES, "similarity")
+
+
+def confidence_features(scores: np.ndarray, temperature: float) -> dict[str, np.ndarray]:
+    """Return ``SCORE_FEATURES`` of raw class-score rows by name: the calibrated top probability
+    (log), the top raw score, its margin over the runner-up and the log-sum-exp energy."""
+    scores = np.asarray(scores, dtype=np.float64)
+    columns = novelty_features(scores, temperature, np.zeros(len(scores)))
+    return {name: columns[:, i] for i, name in enumerate(SCORE_FEATURES)}
+
+
 def novelty_features(scores: np.ndarray, temperature: float, similarity: np.ndarray) -> np.ndarray:
     """Return per-row out-of-scope features from raw class scores: the calibrated top probability
     (log), the top raw score, the margin to the runner-up, the log-sum-exp energy, and the cosine

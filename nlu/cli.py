@@ -120,7 +120,9 @@ def _print_training_report(report: dict[str, Any]) -> None:
                 f"fallback rate {fallback['held_out_fallback_rate']:.3f}"
             )
         if oos is not None:
-            line += f"; out-of-scope score threshold {oos:.4f}"
+            features = (calibration or {}).get("out_of_scope_features")
+            reads = f" ({' + '.join(features)})" if features else ""
+            line += f"; out-of-scope score{reads} threshold {oos:.4f}"
             if "pseudo_out_of_scope_recall" in fallback:
                 line += (
                     f" (catches {fallback['pseudo_out_of_scope_recall']:.3f} of "

@@ -22,6 +22,8 @@ def test_train_writes_a_model_directory(tiny_data_file, tmp_path):
     assert (tmp_path / "model" / "metadata.json").is_file() and "trained model" in result.output
     assert "fallback threshold" in result.output and "lowest keeping 97% precision" in result.output
     assert "confidence calibration: temperature" in result.output
+    # the out-of-scope threshold line names what the score reads (the console may wrap it)
+    assert "(top_score + covered) threshold" in " ".join(result.output.split())
 
 
 def test_train_without_out_adds_to_the_store_and_activates_the_first(tiny_data_file, tmp_path):
