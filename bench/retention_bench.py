@@ -14,6 +14,7 @@ process: a plain ``SELECT count(*), sum(total_vnd) FROM orders`` (one pass over 
 every p95 under 1 s. Prints one figure a line.
 
     .venv/bin/python bench/retention_bench.py [--customers 100000] [--orders 1000000] [--runs 10] [--unprepared]
+                                              [--keep-db NAME]
 
 Measured 2026-12-05 (2 shared cores, two benches at once), p95 of 10 runs. Reading every order, the
 retention report took 4.7 s (30 days) and 155 s (12 months): its first five runs about 7 s, then
@@ -29,6 +30,8 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,7 +40,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from _harness import percentile, scratch_postgres  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from helpdesk.channels.ledger import attach_ledger_hooks, make_database_engine  # noqa: E402
@@ -93,6 +97,27 @@ def populate(engine, customers: int, orders: int) -> None:
         connection.execute(text("VACUUM ANALYZE"))
 
 
+@contextmanager
+def kept_postgres(url: str, name: str) -> Iterator[str]:
+    """The database ``name`` on the server of ``url``, made if missing and left in place afterwards (the
+    next run, or bench/retention_profile.py, reads the same rows without loading them again)."""
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            if not connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                      {"name": name}).first():
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    yield make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def loaded(engine) -> bool:
+    """Whether an earlier run already filled this (kept) database."""
+    with engine.connect() as connection:
+        return bool(connection.execute(text("SELECT EXISTS (SELECT 1 FROM orders)")).scalar())
+
+
 def timed(work, runs: int) -> list[float]:
     times = []
     for _ in range(runs):
@@ -110,23 +135,31 @@ def main() -> None:
     parser.add_argument("--unprepared", action="store_true",
                         help="connections with psycopg's server-side prepared statements off "
                              "(prepare_threshold=None), to compare against the default (5)")
+    parser.add_argument("--keep-db", metavar="NAME",
+                        help="load into this database and keep it (a later run with the same name reuses "
+                             "its rows; bench/retention_profile.py reads it); default: a scratch database "
+                             "dropped afterwards")
     args = parser.parse_args()
     url = os.environ.get("CAREDESK_TEST_POSTGRES_URL")
     if not url:
         sys.exit("set CAREDESK_TEST_POSTGRES_URL (source var/test-services.env)")
-    with scratch_postgres(url, "caredesk_retention") as scratch:
+    database = kept_postgres(url, args.keep_db) if args.keep_db else scratch_postgres(url, "caredesk_retention")
+    with database as scratch:
         engine = make_database_engine(scratch)
         migrate(engine)
-        started = time.perf_counter()
-        populate(engine, args.customers, args.orders)
-        print(f"setup_s {time.perf_counter() - started:.1f}")
-        # the orders went in as plain SQL, around the ORM: one row per buyer from them, as a restore would
-        started = time.perf_counter()
-        with engine.begin() as connection:
-            purchases.rebuild(connection)
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("VACUUM ANALYZE customer_purchases"))
-        print(f"customer_purchases_rebuild_s {time.perf_counter() - started:.1f}")
+        if loaded(engine):
+            print(f"reused {args.keep_db}")
+        else:
+            started = time.perf_counter()
+            populate(engine, args.customers, args.orders)
+            print(f"setup_s {time.perf_counter() - started:.1f}")
+            # the orders went in as plain SQL, around the ORM: one row per buyer from them, as a restore would
+            started = time.perf_counter()
+            with engine.begin() as connection:
+                purchases.rebuild(connection)
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(text("VACUUM ANALYZE customer_purchases"))
+            print(f"customer_purchases_rebuild_s {time.perf_counter() - started:.1f}")
         if args.unprepared:
             engine.dispose()
 
