@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, case, func, literal, or_, select, union
+from sqlalchemy import and_, case, func, literal, literal_column, or_, select, union
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -30,7 +30,6 @@ from sqlmodel import Session, col
 from helpdesk.conversations.models import Conversation
 from helpdesk.customers.models import Customer
 from helpdesk.core.db import UTCDateTime
-from helpdesk.nps.models import NpsResponse
 from helpdesk.ratings.models import Rating
 from helpdesk.reports.nps import month_starts
 from helpdesk.reports.period import Period, local_midnight
@@ -115,27 +114,29 @@ def customers_cte(period: Period, now: datetime, first_before: datetime | None =
     bought = CustomerPurchase
     return (select(bought.phone.label("phone"), bought.first_at.label("first_at"),
                    bought.second_at.label("second_at"), bought.orders.label("orders"),
-                   bought.total_vnd.label("vnd"), bought.last_at.label("last_at"))
+                   bought.total_vnd.label("vnd"), bought.last_at.label("last_at"),
+                   bought.months_mask.label("months_mask"), bought.months_tz.label("months_tz"),
+                   bought.nps_answers.label("nps_answers"), bought.nps_score_sum.label("nps_score_sum"))
             .where(bought.first_at >= period.start,
                    bought.first_at < min(period.end, now, first_before or now))
             .cte("per_customer"))
 
 
-def _links():
-    """(helpdesk customer, phone) pairs: who verified the phone, and who is named on its orders."""
+def _links(phones):
+    """(helpdesk customer, phone) pairs of the ``phones`` (a subquery of one column): who verified the
+    phone, and who is named on its orders."""
     by_phone = select(Customer.id.label("id"), Customer.phone.label("phone")).where(
-        col(Customer.phone_verified).is_(True), col(Customer.phone).is_not(None))
-    by_order = select(Order.customer_id, Order.phone).where(col(Order.customer_id).is_not(None))
+        col(Customer.phone_verified).is_(True), col(Customer.phone).is_not(None), col(Customer.phone).in_(phones))
+    by_order = select(Order.customer_id, Order.phone).where(col(Order.customer_id).is_not(None),
+                                                            col(Order.phone).in_(phones))
     return union(by_phone, by_order).cte("links")
 
 
-def _segment_tables():
-    """Per phone, grouped once (joined to the customers rather than asked per customer): average NPS
-    answer, average CSAT stars, and whether they contacted support, were escalated, saw a breach."""
-    links = _links()
-    nps_by_phone = (select(Order.phone.label("phone"), func.avg(NpsResponse.score).label("score"))
-                    .join(Order, Order.id == NpsResponse.order_id).where(col(NpsResponse.score).is_not(None))
-                    .group_by(Order.phone).cte("nps_by_phone"))
+def _segment_tables(per_customer):
+    """Per phone of ``per_customer``, grouped once (joined to the customers rather than asked per
+    customer): average CSAT stars, and whether they contacted support, were escalated, saw a breach.
+    (Their NPS answers are summed up in ``customer_purchases``.)"""
+    links = _links(select(per_customer.c.phone))
     csat_by_phone = (select(links.c.phone, func.avg(Rating.score).label("stars"))
                      .join(links, links.c.id == Rating.customer_id).where(Rating.kind == "csat")
                      .group_by(links.c.phone).cte("csat_by_phone"))
@@ -145,23 +146,24 @@ def _segment_tables():
                                              else_=0)).label("breached"))
                         .join(links, links.c.id == Conversation.customer_id)
                         .group_by(links.c.phone).cte("support_by_phone"))
-    return nps_by_phone, csat_by_phone, support_by_phone
+    return csat_by_phone, support_by_phone
 
 
 def _segments(session: Session, per_customer, conditions, gap) -> list[Segment]:
     """The 90-day repeat rate of the customers matching ``conditions`` by NPS, CSAT, support and SLA."""
-    nps_by_phone, csat_by_phone, support_by_phone = _segment_tables()
-    score, stars = nps_by_phone.c.score, csat_by_phone.c.stars
+    csat_by_phone, support_by_phone = _segment_tables(per_customer)
+    answers, scores, stars = per_customer.c.nps_answers, per_customer.c.nps_score_sum, csat_by_phone.c.stars
     groups = {
-        "nps": case((score.is_(None), "none"), (score >= 9, "promoter"), (score > 6, "passive"), else_="detractor"),
+        # the average answer (scores / answers) at least 9, above 6, or not: compared as whole numbers
+        "nps": case((answers == 0, "none"), (scores >= 9 * answers, "promoter"), (scores > 6 * answers, "passive"),
+                    else_="detractor"),
         "csat": case((stars.is_(None), "none"), (stars >= 4, "satisfied"), else_="unsatisfied"),
         "support": case((support_by_phone.c.phone.is_(None), "not_contacted"), else_="contacted"),
         "sla": case((func.coalesce(support_by_phone.c.escalated, 0) == 0, "no_escalation"),
                     (support_by_phone.c.breached == 1, "sla_breached"), else_="within_sla"),
     }
     repeated = func.coalesce(func.sum(case((gap <= 90, 1), else_=0)), 0)
-    joined = (per_customer.outerjoin(nps_by_phone, nps_by_phone.c.phone == per_customer.c.phone)
-              .outerjoin(csat_by_phone, csat_by_phone.c.phone == per_customer.c.phone)
+    joined = (per_customer.outerjoin(csat_by_phone, csat_by_phone.c.phone == per_customer.c.phone)
               .outerjoin(support_by_phone, support_by_phone.c.phone == per_customer.c.phone))
     rows = select(*[group.label(name) for name, group in groups.items()], func.count().label("customers"),
                   repeated.label("repeated")).select_from(joined).where(*conditions).group_by(
@@ -236,20 +238,29 @@ def _month_index(column, starts: list[date], tz) -> ColumnElement[int]:
 
 
 def _cohorts(session: Session, period: Period, now: datetime) -> list[Cohort]:
-    """Monthly cohorts of the period's new customers, each followed up to COHORT_MONTHS months (to now)."""
+    """Monthly cohorts of the period's new customers, each followed up to COHORT_MONTHS months (to now).
+
+    A customer's row says in which months after the first they bought (``months_mask``, counted in the
+    shop's zone); only customers whose row was counted in another zone, or who have orders dated after
+    ``now`` (which must not count), are worked out from their orders."""
     cohort_months = month_starts(period)
     months = month_starts(Period(period.start, max(now, period.end), period.timezone, period.tz))
     per_customer = customers_cte(period, now)
-    bought = purchases()
+    counts: dict[tuple[int, int], int] = {}
     first_month = _month_index(per_customer.c.first_at, months, period.tz).label("cohort")
-    order_month = _month_index(bought.c.at, months, period.tz).label("month")
-    pairs = (select(first_month, order_month, bought.c.phone)
-             .join(per_customer, per_customer.c.phone == bought.c.phone)
-             .where(bought.c.at < now).subquery("pairs"))
-    counts: dict[tuple[int, int], int] = {
-        (int(c), int(m)): int(n) for c, m, n in session.exec(
-            select(pairs.c.cohort, pairs.c.month, func.count(func.distinct(pairs.c.phone)))
-            .group_by(pairs.c.cohort, pairs.c.month))}
+    from_row = and_(col(per_customer.c.months_mask).is_not(None), per_customer.c.months_tz == period.timezone,
+                    per_customer.c.last_at < now)
+    mask = per_customer.c.months_mask
+    # the shifts written as plain numbers: PostgreSQL shifts a bigint by an integer only
+    bits = [func.coalesce(func.sum(mask.op(">>")(literal_column(str(offset))).op("&")(literal_column("1"))), 0)
+            for offset in range(COHORT_MONTHS + 1)]
+    for cohort, *bought in session.exec(select(first_month, *bits).where(from_row).group_by(first_month)):
+        for offset, customers in enumerate(bought):
+            counts[(int(cohort), int(cohort) + offset)] = int(customers)
+    if session.exec(select(func.count()).select_from(per_customer).where(~from_row)).one():
+        for key, customers in _cohort_counts_from_orders(session, per_customer, ~from_row, months, period,
+                                                         now).items():
+            counts[key] = counts.get(key, 0) + customers
     now_month = len(month_starts(Period(period.start, now, period.timezone, period.tz))) - 1 \
         if now > period.start else -1
     cohorts = []
@@ -262,6 +273,22 @@ def _cohorts(session: Session, period: Period, now: datetime) -> list[Cohort]:
             retention.append(_ratio(counts.get((index, index + offset), 0), size))
         cohorts.append(Cohort(month=month, customers=size, retention=retention))
     return cohorts
+
+
+def _cohort_counts_from_orders(session: Session, per_customer, only: ColumnElement[bool], months: list[date],
+                               period: Period, now: datetime) -> dict[tuple[int, int], int]:
+    """(cohort month, month) -> customers who bought in it, from the orders of the new customers
+    (``per_customer``) matching ``only``."""
+    chosen = select(per_customer).where(only).subquery("chosen")
+    bought = purchases()
+    first_month = _month_index(chosen.c.first_at, months, period.tz).label("cohort")
+    order_month = _month_index(bought.c.at, months, period.tz).label("month")
+    pairs = (select(first_month, order_month, bought.c.phone)
+             .join(chosen, chosen.c.phone == bought.c.phone)
+             .where(bought.c.at < now).subquery("pairs"))
+    return {(int(c), int(m)): int(n) for c, m, n in session.exec(
+        select(pairs.c.cohort, pairs.c.month, func.count(func.distinct(pairs.c.phone)))
+        .group_by(pairs.c.cohort, pairs.c.month))}
 
 
 def repeat_rate_90d(session: Session, period: Period, now: datetime) -> float | None:
