@@ -184,10 +184,51 @@ def _segments(session: Session, per_customer, conditions, gap) -> list[Segment]:
 def retention_report(session: Session, period: Period, now: datetime, churn_days: int) -> RetentionReport:
     """Every retention figure of the period's new customers (as of ``now``)."""
     per_customer = customers_cte(period, now)
-    new: list[ColumnElement[bool]] = []  # every row of per_customer is a new customer of the period
-    now_value = literal(now, type_=UTCDateTime)
-    age = days_between(session, per_customer.c.first_at, now_value)
+    by_cohort = _by_cohort(session, per_customer, period, now)
+    totals = [sum(int(row[n]) for row in by_cohort) for n in range(3 + 2 * len(REPEAT_WINDOWS))]
+    new_customers, spent, orders = totals[0], totals[1], totals[2]
+    repeat = [RepeatRate(days=days, customers=totals[3 + 2 * n], repeated=totals[4 + 2 * n],
+                         rate=_ratio(totals[4 + 2 * n], totals[3 + 2 * n]))
+              for n, days in enumerate(REPEAT_WINDOWS)]
+
+    churn_base, churned = _churn(session, min(period.end, now), churn_days)
+
     gap = days_between(session, per_customer.c.first_at, per_customer.c.second_at)
+    segments = _segments(session, per_customer, [_aged(per_customer, now, 90)], gap)
+
+    return RetentionReport(
+        period=period.public(), new_customers=new_customers, repeat=repeat,
+        repeat_purchase_rate_90d=repeat[1].rate, cohorts=_cohorts(session, period, now, by_cohort),
+        churn_days=churn_days, churn_base=churn_base, churned=churned, churn_rate=_ratio(churned, churn_base),
+        clv_vnd=round(spent / new_customers, 0) if new_customers else None,
+        avg_orders=round(orders / new_customers, 2) if new_customers else None, segments=segments)
+
+
+def _report_months(period: Period, now: datetime) -> list[date]:
+    """The shop-local months from the period's first to the later of its end and now."""
+    return month_starts(Period(period.start, max(now, period.end), period.timezone, period.tz))
+
+
+def _aged(per_customer, now: datetime, days: int) -> ColumnElement[bool]:
+    """Customers whose first purchase is at least ``days`` old: one comparison with a moment worked out
+    here, not a difference of dates per row."""
+    return per_customer.c.first_at <= literal(now - timedelta(days=days), type_=UTCDateTime)
+
+
+def _from_row(per_customer, period: Period, now: datetime) -> ColumnElement[bool]:
+    """Customers whose cohort months can be read from their row: counted in the report's zone, and no
+    purchase dated after ``now`` (which the cohorts must not count)."""
+    return and_(col(per_customer.c.months_mask).is_not(None), per_customer.c.months_tz == period.timezone,
+                per_customer.c.last_at < now)
+
+
+def _by_cohort(session: Session, per_customer, period: Period, now: datetime) -> list:
+    """One pass over the new customers' rows, grouped by the month of their first purchase: per cohort
+    month (its index among the report's months), the customers, their spending and orders, the base and
+    repeaters of each repeat window, how many must be read from their orders (see ``_from_row``), and
+    for the others how many bought in month 0, 1, …, COHORT_MONTHS after the first."""
+    gap = days_between(session, per_customer.c.first_at, per_customer.c.second_at)
+    from_row = _from_row(per_customer, period, now)
 
     def count(condition):
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
@@ -195,23 +236,15 @@ def retention_report(session: Session, period: Period, now: datetime, churn_days
     columns = [func.count(), func.coalesce(func.sum(per_customer.c.vnd), 0),
                func.coalesce(func.sum(per_customer.c.orders), 0)]
     for days in REPEAT_WINDOWS:
-        columns += [count(age >= days), count(and_(age >= days, gap <= days))]
-    totals = session.exec(select(*columns).where(*new)).one()
-    new_customers, spent, orders = int(totals[0]), int(totals[1]), int(totals[2])
-    repeat = [RepeatRate(days=days, customers=int(totals[3 + 2 * n]), repeated=int(totals[4 + 2 * n]),
-                         rate=_ratio(int(totals[4 + 2 * n]), int(totals[3 + 2 * n])))
-              for n, days in enumerate(REPEAT_WINDOWS)]
-
-    churn_base, churned = _churn(session, min(period.end, now), churn_days)
-
-    segments = _segments(session, per_customer, [*new, age >= 90], gap)
-
-    return RetentionReport(
-        period=period.public(), new_customers=new_customers, repeat=repeat,
-        repeat_purchase_rate_90d=repeat[1].rate, cohorts=_cohorts(session, period, now),
-        churn_days=churn_days, churn_base=churn_base, churned=churned, churn_rate=_ratio(churned, churn_base),
-        clv_vnd=round(spent / new_customers, 0) if new_customers else None,
-        avg_orders=round(orders / new_customers, 2) if new_customers else None, segments=segments)
+        columns += [count(_aged(per_customer, now, days)), count(and_(_aged(per_customer, now, days), gap <= days))]
+    columns.append(count(~from_row))
+    mask = per_customer.c.months_mask
+    # the shifts written as plain numbers: PostgreSQL shifts a bigint by an integer only
+    columns += [func.coalesce(func.sum(case((from_row, mask.op(">>")(literal_column(str(offset)))
+                                             .op("&")(literal_column("1"))), else_=0)), 0)
+                for offset in range(COHORT_MONTHS + 1)]
+    cohort = _month_index(per_customer.c.first_at, _report_months(period, now), period.tz)
+    return [tuple(row) for row in session.exec(select(*columns, cohort).group_by(cohort)).all()]
 
 
 def _churn(session: Session, end: datetime, churn_days: int) -> tuple[int, int]:
@@ -237,28 +270,26 @@ def _month_index(column, starts: list[date], tz) -> ColumnElement[int]:
     return case(*branches, else_=len(starts) - 1)
 
 
-def _cohorts(session: Session, period: Period, now: datetime) -> list[Cohort]:
+def _cohorts(session: Session, period: Period, now: datetime, by_cohort: list | None = None) -> list[Cohort]:
     """Monthly cohorts of the period's new customers, each followed up to COHORT_MONTHS months (to now).
 
     A customer's row says in which months after the first they bought (``months_mask``, counted in the
     shop's zone); only customers whose row was counted in another zone, or who have orders dated after
-    ``now`` (which must not count), are worked out from their orders."""
+    ``now``, are worked out from their orders. ``by_cohort``: what ``_by_cohort`` gave, when at hand."""
     cohort_months = month_starts(period)
-    months = month_starts(Period(period.start, max(now, period.end), period.timezone, period.tz))
+    months = _report_months(period, now)
     per_customer = customers_cte(period, now)
+    if by_cohort is None:
+        by_cohort = _by_cohort(session, per_customer, period, now)
     counts: dict[tuple[int, int], int] = {}
-    first_month = _month_index(per_customer.c.first_at, months, period.tz).label("cohort")
-    from_row = and_(col(per_customer.c.months_mask).is_not(None), per_customer.c.months_tz == period.timezone,
-                    per_customer.c.last_at < now)
-    mask = per_customer.c.months_mask
-    # the shifts written as plain numbers: PostgreSQL shifts a bigint by an integer only
-    bits = [func.coalesce(func.sum(mask.op(">>")(literal_column(str(offset))).op("&")(literal_column("1"))), 0)
-            for offset in range(COHORT_MONTHS + 1)]
-    for cohort, *bought in session.exec(select(first_month, *bits).where(from_row).group_by(first_month)):
-        for offset, customers in enumerate(bought):
-            counts[(int(cohort), int(cohort) + offset)] = int(customers)
-    if session.exec(select(func.count()).select_from(per_customer).where(~from_row)).one():
-        for key, customers in _cohort_counts_from_orders(session, per_customer, ~from_row, months, period,
+    skip = 3 + 2 * len(REPEAT_WINDOWS)  # the columns before the count of customers read from orders
+    for row in by_cohort:
+        index = int(row[-1])
+        for offset, customers in enumerate(row[skip + 1:-1]):
+            counts[(index, index + offset)] = int(customers)
+    if any(int(row[skip]) for row in by_cohort):
+        only = ~_from_row(per_customer, period, now)
+        for key, customers in _cohort_counts_from_orders(session, per_customer, only, months, period,
                                                          now).items():
             counts[key] = counts.get(key, 0) + customers
     now_month = len(month_starts(Period(period.start, now, period.timezone, period.tz))) - 1 \
