@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, case, func, literal, literal_column, or_, select, union
+from sqlalchemy import and_, case, func, literal, literal_column, select, union
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -122,13 +122,14 @@ def customers_cte(period: Period, now: datetime, first_before: datetime | None =
             .cte("per_customer"))
 
 
-def _links(phones):
-    """(helpdesk customer, phone) pairs of the ``phones`` (a subquery of one column): who verified the
-    phone, and who is named on its orders."""
-    by_phone = select(Customer.id.label("id"), Customer.phone.label("phone")).where(
-        col(Customer.phone_verified).is_(True), col(Customer.phone).is_not(None), col(Customer.phone).in_(phones))
-    by_order = select(Order.customer_id, Order.phone).where(col(Order.customer_id).is_not(None),
-                                                            col(Order.phone).in_(phones))
+def _links(per_customer):
+    """(helpdesk customer, phone) pairs of the phones of ``per_customer`` (one row per phone, so a join
+    is enough): who verified the phone, and who is named on its orders."""
+    by_phone = (select(Customer.id.label("id"), Customer.phone.label("phone"))
+                .join(per_customer, per_customer.c.phone == Customer.phone)
+                .where(col(Customer.phone_verified).is_(True)))
+    by_order = (select(Order.customer_id, Order.phone).join(per_customer, per_customer.c.phone == Order.phone)
+                .where(col(Order.customer_id).is_not(None)))
     return union(by_phone, by_order).cte("links")
 
 
@@ -136,7 +137,7 @@ def _segment_tables(per_customer):
     """Per phone of ``per_customer``, grouped once (joined to the customers rather than asked per
     customer): average CSAT stars, and whether they contacted support, were escalated, saw a breach.
     (Their NPS answers are summed up in ``customer_purchases``.)"""
-    links = _links(select(per_customer.c.phone))
+    links = _links(per_customer)
     csat_by_phone = (select(links.c.phone, func.avg(Rating.score).label("stars"))
                      .join(links, links.c.id == Rating.customer_id).where(Rating.kind == "csat")
                      .group_by(links.c.phone).cte("csat_by_phone"))
@@ -258,10 +259,14 @@ def _churn(session: Session, end: datetime, churn_days: int) -> tuple[int, int]:
     bought_in_window = (select(later.id).where(later.phone == bought.phone, later.created_at >= horizon,
                                                later.created_at < end,
                                                col(later.status).not_in(NOT_PURCHASES)).exists())
-    churned = or_(bought.last_at < horizon, and_(bought.last_at >= end, ~bought_in_window))
-    base, lost = session.exec(select(func.count(), func.coalesce(func.sum(case((churned, 1), else_=0)), 0))
+    base, gone = session.exec(select(func.count(), func.coalesce(func.sum(case((bought.last_at < horizon, 1),
+                                                                             else_=0)), 0))
                               .where(bought.first_at < horizon)).one()
-    return int(base), int(lost)
+    # apart, so the first statement has no sub-query (PostgreSQL priced the two together high enough to
+    # compile them, 10 ms of JIT for 100,000 rows), and this one finds its few rows by the last_at index
+    later = session.exec(select(func.count()).where(bought.first_at < horizon, bought.last_at >= end,
+                                                    ~bought_in_window)).scalar_one()
+    return int(base), int(gone) + int(later)
 
 
 def _month_index(column, starts: list[date], tz) -> ColumnElement[int]:

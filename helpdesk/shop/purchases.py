@@ -57,7 +57,8 @@ class CustomerPurchase(SQLModel, table=True):
     first_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     #: the first purchase after ``first_at`` (None: bought once)
     second_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
-    last_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    #: indexed for churn: the buyers whose last purchase is after a past period's end
+    last_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     orders: int = 0
     total_vnd: int = Field(default=0, sa_type=BigInteger, nullable=False)
     #: bit k: bought in the k-th shop-local month after the first purchase's (in ``months_tz``)

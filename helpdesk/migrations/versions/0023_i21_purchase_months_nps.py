@@ -1,5 +1,5 @@
 """customer_purchases: the months each buyer bought in (for cohorts) and their NPS answers (for the
-segments), so the retention report reads only its new customers' rows
+segments), so the retention report reads only its new customers' rows; last_at indexed for churn
 
 Revision ID: 0023_i21_purchase_months_nps
 Revises: 0022_customer_purchases
@@ -21,6 +21,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('months_tz', sa.String(length=64), nullable=True))
         batch.add_column(sa.Column('nps_answers', sa.Integer(), nullable=False, server_default='0'))
         batch.add_column(sa.Column('nps_score_sum', sa.Integer(), nullable=False, server_default='0'))
+    op.create_index('ix_customer_purchases_last_at', 'customer_purchases', ['last_at'])
     # The rows already there: their months counted in the shop's zone, their NPS answers added up (the
     # same work a rebuild does for them; rows left without months would be read from the orders).
     from helpdesk.shop.purchases import fill_extras
@@ -28,6 +29,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_customer_purchases_last_at', table_name='customer_purchases')
     with op.batch_alter_table('customer_purchases') as batch:
         batch.drop_column('nps_score_sum')
         batch.drop_column('nps_answers')
