@@ -43,6 +43,8 @@ NOT_PURCHASES = (OrderStatus.cancelled, OrderStatus.returned)
 #: phones recomputed per statement (well under SQLite's limit on bound parameters)
 CHUNK = 500
 _PENDING_KEY = "customer_purchases_phones"
+#: orders read at a time while counting every buyer's months
+STREAM_ROWS = 20_000
 #: months after the first purchase's month that ``months_mask`` covers (bits 0..62 of a signed 64-bit
 #: integer); the cohort chart follows a year
 MASK_MONTHS = 62
@@ -110,8 +112,9 @@ def _fill_extras(connection: Connection, phones: list[str] | None, timezone: str
         nps_conditions.append(col(Order.phone).in_(phones))
     masks: dict[str, int] = {}
     first_month: dict[str, int] = {}
+    # streamed (a server-side cursor on PostgreSQL): a rebuild reads every order of the shop
     bought = connection.execute(select(Order.phone, Order.created_at).where(*conditions)
-                                .order_by(Order.phone, Order.created_at))
+                                .order_by(Order.phone, Order.created_at).execution_options(yield_per=STREAM_ROWS))
     for phone, at in bought:
         month = _month_number(at, tz)
         offset = month - first_month.setdefault(phone, month)
