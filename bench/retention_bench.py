@@ -13,22 +13,31 @@ the default 30 days: the filter choices (``/api/reports/options``), the summary 
 the NPS report and the retention report, which the page asks for at least the 12 months up to the
 period's end (helpdesk/static/reports/aftersales.js). Each runs ``--runs`` times; p50 and p95 seconds
 are printed, and the p95 against a baseline measured in the same process: a plain ``SELECT count(*),
-sum(total_vnd) FROM orders`` (one pass over the orders). The retention report runs twice per turn, as
-it was at BEFORE_COMMIT (loaded from git) and as it is now, in turns so both meet the same load. The
-summary, NPS and options code is the same before and after, so it runs once. No result is cached: each
-run computes its report from the tables. The machine's 1-minute load average is printed at the start
-and the end. Target: every p95 under 1 s (issue 21), aiming at 0.35 s. Prints one figure a line.
+sum(total_vnd) FROM orders`` (one pass over the orders). The NPS and retention reports run twice per
+turn, as they were at BEFORE_COMMIT (loaded from git) and as they are now, in turns so both meet the
+same load. The summary and options code is the same before and after, so it runs once. No result is
+cached: each run computes its report from the tables. The machine's 1-minute load average is printed
+at the start and the end. Target: every p95 under 1 s (issue 21), aiming at 0.35 s. Prints one figure a
+line.
 
     .venv/bin/python bench/retention_bench.py [--customers 100000] [--orders 1000000] [--runs 10] [--unprepared]
                                               [--keep-db NAME]
 
-Measured 2026-12-05 16:57 UTC, load average 7.2-7.4 on 2 shared cores (other benches and test runs),
-p50 / p95 of 10 runs; setup 61 s, customer_purchases rebuild 18 s, 2 min 15 s in all:
+Measured 2026-12-05 17:22 UTC, load average 5.1-5.7 on 2 shared cores (four other engineers' tests
+and benches), p50 / p95 seconds of 10 runs; setup 37 s, customer_purchases rebuild 13 s, 1 min 33 s in
+all (baseline 0.144 s):
 
-    12 months  options 0.008 / 0.013; summary 0.34 / 0.53; NPS 0.17 / 0.93 (one slow run)
-               retention before 1.09 / 1.41, after 0.20 / 0.25 (p95 0.17x)
-    30 days    options 0.000 / 0.005; summary 0.07 / 0.10; NPS 0.03 / 0.04
-               retention (the page's 12 months) before 1.02 / 1.18, after 0.18 / 0.25 (0.21x)
+    12 months  options 0.001 / 0.006; summary 0.32 / 0.35 (unchanged)
+               NPS before 0.100 / 0.503, after 0.047 / 0.054
+               retention before 0.92 / 1.06, after 0.154 / 0.163 (p95 0.15x)
+    30 days    options 0.000 / 0.012; summary 0.096 / 0.134 (unchanged)
+               NPS before 0.039 / 0.050, after 0.025 / 0.028
+               retention (the page's 12 months) before 0.99 / 1.08, after 0.165 / 0.201 (0.19x);
+               the API's own 30 days 0.060 / 0.083
+
+At 17:11 (load 4.7) the 12-month retention report took 0.066 / 0.076 s after (0.42 / 0.48 before): the
+figures move with the machine's load by 2x. The summary is now the slowest request of the page; its
+time is the customer-contact and complaint sub-queries per conversation (bench/retention_profile.py).
 
 Earlier (before customer_purchases, one engineer's bench beside another): reading every order, the
 retention report took 4.7 s (30 days) and 155 s (12 months) once psycopg's server-side prepared
@@ -131,18 +140,19 @@ def loaded(engine) -> bool:
         return bool(connection.execute(text("SELECT EXISTS (SELECT 1 FROM orders)")).scalar())
 
 
-#: the retention report before it read months and NPS answers from customer_purchases (main then)
+#: the reports before this change (main then): retention read cohorts and NPS from the orders, the NPS
+#: report passed over the period's answers once per figure
 BEFORE_COMMIT = "5f2666920666138d982552e06e31a0eb062cc10c"
 
 
-def load_before() -> types.ModuleType:
-    """helpdesk/reports/retention.py as it was at BEFORE_COMMIT, loaded from git beside today's (its
+def load_before(name: str) -> types.ModuleType:
+    """helpdesk/reports/<name>.py as it was at BEFORE_COMMIT, loaded from git beside today's (its
     queries only need tables and columns that are still there)."""
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{BEFORE_COMMIT}:helpdesk/reports/retention.py"],
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{BEFORE_COMMIT}:helpdesk/reports/{name}.py"],
                             capture_output=True, text=True, check=True).stdout
-    module = types.ModuleType("retention_before")
+    module = types.ModuleType(f"{name}_before")
     sys.modules[module.__name__] = module  # pydantic resolves the models' annotations through it
-    exec(compile(source, "retention_before.py", "exec"), module.__dict__)
+    exec(compile(source, f"{name}_before.py", "exec"), module.__dict__)
     return module
 
 
@@ -205,8 +215,8 @@ def main() -> None:
             engine = make_engine(scratch, on_connect=[*attach_ledger_hooks(scratch), unprepared])
             print("prepare_threshold None")
         now = datetime.now(UTC)
-        before = load_before()
-        print(f"before_code {BEFORE_COMMIT[:12]}:helpdesk/reports/retention.py")
+        old_retention, old_nps = (load_before(name) for name in ("retention", "nps"))
+        print(f"before_code {BEFORE_COMMIT[:12]}:helpdesk/reports/{{retention,nps}}.py")
         print("cached_parts none")  # every run below computes its report from the tables
         print(f"load_average_1m_at_start {os.getloadavg()[0]:.2f}")
         with Session(engine) as session:
@@ -218,32 +228,33 @@ def main() -> None:
             for label, start in (("12m", year_ago.isoformat()), ("30d", None)):
                 period = parse_period(start, None, TZ, now)
                 # the page asks retention for at least the 12 months up to the period's end (aftersales.js)
-                retention_period = parse_period(min(period.first_day, year_ago + timedelta(days=1)).isoformat(),
-                                                period.last_day.isoformat(), TZ, now)
+                wide = parse_period(min(period.first_day, year_ago + timedelta(days=1)).isoformat(),
+                                    period.last_day.isoformat(), TZ, now)
                 query = service.ReportQuery(period=period, now=now)
-
-                def summary() -> None:
-                    service.summarize(session, query, config)
-                    retention.repeat_rate_90d(session, period, now)
-
-                requests = {
-                    "options": lambda: service.filter_choices(session, None),
-                    "summary": summary,
-                    "nps": lambda: nps.nps_report(session, period, None),
+                # the same code before and after: the filter choices, and the summary with its repeat rate
+                report(f"options_{label}", timed(lambda: service.filter_choices(session, None), args.runs),
+                       baseline)
+                report(f"summary_{label}", timed(lambda: (service.summarize(session, query, config),
+                                                          retention.repeat_rate_90d(session, period, now)),
+                                                 args.runs), baseline)
+                requests = {  # name: (before, after), as the endpoints call them
+                    "nps": (lambda: old_nps.nps_report(session, period, None),
+                            lambda: nps.nps_report(session, period, None)),
+                    "retention_page": (lambda: old_retention.retention_report(session, wide, now, 180),
+                                       lambda: retention.retention_report(session, wide, now, 180)),
                 }
-                for name, work in requests.items():  # the same code before and after this change
-                    report(f"{name}_{label}", timed(work, args.runs), baseline)
-                # before and after in turns, so both see the same load on the machine
-                pairs = {"before": [], "after": []}
-                for _ in range(args.runs):
-                    pairs["before"] += timed(lambda: before.retention_report(session, retention_period, now, 180), 1)
-                    pairs["after"] += timed(lambda: retention.retention_report(session, retention_period, now, 180), 1)
-                for side, times in pairs.items():
-                    report(f"retention_{label}_page_{side}", times, baseline)
-                print(f"retention_{label}_page_p95_after_vs_before "
-                      f"{percentile(pairs['after'], 0.95) / percentile(pairs['before'], 0.95):.2f}")
+                for name, (old, new) in requests.items():
+                    # before and after in turns, so both meet the same load on the machine
+                    pairs: dict[str, list[float]] = {"before": [], "after": []}
+                    for _ in range(args.runs):
+                        pairs["before"] += timed(old, 1)
+                        pairs["after"] += timed(new, 1)
+                    for side, times in pairs.items():
+                        report(f"{name}_{label}_{side}", times, baseline)
+                    print(f"{name}_{label}_p95_after_vs_before "
+                          f"{percentile(pairs['after'], 0.95) / percentile(pairs['before'], 0.95):.2f}")
                 if label == "30d":  # the API's own 30 days (a direct call, not what the page asks)
-                    report("retention_30d_api_after", timed(
+                    report("retention_api_30d_after", timed(
                         lambda: retention.retention_report(session, period, now, 180), args.runs), baseline)
         print(f"load_average_1m_at_end {os.getloadavg()[0]:.2f}")
         engine.dispose()
