@@ -21,9 +21,18 @@ before this change (customer_purchases as migration 0022 left it):
   CASE month numbers and counted distinct), totals 0.03 s, churn 0.03 s (of it 10 ms JIT compilation).
 - 30 days: summary 0.03 s, NPS 0.01 s, retention 0.03 s (no new customer that recent in this data).
 
+After (same data, 17:12-17:19 UTC, load average 4.6-5.9): 12 months: retention 0.12-0.14 s in four
+statements (segments 0.05: CSAT and support for the new customers' phones, NPS summed up in their
+rows; the one pass for totals, repeat windows and cohort months 0.03-0.04; churn 0.02 + 0.01), NPS
+0.05 s in three statements, summary 0.19-0.26 s (unchanged: the conversation counts 0.06 and CSAT by
+complaint 0.04-0.05, both the customer-contact and complaint sub-queries per conversation). 30 days:
+retention 0.05 s, NPS 0.03 s, summary 0.08-0.13 s. Statements that take 0.1 ms in EXPLAIN cost 5-15 ms
+each on this machine when loaded (planning and the round trip), so fewer statements count too.
+
 Tried and not taken: reading the new customers' orders by index (a nested loop over
 ix_orders_phone_created, index only) still takes 0.17 s for the 76,920 orders, and an orders (phone, id)
 or (id, phone) index for the NPS join 0.18–0.5 s: both still walk every order or answer of the customers.
+The summary's counts and volume chart in one pass instead of two: no gain the bench could see.
 """
 
 from __future__ import annotations
