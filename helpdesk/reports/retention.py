@@ -219,8 +219,10 @@ def _aged(per_customer, now: datetime, days: int) -> ColumnElement[bool]:
 def _from_row(per_customer, period: Period, now: datetime) -> ColumnElement[bool]:
     """Customers whose cohort months can be read from their row: counted in the report's zone, and no
     purchase dated after ``now`` (which the cohorts must not count)."""
-    return and_(col(per_customer.c.months_mask).is_not(None), per_customer.c.months_tz == period.timezone,
-                per_customer.c.last_at < now)
+    # coalesced: a NULL here would make the condition and its negation both unknown, counting the
+    # customer on neither side
+    return and_(col(per_customer.c.months_mask).is_not(None),
+                func.coalesce(per_customer.c.months_tz, "") == period.timezone, per_customer.c.last_at < now)
 
 
 def _by_cohort(session: Session, per_customer, period: Period, now: datetime) -> list:
