@@ -189,7 +189,8 @@ def main() -> None:
     url = os.environ.get("CAREDESK_TEST_POSTGRES_URL")
     if not url:
         sys.exit("set CAREDESK_TEST_POSTGRES_URL (source var/test-services.env)")
-    database = kept_postgres(url, args.keep_db) if args.keep_db else scratch_postgres(url, "caredesk_retention")
+    database = (kept_postgres(url, args.keep_db) if args.keep_db
+                else scratch_postgres(url, "caredesk_retention"))
     with database as scratch:
         engine = make_database_engine(scratch)
         migrate(engine)

@@ -70,7 +70,8 @@ def main() -> None:
     url = os.environ.get("CAREDESK_TEST_POSTGRES_URL")
     if not url:
         sys.exit("set CAREDESK_TEST_POSTGRES_URL (source var/test-services.env)")
-    engine = make_database_engine(make_url(url).set(database=args.database).render_as_string(hide_password=False))
+    kept = make_url(url).set(database=args.database).render_as_string(hide_password=False)
+    engine = make_database_engine(kept)
     log: list[tuple[float, str, object]] = []
 
     @event.listens_for(engine, "before_cursor_execute")
@@ -107,7 +108,8 @@ def main() -> None:
                     took = time.perf_counter() - began
                     if took < best_time:
                         best_time, best = took, list(log)
-                print(f"== {label} {name}: {best_time:.3f} s (fastest of {args.runs}), {len(best)} statements, "
+                print(f"== {label} {name}: {best_time:.3f} s (fastest of {args.runs}), "
+                      f"{len(best)} statements, "
                       f"{sum(t for t, _, _ in best):.3f} s in them")
                 for took, statement, parameters in sorted(best, key=lambda entry: -entry[0]):
                     print(f"   {took:.3f}  {' '.join(statement.split())[:150]}")

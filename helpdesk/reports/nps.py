@@ -103,7 +103,8 @@ def nps_report(session: Session, period: Period, channel: str | None) -> NpsRepo
     # One pass over the period's answers, counted by (month, channel, product); the score, the trend
     # and both breakdowns are sums of these groups (a few thousand at most), not a pass each.
     bucket = month_bucket(NpsResponse.at, period, starts).label("bucket")
-    rows = select(bucket, NpsResponse.channel, NpsResponse.product_sku, NpsResponse.score).where(*where).subquery()
+    rows = (select(bucket, NpsResponse.channel, NpsResponse.product_sku, NpsResponse.score)
+            .where(*where).subquery())
     score = rows.c.score
     sums = (func.sum(case((score >= PROMOTER_MIN, 1), else_=0)),
             func.sum(case((score.between(DETRACTOR_MAX + 1, PROMOTER_MIN - 1), 1), else_=0)),

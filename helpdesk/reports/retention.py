@@ -156,8 +156,8 @@ def _segments(session: Session, per_customer, conditions, gap) -> list[Segment]:
     answers, scores, stars = per_customer.c.nps_answers, per_customer.c.nps_score_sum, csat_by_phone.c.stars
     groups = {
         # the average answer (scores / answers) at least 9, above 6, or not: compared as whole numbers
-        "nps": case((answers == 0, "none"), (scores >= 9 * answers, "promoter"), (scores > 6 * answers, "passive"),
-                    else_="detractor"),
+        "nps": case((answers == 0, "none"), (scores >= 9 * answers, "promoter"),
+                    (scores > 6 * answers, "passive"), else_="detractor"),
         "csat": case((stars.is_(None), "none"), (stars >= 4, "satisfied"), else_="unsatisfied"),
         "support": case((support_by_phone.c.phone.is_(None), "not_contacted"), else_="contacted"),
         "sla": case((func.coalesce(support_by_phone.c.escalated, 0) == 0, "no_escalation"),
@@ -239,7 +239,8 @@ def _by_cohort(session: Session, per_customer, period: Period, now: datetime) ->
     columns = [func.count(), func.coalesce(func.sum(per_customer.c.vnd), 0),
                func.coalesce(func.sum(per_customer.c.orders), 0)]
     for days in REPEAT_WINDOWS:
-        columns += [count(_aged(per_customer, now, days)), count(and_(_aged(per_customer, now, days), gap <= days))]
+        aged = _aged(per_customer, now, days)
+        columns += [count(aged), count(and_(aged, gap <= days))]
     columns.append(count(~from_row))
     mask = per_customer.c.months_mask
     # the shifts written as plain numbers: PostgreSQL shifts a bigint by an integer only

@@ -136,7 +136,8 @@ def rebuild_purchases() -> None:
     try:
         with engine.begin() as connection:
             purchases.rebuild(connection, timezone=settings.shop.timezone)
-            buyers = connection.execute(select(func.count()).select_from(purchases.CustomerPurchase)).scalar_one()
+            buyers = connection.execute(
+                select(func.count()).select_from(purchases.CustomerPurchase)).scalar_one()
     finally:
         engine.dispose()
     console.print(f"customer_purchases rebuilt from the orders: {buyers} buyers, months counted in "

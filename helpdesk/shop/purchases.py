@@ -25,7 +25,7 @@ Two more facts per buyer let the retention report read nothing but these rows fo
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, bindparam, case, delete, event, func, insert, select, update
@@ -112,7 +112,8 @@ def _fill_extras(connection: Connection, phones: list[str] | None, timezone: str
         nps_conditions.append(col(Order.phone).in_(phones))
     masks: dict[str, int] = {}
     first_month: dict[str, int] = {}
-    statement = select(Order.phone, Order.created_at).where(*conditions).order_by(Order.phone, Order.created_at)
+    statement = (select(Order.phone, Order.created_at).where(*conditions)
+                 .order_by(Order.phone, Order.created_at))
     if phones is None:
         # streamed (a server-side cursor on PostgreSQL): a rebuild reads every order of the shop; a few
         # buyers' orders come in one round trip
@@ -124,8 +125,8 @@ def _fill_extras(connection: Connection, phones: list[str] | None, timezone: str
         if offset <= MASK_MONTHS:
             masks[phone] = masks.get(phone, 0) | (1 << offset)
     nps = {phone: (answers, total) for phone, answers, total in connection.execute(
-        select(Order.phone, func.count(), func.sum(NpsResponse.score)).join(Order, Order.id == NpsResponse.order_id)
-        .where(*nps_conditions).group_by(Order.phone))}
+        select(Order.phone, func.count(), func.sum(NpsResponse.score))
+        .join(Order, Order.id == NpsResponse.order_id).where(*nps_conditions).group_by(Order.phone))}
     values = [{"key": phone, "mask": mask, "tz": timezone, "answers": nps.get(phone, (0, 0))[0],
                "total": int(nps.get(phone, (0, 0))[1] or 0)} for phone, mask in masks.items()]
     if values:

@@ -31,7 +31,8 @@ TZ_NAME = "Asia/Ho_Chi_Minh"
 TZ = ZoneInfo(TZ_NAME)
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=TZ).astimezone(UTC)
 CHURN_DAYS = 180
-PERIODS = [(None, None), ("2026-02-01", "2026-03-31"), ("2025-12-01", "2026-11-30"), ("2023-12-01", "2026-11-30")]
+PERIODS = [(None, None), ("2026-02-01", "2026-03-31"), ("2025-12-01", "2026-11-30"),
+           ("2023-12-01", "2026-11-30")]
 STATUSES = ["delivered"] * 6 + ["cancelled", "returned", "pending", "shipped"]
 
 
@@ -77,7 +78,8 @@ def build(engine) -> None:
             customers.append(Customer(name=f"K{n}", phone=orders[n * 7].phone, phone_verified=verified))
         session.add_all(customers)
         session.flush()
-        identities = [ChannelIdentity(customer_id=c.id, channel="telegram", external_id=f"tg-{c.id}") for c in customers]
+        identities = [ChannelIdentity(customer_id=c.id, channel="telegram", external_id=f"tg-{c.id}")
+                      for c in customers]
         session.add_all(identities)
         session.flush()
         for n, order in enumerate(orders[:60]):
@@ -92,14 +94,16 @@ def build(engine) -> None:
             at = start + timedelta(days=rng.randrange(1200))
             escalated = at + timedelta(minutes=5) if n % 3 else None
             who = rng.randrange(25)
-            conversation = Conversation(customer_id=customers[who].id, identity_id=identities[who].id, channel="telegram",
-                                        state="resolved", sla_status="breached" if n % 4 == 0 else "ok",
-                                        escalated_at=escalated, created_at=at, updated_at=at, last_message_at=at)
+            conversation = Conversation(customer_id=customers[who].id, identity_id=identities[who].id,
+                                        channel="telegram", state="resolved",
+                                        sla_status="breached" if n % 4 == 0 else "ok", escalated_at=escalated,
+                                        created_at=at, updated_at=at, last_message_at=at)
             session.add(conversation)
             session.flush()
             if n % 2:
-                session.add(Rating(kind="csat", score=1 + rng.randrange(5), customer_id=conversation.customer_id,
-                                   conversation_id=conversation.id, created_at=at))
+                session.add(Rating(kind="csat", score=1 + rng.randrange(5),
+                                   customer_id=conversation.customer_id, conversation_id=conversation.id,
+                                   created_at=at))
         session.commit()
         # what happens to orders and answers afterwards, each through the ORM
         for order in orders[100:130]:
@@ -160,7 +164,8 @@ def expected(engine, period) -> dict:
     figures["repeat"] = repeat
     spent = sum(vnd for t in new.values() for _, vnd in t)
     count = sum(len(t) for t in new.values())
-    figures["clv"] = (round(spent / len(new), 0) if new else None, round(count / len(new), 2) if new else None)
+    figures["clv"] = (round(spent / len(new), 0) if new else None,
+                      round(count / len(new), 2) if new else None)
 
     horizon = end - timedelta(days=CHURN_DAYS)
     base = [t for t in bought.values() if t[0][0] < horizon]
@@ -218,7 +223,8 @@ def expected(engine, period) -> dict:
                                  for (dimension, segment), (customers, again) in groups.items())
     matured = [t for t in new.values() if t[0][0] < NOW - timedelta(days=90)]
     again = [t for t in matured if second(t) is not None and second(t) - t[0][0] <= timedelta(days=90)]
-    figures["summary_rate"] = ratio(len(again), len(matured)) if period.start < NOW - timedelta(days=90) else None
+    figures["summary_rate"] = (ratio(len(again), len(matured)) if period.start < NOW - timedelta(days=90)
+                              else None)
     return figures
 
 
@@ -233,7 +239,8 @@ def computed(engine, period) -> dict:
         "clv": (report.clv_vnd, report.avg_orders),
         "churn": (report.churn_base, report.churned),
         "cohorts": [(c.month, c.customers, c.retention) for c in report.cohorts],
-        "segments": sorted((s.dimension, s.segment, s.customers, s.repeated, s.rate) for s in report.segments),
+        "segments": sorted((s.dimension, s.segment, s.customers, s.repeated, s.rate)
+                           for s in report.segments),
         "summary_rate": summary_rate,
     }
 
@@ -267,7 +274,8 @@ def test_every_retention_figure_equals_a_plain_recomputation_from_the_rows(datab
     with engine.begin() as connection:
         purchases.rebuild(connection, timezone=TZ_NAME)
         table = CustomerPurchase.__table__
-        connection.execute(update(table).where(table.c.phone.like("%1")).values(months_mask=None, months_tz=None))
+        connection.execute(update(table).where(table.c.phone.like("%1"))
+                           .values(months_mask=None, months_tz=None))
         connection.execute(update(table).where(table.c.phone.like("%2")).values(months_tz=None))
     for period, figures in zip(periods, wanted):
         assert computed(engine, period) == figures, period
