@@ -12,7 +12,7 @@ from sqlalchemy import case, func, literal
 from sqlmodel import Session, col, select
 
 from helpdesk.nps.models import NpsResponse
-from helpdesk.nps.service import NpsFigures, category, category_sums
+from helpdesk.nps.service import DETRACTOR_MAX, PROMOTER_MIN, NpsFigures, category
 from helpdesk.reports.period import Period, local_midnight
 from helpdesk.reports.schemas import ReportPeriod
 from helpdesk.shop.models import Order, Product
@@ -95,30 +95,39 @@ def answered(period: Period, channel: str | None):
 def nps_report(session: Session, period: Period, channel: str | None) -> NpsReport:
     """Everything the reports page shows about NPS for the period."""
     where = answered(period, channel)
-    overall = NpsFigures(*(int(n) for n in session.exec(select(*category_sums()).where(*where)).one()))
     sent = select(func.count()).where(NpsResponse.asked_at >= period.start, NpsResponse.asked_at < period.end)
     if channel is not None:
         sent = sent.where(NpsResponse.channel == channel)
     surveys_sent = int(session.exec(sent).one())
     starts = month_starts(period)
+    # One pass over the period's answers, counted by (month, channel, product); the score, the trend
+    # and both breakdowns are sums of these groups (a few thousand at most), not a pass each.
     bucket = month_bucket(NpsResponse.at, period, starts).label("bucket")
-    rows = select(bucket, NpsResponse.score).where(*where).subquery()
-    def sums(score):
-        return (func.sum(case((score >= 9, 1), else_=0)), func.sum(case((score.between(7, 8), 1), else_=0)),
-                func.sum(case((score <= 6, 1), else_=0)))
-
-    by_month = {int(n): (p, q, d) for n, p, q, d in session.exec(
-        select(rows.c.bucket, *sums(rows.c.score)).group_by(rows.c.bucket))}
+    rows = (select(bucket, NpsResponse.channel, NpsResponse.product_sku, NpsResponse.score)
+            .where(*where).subquery())
+    score = rows.c.score
+    sums = (func.sum(case((score >= PROMOTER_MIN, 1), else_=0)),
+            func.sum(case((score.between(DETRACTOR_MAX + 1, PROMOTER_MIN - 1), 1), else_=0)),
+            func.sum(case((score <= DETRACTOR_MAX, 1), else_=0)))
+    keys = (rows.c.bucket, rows.c.channel, rows.c.product_sku, Product.name)
+    # ordered by SKU in the database: products are listed in its collation, as before
+    groups = session.exec(select(*keys, *sums).select_from(rows)
+                          .outerjoin(Product, Product.sku == rows.c.product_sku)
+                          .group_by(*keys).order_by(rows.c.product_sku)).all()
+    overall_counts = [0, 0, 0]
+    by_month: dict[int, list[int]] = {}
+    channels: dict[str, list[int]] = {}
+    products: dict[str, tuple[str | None, list[int]]] = {}
+    for month, channel_name, sku, name, *counts in groups:
+        for totals in (overall_counts, by_month.setdefault(int(month), [0, 0, 0]),
+                       channels.setdefault(channel_name, [0, 0, 0]),
+                       *([products.setdefault(sku, (name, [0, 0, 0]))[1]] if sku is not None else [])):
+            for n, count in enumerate(counts):
+                totals[n] += int(count)
+    overall = NpsFigures(*overall_counts)
     trend = [_group(day.isoformat(), by_month.get(n, (0, 0, 0))) for n, day in enumerate(starts)]
-    by_channel = [_group(name, (p, q, d)) for name, p, q, d in session.exec(
-        select(NpsResponse.channel, *category_sums()).where(*where).group_by(NpsResponse.channel)
-        .order_by(NpsResponse.channel))]
-    products = session.exec(
-        select(NpsResponse.product_sku, Product.name, *category_sums())
-        .outerjoin(Product, Product.sku == NpsResponse.product_sku)
-        .where(*where, col(NpsResponse.product_sku).is_not(None))
-        .group_by(NpsResponse.product_sku, Product.name).order_by(NpsResponse.product_sku)).all()
-    by_product = [_group(sku, (p, q, d), label=name) for sku, name, p, q, d in products]
+    by_channel = [_group(name, counts) for name, counts in sorted(channels.items())]  # channel names: ASCII
+    by_product = [_group(sku, counts, label=name) for sku, (name, counts) in products.items()]
     verbatims = [
         NpsVerbatim(at=row.at, score=row.score, category=category(row.score), comment=row.comment,
                     channel=row.channel, product_sku=row.product_sku, order_code=code, customer_id=row.customer_id)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, case, func, literal, or_, select, union
+from sqlalchemy import and_, case, func, literal, literal_column, select, union
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -30,7 +30,6 @@ from sqlmodel import Session, col
 from helpdesk.conversations.models import Conversation
 from helpdesk.customers.models import Customer
 from helpdesk.core.db import UTCDateTime
-from helpdesk.nps.models import NpsResponse
 from helpdesk.ratings.models import Rating
 from helpdesk.reports.nps import month_starts
 from helpdesk.reports.period import Period, local_midnight
@@ -115,27 +114,30 @@ def customers_cte(period: Period, now: datetime, first_before: datetime | None =
     bought = CustomerPurchase
     return (select(bought.phone.label("phone"), bought.first_at.label("first_at"),
                    bought.second_at.label("second_at"), bought.orders.label("orders"),
-                   bought.total_vnd.label("vnd"), bought.last_at.label("last_at"))
+                   bought.total_vnd.label("vnd"), bought.last_at.label("last_at"),
+                   bought.months_mask.label("months_mask"), bought.months_tz.label("months_tz"),
+                   bought.nps_answers.label("nps_answers"), bought.nps_score_sum.label("nps_score_sum"))
             .where(bought.first_at >= period.start,
                    bought.first_at < min(period.end, now, first_before or now))
             .cte("per_customer"))
 
 
-def _links():
-    """(helpdesk customer, phone) pairs: who verified the phone, and who is named on its orders."""
-    by_phone = select(Customer.id.label("id"), Customer.phone.label("phone")).where(
-        col(Customer.phone_verified).is_(True), col(Customer.phone).is_not(None))
-    by_order = select(Order.customer_id, Order.phone).where(col(Order.customer_id).is_not(None))
+def _links(per_customer):
+    """(helpdesk customer, phone) pairs of the phones of ``per_customer`` (one row per phone, so a join
+    is enough): who verified the phone, and who is named on its orders."""
+    by_phone = (select(Customer.id.label("id"), Customer.phone.label("phone"))
+                .join(per_customer, per_customer.c.phone == Customer.phone)
+                .where(col(Customer.phone_verified).is_(True)))
+    by_order = (select(Order.customer_id, Order.phone).join(per_customer, per_customer.c.phone == Order.phone)
+                .where(col(Order.customer_id).is_not(None)))
     return union(by_phone, by_order).cte("links")
 
 
-def _segment_tables():
-    """Per phone, grouped once (joined to the customers rather than asked per customer): average NPS
-    answer, average CSAT stars, and whether they contacted support, were escalated, saw a breach."""
-    links = _links()
-    nps_by_phone = (select(Order.phone.label("phone"), func.avg(NpsResponse.score).label("score"))
-                    .join(Order, Order.id == NpsResponse.order_id).where(col(NpsResponse.score).is_not(None))
-                    .group_by(Order.phone).cte("nps_by_phone"))
+def _segment_tables(per_customer):
+    """Per phone of ``per_customer``, grouped once (joined to the customers rather than asked per
+    customer): average CSAT stars, and whether they contacted support, were escalated, saw a breach.
+    (Their NPS answers are summed up in ``customer_purchases``.)"""
+    links = _links(per_customer)
     csat_by_phone = (select(links.c.phone, func.avg(Rating.score).label("stars"))
                      .join(links, links.c.id == Rating.customer_id).where(Rating.kind == "csat")
                      .group_by(links.c.phone).cte("csat_by_phone"))
@@ -145,23 +147,24 @@ def _segment_tables():
                                              else_=0)).label("breached"))
                         .join(links, links.c.id == Conversation.customer_id)
                         .group_by(links.c.phone).cte("support_by_phone"))
-    return nps_by_phone, csat_by_phone, support_by_phone
+    return csat_by_phone, support_by_phone
 
 
 def _segments(session: Session, per_customer, conditions, gap) -> list[Segment]:
     """The 90-day repeat rate of the customers matching ``conditions`` by NPS, CSAT, support and SLA."""
-    nps_by_phone, csat_by_phone, support_by_phone = _segment_tables()
-    score, stars = nps_by_phone.c.score, csat_by_phone.c.stars
+    csat_by_phone, support_by_phone = _segment_tables(per_customer)
+    answers, scores, stars = per_customer.c.nps_answers, per_customer.c.nps_score_sum, csat_by_phone.c.stars
     groups = {
-        "nps": case((score.is_(None), "none"), (score >= 9, "promoter"), (score > 6, "passive"), else_="detractor"),
+        # the average answer (scores / answers) at least 9, above 6, or not: compared as whole numbers
+        "nps": case((answers == 0, "none"), (scores >= 9 * answers, "promoter"),
+                    (scores > 6 * answers, "passive"), else_="detractor"),
         "csat": case((stars.is_(None), "none"), (stars >= 4, "satisfied"), else_="unsatisfied"),
         "support": case((support_by_phone.c.phone.is_(None), "not_contacted"), else_="contacted"),
         "sla": case((func.coalesce(support_by_phone.c.escalated, 0) == 0, "no_escalation"),
                     (support_by_phone.c.breached == 1, "sla_breached"), else_="within_sla"),
     }
     repeated = func.coalesce(func.sum(case((gap <= 90, 1), else_=0)), 0)
-    joined = (per_customer.outerjoin(nps_by_phone, nps_by_phone.c.phone == per_customer.c.phone)
-              .outerjoin(csat_by_phone, csat_by_phone.c.phone == per_customer.c.phone)
+    joined = (per_customer.outerjoin(csat_by_phone, csat_by_phone.c.phone == per_customer.c.phone)
               .outerjoin(support_by_phone, support_by_phone.c.phone == per_customer.c.phone))
     rows = select(*[group.label(name) for name, group in groups.items()], func.count().label("customers"),
                   repeated.label("repeated")).select_from(joined).where(*conditions).group_by(
@@ -182,10 +185,53 @@ def _segments(session: Session, per_customer, conditions, gap) -> list[Segment]:
 def retention_report(session: Session, period: Period, now: datetime, churn_days: int) -> RetentionReport:
     """Every retention figure of the period's new customers (as of ``now``)."""
     per_customer = customers_cte(period, now)
-    new: list[ColumnElement[bool]] = []  # every row of per_customer is a new customer of the period
-    now_value = literal(now, type_=UTCDateTime)
-    age = days_between(session, per_customer.c.first_at, now_value)
+    by_cohort = _by_cohort(session, per_customer, period, now)
+    totals = [sum(int(row[n]) for row in by_cohort) for n in range(3 + 2 * len(REPEAT_WINDOWS))]
+    new_customers, spent, orders = totals[0], totals[1], totals[2]
+    repeat = [RepeatRate(days=days, customers=totals[3 + 2 * n], repeated=totals[4 + 2 * n],
+                         rate=_ratio(totals[4 + 2 * n], totals[3 + 2 * n]))
+              for n, days in enumerate(REPEAT_WINDOWS)]
+
+    churn_base, churned = _churn(session, min(period.end, now), churn_days)
+
     gap = days_between(session, per_customer.c.first_at, per_customer.c.second_at)
+    segments = _segments(session, per_customer, [_aged(per_customer, now, 90)], gap)
+
+    return RetentionReport(
+        period=period.public(), new_customers=new_customers, repeat=repeat,
+        repeat_purchase_rate_90d=repeat[1].rate, cohorts=_cohorts(session, period, now, by_cohort),
+        churn_days=churn_days, churn_base=churn_base, churned=churned, churn_rate=_ratio(churned, churn_base),
+        clv_vnd=round(spent / new_customers, 0) if new_customers else None,
+        avg_orders=round(orders / new_customers, 2) if new_customers else None, segments=segments)
+
+
+def _report_months(period: Period, now: datetime) -> list[date]:
+    """The shop-local months from the period's first to the later of its end and now."""
+    return month_starts(Period(period.start, max(now, period.end), period.timezone, period.tz))
+
+
+def _aged(per_customer, now: datetime, days: int) -> ColumnElement[bool]:
+    """Customers whose first purchase is at least ``days`` old: one comparison with a moment worked out
+    here, not a difference of dates per row."""
+    return per_customer.c.first_at <= literal(now - timedelta(days=days), type_=UTCDateTime)
+
+
+def _from_row(per_customer, period: Period, now: datetime) -> ColumnElement[bool]:
+    """Customers whose cohort months can be read from their row: counted in the report's zone, and no
+    purchase dated after ``now`` (which the cohorts must not count)."""
+    # coalesced: a NULL here would make the condition and its negation both unknown, counting the
+    # customer on neither side
+    return and_(col(per_customer.c.months_mask).is_not(None),
+                func.coalesce(per_customer.c.months_tz, "") == period.timezone, per_customer.c.last_at < now)
+
+
+def _by_cohort(session: Session, per_customer, period: Period, now: datetime) -> list:
+    """One pass over the new customers' rows, grouped by the month of their first purchase: per cohort
+    month (its index among the report's months), the customers, their spending and orders, the base and
+    repeaters of each repeat window, how many must be read from their orders (see ``_from_row``), and
+    for the others how many bought in month 0, 1, …, COHORT_MONTHS after the first."""
+    gap = days_between(session, per_customer.c.first_at, per_customer.c.second_at)
+    from_row = _from_row(per_customer, period, now)
 
     def count(condition):
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
@@ -193,23 +239,16 @@ def retention_report(session: Session, period: Period, now: datetime, churn_days
     columns = [func.count(), func.coalesce(func.sum(per_customer.c.vnd), 0),
                func.coalesce(func.sum(per_customer.c.orders), 0)]
     for days in REPEAT_WINDOWS:
-        columns += [count(age >= days), count(and_(age >= days, gap <= days))]
-    totals = session.exec(select(*columns).where(*new)).one()
-    new_customers, spent, orders = int(totals[0]), int(totals[1]), int(totals[2])
-    repeat = [RepeatRate(days=days, customers=int(totals[3 + 2 * n]), repeated=int(totals[4 + 2 * n]),
-                         rate=_ratio(int(totals[4 + 2 * n]), int(totals[3 + 2 * n])))
-              for n, days in enumerate(REPEAT_WINDOWS)]
-
-    churn_base, churned = _churn(session, min(period.end, now), churn_days)
-
-    segments = _segments(session, per_customer, [*new, age >= 90], gap)
-
-    return RetentionReport(
-        period=period.public(), new_customers=new_customers, repeat=repeat,
-        repeat_purchase_rate_90d=repeat[1].rate, cohorts=_cohorts(session, period, now),
-        churn_days=churn_days, churn_base=churn_base, churned=churned, churn_rate=_ratio(churned, churn_base),
-        clv_vnd=round(spent / new_customers, 0) if new_customers else None,
-        avg_orders=round(orders / new_customers, 2) if new_customers else None, segments=segments)
+        aged = _aged(per_customer, now, days)
+        columns += [count(aged), count(and_(aged, gap <= days))]
+    columns.append(count(~from_row))
+    mask = per_customer.c.months_mask
+    # the shifts written as plain numbers: PostgreSQL shifts a bigint by an integer only
+    columns += [func.coalesce(func.sum(case((from_row, mask.op(">>")(literal_column(str(offset)))
+                                             .op("&")(literal_column("1"))), else_=0)), 0)
+                for offset in range(COHORT_MONTHS + 1)]
+    cohort = _month_index(per_customer.c.first_at, _report_months(period, now), period.tz)
+    return [tuple(row) for row in session.exec(select(*columns, cohort).group_by(cohort)).all()]
 
 
 def _churn(session: Session, end: datetime, churn_days: int) -> tuple[int, int]:
@@ -223,10 +262,14 @@ def _churn(session: Session, end: datetime, churn_days: int) -> tuple[int, int]:
     bought_in_window = (select(later.id).where(later.phone == bought.phone, later.created_at >= horizon,
                                                later.created_at < end,
                                                col(later.status).not_in(NOT_PURCHASES)).exists())
-    churned = or_(bought.last_at < horizon, and_(bought.last_at >= end, ~bought_in_window))
-    base, lost = session.exec(select(func.count(), func.coalesce(func.sum(case((churned, 1), else_=0)), 0))
+    base, gone = session.exec(select(func.count(), func.coalesce(func.sum(case((bought.last_at < horizon, 1),
+                                                                             else_=0)), 0))
                               .where(bought.first_at < horizon)).one()
-    return int(base), int(lost)
+    # apart, so the first statement has no sub-query (PostgreSQL priced the two together high enough to
+    # compile them, 10 ms of JIT for 100,000 rows), and this one finds its few rows by the last_at index
+    later = session.exec(select(func.count()).where(bought.first_at < horizon, bought.last_at >= end,
+                                                    ~bought_in_window)).scalar_one()
+    return int(base), int(gone) + int(later)
 
 
 def _month_index(column, starts: list[date], tz) -> ColumnElement[int]:
@@ -235,21 +278,28 @@ def _month_index(column, starts: list[date], tz) -> ColumnElement[int]:
     return case(*branches, else_=len(starts) - 1)
 
 
-def _cohorts(session: Session, period: Period, now: datetime) -> list[Cohort]:
-    """Monthly cohorts of the period's new customers, each followed up to COHORT_MONTHS months (to now)."""
+def _cohorts(session: Session, period: Period, now: datetime, by_cohort: list | None = None) -> list[Cohort]:
+    """Monthly cohorts of the period's new customers, each followed up to COHORT_MONTHS months (to now).
+
+    A customer's row says in which months after the first they bought (``months_mask``, counted in the
+    shop's zone); only customers whose row was counted in another zone, or who have orders dated after
+    ``now``, are worked out from their orders. ``by_cohort``: what ``_by_cohort`` gave, when at hand."""
     cohort_months = month_starts(period)
-    months = month_starts(Period(period.start, max(now, period.end), period.timezone, period.tz))
+    months = _report_months(period, now)
     per_customer = customers_cte(period, now)
-    bought = purchases()
-    first_month = _month_index(per_customer.c.first_at, months, period.tz).label("cohort")
-    order_month = _month_index(bought.c.at, months, period.tz).label("month")
-    pairs = (select(first_month, order_month, bought.c.phone)
-             .join(per_customer, per_customer.c.phone == bought.c.phone)
-             .where(bought.c.at < now).subquery("pairs"))
-    counts: dict[tuple[int, int], int] = {
-        (int(c), int(m)): int(n) for c, m, n in session.exec(
-            select(pairs.c.cohort, pairs.c.month, func.count(func.distinct(pairs.c.phone)))
-            .group_by(pairs.c.cohort, pairs.c.month))}
+    if by_cohort is None:
+        by_cohort = _by_cohort(session, per_customer, period, now)
+    counts: dict[tuple[int, int], int] = {}
+    skip = 3 + 2 * len(REPEAT_WINDOWS)  # the columns before the count of customers read from orders
+    for row in by_cohort:
+        index = int(row[-1])
+        for offset, customers in enumerate(row[skip + 1:-1]):
+            counts[(index, index + offset)] = int(customers)
+    if any(int(row[skip]) for row in by_cohort):
+        only = ~_from_row(per_customer, period, now)
+        for key, customers in _cohort_counts_from_orders(session, per_customer, only, months, period,
+                                                         now).items():
+            counts[key] = counts.get(key, 0) + customers
     now_month = len(month_starts(Period(period.start, now, period.timezone, period.tz))) - 1 \
         if now > period.start else -1
     cohorts = []
@@ -262,6 +312,22 @@ def _cohorts(session: Session, period: Period, now: datetime) -> list[Cohort]:
             retention.append(_ratio(counts.get((index, index + offset), 0), size))
         cohorts.append(Cohort(month=month, customers=size, retention=retention))
     return cohorts
+
+
+def _cohort_counts_from_orders(session: Session, per_customer, only: ColumnElement[bool], months: list[date],
+                               period: Period, now: datetime) -> dict[tuple[int, int], int]:
+    """(cohort month, month) -> customers who bought in it, from the orders of the new customers
+    (``per_customer``) matching ``only``."""
+    chosen = select(per_customer).where(only).subquery("chosen")
+    bought = purchases()
+    first_month = _month_index(chosen.c.first_at, months, period.tz).label("cohort")
+    order_month = _month_index(bought.c.at, months, period.tz).label("month")
+    pairs = (select(first_month, order_month, bought.c.phone)
+             .join(chosen, chosen.c.phone == bought.c.phone)
+             .where(bought.c.at < now).subquery("pairs"))
+    return {(int(c), int(m)): int(n) for c, m, n in session.exec(
+        select(pairs.c.cohort, pairs.c.month, func.count(func.distinct(pairs.c.phone)))
+        .group_by(pairs.c.cohort, pairs.c.month))}
 
 
 def repeat_rate_90d(session: Session, period: Period, now: datetime) -> float | None:

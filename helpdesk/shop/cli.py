@@ -119,3 +119,26 @@ def delivered(
     state = "marked delivered" if outcome.newly_delivered else "was already delivered"
     console.print(f"Order {outcome.order.code} {state}; {outcome.scheduled} care messages scheduled"
                   + ("; waiting for the customer to verify the order's phone in a chat." if waiting else "."))
+
+
+@app.command("rebuild-purchases")
+def rebuild_purchases() -> None:
+    """Recount every buyer's purchases (customer_purchases, which the retention report reads) from the
+    orders: after orders were loaded with plain SQL, or after CAREDESK_SHOP__TIMEZONE changed (the
+    months each buyer bought in are counted in the shop's time zone; until then the report reads those
+    buyers' orders, which is slower)."""
+    from sqlalchemy import func, select
+
+    from helpdesk.shop import purchases
+
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        with engine.begin() as connection:
+            purchases.rebuild(connection, timezone=settings.shop.timezone)
+            buyers = connection.execute(
+                select(func.count()).select_from(purchases.CustomerPurchase)).scalar_one()
+    finally:
+        engine.dispose()
+    console.print(f"customer_purchases rebuilt from the orders: {buyers} buyers, months counted in "
+                  f"{settings.shop.timezone}.")

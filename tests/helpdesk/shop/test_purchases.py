@@ -1,12 +1,18 @@
 """customer_purchases, one row per buyer, on SQLite and PostgreSQL: backfilled by its migration from the
 orders already there, kept in step by every ORM write of an order (new, status changed, phone corrected,
-deleted), equal to a rebuild from the orders; and the retention report's churn read from it for a period
-in the past, against the definition worked out from the orders by hand."""
+deleted), equal to a rebuild from the orders; rebuilt by `caredesk orders rebuild-purchases` in the
+shop's time zone; and the retention report's churn read from it for a period in the past, against the
+definition worked out from the orders by hand."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from alembic import command
 from sqlmodel import Session, select
 
@@ -19,6 +25,7 @@ from helpdesk.shop.models import Order
 from helpdesk.shop.purchases import CustomerPurchase
 
 T0 = datetime(2026, 1, 10, 2, 0, tzinfo=UTC)
+CAREDESK = str(Path(sys.executable).with_name("caredesk"))
 
 
 def day(n: int) -> datetime:
@@ -112,4 +119,39 @@ def test_churn_of_a_past_period_looks_at_the_window_not_the_last_purchase(databa
         session.commit()
         report = retention.retention_report(session, period, now, 180)
     assert (report.churn_base, report.churned, report.churn_rate) == (4, 2, 0.5)
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_the_rebuild_command_recounts_the_months_in_the_shops_time_zone(tmp_path):
+    """Orders loaded with plain SQL get their rows from `caredesk orders rebuild-purchases`, the months
+    they bought in counted in the configured zone: 23:30 UTC on 31 January is already February in Hanoi."""
+    url = f"sqlite:///{tmp_path}/shop.db"
+    engine = make_database_engine(url)
+    migrate(engine)
+    with engine.begin() as connection:
+        connection.execute(Order.__table__.insert(), [
+            {"code": "DH1", "phone": "0901", "status": "delivered", "items": [], "total_vnd": 1,
+             "created_at": datetime(2026, 1, 10, 2, 0, tzinfo=UTC)},
+            {"code": "DH2", "phone": "0901", "status": "delivered", "items": [], "total_vnd": 1,
+             "created_at": datetime(2026, 1, 31, 23, 30, tzinfo=UTC)},
+            {"code": "DH3", "phone": "0901", "status": "delivered", "items": [], "total_vnd": 1,
+             "created_at": datetime(2026, 4, 2, 2, 0, tzinfo=UTC)},
+        ])
+    assert rows(engine) == {}  # around the ORM: nothing counted yet
+
+    def rebuild(timezone: str) -> tuple[int, str]:
+        result = subprocess.run([CAREDESK, "orders", "rebuild-purchases"], capture_output=True, text=True,
+                                timeout=120, env={**os.environ, "CAREDESK_ENVIRONMENT": "test",
+                                                  "CAREDESK_DATABASE_URL": url,
+                                                  "CAREDESK_SHOP__TIMEZONE": timezone})
+        assert result.returncode == 0, result.stderr
+        assert f"1 buyers, months counted in {timezone}" in " ".join(result.stdout.split())
+        with Session(engine) as session:
+            row = session.exec(select(CustomerPurchase)).one()
+        return row.months_mask, row.months_tz
+
+    # January, February (the 31 January order, shop time) and April: months 0, 1 and 3
+    assert rebuild("Asia/Ho_Chi_Minh") == (0b1011, "Asia/Ho_Chi_Minh")
+    assert rebuild("UTC") == (0b1001, "UTC")  # in UTC both January orders fall in January
     engine.dispose()
