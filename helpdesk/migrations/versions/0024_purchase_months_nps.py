@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0023_i21_purchase_months_nps'
-down_revision = '0022_customer_purchases'
+revision = '0024_purchase_months_nps'
+down_revision = '0023_segments_table'
 branch_labels = None
 depends_on = None
 
