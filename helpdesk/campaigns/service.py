@@ -276,9 +276,11 @@ def _aware(moment: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def campaign_report(session: Session, campaign_id: int) -> dict[str, Any]:
-    """Replies and orders that followed the campaign's messages, as counts and rates of those that went."""
-    refresh_outcomes(session, campaign_id)
+def campaign_report(session: Session, campaign_id: int, *, refresh: bool = True) -> dict[str, Any]:
+    """Replies and orders that followed the campaign's messages, as counts and rates of those that went
+    (``refresh``: bring the recipients up to date first)."""
+    if refresh:
+        refresh_outcomes(session, campaign_id)
     went = (CampaignRecipient.campaign_id == campaign_id, col(CampaignRecipient.sent_at).is_not(None),
             col(CampaignRecipient.status).in_(WENT_OUT))
     sent = session.exec(select(func.count()).select_from(CampaignRecipient).where(*went)).one()
