@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +20,12 @@ class CampaignCreate(BaseModel):
     #: a key of the ZNS template mapping (``campaign``) whose template Zalo approved; without one, ZNS is not used
     zns_template: str | None = Field(default=None, max_length=40)
     rate_per_minute: int = Field(default=30, ge=1, le=600)
+
+
+class CampaignProblem(BaseModel):
+    """Why a campaign request was refused: the reason (a sentence), or the fields that failed validation."""
+
+    detail: str | list[dict[str, Any]]
 
 
 class CampaignCounts(BaseModel):
