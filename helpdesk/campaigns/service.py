@@ -64,7 +64,8 @@ def create_campaign(
     if zns_template is not None and zns_template not in zns_templates:
         mapped = ", ".join(sorted(zns_templates)) or "none is mapped"
         raise CampaignInvalid(f"unknown ZNS template {zns_template!r}: the ZNS mapping has {mapped}")
-    known = set(session.exec(select(Customer.id).where(col(Customer.id).in_(audience))).all())
+    known = {customer_id for chunk in _chunks(audience)
+             for customer_id in session.exec(select(Customer.id).where(col(Customer.id).in_(chunk))).all()}
     unknown = [customer_id for customer_id in audience if customer_id not in known]
     if unknown:
         shown = ", ".join(str(customer_id) for customer_id in unknown[:10])
@@ -75,6 +76,12 @@ def create_campaign(
     session.add(campaign)
     session.flush()
     return campaign
+
+
+def _chunks(ids: list[int], size: int = 5000) -> Iterable[list[int]]:
+    """``ids`` in slices a statement can bind (SQLite allows 32,766 variables, PostgreSQL 65,535)."""
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
 
 
 def get_campaign(session: Session, campaign_id: int) -> Campaign:
@@ -99,8 +106,9 @@ def start_campaign(session: Session, campaign_id: int, now: datetime) -> Campaig
     if campaign.status != CampaignStatus.draft:
         raise Conflict(f"the campaign is {campaign.status}: only a draft can be started")
     primaries: dict[int, None] = {}
-    for customer in session.exec(select(Customer).where(col(Customer.id).in_(campaign.customer_ids))).all():
-        primaries[primary_customer(session, customer).id] = None
+    for chunk in _chunks(campaign.customer_ids):
+        for customer in session.exec(select(Customer).where(col(Customer.id).in_(chunk))).all():
+            primaries[primary_customer(session, customer).id] = None
     order = {customer_id: place for place, customer_id in enumerate(campaign.customer_ids)}
     audience = sorted(primaries, key=lambda customer_id: order.get(customer_id, len(order)))
     if not audience:

@@ -142,3 +142,16 @@ async def _report_counts_replies_and_orders(client, clock) -> None:
     assert rows[ids[2]]["ordered_at"] is not None and rows[ids[3]]["ordered_at"] is None
     detail = (await client.get(f"/api/campaigns/{cid}", headers=admin)).json()
     assert detail["report"]["replied"] == 1
+
+
+@pytest.mark.slow
+async def test_a_large_audience_is_checked_in_slices_not_refused_by_the_database(campaign_settings, clock,
+                                                                                 postgres_url):
+    async for client in started(campaign_settings(database_url=postgres_url), clock):
+        admin = await client.login()
+        known = add_customer(client.wiring.engine, "Lan", chats=[("telegram", "5550001", None)], now=clock.now)
+        # more ids than PostgreSQL binds in one statement (65,535)
+        audience = [known, *range(1_000_000, 1_070_000)]
+        answer = await client.post("/api/campaigns", json={**VOUCHER, "customer_ids": audience}, headers=admin)
+        assert answer.status_code == 422, answer.text
+        assert "unknown customer id(s): 1000000, 1000001" in answer.text and "and 69990 more" in answer.text
