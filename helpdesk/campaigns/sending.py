@@ -21,9 +21,11 @@ from sqlalchemy import exists, update
 from sqlmodel import Session, col, select
 
 from connectors.base import OutboundText
+from connectors.email_in import Bounce
 from connectors.zalo_zns import ZnsReceipt
 from helpdesk.campaigns.models import Campaign, CampaignRecipient, CampaignStatus, RecipientStatus
 from helpdesk.campaigns.rules import EMAIL, OPTED_OUT, ZNS, CampaignChannels, Refusal, route_for
+from helpdesk.care.mail_bounce import BOUNCE_READERS
 from helpdesk.care.zns import RECEIPT_READERS
 from helpdesk.conversations import service as conversations
 from helpdesk.conversations.models import DeliveryStatus, MessageAuthor
@@ -208,3 +210,26 @@ def _take_zns_receipt(session: Session, receipt: ZnsReceipt) -> bool:
 # the ZNS webhook (care's) hands over the receipts of messages care did not send
 if _take_zns_receipt not in RECEIPT_READERS:
     RECEIPT_READERS.append(_take_zns_receipt)
+
+
+def record_bounce(session: Session, bounce: Bounce, reason: str) -> bool:
+    """Mark failed the campaign mail a permanent bounce names; whether it was one."""
+    message_id = (bounce.original_message_id or "").strip("<>")
+    if not message_id:
+        return False
+    recipient = session.exec(select(CampaignRecipient).where(
+        CampaignRecipient.channel == EMAIL, CampaignRecipient.external_id == message_id[:128])).first()
+    if recipient is None or recipient.status not in (RecipientStatus.sent, RecipientStatus.delivered):
+        return False
+    recipient.status, recipient.reason = RecipientStatus.failed, reason[:500]
+    session.add(recipient)
+    return True
+
+
+def _take_bounce(session: Session, bounce: Bounce, reason: str) -> None:
+    record_bounce(session, bounce, reason)
+
+
+# care's mailbox reader hands over every permanent bounce it reads
+if _take_bounce not in BOUNCE_READERS:
+    BOUNCE_READERS.append(_take_bounce)

@@ -165,3 +165,24 @@ def _recipient_id(engine, customer_id: int) -> int:
     with Session(engine) as session:
         return session.exec(select(CampaignRecipient.id).where(CampaignRecipient.customer_id == customer_id,
                                                                CampaignRecipient.channel == "zns")).one()
+
+
+async def test_a_bounced_campaign_mail_fails_and_the_address_is_not_used_again(client, clock, smtp):
+    from connectors.email_in import Bounce
+
+    engine = client.wiring.engine
+    customer_id = add_customer(engine, "Thu", email="thu@example.com")
+    first = create_and_start(engine, [customer_id], clock.now)
+    await run(client)
+    [mail] = smtp.received
+    bounce = Bounce(original_message_id=mail.message["Message-ID"].strip("<>"), recipients=("thu@example.com",),
+                    status="5.1.1", diagnostic="550 no such user", permanent=True)
+
+    assert await client.wiring.care.email.take_bounce(bounce) == "undeliverable"
+    status, channel, reason = recipients(engine, first)[customer_id]
+    assert (status, channel) == ("failed", "email") and "550 no such user" in reason
+
+    second = create_and_start(engine, [customer_id], clock.now)
+    await run(client)
+    assert recipients(engine, second)[customer_id] == ("skipped", None, "email_unreachable")
+    assert len(smtp.received) == 1
