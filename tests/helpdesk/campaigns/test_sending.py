@@ -186,3 +186,18 @@ async def test_a_bounced_campaign_mail_fails_and_the_address_is_not_used_again(c
     await run(client)
     assert recipients(engine, second)[customer_id] == ("skipped", None, "email_unreachable")
     assert len(smtp.received) == 1
+
+
+async def test_a_zns_refusal_by_the_customer_is_taken_as_an_opt_out(client, clock, zalo):
+    from helpdesk.customers.models import Customer
+
+    engine = client.wiring.engine
+    customer_id = add_customer(engine, "Bình", phone="0901234567")
+    zalo.fail_next_zns(-139, message="User refused to receive ZNS messages from this OA")
+    campaign_id = create_and_start(engine, [customer_id], clock.now)
+    await run(client)
+
+    assert recipients(engine, campaign_id)[customer_id] == ("skipped", "zns", "opted_out")
+    with Session(engine) as session:
+        assert session.get(Customer, customer_id).care_opted_out
+    assert zalo.zns_sent() == []
