@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, update
+from sqlalchemy import exists, func, update
 from sqlmodel import Session, col, select
 
 from helpdesk.campaigns.models import Campaign, CampaignRecipient, CampaignStatus, RecipientStatus
