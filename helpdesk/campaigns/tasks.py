@@ -22,6 +22,7 @@ from sqlmodel import Session, col, func, select
 from connectors.email_smtp import EmailError, build_message, sender_address
 from connectors.zalo_zns import USER_REFUSED, ZnsError, template_data
 from helpdesk.campaigns import sending, service
+from helpdesk.campaigns import timeline as _timeline  # noqa: F401  (campaign messages on the customer's timeline)
 from helpdesk.campaigns.models import Campaign, CampaignRecipient, CampaignStatus, RecipientStatus
 from helpdesk.campaigns.rules import CampaignChannels
 from helpdesk.campaigns.sending import AddressedSend, ChatSend

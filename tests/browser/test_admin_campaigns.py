@@ -82,3 +82,10 @@ def test_an_admin_creates_starts_and_reads_a_campaign(campaign_server, sized_pag
     expect(card.locator(".campaign-counts")).to_contain_text("Đã gửi 1")
     expect(card.locator('[data-action="start"]')).to_have_count(0)
     check_layout(page)
+
+    # the message is on the customer's timeline, with what became of it
+    page.goto(f"{server.url}/inbox/customers/{ids[0]}")
+    event = page.locator('.ct-event[data-kind="campaign_message"]')
+    expect(event).to_contain_text("Tin chiến dịch")
+    expect(event).to_contain_text("Mua lại nồi cơm")
+    expect(event).to_contain_text("đã gửi")

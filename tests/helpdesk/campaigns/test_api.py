@@ -155,3 +155,21 @@ async def test_a_large_audience_is_checked_in_slices_not_refused_by_the_database
         answer = await client.post("/api/campaigns", json={**VOUCHER, "customer_ids": audience}, headers=admin)
         assert answer.status_code == 422, answer.text
         assert "unknown customer id(s): 1000000, 1000001" in answer.text and "and 69990 more" in answer.text
+
+
+async def test_the_campaign_message_shows_on_the_customers_timeline(client, clock):
+    admin = await client.login()
+    customer_id = add_customer(client.wiring.engine, "Lan", chats=[("telegram", "5550001", None)], now=clock.now)
+    skipped = add_customer(client.wiring.engine, "Hoa", opted_out=True)
+    cid = (await client.post("/api/campaigns", json={**VOUCHER, "customer_ids": [customer_id, skipped]},
+                             headers=admin)).json()["id"]
+    await client.post(f"/api/campaigns/{cid}/start", headers=admin)
+    clock.advance(seconds=5)
+    await run(client)
+
+    events = (await client.get(f"/api/customers/{customer_id}/timeline", headers=admin)).json()["data"]
+    [event] = [e for e in events if e["kind"] == "campaign_message"]
+    assert event["channel"] == "telegram"
+    assert event["details"]["campaign"] == "Mua lại nồi cơm" and event["details"]["status"] == "sent"
+    others = (await client.get(f"/api/customers/{skipped}/timeline", headers=admin)).json()["data"]
+    assert [e for e in others if e["kind"] == "campaign_message"] == []  # it never reached them
