@@ -47,6 +47,7 @@ from helpdesk.care.tasks import (
     send_due_care_soon,
 )
 from helpdesk.care.zns import ZnsCare
+from helpdesk.campaigns.listeners import register_campaign_listeners
 from helpdesk.campaigns.tasks import CampaignSender, schedule_campaign_sends
 from helpdesk.care.zns_mapping import apply_saved_mapping, mapping_store
 from helpdesk.care.mail import build_email_care
@@ -374,6 +375,7 @@ class Wiring:
             name for name, connector in self.connectors.items() if connector.supports_buttons))
         register_conversation_listeners(self.handback)
         register_care_listeners(self.events, lambda: send_due_care_soon(self.care))
+        register_campaign_listeners(self.events, self.engine)
         register_sla_listeners(self.events, self.engine, self.settings.shop.timezone)
         register_attachment_listeners(self.attachments)
         register_push_listeners(self.push, self.events)

@@ -201,3 +201,15 @@ async def test_a_zns_refusal_by_the_customer_is_taken_as_an_opt_out(client, cloc
     with Session(engine) as session:
         assert session.get(Customer, customer_id).care_opted_out
     assert zalo.zns_sent() == []
+
+
+async def test_a_chat_message_the_platform_refuses_marks_the_recipient_failed_at_once(client, clock, fake_telegram):
+    engine = client.wiring.engine
+    customer_id = add_customer(engine, "Lan", chats=[("telegram", "5550001", None)], now=clock.now)
+    fake_telegram.fail_next("sendMessage", 403, description="Forbidden: bot was blocked by the user")
+    campaign_id = create_and_start(engine, [customer_id], clock.now)
+    await run(client)
+    await client.settle()
+
+    status, channel, reason = recipients(engine, campaign_id)[customer_id]
+    assert (status, channel) == ("failed", "telegram") and "blocked" in reason
