@@ -158,16 +158,17 @@ def cancel_campaign(session: Session, campaign_id: int, now: datetime) -> Campai
 
 
 def respread(session: Session, campaign: Campaign, now: datetime) -> int:
-    """Give the recipients still waiting new turns, one every 60/rate seconds from ``now``; how many."""
-    waiting = session.exec(select(CampaignRecipient).where(
+    """Give the recipients still waiting new turns, one every 60/rate seconds from ``now``; how many.
+    One executemany of (id, turn) pairs: a long campaign's backlog after the night's quiet hours is tens
+    of thousands of rows, which the ORM would update one statement and object at a time."""
+    waiting = session.exec(select(CampaignRecipient.id).where(
         CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.status == RecipientStatus.pending,
         col(CampaignRecipient.claimed_at).is_(None)).order_by(col(CampaignRecipient.due_at), col(CampaignRecipient.id))
     ).all()
     step = timedelta(seconds=60 / campaign.rate_per_minute)
-    for place, recipient in enumerate(waiting):
-        recipient.due_at = now + step * place
-        session.add(recipient)
-    session.flush()
+    if waiting:
+        session.execute(update(CampaignRecipient), [{"id": recipient_id, "due_at": now + step * place}
+                                                    for place, recipient_id in enumerate(waiting)])
     return len(waiting)
 
 
