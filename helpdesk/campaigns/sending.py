@@ -28,7 +28,8 @@ from helpdesk.campaigns.rules import EMAIL, OPTED_OUT, ZNS, CampaignChannels, Re
 from helpdesk.care.mail_bounce import BOUNCE_READERS
 from helpdesk.care.zns import RECEIPT_READERS
 from helpdesk.conversations import service as conversations
-from helpdesk.conversations.models import DeliveryStatus, MessageAuthor
+from helpdesk.care.service import HUMAN_OWNED_RETRY
+from helpdesk.conversations.models import HUMAN_STATES, DeliveryStatus, MessageAuthor
 from helpdesk.customers.models import ChannelIdentity, Customer
 from helpdesk.customers.service import primary_customer
 from helpdesk.outbox.queue import queue_outbound
@@ -123,6 +124,12 @@ def prepare_send(session: Session, recipient_id: int, *, now: datetime, channels
                              customer.locale or "vi")
     identity = session.get(ChannelIdentity, route.identity_id)
     conversation = conversations.open_conversation(session, identity)
+    if conversation.state in HUMAN_STATES:  # an agent talks with the customer: no voucher in between
+        recipient.claimed_at, recipient.due_at = None, now + HUMAN_OWNED_RETRY
+        recipient.reason = "postponed: an agent is talking with the customer"
+        session.add(recipient)
+        session.flush()
+        return None
     message = conversations.add_message(session, conversation, direction="out", author=MessageAuthor.bot, text=text,
                                         delivery_status=DeliveryStatus.pending)
     outbound = OutboundText(recipient_id=route.address, text=text,

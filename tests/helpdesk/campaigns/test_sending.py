@@ -213,3 +213,31 @@ async def test_a_chat_message_the_platform_refuses_marks_the_recipient_failed_at
 
     status, channel, reason = recipients(engine, campaign_id)[customer_id]
     assert (status, channel) == ("failed", "telegram") and "blocked" in reason
+
+
+async def test_the_message_waits_while_an_agent_talks_with_the_customer(client, clock, fake_telegram):
+    from helpdesk.conversations.models import Conversation
+    from helpdesk.customers.models import ChannelIdentity
+
+    engine = client.wiring.engine
+    customer_id = add_customer(engine, "Lan", chats=[("telegram", "5550001", timedelta(minutes=5))], now=clock.now)
+    with Session(engine) as session:
+        identity = session.exec(select(ChannelIdentity).where(ChannelIdentity.customer_id == customer_id)).one()
+        conversation = Conversation(customer_id=customer_id, identity_id=identity.id, channel="telegram",
+                                    state="with_agent")
+        session.add(conversation)
+        session.commit()
+        conversation_id = conversation.id
+    campaign_id = create_and_start(engine, [customer_id], clock.now)
+    assert await run(client) == 0
+    assert recipients(engine, campaign_id)[customer_id] == (
+        "pending", "telegram", "postponed: an agent is talking with the customer")
+    assert fake_telegram.sent_messages() == []
+
+    with Session(engine) as session:
+        session.get(Conversation, conversation_id).state = "resolved"
+        session.commit()
+    clock.advance(minutes=31)
+    assert await run(client) == 1
+    assert recipients(engine, campaign_id)[customer_id] == ("sent", "telegram", None)
+    assert len(fake_telegram.sent_messages()) == 1
