@@ -44,11 +44,12 @@ class CampaignInvalid(CareDeskError):
 
 def create_campaign(
     session: Session, *, name: str, message: str, customer_ids: list[int], zns_template: str | None = None,
-    rate_per_minute: int = 30, created_by: int | None = None, now: datetime,
+    rate_per_minute: int = 30, created_by: int | None = None, now: datetime | None = None,
     zns_templates: Collection[str] = (),
 ) -> Campaign:
     """A draft campaign of ``message`` to ``customer_ids``; ``zns_templates`` are the keys of the ZNS
     mapping it may name. CampaignInvalid saying what is wrong (nothing is stored then)."""
+    now = now or datetime.now(UTC)
     name, message = (name or "").strip(), (message or "").strip()
     if not name:
         raise CampaignInvalid("the campaign needs a name")
@@ -100,9 +101,10 @@ def _locked(session: Session, campaign_id: int) -> Campaign:
     return campaign
 
 
-def start_campaign(session: Session, campaign_id: int, now: datetime) -> Campaign:
+def start_campaign(session: Session, campaign_id: int, now: datetime | None = None) -> Campaign:
     """Create the recipient rows, spread at the campaign's rate from ``now``, and start sending."""
     campaign = _locked(session, campaign_id)
+    now = now or datetime.now(UTC)
     if campaign.status != CampaignStatus.draft:
         raise Conflict(f"the campaign is {campaign.status}: only a draft can be started")
     primaries: dict[int, None] = {}
@@ -122,9 +124,10 @@ def start_campaign(session: Session, campaign_id: int, now: datetime) -> Campaig
     return campaign
 
 
-def pause_campaign(session: Session, campaign_id: int, now: datetime) -> Campaign:
+def pause_campaign(session: Session, campaign_id: int, now: datetime | None = None) -> Campaign:
     """Stop sending until resumed (a message already handed to a platform still goes)."""
     campaign = _locked(session, campaign_id)
+    now = now or datetime.now(UTC)
     if campaign.status != CampaignStatus.sending:
         raise Conflict(f"the campaign is {campaign.status}: only a campaign that is sending can be paused")
     campaign.status = CampaignStatus.paused
@@ -132,9 +135,10 @@ def pause_campaign(session: Session, campaign_id: int, now: datetime) -> Campaig
     return campaign
 
 
-def resume_campaign(session: Session, campaign_id: int, now: datetime) -> Campaign:
+def resume_campaign(session: Session, campaign_id: int, now: datetime | None = None) -> Campaign:
     """Send again, the recipients still waiting spread from ``now`` (not all at once for the time lost)."""
     campaign = _locked(session, campaign_id)
+    now = now or datetime.now(UTC)
     if campaign.status != CampaignStatus.paused:
         raise Conflict(f"the campaign is {campaign.status}: only a paused campaign can be resumed")
     campaign.status = CampaignStatus.sending
@@ -143,9 +147,10 @@ def resume_campaign(session: Session, campaign_id: int, now: datetime) -> Campai
     return campaign
 
 
-def cancel_campaign(session: Session, campaign_id: int, now: datetime) -> Campaign:
+def cancel_campaign(session: Session, campaign_id: int, now: datetime | None = None) -> Campaign:
     """Stop for good: the recipients still waiting are skipped (``campaign_cancelled``)."""
     campaign = _locked(session, campaign_id)
+    now = now or datetime.now(UTC)
     if campaign.status in (CampaignStatus.done, CampaignStatus.cancelled):
         raise Conflict(f"the campaign is already {campaign.status}")
     session.exec(update(CampaignRecipient).where(
