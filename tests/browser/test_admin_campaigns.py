@@ -78,6 +78,7 @@ def test_an_admin_creates_starts_and_reads_a_campaign(campaign_server, sized_pag
         page.wait_for_timeout(250)
     expect(report.locator(".badge")).to_have_text("Hoàn tất")
     expect(report).to_contain_text("Không kênh nào liên lạc được với khách")
+    expect(report).to_contain_text(f"Khách #{ids[1]}")  # who was not reached, and why
     expect(report.locator("#campaign-outcomes")).to_contain_text("Trả lời trong 7 ngày")
     expect(card.locator(".campaign-counts")).to_contain_text("Đã gửi 1")
     expect(card.locator('[data-action="start"]')).to_have_count(0)

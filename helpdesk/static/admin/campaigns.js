@@ -15,6 +15,7 @@ const ACTIONS = { draft: ["start", "cancel"], sending: ["pause", "cancel"], paus
 const body = document.getElementById("admin-body");
 let campaigns = [];
 let opened = null; // the campaign whose report is shown, as the API returned it
+let notSent = []; // its first skipped and failed recipients, with the reason
 let draft = { name: "", message: "", ids: "", template: "", rate: 30 }; // the form's values across re-renders
 
 /** "12, 15 16\n17" -> [12, 15, 16, 17]; the first piece that is not a whole number is thrown. */
@@ -145,6 +146,8 @@ function reportCard() {
     table("campaigns.by_status", STATUSES.map((s) => [t(`campaigns.recipient.${s}`), c.counts.by_status[s] || 0])),
     table("campaigns.by_reason", Object.entries(c.counts.by_reason).map(([code, n]) => [reasonLabel(code), n])),
     table("campaigns.by_channel", Object.entries(c.counts.by_channel).map(([channel, n]) => [channel, n])),
+    table("campaigns.not_sent", notSent.map((r) => [t("campaigns.customer", { id: r.customer_id }),
+      r.status === "failed" ? r.reason || "" : reasonLabel(r.reason)])),
     h("ul", { class: "campaign-rows", id: "campaign-outcomes" },
       h("li", {}, h("span", {}, t("campaigns.sent")), h("strong", {}, String(r.sent))),
       h("li", {}, h("span", {}, t("campaigns.replied", { days: r.reply_window_days })),
@@ -166,6 +169,11 @@ function render() {
 async function load() {
   campaigns = (await api("/api/campaigns?limit=100")).data;
   if (opened) opened = campaigns.some((c) => c.id === opened.id) ? await api(`/api/campaigns/${opened.id}`) : null;
+  if (opened) {
+    const [skipped, failedOnes] = await Promise.all(["skipped", "failed"].map((status) =>
+      api(`/api/campaigns/${opened.id}/recipients?status=${status}&limit=20`)));
+    notSent = [...failedOnes.data, ...skipped.data];
+  }
   render();
 }
 
