@@ -70,6 +70,8 @@ logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 MESSAGE_PATH = "/v3.0/oa/message/cs"
+#: the promotion message type ("tin truyền thông"): to followers, within the OA's monthly quota per follower
+PROMOTION_PATH = "/v3.0/oa/message/promotion"
 TOKEN_PATH = "/v4/oa/access_token"
 #: what a non-rating button sends back as hidden text, so it can be told apart from typed text
 POSTBACK_PREFIX = "postback:"
@@ -492,9 +494,24 @@ class ZaloOAConnector(ChannelConnector):
             raise self.delivery_error(code, _message(answer))
         return answer
 
-    async def _post_message(self, body: dict[str, Any], access_token: str) -> dict[str, Any]:
-        """POST to the consultation endpoint; Zalo answers HTTP 200 even for its own errors."""
-        return await self._post(MESSAGE_PATH, access_token, json=body)
+    async def _post_message(self, body: dict[str, Any], access_token: str, path: str = MESSAGE_PATH) -> dict[str, Any]:
+        """POST to the consultation endpoint (or ``path``); Zalo answers HTTP 200 even for its own errors."""
+        return await self._post(path, access_token, json=body)
+
+    async def send(self, message: Any) -> str:
+        """A campaign's text (``metadata.promotion``) goes as a promotion message, the only type Zalo lets
+        carry one; everything else as a consultation message."""
+        if getattr(message, "kind", None) == "text" and message.metadata.get("promotion"):
+            body = {"recipient": {"user_id": message.recipient_id},
+                    "message": {"attachment": {"type": "template", "payload": promotion_payload(
+                        str(message.metadata.get("title") or ""), message.text)}}}
+            answer = await self._authorised(functools.partial(self._post_message, body, path=PROMOTION_PATH))
+            data = answer.get("data")
+            if not isinstance(data, dict) or not data.get("message_id"):
+                raise DeliveryError(f"Zalo accepted the promotion but returned no message_id: {answer!r:.200}",
+                                    retryable=False, code="no_message_id")
+            return str(data["message_id"])
+        return await super().send(message)
 
     async def _post(self, path: str, access_token: str, **request: Any) -> dict[str, Any]:
         url = self.config.api_base.rstrip("/") + path
@@ -730,6 +747,15 @@ def _recipient(recipient_id: str, reply_to: str | None) -> dict[str, str]:
     if reply_to:
         return {"message_id": reply_to}
     return {"user_id": recipient_id}
+
+
+def promotion_payload(title: str, text: str) -> dict[str, Any]:
+    """The template of a promotion message: a header (the campaign's name) and the text."""
+    elements: list[dict[str, Any]] = []
+    if title:
+        elements.append({"type": "header", "content": title[:100], "align": "left"})
+    elements.append({"type": "text", "content": text, "align": "left"})
+    return {"template_type": "promotion", "language": "VI", "elements": elements}
 
 
 def _json_answer(response: httpx.Response) -> dict[str, Any]:

@@ -62,8 +62,10 @@ TEMPLATE_INFO_V1_PATH = "/template/info"
 TEMPLATE_LIST_PATH = "/template/all"
 RATING_PATH = "/rating/get"
 #: the care steps a template may be mapped to: the after-delivery steps, the NPS survey and the reminders
-#: from product data (every maintenance reminder shares one template, so does every warranty notice)
-CARE_STEPS = ("thank_you", "rating_request", "usage_tips", "check_in", "nps", "maintenance", "warranty_expiry")
+#: from product data (every maintenance reminder shares one template, so does every warranty notice), and
+#: "campaign": the template a campaign may send (helpdesk/campaigns/)
+CARE_STEPS = ("thank_you", "rating_request", "usage_tips", "check_in", "nps", "maintenance", "warranty_expiry",
+              "campaign")
 #: what CareDesk can fill a template's parameters with (see ``helpdesk/care/zns.py``)
 CAREDESK_VALUES = ("customer_name", "order_code", "product_name", "delivered_date", "shop_name",
                    "order_total", "phone")

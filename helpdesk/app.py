@@ -21,6 +21,7 @@ from helpdesk.channels.admin_api import router as pipeline_router
 from helpdesk.channels.api import router as webhooks_router
 from helpdesk.conversations.api import router as conversations_router
 from helpdesk.canned.api import router as canned_router
+from helpdesk.campaigns.api import router as campaigns_router
 from helpdesk.care.api import router as order_care_router
 from helpdesk.care.zns_api import router as zns_router
 from helpdesk.care.mail_api import router as care_email_router
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(order_care_router)
     app.include_router(care_email_router)
     app.include_router(care_reminders_router)
+    app.include_router(campaigns_router)
     app.include_router(zns_router)  # before the channels' /webhooks/{channel}, which would take /webhooks/zns
     app.include_router(webhooks_router)
     app.include_router(pipeline_router)

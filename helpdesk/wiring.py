@@ -47,6 +47,8 @@ from helpdesk.care.tasks import (
     send_due_care_soon,
 )
 from helpdesk.care.zns import ZnsCare
+from helpdesk.campaigns.listeners import register_campaign_listeners
+from helpdesk.campaigns.tasks import CampaignSender, schedule_campaign_sends
 from helpdesk.care.zns_mapping import apply_saved_mapping, mapping_store
 from helpdesk.care.mail import build_email_care
 from helpdesk.mail.tasks import build_email_inbox, schedule_email_poll
@@ -289,6 +291,8 @@ class Wiring:
                                                                self.events))
         self.care.email = build_email_care(settings, self.engine, self.clock, self.bot, self.events,
                                            lambda: care_composer(self.bot, settings))
+        #: campaigns send through care's channels
+        self.campaigns = CampaignSender(self.engine, settings, self.care, self.clock)
         self.mail = build_email_inbox(settings, self.engine, self.connectors, self.inbound,
                                       lambda: getattr(self, "worker", None),
                                       self._email_bounce, self._email_unsubscribe)
@@ -371,6 +375,7 @@ class Wiring:
             name for name, connector in self.connectors.items() if connector.supports_buttons))
         register_conversation_listeners(self.handback)
         register_care_listeners(self.events, lambda: send_due_care_soon(self.care))
+        register_campaign_listeners(self.events, self.engine)
         register_sla_listeners(self.events, self.engine, self.settings.shop.timezone)
         register_attachment_listeners(self.attachments)
         register_push_listeners(self.push, self.events)
@@ -417,6 +422,7 @@ class Wiring:
             await self.channel_jobs.sweep_at_start()
             schedule_outbox_pump(self.scheduler, self.channel_jobs)
             schedule_care_check(self.scheduler, self.care)
+            schedule_campaign_sends(self.scheduler, self.campaigns)
             schedule_zns_rating_poll(self.scheduler, self.care)
             schedule_email_poll(self.scheduler, self.mail, self.settings.email.imap_poll_interval_s)
             schedule_sla_check(self.scheduler, self.engine, self.events, self.clock, self.settings)

@@ -22,7 +22,7 @@ from helpdesk.inbox.api import InboxStaticFiles, page_language, render_page, str
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static" / "admin"
 LANGUAGES = ("vi", "en")
 #: the admin pages, in the navigation's order; canned responses are open to supervisors too
-SECTIONS = ("agents", "teams", "canned", "sla", "channels", "segments")
+SECTIONS = ("agents", "teams", "canned", "sla", "channels", "segments", "campaigns")
 SUPERVISOR_SECTIONS = frozenset({"canned"})
 #: the inbox's strings the admin pages use as they are
 SHARED_KEYS = ("app.inbox", "nav.logout", "nav.language", "nav.reports")

@@ -6,6 +6,7 @@ step falls back to the next channel of the care order where one reaches the cust
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlmodel import Session, select
@@ -20,6 +21,9 @@ from helpdesk.mail.service import email_identity
 from helpdesk.shop.models import Order
 
 log = logging.getLogger(__name__)
+
+#: other senders of mail (campaigns) that mark their own bounced mail: (session, bounce, reason)
+BOUNCE_READERS: list[Callable[[Session, Bounce, str], None]] = []
 
 
 def record_bounce(session: Session, bounce: Bounce, *, policy: CarePolicy, now: datetime) -> str:
@@ -42,6 +46,8 @@ def record_bounce(session: Session, bounce: Bounce, *, policy: CarePolicy, now: 
     if not bounce.permanent:
         return "delayed"
     reason = f"the address bounced: {bounce.status} {bounce.diagnostic}".strip()[:400]
+    for read in BOUNCE_READERS:
+        read(session, bounce, reason)
     for identity in identities:
         identity.reachable, identity.unreachable_reason = False, reason
         session.add(identity)

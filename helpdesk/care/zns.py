@@ -17,6 +17,7 @@ opens the same follow-up a chat rating does: a conversation in the human queue (
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -284,11 +285,15 @@ def _care_of(session: Session, msg_id: str, tracking_id: str | None = None) -> C
     return care
 
 
+#: other senders of ZNS messages (campaigns) that take the receipts of theirs: whether it was one
+RECEIPT_READERS: list[Callable[[Session, ZnsReceipt], bool]] = []
+
+
 def record_zns_receipt(session: Session, receipt: ZnsReceipt) -> bool:
     """Mark the care message Zalo delivered; whether it is one of CareDesk's."""
     care = _care_of(session, receipt.msg_id)
     if care is None:
-        return False
+        return any(read(session, receipt) for read in RECEIPT_READERS)
     if care.status in (CareStatus.sent, CareStatus.sending):
         care.status = CareStatus.delivered
     care.delivered_at = care.delivered_at or receipt.delivered_at

@@ -81,6 +81,16 @@ class CareSettings(BaseModel):
         return _listed(value, "CAREDESK_CARE__CHANNEL_ORDER")
 
 
+class CampaignSettings(BaseModel):
+    """Campaigns (``helpdesk/campaigns/``): the platforms' limits on promotions."""
+
+    #: promotion messages ("tin truyền thông") one Zalo OA follower may receive a month, counted from the
+    #: 1st (Vietnam time): Zalo's OA package sets it (Basic 1, Advanced or trial 4, Premium 6)
+    zalo_promotion_monthly_quota: int = Field(default=1, ge=0, le=100)
+    #: how often the sender looks for recipients whose turn came
+    check_interval_s: float = 5.0
+
+
 class SLASettings(BaseModel):
     """The periodic SLA check (warnings at 80% of a target, breaches)."""
 
@@ -263,6 +273,7 @@ class Settings(BaseSettings):
     bot: BotSettings = BotSettings()
     outbox: OutboxSettings = OutboxSettings()
     care: CareSettings = CareSettings()
+    campaigns: CampaignSettings = CampaignSettings()
     sla: SLASettings = SLASettings()
     worker: WorkerSettings = WorkerSettings()
     integration: IntegrationSettings = IntegrationSettings()

@@ -92,7 +92,8 @@ class TimelineEventPublic(BaseModel):
     """One event of the customer's timeline: what (``kind``), when (``at``) and its details.
 
     Kinds: conversation_opened, conversation_resolved, note, tag, order, warranty, rating,
-    care_message (with its outcome), identity_merged, identity_split (a merge undone),
+    care_message (with its outcome), campaign_message (a campaign's message and what followed),
+    identity_merged, identity_split (a merge undone),
     identity_split_off (an identity split off into a new customer), split_from (this customer was split off)."""
 
     kind: str

@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,9 @@ from helpdesk.shop.models import Order, Product, Warranty
 
 #: the first customer message of a conversation shown in its "opened" event, cut to this length
 SUMMARY_CHARS = 200
+#: other domains' events of a customer (campaign messages), registered by those domains:
+#: ``source(session, customer) -> events``
+EVENT_SOURCES: list[Callable[[Session, Customer], list[TimelineEvent]]] = []
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,8 @@ def customer_events(session: Session, agent: Agent, customer: Customer) -> list[
               + _nps_events(session, customer.id, list(orders), hidden)
               + _care_events(session, list(identities), list(orders)) + _merge_events(session, customer.id)
               + _identity_split_events(session, customer.id))
+    for source in EVENT_SOURCES:
+        events += source(session, customer)
     events.sort(key=lambda e: e.key, reverse=True)
     return events
 

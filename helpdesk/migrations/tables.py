@@ -3,6 +3,7 @@
 from helpdesk.agents.models import Agent, AuthToken, LoginAttempt, Team, TeamMember
 from helpdesk.attachments.models import Attachment
 from helpdesk.audit.models import AuditEntry
+from helpdesk.campaigns.models import Campaign, CampaignRecipient
 from helpdesk.care.models import CareMessage, CarePlan
 from helpdesk.channels.models import ChannelCredential, InboundAttempt, InboundEvent, InboundOutcome
 from helpdesk.conversations.models import Conversation, ConversationTag, DialogueState, Message
@@ -42,4 +43,5 @@ __all__ = [
     "NluTrainingState", "NluTrainingJob", "NluModel", "NluActiveModel", "ParkedJob", "Attachment",
     "PushSubscription", "VapidKeyPair", "EmailRecord", "NpsResponse", "CustomerPurchase",
     "Segment",
+    "Campaign", "CampaignRecipient",
 ]

@@ -31,6 +31,7 @@ import aiohttp
 from aiohttp import web
 
 MESSAGE_PATH = "/v3.0/oa/message/cs"
+PROMOTION_PATH = "/v3.0/oa/message/promotion"
 TOKEN_PATH = "/v4/oa/access_token"
 #: the OA's upload endpoints: what each takes, up to what size, and what it answers with
 UPLOADS: dict[str, tuple[frozenset[str], int, str]] = {
@@ -297,9 +298,11 @@ class FakeZaloOA(_LoopbackServer):
         self._errors: deque[tuple[int, str]] = deque()
         self._http_failures: dict[str, deque[_HttpFailure]] = defaultdict(deque)
         self._uploads: list[ZaloUpload] = []
+        self._promotions: list[dict[str, Any]] = []
 
     def _routes(self, app: web.Application) -> None:
         app.router.add_post(MESSAGE_PATH, self._message)
+        app.router.add_post(PROMOTION_PATH, self._promotion)
         app.router.add_post(TOKEN_PATH, self._token)
         app.router.add_post("/v2.0/oa/upload/{kind}", self._upload)
 
@@ -330,6 +333,12 @@ class FakeZaloOA(_LoopbackServer):
         if user_id is None:
             return sent
         return [body for body in sent if str(body.get("recipient", {}).get("user_id")) == str(user_id)]
+
+    def promotions_sent(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """Bodies of promotion messages Zalo accepted, optionally only those to one user id."""
+        with self._lock:
+            sent = list(self._promotions)
+        return [body for body in sent if user_id is None or str(body["recipient"].get("user_id")) == str(user_id)]
 
     def uploads(self) -> list[ZaloUpload]:
         """Files Zalo accepted at its upload endpoints, in order."""
@@ -418,6 +427,34 @@ class FakeZaloOA(_LoopbackServer):
         if "user_id" in body["recipient"]:
             data["user_id"] = str(body["recipient"]["user_id"])
         return web.json_response({"data": data, "error": 0, "message": "Success"})
+
+    async def _promotion(self, request: web.Request) -> web.Response:
+        """``/v3.0/oa/message/promotion``: a promotion template (header, text) to a follower's user id."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        self._record(ZaloCall("promotion", _plain_headers(request), body if isinstance(body, dict) else {}))
+        with self._lock:
+            scheduled = self._errors.popleft() if self._errors else None
+            token_ok = request.headers.get("access_token") == self._access_token and not self._access_token_expired
+        if scheduled is not None:
+            return _oa_error(*scheduled)
+        if not token_ok:
+            return _oa_error(-216, OA_ERROR_MESSAGES[-216])
+        recipient = body.get("recipient") if isinstance(body, dict) else None
+        if not isinstance(recipient, dict) or not recipient.get("user_id"):
+            return _oa_error(-201, "recipient is invalid!")
+        payload = ((body.get("message") or {}).get("attachment") or {}).get("payload") or {}
+        elements = payload.get("elements")
+        if payload.get("template_type") != "promotion" or not isinstance(elements, list) or not any(
+                isinstance(element, dict) and element.get("type") == "text" and element.get("content")
+                for element in elements):
+            return _oa_error(-201, "template is invalid!")
+        with self._lock:
+            self._promotions.append(body)
+        return web.json_response({"data": {"message_id": secrets.token_hex(10), "user_id": str(recipient["user_id"])},
+                                  "error": 0, "message": "Success"})
 
     async def _token(self, request: web.Request) -> web.Response:
         form = {key: str(value) for key, value in (await request.post()).items()}

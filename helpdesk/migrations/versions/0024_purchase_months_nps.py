@@ -1,8 +1,8 @@
 """customer_purchases: the months each buyer bought in (for cohorts) and their NPS answers (for the
 segments), so the retention report reads only its new customers' rows; last_at indexed for churn
 
-Revision ID: 0023_i21_purchase_months_nps
-Revises: 0022_customer_purchases
+Revision ID: 0024_purchase_months_nps
+Revises: 0023_segments_table
 Create Date: 2026-12-05 17:10:00.000000
 """
 from alembic import op

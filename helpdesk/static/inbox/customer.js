@@ -103,6 +103,13 @@ function eventBody(event) {
       h("div", { class: "small ct-outcome" }, outcome.join(" · ")),
       d.reason && h("p", { class: "muted small" }, d.reason)];
     }
+    case "campaign_message": {
+      const outcome = [tOr(`campaigns.timeline.status.${d.status}`, d.status)];
+      if (d.replied_at) outcome.push(t("campaigns.timeline.replied"));
+      if (d.ordered_at) outcome.push(t("campaigns.timeline.ordered"));
+      return [h("div", {}, d.campaign), h("div", { class: "small ct-outcome" }, outcome.join(" · ")),
+        d.status === "failed" && d.reason && h("p", { class: "muted small" }, d.reason)];
+    }
     case "identity_merged":
     case "identity_split":
       return [h("div", {}, t(`customer_timeline.${event.kind}_text`, {
