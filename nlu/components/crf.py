@@ -26,6 +26,7 @@ import os
 import re
 import tempfile
 import threading
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -143,8 +144,13 @@ def bilou_tags(tokens: Sequence[Token], spans: Sequence[tuple[int, int, str]]) -
     """Return a BILOU tag per token for ``(start, end, label)`` spans (a token inside a span, even
     partly, belongs to it)."""
     tags = [OUTSIDE] * len(tokens)
+    ends = [t_end for _, _, t_end in tokens]
     for start, end, label in spans:
-        inside = [i for i, (_, t_start, t_end) in enumerate(tokens) if t_start < end and t_end > start]
+        inside = []
+        for i in range(bisect_right(ends, start), len(tokens)):  # the first token ending after start
+            if tokens[i][1] >= end:
+                break
+            inside.append(i)
         if len(inside) == 1:
             tags[inside[0]] = f"U-{label}"
         elif inside:
@@ -208,7 +214,8 @@ class FeatureTables:
                 key = tuple(fold(token) for token, _, _ in tokenize(element))
                 if key and name not in self._phrases.setdefault(key, []):
                     self._phrases[key].append(name)
-        self._longest = max(map(len, self._phrases), default=0)
+        # every leading part of an element: the probe at a position stops at the first miss
+        self._prefixes = {key[:length] for key in self._phrases for length in range(1, len(key) + 1)}
 
     @classmethod
     def from_data(cls, data: TrainingData, min_seen: int = 2) -> FeatureTables:
@@ -239,8 +246,11 @@ class FeatureTables:
         if self._phrases:
             folded = [token_features(token)[1] for token, _, _ in tokens]
             for i in range(len(tokens)):
-                for length in range(1, min(self._longest, len(tokens) - i) + 1):
-                    names = self._phrases.get(tuple(folded[i : i + length]))
+                for length in range(1, len(tokens) - i + 1):
+                    key = tuple(folded[i : i + length])
+                    if key not in self._prefixes:
+                        break
+                    names = self._phrases.get(key)
                     if names:
                         for name in names:
                             marks[i].append(f"lk:{name}")
@@ -266,10 +276,11 @@ _train_lock = threading.Lock()
 
 
 def _train_tagger(
-    sequences: Sequence[list[list[str]]], labels: Sequence[list[str]], params: dict[str, Any]
+    sequences: Sequence[Any], labels: Sequence[list[str]], params: dict[str, Any]
 ) -> bytes:
     """Train a CRF and return the model file's bytes (crfsuite writes to a file). The shuffling is
-    seeded first, under a lock, so the same data always trains the same model."""
+    seeded first, under a lock, so the same data always trains the same model. ``sequences`` are
+    attribute lists or ``pycrfsuite.ItemSequence`` objects (built once, reused by several CRFs)."""
     with _train_lock:
         if _LIBC is not None:
             _LIBC.srand(CRF_SEED)
@@ -277,7 +288,7 @@ def _train_tagger(
 
 
 def _train_seeded(
-    sequences: Sequence[list[list[str]]], labels: Sequence[list[str]], params: dict[str, Any]
+    sequences: Sequence[Any], labels: Sequence[list[str]], params: dict[str, Any]
 ) -> bytes:
     trainer = pycrfsuite.Trainer(verbose=False)
     trainer.select(params["algorithm"])
@@ -291,6 +302,39 @@ def _train_seeded(
         return Path(path).read_bytes()
     finally:
         os.unlink(path)
+
+
+class _Featurised:
+    """A training example as the CRFs see it: its tokens, attributes and crfsuite item sequence.
+
+    Data split by intent trains a CRF per partition, and a partition borrows other intents'
+    examples, so one example is seen by several CRFs: it is featurised and converted to crfsuite's
+    item sequence once (on SNIPS this halved the CRF's preparation time)."""
+
+    __slots__ = ("_entity_tags", "example", "items", "sequence", "tokens")
+
+    def __init__(self, example: TrainingExample, tokens: list[Token], sequence: list[list[str]]) -> None:
+        self.example, self.tokens, self.sequence = example, tokens, sequence
+        self.items = pycrfsuite.ItemSequence(sequence)
+        self._entity_tags: list[str] | None = None
+
+    def entity_tags(self, tagging: str) -> list[str]:
+        """Return the tags of all the example's entities (computed once)."""
+        if self._entity_tags is None:
+            self._entity_tags = _tags(self, "entity", None, tagging)
+        return self._entity_tags
+
+
+def _tags(row: _Featurised, kind: str, types: set[str] | None, tagging: str) -> list[str]:
+    """Return the BIO or BILOU tags of ``row`` for its entities' ``kind`` (entity, role or group),
+    counting only entities of ``types`` (None: all)."""
+    spans = [
+        (e.start, e.end, getattr(e, kind))
+        for e in row.example.entities
+        if getattr(e, kind) and (types is None or e.entity in types)
+    ]
+    tags = bilou_tags(row.tokens, spans)
+    return bio_tags(tags) if tagging == "bio" else tags
 
 
 def partition_intents(types_by_intent: dict[str, set[str]], max_types: int) -> list[set[str]]:
@@ -325,6 +369,7 @@ class CRFEntityExtractor(Component):
     """Learns the training data's annotated entities (with roles and groups) with a CRF."""
 
     name = "CRFEntityExtractor"
+    reads_processed_training_messages = False
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:
@@ -412,6 +457,7 @@ class CRFEntityExtractor(Component):
             self.default_partition = 0
         else:
             self.routes = {intent: index for index, intents in enumerate(partitions) for intent in intents}
+        featurised: dict[int, list[_Featurised]] = {}
         for index, intents in enumerate(partitions):
             types = set().union(*(types_by_intent[intent] for intent in intents))
             # A partition also learns its entity types from the other intents' examples that have
@@ -424,47 +470,53 @@ class CRFEntityExtractor(Component):
             limit = int(self.config["share_examples"] * len(own))
             if len(shared) > limit:
                 shared = [shared[i * len(shared) // limit] for i in range(limit)] if limit else []
-            self._train_partition(index, own + shared, types)
+            self._train_partition(index, [self._featurised(e, featurised) for e in own + shared], types)
         self.taggers = {key: _open_tagger(model) for key, model in self.models.items()}
 
-    def _train_partition(self, index: int, examples: Sequence[TrainingExample], types: set[str]) -> None:
-        sequences, labels = [], {kind: [] for kind in KINDS}
-        if self.config["folded_copies"]:
-            # Customers type without accents or capitals: each annotated example is also learned
-            # folded (fold keeps offsets, so the spans stay right).
-            examples = [
-                *examples,
-                *(
-                    TrainingExample(fold(e.text), e.intent, e.entities)
-                    for e in examples
-                    if e.entities and fold(e.text) != e.text
-                ),
-            ]
-        for example in examples:
-            tokens = tokenize(example.text)
-            if not tokens:
-                continue
-            sequences.append(self._features(example.text, tokens, example.intent))
+    def _featurised(self, example: TrainingExample, cache: dict[int, list[_Featurised]]) -> list[_Featurised]:
+        """Return the example featurised, and its folded copy when ``folded_copies`` (customers
+        type without accents or capitals; fold keeps offsets, so the spans stay right), each
+        featurised once however many partitions use it."""
+        found = cache.get(id(example))
+        if found is None:
+            texts = [example.text]
+            if self.config["folded_copies"] and example.entities and fold(example.text) != example.text:
+                texts.append(fold(example.text))
+            found = []
+            for text in texts:
+                tokens = tokenize(text)
+                if tokens:
+                    copy = example if text == example.text else TrainingExample(text, example.intent, example.entities)
+                    found.append(_Featurised(copy, tokens, self._features(text, tokens, example.intent)))
+            cache[id(example)] = found
+        return found
+
+    def _train_partition(self, index: int, featurised: Sequence[list[_Featurised]], types: set[str]) -> None:
+        # the examples first, then their folded copies (the order the seeded training saw before)
+        rows = [variants[0] for variants in featurised if variants]
+        rows += [variants[1] for variants in featurised if len(variants) > 1]
+        if not rows:
+            return
+        labels: dict[str, list[list[str]]] = {kind: [] for kind in KINDS}
+        kinds = [kind for kind in KINDS if any(getattr(e, kind) for row in rows for e in row.example.entities)]
+        for row in rows:
             for kind in KINDS:
-                spans = [
-                    (e.start, e.end, getattr(e, kind))
-                    for e in example.entities
-                    if getattr(e, kind) and e.entity in types
-                ]
-                tags = bilou_tags(tokens, spans)
-                if self.config["tagging"] == "bio":
-                    tags = bio_tags(tags)
+                if kind not in kinds:
+                    labels[kind].append([OUTSIDE] * len(row.tokens))
+                    continue
+                if kind == "entity" and all(e.entity in types for e in row.example.entities):
+                    tags = row.entity_tags(self.config["tagging"])  # the same in every partition
+                else:
+                    tags = _tags(row, kind, types, self.config["tagging"])
                 # roles and groups are tagged inside/outside: the entity CRF already drew the
                 # boundaries, and the few role examples are not split over four tags each
                 labels[kind].append(tags if kind == "entity" else [t.partition("-")[2] or OUTSIDE for t in tags])
-        if not sequences:
-            return
         entity_tags = labels["entity"]
-        self.models[f"entity.{index}"] = _train_tagger(sequences, entity_tags, self._params())
+        self.models[f"entity.{index}"] = _train_tagger([row.items for row in rows], entity_tags, self._params())
         for kind in ("role", "group"):
             if any(tag != OUTSIDE for sequence in labels[kind] for tag in sequence):
-                rows = [relation_features(seq, tags) for seq, tags in zip(sequences, entity_tags)]
-                self.models[f"{kind}.{index}"] = _train_tagger(rows, labels[kind], self._params())
+                relation_rows = [relation_features(row.sequence, tags) for row, tags in zip(rows, entity_tags)]
+                self.models[f"{kind}.{index}"] = _train_tagger(relation_rows, labels[kind], self._params())
 
     def extract(self, text: str, intent: str | None = None) -> list[dict[str, Any]]:
         """Return the entities the CRF finds in ``text`` (``intent``: the predicted intent)."""

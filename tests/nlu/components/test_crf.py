@@ -281,3 +281,26 @@ def test_the_same_data_trains_the_same_crf_whatever_ran_before():
     params = {"algorithm": "ap", "max_iterations": 5, "feature.minfreq": 1}
     # The averaged perceptron shuffles with the C library's rand(), which the first run advances.
     assert _train_tagger(sequences, labels, params) == _train_tagger(sequences, labels, params)
+
+
+def test_lookup_hits_mark_multi_token_elements_and_their_continuations():
+    from nlu.components.crf import FeatureTables
+
+    tables = FeatureTables({"code": [r"DH\d+"]}, {"city": ["hồ chí minh", "huế"], "place": ["ho chi"]})
+    text = "giao DH123 về Ho Chi Minh, rồi ra Huế"
+    marks = tables.hits(text, tokenize(text))
+    assert marks[1] == ["re:code"]
+    assert sorted(marks[3]) == ["lk:city", "lk:place"]
+    assert sorted(marks[4]) == ["lk:city>", "lk:place>"] and marks[5] == ["lk:city>"]
+    assert marks[9] == ["lk:city"] and marks[0] == marks[2] == marks[6] == []
+
+
+def test_an_example_seen_by_several_intent_crfs_is_tagged_with_each_crfs_own_types():
+    crf = CRFEntityExtractor({"max_entity_types_per_model": 2})
+    crf.train([], read_training_yaml(SHOP_YAML, "shop.yml"))
+    price = crf.routes["ask_price"]
+    # the price CRF borrows no delivery example (they share no type) and tags only its own types
+    tagger = crf.taggers[f"entity.{price}"]
+    assert {label.partition("-")[2] for label in tagger.labels()} - {""} <= {"product_model", "quantity", "account"}
+    delivery = crf.routes["ask_delivery"]
+    assert {label.partition("-")[2] for label in crf.taggers[f"entity.{delivery}"].labels()} - {""} == {"district", "city"}
