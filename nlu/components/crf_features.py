@@ -61,12 +61,14 @@ def token_features(token: str, affixes: bool = False) -> tuple[tuple[str, ...], 
 
 def sentence_features(
     tokens: Sequence[Token], hits: Sequence[Iterable[str]], extra: Sequence[str] = (), window: int = 2,
-    affixes: bool = False, conjoin: str | None = None,
+    affixes: bool = False, conjoin: str | None = None, hit_window: int = 0, wide_pairs: bool = False,
 ) -> list[list[str]]:
     """Return the CRF attributes of each token: its own features, the neighbours' folded syllables
     (±``window``, at least 2) and syllable pairs, the regex/lookup hits covering it and ``extra``
     (sentence-wide); ``conjoin`` (the intent) is also paired with each token's folded form, so the
-    same word can be tagged differently under different intents."""
+    same word can be tagged differently under different intents; ``hit_window`` adds the hits of
+    the tokens that far either side ("the word after a city"); ``wide_pairs`` adds the pairs of the
+    two syllables before and of the two after."""
     own = [token_features(text, affixes) for text, _, _ in tokens]
     folded = [f for _, f in own]
     count = len(tokens)
@@ -83,11 +85,19 @@ def sentence_features(
             f"-1|0={previous}|{folded[i]}",
             f"0|+1={folded[i]}|{following}",
         ]
+        if wide_pairs:
+            attributes.append(f"-2|-1={folded[i - 2] if i > 1 else '<s>'}|{previous}")
+            attributes.append(f"+1|+2={following}|{folded[i + 2] if i + 2 < count else '</s>'}")
         if conjoin is not None:
             attributes.append(f"i|0={conjoin}|{folded[i]}")
         for distance in range(3, window + 1):
             attributes.append(f"-{distance}={folded[i - distance] if i >= distance else '<s>'}")
             attributes.append(f"+{distance}={folded[i + distance] if i + distance < count else '</s>'}")
+        for distance in range(1, hit_window + 1):
+            if i >= distance:
+                attributes += [f"-{distance}{hit}" for hit in hits[i - distance]]
+            if i + distance < count:
+                attributes += [f"+{distance}{hit}" for hit in hits[i + distance]]
         if i > 0:
             attributes.append(f"-1{own[i - 1][0][2]}")
         if i + 1 < count:

@@ -134,6 +134,16 @@ def test_the_context_window_reaches_as_far_as_configured():
     assert "-3=<s>" in wide[0] and "+3=</s>" in wide[-1]
 
 
+def test_neighbour_hits_and_wide_pairs_are_added_only_when_asked():
+    tokens = tokenize("giao về Cầu Giấy nhé")
+    hits = [[], [], ["lk:district"], ["lk:district>"], []]
+    plain = sentence_features(tokens, hits)
+    rich = sentence_features(tokens, hits, hit_window=1, wide_pairs=True)
+    assert "+1lk:district" not in plain[1] and "-2|-1=giao|ve" not in plain[2]
+    assert "+1lk:district" in rich[1] and "-1lk:district>" in rich[4] and "-1lk:district" in rich[3]
+    assert "-2|-1=giao|ve" in rich[2] and "+1|+2=giay|nhe" in rich[2] and "-2|-1=<s>|<s>" in rich[0]
+
+
 def test_bilou_round_trip():
     tokens = tokenize("ship từ Hà Nội về Huế")
     tags = bilou_tags(tokens, [(8, 14, "city"), (18, 21, "city")])
@@ -304,3 +314,22 @@ def test_an_example_seen_by_several_intent_crfs_is_tagged_with_each_crfs_own_typ
     assert {label.partition("-")[2] for label in tagger.labels()} - {""} <= {"product_model", "quantity", "account"}
     delivery = crf.routes["ask_delivery"]
     assert {label.partition("-")[2] for label in crf.taggers[f"entity.{delivery}"].labels()} - {""} == {"district", "city"}
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"algorithm": "sgd"}, "unknown crfsuite algorithm 'sgd'"),
+        ({"crfsuite_params": {"c": 0.2}}, "'c' is not an option of crfsuite's lbfgs"),
+        ({"algorithm": "pa", "crfsuite_params": {"c2": 1}}, "'c2' is not an option of crfsuite's pa"),
+        ({"crfsuite_params": ["c", 1]}, "crfsuite_params must map"),
+    ],
+)
+def test_bad_crfsuite_options_are_refused_when_the_config_is_read(tmp_path, options, reason):
+    from nlu import NLUConfigError
+    from nlu.pipeline import check_pipeline_config
+
+    with pytest.raises(NLUConfigError, match=reason):
+        check_pipeline_config({"pipeline": [{"name": "CRFEntityExtractor", **options}]}, "config.yml")
+    passive_aggressive = {"name": "CRFEntityExtractor", "algorithm": "pa", "crfsuite_params": {"type": 2, "c": 0.2}}
+    check_pipeline_config({"pipeline": [passive_aggressive]}, "config.yml")
