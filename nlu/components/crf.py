@@ -163,7 +163,9 @@ def _check_crfsuite_options(algorithm: str, params: Any) -> None:
         try:
             trainer.select(name)
         except ValueError:
-            raise ValueError(f"unknown crfsuite algorithm {name!r} (use auto, lbfgs, l2sgd, ap, pa or arow)") from None
+            raise ValueError(
+                f"unknown crfsuite algorithm {name!r} (use auto, lbfgs, l2sgd, ap, pa or arow)"
+            ) from None
         unknown = set(params) - set(trainer.params())
         if unknown:
             raise ValueError(
@@ -324,7 +326,9 @@ class CRFEntityExtractor(Component):
             for text in texts:
                 tokens = tokenize(text)
                 if tokens:
-                    copy = example if text == example.text else TrainingExample(text, example.intent, example.entities)
+                    copy = example
+                    if text != example.text:
+                        copy = TrainingExample(text, example.intent, example.entities)
                     found.append(_Featurised(copy, tokens, self._features(text, tokens, example.intent)))
             cache[id(example)] = found
         return found
@@ -336,7 +340,8 @@ class CRFEntityExtractor(Component):
         if not rows:
             return
         labels: dict[str, list[list[str]]] = {kind: [] for kind in KINDS}
-        kinds = [kind for kind in KINDS if any(getattr(e, kind) for row in rows for e in row.example.entities)]
+        entities = [e for row in rows for e in row.example.entities]
+        kinds = [kind for kind in KINDS if any(getattr(e, kind) for e in entities)]
         for row in rows:
             for kind in KINDS:
                 if kind not in kinds:
@@ -350,10 +355,11 @@ class CRFEntityExtractor(Component):
                 # boundaries, and the few role examples are not split over four tags each
                 labels[kind].append(tags if kind == "entity" else [t.partition("-")[2] or OUTSIDE for t in tags])
         entity_tags = labels["entity"]
-        self.models[f"entity.{index}"] = _train_tagger([row.items for row in rows], entity_tags, self._params())
+        items = [row.items for row in rows]
+        self.models[f"entity.{index}"] = _train_tagger(items, entity_tags, self._params())
         for kind in ("role", "group"):
             if any(tag != OUTSIDE for sequence in labels[kind] for tag in sequence):
-                relation_rows = [relation_features(row.sequence, tags) for row, tags in zip(rows, entity_tags)]
+                relation_rows = [relation_features(r.sequence, tags) for r, tags in zip(rows, entity_tags)]
                 self.models[f"{kind}.{index}"] = _train_tagger(relation_rows, labels[kind], self._params())
 
     def extract(self, text: str, intent: str | None = None) -> list[dict[str, Any]]:

@@ -311,9 +311,11 @@ def test_an_example_seen_by_several_intent_crfs_is_tagged_with_each_crfs_own_typ
     price = crf.routes["ask_price"]
     # the price CRF borrows no delivery example (they share no type) and tags only its own types
     tagger = crf.taggers[f"entity.{price}"]
-    assert {label.partition("-")[2] for label in tagger.labels()} - {""} <= {"product_model", "quantity", "account"}
+    price_types = {label.partition("-")[2] for label in tagger.labels()} - {""}
+    assert price_types <= {"product_model", "quantity", "account"}
     delivery = crf.routes["ask_delivery"]
-    assert {label.partition("-")[2] for label in crf.taggers[f"entity.{delivery}"].labels()} - {""} == {"district", "city"}
+    delivery_types = {label.partition("-")[2] for label in crf.taggers[f"entity.{delivery}"].labels()} - {""}
+    assert delivery_types == {"district", "city"}
 
 
 @pytest.mark.parametrize(
@@ -331,5 +333,7 @@ def test_bad_crfsuite_options_are_refused_when_the_config_is_read(tmp_path, opti
 
     with pytest.raises(NLUConfigError, match=reason):
         check_pipeline_config({"pipeline": [{"name": "CRFEntityExtractor", **options}]}, "config.yml")
-    passive_aggressive = {"name": "CRFEntityExtractor", "algorithm": "pa", "crfsuite_params": {"type": 2, "c": 0.2}}
+    passive_aggressive = {
+        "name": "CRFEntityExtractor", "algorithm": "pa", "crfsuite_params": {"type": 2, "c": 0.2}
+    }
     check_pipeline_config({"pipeline": [passive_aggressive]}, "config.yml")
