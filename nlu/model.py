@@ -142,6 +142,12 @@ def new_version(created: datetime, data_hash: str) -> str:
     return f"{created:%Y%m%d-%H%M%S}-{data_hash[:6]}{uuid.uuid4().hex[:4]}"
 
 
+def training_output_needed(components: Sequence[Component], position: int) -> bool:
+    """Return whether training must run component ``position`` over the training messages: only
+    when a later component's training reads what the components before it attached."""
+    return any(c.reads_processed_training_messages for c in components[position + 1 :])
+
+
 def train_model(
     data: TrainingData | Sequence[str | Path],
     out_dir: str | Path,
@@ -163,7 +169,7 @@ def train_model(
     for position, component in enumerate(components):
         report(f"training {component.name}", position / (len(components) + 1))
         component.train(messages, data)
-        if position + 1 < len(components):
+        if training_output_needed(components, position):
             component.process_batch(messages)
     report("saving model", len(components) / (len(components) + 1))
     created = datetime.now(UTC)

@@ -34,6 +34,10 @@ class Component:
     """A pipeline step: learns from training messages and annotates parsed messages."""
 
     name: ClassVar[str] = "Component"
+    #: whether ``train`` reads what the earlier components' ``process_batch`` attached to the
+    #: training messages; when no later component does, training skips that pass (scoring
+    #: 13,000 SNIPS messages with the intent classifier only to throw the scores away cost ~3 s)
+    reads_processed_training_messages: ClassVar[bool] = True
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         merged = copy.deepcopy(self.default_config())

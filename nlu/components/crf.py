@@ -23,231 +23,35 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import re
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pycrfsuite
 
 from nlu.components.base import Component, register_component
+from nlu.components.crf_features import (  # noqa: F401  (re-exported: the extractor's feature API)
+    IDENTITY_PREFIXES,
+    KINDS,
+    OUTSIDE,
+    TOKEN_PATTERN,
+    FeatureTables,
+    Token,
+    bilou_tags,
+    bio_tags,
+    decode_bilou,
+    relation_features,
+    sentence_features,
+    token_features,
+    tokenize,
+    word_shape,
+)
 from nlu.message import Message
 from nlu.normalization import fold
 from nlu.training_data import TrainingData, TrainingExample
-
-TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-OUTSIDE = "O"
-KINDS = ("entity", "role", "group")
-
-Token = tuple[str, int, int]  # text, start, end
-
-
-def tokenize(text: str) -> list[Token]:
-    """Return the word and punctuation tokens of ``text`` with their character offsets."""
-    return [(m.group(), m.start(), m.end()) for m in TOKEN_PATTERN.finditer(text)]
-
-
-def word_shape(token: str) -> str:
-    """Return the token's shape with runs collapsed ("Đà" -> "Xx", "DH123" -> "Xd", "4.5" -> "d")."""
-    shape: list[str] = []
-    for char in token:
-        kind = "d" if char.isdigit() else "X" if char.isupper() else "x" if char.isalpha() else char
-        if not shape or shape[-1] != kind:
-            shape.append(kind)
-    return "".join(shape)
-
-
-@lru_cache(maxsize=65536)
-def token_features(token: str, affixes: bool = False) -> tuple[tuple[str, ...], str]:
-    """Return the features of a token on its own, and its folded form (used by the neighbours);
-    ``affixes`` adds 2- and 4-letter prefixes and a 4-letter suffix to the 3-letter ones."""
-    lower = token.lower()
-    folded = fold(token)
-    features = [f"l={lower}", f"f={folded}", f"s={word_shape(token)}"]
-    if len(folded) > 3:
-        features += [f"p3={folded[:3]}", f"x3={folded[-3:]}", f"x2={folded[-2:]}"]
-        if affixes:
-            features += [f"p2={folded[:2]}"]
-            if len(folded) > 4:
-                features += [f"p4={folded[:4]}", f"x4={folded[-4:]}"]
-    if token.isdigit():
-        features.append(f"d{min(len(token), 5)}")
-    elif any(c.isdigit() for c in token):
-        features.append("hasdigit")
-    if token[:1].isupper():
-        features.append("title")
-    return tuple(features), folded
-
-
-def sentence_features(
-    tokens: Sequence[Token], hits: Sequence[Iterable[str]], extra: Sequence[str] = (), window: int = 2,
-    affixes: bool = False, conjoin: str | None = None,
-) -> list[list[str]]:
-    """Return the CRF attributes of each token: its own features, the neighbours' folded syllables
-    (±``window``, at least 2) and syllable pairs, the regex/lookup hits covering it and ``extra``
-    (sentence-wide); ``conjoin`` (the intent) is also paired with each token's folded form, so the
-    same word can be tagged differently under different intents."""
-    own = [token_features(text, affixes) for text, _, _ in tokens]
-    folded = [f for _, f in own]
-    count = len(tokens)
-    sequence = []
-    for i in range(count):
-        attributes = ["b", *own[i][0], *hits[i], *extra]
-        previous = folded[i - 1] if i > 0 else "<s>"
-        following = folded[i + 1] if i + 1 < count else "</s>"
-        attributes += [
-            f"-1={previous}",
-            f"+1={following}",
-            f"-2={folded[i - 2] if i > 1 else '<s>'}",
-            f"+2={folded[i + 2] if i + 2 < count else '</s>'}",
-            f"-1|0={previous}|{folded[i]}",
-            f"0|+1={folded[i]}|{following}",
-        ]
-        if conjoin is not None:
-            attributes.append(f"i|0={conjoin}|{folded[i]}")
-        for distance in range(3, window + 1):
-            attributes.append(f"-{distance}={folded[i - distance] if i >= distance else '<s>'}")
-            attributes.append(f"+{distance}={folded[i + distance] if i + distance < count else '</s>'}")
-        if i > 0:
-            attributes.append(f"-1{own[i - 1][0][2]}")
-        if i + 1 < count:
-            attributes.append(f"+1{own[i + 1][0][2]}")
-        sequence.append(attributes)
-    return sequence
-
-
-# A role or group depends on where an entity stands, not on which value it is ("từ Huế" is a
-# departure, "về Huế" a destination): their CRFs do not see the token's own identity.
-IDENTITY_PREFIXES = ("l=", "f=", "i|0=", "p2=", "p3=", "p4=", "x2=", "x3=", "x4=", "-1|0=", "0|+1=")
-
-
-def relation_features(sequence: Sequence[list[str]], entity_tags: Sequence[str]) -> list[list[str]]:
-    """Return the attributes of the role and group CRFs: the context features, the entity tag and
-    how many entities of that type started so far (the first product with the first quantity)."""
-    started: Counter[str] = Counter()
-    rows = []
-    for attributes, tag in zip(sequence, entity_tags):
-        prefix, _, label = tag.partition("-")
-        if prefix in ("B", "U"):
-            started[label] += 1
-        context = [a for a in attributes if not a.startswith(IDENTITY_PREFIXES)]
-        rows.append([*context, f"ent={tag}", f"nth={min(started[label], 4) if label else 0}"])
-    return rows
-
-
-def bilou_tags(tokens: Sequence[Token], spans: Sequence[tuple[int, int, str]]) -> list[str]:
-    """Return a BILOU tag per token for ``(start, end, label)`` spans (a token inside a span, even
-    partly, belongs to it)."""
-    tags = [OUTSIDE] * len(tokens)
-    for start, end, label in spans:
-        inside = [i for i, (_, t_start, t_end) in enumerate(tokens) if t_start < end and t_end > start]
-        if len(inside) == 1:
-            tags[inside[0]] = f"U-{label}"
-        elif inside:
-            tags[inside[0]] = f"B-{label}"
-            for i in inside[1:-1]:
-                tags[i] = f"I-{label}"
-            tags[inside[-1]] = f"L-{label}"
-    return tags
-
-
-def bio_tags(tags: Sequence[str]) -> list[str]:
-    """Return BILOU tags as BIO (a unit or last token becomes B or I): half the tags per entity type,
-    which on HWU64 tagged better (entity F1 0.771 -> 0.776) and trained faster."""
-    return [f"B{t[1:]}" if t[0] == "U" else f"I{t[1:]}" if t[0] == "L" else t for t in tags]
-
-
-def decode_bilou(tags: Sequence[str]) -> list[tuple[int, int, str]]:
-    """Return ``(first token, last token, label)`` for each entity in a tag sequence, forgiving
-    sequences the CRF rarely produces (an I or L without B starts an entity; a label change ends one)."""
-    entities: list[tuple[int, int, str]] = []
-    open_at: int | None = None
-    open_label = ""
-    for i, tag in enumerate(tags):
-        prefix, _, label = tag.partition("-")
-        if open_at is not None and (prefix in ("O", "B", "U") or label != open_label):
-            entities.append((open_at, i - 1, open_label))
-            open_at = None
-        if prefix == "U":
-            entities.append((i, i, label))
-        elif prefix in ("B", "I") and open_at is None:
-            open_at, open_label = i, label
-        elif prefix == "L":
-            entities.append((i if open_at is None else open_at, i, label))
-            open_at = None
-    if open_at is not None:
-        entities.append((open_at, len(tags) - 1, open_label))
-    return entities
-
-
-class FeatureTables:
-    """The data's regex and lookup tables, marking the tokens they cover as CRF attributes.
-
-    Lookup elements are matched as sequences of folded tokens (a dictionary probe per position and
-    length), which stays fast with thousands of elements where one big regex would not. Besides the
-    data's ``lookup`` items, the entity values annotated at least ``min_seen`` times become a table
-    per entity ("seen:<entity>"): a value met once only does not fire while training, as an unseen
-    value would not when parsing, so the CRF learns how far to trust the table.
-    """
-
-    def __init__(self, regexes: dict[str, list[str]], lookups: dict[str, list[str]]) -> None:
-        self.regexes = regexes
-        self.lookups = lookups
-        self._regex = [
-            (name, re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE))
-            for name, patterns in regexes.items()
-            if patterns
-        ]
-        self._phrases: dict[tuple[str, ...], list[str]] = {}
-        for name, elements in lookups.items():
-            for element in elements:
-                key = tuple(fold(token) for token, _, _ in tokenize(element))
-                if key and name not in self._phrases.setdefault(key, []):
-                    self._phrases[key].append(name)
-        self._longest = max(map(len, self._phrases), default=0)
-
-    @classmethod
-    def from_data(cls, data: TrainingData, min_seen: int = 2) -> FeatureTables:
-        """Collect the training data's regex and lookup tables and its often annotated values."""
-        lookups = {t.name: list(t.elements) for t in data.lookups}
-        seen: Counter[tuple[str, str]] = Counter(
-            (e.entity, " ".join(fold(example.text[e.start : e.end]).split()))
-            for example in data.examples
-            for e in example.entities
-        )
-        for (entity, value), count in sorted(seen.items()):
-            if count >= min_seen and value:
-                lookups.setdefault(f"seen:{entity}", []).append(value)
-        return cls({r.name: list(r.patterns) for r in data.regexes}, lookups)
-
-    def hits(self, text: str, tokens: Sequence[Token]) -> list[list[str]]:
-        """Return, per token, the names of the regexes and lookup tables matching over it."""
-        marks: list[list[str]] = [[] for _ in tokens]
-        if not tokens:
-            return marks
-        for name, pattern in self._regex:
-            for match in pattern.finditer(text):
-                first = True
-                for i, (_, t_start, t_end) in enumerate(tokens):
-                    if t_start < match.end() and t_end > match.start():
-                        marks[i].append(f"re:{name}" if first else f"re:{name}>")
-                        first = False
-        if self._phrases:
-            folded = [token_features(token)[1] for token, _, _ in tokens]
-            for i in range(len(tokens)):
-                for length in range(1, min(self._longest, len(tokens) - i) + 1):
-                    names = self._phrases.get(tuple(folded[i : i + length]))
-                    if names:
-                        for name in names:
-                            marks[i].append(f"lk:{name}")
-                            marks[i + 1 : i + length] = [
-                                [*m, f"lk:{name}>"] for m in marks[i + 1 : i + length]
-                            ]
-        return marks
 
 
 def _c_library() -> Any:
@@ -266,10 +70,11 @@ _train_lock = threading.Lock()
 
 
 def _train_tagger(
-    sequences: Sequence[list[list[str]]], labels: Sequence[list[str]], params: dict[str, Any]
+    sequences: Sequence[Any], labels: Sequence[list[str]], params: dict[str, Any]
 ) -> bytes:
     """Train a CRF and return the model file's bytes (crfsuite writes to a file). The shuffling is
-    seeded first, under a lock, so the same data always trains the same model."""
+    seeded first, under a lock, so the same data always trains the same model. ``sequences`` are
+    attribute lists or ``pycrfsuite.ItemSequence`` objects (built once, reused by several CRFs)."""
     with _train_lock:
         if _LIBC is not None:
             _LIBC.srand(CRF_SEED)
@@ -277,7 +82,7 @@ def _train_tagger(
 
 
 def _train_seeded(
-    sequences: Sequence[list[list[str]]], labels: Sequence[list[str]], params: dict[str, Any]
+    sequences: Sequence[Any], labels: Sequence[list[str]], params: dict[str, Any]
 ) -> bytes:
     trainer = pycrfsuite.Trainer(verbose=False)
     trainer.select(params["algorithm"])
@@ -291,6 +96,39 @@ def _train_seeded(
         return Path(path).read_bytes()
     finally:
         os.unlink(path)
+
+
+class _Featurised:
+    """A training example as the CRFs see it: its tokens, attributes and crfsuite item sequence.
+
+    Data split by intent trains a CRF per partition, and a partition borrows other intents'
+    examples, so one example is seen by several CRFs: it is featurised and converted to crfsuite's
+    item sequence once (on SNIPS this halved the CRF's preparation time)."""
+
+    __slots__ = ("_entity_tags", "example", "items", "sequence", "tokens")
+
+    def __init__(self, example: TrainingExample, tokens: list[Token], sequence: list[list[str]]) -> None:
+        self.example, self.tokens, self.sequence = example, tokens, sequence
+        self.items = pycrfsuite.ItemSequence(sequence)
+        self._entity_tags: list[str] | None = None
+
+    def entity_tags(self, tagging: str) -> list[str]:
+        """Return the tags of all the example's entities (computed once)."""
+        if self._entity_tags is None:
+            self._entity_tags = _tags(self, "entity", None, tagging)
+        return self._entity_tags
+
+
+def _tags(row: _Featurised, kind: str, types: set[str] | None, tagging: str) -> list[str]:
+    """Return the BIO or BILOU tags of ``row`` for its entities' ``kind`` (entity, role or group),
+    counting only entities of ``types`` (None: all)."""
+    spans = [
+        (e.start, e.end, getattr(e, kind))
+        for e in row.example.entities
+        if getattr(e, kind) and (types is None or e.entity in types)
+    ]
+    tags = bilou_tags(row.tokens, spans)
+    return bio_tags(tags) if tagging == "bio" else tags
 
 
 def partition_intents(types_by_intent: dict[str, set[str]], max_types: int) -> list[set[str]]:
@@ -314,6 +152,28 @@ def partition_intents(types_by_intent: dict[str, set[str]], max_types: int) -> l
     return [intents for intents, _ in groups]
 
 
+def _check_crfsuite_options(algorithm: str, params: Any) -> None:
+    """Refuse, when the pipeline config is read rather than midway through training, an unknown
+    algorithm or a ``crfsuite_params`` option that the algorithm(s) it may train with do not have
+    (``auto`` may pick L-BFGS or the averaged perceptron)."""
+    if not isinstance(params, dict):
+        raise ValueError("crfsuite_params must map crfsuite option names to values")
+    for name in ("lbfgs", "ap") if algorithm == "auto" else (algorithm,):
+        trainer = pycrfsuite.Trainer(verbose=False)
+        try:
+            trainer.select(name)
+        except ValueError:
+            raise ValueError(
+                f"unknown crfsuite algorithm {name!r} (use auto, lbfgs, l2sgd, ap, pa or arow)"
+            ) from None
+        unknown = set(params) - set(trainer.params())
+        if unknown:
+            raise ValueError(
+                f"crfsuite_params: {min(unknown)!r} is not an option of crfsuite's {name} "
+                f"(its options: {', '.join(trainer.params())})"
+            )
+
+
 def _open_tagger(model: bytes) -> pycrfsuite.Tagger:
     tagger = pycrfsuite.Tagger()
     tagger.open_inmemory(model)
@@ -325,6 +185,7 @@ class CRFEntityExtractor(Component):
     """Learns the training data's annotated entities (with roles and groups) with a CRF."""
 
     name = "CRFEntityExtractor"
+    reads_processed_training_messages = False
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:
@@ -342,7 +203,25 @@ class CRFEntityExtractor(Component):
         help on HWU64, off: 2/4-letter affixes (``affixes``) and the token paired with the
         predicted intent (``intent_word``); ``tagging``: ``bio`` (measured on the same trained intent
         model: HWU64 entity F1 0.771 -> 0.776, SNIPS 0.9365 -> 0.9364, CRF training 57 -> 30 s on
-        HWU64) or ``bilou``."""
+        HWU64) or ``bilou``.
+
+        Off, for experiments (measured with one trained intent model; the seed of crfsuite's
+        shuffling alone moves HWU64 entity F1 by about +-0.012: test 0.776 / 0.774 / 0.752 with
+        seeds 1 / 2 / 3; dev split = 10% of HWU64 train, mean of seeds 1-3 0.761):
+        ``wide_pairs`` (the pairs of the two syllables before and of the two after): HWU64 dev
+        0.769 (better with every seed) but test 0.760 (seed 1), SNIPS dev 0.9420 -> 0.9406;
+        ``hit_window`` (the regex/lookup hits of the tokens that far either side): 1 gave HWU64 dev
+        0.761 (seed 1, baseline 0.763); ``crfsuite_params``, crfsuite options passed through, e.g.
+        the passive-aggressive algorithm (``algorithm: pa``, ``{"type": 2, "c": 0.2}``): HWU64 dev
+        0.776 (seed 1) but test 0.760, SNIPS test 0.9364 -> 0.9436. Also no better on HWU64 dev:
+        affixes with or without wide_pairs (means 0.765, 0.765), 15 or 20 AP epochs,
+        ``feature_minfreq`` 2 or 3 (0.754, 0.755), ``share_examples`` 1.5 (dev 0.765, test 0.7625).
+
+        ``c2`` (L-BFGS, the shop-sized path) on a 5-fold split of data/nlu (626 annotated
+        examples; the CRF alone, gold intents): 0.3 0.950, 0.1 0.952, 0.05 0.956, 0.01 0.959, 0.001
+        0.962, 0 0.978; on tests/nlu/heldout.yml (79 entities) 0.05 and 0.01 0.968, 0 0.974. Not
+        changed: 0.01 is within noise, and 0 (no regularisation; L-BFGS then stops early) no longer
+        finds a learned district in unseen sentences of a tiny data set (test_crf)."""
         return {
             "algorithm": "auto",
             "lbfgs_max_tokens": 30_000,
@@ -361,10 +240,14 @@ class CRFEntityExtractor(Component):
             "affixes": False,
             "intent_word": False,
             "tagging": "bio",
+            "hit_window": 0,
+            "wide_pairs": False,
+            "crfsuite_params": {},
         }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
+        _check_crfsuite_options(self.config["algorithm"], self.config["crfsuite_params"])
         self.models: dict[str, bytes] = {}  # "<kind>.<partition>" -> crfsuite model file
         self.taggers: dict[str, pycrfsuite.Tagger] = {}
         self.tables = FeatureTables({}, {})
@@ -380,13 +263,15 @@ class CRFEntityExtractor(Component):
             params.update(c1=self.config["c1"], c2=self.config["c2"], max_iterations=self.config["lbfgs_iterations"])
         else:
             params["max_iterations"] = self.config["ap_epochs"]
+        params.update(self.config["crfsuite_params"])
         return params
 
     def _features(self, text: str, tokens: Sequence[Token], intent: str | None) -> list[list[str]]:
         extra = [f"intent={intent}"] if intent and self.config["intent_feature"] else []
         conjoin = intent if intent and self.config["intent_word"] else None
         return sentence_features(tokens, self.tables.hits(text, tokens), extra, self.config["window"],
-                                 self.config["affixes"], conjoin)
+                                 self.config["affixes"], conjoin, self.config["hit_window"],
+                                 self.config["wide_pairs"])
 
     def train(self, examples: Sequence[Message], data: TrainingData | None = None) -> None:
         """Train the entity CRF(s) (and role/group CRFs) when the data annotates any entity;
@@ -412,6 +297,7 @@ class CRFEntityExtractor(Component):
             self.default_partition = 0
         else:
             self.routes = {intent: index for index, intents in enumerate(partitions) for intent in intents}
+        featurised: dict[int, list[_Featurised]] = {}
         for index, intents in enumerate(partitions):
             types = set().union(*(types_by_intent[intent] for intent in intents))
             # A partition also learns its entity types from the other intents' examples that have
@@ -424,47 +310,57 @@ class CRFEntityExtractor(Component):
             limit = int(self.config["share_examples"] * len(own))
             if len(shared) > limit:
                 shared = [shared[i * len(shared) // limit] for i in range(limit)] if limit else []
-            self._train_partition(index, own + shared, types)
+            self._train_partition(index, [self._featurised(e, featurised) for e in own + shared], types)
         self.taggers = {key: _open_tagger(model) for key, model in self.models.items()}
 
-    def _train_partition(self, index: int, examples: Sequence[TrainingExample], types: set[str]) -> None:
-        sequences, labels = [], {kind: [] for kind in KINDS}
-        if self.config["folded_copies"]:
-            # Customers type without accents or capitals: each annotated example is also learned
-            # folded (fold keeps offsets, so the spans stay right).
-            examples = [
-                *examples,
-                *(
-                    TrainingExample(fold(e.text), e.intent, e.entities)
-                    for e in examples
-                    if e.entities and fold(e.text) != e.text
-                ),
-            ]
-        for example in examples:
-            tokens = tokenize(example.text)
-            if not tokens:
-                continue
-            sequences.append(self._features(example.text, tokens, example.intent))
+    def _featurised(self, example: TrainingExample, cache: dict[int, list[_Featurised]]) -> list[_Featurised]:
+        """Return the example featurised, and its folded copy when ``folded_copies`` (customers
+        type without accents or capitals; fold keeps offsets, so the spans stay right), each
+        featurised once however many partitions use it."""
+        found = cache.get(id(example))
+        if found is None:
+            texts = [example.text]
+            if self.config["folded_copies"] and example.entities and fold(example.text) != example.text:
+                texts.append(fold(example.text))
+            found = []
+            for text in texts:
+                tokens = tokenize(text)
+                if tokens:
+                    copy = example
+                    if text != example.text:
+                        copy = TrainingExample(text, example.intent, example.entities)
+                    found.append(_Featurised(copy, tokens, self._features(text, tokens, example.intent)))
+            cache[id(example)] = found
+        return found
+
+    def _train_partition(self, index: int, featurised: Sequence[list[_Featurised]], types: set[str]) -> None:
+        # the examples first, then their folded copies (the order the seeded training saw before)
+        rows = [variants[0] for variants in featurised if variants]
+        rows += [variants[1] for variants in featurised if len(variants) > 1]
+        if not rows:
+            return
+        labels: dict[str, list[list[str]]] = {kind: [] for kind in KINDS}
+        entities = [e for row in rows for e in row.example.entities]
+        kinds = [kind for kind in KINDS if any(getattr(e, kind) for e in entities)]
+        for row in rows:
             for kind in KINDS:
-                spans = [
-                    (e.start, e.end, getattr(e, kind))
-                    for e in example.entities
-                    if getattr(e, kind) and e.entity in types
-                ]
-                tags = bilou_tags(tokens, spans)
-                if self.config["tagging"] == "bio":
-                    tags = bio_tags(tags)
+                if kind not in kinds:
+                    labels[kind].append([OUTSIDE] * len(row.tokens))
+                    continue
+                if kind == "entity" and all(e.entity in types for e in row.example.entities):
+                    tags = row.entity_tags(self.config["tagging"])  # the same in every partition
+                else:
+                    tags = _tags(row, kind, types, self.config["tagging"])
                 # roles and groups are tagged inside/outside: the entity CRF already drew the
                 # boundaries, and the few role examples are not split over four tags each
                 labels[kind].append(tags if kind == "entity" else [t.partition("-")[2] or OUTSIDE for t in tags])
-        if not sequences:
-            return
         entity_tags = labels["entity"]
-        self.models[f"entity.{index}"] = _train_tagger(sequences, entity_tags, self._params())
+        items = [row.items for row in rows]
+        self.models[f"entity.{index}"] = _train_tagger(items, entity_tags, self._params())
         for kind in ("role", "group"):
             if any(tag != OUTSIDE for sequence in labels[kind] for tag in sequence):
-                rows = [relation_features(seq, tags) for seq, tags in zip(sequences, entity_tags)]
-                self.models[f"{kind}.{index}"] = _train_tagger(rows, labels[kind], self._params())
+                relation_rows = [relation_features(r.sequence, tags) for r, tags in zip(rows, entity_tags)]
+                self.models[f"{kind}.{index}"] = _train_tagger(relation_rows, labels[kind], self._params())
 
     def extract(self, text: str, intent: str | None = None) -> list[dict[str, Any]]:
         """Return the entities the CRF finds in ``text`` (``intent``: the predicted intent)."""

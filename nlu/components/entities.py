@@ -147,6 +147,7 @@ class RegexEntityExtractor(Component):
     with the training data's ``regex`` items named after an entity (case-insensitive)."""
 
     name = "RegexEntityExtractor"
+    reads_processed_training_messages = False
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:
@@ -234,6 +235,7 @@ class LookupEntityExtractor(Component):
     table's spelling of the element."""
 
     name = "LookupEntityExtractor"
+    reads_processed_training_messages = False
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:
@@ -407,6 +409,7 @@ class RatingExtractor(Component):
     ``stars_from_score``)."""
 
     name = "RatingExtractor"
+    reads_processed_training_messages = False
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:
@@ -454,6 +457,7 @@ class EntitySynonymMapper(Component):
     Rasa's does."""
 
     name = "EntitySynonymMapper"
+    reads_processed_training_messages = False
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)

@@ -35,6 +35,7 @@ class FallbackClassifier(Component):
     """
 
     name = "FallbackClassifier"
+    reads_processed_training_messages = False
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:

@@ -70,9 +70,20 @@ class NgramBlock:
         self._analyze = ANALYZERS[analyzer]
         self._word_cache: dict[str, list[int]] = {}  # char_wb: word -> indices of its known n-grams
 
-    def grams(self, message: Message) -> list[str]:
-        """Return the n-grams of the message's view."""
-        return self._analyze(message.data.get(self.view, message.text), self.low, self.high)
+    def grams(self, message: Message, word_grams: dict[str, list[str]] | None = None) -> list[str]:
+        """Return the n-grams of the message's view; char_wb n-grams are made word by word, and
+        with ``word_grams`` (a cache the caller keeps for one pass over many messages) each
+        distinct word's only once (the same n-grams in the same order as the whole text's)."""
+        text = message.data.get(self.view, message.text)
+        if self.analyzer != "char_wb" or word_grams is None:
+            return self._analyze(text, self.low, self.high)
+        grams: list[str] = []
+        for word in text.split():
+            known = word_grams.get(word)
+            if known is None:
+                known = word_grams[word] = char_wb_ngrams(word, self.low, self.high)
+            grams.extend(known)
+        return grams
 
     def fit(self, gram_lists: list[list[str]]) -> None:
         """Build the vocabulary and smoothed IDF from training n-grams."""
@@ -192,7 +203,8 @@ class NgramFeaturizer(Component):
     def train(self, examples: Sequence[Message], data: Any = None) -> None:
         """Build each block's vocabulary and IDF from the training messages."""
         for block in self.blocks:
-            block.fit([block.grams(m) for m in examples])
+            word_grams: dict[str, list[str]] = {}  # training words repeat: their n-grams made once
+            block.fit([block.grams(m, word_grams) for m in examples])
             block._word_cache.clear()
         self._compute_offsets()
 

@@ -140,3 +140,51 @@ def test_invalid_component_option_value_is_a_config_error(tiny_data, tmp_path):
     )
     with pytest.raises(NLUConfigError, match="unknown analyzer 'nope'"):
         train_model(tiny_data, tmp_path / "m", config_path=config)
+
+
+def _probe_pipeline(tmp_path, last: str):
+    config = tmp_path / f"{last}.yml"
+    config.write_text(
+        "pipeline:\n  - name: VietnameseNormalizer\n  - name: NgramFeaturizer\n"
+        f"  - name: LinearIntentClassifier\n  - name: IntentSeenProbeForTest\n  - name: {last}\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_training_runs_a_component_over_the_training_messages_only_when_a_later_one_reads_them(
+    tiny_data, tmp_path
+):
+    from nlu.components import COMPONENT_REGISTRY, Component, register_component
+
+    seen: list[bool] = []
+
+    @register_component
+    class IntentSeenProbe(Component):
+        """Records whether the classifier's intents were attached to the training messages."""
+
+        name = "IntentSeenProbeForTest"
+        reads_processed_training_messages = False
+
+        def train(self, examples, data=None):
+            seen.append(all("intent" in m.data for m in examples))
+
+    @register_component
+    class Reader(Component):
+        name = "ReaderForTest"  # reads what earlier components attached (the default)
+
+    @register_component
+    class NonReader(Component):
+        name = "NonReaderForTest"
+        reads_processed_training_messages = False
+
+    try:
+        train_model(tiny_data, tmp_path / "a", config_path=_probe_pipeline(tmp_path, "ReaderForTest"))
+        train_model(tiny_data, tmp_path / "b", config_path=_probe_pipeline(tmp_path, "NonReaderForTest"))
+        # skipping the pass costs the trained model nothing
+        parsed = load_model(tmp_path / "b").parse("bảo hành bao lâu vậy shop")
+        assert parsed.intent.name == "ask_warranty_policy"
+    finally:
+        for name in ("IntentSeenProbeForTest", "ReaderForTest", "NonReaderForTest"):
+            COMPONENT_REGISTRY.pop(name)
+    assert seen == [True, False]

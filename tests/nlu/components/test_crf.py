@@ -134,6 +134,16 @@ def test_the_context_window_reaches_as_far_as_configured():
     assert "-3=<s>" in wide[0] and "+3=</s>" in wide[-1]
 
 
+def test_neighbour_hits_and_wide_pairs_are_added_only_when_asked():
+    tokens = tokenize("giao về Cầu Giấy nhé")
+    hits = [[], [], ["lk:district"], ["lk:district>"], []]
+    plain = sentence_features(tokens, hits)
+    rich = sentence_features(tokens, hits, hit_window=1, wide_pairs=True)
+    assert "+1lk:district" not in plain[1] and "-2|-1=giao|ve" not in plain[2]
+    assert "+1lk:district" in rich[1] and "-1lk:district>" in rich[4] and "-1lk:district" in rich[3]
+    assert "-2|-1=giao|ve" in rich[2] and "+1|+2=giay|nhe" in rich[2] and "-2|-1=<s>|<s>" in rich[0]
+
+
 def test_bilou_round_trip():
     tokens = tokenize("ship từ Hà Nội về Huế")
     tags = bilou_tags(tokens, [(8, 14, "city"), (18, 21, "city")])
@@ -281,3 +291,49 @@ def test_the_same_data_trains_the_same_crf_whatever_ran_before():
     params = {"algorithm": "ap", "max_iterations": 5, "feature.minfreq": 1}
     # The averaged perceptron shuffles with the C library's rand(), which the first run advances.
     assert _train_tagger(sequences, labels, params) == _train_tagger(sequences, labels, params)
+
+
+def test_lookup_hits_mark_multi_token_elements_and_their_continuations():
+    from nlu.components.crf import FeatureTables
+
+    tables = FeatureTables({"code": [r"DH\d+"]}, {"city": ["hồ chí minh", "huế"], "place": ["ho chi"]})
+    text = "giao DH123 về Ho Chi Minh, rồi ra Huế"
+    marks = tables.hits(text, tokenize(text))
+    assert marks[1] == ["re:code"]
+    assert sorted(marks[3]) == ["lk:city", "lk:place"]
+    assert sorted(marks[4]) == ["lk:city>", "lk:place>"] and marks[5] == ["lk:city>"]
+    assert marks[9] == ["lk:city"] and marks[0] == marks[2] == marks[6] == []
+
+
+def test_an_example_seen_by_several_intent_crfs_is_tagged_with_each_crfs_own_types():
+    crf = CRFEntityExtractor({"max_entity_types_per_model": 2})
+    crf.train([], read_training_yaml(SHOP_YAML, "shop.yml"))
+    price = crf.routes["ask_price"]
+    # the price CRF borrows no delivery example (they share no type) and tags only its own types
+    tagger = crf.taggers[f"entity.{price}"]
+    price_types = {label.partition("-")[2] for label in tagger.labels()} - {""}
+    assert price_types <= {"product_model", "quantity", "account"}
+    delivery = crf.routes["ask_delivery"]
+    delivery_types = {label.partition("-")[2] for label in crf.taggers[f"entity.{delivery}"].labels()} - {""}
+    assert delivery_types == {"district", "city"}
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"algorithm": "sgd"}, "unknown crfsuite algorithm 'sgd'"),
+        ({"crfsuite_params": {"c": 0.2}}, "'c' is not an option of crfsuite's lbfgs"),
+        ({"algorithm": "pa", "crfsuite_params": {"c2": 1}}, "'c2' is not an option of crfsuite's pa"),
+        ({"crfsuite_params": ["c", 1]}, "crfsuite_params must map"),
+    ],
+)
+def test_bad_crfsuite_options_are_refused_when_the_config_is_read(tmp_path, options, reason):
+    from nlu import NLUConfigError
+    from nlu.pipeline import check_pipeline_config
+
+    with pytest.raises(NLUConfigError, match=reason):
+        check_pipeline_config({"pipeline": [{"name": "CRFEntityExtractor", **options}]}, "config.yml")
+    passive_aggressive = {
+        "name": "CRFEntityExtractor", "algorithm": "pa", "crfsuite_params": {"type": 2, "c": 0.2}
+    }
+    check_pipeline_config({"pipeline": [passive_aggressive]}, "config.yml")

@@ -23,6 +23,17 @@ def test_char_wb_ngrams_pad_each_word():
     assert char_wb_ngrams("ab", 2, 3) == [" a", "ab", "b ", " ab", "ab "]
 
 
+def test_char_wb_ngrams_made_word_by_word_with_a_cache_equal_the_whole_texts():
+    block = NgramFeaturizer().blocks[1]
+    assert block.analyzer == "char_wb"
+    cache: dict[str, list[str]] = {}
+    messages = prepared(["bảo hành bao lâu", "bảo hành ở đâu", "bao lâu"])
+    for message in messages:
+        text = message.data[block.view]
+        assert block.grams(message, cache) == char_wb_ngrams(text, block.low, block.high)
+    assert set(cache) == {"bao", "hanh", "lau", "o", "dau"}
+
+
 def test_each_block_has_the_length_of_its_weight():
     featurizer = NgramFeaturizer()
     training = prepared(["bảo hành bao lâu", "đơn hàng ở đâu", "xin chào shop"])
