@@ -1,11 +1,14 @@
 """The campaigns admin page in real headless Chromium against a real server, at a desktop and a phone
 size: an admin creates a draft from a list of customer ids (a bad id is refused in words), starts it,
-and reads the report: who got the message, why the other was skipped, the replies and orders."""
+and reads the report: who got the message, why the other was skipped, the replies and orders; and
+an admin follows a saved segment's "Send a campaign" link, sees how many customers the segment holds
+and creates the campaign for them, which then names its segment."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from sqlalchemy import create_engine
 from sqlmodel import Session
@@ -20,7 +23,7 @@ pytest.importorskip("playwright", reason="the browser tests drive Chromium throu
 
 from playwright.sync_api import expect  # noqa: E402
 
-from tests.browser.test_admin_pages import check_layout, log_in, sized_page  # noqa: E402,F401  (fixture)
+from tests.browser.test_admin_pages import api_headers, check_layout, log_in, sized_page  # noqa: E402,F401  (fixture)
 
 
 @pytest.fixture
@@ -90,3 +93,49 @@ def test_an_admin_creates_starts_and_reads_a_campaign(campaign_server, sized_pag
     expect(event).to_contain_text("Tin chiến dịch")
     expect(event).to_contain_text("Mua lại nồi cơm")
     expect(event).to_contain_text("đã gửi")
+
+
+def test_a_campaign_is_sent_to_a_saved_segment_from_the_segments_page(campaign_server, sized_page):
+    (server, ids), page = campaign_server, sized_page
+    admin = api_headers(server.url)
+    made = {}
+    for name, channel in (("Khách trò chuyện", "cli"), ("Khách Zalo", "zalo")):
+        response = httpx.post(f"{server.url}/api/segments", headers=admin, json={
+            "name": name, "definition": [{"kind": "channel", "channel": channel}]})
+        assert response.status_code == 201, response.text
+        made[name] = response.json()["id"]
+
+    log_in(page, server.url, "/admin/segments")
+    card = page.locator(f'[data-segment="{made["Khách trò chuyện"]}"]')
+    card.get_by_role("link", name="Gửi chiến dịch").click()
+    expect(page).to_have_url(f"{server.url}/admin/campaigns?segment={made['Khách trò chuyện']}")
+    form = page.locator("#campaign-form")
+    expect(form.get_by_label("Đối tượng")).to_have_value(str(made["Khách trò chuyện"]))
+    # only Lan is on a channel the segment names; the list-of-ids field gives way to the count
+    expect(page.locator("#campaign-audience-count")).to_have_text("1 khách hàng phù hợp hiện nay")
+    expect(form.get_by_label("Mã khách hàng")).to_have_count(0)
+    check_layout(page)
+
+    # a segment nobody is in says so before anything is created
+    form.get_by_label("Đối tượng").select_option(label="Khách Zalo")
+    expect(page.locator("#campaign-audience-count")).to_have_text(
+        "Hiện không có khách nào trong phân khúc này: danh sách gửi sẽ trống.")
+    form.get_by_label("Đối tượng").select_option(label="Danh sách mã khách hàng")
+    expect(form.get_by_label("Mã khách hàng")).to_be_visible()
+    form.get_by_label("Đối tượng").select_option(label="Khách trò chuyện")
+    expect(page.locator("#campaign-audience-count")).to_have_text("1 khách hàng phù hợp hiện nay")
+
+    form.get_by_label("Tên").fill("Khách trò chuyện tháng này")
+    form.get_by_label("Nội dung").fill("Chào {name}, tặng bạn voucher BEPVIET10")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#admin-flash")).to_have_text('Đã tạo bản nháp "Khách trò chuyện tháng này" cho 1 khách.')
+    campaign = page.locator("[data-campaign]", has_text="Khách trò chuyện tháng này")
+    expect(campaign.locator(".campaign-segment")).to_have_text("Phân khúc: Khách trò chuyện")
+    expect(campaign.locator(".campaign-counts")).to_contain_text("Số khách 1")
+    # the form is ready for the next campaign, back on a list of ids
+    expect(form.get_by_label("Đối tượng")).to_have_value("")
+    check_layout(page)
+
+    campaign.locator('[data-action="report"]').click()
+    expect(page.locator("#campaign-report .campaign-segment")).to_have_text("Phân khúc: Khách trò chuyện")
+    check_layout(page)

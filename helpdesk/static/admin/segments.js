@@ -274,6 +274,8 @@ function itemCard(segment) {
     h("ul", { class: "segment-summary" }, segment.definition.map((c) => h("li", {}, summary(c)))),
     h("div", { class: "admin-actions" }, edit,
       h("a", { class: "btn", href: `/api/segments/${segment.id}/customers.csv?excel=true`, download: "" }, t("segments.download_csv")),
+      // the campaigns page opens with this segment chosen as the audience
+      h("a", { class: "btn", href: `/admin/campaigns?segment=${segment.id}`, "data-action": "campaign" }, t("segments.send_campaign")),
       remove));
 }
 
