@@ -30,6 +30,7 @@ from helpdesk.care.mail import UNSUBSCRIBE, link_signer, public_base_url
 from helpdesk.care.mail_content import CareEmailContent, html_text, plain_text
 from helpdesk.care.tasks import CareSender, care_policy
 from helpdesk.channels.tasks import drain_chat_soon
+from helpdesk.core.aio import send_each_due
 from helpdesk.core.clock import Clock
 from helpdesk.core.config import Settings
 from helpdesk.customers.models import ChannelIdentity
@@ -96,23 +97,15 @@ async def run_due_campaign_messages(sender: CampaignSender, now: datetime | None
             session.commit()
             return prepared
 
-    went = 0
-    for recipient_id in await to_thread.run_sync(due):
-        try:
-            prepared = await to_thread.run_sync(prepare, recipient_id)
-        except Exception:  # one broken row must not hold back the others; it stays waiting
-            log.exception("preparing campaign recipient %s failed", recipient_id)
-            continue
-        if prepared is None:
-            continue
-        went += 1
+    async def send(prepared: ChatSend | AddressedSend) -> None:
         if isinstance(prepared, ChatSend):
             await _deliver(sender, prepared)
+        elif prepared.channel == "zns":
+            await _send_zns(sender, prepared, now)
         else:
-            try:
-                await (_send_zns(sender, prepared, now) if prepared.channel == "zns" else _send_email(sender, prepared, now))
-            except Exception:  # left claimed: closed as interrupted later, never sent twice
-                log.exception("sending campaign recipient %s by %s failed", prepared.recipient_id, prepared.channel)
+            await _send_email(sender, prepared, now)
+
+    went = await send_each_due(await to_thread.run_sync(due), prepare, send, "campaign recipient", log)
     await to_thread.run_sync(_finish, sender.engine, now)
     return went
 

@@ -21,6 +21,7 @@ from helpdesk.care.service import AddressedCareMessage, CarePolicy, ChannelAbili
 from helpdesk.care.zns import ZnsCare, settle_interrupted_sends
 from helpdesk.care.zns_mapping import apply_saved_mapping, mapping_store
 from helpdesk.channels.tasks import drain_chat_soon
+from helpdesk.core.aio import send_each_due
 from helpdesk.core.clock import Clock
 from helpdesk.core.config import Settings
 from helpdesk.core.events import EventBus
@@ -107,25 +108,13 @@ async def run_due_care_messages(care: CareSender, now: datetime | None = None) -
             session.commit()
             return queued
 
-    sent = 0
-    for care_id in await to_thread.run_sync(due):
-        try:
-            queued = await to_thread.run_sync(send, care_id)
-        except Exception:  # one broken row must not hold back the others; it stays scheduled
-            log.exception("sending care message %s failed", care_id)
-            continue
-        if queued is None:
-            continue
-        sent += 1
+    async def deliver(queued: QueuedCareMessage | AddressedCareMessage) -> None:
         if isinstance(queued, AddressedCareMessage):
-            channel = care.email if queued.channel == "email" else care.zns
-            try:
-                await channel.send(queued)
-            except Exception:  # left "sending": closed as interrupted later, never sent twice
-                log.exception("sending care message %s by %s failed", queued.care_id, queued.channel)
+            await (care.email if queued.channel == "email" else care.zns).send(queued)
         else:
             await _deliver(care, queued)
-    return sent
+
+    return await send_each_due(await to_thread.run_sync(due), send, deliver, "care message", log)
 
 
 async def _deliver(care: CareSender, queued: QueuedCareMessage) -> None:

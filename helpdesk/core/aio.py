@@ -6,11 +6,41 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
+from anyio import to_thread
+
 T = TypeVar("T")
+
+
+async def send_each_due(due_ids: Iterable[int], claim: Callable[[int], T | None],
+                        send: Callable[[T], Awaitable[None]], what: str, log: logging.Logger) -> int:
+    """Claim each due row in a worker thread (``claim`` commits its own transaction and returns what to
+    send, or None when the row is not to go after all), then ``send`` it; how many were claimed.
+
+    The care messages and the campaign messages go out this way. A claim that fails is logged and the
+    row stays due for the next run: one broken row must not hold back the others. A send that fails is
+    logged too; its row stays claimed, and the domain closes it as interrupted later, so it is never
+    sent twice.
+    """
+    claimed = 0
+    for row_id in due_ids:
+        try:
+            item = await to_thread.run_sync(claim, row_id)
+        except Exception:
+            log.exception("claiming %s %s failed", what, row_id)
+            continue
+        if item is None:
+            continue
+        claimed += 1
+        try:
+            await send(item)
+        except Exception:
+            log.exception("sending %s %s by %s failed", what, row_id, getattr(item, "channel", None))
+    return claimed
 
 
 #: how long ``cancel_and_wait`` waits for a cancelled task to end before cancelling it again
