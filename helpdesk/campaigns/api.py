@@ -125,41 +125,45 @@ async def get_campaign(campaign_id: int, admin: CurrentAdmin, request: Request) 
     return await _in_transaction(request, read)
 
 
-async def _steer(request: Request, campaign_id: int, action: Callable[[Session, int, datetime], Campaign],
-                 send_soon: bool = False) -> CampaignPublic:
-    def run(session: Session, now: datetime) -> CampaignPublic:
-        campaign = action(session, campaign_id, now)
-        session.flush()
-        return _public(session, campaign, detail=True)
-
-    public = await _in_transaction(request, run)
-    if send_soon:
-        send_campaigns_soon(_sender(request))
-    return public
+#: the steps an admin takes on a campaign: the service function that takes it, whether the sending task
+#: should look at once (it does so every few seconds anyway), and what the step does
+STEPS: dict[str, tuple[Callable[[Session, int, datetime], Campaign], bool, str]] = {
+    "start": (service.start_campaign, True, "Start sending a draft (409 for any other state)."),
+    "pause": (service.pause_campaign, False, "Hold the messages not yet sent (409 unless sending)."),
+    "resume": (service.resume_campaign, True, "Send again, spread from now (409 unless paused)."),
+    "cancel": (service.cancel_campaign, False,
+               "Stop for good; the messages not yet sent are skipped (409 when done or cancelled already)."),
+}
 
 
-@router.post("/{campaign_id}/start", response_model=CampaignPublic, responses=REFUSED)
-async def start_campaign(campaign_id: int, admin: CurrentAdmin, request: Request) -> CampaignPublic:
-    """Start sending a draft (409 for any other state)."""
-    return await _steer(request, campaign_id, service.start_campaign, send_soon=True)
+def _step_route(step: Callable[[Session, int, datetime], Campaign], send_soon: bool) -> Callable[..., Any]:
+    """The route of one step: take it in one transaction, answer the campaign as it now stands."""
+
+    async def take_step(campaign_id: int, admin: CurrentAdmin, request: Request) -> CampaignPublic:
+        def run(session: Session, now: datetime) -> CampaignPublic:
+            campaign = step(session, campaign_id, now)
+            session.flush()
+            return _public(session, campaign, detail=True)
+
+        public = await _in_transaction(request, run)
+        if send_soon:
+            send_campaigns_soon(_sender(request))
+        return public
+
+    return take_step
 
 
-@router.post("/{campaign_id}/pause", response_model=CampaignPublic)
-async def pause_campaign(campaign_id: int, admin: CurrentAdmin, request: Request) -> CampaignPublic:
-    """Hold the messages not yet sent (409 unless sending)."""
-    return await _steer(request, campaign_id, service.pause_campaign)
+def _add_step_routes() -> None:
+    """``POST /api/campaigns/{id}/start`` (and pause, resume, cancel), one route a step."""
+    for name, (step, send_soon, doc) in STEPS.items():
+        route = _step_route(step, send_soon)
+        route.__name__ = route.__qualname__ = f"{name}_campaign"  # the OpenAPI operation's id and summary
+        route.__doc__ = doc
+        router.add_api_route(f"/{{campaign_id}}/{name}", route, methods=["POST"], response_model=CampaignPublic,
+                             responses=REFUSED)
 
 
-@router.post("/{campaign_id}/resume", response_model=CampaignPublic)
-async def resume_campaign(campaign_id: int, admin: CurrentAdmin, request: Request) -> CampaignPublic:
-    """Send again, spread from now (409 unless paused)."""
-    return await _steer(request, campaign_id, service.resume_campaign, send_soon=True)
-
-
-@router.post("/{campaign_id}/cancel", response_model=CampaignPublic)
-async def cancel_campaign(campaign_id: int, admin: CurrentAdmin, request: Request) -> CampaignPublic:
-    """Stop for good; the messages not yet sent are skipped (409 when done or cancelled already)."""
-    return await _steer(request, campaign_id, service.cancel_campaign)
+_add_step_routes()
 
 
 @router.get("/{campaign_id}/recipients", response_model=RecipientsPublic)

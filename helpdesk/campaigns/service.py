@@ -93,20 +93,24 @@ def get_campaign(session: Session, campaign_id: int) -> Campaign:
     return campaign
 
 
-def _locked(session: Session, campaign_id: int) -> Campaign:
-    """The campaign, its row locked for this transaction on PostgreSQL (two admins pressing at once)."""
+def _locked(session: Session, campaign_id: int, allowed: tuple[CampaignStatus, ...],
+            refusal: str) -> Campaign:
+    """The campaign, its row locked for this transaction on PostgreSQL (two admins pressing at once), when
+    its status is one of ``allowed`` (the step may be taken); 409 with ``refusal`` (its ``{status}`` filled
+    in) when it is not."""
     campaign = session.exec(select(Campaign).where(Campaign.id == campaign_id).with_for_update()).first()
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} not found")
+    if campaign.status not in allowed:
+        raise Conflict(refusal.format(status=campaign.status))
     return campaign
 
 
 def start_campaign(session: Session, campaign_id: int, now: datetime | None = None) -> Campaign:
     """Create the recipient rows, spread at the campaign's rate from ``now``, and start sending."""
-    campaign = _locked(session, campaign_id)
+    campaign = _locked(session, campaign_id, (CampaignStatus.draft,),
+                       "the campaign is {status}: only a draft can be started")
     now = now or datetime.now(UTC)
-    if campaign.status != CampaignStatus.draft:
-        raise Conflict(f"the campaign is {campaign.status}: only a draft can be started")
     primaries: dict[int, None] = {}
     for chunk in _chunks(campaign.customer_ids):
         for customer in session.exec(select(Customer).where(col(Customer.id).in_(chunk))).all():
@@ -126,10 +130,8 @@ def start_campaign(session: Session, campaign_id: int, now: datetime | None = No
 
 def pause_campaign(session: Session, campaign_id: int, now: datetime | None = None) -> Campaign:
     """Stop sending until resumed (a message already handed to a platform still goes)."""
-    campaign = _locked(session, campaign_id)
-    now = now or datetime.now(UTC)
-    if campaign.status != CampaignStatus.sending:
-        raise Conflict(f"the campaign is {campaign.status}: only a campaign that is sending can be paused")
+    campaign = _locked(session, campaign_id, (CampaignStatus.sending,),
+                       "the campaign is {status}: only a campaign that is sending can be paused")
     campaign.status = CampaignStatus.paused
     session.add(campaign)
     return campaign
@@ -137,10 +139,9 @@ def pause_campaign(session: Session, campaign_id: int, now: datetime | None = No
 
 def resume_campaign(session: Session, campaign_id: int, now: datetime | None = None) -> Campaign:
     """Send again, the recipients still waiting spread from ``now`` (not all at once for the time lost)."""
-    campaign = _locked(session, campaign_id)
+    campaign = _locked(session, campaign_id, (CampaignStatus.paused,),
+                       "the campaign is {status}: only a paused campaign can be resumed")
     now = now or datetime.now(UTC)
-    if campaign.status != CampaignStatus.paused:
-        raise Conflict(f"the campaign is {campaign.status}: only a paused campaign can be resumed")
     campaign.status = CampaignStatus.sending
     session.add(campaign)
     respread(session, campaign, now)
@@ -149,10 +150,9 @@ def resume_campaign(session: Session, campaign_id: int, now: datetime | None = N
 
 def cancel_campaign(session: Session, campaign_id: int, now: datetime | None = None) -> Campaign:
     """Stop for good: the recipients still waiting are skipped (``campaign_cancelled``)."""
-    campaign = _locked(session, campaign_id)
+    not_over = (CampaignStatus.draft, CampaignStatus.sending, CampaignStatus.paused)
+    campaign = _locked(session, campaign_id, not_over, "the campaign is already {status}")
     now = now or datetime.now(UTC)
-    if campaign.status in (CampaignStatus.done, CampaignStatus.cancelled):
-        raise Conflict(f"the campaign is already {campaign.status}")
     session.exec(update(CampaignRecipient).where(
         CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.status == RecipientStatus.pending,
         col(CampaignRecipient.claimed_at).is_(None),
