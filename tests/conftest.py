@@ -344,6 +344,17 @@ async def client(make_settings) -> AsyncIterator[CareDeskClient]:
         yield value
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_client(request: pytest.FixtureRequest, make_settings) -> AsyncIterator[CareDeskClient]:
+    """The app on SQLite, then on the real PostgreSQL: for what must hold on both databases."""
+    if request.param == "sqlite":
+        settings = make_settings()
+    else:
+        settings = make_settings(database_url=request.getfixturevalue("postgres_url"))
+    async for value in start_client(settings):
+        yield value
+
+
 @pytest.fixture
 async def telegram_client(telegram_settings) -> AsyncIterator[CareDeskClient]:
     """The app with Telegram pointed at the fake Bot API."""

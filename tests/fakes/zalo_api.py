@@ -354,13 +354,8 @@ class FakeZaloOA(_LoopbackServer):
         await self._maybe_delay(f"upload/{kind}")
         if (failure := self._next_http_failure(f"upload/{kind}")) is not None:
             return web.Response(status=failure.status, text=failure.body, content_type="text/html")
-        with self._lock:
-            scheduled = self._errors.popleft() if self._errors else None
-            token_ok = request.headers.get("access_token") == self._access_token and not self._access_token_expired
-        if scheduled is not None:
-            return _oa_error(*scheduled)
-        if not token_ok:
-            return _oa_error(-216, OA_ERROR_MESSAGES[-216])
+        if (refused := self._refusal(request)) is not None:
+            return refused
         if kind not in UPLOADS or not isinstance(part, web.FileField):
             return _oa_error(-201, "file is invalid!")
         extensions, limit, answer_field = UPLOADS[kind]
@@ -398,23 +393,34 @@ class FakeZaloOA(_LoopbackServer):
 
     # -- HTTP ----------------------------------------------------------------------------------------
 
-    async def _message(self, request: web.Request) -> web.Response:
+    async def _json_call(self, request: web.Request, endpoint: str) -> Any:
+        """The request's JSON body (None when it is not JSON), recorded as a call to ``endpoint``."""
         try:
             body = await request.json()
         except ValueError:
             body = None
-        self._record(ZaloCall("message", _plain_headers(request), body if isinstance(body, dict) else {}))
-        await self._maybe_delay("message")
-        if (failure := self._next_http_failure("message")) is not None:
-            return web.Response(status=failure.status, text=failure.body, content_type="text/html")
+        self._record(ZaloCall(endpoint, _plain_headers(request), body if isinstance(body, dict) else {}))
+        return body
+
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """The OA API's answer when the call may not go on: the next scheduled error, else -216 for a
+        wrong or expired access token; None when it may."""
         with self._lock:
             scheduled = self._errors.popleft() if self._errors else None
-            token = request.headers.get("access_token")
-            token_ok = token == self._access_token and not self._access_token_expired
+            token_ok = request.headers.get("access_token") == self._access_token and not self._access_token_expired
         if scheduled is not None:
             return _oa_error(*scheduled)
         if not token_ok:
             return _oa_error(-216, OA_ERROR_MESSAGES[-216])
+        return None
+
+    async def _message(self, request: web.Request) -> web.Response:
+        body = await self._json_call(request, "message")
+        await self._maybe_delay("message")
+        if (failure := self._next_http_failure("message")) is not None:
+            return web.Response(status=failure.status, text=failure.body, content_type="text/html")
+        if (refused := self._refusal(request)) is not None:
+            return refused
         if not isinstance(body, dict):
             return _oa_error(-201, "body is invalid!")
         invalid = _invalid_field(body, self._known_references())
@@ -430,18 +436,9 @@ class FakeZaloOA(_LoopbackServer):
 
     async def _promotion(self, request: web.Request) -> web.Response:
         """``/v3.0/oa/message/promotion``: a promotion template (header, text) to a follower's user id."""
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        self._record(ZaloCall("promotion", _plain_headers(request), body if isinstance(body, dict) else {}))
-        with self._lock:
-            scheduled = self._errors.popleft() if self._errors else None
-            token_ok = request.headers.get("access_token") == self._access_token and not self._access_token_expired
-        if scheduled is not None:
-            return _oa_error(*scheduled)
-        if not token_ok:
-            return _oa_error(-216, OA_ERROR_MESSAGES[-216])
+        body = await self._json_call(request, "promotion")
+        if (refused := self._refusal(request)) is not None:
+            return refused
         recipient = body.get("recipient") if isinstance(body, dict) else None
         if not isinstance(recipient, dict) or not recipient.get("user_id"):
             return _oa_error(-201, "recipient is invalid!")

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.conftest import CareDeskClient, start_client
+from tests.conftest import CareDeskClient
 from tests.helpdesk.segments.factories import NOW, build
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def any_client(request: pytest.FixtureRequest, make_settings) -> AsyncIterator[CareDeskClient]:
-    """The app on SQLite, then on the real PostgreSQL, its clock at factories.NOW."""
-    if request.param == "sqlite":
-        settings = make_settings()
-    else:
-        settings = make_settings(database_url=request.getfixturevalue("postgres_url"))
-    async for value in start_client(settings):
-        value.wiring.clock.use(lambda: NOW)
-        yield value
+@pytest.fixture
+def any_client(any_client: CareDeskClient) -> CareDeskClient:
+    """tests/conftest.py's app on SQLite, then on the real PostgreSQL, its clock at factories.NOW."""
+    any_client.wiring.clock.use(lambda: NOW)
+    return any_client
 
 
 @pytest.fixture
