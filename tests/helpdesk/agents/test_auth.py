@@ -108,6 +108,7 @@ def _burst_of_logins(correct: int, wrong_for_admin: int, unknown: int) -> list[d
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # measures the event loop's lag: another test's load on the machine would show in it
 @pytest.mark.real_password_hashing
 async def test_concurrent_logins_do_not_block_the_event_loop(client):
     monitor = client.wiring.loop_lag
