@@ -91,3 +91,39 @@ def test_a_video_ffmpeg_cannot_read_is_kept_without_poster_or_figures():
 def test_names_are_made_safe(given, expected):
     assert safe_name(given, "image", "image/jpeg") == expected
 
+
+
+def _photo(width: int, height: int, orientation: int | None = None) -> bytes:
+    """A phone-like JPEG: its left half red, right half blue, optionally with an EXIF orientation."""
+    image = Image.new("RGB", (width, height), (220, 30, 30))
+    image.paste((30, 30, 220), (width // 2, 0, width, height))
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90, exif=exif)
+    return out.getvalue()
+
+
+def test_a_phone_photo_is_thumbnailed_from_a_reduced_decode_at_the_full_thumbnail_size():
+    analysed = analyse(_photo(1280, 960))
+    assert (analysed.width, analysed.height) == (1280, 960)  # the original's own size, not the decode's
+    with Image.open(io.BytesIO(analysed.thumbnail)) as thumb:
+        assert thumb.size == (480, 360)
+        assert thumb.convert("RGB").getpixel((60, 180))[0] > 180 and thumb.convert("RGB").getpixel((420, 180))[2] > 180
+
+
+def test_a_photo_taken_sideways_gets_an_upright_thumbnail():
+    # orientation 6: the camera was turned; shown upright, the landscape pixels become a portrait whose
+    # top is the original's left half (red)
+    analysed = analyse(_photo(1280, 960, orientation=6))
+    with Image.open(io.BytesIO(analysed.thumbnail)) as thumb:
+        assert thumb.size == (360, 480)
+        rgb = thumb.convert("RGB")
+        assert rgb.getpixel((180, 60))[0] > 180 and rgb.getpixel((180, 420))[2] > 180
+
+
+def test_a_truncated_phone_photo_is_refused_though_decoded_at_a_reduced_scale():
+    whole = _photo(1280, 960)
+    with pytest.raises(MediaRejected, match="truncated or damaged"):
+        analyse(whole[: len(whole) * 2 // 3])
