@@ -408,6 +408,11 @@ class TrainingLoop:
         if task is not None:
             await asyncio.shield(task)
 
+    async def wait_idle(self) -> None:
+        """Wait until no job of this process is running, those started meanwhile included (tests)."""
+        while running := [task for task in self._jobs.values() if not task.done()]:
+            await asyncio.wait([asyncio.shield(task) for task in running])
+
     async def _publish(self, job_id: int, status: str, stage: str, progress: float, **extra: Any) -> None:
         await self.events.publish("nlu_training_progress", job_id=job_id, status=str(status), stage=stage,
                                           progress=round(progress, 4), **extra)
