@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -200,15 +201,17 @@ class EmailCare:
         link that is not ours or has expired."""
         now = self.clock.now()
         care_id = link_signer(self.settings).open(NPS, token, now)
-        answer = await to_thread.run_sync(self._record_nps, care_id, score, now)
+        answer = await to_thread.run_sync(self._record_answer, record_email_nps, care_id, score, now)
         if answer.escalated is not None and self.events is not None:
             await self.events.publish("conversation_escalated", conversation_id=answer.escalated,
                                       reason="nps_detractor", priority="normal")
         return answer
 
-    def _record_nps(self, care_id: int, score: int, now: datetime) -> NpsAnswer:
+    def _record_answer(self, record: Callable[..., NpsAnswer | None], care_id: int, value: Any,
+                       now: datetime) -> NpsAnswer:
+        """``record(session, care_id, value, now)`` committed; LinkInvalid when it finds no answer to record."""
         with Session(self.engine) as session:
-            answer = record_email_nps(session, care_id, score, now)
+            answer = record(session, care_id, value, now)
             if answer is None:
                 raise LinkInvalid("the link is not valid")
             session.commit()
@@ -219,16 +222,7 @@ class EmailCare:
         that is not ours, has expired, or was not answered first)."""
         now = self.clock.now()
         care_id = link_signer(self.settings).open(NPS, token, now)
-
-        def record() -> NpsAnswer:
-            with Session(self.engine) as session:
-                answer = record_email_nps_comment(session, care_id, comment, now)
-                if answer is None:
-                    raise LinkInvalid("the link is not valid")
-                session.commit()
-                return answer
-
-        return await to_thread.run_sync(record)
+        return await to_thread.run_sync(self._record_answer, record_email_nps_comment, care_id, comment, now)
 
     async def unsubscribe(self, token: str) -> int:
         """Opt the link's customer out of all care (every channel); the number of the customer."""

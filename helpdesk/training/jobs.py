@@ -411,7 +411,7 @@ class TrainingLoop:
     async def wait_idle(self) -> None:
         """Wait until no job of this process is running, those started meanwhile included (tests)."""
         while running := [task for task in self._jobs.values() if not task.done()]:
-            await asyncio.wait([asyncio.shield(task) for task in running])
+            await asyncio.wait(running)  # waiting is all: asyncio.wait never cancels what it waits for
 
     async def _publish(self, job_id: int, status: str, stage: str, progress: float, **extra: Any) -> None:
         await self.events.publish("nlu_training_progress", job_id=job_id, status=str(status), stage=stage,
