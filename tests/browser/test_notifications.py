@@ -228,12 +228,20 @@ def test_service_worker_shows_a_push_as_a_notification(inbox_server, chromium):
         assert page.evaluate(shown_now) == []
 
         # The inbox closed (the tab moved to another page of the site): the worker shows the push.
+        # DevTools hands the push over without an answer; one delivered while the worker is still
+        # settling after the navigation was seen lost once (a fresh-clone run, not reproduced in 18
+        # runs since), so an unseen push is delivered again, as a push service retries. The tag makes
+        # a repeat replace the notification, never add a second one.
         page.goto(f"{url}/healthz")
         push()
         shown = []
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 15
+        next_push = time.monotonic() + 3
         while not shown:
             assert time.monotonic() < deadline, "the worker showed no notification"
+            if time.monotonic() > next_push:
+                push()
+                next_push = time.monotonic() + 3
             shown = page.evaluate(shown_now)
             page.wait_for_timeout(50)
         assert shown == [{"title": "Cuộc trò chuyện mới: Lê Văn An", "body": "Lê Văn An đang chờ nhân viên",
