@@ -293,6 +293,34 @@ def clinc_val_chosen_threshold(interpreter, dataset: dict, target_accuracy: floa
     print(f"clinc test oos recall at that threshold: {(~answered)[oos].mean():.4f}")
 
 
+def clinc_tradeoff(interpreter, dataset: dict, targets=(0.921, 0.915, 0.906)) -> None:
+    """Print the trade-off curve on ``test``: the best out-of-scope recall the out-of-scope score
+    reaches (the confidence fallback unchanged) while in-scope accuracy stays at each target. The
+    threshold is chosen on ``test`` itself, so this describes how well the score ranks, not a
+    setting a shop could pick; compare branches with it, not with the goal."""
+    fallback = next(c for c in interpreter.components if c.name == "FallbackClassifier")
+    trained = fallback.out_of_scope_threshold
+    fallback.out_of_scope_threshold = None
+    texts, gold = clinc_split(dataset, "test")
+    messages = interpreter.parse_batch(texts)
+    fallback.out_of_scope_threshold = trained
+    scores = np.array(clinc_out_of_scope_scores(interpreter, texts))
+    oos = np.array(gold) == CLINC_OUT_OF_SCOPE
+    right = np.array([r.intent.name == g for r, g in zip(messages, gold)]) & ~oos
+    kept = np.array([r.intent.name != FALLBACK_INTENT for r in messages])
+    # Answer the messages the confidence kept, least out-of-scope first: after k answers, the
+    # in-scope accuracy is (right answers so far) / (in-scope messages).
+    order = np.argsort(np.where(kept, scores, np.inf), kind="stable")
+    order = order[kept[order]]
+    accuracy = np.cumsum(right[order]) / max(1, (~oos).sum())
+    recall = 1 - np.cumsum(oos[order]) / max(1, oos.sum())
+    print(f"clinc test in-scope accuracy with the confidence fallback only: {accuracy[-1] if len(order) else 0:.4f}")
+    for target in targets:
+        reached = np.flatnonzero(accuracy >= target)
+        value = f"{recall[reached[0]]:.4f}" if len(reached) else "not reached"
+        print(f"clinc test oos recall at in-scope accuracy {target} (threshold chosen on test): {value}")
+
+
 def clinc_out_of_scope_scores(interpreter, texts: list[str]) -> list[float]:
     """Return each message's out-of-scope score, as the pipeline computes it before the fallback."""
     from nlu.message import Message
@@ -330,6 +358,7 @@ def bench_clinc(path: Path, config: Path | None, target_accuracy: float = 0.921)
         print(f"clinc {split} oos recall: {recall:.4f}")
         print(f"clinc {split} in-scope fallback rate: {dropped:.4f}", flush=True)
     clinc_val_chosen_threshold(interpreter, dataset, target_accuracy)
+    clinc_tradeoff(interpreter, dataset)
     texts, _ = clinc_split(dataset, "test")
     p50, p99 = latency_percentiles(interpreter.parse, texts[::5])
     print(f"clinc parse p50 ms: {p50:.3f}")
