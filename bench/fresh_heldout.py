@@ -46,7 +46,8 @@ def print_report(name: str, report: dict, misses: bool) -> None:
     # The fallback answer is the right one for a message outside the shop's business, so the OOS
     # benchmark counts it as "out of scope"; printed apart so the strict figure stays comparable.
     wrong = [
-        e for e in report["errors"] if not (e["intent"] == "out_of_scope" and e["predicted"] == FALLBACK_INTENT)
+        e for e in report["errors"]
+        if not (e["intent"] == "out_of_scope" and e["predicted"] == FALLBACK_INTENT)
     ]
     print(f"{name} accuracy_fallback_as_out_of_scope {1 - len(wrong) / intent['n_examples']:.4f}")
     print(f"{name} macro_f1_with_fallback {intent['macro_f1']:.4f}")
