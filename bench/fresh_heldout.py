@@ -26,6 +26,7 @@ from nlu import load_model, load_training_data, train_model  # noqa: E402
 from nlu.catalog import catalog_training_data, read_catalog_file  # noqa: E402
 from nlu.components.fallback import FALLBACK_INTENT  # noqa: E402
 from nlu.evaluation import evaluate  # noqa: E402
+from nlu.normalization import fold  # noqa: E402
 
 
 def shipped_training_data(data_dir: Path, catalog: Path | None):
@@ -36,10 +37,22 @@ def shipped_training_data(data_dir: Path, catalog: Path | None):
     return data
 
 
-def print_report(name: str, report: dict, misses: bool) -> None:
+def text_key(text: str) -> str:
+    """A message as compared with the training data: folded, lower case, single spaces."""
+    return " ".join(fold(text).lower().split())
+
+
+def print_report(name: str, report: dict, texts: list[str], trained: set[str], misses: bool) -> None:
     """One figure a line, prefixed with the file's name; misses last when asked for."""
     intent, raw = report["intent"], report["intent_without_fallback"]
     print(f"{name} examples {intent['n_examples']}")
+    # Short common messages ("ok", "bye") are in the training data word for word; the accuracy on the
+    # rest says how the model does on phrasings it has not been given.
+    unseen = [text for text in texts if text_key(text) not in trained]
+    unseen_errors = sum(text_key(e["text"]) not in trained for e in report["errors"])
+    print(f"{name} examples_not_in_training_data {len(unseen)}")
+    if unseen:
+        print(f"{name} accuracy_with_fallback_not_in_training_data {1 - unseen_errors / len(unseen):.4f}")
     print(f"{name} accuracy_with_fallback {intent['accuracy']:.4f}")
     print(f"{name} accuracy_without_fallback {raw['accuracy']:.4f}")
     print(f"{name} fallback_rate {report['fallback_rate']:.4f}")
@@ -71,10 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         parser.error(f"no such file: {', '.join(missing)}")
     data = shipped_training_data(args.data_dir, args.catalog)
+    trained = {text_key(example.text) for example in data.examples}
     with tempfile.TemporaryDirectory() as scratch:
         model = load_model(train_model(data, Path(scratch) / "model"))
         for path in args.files:
-            print_report(path.stem, evaluate(model, load_training_data([path])), args.misses)
+            held_out = load_training_data([path])
+            texts = [example.text for example in held_out.examples]
+            print_report(path.stem, evaluate(model, held_out), texts, trained, args.misses)
     return 0
 
 
