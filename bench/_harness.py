@@ -61,8 +61,11 @@ class Harness:
 
 
 @asynccontextmanager
-async def running_caredesk(extra_env: dict[str, str] | None = None, demo: bool = False) -> AsyncIterator[Harness]:
-    """Train a model, start the fake and the server, yield when the server is ready; clean up after."""
+async def running_caredesk(extra_env: dict[str, str] | None = None, demo: bool = False,
+                           server_cpus: set[int] | None = None) -> AsyncIterator[Harness]:
+    """Train a model, start the fake and the server, yield when the server is ready; clean up after.
+    ``server_cpus``: the processors the server (and so its worker child and every thread of both) may
+    run on; the default is this process's own."""
     from nlu import ModelStore, load_training_data
 
     workdir = Path(tempfile.mkdtemp(prefix="caredesk-bench-"))
@@ -82,7 +85,8 @@ async def running_caredesk(extra_env: dict[str, str] | None = None, demo: bool =
     # the server's log goes to a file: a pipe nobody reads would block the server once it filled
     log_file = open(workdir / "server.log", "wb")  # noqa: SIM115 - closed in the finally below
     server = subprocess.Popen([caredesk, "serve", "--port", str(port)], env=env, cwd=workdir,
-                              stdout=subprocess.DEVNULL, stderr=log_file)
+                              stdout=subprocess.DEVNULL, stderr=log_file,
+                              preexec_fn=(lambda: os.sched_setaffinity(0, server_cpus)) if server_cpus else None)
     try:
         # aiohttp rather than httpx on the client side: the load generator must cost less than the server.
         async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}",

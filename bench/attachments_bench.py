@@ -20,6 +20,10 @@ most 1.2), the photos' own ack p99, how long a burst took to be stored, and the 
 the acks (``caredesk_webhook_ack_seconds`` of /metrics, every Telegram webhook of the phase: its mean,
 and the bucket its p99 falls in) to tell the server's time from the time on the wire and the client.
 
+The load generator and the fakes run on the first processor and the server (its worker child too) on
+the others, as the platforms send from machines of their own (``--no-split-cpus``: all share them; on
+two processors the server then has one core for its web process and its worker both).
+
     .venv/bin/python bench/attachments_bench.py [--rate 40] [--seconds 10] [--photos 200] [--rounds 3] [--control]
 """
 
@@ -259,7 +263,21 @@ def summary(label: str, rows: list[dict]) -> None:
     print(f"{label}burst_settled_after_s {med('settled_s'):.1f}")
 
 
+def split_cpus(args: argparse.Namespace) -> set[int] | None:
+    """With ``--split-cpus`` (the default where there are two processors or more): this process, so
+    the load generator and the fake platforms it starts, on the first processor, the server on the
+    others. The platforms send from their own machines; on the server's processors the load generator's
+    own scheduling delays would be timed as the server's (a 200-text control burst alone read 0.82-2.28
+    round to round with them shared). Returns the server's processors (None: shared)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not args.split_cpus or len(cpus) < 2:
+        return None
+    os.sched_setaffinity(0, {cpus[0]})
+    return set(cpus[1:])
+
+
 async def run(args: argparse.Namespace) -> None:
+    server_cpus = split_cpus(args)
     telegram = args.platform == "telegram" or (args.platform == "auto" and hasattr(FakeTelegramAPI, "add_file"))
     size = (1280, 960) if telegram else (1600, 1200)
     photos = [photo(seed, size) for seed in range(DISTINCT_PHOTOS)]
@@ -273,7 +291,7 @@ async def run(args: argparse.Namespace) -> None:
                "CAREDESK_FACEBOOK__PAGE_ACCESS_TOKEN": PAGE_TOKEN, "CAREDESK_FACEBOOK__GRAPH_API_BASE": graph.base_url}
         if telegram_base:
             env["CAREDESK_TELEGRAM__API_BASE"] = telegram_base
-        async with running_caredesk(env) as harness:
+        async with running_caredesk(env, server_cpus=server_cpus) as harness:
             database = harness.workdir / "bench.db"
             await text_load(harness, args.rate, 5, first_id=1)  # warm-up: model loaded, connections made
             # the same number of requests at the same rate, as plain texts: what the requests alone cost
@@ -322,6 +340,7 @@ async def run(args: argparse.Namespace) -> None:
             stored_dir = harness.workdir / "var" / "attachments"
             stored_files = sum(1 for path in stored_dir.rglob("*") if path.is_file())
     print(f"photos_from {'telegram' if telegram else 'messenger'}")
+    print(f"server_cpus {','.join(map(str, sorted(server_cpus))) if server_cpus else 'shared'}")
     print(f"text_rate_per_s {args.rate:.0f}")
     print(f"burst_messages {args.photos}")
     print(f"rounds {args.rounds}")
@@ -357,6 +376,9 @@ def main() -> None:
     parser.add_argument("--fake-in-process", action="store_true",
                         help="run the fake Bot API in the bench's own process (as before: it then serves "
                              "the photos from the load generator's process, which delays its requests)")
+    parser.add_argument("--split-cpus", action=argparse.BooleanOptionalAction, default=True,
+                        help="the load generator and fakes on the first processor, the server on the others "
+                             "(default where there are 2 or more; --no-split-cpus shares them all)")
     parser.add_argument("--serve-fake-telegram", nargs=2, metavar=("FOLDER", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake_telegram:
