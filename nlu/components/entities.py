@@ -367,11 +367,16 @@ _RATING_CUE = re.compile(
     r"(?<!\w)(?:diem|cham|danh\s+gia|rate|rated|rating|score|vote|cho\s+shop|cho\s+ban|sao|stars?|hai\s+long"
     r"|tot|tuyet|on\s+ap|te|good|great|excellent|ok|service|dich\s+vu|tu\s+van|ho\s+tro|support|phuc\s+vu)(?!\w)"
 )
+#: scores out of ten written in English words ("ten out of ten")
+_SCORE_WORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                "nine": 9, "ten": 10}
 _DATE_BEFORE = re.compile(r"(?:ngay|hom|thang|tu|den|truoc|sau|on|since|until|by|from|to|dat|giao|nhan)\s*$")
 SCORE_PATTERNS: list[tuple[re.Pattern, int | str, bool]] = [  # (pattern, span group, needs a rating cue)
     (re.compile(rf"(?<![\w.,/]){_SCORE}\s*/\s*10(?![\d/])"), 0, True),
     (re.compile(rf"(?<![\w.,/]){_SCORE}\s*(?:out\s+of|tren|on)\s+10(?!\d)"), 0, False),
-    (re.compile(r"(?<![\w.,/])(?P<score>10|[6-9])\s*(?:diem|points?)(?!\w)"), 0, False),
+    # "8đ" folds to "8d": buyers shorten điểm so (money is written "8k", "800đ", never one digit and đ)
+    (re.compile(r"(?<![\w.,/])(?P<score>10|[6-9])\s*(?:diem|d|points?)(?!\w)"), 0, False),
+    (re.compile(rf"(?<!\w)(?P<word>{'|'.join(_SCORE_WORDS)})\s+(?:out\s+of|on)\s+(?:ten|10)(?!\w)"), 0, False),
     (
         re.compile(
             r"(?<!\w)(?:rated?(?:\s+(?:it|you|this|us))?|rating|danh\s+gia|cham|vote|score)\s*:?\s*"
@@ -397,7 +402,8 @@ def _score_ratings(folded: str, entity: str, extractor: str) -> list[dict[str, A
                 if _DATE_BEFORE.search(folded[: match.start()]) or not _RATING_CUE.search(folded):
                     continue
             start, end = match.span(group)
-            stars = stars_from_score(int(match.group("score")))
+            score = match.groupdict().get("score")
+            stars = stars_from_score(int(score) if score is not None else _SCORE_WORDS[match.group("word")])
             candidates.append(entity_dict(entity, str(stars), start, end, extractor))
     return candidates
 

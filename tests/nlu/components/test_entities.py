@@ -133,7 +133,7 @@ def test_star_ratings_are_extracted(text, surface, value):
 
 @pytest.mark.parametrize(
     "text", ["năm nay mua 2 cái", "ba mình hỏi", "giao 5 ngày rồi", "3.5 sao", "đơn đặt hôm 9/10 chưa tới",
-             "giao ngày 10/10 nhé", "cho mình 8/10 cái"]
+             "giao ngày 10/10 nhé", "cho mình 8/10 cái", "giá 800đ", "còn 8 dòng", "one of the ten"]
 )
 def test_numbers_that_are_not_ratings_are_ignored(text):
     assert RatingExtractor().extract(text) == []
@@ -152,6 +152,11 @@ def test_numbers_that_are_not_ratings_are_ignored(text):
         ("chấm 9", "9", "5"),
         ("dịch vụ tạm, 5/10", "5/10", "3"),
         ("1/10", "1/10", "1"),
+        ("cho 8đ", "8đ", "4"),
+        ("9d nha shop", "9d", "5"),
+        ("10đ", "10đ", "5"),
+        ("ten out of ten", "ten out of ten", "5"),
+        ("I'd say seven out of 10", "seven out of 10", "4"),
     ],
 )
 def test_scores_out_of_ten_map_onto_five_stars(text, surface, value):
