@@ -70,14 +70,14 @@ _train_lock = threading.Lock()
 
 
 def _train_tagger(
-    sequences: Sequence[Any], labels: Sequence[list[str]], params: dict[str, Any]
+    sequences: Sequence[Any], labels: Sequence[list[str]], params: dict[str, Any], seed_offset: int = 0
 ) -> bytes:
     """Train a CRF and return the model file's bytes (crfsuite writes to a file). The shuffling is
     seeded first, under a lock, so the same data always trains the same model. ``sequences`` are
     attribute lists or ``pycrfsuite.ItemSequence`` objects (built once, reused by several CRFs)."""
     with _train_lock:
         if _LIBC is not None:
-            _LIBC.srand(CRF_SEED)
+            _LIBC.srand(CRF_SEED + seed_offset)
         return _train_seeded(sequences, labels, params)
 
 
@@ -111,6 +111,20 @@ class _Featurised:
         self.example, self.tokens, self.sequence = example, tokens, sequence
         self.items = pycrfsuite.ItemSequence(sequence)
         self._entity_tags: list[str] | None = None
+
+    def unseen_copy(self, rare: bool, counts: dict[str, int], rare_outside: int) -> _Featurised:
+        """Return a copy whose entity tokens lose the features naming them (the token, its folded
+        form, affixes, pairs): the CRF then also learns to find an entity by its context and shape,
+        as it must for a value it never saw ("email mahmoud")."""
+        tags = self.entity_tags("bio")
+        sequence = [
+            [*(a for a in attributes if not a.startswith(IDENTITY_PREFIXES) and a != "rare"), *(["rare"] if rare else [])]
+            if tag != OUTSIDE or counts.get(fold(token), 0) <= rare_outside else attributes
+            for attributes, tag, (token, _, _) in zip(self.sequence, tags, self.tokens)
+        ]
+        copy = _Featurised(self.example, self.tokens, sequence)
+        copy._entity_tags = self._entity_tags
+        return copy
 
     def entity_tags(self, tagging: str) -> list[str]:
         """Return the tags of all the example's entities (computed once)."""
@@ -172,6 +186,20 @@ def _check_crfsuite_options(algorithm: str, params: Any) -> None:
                 f"crfsuite_params: {min(unknown)!r} is not an option of crfsuite's {name} "
                 f"(its options: {', '.join(trainer.params())})"
             )
+
+
+def _vote(members: Sequence[pycrfsuite.Tagger], items: pycrfsuite.ItemSequence) -> list[str]:
+    """Return, per token, the tag most of ``members`` (CRFs trained on differently shuffled
+    examples) give it; on a tie, the tag with the highest summed marginal probability."""
+    proposals = [member.tag(items) for member in members]
+    tags = []
+    for i, votes in enumerate(zip(*proposals)):
+        counted = Counter(votes).most_common()
+        best = [tag for tag, n in counted if n == counted[0][1]]
+        if len(best) > 1:
+            best.sort(key=lambda tag: -sum(member.marginal(tag, i) for member in members))
+        tags.append(best[0])
+    return tags
 
 
 def _open_tagger(model: bytes) -> pycrfsuite.Tagger:
@@ -243,6 +271,10 @@ class CRFEntityExtractor(Component):
             "hit_window": 0,
             "wide_pairs": False,
             "crfsuite_params": {},
+            "rare_count": 0,
+            "unseen_copies": False,
+            "unseen_outside": 0,
+            "ensemble": 1,
         }
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -269,7 +301,10 @@ class CRFEntityExtractor(Component):
     def _features(self, text: str, tokens: Sequence[Token], intent: str | None) -> list[list[str]]:
         extra = [f"intent={intent}"] if intent and self.config["intent_feature"] else []
         conjoin = intent if intent and self.config["intent_word"] else None
-        return sentence_features(tokens, self.tables.hits(text, tokens), extra, self.config["window"],
+        hits = self.tables.hits(text, tokens)
+        if self.config["rare_count"] > 0:
+            self.tables.rare_marks(tokens, hits, self.config["rare_count"])
+        return sentence_features(tokens, hits, extra, self.config["window"],
                                  self.config["affixes"], conjoin, self.config["hit_window"],
                                  self.config["wide_pairs"])
 
@@ -339,6 +374,10 @@ class CRFEntityExtractor(Component):
         rows += [variants[1] for variants in featurised if len(variants) > 1]
         if not rows:
             return
+        if self.config["unseen_copies"]:
+            rare = self.config["rare_count"] > 0
+            outside = self.config["unseen_outside"]
+            rows += [variants[0].unseen_copy(rare, self.tables.counts, outside) for variants in featurised if variants and variants[0].example.entities]
         labels: dict[str, list[list[str]]] = {kind: [] for kind in KINDS}
         entities = [e for row in rows for e in row.example.entities]
         kinds = [kind for kind in KINDS if any(getattr(e, kind) for e in entities)]
@@ -357,6 +396,8 @@ class CRFEntityExtractor(Component):
         entity_tags = labels["entity"]
         items = [row.items for row in rows]
         self.models[f"entity.{index}"] = _train_tagger(items, entity_tags, self._params())
+        for member in range(1, self.config["ensemble"]):
+            self.models[f"entity.{index}.{member}"] = _train_tagger(items, entity_tags, self._params(), member)
         for kind in ("role", "group"):
             if any(tag != OUTSIDE for sequence in labels[kind] for tag in sequence):
                 relation_rows = [relation_features(r.sequence, tags) for r, tags in zip(rows, entity_tags)]
@@ -370,7 +411,15 @@ class CRFEntityExtractor(Component):
         if not tokens:
             return []
         sequence = self._features(text, tokens, intent)
-        tags = tagger.tag(sequence)
+        members = [tagger]
+        member = 1
+        while (extra := self.taggers.get(f"entity.{partition}.{member}")) is not None:
+            members.append(extra)
+            member += 1
+        if len(members) == 1:
+            tags = tagger.tag(sequence)
+        else:
+            tags = _vote(members, pycrfsuite.ItemSequence(sequence))
         found = decode_bilou(tags)
         if not found:
             return []
@@ -380,7 +429,9 @@ class CRFEntityExtractor(Component):
                 extra_tags[kind] = self.taggers[f"{kind}.{partition}"].tag(relation_features(sequence, tags))
         entities = []
         for first, last, label in found:
-            confidence = min(tagger.marginal(tags[i], i) for i in range(first, last + 1))
+            confidence = min(
+                sum(m.marginal(tags[i], i) for m in members) / len(members) for i in range(first, last + 1)
+            )
             start, end = tokens[first][1], tokens[last][2]
             entity: dict[str, Any] = {
                 "entity": label,
@@ -435,6 +486,7 @@ class CRFEntityExtractor(Component):
             "routes": self.routes,
             "default_partition": self.default_partition,
             "entity_types": self.entity_types,
+            "counts": self.tables.counts if self.config["rare_count"] > 0 else {},
         }
         (path / "crf.json").write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
 
@@ -443,7 +495,7 @@ class CRFEntityExtractor(Component):
         """Rebuild from the saved CRF model files (none when the data had no entities)."""
         extractor = cls(config)
         state = json.loads((path / "crf.json").read_text(encoding="utf-8"))
-        extractor.tables = FeatureTables(state["regexes"], state["lookups"])
+        extractor.tables = FeatureTables(state["regexes"], state["lookups"], state.get("counts"))
         extractor.routes = state["routes"]
         extractor.default_partition = state["default_partition"]
         extractor.entity_types = state.get("entity_types", [])
