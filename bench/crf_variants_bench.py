@@ -49,7 +49,10 @@ def dev_split(data: TrainingData, share: float = 0.1, seed: int = 7) -> tuple[Tr
     return train, dev
 
 
-def error_kinds(gold: set[tuple[str, int, int]], predicted: set[tuple[str, int, int]]) -> list[tuple[str, str]]:
+Spans = set[tuple[str, int, int]]
+
+
+def error_kinds(gold: Spans, predicted: Spans) -> list[tuple[str, str]]:
     """Classify each gold entity ``predicted`` misses: ``type`` (the same span with another type),
     ``boundary`` (an overlapping span of its type), ``both`` (an overlapping span of another type)
     or ``missed`` (nothing overlaps); and each prediction overlapping no gold entity as
@@ -69,8 +72,7 @@ def error_kinds(gold: set[tuple[str, int, int]], predicted: set[tuple[str, int, 
     return kinds
 
 
-def print_errors(label: str, gold: list[set[tuple[str, int, int]]], predicted: list[set[tuple[str, int, int]]],
-                 wrong_intent: list[bool]) -> None:
+def print_errors(label: str, gold: list[Spans], predicted: list[Spans], wrong_intent: list[bool]) -> None:
     """Print, per entity type (most gold entities first), its support, recall, precision and the
     counts of each kind of miss, and how many misses fell in messages whose intent was wrong."""
     report = entity_report(gold, predicted)
@@ -103,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="1", help="comma-separated crfsuite shuffling seeds")
     parser.add_argument("--bench-dir", type=Path, default=DEFAULT_BENCH_DIR)
     parser.add_argument("--cache", type=Path, default=Path("var/crf-variants"), help="trained intent models")
+    parser.add_argument("--dev-seed", type=int, default=7, help="the shuffle choosing the dev split")
     parser.add_argument("--gold-intent", action="store_true", help="tag with the gold intent's CRF")
     parser.add_argument("--errors", action="store_true", help="print the misses by entity type and kind")
     args = parser.parse_args(argv)
@@ -117,10 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     data = load_training_data([args.bench_dir / args.set / "train.yml"])
     if args.split == "dev":
-        train, scored = dev_split(data)
+        train, scored = dev_split(data, seed=args.dev_seed)
     else:
         train, scored = data, load_training_data([args.bench_dir / args.set / "test.yml"])
-    model_dir = args.cache / f"{args.set}-{args.split}"
+    suffix = "" if args.dev_seed == 7 or args.split == "test" else str(args.dev_seed)
+    model_dir = args.cache / f"{args.set}-{args.split}{suffix}"
     if not (model_dir / "metadata.json").exists():
         train_model(train, model_dir)
     interpreter = load_model(model_dir)
@@ -130,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         component.process_batch(messages)
     gold = [{(a.entity, a.start, a.end) for a in example.entities} for example in scored.examples]
     wrong_intent = [
-        (m.data.get("intent") or {}).get("name") != example.intent for m, example in zip(messages, scored.examples)
+        (m.data.get("intent") or {}).get("name") != example.intent
+        for m, example in zip(messages, scored.examples)
     ]
     if args.gold_intent:
         for message, example in zip(messages, scored.examples):

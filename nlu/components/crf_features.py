@@ -186,7 +186,10 @@ class FeatureTables:
     """
 
     def __init__(
-        self, regexes: dict[str, list[str]], lookups: dict[str, list[str]], counts: dict[str, int] | None = None
+        self,
+        regexes: dict[str, list[str]],
+        lookups: dict[str, list[str]],
+        counts: dict[str, int] | None = None,
     ) -> None:
         self.regexes = regexes
         self.lookups = lookups
