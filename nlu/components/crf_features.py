@@ -185,9 +185,15 @@ class FeatureTables:
     value would not when parsing, so the CRF learns how far to trust the table.
     """
 
-    def __init__(self, regexes: dict[str, list[str]], lookups: dict[str, list[str]]) -> None:
+    def __init__(
+        self,
+        regexes: dict[str, list[str]],
+        lookups: dict[str, list[str]],
+        counts: dict[str, int] | None = None,
+    ) -> None:
         self.regexes = regexes
         self.lookups = lookups
+        self.counts = counts or {}  # folded token -> how many training examples have it
         self._regex = [
             (name, re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE))
             for name, patterns in regexes.items()
@@ -214,7 +220,24 @@ class FeatureTables:
         for (entity, value), count in sorted(seen.items()):
             if count >= min_seen and value:
                 lookups.setdefault(f"seen:{entity}", []).append(value)
-        return cls({r.name: list(r.patterns) for r in data.regexes}, lookups)
+        counts: Counter[str] = Counter()
+        for example in data.examples:
+            counts.update({token_features(token)[1] for token, _, _ in tokenize(example.text)})
+        return cls({r.name: list(r.patterns) for r in data.regexes}, lookups, dict(counts))
+
+    def rare_marks(self, tokens: Sequence[Token], marks: list[list[str]], at_most: int) -> None:
+        """Add to ``marks`` "rare" for each token found in at most ``at_most`` training examples,
+        and "-1rare"/"+1rare" to its neighbours. A name the model never saw ("email mahmoud") has
+        no identity feature to go by; a word met once in training is as rare as an unseen one
+        when parsing, so the CRF learns what a rare word in that place usually is."""
+        rare = [self.counts.get(token_features(token)[1], 0) <= at_most for token, _, _ in tokens]
+        for i, is_rare in enumerate(rare):
+            if is_rare:
+                marks[i].append("rare")
+                if i > 0:
+                    marks[i - 1].append("+1rare")
+                if i + 1 < len(rare):
+                    marks[i + 1].append("-1rare")
 
     def hits(self, text: str, tokens: Sequence[Token]) -> list[list[str]]:
         """Return, per token, the names of the regexes and lookup tables matching over it."""

@@ -337,3 +337,27 @@ def test_bad_crfsuite_options_are_refused_when_the_config_is_read(tmp_path, opti
         "name": "CRFEntityExtractor", "algorithm": "pa", "crfsuite_params": {"type": 2, "c": 0.2}
     }
     check_pipeline_config({"pipeline": [passive_aggressive]}, "config.yml")
+
+
+def test_rare_marks_name_tokens_met_in_few_training_examples_and_their_neighbours():
+    from nlu.components.crf_features import FeatureTables
+
+    tables = FeatureTables.from_data(read_training_yaml(SHOP_YAML, "shop.yml"))
+    tokens = tokenize("giao về Mahmoud bao lâu")
+    marks: list[list[str]] = [[] for _ in tokens]
+    tables.rare_marks(tokens, marks, 1)
+    assert marks == [[], ["+1rare"], ["rare"], ["-1rare"], []]
+
+
+@pytest.mark.parametrize(
+    "options", [{"ensemble": 3}, {"rare_count": 1}, {"unseen_copies": True, "unseen_outside": 1}]
+)
+def test_recall_experiments_still_learn_the_entities_and_survive_saving(tmp_path, options):
+    crf = CRFEntityExtractor(options)
+    crf.train([], read_training_yaml(SHOP_YAML, "shop.yml"))
+    assert len([key for key in crf.models if key.startswith("entity.")]) == options.get("ensemble", 1)
+    text = "cho em hỏi giao về Đống Đa thì mấy ngày"
+    assert [e["value"] for e in crf.extract(text, "ask_delivery")] == ["Đống Đa"]
+    crf.persist(tmp_path)
+    loaded = CRFEntityExtractor.load(tmp_path, crf.config)
+    assert loaded.extract(text, "ask_delivery") == crf.extract(text, "ask_delivery")
