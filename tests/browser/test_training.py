@@ -24,7 +24,7 @@ skip_module_without_browser()
 from playwright.sync_api import expect
 
 #: the shipped model answers it with nlu_fallback
-MISUNDERSTOOD = "bên bạn có nhận sửa đồ của hãng khác không"
+MISUNDERSTOOD = "hết hạn rồi sửa có mất phí không"
 MEANT = "ask_warranty_policy"
 MARKUP = "<b>gấp</b> lkjhg <img src=x onerror=alert(1)> poiuy"
 
