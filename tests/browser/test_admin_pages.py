@@ -68,6 +68,9 @@ def log_in(page, url: str, path: str, email: str = ADMIN_EMAIL, password: str = 
     page.locator("#login-password").fill(password)
     page.locator("#login-submit").click()
     expect(page).to_have_url(f"{url}{path}")
+    # the URL changes as the page starts loading: its stylesheets and scripts may not be in yet, and a
+    # layout measured without them (links wrapping as plain inline text) overlaps
+    page.wait_for_load_state("load")
 
 
 def check_layout(page) -> None:

@@ -91,6 +91,9 @@ def log_in(page, url: str, target: str = "/inbox") -> None:
     page.locator("#login-password").fill(ADMIN_PASSWORD)
     page.locator("#login-submit").click()
     expect(page).to_have_url(f"{url}{target}")
+    # the URL changes as the page starts loading: its stylesheets and scripts may not be in yet, and a
+    # layout measured without them (links wrapping as plain inline text) overlaps
+    page.wait_for_load_state("load")
 
 
 def open_inbox(page, url: str) -> None:
