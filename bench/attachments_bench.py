@@ -26,14 +26,15 @@ two processors the server then has one core for its web process and its worker b
 
 Each phase's acks of every round are also pooled into one p99 (``pooled_*``): a round's p99 of some 400
 acks is its 4th slowest and its ratio scattered 0.6-2.5 from round to round here, the pooled p99 of 2400
-is steadier. Measured on a quiet 2-processor machine (6 rounds, server on one processor): photos 1.22
-and 1.40 against control bursts of texts 1.08 and 1.07 (the server's own mean ack 1.19-1.39 against
-1.04-1.16). The web process shares that processor with its worker child, which the photos' work keeps
-busy (download, turn, thumbnail); ``--idle-worker`` tells that from the acknowledgement's own work: with
-the worker child in the SCHED_IDLE class (preempted as soon as the web process wants the processor) the
-photos' ratio was 1.01 and 1.02 (control 1.02, 1.16). `caredesk serve` does not do that: a worker
-of that class starves whenever anything else keeps the processors busy (the bot would stop answering
-beside a busy database or test run); it runs its worker child at nice 10 (``CAREDESK_WORKER__NICE``).
+is steadier, though still not steady. Measured on a quiet 2-processor machine (6 rounds, server on one
+processor), three runs: photos 1.22, 1.40, 1.33 against control bursts of texts 1.08, 1.07, 1.29. The
+web process shares that processor with its worker child, which the photos' work keeps busy (download,
+turn, thumbnail); ``--idle-worker`` tells that from the acknowledgement's own work: with the worker
+child in the SCHED_IDLE class (preempted as soon as the web process wants the processor) the photos'
+ratio was 1.01, 1.02, 1.21, 1.10 in four runs (control 1.02-1.20). That is
+``CAREDESK_WORKER__IDLE_CLASS``, off by default: a worker of that class waits whenever anything else
+keeps the processors busy (the bot's answers would wait beside a busy database or test run); by default
+the child runs at nice 10.
 
     .venv/bin/python bench/attachments_bench.py [--rate 40] [--seconds 10] [--photos 200] [--rounds 3] [--control]
         [--idle-worker]
@@ -288,15 +289,12 @@ def summary(label: str, rows: list[dict]) -> None:
     print(f"{label}burst_settled_after_s {med('settled_s'):.1f}")
 
 
-def idle_worker(server_pid: int) -> None:
-    """Every thread of the server's worker child in the SCHED_IDLE class (threads it starts later inherit
-    it): a task of that class is preempted as soon as another wants its processor."""
+def worker_class(server_pid: int) -> str:
+    """The scheduling class of the server's worker child (``idle`` or ``other``)."""
     children = children_of(server_pid)
     if not children:
-        raise SystemExit("--idle-worker: the server has no worker child")
-    for child in children:
-        for thread in os.listdir(f"/proc/{child}/task"):
-            os.sched_setscheduler(int(thread), os.SCHED_IDLE, os.sched_param(0))
+        raise SystemExit("the server has no worker child")
+    return "idle" if os.sched_getscheduler(children[0]) == os.SCHED_IDLE else "other"
 
 
 def split_cpus(args: argparse.Namespace) -> set[int] | None:
@@ -327,11 +325,12 @@ async def run(args: argparse.Namespace) -> None:
                "CAREDESK_FACEBOOK__PAGE_ACCESS_TOKEN": PAGE_TOKEN, "CAREDESK_FACEBOOK__GRAPH_API_BASE": graph.base_url}
         if telegram_base:
             env["CAREDESK_TELEGRAM__API_BASE"] = telegram_base
+        if args.idle_worker:
+            env["CAREDESK_WORKER__IDLE_CLASS"] = "true"
         async with running_caredesk(env, server_cpus=server_cpus) as harness:
             database = harness.workdir / "bench.db"
             await text_load(harness, args.rate, 5, first_id=1)  # warm-up: model loaded, connections made
-            if args.idle_worker:
-                idle_worker(harness.server_pid)
+            scheduling = worker_class(harness.server_pid)
             # the same number of requests at the same rate, as plain texts: what the requests alone cost
             bursts = {"control": [lambda update=telegram_update(700_000 + n, 60_000 + n, QUESTION):
                                   harness.webhook(update) for n in range(total)]}
@@ -379,6 +378,7 @@ async def run(args: argparse.Namespace) -> None:
             stored_dir = harness.workdir / "var" / "attachments"
             stored_files = sum(1 for path in stored_dir.rglob("*") if path.is_file())
     print(f"photos_from {'telegram' if telegram else 'messenger'}")
+    print(f"worker_scheduling_class {scheduling}")
     print(f"server_cpus {','.join(map(str, sorted(server_cpus))) if server_cpus else 'shared'}")
     print(f"text_rate_per_s {args.rate:.0f}")
     print(f"burst_messages {args.photos}")
@@ -422,9 +422,8 @@ def main() -> None:
                         help="the load generator and fakes on the first processor, the server on the others "
                              "(default where there are 2 or more; --no-split-cpus shares them all)")
     parser.add_argument("--idle-worker", action="store_true",
-                        help="an experiment: once the server is up, its message worker child (every thread) "
-                             "in the SCHED_IDLE class, so it runs only when the web process does not want "
-                             "the processor (not what `caredesk serve` does: see the module's docstring)")
+                        help="the server's message worker child in the SCHED_IDLE class "
+                             "(CAREDESK_WORKER__IDLE_CLASS=true; off by default: see the module's docstring)")
     parser.add_argument("--serve-fake-telegram", nargs=2, metavar=("FOLDER", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake_telegram:

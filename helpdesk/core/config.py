@@ -111,6 +111,12 @@ class WorkerSettings(BaseModel):
     mode: Literal["auto", "inline", "process", "external", "worker", "child"] = "auto"
     #: how much lower the child's CPU priority is (Unix nice increment; 0 keeps it equal)
     nice: int = 10
+    #: run the child in Linux's SCHED_IDLE scheduling class instead: it then gets a processor only when
+    #: nothing else wants one, so webhooks never wait for the bot's work (bench/attachments_bench.py: a
+    #: burst of photos then raised the text acks' p99 1.01-1.21x, at nice 10 1.22-1.40x), but anything
+    #: else keeping the processors busy (a database, a backup, another service) holds the bot's answers
+    #: back as long as it does. Off: for a machine that serves CareDesk alone
+    idle_class: bool = False
     #: chats processed at the same time by one worker (one chat's messages always one at a time)
     concurrency: int = 16
     broker_path: str = ""

@@ -138,9 +138,12 @@ class RemoteJobs:
         env["CAREDESK_WORKER__MODE"] = "child"
         env["CAREDESK_WORKER__BROKER_PATH"] = str(self.bus.path)
         env.update(self.child_env)
-        nice = self.settings.worker.nice
+        nice, idle_class = self.settings.worker.nice, self.settings.worker.idle_class
 
-        def lower_priority() -> None:  # runs in the child before exec
+        def lower_priority() -> None:  # runs in the child before exec; its threads inherit the class
+            if idle_class:
+                with contextlib.suppress(OSError, AttributeError):  # SCHED_IDLE is Linux's
+                    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
             if nice:
                 with contextlib.suppress(OSError):
                     os.nice(nice)

@@ -69,6 +69,9 @@ def test_webhooks_are_processed_by_the_child_and_replies_sent(process_server, fa
     wiring = wiring_of(process_server)
     child_pid = wiring.worker._process.pid
     assert child_pid != os.getpid()
+    # at a lower priority than the server, in the ordinary scheduling class
+    assert os.getpriority(os.PRIO_PROCESS, child_pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
+    assert os.sched_getscheduler(child_pid) == os.SCHED_OTHER
 
     for index in range(5):
         response = post_update(process_server, telegram_update(100 + index, 777, f"bảo hành bao lâu vậy {index}"))
@@ -78,6 +81,21 @@ def test_webhooks_are_processed_by_the_child_and_replies_sent(process_server, fa
     wait_until(lambda: len(fake_telegram.sent_messages(777)) >= 5)
     time.sleep(0.5)
     assert len(fake_telegram.sent_messages(777)) == 5
+
+
+def test_a_child_in_the_idle_class_still_answers(make_settings, fake_telegram):
+    settings = make_settings(worker={"mode": "process", "idle_class": True},
+                             telegram={"token": fake_telegram.token, "secret_token": TELEGRAM_SECRET,
+                                       "api_base": fake_telegram.base_url})
+    with LiveServer(settings) as server:
+        wait_until(lambda: httpx.get(f"{server.url}/readyz").status_code == 200, 60, "no ready worker")
+        child_pid = wiring_of(server).worker._process.pid
+        threads = os.listdir(f"/proc/{child_pid}/task")
+        assert len(threads) > 1  # the threads it started inherited the class
+        assert {os.sched_getscheduler(int(thread)) for thread in threads} == {os.SCHED_IDLE}
+        answered = post_update(server, telegram_update(300, 4300, "bảo hành bao lâu vậy"))
+        assert answered.status_code == 200
+        wait_until(lambda: fake_telegram.sent_messages(4300), 30, "the idle child never answered")
 
 
 def test_a_killed_child_is_restarted_and_catches_up(process_server, fake_telegram):
