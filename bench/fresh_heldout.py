@@ -23,23 +23,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from nlu import load_model, load_training_data, train_model  # noqa: E402
-from nlu.catalog import catalog_training_data, read_catalog_file  # noqa: E402
+from nlu.catalog import load_training_data_with_catalogs  # noqa: E402
 from nlu.components.fallback import FALLBACK_INTENT  # noqa: E402
 from nlu.evaluation import evaluate  # noqa: E402
 from nlu.normalization import fold  # noqa: E402
 
 
-def shipped_training_data(data_dir: Path, catalog: Path | None):
-    """The training data the bot ships with: the NLU files plus the catalog's product examples."""
-    data = load_training_data([data_dir])
-    if catalog is not None:
-        data = data.merge(catalog_training_data(read_catalog_file(catalog)))
-    return data
-
-
 def text_key(text: str) -> str:
-    """A message as compared with the training data: folded, lower case, single spaces."""
-    return " ".join(fold(text).lower().split())
+    """A message as compared with the training data: folded (so lower case), single spaces."""
+    return " ".join(fold(text).split())
 
 
 def print_report(name: str, report: dict, texts: list[str], trained: set[str], misses: bool) -> None:
@@ -83,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(path) for path in args.files if not path.is_file()]
     if missing:
         parser.error(f"no such file: {', '.join(missing)}")
-    data = shipped_training_data(args.data_dir, args.catalog)
+    data = load_training_data_with_catalogs([args.data_dir], [args.catalog])
     trained = {text_key(example.text) for example in data.examples}
     with tempfile.TemporaryDirectory() as scratch:
         model = load_model(train_model(data, Path(scratch) / "model"))

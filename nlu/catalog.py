@@ -20,7 +20,7 @@ import yaml
 
 from nlu import yaml_io
 from nlu.normalization import fold
-from nlu.training_data import LookupTable, TrainingData, TrainingDataError
+from nlu.training_data import LookupTable, TrainingData, TrainingDataError, load_training_data
 
 PRODUCT_ENTITY = "product"
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?|\S+", re.UNICODE)
@@ -146,3 +146,14 @@ def read_catalog_file(path: str | Path) -> list[dict[str, Any]]:
         if not isinstance(product, dict) or not str(product.get("name") or "").strip():
             raise TrainingDataError(path, None, f"product #{index} needs a 'name'")
     return products
+
+
+def load_training_data_with_catalogs(
+    data_paths: Iterable[str | Path], catalog_paths: Iterable[str | Path] = ()
+) -> TrainingData:
+    """Rasa YAML training data with each shop YAML file's products merged in as the ``product``
+    lookup table, as `caredesk nlu train --catalog` trains (TrainingDataError on bad input)."""
+    data = load_training_data(data_paths)
+    for path in catalog_paths:
+        data = data.merge(catalog_training_data(read_catalog_file(path)))
+    return data

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nlu.catalog import catalog_training_data, read_catalog_file
+from nlu.catalog import load_training_data_with_catalogs
 from nlu.model import Interpreter, ModelLoadError, load_model, read_model_metadata, train_model
 from nlu.pipeline import NLUConfigError
 from nlu.store import ModelStore
@@ -61,9 +61,7 @@ def train(
 ) -> None:
     """Train a model from Rasa YAML data (and the shop's catalog, when given)."""
     try:
-        training_data = load_training_data(data)
-        for path in catalog or []:
-            training_data = training_data.merge(catalog_training_data(read_catalog_file(path)))
+        training_data = load_training_data_with_catalogs(data, catalog or [])
     except TrainingDataError as exc:
         fail(str(exc))
     if not training_data.examples:

@@ -158,15 +158,13 @@ def require_service(name: str) -> str:
 @pytest.fixture(scope="session")
 def trained_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model store with one model trained on the shipped data and the demo shop's catalog, active."""
-    from nlu import ModelStore, load_training_data
+    from nlu import ModelStore
+    from nlu.catalog import load_training_data_with_catalogs
 
     root = tmp_path_factory.mktemp("models")
     store = ModelStore(root)
-    from nlu.catalog import catalog_training_data, read_catalog_file
-
-    data = load_training_data([ROOT / "data" / "nlu"])
     # as `caredesk prepare` trains: the demo shop's products become the product lookup table
-    data = data.merge(catalog_training_data(read_catalog_file(ROOT / "data" / "demo" / "shop.yml")))
+    data = load_training_data_with_catalogs([ROOT / "data" / "nlu"], [ROOT / "data" / "demo" / "shop.yml"])
     version = store.train_and_add(data)
     store.activate(version)
     return root

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nlu import load_model, load_training_data, train_model
-from nlu.catalog import catalog_training_data, read_catalog_file
+from nlu.catalog import load_training_data_with_catalogs
 from nlu.evaluation import evaluate
 from nlu.normalization import fold
 
@@ -29,8 +29,7 @@ def _key(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def training_data():
-    data = load_training_data([ROOT / "data" / "nlu"])
-    return data.merge(catalog_training_data(read_catalog_file(ROOT / "data" / "demo" / "shop.yml")))
+    return load_training_data_with_catalogs([ROOT / "data" / "nlu"], [ROOT / "data" / "demo" / "shop.yml"])
 
 
 def test_the_heldout_set_shares_no_message_with_the_training_data(training_data):
