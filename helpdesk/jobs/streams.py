@@ -194,16 +194,22 @@ class StreamConsumer:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, self.longest_pause_s)
 
-    async def _begin(self, entry_id: str, fields: dict[str, str] | None, *, deliveries: int) -> None:
+    async def _begin(self, entry_id: str, fields: dict[str, str] | None, *, deliveries: int,
+                     beyond_room: bool = False) -> None:
+        """Start working on an entry: in one of the reading places (waiting for one), or, for an
+        entry taken over (``beyond_room``), without one when none is free."""
         if entry_id in self.in_flight:
             return
-        await self._room.acquire()
+        holds_place = not beyond_room or not self._room.locked()
+        if holds_place:
+            await self._room.acquire()
         task = asyncio.create_task(self._handle(entry_id, fields, deliveries))
         self.in_flight[entry_id] = task
 
         def finished(_task: asyncio.Task) -> None:
             self.in_flight.pop(entry_id, None)
-            self._room.release()
+            if holds_place:
+                self._room.release()
 
         task.add_done_callback(finished)
 
@@ -281,9 +287,12 @@ class StreamConsumer:
         taken = 0
         start = "0-0"
         while True:
-            # only as many as there is room for: waiting for room here would stop this task from
-            # keeping the jobs in hand fresh, and the other workers would take those over meanwhile
-            room = self.capacity - len(self.in_flight)
+            # Taken over even when the reading places are all in use, up to as many again: a killed
+            # worker leaves its chats' locks behind for the lock's time to live, and the others' places
+            # then fill with those chats' newer jobs, waiting for the locks; the killed one's jobs must
+            # not wait for that too (they are the chats' oldest). Never waiting for a place here
+            # either, which would stop this task from keeping the jobs in hand fresh.
+            room = self.capacity * 2 - len(self.in_flight)
             if room <= 0:
                 return taken
             reply = await self.redis.xautoclaim(self.stream, self.group, self.name, self.claim_idle_ms,
@@ -293,7 +302,7 @@ class StreamConsumer:
                 if entry_id in self.in_flight:
                     continue
                 deliveries = await self._deliveries(entry_id)
-                await self._begin(entry_id, fields, deliveries=deliveries)
+                await self._begin(entry_id, fields, deliveries=deliveries, beyond_room=True)
                 taken += 1
             if start in ("0-0", b"0-0") or not entries:
                 return taken

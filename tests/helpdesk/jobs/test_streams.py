@@ -138,6 +138,53 @@ async def test_the_jobs_of_a_consumer_that_died_are_taken_over_after_the_idle_ti
     assert await pending_count(redis_client) == 0
 
 
+async def test_a_dead_consumers_jobs_are_taken_over_by_a_consumer_whose_places_are_all_in_use(redis_client):
+    # a killed worker leaves its chats' locks behind: the survivor's places fill with those chats'
+    # newer jobs, waiting; the killed one's own (older) jobs are taken over all the same
+    settings = worker_settings(claim_idle_s=0.5, concurrency=1)
+    ran: list[int] = []
+    release = asyncio.Event()
+    runner = JobRunner(settings, concurrency=settings.concurrency)
+
+    def handler(args: dict) -> None:
+        async def work() -> None:
+            if args["n"] >= 100:
+                await release.wait()
+            ran.append(args["n"])
+        runner.submit(f"chat-{args['n']}", work)
+
+    runner.register("count", handler)
+    survivor = consumer(redis_client, runner, settings, "survivor")
+    await survivor.ensure_group()
+    for n in range(3):
+        await publish(redis_client, "count", n=n)
+    taken = await redis_client.xreadgroup(GROUP, "killed", {STREAM: ">"}, count=10)
+    assert len(taken[0][1]) == 3
+    killed_at = time.monotonic()
+    for n in range(100, 100 + survivor.capacity + 2):  # more than the survivor has places for
+        await publish(redis_client, "count", n=n)
+    await survivor.start()
+    try:
+        await wait_for(lambda: len(survivor.in_flight) >= survivor.capacity)
+
+        async def killed_holds() -> int:
+            summary = await redis_client.xpending(STREAM, GROUP)
+            return sum(int(entry["pending"]) for entry in summary["consumers"] if entry["name"] == "killed")
+
+        while await killed_holds():
+            assert time.monotonic() - killed_at < 0.5 + 0.5 / 3 + 1.0, "not taken over within the idle time"
+            await asyncio.sleep(0.02)
+        assert not ran  # every place was in use the whole time
+        release.set()
+        await wait_for(lambda: len(ran) == 3 + survivor.capacity + 2)
+        await wait_for(lambda: survivor.acked == len(ran))
+    finally:
+        await survivor.stop()
+    assert sorted(ran)[:3] == [0, 1, 2] and len(set(ran)) == len(ran)
+    assert await pending_count(redis_client) == 0
+    assert survivor._room._value == survivor.capacity  # the places taken beyond room gave none back
+
+
 async def test_one_chats_work_stays_in_order_and_one_at_a_time_across_consumers(redis_client):
     """Like process_chat_events: each job settles the chat's waiting messages oldest first up to its
     own; with the chat's lock across consumers, replies come out in order and each once."""
