@@ -111,7 +111,22 @@ def _idle(stack: str) -> bool:
     # uvloop (uvicorn's loop) runs in C: a thread in it shows its caller's line as its innermost
     # frame, whether it waits in epoll or cannot get the GIL back from a thread holding it in C code
     code = innermost[-1].strip() if innermost else ""
-    return code.endswith((".run_until_complete(task)", ".run_forever()")) or "run_until_complete(" in code
+    if code.endswith((".run_until_complete(task)", ".run_forever()")) or "run_until_complete(" in code:
+        return True
+    return _starting_a_thread(stack)
+
+
+def _starting_a_thread(stack: str) -> bool:
+    """Whether a stack ends in ``Thread.start`` waiting for the new thread to run (a worker thread of
+    ``to_thread`` or an executor, started on the loop): that takes microseconds unless the new thread
+    cannot get a processor or the GIL (a loaded machine, another thread in C code); no code of anyone's
+    runs on the loop meanwhile."""
+    lines = stack.strip().splitlines()
+    frames = [line.strip() for line in lines if line.strip().startswith("File ")]
+    for index, frame in enumerate(frames):
+        if 'threading.py"' in frame and frame.endswith(", in start"):
+            return all('threading.py"' in later for later in frames[index:])
+    return False
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from helpdesk.core.looplag import LoopLagMonitor
-from tests.conftest import ROOT
+from tests.conftest import ROOT, _idle
 
 pytest_plugins = ["pytester"]
 
@@ -58,3 +58,31 @@ def test_the_suite_fails_a_test_that_blocks_the_app_loop(pytester, monkeypatch):
     result = pytester.runpytest_subprocess("-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function")
     result.assert_outcomes(passed=1, errors=1)  # fails at teardown, once the test has run
     result.stdout.fnmatch_lines(["*the event loop was blocked for * ms during this test*"])
+
+
+def stack_of(*frames: tuple[str, int, str, str]) -> str:
+    return "".join(f'  File "{path}", line {line}, in {name}\n    {code}\n' for path, line, name, code in frames)
+
+
+LOOP_FRAMES = (("/usr/lib/python3.11/asyncio/events.py", 84, "_run", "self._context.run(self._callback, *self._args)"),
+               ("/app/.venv/lib/python3.11/site-packages/anyio/_backends/_asyncio.py", 2749,
+                "run_sync_in_worker_thread", "worker.start()"))
+
+
+def test_a_stall_in_starting_a_thread_is_the_machine_and_one_in_code_is_not():
+    # what the fresh-clone suite saw once: 1.7 s in Thread.start, the new thread kept off the processor
+    starting = stack_of(*LOOP_FRAMES,
+                        ("/usr/lib/python3.11/threading.py", 969, "start", "self._started.wait()"),
+                        ("/usr/lib/python3.11/threading.py", 629, "wait", "signaled = self._cond.wait(timeout)"),
+                        ("/usr/lib/python3.11/threading.py", 327, "wait", "waiter.acquire()"))
+    assert _idle(starting)
+    # a thread's start that then runs code of ours on the loop is still a stall
+    ours = stack_of(("/usr/lib/python3.11/threading.py", 969, "start", "self._started.wait()"),
+                    ("/app/helpdesk/agents/passwords.py", 40, "verify", "return hasher.verify(hash, password)"))
+    assert not _idle(ours)
+    blocked = stack_of(*LOOP_FRAMES[:1], ("/app/helpdesk/agents/passwords.py", 40, "verify",
+                                          "return hasher.verify(hash, password)"))
+    assert not _idle(blocked)
+    waiting_on_a_lock = stack_of(*LOOP_FRAMES[:1], ("/usr/lib/python3.11/threading.py", 327, "wait",
+                                                    "waiter.acquire()"))
+    assert not _idle(waiting_on_a_lock)  # waiting for another thread's work, not for one to start

@@ -57,6 +57,16 @@ def consumer(redis_client, runner: JobRunner, settings: SimpleNamespace, name: s
     return StreamConsumer(redis_client, runner, settings, park=park, name=name)
 
 
+async def read_by_a_killed_worker(redis_client, numbers: range) -> float:
+    """Publish the jobs numbered ``numbers``, read by a worker ("killed") that was killed before
+    finishing them (no XACK, ever); when it died (monotonic)."""
+    for n in numbers:
+        await publish(redis_client, "count", n=n)
+    taken = await redis_client.xreadgroup(GROUP, "killed", {STREAM: ">"}, count=len(numbers) + 5)
+    assert len(taken[0][1]) == len(numbers)
+    return time.monotonic()
+
+
 async def test_jobs_shared_by_three_consumers_each_run_once_and_are_acknowledged(redis_client):
     settings = worker_settings()
     ran: Counter[int] = Counter()
@@ -120,12 +130,7 @@ async def test_the_jobs_of_a_consumer_that_died_are_taken_over_after_the_idle_ti
     runner.register("count", handler)
     survivor = consumer(redis_client, runner, settings, "survivor")
     await survivor.ensure_group()
-    for n in range(5):
-        await publish(redis_client, "count", n=n)
-    # a worker that read the jobs and was killed before finishing them (no XACK, ever)
-    taken = await redis_client.xreadgroup(GROUP, "killed", {STREAM: ">"}, count=10)
-    assert len(taken[0][1]) == 5
-    killed_at = time.monotonic()
+    killed_at = await read_by_a_killed_worker(redis_client, range(5))
     await survivor.start()
     try:
         await wait_for(lambda: len(ran) == 5, timeout=5)
@@ -156,11 +161,7 @@ async def test_a_dead_consumers_jobs_are_taken_over_by_a_consumer_whose_places_a
     runner.register("count", handler)
     survivor = consumer(redis_client, runner, settings, "survivor")
     await survivor.ensure_group()
-    for n in range(3):
-        await publish(redis_client, "count", n=n)
-    taken = await redis_client.xreadgroup(GROUP, "killed", {STREAM: ">"}, count=10)
-    assert len(taken[0][1]) == 3
-    killed_at = time.monotonic()
+    killed_at = await read_by_a_killed_worker(redis_client, range(3))
     for n in range(100, 100 + survivor.capacity + 2):  # more than the survivor has places for
         await publish(redis_client, "count", n=n)
     await survivor.start()
