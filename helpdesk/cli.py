@@ -115,8 +115,10 @@ def worker() -> None:
     from helpdesk.wiring import Wiring, WorkerMode
 
     settings = _settings()
-    if settings.worker.mode == "auto":
-        # follows the jobs a server in "external" mode publishes through Redis
+    if settings.worker.mode in ("auto", "external"):
+        # follows the jobs a server in "external" mode publishes through Redis. "external" too: a
+        # deployment that gives the servers and the workers one environment means its workers to be
+        # what its servers hand jobs to, not more servers handing them on (nobody would run them)
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"mode": "worker"})})
     _setup_logging(settings.log_level, settings.log_format, settings.environment)
 

@@ -145,7 +145,9 @@ def test_web_chat_replies_and_inbox_events_cross_from_the_child(process_server):
     assert names.count("message_created") >= 2  # the customer's message and the bot's reply
 
 
-def test_external_mode_hands_jobs_to_a_caredesk_worker_through_redis(make_settings, fake_telegram, redis_url):
+@pytest.mark.parametrize("worker_mode", ["auto", "external"])
+def test_external_mode_hands_jobs_to_a_caredesk_worker_through_redis(make_settings, fake_telegram, redis_url,
+                                                                    worker_mode):
     import subprocess
     import sys
 
@@ -158,7 +160,9 @@ def test_external_mode_hands_jobs_to_a_caredesk_worker_through_redis(make_settin
         assert "worker" not in httpx.get(f"{server.url}/readyz").json()["checks"]
         env = {key: value for key, value in os.environ.items() if not key.startswith("CAREDESK_")}
         env.update(settings_environment(settings))
-        env["CAREDESK_WORKER__MODE"] = "auto"  # what `caredesk worker` runs with in the compose file
+        # auto: what `caredesk worker` runs with in the compose file; external: one environment for the
+        # servers and the workers alike (the worker still follows the stream, not hands jobs on)
+        env["CAREDESK_WORKER__MODE"] = worker_mode
         worker = subprocess.Popen([sys.executable, "-c", "from helpdesk.cli import app; app()", "worker"], env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
