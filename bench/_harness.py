@@ -53,6 +53,8 @@ class Harness:
     port: int = 0
     #: the `caredesk serve` process
     server_pid: int = 0
+    #: the separate `caredesk worker` process, if one was started (0: none)
+    worker_pid: int = 0
 
     def webhook(self, update: dict):
         """POST one Telegram update with the right secret (an aiohttp request context)."""
@@ -62,10 +64,12 @@ class Harness:
 
 @asynccontextmanager
 async def running_caredesk(extra_env: dict[str, str] | None = None, demo: bool = False,
-                           server_cpus: set[int] | None = None) -> AsyncIterator[Harness]:
+                           server_cpus: set[int] | None = None,
+                           worker_cpus: set[int] | None = None) -> AsyncIterator[Harness]:
     """Train a model, start the fake and the server, yield when the server is ready; clean up after.
     ``server_cpus``: the processors the server (and so its worker child and every thread of both) may
-    run on; the default is this process's own."""
+    run on; the default is this process's own. ``worker_cpus``: also start a ``caredesk worker`` there
+    (for a server in external mode: ``extra_env`` then names the Redis and the mode)."""
     from nlu import ModelStore, load_training_data
 
     workdir = Path(tempfile.mkdtemp(prefix="caredesk-bench-"))
@@ -87,6 +91,11 @@ async def running_caredesk(extra_env: dict[str, str] | None = None, demo: bool =
     server = subprocess.Popen([caredesk, "serve", "--port", str(port)], env=env, cwd=workdir,
                               stdout=subprocess.DEVNULL, stderr=log_file,
                               preexec_fn=(lambda: os.sched_setaffinity(0, server_cpus)) if server_cpus else None)
+    worker = None
+    if worker_cpus is not None:
+        worker_log = open(workdir / "worker.log", "wb")  # noqa: SIM115 - closed in the finally below
+        worker = subprocess.Popen([caredesk, "worker"], env=env, cwd=workdir, stdout=subprocess.DEVNULL,
+                                  stderr=worker_log, preexec_fn=lambda: os.sched_setaffinity(0, worker_cpus))
     try:
         # aiohttp rather than httpx on the client side: the load generator must cost less than the server.
         async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}",
@@ -102,11 +111,15 @@ async def running_caredesk(extra_env: dict[str, str] | None = None, demo: bool =
                 await asyncio.sleep(0.1)
             else:
                 raise SystemExit("server did not become ready")
-            yield Harness(fake, http, workdir, port, server.pid)
+            yield Harness(fake, http, workdir, port, server.pid, worker.pid if worker else 0)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in (server, worker):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
         log_file.close()
+        if worker is not None:
+            worker_log.close()
         fake.stop()
 
 
