@@ -53,8 +53,6 @@ class Harness:
     port: int = 0
     #: the `caredesk serve` process
     server_pid: int = 0
-    #: the separate `caredesk worker` process, if one was started (0: none)
-    worker_pid: int = 0
 
     def webhook(self, update: dict):
         """POST one Telegram update with the right secret (an aiohttp request context)."""
@@ -111,7 +109,7 @@ async def running_caredesk(extra_env: dict[str, str] | None = None, demo: bool =
                 await asyncio.sleep(0.1)
             else:
                 raise SystemExit("server did not become ready")
-            yield Harness(fake, http, workdir, port, server.pid, worker.pid if worker else 0)
+            yield Harness(fake, http, workdir, port, server.pid)
     finally:
         for process in (server, worker):
             if process is not None:
