@@ -31,6 +31,7 @@ from helpdesk.core.config import Settings, get_settings
 from helpdesk.customers.api import router as customers_router
 from helpdesk.core.apidocs import add_docs_pages
 from helpdesk.core.errors import CareDeskError, TooManyRequests
+from helpdesk.core.heap import freeze_startup_heap
 from helpdesk.core.headers import SecurityHeadersMiddleware
 from helpdesk.inbox.api import inbox_static_files, router as inbox_router
 from helpdesk.inbox.app_shell import router as inbox_app_router
@@ -68,8 +69,10 @@ def prepare_routes(app: FastAPI) -> None:
         pass
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the application; its wiring (``app.state.wiring``) starts and stops with it."""
+def create_app(settings: Settings | None = None, freeze_heap: bool = False) -> FastAPI:
+    """Build the application; its wiring (``app.state.wiring``) starts and stops with it.
+    ``freeze_heap``: once started, keep the start-up heap out of full garbage collections
+    (``core.heap``; for the process that serves, not for a test suite that starts many apps)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -79,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         wiring = Wiring(settings)
         app.state.wiring = wiring
         await wiring.start()
+        if freeze_heap:
+            freeze_startup_heap()
         try:
             yield
         finally:

@@ -100,7 +100,7 @@ def serve(
         # client's address; CareDesk believes it only from CAREDESK_TRUSTED_PROXIES (core.deps.client_address).
         # ws_max_size: uvicorn would otherwise take in web chat frames of up to 16 MiB before the socket
         # could refuse them; a larger frame closes the socket (1009)
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
+        uvicorn.run(create_app(settings, freeze_heap=True), host=host, port=port, log_level=settings.log_level.lower(),
                     proxy_headers=False, ws_max_size=settings.limits.webchat_frame_bytes,
                     log_config=uvicorn_log_config(fmt))
     finally:
@@ -112,6 +112,7 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run background jobs (outbox retries, unprocessed events) without serving HTTP."""
+    from helpdesk.core.heap import freeze_startup_heap
     from helpdesk.wiring import Wiring, WorkerMode
 
     settings = _settings()
@@ -140,6 +141,7 @@ def worker() -> None:
 
     async def work(wiring: Wiring) -> None:
         await wiring.start()
+        freeze_startup_heap()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
