@@ -136,6 +136,11 @@ def create_app(settings: Settings | None = None, freeze_heap: bool = False) -> F
         return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks,
                              "model_version": wiring.models.version}, status_code=200 if ready else 503)
 
+    # Webhooks first: a request is matched against the routers in this order, and the platforms' posts
+    # are the busiest path (each router tried before costs every webhook; ~10% of its time when last).
+    # ZNS before the channels' /webhooks/{channel}, which would take /webhooks/zns
+    app.include_router(zns_router)
+    app.include_router(webhooks_router)
     app.include_router(metrics_router)
     app.include_router(agents_router)
     app.include_router(conversations_router)
@@ -147,8 +152,6 @@ def create_app(settings: Settings | None = None, freeze_heap: bool = False) -> F
     app.include_router(care_email_router)
     app.include_router(care_reminders_router)
     app.include_router(campaigns_router)
-    app.include_router(zns_router)  # before the channels' /webhooks/{channel}, which would take /webhooks/zns
-    app.include_router(webhooks_router)
     app.include_router(pipeline_router)
     app.include_router(parked_jobs_router)
     app.include_router(nlu_router)

@@ -13,7 +13,7 @@ from helpdesk.channels.models import EventStatus, InboundEvent, InboundOutcome
 from helpdesk.core.db import insert_unless_present, utcnow
 
 #: an inbound event, unless (channel, external id) is stored already
-_INBOUND_INSERT = insert_unless_present(InboundEvent.__table__, ["channel", "external_id"],
+INBOUND_INSERT = insert_unless_present(InboundEvent.__table__, ["channel", "external_id"],
                                         InboundEvent.__table__.c.id)
 
 
@@ -24,13 +24,9 @@ class RecordedEvent(NamedTuple):
     status: EventStatus
 
 
-def record_inbound(session: Session, message: InboundMessage, raw: Any) -> RecordedEvent | None:
-    """Store the event unless (channel, external id) was seen before; None for a duplicate.
-
-    The unique constraint decides, in the insert itself (``ON CONFLICT DO NOTHING RETURNING``): one
-    round trip, no read first and no savepoint, so many events can share one transaction.
-    """
-    values = dict(
+def inbound_values(message: InboundMessage, raw: Any) -> dict[str, Any]:
+    """The ledger row of an inbound event, by column (what ``INBOUND_INSERT`` binds)."""
+    return dict(
         channel=message.channel,
         external_id=message.external_id,
         sender_id=message.sender_id,
@@ -40,8 +36,17 @@ def record_inbound(session: Session, message: InboundMessage, raw: Any) -> Recor
         status=EventStatus.received if message.answerable or message.kind == "message" else EventStatus.ignored,
         received_at=utcnow(),
     )
+
+
+def record_inbound(session: Session, message: InboundMessage, raw: Any) -> RecordedEvent | None:
+    """Store the event unless (channel, external id) was seen before; None for a duplicate.
+
+    The unique constraint decides, in the insert itself (``ON CONFLICT DO NOTHING RETURNING``): one
+    round trip, no read first and no savepoint, so many events can share one transaction.
+    """
+    values = inbound_values(message, raw)
     connection = session.connection()
-    event_id = connection.execute(_INBOUND_INSERT[connection.dialect.name], values).scalar_one_or_none()
+    event_id = connection.execute(INBOUND_INSERT[connection.dialect.name], values).scalar_one_or_none()
     return None if event_id is None else RecordedEvent(event_id, values["status"])
 
 

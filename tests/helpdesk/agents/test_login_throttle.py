@@ -136,8 +136,8 @@ def test_caredesk_serve_leaves_forwarded_headers_to_caredesk(monkeypatch):
 
     seen: dict[str, object] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
-    monkeypatch.setattr(cli, "create_app", lambda settings: object(), raising=False)
-    monkeypatch.setattr("helpdesk.app.create_app", lambda settings: object())
+    monkeypatch.setattr(cli, "create_app", lambda settings, **_options: object(), raising=False)
+    monkeypatch.setattr("helpdesk.app.create_app", lambda settings, **_options: object())
     cli.serve(host="127.0.0.1", port=8000)
     # uvicorn would otherwise take X-Forwarded-For from any local client as the client's address
     assert seen["proxy_headers"] is False

@@ -109,3 +109,43 @@ async def test_the_workers_write_lock_on_the_database_does_not_hold_the_edge_up(
     finally:
         holder.close()
         worker.dispose()
+
+
+async def test_the_edge_stores_each_column_as_the_ledger_service_does(engine, monkeypatch):
+    """The writer runs the ledger's insert through the driver's own cursor: every value must reach the
+    file as SQLAlchemy's column types would have written it (JSON, the UTC timestamp, the status)."""
+    from datetime import UTC, datetime
+
+    from helpdesk.channels import service
+
+    monkeypatch.setattr(service, "utcnow", lambda: datetime(2026, 12, 6, 2, 30, 1, tzinfo=UTC))
+    sent = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    events = [InboundMessage(channel="telegram", sender_id="7", external_id="text", text="ảnh đây ạ", timestamp=sent),
+              InboundMessage(channel="telegram", sender_id="7", external_id="echo", text="", kind="echo", timestamp=sent)]
+    payload = {"update_id": 5, "message": {"text": "ảnh đây ạ", "photo": [{"file_id": "x", "width": 90}]}}
+    writer = EdgeWriter(engine)
+    try:
+        through_edge = await writer.store([e.model_copy(update={"external_id": f"edge-{e.external_id}"}) for e in events],
+                                          payload)
+    finally:
+        writer.close()
+    with Session(engine) as session:
+        through_service = [service.record_inbound(session, e.model_copy(update={"external_id": f"orm-{e.external_id}"}),
+                                                  payload) for e in events]
+        session.commit()
+    assert [row[3] for row in through_edge] == [True, False]  # the echo is stored, not to be processed
+    assert through_service[0].status == "received" and through_service[1].status == "ignored"
+    file = sqlite3.connect(engine.url.database)
+    try:
+        file.row_factory = sqlite3.Row
+        rows = {row["external_id"]: dict(row) for row in file.execute("SELECT * FROM inbound_events")}
+    finally:
+        file.close()
+    for name in ("text", "echo"):
+        edge, orm = rows[f"edge-{name}"], rows[f"orm-{name}"]
+        # the stored message names its own external id; written alike otherwise, byte for byte
+        assert edge.pop("message").replace('"edge-', '"orm-') == orm.pop("message")
+        assert {k: v for k, v in edge.items() if k not in ("id", "external_id")} == {
+            k: v for k, v in orm.items() if k not in ("id", "external_id")}
+    assert rows["edge-text"]["received_at"] == "2026-12-06 02:30:01.000000"  # as SQLAlchemy writes it
+    assert rows["edge-echo"]["status"] == "ignored"

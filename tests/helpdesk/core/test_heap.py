@@ -26,9 +26,16 @@ class Node:
 
 @pytest.fixture
 def unfrozen():
-    """The test process's heap as it was after: the suite starts many apps and must collect them."""
-    yield
-    gc.unfreeze()
+    """The test process's heap as it was after: the suite starts many apps and must collect them.
+    No automatic collection meanwhile: one could free a test's garbage before the test looks."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 @pytest.mark.parametrize("freeze_heap", [True, False])
