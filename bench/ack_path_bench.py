@@ -9,7 +9,8 @@ the median over rounds of the CPU per request of each, and their ratio.
 
 On the 2-CPU machine: 0.60 ms a webhook (14.1x a /healthz) before the webhook routes were matched first
 and the ledger's insert ran through the SQLite driver (``channels.edge.DriverInsert``), 0.43 ms (10.1x)
-with both.
+with both; 0.37-0.39 ms (8.7-9.3x) with the webhook's dependencies in one (``WebhookIntake``) and the
+edge keeping its ledger connection between batches.
 
     .venv/bin/python bench/ack_path_bench.py [--rounds 7] [--requests 500]
 """

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from connectors.base import ChannelConnector, ConnectorError, WebhookRequest
 from helpdesk.agents.models import AgentRole
 from helpdesk.agents.service import agent_for_token
-from helpdesk.channels.deps import ConnectorsDep, InboundEdgeDep
+from helpdesk.channels.deps import ConnectorsDep, WebhookIntakeDep
 from helpdesk.channels.edge import InboundEdge
 from helpdesk.channels.tasks import process_event_soon
 from helpdesk.conversations.models import Conversation, Message
@@ -24,7 +24,6 @@ from helpdesk.core.deps import SessionDep
 from helpdesk.core.errors import Forbidden, is_infrastructure_error
 from helpdesk.core.metrics import WEBHOOK_ACK_SECONDS, timed
 from helpdesk.customers.models import ChannelIdentity
-from helpdesk.jobs.deps import JobsDep
 from helpdesk.jobs.runner import JobQueue
 
 log = logging.getLogger(__name__)
@@ -97,13 +96,12 @@ def webhook_handshake(channel: str, request: Request, connectors: ConnectorsDep)
 
 
 @router.post("/webhooks/{channel}", summary="Receive a platform webhook")
-async def receive_webhook(channel: str, request: Request, connectors: ConnectorsDep, inbound: InboundEdgeDep,
-                          jobs: JobsDep) -> JSONResponse:
+async def receive_webhook(channel: str, request: Request, intake: WebhookIntakeDep) -> JSONResponse:
     """Verify the request, store each event once, answer 200, and process in the background."""
-    connector = _connector_for(connectors, channel)
+    connector = _connector_for(intake.connectors, channel)
     # labelled by the channels that exist only, so a scan of made-up paths adds no series
     with timed(WEBHOOK_ACK_SECONDS, connector.name):
-        return await _receive(connector, request, inbound, jobs)
+        return await _receive(connector, request, intake.inbound, intake.jobs)
 
 
 async def _receive(connector: ChannelConnector, request: Request, inbound: InboundEdge,

@@ -234,6 +234,8 @@ class EdgeWriter:
         self.engine = engine
         self.checkpoint = checkpoint
         self._insert = DriverInsert(engine.dialect)
+        #: the pooled driver connection the writer keeps between batches (only the loop uses it)
+        self._connection: Any = None
         self._checkpointing: asyncio.Future | None = None
         self._pending: list[tuple[list[InboundMessage], Any, asyncio.Future]] = []
         self._scheduled = False
@@ -254,7 +256,7 @@ class EdgeWriter:
         return await future
 
     def close(self) -> None:
-        """Store what is still queued (blocking, for shutdown)."""
+        """Store what is still queued (blocking, for shutdown), and give the connection back."""
         batch, self._pending = self._pending, []
         if batch:
             try:
@@ -263,6 +265,7 @@ class EdgeWriter:
                 results = [exc] * len(batch)
             self._settle(batch, results)
         self._end_wait()
+        self._release_connection()
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -302,29 +305,47 @@ class EdgeWriter:
         self._waiting_since = None
 
     def _together(self, batch: list[tuple]) -> list[Stored]:
-        connection = self.engine.raw_connection()
+        if self._connection is None:
+            self._connection = self.engine.raw_connection()
         try:
-            cursor = connection.cursor()
-            try:
-                self._take_write_lock(cursor)
-                try:
-                    results = [self._insert.store(cursor, messages, payload) for messages, payload, _future in batch]
-                    connection.commit()
-                except BaseException:
-                    connection.rollback()
-                    raise
-            except sqlite3.Error as exc:
-                # as SQLAlchemy raises it, which is what the callers (and is_infrastructure_error) know
-                raise DBAPIError.instance(self._insert.sql, None, exc, sqlite3.Error) from exc
-            finally:
-                cursor.close()
-        finally:
-            connection.close()  # back to the engine's pool
+            results = self._write(self._connection, batch)
+        except sqlite3.Error as exc:
+            # a connection that failed is not used again (the file went away, an I/O error): the next
+            # batch opens a new one
+            self._release_connection(invalidate=True)
+            # as SQLAlchemy raises it, which is what the callers (and is_infrastructure_error) know
+            raise DBAPIError.instance(self._insert.sql, None, exc, sqlite3.Error) from exc
         self.batches += 1
         self.requests += len(batch)
         if self.checkpoint is not None and self.batches % CHECKPOINT_EVERY == 0:
             self._checkpoint_soon()
         return results
+
+    def _write(self, connection: Any, batch: list[tuple]) -> list[Stored]:
+        cursor = connection.cursor()
+        try:
+            self._take_write_lock(cursor)
+            try:
+                results = [self._insert.store(cursor, messages, payload) for messages, payload, _future in batch]
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
+            return results
+        finally:
+            cursor.close()
+
+    def _release_connection(self, invalidate: bool = False) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if invalidate:
+                connection.invalidate()
+            else:
+                connection.close()  # back to the engine's pool
+        except Exception as exc:  # noqa: BLE001 - a broken connection is being let go of anyway
+            log.warning("closing the edge's ledger connection failed: %s", exc)
 
     def _checkpoint_soon(self) -> None:
         if self._checkpointing is not None and not self._checkpointing.done():
