@@ -149,3 +149,23 @@ async def test_the_edge_stores_each_column_as_the_ledger_service_does(engine, mo
             k: v for k, v in orm.items() if k not in ("id", "external_id")}
     assert rows["edge-text"]["received_at"] == "2026-12-06 02:30:01.000000"  # as SQLAlchemy writes it
     assert rows["edge-echo"]["status"] == "ignored"
+
+
+async def test_after_its_connection_fails_the_edge_stores_through_a_new_one(engine):
+    """The writer keeps its ledger connection between batches; one that fails is let go of. Here the
+    ledger's table is lost under it: a new connection makes the table again, and the request is stored."""
+    writer = EdgeWriter(engine)
+    try:
+        await writer.store([message("before")], {})
+        other = sqlite3.connect(engine.url.database, isolation_level=None)
+        try:
+            other.execute("DROP TABLE inbound_events")
+        finally:
+            other.close()
+        [(event_id, *_rest)] = await asyncio.wait_for(writer.store([message("after")], {}), 5)
+        [(later_id, *_rest)] = await writer.store([message("later")], {})
+    finally:
+        writer.close()
+    with Session(engine) as session:
+        assert session.exec(select(InboundEvent.external_id).order_by(InboundEvent.id)).all() == ["after", "later"]
+    assert later_id > event_id
