@@ -29,6 +29,15 @@ from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
 SECRET = "bench-secret"
 
 
+def train_active_model(models_dir: Path) -> None:
+    """Train a model on the shipped training data into a model store at ``models_dir``, made active
+    (what a server given CAREDESK_NLU__MODELS_DIR=models_dir answers with)."""
+    from nlu import ModelStore, load_training_data
+
+    store = ModelStore(models_dir)
+    store.activate(store.train_and_add(load_training_data([ROOT / "data" / "nlu"])))
+
+
 def percentile(values: list[float], share: float) -> float:
     """The value below which ``share`` of the values fall (nearest rank)."""
     ordered = sorted(values)
@@ -68,11 +77,8 @@ async def running_caredesk(extra_env: dict[str, str] | None = None, demo: bool =
     ``server_cpus``: the processors the server (and so its worker child and every thread of both) may
     run on; the default is this process's own. ``worker_cpus``: also start a ``caredesk worker`` there
     (for a server in external mode: ``extra_env`` then names the Redis and the mode)."""
-    from nlu import ModelStore, load_training_data
-
     workdir = Path(tempfile.mkdtemp(prefix="caredesk-bench-"))
-    store = ModelStore(workdir / "models")
-    store.activate(store.train_and_add(load_training_data([ROOT / "data" / "nlu"])))
+    train_active_model(workdir / "models")
     fake = FakeTelegramAPI(token="123456:BENCH").start()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

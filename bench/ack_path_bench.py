@@ -32,7 +32,7 @@ for path in (ROOT, ROOT / "bench"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from _harness import private_redis, telegram_update  # noqa: E402
+from _harness import private_redis, telegram_update, train_active_model  # noqa: E402
 
 SECRET = "bench-secret"
 
@@ -59,11 +59,8 @@ async def call(app, method: str, path: str, body: bytes = b"", headers: list | N
 
 
 async def run(args: argparse.Namespace, redis_url: str) -> None:
-    from nlu import ModelStore, load_training_data
-
     workdir = Path(tempfile.mkdtemp(prefix="caredesk-ack-bench-"))
-    store = ModelStore(workdir / "models")
-    store.activate(store.train_and_add(load_training_data([ROOT / "data" / "nlu"])))
+    train_active_model(workdir / "models")
     os.environ.update({
         "CAREDESK_DATABASE_URL": f"sqlite:///{workdir}/bench.db", "CAREDESK_NLU__MODELS_DIR": str(workdir / "models"),
         "CAREDESK_TELEGRAM__TOKEN": "123456:BENCH", "CAREDESK_TELEGRAM__SECRET_TOKEN": SECRET,

@@ -40,6 +40,7 @@ from _harness import (
     running_caredesk,
     scratch_postgres,
     telegram_update,
+    train_active_model,
 )
 
 from tests.fakes.telegram_api import FakeTelegramAPI
@@ -347,11 +348,8 @@ async def cpu_ratio(args: argparse.Namespace, models_dir: Path) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from nlu import ModelStore, load_training_data
-
     models_dir = Path(tempfile.mkdtemp(prefix="caredesk-cluster-bench-models-"))
-    store = ModelStore(models_dir)
-    store.activate(store.train_and_add(load_training_data([ROOT / "data" / "nlu"])))
+    train_active_model(models_dir)
     if args.only == "recovery":
         print(f"recovery_after_worker_kill_s {await recovery(args, models_dir):.1f}")
         return

@@ -27,13 +27,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def train(models_dir: Path) -> None:
-    from nlu import ModelStore, load_training_data
-
-    store = ModelStore(models_dir)
-    store.activate(store.train_and_add(load_training_data([ROOT / "data" / "nlu"])))
-
-
 def full_collection_ms(runs: int) -> float:
     pauses = []
     for _ in range(runs):
@@ -44,12 +37,13 @@ def full_collection_ms(runs: int) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
+    from bench._harness import train_active_model
     from helpdesk.app import create_app
     from helpdesk.core.config import Settings
     from helpdesk.core.heap import freeze_startup_heap
 
     workdir = Path(tempfile.mkdtemp(prefix="caredesk-gc-bench-"))
-    train(workdir / "models")
+    train_active_model(workdir / "models")
     os.environ.update({"CAREDESK_DATABASE_URL": f"sqlite:///{workdir}/bench.db",
                        "CAREDESK_NLU__MODELS_DIR": str(workdir / "models"), "CAREDESK_LOG_LEVEL": "WARNING",
                        "CAREDESK_WORKER__MODE": "inline"})
