@@ -10,12 +10,26 @@ import contextlib
 import logging
 import secrets
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from helpdesk.core.aio import cancel_and_wait
 
 log = logging.getLogger(__name__)
+
+
+#: What the job running in this context does when its key is taken and it must wait (for the key's
+#: earlier job, in this process or another): set by whoever gave the job a place to run, so that it
+#: can give the place back (``helpdesk.jobs.streams``: a chat held up keeps no other chat waiting).
+on_key_wait: ContextVar[Callable[[], None] | None] = ContextVar("caredesk_on_key_wait", default=None)
+
+
+def waiting_for_key() -> None:
+    """Tell whoever gave this job its place that it waits for its key (``on_key_wait``)."""
+    hook = on_key_wait.get()
+    if hook is not None:
+        hook()
 
 
 class KeyedLocks:
@@ -71,7 +85,11 @@ class RedisKeyLocks:
         name = self.prefix + key
         token = secrets.token_hex(8)
         pause = self.poll_s
+        told = False
         while not await self.redis.set(name, token, nx=True, px=self.ttl_ms):
+            if not told:
+                waiting_for_key()
+                told = True
             # growing pauses: a backlog has many jobs waiting for a few busy chats, and each of them
             # asking every few milliseconds would keep Redis and the connection pool busy for nothing
             await asyncio.sleep(pause)

@@ -28,7 +28,7 @@ from helpdesk.core.aio import where_waiting
 from helpdesk.core.errors import is_infrastructure_error
 from helpdesk.core.logs import current_job
 from helpdesk.core.metrics import JOB_LATENCY_SECONDS, JOB_RUN_SECONDS, timed
-from helpdesk.jobs.locks import KeyedLocks
+from helpdesk.jobs.locks import KeyedLocks, waiting_for_key
 
 #: a job still running after this long is logged with where it waits (once): a chat's later jobs
 #: queue behind it, so one that hangs must be seen, not guessed at
@@ -192,6 +192,8 @@ class JobRunner:
         # to finish the chat must not keep this one's other chats waiting.
         # Returns the failure of the job's own, if any (for run_job), rather than raising it.
         pause = self.retry.retry_base_s
+        if lock.locked():
+            waiting_for_key()
         async with lock:
             while True:
                 try:

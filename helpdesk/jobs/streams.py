@@ -9,6 +9,8 @@ acknowledges an entry (XACK) only once the work its handler queued has finished,
 - a worker killed with its jobs unfinished leaves them pending in the group; the others take them
   over (XAUTOCLAIM) once they have been idle ``claim_idle_s``. A worker marks its own unfinished
   jobs as fresh (XCLAIM … JUSTID) while it works on them, so a slow job is not taken over;
+- a job waiting for its chat (whose lock another worker holds, or a killed one left behind for its
+  time to live) gives its reading place back: the other chats' jobs are read and run meanwhile;
 - work waiting for the database or Redis keeps waiting (the runner tries it again);
 - a job whose work fails for a reason of its own is delivered again, and parked after
   ``max_job_deliveries`` deliveries: acknowledged and recorded (``helpdesk.jobs.parked``) for admins.
@@ -32,6 +34,7 @@ from redis.exceptions import ResponseError
 
 from helpdesk.core.aio import cancel_and_wait
 from helpdesk.core.errors import is_infrastructure_error
+from helpdesk.jobs.locks import on_key_wait
 from helpdesk.jobs.runner import JobFailed, JobRunner
 
 log = logging.getLogger(__name__)
@@ -83,6 +86,22 @@ class PoisonJob:
     entry_id: str
 
 
+class ReadingPlace:
+    """One of a consumer's reading places, given back once: when its job ends, or as soon as the job
+    waits for its chat (held by the chat's earlier job, here or in another worker)."""
+
+    __slots__ = ("_room", "held")
+
+    def __init__(self, room: asyncio.Semaphore):
+        self._room = room
+        self.held = True
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self._room.release()
+
+
 class StreamSettings(Protocol):
     """What the consumer reads from the worker settings."""
 
@@ -115,9 +134,14 @@ class StreamConsumer:
         self.in_flight: dict[str, asyncio.Task] = {}
         #: how many entries this consumer acknowledged (tests, bench)
         self.acked = 0
-        #: jobs in hand at most (reading more would only keep them from the other workers)
+        #: jobs in hand that can run, at most (reading more would only keep them from the other workers)
         self.capacity = max(settings.concurrency * 4, 1)
         self._room = asyncio.Semaphore(self.capacity)
+        #: jobs in hand at most, the ones waiting for their chat included (a killed worker leaves its
+        #: chats' locks behind for their time to live: their newer jobs wait, without a place, while
+        #: the other chats' are read and run); the jobs taken over may go ``capacity`` beyond
+        self.most_in_hand = 2 * self.capacity
+        self._fewer_in_hand = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         #: finished entries waiting to be acknowledged together (one XACK for many)
         self._to_ack: list[str] = []
@@ -170,6 +194,9 @@ class StreamConsumer:
             try:
                 await self.ensure_group()
                 while True:
+                    while len(self.in_flight) >= self.most_in_hand:
+                        self._fewer_in_hand.clear()
+                        await self._fewer_in_hand.wait()
                     await self._room.acquire()  # at least one free place before reading
                     self._room.release()
                     replies = await self.redis.xreadgroup(self.group, self.name, {self.stream: ">"},
@@ -200,20 +227,25 @@ class StreamConsumer:
         entry taken over (``beyond_room``), without one when none is free."""
         if entry_id in self.in_flight:
             return
-        holds_place = not beyond_room or not self._room.locked()
-        if holds_place:
+        place = None
+        if not beyond_room or not self._room.locked():
             await self._room.acquire()
-        task = asyncio.create_task(self._handle(entry_id, fields, deliveries))
+            place = ReadingPlace(self._room)
+        task = asyncio.create_task(self._handle(entry_id, fields, deliveries, place))
         self.in_flight[entry_id] = task
 
         def finished(_task: asyncio.Task) -> None:
             self.in_flight.pop(entry_id, None)
-            if holds_place:
-                self._room.release()
+            self._fewer_in_hand.set()
+            if place is not None:
+                place.give_back()
 
         task.add_done_callback(finished)
 
-    async def _handle(self, entry_id: str, fields: dict[str, str] | None, deliveries: int) -> None:
+    async def _handle(self, entry_id: str, fields: dict[str, str] | None, deliveries: int,
+                      place: ReadingPlace | None) -> None:
+        # the job's work (tasks it starts copy this context) gives the place back if it must wait
+        on_key_wait.set(place.give_back if place is not None else None)
         try:
             job = json.loads((fields or {})["job"])
             name = job.pop("kind")
@@ -287,12 +319,13 @@ class StreamConsumer:
         taken = 0
         start = "0-0"
         while True:
-            # Taken over even when the reading places are all in use, up to as many again: a killed
-            # worker leaves its chats' locks behind for the lock's time to live, and the others' places
-            # then fill with those chats' newer jobs, waiting for the locks; the killed one's jobs must
-            # not wait for that too (they are the chats' oldest). Never waiting for a place here
-            # either, which would stop this task from keeping the jobs in hand fresh.
-            room = self.capacity * 2 - len(self.in_flight)
+            # Taken over even when the reading places are all in use, and up to ``capacity`` beyond
+            # what reading may hold: a killed worker leaves its chats' locks behind for the lock's time
+            # to live, and the others' hands may fill with those chats' newer jobs, waiting for the
+            # locks; the killed one's jobs must not wait for that too (they are the chats' oldest).
+            # Never waiting for a place here either, which would stop this task from keeping the jobs
+            # in hand fresh.
+            room = self.most_in_hand + self.capacity - len(self.in_flight)
             if room <= 0:
                 return taken
             reply = await self.redis.xautoclaim(self.stream, self.group, self.name, self.claim_idle_ms,

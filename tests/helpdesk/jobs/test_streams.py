@@ -186,6 +186,44 @@ async def test_a_dead_consumers_jobs_are_taken_over_by_a_consumer_whose_places_a
     assert survivor._room._value == survivor.capacity  # the places taken beyond room gave none back
 
 
+async def test_jobs_waiting_for_a_chat_a_killed_worker_held_leave_their_places_to_other_chats(redis_client):
+    # A killed worker's chat lock lives on for its time to live (10 s by default). The chat's newer
+    # jobs wait for it; they used to hold every reading place meanwhile, and the other chats' jobs
+    # stayed unread in the stream until the lock expired.
+    settings = worker_settings(concurrency=1)
+    runner = JobRunner(settings, concurrency=1, shared_locks=RedisKeyLocks(redis_client, ttl_s=10))
+    ran: list[tuple[str, int]] = []
+
+    def handler(args: dict) -> None:
+        async def work() -> None:
+            ran.append((args["chat"], args["n"]))
+        runner.submit(args["chat"], work)
+
+    runner.register("message", handler)
+    await redis_client.set("caredesk:lock:held", "a killed worker's", px=10_000)
+    worker = consumer(redis_client, runner, settings, "survivor")
+    await worker.ensure_group()
+    for n in range(worker.capacity + 2):  # more than the worker has places for
+        await publish(redis_client, "message", chat="held", n=n)
+    await publish(redis_client, "message", chat="other", n=0)
+    await worker.start()
+    try:
+        await wait_for(lambda: ("other", 0) in ran, timeout=3)
+        assert ran == [("other", 0)]  # the held chat still waits for its lock
+        # what a worker holds in hand stays bounded while they wait
+        for n in range(worker.capacity + 2, worker.most_in_hand + 5):
+            await publish(redis_client, "message", chat="held", n=n)
+        await wait_for(lambda: len(worker.in_flight) == worker.most_in_hand)
+        await asyncio.sleep(0.3)
+        assert len(worker.in_flight) == worker.most_in_hand
+        await redis_client.delete("caredesk:lock:held")  # as when its time to live runs out
+        await wait_for(lambda: worker.acked == worker.most_in_hand + 6)
+    finally:
+        await worker.stop()
+    assert [n for chat, n in ran if chat == "held"] == list(range(worker.most_in_hand + 5))  # in order
+    assert worker._room._value == worker.capacity  # every place given back once
+
+
 async def test_one_chats_work_stays_in_order_and_one_at_a_time_across_consumers(redis_client):
     """Like process_chat_events: each job settles the chat's waiting messages oldest first up to its
     own; with the chat's lock across consumers, replies come out in order and each once."""
