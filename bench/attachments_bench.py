@@ -6,50 +6,45 @@ Pillow) come either from the fake Bot API through getFile (1280x960, as Telegram
 when the Telegram connector and its fake can serve files, or else as Messenger attachment URLs on a
 loopback web server in a process of its own (1600x1200). The fake Bot API runs in a process of its
 own too (``--fake-in-process`` keeps it in the bench's), so the load generator's process only sends and
-times requests (a py-spy sample of the old arrangement found the fake's thread held the bench's GIL
-under 1% of the time: this rules the fake out rather than explaining the ratio). Then:
-  1. plain text messages on Telegram at a fixed rate, alone: their webhook ack latencies;
-  2. the same text load while a burst of photo messages (default 200) arrives, each photo then
-     fetched, checked, stored and thumbnailed by the worker: the text acks again;
+times requests. Then:
+  1. plain text messages on Telegram at a fixed rate (40/s), alone: their webhook ack latencies;
+  2. the same text messages while a burst of photo messages (default 200, over 5 s) arrives, each
+     photo then fetched, checked, stored and thumbnailed by the worker: the text acks again;
   3. with ``--control``, in the same round and the same process, 1 and 2 again with a burst of as many
      plain text messages at the same rate instead of photos (the order of the two swapped every
      round): the requests' own cost, told from the files' (``--control-only``: the text burst alone);
   all repeated for a few rounds (the machine is shared: one reading of each says little);
-and prints one figure a line (`name value`): each round's p99s, their medians and ratio (target: at
-most 1.2), the photos' own ack p99, how long a burst took to be stored, and the server's own view of
-the acks (``caredesk_webhook_ack_seconds`` of /metrics, every Telegram webhook of the phase: its mean,
-and the bucket its p99 falls in) to tell the server's time from the time on the wire and the client.
+and prints one figure a line (`name value`): each round's p99s, their medians and ratio, the phases'
+acks of every round pooled into one p99 and its ratio (``pooled_*``, the steadier figure: a round's
+p99 of 400 acks is its 4th slowest; target: at most 1.2), the photos' own ack p99, how long a burst
+took to be stored, and the server's own view of the acks (``caredesk_webhook_ack_seconds`` of
+/metrics: its mean, and the bucket its p99 falls in) to tell the server's time from the wire's.
 
-The load generator and the fakes run on the first processor and the server (its worker child too) on
-the others, as the platforms send from machines of their own (``--no-split-cpus``: all share them; on
-two processors the server then has one core for its web process and its worker both).
+When the messages leave (``--arrivals``). Customers write independently of one another, so by default
+the text messages and the burst's arrive as Poisson processes (seeded by round: a round's text
+arrivals are the same alone and during its burst, only the burst differs). ``--arrivals even`` spaces
+both evenly, as this bench did before: at the same rate and started together, every burst message then
+left within microseconds of a text message, and the text's ack waited for the other request whenever
+the server read that one first, against a baseline in which no two requests ever met. That measured one
+request's service time on the web process, not the files' cost: 200 texts instead of photos raised it
+too, and starting the burst half a period later (``--burst-offset-ms 12.5``) took the photos' ratio
+from 1.33 to 1.06 (external worker, 2 processors, 6 rounds each, the same hour; texts 1.18 and 1.16).
+With Poisson arrivals, the same shape, three runs: photos 0.98, 1.00, 0.95 (texts 1.00, 0.94, 1.02).
 
-Each phase's acks of every round are also pooled into one p99 (``pooled_*``): a round's p99 of some 400
-acks is its 4th slowest and its ratio scattered 0.6-2.5 from round to round here, the pooled p99 of 2400
-is steadier, though still not steady. Measured on a quiet 2-processor machine (6 rounds, server on one
-processor), three runs: photos 1.22, 1.40, 1.33 against control bursts of texts 1.08, 1.07, 1.29. The
-web process shares that processor with its worker child, which the photos' work keeps busy (download,
-turn, thumbnail); ``--idle-worker`` tells that from the acknowledgement's own work: with the worker
-child in the SCHED_IDLE class (preempted as soon as the web process wants the processor) the photos'
-ratio was 1.01, 1.02, 1.21, 1.10 in four runs (control 1.02-1.20). That is
-``CAREDESK_WORKER__IDLE_CLASS``, off by default: a worker of that class waits whenever anything else
-keeps the processors busy (the bot's answers would wait beside a busy database or test run); by default
-the child runs at nice 10.
-
-``--external-worker`` measures the production shape instead: the server in external mode (a Redis of the
-bench's own) and a separate ``caredesk worker`` on processors other than the web process's (the third
-and later; on two, the first, beside the load generator, which then runs in SCHED_FIFO so the worker
-does not delay the instrument). On the 2-processor machine, 6 rounds, three runs: photos 1.31, 1.40,
-1.36 against text bursts 1.19, 1.26, 1.26; a default run the same hour: photos 1.37, texts 1.11. A
-burst of texts at the same rate raises the p99 1.1-1.3x by itself here, whichever the arrangement, and
-photos add 1.07-1.23x to that (``photos_over_control_pooled_p99_ratio``). ``common_baseline_*``
-divides by the p99 of every round's text-alone phases of both kinds together, the steadier baseline.
+Where it runs. The load generator and the fakes run on the first processor and the server (its worker
+child too) on the others, as the platforms send from machines of their own (``--no-split-cpus``: all
+share them). ``--idle-worker`` puts the worker child in the SCHED_IDLE class
+(``CAREDESK_WORKER__IDLE_CLASS``, off by default: such a worker waits whenever anything else keeps the
+processors busy); by default it runs at nice 10 beside the web process. ``--external-worker`` measures
+the production shape instead: the server in external mode (a Redis of the bench's own) and a separate
+``caredesk worker`` on processors other than the web process's (the third and later; on two, the first,
+beside the load generator, which then runs in SCHED_FIFO so the worker does not delay the instrument).
+``common_baseline_*`` divides by the p99 of every round's text-alone phases of both kinds together;
 ``server_cpu_ms_per_burst_message`` is the serving process's own CPU for a burst's message beyond its
-text load's: 0.9-1.05 ms a photo, 1.0-1.4 ms a text in the same runs (no extra on the web process for
-a photo).
+text load's.
 
     .venv/bin/python bench/attachments_bench.py [--rate 40] [--seconds 10] [--photos 200] [--rounds 3] [--control]
-        [--idle-worker | --external-worker]
+        [--idle-worker | --external-worker] [--arrivals poisson|even] [--burst-offset-ms 0]
 """
 
 from __future__ import annotations
@@ -59,6 +54,7 @@ import asyncio
 import io
 import json
 import os
+import random
 import re
 import shutil
 import statistics
@@ -125,30 +121,41 @@ async def timed_post(make_request) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def text_load(harness, rate: float, seconds: float, first_id: int) -> list[float]:
-    """Telegram text messages at ``rate`` per second, open loop; each one's ack latency (ms)."""
-    count, tasks = int(rate * seconds), []
-    begin = time.perf_counter()
-    for index in range(count):
-        delay = begin + index / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        update = telegram_update(first_id + index, 20_000 + index % 300, QUESTION)
-        tasks.append(asyncio.create_task(timed_post(lambda update=update: harness.webhook(update))))
-    return list(await asyncio.gather(*tasks))
+def arrivals(count: int, span_s: float, seed: int | None) -> list[float]:
+    """When each of ``count`` requests is sent, in seconds from the start: evenly spaced (``seed`` None),
+    or the arrivals of a Poisson process of that many in ``span_s`` (sorted uniform times), as
+    customers who write independently of one another arrive."""
+    if seed is None:
+        return [index * span_s / count for index in range(count)]
+    rng = random.Random(seed)
+    return sorted(rng.uniform(0, span_s) for _ in range(count))
 
 
-async def photo_burst(harness, requests: list, spread_s: float) -> list[float]:
-    """The photo messages (request makers), spread evenly over ``spread_s`` seconds; each one's ack
-    latency (ms)."""
+async def send_at(times: list[float], make_requests: list) -> list[float]:
+    """Each request (a maker) sent at its time (open loop); each one's ack latency (ms)."""
     tasks = []
     begin = time.perf_counter()
-    for index, make_request in enumerate(requests):
-        delay = begin + index * spread_s / len(requests) - time.perf_counter()
+    for at, make_request in zip(times, make_requests, strict=True):
+        delay = begin + at - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(timed_post(make_request)))
     return list(await asyncio.gather(*tasks))
+
+
+async def text_load(harness, rate: float, seconds: float, first_id: int, seed: int | None = None) -> list[float]:
+    """Telegram text messages at ``rate`` per second (evenly, or Poisson arrivals drawn from ``seed``),
+    open loop; each one's ack latency (ms)."""
+    count = int(rate * seconds)
+    updates = [telegram_update(first_id + index, 20_000 + index % 300, QUESTION) for index in range(count)]
+    return await send_at(arrivals(count, seconds, seed),
+                         [lambda update=update: harness.webhook(update) for update in updates])
+
+
+async def photo_burst(requests: list, spread_s: float, seed: int | None = None, offset_s: float = 0.0) -> list[float]:
+    """The photo messages (request makers) over ``spread_s`` seconds (evenly, or Poisson arrivals
+    drawn from ``seed``), the first ``offset_s`` after the text load's; each one's ack latency (ms)."""
+    return await send_at([offset_s + at for at in arrivals(len(requests), spread_s, seed)], requests)
 
 
 def messenger_requests(harness, urls: list[str]) -> list:
@@ -393,14 +400,19 @@ async def run(args: argparse.Namespace) -> None:
                     base = 1_000_000 * (2 * round_ + number + 1)
                     scraped = await server_acks(harness)
                     cpu_before = cpu_seconds(harness.server_pid)
-                    alone = await text_load(harness, args.rate, args.seconds, first_id=base)
+                    # Poisson: the same text arrivals in both phases of a round (only the burst differs),
+                    # the burst's drawn apart from them
+                    text_seed, burst_seed = ((None, None) if args.arrivals == "even"
+                                             else (round_, 1000 + round_))
+                    alone = await text_load(harness, args.rate, args.seconds, first_id=base, seed=text_seed)
                     cpu_alone = cpu_seconds(harness.server_pid) - cpu_before
                     between = await server_acks(harness)
                     started = time.perf_counter()
                     burst = bursts[kind][round_ * args.photos:(round_ + 1) * args.photos]
                     during, burst_acks = await asyncio.gather(
-                        text_load(harness, args.rate, args.seconds, first_id=base + 500_000),
-                        photo_burst(harness, burst, spread_s=min(args.seconds / 2, 5.0)))
+                        text_load(harness, args.rate, args.seconds, first_id=base + 500_000, seed=text_seed),
+                        photo_burst(burst, spread_s=min(args.seconds / 2, 5.0), seed=burst_seed,
+                                    offset_s=args.burst_offset_ms / 1000))
                     after = await server_acks(harness)
                     # the serving process's own CPU (its worker child's is not in it) beyond a text phase's
                     cpu_extra = cpu_seconds(harness.server_pid) - cpu_before - 2 * cpu_alone
@@ -431,6 +443,8 @@ async def run(args: argparse.Namespace) -> None:
     if worker_cpus is not None:
         print(f"worker_cpus {','.join(map(str, sorted(worker_cpus)))}")
         print(f"load_generator_class {instrument}")
+    print(f"arrivals {args.arrivals}")
+    print(f"burst_offset_ms {args.burst_offset_ms:g}")
     print(f"text_rate_per_s {args.rate:.0f}")
     print(f"burst_messages {args.photos}")
     print(f"rounds {args.rounds}")
@@ -485,6 +499,12 @@ def main() -> None:
                         help="the production shape: the server in external mode (a Redis of the bench's "
                              "own) and a separate `caredesk worker` on processors other than the web "
                              "process's (see external_layout)")
+    parser.add_argument("--arrivals", choices=("poisson", "even"), default="poisson",
+                        help="when the messages are sent: evenly spaced, or as a Poisson process (seeded "
+                             "by round, the same text arrivals alone and during the burst)")
+    parser.add_argument("--burst-offset-ms", type=float, default=0.0,
+                        help="start the burst this long after the text load (with even arrivals at the "
+                             "same rate, each burst message otherwise leaves with a text message)")
     parser.add_argument("--serve-fake-telegram", nargs=2, metavar=("FOLDER", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake_telegram:
