@@ -37,12 +37,19 @@ async def test_a_burst_shares_transactions_and_every_request_gets_its_own_events
     writer = GroupCommitWriter(engine)
     n = 300
     requests = [[message(f"m-{i}", sender=str(i % 7))] for i in range(n)]
-    requests += [[message("m-3")], [message("m-5"), message("m-new")]]  # redeliveries, one with a new event
+    # redeliveries (from the same senders), one with a new event
+    requests += [[message("m-3", sender="3")], [message("m-5", sender="5"), message("m-new")]]
     results = await asyncio.gather(*(writer.store(r, {"raw": i}) for i, r in enumerate(requests)))
-    assert [[row[1:] for row in result] for result in results[:n]] == [
-        [("telegram", str(i % 7), True)] for i in range(n)]
-    assert results[n] == []  # a duplicate is acknowledged, not stored again
-    assert [row[1:] for row in results[n + 1]] == [("telegram", "42", True)]
+    rows = [[row[1:] for row in result] for result in results]
+    assert [rows[i] for i in range(n) if i not in (3, 5)] == [
+        [("telegram", str(i % 7), True)] for i in range(n) if i not in (3, 5)]
+    # A duplicate is acknowledged, not stored again. Two transactions run at a time, so the one with
+    # the redeliveries (the burst's last requests) may commit first: the event then belongs to the
+    # redelivery and the first request is acknowledged without it (a fresh-clone run saw that).
+    assert sorted([rows[3], rows[n]]) == [[], [("telegram", "3", True)]]
+    m5_first = rows[5] == [("telegram", "5", True)]
+    assert m5_first or rows[5] == []
+    assert rows[n + 1] == ([] if m5_first else [("telegram", "5", True)]) + [("telegram", "42", True)]
     assert writer.requests == n + 2
     assert writer.batches < n / 4, f"{writer.batches} transactions for {n + 2} requests: not grouped"
     assert count(engine) == n + 1
